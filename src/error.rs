@@ -1,0 +1,249 @@
+//! The crate's one error type.
+//!
+//! Every variant says *what* failed (the syscall or the setup step), *where* (the path, when
+//! there is one) and *why* (the errno, or the reason a configuration was refused).
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub use nix::errno::Errno;
+
+/// `Result` with [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `contain`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A system call made by the calling process failed.
+    #[error("{syscall}{}: {errno}", PathSuffix(path))]
+    Sys {
+        /// The syscall (or libc call), e.g. `"openat2"`.
+        syscall: &'static str,
+        /// The path it worked on, if any.
+        path: Option<PathBuf>,
+        /// The error number the kernel returned.
+        errno: Errno,
+    },
+    /// A setup step in the new process failed before it could exec the command.
+    #[error("container setup failed at {stage}: {errno}")]
+    Setup {
+        /// The step that failed.
+        stage: SetupStage,
+        /// The error number the kernel returned to the child.
+        errno: Errno,
+    },
+    /// The configuration was refused before anything was created.
+    #[error("invalid {what}: {reason}")]
+    Config {
+        /// The setting that is wrong, e.g. `"uid map"`.
+        what: &'static str,
+        /// Why it is wrong.
+        reason: String,
+    },
+    /// The kernel or the host lacks something this operation needs.
+    #[error("{feature} is not supported here: {reason}")]
+    Unsupported {
+        /// What was asked for, e.g. `"memory controller"`.
+        feature: String,
+        /// Why it cannot be had and what is missing.
+        reason: String,
+    },
+    /// A kernel interface file could not be parsed.
+    #[error("cannot parse {what}: {reason}")]
+    Parse {
+        /// Which file or format, e.g. `"/proc/self/mountinfo"`.
+        what: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// A helper program (such as `newuidmap`) failed.
+    #[error("{program} failed: {detail}")]
+    Helper {
+        /// The program that was run.
+        program: PathBuf,
+        /// Its exit status and what it wrote to stderr.
+        detail: String,
+    },
+}
+
+impl Error {
+    /// A failed syscall without a path.
+    pub(crate) fn sys(syscall: &'static str, errno: Errno) -> Self {
+        Error::Sys { syscall, path: None, errno }
+    }
+
+    /// A failed syscall on `path`.
+    pub(crate) fn sys_path(syscall: &'static str, path: impl Into<PathBuf>, errno: Errno) -> Self {
+        Error::Sys { syscall, path: Some(path.into()), errno }
+    }
+
+    /// A refused configuration.
+    pub(crate) fn config(what: &'static str, reason: impl Into<String>) -> Self {
+        Error::Config { what, reason: reason.into() }
+    }
+
+    /// A missing kernel or host feature.
+    pub(crate) fn unsupported(feature: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Unsupported { feature: feature.into(), reason: reason.into() }
+    }
+
+    /// A kernel file that did not parse.
+    pub(crate) fn parse(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Parse { what: what.into(), reason: reason.into() }
+    }
+
+    /// The errno behind this error, if it came from the kernel.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            Error::Sys { errno, .. } | Error::Setup { errno, .. } => Some(*errno),
+            _ => None,
+        }
+    }
+}
+
+struct PathSuffix<'a>(&'a Option<PathBuf>);
+
+impl fmt::Display for PathSuffix<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(p) => write!(f, " {}", p.display()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The steps the new process takes between clone and exec, in order.
+///
+/// A failing step is reported to the parent as `(stage, errno)` over a close-on-exec pipe, so
+/// that `spawn()` returns [`Error::Setup`] instead of a child that silently exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[repr(u32)]
+pub enum SetupStage {
+    /// Resetting signal handlers and the signal mask.
+    Signals = 1,
+    /// `prctl(PR_SET_PDEATHSIG)`, or the parent died before the child could set it.
+    ParentDeathSignal,
+    /// Waiting for the parent to write the id maps.
+    WaitForParent,
+    /// `setns` into a namespace given by the caller.
+    JoinNamespace,
+    /// `setgroups`.
+    SetGroups,
+    /// `setresgid`.
+    SetGid,
+    /// `setresuid`.
+    SetUid,
+    /// `sethostname`.
+    SetHostname,
+    /// `setdomainname`.
+    SetDomainname,
+    /// Mounting the container's filesystem.
+    Mount,
+    /// Switching to the container's root (`pivot_root` or `chroot`).
+    PivotRoot,
+    /// `chdir` to the working directory.
+    Chdir,
+    /// Moving passed file descriptors to their target numbers.
+    DupFd,
+    /// Closing (marking close-on-exec) every descriptor not passed on.
+    CloseFds,
+    /// Setting up the controlling terminal or session.
+    Session,
+    /// Applying resource limits.
+    Rlimits,
+    /// Dropping capabilities.
+    Capabilities,
+    /// `prctl(PR_SET_NO_NEW_PRIVS)`.
+    NoNewPrivs,
+    /// Installing the seccomp filter.
+    Seccomp,
+    /// `execve` of the command.
+    Exec,
+}
+
+impl SetupStage {
+    const ALL: [SetupStage; 20] = [
+        SetupStage::Signals,
+        SetupStage::ParentDeathSignal,
+        SetupStage::WaitForParent,
+        SetupStage::JoinNamespace,
+        SetupStage::SetGroups,
+        SetupStage::SetGid,
+        SetupStage::SetUid,
+        SetupStage::SetHostname,
+        SetupStage::SetDomainname,
+        SetupStage::Mount,
+        SetupStage::PivotRoot,
+        SetupStage::Chdir,
+        SetupStage::DupFd,
+        SetupStage::CloseFds,
+        SetupStage::Session,
+        SetupStage::Rlimits,
+        SetupStage::Capabilities,
+        SetupStage::NoNewPrivs,
+        SetupStage::Seccomp,
+        SetupStage::Exec,
+    ];
+
+    /// The stage with this wire number, if any.
+    pub(crate) fn from_u32(n: u32) -> Option<SetupStage> {
+        SetupStage::ALL.iter().copied().find(|s| *s as u32 == n)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            SetupStage::Signals => "signal reset",
+            SetupStage::ParentDeathSignal => "parent death signal",
+            SetupStage::WaitForParent => "wait for parent",
+            SetupStage::JoinNamespace => "setns",
+            SetupStage::SetGroups => "setgroups",
+            SetupStage::SetGid => "setresgid",
+            SetupStage::SetUid => "setresuid",
+            SetupStage::SetHostname => "sethostname",
+            SetupStage::SetDomainname => "setdomainname",
+            SetupStage::Mount => "mount",
+            SetupStage::PivotRoot => "pivot_root",
+            SetupStage::Chdir => "chdir",
+            SetupStage::DupFd => "dup3 of a passed fd",
+            SetupStage::CloseFds => "close_range",
+            SetupStage::Session => "session setup",
+            SetupStage::Rlimits => "setrlimit",
+            SetupStage::Capabilities => "capability drop",
+            SetupStage::NoNewPrivs => "no_new_privs",
+            SetupStage::Seccomp => "seccomp",
+            SetupStage::Exec => "execve",
+        }
+    }
+}
+
+impl fmt::Display for SetupStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_numbers_round_trip() {
+        for s in SetupStage::ALL {
+            assert_eq!(SetupStage::from_u32(s as u32), Some(s));
+        }
+        assert_eq!(SetupStage::from_u32(0), None);
+        assert_eq!(SetupStage::from_u32(999), None);
+    }
+
+    #[test]
+    fn messages_name_syscall_path_and_errno() {
+        let e = Error::sys_path("openat2", "/etc/passwd", Errno::ENOENT);
+        let s = e.to_string();
+        assert!(s.contains("openat2") && s.contains("/etc/passwd") && s.contains("ENOENT"), "{s}");
+        let e = Error::Setup { stage: SetupStage::Exec, errno: Errno::EACCES };
+        assert_eq!(e.errno(), Some(Errno::EACCES));
+        assert!(e.to_string().contains("execve"));
+    }
+}

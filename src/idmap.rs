@@ -1,0 +1,1 @@
+//! Id maps for user namespaces.

@@ -1,0 +1,14 @@
+//! `contain`: Linux container primitives.
+//!
+//! Namespaces, id maps, mounts, `pivot_root` and cgroup v2 as safe builders, and a process layer
+//! that composes them: `clone3` straight into new namespaces with a pidfd handle.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod idmap;
+pub mod namespace;
+pub mod process;
+pub(crate) mod sys;
+
+pub use error::{Errno, Error, Result, SetupStage};

@@ -1,0 +1,1 @@
+//! Spawning processes into namespaces.
