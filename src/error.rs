@@ -70,27 +70,44 @@ pub enum Error {
 impl Error {
     /// A failed syscall without a path.
     pub(crate) fn sys(syscall: &'static str, errno: Errno) -> Self {
-        Error::Sys { syscall, path: None, errno }
+        Error::Sys {
+            syscall,
+            path: None,
+            errno,
+        }
     }
 
     /// A failed syscall on `path`.
     pub(crate) fn sys_path(syscall: &'static str, path: impl Into<PathBuf>, errno: Errno) -> Self {
-        Error::Sys { syscall, path: Some(path.into()), errno }
+        Error::Sys {
+            syscall,
+            path: Some(path.into()),
+            errno,
+        }
     }
 
     /// A refused configuration.
     pub(crate) fn config(what: &'static str, reason: impl Into<String>) -> Self {
-        Error::Config { what, reason: reason.into() }
+        Error::Config {
+            what,
+            reason: reason.into(),
+        }
     }
 
     /// A missing kernel or host feature.
     pub(crate) fn unsupported(feature: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Unsupported { feature: feature.into(), reason: reason.into() }
+        Error::Unsupported {
+            feature: feature.into(),
+            reason: reason.into(),
+        }
     }
 
     /// A kernel file that did not parse.
     pub(crate) fn parse(what: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Parse { what: what.into(), reason: reason.into() }
+        Error::Parse {
+            what: what.into(),
+            reason: reason.into(),
+        }
     }
 
     /// The errno behind this error, if it came from the kernel.
@@ -241,8 +258,14 @@ mod tests {
     fn messages_name_syscall_path_and_errno() {
         let e = Error::sys_path("openat2", "/etc/passwd", Errno::ENOENT);
         let s = e.to_string();
-        assert!(s.contains("openat2") && s.contains("/etc/passwd") && s.contains("ENOENT"), "{s}");
-        let e = Error::Setup { stage: SetupStage::Exec, errno: Errno::EACCES };
+        assert!(
+            s.contains("openat2") && s.contains("/etc/passwd") && s.contains("ENOENT"),
+            "{s}"
+        );
+        let e = Error::Setup {
+            stage: SetupStage::Exec,
+            errno: Errno::EACCES,
+        };
         assert_eq!(e.errno(), Some(Errno::EACCES));
         assert!(e.to_string().contains("execve"));
     }

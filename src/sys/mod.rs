@@ -115,7 +115,11 @@ pub(crate) type ChildEntry = unsafe extern "C" fn(arg: *mut c_void) -> !;
 /// until the child has exec'd or died, pointers for `pidfd`/`parent_tid` that stay valid).
 /// `entry` runs with the parent's memory when `CLONE_VM` is set and must then only use
 /// [`syscall6`], memory prepared for it, and its own stack.
-pub(crate) unsafe fn clone3(args: &mut CloneArgs, entry: ChildEntry, arg: *mut c_void) -> Result<usize, Errno> {
+pub(crate) unsafe fn clone3(
+    args: &mut CloneArgs,
+    entry: ChildEntry,
+    arg: *mut c_void,
+) -> Result<usize, Errno> {
     let ret: isize;
     // SAFETY: the syscall returns twice. In the parent (rax != 0) we fall through to the end.
     // In the child (rax == 0) the stack pointer is the top of the new stack (16-byte aligned,
@@ -235,22 +239,46 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
 /// `pidfd_send_signal(2)`.
 pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: libc::c_int) -> Result<(), Errno> {
     // SAFETY: null siginfo means "as kill(2) would"; the fd is borrowed for the call.
-    unsafe { syscall6(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd() as usize, signal as usize, 0, 0, 0, 0) }
-        .map(drop)
+    unsafe {
+        syscall6(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd() as usize,
+            signal as usize,
+            0,
+            0,
+            0,
+            0,
+        )
+    }
+    .map(drop)
 }
 
 const P_PIDFD: libc::idtype_t = 3;
 
 /// `waitid(P_PIDFD, pidfd, ...)`: `Ok(None)` with `WNOHANG` when the child is still running.
-pub(crate) fn waitid_pidfd(pidfd: BorrowedFd<'_>, options: libc::c_int) -> Result<Option<libc::siginfo_t>, Errno> {
+pub(crate) fn waitid_pidfd(
+    pidfd: BorrowedFd<'_>,
+    options: libc::c_int,
+) -> Result<Option<libc::siginfo_t>, Errno> {
     loop {
         // SAFETY: an all-zero siginfo_t is a valid value; waitid fills it in.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: `info` is a valid, writable siginfo_t; the fd is borrowed for the call.
-        let r = unsafe { libc::waitid(P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, options | libc::WEXITED) };
+        let r = unsafe {
+            libc::waitid(
+                P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                options | libc::WEXITED,
+            )
+        };
         if r == 0 {
             // SAFETY: waitid filled in si_pid (0 when WNOHANG found nothing).
-            return Ok(if unsafe { info.si_pid() } == 0 { None } else { Some(info) });
+            return Ok(if unsafe { info.si_pid() } == 0 {
+                None
+            } else {
+                Some(info)
+            });
         }
         match Errno::last() {
             Errno::EINTR => continue,
@@ -263,5 +291,13 @@ pub(crate) fn waitid_pidfd(pidfd: BorrowedFd<'_>, options: libc::c_int) -> Resul
 #[inline(always)]
 pub(crate) unsafe fn close_range(first: u32, last: u32, flags: u32) -> Result<(), Errno> {
     // SAFETY: closing descriptors is the caller's contract.
-    unsafe { syscall3(libc::SYS_close_range, first as usize, last as usize, flags as usize) }.map(drop)
+    unsafe {
+        syscall3(
+            libc::SYS_close_range,
+            first as usize,
+            last as usize,
+            flags as usize,
+        )
+    }
+    .map(drop)
 }

@@ -1,1 +1,0 @@
-//! Spawning processes into namespaces.

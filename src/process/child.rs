@@ -1,0 +1,358 @@
+//! Code that runs in the new process between `clone` and `execve`.
+//!
+//! The child shares the parent's memory (`CLONE_VM`), including the parent thread's TLS and
+//! heap, so everything here is async-signal-safe in the strictest sense: it reads the
+//! [`ChildPlan`] the parent prepared, enters the kernel only through [`sys::syscall6`] (no
+//! `errno`), allocates nothing, takes no lock, formats nothing, and ends in `execve` or
+//! `exit_group`. A failing step is written to the error pipe as `(stage, errno)`.
+
+use std::ffi::CStr;
+use std::os::fd::RawFd;
+
+use libc::{c_char, c_void};
+
+use crate::error::SetupStage;
+use crate::sys;
+use crate::Errno;
+
+/// Exit status of a child that failed before exec (the parent reports the error instead).
+pub(crate) const SETUP_FAILED_EXIT: usize = 127;
+
+/// Everything the child needs, prepared by the parent before clone. Borrowed from data that
+/// lives in the parent's `spawn` frame until the child has exec'd or died.
+pub(crate) struct ChildPlan<'a> {
+    /// Write end of the error pipe (close-on-exec).
+    pub err_fd: RawFd,
+    /// Read end of the go-ahead pipe (close-on-exec).
+    pub go_fd: RawFd,
+    /// The parent's ends of both pipes, which the child closes in fork mode.
+    pub parent_fds: [RawFd; 2],
+    /// Block until the parent writes the go-ahead byte (id maps, cgroup placement).
+    pub wait_for_go: bool,
+    /// `PR_SET_PDEATHSIG` signal, 0 for none.
+    pub parent_death_signal: i32,
+    /// Namespaces to join: (fd, CLONE_NEW* type), user namespace first.
+    pub join: &'a [(RawFd, i32)],
+    /// Supplementary groups to set; `None` leaves them alone.
+    pub groups: Option<&'a [libc::gid_t]>,
+    /// `setresgid` target.
+    pub gid: Option<libc::gid_t>,
+    /// `setresuid` target.
+    pub uid: Option<libc::uid_t>,
+    /// `sethostname` argument.
+    pub hostname: Option<&'a [u8]>,
+    /// `setdomainname` argument.
+    pub domainname: Option<&'a [u8]>,
+    /// `chdir` target.
+    pub cwd: Option<&'a CStr>,
+    /// (source, target) descriptor moves; every source is above every target.
+    pub fd_moves: &'a [(RawFd, RawFd)],
+    /// Targets ≥ 3 that stay open across exec, sorted ascending.
+    pub keep_fds: &'a [RawFd],
+    /// Upper bound for the close-on-exec loop when `close_range` is missing.
+    pub fd_limit: RawFd,
+    /// Full paths to try in order (a PATH search prepared by the parent).
+    pub exec_paths: &'a [*const c_char],
+    /// NULL-terminated argv.
+    pub argv: *const *const c_char,
+    /// NULL-terminated envp.
+    pub envp: *const *const c_char,
+}
+
+type Step = Result<(), (SetupStage, Errno)>;
+
+trait At<T> {
+    fn at(self, stage: SetupStage) -> Result<T, (SetupStage, Errno)>;
+}
+
+impl<T> At<T> for Result<T, Errno> {
+    #[inline(always)]
+    fn at(self, stage: SetupStage) -> Result<T, (SetupStage, Errno)> {
+        self.map_err(|e| (stage, e))
+    }
+}
+
+/// The child's entry point, called by the clone trampoline on the child's own stack.
+///
+/// # Safety
+/// `arg` points to a [`ChildPlan`] that stays valid until this process execs or exits.
+pub(crate) unsafe extern "C" fn child_main(arg: *mut c_void) -> ! {
+    // SAFETY: the parent passed a pointer to a live ChildPlan (see above).
+    let plan = unsafe { &*(arg as *const ChildPlan<'_>) };
+    // SAFETY: run in a freshly cloned child, as `setup` requires.
+    let (stage, errno) = match unsafe { setup(plan) } {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let report: [u32; 2] = [stage as u32, errno as i32 as u32];
+    // SAFETY: writing 8 bytes from a local array to our error pipe; if the write fails there
+    // is nobody left to tell, and the parent then sees EOF plus an exit status of 127.
+    unsafe {
+        let _ = sys::syscall3(
+            libc::SYS_write,
+            plan.err_fd as usize,
+            report.as_ptr() as usize,
+            8,
+        );
+        let _ = sys::syscall3(libc::SYS_exit_group, SETUP_FAILED_EXIT, 0, 0);
+    }
+    // exit_group does not return; if it somehow did, trap.
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+/// Kernel `struct sigaction` (not glibc's): handler, flags, restorer, mask.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Runs every setup step; returns only on failure.
+///
+/// # Safety
+/// Must run in a child created by `spawn` with `plan` describing fds the child owns.
+unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, (SetupStage, Errno)> {
+    // SAFETY (whole function): each syscall gets pointers into `plan` (live, see child_main)
+    // or into locals, and fds the parent prepared for this child.
+    unsafe {
+        // Handlers installed by the parent must not run here: they would run on the shared
+        // heap. All signals are blocked (the parent blocked them around clone); reset every
+        // disposition to the default before the mask is opened again just before exec.
+        let dfl = KernelSigaction {
+            handler: 0,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        for sig in 1..=64usize {
+            if sig == libc::SIGKILL as usize || sig == libc::SIGSTOP as usize {
+                continue;
+            }
+            // EINVAL for numbers the kernel does not know: nothing to reset.
+            let _ = sys::syscall6(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const _ as usize,
+                0,
+                8,
+                0,
+                0,
+            );
+        }
+
+        // In fork mode the parent's ends of the pipes were copied into this process; they must
+        // go, or the parent's death would not show as EOF/HUP here.
+        for fd in plan.parent_fds {
+            if fd >= 0 {
+                let _ = sys::syscall3(libc::SYS_close, fd as usize, 0, 0);
+            }
+        }
+
+        set_parent_death_signal(plan)?;
+        if plan.wait_for_go {
+            let mut byte = 0u8;
+            loop {
+                match sys::syscall3(
+                    libc::SYS_read,
+                    plan.go_fd as usize,
+                    &mut byte as *mut u8 as usize,
+                    1,
+                ) {
+                    Ok(1) => break,
+                    Ok(_) => return Err((SetupStage::WaitForParent, Errno::EPIPE)),
+                    Err(Errno::EINTR) => continue,
+                    Err(e) => return Err((SetupStage::WaitForParent, e)),
+                }
+            }
+        }
+
+        for &(fd, nstype) in plan.join {
+            sys::syscall3(libc::SYS_setns, fd as usize, nstype as usize, 0)
+                .at(SetupStage::JoinNamespace)?;
+        }
+
+        if let Some(groups) = plan.groups {
+            sys::syscall3(
+                libc::SYS_setgroups,
+                groups.len(),
+                groups.as_ptr() as usize,
+                0,
+            )
+            .at(SetupStage::SetGroups)?;
+        }
+        if let Some(gid) = plan.gid {
+            let g = gid as usize;
+            sys::syscall3(libc::SYS_setresgid, g, g, g).at(SetupStage::SetGid)?;
+        }
+        if let Some(uid) = plan.uid {
+            let u = uid as usize;
+            sys::syscall3(libc::SYS_setresuid, u, u, u).at(SetupStage::SetUid)?;
+        }
+        if plan.gid.is_some() || plan.uid.is_some() {
+            // A credential change clears the parent-death signal: set it again.
+            set_parent_death_signal(plan)?;
+        }
+
+        if let Some(name) = plan.hostname {
+            sys::syscall3(libc::SYS_sethostname, name.as_ptr() as usize, name.len(), 0)
+                .at(SetupStage::SetHostname)?;
+        }
+        if let Some(name) = plan.domainname {
+            sys::syscall3(
+                libc::SYS_setdomainname,
+                name.as_ptr() as usize,
+                name.len(),
+                0,
+            )
+            .at(SetupStage::SetDomainname)?;
+        }
+
+        if let Some(cwd) = plan.cwd {
+            sys::syscall3(libc::SYS_chdir, cwd.as_ptr() as usize, 0, 0).at(SetupStage::Chdir)?;
+        }
+
+        for &(src, dst) in plan.fd_moves {
+            sys::syscall3(libc::SYS_dup3, src as usize, dst as usize, 0).at(SetupStage::DupFd)?;
+        }
+        mark_cloexec_except(plan).at(SetupStage::CloseFds)?;
+
+        let empty: u64 = 0;
+        sys::syscall6(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK as usize,
+            &empty as *const u64 as usize,
+            0,
+            8,
+            0,
+            0,
+        )
+        .at(SetupStage::Signals)?;
+
+        exec(plan)
+    }
+}
+
+/// `PR_SET_PDEATHSIG`, then make sure the parent did not die before it took effect: the
+/// parent holds the write end of the go-ahead pipe until we exec, so a hang-up means it died.
+unsafe fn set_parent_death_signal(plan: &ChildPlan<'_>) -> Step {
+    if plan.parent_death_signal == 0 {
+        return Ok(());
+    }
+    // SAFETY: prctl with integer arguments; ppoll on a local pollfd and timespec.
+    unsafe {
+        sys::syscall6(
+            libc::SYS_prctl,
+            libc::PR_SET_PDEATHSIG as usize,
+            plan.parent_death_signal as usize,
+            0,
+            0,
+            0,
+            0,
+        )
+        .at(SetupStage::ParentDeathSignal)?;
+        let mut pfd = libc::pollfd {
+            fd: plan.go_fd,
+            events: 0,
+            revents: 0,
+        };
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let n = sys::syscall6(
+            libc::SYS_ppoll,
+            &mut pfd as *mut libc::pollfd as usize,
+            1,
+            &zero as *const libc::timespec as usize,
+            0,
+            8,
+            0,
+        )
+        .at(SetupStage::ParentDeathSignal)?;
+        if n == 1 && pfd.revents & libc::POLLHUP != 0 {
+            return Err((SetupStage::ParentDeathSignal, Errno::ESRCH));
+        }
+    }
+    Ok(())
+}
+
+/// Marks every descriptor ≥ 3 close-on-exec except the kept targets. Our own pipes are
+/// already close-on-exec, so they stay usable until exec.
+unsafe fn mark_cloexec_except(plan: &ChildPlan<'_>) -> Result<(), Errno> {
+    let mut first: u32 = 3;
+    let mut gaps_done = true;
+    for &keep in plan.keep_fds {
+        let keep = keep as u32;
+        if keep > first {
+            // SAFETY: only sets the close-on-exec flag.
+            if let Err(e) = unsafe { sys::close_range(first, keep - 1, libc::CLOSE_RANGE_CLOEXEC) }
+            {
+                if e == Errno::EINVAL || e == Errno::ENOSYS {
+                    gaps_done = false;
+                    break;
+                }
+                return Err(e);
+            }
+        }
+        first = keep + 1;
+    }
+    if gaps_done {
+        // SAFETY: as above.
+        match unsafe { sys::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) } {
+            Ok(()) => return Ok(()),
+            Err(Errno::EINVAL) | Err(Errno::ENOSYS) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // Kernels before 5.11: set the flag one descriptor at a time, up to the parent's limit.
+    for fd in 3..plan.fd_limit {
+        if plan.keep_fds.contains(&fd) {
+            continue;
+        }
+        // SAFETY: fcntl(F_SETFD) on a number that may not be open (EBADF is fine).
+        let _ = unsafe {
+            sys::syscall3(
+                libc::SYS_fcntl,
+                fd as usize,
+                libc::F_SETFD as usize,
+                libc::FD_CLOEXEC as usize,
+            )
+        };
+    }
+    Ok(())
+}
+
+/// Tries each prepared path like `execvp` does; returns the error to report.
+unsafe fn exec(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, (SetupStage, Errno)> {
+    let mut err = Errno::ENOENT;
+    let mut seen_eacces = false;
+    for &path in plan.exec_paths {
+        // SAFETY: path, argv and envp are NUL-terminated strings and NULL-terminated arrays
+        // the parent prepared.
+        let e = match unsafe {
+            sys::syscall3(
+                libc::SYS_execve,
+                path as usize,
+                plan.argv as usize,
+                plan.envp as usize,
+            )
+        } {
+            Ok(_) => Errno::EINVAL, // execve does not return on success
+            Err(e) => e,
+        };
+        match e {
+            Errno::ENOENT | Errno::ENOTDIR | Errno::ESTALE | Errno::ENODEV | Errno::ETIMEDOUT => {
+                err = e
+            }
+            Errno::EACCES => seen_eacces = true,
+            other => return Err((SetupStage::Exec, other)),
+        }
+    }
+    Err((
+        SetupStage::Exec,
+        if seen_eacces { Errno::EACCES } else { err },
+    ))
+}

@@ -1,0 +1,229 @@
+//! The parent's handle on a running container process: a pidfd, so that waiting and
+//! signalling can never hit a recycled pid.
+
+use std::fmt;
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::process::{ChildStderr, ChildStdin, ChildStdout};
+
+use crate::sys;
+use crate::{Errno, Error, Result};
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ExitStatus(Ended);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Ended {
+    Exited(i32),
+    Signaled { signal: i32, core_dumped: bool },
+}
+
+impl ExitStatus {
+    /// From the `siginfo_t` of `waitid(WEXITED)`.
+    pub(crate) fn from_siginfo(info: &libc::siginfo_t) -> ExitStatus {
+        // SAFETY: waitid filled in si_status for a CLD_* code.
+        let status = unsafe { info.si_status() };
+        ExitStatus(match info.si_code {
+            libc::CLD_EXITED => Ended::Exited(status),
+            libc::CLD_DUMPED => Ended::Signaled {
+                signal: status,
+                core_dumped: true,
+            },
+            _ => Ended::Signaled {
+                signal: status,
+                core_dumped: false,
+            },
+        })
+    }
+
+    /// The exit code, if the process exited rather than being killed by a signal.
+    pub fn code(&self) -> Option<i32> {
+        match self.0 {
+            Ended::Exited(c) => Some(c),
+            Ended::Signaled { .. } => None,
+        }
+    }
+
+    /// The signal that killed the process, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        match self.0 {
+            Ended::Signaled { signal, .. } => Some(signal),
+            Ended::Exited(_) => None,
+        }
+    }
+
+    /// Whether the process dumped core when it was killed.
+    pub fn core_dumped(&self) -> bool {
+        matches!(
+            self.0,
+            Ended::Signaled {
+                core_dumped: true,
+                ..
+            }
+        )
+    }
+
+    /// Exited with code 0.
+    pub fn success(&self) -> bool {
+        self.0 == Ended::Exited(0)
+    }
+
+    /// The status as a shell reports it: the exit code, or 128 + the signal number.
+    pub fn shell_code(&self) -> i32 {
+        match self.0 {
+            Ended::Exited(c) => c,
+            Ended::Signaled { signal, .. } => 128 + signal,
+        }
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Ended::Exited(c) => write!(f, "exit status {c}"),
+            Ended::Signaled {
+                signal,
+                core_dumped,
+            } => {
+                let name = nix::sys::signal::Signal::try_from(signal)
+                    .map(|s| s.as_str())
+                    .unwrap_or("real-time signal");
+                write!(
+                    f,
+                    "killed by signal {signal} ({name}){}",
+                    if core_dumped { ", core dumped" } else { "" }
+                )
+            }
+        }
+    }
+}
+
+/// A process started by [`Container::spawn`](super::Container::spawn).
+///
+/// Dropping a `Child` that has not been waited for **kills it** (SIGKILL through the pidfd)
+/// and reaps it, so a forgotten handle leaves neither a running container nor a zombie. Call
+/// [`wait`](Child::wait) to let it finish on its own.
+#[derive(Debug)]
+pub struct Child {
+    pid: i32,
+    pidfd: OwnedFd,
+    status: Option<ExitStatus>,
+    /// The write end of the child's stdin, with [`Stdio::Piped`](super::Stdio::Piped).
+    pub stdin: Option<ChildStdin>,
+    /// The read end of the child's stdout, with [`Stdio::Piped`](super::Stdio::Piped).
+    pub stdout: Option<ChildStdout>,
+    /// The read end of the child's stderr, with [`Stdio::Piped`](super::Stdio::Piped).
+    pub stderr: Option<ChildStderr>,
+}
+
+/// Everything a finished child wrote, with its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// How it ended.
+    pub status: ExitStatus,
+    /// Its stdout, if piped.
+    pub stdout: Vec<u8>,
+    /// Its stderr, if piped.
+    pub stderr: Vec<u8>,
+}
+
+impl Child {
+    pub(crate) fn new(pid: i32, pidfd: OwnedFd) -> Child {
+        Child {
+            pid,
+            pidfd,
+            status: None,
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        }
+    }
+
+    /// The process id, as seen from the caller's PID namespace. Prefer [`pidfd`](Self::pidfd)
+    /// for anything that must not race with pid reuse.
+    pub fn id(&self) -> i32 {
+        self.pid
+    }
+
+    /// The pidfd that names this process for as long as the handle lives.
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
+    /// Sends `signal` through the pidfd. A child that has already ended is not an error.
+    pub fn kill(&mut self, signal: i32) -> Result<()> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        match sys::pidfd_send_signal(self.pidfd.as_fd(), signal) {
+            Ok(()) | Err(Errno::ESRCH) => Ok(()),
+            Err(e) => Err(Error::sys("pidfd_send_signal", e)),
+        }
+    }
+
+    /// Waits for the child to end and reaps it. Closes its stdin first, so that a child
+    /// reading it sees EOF instead of waiting forever.
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        drop(self.stdin.take());
+        if let Some(s) = self.status {
+            return Ok(s);
+        }
+        let info = sys::waitid_pidfd(self.pidfd.as_fd(), 0)
+            .map_err(|e| Error::sys("waitid(P_PIDFD)", e))?;
+        let status = info
+            .as_ref()
+            .map(ExitStatus::from_siginfo)
+            .ok_or_else(|| Error::sys("waitid(P_PIDFD)", Errno::ECHILD))?;
+        self.status = Some(status);
+        Ok(status)
+    }
+
+    /// Reaps the child if it has ended; `Ok(None)` if it is still running.
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        if let Some(s) = self.status {
+            return Ok(Some(s));
+        }
+        let info = sys::waitid_pidfd(self.pidfd.as_fd(), libc::WNOHANG)
+            .map_err(|e| Error::sys("waitid(P_PIDFD)", e))?;
+        self.status = info.as_ref().map(ExitStatus::from_siginfo);
+        Ok(self.status)
+    }
+
+    /// Reads all of the child's piped stdout and stderr (concurrently, so neither pipe can fill
+    /// up and stall it) and waits for it.
+    pub fn wait_with_output(mut self) -> Result<Output> {
+        drop(self.stdin.take());
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let (stdout, stderr) = (self.stdout.take(), self.stderr.take());
+        let read_err = std::thread::scope(|s| {
+            let t = stderr.map(|mut e| s.spawn(move || e.read_to_end(&mut err).map(|_| err)));
+            let r1 = stdout.map(|mut o| o.read_to_end(&mut out)).transpose();
+            let r2 = t
+                .map(|t| t.join().unwrap_or_else(|_| Ok(Vec::new())))
+                .transpose();
+            r1.and(r2)
+        });
+        let err = read_err.map_err(|e| {
+            Error::sys(
+                "read",
+                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            )
+        })?;
+        let status = self.wait()?;
+        Ok(Output {
+            status,
+            stdout: out,
+            stderr: err.unwrap_or_default(),
+        })
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
+            let _ = sys::waitid_pidfd(self.pidfd.as_fd(), 0);
+        }
+    }
+}

@@ -1,0 +1,854 @@
+//! Starting a process in new namespaces: the [`Container`] builder, [`spawn`](Container::spawn)
+//! and the [`Child`] handle.
+//!
+//! # How spawn works
+//! `spawn` prepares everything the new process will need (argv, envp, the PATH candidates,
+//! hostname, descriptor moves, id maps) while it is still plain data, then calls `clone3` with
+//! `CLONE_VM | CLONE_PIDFD` and the namespace flags. Like glibc's `posix_spawn`, the child
+//! runs on its own small stack in the parent's address space, so no page tables are copied
+//! and the cost of a spawn does not grow with the parent's memory. Unlike `posix_spawn`
+//! (`CLONE_VFORK`), the parent keeps running: it writes the id maps while the child waits on a
+//! pipe, then lets it go on. The child reports a failing step as `(stage, errno)` over a
+//! close-on-exec pipe; EOF on that pipe means exec succeeded.
+
+mod child;
+mod handle;
+
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr, OsString};
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use libc::c_char;
+use nix::fcntl::{FcntlArg, OFlag};
+
+pub use handle::{Child, ExitStatus, Output};
+
+use crate::idmap::{IdMap, PreparedIdMaps};
+use crate::namespace::{Namespace, Namespaces};
+use crate::{sys, Errno, Error, Result, SetupStage};
+use child::ChildPlan;
+
+/// The `PATH` a container gets unless the caller sets one.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What to connect one of the child's standard streams to.
+#[derive(Debug, Default)]
+pub enum Stdio {
+    /// The caller's own stream (the default).
+    #[default]
+    Inherit,
+    /// `/dev/null`.
+    Null,
+    /// A new pipe; the caller's end is in [`Child::stdin`]/`stdout`/`stderr`.
+    Piped,
+    /// This descriptor (duplicated for each spawn).
+    Fd(OwnedFd),
+}
+
+impl From<OwnedFd> for Stdio {
+    fn from(fd: OwnedFd) -> Stdio {
+        Stdio::Fd(fd)
+    }
+}
+
+impl From<File> for Stdio {
+    fn from(f: File) -> Stdio {
+        Stdio::Fd(f.into())
+    }
+}
+
+/// Which clone system call `spawn` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CloneCall {
+    /// `clone3`, falling back to `clone` when the kernel (or a seccomp filter) says ENOSYS.
+    #[default]
+    Auto,
+    /// `clone3` only.
+    Clone3,
+    /// The classic `clone` (no time namespace, no `CLONE_INTO_CGROUP`); for old kernels and
+    /// for testing the fallback.
+    Legacy,
+}
+
+/// A process to start in new (or joined) namespaces: plain data until [`spawn`](Self::spawn).
+///
+/// ```no_run
+/// use contain::namespace::Namespaces;
+/// use contain::process::Container;
+///
+/// let mut child = Container::new("/bin/sh")
+///     .args(["-c", "hostname; echo $$"])
+///     .namespaces(Namespaces::USER | Namespaces::UTS | Namespaces::PID)
+///     .hostname("box")
+///     .spawn()?;
+/// let status = child.wait()?;
+/// assert!(status.success());
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Container {
+    program: OsString,
+    arg0: Option<OsString>,
+    args: Vec<OsString>,
+    env: BTreeMap<OsString, OsString>,
+    cwd: Option<PathBuf>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    groups: Option<Vec<u32>>,
+    hostname: Option<OsString>,
+    domainname: Option<OsString>,
+    namespaces: Namespaces,
+    join: Vec<Namespace>,
+    uid_map: Vec<IdMap>,
+    gid_map: Vec<IdMap>,
+    stdin: Stdio,
+    stdout: Stdio,
+    stderr: Stdio,
+    fds: Vec<(OwnedFd, RawFd)>,
+    parent_death_signal: Option<i32>,
+    clone_call: CloneCall,
+}
+
+impl Container {
+    /// A container that will run `program` (a path, or a name looked up in the container's
+    /// `PATH`), with no new namespaces yet, `PATH` as the only environment variable, the
+    /// caller's stdio, and SIGKILL as its parent-death signal.
+    pub fn new(program: impl AsRef<OsStr>) -> Container {
+        let mut env = BTreeMap::new();
+        env.insert(OsString::from("PATH"), OsString::from(DEFAULT_PATH));
+        Container {
+            program: program.as_ref().to_owned(),
+            arg0: None,
+            args: Vec::new(),
+            env,
+            cwd: None,
+            uid: None,
+            gid: None,
+            groups: None,
+            hostname: None,
+            domainname: None,
+            namespaces: Namespaces::empty(),
+            join: Vec::new(),
+            uid_map: Vec::new(),
+            gid_map: Vec::new(),
+            stdin: Stdio::Inherit,
+            stdout: Stdio::Inherit,
+            stderr: Stdio::Inherit,
+            fds: Vec::new(),
+            parent_death_signal: Some(libc::SIGKILL),
+            clone_call: CloneCall::Auto,
+        }
+    }
+
+    /// Adds one argument.
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Adds several arguments.
+    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Sets `argv[0]` (default: the program as given).
+    pub fn arg0(&mut self, arg0: impl AsRef<OsStr>) -> &mut Self {
+        self.arg0 = Some(arg0.as_ref().to_owned());
+        self
+    }
+
+    /// Sets an environment variable. The container sees only what is set here (and `PATH`).
+    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Self {
+        self.env
+            .insert(key.as_ref().to_owned(), value.as_ref().to_owned());
+        self
+    }
+
+    /// Removes an environment variable (also the default `PATH`).
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Self {
+        self.env.remove(key.as_ref());
+        self
+    }
+
+    /// Removes every environment variable, the default `PATH` included.
+    pub fn env_clear(&mut self) -> &mut Self {
+        self.env.clear();
+        self
+    }
+
+    /// The working directory inside the container (default: the caller's).
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.cwd = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// The user id to run as (in the container's user namespace when it has one).
+    pub fn uid(&mut self, uid: u32) -> &mut Self {
+        self.uid = Some(uid);
+        self
+    }
+
+    /// The group id to run as. Supplementary groups are cleared unless set with
+    /// [`groups`](Self::groups).
+    pub fn gid(&mut self, gid: u32) -> &mut Self {
+        self.gid = Some(gid);
+        self
+    }
+
+    /// The supplementary groups.
+    pub fn groups(&mut self, groups: &[u32]) -> &mut Self {
+        self.groups = Some(groups.to_vec());
+        self
+    }
+
+    /// The hostname; needs a new UTS namespace.
+    pub fn hostname(&mut self, name: impl AsRef<OsStr>) -> &mut Self {
+        self.hostname = Some(name.as_ref().to_owned());
+        self
+    }
+
+    /// The NIS domain name; needs a new UTS namespace.
+    pub fn domainname(&mut self, name: impl AsRef<OsStr>) -> &mut Self {
+        self.domainname = Some(name.as_ref().to_owned());
+        self
+    }
+
+    /// The namespaces to create (replaces the set).
+    pub fn namespaces(&mut self, namespaces: Namespaces) -> &mut Self {
+        self.namespaces = namespaces;
+        self
+    }
+
+    /// Joins an existing namespace instead of creating one of that kind.
+    ///
+    /// Joining a PID namespace switches the calling thread's `pid_for_children` around the
+    /// clone and so needs `CAP_SYS_ADMIN` over it in the caller; joining a time namespace makes
+    /// the spawn copy the parent's page tables (the kernel refuses a shared address space).
+    pub fn join(&mut self, namespace: Namespace) -> &mut Self {
+        self.join.push(namespace);
+        self
+    }
+
+    /// The uid map of a new user namespace (default: the caller's euid mapped to 0).
+    pub fn uid_map(&mut self, maps: &[IdMap]) -> &mut Self {
+        self.uid_map = maps.to_vec();
+        self
+    }
+
+    /// The gid map of a new user namespace (default: the caller's egid mapped to 0).
+    pub fn gid_map(&mut self, maps: &[IdMap]) -> &mut Self {
+        self.gid_map = maps.to_vec();
+        self
+    }
+
+    /// Where the child's stdin comes from.
+    pub fn stdin(&mut self, stdio: impl Into<Stdio>) -> &mut Self {
+        self.stdin = stdio.into();
+        self
+    }
+
+    /// Where the child's stdout goes.
+    pub fn stdout(&mut self, stdio: impl Into<Stdio>) -> &mut Self {
+        self.stdout = stdio.into();
+        self
+    }
+
+    /// Where the child's stderr goes.
+    pub fn stderr(&mut self, stdio: impl Into<Stdio>) -> &mut Self {
+        self.stderr = stdio.into();
+        self
+    }
+
+    /// Passes `fd` to the child as descriptor number `target` (≥ 3). Every other descriptor
+    /// is closed at exec.
+    pub fn pass_fd(&mut self, fd: OwnedFd, target: RawFd) -> &mut Self {
+        self.fds.push((fd, target));
+        self
+    }
+
+    /// The signal the child gets when the thread that spawned it dies (default SIGKILL;
+    /// `None` to let it outlive the caller). The kernel ties this to the spawning *thread*.
+    pub fn parent_death_signal(&mut self, signal: Option<i32>) -> &mut Self {
+        self.parent_death_signal = signal;
+        self
+    }
+
+    /// Which clone system call to use (default [`CloneCall::Auto`]).
+    pub fn clone_call(&mut self, call: CloneCall) -> &mut Self {
+        self.clone_call = call;
+        self
+    }
+
+    /// Starts the process. Returns once the command has been exec'd, or with the error of
+    /// the setup step that failed; nothing is left running or open on failure.
+    pub fn spawn(&self) -> Result<Child> {
+        let prepared = Prepared::new(self)?;
+        prepared.spawn(self)
+    }
+}
+
+/// Everything `spawn` computes before clone.
+struct Prepared {
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    exec_paths: Vec<CString>,
+    cwd: Option<CString>,
+    hostname: Option<Vec<u8>>,
+    domainname: Option<Vec<u8>>,
+    id_maps: Option<PreparedIdMaps>,
+    groups: Option<Vec<libc::gid_t>>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    join: Vec<(RawFd, i32)>,
+    join_pid: Option<RawFd>,
+    share_vm: bool,
+    flags: u64,
+    min_fd: RawFd,
+    fd_limit: RawFd,
+}
+
+fn cstring(what: &'static str, s: &OsStr) -> Result<CString> {
+    CString::new(s.as_bytes())
+        .map_err(|_| Error::config(what, format!("{s:?} contains a NUL byte")))
+}
+
+fn uts_name(what: &'static str, name: &OsStr) -> Result<Vec<u8>> {
+    let b = name.as_bytes();
+    if b.is_empty() || b.len() > 64 || b.contains(&0) {
+        return Err(Error::config(
+            what,
+            format!("{name:?} must be 1 to 64 bytes without NUL"),
+        ));
+    }
+    Ok(b.to_vec())
+}
+
+impl Prepared {
+    fn new(c: &Container) -> Result<Prepared> {
+        if c.program.is_empty() {
+            return Err(Error::config("program", "empty"));
+        }
+        let program = cstring("program", &c.program)?;
+        let mut argv = vec![cstring("argv[0]", c.arg0.as_deref().unwrap_or(&c.program))?];
+        for a in &c.args {
+            argv.push(cstring("argument", a)?);
+        }
+        let mut envp = Vec::with_capacity(c.env.len());
+        for (k, v) in &c.env {
+            if k.is_empty() || k.as_bytes().contains(&b'=') {
+                return Err(Error::config(
+                    "environment",
+                    format!("variable name {k:?} is empty or contains '='"),
+                ));
+            }
+            let mut kv = k.clone().into_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            envp.push(
+                CString::new(kv).map_err(|_| {
+                    Error::config("environment", format!("{k:?} contains a NUL byte"))
+                })?,
+            );
+        }
+        let exec_paths = if c.program.as_bytes().contains(&b'/') {
+            vec![program]
+        } else {
+            // execvp semantics, with the container's PATH rather than the caller's.
+            let path = c
+                .env
+                .get(OsStr::new("PATH"))
+                .map(|p| p.as_bytes())
+                .unwrap_or(DEFAULT_PATH.as_bytes());
+            path.split(|&b| b == b':')
+                .map(|dir| {
+                    let dir = if dir.is_empty() { &b"."[..] } else { dir };
+                    let mut full = dir.to_vec();
+                    full.push(b'/');
+                    full.extend_from_slice(c.program.as_bytes());
+                    CString::new(full).map_err(|_| Error::config("PATH", "contains a NUL byte"))
+                })
+                .collect::<Result<Vec<_>>>()?
+        };
+
+        let joined = c
+            .join
+            .iter()
+            .fold(Namespaces::empty(), |acc, n| acc | n.kind());
+        if c.join.len() != joined.iter().count() {
+            return Err(Error::config(
+                "namespaces",
+                "the same kind of namespace is joined twice",
+            ));
+        }
+        if !(joined & c.namespaces).is_empty() {
+            return Err(Error::config(
+                "namespaces",
+                format!("{:?} both created and joined", joined & c.namespaces),
+            ));
+        }
+        let uts = (c.namespaces | joined).contains(Namespaces::UTS);
+        if (c.hostname.is_some() || c.domainname.is_some()) && !uts {
+            return Err(Error::config("hostname", "setting the hostname or domain name needs a new UTS namespace (it would change the host's)"));
+        }
+        let hostname = c
+            .hostname
+            .as_deref()
+            .map(|h| uts_name("hostname", h))
+            .transpose()?;
+        let domainname = c
+            .domainname
+            .as_deref()
+            .map(|h| uts_name("domain name", h))
+            .transpose()?;
+
+        let euid = nix::unistd::geteuid().as_raw();
+        let egid = nix::unistd::getegid().as_raw();
+        let id_maps = if c.namespaces.contains(Namespaces::USER) {
+            let uid_map = if c.uid_map.is_empty() {
+                vec![IdMap::single(0, euid)]
+            } else {
+                c.uid_map.clone()
+            };
+            let gid_map = if c.gid_map.is_empty() {
+                vec![IdMap::single(0, egid)]
+            } else {
+                c.gid_map.clone()
+            };
+            Some(PreparedIdMaps::prepare(
+                &uid_map,
+                &gid_map,
+                euid,
+                egid,
+                euid == 0,
+            )?)
+        } else {
+            if !c.uid_map.is_empty() || !c.gid_map.is_empty() {
+                return Err(Error::config(
+                    "id maps",
+                    "uid and gid maps need a new user namespace (Namespaces::USER)",
+                ));
+            }
+            None
+        };
+        // In a new user namespace the child still has the caller's kernel ids, which the map
+        // may not cover: switch to the requested ids, or to root inside when 0 is mapped.
+        let (uid, gid) = match &id_maps {
+            Some(_) => {
+                let maps_zero = |m: &[IdMap], dflt: bool| dflt || m.iter().any(|r| r.inside == 0);
+                (
+                    c.uid
+                        .or(maps_zero(&c.uid_map, c.uid_map.is_empty()).then_some(0)),
+                    c.gid
+                        .or(maps_zero(&c.gid_map, c.gid_map.is_empty()).then_some(0)),
+                )
+            }
+            None => (c.uid, c.gid),
+        };
+        // Clear supplementary groups whenever we switch identity, as docker does; in a user
+        // namespace whose setgroups is denied the kernel refuses, so leave them then.
+        let setgroups_ok = id_maps.as_ref().is_none_or(|m| m.setgroups_allowed());
+        let groups = match (&c.groups, gid) {
+            (Some(g), _) if !setgroups_ok => {
+                return Err(Error::config(
+                    "groups",
+                    format!("cannot set {g:?}: setgroups is denied in a rootless user namespace"),
+                ))
+            }
+            (Some(g), _) => Some(g.clone()),
+            (None, Some(_)) if setgroups_ok => Some(Vec::new()),
+            (None, _) if id_maps.is_some() && setgroups_ok => Some(Vec::new()),
+            _ => None,
+        };
+
+        for (fd, target) in &c.fds {
+            if *target < 3 {
+                return Err(Error::config(
+                    "passed fd",
+                    format!("target {target} is stdio; use stdin/stdout/stderr"),
+                ));
+            }
+            if c.fds.iter().filter(|(_, t)| t == target).count() > 1 {
+                return Err(Error::config(
+                    "passed fd",
+                    format!("target {target} given twice"),
+                ));
+            }
+            let _ = fd;
+        }
+        let min_fd = c.fds.iter().map(|(_, t)| *t + 1).max().unwrap_or(3).max(3);
+
+        let mut join: Vec<(RawFd, i32)> = Vec::new();
+        let mut join_pid = None;
+        for kind in joined.kinds() {
+            if let Some(ns) = c.join.iter().find(|n| n.kind() == kind) {
+                if kind == Namespaces::PID {
+                    join_pid = Some(ns.as_fd().as_raw_fd());
+                } else {
+                    join.push((ns.as_fd().as_raw_fd(), kind.bits() as i32));
+                }
+            }
+        }
+        // The kernel refuses CLONE_VM into a different time namespace and setns(time) by a
+        // process that shares its memory; those spawns copy the page tables instead.
+        let share_vm = !joined.contains(Namespaces::TIME);
+        if c.namespaces.contains(Namespaces::TIME) && c.clone_call == CloneCall::Legacy {
+            return Err(Error::config(
+                "namespaces",
+                "a new time namespace needs clone3 (CloneCall::Legacy cannot create one)",
+            ));
+        }
+        let fd_limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .map(|(soft, _)| soft.min(65_536) as RawFd)
+            .unwrap_or(1024);
+
+        Ok(Prepared {
+            argv,
+            envp,
+            exec_paths,
+            cwd: c
+                .cwd
+                .as_deref()
+                .map(|p| cstring("working directory", p.as_os_str()))
+                .transpose()?,
+            hostname,
+            domainname,
+            id_maps,
+            groups,
+            uid,
+            gid,
+            join,
+            join_pid,
+            share_vm,
+            flags: c.namespaces.bits(),
+            min_fd,
+            fd_limit,
+        })
+    }
+
+    fn spawn(self, c: &Container) -> Result<Child> {
+        // Descriptors for the child, all close-on-exec and numbered above every target, so
+        // that moving them into place can never overwrite one another.
+        let high = |fd: BorrowedFd<'_>| -> Result<OwnedFd> {
+            let n = nix::fcntl::fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(self.min_fd))
+                .map_err(|e| Error::sys("fcntl(F_DUPFD_CLOEXEC)", e))?;
+            // SAFETY: fcntl just returned this new descriptor.
+            Ok(unsafe { OwnedFd::from_raw_fd(n) })
+        };
+        let pipe = || -> Result<(OwnedFd, OwnedFd)> {
+            let (r, w) =
+                nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
+            Ok((high(r.as_fd())?, high(w.as_fd())?))
+        };
+
+        let mut moves: Vec<(OwnedFd, RawFd)> = Vec::new();
+        let mut parent_ends: [Option<OwnedFd>; 3] = [None, None, None];
+        for (i, stdio) in [&c.stdin, &c.stdout, &c.stderr].into_iter().enumerate() {
+            match stdio {
+                Stdio::Inherit => {}
+                Stdio::Null => {
+                    let flags = if i == 0 {
+                        OFlag::O_RDONLY
+                    } else {
+                        OFlag::O_WRONLY
+                    };
+                    let null = nix::fcntl::open(
+                        "/dev/null",
+                        flags | OFlag::O_CLOEXEC,
+                        nix::sys::stat::Mode::empty(),
+                    )
+                    .map_err(|e| Error::sys_path("open", "/dev/null", e))?;
+                    moves.push((high(null.as_fd())?, i as RawFd));
+                }
+                Stdio::Piped => {
+                    let (r, w) = pipe()?;
+                    let (child_end, parent_end) = if i == 0 { (r, w) } else { (w, r) };
+                    moves.push((child_end, i as RawFd));
+                    parent_ends[i] = Some(parent_end);
+                }
+                Stdio::Fd(fd) => moves.push((high(fd.as_fd())?, i as RawFd)),
+            }
+        }
+        for (fd, target) in &c.fds {
+            moves.push((high(fd.as_fd())?, *target));
+        }
+        let (err_read, err_write) = pipe()?;
+        let (go_read, go_write) = pipe()?;
+
+        let fd_moves: Vec<(RawFd, RawFd)> =
+            moves.iter().map(|(fd, t)| (fd.as_raw_fd(), *t)).collect();
+        let mut keep_fds: Vec<RawFd> = c.fds.iter().map(|(_, t)| *t).collect();
+        keep_fds.sort_unstable();
+        let exec_ptrs: Vec<*const c_char> = self.exec_paths.iter().map(|p| p.as_ptr()).collect();
+        let argv_ptrs = null_terminated(&self.argv);
+        let envp_ptrs = null_terminated(&self.envp);
+        let wait_for_go = self.id_maps.is_some();
+
+        let plan = ChildPlan {
+            err_fd: err_write.as_raw_fd(),
+            go_fd: go_read.as_raw_fd(),
+            parent_fds: [err_read.as_raw_fd(), go_write.as_raw_fd()],
+            wait_for_go,
+            parent_death_signal: c.parent_death_signal.unwrap_or(0),
+            join: &self.join,
+            groups: self.groups.as_deref(),
+            gid: self.gid,
+            uid: self.uid,
+            hostname: self.hostname.as_deref(),
+            domainname: self.domainname.as_deref(),
+            cwd: self.cwd.as_deref(),
+            fd_moves: &fd_moves,
+            keep_fds: &keep_fds,
+            fd_limit: self.fd_limit,
+            exec_paths: &exec_ptrs,
+            argv: argv_ptrs.as_ptr(),
+            envp: envp_ptrs.as_ptr(),
+        };
+
+        // The child's stack. Declared before the child guard so that it is unmapped only
+        // after the child has exec'd or been killed and reaped.
+        let stack = Stack::new()?;
+        let (pid, pidfd) = self.clone(c.clone_call, &stack, &plan)?;
+        let mut guard = KillOnDrop(Some(Child::new(pid, pidfd)));
+        drop(err_write);
+        drop(go_read);
+
+        if let Some(maps) = &self.id_maps {
+            maps.write(pid)?;
+        }
+        if wait_for_go {
+            match nix::unistd::write(&go_write, &[1u8]) {
+                Ok(1) => {}
+                Ok(_) => return Err(Error::sys("write(go-ahead pipe)", Errno::EIO)),
+                Err(e) => return Err(Error::sys("write(go-ahead pipe)", e)),
+            }
+        }
+
+        // EOF: exec succeeded (the pipe was close-on-exec). Eight bytes: a setup failure.
+        let mut report = [0u8; 8];
+        let mut got = 0;
+        while got < report.len() {
+            match nix::unistd::read(&err_read, &mut report[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("read(error pipe)", e)),
+            }
+        }
+        drop(go_write);
+        let mut child = guard
+            .0
+            .take()
+            .ok_or_else(|| Error::sys("spawn", Errno::ECHILD))?;
+        if got == 0 {
+            for (i, end) in parent_ends.into_iter().enumerate() {
+                let Some(end) = end else { continue };
+                match i {
+                    0 => child.stdin = Some(end.into()),
+                    1 => child.stdout = Some(end.into()),
+                    _ => child.stderr = Some(end.into()),
+                }
+            }
+            return Ok(child);
+        }
+        // The child reported a failure and exits with 127: reap it, then say what failed.
+        let _ = child.wait();
+        let stage = u32::from_ne_bytes([report[0], report[1], report[2], report[3]]);
+        let errno = i32::from_ne_bytes([report[4], report[5], report[6], report[7]]);
+        match (got, SetupStage::from_u32(stage)) {
+            (8, Some(stage)) => Err(Error::Setup {
+                stage,
+                errno: Errno::from_raw(errno),
+            }),
+            _ => Err(Error::sys("read(error pipe)", Errno::EPROTO)),
+        }
+    }
+
+    /// clone3 (or clone) with all signals blocked, so that no handler of the parent can run
+    /// in the child before it has reset them.
+    fn clone(
+        &self,
+        call: CloneCall,
+        stack: &Stack,
+        plan: &ChildPlan<'_>,
+    ) -> Result<(i32, OwnedFd)> {
+        let all = nix::sys::signal::SigSet::all();
+        let mut old = nix::sys::signal::SigSet::empty();
+        nix::sys::signal::pthread_sigmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&all),
+            Some(&mut old),
+        )
+        .map_err(|e| Error::sys("pthread_sigmask", e))?;
+        let restore_pid_ns = match self.join_pid {
+            Some(fd) => Some(switch_pid_for_children(fd)?),
+            None => None,
+        };
+        let result = self.clone_blocked(call, stack, plan);
+        if let Some(saved) = restore_pid_ns {
+            // SAFETY: setns back into the namespace we came from, fd owned by `saved`.
+            let _ = unsafe {
+                sys::syscall3(
+                    libc::SYS_setns,
+                    saved.as_raw_fd() as usize,
+                    libc::CLONE_NEWPID as usize,
+                    0,
+                )
+            };
+        }
+        let _ = nix::sys::signal::pthread_sigmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&old),
+            None,
+        );
+        result
+    }
+
+    fn clone_blocked(
+        &self,
+        call: CloneCall,
+        stack: &Stack,
+        plan: &ChildPlan<'_>,
+    ) -> Result<(i32, OwnedFd)> {
+        let vm = if self.share_vm {
+            libc::CLONE_VM as u64
+        } else {
+            0
+        };
+        let arg = plan as *const ChildPlan<'_> as *mut libc::c_void;
+        if call != CloneCall::Legacy {
+            let mut pidfd: RawFd = -1;
+            let mut args = sys::CloneArgs {
+                flags: self.flags | vm | sys::CLONE_PIDFD,
+                pidfd: &mut pidfd as *mut RawFd as u64,
+                exit_signal: libc::SIGCHLD as u64,
+                stack: stack.base as u64,
+                stack_size: stack.size as u64,
+                ..Default::default()
+            };
+            // SAFETY: args describe a mapped stack that outlives the child's use of it (the
+            // caller keeps `stack` until exec or reaping), `pidfd` is a live local, and
+            // child_main only uses `plan`, which outlives the child's use the same way.
+            match unsafe { sys::clone3(&mut args, child::child_main, arg) } {
+                // SAFETY: CLONE_PIDFD made the kernel store a new descriptor in `pidfd`.
+                Ok(pid) => return Ok((pid as i32, unsafe { OwnedFd::from_raw_fd(pidfd) })),
+                Err(Errno::ENOSYS) if call == CloneCall::Auto => {}
+                Err(e) => return Err(Error::sys("clone3", e)),
+            }
+            if self.flags & sys::CLONE_NEWTIME != 0 {
+                return Err(Error::unsupported(
+                    "time namespace",
+                    "clone3 is not available (ENOSYS), and only clone3 can create one",
+                ));
+            }
+        }
+        let mut pidfd: libc::c_int = -1;
+        let flags = self.flags | vm | sys::CLONE_PIDFD | libc::SIGCHLD as u64;
+        // SAFETY: as for clone3; the stack top is 16-byte aligned.
+        match unsafe { sys::clone_legacy(flags, stack.top(), &mut pidfd, child::child_main, arg) } {
+            // SAFETY: CLONE_PIDFD made the kernel store a new descriptor in `pidfd`.
+            Ok(pid) => Ok((pid as i32, unsafe { OwnedFd::from_raw_fd(pidfd) })),
+            Err(e) => Err(Error::sys("clone", e)),
+        }
+    }
+}
+
+/// Saves the calling thread's `pid_for_children` and switches it to `target`.
+fn switch_pid_for_children(target: RawFd) -> Result<OwnedFd> {
+    let path = "/proc/thread-self/ns/pid_for_children";
+    let saved = nix::fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys_path("open", path, e))?;
+    // SAFETY: setns on a namespace fd the caller owns for the duration of spawn.
+    unsafe {
+        sys::syscall3(
+            libc::SYS_setns,
+            target as usize,
+            libc::CLONE_NEWPID as usize,
+            0,
+        )
+    }
+    .map_err(|e| Error::sys("setns(pid)", e))?;
+    Ok(saved)
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// Kills and reaps a child whose spawn failed half-way.
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // Child's own Drop kills (SIGKILL via pidfd) and reaps.
+        drop(self.0.take());
+    }
+}
+
+/// The child's stack: an anonymous mapping with a guard page at the bottom.
+struct Stack {
+    base: *mut libc::c_void,
+    size: usize,
+}
+
+impl Stack {
+    const SIZE: usize = 256 * 1024;
+    const GUARD: usize = 4096;
+
+    fn new() -> Result<Stack> {
+        // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                Self::SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(Error::sys("mmap(child stack)", Errno::last()));
+        }
+        // SAFETY: the lowest page of our own mapping becomes inaccessible: a stack overflow in
+        // the child faults instead of writing into whatever lies below.
+        if unsafe { libc::mprotect(base, Self::GUARD, libc::PROT_NONE) } != 0 {
+            let e = Errno::last();
+            // SAFETY: unmapping what we just mapped.
+            unsafe { libc::munmap(base, Self::SIZE) };
+            return Err(Error::sys("mprotect(child stack)", e));
+        }
+        Ok(Stack {
+            base,
+            size: Self::SIZE,
+        })
+    }
+
+    fn top(&self) -> *mut libc::c_void {
+        // SAFETY: one past the end of our mapping; SIZE keeps it page- (so 16-byte) aligned.
+        unsafe { self.base.cast::<u8>().add(self.size).cast() }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping; the child no longer runs on it (it exec'd or was reaped).
+        unsafe { libc::munmap(self.base, self.size) };
+    }
+}

@@ -1,0 +1,120 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use contain::process::{Container, Output, Stdio};
+
+/// True when running as root; otherwise prints why the caller returns early.
+pub fn is_root(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("{test}: needs root (CI runs as root); not run");
+    }
+    root
+}
+
+/// Runs a container with piped stdout/stderr and returns what it wrote.
+pub fn output(c: &mut Container) -> Output {
+    c.stdout(Stdio::Piped).stderr(Stdio::Piped);
+    let child = c.spawn().unwrap_or_else(|e| panic!("spawn failed: {e}"));
+    child.wait_with_output().expect("wait_with_output")
+}
+
+/// stdout as a trimmed String.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// A temporary directory removed (recursively) on drop, even when the test fails.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "contain-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The role a re-executed test binary plays (see [`rerun_as_nobody`]).
+pub fn role() -> Option<String> {
+    std::env::var("CONTAIN_TEST_ROLE").ok()
+}
+
+/// Re-runs test `name` of this binary as uid/gid 65534 with `CONTAIN_TEST_ROLE=role`, from a
+/// copy of the binary in a world-readable temp dir. With `subids`, the process gets a private
+/// mount namespace in which /etc/subuid and /etc/subgid say "nobody:200000:65536" (the host's
+/// files are not touched).
+pub fn rerun_as_nobody(name: &str, role: &str, subids: bool) -> std::process::Output {
+    let dir = TempDir::new("nobody");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let exe = dir.path().join("test-bin");
+    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    let subfile = dir.path().join("subid");
+    std::fs::write(&subfile, "nobody:200000:65536\n").unwrap();
+    let subfile_c = std::ffi::CString::new(subfile.as_os_str().as_encoded_bytes()).unwrap();
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env("CONTAIN_TEST_ROLE", role)
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .current_dir("/");
+    // SAFETY: pre_exec runs in the forked child; it only makes syscalls with prepared data.
+    unsafe {
+        cmd.pre_exec(move || {
+            use nix::mount::{mount, MsFlags};
+            if subids {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+                mount(
+                    None::<&OsStr>,
+                    "/",
+                    None::<&OsStr>,
+                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                    None::<&OsStr>,
+                )?;
+                for target in ["/etc/subuid", "/etc/subgid"] {
+                    mount(
+                        Some(subfile_c.as_c_str()),
+                        target,
+                        None::<&OsStr>,
+                        MsFlags::MS_BIND,
+                        None::<&OsStr>,
+                    )?;
+                }
+            }
+            nix::unistd::setgroups(&[])?;
+            nix::unistd::setresgid(65534.into(), 65534.into(), 65534.into())?;
+            nix::unistd::setresuid(65534.into(), 65534.into(), 65534.into())?;
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("run the test binary as nobody");
+    eprintln!(
+        "--- {name} as nobody ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
