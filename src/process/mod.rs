@@ -230,6 +230,9 @@ impl Container {
 
     /// Joins an existing namespace instead of creating one of that kind.
     ///
+    /// Namespaces are joined after the new ones are created, so with a new user namespace
+    /// only namespaces owned by it can be joined (the kernel says EPERM otherwise).
+    ///
     /// Joining a PID namespace switches the calling thread's `pid_for_children` around the
     /// clone and so needs `CAP_SYS_ADMIN` over it in the caller; joining a time namespace makes
     /// the spawn copy the parent's page tables (the kernel refuses a shared address space).
@@ -497,8 +500,9 @@ impl Prepared {
                 }
             }
         }
-        // The kernel refuses CLONE_VM into a different time namespace and setns(time) by a
-        // process that shares its memory; those spawns copy the page tables instead.
+        // setns(time) needs a process that shares its memory with nobody: a spawn that joins
+        // a time namespace copies the page tables instead. (A *new* time namespace is fine
+        // with CLONE_VM: its offsets are zero and the child never reads the vDSO data.)
         let share_vm = !joined.contains(Namespaces::TIME);
         if c.namespaces.contains(Namespaces::TIME) && c.clone_call == CloneCall::Legacy {
             return Err(Error::config(

@@ -1,0 +1,167 @@
+//! The child between clone and exec must not allocate: it shares the parent's heap (CLONE_VM)
+//! and may have been cloned while another thread held the allocator's lock.
+//!
+//! This binary's global allocator ends any process other than the test process itself the
+//! moment it allocates (exit status 99 and a message on stderr), so every spawn below would
+//! fail or return 99 instead of the command's own status if the child allocated.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use common::{is_root, output, stdout};
+use contain::idmap::IdMap;
+use contain::namespace::{Namespace, Namespaces};
+use contain::process::{CloneCall, Container, Stdio};
+use contain::{Error, SetupStage};
+
+const ALLOCATED_IN_CHILD: i32 = 99;
+
+struct ForbidInOtherProcesses;
+
+static OWNER: AtomicI64 = AtomicI64::new(0);
+
+fn check() {
+    // SAFETY: getpid cannot fail and takes no arguments.
+    let me = unsafe { libc::syscall(libc::SYS_getpid) };
+    match OWNER.compare_exchange(0, me, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => {}
+        Err(owner) if owner == me => {}
+        Err(_) => {
+            let msg = b"allocation in a process other than the test process\n";
+            // SAFETY: raw write and exit_group: nothing here allocates or touches errno users.
+            unsafe {
+                libc::syscall(libc::SYS_write, 2, msg.as_ptr(), msg.len());
+                libc::syscall(libc::SYS_exit_group, ALLOCATED_IN_CHILD);
+            }
+        }
+    }
+}
+
+// SAFETY: forwards to System after a check that never allocates.
+unsafe impl GlobalAlloc for ForbidInOtherProcesses {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        check();
+        // SAFETY: forwarded contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        check();
+        // SAFETY: forwarded contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        check();
+        // SAFETY: forwarded contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: ForbidInOtherProcesses = ForbidInOtherProcesses;
+
+#[test]
+fn the_detector_catches_an_allocating_child() {
+    // Make sure the owner is recorded before forking.
+    drop(Box::new(1u8));
+    // SAFETY: the child only allocates (which the allocator turns into exit_group before it
+    // touches malloc) and exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let b = Box::new([0u8; 64]);
+        std::hint::black_box(&b);
+        // SAFETY: not reached if the detector works; leave without running destructors.
+        unsafe { libc::_exit(0) };
+    }
+    let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
+    assert_eq!(
+        status,
+        nix::sys::wait::WaitStatus::Exited(nix::unistd::Pid::from_raw(pid), ALLOCATED_IN_CHILD)
+    );
+}
+
+#[test]
+fn spawn_with_every_feature_allocates_nothing_in_the_child() {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    nix::unistd::write(&w, b"fd\n").unwrap();
+    drop(w);
+    let mut c = Container::new("sh");
+    c.args(["-c", "cat <&7; hostname; id -u; pwd; exit 7"])
+        .env("A", "b")
+        .current_dir("/tmp")
+        .pass_fd(r, 7)
+        .stdin(Stdio::Null);
+    if is_root("spawn_with_every_feature_allocates_nothing_in_the_child (namespaces part)") {
+        c.namespaces(Namespaces::all())
+            .uid_map(&[IdMap::new(0, 100_000, 65_536)])
+            .gid_map(&[IdMap::new(0, 100_000, 65_536)])
+            .uid(5)
+            .gid(5)
+            .hostname("noalloc")
+            .domainname("test");
+    }
+    let o = output(&mut c);
+    assert_eq!(o.status.code(), Some(7), "{o:?}");
+    let text = stdout(&o);
+    if nix::unistd::geteuid().is_root() {
+        assert_eq!(text, "fd\nnoalloc\n5\n/tmp");
+    }
+}
+
+#[test]
+fn failing_spawns_allocate_nothing_in_the_child() {
+    for call in [CloneCall::Auto, CloneCall::Legacy] {
+        let e = Container::new("/nonexistent")
+            .clone_call(call)
+            .spawn()
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Setup {
+                    stage: SetupStage::Exec,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = Container::new("true")
+            .current_dir("/nonexistent")
+            .clone_call(call)
+            .spawn()
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Setup {
+                    stage: SetupStage::Chdir,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn joining_namespaces_allocates_nothing_in_the_child() {
+    if !is_root("joining_namespaces_allocates_nothing_in_the_child") {
+        return;
+    }
+    let ns = Namespaces::NET | Namespaces::UTS | Namespaces::PID | Namespaces::TIME;
+    let mut first = Container::new("sleep")
+        .arg("30")
+        .namespaces(ns)
+        .hostname("joined")
+        .spawn()
+        .unwrap();
+    let mut c = Container::new("hostname");
+    for kind in ns.iter() {
+        c.join(Namespace::of_pid(first.id(), kind).unwrap());
+    }
+    let o = output(&mut c);
+    assert_eq!(stdout(&o), "joined", "{o:?}");
+    first.kill(libc::SIGKILL).unwrap();
+    first.wait().unwrap();
+}
