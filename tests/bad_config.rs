@@ -4,12 +4,10 @@
 //! One test function on purpose: it counts this process's descriptors and children, which
 //! other tests running in parallel threads would disturb.
 
-mod common;
-
 use contain::idmap::IdMap;
 use contain::namespace::{Namespace, Namespaces};
 use contain::process::{CloneCall, Container};
-use contain::{Error, SetupStage};
+use contain::{Errno, Error, SetupStage};
 
 fn open_fds() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir("/proc/self/fd")
@@ -52,302 +50,146 @@ fn refused_configurations_leave_nothing_behind() {
     assert!(!has_children());
 
     let own_net = Namespace::current(Namespaces::NET).unwrap();
-    let mut cases: Vec<(&str, Container, fn(&Error) -> bool)> = vec![
-        ("empty program", Container::new(""), |e| {
-            matches!(
-                e,
-                Error::Config {
-                    what: "program",
-                    ..
-                }
-            )
-        }),
-        ("NUL in program", Container::new("a\0b"), |e| {
-            matches!(
-                e,
-                Error::Config {
-                    what: "program",
-                    ..
-                }
-            )
-        }),
+    let null = || -> std::os::fd::OwnedFd { std::fs::File::open("/dev/null").unwrap().into() };
+    let user = Namespaces::USER;
+    let mut cases: Vec<(&str, Container, Expect)> = vec![
+        ("empty program", build("", |_| {}), config("program")),
+        ("NUL in program", build("a\0b", |_| {}), config("program")),
         (
             "NUL in argument",
-            {
-                let mut c = Container::new("true");
+            build("true", |c| {
                 c.arg("x\0y");
-                c
-            },
-            |e| {
-                matches!(
-                    e,
-                    Error::Config {
-                        what: "argument",
-                        ..
-                    }
-                )
-            },
+            }),
+            config("argument"),
         ),
         (
             "NUL in env",
-            {
-                let mut c = Container::new("true");
+            build("true", |c| {
                 c.env("K", "v\0");
-                c
-            },
-            |e| {
-                matches!(
-                    e,
-                    Error::Config {
-                        what: "environment",
-                        ..
-                    }
-                )
-            },
+            }),
+            config("environment"),
         ),
         (
             "= in env name",
-            {
-                let mut c = Container::new("true");
+            build("true", |c| {
                 c.env("K=V", "v");
-                c
-            },
-            |e| {
-                matches!(
-                    e,
-                    Error::Config {
-                        what: "environment",
-                        ..
-                    }
-                )
-            },
+            }),
+            config("environment"),
         ),
         (
             "hostname without UTS",
-            {
-                let mut c = Container::new("true");
+            build("true", |c| {
                 c.hostname("x");
-                c
-            },
-            |e| {
-                matches!(
-                    e,
-                    Error::Config {
-                        what: "hostname",
-                        ..
-                    }
-                )
-            },
+            }),
+            config("hostname"),
         ),
         (
             "hostname too long",
-            {
-                let mut c = Container::new("true");
+            build("true", |c| {
                 c.namespaces(Namespaces::UTS).hostname("h".repeat(65));
-                c
-            },
-            |e| {
-                matches!(
-                    e,
-                    Error::Config {
-                        what: "hostname",
-                        ..
-                    }
-                )
-            },
+            }),
+            config("hostname"),
         ),
         (
             "uid map without USER",
-            {
-                let mut c = Container::new("true");
+            build("true", |c| {
                 c.uid_map(&[IdMap::new(0, 1000, 1)]);
-                c
-            },
-            |e| {
-                matches!(
-                    e,
-                    Error::Config {
-                        what: "id maps",
-                        ..
-                    }
-                )
-            },
+            }),
+            config("id maps"),
         ),
         (
             "overlapping uid map",
-            {
-                let mut c = Container::new("true");
-                c.namespaces(Namespaces::USER)
+            build("true", |c| {
+                c.namespaces(user)
                     .uid_map(&[IdMap::new(0, 1000, 10), IdMap::new(5, 5000, 1)]);
-                c
-            },
-            |e| {
-                matches!(
-                    e,
-                    Error::Config {
-                        what: "uid map",
-                        ..
-                    }
-                )
-            },
+            }),
+            config("uid map"),
         ),
         (
             "count 0 gid map",
-            {
-                let mut c = Container::new("true");
-                c.namespaces(Namespaces::USER)
-                    .gid_map(&[IdMap::new(0, 1000, 0)]);
-                c
-            },
-            |e| {
-                matches!(
-                    e,
-                    Error::Config {
-                        what: "gid map",
-                        ..
-                    }
-                )
-            },
+            build("true", |c| {
+                c.namespaces(user).gid_map(&[IdMap::new(0, 1000, 0)]);
+            }),
+            config("gid map"),
+        ),
+        (
+            "uid not mapped",
+            build("true", |c| {
+                c.namespaces(user)
+                    .uid_map(&[IdMap::new(0, 100_000, 10)])
+                    .uid(50);
+            }),
+            config("uid"),
+        ),
+        (
+            "gid not mapped by default",
+            build("true", |c| {
+                c.namespaces(user).gid(7);
+            }),
+            config("gid"),
         ),
         (
             "fd target 1",
-            {
-                let mut c = Container::new("true");
-                c.pass_fd(std::fs::File::open("/dev/null").unwrap().into(), 1);
-                c
-            },
-            |e| {
-                matches!(
-                    e,
-                    Error::Config {
-                        what: "passed fd",
-                        ..
-                    }
-                )
-            },
+            build("true", |c| {
+                c.pass_fd(null(), 1);
+            }),
+            config("passed fd"),
         ),
         (
             "fd target twice",
-            {
-                let mut c = Container::new("true");
-                c.pass_fd(std::fs::File::open("/dev/null").unwrap().into(), 9)
-                    .pass_fd(std::fs::File::open("/dev/null").unwrap().into(), 9);
-                c
-            },
-            |e| {
-                matches!(
-                    e,
-                    Error::Config {
-                        what: "passed fd",
-                        ..
-                    }
-                )
-            },
+            build("true", |c| {
+                c.pass_fd(null(), 9).pass_fd(null(), 9);
+            }),
+            config("passed fd"),
         ),
         (
             "create and join NET",
-            {
-                let mut c = Container::new("true");
+            build("true", |c| {
                 c.namespaces(Namespaces::NET)
                     .join(Namespace::current(Namespaces::NET).unwrap());
-                c
-            },
-            |e| {
-                matches!(
-                    e,
-                    Error::Config {
-                        what: "namespaces",
-                        ..
-                    }
-                )
-            },
+            }),
+            config("namespaces"),
         ),
         (
             "time with legacy clone",
-            {
-                let mut c = Container::new("true");
+            build("true", |c| {
                 c.namespaces(Namespaces::TIME).clone_call(CloneCall::Legacy);
-                c
-            },
-            |e| {
-                matches!(
-                    e,
-                    Error::Config {
-                        what: "namespaces",
-                        ..
-                    }
-                )
-            },
+            }),
+            config("namespaces"),
         ),
         (
             "missing program",
-            Container::new("/nonexistent/program"),
-            |e| {
-                matches!(
-                    e,
-                    Error::Setup {
-                        stage: SetupStage::Exec,
-                        ..
-                    }
-                )
-            },
+            build("/nonexistent/program", |_| {}),
+            setup(SetupStage::Exec, Errno::ENOENT),
         ),
         (
             "missing cwd",
-            {
-                let mut c = Container::new("true");
+            build("true", |c| {
                 c.current_dir("/nonexistent");
-                c
-            },
-            |e| {
-                matches!(
-                    e,
-                    Error::Setup {
-                        stage: SetupStage::Chdir,
-                        ..
-                    }
-                )
-            },
+            }),
+            setup(SetupStage::Chdir, Errno::ENOENT),
         ),
     ];
     if root {
-        cases.push((
-            "uid not mapped",
-            {
-                let mut c = Container::new("true");
-                c.namespaces(Namespaces::USER)
-                    .uid_map(&[IdMap::new(0, 100_000, 10)])
-                    .uid(50);
-                c
-            },
-            |e| {
-                matches!(
-                    e,
-                    Error::Setup {
-                        stage: SetupStage::SetUid,
-                        ..
-                    }
-                )
-            },
-        ));
         // The new user namespace has no power over the host's network namespace.
         cases.push((
             "join a host namespace from a new user namespace",
-            {
-                let mut c = Container::new("true");
+            build("true", |c| {
                 c.namespaces(Namespaces::all() - Namespaces::NET)
                     .join(own_net);
-                c
-            },
-            |e| {
-                matches!(
-                    e,
-                    Error::Setup {
-                        stage: SetupStage::JoinNamespace,
-                        errno: contain::Errno::EPERM
-                    }
-                )
-            },
+            }),
+            setup(SetupStage::JoinNamespace, Errno::EPERM),
+        ));
+        // Unprivileged inside the new user namespace: cannot enter a path only root may.
+        cases.push((
+            "cwd not reachable as the target user",
+            build("true", |c| {
+                c.namespaces(user)
+                    .uid_map(&[IdMap::new(0, 0, 65536)])
+                    .gid_map(&[IdMap::new(0, 0, 65536)]);
+                c.uid(1000).gid(1000).current_dir("/root");
+            }),
+            setup(SetupStage::Chdir, Errno::EACCES),
         ));
     } else {
         eprintln!(
@@ -374,5 +216,22 @@ fn refused_configurations_leave_nothing_behind() {
         Namespace::current(Namespaces::NET).unwrap().id().unwrap(),
         net_before
     );
-    common::is_root("");
+}
+
+type Expect = Box<dyn Fn(&Error) -> bool>;
+
+fn build(program: &str, f: impl FnOnce(&mut Container)) -> Container {
+    let mut c = Container::new(program);
+    f(&mut c);
+    c
+}
+
+fn config(what: &'static str) -> Expect {
+    Box::new(move |e| matches!(e, Error::Config { what: w, .. } if *w == what))
+}
+
+fn setup(stage: SetupStage, errno: Errno) -> Expect {
+    Box::new(
+        move |e| matches!(e, Error::Setup { stage: s, errno: n } if *s == stage && *n == errno),
+    )
 }

@@ -174,6 +174,21 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, (Setup
                 .at(SetupStage::JoinNamespace)?;
         }
 
+        if let Some(name) = plan.hostname {
+            sys::syscall3(libc::SYS_sethostname, name.as_ptr() as usize, name.len(), 0)
+                .at(SetupStage::SetHostname)?;
+        }
+        if let Some(name) = plan.domainname {
+            sys::syscall3(
+                libc::SYS_setdomainname,
+                name.as_ptr() as usize,
+                name.len(),
+                0,
+            )
+            .at(SetupStage::SetDomainname)?;
+        }
+
+        // Identity last: a switch away from root drops the capabilities the steps above need.
         if let Some(groups) = plan.groups {
             sys::syscall3(
                 libc::SYS_setgroups,
@@ -194,20 +209,6 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, (Setup
         if plan.gid.is_some() || plan.uid.is_some() {
             // A credential change clears the parent-death signal: set it again.
             set_parent_death_signal(plan)?;
-        }
-
-        if let Some(name) = plan.hostname {
-            sys::syscall3(libc::SYS_sethostname, name.as_ptr() as usize, name.len(), 0)
-                .at(SetupStage::SetHostname)?;
-        }
-        if let Some(name) = plan.domainname {
-            sys::syscall3(
-                libc::SYS_setdomainname,
-                name.as_ptr() as usize,
-                name.len(),
-                0,
-            )
-            .at(SetupStage::SetDomainname)?;
         }
 
         if let Some(cwd) = plan.cwd {

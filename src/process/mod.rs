@@ -456,6 +456,27 @@ impl Prepared {
             }
             None => (c.uid, c.gid),
         };
+        // The default map has only 0 inside.
+        let mapped = |maps: &[IdMap], id: u32| match maps {
+            [] => id == 0,
+            _ => maps
+                .iter()
+                .any(|m| id >= m.inside && id - m.inside < m.count),
+        };
+        if id_maps.is_some() {
+            if let Some(u) = uid.filter(|u| !mapped(&c.uid_map, *u)) {
+                return Err(Error::config(
+                    "uid",
+                    format!("{u} is not mapped in the new user namespace (see uid_map)"),
+                ));
+            }
+            if let Some(g) = gid.filter(|g| !mapped(&c.gid_map, *g)) {
+                return Err(Error::config(
+                    "gid",
+                    format!("{g} is not mapped in the new user namespace (see gid_map)"),
+                ));
+            }
+        }
         // Clear supplementary groups whenever we switch identity, as docker does; in a user
         // namespace whose setgroups is denied the kernel refuses, so leave them then.
         let setgroups_ok = id_maps.as_ref().is_none_or(|m| m.setgroups_allowed());

@@ -109,7 +109,18 @@ pub fn rerun_as_nobody(name: &str, role: &str, subids: bool) -> std::process::Ou
             Ok(())
         });
     }
-    let out = cmd.output().expect("run the test binary as nobody");
+    // The copy's write descriptor may still be open in a child another test thread is
+    // forking right now (ETXTBSY until that child execs): retry briefly.
+    let mut tries = 0;
+    let out = loop {
+        match cmd.output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r => break r.expect("run the test binary as nobody"),
+        }
+    };
     eprintln!(
         "--- {name} as nobody ({}):\n{}{}",
         out.status,

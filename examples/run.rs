@@ -1,0 +1,139 @@
+//! `run`: start a command in a container.
+//!
+//! ```text
+//! cargo run --release --example run -- [--ns LIST] [--hostname NAME] [--env K=V]...
+//!     [--workdir DIR] [--user UID[:GID]] [--rootless] [--] COMMAND [ARG...]
+//! ```
+//!
+//! Exit status, as `docker run`: the command's own; 128+N if a signal N killed it; 125 if
+//! contain failed before the command started; 126 if the command cannot be executed; 127 if
+//! it was not found.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use contain::idmap::IdMap;
+use contain::namespace::Namespaces;
+use contain::process::Container;
+use contain::{Errno, Error, SetupStage};
+
+const EXIT_CONTAIN_FAILED: u8 = 125;
+const EXIT_CANNOT_EXECUTE: u8 = 126;
+const EXIT_NOT_FOUND: u8 = 127;
+
+#[derive(Parser, Debug)]
+#[command(
+    about = "Run a command in new Linux namespaces",
+    trailing_var_arg = true
+)]
+struct Args {
+    /// Namespaces to create: a comma list of user,mount,pid,uts,ipc,net,cgroup,time, or all.
+    /// Not root: user is added, with the caller mapped to root inside.
+    #[arg(long, default_value = "all")]
+    ns: Namespaces,
+    /// Hostname inside (with a UTS namespace).
+    #[arg(long, default_value = "contain")]
+    hostname: String,
+    /// Environment variable for the command (repeatable). PATH has a default.
+    #[arg(long = "env", short = 'e', value_name = "K=V")]
+    env: Vec<String>,
+    /// Working directory inside.
+    #[arg(long, short = 'w')]
+    workdir: Option<PathBuf>,
+    /// User and group to run as inside: UID or UID:GID.
+    #[arg(long, short = 'u', value_name = "UID[:GID]")]
+    user: Option<String>,
+    /// Use a user namespace mapping the caller to root even when running as root.
+    #[arg(long)]
+    rootless: bool,
+    /// The command and its arguments.
+    #[arg(required = true, value_name = "COMMAND")]
+    command: Vec<OsString>,
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print(); // --help, --version
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(EXIT_CONTAIN_FAILED);
+        }
+    };
+    match run(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            let (code, msg) = match &e {
+                Error::Setup {
+                    stage: SetupStage::Exec,
+                    errno: Errno::ENOENT,
+                } => (
+                    EXIT_NOT_FOUND,
+                    format!("{}: command not found", args.command[0].to_string_lossy()),
+                ),
+                Error::Setup {
+                    stage: SetupStage::Exec,
+                    ..
+                } => (
+                    EXIT_CANNOT_EXECUTE,
+                    format!("{}: cannot execute: {e}", args.command[0].to_string_lossy()),
+                ),
+                _ => (EXIT_CONTAIN_FAILED, e.to_string()),
+            };
+            eprintln!("contain: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(args: &Args) -> contain::Result<ExitCode> {
+    let root = nix::unistd::geteuid().is_root();
+    let mut ns = args.ns;
+    if args.rootless || !root {
+        ns |= Namespaces::USER;
+    }
+    let mut c = Container::new(&args.command[0]);
+    c.args(&args.command[1..]).namespaces(ns);
+    if root && !args.rootless && ns.contains(Namespaces::USER) {
+        // As root, keep ids 0-65535 as they are, so that --user and the image's files work.
+        c.uid_map(&[IdMap::new(0, 0, 65_536)])
+            .gid_map(&[IdMap::new(0, 0, 65_536)]);
+    }
+    if ns.contains(Namespaces::UTS) {
+        c.hostname(&args.hostname);
+    }
+    for kv in &args.env {
+        let (k, v) = kv.split_once('=').ok_or_else(|| Error::Config {
+            what: "--env",
+            reason: format!("{kv:?} is not K=V"),
+        })?;
+        c.env(k, v);
+    }
+    if let Some(dir) = &args.workdir {
+        c.current_dir(dir);
+    }
+    if let Some(user) = &args.user {
+        let bad = || Error::Config {
+            what: "--user",
+            reason: format!("{user:?} is not UID or UID:GID"),
+        };
+        let (uid, gid) = match user.split_once(':') {
+            Some((u, g)) => (
+                u.parse().map_err(|_| bad())?,
+                Some(g.parse().map_err(|_| bad())?),
+            ),
+            None => (user.parse().map_err(|_| bad())?, None),
+        };
+        c.uid(uid);
+        if let Some(gid) = gid {
+            c.gid(gid);
+        }
+    }
+    let status = c.spawn()?.wait()?;
+    Ok(ExitCode::from(status.shell_code().clamp(0, 255) as u8))
+}
