@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod idmap;
+pub mod mount;
 pub mod mountinfo;
 pub mod namespace;
 pub mod process;
