@@ -152,14 +152,23 @@ enum Kernel {
     NoNewMountApi,
     /// As Linux 5.2 to 5.11: everything but mount_setattr.
     NoMountSetattr,
+    /// No mount_setattr, and mount(2) fails with EPERM: the fallbacks for flags and
+    /// propagation fail after the new mount was attached.
+    NoMountSetattrMountFails,
 }
 
 /// Makes the listed syscalls fail with ENOSYS in this process, like an older kernel.
 fn simulate(kernel: Kernel) -> Check {
-    let blocked: &[libc::c_long] = match kernel {
+    let enosys =
+        |nrs: &[libc::c_long]| nrs.iter().map(|&nr| (nr, libc::ENOSYS)).collect::<Vec<_>>();
+    let blocked = match kernel {
         Kernel::Current => return Ok(()),
-        Kernel::NoNewMountApi => NEW_MOUNT_API,
-        Kernel::NoMountSetattr => &[libc::SYS_mount_setattr],
+        Kernel::NoNewMountApi => enosys(NEW_MOUNT_API),
+        Kernel::NoMountSetattr => enosys(&[libc::SYS_mount_setattr]),
+        Kernel::NoMountSetattrMountFails => vec![
+            (libc::SYS_mount_setattr, libc::ENOSYS),
+            (libc::SYS_mount, libc::EPERM),
+        ],
     };
     #[cfg(target_arch = "x86_64")]
     const AUDIT_ARCH: u32 = 0xC000_003E;
@@ -185,9 +194,9 @@ fn simulate(kernel: Kernel) -> Check {
         stmt(ret, libc::SECCOMP_RET_KILL_PROCESS),
         stmt(ld, 0), // seccomp_data.nr
     ];
-    for &nr in blocked {
+    for &(nr, errno) in &blocked {
         prog.push(jeq(nr as u32, 0, 1));
-        prog.push(stmt(ret, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32));
+        prog.push(stmt(ret, libc::SECCOMP_RET_ERRNO | errno as u32));
     }
     prog.push(stmt(ret, libc::SECCOMP_RET_ALLOW));
     let fprog = libc::sock_fprog {
@@ -211,13 +220,11 @@ fn simulate(kernel: Kernel) -> Check {
         );
     }
     // The simulation must really be in force, or the test proves nothing.
-    // SAFETY: fsopen with a null name; with the filter it returns ENOSYS without reading it.
-    let r = unsafe { libc::syscall(blocked[0], 0usize, 0usize, 0usize, 0usize, 0usize) };
-    ensure!(
-        r == -1 && Errno::last() == Errno::ENOSYS,
-        "syscall {} is not blocked",
-        blocked[0]
-    );
+    let (nr, errno) = blocked[0];
+    // SAFETY: null arguments; with the filter the call fails without reading them.
+    let r = unsafe { libc::syscall(nr, 0usize, 0usize, 0usize, 0usize, 0usize) };
+    let blocked_ok = r == -1 && Errno::last() == Errno::from_raw(errno);
+    ensure!(blocked_ok, "syscall {nr} is not blocked");
     Ok(())
 }
 
@@ -972,6 +979,47 @@ fn errors_name_the_syscall_and_the_path() {
                 errno: Errno::ENOENT,
             }) if p == missing => Ok(()),
             other => Err(format!("missing source, legacy: {other:?}")),
+        },
+    );
+}
+
+#[test]
+fn a_failure_after_attaching_detaches_the_new_mount() {
+    require_root!();
+    let _host = HostMountsUnchanged::new();
+    let tmp = TempDir::new("undo");
+    fs::create_dir(tmp.join("src")).unwrap();
+    run(
+        CloneFlags::empty(),
+        Kernel::NoMountSetattrMountFails,
+        || {
+            let before = mounts()?;
+            let cases = [
+                // Propagation falls back to mount(MS_SHARED), which fails.
+                (
+                    Mount::tmpfs(tmp.join("t")).propagation(Propagation::Shared, false),
+                    "mount",
+                ),
+                // Flags of a non-recursive bind fall back to a remount, which fails.
+                (
+                    Mount::bind(tmp.join("src"), tmp.join("b"))
+                        .recursive(false)
+                        .read_only(),
+                    "mount",
+                ),
+            ];
+            for (m, syscall) in cases {
+                match m.mount() {
+                    Err(Error::Sys {
+                        syscall: s,
+                        errno: Errno::EPERM,
+                        ..
+                    }) if s == syscall => {}
+                    other => return Err(format!("{m:?}: {other:?}")),
+                }
+                ensure!(mounts()? == before, "{m:?} was left mounted");
+            }
+            Ok(())
         },
     );
 }

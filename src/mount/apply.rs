@@ -133,7 +133,7 @@ impl PreparedMount {
         match unsafe { raw::open_tree(libc::AT_FDCWD, source.as_ptr(), flags) } {
             Ok(tree) => {
                 let tree = Fd(tree);
-                let target = self.resolve_target(root, is_dir(tree.0)?)?;
+                let dir = is_dir(tree.0)?;
                 // Flags go on the detached copy, so it is never visible without them.
                 let mut attrs_done = !self.has_attrs();
                 if !attrs_done {
@@ -143,6 +143,7 @@ impl PreparedMount {
                         Err(e) => return Err(e),
                     }
                 }
+                let target = self.resolve_target(root, dir)?;
                 let to = target.0;
                 // SAFETY: both paths are the empty NUL-terminated string.
                 unsafe { raw::move_mount(tree.0, EMPTY.as_ptr(), to, EMPTY.as_ptr(), MOVE_EMPTY) }
@@ -195,7 +196,6 @@ impl PreparedMount {
         data: Option<&CStr>,
         params: &[(std::ffi::CString, Option<std::ffi::CString>)],
     ) -> Result<(), MountError> {
-        let target = self.resolve_target(root, true)?;
         // SAFETY: `fstype` is a NUL-terminated string borrowed for the call.
         match unsafe { raw::fsopen(fstype.as_ptr(), raw::FSOPEN_CLOEXEC) } {
             Ok(fs) => {
@@ -229,6 +229,8 @@ impl PreparedMount {
                 let attrs = self.attr.attr_set as u32;
                 let mnt = Fd(raw::fsmount(fs.0, raw::FSMOUNT_CLOEXEC, attrs)
                     .map_err(fail(MountStep::FsMount))?);
+                // Only now, with the filesystem accepted, the mount point (maybe created).
+                let target = self.resolve_target(root, true)?;
                 // SAFETY: both paths are the empty NUL-terminated string.
                 unsafe {
                     raw::move_mount(mnt.0, EMPTY.as_ptr(), target.0, EMPTY.as_ptr(), MOVE_EMPTY)
@@ -237,6 +239,7 @@ impl PreparedMount {
                 self.finish(mnt.0, true)
             }
             Err(Errno::ENOSYS) => {
+                let target = self.resolve_target(root, true)?;
                 let to = ProcFdPath::new(target.0);
                 let data = data.map_or(std::ptr::null(), CStr::as_ptr);
                 // SAFETY: source, target, fstype and data are NUL-terminated strings (data may be
@@ -270,7 +273,8 @@ impl PreparedMount {
         let result = self.finish_inner(mnt, attrs_done);
         if result.is_err() {
             let path = ProcFdPath::new(mnt);
-            let flags = (libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW) as usize;
+            // No UMOUNT_NOFOLLOW: the magic link must be followed to the mount.
+            let flags = libc::MNT_DETACH as usize;
             // SAFETY: `path` is a NUL-terminated stack buffer. Best effort: the error that
             // matters is the one being returned.
             let _ = unsafe {
