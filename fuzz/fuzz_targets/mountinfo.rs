@@ -7,7 +7,10 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(mounts) = mountinfo::parse(data) {
         // Every accepted line parses the same on its own.
-        let lines = data.strip_suffix(b"\n").unwrap_or(data).split(|&b| b == b'\n');
+        let lines = data
+            .strip_suffix(b"\n")
+            .unwrap_or(data)
+            .split(|&b| b == b'\n');
         for (line, parsed) in lines.zip(&mounts) {
             let alone: MountInfo = mountinfo::parse_line(line).expect("a line of an accepted file");
             assert_eq!(&alone, parsed);
