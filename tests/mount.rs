@@ -350,9 +350,26 @@ fn tmpfs_with_size_mode_and_flags() {
             ensure!(mode & 0o7777 == 0o710, "mode {mode:o}");
             // A 1 MiB tmpfs cannot hold 2 MiB.
             match fs::write(target.join("big"), vec![0u8; 2 << 20]) {
-                Err(e) if errno_of(&e) == Errno::ENOSPC => Ok(()),
-                other => Err(format!("2 MiB in a 1 MiB tmpfs: {other:?}")),
+                Err(e) if errno_of(&e) == Errno::ENOSPC => {}
+                other => return Err(format!("2 MiB in a 1 MiB tmpfs: {other:?}")),
             }
+            // The parent-side helpers take it down again.
+            let before = mounts()?.len();
+            mount::unmount(&target).map_err(err("unmount"))?;
+            ensure!(mounts()?.len() == before - 1, "unmount left the tmpfs");
+            Mount::tmpfs(&target).mount().map_err(err("mount again"))?;
+            let _busy = fs::File::create(target.join("open")).map_err(err("create"))?;
+            match mount::unmount(&target) {
+                Err(Error::Sys {
+                    syscall: "umount2",
+                    errno: Errno::EBUSY,
+                    ..
+                }) => {}
+                other => return Err(format!("unmount of a busy mount: {other:?}")),
+            }
+            mount::detach(&target).map_err(err("detach"))?;
+            ensure!(mounts()?.len() == before - 1, "detach left the tmpfs");
+            Ok(())
         });
     }
     assert!(
