@@ -7,6 +7,8 @@
 
 pub mod error;
 pub mod idmap;
+pub mod mount;
+pub mod mountinfo;
 pub mod namespace;
 pub mod process;
 pub(crate) mod sys;

@@ -1,0 +1,457 @@
+//! Applying a [`PreparedMount`]: raw system calls only.
+//!
+//! Everything in this file may run in a child created with `CLONE_VM`, between `clone` and
+//! `execve`: it does not allocate, lock, format, panic on any input, or call libc. It uses only
+//! the strings and flags built by [`Mount::prepare`](super::Mount::prepare), its own stack, and
+//! `crate::sys::mount`, whose wrappers return errors without touching `errno`. Descriptors are
+//! raw and closed with a raw `close` (see [`Fd`]).
+
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use libc::{c_char, c_int};
+
+use super::{MountError, MountStep, Op, PreparedMount};
+use crate::sys::mount as raw;
+use crate::Errno;
+
+/// A descriptor owned by this file's code, closed with the raw syscall on drop.
+struct Fd(c_int);
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor came from the kernel in this file and is not used after this.
+        let _ = unsafe { raw::close(self.0) };
+    }
+}
+
+const EMPTY: &CStr = c"";
+const O_PATH: u64 = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+const IN_ROOT: u64 = raw::RESOLVE_IN_ROOT | raw::RESOLVE_NO_MAGICLINKS;
+
+fn fail(step: MountStep) -> impl Fn(Errno) -> MountError {
+    move |errno| MountError { step, errno }
+}
+
+/// `openat2(dfd, path, flags, mode, resolve)` wrapped in an [`Fd`].
+fn open(dfd: c_int, path: &CStr, flags: u64, mode: u64, resolve: u64) -> Result<Fd, Errno> {
+    let how = raw::OpenHow {
+        flags,
+        mode,
+        resolve,
+    };
+    // SAFETY: `path` is a NUL-terminated string borrowed for the call.
+    unsafe { raw::openat2(dfd, path.as_ptr(), &how) }.map(Fd)
+}
+
+/// `/proc/self/fd/N`, NUL-terminated, built on the stack.
+pub(super) struct ProcFdPath([u8; 32]);
+
+impl ProcFdPath {
+    pub(super) fn new(fd: c_int) -> ProcFdPath {
+        const PREFIX: &[u8] = b"/proc/self/fd/";
+        let mut buf = [0u8; 32];
+        // Digits of the (non-negative) descriptor, least significant first.
+        let mut digits = [0u8; 10];
+        let mut n = fd.unsigned_abs();
+        let mut len = 0;
+        for d in digits.iter_mut() {
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
+            len += 1;
+            if n == 0 {
+                break;
+            }
+        }
+        // 14 prefix bytes + at most 10 digits + NUL fit in 32; zip never indexes out of range.
+        let number = digits.iter().take(len).rev();
+        for (slot, byte) in buf.iter_mut().zip(PREFIX.iter().chain(number)) {
+            *slot = *byte;
+        }
+        ProcFdPath(buf)
+    }
+
+    pub(super) fn as_ptr(&self) -> *const c_char {
+        self.0.as_ptr().cast()
+    }
+}
+
+impl PreparedMount {
+    /// Performs the mount, with the target resolved inside the directory `root` (or inside `/`
+    /// when `None`), creating a missing mount point if the mount asks for it.
+    ///
+    /// Allocation-free and async-signal-safe: it only makes raw system calls (no libc, no
+    /// `errno`), so it may run in a child created with `CLONE_VM` between `clone` and `execve`.
+    ///
+    /// `root` must be a directory in the calling process's mount namespace: a child in a new
+    /// mount namespace has to open it itself (a descriptor opened by the parent before the
+    /// clone points into the parent's namespace, and the kernel refuses with `EINVAL`), and
+    /// must reopen it after mounting anything on it.
+    ///
+    /// If a step after the mount was attached fails (flags, propagation), the new mount is
+    /// detached again (best effort, through `/proc/self/fd`).
+    ///
+    /// ```no_run
+    /// use std::os::fd::AsFd;
+    /// use contain::mount::Mount;
+    ///
+    /// let prepared = Mount::tmpfs("/tmp").size(1 << 20).prepare()?; // in the parent
+    /// let rootfs = std::fs::File::open("/var/lib/c1/rootfs")?;   // in the child: raw openat2
+    /// prepared.apply_in(Some(rootfs.as_fd())).map_err(|e| prepared.error(e))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn apply_in(&self, root: Option<BorrowedFd<'_>>) -> Result<(), MountError> {
+        let own_root;
+        let root = match root {
+            Some(fd) => fd.as_raw_fd(),
+            None => {
+                let flags = O_PATH | libc::O_DIRECTORY as u64;
+                own_root =
+                    open(libc::AT_FDCWD, c"/", flags, 0, 0).map_err(fail(MountStep::OpenRoot))?;
+                own_root.0
+            }
+        };
+        match &self.op {
+            Op::Bind { source, recursive } => self.bind(root, source, *recursive),
+            Op::New {
+                fstype,
+                source,
+                data,
+                params,
+            } => self.new_fs(root, fstype, source, data.as_deref(), params),
+        }
+    }
+
+    fn has_attrs(&self) -> bool {
+        self.attr.attr_set != 0 || self.attr.attr_clr != 0
+    }
+
+    fn bind(&self, root: c_int, source: &CStr, recursive: bool) -> Result<(), MountError> {
+        let rec = if recursive { raw::AT_RECURSIVE } else { 0 };
+        let flags = raw::OPEN_TREE_CLONE | raw::OPEN_TREE_CLOEXEC | rec;
+        // SAFETY: `source` is a NUL-terminated string borrowed for the call.
+        match unsafe { raw::open_tree(libc::AT_FDCWD, source.as_ptr(), flags) } {
+            Ok(tree) => {
+                let tree = Fd(tree);
+                let dir = is_dir(tree.0)?;
+                // Flags go on the detached copy, so it is never visible without them.
+                let mut attrs_done = !self.has_attrs();
+                if !attrs_done {
+                    match self.setattr(tree.0, recursive) {
+                        Ok(()) => attrs_done = true,
+                        Err(e) if e.errno == Errno::ENOSYS && !recursive => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                let target = self.resolve_target(root, dir)?;
+                let to = target.0;
+                // SAFETY: both paths are the empty NUL-terminated string.
+                unsafe { raw::move_mount(tree.0, EMPTY.as_ptr(), to, EMPTY.as_ptr(), MOVE_EMPTY) }
+                    .map_err(fail(MountStep::MoveMount))?;
+                // `tree` now refers to the attached mount.
+                self.finish(tree.0, attrs_done)
+            }
+            Err(Errno::ENOSYS) => {
+                if self.has_attrs() && recursive && !have_mount_setattr() {
+                    return Err(MountError {
+                        step: MountStep::SetAttr,
+                        errno: Errno::ENOSYS,
+                    });
+                }
+                let src = open(libc::AT_FDCWD, source, O_PATH, 0, 0)
+                    .map_err(fail(MountStep::OpenSource))?;
+                let target = self.resolve_target(root, is_dir(src.0)?)?;
+                let mut flags = libc::MS_BIND;
+                if recursive {
+                    flags |= libc::MS_REC;
+                }
+                // Mount the very inode that was checked, onto the very inode that was resolved.
+                let (from, to) = (ProcFdPath::new(src.0), ProcFdPath::new(target.0));
+                // SAFETY: both paths are NUL-terminated stack buffers; the others are null.
+                unsafe {
+                    raw::mount(
+                        from.as_ptr(),
+                        to.as_ptr(),
+                        std::ptr::null(),
+                        flags,
+                        std::ptr::null(),
+                    )
+                }
+                .map_err(fail(MountStep::Mount))?;
+                let mnt = self.reopen_new_mount(root)?;
+                self.finish(mnt.0, !self.has_attrs())
+            }
+            Err(errno) => Err(MountError {
+                step: MountStep::OpenTree,
+                errno,
+            }),
+        }
+    }
+
+    fn new_fs(
+        &self,
+        root: c_int,
+        fstype: &CStr,
+        source: &CStr,
+        data: Option<&CStr>,
+        params: &[(std::ffi::CString, Option<std::ffi::CString>)],
+    ) -> Result<(), MountError> {
+        // SAFETY: `fstype` is a NUL-terminated string borrowed for the call.
+        match unsafe { raw::fsopen(fstype.as_ptr(), raw::FSOPEN_CLOEXEC) } {
+            Ok(fs) => {
+                let fs = Fd(fs);
+                let set = |key: &CStr, value: Option<&CStr>| {
+                    let (cmd, value) = match value {
+                        Some(v) => (raw::FSCONFIG_SET_STRING, v.as_ptr()),
+                        None => (raw::FSCONFIG_SET_FLAG, std::ptr::null()),
+                    };
+                    // SAFETY: key and value are NUL-terminated strings (or a null value for
+                    // a flag) borrowed for the call.
+                    unsafe { raw::fsconfig(fs.0, cmd, key.as_ptr(), value.cast(), 0) }
+                        .map_err(fail(MountStep::FsConfig))
+                };
+                set(c"source", Some(source))?;
+                for (key, value) in params {
+                    set(key, value.as_deref())?;
+                }
+                // SAFETY: the create command takes no key or value.
+                unsafe {
+                    raw::fsconfig(
+                        fs.0,
+                        raw::FSCONFIG_CMD_CREATE,
+                        std::ptr::null(),
+                        std::ptr::null(),
+                        0,
+                    )
+                }
+                .map_err(fail(MountStep::FsCreate))?;
+                // The flag values of fsmount's attr_flags are the MOUNT_ATTR_* bits (all < 2^32).
+                let attrs = self.attr.attr_set as u32;
+                let mnt = Fd(raw::fsmount(fs.0, raw::FSMOUNT_CLOEXEC, attrs)
+                    .map_err(fail(MountStep::FsMount))?);
+                // Only now, with the filesystem accepted, the mount point (maybe created).
+                let target = self.resolve_target(root, true)?;
+                // SAFETY: both paths are the empty NUL-terminated string.
+                unsafe {
+                    raw::move_mount(mnt.0, EMPTY.as_ptr(), target.0, EMPTY.as_ptr(), MOVE_EMPTY)
+                }
+                .map_err(fail(MountStep::MoveMount))?;
+                self.finish(mnt.0, true)
+            }
+            Err(Errno::ENOSYS) => {
+                let target = self.resolve_target(root, true)?;
+                let to = ProcFdPath::new(target.0);
+                let data = data.map_or(std::ptr::null(), CStr::as_ptr);
+                // SAFETY: source, target, fstype and data are NUL-terminated strings (data may be
+                // null), all live for the call.
+                unsafe {
+                    raw::mount(
+                        source.as_ptr(),
+                        to.as_ptr(),
+                        fstype.as_ptr(),
+                        self.ms_flags,
+                        data.cast(),
+                    )
+                }
+                .map_err(fail(MountStep::Mount))?;
+                if self.propagation.is_none() {
+                    return Ok(());
+                }
+                let mnt = self.reopen_new_mount(root)?;
+                self.finish(mnt.0, true)
+            }
+            Err(errno) => Err(MountError {
+                step: MountStep::FsOpen,
+                errno,
+            }),
+        }
+    }
+
+    /// After the mount is attached: the flags (if not done yet) and the propagation. On
+    /// failure the new mount is detached again.
+    fn finish(&self, mnt: c_int, attrs_done: bool) -> Result<(), MountError> {
+        let result = self.finish_inner(mnt, attrs_done);
+        if result.is_err() {
+            let path = ProcFdPath::new(mnt);
+            // No UMOUNT_NOFOLLOW: the magic link must be followed to the mount.
+            let flags = libc::MNT_DETACH as usize;
+            // SAFETY: `path` is a NUL-terminated stack buffer. Best effort: the error that
+            // matters is the one being returned.
+            let _ = unsafe {
+                crate::sys::syscall3(libc::SYS_umount2, path.as_ptr() as usize, flags, 0)
+            };
+        }
+        result
+    }
+
+    fn finish_inner(&self, mnt: c_int, attrs_done: bool) -> Result<(), MountError> {
+        if !attrs_done {
+            let recursive = matches!(
+                self.op,
+                Op::Bind {
+                    recursive: true,
+                    ..
+                }
+            );
+            match self.setattr(mnt, recursive) {
+                Err(e) if e.errno == Errno::ENOSYS && !recursive => self.remount(mnt)?,
+                other => other?,
+            }
+        }
+        if let Some((propagation, recursive)) = self.propagation {
+            let attr = raw::MountAttr {
+                propagation,
+                ..Default::default()
+            };
+            let flags = libc::AT_EMPTY_PATH as u32 | if recursive { raw::AT_RECURSIVE } else { 0 };
+            // SAFETY: the path is the empty NUL-terminated string.
+            match unsafe { raw::mount_setattr(mnt, EMPTY.as_ptr(), flags, &attr) } {
+                Ok(()) => {}
+                Err(Errno::ENOSYS) => {
+                    let path = ProcFdPath::new(mnt);
+                    let flags = propagation | if recursive { libc::MS_REC } else { 0 };
+                    let null = std::ptr::null();
+                    // SAFETY: the target is a NUL-terminated stack buffer; the rest are null.
+                    unsafe { raw::mount(null, path.as_ptr(), null, flags, null.cast()) }
+                        .map_err(fail(MountStep::SetPropagationLegacy))?;
+                }
+                Err(errno) => {
+                    return Err(MountError {
+                        step: MountStep::SetPropagation,
+                        errno,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `mount_setattr` of the prepared flags on `mnt` (and its submounts if `recursive`).
+    fn setattr(&self, mnt: c_int, recursive: bool) -> Result<(), MountError> {
+        let flags = libc::AT_EMPTY_PATH as u32 | if recursive { raw::AT_RECURSIVE } else { 0 };
+        // SAFETY: the path is the empty NUL-terminated string.
+        unsafe { raw::mount_setattr(mnt, EMPTY.as_ptr(), flags, &self.attr) }
+            .map_err(fail(MountStep::SetAttr))
+    }
+
+    /// Applies the flags to the top mount of a bind with `MS_REMOUNT | MS_BIND`, keeping the
+    /// flags it already has: the kernel refuses (`EPERM`) to clear flags that are locked (a bind
+    /// made in a user namespace of a `nosuid` mount must stay `nosuid`).
+    fn remount(&self, mnt: c_int) -> Result<(), MountError> {
+        let st = raw::fstatfs(mnt).map_err(fail(MountStep::StatFs))?;
+        let have = st.f_flags as u64;
+        let mut flags = libc::MS_REMOUNT | libc::MS_BIND | self.ms_flags;
+        for (st_flag, ms_flag) in [
+            (libc::ST_RDONLY, libc::MS_RDONLY),
+            (libc::ST_NOSUID, libc::MS_NOSUID),
+            (libc::ST_NODEV, libc::MS_NODEV),
+            (libc::ST_NOEXEC, libc::MS_NOEXEC),
+            (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+            (ST_NOSYMFOLLOW, libc::MS_NOSYMFOLLOW),
+        ] {
+            if have & st_flag != 0 {
+                flags |= ms_flag;
+            }
+        }
+        if self.attr.attr_clr & raw::MOUNT_ATTR__ATIME == 0 {
+            // Keep the atime mode; remount would otherwise reset it to relatime.
+            flags |= if have & libc::ST_NOATIME != 0 {
+                libc::MS_NOATIME
+            } else if have & libc::ST_RELATIME != 0 {
+                libc::MS_RELATIME
+            } else {
+                libc::MS_STRICTATIME
+            };
+        }
+        let path = ProcFdPath::new(mnt);
+        let null = std::ptr::null();
+        // SAFETY: the target is a NUL-terminated stack buffer; the rest are null.
+        unsafe { raw::mount(null, path.as_ptr(), null, flags, null.cast()) }
+            .map_err(fail(MountStep::Remount))
+    }
+
+    /// Reopens the target after `mount(2)` put something on it: the path now resolves to the
+    /// root of the new mount.
+    fn reopen_new_mount(&self, root: c_int) -> Result<Fd, MountError> {
+        open(root, &self.target_rel, O_PATH, 0, IN_ROOT).map_err(fail(MountStep::ResolveTarget))
+    }
+
+    /// Opens the target inside `root` (`O_PATH`), creating it if it is missing and the mount
+    /// asks for it: a directory if `dir`, else an empty file. Missing parents are created one
+    /// by one with `mkdirat` relative to their parent, itself resolved inside `root`.
+    fn resolve_target(&self, root: c_int, dir: bool) -> Result<Fd, MountError> {
+        match open(root, &self.target_rel, O_PATH, 0, IN_ROOT) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::ENOENT) if self.create => {}
+            Err(errno) => {
+                return Err(MountError {
+                    step: MountStep::ResolveTarget,
+                    errno,
+                })
+            }
+        }
+        let o_dir = O_PATH | libc::O_DIRECTORY as u64;
+        let mut parent: Option<Fd> = None;
+        for (prefix, name) in &self.parents {
+            let at = parent.as_ref().map_or(root, |fd| fd.0);
+            let fd = match open(root, prefix, o_dir, 0, IN_ROOT) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) => {
+                    mkdir(at, name)?;
+                    open(root, prefix, o_dir, 0, IN_ROOT).map_err(fail(MountStep::ResolveTarget))?
+                }
+                Err(errno) => {
+                    return Err(MountError {
+                        step: MountStep::ResolveTarget,
+                        errno,
+                    })
+                }
+            };
+            parent = Some(fd);
+        }
+        if dir {
+            mkdir(parent.as_ref().map_or(root, |fd| fd.0), &self.last_name)?;
+        } else {
+            let flags = (libc::O_CREAT
+                | libc::O_RDONLY
+                | libc::O_NONBLOCK
+                | libc::O_NOCTTY
+                | libc::O_CLOEXEC) as u64;
+            drop(
+                open(root, &self.target_rel, flags, 0o644, IN_ROOT)
+                    .map_err(fail(MountStep::CreateFile))?,
+            );
+        }
+        open(root, &self.target_rel, O_PATH, 0, IN_ROOT).map_err(fail(MountStep::ResolveTarget))
+    }
+}
+
+const MOVE_EMPTY: u32 = raw::MOVE_MOUNT_F_EMPTY_PATH | raw::MOVE_MOUNT_T_EMPTY_PATH;
+const ST_NOSYMFOLLOW: u64 = 0x2000;
+
+/// `mkdirat(at, name, 0755)`; an existing entry is fine (the caller reopens and checks it).
+fn mkdir(at: c_int, name: &CStr) -> Result<(), MountError> {
+    // SAFETY: `name` is a NUL-terminated string borrowed for the call.
+    match unsafe { raw::mkdirat(at, name.as_ptr(), 0o755) } {
+        Ok(()) | Err(Errno::EEXIST) => Ok(()),
+        Err(errno) => Err(MountError {
+            step: MountStep::CreateDir,
+            errno,
+        }),
+    }
+}
+
+/// Whether the descriptor is a directory (decides the type of a missing mount point).
+fn is_dir(fd: c_int) -> Result<bool, MountError> {
+    let stx = raw::fstatx(fd, libc::STATX_TYPE).map_err(fail(MountStep::StatSource))?;
+    Ok(u32::from(stx.stx_mode) & libc::S_IFMT == libc::S_IFDIR)
+}
+
+/// Whether the kernel has `mount_setattr(2)`: a call with a bad descriptor fails with `EBADF`
+/// (or `EINVAL`) where it exists and `ENOSYS` where it does not.
+fn have_mount_setattr() -> bool {
+    let attr = raw::MountAttr::default();
+    // SAFETY: the path is the empty NUL-terminated string; fd -1 makes the call fail.
+    let r = unsafe { raw::mount_setattr(-1, EMPTY.as_ptr(), libc::AT_EMPTY_PATH as u32, &attr) };
+    r != Err(Errno::ENOSYS)
+}

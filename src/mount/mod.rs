@@ -1,0 +1,955 @@
+//! Mounts: a builder for bind, tmpfs, proc, sysfs, devpts, mqueue, overlay and cgroup2 mounts,
+//! with flags and propagation, that can be applied inside a rootfs without ever leaving it.
+//!
+//! A mount is used in two steps, because container runtimes mount in the child between `clone`
+//! and `execve`, where nothing may allocate:
+//!
+//! 1. [`Mount::prepare`] (in the parent) validates the configuration and builds every string,
+//!    option list and flag word ahead of time, giving a [`PreparedMount`].
+//! 2. [`PreparedMount::apply_in`] (in the child, or anywhere) performs the mount with raw
+//!    system calls only: no allocation, no locks, no libc, no `errno`. Failures come back as a
+//!    small `Copy` value, [`MountError`], that the child can write to a pipe and the parent can
+//!    turn into a [`crate::Error`] with [`PreparedMount::error`].
+//!
+//! [`Mount::mount`] does both in the calling process, for callers that manage their own mount
+//! namespace.
+//!
+//! # Safety inside a rootfs
+//! The target is always resolved relative to a root directory with `openat2(2)` and
+//! `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS`: symlinks in the image, absolute or relative, and
+//! `..` chains are resolved as if that directory were `/`, so a mount can never land outside it
+//! (the runc/crun symlink-race class of CVEs). The mount is then made through the descriptor
+//! (`move_mount(MOVE_MOUNT_T_EMPTY_PATH)`, or `mount(2)` on `/proc/self/fd/N` on kernels without
+//! the new mount API), never by path. Missing mount points are created with `mkdirat(2)` relative
+//! to a parent directory descriptor that was itself resolved in the root, one component at a
+//! time: a directory for a directory source or a new filesystem, an empty file for a file
+//! source. A symlink that dangles on the way to a missing *directory* is not followed for
+//! creation (the mount fails with `ENOENT`); a dangling symlink as the final component of a
+//! missing *file* mount point is followed inside the root and its target created there, as
+//! runtimes do for `/etc/resolv.conf`.
+//!
+//! # Kernel support
+//! - `openat2(2)` (Linux 5.6) is required.
+//! - The new mount API (`fsopen`, `fsmount`, `open_tree`, `move_mount`; Linux 5.2) is used when
+//!   present; `ENOSYS` falls back to `mount(2)` through `/proc/self/fd/N`, which needs a procfs
+//!   at `/proc` in the calling mount namespace (the host's is still there before `pivot_root`).
+//! - Flags on bind mounts are set with `mount_setattr(2)` (Linux 5.12), recursively for a
+//!   recursive bind, on the detached copy before it is attached, so it is never visible
+//!   writable. Without `mount_setattr` a non-recursive bind falls back to a remount (keeping the
+//!   flags the kernel locks); a *recursive* bind with flags fails with `ENOSYS` (reported as
+//!   [`Error::Unsupported`]) rather than silently leaving submounts writable.
+//!
+//! # Propagation
+//! Mounts made in a new mount namespace still propagate to the host when the mount they are made
+//! under is shared. Make the new namespace's `/` a slave or private first (for example
+//! [`make_rslave`]`("/")` or [`make_rprivate`]`("/")` right after `unshare(CLONE_NEWNS)`).
+
+mod apply;
+
+use std::ffi::{CString, OsStr};
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::mount::MsFlags;
+
+use crate::sys::mount as raw;
+use crate::{Errno, Error, Result};
+
+/// How access times are updated on a mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Atime {
+    /// Update the access time only if it is older than the modification time (the default).
+    Relatime,
+    /// Never update access times.
+    Noatime,
+    /// Always update access times.
+    Strictatime,
+}
+
+/// Mount propagation (see `mount_namespaces(7)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Propagation {
+    /// No events to or from peers.
+    Private,
+    /// Receives events from its master peer group, sends none.
+    Slave,
+    /// Sends and receives events within its peer group.
+    Shared,
+    /// Private, and cannot be the source of a bind mount.
+    Unbindable,
+}
+
+impl Propagation {
+    fn ms_flag(self) -> MsFlags {
+        match self {
+            Propagation::Private => MsFlags::MS_PRIVATE,
+            Propagation::Slave => MsFlags::MS_SLAVE,
+            Propagation::Shared => MsFlags::MS_SHARED,
+            Propagation::Unbindable => MsFlags::MS_UNBINDABLE,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    Bind {
+        source: PathBuf,
+    },
+    Tmpfs,
+    Proc,
+    Sysfs,
+    Devpts,
+    Mqueue,
+    Overlay {
+        lower: Vec<PathBuf>,
+        upper: Option<PathBuf>,
+        work: Option<PathBuf>,
+    },
+    Cgroup2,
+}
+
+impl Kind {
+    fn fstype(&self) -> &'static str {
+        match self {
+            Kind::Bind { .. } => "bind",
+            Kind::Tmpfs => "tmpfs",
+            Kind::Proc => "proc",
+            Kind::Sysfs => "sysfs",
+            Kind::Devpts => "devpts",
+            Kind::Mqueue => "mqueue",
+            Kind::Overlay { .. } => "overlay",
+            Kind::Cgroup2 => "cgroup2",
+        }
+    }
+}
+
+/// A mount to make: what, where, with which flags and propagation.
+///
+/// Plain data until [`prepare`](Mount::prepare)d; every setter takes and returns `self`, and
+/// all validation happens in `prepare`.
+///
+/// # Example
+/// ```
+/// use contain::mount::{Atime, Mount, Propagation};
+///
+/// let mounts = [
+///     Mount::proc("/proc").nosuid().nodev().noexec(),
+///     Mount::tmpfs("/tmp").size(64 << 20).mode(0o1777).nosuid().nodev(),
+///     Mount::bind("/srv/data", "/data").read_only().atime(Atime::Noatime),
+///     Mount::devpts("/dev/pts").ptmxmode(0o666).mode(0o620).gid(5),
+///     Mount::tmpfs("/run").propagation(Propagation::Private, true),
+/// ];
+/// // In the parent, before clone: validate and build every string.
+/// let prepared = mounts.iter().map(Mount::prepare).collect::<contain::Result<Vec<_>>>()?;
+/// // In the child, with the rootfs directory open: `prepared[i].apply_in(Some(rootfs_fd))`.
+/// # drop(prepared);
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    kind: Kind,
+    target: PathBuf,
+    read_only: bool,
+    nosuid: bool,
+    nodev: bool,
+    noexec: bool,
+    nosymfollow: bool,
+    atime: Option<Atime>,
+    recursive: bool,
+    propagation: Option<(Propagation, bool)>,
+    create_target: bool,
+    size: Option<u64>,
+    mode: Option<u32>,
+    ptmxmode: Option<u32>,
+    gid: Option<u32>,
+    options: Vec<(String, Option<String>)>,
+}
+
+impl Mount {
+    fn new(kind: Kind, target: PathBuf) -> Mount {
+        Mount {
+            kind,
+            target,
+            read_only: false,
+            nosuid: false,
+            nodev: false,
+            noexec: false,
+            nosymfollow: false,
+            atime: None,
+            recursive: true,
+            propagation: None,
+            create_target: true,
+            size: None,
+            mode: None,
+            ptmxmode: None,
+            gid: None,
+            options: Vec::new(),
+        }
+    }
+
+    /// A bind mount of `source` (a directory or a file) at `target`.
+    ///
+    /// Recursive by default (`rbind`): a non-recursive bind would show the directories that
+    /// submounts of `source` cover, which may hide things on purpose. A relative `source` is
+    /// taken relative to the current directory when the mount is prepared.
+    ///
+    /// ```
+    /// use contain::mount::Mount;
+    /// let m = Mount::bind("/etc/resolv.conf", "/etc/resolv.conf").read_only();
+    /// ```
+    pub fn bind(source: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Mount {
+        Mount::new(
+            Kind::Bind {
+                source: source.into(),
+            },
+            target.into(),
+        )
+    }
+
+    /// A new tmpfs at `target`; see [`size`](Mount::size) and [`mode`](Mount::mode).
+    ///
+    /// ```
+    /// use contain::mount::Mount;
+    /// let m = Mount::tmpfs("/dev/shm").size(64 << 20).mode(0o1777).nosuid().nodev();
+    /// ```
+    pub fn tmpfs(target: impl Into<PathBuf>) -> Mount {
+        Mount::new(Kind::Tmpfs, target.into())
+    }
+
+    /// A new procfs at `target`, for the pid namespace of the process that applies it.
+    ///
+    /// ```
+    /// use contain::mount::Mount;
+    /// let m = Mount::proc("/proc").nosuid().nodev().noexec();
+    /// ```
+    pub fn proc(target: impl Into<PathBuf>) -> Mount {
+        Mount::new(Kind::Proc, target.into())
+    }
+
+    /// A sysfs at `target`, for the network namespace of the process that applies it.
+    ///
+    /// ```
+    /// use contain::mount::Mount;
+    /// let m = Mount::sysfs("/sys").read_only().nosuid().nodev().noexec();
+    /// ```
+    pub fn sysfs(target: impl Into<PathBuf>) -> Mount {
+        Mount::new(Kind::Sysfs, target.into())
+    }
+
+    /// A new devpts instance at `target` (always `newinstance`); see
+    /// [`ptmxmode`](Mount::ptmxmode), [`mode`](Mount::mode), [`gid`](Mount::gid).
+    ///
+    /// ```
+    /// use contain::mount::Mount;
+    /// let m = Mount::devpts("/dev/pts").ptmxmode(0o666).mode(0o620).gid(5).nosuid().noexec();
+    /// ```
+    pub fn devpts(target: impl Into<PathBuf>) -> Mount {
+        Mount::new(Kind::Devpts, target.into())
+    }
+
+    /// A POSIX message queue filesystem at `target`, for the IPC namespace of the process
+    /// that applies it.
+    ///
+    /// ```
+    /// use contain::mount::Mount;
+    /// let m = Mount::mqueue("/dev/mqueue").nosuid().nodev().noexec();
+    /// ```
+    pub fn mqueue(target: impl Into<PathBuf>) -> Mount {
+        Mount::new(Kind::Mqueue, target.into())
+    }
+
+    /// An overlay at `target`: `lower` layers (first is topmost), with writes going to `upper`
+    /// and `work` (an empty directory on the same filesystem as `upper`).
+    ///
+    /// Layer paths must not contain `:`, `,` or `\` (the overlay option syntax has no reliable
+    /// escape for them across kernels).
+    ///
+    /// ```
+    /// use contain::mount::Mount;
+    /// let m = Mount::overlay(vec!["/images/app".into(), "/images/base".into()],
+    ///                        "/run/c1/upper", "/run/c1/work", "/run/c1/root");
+    /// ```
+    pub fn overlay(
+        lower: Vec<PathBuf>,
+        upper: impl Into<PathBuf>,
+        work: impl Into<PathBuf>,
+        target: impl Into<PathBuf>,
+    ) -> Mount {
+        let kind = Kind::Overlay {
+            lower,
+            upper: Some(upper.into()),
+            work: Some(work.into()),
+        };
+        Mount::new(kind, target.into())
+    }
+
+    /// A read-only overlay of `lower` layers (first is topmost) without an upper layer.
+    ///
+    /// ```
+    /// use contain::mount::Mount;
+    /// let m = Mount::overlay_read_only(vec!["/images/app".into(), "/images/base".into()], "/mnt");
+    /// ```
+    pub fn overlay_read_only(lower: Vec<PathBuf>, target: impl Into<PathBuf>) -> Mount {
+        Mount::new(
+            Kind::Overlay {
+                lower,
+                upper: None,
+                work: None,
+            },
+            target.into(),
+        )
+    }
+
+    /// A cgroup2 filesystem at `target`, showing the cgroup namespace of the process that
+    /// applies it.
+    ///
+    /// Apply it in a new cgroup namespace: in the initial one, a cgroup2 mount also resets
+    /// hierarchy-wide options (such as `nsdelegate`) of the host's cgroup2 to the ones given.
+    ///
+    /// ```
+    /// use contain::mount::Mount;
+    /// let m = Mount::cgroup2("/sys/fs/cgroup").nosuid().nodev().noexec();
+    /// ```
+    pub fn cgroup2(target: impl Into<PathBuf>) -> Mount {
+        Mount::new(Kind::Cgroup2, target.into())
+    }
+
+    /// Makes the mount read-only (for a recursive bind, every submount too).
+    pub fn read_only(mut self) -> Mount {
+        self.read_only = true;
+        self
+    }
+
+    /// Ignores set-user-id and set-group-id bits and file capabilities.
+    pub fn nosuid(mut self) -> Mount {
+        self.nosuid = true;
+        self
+    }
+
+    /// Refuses access to device nodes.
+    pub fn nodev(mut self) -> Mount {
+        self.nodev = true;
+        self
+    }
+
+    /// Refuses to execute programs.
+    pub fn noexec(mut self) -> Mount {
+        self.noexec = true;
+        self
+    }
+
+    /// Refuses to follow symlinks on this mount in path resolution (Linux 5.10).
+    pub fn nosymfollow(mut self) -> Mount {
+        self.nosymfollow = true;
+        self
+    }
+
+    /// Sets how access times are updated.
+    pub fn atime(mut self, atime: Atime) -> Mount {
+        self.atime = Some(atime);
+        self
+    }
+
+    /// For a bind: whether submounts of the source come along (default `true`), and with them
+    /// the flags. New filesystems have no submounts, so it changes nothing for them.
+    pub fn recursive(mut self, recursive: bool) -> Mount {
+        self.recursive = recursive;
+        self
+    }
+
+    /// Sets the propagation of the new mount (with `recursive`, of its submounts too).
+    pub fn propagation(mut self, propagation: Propagation, recursive: bool) -> Mount {
+        self.propagation = Some((propagation, recursive));
+        self
+    }
+
+    /// Whether a missing mount point is created (default `true`).
+    pub fn create_target(mut self, create: bool) -> Mount {
+        self.create_target = create;
+        self
+    }
+
+    /// tmpfs only: the size limit in bytes.
+    pub fn size(mut self, bytes: u64) -> Mount {
+        self.size = Some(bytes);
+        self
+    }
+
+    /// tmpfs: permissions of the root directory; devpts: permissions of new pty nodes.
+    pub fn mode(mut self, mode: u32) -> Mount {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// devpts only: permissions of the `ptmx` node (the kernel's default, `000`, makes it
+    /// unusable; `0o666` is what containers use).
+    pub fn ptmxmode(mut self, mode: u32) -> Mount {
+        self.ptmxmode = Some(mode);
+        self
+    }
+
+    /// devpts only: group of new pty nodes.
+    pub fn gid(mut self, gid: u32) -> Mount {
+        self.gid = Some(gid);
+        self
+    }
+
+    /// A filesystem option `key=value` passed as it is (e.g. tmpfs `nr_inodes`, proc
+    /// `hidepid`, overlay `redirect_dir`). Not for binds.
+    pub fn option(mut self, key: impl Into<String>, value: impl Into<String>) -> Mount {
+        self.options.push((key.into(), Some(value.into())));
+        self
+    }
+
+    /// A filesystem flag option without a value (e.g. overlay `userxattr`). Not for binds.
+    pub fn option_flag(mut self, key: impl Into<String>) -> Mount {
+        self.options.push((key.into(), None));
+        self
+    }
+
+    /// The mount point, as seen from the root it is applied in.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Validates the mount and builds everything [`PreparedMount::apply_in`] needs.
+    ///
+    /// Fails with [`Error::Config`] for a relative target, a NUL byte anywhere, an option that
+    /// does not belong to this filesystem type, a mode above `0o7777`, or overlay layer paths
+    /// with `:`, `,` or `\`.
+    pub fn prepare(&self) -> Result<PreparedMount> {
+        let (target_rel, parents, last_name) = split_target(&self.target)?;
+        self.check_options()?;
+
+        let mut attr_set = 0;
+        let mut attr_clr = 0;
+        let mut ms = MsFlags::empty();
+        for (on, attr, flag) in [
+            (self.read_only, raw::MOUNT_ATTR_RDONLY, MsFlags::MS_RDONLY),
+            (self.nosuid, raw::MOUNT_ATTR_NOSUID, MsFlags::MS_NOSUID),
+            (self.nodev, raw::MOUNT_ATTR_NODEV, MsFlags::MS_NODEV),
+            (self.noexec, raw::MOUNT_ATTR_NOEXEC, MsFlags::MS_NOEXEC),
+            (
+                self.nosymfollow,
+                raw::MOUNT_ATTR_NOSYMFOLLOW,
+                MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW),
+            ),
+        ] {
+            if on {
+                attr_set |= attr;
+                ms |= flag;
+            }
+        }
+        if let Some(atime) = self.atime {
+            attr_clr |= raw::MOUNT_ATTR__ATIME;
+            let (attr, flag) = match atime {
+                Atime::Relatime => (raw::MOUNT_ATTR_RELATIME, MsFlags::MS_RELATIME),
+                Atime::Noatime => (raw::MOUNT_ATTR_NOATIME, MsFlags::MS_NOATIME),
+                Atime::Strictatime => (raw::MOUNT_ATTR_STRICTATIME, MsFlags::MS_STRICTATIME),
+            };
+            attr_set |= attr;
+            ms |= flag;
+        }
+
+        let op = match &self.kind {
+            Kind::Bind { source } => {
+                let source = absolute(source, "bind source")?;
+                Op::Bind {
+                    source: cstring(source.as_os_str(), "bind source")?,
+                    recursive: self.recursive,
+                }
+            }
+            kind => {
+                let params = self.fs_params()?;
+                let mut data = Vec::new();
+                for (key, value) in &params {
+                    if !data.is_empty() {
+                        data.push(b',');
+                    }
+                    data.extend_from_slice(key.as_bytes());
+                    if let Some(v) = value {
+                        data.push(b'=');
+                        data.extend_from_slice(v.as_bytes());
+                    }
+                }
+                let fstype = kind.fstype();
+                Op::New {
+                    fstype: cstring(OsStr::new(fstype), "filesystem type")?,
+                    source: cstring(OsStr::new(fstype), "mount source")?,
+                    data: if data.is_empty() {
+                        None
+                    } else {
+                        Some(cstring(OsStr::from_bytes(&data), "mount options")?)
+                    },
+                    params,
+                }
+            }
+        };
+
+        Ok(PreparedMount {
+            op,
+            source: match &self.kind {
+                Kind::Bind { source } => Some(source.clone()),
+                _ => None,
+            },
+            target: self.target.clone(),
+            target_rel,
+            parents,
+            last_name,
+            create: self.create_target,
+            attr: raw::MountAttr {
+                attr_set,
+                attr_clr,
+                propagation: 0,
+                userns_fd: 0,
+            },
+            ms_flags: ms.bits(),
+            propagation: self.propagation.map(|(p, rec)| (p.ms_flag().bits(), rec)),
+        })
+    }
+
+    /// Prepares and applies the mount in the calling process, at the absolute path `target`.
+    ///
+    /// For callers that manage their own mount namespace (for example after
+    /// `unshare(CLONE_NEWNS)`); errors name the syscall, the path and the errno.
+    ///
+    /// ```no_run
+    /// use contain::mount::Mount;
+    /// Mount::tmpfs("/mnt/scratch").size(16 << 20).mount()?;
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn mount(&self) -> Result<()> {
+        let prepared = self.prepare()?;
+        prepared.apply_in(None).map_err(|e| prepared.error(e))
+    }
+
+    /// Like [`mount`](Mount::mount), with the target resolved inside the directory `root`.
+    ///
+    /// `root` must be a directory of the calling process's mount namespace (opened after any
+    /// `unshare(CLONE_NEWNS)`, and after anything was mounted on it), or the kernel refuses
+    /// the mount with `EINVAL`.
+    pub fn mount_in(&self, root: impl AsFd) -> Result<()> {
+        let prepared = self.prepare()?;
+        prepared
+            .apply_in(Some(root.as_fd()))
+            .map_err(|e| prepared.error(e))
+    }
+
+    fn check_options(&self) -> Result<()> {
+        let name = self.kind.fstype();
+        let refuse = |what: &'static str, set: bool, allowed: bool| {
+            if set && !allowed {
+                Err(Error::config(
+                    what,
+                    format!("not an option of a {name} mount"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let is = |k: &Kind| std::mem::discriminant(k) == std::mem::discriminant(&self.kind);
+        refuse("mount size", self.size.is_some(), is(&Kind::Tmpfs))?;
+        refuse(
+            "mount mode",
+            self.mode.is_some(),
+            is(&Kind::Tmpfs) || is(&Kind::Devpts),
+        )?;
+        refuse("ptmxmode", self.ptmxmode.is_some(), is(&Kind::Devpts))?;
+        refuse("mount gid", self.gid.is_some(), is(&Kind::Devpts))?;
+        let bind = matches!(self.kind, Kind::Bind { .. });
+        refuse("mount options", !self.options.is_empty(), !bind)?;
+        for mode in [self.mode, self.ptmxmode].into_iter().flatten() {
+            if mode > 0o7777 {
+                return Err(Error::config(
+                    "mount mode",
+                    format!("{mode:#o} is above 0o7777"),
+                ));
+            }
+        }
+        for (key, value) in &self.options {
+            if key.is_empty() || key.contains([',', '=', '\0']) || key == "source" {
+                return Err(Error::config(
+                    "mount options",
+                    format!("bad option name {key:?}"),
+                ));
+            }
+            if value.as_ref().is_some_and(|v| v.contains([',', '\0'])) {
+                return Err(Error::config(
+                    "mount options",
+                    format!("value of {key:?} contains ',' or NUL"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The filesystem options, in order, as `fsconfig` keys and values.
+    fn fs_params(&self) -> Result<Vec<(CString, Option<CString>)>> {
+        fn param(key: &str, value: Option<&[u8]>) -> Result<(CString, Option<CString>)> {
+            let key = cstring(OsStr::new(key), "mount options")?;
+            let value = value
+                .map(|v| cstring(OsStr::from_bytes(v), "mount options"))
+                .transpose()?;
+            Ok((key, value))
+        }
+        let mut params = Vec::new();
+        match &self.kind {
+            Kind::Devpts => params.push(param("newinstance", None)?),
+            Kind::Overlay { lower, upper, work } => {
+                if lower.is_empty() {
+                    return Err(Error::config(
+                        "overlay lower layers",
+                        "at least one is needed",
+                    ));
+                }
+                let mut joined = Vec::new();
+                for dir in lower {
+                    if !joined.is_empty() {
+                        joined.push(b':');
+                    }
+                    let dir = overlay_dir(dir, "overlay lower layer")?;
+                    joined.extend_from_slice(dir.as_os_str().as_bytes());
+                }
+                params.push(param("lowerdir", Some(&joined))?);
+                for (key, dir) in [("upperdir", upper), ("workdir", work)] {
+                    if let Some(dir) = dir {
+                        let dir = overlay_dir(dir, "overlay upper or work directory")?;
+                        params.push(param(key, Some(dir.as_os_str().as_bytes()))?);
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Some(size) = self.size {
+            params.push(param("size", Some(size.to_string().as_bytes()))?);
+        }
+        if let Some(mode) = self.mode {
+            params.push(param("mode", Some(format!("{mode:o}").as_bytes()))?);
+        }
+        if let Some(mode) = self.ptmxmode {
+            params.push(param("ptmxmode", Some(format!("{mode:o}").as_bytes()))?);
+        }
+        if let Some(gid) = self.gid {
+            params.push(param("gid", Some(gid.to_string().as_bytes()))?);
+        }
+        for (key, value) in &self.options {
+            params.push(param(key, value.as_deref().map(str::as_bytes))?);
+        }
+        Ok(params)
+    }
+}
+
+/// The operation a [`PreparedMount`] performs.
+#[derive(Debug)]
+enum Op {
+    Bind {
+        source: CString,
+        recursive: bool,
+    },
+    New {
+        fstype: CString,
+        source: CString,
+        data: Option<CString>,
+        params: Vec<(CString, Option<CString>)>,
+    },
+}
+
+/// A validated [`Mount`] with every string and flag built: ready to be applied in a child
+/// process between `clone` and `execve`. Create it with [`Mount::prepare`].
+#[derive(Debug)]
+pub struct PreparedMount {
+    op: Op,
+    /// For error messages.
+    source: Option<PathBuf>,
+    target: PathBuf,
+    /// The target relative to the root (`.` for `/`).
+    target_rel: CString,
+    /// For each missing-parent step: the path from the root, and the last component.
+    parents: Vec<(CString, CString)>,
+    last_name: CString,
+    create: bool,
+    attr: raw::MountAttr,
+    ms_flags: u64,
+    propagation: Option<(u64, bool)>,
+}
+
+/// The step of [`PreparedMount::apply_in`] that failed; with the errno it is a [`MountError`].
+///
+/// Numbered from 1 so that it can cross a pipe as a `u32` ([`MountStep::from_u32`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[repr(u32)]
+pub enum MountStep {
+    /// `openat2` of `/` (no root descriptor was given).
+    OpenRoot = 1,
+    /// `open_tree` of the bind source.
+    OpenTree,
+    /// `openat2` of the bind source (without the new mount API).
+    OpenSource,
+    /// `statx` of the bind source, to choose the mount point type.
+    StatSource,
+    /// `openat2` of the target inside the root.
+    ResolveTarget,
+    /// `mkdirat` of a missing mount point or one of its parents.
+    CreateDir,
+    /// `openat2(O_CREAT)` of a missing file mount point.
+    CreateFile,
+    /// `fsopen`.
+    FsOpen,
+    /// `fsconfig` of the source or an option.
+    FsConfig,
+    /// `fsconfig(FSCONFIG_CMD_CREATE)`: the filesystem refused the options.
+    FsCreate,
+    /// `fsmount`.
+    FsMount,
+    /// `move_mount` onto the target.
+    MoveMount,
+    /// `mount(2)` onto the target (without the new mount API).
+    Mount,
+    /// `mount_setattr` of the flags.
+    SetAttr,
+    /// `fstatfs` of the new mount, for the flags a remount must keep.
+    StatFs,
+    /// `mount(2)` with `MS_REMOUNT | MS_BIND` (without `mount_setattr`).
+    Remount,
+    /// `mount_setattr` of the propagation.
+    SetPropagation,
+    /// `mount(2)` with a propagation flag (without `mount_setattr`).
+    SetPropagationLegacy,
+}
+
+impl MountStep {
+    const ALL: [MountStep; 18] = [
+        MountStep::OpenRoot,
+        MountStep::OpenTree,
+        MountStep::OpenSource,
+        MountStep::StatSource,
+        MountStep::ResolveTarget,
+        MountStep::CreateDir,
+        MountStep::CreateFile,
+        MountStep::FsOpen,
+        MountStep::FsConfig,
+        MountStep::FsCreate,
+        MountStep::FsMount,
+        MountStep::MoveMount,
+        MountStep::Mount,
+        MountStep::SetAttr,
+        MountStep::StatFs,
+        MountStep::Remount,
+        MountStep::SetPropagation,
+        MountStep::SetPropagationLegacy,
+    ];
+
+    /// The step with this wire number (`step as u32`), if any.
+    pub fn from_u32(n: u32) -> Option<MountStep> {
+        MountStep::ALL.iter().copied().find(|s| *s as u32 == n)
+    }
+
+    /// The system call this step makes.
+    pub fn syscall(self) -> &'static str {
+        match self {
+            MountStep::OpenRoot
+            | MountStep::OpenSource
+            | MountStep::ResolveTarget
+            | MountStep::CreateFile => "openat2",
+            MountStep::OpenTree => "open_tree",
+            MountStep::StatSource => "statx",
+            MountStep::CreateDir => "mkdirat",
+            MountStep::FsOpen => "fsopen",
+            MountStep::FsConfig | MountStep::FsCreate => "fsconfig",
+            MountStep::FsMount => "fsmount",
+            MountStep::MoveMount => "move_mount",
+            MountStep::Mount | MountStep::Remount | MountStep::SetPropagationLegacy => "mount",
+            MountStep::SetAttr | MountStep::SetPropagation => "mount_setattr",
+            MountStep::StatFs => "fstatfs",
+        }
+    }
+}
+
+/// A failure of [`PreparedMount::apply_in`]: which step, and the errno. `Copy` and
+/// allocation-free, so a child can send it to its parent (as `step as u32` and `errno as i32`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MountError {
+    /// What failed.
+    pub step: MountStep,
+    /// The kernel's answer.
+    pub errno: Errno,
+}
+
+impl std::fmt::Display for MountError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({:?}): {}",
+            self.step.syscall(),
+            self.step,
+            self.errno
+        )
+    }
+}
+
+impl std::error::Error for MountError {}
+
+impl PreparedMount {
+    /// The mount point, as seen from the root the mount is applied in.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Turns a failure of [`apply_in`](PreparedMount::apply_in) into a [`crate::Error`] that
+    /// names the syscall and the path: [`Error::Unsupported`] when the kernel lacks what the
+    /// mount needs, else [`Error::Sys`].
+    pub fn error(&self, e: MountError) -> Error {
+        use MountStep::*;
+        if e.errno == Errno::ENOSYS {
+            match e.step {
+                OpenRoot | ResolveTarget | CreateFile | OpenSource => {
+                    return Error::unsupported(
+                        "mounting inside a root directory",
+                        "resolving the target needs openat2(2) with RESOLVE_IN_ROOT (Linux 5.6)",
+                    );
+                }
+                SetAttr => {
+                    return Error::unsupported(
+                        format!("recursive mount flags on {}", self.target.display()),
+                        "making every submount of a recursive bind read-only (or nosuid, ...) needs \
+                         mount_setattr(2) with AT_RECURSIVE (Linux 5.12); use .recursive(false) to \
+                         flag the top mount only",
+                    );
+                }
+                _ => {}
+            }
+        }
+        let path = match (e.step, &self.source) {
+            (OpenTree | OpenSource | StatSource, Some(source)) => source.clone(),
+            (OpenRoot, _) => PathBuf::from("/"),
+            _ => self.target.clone(),
+        };
+        Error::sys_path(e.step.syscall(), path, e.errno)
+    }
+}
+
+/// Sets the propagation of the mount at `path` (with `recursive`, of its submounts too).
+///
+/// ```no_run
+/// use contain::mount::{set_propagation, Propagation};
+/// set_propagation("/".as_ref(), Propagation::Slave, true)?;
+/// # Ok::<(), contain::Error>(())
+/// ```
+pub fn set_propagation(path: &Path, propagation: Propagation, recursive: bool) -> Result<()> {
+    let mut flags = propagation.ms_flag();
+    if recursive {
+        flags |= MsFlags::MS_REC;
+    }
+    nix::mount::mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
+        .map_err(|errno| Error::sys_path("mount", path, errno))
+}
+
+/// `mount --make-private PATH`.
+pub fn make_private(path: impl AsRef<Path>) -> Result<()> {
+    set_propagation(path.as_ref(), Propagation::Private, false)
+}
+
+/// `mount --make-rprivate PATH`: nothing mounted below `path` propagates to or from anywhere.
+pub fn make_rprivate(path: impl AsRef<Path>) -> Result<()> {
+    set_propagation(path.as_ref(), Propagation::Private, true)
+}
+
+/// `mount --make-rslave PATH`: mounts below `path` still receive events from the host, but
+/// send none back.
+pub fn make_rslave(path: impl AsRef<Path>) -> Result<()> {
+    set_propagation(path.as_ref(), Propagation::Slave, true)
+}
+
+/// Unmounts the mount at `path` (`umount2(path, UMOUNT_NOFOLLOW)`).
+pub fn unmount(path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    nix::mount::umount2(path, nix::mount::MntFlags::UMOUNT_NOFOLLOW)
+        .map_err(|errno| Error::sys_path("umount2", path, errno))
+}
+
+/// Detaches the mount at `path` now and frees it once it is no longer busy
+/// (`umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW)`).
+pub fn detach(path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let flags = nix::mount::MntFlags::MNT_DETACH | nix::mount::MntFlags::UMOUNT_NOFOLLOW;
+    nix::mount::umount2(path, flags).map_err(|errno| Error::sys_path("umount2", path, errno))
+}
+
+fn cstring(s: &OsStr, what: &'static str) -> Result<CString> {
+    CString::new(s.as_bytes())
+        .map_err(|_| Error::config(what, format!("{s:?} contains a NUL byte")))
+}
+
+fn absolute(path: &Path, what: &'static str) -> Result<PathBuf> {
+    if path.as_os_str().is_empty() {
+        return Err(Error::config(what, "the path is empty"));
+    }
+    std::path::absolute(path).map_err(|e| Error::config(what, format!("{}: {e}", path.display())))
+}
+
+fn overlay_dir(dir: &Path, what: &'static str) -> Result<PathBuf> {
+    let dir = absolute(dir, what)?;
+    if dir
+        .as_os_str()
+        .as_bytes()
+        .iter()
+        .any(|b| matches!(b, b':' | b',' | b'\\' | 0))
+    {
+        return Err(Error::config(
+            what,
+            format!("{} contains ':', ',', '\\' or NUL", dir.display()),
+        ));
+    }
+    Ok(dir)
+}
+
+/// Splits an absolute target into: the path relative to the root (`.` for `/`), the prefixes
+/// and names of its parent components, and its last component. `.` and `..` are resolved
+/// lexically, with `..` at the root staying at the root (as the kernel does inside a root).
+#[allow(clippy::type_complexity)]
+fn split_target(target: &Path) -> Result<(CString, Vec<(CString, CString)>, CString)> {
+    if !target.is_absolute() {
+        return Err(Error::config(
+            "mount target",
+            format!("{} is not an absolute path", target.display()),
+        ));
+    }
+    let mut parts: Vec<&OsStr> = Vec::new();
+    for c in target.components() {
+        match c {
+            Component::Normal(name) => parts.push(name),
+            Component::ParentDir => {
+                parts.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    let join = |parts: &[&OsStr]| -> Result<CString> {
+        let mut bytes = Vec::new();
+        for p in parts {
+            if !bytes.is_empty() {
+                bytes.push(b'/');
+            }
+            bytes.extend_from_slice(p.as_bytes());
+        }
+        if bytes.is_empty() {
+            bytes.push(b'.');
+        }
+        cstring(OsStr::from_bytes(&bytes), "mount target")
+    };
+    let rel = join(&parts)?;
+    let mut parents = Vec::new();
+    for i in 1..parts.len() {
+        parents.push((join(&parts[..i])?, cstring(parts[i - 1], "mount target")?));
+    }
+    let last = match parts.last() {
+        Some(name) => cstring(name, "mount target")?,
+        None => CString::from(c"."),
+    };
+    Ok((rel, parents, last))
+}
+
+#[cfg(test)]
+mod tests;
