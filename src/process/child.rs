@@ -59,16 +59,50 @@ pub(crate) struct ChildPlan<'a> {
     pub envp: *const *const c_char,
 }
 
-type Step = Result<(), (SetupStage, Errno)>;
+/// A failed setup step as the child reports it: 16 bytes on the error pipe. `index` and
+/// `step` say more where the stage has parts (which mount, which syscall of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub(crate) struct ChildError {
+    pub stage: SetupStage,
+    pub errno: Errno,
+    pub index: u32,
+    pub step: u32,
+}
+
+impl ChildError {
+    pub(crate) const WIRE_SIZE: usize = 16;
+
+    pub(crate) fn new(stage: SetupStage, errno: Errno) -> ChildError {
+        ChildError { stage, errno, index: 0, step: 0 }
+    }
+
+    fn to_wire(self) -> [u32; 4] {
+        [self.stage as u32, self.errno as i32 as u32, self.index, self.step]
+    }
+
+    /// Decodes a report; `None` for bytes no child of ours would send.
+    pub(crate) fn from_wire(b: &[u8; Self::WIRE_SIZE]) -> Option<ChildError> {
+        let word = |i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        Some(ChildError {
+            stage: SetupStage::from_u32(word(0))?,
+            errno: Errno::from_raw(word(4) as i32),
+            index: word(8),
+            step: word(12),
+        })
+    }
+}
+
+type Step = Result<(), ChildError>;
 
 trait At<T> {
-    fn at(self, stage: SetupStage) -> Result<T, (SetupStage, Errno)>;
+    fn at(self, stage: SetupStage) -> Result<T, ChildError>;
 }
 
 impl<T> At<T> for Result<T, Errno> {
     #[inline(always)]
-    fn at(self, stage: SetupStage) -> Result<T, (SetupStage, Errno)> {
-        self.map_err(|e| (stage, e))
+    fn at(self, stage: SetupStage) -> Result<T, ChildError> {
+        self.map_err(|e| ChildError::new(stage, e))
     }
 }
 
@@ -80,11 +114,10 @@ pub(crate) unsafe extern "C" fn child_main(arg: *mut c_void) -> ! {
     // SAFETY: the parent passed a pointer to a live ChildPlan (see above).
     let plan = unsafe { &*(arg as *const ChildPlan<'_>) };
     // SAFETY: run in a freshly cloned child, as `setup` requires.
-    let (stage, errno) = match unsafe { setup(plan) } {
+    let report = match unsafe { setup(plan) } {
         Ok(never) => match never {},
-        Err(e) => e,
+        Err(e) => e.to_wire(),
     };
-    let report: [u32; 2] = [stage as u32, errno as i32 as u32];
     // SAFETY: writing 8 bytes from a local array to our error pipe; if the write fails there
     // is nobody left to tell, and the parent then sees EOF plus an exit status of 127.
     unsafe {
@@ -92,7 +125,7 @@ pub(crate) unsafe extern "C" fn child_main(arg: *mut c_void) -> ! {
             libc::SYS_write,
             plan.err_fd as usize,
             report.as_ptr() as usize,
-            8,
+            ChildError::WIRE_SIZE,
         );
         let _ = sys::syscall3(libc::SYS_exit_group, SETUP_FAILED_EXIT, 0, 0);
     }
@@ -114,7 +147,7 @@ struct KernelSigaction {
 ///
 /// # Safety
 /// Must run in a child created by `spawn` with `plan` describing fds the child owns.
-unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, (SetupStage, Errno)> {
+unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildError> {
     // SAFETY (whole function): each syscall gets pointers into `plan` (live, see child_main)
     // or into locals, and fds the parent prepared for this child.
     unsafe {
@@ -162,9 +195,9 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, (Setup
                     1,
                 ) {
                     Ok(1) => break,
-                    Ok(_) => return Err((SetupStage::WaitForParent, Errno::EPIPE)),
+                    Ok(_) => return Err(ChildError::new(SetupStage::WaitForParent, Errno::EPIPE)),
                     Err(Errno::EINTR) => continue,
-                    Err(e) => return Err((SetupStage::WaitForParent, e)),
+                    Err(e) => return Err(ChildError::new(SetupStage::WaitForParent, e)),
                 }
             }
         }
@@ -274,7 +307,7 @@ unsafe fn set_parent_death_signal(plan: &ChildPlan<'_>) -> Step {
         )
         .at(SetupStage::ParentDeathSignal)?;
         if n == 1 && pfd.revents & libc::POLLHUP != 0 {
-            return Err((SetupStage::ParentDeathSignal, Errno::ESRCH));
+            return Err(ChildError::new(SetupStage::ParentDeathSignal, Errno::ESRCH));
         }
     }
     Ok(())
@@ -327,7 +360,7 @@ unsafe fn mark_cloexec_except(plan: &ChildPlan<'_>) -> Result<(), Errno> {
 }
 
 /// Tries each prepared path like `execvp` does; returns the error to report.
-unsafe fn exec(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, (SetupStage, Errno)> {
+unsafe fn exec(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildError> {
     let mut err = Errno::ENOENT;
     let mut seen_eacces = false;
     for &path in plan.exec_paths {
@@ -349,11 +382,8 @@ unsafe fn exec(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, (SetupS
                 err = e
             }
             Errno::EACCES => seen_eacces = true,
-            other => return Err((SetupStage::Exec, other)),
+            other => return Err(ChildError::new(SetupStage::Exec, other)),
         }
     }
-    Err((
-        SetupStage::Exec,
-        if seen_eacces { Errno::EACCES } else { err },
-    ))
+    Err(ChildError::new(SetupStage::Exec, if seen_eacces { Errno::EACCES } else { err }))
 }

@@ -29,7 +29,7 @@ pub use handle::{Child, ExitStatus, Output};
 use crate::idmap::{IdMap, PreparedIdMaps};
 use crate::namespace::{Namespace, Namespaces};
 use crate::{sys, Errno, Error, Result, SetupStage};
-use child::ChildPlan;
+use child::{ChildError, ChildPlan};
 
 /// The `PATH` a container gets unless the caller sets one.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -657,8 +657,8 @@ impl Prepared {
             }
         }
 
-        // EOF: exec succeeded (the pipe was close-on-exec). Eight bytes: a setup failure.
-        let mut report = [0u8; 8];
+        // EOF: exec succeeded (the pipe was close-on-exec). A full report: a setup failure.
+        let mut report = [0u8; ChildError::WIRE_SIZE];
         let mut got = 0;
         while got < report.len() {
             match nix::unistd::read(&err_read, &mut report[got..]) {
@@ -686,15 +686,15 @@ impl Prepared {
         }
         // The child reported a failure and exits with 127: reap it, then say what failed.
         let _ = child.wait();
-        let stage = u32::from_ne_bytes([report[0], report[1], report[2], report[3]]);
-        let errno = i32::from_ne_bytes([report[4], report[5], report[6], report[7]]);
-        match (got, SetupStage::from_u32(stage)) {
-            (8, Some(stage)) => Err(Error::Setup {
-                stage,
-                errno: Errno::from_raw(errno),
-            }),
-            _ => Err(Error::sys("read(error pipe)", Errno::EPROTO)),
+        match ChildError::from_wire(&report).filter(|_| got == report.len()) {
+            Some(e) => Err(self.describe(e)),
+            None => Err(Error::sys("read(error pipe)", Errno::EPROTO)),
         }
+    }
+
+    /// Turns a child's report into the error `spawn` returns.
+    fn describe(&self, e: ChildError) -> Error {
+        Error::Setup { stage: e.stage, errno: e.errno }
     }
 
     /// clone3 (or clone) with all signals blocked, so that no handler of the parent can run
