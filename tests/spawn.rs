@@ -577,3 +577,51 @@ fn program_is_found_in_the_containers_path() {
         format!("FOO=bar\0PATH={}\0", contain::process::DEFAULT_PATH)
     );
 }
+
+/// Our own group under the host's cgroup2 mount, removed on drop.
+struct TestCgroup {
+    path: std::path::PathBuf,
+}
+
+impl TestCgroup {
+    fn new(tag: &str) -> Option<TestCgroup> {
+        let mounts = contain::mountinfo::MountInfo::read_self().unwrap();
+        let v2 = mounts.iter().find(|m| m.fs_type == "cgroup2")?;
+        let path = v2
+            .mount_point
+            .join(format!("contain-test-{tag}-{}", std::process::id()));
+        std::fs::create_dir(&path).unwrap();
+        Some(TestCgroup { path })
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+#[test]
+fn spawns_straight_into_a_cgroup() {
+    if !is_root("spawns_straight_into_a_cgroup") {
+        return;
+    }
+    for (tag, call) in [("clone3", CloneCall::Auto), ("legacy", CloneCall::Legacy)] {
+        let cg =
+            TestCgroup::new(tag).expect("a cgroup2 mount (the hybrid host has one with hugetlb)");
+        let dir = std::fs::File::open(&cg.path).unwrap();
+        let o = output(
+            Container::new("cat")
+                .arg("/proc/self/cgroup")
+                .cgroup_dir(dir.into())
+                .clone_call(call),
+        );
+        assert!(o.status.success(), "{o:?}");
+        let want = format!("0::/{}", cg.path.file_name().unwrap().to_string_lossy());
+        assert!(
+            stdout(&o).lines().any(|l| l.ends_with(&want)),
+            "{tag}: {} lacks {want}",
+            stdout(&o)
+        );
+    }
+}

@@ -74,11 +74,21 @@ impl ChildError {
     pub(crate) const WIRE_SIZE: usize = 16;
 
     pub(crate) fn new(stage: SetupStage, errno: Errno) -> ChildError {
-        ChildError { stage, errno, index: 0, step: 0 }
+        ChildError {
+            stage,
+            errno,
+            index: 0,
+            step: 0,
+        }
     }
 
     fn to_wire(self) -> [u32; 4] {
-        [self.stage as u32, self.errno as i32 as u32, self.index, self.step]
+        [
+            self.stage as u32,
+            self.errno as i32 as u32,
+            self.index,
+            self.step,
+        ]
     }
 
     /// Decodes a report; `None` for bytes no child of ours would send.
@@ -385,5 +395,8 @@ unsafe fn exec(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildEr
             other => return Err(ChildError::new(SetupStage::Exec, other)),
         }
     }
-    Err(ChildError::new(SetupStage::Exec, if seen_eacces { Errno::EACCES } else { err }))
+    Err(ChildError::new(
+        SetupStage::Exec,
+        if seen_eacces { Errno::EACCES } else { err },
+    ))
 }

@@ -28,7 +28,7 @@ pub use handle::{Child, ExitStatus, Output};
 
 use crate::idmap::{IdMap, PreparedIdMaps};
 use crate::namespace::{Namespace, Namespaces};
-use crate::{sys, Errno, Error, Result, SetupStage};
+use crate::{sys, Errno, Error, Result};
 use child::{ChildError, ChildPlan};
 
 /// The `PATH` a container gets unless the caller sets one.
@@ -110,6 +110,7 @@ pub struct Container {
     fds: Vec<(OwnedFd, RawFd)>,
     parent_death_signal: Option<i32>,
     clone_call: CloneCall,
+    cgroup: Option<OwnedFd>,
 }
 
 impl Container {
@@ -140,6 +141,7 @@ impl Container {
             fds: Vec::new(),
             parent_death_signal: Some(libc::SIGKILL),
             clone_call: CloneCall::Auto,
+            cgroup: None,
         }
     }
 
@@ -291,6 +293,16 @@ impl Container {
         self
     }
 
+    /// Starts the process in the cgroup whose directory `dir` is open (an `O_DIRECTORY` fd on
+    /// a cgroup v2 directory, such as [`Cgroup::as_fd`](crate::cgroup::Cgroup::as_fd)
+    /// duplicated). `clone3(CLONE_INTO_CGROUP)` puts it there atomically, so it never runs
+    /// outside; on kernels before 5.7 the parent writes `cgroup.procs` before it lets the
+    /// child go on.
+    pub fn cgroup_dir(&mut self, dir: OwnedFd) -> &mut Self {
+        self.cgroup = Some(dir);
+        self
+    }
+
     /// Starts the process. Returns once the command has been exec'd, or with the error of
     /// the setup step that failed; nothing is left running or open on failure.
     pub fn spawn(&self) -> Result<Child> {
@@ -313,6 +325,7 @@ struct Prepared {
     gid: Option<u32>,
     join: Vec<(RawFd, i32)>,
     join_pid: Option<RawFd>,
+    cgroup: Option<RawFd>,
     share_vm: bool,
     flags: u64,
     min_fd: RawFd,
@@ -552,6 +565,7 @@ impl Prepared {
             gid,
             join,
             join_pid,
+            cgroup: c.cgroup.as_ref().map(|fd| fd.as_raw_fd()),
             share_vm,
             flags: c.namespaces.bits(),
             min_fd,
@@ -617,7 +631,7 @@ impl Prepared {
         let envp_ptrs = null_terminated(&self.envp);
         let wait_for_go = self.id_maps.is_some();
 
-        let plan = ChildPlan {
+        let mut plan = ChildPlan {
             err_fd: err_write.as_raw_fd(),
             go_fd: go_read.as_raw_fd(),
             parent_fds: [err_read.as_raw_fd(), go_write.as_raw_fd()],
@@ -641,7 +655,7 @@ impl Prepared {
         // The child's stack. Declared before the child guard so that it is unmapped only
         // after the child has exec'd or been killed and reaped.
         let stack = Stack::new()?;
-        let (pid, pidfd) = self.clone(c.clone_call, &stack, &plan)?;
+        let (pid, pidfd, placed) = self.clone(c.clone_call, &stack, &mut plan)?;
         let mut guard = KillOnDrop(Some(Child::new(pid, pidfd)));
         drop(err_write);
         drop(go_read);
@@ -649,7 +663,10 @@ impl Prepared {
         if let Some(maps) = &self.id_maps {
             maps.write(pid)?;
         }
-        if wait_for_go {
+        if let (Some(dir), false) = (self.cgroup, placed) {
+            add_to_cgroup(dir, pid)?;
+        }
+        if plan.wait_for_go {
             match nix::unistd::write(&go_write, &[1u8]) {
                 Ok(1) => {}
                 Ok(_) => return Err(Error::sys("write(go-ahead pipe)", Errno::EIO)),
@@ -694,17 +711,21 @@ impl Prepared {
 
     /// Turns a child's report into the error `spawn` returns.
     fn describe(&self, e: ChildError) -> Error {
-        Error::Setup { stage: e.stage, errno: e.errno }
+        Error::Setup {
+            stage: e.stage,
+            errno: e.errno,
+        }
     }
 
     /// clone3 (or clone) with all signals blocked, so that no handler of the parent can run
     /// in the child before it has reset them.
+    /// Returns the pid, the pidfd, and whether the child was cloned straight into the cgroup.
     fn clone(
         &self,
         call: CloneCall,
         stack: &Stack,
-        plan: &ChildPlan<'_>,
-    ) -> Result<(i32, OwnedFd)> {
+        plan: &mut ChildPlan<'_>,
+    ) -> Result<(i32, OwnedFd, bool)> {
         let all = nix::sys::signal::SigSet::all();
         let mut old = nix::sys::signal::SigSet::empty();
         nix::sys::signal::pthread_sigmask(
@@ -741,31 +762,32 @@ impl Prepared {
         &self,
         call: CloneCall,
         stack: &Stack,
-        plan: &ChildPlan<'_>,
-    ) -> Result<(i32, OwnedFd)> {
+        plan: &mut ChildPlan<'_>,
+    ) -> Result<(i32, OwnedFd, bool)> {
         let vm = if self.share_vm {
             libc::CLONE_VM as u64
         } else {
             0
         };
-        let arg = plan as *const ChildPlan<'_> as *mut libc::c_void;
         if call != CloneCall::Legacy {
-            let mut pidfd: RawFd = -1;
-            let mut args = sys::CloneArgs {
-                flags: self.flags | vm | sys::CLONE_PIDFD,
-                pidfd: &mut pidfd as *mut RawFd as u64,
-                exit_signal: libc::SIGCHLD as u64,
-                stack: stack.base as u64,
-                stack_size: stack.size as u64,
-                ..Default::default()
+            let (into_cgroup, cgroup) = match self.cgroup {
+                Some(fd) => (sys::CLONE_INTO_CGROUP, fd as u64),
+                None => (0, 0),
             };
-            // SAFETY: args describe a mapped stack that outlives the child's use of it (the
-            // caller keeps `stack` until exec or reaping), `pidfd` is a live local, and
-            // child_main only uses `plan`, which outlives the child's use the same way.
-            match unsafe { sys::clone3(&mut args, child::child_main, arg) } {
-                // SAFETY: CLONE_PIDFD made the kernel store a new descriptor in `pidfd`.
-                Ok(pid) => return Ok((pid as i32, unsafe { OwnedFd::from_raw_fd(pidfd) })),
+            match self.clone3(vm | into_cgroup, cgroup, stack, plan) {
+                Ok((pid, fd)) => return Ok((pid, fd, self.cgroup.is_some())),
+                // Kernels before 5.7 know a shorter clone_args and refuse the longer one.
+                Err(Errno::E2BIG) if self.cgroup.is_some() => {
+                    plan.wait_for_go = true;
+                    return self
+                        .clone3(vm, 0, stack, plan)
+                        .map(|(pid, fd)| (pid, fd, false))
+                        .map_err(|e| Error::sys("clone3", e));
+                }
                 Err(Errno::ENOSYS) if call == CloneCall::Auto => {}
+                Err(e) if into_cgroup != 0 => {
+                    return Err(Error::sys("clone3(CLONE_INTO_CGROUP)", e))
+                }
                 Err(e) => return Err(Error::sys("clone3", e)),
             }
             if self.flags & sys::CLONE_NEWTIME != 0 {
@@ -775,15 +797,60 @@ impl Prepared {
                 ));
             }
         }
+        // The classic clone cannot place the child in a cgroup: the parent does it.
+        plan.wait_for_go |= self.cgroup.is_some();
+        let arg = plan as *const ChildPlan<'_> as *mut libc::c_void;
         let mut pidfd: libc::c_int = -1;
         let flags = self.flags | vm | sys::CLONE_PIDFD | libc::SIGCHLD as u64;
         // SAFETY: as for clone3; the stack top is 16-byte aligned.
         match unsafe { sys::clone_legacy(flags, stack.top(), &mut pidfd, child::child_main, arg) } {
             // SAFETY: CLONE_PIDFD made the kernel store a new descriptor in `pidfd`.
-            Ok(pid) => Ok((pid as i32, unsafe { OwnedFd::from_raw_fd(pidfd) })),
+            Ok(pid) => Ok((pid as i32, unsafe { OwnedFd::from_raw_fd(pidfd) }, false)),
             Err(e) => Err(Error::sys("clone", e)),
         }
     }
+
+    fn clone3(
+        &self,
+        extra_flags: u64,
+        cgroup: u64,
+        stack: &Stack,
+        plan: &ChildPlan<'_>,
+    ) -> Result<(i32, OwnedFd), Errno> {
+        let arg = plan as *const ChildPlan<'_> as *mut libc::c_void;
+        let mut pidfd: RawFd = -1;
+        let mut args = sys::CloneArgs {
+            flags: self.flags | extra_flags | sys::CLONE_PIDFD,
+            pidfd: &mut pidfd as *mut RawFd as u64,
+            exit_signal: libc::SIGCHLD as u64,
+            stack: stack.base as u64,
+            stack_size: stack.size as u64,
+            cgroup,
+            ..Default::default()
+        };
+        // SAFETY: args describe a mapped stack that outlives the child's use of it (the
+        // caller keeps `stack` until exec or reaping), `pidfd` is a live local, and
+        // child_main only uses `plan`, which outlives the child's use the same way.
+        let pid = unsafe { sys::clone3(&mut args, child::child_main, arg) }?;
+        // SAFETY: CLONE_PIDFD made the kernel store a new descriptor in `pidfd`.
+        Ok((pid as i32, unsafe { OwnedFd::from_raw_fd(pidfd) }))
+    }
+}
+
+/// Moves process `pid` into the cgroup open at `dir` (the fallback for CLONE_INTO_CGROUP).
+fn add_to_cgroup(dir: RawFd, pid: i32) -> Result<()> {
+    // SAFETY: `dir` is borrowed from the Container for the duration of spawn.
+    let dir = unsafe { BorrowedFd::borrow_raw(dir) };
+    let procs = nix::fcntl::openat(
+        dir,
+        "cgroup.procs",
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys_path("openat", "cgroup.procs", e))?;
+    nix::unistd::write(&procs, pid.to_string().as_bytes())
+        .map_err(|e| Error::sys_path("write", "cgroup.procs", e))?;
+    Ok(())
 }
 
 /// Saves the calling thread's `pid_for_children` and switches it to `target`.
