@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
-use common::{is_root, output, rerun_as_nobody, role, stdout};
+use common::{assert_passes_as_nobody, is_root, output, role, stdout};
 use contain::idmap::IdMap;
 use contain::namespace::{id_of_pid, Namespace, Namespaces};
 use contain::process::{CloneCall, Container, Stdio};
@@ -195,12 +195,7 @@ fn rootless_self_map_as_nobody() {
             if !is_root("rootless_self_map_as_nobody") {
                 return;
             }
-            let out = rerun_as_nobody("rootless_self_map_as_nobody", "nobody", false);
-            assert!(out.status.success());
-            assert!(
-                String::from_utf8_lossy(&out.stdout).contains("1 passed"),
-                "the scenario must have run"
-            );
+            assert_passes_as_nobody("rootless_self_map_as_nobody", "nobody", false);
         }
     }
 }
@@ -247,12 +242,7 @@ fn rootless_multi_range_through_newuidmap() {
                 std::path::Path::new("/etc/subuid").exists(),
                 "/etc/subuid must exist to be replaced in a private mount namespace"
             );
-            let out = rerun_as_nobody("rootless_multi_range_through_newuidmap", "subids", true);
-            assert!(out.status.success());
-            assert!(
-                String::from_utf8_lossy(&out.stdout).contains("1 passed"),
-                "the scenario must have run"
-            );
+            assert_passes_as_nobody("rootless_multi_range_through_newuidmap", "subids", true);
         }
     }
 }

@@ -129,3 +129,13 @@ pub fn rerun_as_nobody(name: &str, role: &str, subids: bool) -> std::process::Ou
     );
     out
 }
+
+/// [`rerun_as_nobody`], asserting that the scenario ran and passed.
+pub fn assert_passes_as_nobody(name: &str, role: &str, subids: bool) {
+    let out = rerun_as_nobody(name, role, subids);
+    assert!(out.status.success(), "{name} failed as nobody");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "{name}: the scenario did not run"
+    );
+}
