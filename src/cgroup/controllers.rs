@@ -1,0 +1,487 @@
+//! The cgroup v2 controllers and a typed view of each one's interface files.
+//!
+//! A view is had from [`Cgroup::memory`], [`Cgroup::cpu`], ... which first check that the
+//! controller is enabled for that group (it is listed in its `cgroup.controllers`), and
+//! otherwise return [`Error::Unsupported`](crate::Error::Unsupported) saying why.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::group::Cgroup;
+use super::parse::{self, CpuStat, IoStat, MemoryEvents, MemoryStat, PidsEvents};
+use super::value::{Bytes, CpuList, CpuMax, Device, HugePageSize, IoMax, Max, Weight};
+use crate::{Error, Result};
+
+/// A cgroup v2 controller.
+///
+/// ```
+/// use contain::cgroup::Controller;
+/// assert_eq!("memory".parse::<Controller>()?, Controller::Memory);
+/// assert_eq!(Controller::Io.to_string(), "io");
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Controller {
+    /// CPU bandwidth and weight (`cpu.*`).
+    Cpu,
+    /// CPU and memory-node placement (`cpuset.*`).
+    Cpuset,
+    /// Block I/O limits and weight (`io.*`).
+    Io,
+    /// Memory limits and accounting (`memory.*`).
+    Memory,
+    /// Process count limit (`pids.*`).
+    Pids,
+    /// HugeTLB limits (`hugetlb.<size>.*`).
+    Hugetlb,
+    /// RDMA resources (`rdma.*`).
+    Rdma,
+    /// Miscellaneous scalar resources (`misc.*`).
+    Misc,
+}
+
+impl Controller {
+    /// Every controller this crate knows.
+    pub const ALL: [Controller; 8] = [
+        Controller::Cpu,
+        Controller::Cpuset,
+        Controller::Io,
+        Controller::Memory,
+        Controller::Pids,
+        Controller::Hugetlb,
+        Controller::Rdma,
+        Controller::Misc,
+    ];
+
+    /// The name used in `cgroup.controllers` and `cgroup.subtree_control`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Controller::Cpu => "cpu",
+            Controller::Cpuset => "cpuset",
+            Controller::Io => "io",
+            Controller::Memory => "memory",
+            Controller::Pids => "pids",
+            Controller::Hugetlb => "hugetlb",
+            Controller::Rdma => "rdma",
+            Controller::Misc => "misc",
+        }
+    }
+
+    /// The name of the cgroup v1 controller that holds the same resource.
+    pub(crate) const fn v1_name(self) -> &'static str {
+        match self {
+            Controller::Io => "blkio",
+            c => c.name(),
+        }
+    }
+
+    /// The known controllers in a space-separated list (`cgroup.controllers`); unknown names
+    /// are skipped.
+    pub(crate) fn parse_list(text: &str) -> Vec<Controller> {
+        text.split_ascii_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect()
+    }
+}
+
+impl fmt::Display for Controller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Controller {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Controller::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| Error::parse("controller name", format!("unknown controller {s:?}")))
+    }
+}
+
+/// The memory controller of one cgroup.
+///
+/// ```no_run
+/// use contain::cgroup::{Bytes, Cgroup, Max};
+/// let cg = Cgroup::open("/sys/fs/cgroup/job")?;
+/// let mem = cg.memory()?;
+/// mem.set_max(Max::Limit(Bytes::mib(256)))?;
+/// mem.set_swap_max(Max::Limit(Bytes(0)))?;
+/// println!("peak {} bytes, {} OOM kills", mem.peak()?, mem.events()?.oom_kill);
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Memory<'a> {
+    pub(super) cg: &'a Cgroup,
+}
+
+impl Memory<'_> {
+    /// `memory.max`: the hard limit; over it the group reclaims, then the OOM killer acts.
+    pub fn set_max(&self, v: Max<Bytes>) -> Result<()> {
+        self.cg.write_interface("memory.max", v)
+    }
+    /// `memory.max`.
+    pub fn max(&self) -> Result<Max<Bytes>> {
+        self.cg.read_interface("memory.max")
+    }
+    /// `memory.high`: the throttle limit; over it the group is slowed and reclaimed hard.
+    pub fn set_high(&self, v: Max<Bytes>) -> Result<()> {
+        self.cg.write_interface("memory.high", v)
+    }
+    /// `memory.high`.
+    pub fn high(&self) -> Result<Max<Bytes>> {
+        self.cg.read_interface("memory.high")
+    }
+    /// `memory.low`: best-effort protection from reclaim.
+    pub fn set_low(&self, v: Max<Bytes>) -> Result<()> {
+        self.cg.write_interface("memory.low", v)
+    }
+    /// `memory.low`.
+    pub fn low(&self) -> Result<Max<Bytes>> {
+        self.cg.read_interface("memory.low")
+    }
+    /// `memory.min`: hard protection from reclaim.
+    pub fn set_min(&self, v: Max<Bytes>) -> Result<()> {
+        self.cg.write_interface("memory.min", v)
+    }
+    /// `memory.min`.
+    pub fn min(&self) -> Result<Max<Bytes>> {
+        self.cg.read_interface("memory.min")
+    }
+    /// `memory.swap.max`: the swap limit (`Bytes(0)` disables swap for the group).
+    pub fn set_swap_max(&self, v: Max<Bytes>) -> Result<()> {
+        self.cg.write_interface("memory.swap.max", v)
+    }
+    /// `memory.swap.max`.
+    pub fn swap_max(&self) -> Result<Max<Bytes>> {
+        self.cg.read_interface("memory.swap.max")
+    }
+    /// `memory.oom.group`: whether the OOM killer kills the whole group at once.
+    pub fn set_oom_group(&self, on: bool) -> Result<()> {
+        self.cg.write_interface("memory.oom.group", u8::from(on))
+    }
+    /// `memory.oom.group`.
+    pub fn oom_group(&self) -> Result<bool> {
+        Ok(self.cg.read_interface_u64("memory.oom.group")? != 0)
+    }
+    /// `memory.current`: usage now, including descendants.
+    pub fn current(&self) -> Result<Bytes> {
+        self.cg.read_interface("memory.current")
+    }
+    /// `memory.peak`: the highest usage so far (Linux 5.19+).
+    pub fn peak(&self) -> Result<Bytes> {
+        self.cg.read_interface("memory.peak")
+    }
+    /// `memory.swap.current`: swap in use.
+    pub fn swap_current(&self) -> Result<Bytes> {
+        self.cg.read_interface("memory.swap.current")
+    }
+    /// `memory.stat`.
+    pub fn stat(&self) -> Result<MemoryStat> {
+        self.cg.read_interface("memory.stat")
+    }
+    /// `memory.events`: limit hits and OOM kills in this group and below.
+    pub fn events(&self) -> Result<MemoryEvents> {
+        self.cg.read_interface("memory.events")
+    }
+}
+
+/// The cpu controller of one cgroup.
+///
+/// ```no_run
+/// use contain::cgroup::{Cgroup, CpuMax, Weight};
+/// let cg = Cgroup::open("/sys/fs/cgroup/job")?;
+/// cg.cpu()?.set_max(CpuMax::cpus(1.5)?)?;
+/// cg.cpu()?.set_weight(Weight::new(50)?)?;
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Cpu<'a> {
+    pub(super) cg: &'a Cgroup,
+}
+
+impl Cpu<'_> {
+    /// `cpu.max`: bandwidth limit.
+    pub fn set_max(&self, v: CpuMax) -> Result<()> {
+        self.cg.write_interface("cpu.max", v)
+    }
+    /// `cpu.max`.
+    pub fn max(&self) -> Result<CpuMax> {
+        self.cg.read_interface("cpu.max")
+    }
+    /// `cpu.weight`: share of CPU time against siblings.
+    pub fn set_weight(&self, v: Weight) -> Result<()> {
+        self.cg.write_interface("cpu.weight", v)
+    }
+    /// `cpu.weight`.
+    pub fn weight(&self) -> Result<Weight> {
+        self.cg.read_interface("cpu.weight")
+    }
+    /// `cpu.stat`, with the throttling counters.
+    pub fn stat(&self) -> Result<CpuStat> {
+        self.cg.read_interface("cpu.stat")
+    }
+}
+
+/// The pids controller of one cgroup.
+///
+/// ```no_run
+/// use contain::cgroup::{Cgroup, Max};
+/// let cg = Cgroup::open("/sys/fs/cgroup/job")?;
+/// cg.pids()?.set_max(Max::Limit(64))?;
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Pids<'a> {
+    pub(super) cg: &'a Cgroup,
+}
+
+impl Pids<'_> {
+    /// `pids.max`: the most tasks (threads included) the group may hold.
+    pub fn set_max(&self, v: Max<u64>) -> Result<()> {
+        self.cg.write_interface("pids.max", v)
+    }
+    /// `pids.max`.
+    pub fn max(&self) -> Result<Max<u64>> {
+        self.cg.read_interface("pids.max")
+    }
+    /// `pids.current`: tasks now.
+    pub fn current(&self) -> Result<u64> {
+        self.cg.read_interface_u64("pids.current")
+    }
+    /// `pids.events`: forks refused because of `pids.max`.
+    pub fn events(&self) -> Result<PidsEvents> {
+        self.cg.read_interface("pids.events")
+    }
+}
+
+/// I/O weights (`io.weight`): a default and per-device overrides.
+///
+/// ```
+/// use contain::cgroup::{Device, IoWeights, Weight};
+/// let w: IoWeights = "default 100\n8:0 200\n".parse()?;
+/// assert_eq!(w.default, Weight::DEFAULT);
+/// assert_eq!(w.devices, vec![(Device::new(8, 0), Weight::new(200)?)]);
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IoWeights {
+    /// The weight of devices without an entry.
+    pub default: Weight,
+    /// Per-device weights.
+    pub devices: Vec<(Device, Weight)>,
+}
+
+impl FromStr for IoWeights {
+    type Err = Error;
+
+    /// `default 100\n8:0 200\n`.
+    fn from_str(s: &str) -> Result<Self> {
+        let mut out = IoWeights {
+            default: Weight::DEFAULT,
+            devices: Vec::new(),
+        };
+        for line in s.lines().filter(|l| !l.trim().is_empty()) {
+            let mut w = line.split_ascii_whitespace();
+            let (Some(key), Some(value), None) = (w.next(), w.next(), w.next()) else {
+                return Err(Error::parse(
+                    "io.weight",
+                    format!("{line:?}: expected \"KEY WEIGHT\""),
+                ));
+            };
+            let weight: Weight = value.parse()?;
+            if key == "default" {
+                out.default = weight;
+            } else {
+                out.devices.push((key.parse()?, weight));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The io controller of one cgroup.
+///
+/// ```no_run
+/// use contain::cgroup::{Cgroup, Device, IoMax, Max};
+/// let cg = Cgroup::open("/sys/fs/cgroup/job")?;
+/// cg.io()?.set_max(IoMax::new(Device::new(8, 0)).wbps(Max::Limit(10 << 20)))?;
+/// for dev in cg.io()?.stat()? {
+///     println!("{}: {} bytes read", dev.device, dev.rbytes);
+/// }
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Io<'a> {
+    pub(super) cg: &'a Cgroup,
+}
+
+impl Io<'_> {
+    /// Writes one device's `io.max` entry (all four limits; `max` removes a limit).
+    pub fn set_max(&self, v: IoMax) -> Result<()> {
+        self.cg.write_interface("io.max", v)
+    }
+    /// `io.max`: the devices with limits.
+    pub fn max(&self) -> Result<Vec<IoMax>> {
+        parse::io_max(&self.cg.read_interface_text("io.max")?)
+            .map_err(|e| self.cg.reword(e, "io.max"))
+    }
+    /// Sets the default `io.weight`.
+    pub fn set_weight(&self, v: Weight) -> Result<()> {
+        self.cg
+            .write_interface("io.weight", format_args!("default {v}"))
+    }
+    /// Sets the `io.weight` of one device.
+    pub fn set_device_weight(&self, device: Device, v: Weight) -> Result<()> {
+        self.cg
+            .write_interface("io.weight", format_args!("{device} {v}"))
+    }
+    /// `io.weight`.
+    pub fn weight(&self) -> Result<IoWeights> {
+        self.cg.read_interface("io.weight")
+    }
+    /// `io.stat`: per-device counters.
+    pub fn stat(&self) -> Result<Vec<IoStat>> {
+        parse::io_stat(&self.cg.read_interface_text("io.stat")?)
+            .map_err(|e| self.cg.reword(e, "io.stat"))
+    }
+}
+
+/// The cpuset controller of one cgroup.
+///
+/// ```no_run
+/// use contain::cgroup::{Cgroup, CpuList};
+/// let cg = Cgroup::open("/sys/fs/cgroup/job")?;
+/// cg.cpuset()?.set_cpus(&"0-1".parse()?)?;
+/// println!("runs on {}", cg.cpuset()?.effective_cpus()?);
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Cpuset<'a> {
+    pub(super) cg: &'a Cgroup,
+}
+
+impl Cpuset<'_> {
+    /// `cpuset.cpus`: the CPUs the group may use (empty: those of the parent).
+    pub fn set_cpus(&self, v: &CpuList) -> Result<()> {
+        self.cg.write_interface("cpuset.cpus", v)
+    }
+    /// `cpuset.cpus` as configured.
+    pub fn cpus(&self) -> Result<CpuList> {
+        self.cg.read_interface("cpuset.cpus")
+    }
+    /// `cpuset.cpus.effective`: the CPUs the group actually gets.
+    pub fn effective_cpus(&self) -> Result<CpuList> {
+        self.cg.read_interface("cpuset.cpus.effective")
+    }
+    /// `cpuset.mems`: the memory nodes the group may use (empty: those of the parent).
+    pub fn set_mems(&self, v: &CpuList) -> Result<()> {
+        self.cg.write_interface("cpuset.mems", v)
+    }
+    /// `cpuset.mems` as configured.
+    pub fn mems(&self) -> Result<CpuList> {
+        self.cg.read_interface("cpuset.mems")
+    }
+    /// `cpuset.mems.effective`.
+    pub fn effective_mems(&self) -> Result<CpuList> {
+        self.cg.read_interface("cpuset.mems.effective")
+    }
+}
+
+/// The hugetlb controller of one cgroup.
+///
+/// The kernel rounds limits down to whole huge pages.
+///
+/// ```no_run
+/// use contain::cgroup::{Bytes, Cgroup, Max};
+/// let cg = Cgroup::open("/sys/fs/cgroup/job")?;
+/// let hugetlb = cg.hugetlb()?;
+/// for size in hugetlb.sizes()? {
+///     hugetlb.set_max(size, Max::Limit(Bytes(0)))?;
+/// }
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Hugetlb<'a> {
+    pub(super) cg: &'a Cgroup,
+}
+
+impl Hugetlb<'_> {
+    /// The huge page sizes the kernel supports, from the `hugetlb.<size>.max` files present.
+    pub fn sizes(&self) -> Result<Vec<HugePageSize>> {
+        let mut sizes: Vec<HugePageSize> = self
+            .cg
+            .files()?
+            .iter()
+            .filter_map(|name| {
+                name.to_str()?
+                    .strip_prefix("hugetlb.")?
+                    .strip_suffix(".max")?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        sizes.sort_unstable();
+        Ok(sizes)
+    }
+    /// `hugetlb.<size>.max`.
+    pub fn set_max(&self, size: HugePageSize, v: Max<Bytes>) -> Result<()> {
+        self.cg.write_interface(&format!("hugetlb.{size}.max"), v)
+    }
+    /// `hugetlb.<size>.max`.
+    pub fn max(&self, size: HugePageSize) -> Result<Max<Bytes>> {
+        self.cg.read_interface(&format!("hugetlb.{size}.max"))
+    }
+    /// `hugetlb.<size>.current`: huge pages in use, in bytes.
+    pub fn current(&self, size: HugePageSize) -> Result<Bytes> {
+        self.cg.read_interface(&format!("hugetlb.{size}.current"))
+    }
+    /// `hugetlb.<size>.events`: allocations refused because of the limit.
+    pub fn events(&self, size: HugePageSize) -> Result<u64> {
+        let ev: PidsEvents = self.cg.read_interface(&format!("hugetlb.{size}.events"))?;
+        Ok(ev.max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controller_names() {
+        for c in Controller::ALL {
+            assert_eq!(c.name().parse::<Controller>().unwrap(), c);
+        }
+        assert!("blkio".parse::<Controller>().is_err());
+        assert_eq!(Controller::Io.v1_name(), "blkio");
+        assert_eq!(
+            Controller::parse_list("cpuset cpu io memory hugetlb pids rdma misc perf_event\n"),
+            vec![
+                Controller::Cpuset,
+                Controller::Cpu,
+                Controller::Io,
+                Controller::Memory,
+                Controller::Hugetlb,
+                Controller::Pids,
+                Controller::Rdma,
+                Controller::Misc
+            ]
+        );
+    }
+
+    #[test]
+    fn io_weights() {
+        let w: IoWeights = "default 100\n8:0 200\n".parse().unwrap();
+        assert_eq!(w.default, Weight::DEFAULT);
+        assert_eq!(
+            w.devices,
+            vec![(Device::new(8, 0), Weight::new(200).unwrap())]
+        );
+        assert!("default 0".parse::<IoWeights>().is_err());
+        assert!("default".parse::<IoWeights>().is_err());
+        assert!("sda 10".parse::<IoWeights>().is_err());
+    }
+}

@@ -1,0 +1,1084 @@
+//! [`Cgroup`]: a handle on one cgroup v2 directory, and [`OwnedCgroup`]: one this process
+//! created and removes again.
+
+use std::ffi::{CStr, OsStr, OsString};
+use std::fmt;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::ops::Deref;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{self, OFlag};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::sys::stat::{self, Mode};
+use nix::sys::statfs;
+use nix::unistd::{self, Pid, UnlinkatFlags};
+
+use super::controllers::{Controller, Cpu, Cpuset, Hugetlb, Io, Memory, Pids};
+use super::discover::HostCgroups;
+use super::parse::{CgroupEvents, CpuStat, MemoryEvents};
+use super::resources::Resources;
+use super::value::Bytes;
+use crate::{Errno, Error, Result};
+
+/// How long [`OwnedCgroup`]'s `Drop` waits for the processes it killed to exit.
+pub const DROP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A cgroup v2 directory, held open.
+///
+/// Every file of the group is reached with `openat` on the directory descriptor, so the handle
+/// keeps naming the same group even if paths change around it; the path is kept for messages
+/// only. Dropping a `Cgroup` closes the descriptor and leaves the group alone (see
+/// [`OwnedCgroup`] for groups that are removed on drop).
+///
+/// ```no_run
+/// use contain::cgroup::{Cgroup, Controller};
+/// let root = Cgroup::root()?;
+/// println!("{} offers {:?}", root.path().display(), root.controllers()?);
+/// let job = Cgroup::open("/sys/fs/cgroup/job")?;
+/// for pid in job.procs()? {
+///     println!("{pid}");
+/// }
+/// # Ok::<(), contain::Error>(())
+/// ```
+pub struct Cgroup {
+    dir: OwnedFd,
+    path: PathBuf,
+}
+
+impl fmt::Debug for Cgroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cgroup")
+            .field("fd", &self.dir.as_raw_fd())
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl AsFd for Cgroup {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.dir.as_fd()
+    }
+}
+
+const DIR_FLAGS: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_CLOEXEC)
+    .union(OFlag::O_NOFOLLOW);
+
+impl Cgroup {
+    /// Opens the cgroup v2 directory at `path`; refused unless it is on a cgroup2 filesystem.
+    pub fn open(path: impl AsRef<Path>) -> Result<Cgroup> {
+        let path = path.as_ref();
+        // Symlinks in the path are fine here: where it leads is checked to be cgroup2.
+        let flags = DIR_FLAGS.difference(OFlag::O_NOFOLLOW);
+        let dir = fcntl::open(path, flags, Mode::empty())
+            .map_err(|e| Error::sys_path("open", path, e))?;
+        Cgroup::from_dir(dir, path.to_owned())
+    }
+
+    /// The root of the host's cgroup v2 mount (found in `/proc/self/mountinfo`).
+    pub fn root() -> Result<Cgroup> {
+        Cgroup::open(&HostCgroups::detect()?.v2_mount()?.mount_point)
+    }
+
+    /// The caller's own cgroup (from `/proc/self/cgroup`): where a delegated subtree starts.
+    pub fn own() -> Result<Cgroup> {
+        Cgroup::open(HostCgroups::detect()?.own_cgroup_dir()?)
+    }
+
+    fn from_dir(dir: OwnedFd, path: PathBuf) -> Result<Cgroup> {
+        let fs = statfs::fstatfs(&dir).map_err(|e| Error::sys_path("fstatfs", &path, e))?;
+        if fs.filesystem_type() == statfs::CGROUP2_SUPER_MAGIC {
+            return Ok(Cgroup { dir, path });
+        }
+        let what = if fs.filesystem_type() == statfs::CGROUP_SUPER_MAGIC {
+            "a cgroup v1"
+        } else {
+            "not a cgroup"
+        };
+        Err(Error::unsupported(
+            "cgroup v2",
+            format!(
+                "{} is {what} directory; contain works on cgroup v2 only",
+                path.display()
+            ),
+        ))
+    }
+
+    /// Opens the existing descendant at the relative path `rel` (e.g. `"a/b"`).
+    pub fn child(&self, rel: impl AsRef<Path>) -> Result<Cgroup> {
+        let rel = rel.as_ref();
+        if rel.as_os_str().is_empty()
+            || !rel.components().all(|c| matches!(c, Component::Normal(_)))
+        {
+            return Err(Error::config(
+                "cgroup path",
+                format!("{rel:?} must be relative, without `..` or `.`"),
+            ));
+        }
+        let path = self.path.join(rel);
+        let dir = fcntl::openat(&self.dir, rel, DIR_FLAGS, Mode::empty())
+            .map_err(|e| Error::sys_path("openat", &path, e))?;
+        Cgroup::from_dir(dir, path)
+    }
+
+    /// The parent group, or `None` at the top of the mount (the root, or the top of a mounted
+    /// subtree).
+    pub fn parent(&self) -> Result<Option<Cgroup>> {
+        if self.is_root()? {
+            return Ok(None);
+        }
+        let path = self
+            .path
+            .parent()
+            .map_or_else(|| self.path.join(".."), Path::to_owned);
+        let dir = fcntl::openat(&self.dir, "..", DIR_FLAGS, Mode::empty())
+            .map_err(|e| Error::sys_path("openat", &path, e))?;
+        match statfs::fstatfs(&dir) {
+            Ok(fs) if fs.filesystem_type() == statfs::CGROUP2_SUPER_MAGIC => {
+                Ok(Some(Cgroup { dir, path }))
+            }
+            Ok(_) => Ok(None),
+            Err(e) => Err(Error::sys_path("fstatfs", path, e)),
+        }
+    }
+
+    /// A second handle on the same group (a duplicated descriptor).
+    pub fn try_clone(&self) -> Result<Cgroup> {
+        let dir = self
+            .dir
+            .try_clone()
+            .map_err(|e| super::discover::io_error("fcntl", &self.path, e))?;
+        Ok(Cgroup {
+            dir,
+            path: self.path.clone(),
+        })
+    }
+
+    /// The path the group was opened at (for messages; files are reached through the fd).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The directory descriptor, e.g. for `clone3(CLONE_INTO_CGROUP)`.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.dir.as_fd()
+    }
+
+    /// Whether this is the root of the hierarchy (which has no `cgroup.type`).
+    pub fn is_root(&self) -> Result<bool> {
+        match stat::fstatat(
+            &self.dir,
+            "cgroup.type",
+            fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
+            Ok(_) => Ok(false),
+            Err(Errno::ENOENT) => Ok(true),
+            Err(e) => Err(Error::sys_path("fstatat", self.path.join("cgroup.type"), e)),
+        }
+    }
+
+    // ---------------------------------------------------------------- file access
+
+    fn open_file(&self, name: &str, flags: OFlag) -> Result<File> {
+        let fd = fcntl::openat(
+            &self.dir,
+            name,
+            flags | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::sys_path("openat", self.path.join(name), e))?;
+        Ok(File::from(fd))
+    }
+
+    fn read_from(&self, file: &mut File, name: &str) -> Result<String> {
+        let mut text = String::new();
+        file.read_to_string(&mut text)
+            .map_err(|e| super::discover::io_error("read", &self.path.join(name), e))?;
+        Ok(text)
+    }
+
+    /// Reads the interface file `name` of this group (a single file name, such as
+    /// `"misc.max"`): the escape hatch for files this crate has no typed accessor for.
+    pub fn read_file(&self, name: &str) -> Result<String> {
+        check_file_name(name)?;
+        let mut file = self.open_file(name, OFlag::O_RDONLY)?;
+        self.read_from(&mut file, name)
+    }
+
+    /// Writes `value` to the interface file `name` of this group in one `write(2)`, as the
+    /// kernel expects.
+    pub fn write_file(&self, name: &str, value: &str) -> Result<()> {
+        check_file_name(name)?;
+        let mut file = self.open_file(name, OFlag::O_WRONLY)?;
+        match file.write(value.as_bytes()) {
+            Ok(n) if n == value.len() => Ok(()),
+            Ok(_) => Err(Error::sys_path("write", self.path.join(name), Errno::EIO)),
+            Err(e) => Err(super::discover::io_error("write", &self.path.join(name), e)),
+        }
+    }
+
+    /// Reads and parses `name`, naming the file in a parse error.
+    pub(crate) fn read_parsed<T: FromStr<Err = Error>>(&self, name: &str) -> Result<T> {
+        self.read_file(name)?
+            .parse()
+            .map_err(|e| self.reword(e, name))
+    }
+
+    /// Replaces the `what` of a parse error by the file's path.
+    pub(crate) fn reword(&self, e: Error, name: &str) -> Error {
+        match e {
+            Error::Parse { reason, .. } => {
+                Error::parse(self.path.join(name).display().to_string(), reason)
+            }
+            e => e,
+        }
+    }
+
+    /// A controller's interface file that does not exist means the kernel (or this group,
+    /// such as the root) lacks it.
+    fn interface_missing(&self, e: Error, name: &str) -> Error {
+        match e {
+            Error::Sys { errno: Errno::ENOENT, syscall: "openat", .. } => Error::unsupported(
+                name.to_owned(),
+                format!(
+                    "{} has no {name} file (the root cgroup has no limits, and older kernels lack some files)",
+                    self.path.display()
+                ),
+            ),
+            e => e,
+        }
+    }
+
+    pub(crate) fn read_interface_text(&self, name: &str) -> Result<String> {
+        self.read_file(name)
+            .map_err(|e| self.interface_missing(e, name))
+    }
+
+    pub(crate) fn read_interface<T: FromStr<Err = Error>>(&self, name: &str) -> Result<T> {
+        self.read_parsed(name)
+            .map_err(|e| self.interface_missing(e, name))
+    }
+
+    pub(crate) fn read_interface_u64(&self, name: &str) -> Result<u64> {
+        let text = self.read_interface_text(name)?;
+        super::value::parse_u64(text.trim()).ok_or_else(|| {
+            Error::parse(
+                self.path.join(name).display().to_string(),
+                format!("{:?} is not a number", text.trim()),
+            )
+        })
+    }
+
+    pub(crate) fn write_interface(&self, name: &str, value: impl fmt::Display) -> Result<()> {
+        self.write_file(name, &value.to_string())
+            .map_err(|e| self.interface_missing(e, name))
+    }
+
+    /// Names in the group's directory, with whether each is a directory (a child group).
+    fn entries(&self) -> Result<Vec<(OsString, bool)>> {
+        read_dir(self.dir.as_fd()).map_err(|e| Error::sys_path("readdir", &self.path, e))
+    }
+
+    /// The interface files of this group.
+    pub(crate) fn files(&self) -> Result<Vec<OsString>> {
+        Ok(self
+            .entries()?
+            .into_iter()
+            .filter(|(_, dir)| !dir)
+            .map(|(n, _)| n)
+            .collect())
+    }
+
+    /// The names of the child groups.
+    pub fn children(&self) -> Result<Vec<OsString>> {
+        Ok(self
+            .entries()?
+            .into_iter()
+            .filter(|(_, dir)| *dir)
+            .map(|(n, _)| n)
+            .collect())
+    }
+
+    // ---------------------------------------------------------------- controllers
+
+    /// The controllers enabled for this group (`cgroup.controllers`).
+    pub fn controllers(&self) -> Result<Vec<Controller>> {
+        Ok(Controller::parse_list(
+            &self.read_file("cgroup.controllers")?,
+        ))
+    }
+
+    /// The controllers this group enables for its children (`cgroup.subtree_control`).
+    pub fn subtree_control(&self) -> Result<Vec<Controller>> {
+        Ok(Controller::parse_list(
+            &self.read_file("cgroup.subtree_control")?,
+        ))
+    }
+
+    /// Makes `wanted` available to this group's children: adds them to its
+    /// `cgroup.subtree_control`, and first to its ancestors' where they are missing.
+    ///
+    /// cgroup v2 lets a non-root group either hold processes or pass domain controllers to
+    /// children, not both ("no internal processes"); when this group holds processes the error
+    /// says so and lists them.
+    ///
+    /// ```no_run
+    /// use contain::cgroup::{Cgroup, Controller};
+    /// Cgroup::root()?.enable_controllers(&[Controller::Memory, Controller::Pids])?;
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn enable_controllers(&self, wanted: &[Controller]) -> Result<()> {
+        let enabled = self.subtree_control()?;
+        let mut missing: Vec<Controller> = wanted
+            .iter()
+            .copied()
+            .filter(|c| !enabled.contains(c))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let available = self.controllers()?;
+        let from_above: Vec<Controller> = missing
+            .iter()
+            .copied()
+            .filter(|c| !available.contains(c))
+            .collect();
+        if let Some(&first) = from_above.first() {
+            match self.parent()? {
+                Some(parent) => parent.enable_controllers(&from_above)?,
+                None => return Err(self.unavailable(first)),
+            }
+        }
+        for c in missing {
+            let name = "cgroup.subtree_control";
+            match self.write_file(name, &format!("+{c}")) {
+                Ok(()) => {}
+                Err(Error::Sys {
+                    errno: Errno::EBUSY,
+                    ..
+                }) => return Err(self.internal_processes_error(c)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// `Ok` if `c` is enabled for this group, else `Unsupported` saying why.
+    fn require(&self, c: Controller) -> Result<()> {
+        if self.controllers()?.contains(&c) {
+            Ok(())
+        } else {
+            Err(self.unavailable(c))
+        }
+    }
+
+    /// Why `c` is not enabled here: missing on the host, or not enabled by a parent.
+    fn unavailable(&self, c: Controller) -> Error {
+        let feature = format!("{c} controller");
+        match HostCgroups::detect() {
+            Ok(host) => match host.missing_reason(c) {
+                Some(reason) => Error::unsupported(feature, reason),
+                None => Error::unsupported(
+                    feature,
+                    format!(
+                        "{c} is available in cgroup v2 but not enabled for {}: enable it in its \
+                         parent's cgroup.subtree_control (CgroupBuilder::controller, or \
+                         Cgroup::enable_controllers on the parent)",
+                        self.path.display()
+                    ),
+                ),
+            },
+            Err(e) => Error::unsupported(
+                feature,
+                format!(
+                    "{c} is not in {}/cgroup.controllers (host layout unknown: {e})",
+                    self.path.display()
+                ),
+            ),
+        }
+    }
+
+    fn internal_processes_error(&self, c: Controller) -> Error {
+        let procs = self.procs().unwrap_or_default();
+        let shown: Vec<String> = procs.iter().take(8).map(|p| p.to_string()).collect();
+        let more = if procs.len() > 8 { ", ..." } else { "" };
+        Error::unsupported(
+            format!("enabling the {c} controller for children of {}", self.path.display()),
+            format!(
+                "the group holds processes ({}{more}) and is not the root cgroup; cgroup v2's \"no internal \
+                 processes\" rule forbids a group to both hold processes and enable controllers for its \
+                 children. Move the processes into a leaf child group first, or create the group under \
+                 a parent without processes",
+                if shown.is_empty() { "now gone".to_owned() } else { shown.join(", ") }
+            ),
+        )
+    }
+
+    /// The error for moving a process into this group that the kernel refused with `errno`
+    /// (from writing `cgroup.procs` or from `clone3(CLONE_INTO_CGROUP)`), explained.
+    pub(crate) fn attach_error(&self, pid: Option<Pid>, errno: Errno) -> Error {
+        let what = pid.map_or_else(|| "the new process".to_owned(), |p| format!("process {p}"));
+        match errno {
+            Errno::EBUSY => {
+                let ctl = self.subtree_control().unwrap_or_default();
+                let names: Vec<&str> = ctl.iter().map(|c| c.name()).collect();
+                Error::unsupported(
+                    format!("moving {what} into {}", self.path.display()),
+                    format!(
+                        "the group enables controllers for its children ({}) and so may not hold \
+                         processes itself (cgroup v2's \"no internal processes\" rule); use a leaf group",
+                        names.join(", ")
+                    ),
+                )
+            }
+            Errno::EOPNOTSUPP => Error::unsupported(
+                format!("moving {what} into {}", self.path.display()),
+                "the group is a threaded or invalid domain group, which cannot hold processes",
+            ),
+            e => Error::sys_path("write", self.path.join("cgroup.procs"), e),
+        }
+    }
+
+    /// The memory controller; `Unsupported` when it is not enabled for this group.
+    pub fn memory(&self) -> Result<Memory<'_>> {
+        self.require(Controller::Memory)?;
+        Ok(Memory { cg: self })
+    }
+
+    /// The cpu controller; `Unsupported` when it is not enabled for this group.
+    pub fn cpu(&self) -> Result<Cpu<'_>> {
+        self.require(Controller::Cpu)?;
+        Ok(Cpu { cg: self })
+    }
+
+    /// The pids controller; `Unsupported` when it is not enabled for this group.
+    pub fn pids(&self) -> Result<Pids<'_>> {
+        self.require(Controller::Pids)?;
+        Ok(Pids { cg: self })
+    }
+
+    /// The io controller; `Unsupported` when it is not enabled for this group.
+    pub fn io(&self) -> Result<Io<'_>> {
+        self.require(Controller::Io)?;
+        Ok(Io { cg: self })
+    }
+
+    /// The cpuset controller; `Unsupported` when it is not enabled for this group.
+    pub fn cpuset(&self) -> Result<Cpuset<'_>> {
+        self.require(Controller::Cpuset)?;
+        Ok(Cpuset { cg: self })
+    }
+
+    /// The hugetlb controller; `Unsupported` when it is not enabled for this group.
+    pub fn hugetlb(&self) -> Result<Hugetlb<'_>> {
+        self.require(Controller::Hugetlb)?;
+        Ok(Hugetlb { cg: self })
+    }
+
+    /// Applies every limit set in `resources`.
+    pub fn apply(&self, resources: &Resources) -> Result<()> {
+        resources.apply_to(self)
+    }
+
+    /// `cpu.stat`: CPU time used by the group and its descendants. Available in every
+    /// non-root group, with or without the cpu controller (whose throttling counters are then
+    /// `None`).
+    pub fn cpu_stat(&self) -> Result<CpuStat> {
+        self.read_interface("cpu.stat")
+    }
+
+    /// What the group used: the numbers a runtime reports when a container ends.
+    pub fn usage(&self) -> Result<Usage> {
+        let cpu = self.cpu_stat()?;
+        let (memory_peak, memory_events) = if self.controllers()?.contains(&Controller::Memory) {
+            let mem = Memory { cg: self };
+            let peak = match mem.peak() {
+                Ok(p) => Some(p),
+                Err(Error::Unsupported { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            (peak, Some(mem.events()?))
+        } else {
+            (None, None)
+        };
+        Ok(Usage {
+            cpu,
+            memory_peak,
+            memory_events,
+        })
+    }
+
+    // ---------------------------------------------------------------- processes
+
+    fn read_pids(&self, name: &str) -> Result<Vec<Pid>> {
+        let text = self.read_file(name)?;
+        text.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| match l.trim().parse::<i32>() {
+                Ok(n) if n > 0 => Ok(Pid::from_raw(n)),
+                _ => Err(Error::parse(
+                    self.path.join(name).display().to_string(),
+                    format!("{l:?} is not a pid"),
+                )),
+            })
+            .collect()
+    }
+
+    /// The processes in this group (`cgroup.procs`; not those of descendants).
+    pub fn procs(&self) -> Result<Vec<Pid>> {
+        self.read_pids("cgroup.procs")
+    }
+
+    /// The threads in this group (`cgroup.threads`).
+    pub fn threads(&self) -> Result<Vec<Pid>> {
+        self.read_pids("cgroup.threads")
+    }
+
+    /// Moves process `pid` (all its threads) into this group by writing `cgroup.procs`.
+    pub fn add_process(&self, pid: Pid) -> Result<()> {
+        match self.write_file("cgroup.procs", &pid.to_string()) {
+            Err(Error::Sys { errno, .. }) => Err(self.attach_error(Some(pid), errno)),
+            other => other,
+        }
+    }
+
+    /// `cgroup.events`: whether any process lives in the subtree, and whether it is frozen.
+    pub fn events(&self) -> Result<CgroupEvents> {
+        self.read_parsed("cgroup.events")
+    }
+
+    /// Waits until `cgroup.events` satisfies `done`, sleeping in `poll(POLLPRI)`: the kernel
+    /// signals every change of the file.
+    fn wait_events(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&CgroupEvents) -> bool,
+    ) -> Result<CgroupEvents> {
+        let name = "cgroup.events";
+        let mut file = self.open_file(name, OFlag::O_RDONLY)?;
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            // Reading re-arms the notification, so read first, then poll.
+            file.seek(SeekFrom::Start(0))
+                .map_err(|e| super::discover::io_error("lseek", &self.path.join(name), e))?;
+            let events: CgroupEvents = self
+                .read_from(&mut file, name)?
+                .parse()
+                .map_err(|e| self.reword(e, name))?;
+            if done(&events) {
+                return Ok(events);
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::MAX,
+            };
+            if left.is_zero() {
+                return Err(Error::sys_path(
+                    "poll",
+                    self.path.join(name),
+                    Errno::ETIMEDOUT,
+                ));
+            }
+            let ms = left.as_millis().saturating_add(1);
+            let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+            let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLPRI)];
+            match nix::poll::poll(&mut fds, timeout) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(Error::sys_path("poll", self.path.join(name), e)),
+            }
+        }
+    }
+
+    /// Waits until no process is left in the group or its descendants (`populated 0`).
+    pub fn wait_empty(&self, timeout: Duration) -> Result<()> {
+        self.wait_events(timeout, |e| !e.populated).map(drop)
+    }
+
+    /// Freezes every process in the subtree and waits until the kernel reports `frozen 1`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use contain::cgroup::Cgroup;
+    /// let job = Cgroup::open("/sys/fs/cgroup/job")?;
+    /// job.freeze(Duration::from_secs(5))?;
+    /// // ... checkpoint, inspect ...
+    /// job.thaw(Duration::from_secs(5))?;
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn freeze(&self, timeout: Duration) -> Result<()> {
+        self.set_frozen(true, timeout)
+    }
+
+    /// Thaws the subtree and waits until the kernel reports `frozen 0`.
+    pub fn thaw(&self, timeout: Duration) -> Result<()> {
+        self.set_frozen(false, timeout)
+    }
+
+    fn set_frozen(&self, frozen: bool, timeout: Duration) -> Result<()> {
+        match self.write_file("cgroup.freeze", if frozen { "1" } else { "0" }) {
+            Err(Error::Sys { errno: Errno::ENOENT, .. }) => {
+                return Err(Error::unsupported(
+                    "the cgroup freezer",
+                    format!(
+                        "{} has no cgroup.freeze (the root cgroup cannot be frozen; kernels before 5.2 lack it)",
+                        self.path.display()
+                    ),
+                ))
+            }
+            other => other?,
+        }
+        self.wait_events(timeout, |e| e.frozen == frozen).map(drop)
+    }
+
+    fn refuse_root(&self, what: &str) -> Result<()> {
+        if self.is_root()? {
+            return Err(Error::config(
+                "cgroup",
+                format!("refusing to {what} the root cgroup {}", self.path.display()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends SIGKILL to every process in the subtree (`cgroup.kill`, Linux 5.14+; before that
+    /// [`kill_by_signal`](Self::kill_by_signal)). Returns once the signals are sent; use
+    /// [`wait_empty`](Self::wait_empty) to wait for the processes to be gone. Refused on the
+    /// root cgroup.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use contain::cgroup::Cgroup;
+    /// let job = Cgroup::open("/sys/fs/cgroup/job")?;
+    /// job.kill()?;
+    /// job.wait_empty(Duration::from_secs(10))?;
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn kill(&self) -> Result<()> {
+        self.refuse_root("kill every process in")?;
+        match self.write_file("cgroup.kill", "1") {
+            Err(Error::Sys {
+                errno: Errno::ENOENT,
+                ..
+            }) => self.kill_by_signal(),
+            other => other,
+        }
+    }
+
+    /// What [`kill`](Self::kill) does on kernels without `cgroup.kill`: freezes the subtree
+    /// so that nothing can fork while it is listed, sends SIGKILL to every process in it, and
+    /// thaws it again (unless it was frozen before).
+    ///
+    /// The thaw waits (up to 5 s) until the killed processes are gone: a group thawed while
+    /// its killed tasks are still exiting can stay reported as `frozen 1` for good (seen on
+    /// Linux 6.18).
+    pub fn kill_by_signal(&self) -> Result<()> {
+        self.refuse_root("kill every process in")?;
+        let was_frozen = matches!(
+            self.read_file("cgroup.freeze").as_deref().map(str::trim),
+            Ok("1")
+        );
+        let frozen = self.freeze(Duration::from_secs(5));
+        let mut result = self.signal_all(Signal::SIGKILL);
+        if frozen.is_err() {
+            // Without the freezer, processes may fork while we walk: go round until a pass
+            // reaches nobody (bounded, in case they take long to die).
+            for _ in 0..100 {
+                if !matches!(result, Ok(n) if n > 0) {
+                    break;
+                }
+                result = self.signal_all(Signal::SIGKILL);
+            }
+        }
+        if !was_frozen && frozen.is_ok() {
+            let _ = self.wait_empty(Duration::from_secs(5));
+            if let Err(e) = self.thaw(Duration::from_secs(5)) {
+                result = result.and(Err(e));
+            }
+        }
+        result.map(drop)
+    }
+
+    /// Sends `signal` to every process in the subtree, e.g. SIGTERM for a graceful stop;
+    /// returns how many processes it reached.
+    ///
+    /// Each pid is pinned with a pidfd and checked to still be in the group before it is
+    /// signalled, so a pid reused by an unrelated process is never hit.
+    pub fn signal_all(&self, signal: Signal) -> Result<usize> {
+        let mut sent = 0;
+        let mut stack = vec![self.try_clone()?];
+        while let Some(cg) = stack.pop() {
+            sent += cg.signal_procs(signal)?;
+            for name in cg.children()? {
+                match cg.child(&name) {
+                    Ok(c) => stack.push(c),
+                    Err(Error::Sys {
+                        errno: Errno::ENOENT,
+                        ..
+                    }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    fn signal_procs(&self, signal: Signal) -> Result<usize> {
+        let before = self.procs()?;
+        if before.is_empty() {
+            return Ok(0);
+        }
+        let mut pinned = Vec::with_capacity(before.len());
+        for pid in before {
+            match crate::sys::pidfd_open(pid.as_raw()) {
+                Ok(fd) => pinned.push((pid, Some(fd))),
+                Err(Errno::ESRCH) => {}
+                // Kernels before 5.3: no pidfds; the group is frozen, so plain kill is safe enough.
+                Err(Errno::ENOSYS) => pinned.push((pid, None)),
+                Err(e) => return Err(Error::sys("pidfd_open", e)),
+            }
+        }
+        let still = self.procs()?;
+        let mut sent = 0;
+        for (pid, fd) in pinned.into_iter().filter(|(p, _)| still.contains(p)) {
+            let r = match &fd {
+                Some(fd) => crate::sys::pidfd_send_signal(fd.as_fd(), signal as i32),
+                None => nix::sys::signal::kill(pid, signal),
+            };
+            match r {
+                Ok(()) => sent += 1,
+                Err(Errno::ESRCH) => {}
+                Err(e) => {
+                    return Err(Error::sys(
+                        if fd.is_some() {
+                            "pidfd_send_signal"
+                        } else {
+                            "kill"
+                        },
+                        e,
+                    ))
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Removes the child group `name` and everything below it: kills its processes, waits up
+    /// to `timeout` for them to exit, then removes the directories depth-first.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use contain::cgroup::Cgroup;
+    /// // Clean up what a crashed runtime left behind.
+    /// Cgroup::root()?.remove_child("stale-job", Duration::from_secs(10))?;
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn remove_child(&self, name: impl AsRef<OsStr>, timeout: Duration) -> Result<()> {
+        let name = name.as_ref();
+        check_child_name(name)?;
+        let child = self.child(name)?;
+        remove_tree(self, name, child, timeout)
+    }
+}
+
+/// What a cgroup used, for exit reports.
+///
+/// ```no_run
+/// use contain::cgroup::Cgroup;
+/// let usage = Cgroup::open("/sys/fs/cgroup/job")?.usage()?;
+/// let oom_kills = usage.memory_events.map_or(0, |e| e.oom_kill);
+/// eprintln!("cpu {:?}, peak {:?}, oom_kill={oom_kills}", usage.cpu.usage(), usage.memory_peak);
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Usage {
+    /// CPU time (`cpu.stat`).
+    pub cpu: CpuStat,
+    /// Highest memory use (`memory.peak`); `None` without the memory controller or on
+    /// kernels before 5.19.
+    pub memory_peak: Option<Bytes>,
+    /// `memory.events` (OOM kills); `None` without the memory controller.
+    pub memory_events: Option<MemoryEvents>,
+}
+
+/// Kills, waits for, and removes `node` (named `name` in `parent`) and its descendants,
+/// depth-first, without recursion (a subtree may be deep).
+fn remove_tree(parent: &Cgroup, name: &OsStr, node: Cgroup, timeout: Duration) -> Result<()> {
+    if node.events()?.populated {
+        node.kill()?;
+        node.wait_empty(timeout)?;
+    }
+    struct Frame {
+        cg: Cgroup,
+        name: OsString,
+        pending: Vec<OsString>,
+    }
+    let pending = node.children()?;
+    let mut stack = vec![Frame {
+        cg: node,
+        name: name.to_owned(),
+        pending,
+    }];
+    while let Some(top) = stack.last_mut() {
+        if let Some(next) = top.pending.pop() {
+            match top.cg.child(&next) {
+                Ok(cg) => {
+                    let pending = cg.children()?;
+                    stack.push(Frame {
+                        cg,
+                        name: next,
+                        pending,
+                    });
+                }
+                Err(Error::Sys {
+                    errno: Errno::ENOENT,
+                    ..
+                }) => {}
+                Err(e) => return Err(e),
+            }
+            continue;
+        }
+        let Some(done) = stack.pop() else { break };
+        let holder = stack.last().map_or(parent, |f| &f.cg);
+        match unistd::unlinkat(&holder.dir, done.name.as_os_str(), UnlinkatFlags::RemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(Error::sys_path("rmdir", done.cg.path(), e)),
+        }
+    }
+    Ok(())
+}
+
+fn check_file_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(Error::config(
+            "cgroup file name",
+            format!("{name:?} is not a single file name"),
+        ));
+    }
+    Ok(())
+}
+
+/// A child group's name: one path component the kernel will take.
+pub(crate) fn check_child_name(name: &OsStr) -> Result<()> {
+    let b = name.as_bytes();
+    if b.is_empty()
+        || b.len() > 255
+        || b.contains(&b'/')
+        || b.contains(&0)
+        || b == b"."
+        || b == b".."
+        || b.contains(&b'\n')
+    {
+        return Err(Error::config(
+            "cgroup name",
+            format!("{name:?} must be one path component (no '/', newline or NUL)"),
+        ));
+    }
+    Ok(())
+}
+
+/// The entries of the directory `dir` (without `.` and `..`), with whether each is a
+/// directory. Through `fdopendir` on a fresh descriptor, so `dir`'s offset is untouched.
+fn read_dir(dir: BorrowedFd<'_>) -> std::result::Result<Vec<(OsString, bool)>, Errno> {
+    let fd = fcntl::openat(dir, ".", DIR_FLAGS, Mode::empty())?;
+    let raw = fd.into_raw_fd();
+    // SAFETY: `raw` is an open directory descriptor we own; on success the DIR owns it.
+    let dirp = unsafe { libc::fdopendir(raw) };
+    if dirp.is_null() {
+        let e = Errno::last();
+        // SAFETY: fdopendir failed, so we still own `raw`; wrapping it closes it on drop.
+        drop(unsafe { OwnedFd::from_raw_fd(raw) });
+        return Err(e);
+    }
+    let mut out = Vec::new();
+    let result = loop {
+        Errno::clear();
+        // SAFETY: `dirp` is a valid DIR* that only this function uses.
+        let ent = unsafe { libc::readdir(dirp) };
+        if ent.is_null() {
+            break match Errno::last_raw() {
+                0 => Ok(()),
+                e => Err(Errno::from_raw(e)),
+            };
+        }
+        // SAFETY: readdir returned a valid dirent whose d_name is NUL-terminated; it stays
+        // valid until the next readdir/closedir, and we copy it before that.
+        let (name, d_type) = unsafe { (CStr::from_ptr((*ent).d_name.as_ptr()), (*ent).d_type) };
+        let name = OsStr::from_bytes(name.to_bytes());
+        if name != "." && name != ".." {
+            out.push((name.to_owned(), d_type == libc::DT_DIR));
+        }
+    };
+    // SAFETY: `dirp` is valid and not used after this; closedir closes `raw`.
+    unsafe { libc::closedir(dirp) };
+    result.map(|()| out)
+}
+
+/// A cgroup this process created: removed (its processes killed first) when dropped.
+///
+/// Made by [`CgroupBuilder`](super::CgroupBuilder). It dereferences to [`Cgroup`] for all
+/// operations. [`remove`](Self::remove) removes it and reports errors; [`keep`](Self::keep)
+/// gives up ownership and leaves the group in place, as a plain [`Cgroup`]. `Drop` does what
+/// `remove` does with a [`DROP_TIMEOUT`] and ignores errors, so that a failing caller (or
+/// test) leaves nothing behind.
+///
+/// ```no_run
+/// use contain::cgroup::{Cgroup, CgroupBuilder};
+/// let job = CgroupBuilder::new("job-42").create_in(&Cgroup::root()?)?;
+/// // ... run processes in it ...
+/// job.remove(std::time::Duration::from_secs(10))?; // or just drop it
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct OwnedCgroup {
+    inner: Option<Owned>,
+}
+
+#[derive(Debug)]
+struct Owned {
+    cgroup: Cgroup,
+    parent: Cgroup,
+    name: OsString,
+}
+
+impl OwnedCgroup {
+    pub(crate) fn new(cgroup: Cgroup, parent: Cgroup, name: OsString) -> Self {
+        OwnedCgroup {
+            inner: Some(Owned {
+                cgroup,
+                parent,
+                name,
+            }),
+        }
+    }
+
+    /// Leaves the group in place and returns a plain handle on it.
+    pub fn keep(mut self) -> Cgroup {
+        match self.inner.take() {
+            Some(o) => o.cgroup,
+            None => unreachable!(
+                "OwnedCgroup is only emptied by keep, remove and drop, which consume it"
+            ),
+        }
+    }
+
+    /// The group this one was created in.
+    pub fn parent(&self) -> &Cgroup {
+        &self.owned().parent
+    }
+
+    fn owned(&self) -> &Owned {
+        match &self.inner {
+            Some(o) => o,
+            None => unreachable!(
+                "OwnedCgroup is only emptied by keep, remove and drop, which consume it"
+            ),
+        }
+    }
+
+    /// Kills every process in the subtree, waits up to `timeout` for them to exit, and
+    /// removes the group and its descendants.
+    pub fn remove(mut self, timeout: Duration) -> Result<()> {
+        match self.inner.take() {
+            Some(o) => o.remove(timeout),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Owned {
+    fn remove(self, timeout: Duration) -> Result<()> {
+        // The name must still be our directory (cgroup v2 cannot rename, but be sure).
+        let ours = stat::fstat(&self.cgroup.dir)
+            .map_err(|e| Error::sys_path("fstat", self.cgroup.path(), e))?;
+        match stat::fstatat(
+            &self.parent.dir,
+            self.name.as_os_str(),
+            fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
+            Ok(st) if (st.st_dev, st.st_ino) == (ours.st_dev, ours.st_ino) => {}
+            Ok(_) => {
+                return Err(Error::config(
+                    "cgroup",
+                    format!(
+                        "{} was replaced by another directory; not removing it",
+                        self.cgroup.path().display()
+                    ),
+                ))
+            }
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(e) => return Err(Error::sys_path("fstatat", self.cgroup.path(), e)),
+        }
+        remove_tree(&self.parent, &self.name, self.cgroup, timeout)
+    }
+}
+
+impl Deref for OwnedCgroup {
+    type Target = Cgroup;
+
+    fn deref(&self) -> &Cgroup {
+        &self.owned().cgroup
+    }
+}
+
+impl AsFd for OwnedCgroup {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.owned().cgroup.as_fd()
+    }
+}
+
+impl Drop for OwnedCgroup {
+    fn drop(&mut self) {
+        if let Some(o) = self.inner.take() {
+            let _ = o.remove(DROP_TIMEOUT);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_single_components() {
+        for ok in ["a", "job-42", "a.b", "..."] {
+            assert!(check_child_name(OsStr::new(ok)).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "a/b", "/a", "a\nb", "a\0b"] {
+            assert!(check_child_name(OsStr::new(bad)).is_err(), "{bad:?}");
+        }
+        assert!(check_child_name(OsStr::new(&"x".repeat(256))).is_err());
+        assert!(check_file_name("memory.max").is_ok());
+        assert!(check_file_name("../x").is_err());
+        assert!(check_file_name("").is_err());
+    }
+
+    #[test]
+    fn opening_a_non_cgroup_directory_is_refused() {
+        let e = Cgroup::open("/").unwrap_err();
+        assert!(
+            matches!(&e, Error::Unsupported { reason, .. } if reason.contains("not a cgroup")),
+            "{e}"
+        );
+        let e = Cgroup::open("/nonexistent-contain-test").unwrap_err();
+        assert_eq!(e.errno(), Some(Errno::ENOENT));
+    }
+
+    #[test]
+    fn read_dir_lists_entries() {
+        let dir = fcntl::open("/proc/self/.", DIR_FLAGS, Mode::empty()).unwrap();
+        let entries = read_dir(dir.as_fd()).unwrap();
+        assert!(entries.iter().any(|(n, d)| n == "fd" && *d));
+        assert!(entries.iter().any(|(n, d)| n == "status" && !*d));
+        assert!(!entries.iter().any(|(n, _)| n == "." || n == ".."));
+    }
+}

@@ -1,0 +1,51 @@
+//! cgroup v2: discovery, groups on directory descriptors, typed controllers, lifecycle.
+//!
+//! - [`HostCgroups`] says what the host offers ([`Hierarchy`]: pure v2, hybrid, v1 only, none)
+//!   from `/proc/self/mountinfo`, `/proc/self/cgroup` and `/proc/cgroups`. cgroup v1 is never
+//!   used: on hybrid and v1 hosts, asking for a controller that cgroup v2 lacks gives
+//!   [`Error::Unsupported`](crate::Error::Unsupported) saying where it is bound instead, e.g.
+//!   "memory controller is not supported here: memory is bound to the cgroup v1 hierarchy at
+//!   /sys/fs/cgroup/memory; cgroup v2 at /sys/fs/cgroup/unified offers only hugetlb".
+//! - [`Cgroup`] is an open directory descriptor; every interface file is reached with
+//!   `openat` on it, and its fd is what `clone3(CLONE_INTO_CGROUP)` takes.
+//! - [`CgroupBuilder`] creates a group, enabling the controllers it needs in the parents'
+//!   `cgroup.subtree_control`, and returns an [`OwnedCgroup`].
+//! - Ownership: a group this process created is an [`OwnedCgroup`], removed when dropped
+//!   (its processes killed, then its subtree removed depth-first), unless
+//!   [`keep`](OwnedCgroup::keep) turns it into a plain [`Cgroup`]. A [`Cgroup`] that was
+//!   opened is never removed by this crate except by an explicit
+//!   [`remove_child`](Cgroup::remove_child) on its parent.
+//! - Controllers are typed views ([`Memory`], [`Cpu`], [`Pids`], [`Io`], [`Cpuset`],
+//!   [`Hugetlb`]) whose values cannot be wrong: [`Max`], [`Bytes`], [`Weight`], [`CpuMax`],
+//!   [`CpuList`], [`IoMax`]. The file formats are parsed by pure functions in [`parse`].
+//! - Lifecycle: [`Cgroup::freeze`], [`Cgroup::thaw`], [`Cgroup::kill`],
+//!   [`Cgroup::wait_empty`] wait on `cgroup.events` with `poll(POLLPRI)`, with a timeout.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use contain::cgroup::{Bytes, Cgroup, CgroupBuilder, Max, Resources};
+//!
+//! let mut limits = Resources::default();
+//! limits.memory_max = Some(Max::Limit(Bytes::mib(64)));
+//! let job = CgroupBuilder::new("job-42").resources(limits).create_in_own()?;
+//! let child = std::process::Command::new("sleep").arg("60").spawn().expect("spawn");
+//! job.add_process(nix::unistd::Pid::from_raw(child.id() as i32))?;
+//! println!("{:?}", job.usage()?);
+//! job.kill()?;
+//! job.remove(Duration::from_secs(5))?;
+//! # Ok::<(), contain::Error>(())
+//! ```
+
+mod controllers;
+mod discover;
+mod group;
+pub mod parse;
+mod resources;
+mod value;
+
+pub use controllers::{Controller, Cpu, Cpuset, Hugetlb, Io, IoWeights, Memory, Pids};
+pub use discover::{Hierarchy, HostCgroups, KernelController, V1Mount, V2Mount};
+pub use group::{Cgroup, OwnedCgroup, Usage, DROP_TIMEOUT};
+pub use parse::{CgroupEvents, CpuStat, IoStat, MemoryEvents, MemoryStat, PidsEvents};
+pub use resources::{CgroupBuilder, Resources};
+pub use value::{Bytes, CpuList, CpuMax, Device, HugePageSize, IoMax, Max, Weight};

@@ -1,0 +1,290 @@
+//! [`Resources`]: a set of limits as plain data, and [`CgroupBuilder`], which creates a group
+//! with them.
+
+use std::ffi::OsString;
+
+use nix::sys::stat::{self, Mode};
+
+use super::controllers::Controller;
+use super::group::{Cgroup, OwnedCgroup};
+use super::value::{Bytes, CpuList, CpuMax, HugePageSize, IoMax, Max, Weight};
+use crate::{Error, Result};
+
+/// Limits for a cgroup, as plain data: every `None` (or empty list) leaves the kernel's
+/// default. Applied with [`Cgroup::apply`] or given to [`CgroupBuilder::resources`], which
+/// also enables the controllers they need.
+///
+/// ```
+/// use contain::cgroup::{Bytes, CpuMax, Max, Resources};
+/// let mut limits = Resources::default();
+/// limits.memory_max = Some(Max::Limit(Bytes::mib(256)));
+/// limits.memory_swap_max = Some(Max::Limit(Bytes(0)));
+/// limits.cpu_max = Some(CpuMax::cpus(0.5)?);
+/// limits.pids_max = Some(Max::Limit(128));
+/// assert_eq!(limits.controllers().len(), 3);
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Resources {
+    /// `memory.max`.
+    pub memory_max: Option<Max<Bytes>>,
+    /// `memory.high`.
+    pub memory_high: Option<Max<Bytes>>,
+    /// `memory.low`.
+    pub memory_low: Option<Max<Bytes>>,
+    /// `memory.min`.
+    pub memory_min: Option<Max<Bytes>>,
+    /// `memory.swap.max`.
+    pub memory_swap_max: Option<Max<Bytes>>,
+    /// `memory.oom.group`.
+    pub memory_oom_group: Option<bool>,
+    /// `cpu.max`.
+    pub cpu_max: Option<CpuMax>,
+    /// `cpu.weight`.
+    pub cpu_weight: Option<Weight>,
+    /// `pids.max`.
+    pub pids_max: Option<Max<u64>>,
+    /// `io.max` entries, one per device.
+    pub io_max: Vec<IoMax>,
+    /// The default `io.weight`.
+    pub io_weight: Option<Weight>,
+    /// `cpuset.cpus`.
+    pub cpuset_cpus: Option<CpuList>,
+    /// `cpuset.mems`.
+    pub cpuset_mems: Option<CpuList>,
+    /// `hugetlb.<size>.max`, per page size.
+    pub hugetlb_max: Vec<(HugePageSize, Max<Bytes>)>,
+}
+
+impl Resources {
+    /// The controllers these limits need, each once.
+    pub fn controllers(&self) -> Vec<Controller> {
+        let mut out = Vec::new();
+        let memory = self.memory_max.is_some()
+            || self.memory_high.is_some()
+            || self.memory_low.is_some()
+            || self.memory_min.is_some()
+            || self.memory_swap_max.is_some()
+            || self.memory_oom_group.is_some();
+        for (needed, c) in [
+            (memory, Controller::Memory),
+            (
+                self.cpu_max.is_some() || self.cpu_weight.is_some(),
+                Controller::Cpu,
+            ),
+            (self.pids_max.is_some(), Controller::Pids),
+            (
+                !self.io_max.is_empty() || self.io_weight.is_some(),
+                Controller::Io,
+            ),
+            (
+                self.cpuset_cpus.is_some() || self.cpuset_mems.is_some(),
+                Controller::Cpuset,
+            ),
+            (!self.hugetlb_max.is_empty(), Controller::Hugetlb),
+        ] {
+            if needed {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// Writes every limit that is set; stops at the first error.
+    pub(crate) fn apply_to(&self, cg: &Cgroup) -> Result<()> {
+        if self.cpuset_cpus.is_some() || self.cpuset_mems.is_some() {
+            let cpuset = cg.cpuset()?;
+            if let Some(v) = &self.cpuset_cpus {
+                cpuset.set_cpus(v)?;
+            }
+            if let Some(v) = &self.cpuset_mems {
+                cpuset.set_mems(v)?;
+            }
+        }
+        if self.controllers().contains(&Controller::Memory) {
+            let mem = cg.memory()?;
+            // Protections first, then limits, so a tightening never trips over a stale value.
+            if let Some(v) = self.memory_min {
+                mem.set_min(v)?;
+            }
+            if let Some(v) = self.memory_low {
+                mem.set_low(v)?;
+            }
+            if let Some(v) = self.memory_high {
+                mem.set_high(v)?;
+            }
+            if let Some(v) = self.memory_max {
+                mem.set_max(v)?;
+            }
+            if let Some(v) = self.memory_swap_max {
+                mem.set_swap_max(v)?;
+            }
+            if let Some(v) = self.memory_oom_group {
+                mem.set_oom_group(v)?;
+            }
+        }
+        if self.cpu_max.is_some() || self.cpu_weight.is_some() {
+            let cpu = cg.cpu()?;
+            if let Some(v) = self.cpu_max {
+                cpu.set_max(v)?;
+            }
+            if let Some(v) = self.cpu_weight {
+                cpu.set_weight(v)?;
+            }
+        }
+        if let Some(v) = self.pids_max {
+            cg.pids()?.set_max(v)?;
+        }
+        if !self.io_max.is_empty() || self.io_weight.is_some() {
+            let io = cg.io()?;
+            if let Some(v) = self.io_weight {
+                io.set_weight(v)?;
+            }
+            for m in &self.io_max {
+                io.set_max(*m)?;
+            }
+        }
+        if !self.hugetlb_max.is_empty() {
+            let hugetlb = cg.hugetlb()?;
+            for (size, v) in &self.hugetlb_max {
+                hugetlb.set_max(*size, *v)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Creates a cgroup: plain data until [`create_in`](Self::create_in) or
+/// [`create_in_own`](Self::create_in_own).
+///
+/// Creating enables the needed controllers in the parent's `cgroup.subtree_control` (and up
+/// the tree where they are missing), makes the directory, and applies the resources. The
+/// result is an [`OwnedCgroup`]: removed again on drop, and on any error during creation.
+///
+/// ```no_run
+/// use contain::cgroup::{Bytes, Cgroup, CgroupBuilder, Controller, Max, Resources};
+/// let mut limits = Resources::default();
+/// limits.memory_max = Some(Max::Limit(Bytes::mib(64)));
+/// limits.pids_max = Some(Max::Limit(32));
+/// let job = CgroupBuilder::new("job-42")
+///     .resources(limits)
+///     .controller(Controller::Cpu) // for cpu.stat throttling counters, say
+///     .create_in(&Cgroup::root()?)?;
+/// // spawn into job.as_fd() with clone3(CLONE_INTO_CGROUP), or job.add_process(pid)
+/// # drop(job);
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct CgroupBuilder {
+    name: OsString,
+    controllers: Vec<Controller>,
+    resources: Resources,
+}
+
+impl CgroupBuilder {
+    /// A group to be called `name` (one path component).
+    pub fn new(name: impl Into<OsString>) -> Self {
+        CgroupBuilder {
+            name: name.into(),
+            controllers: Vec::new(),
+            resources: Resources::default(),
+        }
+    }
+
+    /// Also enables `controller` for the group, beyond those its resources need.
+    pub fn controller(mut self, controller: Controller) -> Self {
+        self.controllers.push(controller);
+        self
+    }
+
+    /// The limits to apply.
+    pub fn resources(mut self, resources: Resources) -> Self {
+        self.resources = resources;
+        self
+    }
+
+    /// Creates the group under `parent`. Fails with `EEXIST` if it exists: an existing group
+    /// is never adopted (and so never removed) by accident.
+    pub fn create_in(&self, parent: &Cgroup) -> Result<OwnedCgroup> {
+        super::group::check_child_name(&self.name)?;
+        let mut wanted = self.controllers.clone();
+        wanted.extend(self.resources.controllers());
+        parent.enable_controllers(&wanted)?;
+        let path = parent.path().join(&self.name);
+        stat::mkdirat(
+            parent.as_fd(),
+            self.name.as_os_str(),
+            Mode::from_bits_truncate(0o755),
+        )
+        .map_err(|e| Error::sys_path("mkdirat", &path, e))?;
+        // From here on, failure removes the directory again (OwnedCgroup's Drop).
+        let opened = parent
+            .child(&self.name)
+            .and_then(|cg| Ok((cg, parent.try_clone()?)));
+        let (cg, parent_handle) = match opened {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = nix::unistd::unlinkat(
+                    parent.as_fd(),
+                    self.name.as_os_str(),
+                    nix::unistd::UnlinkatFlags::RemoveDir,
+                );
+                return Err(e);
+            }
+        };
+        let owned = OwnedCgroup::new(cg, parent_handle, self.name.clone());
+        owned.apply(&self.resources)?;
+        Ok(owned)
+    }
+
+    /// Creates the group under the caller's own cgroup (from `/proc/self/cgroup`), the usual
+    /// place in a delegated subtree.
+    pub fn create_in_own(&self) -> Result<OwnedCgroup> {
+        self.create_in(&Cgroup::own()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controllers_follow_the_limits() {
+        assert!(Resources::default().controllers().is_empty());
+        let r = Resources {
+            memory_oom_group: Some(true),
+            io_weight: Some(Weight::DEFAULT),
+            hugetlb_max: vec![(HugePageSize::from_bytes(2 << 20).unwrap(), Max::Unlimited)],
+            cpuset_mems: Some(CpuList::from_ids([0])),
+            ..Resources::default()
+        };
+        assert_eq!(
+            r.controllers(),
+            vec![
+                Controller::Memory,
+                Controller::Io,
+                Controller::Cpuset,
+                Controller::Hugetlb
+            ]
+        );
+        let r = Resources {
+            cpu_weight: Some(Weight::MIN),
+            pids_max: Some(Max::Unlimited),
+            ..Resources::default()
+        };
+        assert_eq!(r.controllers(), vec![Controller::Cpu, Controller::Pids]);
+    }
+
+    #[test]
+    fn bad_names_are_refused_before_anything_is_created() {
+        let root = match Cgroup::root() {
+            Ok(root) => root,
+            Err(e) => return assert!(matches!(e, Error::Unsupported { .. }), "{e}"),
+        };
+        for bad in ["", "..", "a/b"] {
+            let e = CgroupBuilder::new(bad).create_in(&root).unwrap_err();
+            assert!(matches!(e, Error::Config { .. }), "{bad:?}: {e}");
+        }
+    }
+}
