@@ -13,7 +13,7 @@
 
 pub(crate) mod mount;
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use libc::{c_long, c_void};
 use nix::errno::Errno;
@@ -226,6 +226,14 @@ pub(crate) unsafe fn clone_legacy(
         );
     }
     check(ret)
+}
+
+/// `pidfd_open(2)`: a pidfd for an existing process.
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
+    // SAFETY: no pointers; the returned fd is new and ours.
+    let fd = unsafe { syscall3(libc::SYS_pidfd_open, pid as usize, 0, 0) }?;
+    // SAFETY: the kernel just returned this descriptor to us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// `pidfd_send_signal(2)`.
