@@ -12,8 +12,10 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use clap::Parser;
+use contain::cgroup::{Bytes, CpuMax, Max, Resources, Weight};
 use contain::idmap::IdMap;
 use contain::namespace::Namespaces;
 use contain::process::Container;
@@ -48,6 +50,28 @@ struct Args {
     /// Use a user namespace mapping the caller to root even when running as root.
     #[arg(long)]
     rootless: bool,
+    /// Memory limit (memory.max), e.g. 256M.
+    #[arg(long, value_name = "SIZE")]
+    memory: Option<Bytes>,
+    /// Memory plus swap, as docker: swap.max = SIZE - --memory ("-1" for unlimited swap).
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// CPU limit as a fraction of one CPU (cpu.max), e.g. 0.5.
+    #[arg(long, value_name = "N")]
+    cpus: Option<f64>,
+    /// CPU weight 1-10000 (cpu.weight).
+    #[arg(long, value_name = "N")]
+    cpu_weight: Option<u64>,
+    /// Maximum number of processes (pids.max).
+    #[arg(long, value_name = "N")]
+    pids: Option<u64>,
+    /// Cgroup under which the container's cgroup is made (absolute, or relative to the
+    /// cgroup v2 root); default: the caller's own cgroup.
+    #[arg(long, value_name = "PATH")]
+    cgroup_parent: Option<PathBuf>,
+    /// Print one line to stderr at exit: wall time, peak memory, CPU time, OOM kills.
+    #[arg(long)]
+    stats: bool,
     /// The command and its arguments.
     #[arg(required = true, value_name = "COMMAND")]
     command: Vec<OsString>,
@@ -134,6 +158,57 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
             c.gid(gid);
         }
     }
-    let status = c.spawn()?.wait()?;
+    let limits = resources(args)?;
+    let use_cgroup = args.stats || args.cgroup_parent.is_some() || limits != Resources::default();
+    if use_cgroup {
+        c.resources(limits);
+    }
+    if let Some(parent) = &args.cgroup_parent {
+        c.cgroup_parent(parent);
+    }
+    let started = Instant::now();
+    let mut child = c.spawn()?;
+    let status = child.wait()?;
+    if args.stats {
+        let wall = started.elapsed();
+        let u = child.usage()?;
+        let peak = u.memory_peak.map_or("n/a".to_string(), |b| b.0.to_string());
+        let oom = u
+            .memory_events
+            .map_or("n/a".to_string(), |e| e.oom_kill.to_string());
+        eprintln!(
+            "contain: stats: wall={:.3}s cpu={:.3}s user={:.3}s system={:.3}s peak_memory={peak} oom_kill={oom} status={}",
+            wall.as_secs_f64(),
+            u.cpu.usage().as_secs_f64(),
+            u.cpu.user().as_secs_f64(),
+            u.cpu.system().as_secs_f64(),
+            status.shell_code(),
+        );
+    }
     Ok(ExitCode::from(status.shell_code().clamp(0, 255) as u8))
+}
+
+fn resources(args: &Args) -> contain::Result<Resources> {
+    let mut r = Resources::default();
+    r.memory_max = args.memory.map(Max::Limit);
+    if let Some(total) = &args.memory_swap {
+        r.memory_swap_max = Some(if total == "-1" {
+            Max::Unlimited
+        } else {
+            let total: Bytes = total.parse()?;
+            let memory = args.memory.ok_or_else(|| Error::Config {
+                what: "--memory-swap",
+                reason: "needs --memory (it is memory plus swap)".into(),
+            })?;
+            let swap = total.0.checked_sub(memory.0).ok_or_else(|| Error::Config {
+                what: "--memory-swap",
+                reason: format!("{total:?} is less than --memory"),
+            })?;
+            Max::Limit(Bytes(swap))
+        });
+    }
+    r.cpu_max = args.cpus.map(CpuMax::cpus).transpose()?;
+    r.cpu_weight = args.cpu_weight.map(Weight::new).transpose()?;
+    r.pids_max = args.pids.map(Max::Limit);
+    Ok(r)
 }

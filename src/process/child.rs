@@ -29,6 +29,8 @@ pub(crate) struct ChildPlan<'a> {
     pub parent_fds: [RawFd; 2],
     /// Block until the parent writes the go-ahead byte (id maps, cgroup placement).
     pub wait_for_go: bool,
+    /// Make the new cgroup namespace after the go-ahead (the parent placed us in the cgroup).
+    pub unshare_cgroup_ns: bool,
     /// `PR_SET_PDEATHSIG` signal, 0 for none.
     pub parent_death_signal: i32,
     /// Namespaces to join: (fd, CLONE_NEW* type), user namespace first.
@@ -210,6 +212,11 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
                     Err(e) => return Err(ChildError::new(SetupStage::WaitForParent, e)),
                 }
             }
+        }
+
+        if plan.unshare_cgroup_ns {
+            sys::syscall3(libc::SYS_unshare, libc::CLONE_NEWCGROUP as usize, 0, 0)
+                .at(SetupStage::JoinNamespace)?;
         }
 
         for &(fd, nstype) in plan.join {

@@ -6,6 +6,7 @@ use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::{ChildStderr, ChildStdin, ChildStdout};
 
+use crate::cgroup::{Cgroup, OwnedCgroup, Usage};
 use crate::sys;
 use crate::{Errno, Error, Result};
 
@@ -115,6 +116,8 @@ pub struct Child {
     pub stdout: Option<ChildStdout>,
     /// The read end of the child's stderr, with [`Stdio::Piped`](super::Stdio::Piped).
     pub stderr: Option<ChildStderr>,
+    /// The cgroup `spawn` created for the child; removed when the handle is dropped.
+    pub(crate) cgroup: Option<OwnedCgroup>,
 }
 
 /// Everything a finished child wrote, with its status.
@@ -137,6 +140,7 @@ impl Child {
             stdin: None,
             stdout: None,
             stderr: None,
+            cgroup: None,
         }
     }
 
@@ -149,6 +153,25 @@ impl Child {
     /// The pidfd that names this process for as long as the handle lives.
     pub fn pidfd(&self) -> BorrowedFd<'_> {
         self.pidfd.as_fd()
+    }
+
+    /// The cgroup `spawn` created for this child with
+    /// [`Container::resources`](super::Container::resources), if any.
+    pub fn cgroup(&self) -> Option<&Cgroup> {
+        self.cgroup.as_deref()
+    }
+
+    /// The exit report: CPU time, peak memory and OOM kills of the child's cgroup (the one
+    /// `spawn` created). Read it after [`wait`](Self::wait): the cgroup is removed when the
+    /// `Child` is dropped.
+    pub fn usage(&self) -> Result<Usage> {
+        match &self.cgroup {
+            Some(cg) => cg.usage(),
+            None => Err(Error::config(
+                "usage",
+                "the child has no cgroup of its own (set Container::resources)",
+            )),
+        }
     }
 
     /// Sends `signal` through the pidfd. A child that has already ended is not an error.

@@ -26,6 +26,7 @@ use nix::fcntl::{FcntlArg, OFlag};
 
 pub use handle::{Child, ExitStatus, Output};
 
+use crate::cgroup::{Cgroup, CgroupBuilder, OwnedCgroup, Resources};
 use crate::idmap::{IdMap, PreparedIdMaps};
 use crate::namespace::{Namespace, Namespaces};
 use crate::{sys, Errno, Error, Result};
@@ -110,7 +111,20 @@ pub struct Container {
     fds: Vec<(OwnedFd, RawFd)>,
     parent_death_signal: Option<i32>,
     clone_call: CloneCall,
-    cgroup: Option<OwnedFd>,
+    cgroup: Option<CgroupPlacement>,
+}
+
+/// Where `spawn` puts the child.
+#[derive(Debug)]
+enum CgroupPlacement {
+    /// An existing cgroup the caller owns.
+    Existing(Cgroup),
+    /// A new cgroup with these limits, created by `spawn` under `parent` (default: the
+    /// caller's own cgroup) and removed with the [`Child`].
+    Create {
+        parent: Option<PathBuf>,
+        resources: Resources,
+    },
 }
 
 impl Container {
@@ -293,13 +307,52 @@ impl Container {
         self
     }
 
-    /// Starts the process in the cgroup whose directory `dir` is open (an `O_DIRECTORY` fd on
-    /// a cgroup v2 directory, such as [`Cgroup::as_fd`](crate::cgroup::Cgroup::as_fd)
-    /// duplicated). `clone3(CLONE_INTO_CGROUP)` puts it there atomically, so it never runs
-    /// outside; on kernels before 5.7 the parent writes `cgroup.procs` before it lets the
-    /// child go on.
-    pub fn cgroup_dir(&mut self, dir: OwnedFd) -> &mut Self {
-        self.cgroup = Some(dir);
+    /// Starts the process in an existing cgroup (which stays the caller's: it is not removed).
+    /// `clone3(CLONE_INTO_CGROUP)` puts the child there atomically, so it never runs outside;
+    /// on kernels before 5.7 the parent writes `cgroup.procs` before it lets the child go on.
+    /// With a new cgroup namespace, this cgroup is the container's `/`.
+    pub fn cgroup(&mut self, cgroup: Cgroup) -> &mut Self {
+        self.cgroup = Some(CgroupPlacement::Existing(cgroup));
+        self
+    }
+
+    /// Limits for a new cgroup that `spawn` creates for the child (under the caller's own
+    /// cgroup unless [`cgroup_parent`](Self::cgroup_parent) says otherwise), enabling the
+    /// controllers it needs on the way. The [`Child`] owns it: [`Child::usage`] reads its
+    /// statistics after exit, and dropping the `Child` kills what is left in it and removes it.
+    ///
+    /// ```no_run
+    /// use contain::cgroup::{Bytes, CpuMax, Max, Resources};
+    /// use contain::process::Container;
+    ///
+    /// let mut limits = Resources::default();
+    /// limits.memory_max = Some(Max::Limit(Bytes::mib(64)));
+    /// limits.cpu_max = Some(CpuMax::cpus(0.5)?);
+    /// let mut child = Container::new("/bin/true").resources(limits).spawn()?;
+    /// child.wait()?;
+    /// println!("{:?}", child.usage()?);
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn resources(&mut self, resources: Resources) -> &mut Self {
+        let parent = match self.cgroup.take() {
+            Some(CgroupPlacement::Create { parent, .. }) => parent,
+            _ => None,
+        };
+        self.cgroup = Some(CgroupPlacement::Create { parent, resources });
+        self
+    }
+
+    /// The cgroup under which [`resources`](Self::resources) creates the child's cgroup: an
+    /// absolute path of a cgroup v2 directory, or a path relative to the cgroup v2 root.
+    pub fn cgroup_parent(&mut self, parent: impl AsRef<Path>) -> &mut Self {
+        let resources = match self.cgroup.take() {
+            Some(CgroupPlacement::Create { resources, .. }) => resources,
+            _ => Resources::default(),
+        };
+        self.cgroup = Some(CgroupPlacement::Create {
+            parent: Some(parent.as_ref().to_owned()),
+            resources,
+        });
         self
     }
 
@@ -565,7 +618,7 @@ impl Prepared {
             gid,
             join,
             join_pid,
-            cgroup: c.cgroup.as_ref().map(|fd| fd.as_raw_fd()),
+            cgroup: None,
             share_vm,
             flags: c.namespaces.bits(),
             min_fd,
@@ -573,7 +626,20 @@ impl Prepared {
         })
     }
 
-    fn spawn(self, c: &Container) -> Result<Child> {
+    fn spawn(mut self, c: &Container) -> Result<Child> {
+        // Declared first so that it is removed last, after a failed child is reaped.
+        let owned_cgroup = match &c.cgroup {
+            Some(CgroupPlacement::Create { parent, resources }) => {
+                Some(create_cgroup(parent.as_deref(), resources)?)
+            }
+            _ => None,
+        };
+        let target: Option<&Cgroup> = match (&c.cgroup, &owned_cgroup) {
+            (_, Some(owned)) => Some(owned),
+            (Some(CgroupPlacement::Existing(cg)), None) => Some(cg),
+            _ => None,
+        };
+        self.cgroup = target.map(|cg| cg.as_fd().as_raw_fd());
         // Descriptors for the child, all close-on-exec and numbered above every target, so
         // that moving them into place can never overwrite one another.
         let high = |fd: BorrowedFd<'_>| -> Result<OwnedFd> {
@@ -636,6 +702,7 @@ impl Prepared {
             go_fd: go_read.as_raw_fd(),
             parent_fds: [err_read.as_raw_fd(), go_write.as_raw_fd()],
             wait_for_go,
+            unshare_cgroup_ns: false,
             parent_death_signal: c.parent_death_signal.unwrap_or(0),
             join: &self.join,
             groups: self.groups.as_deref(),
@@ -655,7 +722,17 @@ impl Prepared {
         // The child's stack. Declared before the child guard so that it is unmapped only
         // after the child has exec'd or been killed and reaped.
         let stack = Stack::new()?;
-        let (pid, pidfd, placed) = self.clone(c.clone_call, &stack, &mut plan)?;
+        let (pid, pidfd, placed) = match (self.clone(c.clone_call, &stack, &mut plan), target) {
+            (
+                Err(Error::Sys {
+                    syscall: CLONE_INTO_CGROUP,
+                    errno,
+                    ..
+                }),
+                Some(cg),
+            ) => return Err(cg.attach_error(None, errno)),
+            (r, _) => r?,
+        };
         let mut guard = KillOnDrop(Some(Child::new(pid, pidfd)));
         drop(err_write);
         drop(go_read);
@@ -663,8 +740,8 @@ impl Prepared {
         if let Some(maps) = &self.id_maps {
             maps.write(pid)?;
         }
-        if let (Some(dir), false) = (self.cgroup, placed) {
-            add_to_cgroup(dir, pid)?;
+        if let (Some(cg), false) = (target, placed) {
+            cg.add_process(nix::unistd::Pid::from_raw(pid))?;
         }
         if plan.wait_for_go {
             match nix::unistd::write(&go_write, &[1u8]) {
@@ -690,6 +767,7 @@ impl Prepared {
             .0
             .take()
             .ok_or_else(|| Error::sys("spawn", Errno::ECHILD))?;
+        child.cgroup = owned_cgroup;
         if got == 0 {
             for (i, end) in parent_ends.into_iter().enumerate() {
                 let Some(end) = end else { continue };
@@ -774,20 +852,18 @@ impl Prepared {
                 Some(fd) => (sys::CLONE_INTO_CGROUP, fd as u64),
                 None => (0, 0),
             };
-            match self.clone3(vm | into_cgroup, cgroup, stack, plan) {
+            match self.clone3(self.flags | vm | into_cgroup, cgroup, stack, plan) {
                 Ok((pid, fd)) => return Ok((pid, fd, self.cgroup.is_some())),
                 // Kernels before 5.7 know a shorter clone_args and refuse the longer one.
                 Err(Errno::E2BIG) if self.cgroup.is_some() => {
-                    plan.wait_for_go = true;
+                    let flags = self.defer_cgroup_placement(plan);
                     return self
-                        .clone3(vm, 0, stack, plan)
+                        .clone3(flags | vm, 0, stack, plan)
                         .map(|(pid, fd)| (pid, fd, false))
                         .map_err(|e| Error::sys("clone3", e));
                 }
                 Err(Errno::ENOSYS) if call == CloneCall::Auto => {}
-                Err(e) if into_cgroup != 0 => {
-                    return Err(Error::sys("clone3(CLONE_INTO_CGROUP)", e))
-                }
+                Err(e) if into_cgroup != 0 => return Err(Error::sys(CLONE_INTO_CGROUP, e)),
                 Err(e) => return Err(Error::sys("clone3", e)),
             }
             if self.flags & sys::CLONE_NEWTIME != 0 {
@@ -798,10 +874,13 @@ impl Prepared {
             }
         }
         // The classic clone cannot place the child in a cgroup: the parent does it.
-        plan.wait_for_go |= self.cgroup.is_some();
+        let flags = match self.cgroup {
+            Some(_) => self.defer_cgroup_placement(plan),
+            None => self.flags,
+        };
         let arg = plan as *const ChildPlan<'_> as *mut libc::c_void;
         let mut pidfd: libc::c_int = -1;
-        let flags = self.flags | vm | sys::CLONE_PIDFD | libc::SIGCHLD as u64;
+        let flags = flags | vm | sys::CLONE_PIDFD | libc::SIGCHLD as u64;
         // SAFETY: as for clone3; the stack top is 16-byte aligned.
         match unsafe { sys::clone_legacy(flags, stack.top(), &mut pidfd, child::child_main, arg) } {
             // SAFETY: CLONE_PIDFD made the kernel store a new descriptor in `pidfd`.
@@ -810,9 +889,19 @@ impl Prepared {
         }
     }
 
+    /// Without CLONE_INTO_CGROUP the parent moves the child after clone, so the child must
+    /// wait for it, and a new cgroup namespace must be made after the move (its root is the
+    /// cgroup the process is in when it is made). Returns the clone flags to use.
+    fn defer_cgroup_placement(&self, plan: &mut ChildPlan<'_>) -> u64 {
+        plan.wait_for_go = true;
+        let cgroup_ns = libc::CLONE_NEWCGROUP as u64;
+        plan.unshare_cgroup_ns = self.flags & cgroup_ns != 0;
+        self.flags & !cgroup_ns
+    }
+
     fn clone3(
         &self,
-        extra_flags: u64,
+        flags: u64,
         cgroup: u64,
         stack: &Stack,
         plan: &ChildPlan<'_>,
@@ -820,7 +909,7 @@ impl Prepared {
         let arg = plan as *const ChildPlan<'_> as *mut libc::c_void;
         let mut pidfd: RawFd = -1;
         let mut args = sys::CloneArgs {
-            flags: self.flags | extra_flags | sys::CLONE_PIDFD,
+            flags: flags | sys::CLONE_PIDFD,
             pidfd: &mut pidfd as *mut RawFd as u64,
             exit_signal: libc::SIGCHLD as u64,
             stack: stack.base as u64,
@@ -837,20 +926,26 @@ impl Prepared {
     }
 }
 
-/// Moves process `pid` into the cgroup open at `dir` (the fallback for CLONE_INTO_CGROUP).
-fn add_to_cgroup(dir: RawFd, pid: i32) -> Result<()> {
-    // SAFETY: `dir` is borrowed from the Container for the duration of spawn.
-    let dir = unsafe { BorrowedFd::borrow_raw(dir) };
-    let procs = nix::fcntl::openat(
-        dir,
-        "cgroup.procs",
-        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| Error::sys_path("openat", "cgroup.procs", e))?;
-    nix::unistd::write(&procs, pid.to_string().as_bytes())
-        .map_err(|e| Error::sys_path("write", "cgroup.procs", e))?;
-    Ok(())
+/// The syscall name of a clone into a cgroup, to tell its errors apart.
+const CLONE_INTO_CGROUP: &str = "clone3(CLONE_INTO_CGROUP)";
+
+/// Creates the child's own cgroup under `parent` (absolute, or relative to the v2 root) or the
+/// caller's own cgroup.
+fn create_cgroup(parent: Option<&Path>, resources: &Resources) -> Result<OwnedCgroup> {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = format!(
+        "contain-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let parent = match parent {
+        None => Cgroup::own()?,
+        Some(p) if p.is_absolute() => Cgroup::open(p)?,
+        Some(p) => Cgroup::root()?.child(p)?,
+    };
+    CgroupBuilder::new(name)
+        .resources(resources.clone())
+        .create_in(&parent)
 }
 
 /// Saves the calling thread's `pid_for_children` and switches it to `target`.
