@@ -338,7 +338,10 @@ impl Container {
             Some(CgroupPlacement::Create { parent, .. }) => parent,
             _ => None,
         };
-        self.cgroup = Some(CgroupPlacement::Create { parent, resources });
+        self.cgroup = Some(CgroupPlacement::Create {
+            parent,
+            resources: Box::new(resources),
+        });
         self
     }
 
@@ -347,7 +350,7 @@ impl Container {
     pub fn cgroup_parent(&mut self, parent: impl AsRef<Path>) -> &mut Self {
         let resources = match self.cgroup.take() {
             Some(CgroupPlacement::Create { resources, .. }) => resources,
-            _ => Resources::default(),
+            _ => Box::default(),
         };
         self.cgroup = Some(CgroupPlacement::Create {
             parent: Some(parent.as_ref().to_owned()),
