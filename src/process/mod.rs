@@ -123,7 +123,7 @@ enum CgroupPlacement {
     /// caller's own cgroup) and removed with the [`Child`].
     Create {
         parent: Option<PathBuf>,
-        resources: Resources,
+        resources: Box<Resources>,
     },
 }
 
