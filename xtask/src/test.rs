@@ -105,6 +105,7 @@ fn vm_runs(
         eprintln!("xtask: [vm] package {PACKAGE} has no integration tests (tests/*.rs)");
         return Ok(());
     }
+    let examples = build_examples(cargo_opts)?;
     let vm = Vm::prepare(opts.vm_options.clone())?;
     eprintln!(
         "xtask: [vm] kernel {}, accelerator {}",
@@ -126,12 +127,9 @@ fn vm_runs(
             ("CARGO_PKG_NAME".to_string(), PACKAGE.into()),
         ];
         let start = Instant::now();
-        let outcome = vm.run(
-            vec![test.executable.clone()],
-            argv,
-            &test.package_root,
-            &env,
-        );
+        let mut executables = vec![test.executable.clone()];
+        executables.extend(examples.iter().cloned());
+        let outcome = vm.run(executables, argv, &test.package_root, &env);
         sys::check_interrupted()?;
         let (passed, detail) = match &outcome {
             Ok(o) => match o.status {
@@ -183,9 +181,35 @@ fn build_integration_tests(cargo_opts: &[OsString]) -> Result<Vec<TestBinary>> {
     let mut command = cargo();
     command
         .args(["test", "--package", PACKAGE, "--tests", "--no-run"])
-        .arg("--message-format=json")
-        .args(cargo_opts)
-        .stdout(Stdio::piped());
+        .args(cargo_opts);
+    let mut tests: Vec<TestBinary> = cargo_artifacts(command)?
+        .iter()
+        .filter_map(integration_test)
+        .collect();
+    tests.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(tests)
+}
+
+/// `cargo build --package contain --examples`: the tests of the examples (exit codes, OOM
+/// reports) run them from target/<profile>/examples/, so the guest gets them at that path.
+/// After the host `cargo test`, which builds the examples too, this is a no-op.
+fn build_examples(cargo_opts: &[OsString]) -> Result<Vec<PathBuf>> {
+    let mut command = cargo();
+    command
+        .args(["build", "--package", PACKAGE, "--examples"])
+        .args(build_options(cargo_opts));
+    let mut examples: Vec<PathBuf> = cargo_artifacts(command)?
+        .iter()
+        .filter_map(example)
+        .collect();
+    examples.sort();
+    Ok(examples)
+}
+
+/// Run cargo with `--message-format=json` and return its messages. Compiler errors, which
+/// JSON mode would swallow, are printed; a failed build is an error.
+fn cargo_artifacts(mut command: Command) -> Result<Vec<json::Value>> {
+    command.arg("--message-format=json").stdout(Stdio::piped());
     eprintln!("xtask: [vm] {}", cmd::display_as(&command, "cargo"));
     let mut child = command
         .spawn()
@@ -193,18 +217,16 @@ fn build_integration_tests(cargo_opts: &[OsString]) -> Result<Vec<TestBinary>> {
     let Some(stdout) = child.stdout.take() else {
         bail!("no stdout pipe from cargo");
     };
-    let mut tests = Vec::new();
+    let mut messages = Vec::new();
     let mut parse_errors = Vec::new();
     for line in BufReader::new(stdout).lines() {
         let line = line.context("reading cargo's output")?;
         match json::parse(&line) {
             Ok(message) => {
-                if let Some(test) = integration_test(&message) {
-                    tests.push(test);
-                } else if let Some(rendered) = error_diagnostic(&message) {
-                    // JSON mode prints no diagnostics; show the errors, the reason it failed.
+                if let Some(rendered) = error_diagnostic(&message) {
                     eprint!("{rendered}");
                 }
+                messages.push(message);
             }
             Err(e) => parse_errors.push(format!("{e}: {line}")),
         }
@@ -213,7 +235,7 @@ fn build_integration_tests(cargo_opts: &[OsString]) -> Result<Vec<TestBinary>> {
     if !status.success() {
         bail!(
             "`{}` failed ({})",
-            cmd::display(&command),
+            cmd::display_as(&command, "cargo"),
             cmd::describe(status)
         );
     }
@@ -223,29 +245,77 @@ fn build_integration_tests(cargo_opts: &[OsString]) -> Result<Vec<TestBinary>> {
             parse_errors.join("\n  ")
         );
     }
-    tests.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(tests)
+    Ok(messages)
 }
 
-fn integration_test(message: &json::Value) -> Option<TestBinary> {
+/// A compiler artifact of target kind `kind`, in the test profile or not.
+fn artifact<'a>(message: &'a json::Value, kind: &str, test: bool) -> Option<&'a json::Value> {
     if message.get("reason")?.as_str()? != "compiler-artifact" {
         return None;
     }
-    let target = message.get("target")?;
-    let kind = target.get("kind")?.as_array()?;
-    if kind.len() != 1 || kind[0].as_str()? != "test" {
+    let kinds = message.get("target")?.get("kind")?.as_array()?;
+    if kinds.len() != 1 || kinds[0].as_str()? != kind {
         return None;
     }
-    if !message.get("profile")?.get("test")?.as_bool()? {
+    if message.get("profile")?.get("test")?.as_bool()? != test {
         return None;
     }
+    Some(message)
+}
+
+fn integration_test(message: &json::Value) -> Option<TestBinary> {
+    let message = artifact(message, "test", true)?;
     let executable = PathBuf::from(message.get("executable")?.as_str()?);
     let manifest = Path::new(message.get("manifest_path")?.as_str()?);
     Some(TestBinary {
-        name: target.get("name")?.as_str()?.to_string(),
+        name: message.get("target")?.get("name")?.as_str()?.to_string(),
         executable,
         package_root: manifest.parent()?.to_path_buf(),
     })
+}
+
+fn example(message: &json::Value) -> Option<PathBuf> {
+    let message = artifact(message, "example", false)?;
+    Some(PathBuf::from(message.get("executable")?.as_str()?))
+}
+
+/// The cargo test options that also mean something to `cargo build` without changing which
+/// targets it builds: profile, features, target, lock-file and job settings.
+fn build_options(cargo_opts: &[OsString]) -> Vec<OsString> {
+    const FLAGS: [&str; 6] = [
+        "--release",
+        "--all-features",
+        "--no-default-features",
+        "--locked",
+        "--frozen",
+        "--offline",
+    ];
+    const WITH_VALUE: [&str; 7] = [
+        "--profile",
+        "--features",
+        "-F",
+        "--target",
+        "--config",
+        "-j",
+        "--jobs",
+    ];
+    let mut kept = Vec::new();
+    let mut args = cargo_opts.iter();
+    while let Some(arg) = args.next() {
+        let text = arg.to_string_lossy();
+        let name = text.split('=').next().unwrap_or("");
+        if FLAGS.contains(&text.as_ref()) {
+            kept.push(arg.clone());
+        } else if WITH_VALUE.contains(&name) {
+            kept.push(arg.clone());
+            if !text.contains('=') {
+                if let Some(value) = args.next() {
+                    kept.push(value.clone());
+                }
+            }
+        }
+    }
+    kept
 }
 
 fn error_diagnostic(message: &json::Value) -> Option<&str> {
@@ -293,6 +363,40 @@ mod tests {
         assert!(pick(line("lib", true)).is_none());
         assert!(pick(line("test", false)).is_none());
         assert!(pick(r#"{"reason":"build-finished","success":true}"#.into()).is_none());
+    }
+
+    #[test]
+    fn picks_plain_examples_only() {
+        let line = |test: bool| {
+            format!(
+                r#"{{"reason":"compiler-artifact","target":{{"kind":["example"],"name":"run"}},"profile":{{"test":{test}}},"executable":"/w/target/debug/examples/run"}}"#
+            )
+        };
+        let pick = |l: String| example(&json::parse(&l).unwrap());
+        assert_eq!(
+            pick(line(false)).unwrap(),
+            Path::new("/w/target/debug/examples/run")
+        );
+        assert!(pick(line(true)).is_none());
+    }
+
+    #[test]
+    fn keeps_only_build_options_for_the_examples() {
+        let args: Vec<OsString> = [
+            "--release",
+            "--no-fail-fast",
+            "--features",
+            "a b",
+            "-j=2",
+            "--test",
+            "x",
+            "name",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let kept: Vec<_> = build_options(&args);
+        assert_eq!(kept, ["--release", "--features", "a b", "-j=2"]);
     }
 
     #[test]

@@ -321,7 +321,7 @@ impl Vm {
             vec!["/bin/true".into()],
             Path::new("/"),
             Vec::new(),
-            Duration::from_secs(15),
+            Duration::from_secs(10),
             false,
         );
         sys::check_interrupted()?;
