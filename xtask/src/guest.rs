@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::{self, File};
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,7 @@ const INIT2: &str = r#"#!/bin/busybox sh
 bb=/bin/busybox
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb
 warn() { echo "xtask-guest: $*"; }
+$bb rmdir /newroot
 $bb mount -t proc -o nosuid,nodev,noexec proc /proc || warn "mounting /proc failed"
 $bb --install -s || warn "busybox --install failed"
 mount -t sysfs -o nosuid,nodev,noexec sysfs /sys || warn "mounting /sys failed"
@@ -182,16 +183,15 @@ pub struct Payload<'a> {
     pub env: Vec<(String, OsString)>,
     pub cwd: PathBuf,
     pub cgroup_opts: &'a str,
-    pub nonce: &'a str,
 }
 
-/// Write the per-run archive: config, command, executables with libraries, host tools.
-pub fn write_payload(out: &Path, base: &Base, payload: &Payload) -> Result<()> {
-    let file = File::create(out).with_context(|| format!("create {}", out.display()))?;
-    let mut w = cpio::Writer::new(BufWriter::new(file), 1 << 24);
+/// Write the per-run archive (config, command, executables with libraries, host tools) to
+/// `out`, which must be positioned at a 4-byte boundary after the base image.
+pub fn write_payload<W: Write>(out: W, base: &Base, payload: &Payload, nonce: &str) -> Result<()> {
+    let mut w = cpio::Writer::new(out, 1 << 24);
     w.assume_present(base.paths.iter().map(PathBuf::as_path));
 
-    let mut config = format!("NONCE={}\n", payload.nonce).into_bytes();
+    let mut config = format!("NONCE={nonce}\n").into_bytes();
     config.extend_from_slice(b"GUEST_CWD=");
     config.extend_from_slice(&sh_quote(payload.cwd.as_os_str().as_bytes()));
     config.extend_from_slice(b"\nCGROUP_OPTS=");

@@ -108,6 +108,14 @@ fn run_vm(command: &VmCommand) -> Result<u8> {
     let mut argv = vec![guest_program];
     argv.extend(command.argv[1..].iter().cloned());
     let outcome = vm.run(executables, argv, &command.cwd, &[])?;
+    if command.options.verbose {
+        let boot = outcome.boot.map(|b| b.as_secs_f64()).unwrap_or(f64::NAN);
+        eprintln!(
+            "xtask: accelerator {}, boot {boot:.1} s, qemu {:.1} s",
+            vm.accel_name(),
+            outcome.total.as_secs_f64()
+        );
+    }
     Ok(match outcome.status {
         Status::Exited(code) => u8::try_from(code).unwrap_or(255),
         Status::TimedOut => 124,

@@ -2,8 +2,8 @@
 //! serial console for the command's output and its nonce-tagged exit status.
 
 use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs::{self, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -183,12 +183,17 @@ impl Vm {
         env.push(("CONTAIN_IN_VM".into(), "1".into()));
         env.extend(extra_env.iter().cloned());
         env.extend(self.options.env.iter().cloned());
+        let payload = Payload {
+            executables,
+            files: &self.options.files,
+            argv,
+            env,
+            cwd: cwd.to_path_buf(),
+            cgroup_opts: &self.options.cgroup_opts,
+        };
         let outcome = self.boot(
             self.accel,
-            executables,
-            argv,
-            cwd,
-            env,
+            &payload,
             self.options.timeout,
             self.options.verbose,
         )?;
@@ -206,48 +211,26 @@ impl Vm {
         Ok(outcome)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn boot(
         &self,
         accel: Accel,
-        executables: Vec<PathBuf>,
-        argv: Vec<OsString>,
-        cwd: &Path,
-        env: Vec<(String, OsString)>,
+        payload: &Payload,
         timeout: Duration,
         verbose: bool,
     ) -> Result<Outcome> {
         let scratch = self.cache.scratch("run")?;
         let nonce = format!("{:016x}", cache::random_u64());
-        let payload_path = scratch.path().join("payload.cpio");
-        guest::write_payload(
-            &payload_path,
-            &self.base,
-            &Payload {
-                executables,
-                files: &self.options.files,
-                argv,
-                env,
-                cwd: cwd.to_path_buf(),
-                cgroup_opts: &self.options.cgroup_opts,
-                nonce: &nonce,
-            },
-        )
-        .context("building the per-run initramfs")?;
-
-        // Base and payload concatenated: the kernel unpacks both, the later one on top.
+        // The cached base, then the run's archive: the kernel unpacks both, in order.
         let initrd = scratch.path().join("initrd.cpio");
-        {
-            let mut out =
-                File::create(&initrd).with_context(|| format!("create {}", initrd.display()))?;
-            for part in [&self.base.image, &payload_path] {
-                let mut src =
-                    File::open(part).with_context(|| format!("open {}", part.display()))?;
-                io::copy(&mut src, &mut out)
-                    .with_context(|| format!("write {}", initrd.display()))?;
-            }
-        }
-        fs::remove_file(&payload_path)?;
+        fs::copy(&self.base.image, &initrd).with_context(|| {
+            format!("copy {} to {}", self.base.image.display(), initrd.display())
+        })?;
+        let appended = OpenOptions::new()
+            .append(true)
+            .open(&initrd)
+            .with_context(|| format!("open {}", initrd.display()))?;
+        guest::write_payload(BufWriter::new(appended), &self.base, payload, &nonce)
+            .context("building the per-run initramfs")?;
         let initrd_mib = fs::metadata(&initrd)?.len().div_ceil(1 << 20);
         // The image sits in RAM twice while the kernel unpacks it; keep room for the tests.
         let mem = self
@@ -315,15 +298,15 @@ impl Vm {
             "xtask: probing KVM with a trivial guest (once; cached in {})",
             record.display()
         );
-        let probe = self.boot(
-            Accel::Kvm,
-            Vec::new(),
-            vec!["/bin/true".into()],
-            Path::new("/"),
-            Vec::new(),
-            Duration::from_secs(10),
-            false,
-        );
+        let payload = Payload {
+            executables: Vec::new(),
+            files: &[],
+            argv: vec!["/bin/true".into()],
+            env: Vec::new(),
+            cwd: PathBuf::from("/"),
+            cgroup_opts: "",
+        };
+        let probe = self.boot(Accel::Kvm, &payload, Duration::from_secs(10), false);
         sys::check_interrupted()?;
         let accel = match probe {
             Ok(Outcome {
