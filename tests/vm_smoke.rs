@@ -1,6 +1,6 @@
 //! Checks of the world the integration tests run in: the qemu guest of `cargo xtask test`
-//! (CONTAIN_IN_VM=1) must offer a pure cgroup v2 tree with the controllers enabled, a root on
-//! which pivot_root works, and the busybox userland the tests call. The checks that hold on
+//! (CONTAIN_IN_VM=1) must offer a pure cgroup v2 tree with the controllers enabled and a block
+//! device for io.max, a root on which pivot_root works, and the busybox userland the tests call. The checks that hold on
 //! any Linux host run on the host too.
 
 use std::ffi::CString;
@@ -79,6 +79,9 @@ fn guest_has_a_pure_cgroup2_tree_with_controllers_enabled() {
     }
     let own = fs::read_to_string("/proc/self/cgroup").unwrap();
     assert_eq!(own.trim(), "0::/", "a pure v2 host lists one hierarchy");
+    // io.max entries name a block device; the guest loads brd for one.
+    let ram0 = fs::metadata("/dev/ram0").expect("/dev/ram0 in the guest");
+    assert!(ram0.file_type().is_block_device());
 }
 
 /// Removes the scratch directory even when an assertion fails.

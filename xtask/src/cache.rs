@@ -15,8 +15,22 @@ use crate::sys::FileLock;
 pub const KERNEL_META_PACKAGE: &str = "linux-image-cloud-amd64";
 const BUSYBOX_PACKAGE: &str = "busybox-static";
 
+/// Modules (built as =m in Debian's cloud kernel, without dependencies) that the guest
+/// loads: block devices for io.max (/dev/loop*, /dev/ram0) and veth pairs for network tests.
+const GUEST_MODULES: [&str; 3] = [
+    "kernel/drivers/block/loop.ko",
+    "kernel/drivers/block/brd.ko",
+    "kernel/drivers/net/veth.ko",
+];
+
 pub struct Cache {
     dir: PathBuf,
+}
+
+/// A bootable kernel image and the modules the guest loads at boot.
+pub struct Kernel {
+    pub image: PathBuf,
+    pub modules: Vec<PathBuf>,
 }
 
 impl Cache {
@@ -43,29 +57,37 @@ impl Cache {
         FileLock::acquire(file).with_context(|| format!("lock {}", path.display()))
     }
 
-    /// The kernel image to boot: `$CONTAIN_VM_KERNEL` if set, else the cached Debian one.
-    pub fn kernel(&self) -> Result<PathBuf> {
+    /// The kernel to boot: `$CONTAIN_VM_KERNEL` if set (no modules then), else the cached
+    /// Debian one with [`GUEST_MODULES`].
+    pub fn kernel(&self) -> Result<Kernel> {
         if let Some(path) = std::env::var_os("CONTAIN_VM_KERNEL") {
-            let path = PathBuf::from(path);
-            if !path.is_file() {
-                bail!("CONTAIN_VM_KERNEL={} is not a file", path.display());
+            let image = PathBuf::from(path);
+            if !image.is_file() {
+                bail!("CONTAIN_VM_KERNEL={} is not a file", image.display());
             }
-            return Ok(path);
+            return Ok(Kernel {
+                image,
+                modules: Vec::new(),
+            });
         }
         // The resolved package name is remembered so that later runs need no apt at all.
         let resolved = self.dir.join(format!("{KERNEL_META_PACKAGE}.resolved"));
-        if let Ok(package) = fs::read_to_string(&resolved) {
-            let vmlinuz = self.dir.join("kernel").join(package.trim()).join("vmlinuz");
-            if vmlinuz.is_file() {
-                return Ok(vmlinuz);
+        let package = match fs::read_to_string(&resolved) {
+            Ok(package) if self.kernel_dir(package.trim()).join("vmlinuz").is_file() => {
+                package.trim().to_string()
             }
-        }
-        let package = resolve_kernel_package()?;
-        let dir = self.dir.join("kernel").join(&package);
+            _ => resolve_kernel_package()?,
+        };
+        let dir = self.kernel_dir(&package);
         let vmlinuz = dir.join("vmlinuz");
-        if !vmlinuz.is_file() {
+        let modules = dir.join("modules");
+        // vmlinuz is renamed into place last: its presence means the directory is complete.
+        if !vmlinuz.is_file() || !modules.is_dir() {
             eprintln!("xtask: fetching kernel package {package}");
             let tmp = self.unpack_package(&package)?;
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&modules)
+                .with_context(|| format!("create {}", modules.display()))?;
             let boot = tmp.path().join("boot");
             let mut found = None;
             for entry in fs::read_dir(&boot).with_context(|| format!("read {}", boot.display()))? {
@@ -74,20 +96,46 @@ impl Cache {
                 if name.starts_with("vmlinuz-") {
                     found = Some(entry.path());
                 } else if name.starts_with("config-") {
-                    fs::create_dir_all(&dir)?;
                     fs::copy(entry.path(), dir.join("config"))?;
                 }
             }
             let Some(image) = found else {
                 bail!("package {package} has no /boot/vmlinuz-*");
             };
-            fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+            let module_root = tmp.path().join("lib/modules");
+            for release in fs::read_dir(&module_root)
+                .with_context(|| format!("read {}", module_root.display()))?
+            {
+                let release = release?.path();
+                for module in GUEST_MODULES {
+                    // A module built into a later kernel is simply absent.
+                    let path = release.join(module);
+                    if let Some(name) = path.file_name().filter(|_| path.is_file()) {
+                        fs::copy(&path, modules.join(name))
+                            .with_context(|| format!("copy {}", path.display()))?;
+                    }
+                }
+            }
             let partial = dir.join("vmlinuz.partial");
             fs::copy(&image, &partial).with_context(|| format!("copy {}", image.display()))?;
             fs::rename(&partial, &vmlinuz)?;
         }
         fs::write(&resolved, &package)?;
-        Ok(vmlinuz)
+        let mut found = Vec::new();
+        for entry in
+            fs::read_dir(&modules).with_context(|| format!("read {}", modules.display()))?
+        {
+            found.push(entry?.path());
+        }
+        found.sort();
+        Ok(Kernel {
+            image: vmlinuz,
+            modules: found,
+        })
+    }
+
+    fn kernel_dir(&self, package: &str) -> PathBuf {
+        self.dir.join("kernel").join(package)
     }
 
     /// A statically linked busybox: `$CONTAIN_VM_BUSYBOX` if set, else Debian's busybox-static.

@@ -50,6 +50,13 @@ mount -t tmpfs -o nosuid,nodev,mode=0755 tmpfs /run || warn "mounting /run faile
 [ -e /dev/stdin ] || ln -s /proc/self/fd/0 /dev/stdin
 [ -e /dev/stdout ] || ln -s /proc/self/fd/1 /dev/stdout
 [ -e /dev/stderr ] || ln -s /proc/self/fd/2 /dev/stderr
+for m in /lib/modules/xtask/*.ko; do
+    [ -e "$m" ] || continue
+    case $m in
+    */brd.ko) insmod "$m" rd_nr=1 rd_size=65536 ;; # /dev/ram0, 64 MiB, allocated on write
+    *) insmod "$m" ;;
+    esac || warn "cannot load $m"
+done
 . /xtask/config
 mount -t cgroup2 -o "nosuid,nodev,noexec${CGROUP_OPTS:+,$CGROUP_OPTS}" cgroup2 /sys/fs/cgroup ||
     warn "mounting cgroup2 at /sys/fs/cgroup failed"
@@ -66,14 +73,26 @@ echo "@@XTASK_EXIT_${NONCE}=${rc}@@"
 poweroff -f
 "#;
 
+/// Where the base image keeps the kernel modules /init2 loads.
+const MODULE_DIR: &str = "/lib/modules/xtask";
+
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
                       nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
 const GROUP: &str = "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n";
 const HOSTS: &str = "127.0.0.1\tlocalhost vm\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 const NSSWITCH: &str = "passwd: files\ngroup: files\nshadow: files\nhosts: files\n";
 
-/// Host tools copied in when present, with their libraries and setuid bits (rootless id maps).
-const HOST_TOOLS: [&str; 2] = ["/usr/bin/newuidmap", "/usr/bin/newgidmap"];
+/// Host tools copied in when present, with their libraries and setuid bits: (guest path, host
+/// paths to try). newuidmap/newgidmap for rootless id maps with several ranges; iproute2's
+/// `ip`, which (unlike busybox's) creates veth pairs, placed ahead of busybox's in PATH.
+const HOST_TOOLS: [(&str, &[&str]); 3] = [
+    ("/usr/bin/newuidmap", &["/usr/bin/newuidmap"]),
+    ("/usr/bin/newgidmap", &["/usr/bin/newgidmap"]),
+    (
+        "/usr/sbin/ip",
+        &["/usr/sbin/ip", "/usr/bin/ip", "/sbin/ip", "/bin/ip"],
+    ),
+];
 /// Host files copied in when present: the subordinate id ranges newuidmap reads.
 const HOST_CONFIG: [&str; 2] = ["/etc/subuid", "/etc/subgid"];
 
@@ -97,12 +116,12 @@ pub struct Base {
 }
 
 /// Build the base image into `cache_dir` unless an identical one is there already.
-pub fn base(cache_dir: &Path, busybox: &Path) -> Result<Base> {
+pub fn base(cache_dir: &Path, busybox: &Path, modules: &[PathBuf]) -> Result<Base> {
     let applets = applets(busybox)?;
     // Building it in memory is cheap (busybox is ~2 MiB); naming it by a hash of its bytes
     // means any change of script, layout or busybox gives a new image, and nothing stale.
     let mut w = cpio::Writer::new(Vec::new(), 1);
-    write_base(&mut w, busybox)?;
+    write_base(&mut w, busybox, modules)?;
     let paths = w.paths().map(Path::to_path_buf).collect();
     let bytes = w.finish()?;
     let mut key = Fnv::new();
@@ -120,7 +139,11 @@ pub fn base(cache_dir: &Path, busybox: &Path) -> Result<Base> {
     })
 }
 
-fn write_base<W: Write>(w: &mut cpio::Writer<W>, busybox: &Path) -> Result<()> {
+fn write_base<W: Write>(
+    w: &mut cpio::Writer<W>,
+    busybox: &Path,
+    modules: &[PathBuf],
+) -> Result<()> {
     for (dir, mode) in [
         ("/bin", 0o755),
         ("/sbin", 0o755),
@@ -152,6 +175,13 @@ fn write_base<W: Write>(w: &mut cpio::Writer<W>, busybox: &Path) -> Result<()> {
     w.file(Path::new("/etc/hosts"), 0o644, HOSTS.as_bytes())?;
     w.file(Path::new("/etc/nsswitch.conf"), 0o644, NSSWITCH.as_bytes())?;
     w.file(Path::new("/etc/hostname"), 0o644, b"vm\n")?;
+    w.dir(Path::new(MODULE_DIR), 0o755)?;
+    for module in modules {
+        let Some(name) = module.file_name() else {
+            bail!("module path {} has no file name", module.display());
+        };
+        w.host_file(&Path::new(MODULE_DIR).join(name), 0o644, module)?;
+    }
     Ok(())
 }
 
@@ -218,11 +248,14 @@ pub fn write_payload<W: Write>(out: W, base: &Base, payload: &Payload, nonce: &s
     w.file(Path::new("/xtask/cmd"), 0o755, &script)?;
 
     for exe in &payload.executables {
-        add_elf(&mut w, exe, true)?;
+        add_elf(&mut w, exe, exe)?;
     }
-    for tool in HOST_TOOLS.map(Path::new) {
-        if tool.is_file() && !w.contains(tool) {
-            add_elf(&mut w, tool, false)?;
+    for (guest, candidates) in HOST_TOOLS {
+        let guest = Path::new(guest);
+        let host = candidates.iter().map(Path::new).find(|p| p.is_file());
+        if let Some(host) = host.filter(|_| !w.contains(guest)) {
+            add_elf(&mut w, guest, host)
+                .with_context(|| format!("adding the host's {}", host.display()))?;
         }
     }
     for config in HOST_CONFIG.map(Path::new) {
@@ -237,7 +270,7 @@ pub fn write_payload<W: Write>(out: W, base: &Base, payload: &Payload, nonce: &s
         if meta.is_dir() {
             add_tree(&mut w, path)?;
         } else {
-            add_elf(&mut w, path, true)?;
+            add_elf(&mut w, path, path)?;
         }
     }
     w.finish()?;
@@ -246,22 +279,18 @@ pub fn write_payload<W: Write>(out: W, base: &Base, payload: &Payload, nonce: &s
 
 /// A host file at the same path in the guest, mode kept (setuid included), plus the shared
 /// libraries `ldd` reports when it is a dynamic ELF executable.
-fn add_elf<W: Write>(w: &mut cpio::Writer<W>, path: &Path, required: bool) -> Result<()> {
-    let mode = fs::metadata(path)
-        .with_context(|| format!("stat {}", path.display()))?
+fn add_elf<W: Write>(w: &mut cpio::Writer<W>, guest: &Path, host: &Path) -> Result<()> {
+    let mode = fs::metadata(host)
+        .with_context(|| format!("stat {}", host.display()))?
         .permissions()
         .mode();
-    w.host_file(path, mode, path)?;
-    if !is_elf(path)? {
+    w.host_file(guest, mode, host)?;
+    if !is_elf(host)? {
         return Ok(());
     }
-    for lib in shared_libraries(path).with_context(|| {
-        if required {
-            format!("cannot list the libraries of {}", path.display())
-        } else {
-            format!("cannot list the libraries of optional {}", path.display())
-        }
-    })? {
+    let libs = shared_libraries(host)
+        .with_context(|| format!("cannot list the libraries of {}", host.display()))?;
+    for lib in libs {
         if !w.contains(&lib) {
             let mode = fs::metadata(&lib)
                 .with_context(|| format!("stat {}", lib.display()))?
@@ -292,7 +321,7 @@ fn add_tree<W: Write>(w: &mut cpio::Writer<W>, path: &Path) -> Result<()> {
             add_tree(w, &entry.path())?;
         }
     } else if file_type.is_file() {
-        add_elf(w, path, true)?;
+        add_elf(w, path, path)?;
     } else {
         bail!(
             "{} is neither a file, a directory nor a symlink",

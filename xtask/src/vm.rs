@@ -140,8 +140,9 @@ impl Vm {
             let _lock = cache.lock()?;
             let kernel = cache.kernel().context("getting the guest kernel")?;
             let busybox = cache.busybox().context("getting busybox")?;
-            let base = guest::base(cache.dir(), &busybox).context("building the initramfs")?;
-            (kernel, base)
+            let base = guest::base(cache.dir(), &busybox, &kernel.modules)
+                .context("building the initramfs")?;
+            (kernel.image, base)
         };
         let mut vm = Vm {
             cache,
