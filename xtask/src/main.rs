@@ -1,1 +1,260 @@
-fn main() {}
+//! `cargo xtask`: the project's developer commands.
+//!
+//! - `cargo xtask test`: `cargo test --workspace` on the host, then every integration test
+//!   binary of `contain` in a qemu guest with a pure cgroup v2 hierarchy.
+//! - `cargo xtask vm -- PROGRAM [ARGS...]`: one program in that guest, its exit code returned.
+
+mod cache;
+mod cmd;
+mod cpio;
+mod error;
+mod guest;
+mod json;
+mod sys;
+mod test;
+mod vm;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use error::{bail, Context, Result};
+use vm::{AccelChoice, Status, Vm, VmOptions};
+
+const USAGE: &str = "\
+usage:
+  cargo xtask test [--host-only | --vm-only] [VM OPTIONS] [-- CARGO TEST ARGS...]
+      Runs `cargo test --workspace CARGO TEST ARGS` on the host, then builds the integration
+      tests of package `contain` (tests/*.rs) and runs each binary in its own qemu guest.
+      Cargo options (e.g. --release) apply to both; test-harness arguments after a second
+      `--` (filters, --nocapture) are passed to the binaries in the guest too:
+          cargo xtask test -- --release -- cgroup --nocapture
+  cargo xtask vm [VM OPTIONS] [--cwd DIR] -- PROGRAM [ARGS...]
+      Boots a guest that runs PROGRAM and exits with its exit code (124: timed out,
+      125: the guest reported no status, 126: the VM could not be set up). PROGRAM is a host
+      file (copied into the guest at the same absolute path with its shared libraries,
+      e.g. target/release/examples/run) or a command the guest's busybox provides (/bin/sh).
+
+VM options:
+  --mem MIB            guest memory (default 1024, more for large payloads)
+  --smp N              guest vCPUs (default 2)
+  --timeout SECS       kill the VM after SECS seconds (default 600)
+  --files PATH...      host files or directories to copy into the guest at the same path
+                       (ELF files with their libraries); repeatable
+  --env NAME=VALUE     set a variable in the guest; repeatable. Always set: CONTAIN_IN_VM=1,
+                       and RUST_BACKTRACE, RUST_LOG, RUST_TEST_THREADS, RUST_TEST_NOCAPTURE,
+                       RUST_LIB_BACKTRACE, RUST_MIN_STACK when set on the host
+  --accel auto|kvm|tcg accelerator (default auto: KVM if a probe guest boots with it)
+  --cgroup-opts OPTS   cgroup2 mount options (default nsdelegate,memory_recursiveprot)
+  --verbose            also show firmware and kernel output
+
+The guest: Debian's linux-image-cloud-amd64 and busybox-static, fetched with apt-get into
+target/vm-cache/ (CONTAIN_VM_KERNEL / CONTAIN_VM_BUSYBOX override them); pure cgroup2 at
+/sys/fs/cgroup with every controller enabled at the root; the root a bind mount (so
+pivot_root works); the command runs as root with the host's cwd and stdin from /dev/null.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if let Err(e) = sys::catch_termination_signals() {
+        eprintln!("xtask: {e}");
+        return ExitCode::from(126);
+    }
+    let result = match args.first().and_then(|a| a.to_str()) {
+        Some("test") => parse_test(&args[1..]).and_then(|opts| test::run(&opts)),
+        Some("vm") => parse_vm(&args[1..]).and_then(|cmd| run_vm(&cmd)),
+        Some("help" | "--help" | "-h") => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            if sys::interrupted().is_some() {
+                ExitCode::from(130)
+            } else {
+                ExitCode::from(126)
+            }
+        }
+    }
+}
+
+/// `cargo xtask vm`: the guest's status becomes ours.
+fn run_vm(command: &VmCommand) -> Result<u8> {
+    let vm = Vm::prepare(command.options.clone())?;
+    let program = &command.argv[0];
+    let program_path = Path::new(program);
+    let (guest_program, executables) = if vm.provides(program_path) {
+        (program.clone(), Vec::new())
+    } else if program_path.components().count() == 1 {
+        // A bare name is looked up in the guest's PATH by the guest shell.
+        (program.clone(), Vec::new())
+    } else {
+        let host = std::fs::canonicalize(program_path).with_context(|| {
+            format!(
+                "{} is neither a host file nor a program the guest's busybox provides",
+                program_path.display()
+            )
+        })?;
+        (host.clone().into_os_string(), vec![host])
+    };
+    let mut argv = vec![guest_program];
+    argv.extend(command.argv[1..].iter().cloned());
+    let outcome = vm.run(executables, argv, &command.cwd, &[])?;
+    if command.options.verbose {
+        let boot = outcome.boot.map(|b| b.as_secs_f64()).unwrap_or(f64::NAN);
+        eprintln!(
+            "xtask: accelerator {}, boot {boot:.1} s, qemu {:.1} s",
+            vm.accel_name(),
+            outcome.total.as_secs_f64()
+        );
+    }
+    Ok(match outcome.status {
+        Status::Exited(code) => u8::try_from(code).unwrap_or(255),
+        Status::TimedOut => 124,
+        Status::Unreported => 125,
+    })
+}
+
+struct VmCommand {
+    options: VmOptions,
+    cwd: PathBuf,
+    argv: Vec<OsString>,
+}
+
+fn parse_vm(args: &[OsString]) -> Result<VmCommand> {
+    let mut options = VmOptions::default();
+    let mut cwd = std::env::current_dir().context("getcwd")?;
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].to_string_lossy();
+        if arg == "--" {
+            i += 1;
+            break;
+        }
+        if arg == "--cwd" {
+            let dir = value(args, &mut i, "--cwd")?;
+            cwd = std::path::absolute(&dir).with_context(|| format!("--cwd {dir}"))?;
+            i += 1;
+            continue;
+        }
+        if parse_vm_option(args, &mut i, &mut options)? {
+            continue;
+        }
+        if arg.starts_with('-') {
+            bail!("unknown option {arg} (see `cargo xtask help`)");
+        }
+        break;
+    }
+    let argv = args[i..].to_vec();
+    if argv.is_empty() {
+        bail!("no program given: cargo xtask vm [OPTIONS] -- PROGRAM [ARGS...]");
+    }
+    Ok(VmCommand { options, cwd, argv })
+}
+
+fn parse_test(args: &[OsString]) -> Result<test::TestOptions> {
+    let mut opts = test::TestOptions {
+        host: true,
+        vm: true,
+        vm_options: VmOptions::default(),
+        cargo_args: Vec::new(),
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].to_string_lossy();
+        match arg.as_ref() {
+            "--" => {
+                opts.cargo_args = args[i + 1..].to_vec();
+                break;
+            }
+            "--host-only" => opts.vm = false,
+            "--vm-only" => opts.host = false,
+            _ => {
+                if parse_vm_option(args, &mut i, &mut opts.vm_options)? {
+                    continue;
+                }
+                bail!("unknown argument {arg} (cargo test arguments go after `--`)");
+            }
+        }
+        i += 1;
+    }
+    if !opts.host && !opts.vm {
+        bail!("--host-only and --vm-only exclude each other");
+    }
+    Ok(opts)
+}
+
+/// Parse the VM option at `args[*i]` if it is one, advancing `i` past it and its values.
+fn parse_vm_option(args: &[OsString], i: &mut usize, options: &mut VmOptions) -> Result<bool> {
+    let arg = args[*i].to_string_lossy().into_owned();
+    match arg.as_str() {
+        "--mem" => options.mem = Some(number(&value(args, i, &arg)?, &arg, 64)?),
+        "--smp" => options.smp = number(&value(args, i, &arg)?, &arg, 1)?,
+        "--timeout" => {
+            options.timeout = Duration::from_secs(number(&value(args, i, &arg)?, &arg, 1)?.into())
+        }
+        "--accel" => {
+            let v = value(args, i, &arg)?;
+            options.accel = AccelChoice::parse(&v)
+                .ok_or_else(|| error::Error::new(format!("--accel {v}: use auto, kvm or tcg")))?;
+        }
+        "--cgroup-opts" => options.cgroup_opts = value(args, i, &arg)?,
+        "--verbose" => options.verbose = true,
+        "--env" => {
+            let v = value(args, i, &arg)?;
+            let Some((name, val)) = v.split_once('=') else {
+                bail!("--env {v}: expected NAME=VALUE");
+            };
+            let valid = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                bail!("--env {v}: {name:?} is not a valid variable name");
+            }
+            options.env.push((name.to_string(), val.into()));
+        }
+        "--files" => {
+            let before = options.files.len();
+            while *i + 1 < args.len() && !args[*i + 1].to_string_lossy().starts_with('-') {
+                *i += 1;
+                let path = Path::new(&args[*i]);
+                let abs = std::path::absolute(path)
+                    .with_context(|| format!("--files {}", path.display()))?;
+                if std::fs::symlink_metadata(&abs).is_err() {
+                    bail!("--files {}: no such file or directory", path.display());
+                }
+                options.files.push(abs);
+            }
+            if options.files.len() == before {
+                bail!("--files needs at least one path");
+            }
+        }
+        _ => return Ok(false),
+    }
+    *i += 1;
+    Ok(true)
+}
+
+/// The value after option `args[*i]`, advancing `i` to it.
+fn value(args: &[OsString], i: &mut usize, option: &str) -> Result<String> {
+    *i += 1;
+    match args.get(*i) {
+        Some(v) => Ok(v.to_string_lossy().into_owned()),
+        None => bail!("{option} needs a value"),
+    }
+}
+
+fn number(text: &str, option: &str, min: u32) -> Result<u32> {
+    match text.parse::<u32>() {
+        Ok(n) if n >= min => Ok(n),
+        _ => bail!("{option} {text}: expected a whole number of at least {min}"),
+    }
+}
