@@ -12,6 +12,7 @@ pub mod mount;
 pub mod mountinfo;
 pub mod namespace;
 pub mod process;
+pub mod security;
 pub(crate) mod sys;
 
 pub use error::{Errno, Error, Result, SetupStage};

@@ -277,9 +277,17 @@ mod tests {
         assert_eq!(a.id().unwrap(), b.id().unwrap());
         let c = Namespace::from_fd(OwnedFd::from(b)).unwrap();
         assert_eq!(c.kind(), Namespaces::NET);
+        // A child of ours shares our namespaces (pid 1 may be off limits to a sandboxed root).
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
+        let theirs = id_of_pid(sleeper.id() as i32, Namespaces::USER);
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
         assert_eq!(
             Namespace::current(Namespaces::USER).unwrap().id().unwrap(),
-            id_of_pid(1, Namespaces::USER).unwrap()
+            theirs.unwrap()
         );
     }
 }

@@ -12,6 +12,7 @@ use std::os::fd::RawFd;
 use libc::{c_char, c_void};
 
 use crate::error::SetupStage;
+use crate::security::{CapData, PreparedSecurity};
 use crate::sys;
 use crate::Errno;
 
@@ -53,6 +54,11 @@ pub(crate) struct ChildPlan<'a> {
     pub keep_fds: &'a [RawFd],
     /// Upper bound for the close-on-exec loop when `close_range` is missing.
     pub fd_limit: RawFd,
+    /// Capabilities, no_new_privs, seccomp, rlimits, session.
+    pub security: &'a PreparedSecurity,
+    /// Whether the child holds CAP_SETPCAP (root, or a new user namespace) and so must
+    /// shrink the bounding set; an unprivileged caller's child has no capabilities to drop.
+    pub privileged: bool,
     /// Full paths to try in order (a PATH search prepared by the parent).
     pub exec_paths: &'a [*const c_char],
     /// NULL-terminated argv.
@@ -238,6 +244,9 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
             .at(SetupStage::SetDomainname)?;
         }
 
+        // Steps that need privileges of the setup itself, while the child still has them.
+        limit_privileges(plan)?;
+
         // Identity last: a switch away from root drops the capabilities the steps above need.
         if let Some(groups) = plan.groups {
             sys::syscall3(
@@ -269,6 +278,7 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
             sys::syscall3(libc::SYS_dup3, src as usize, dst as usize, 0).at(SetupStage::DupFd)?;
         }
         mark_cloexec_except(plan).at(SetupStage::CloseFds)?;
+        lock_down(plan.security)?;
 
         let empty: u64 = 0;
         sys::syscall6(
@@ -284,6 +294,124 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
 
         exec(plan)
     }
+}
+
+/// Before the identity switch: shrink the bounding set, clear the ambient set, set rlimits.
+unsafe fn limit_privileges(plan: &ChildPlan<'_>) -> Step {
+    let sec = plan.security;
+    // SAFETY: prctl and prlimit64 with integer arguments and pointers to live locals/plan data.
+    unsafe {
+        if plan.privileged {
+            for cap in 0..=sec.last_cap {
+                if sec.keep & (1u64 << cap) == 0 {
+                    match sys::syscall6(
+                        libc::SYS_prctl,
+                        libc::PR_CAPBSET_DROP as usize,
+                        cap as usize,
+                        0,
+                        0,
+                        0,
+                        0,
+                    ) {
+                        Ok(_) | Err(Errno::EINVAL) => {}
+                        Err(e) => return Err(ChildError::new(SetupStage::Capabilities, e)),
+                    }
+                }
+            }
+        }
+        let clear = libc::PR_CAP_AMBIENT_CLEAR_ALL as usize;
+        match sys::syscall6(
+            libc::SYS_prctl,
+            libc::PR_CAP_AMBIENT as usize,
+            clear,
+            0,
+            0,
+            0,
+            0,
+        ) {
+            Ok(_) | Err(Errno::EINVAL) => {}
+            Err(e) => return Err(ChildError::new(SetupStage::Capabilities, e)),
+        }
+        for (i, l) in sec.rlimits.iter().enumerate() {
+            let new = [l.soft, l.hard];
+            sys::syscall6(
+                libc::SYS_prlimit64,
+                0,
+                l.resource as usize,
+                new.as_ptr() as usize,
+                0,
+                0,
+                0,
+            )
+            .map_err(|e| ChildError {
+                stage: SetupStage::Rlimits,
+                errno: e,
+                index: i as u32,
+                step: l.resource,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// After the identity switch, right before exec: new session, effective/permitted/inheritable
+/// capabilities, no_new_privs, and last the seccomp filter (which must not see our setup).
+unsafe fn lock_down(sec: &PreparedSecurity) -> Step {
+    // SAFETY: setsid, capget/capset on local header and data, prctl with a sock_fprog that
+    // points into the prepared filter.
+    unsafe {
+        if sec.new_session {
+            sys::syscall3(libc::SYS_setsid, 0, 0, 0).at(SetupStage::Session)?;
+        }
+        #[repr(C)]
+        struct CapHeader {
+            version: u32,
+            pid: i32,
+        }
+        const VERSION_3: u32 = 0x2008_0522;
+        let mut header = CapHeader {
+            version: VERSION_3,
+            pid: 0,
+        };
+        let mut data = [CapData::default(); 2];
+        let hp = &mut header as *mut CapHeader as usize;
+        sys::syscall3(libc::SYS_capget, hp, data.as_mut_ptr() as usize, 0)
+            .at(SetupStage::Capabilities)?;
+        for (i, d) in data.iter_mut().enumerate() {
+            let keep = (sec.keep >> (32 * i)) as u32;
+            d.effective &= keep;
+            d.permitted &= keep;
+            d.inheritable = 0;
+        }
+        sys::syscall3(libc::SYS_capset, hp, data.as_ptr() as usize, 0)
+            .at(SetupStage::Capabilities)?;
+        if sec.no_new_privs {
+            sys::syscall6(
+                libc::SYS_prctl,
+                libc::PR_SET_NO_NEW_PRIVS as usize,
+                1,
+                0,
+                0,
+                0,
+                0,
+            )
+            .at(SetupStage::NoNewPrivs)?;
+        }
+        if !sec.filter.is_empty() {
+            let prog = libc::sock_fprog {
+                len: sec.filter.len() as u16,
+                filter: sec.filter.as_ptr() as *mut libc::sock_filter,
+            };
+            sys::syscall3(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER as usize,
+                0,
+                &prog as *const libc::sock_fprog as usize,
+            )
+            .at(SetupStage::Seccomp)?;
+        }
+    }
+    Ok(())
 }
 
 /// `PR_SET_PDEATHSIG`, then make sure the parent did not die before it took effect: the

@@ -29,6 +29,7 @@ pub use handle::{Child, ExitStatus, Output};
 use crate::cgroup::{Cgroup, CgroupBuilder, OwnedCgroup, Resources};
 use crate::idmap::{IdMap, PreparedIdMaps};
 use crate::namespace::{Namespace, Namespaces};
+use crate::security::{CapSet, PreparedSecurity, Rlimit, Seccomp, Security};
 use crate::{sys, Errno, Error, Result};
 use child::{ChildError, ChildPlan};
 
@@ -112,6 +113,7 @@ pub struct Container {
     parent_death_signal: Option<i32>,
     clone_call: CloneCall,
     cgroup: Option<CgroupPlacement>,
+    security: Security,
 }
 
 /// Where `spawn` puts the child.
@@ -156,6 +158,7 @@ impl Container {
             parent_death_signal: Some(libc::SIGKILL),
             clone_call: CloneCall::Auto,
             cgroup: None,
+            security: Security::default(),
         }
     }
 
@@ -307,6 +310,35 @@ impl Container {
         self
     }
 
+    /// The security settings (default: [`Security::default`], see [`crate::security`]).
+    pub fn security(&mut self, security: Security) -> &mut Self {
+        self.security = security;
+        self
+    }
+
+    /// The capabilities the process keeps (default: docker's set).
+    pub fn capabilities(&mut self, caps: CapSet) -> &mut Self {
+        self.security.capabilities = caps;
+        self
+    }
+
+    /// The seccomp filter (default: [`Seccomp::Default`]).
+    pub fn seccomp(&mut self, seccomp: Seccomp) -> &mut Self {
+        self.security.seccomp = seccomp;
+        self
+    }
+
+    /// Sets a resource limit (replacing the default `RLIMIT_NOFILE` only if it names it).
+    pub fn rlimit(&mut self, limit: Rlimit) -> &mut Self {
+        let limits = self
+            .security
+            .rlimits
+            .get_or_insert_with(Security::default_rlimits);
+        limits.retain(|l| l.resource != limit.resource);
+        limits.push(limit);
+        self
+    }
+
     /// Starts the process in an existing cgroup (which stays the caller's: it is not removed).
     /// `clone3(CLONE_INTO_CGROUP)` puts the child there atomically, so it never runs outside;
     /// on kernels before 5.7 the parent writes `cgroup.procs` before it lets the child go on.
@@ -382,6 +414,8 @@ struct Prepared {
     join: Vec<(RawFd, i32)>,
     join_pid: Option<RawFd>,
     cgroup: Option<RawFd>,
+    security: PreparedSecurity,
+    privileged: bool,
     share_vm: bool,
     flags: u64,
     min_fd: RawFd,
@@ -622,6 +656,8 @@ impl Prepared {
             join,
             join_pid,
             cgroup: None,
+            security: PreparedSecurity::prepare(&c.security)?,
+            privileged: euid == 0 || c.namespaces.contains(Namespaces::USER),
             share_vm,
             flags: c.namespaces.bits(),
             min_fd,
@@ -717,6 +753,8 @@ impl Prepared {
             fd_moves: &fd_moves,
             keep_fds: &keep_fds,
             fd_limit: self.fd_limit,
+            security: &self.security,
+            privileged: self.privileged,
             exec_paths: &exec_ptrs,
             argv: argv_ptrs.as_ptr(),
             envp: envp_ptrs.as_ptr(),

@@ -1,0 +1,553 @@
+//! Security defaults for the container's process: capabilities, `no_new_privs`, a seccomp
+//! filter, resource limits and a new session.
+//!
+//! Each is on by default and each can be changed on the [`Container`](crate::process::Container):
+//! - capabilities: the bounding, effective and permitted sets are reduced to docker's default
+//!   set ([`CapSet::DOCKER_DEFAULT`]); inheritable and ambient are emptied (CVE-2022-29162);
+//! - `no_new_privs`: set-uid binaries and file capabilities give nothing;
+//! - seccomp: [`Seccomp::Default`] denies, with `EPERM`, the system calls a container has no
+//!   business making (kexec, modules, reboot, swap, acct, bpf, perf events,
+//!   `open_by_handle_at`, keyrings, userfaultfd), `ioctl(TIOCSTI)`, and `mknod` of block devices;
+//! - rlimits: `RLIMIT_NOFILE` 1024 soft, 524288 hard (capped at the caller's hard limit);
+//! - `setsid`: the container cannot push input into the caller's terminal or signal its
+//!   process group.
+//!
+//! Everything is prepared in the parent (the BPF program is compiled once per process); the
+//! child applies it with raw system calls right before `execve`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule,
+};
+
+use crate::{Error, Result};
+
+/// Capability names in kernel order (`CAP_CHOWN` is 0).
+const CAP_NAMES: [&str; 41] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// A set of Linux capabilities (bit N is capability number N).
+///
+/// ```
+/// use contain::security::CapSet;
+/// let caps = CapSet::DOCKER_DEFAULT.with("NET_ADMIN".parse()?).without("MKNOD".parse()?);
+/// assert!(caps.contains("CAP_NET_ADMIN".parse()?));
+/// assert_eq!("chown,kill".parse::<CapSet>()?.len(), 2);
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct CapSet(u64);
+
+/// One capability, by its kernel number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Capability(u8);
+
+impl Capability {
+    /// The capability with kernel number `n` (0..=63).
+    pub fn from_number(n: u8) -> Option<Capability> {
+        (n < 64).then_some(Capability(n))
+    }
+
+    /// Its kernel number.
+    pub fn number(self) -> u8 {
+        self.0
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match CAP_NAMES.get(self.0 as usize) {
+            Some(name) => write!(f, "CAP_{name}"),
+            None => write!(f, "CAP_{}", self.0),
+        }
+    }
+}
+
+impl FromStr for Capability {
+    type Err = Error;
+
+    /// `CAP_NET_ADMIN`, `NET_ADMIN` or `net_admin`.
+    fn from_str(s: &str) -> Result<Capability> {
+        let upper = s.trim().to_ascii_uppercase();
+        let name = upper.strip_prefix("CAP_").unwrap_or(&upper);
+        CAP_NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Capability(i as u8))
+            .ok_or_else(|| Error::config("capability", format!("unknown capability {s:?}")))
+    }
+}
+
+impl CapSet {
+    /// No capabilities.
+    pub const EMPTY: CapSet = CapSet(0);
+
+    /// Docker's default set: CHOWN, DAC_OVERRIDE, FSETID, FOWNER, MKNOD, NET_RAW, SETGID, SETUID,
+    /// SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE.
+    pub const DOCKER_DEFAULT: CapSet = CapSet(
+        1 << 0 // CHOWN
+            | 1 << 1 // DAC_OVERRIDE
+            | 1 << 4 // FSETID
+            | 1 << 3 // FOWNER
+            | 1 << 27 // MKNOD
+            | 1 << 13 // NET_RAW
+            | 1 << 6 // SETGID
+            | 1 << 7 // SETUID
+            | 1 << 31 // SETFCAP
+            | 1 << 8 // SETPCAP
+            | 1 << 10 // NET_BIND_SERVICE
+            | 1 << 18 // SYS_CHROOT
+            | 1 << 5 // KILL
+            | 1 << 29, // AUDIT_WRITE
+    );
+
+    /// Every capability the kernel may know (bits 0..=63); the kernel ignores unknown ones.
+    pub const ALL: CapSet = CapSet(u64::MAX);
+
+    /// The set as a bit mask.
+    pub fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// Whether `cap` is in the set.
+    pub fn contains(self, cap: Capability) -> bool {
+        self.0 & (1 << cap.0) != 0
+    }
+
+    /// The set plus `cap`.
+    pub fn with(self, cap: Capability) -> CapSet {
+        CapSet(self.0 | 1 << cap.0)
+    }
+
+    /// The set minus `cap`.
+    pub fn without(self, cap: Capability) -> CapSet {
+        CapSet(self.0 & !(1 << cap.0))
+    }
+
+    /// How many capabilities are in the set.
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The capabilities in the set.
+    pub fn iter(self) -> impl Iterator<Item = Capability> {
+        (0..64u8)
+            .filter(move |n| self.0 & (1 << n) != 0)
+            .map(Capability)
+    }
+}
+
+impl fmt::Debug for CapSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set()
+            .entries(self.iter().map(|c| c.to_string()))
+            .finish()
+    }
+}
+
+impl FromStr for CapSet {
+    type Err = Error;
+
+    /// A comma list of capability names, or `ALL`.
+    fn from_str(s: &str) -> Result<CapSet> {
+        let mut set = CapSet::EMPTY;
+        for word in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            if word.eq_ignore_ascii_case("all") {
+                set = CapSet::ALL;
+            } else {
+                set = set.with(word.parse()?);
+            }
+        }
+        Ok(set)
+    }
+}
+
+/// The seccomp filter a container gets.
+#[derive(Debug, Clone, Default)]
+pub enum Seccomp {
+    /// The default deny list (see the module docs), `EPERM` on a match.
+    #[default]
+    Default,
+    /// No filter.
+    Disabled,
+    /// A filter of the caller's, e.g. compiled with `seccompiler`.
+    Program(BpfProgram),
+}
+
+/// A resource limit (`setrlimit(2)` resource number, soft and hard values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    /// `RLIMIT_*` number.
+    pub resource: u32,
+    /// Soft limit (`RLIM_INFINITY` for none).
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+/// Names accepted by [`Rlimit::parse`] and `--ulimit`, with their resource numbers.
+const RLIMIT_NAMES: [(&str, u32); 16] = [
+    ("cpu", libc::RLIMIT_CPU as u32),
+    ("fsize", libc::RLIMIT_FSIZE as u32),
+    ("data", libc::RLIMIT_DATA as u32),
+    ("stack", libc::RLIMIT_STACK as u32),
+    ("core", libc::RLIMIT_CORE as u32),
+    ("rss", libc::RLIMIT_RSS as u32),
+    ("nproc", libc::RLIMIT_NPROC as u32),
+    ("nofile", libc::RLIMIT_NOFILE as u32),
+    ("memlock", libc::RLIMIT_MEMLOCK as u32),
+    ("as", libc::RLIMIT_AS as u32),
+    ("locks", libc::RLIMIT_LOCKS as u32),
+    ("sigpending", libc::RLIMIT_SIGPENDING as u32),
+    ("msgqueue", libc::RLIMIT_MSGQUEUE as u32),
+    ("nice", libc::RLIMIT_NICE as u32),
+    ("rtprio", libc::RLIMIT_RTPRIO as u32),
+    ("rttime", libc::RLIMIT_RTTIME as u32),
+];
+
+impl Rlimit {
+    /// Parses `NAME=SOFT[:HARD]` (docker's `--ulimit`), e.g. `nofile=1024:4096`; `unlimited`
+    /// or `-1` for no limit.
+    ///
+    /// ```
+    /// let l = contain::security::Rlimit::parse("nofile=1024:4096")?;
+    /// assert_eq!((l.soft, l.hard), (1024, 4096));
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn parse(s: &str) -> Result<Rlimit> {
+        let bad = |why: &str| {
+            Error::config(
+                "ulimit",
+                format!("{s:?}: {why} (expected NAME=SOFT[:HARD])"),
+            )
+        };
+        let (name, values) = s.split_once('=').ok_or_else(|| bad("no '='"))?;
+        let resource = RLIMIT_NAMES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.trim()))
+            .map(|(_, r)| *r)
+            .ok_or_else(|| bad("unknown resource"))?;
+        let value = |v: &str| match v.trim() {
+            "unlimited" | "-1" => Ok(libc::RLIM_INFINITY),
+            v => v.parse::<u64>().map_err(|_| bad("not a number")),
+        };
+        let (soft, hard) = match values.split_once(':') {
+            Some((s, h)) => (value(s)?, value(h)?),
+            None => (value(values)?, value(values)?),
+        };
+        if soft > hard {
+            return Err(bad("soft limit above hard limit"));
+        }
+        Ok(Rlimit {
+            resource,
+            soft,
+            hard,
+        })
+    }
+}
+
+/// The security settings of a container; see the module docs for the defaults.
+#[derive(Debug, Clone)]
+pub struct Security {
+    /// Bounding, effective and permitted capabilities.
+    pub capabilities: CapSet,
+    /// `PR_SET_NO_NEW_PRIVS`.
+    pub no_new_privs: bool,
+    /// The seccomp filter.
+    pub seccomp: Seccomp,
+    /// Resource limits; `None` for [`Security::default_rlimits`].
+    pub rlimits: Option<Vec<Rlimit>>,
+    /// `setsid()` before exec.
+    pub new_session: bool,
+}
+
+impl Default for Security {
+    fn default() -> Security {
+        Security {
+            capabilities: CapSet::DOCKER_DEFAULT,
+            no_new_privs: true,
+            seccomp: Seccomp::Default,
+            rlimits: None,
+            new_session: true,
+        }
+    }
+}
+
+impl Security {
+    /// Nothing restricted: all capabilities kept, no filter, no limits changed, no new session.
+    /// For tests and tools that need the container to be as privileged as its caller.
+    pub fn unrestricted() -> Security {
+        Security {
+            capabilities: CapSet::ALL,
+            no_new_privs: false,
+            seccomp: Seccomp::Disabled,
+            rlimits: Some(Vec::new()),
+            new_session: false,
+        }
+    }
+
+    /// `RLIMIT_NOFILE` 1024 soft, 524288 hard, both capped at the caller's hard limit.
+    pub fn default_rlimits() -> Vec<Rlimit> {
+        let hard_now = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .map(|(_, hard)| hard)
+            .unwrap_or(1024);
+        let hard = hard_now.min(524_288);
+        vec![Rlimit {
+            resource: libc::RLIMIT_NOFILE as u32,
+            soft: hard.min(1024),
+            hard,
+        }]
+    }
+}
+
+/// `struct __user_cap_data_struct`, two of them for version 3.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CapData {
+    pub effective: u32,
+    pub permitted: u32,
+    pub inheritable: u32,
+}
+
+/// What the child applies, prepared in the parent.
+#[derive(Debug)]
+pub(crate) struct PreparedSecurity {
+    /// Capabilities to keep (bounding set; effective/permitted are intersected with it).
+    pub keep: u64,
+    /// Highest capability number the kernel knows (`/proc/sys/kernel/cap_last_cap`).
+    pub last_cap: u32,
+    pub no_new_privs: bool,
+    /// The BPF program, empty for none.
+    pub filter: BpfProgram,
+    pub rlimits: Vec<Rlimit>,
+    pub new_session: bool,
+}
+
+impl PreparedSecurity {
+    pub(crate) fn prepare(s: &Security) -> Result<PreparedSecurity> {
+        let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+            .filter(|n| *n < 64)
+            .unwrap_or(40);
+        let filter = match &s.seccomp {
+            Seccomp::Default => default_filter()?.clone(),
+            Seccomp::Disabled => Vec::new(),
+            Seccomp::Program(p) if p.len() > u16::MAX as usize => {
+                return Err(Error::config(
+                    "seccomp filter",
+                    "more than 65535 instructions",
+                ))
+            }
+            Seccomp::Program(p) => p.clone(),
+        };
+        if !filter.is_empty() && !s.no_new_privs && !nix::unistd::geteuid().is_root() {
+            return Err(Error::config(
+                "seccomp filter",
+                "without no_new_privs only a privileged caller may install a filter",
+            ));
+        }
+        Ok(PreparedSecurity {
+            keep: s.capabilities.bits(),
+            last_cap,
+            no_new_privs: s.no_new_privs,
+            filter,
+            rlimits: s.rlimits.clone().unwrap_or_else(Security::default_rlimits),
+            new_session: s.new_session,
+        })
+    }
+}
+
+/// The system calls the default filter denies.
+const DENIED: [i64; 16] = [
+    libc::SYS_kexec_load,
+    libc::SYS_kexec_file_load,
+    libc::SYS_init_module,
+    libc::SYS_finit_module,
+    libc::SYS_delete_module,
+    libc::SYS_reboot,
+    libc::SYS_swapon,
+    libc::SYS_swapoff,
+    libc::SYS_acct,
+    libc::SYS_bpf,
+    libc::SYS_perf_event_open,
+    libc::SYS_open_by_handle_at,
+    libc::SYS_keyctl,
+    libc::SYS_add_key,
+    libc::SYS_request_key,
+    libc::SYS_userfaultfd,
+];
+
+/// The default filter, compiled once per process.
+fn default_filter() -> Result<&'static BpfProgram> {
+    static FILTER: OnceLock<std::result::Result<BpfProgram, String>> = OnceLock::new();
+    FILTER
+        .get_or_init(|| compile_default().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| Error::config("seccomp filter", e.clone()))
+}
+
+fn compile_default() -> std::result::Result<BpfProgram, seccompiler::BackendError> {
+    use SeccompCmpArgLen::Dword;
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
+        DENIED.iter().map(|&nr| (nr, Vec::new())).collect();
+    // ioctl(fd, TIOCSTI, ...): pushing input into a terminal.
+    rules.insert(
+        libc::SYS_ioctl,
+        vec![SeccompRule::new(vec![SeccompCondition::new(
+            1,
+            Dword,
+            SeccompCmpOp::Eq,
+            libc::TIOCSTI as u64,
+        )?])?],
+    );
+    // mknod of block devices: a container's root must not make a node for a host disk.
+    let block = |arg: u8| -> std::result::Result<SeccompRule, seccompiler::BackendError> {
+        SeccompRule::new(vec![SeccompCondition::new(
+            arg,
+            Dword,
+            SeccompCmpOp::MaskedEq(libc::S_IFMT as u64),
+            libc::S_IFBLK as u64,
+        )?])
+    };
+    #[cfg(target_arch = "x86_64")]
+    rules.insert(libc::SYS_mknod, vec![block(1)?]);
+    rules.insert(libc::SYS_mknodat, vec![block(2)?]);
+    let arch = std::env::consts::ARCH.try_into()?;
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch,
+    )?;
+    let program: BpfProgram = filter.try_into()?;
+    Ok(with_x32_guard(program))
+}
+
+/// On x86_64 the x32 ABI reaches the same system calls with bit 30 set in the number, under
+/// the same audit arch; refuse those numbers before the filter looks up the plain ones.
+fn with_x32_guard(program: BpfProgram) -> BpfProgram {
+    if !cfg!(target_arch = "x86_64") {
+        return program;
+    }
+    use seccompiler::sock_filter;
+    const BPF_LD_W_ABS: u16 = 0x20;
+    const BPF_JGE_K: u16 = 0x05 | 0x30;
+    const BPF_RET_K: u16 = 0x06;
+    let guard = [
+        sock_filter {
+            code: BPF_LD_W_ABS,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        }, // seccomp_data.nr
+        sock_filter {
+            code: BPF_JGE_K,
+            jt: 0,
+            jf: 1,
+            k: 0x4000_0000,
+        },
+        sock_filter {
+            code: BPF_RET_K,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+        },
+    ];
+    guard.into_iter().chain(program).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_names_round_trip() {
+        for (i, name) in CAP_NAMES.iter().enumerate() {
+            let c: Capability = name.parse().unwrap();
+            assert_eq!(c.number() as usize, i);
+            assert_eq!(c.to_string(), format!("CAP_{name}"));
+            assert_eq!(
+                format!("cap_{}", name.to_lowercase())
+                    .parse::<Capability>()
+                    .unwrap(),
+                c
+            );
+        }
+        assert!("CAP_NOPE".parse::<Capability>().is_err());
+        assert_eq!(CapSet::DOCKER_DEFAULT.len(), 14);
+        assert_eq!("all".parse::<CapSet>().unwrap(), CapSet::ALL);
+    }
+
+    #[test]
+    fn rlimits_parse() {
+        assert_eq!(Rlimit::parse("nproc=10").unwrap().hard, 10);
+        assert_eq!(
+            Rlimit::parse("core=unlimited").unwrap().soft,
+            libc::RLIM_INFINITY
+        );
+        for bad in ["nofile", "bogus=1", "nofile=2:1", "nofile=x"] {
+            assert!(Rlimit::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn default_filter_compiles_with_the_guard_first() {
+        let p = default_filter().unwrap();
+        assert!(p.len() > 20);
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(p[1].k, 0x4000_0000);
+        }
+    }
+}

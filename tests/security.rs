@@ -1,0 +1,226 @@
+//! Security defaults seen from inside the container: capabilities, no_new_privs, seccomp,
+//! rlimits and the new session, and each of them switched off or changed.
+
+mod common;
+
+use common::{is_root, output, role, stdout, TempDir};
+use contain::process::Container;
+use contain::security::{CapSet, Rlimit, Seccomp, Security};
+
+/// The fields of /proc/self/status as the container's command sees them.
+fn status_of(c: &mut Container) -> Vec<(String, String)> {
+    c.arg("/proc/self/status");
+    let o = output(c);
+    assert!(o.status.success(), "{o:?}");
+    stdout(&o)
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+fn field<'a>(status: &'a [(String, String)], name: &str) -> &'a str {
+    &status
+        .iter()
+        .find(|(k, _)| k == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+        .1
+}
+
+#[test]
+fn defaults_reduce_capabilities_and_set_no_new_privs_and_seccomp() {
+    if !is_root("defaults_reduce_capabilities_and_set_no_new_privs_and_seccomp") {
+        return;
+    }
+    let docker = format!("{:016x}", CapSet::DOCKER_DEFAULT.bits());
+    let st = status_of(&mut Container::new("cat"));
+    assert_eq!(field(&st, "CapBnd"), docker);
+    assert_eq!(field(&st, "CapEff"), docker);
+    assert_eq!(field(&st, "CapPrm"), docker);
+    assert_eq!(field(&st, "CapInh"), "0000000000000000");
+    assert_eq!(field(&st, "CapAmb"), "0000000000000000");
+    assert_eq!(field(&st, "NoNewPrivs"), "1");
+    assert_eq!(field(&st, "Seccomp"), "2");
+
+    // Each is configurable.
+    let more = CapSet::DOCKER_DEFAULT.with("SYS_ADMIN".parse().unwrap());
+    let st = status_of(Container::new("cat").capabilities(more));
+    assert_eq!(field(&st, "CapBnd"), format!("{:016x}", more.bits()));
+    let st = status_of(Container::new("cat").security(Security::unrestricted()));
+    assert_eq!(field(&st, "NoNewPrivs"), "0");
+    assert_eq!(field(&st, "Seccomp"), "0");
+    assert_ne!(field(&st, "CapBnd"), docker);
+}
+
+#[test]
+fn unprivileged_defaults_apply_too() {
+    match role().as_deref() {
+        Some("nobody") => {
+            let st = status_of(&mut Container::new("cat"));
+            assert_eq!(field(&st, "NoNewPrivs"), "1");
+            assert_eq!(field(&st, "Seccomp"), "2");
+            assert_eq!(field(&st, "CapEff"), "0000000000000000");
+            let st =
+                status_of(Container::new("cat").namespaces(contain::namespace::Namespaces::USER));
+            assert_eq!(
+                field(&st, "CapBnd"),
+                format!("{:016x}", CapSet::DOCKER_DEFAULT.bits())
+            );
+        }
+        Some(_) => {}
+        None => {
+            if is_root("unprivileged_defaults_apply_too") {
+                common::assert_passes_as_nobody("unprivileged_defaults_apply_too", "nobody", false);
+            }
+        }
+    }
+}
+
+/// Runs this test binary in a container as a probe that makes the system calls the filter
+/// denies and prints what each returned.
+fn probe(seccomp: Seccomp, dir: &std::path::Path) -> String {
+    let exe = std::env::current_exe().unwrap();
+    let o = output(
+        Container::new(exe)
+            .args([
+                "probe_syscalls",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("CONTAIN_TEST_ROLE", "probe")
+            .env("PROBE_DIR", dir)
+            .seccomp(seccomp),
+    );
+    assert!(o.status.success(), "{o:?}");
+    // libtest may print "test NAME ... " in front of the first line.
+    stdout(&o)
+        .lines()
+        .filter_map(|l| l.find("probe ").map(|i| &l[i..]))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn probe_syscalls() {
+    if role().as_deref() != Some("probe") {
+        return;
+    }
+    let dir = std::env::var("PROBE_DIR").unwrap();
+    let errno = |r: i64| {
+        if r < 0 {
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+        } else {
+            0
+        }
+    };
+    // SAFETY: each call gets valid arguments or fails; nothing is dereferenced by us.
+    unsafe {
+        // keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 1): normally allowed.
+        println!(
+            "probe keyctl {}",
+            errno(libc::syscall(libc::SYS_keyctl, 0, -3, 1))
+        );
+        println!(
+            "probe ioctl-tiocsti {}",
+            errno(libc::ioctl(0, libc::TIOCSTI, c"x".as_ptr()) as i64)
+        );
+        let node = std::ffi::CString::new(format!("{dir}/disk")).unwrap();
+        let r = libc::mknod(node.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(7, 0));
+        println!("probe mknod-block {}", errno(r as i64));
+        let node = std::ffi::CString::new(format!("{dir}/null")).unwrap();
+        let r = libc::mknod(node.as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(1, 3));
+        println!("probe mknod-char {}", errno(r as i64));
+    }
+}
+
+#[test]
+fn the_default_filter_denies_with_eperm() {
+    if !is_root("the_default_filter_denies_with_eperm") {
+        return;
+    }
+    let d = TempDir::new("seccomp");
+    let with = probe(Seccomp::Default, d.path());
+    let eperm = libc::EPERM;
+    assert!(with.contains(&format!("probe keyctl {eperm}")), "{with}");
+    assert!(
+        with.contains(&format!("probe ioctl-tiocsti {eperm}")),
+        "{with}"
+    );
+    assert!(
+        with.contains(&format!("probe mknod-block {eperm}")),
+        "a block device node was made: {with}"
+    );
+    assert!(
+        with.contains("probe mknod-char 0"),
+        "character devices stay allowed: {with}"
+    );
+    assert!(!d.path().join("disk").exists());
+    std::fs::remove_file(d.path().join("null")).unwrap();
+
+    // Without the filter the same calls get through to the kernel: the denials above are the
+    // filter's doing.
+    let without = probe(Seccomp::Disabled, d.path());
+    assert!(
+        !without.contains(&format!("probe keyctl {eperm}")),
+        "{without}"
+    );
+    assert!(without.contains("probe mknod-block 0"), "{without}");
+}
+
+#[test]
+fn rlimits_default_and_set() {
+    let o = output(Container::new("sh").args(["-c", "ulimit -n; ulimit -Hn"]));
+    let hard_now = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .unwrap()
+        .1;
+    assert_eq!(
+        stdout(&o),
+        format!("{}\n{}", hard_now.min(1024), hard_now.min(524_288))
+    );
+    let o = output(
+        Container::new("cat")
+            .arg("/proc/self/limits")
+            .rlimit(Rlimit::parse("nofile=64:128").unwrap())
+            .rlimit(Rlimit::parse("nproc=77").unwrap()),
+    );
+    let limits = stdout(&o);
+    let row = |name: &str| -> Vec<String> {
+        let line = limits.lines().find(|l| l.starts_with(name)).unwrap();
+        line[name.len()..]
+            .split_whitespace()
+            .take(2)
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(row("Max open files"), ["64", "128"]);
+    assert_eq!(row("Max processes"), ["77", "77"]);
+}
+
+#[test]
+fn the_container_leads_its_own_session() {
+    let o = output(&mut Container::new("cat").arg("/proc/self/stat"));
+    let text = stdout(&o);
+    // pid (comm) state ppid pgrp session ...
+    let after_comm: Vec<&str> = text
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let pid = text.split_whitespace().next().unwrap();
+    assert_eq!(after_comm[3], pid, "session id: {text}");
+    assert_eq!(after_comm[2], pid, "process group: {text}");
+    let mut c = Container::new("cat");
+    let mut s = Security::default();
+    s.new_session = false;
+    let o = output(c.arg("/proc/self/stat").security(s));
+    let text = stdout(&o);
+    let after_comm: Vec<&str> = text
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    assert_ne!(after_comm[3], text.split_whitespace().next().unwrap());
+}
