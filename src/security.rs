@@ -236,7 +236,9 @@ pub struct Rlimit {
     pub hard: u64,
 }
 
-/// Names accepted by [`Rlimit::parse`] and `--ulimit`, with their resource numbers.
+/// Names accepted by [`Rlimit::parse`] and `--ulimit`, with their resource numbers (the
+/// casts matter on libcs where the constants are `c_int`).
+#[allow(clippy::unnecessary_cast)]
 const RLIMIT_NAMES: [(&str, u32); 16] = [
     ("cpu", libc::RLIMIT_CPU as u32),
     ("fsize", libc::RLIMIT_FSIZE as u32),
