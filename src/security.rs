@@ -340,6 +340,7 @@ impl Security {
     }
 
     /// `RLIMIT_NOFILE` 1024 soft, 524288 hard, both capped at the caller's hard limit.
+    #[allow(clippy::unnecessary_cast)] // c_int on some libcs
     pub fn default_rlimits() -> Vec<Rlimit> {
         let hard_now = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
             .map(|(_, hard)| hard)
@@ -440,6 +441,7 @@ fn default_filter() -> Result<&'static BpfProgram> {
         .map_err(|e| Error::config("seccomp filter", e.clone()))
 }
 
+#[allow(clippy::unnecessary_cast)] // TIOCSTI is c_int on some libcs
 fn compile_default() -> std::result::Result<BpfProgram, seccompiler::BackendError> {
     use SeccompCmpArgLen::Dword;
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
