@@ -199,7 +199,7 @@ fn rlimits_default_and_set() {
 
 #[test]
 fn the_container_leads_its_own_session() {
-    let o = output(&mut Container::new("cat").arg("/proc/self/stat"));
+    let o = output(Container::new("cat").arg("/proc/self/stat"));
     let text = stdout(&o);
     // pid (comm) state ppid pgrp session ...
     let after_comm: Vec<&str> = text
@@ -212,8 +212,10 @@ fn the_container_leads_its_own_session() {
     assert_eq!(after_comm[3], pid, "session id: {text}");
     assert_eq!(after_comm[2], pid, "process group: {text}");
     let mut c = Container::new("cat");
-    let mut s = Security::default();
-    s.new_session = false;
+    let s = Security {
+        new_session: false,
+        ..Default::default()
+    };
     let o = output(c.arg("/proc/self/stat").security(s));
     let text = stdout(&o);
     let after_comm: Vec<&str> = text
