@@ -56,6 +56,8 @@ pub(crate) struct ChildPlan<'a> {
     pub fd_limit: RawFd,
     /// Capabilities, no_new_privs, seccomp, rlimits, session.
     pub security: &'a PreparedSecurity,
+    /// Run as PID 1 that forks the payload (fork mode only).
+    pub init: bool,
     /// Whether the child holds CAP_SETPCAP (root, or a new user namespace) and so must
     /// shrink the bounding set; an unprivileged caller's child has no capabilities to drop.
     pub privileged: bool,
@@ -280,7 +282,19 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
         mark_cloexec_except(plan).at(SetupStage::CloseFds)?;
         lock_down(plan.security)?;
 
-        let empty: u64 = 0;
+        if plan.init {
+            return run_init(plan);
+        }
+        unblock_signals()?;
+        exec(plan)
+    }
+}
+
+/// Opens the signal mask again (it has been fully blocked since clone).
+unsafe fn unblock_signals() -> Step {
+    let empty: u64 = 0;
+    // SAFETY: rt_sigprocmask with a pointer to a local 8-byte set.
+    unsafe {
         sys::syscall6(
             libc::SYS_rt_sigprocmask,
             libc::SIG_SETMASK as usize,
@@ -290,9 +304,91 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
             0,
             0,
         )
-        .at(SetupStage::Signals)?;
+    }
+    .map(drop)
+    .at(SetupStage::Signals)
+}
 
-        exec(plan)
+/// Signals the init passes on to the payload.
+const FORWARDED: [i32; 7] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+];
+
+/// PID 1: forks the payload, then reaps every zombie and forwards [`FORWARDED`] signals to the
+/// payload until it exits, and exits with its status (128+N for a signal N, since PID 1
+/// cannot be killed by its own signal). Runs in a process with its own memory (the spawn
+/// used fork mode), with every signal still blocked, so nothing arrives asynchronously: all
+/// of them are taken with `rt_sigtimedwait`.
+unsafe fn run_init(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildError> {
+    // SAFETY (whole function): raw clone with fork semantics (no new stack, no CLONE_VM: the
+    // child continues here on its own copy), and wait4/kill/rt_sigtimedwait/close/exit_group
+    // on local buffers.
+    unsafe {
+        let pid = sys::syscall6(libc::SYS_clone, libc::SIGCHLD as usize, 0, 0, 0, 0, 0)
+            .at(SetupStage::Exec)?;
+        if pid == 0 {
+            // The payload. Its exec failure goes to the parent like any other.
+            unblock_signals()?;
+            return exec(plan);
+        }
+        let payload = pid as i32;
+        // Only the payload may hold the error pipe now: EOF there means it exec'd.
+        let _ = sys::syscall3(libc::SYS_close, plan.err_fd as usize, 0, 0);
+        let _ = sys::syscall3(libc::SYS_close, plan.go_fd as usize, 0, 0);
+
+        let mut wanted: u64 = 1 << (libc::SIGCHLD - 1);
+        for sig in FORWARDED {
+            wanted |= 1 << (sig - 1);
+        }
+        let mut info = [0u8; 128]; // siginfo_t
+        loop {
+            let sig = match sys::syscall6(
+                libc::SYS_rt_sigtimedwait,
+                &wanted as *const u64 as usize,
+                info.as_mut_ptr() as usize,
+                0,
+                8,
+                0,
+                0,
+            ) {
+                Ok(sig) => sig as i32,
+                Err(_) => continue,
+            };
+            if sig != libc::SIGCHLD {
+                let _ = sys::syscall3(libc::SYS_kill, payload as usize, sig as usize, 0);
+                continue;
+            }
+            loop {
+                let mut status: i32 = 0;
+                let reaped = sys::syscall6(
+                    libc::SYS_wait4,
+                    usize::MAX, // -1: any child
+                    &mut status as *mut i32 as usize,
+                    libc::WNOHANG as usize,
+                    0,
+                    0,
+                    0,
+                );
+                match reaped {
+                    Ok(0) | Err(_) => break,
+                    Ok(r) if r as i32 == payload => {
+                        let code = if libc::WIFEXITED(status) {
+                            libc::WEXITSTATUS(status)
+                        } else {
+                            128 + libc::WTERMSIG(status)
+                        };
+                        let _ = sys::syscall3(libc::SYS_exit_group, code as usize, 0, 0);
+                    }
+                    Ok(_) => {} // an orphan: reaped, nothing else to do
+                }
+            }
+        }
     }
 }
 

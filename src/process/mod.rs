@@ -114,6 +114,7 @@ pub struct Container {
     clone_call: CloneCall,
     cgroup: Option<CgroupPlacement>,
     security: Security,
+    init: bool,
 }
 
 /// Where `spawn` puts the child.
@@ -159,6 +160,7 @@ impl Container {
             clone_call: CloneCall::Auto,
             cgroup: None,
             security: Security::default(),
+            init: false,
         }
     }
 
@@ -307,6 +309,20 @@ impl Container {
     /// Which clone system call to use (default [`CloneCall::Auto`]).
     pub fn clone_call(&mut self, call: CloneCall) -> &mut Self {
         self.clone_call = call;
+        self
+    }
+
+    /// Runs a minimal init as PID 1 of the new PID namespace, with the command as its child:
+    /// it reaps every zombie, forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and
+    /// SIGWINCH to the command, and exits with the command's status (128+N when a signal N
+    /// killed it). Needs [`Namespaces::PID`]. The init is a copy of the caller's process, so
+    /// this spawn copies page tables (its cost grows with the caller's memory).
+    ///
+    /// Without it the command itself is PID 1: the kernel delivers it only the signals it has
+    /// handlers for (a SIGTERM to a shell that set none does nothing), and orphans in the
+    /// container are reparented to it and stay zombies unless it reaps them.
+    pub fn init(&mut self, init: bool) -> &mut Self {
+        self.init = init;
         self
     }
 
@@ -627,7 +643,14 @@ impl Prepared {
         // setns(time) needs a process that shares its memory with nobody: a spawn that joins
         // a time namespace copies the page tables instead. (A *new* time namespace is fine
         // with CLONE_VM: its offsets are zero and the child never reads the vDSO data.)
-        let share_vm = !joined.contains(Namespaces::TIME);
+        if c.init && !c.namespaces.contains(Namespaces::PID) {
+            return Err(Error::config(
+                "init",
+                "an init needs a new PID namespace (Namespaces::PID)",
+            ));
+        }
+        // The init outlives spawn, so it cannot run on a stack in the caller's memory.
+        let share_vm = !joined.contains(Namespaces::TIME) && !c.init;
         if c.namespaces.contains(Namespaces::TIME) && c.clone_call == CloneCall::Legacy {
             return Err(Error::config(
                 "namespaces",
@@ -755,6 +778,7 @@ impl Prepared {
             fd_limit: self.fd_limit,
             security: &self.security,
             privileged: self.privileged,
+            init: c.init,
             exec_paths: &exec_ptrs,
             argv: argv_ptrs.as_ptr(),
             envp: envp_ptrs.as_ptr(),
