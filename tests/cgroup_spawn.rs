@@ -77,12 +77,13 @@ fn a_group_with_processes_and_controllers_is_refused_with_the_rule_named() {
     if !is_root("a_group_with_processes_and_controllers_is_refused_with_the_rule_named") {
         return;
     }
-    let Ok(()) = available(Controller::Pids) else {
+    // The rule binds domain controllers (memory, hugetlb), not threaded ones (pids, cpu).
+    let Ok(()) = available(Controller::Memory) else {
         // Hybrid host: only hugetlb is on cgroup v2; use it to enable a controller below.
-        eprintln!("pids is not on cgroup v2 here: using hugetlb for subtree_control");
+        eprintln!("memory is not on cgroup v2 here: using hugetlb for subtree_control");
         return check_internal_process_rule(Controller::Hugetlb);
     };
-    check_internal_process_rule(Controller::Pids);
+    check_internal_process_rule(Controller::Memory);
 }
 
 fn check_internal_process_rule(c: Controller) {
