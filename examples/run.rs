@@ -18,7 +18,8 @@ use clap::Parser;
 use contain::cgroup::{Bytes, CpuMax, Max, Resources, Weight};
 use contain::idmap::IdMap;
 use contain::namespace::Namespaces;
-use contain::process::Container;
+use contain::process::{Container, SignalForwarder};
+use contain::security::{CapSet, Rlimit, Seccomp};
 use contain::{Errno, Error, SetupStage};
 
 const EXIT_CONTAIN_FAILED: u8 = 125;
@@ -50,6 +51,21 @@ struct Args {
     /// Use a user namespace mapping the caller to root even when running as root.
     #[arg(long)]
     rootless: bool,
+    /// Run a minimal init as PID 1 (reaps zombies, forwards signals).
+    #[arg(long)]
+    init: bool,
+    /// Add a capability to docker's default set (repeatable; e.g. NET_ADMIN or ALL).
+    #[arg(long = "cap-add", value_name = "CAP")]
+    cap_add: Vec<String>,
+    /// Drop a capability from the set (repeatable; ALL for none).
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    cap_drop: Vec<String>,
+    /// Do not install the default seccomp filter.
+    #[arg(long)]
+    no_seccomp: bool,
+    /// A resource limit NAME=SOFT[:HARD], e.g. nofile=1024:4096 (repeatable).
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    ulimit: Vec<String>,
     /// Memory limit (memory.max), e.g. 256M.
     #[arg(long, value_name = "SIZE")]
     memory: Option<Bytes>,
@@ -141,6 +157,14 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
     if let Some(dir) = &args.workdir {
         c.current_dir(dir);
     }
+    c.init(args.init);
+    c.capabilities(capabilities(args)?);
+    if args.no_seccomp {
+        c.seccomp(Seccomp::Disabled);
+    }
+    for l in &args.ulimit {
+        c.rlimit(Rlimit::parse(l)?);
+    }
     if let Some(user) = &args.user {
         let bad = || Error::Config {
             what: "--user",
@@ -168,7 +192,13 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
     }
     let started = Instant::now();
     let mut child = c.spawn()?;
+    // Ctrl-C, SIGTERM and SIGHUP to us go to the container, as with docker run.
+    let forward = SignalForwarder::start(
+        child.signaller()?,
+        &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP],
+    )?;
     let status = child.wait()?;
+    drop(forward);
     if args.stats {
         let wall = started.elapsed();
         let u = child.usage()?;
@@ -186,6 +216,25 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
         );
     }
     Ok(ExitCode::from(status.shell_code().clamp(0, 255) as u8))
+}
+
+fn capabilities(args: &Args) -> contain::Result<CapSet> {
+    let mut caps = CapSet::DOCKER_DEFAULT;
+    for name in &args.cap_add {
+        caps = if name.eq_ignore_ascii_case("all") {
+            CapSet::ALL
+        } else {
+            caps.with(name.parse()?)
+        };
+    }
+    for name in &args.cap_drop {
+        caps = if name.eq_ignore_ascii_case("all") {
+            CapSet::EMPTY
+        } else {
+            caps.without(name.parse()?)
+        };
+    }
+    Ok(caps)
 }
 
 fn resources(args: &Args) -> contain::Result<Resources> {

@@ -6,6 +6,7 @@ use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::{ChildStderr, ChildStdin, ChildStdout};
 
+use super::Signaller;
 use crate::cgroup::{Cgroup, OwnedCgroup, Usage};
 use crate::sys;
 use crate::{Errno, Error, Result};
@@ -172,6 +173,17 @@ impl Child {
                 "the child has no cgroup of its own (set Container::resources)",
             )),
         }
+    }
+
+    /// A handle that can signal this child from other threads (a duplicate of the pidfd).
+    pub fn signaller(&self) -> Result<Signaller> {
+        let fd = self.pidfd.try_clone().map_err(|e| {
+            Error::sys(
+                "fcntl(F_DUPFD_CLOEXEC)",
+                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EMFILE)),
+            )
+        })?;
+        Ok(Signaller::new(fd))
     }
 
     /// Sends `signal` through the pidfd. A child that has already ended is not an error.

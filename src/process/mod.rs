@@ -13,6 +13,7 @@
 
 mod child;
 mod handle;
+mod signals;
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
@@ -25,6 +26,7 @@ use libc::c_char;
 use nix::fcntl::{FcntlArg, OFlag};
 
 pub use handle::{Child, ExitStatus, Output};
+pub use signals::{SignalForwarder, Signaller};
 
 use crate::cgroup::{Cgroup, CgroupBuilder, OwnedCgroup, Resources};
 use crate::idmap::{IdMap, PreparedIdMaps};

@@ -1,0 +1,133 @@
+//! Signals from the caller's side: a [`Signaller`] that other threads can use, and a
+//! [`SignalForwarder`] that passes the caller's own SIGINT/SIGTERM/SIGHUP on to the container,
+//! so that Ctrl-C behaves as with `docker run`.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::thread::JoinHandle;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use crate::sys;
+use crate::{Errno, Error, Result};
+
+/// Sends signals to a child through a duplicate of its pidfd, from any thread. Signalling a
+/// child that has ended (even one already reaped) is not an error and never reaches another
+/// process: the pidfd names this one process only.
+#[derive(Debug)]
+pub struct Signaller {
+    pidfd: OwnedFd,
+}
+
+impl Signaller {
+    pub(crate) fn new(pidfd: OwnedFd) -> Signaller {
+        Signaller { pidfd }
+    }
+
+    /// Sends `signal`.
+    pub fn kill(&self, signal: i32) -> Result<()> {
+        match sys::pidfd_send_signal(self.pidfd.as_fd(), signal) {
+            Ok(()) | Err(Errno::ESRCH) => Ok(()),
+            Err(e) => Err(Error::sys("pidfd_send_signal", e)),
+        }
+    }
+}
+
+/// Forwards the caller's SIGINT, SIGTERM and SIGHUP (or another set) to a child until it
+/// ends.
+///
+/// The signals are blocked in the calling thread and taken from a signalfd by a helper
+/// thread. Create it from the main thread before starting other threads, so that no other
+/// thread of the process takes the signals instead.
+///
+/// ```no_run
+/// use contain::process::{Container, SignalForwarder};
+/// let mut child = Container::new("sleep").arg("60").spawn()?;
+/// let _forward = SignalForwarder::start(child.signaller()?, &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP])?;
+/// let status = child.wait()?; // Ctrl-C now reaches the container
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct SignalForwarder {
+    thread: Option<JoinHandle<()>>,
+    old_mask: SigSet,
+}
+
+impl SignalForwarder {
+    /// Starts forwarding `signals` to the child behind `to`.
+    pub fn start(to: Signaller, signals: &[i32]) -> Result<SignalForwarder> {
+        let mut set = SigSet::empty();
+        for &s in signals {
+            let sig = Signal::try_from(s)
+                .map_err(|_| Error::config("signal", format!("{s} cannot be forwarded")))?;
+            set.add(sig);
+        }
+        let mut old_mask = SigSet::empty();
+        nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old_mask))
+            .map_err(|e| Error::sys("pthread_sigmask", e))?;
+        let sfd = match SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = nix::sys::signal::pthread_sigmask(
+                    SigmaskHow::SIG_SETMASK,
+                    Some(&old_mask),
+                    None,
+                );
+                return Err(Error::sys("signalfd", e));
+            }
+        };
+        let thread = std::thread::Builder::new()
+            .name("contain-signals".into())
+            .spawn(move || forward(sfd, to))
+            .map_err(|e| {
+                Error::sys(
+                    "pthread_create",
+                    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EAGAIN)),
+                )
+            })?;
+        Ok(SignalForwarder {
+            thread: Some(thread),
+            old_mask,
+        })
+    }
+}
+
+/// Until the child ends (its pidfd polls readable), passes every signal read on `sfd` on.
+fn forward(sfd: SignalFd, to: Signaller) {
+    loop {
+        let mut fds = [
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(to.pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(_) => return,
+        }
+        let signal_ready = fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN));
+        let child_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
+        if signal_ready {
+            while let Ok(Some(info)) = sfd.read_signal() {
+                let _ = to.kill(info.ssi_signo as i32);
+            }
+        }
+        if child_gone {
+            return;
+        }
+    }
+}
+
+impl Drop for SignalForwarder {
+    /// Waits for the helper thread (it ends with the child) and restores the signal mask of
+    /// the thread that started it. Drop it after the child has ended.
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ =
+            nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None);
+    }
+}
