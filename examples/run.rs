@@ -10,6 +10,7 @@
 //! it was not found.
 
 use std::ffi::OsString;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -18,7 +19,7 @@ use clap::Parser;
 use contain::cgroup::{Bytes, CpuMax, Max, Resources, Weight};
 use contain::idmap::IdMap;
 use contain::namespace::Namespaces;
-use contain::process::{Container, SignalForwarder};
+use contain::process::{Container, SignalForwarder, TtyRelay};
 use contain::security::{CapSet, Rlimit, Seccomp};
 use contain::{Errno, Error, SetupStage};
 
@@ -51,6 +52,9 @@ struct Args {
     /// Use a user namespace mapping the caller to root even when running as root.
     #[arg(long)]
     rootless: bool,
+    /// Give the container a pseudo-terminal, relayed to ours in raw mode.
+    #[arg(long, short = 't')]
+    tty: bool,
     /// Run a minimal init as PID 1 (reaps zombies, forwards signals).
     #[arg(long)]
     init: bool,
@@ -157,7 +161,7 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
     if let Some(dir) = &args.workdir {
         c.current_dir(dir);
     }
-    c.init(args.init);
+    c.init(args.init).tty(args.tty);
     c.capabilities(capabilities(args)?);
     if args.no_seccomp {
         c.seccomp(Seccomp::Disabled);
@@ -197,8 +201,19 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
         child.signaller()?,
         &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP],
     )?;
+    let relay = match child.take_tty() {
+        Some(master) => Some(TtyRelay::start(
+            master,
+            std::io::stdin().as_fd(),
+            std::io::stdout().as_fd(),
+        )?),
+        None => None,
+    };
     let status = child.wait()?;
     drop(forward);
+    if let Some(relay) = relay {
+        relay.finish();
+    }
     if args.stats {
         let wall = started.elapsed();
         let u = child.usage()?;

@@ -119,3 +119,84 @@ fn stats_line_reports_cpu_time() {
         .expect("cpu= in the stats line");
     assert!(cpu > 0.0, "{err}");
 }
+
+/// Reads from `fd` until `want` shows up (or 10 s pass); returns everything read.
+fn read_until(fd: &std::os::fd::OwnedFd, want: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    while !text.contains(want) && std::time::Instant::now() < deadline {
+        let mut pfd = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(fd),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        if nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(200u8)).unwrap_or(0) == 0 {
+            continue;
+        }
+        match nix::unistd::read(fd, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    text
+}
+
+#[test]
+fn tty_gives_a_controlling_terminal_relayed_in_raw_mode_with_resizes() {
+    let size = nix::pty::Winsize {
+        ws_row: 33,
+        ws_col: 77,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // Our terminal, as a person's would be: the example's stdin/stdout/stderr.
+    let pty = nix::pty::openpty(Some(&size), None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let mut example = run_example()
+        .args([
+            "-t",
+            "--",
+            "sh",
+            "-c",
+            "tty; stty size; echo hi >/dev/tty; read x; echo got:$x; sleep 0.5; stty size",
+        ])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let first = read_until(&pty.master, "hi");
+    assert!(first.contains("/dev/pts/"), "tty inside: {first:?}");
+    assert!(
+        first.contains("33 77"),
+        "the container starts with our size: {first:?}"
+    );
+    // Our terminal is in raw mode while the relay runs.
+    let t = nix::sys::termios::tcgetattr(&slave).unwrap();
+    assert!(
+        !t.local_flags
+            .contains(nix::sys::termios::LocalFlags::ICANON),
+        "raw mode"
+    );
+    // Input reaches the container's terminal; a resize of ours reaches it too.
+    nix::unistd::write(&pty.master, b"hello\n").unwrap();
+    let bigger = nix::pty::Winsize {
+        ws_row: 40,
+        ws_col: 100,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    contain::process::set_window_size(std::os::fd::AsFd::as_fd(&slave), &bigger).unwrap();
+    // SAFETY: kill(2) of our own child by pid (a terminal we do not control sends no SIGWINCH).
+    unsafe { libc::kill(example.id() as i32, libc::SIGWINCH) };
+    let rest = read_until(&pty.master, "40 100");
+    assert!(rest.contains("got:hello"), "{rest:?}");
+    assert!(rest.contains("40 100"), "resize passed on: {rest:?}");
+    assert_eq!(example.wait().unwrap().code(), Some(0));
+    let t = nix::sys::termios::tcgetattr(&slave).unwrap();
+    assert!(
+        t.local_flags
+            .contains(nix::sys::termios::LocalFlags::ICANON),
+        "our terminal is restored"
+    );
+}

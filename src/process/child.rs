@@ -58,6 +58,8 @@ pub(crate) struct ChildPlan<'a> {
     pub security: &'a PreparedSecurity,
     /// Run as PID 1 that forks the payload (fork mode only).
     pub init: bool,
+    /// Make fd 0 (a pty slave) the controlling terminal after `setsid`.
+    pub tty: bool,
     /// Whether the child holds CAP_SETPCAP (root, or a new user namespace) and so must
     /// shrink the bounding set; an unprivileged caller's child has no capabilities to drop.
     pub privileged: bool,
@@ -280,7 +282,7 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
             sys::syscall3(libc::SYS_dup3, src as usize, dst as usize, 0).at(SetupStage::DupFd)?;
         }
         mark_cloexec_except(plan).at(SetupStage::CloseFds)?;
-        lock_down(plan.security)?;
+        lock_down(plan.security, plan.tty)?;
 
         if plan.init {
             return run_init(plan);
@@ -452,12 +454,16 @@ unsafe fn limit_privileges(plan: &ChildPlan<'_>) -> Step {
 
 /// After the identity switch, right before exec: new session, effective/permitted/inheritable
 /// capabilities, no_new_privs, and last the seccomp filter (which must not see our setup).
-unsafe fn lock_down(sec: &PreparedSecurity) -> Step {
+unsafe fn lock_down(sec: &PreparedSecurity, tty: bool) -> Step {
     // SAFETY: setsid, capget/capset on local header and data, prctl with a sock_fprog that
     // points into the prepared filter.
     unsafe {
-        if sec.new_session {
+        if sec.new_session || tty {
             sys::syscall3(libc::SYS_setsid, 0, 0, 0).at(SetupStage::Session)?;
+        }
+        if tty {
+            sys::syscall3(libc::SYS_ioctl, 0, libc::TIOCSCTTY as usize, 0)
+                .at(SetupStage::Session)?;
         }
         #[repr(C)]
         struct CapHeader {

@@ -119,6 +119,8 @@ pub struct Child {
     pub stderr: Option<ChildStderr>,
     /// The cgroup `spawn` created for the child; removed when the handle is dropped.
     pub(crate) cgroup: Option<OwnedCgroup>,
+    /// The master side of the container's pty, with `Container::tty`.
+    pub(crate) tty: Option<OwnedFd>,
 }
 
 /// Everything a finished child wrote, with its status.
@@ -142,6 +144,7 @@ impl Child {
             stdout: None,
             stderr: None,
             cgroup: None,
+            tty: None,
         }
     }
 
@@ -173,6 +176,12 @@ impl Child {
                 "the child has no cgroup of its own (set Container::resources)",
             )),
         }
+    }
+
+    /// Takes the master side of the container's pseudo-terminal (with
+    /// [`Container::tty`](super::Container::tty)).
+    pub fn take_tty(&mut self) -> Option<OwnedFd> {
+        self.tty.take()
     }
 
     /// A handle that can signal this child from other threads (a duplicate of the pidfd).

@@ -14,6 +14,7 @@
 mod child;
 mod handle;
 mod signals;
+mod tty;
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
@@ -27,6 +28,7 @@ use nix::fcntl::{FcntlArg, OFlag};
 
 pub use handle::{Child, ExitStatus, Output};
 pub use signals::{SignalForwarder, Signaller};
+pub use tty::{set_window_size, window_size, TtyRelay};
 
 use crate::cgroup::{Cgroup, CgroupBuilder, OwnedCgroup, Resources};
 use crate::idmap::{IdMap, PreparedIdMaps};
@@ -117,6 +119,7 @@ pub struct Container {
     cgroup: Option<CgroupPlacement>,
     security: Security,
     init: bool,
+    tty: bool,
 }
 
 /// Where `spawn` puts the child.
@@ -163,6 +166,7 @@ impl Container {
             cgroup: None,
             security: Security::default(),
             init: false,
+            tty: false,
         }
     }
 
@@ -325,6 +329,14 @@ impl Container {
     /// container are reparented to it and stay zombies unless it reaps them.
     pub fn init(&mut self, init: bool) -> &mut Self {
         self.init = init;
+        self
+    }
+
+    /// Gives the container a new pseudo-terminal as its stdin, stdout, stderr and controlling
+    /// terminal (this replaces the stdio settings and implies a new session). The master side
+    /// is in [`Child::take_tty`]; [`TtyRelay`] connects it to the caller's terminal.
+    pub fn tty(&mut self, tty: bool) -> &mut Self {
+        self.tty = tty;
         self
     }
 
@@ -720,7 +732,22 @@ impl Prepared {
 
         let mut moves: Vec<(OwnedFd, RawFd)> = Vec::new();
         let mut parent_ends: [Option<OwnedFd>; 3] = [None, None, None];
-        for (i, stdio) in [&c.stdin, &c.stdout, &c.stderr].into_iter().enumerate() {
+        let tty_master = match c.tty {
+            true => {
+                let (master, slave) = tty::open_pty()?;
+                for target in 0..3 {
+                    moves.push((high(slave.as_fd())?, target));
+                }
+                Some(master)
+            }
+            false => None,
+        };
+        let stdio = if c.tty {
+            [&Stdio::Inherit; 3]
+        } else {
+            [&c.stdin, &c.stdout, &c.stderr]
+        };
+        for (i, stdio) in stdio.into_iter().enumerate() {
             match stdio {
                 Stdio::Inherit => {}
                 Stdio::Null => {
@@ -781,6 +808,7 @@ impl Prepared {
             security: &self.security,
             privileged: self.privileged,
             init: c.init,
+            tty: c.tty,
             exec_paths: &exec_ptrs,
             argv: argv_ptrs.as_ptr(),
             envp: envp_ptrs.as_ptr(),
@@ -835,6 +863,7 @@ impl Prepared {
             .take()
             .ok_or_else(|| Error::sys("spawn", Errno::ECHILD))?;
         child.cgroup = owned_cgroup;
+        child.tty = tty_master;
         if got == 0 {
             for (i, end) in parent_ends.into_iter().enumerate() {
                 let Some(end) = end else { continue };

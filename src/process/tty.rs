@@ -1,0 +1,219 @@
+//! A pseudo-terminal for the container, and a relay between it and the caller's terminal.
+//!
+//! With [`Container::tty`](super::Container::tty) the container's stdin, stdout and stderr
+//! are the slave side of a new pty, which becomes its controlling terminal (after `setsid`);
+//! the master side is returned in [`Child::take_tty`](super::Child::take_tty). A [`TtyRelay`]
+//! copies between that master and the caller's own terminal in raw mode, and passes window
+//! size changes (SIGWINCH) on.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::thread::JoinHandle;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::pty::Winsize;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::termios::{self, SetArg, Termios};
+
+use crate::{Errno, Error, Result};
+
+/// The window size of the terminal on `fd`, if it is one.
+pub fn window_size(fd: BorrowedFd<'_>) -> Option<Winsize> {
+    let mut ws = Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a struct winsize into `ws`.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    (r == 0).then_some(ws)
+}
+
+/// Sets the window size of the terminal on `fd` (the kernel signals its foreground group).
+pub fn set_window_size(fd: BorrowedFd<'_>, ws: &Winsize) -> Result<()> {
+    // SAFETY: TIOCSWINSZ reads a struct winsize from `ws`.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, ws) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(Error::sys("ioctl(TIOCSWINSZ)", Errno::last()))
+    }
+}
+
+/// A new pty pair, the size of the caller's terminal when stdin is one.
+pub(crate) fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
+    let size = window_size(std::io::stdin().as_fd());
+    let pty = nix::pty::openpty(size.as_ref(), None)
+        .map_err(|e| Error::sys_path("openpty", "/dev/ptmx", e))?;
+    for fd in [&pty.master, &pty.slave] {
+        nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .map_err(|e| Error::sys("fcntl(F_SETFD)", e))?;
+    }
+    Ok((pty.master, pty.slave))
+}
+
+/// Copies the caller's terminal input to the container's pty and its output back, with the
+/// caller's terminal in raw mode (restored on drop) and window size changes passed on.
+///
+/// Create it from the main thread before starting other threads (it blocks SIGWINCH to read
+/// it from a signalfd). It ends when the container has closed its side of the pty.
+///
+/// ```no_run
+/// use std::os::fd::AsFd;
+/// use contain::process::{Container, TtyRelay};
+/// let mut child = Container::new("sh").tty(true).spawn()?;
+/// let relay = TtyRelay::start(child.take_tty().unwrap(), std::io::stdin().as_fd(), std::io::stdout().as_fd())?;
+/// let status = child.wait()?;
+/// relay.finish();
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct TtyRelay {
+    thread: Option<JoinHandle<()>>,
+    saved: Option<(OwnedFd, Termios)>,
+    old_mask: SigSet,
+}
+
+impl TtyRelay {
+    /// Starts relaying between `master` (the container's pty) and `input`/`output`.
+    pub fn start(
+        master: OwnedFd,
+        input: BorrowedFd<'_>,
+        output: BorrowedFd<'_>,
+    ) -> Result<TtyRelay> {
+        let input = input
+            .try_clone_to_owned()
+            .map_err(io_err("fcntl(F_DUPFD_CLOEXEC)"))?;
+        let output = output
+            .try_clone_to_owned()
+            .map_err(io_err("fcntl(F_DUPFD_CLOEXEC)"))?;
+        let saved = match termios::tcgetattr(&input) {
+            Ok(t) => {
+                let mut raw = t.clone();
+                termios::cfmakeraw(&mut raw);
+                termios::tcsetattr(&input, SetArg::TCSANOW, &raw)
+                    .map_err(|e| Error::sys("tcsetattr", e))?;
+                if let Some(ws) = window_size(input.as_fd()) {
+                    set_window_size(master.as_fd(), &ws)?;
+                }
+                let keep = input
+                    .try_clone()
+                    .map_err(io_err("fcntl(F_DUPFD_CLOEXEC)"))?;
+                Some((keep, t))
+            }
+            Err(_) => None, // not a terminal: plain copying
+        };
+        let mut winch = SigSet::empty();
+        winch.add(Signal::SIGWINCH);
+        let mut old_mask = SigSet::empty();
+        nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&winch), Some(&mut old_mask))
+            .map_err(|e| Error::sys("pthread_sigmask", e))?;
+        let mut relay = TtyRelay {
+            thread: None,
+            saved,
+            old_mask,
+        };
+        let sfd = SignalFd::with_flags(&winch, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            .map_err(|e| Error::sys("signalfd", e))?;
+        let thread = std::thread::Builder::new()
+            .name("contain-tty".into())
+            .spawn(move || copy_loop(&master, &input, &output, &sfd))
+            .map_err(io_err("pthread_create"))?;
+        relay.thread = Some(thread);
+        Ok(relay)
+    }
+
+    /// Waits for the relay to end (the container closed its terminal) and restores the
+    /// caller's terminal.
+    pub fn finish(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn io_err(syscall: &'static str) -> impl Fn(std::io::Error) -> Error {
+    move |e| {
+        Error::sys(
+            syscall,
+            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    }
+}
+
+fn copy_loop(master: &OwnedFd, input: &OwnedFd, output: &OwnedFd, winch: &SignalFd) {
+    let mut buf = [0u8; 8192];
+    let mut input_open = true;
+    loop {
+        let in_flags = if input_open {
+            PollFlags::POLLIN
+        } else {
+            PollFlags::empty()
+        };
+        let mut fds = [
+            PollFd::new(master.as_fd(), PollFlags::POLLIN),
+            PollFd::new(input.as_fd(), in_flags),
+            PollFd::new(winch.as_fd(), PollFlags::POLLIN),
+        ];
+        match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => return,
+        }
+        let ready = |i: usize| fds[i].revents().unwrap_or(PollFlags::empty());
+        let (m, i, w) = (ready(0), ready(1), ready(2));
+        if m.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+            match nix::unistd::read(master, &mut buf) {
+                Ok(0) | Err(Errno::EIO) => return, // every slave fd closed: the container is done
+                Ok(n) => {
+                    if write_all(output, &buf[..n]).is_err() {
+                        return;
+                    }
+                }
+                Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
+                Err(_) => return,
+            }
+        }
+        if i.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) {
+            match nix::unistd::read(input, &mut buf) {
+                Ok(0) | Err(_) => input_open = false,
+                Ok(n) => {
+                    let _ = write_all(master, &buf[..n]);
+                }
+            }
+        }
+        if w.contains(PollFlags::POLLIN) {
+            while let Ok(Some(_)) = winch.read_signal() {}
+            if let Some(ws) = window_size(input.as_fd()) {
+                let _ = set_window_size(master.as_fd(), &ws);
+            }
+        }
+    }
+}
+
+fn write_all(fd: &OwnedFd, mut data: &[u8]) -> std::result::Result<(), Errno> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+impl Drop for TtyRelay {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let Some((fd, t)) = &self.saved {
+            let _ = termios::tcsetattr(fd, SetArg::TCSANOW, t);
+        }
+        let _ =
+            nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None);
+    }
+}
