@@ -93,8 +93,15 @@ impl SignalForwarder {
     }
 }
 
+/// Blocks every signal in the calling (helper) thread, so that process-directed signals wait
+/// for the signalfds that read them instead of being taken by a helper thread.
+pub(crate) fn block_all_signals_in_this_thread() {
+    let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), None);
+}
+
 /// Until the child ends (its pidfd polls readable), passes every signal read on `sfd` on.
 fn forward(sfd: SignalFd, to: Signaller) {
+    block_all_signals_in_this_thread();
     loop {
         let mut fds = [
             PollFd::new(sfd.as_fd(), PollFlags::POLLIN),

@@ -146,6 +146,7 @@ fn io_err(syscall: &'static str) -> impl Fn(std::io::Error) -> Error {
 }
 
 fn copy_loop(master: &OwnedFd, input: &OwnedFd, output: &OwnedFd, winch: &SignalFd) {
+    super::signals::block_all_signals_in_this_thread();
     let mut buf = [0u8; 8192];
     let mut input_open = true;
     loop {
