@@ -25,6 +25,7 @@ use seccompiler::{
     SeccompRule,
 };
 
+use crate::cgroup::DeviceRule;
 use crate::{Error, Result};
 
 /// Capability names in kernel order (`CAP_CHOWN` is 0).
@@ -312,6 +313,11 @@ pub struct Security {
     pub rlimits: Option<Vec<Rlimit>>,
     /// `setsid()` before exec.
     pub new_session: bool,
+    /// The devices the container may open, enforced by a `BPF_CGROUP_DEVICE` program on the
+    /// cgroup `spawn` creates for it ([`Container::resources`](crate::process::Container::resources));
+    /// `None` for no filter. Without a cgroup of its own, the default seccomp filter's ban on
+    /// creating block device nodes closes the same hole.
+    pub device_allowlist: Option<Vec<DeviceRule>>,
 }
 
 impl Default for Security {
@@ -322,6 +328,7 @@ impl Default for Security {
             seccomp: Seccomp::Default,
             rlimits: None,
             new_session: true,
+            device_allowlist: Some(DeviceRule::default_allowlist()),
         }
     }
 }
@@ -336,6 +343,7 @@ impl Security {
             seccomp: Seccomp::Disabled,
             rlimits: Some(Vec::new()),
             new_session: false,
+            device_allowlist: None,
         }
     }
 

@@ -37,6 +37,7 @@
 //! ```
 
 mod controllers;
+mod devices;
 mod discover;
 mod group;
 pub mod parse;
@@ -44,6 +45,7 @@ mod resources;
 mod value;
 
 pub use controllers::{Controller, Cpu, Cpuset, Hugetlb, Io, IoWeights, Memory, Pids};
+pub use devices::{attach_device_filter, DeviceAccess, DeviceKind, DeviceRule};
 pub use discover::{Hierarchy, HostCgroups, KernelController, V1Mount, V2Mount};
 pub use group::{Cgroup, OwnedCgroup, Usage, DROP_TIMEOUT};
 pub use parse::{CgroupEvents, CpuStat, IoStat, MemoryEvents, MemoryStat, PidsEvents};

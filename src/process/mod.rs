@@ -706,7 +706,11 @@ impl Prepared {
         // Declared first so that it is removed last, after a failed child is reaped.
         let owned_cgroup = match &c.cgroup {
             Some(CgroupPlacement::Create { parent, resources }) => {
-                Some(create_cgroup(parent.as_deref(), resources)?)
+                let cg = create_cgroup(parent.as_deref(), resources)?;
+                if let Some(rules) = &c.security.device_allowlist {
+                    crate::cgroup::attach_device_filter(&cg, rules)?;
+                }
+                Some(cg)
             }
             _ => None,
         };
