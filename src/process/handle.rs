@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::{ChildStderr, ChildStdin, ChildStdout};
 
 use crate::cgroup::{Cgroup, OwnedCgroup, Usage};
+use crate::net::Veth;
 use crate::sys;
 use crate::{Errno, Error, Result};
 
@@ -118,6 +119,9 @@ pub struct Child {
     pub stderr: Option<ChildStderr>,
     /// The cgroup `spawn` created for the child; removed when the handle is dropped.
     pub(crate) cgroup: Option<OwnedCgroup>,
+    /// The veth pair `spawn` made for [`Net::Veth`](crate::net::Net::Veth); deleted when the
+    /// handle is dropped (after the process is killed and reaped).
+    pub(crate) veth: Option<Veth>,
 }
 
 /// Everything a finished child wrote, with its status.
@@ -141,6 +145,7 @@ impl Child {
             stdout: None,
             stderr: None,
             cgroup: None,
+            veth: None,
         }
     }
 
@@ -159,6 +164,12 @@ impl Child {
     /// [`Container::resources`](super::Container::resources), if any.
     pub fn cgroup(&self) -> Option<&Cgroup> {
         self.cgroup.as_deref()
+    }
+
+    /// The veth pair of a container spawned with [`Net::Veth`](crate::net::Net::Veth): its
+    /// host end's name and both addresses. It lives as long as this handle.
+    pub fn veth(&self) -> Option<&Veth> {
+        self.veth.as_ref()
     }
 
     /// The exit report: CPU time, peak memory and OOM kills of the child's cgroup (the one
