@@ -507,6 +507,14 @@ fn default_subnets_avoid_addresses_in_use() {
         assert!(matches!(e, Error::Unsupported { .. }), "{e}");
         assert!(e.to_string().contains("VethConfig::addresses"), "{e}");
         blocker.delete().unwrap();
+
+        // A spawn that fails after the pair was made (exec) leaves no pair either.
+        let e = Container::new("/nonexistent/program")
+            .namespaces(Namespaces::NET)
+            .network(Net::veth())
+            .spawn()
+            .unwrap_err();
+        assert_eq!(e.errno(), Some(contain::Errno::ENOENT), "{e}");
         let links = ip_here(&["-o", "link"]);
         assert!(
             !links.contains("ctn") && !links.contains("block-"),

@@ -13,7 +13,9 @@
 //!   caller's (the spawning thread's) namespace with its own address, up. The pair is deleted
 //!   when the [`Child`](crate::process::Child) is dropped (and by the kernel if the container's
 //!   namespace dies first). Needs `CAP_NET_ADMIN` in the caller's network namespace, i.e. root:
-//!   without it `spawn` fails with [`Error::Unsupported`].
+//!   without it `spawn` fails with [`Error::Unsupported`]. Nothing beyond the pair is set up:
+//!   the container reaches the host end's address; forwarding and NAT to anywhere else
+//!   (`net.ipv4.ip_forward`, a masquerade rule) are the caller's policy.
 //!
 //! # Default addresses
 //! Unless the caller gives addresses ([`VethConfig::addresses`],
