@@ -69,6 +69,7 @@ use rtnl::{Reply, Rtnl};
 /// # Ok::<(), contain::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Net {
     /// Its own network namespace (needs [`Namespaces::NET`]) with only `lo`, which is up.
     None,

@@ -4,7 +4,7 @@
 //! that very request.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::{BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 
 use netlink_packet_core::{
     NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE,
@@ -99,7 +99,6 @@ impl Rtnl {
         peer: &str,
         peer_netns: BorrowedFd<'_>,
     ) -> Result<(), Reply> {
-        use std::os::fd::AsRawFd;
         let mut peer_msg = LinkMessage::default();
         peer_msg
             .attributes
