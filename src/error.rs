@@ -57,6 +57,16 @@ pub enum Error {
         /// What was wrong with it.
         reason: String,
     },
+    /// A netlink (rtnetlink) request was refused by the kernel.
+    #[error("netlink {request}{}: {errno}", InterfaceSuffix(interface))]
+    Netlink {
+        /// The message and what it did, e.g. `"RTM_NEWLINK veth"`.
+        request: &'static str,
+        /// The network interface it was about, if any (e.g. `"ctn1234"`).
+        interface: Option<String>,
+        /// The error number in the kernel's `NLMSG_ERROR` reply.
+        errno: Errno,
+    },
     /// A helper program (such as `newuidmap`) failed.
     #[error("{program} failed: {detail}")]
     Helper {
@@ -102,6 +112,15 @@ impl Error {
         }
     }
 
+    /// A netlink request the kernel refused, about `interface` if there is one.
+    pub(crate) fn netlink(request: &'static str, interface: Option<&str>, errno: Errno) -> Self {
+        Error::Netlink {
+            request,
+            interface: interface.map(str::to_owned),
+            errno,
+        }
+    }
+
     /// A kernel file that did not parse.
     pub(crate) fn parse(what: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Parse {
@@ -113,7 +132,9 @@ impl Error {
     /// The errno behind this error, if it came from the kernel.
     pub fn errno(&self) -> Option<Errno> {
         match self {
-            Error::Sys { errno, .. } | Error::Setup { errno, .. } => Some(*errno),
+            Error::Sys { errno, .. }
+            | Error::Setup { errno, .. }
+            | Error::Netlink { errno, .. } => Some(*errno),
             _ => None,
         }
     }
@@ -125,6 +146,17 @@ impl fmt::Display for PathSuffix<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             Some(p) => write!(f, " {}", p.display()),
+            None => Ok(()),
+        }
+    }
+}
+
+struct InterfaceSuffix<'a>(&'a Option<String>);
+
+impl fmt::Display for InterfaceSuffix<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(name) => write!(f, " on {name:?}"),
             None => Ok(()),
         }
     }

@@ -11,6 +11,7 @@ pub mod idmap;
 pub mod mount;
 pub mod mountinfo;
 pub mod namespace;
+pub mod net;
 pub mod process;
 pub mod security;
 pub(crate) mod sys;

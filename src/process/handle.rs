@@ -8,6 +8,7 @@ use std::process::{ChildStderr, ChildStdin, ChildStdout};
 
 use super::Signaller;
 use crate::cgroup::{Cgroup, OwnedCgroup, Usage};
+use crate::net::Veth;
 use crate::sys;
 use crate::{Errno, Error, Result};
 
@@ -121,6 +122,9 @@ pub struct Child {
     pub(crate) cgroup: Option<OwnedCgroup>,
     /// The master side of the container's pty, with `Container::tty`.
     pub(crate) tty: Option<OwnedFd>,
+    /// The veth pair `spawn` made for [`Net::Veth`](crate::net::Net::Veth); deleted when the
+    /// handle is dropped (after the process is killed and reaped).
+    pub(crate) veth: Option<Veth>,
 }
 
 /// Everything a finished child wrote, with its status.
@@ -145,6 +149,7 @@ impl Child {
             stderr: None,
             cgroup: None,
             tty: None,
+            veth: None,
         }
     }
 
@@ -163,6 +168,12 @@ impl Child {
     /// [`Container::resources`](super::Container::resources), if any.
     pub fn cgroup(&self) -> Option<&Cgroup> {
         self.cgroup.as_deref()
+    }
+
+    /// The veth pair of a container spawned with [`Net::Veth`](crate::net::Net::Veth): its
+    /// host end's name and both addresses. It lives as long as this handle.
+    pub fn veth(&self) -> Option<&Veth> {
+        self.veth.as_ref()
     }
 
     /// The exit report: CPU time, peak memory and OOM kills of the child's cgroup (the one

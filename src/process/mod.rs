@@ -33,6 +33,7 @@ pub use tty::{set_window_size, window_size, TtyRelay};
 use crate::cgroup::{Cgroup, CgroupBuilder, OwnedCgroup, Resources};
 use crate::idmap::{IdMap, PreparedIdMaps};
 use crate::namespace::{Namespace, Namespaces};
+use crate::net::{self, Net};
 use crate::security::{CapSet, PreparedSecurity, Rlimit, Seccomp, Security};
 use crate::{sys, Errno, Error, Result};
 use child::{ChildError, ChildPlan};
@@ -120,6 +121,7 @@ pub struct Container {
     security: Security,
     init: bool,
     tty: bool,
+    network: Option<Net>,
 }
 
 /// Where `spawn` puts the child.
@@ -167,6 +169,7 @@ impl Container {
             security: Security::default(),
             init: false,
             tty: false,
+            network: None,
         }
     }
 
@@ -418,6 +421,31 @@ impl Container {
             parent: Some(parent.as_ref().to_owned()),
             resources,
         });
+        self
+    }
+
+    /// How the container is connected to the network (see [`crate::net`]). Unset, a
+    /// container with [`Namespaces::NET`] gets [`Net::None`] (only `lo`, up) and one without
+    /// shares the caller's network. [`Net::Veth`] adds a veth pair to the caller's network
+    /// namespace, which [`Child::veth`] describes and which is deleted with the `Child`.
+    ///
+    /// ```no_run
+    /// use contain::namespace::Namespaces;
+    /// use contain::net::{Net, VethConfig};
+    /// use contain::process::Container;
+    ///
+    /// let veth = VethConfig::new().addresses("10.7.0.1/30".parse()?, "10.7.0.2/30".parse()?);
+    /// let mut child = Container::new("ip")
+    ///     .args(["-o", "addr"])
+    ///     .namespaces(Namespaces::NET)
+    ///     .network(Net::Veth(veth))
+    ///     .spawn()?;
+    /// println!("host end: {:?}", child.veth().map(|v| v.name()));
+    /// child.wait()?;
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn network(&mut self, net: Net) -> &mut Self {
+        self.network = Some(net);
         self
     }
 
@@ -703,6 +731,7 @@ impl Prepared {
     }
 
     fn spawn(mut self, c: &Container) -> Result<Child> {
+        let network = net::Setup::prepare(c.network.as_ref(), c.namespaces)?;
         // Declared first so that it is removed last, after a failed child is reaped.
         let owned_cgroup = match &c.cgroup {
             Some(CgroupPlacement::Create { parent, resources }) => {
@@ -790,7 +819,7 @@ impl Prepared {
         let exec_ptrs: Vec<*const c_char> = self.exec_paths.iter().map(|p| p.as_ptr()).collect();
         let argv_ptrs = null_terminated(&self.argv);
         let envp_ptrs = null_terminated(&self.envp);
-        let wait_for_go = self.id_maps.is_some();
+        let wait_for_go = self.id_maps.is_some() || network.is_some();
 
         let mut plan = ChildPlan {
             err_fd: err_write.as_raw_fd(),
@@ -839,6 +868,10 @@ impl Prepared {
         if let Some(maps) = &self.id_maps {
             maps.write(pid)?;
         }
+        let veth = match (&network, &guard.0) {
+            (Some(setup), Some(child)) => setup.apply(pid, child.pidfd())?,
+            _ => None,
+        };
         if let (Some(cg), false) = (target, placed) {
             cg.add_process(nix::unistd::Pid::from_raw(pid))?;
         }
@@ -868,6 +901,7 @@ impl Prepared {
             .ok_or_else(|| Error::sys("spawn", Errno::ECHILD))?;
         child.cgroup = owned_cgroup;
         child.tty = tty_master;
+        child.veth = veth;
         if got == 0 {
             for (i, end) in parent_ends.into_iter().enumerate() {
                 let Some(end) = end else { continue };
