@@ -19,6 +19,7 @@ use clap::Parser;
 use contain::cgroup::{Bytes, CpuMax, Max, Resources, Weight};
 use contain::idmap::IdMap;
 use contain::namespace::Namespaces;
+use contain::net::{Net, VethConfig};
 use contain::process::{Container, SignalForwarder, TtyRelay};
 use contain::security::{CapSet, Rlimit, Seccomp};
 use contain::{Errno, Error, SetupStage};
@@ -26,6 +27,13 @@ use contain::{Errno, Error, SetupStage};
 const EXIT_CONTAIN_FAILED: u8 = 125;
 const EXIT_CANNOT_EXECUTE: u8 = 126;
 const EXIT_NOT_FOUND: u8 = 127;
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum NetMode {
+    None,
+    Host,
+    Veth,
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -52,6 +60,14 @@ struct Args {
     /// Use a user namespace mapping the caller to root even when running as root.
     #[arg(long)]
     rootless: bool,
+    /// Network: none (own namespace, only lo), host (the host's network), or veth (eth0 with
+    /// an address and default route via a host-side veth end).
+    #[arg(long, value_enum, default_value = "none")]
+    net: NetMode,
+    /// The container's eth0 address with --net veth, e.g. 10.88.0.2/30 (default: a free /30
+    /// in 10.200.0.0/16).
+    #[arg(long, value_name = "CIDR")]
+    veth_addr: Option<String>,
     /// Give the container a pseudo-terminal, relayed to ours in raw mode.
     #[arg(long, short = 't')]
     tty: bool,
@@ -141,7 +157,19 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
     if args.rootless || !root {
         ns |= Namespaces::USER;
     }
+    match args.net {
+        NetMode::Host => ns.remove(Namespaces::NET),
+        NetMode::None | NetMode::Veth => ns.insert(Namespaces::NET),
+    }
     let mut c = Container::new(&args.command[0]);
+    c.network(match (args.net, &args.veth_addr) {
+        (NetMode::Host, _) => Net::Host,
+        (NetMode::None, _) => Net::None,
+        (NetMode::Veth, None) => Net::veth(),
+        (NetMode::Veth, Some(cidr)) => {
+            Net::Veth(VethConfig::new().container_address(cidr.parse()?))
+        }
+    });
     c.args(&args.command[1..]).namespaces(ns);
     if root && !args.rootless && ns.contains(Namespaces::USER) {
         // As root, keep ids 0-65535 as they are, so that --user and the image's files work.

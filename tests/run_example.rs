@@ -200,3 +200,99 @@ fn tty_gives_a_controlling_terminal_relayed_in_raw_mode_with_resizes() {
         "our terminal is restored"
     );
 }
+
+/// The example in a network namespace of its own, which plays the host for veth tests (no
+/// link ever appears in the real host's namespace).
+fn run_in_own_netns(args: &[&str]) -> Output {
+    let mut cmd = run_example();
+    cmd.args(args);
+    // SAFETY: pre_exec runs in the forked child and only makes a syscall.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+        });
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn net_none_host_and_veth() {
+    if !is_root("net_none_host_and_veth") {
+        return;
+    }
+    let o = run_in_own_netns(&["--", "ip", "-o", "link"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert_eq!(text.lines().count(), 1, "only lo: {text}");
+    assert!(text.contains("lo:") && text.contains("UP"), "{text}");
+
+    let o = run(&["--net", "host", "--", "cat", "/proc/self/net/dev"]);
+    let host_dev = std::fs::read_to_string("/proc/self/net/dev").unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).lines().count(),
+        host_dev.lines().count()
+    );
+
+    let o = run_in_own_netns(&[
+        "--net", "veth", "--", "ip", "-o", "-4", "addr", "show", "eth0",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert!(text.contains("inet 10.200."), "{text}");
+    let o = run_in_own_netns(&[
+        "--net",
+        "veth",
+        "--veth-addr",
+        "10.88.0.2/30",
+        "--",
+        "ip",
+        "-o",
+        "-4",
+        "route",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("default via 10.88.0.1 dev eth0"), "{text}");
+    let o = run(&["--net", "veth", "--veth-addr", "not-a-cidr", "--", "true"]);
+    assert_eq!(code(&o), 125);
+}
+
+#[test]
+fn rootless_runs_and_says_what_it_cannot_do() {
+    if !is_root("rootless_runs_and_says_what_it_cannot_do") {
+        return;
+    }
+    // A copy nobody can reach, whatever the permissions of the build directory.
+    let dir = common::TempDir::new("run-nobody");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let exe = dir.path().join("run");
+    std::fs::copy(run_example().get_program(), &exe).unwrap();
+    let as_nobody = |args: &[&str]| {
+        let mut cmd = Command::new(&exe);
+        cmd.args(args).current_dir("/");
+        std::os::unix::process::CommandExt::uid(&mut cmd, 65534);
+        std::os::unix::process::CommandExt::gid(&mut cmd, 65534);
+        loop {
+            match cmd.output() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                r => break r.unwrap(),
+            }
+        }
+    };
+    let o = as_nobody(&["--", "sh", "-c", "id -u; cat /proc/self/uid_map"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert!(out.starts_with("0\n") && out.contains("65534"), "{out}");
+    let o = as_nobody(&["--net", "veth", "--", "true"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 125, "{err}");
+    assert!(
+        err.contains("veth") && err.contains("root"),
+        "says what to do: {err}"
+    );
+}
