@@ -11,6 +11,7 @@ pub mod mount;
 pub mod mountinfo;
 pub mod namespace;
 pub mod process;
+pub mod rootfs;
 pub(crate) mod sys;
 
 pub use error::{Errno, Error, Result, SetupStage};

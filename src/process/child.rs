@@ -12,6 +12,7 @@ use std::os::fd::RawFd;
 use libc::{c_char, c_void};
 
 use crate::error::SetupStage;
+use crate::rootfs::{self, PreparedRootfs};
 use crate::sys;
 use crate::Errno;
 
@@ -43,6 +44,8 @@ pub(crate) struct ChildPlan<'a> {
     pub hostname: Option<&'a [u8]>,
     /// `setdomainname` argument.
     pub domainname: Option<&'a [u8]>,
+    /// The container's root filesystem, assembled before the credential switch.
+    pub rootfs: Option<&'a PreparedRootfs>,
     /// `chdir` target.
     pub cwd: Option<&'a CStr>,
     /// (source, target) descriptor moves; every source is above every target.
@@ -74,11 +77,21 @@ impl ChildError {
     pub(crate) const WIRE_SIZE: usize = 16;
 
     pub(crate) fn new(stage: SetupStage, errno: Errno) -> ChildError {
-        ChildError { stage, errno, index: 0, step: 0 }
+        ChildError {
+            stage,
+            errno,
+            index: 0,
+            step: 0,
+        }
     }
 
     fn to_wire(self) -> [u32; 4] {
-        [self.stage as u32, self.errno as i32 as u32, self.index, self.step]
+        [
+            self.stage as u32,
+            self.errno as i32 as u32,
+            self.index,
+            self.step,
+        ]
     }
 
     /// Decodes a report; `None` for bytes no child of ours would send.
@@ -221,6 +234,15 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
             .at(SetupStage::SetDomainname)?;
         }
 
+        if let Some(rootfs) = plan.rootfs {
+            rootfs.apply().map_err(|e| ChildError {
+                stage: e.stage,
+                errno: e.errno,
+                index: e.index,
+                step: e.step,
+            })?;
+        }
+
         // Identity last: a switch away from root drops the capabilities the steps above need.
         if let Some(groups) = plan.groups {
             sys::syscall3(
@@ -246,6 +268,16 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
 
         if let Some(cwd) = plan.cwd {
             sys::syscall3(libc::SYS_chdir, cwd.as_ptr() as usize, 0, 0).at(SetupStage::Chdir)?;
+        }
+        if plan.rootfs.is_some() {
+            // A directory reached through a host descriptor (/proc/self/fd/N) is outside the
+            // new root: refuse to run there (runc CVE-2024-21626).
+            rootfs::check_cwd().map_err(|errno| ChildError {
+                stage: SetupStage::Chdir,
+                errno,
+                index: 0,
+                step: rootfs::CWD_OUTSIDE_ROOT,
+            })?;
         }
 
         for &(src, dst) in plan.fd_moves {
@@ -385,5 +417,8 @@ unsafe fn exec(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildEr
             other => return Err(ChildError::new(SetupStage::Exec, other)),
         }
     }
-    Err(ChildError::new(SetupStage::Exec, if seen_eacces { Errno::EACCES } else { err }))
+    Err(ChildError::new(
+        SetupStage::Exec,
+        if seen_eacces { Errno::EACCES } else { err },
+    ))
 }

@@ -28,6 +28,7 @@ pub use handle::{Child, ExitStatus, Output};
 
 use crate::idmap::{IdMap, PreparedIdMaps};
 use crate::namespace::{Namespace, Namespaces};
+use crate::rootfs::{PreparedRootfs, Rootfs};
 use crate::{sys, Errno, Error, Result, SetupStage};
 use child::{ChildError, ChildPlan};
 
@@ -110,6 +111,7 @@ pub struct Container {
     fds: Vec<(OwnedFd, RawFd)>,
     parent_death_signal: Option<i32>,
     clone_call: CloneCall,
+    rootfs: Option<Rootfs>,
 }
 
 impl Container {
@@ -140,6 +142,7 @@ impl Container {
             fds: Vec::new(),
             parent_death_signal: Some(libc::SIGKILL),
             clone_call: CloneCall::Auto,
+            rootfs: None,
         }
     }
 
@@ -291,6 +294,28 @@ impl Container {
         self
     }
 
+    /// Gives the container its own root filesystem, assembled in its new mount namespace
+    /// before the command starts (see [`crate::rootfs`]). Needs [`Namespaces::MOUNT`] and a
+    /// PID namespace; the working directory (default `/`) is then a path in the container.
+    ///
+    /// ```no_run
+    /// use contain::namespace::Namespaces;
+    /// use contain::process::Container;
+    /// use contain::rootfs::Rootfs;
+    ///
+    /// let status = Container::new("/bin/sh")
+    ///     .args(["-c", "touch /gone-at-exit; ls /"])
+    ///     .namespaces(Namespaces::MOUNT | Namespaces::PID | Namespaces::USER)
+    ///     .rootfs(Rootfs::new("/srv/images/alpine"))
+    ///     .spawn()?
+    ///     .wait()?;
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn rootfs(&mut self, rootfs: Rootfs) -> &mut Self {
+        self.rootfs = Some(rootfs);
+        self
+    }
+
     /// Starts the process. Returns once the command has been exec'd, or with the error of
     /// the setup step that failed; nothing is left running or open on failure.
     pub fn spawn(&self) -> Result<Child> {
@@ -313,6 +338,7 @@ struct Prepared {
     gid: Option<u32>,
     join: Vec<(RawFd, i32)>,
     join_pid: Option<RawFd>,
+    rootfs: Option<PreparedRootfs>,
     share_vm: bool,
     flags: u64,
     min_fd: RawFd,
@@ -531,6 +557,13 @@ impl Prepared {
                 "a new time namespace needs clone3 (CloneCall::Legacy cannot create one)",
             ));
         }
+        // Devpts gives new ptys group 5 (tty) when the container has it.
+        let tty_gid = id_maps.is_none() || mapped(&c.gid_map, 5);
+        let rootfs = c
+            .rootfs
+            .as_ref()
+            .map(|r| r.prepare(c.namespaces, joined, tty_gid))
+            .transpose()?;
         let fd_limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
             .map(|(soft, _)| soft.min(65_536) as RawFd)
             .unwrap_or(1024);
@@ -552,6 +585,7 @@ impl Prepared {
             gid,
             join,
             join_pid,
+            rootfs,
             share_vm,
             flags: c.namespaces.bits(),
             min_fd,
@@ -629,6 +663,7 @@ impl Prepared {
             uid: self.uid,
             hostname: self.hostname.as_deref(),
             domainname: self.domainname.as_deref(),
+            rootfs: self.rootfs.as_ref(),
             cwd: self.cwd.as_deref(),
             fd_moves: &fd_moves,
             keep_fds: &keep_fds,
@@ -694,7 +729,23 @@ impl Prepared {
 
     /// Turns a child's report into the error `spawn` returns.
     fn describe(&self, e: ChildError) -> Error {
-        Error::Setup { stage: e.stage, errno: e.errno }
+        match (&self.rootfs, e.stage) {
+            (Some(r), SetupStage::Mount | SetupStage::PivotRoot) => {
+                r.error(e.stage, e.index, e.step, e.errno)
+            }
+            (Some(_), SetupStage::Chdir) if e.step == crate::rootfs::CWD_OUTSIDE_ROOT => {
+                let cwd = self.cwd.as_deref().map(|c| OsStr::from_bytes(c.to_bytes()));
+                Error::Sys {
+                    syscall: "getcwd (outside the container's root)",
+                    path: cwd.map(PathBuf::from),
+                    errno: e.errno,
+                }
+            }
+            _ => Error::Setup {
+                stage: e.stage,
+                errno: e.errno,
+            },
+        }
     }
 
     /// clone3 (or clone) with all signals blocked, so that no handler of the parent can run
