@@ -266,8 +266,9 @@ impl Rootfs {
     ///
     /// overlayfs also needs an empty work directory on the same filesystem: it is
     /// `<dir>.work`, beside `dir` (created if missing; it holds only transient state and may
-    /// be removed when no container uses it). Two containers must not use the same upper
-    /// directory at the same time.
+    /// be removed when no container uses it; overlayfs makes `work` in it with mode 000, so a
+    /// non-root owner has to `chmod` that before removing it). Two containers must not use the
+    /// same upper directory at the same time.
     ///
     /// ```
     /// use contain::rootfs::Rootfs;
