@@ -129,3 +129,4 @@ pub fn rerun_as_nobody(name: &str, role: &str, subids: bool) -> std::process::Ou
     );
     out
 }
+pub mod busybox;
