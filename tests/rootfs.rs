@@ -35,6 +35,12 @@ fn as_root_and_rootless(name: &str, check: fn()) {
     }
     check();
     if is_root(&format!("{name} (rootless half as nobody)")) {
+        // Some initramfs guests keep / at mode 0700: nobody cannot run anything there.
+        let root_mode = std::fs::metadata("/").unwrap().mode();
+        if root_mode & 0o001 == 0 {
+            eprintln!("{name}: rootless half not run: / is mode {root_mode:o}, other users cannot reach any program here");
+            return;
+        }
         let out = rerun_as_nobody(name, "nobody", false);
         assert!(out.status.success(), "the rootless run of {name} failed");
     }
