@@ -64,7 +64,8 @@
 //!
 //! # Descriptors and the working directory (runc CVE-2024-21626)
 //! Until `execve`, the child holds a copy of every descriptor of the parent (all
-//! close-on-exec, so none reaches the command). After `pivot_root` the container's
+//! close-on-exec, so none reaches the command: only its stdio and the descriptors passed with
+//! [`Container::pass_fd`](crate::process::Container::pass_fd) do). After `pivot_root` the container's
 //! `/proc/self/fd/N` could still name a host directory through one of them, so a working
 //! directory such as `/proc/self/fd/7` would escape the root. The child therefore checks
 //! with `getcwd(2)` after the `chdir` that the directory is reachable from the new root

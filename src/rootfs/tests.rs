@@ -225,3 +225,47 @@ fn op_numbers_round_trip_and_stay_clear_of_mount_steps() {
         assert!(MountStep::from_u32(op as u32).is_none());
     }
 }
+
+#[test]
+fn steps_the_kernel_refuses_in_a_user_namespace_say_why() {
+    let r = Rootfs::new("/srv/image");
+    let p = r
+        .prepare(NS | Namespaces::USER, Namespaces::empty(), false)
+        .unwrap();
+    let proc_index = p
+        .steps
+        .iter()
+        .position(|s| s.path() == Path::new("/proc"))
+        .unwrap() as u32
+        + 1;
+    let e = p.error(
+        SetupStage::Mount,
+        proc_index,
+        MountStep::FsCreate as u32,
+        Errno::EPERM,
+    );
+    assert!(
+        matches!(&e, Error::Unsupported { feature, reason }
+            if feature.contains("procfs") && reason.contains("EPERM")),
+        "{e}"
+    );
+    let e = p.error(
+        SetupStage::Mount,
+        0,
+        Op::OverlayCreate as u32,
+        Errno::EINVAL,
+    );
+    assert!(
+        matches!(&e, Error::Unsupported { reason, .. } if reason.contains("5.11")),
+        "{e}"
+    );
+    // As root the same errno is a plain syscall error naming the path.
+    let p = prepare(&r).unwrap();
+    let e = p.error(
+        SetupStage::Mount,
+        proc_index,
+        MountStep::FsCreate as u32,
+        Errno::EPERM,
+    );
+    assert!(e.to_string().starts_with("fsconfig /proc"), "{e}");
+}
