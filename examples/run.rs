@@ -2,8 +2,16 @@
 //!
 //! ```text
 //! cargo run --release --example run -- [--ns LIST] [--hostname NAME] [--env K=V]...
-//!     [--workdir DIR] [--user UID[:GID]] [--rootless] [--] COMMAND [ARG...]
+//!     [--workdir DIR] [--user UID[:GID]] [--rootless]
+//!     [--rootfs DIR] [--read-only] [--upper DIR] [--volume SRC:DST[:ro]]... [--tmpfs DST]...
+//!     [--no-rootfs] [--] COMMAND [ARG...]
 //! ```
+//!
+//! The container gets its own root filesystem: the image directory given with `--rootfs`, or
+//! by default a read-only view of the host's /usr, /bin, /sbin, /lib* and a minimal /etc. Either
+//! way on a throw-away writable layer (a tmpfs in the container's mount namespace), so
+//! nothing it writes survives it; `--read-only` has no writable layer, `--upper DIR` keeps the
+//! writes in DIR. `--no-rootfs` runs in the caller's filesystem instead.
 //!
 //! Exit status, as `docker run`: the command's own; 128+N if a signal N killed it; 125 if
 //! contain failed before the command started; 126 if the command cannot be executed; 127 if
@@ -18,9 +26,11 @@ use std::time::Instant;
 use clap::Parser;
 use contain::cgroup::{Bytes, CpuMax, Max, Resources, Weight};
 use contain::idmap::IdMap;
+use contain::mount::Mount;
 use contain::namespace::Namespaces;
 use contain::net::{Net, VethConfig};
 use contain::process::{Container, SignalForwarder, TtyRelay};
+use contain::rootfs::{Rootfs, RootfsMode};
 use contain::security::{CapSet, Rlimit, Seccomp};
 use contain::{Errno, Error, SetupStage};
 
@@ -108,6 +118,29 @@ struct Args {
     /// Print one line to stderr at exit: wall time, peak memory, CPU time, OOM kills.
     #[arg(long)]
     stats: bool,
+    /// The image directory to use as the root (default: a read-only view of the host).
+    #[arg(long, value_name = "DIR", conflicts_with = "no_rootfs")]
+    rootfs: Option<PathBuf>,
+    /// No writable layer: the root is read-only.
+    #[arg(long, conflicts_with = "no_rootfs")]
+    read_only: bool,
+    /// Keep the writable layer in DIR (overlayfs also uses DIR.work beside it).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["read_only", "no_rootfs"])]
+    upper: Option<PathBuf>,
+    /// Bind a host path into the container, read-only with `:ro` (repeatable).
+    #[arg(
+        long = "volume",
+        short = 'v',
+        value_name = "SRC:DST[:ro]",
+        conflicts_with = "no_rootfs"
+    )]
+    volumes: Vec<String>,
+    /// Mount a tmpfs at DST in the container (repeatable).
+    #[arg(long = "tmpfs", value_name = "DST", conflicts_with = "no_rootfs")]
+    tmpfs: Vec<PathBuf>,
+    /// Run in the caller's filesystem (no rootfs; a mount namespace is still created if asked).
+    #[arg(long)]
+    no_rootfs: bool,
     /// The command and its arguments.
     #[arg(required = true, value_name = "COMMAND")]
     command: Vec<OsString>,
@@ -214,6 +247,9 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
             c.gid(gid);
         }
     }
+    if !args.no_rootfs {
+        c.rootfs(rootfs(args)?);
+    }
     let limits = resources(args)?;
     let use_cgroup = args.stats || args.cgroup_parent.is_some() || limits != Resources::default();
     if use_cgroup {
@@ -303,4 +339,46 @@ fn resources(args: &Args) -> contain::Result<Resources> {
     r.cpu_weight = args.cpu_weight.map(Weight::new).transpose()?;
     r.pids_max = args.pids.map(Max::Limit);
     Ok(r)
+}
+
+/// The rootfs the flags describe.
+fn rootfs(args: &Args) -> contain::Result<Rootfs> {
+    let mut rootfs = match &args.rootfs {
+        Some(dir) => Rootfs::new(dir),
+        None => Rootfs::host(),
+    };
+    if args.read_only {
+        rootfs = rootfs.mode(RootfsMode::ReadOnly);
+    }
+    if let Some(upper) = &args.upper {
+        rootfs = rootfs.persistent_upper(upper);
+    }
+    for spec in &args.volumes {
+        rootfs = rootfs.mount(volume(spec)?);
+    }
+    for dst in &args.tmpfs {
+        rootfs = rootfs.mount(Mount::tmpfs(dst).mode(0o1777).nosuid().nodev());
+    }
+    Ok(rootfs)
+}
+
+/// `SRC:DST[:ro|:rw]`, as docker's `--volume`.
+fn volume(spec: &str) -> contain::Result<Mount> {
+    let bad = |why: &str| Error::Config {
+        what: "--volume",
+        reason: format!("{spec:?}: {why} (want SRC:DST[:ro])"),
+    };
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (src, dst, read_only) = match parts.as_slice() {
+        [src, dst] => (*src, *dst, false),
+        [src, dst, "ro"] => (*src, *dst, true),
+        [src, dst, "rw"] => (*src, *dst, false),
+        [_, _, opt] => return Err(bad(&format!("unknown option {opt:?}"))),
+        _ => return Err(bad("not two or three fields")),
+    };
+    if src.is_empty() || !dst.starts_with('/') {
+        return Err(bad("SRC must be given and DST must be absolute"));
+    }
+    let mount = Mount::bind(src, dst);
+    Ok(if read_only { mount.read_only() } else { mount })
 }

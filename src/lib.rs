@@ -13,6 +13,7 @@ pub mod mountinfo;
 pub mod namespace;
 pub mod net;
 pub mod process;
+pub mod rootfs;
 pub mod security;
 pub(crate) mod sys;
 

@@ -10,10 +10,13 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use common::{is_root, output, stdout};
+use common::busybox::BusyboxRootfs;
+use common::{is_root, output, stdout, TempDir};
 use contain::idmap::IdMap;
+use contain::mount::Mount;
 use contain::namespace::{Namespace, Namespaces};
 use contain::process::{CloneCall, Container, Stdio};
+use contain::rootfs::{Rootfs, RootfsMode};
 use contain::{Error, SetupStage};
 
 const ALLOCATED_IN_CHILD: i32 = 99;
@@ -164,4 +167,97 @@ fn joining_namespaces_allocates_nothing_in_the_child() {
     assert_eq!(stdout(&o), "joined", "{o:?}");
     first.kill(libc::SIGKILL).unwrap();
     first.wait().unwrap();
+}
+
+#[test]
+fn rootfs_assembly_allocates_nothing_in_the_child() {
+    if !is_root("rootfs_assembly_allocates_nothing_in_the_child") {
+        return;
+    }
+    let image = BusyboxRootfs::new("noalloc");
+    let volume = TempDir::new("noalloc-volume");
+    std::fs::write(volume.path().join("v"), "volume\n").unwrap();
+    let overlay = std::fs::read_to_string("/proc/filesystems")
+        .unwrap()
+        .contains("\toverlay\n");
+    let with_mounts = |r: Rootfs| {
+        r.mount(Mount::bind(volume.path(), "/data").read_only())
+            .mount(Mount::tmpfs("/mnt").size(1 << 20))
+            .mask("/etc/image")
+    };
+    let mut rootfses = vec![
+        (
+            "read-only",
+            with_mounts(Rootfs::new(image.root()).mode(RootfsMode::ReadOnly)),
+        ),
+        ("host view", with_mounts(Rootfs::host())),
+    ];
+    if overlay {
+        rootfses.push((
+            "overlay",
+            with_mounts(Rootfs::new(image.root()).size(1 << 20)),
+        ));
+    }
+    // Without a user namespace (mknod) and with one (device binds, userxattr).
+    for userns in [false, true] {
+        for (name, rootfs) in &rootfses {
+            let ns = if userns {
+                Namespaces::all()
+            } else {
+                Namespaces::all() - Namespaces::USER
+            };
+            let mut c = Container::new("/bin/sh");
+            c.args([
+                "-c",
+                "cat /data/v; pwd; head -c 1 /dev/zero | wc -c; exit 7",
+            ])
+            .namespaces(ns)
+            .current_dir("/mnt")
+            .rootfs(rootfs.clone());
+            if userns {
+                c.uid_map(&[IdMap::new(0, 0, 65_536)])
+                    .gid_map(&[IdMap::new(0, 0, 65_536)]);
+            }
+            let o = output(&mut c);
+            assert_eq!(o.status.code(), Some(7), "{name}, userns {userns}: {o:?}");
+            assert_eq!(stdout(&o), "volume\n/mnt\n1", "{name}, userns {userns}");
+        }
+    }
+    // A pty opened inside the container's own devpts, its master sent back over a socket.
+    let mut c = Container::new("/bin/sh");
+    c.args(["-c", "tty; exit 3"])
+        .namespaces(Namespaces::all() - Namespaces::USER)
+        .tty(true)
+        .rootfs(Rootfs::host());
+    let mut child = c.spawn().unwrap();
+    let master = child.take_tty().expect("the pty master");
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+    let mut buf = [0u8; 64];
+    let n = nix::unistd::read(&master, &mut buf).unwrap_or(0);
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("/dev/pts/0"),
+        "{:?}",
+        &buf[..n]
+    );
+
+    // A failing assembly reports its error without allocating either.
+    let e = Container::new("/bin/true")
+        .namespaces(Namespaces::MOUNT | Namespaces::PID)
+        .rootfs(
+            Rootfs::new(image.root())
+                .mode(RootfsMode::ReadOnly)
+                .mount(Mount::bind("/nonexistent", "/data")),
+        )
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Sys {
+                syscall: "open_tree",
+                ..
+            }
+        ),
+        "{e}"
+    );
 }

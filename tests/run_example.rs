@@ -47,7 +47,15 @@ fn exit_codes_follow_docker_run() {
         0,
         "PID 1 cannot be killed by its own SIGKILL inside its namespace"
     );
-    let o = run(&["--ns", "user,mount", "--", "sh", "-c", "kill -KILL $$"]);
+    let o = run(&[
+        "--ns",
+        "user,mount",
+        "--no-rootfs",
+        "--",
+        "sh",
+        "-c",
+        "kill -KILL $$",
+    ]);
     assert_eq!(code(&o), 137);
 }
 

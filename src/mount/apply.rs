@@ -16,7 +16,7 @@ use crate::sys::mount as raw;
 use crate::Errno;
 
 /// A descriptor owned by this file's code, closed with the raw syscall on drop.
-struct Fd(c_int);
+pub(crate) struct Fd(pub(crate) c_int);
 
 impl Drop for Fd {
     fn drop(&mut self) {
@@ -34,7 +34,13 @@ fn fail(step: MountStep) -> impl Fn(Errno) -> MountError {
 }
 
 /// `openat2(dfd, path, flags, mode, resolve)` wrapped in an [`Fd`].
-fn open(dfd: c_int, path: &CStr, flags: u64, mode: u64, resolve: u64) -> Result<Fd, Errno> {
+pub(crate) fn open(
+    dfd: c_int,
+    path: &CStr,
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+) -> Result<Fd, Errno> {
     let how = raw::OpenHow {
         flags,
         mode,

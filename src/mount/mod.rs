@@ -44,7 +44,7 @@
 //! under is shared. Make the new namespace's `/` a slave or private first (for example
 //! [`make_rslave`]`("/")` or [`make_rprivate`]`("/")` right after `unshare(CLONE_NEWNS)`).
 
-mod apply;
+pub(crate) mod apply;
 
 use std::ffi::{CString, OsStr};
 use std::os::fd::AsFd;

@@ -12,6 +12,7 @@ use std::os::fd::RawFd;
 use libc::{c_char, c_void};
 
 use crate::error::SetupStage;
+use crate::rootfs::{self, PreparedRootfs};
 use crate::security::{CapData, PreparedSecurity};
 use crate::sys;
 use crate::Errno;
@@ -46,6 +47,8 @@ pub(crate) struct ChildPlan<'a> {
     pub hostname: Option<&'a [u8]>,
     /// `setdomainname` argument.
     pub domainname: Option<&'a [u8]>,
+    /// The container's root filesystem, assembled before the credential switch.
+    pub rootfs: Option<&'a PreparedRootfs>,
     /// `chdir` target.
     pub cwd: Option<&'a CStr>,
     /// (source, target) descriptor moves; every source is above every target.
@@ -60,6 +63,11 @@ pub(crate) struct ChildPlan<'a> {
     pub init: bool,
     /// Make fd 0 (a pty slave) the controlling terminal after `setsid`.
     pub tty: bool,
+    /// With a rootfs, the pty is opened here, in the container's own devpts (so that its
+    /// name resolves inside), and its master sent to the parent over this socket; -1 else.
+    pub pty_socket: RawFd,
+    /// The pty's first window size.
+    pub winsize: libc::winsize,
     /// Whether the child holds CAP_SETPCAP (root, or a new user namespace) and so must
     /// shrink the bounding set; an unprivileged caller's child has no capabilities to drop.
     pub privileged: bool,
@@ -248,6 +256,14 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
             .at(SetupStage::SetDomainname)?;
         }
 
+        if let Some(rootfs) = plan.rootfs {
+            rootfs.apply().map_err(|e| ChildError {
+                stage: e.stage,
+                errno: e.errno,
+                index: e.index,
+                step: e.step,
+            })?;
+        }
         // Steps that need privileges of the setup itself, while the child still has them.
         limit_privileges(plan)?;
 
@@ -277,9 +293,22 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
         if let Some(cwd) = plan.cwd {
             sys::syscall3(libc::SYS_chdir, cwd.as_ptr() as usize, 0, 0).at(SetupStage::Chdir)?;
         }
+        if plan.rootfs.is_some() {
+            // A directory reached through a host descriptor (/proc/self/fd/N) is outside the
+            // new root: refuse to run there (runc CVE-2024-21626).
+            rootfs::check_cwd().map_err(|errno| ChildError {
+                stage: SetupStage::Chdir,
+                errno,
+                index: 0,
+                step: rootfs::CWD_OUTSIDE_ROOT,
+            })?;
+        }
 
         for &(src, dst) in plan.fd_moves {
             sys::syscall3(libc::SYS_dup3, src as usize, dst as usize, 0).at(SetupStage::DupFd)?;
+        }
+        if plan.pty_socket >= 0 {
+            open_pty_inside(plan)?;
         }
         mark_cloexec_except(plan).at(SetupStage::CloseFds)?;
         lock_down(plan.security, plan.tty)?;
@@ -290,6 +319,91 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
         unblock_signals()?;
         exec(plan)
     }
+}
+
+/// Opens a pty in the container's devpts, makes its slave fds 0-2 and sends the master to the
+/// parent (SCM_RIGHTS).
+unsafe fn open_pty_inside(plan: &ChildPlan<'_>) -> Step {
+    const PTMX: &[u8] = b"/dev/ptmx\0";
+    // SAFETY: openat/ioctl/dup3/close/sendmsg on descriptors this process owns and on local
+    // buffers (the message, its iovec and control data live on this stack).
+    unsafe {
+        let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+        let master = sys::syscall6(
+            libc::SYS_openat,
+            libc::AT_FDCWD as usize,
+            PTMX.as_ptr() as usize,
+            flags as usize,
+            0,
+            0,
+            0,
+        )
+        .at(SetupStage::Session)? as i32;
+        let unlock: libc::c_int = 0;
+        sys::syscall3(
+            libc::SYS_ioctl,
+            master as usize,
+            libc::TIOCSPTLCK as usize,
+            &unlock as *const _ as usize,
+        )
+        .at(SetupStage::Session)?;
+        if plan.winsize.ws_row != 0 {
+            sys::syscall3(
+                libc::SYS_ioctl,
+                master as usize,
+                libc::TIOCSWINSZ as usize,
+                &plan.winsize as *const _ as usize,
+            )
+            .at(SetupStage::Session)?;
+        }
+        let slave = sys::syscall3(
+            libc::SYS_ioctl,
+            master as usize,
+            libc::TIOCGPTPEER as usize,
+            (libc::O_RDWR | libc::O_NOCTTY) as usize,
+        )
+        .at(SetupStage::Session)?;
+        for target in 0..3usize {
+            sys::syscall3(libc::SYS_dup3, slave, target, 0).at(SetupStage::DupFd)?;
+        }
+        let _ = sys::syscall3(libc::SYS_close, slave, 0, 0);
+
+        #[repr(C)]
+        struct Control {
+            hdr: libc::cmsghdr,
+            fd: libc::c_int,
+            pad: libc::c_int,
+        }
+        let mut control = Control {
+            hdr: libc::cmsghdr {
+                cmsg_len: std::mem::size_of::<libc::cmsghdr>() + std::mem::size_of::<libc::c_int>(),
+                cmsg_level: libc::SOL_SOCKET,
+                cmsg_type: libc::SCM_RIGHTS,
+            },
+            fd: master,
+            pad: 0,
+        };
+        let mut byte = 0u8;
+        let mut iov = libc::iovec {
+            iov_base: &mut byte as *mut u8 as *mut c_void,
+            iov_len: 1,
+        };
+        // SAFETY: an all-zero msghdr is valid; the pointers are filled in below.
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = &mut control as *mut Control as *mut c_void;
+        msg.msg_controllen = std::mem::size_of::<Control>();
+        sys::syscall3(
+            libc::SYS_sendmsg,
+            plan.pty_socket as usize,
+            &msg as *const _ as usize,
+            0,
+        )
+        .at(SetupStage::Session)?;
+        let _ = sys::syscall3(libc::SYS_close, master as usize, 0, 0);
+    }
+    Ok(())
 }
 
 /// Opens the signal mask again (it has been fully blocked since clone).

@@ -34,8 +34,9 @@ use crate::cgroup::{Cgroup, CgroupBuilder, OwnedCgroup, Resources};
 use crate::idmap::{IdMap, PreparedIdMaps};
 use crate::namespace::{Namespace, Namespaces};
 use crate::net::{self, Net};
+use crate::rootfs::{PreparedRootfs, Rootfs};
 use crate::security::{CapSet, PreparedSecurity, Rlimit, Seccomp, Security};
-use crate::{sys, Errno, Error, Result};
+use crate::{sys, Errno, Error, Result, SetupStage};
 use child::{ChildError, ChildPlan};
 
 /// The `PATH` a container gets unless the caller sets one.
@@ -122,6 +123,7 @@ pub struct Container {
     init: bool,
     tty: bool,
     network: Option<Net>,
+    rootfs: Option<Rootfs>,
 }
 
 /// Where `spawn` puts the child.
@@ -170,6 +172,7 @@ impl Container {
             init: false,
             tty: false,
             network: None,
+            rootfs: None,
         }
     }
 
@@ -449,6 +452,28 @@ impl Container {
         self
     }
 
+    /// Gives the container its own root filesystem, assembled in its new mount namespace
+    /// before the command starts (see [`crate::rootfs`]). Needs [`Namespaces::MOUNT`] and a
+    /// PID namespace; the working directory (default `/`) is then a path in the container.
+    ///
+    /// ```no_run
+    /// use contain::namespace::Namespaces;
+    /// use contain::process::Container;
+    /// use contain::rootfs::Rootfs;
+    ///
+    /// let status = Container::new("/bin/sh")
+    ///     .args(["-c", "touch /gone-at-exit; ls /"])
+    ///     .namespaces(Namespaces::MOUNT | Namespaces::PID | Namespaces::USER)
+    ///     .rootfs(Rootfs::new("/srv/images/alpine"))
+    ///     .spawn()?
+    ///     .wait()?;
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn rootfs(&mut self, rootfs: Rootfs) -> &mut Self {
+        self.rootfs = Some(rootfs);
+        self
+    }
+
     /// Starts the process. Returns once the command has been exec'd, or with the error of
     /// the setup step that failed; nothing is left running or open on failure.
     pub fn spawn(&self) -> Result<Child> {
@@ -474,6 +499,7 @@ struct Prepared {
     cgroup: Option<RawFd>,
     security: PreparedSecurity,
     privileged: bool,
+    rootfs: Option<PreparedRootfs>,
     share_vm: bool,
     flags: u64,
     min_fd: RawFd,
@@ -699,6 +725,13 @@ impl Prepared {
                 "a new time namespace needs clone3 (CloneCall::Legacy cannot create one)",
             ));
         }
+        // Devpts gives new ptys group 5 (tty) when the container has it.
+        let tty_gid = id_maps.is_none() || mapped(&c.gid_map, 5);
+        let rootfs = c
+            .rootfs
+            .as_ref()
+            .map(|r| r.prepare(c.namespaces, joined, tty_gid))
+            .transpose()?;
         let fd_limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
             .map(|(soft, _)| soft.min(65_536) as RawFd)
             .unwrap_or(1024);
@@ -723,6 +756,7 @@ impl Prepared {
             cgroup: None,
             security: PreparedSecurity::prepare(&c.security)?,
             privileged: euid == 0 || c.namespaces.contains(Namespaces::USER),
+            rootfs,
             share_vm,
             flags: c.namespaces.bits(),
             min_fd,
@@ -765,7 +799,37 @@ impl Prepared {
 
         let mut moves: Vec<(OwnedFd, RawFd)> = Vec::new();
         let mut parent_ends: [Option<OwnedFd>; 3] = [None, None, None];
-        let tty_master = match c.tty {
+        // With a rootfs the pty must come from the container's own devpts (its name must
+        // resolve inside): the child opens it and sends us the master.
+        let pty_in_child = c.tty && c.rootfs.is_some();
+        let pty_socket = match pty_in_child {
+            true => {
+                let (ours, theirs) = nix::sys::socket::socketpair(
+                    nix::sys::socket::AddressFamily::Unix,
+                    nix::sys::socket::SockType::SeqPacket,
+                    None,
+                    nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+                )
+                .map_err(|e| Error::sys("socketpair", e))?;
+                Some((ours, high(theirs.as_fd())?))
+            }
+            false => None,
+        };
+        let winsize = tty::window_size(std::io::stdin().as_fd()).map_or(
+            libc::winsize {
+                ws_row: 0,
+                ws_col: 0,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            },
+            |w| libc::winsize {
+                ws_row: w.ws_row,
+                ws_col: w.ws_col,
+                ws_xpixel: w.ws_xpixel,
+                ws_ypixel: w.ws_ypixel,
+            },
+        );
+        let tty_master = match c.tty && !pty_in_child {
             true => {
                 let (master, slave) = tty::open_pty()?;
                 for target in 0..3 {
@@ -834,6 +898,7 @@ impl Prepared {
             uid: self.uid,
             hostname: self.hostname.as_deref(),
             domainname: self.domainname.as_deref(),
+            rootfs: self.rootfs.as_ref(),
             cwd: self.cwd.as_deref(),
             fd_moves: &fd_moves,
             keep_fds: &keep_fds,
@@ -842,6 +907,10 @@ impl Prepared {
             privileged: self.privileged,
             init: c.init,
             tty: c.tty,
+            pty_socket: pty_socket
+                .as_ref()
+                .map_or(-1, |(_, theirs)| theirs.as_raw_fd()),
+            winsize,
             exec_paths: &exec_ptrs,
             argv: argv_ptrs.as_ptr(),
             envp: envp_ptrs.as_ptr(),
@@ -900,7 +969,11 @@ impl Prepared {
             .take()
             .ok_or_else(|| Error::sys("spawn", Errno::ECHILD))?;
         child.cgroup = owned_cgroup;
-        child.tty = tty_master;
+        child.tty = match (tty_master, &pty_socket) {
+            (Some(m), _) => Some(m),
+            (None, Some((ours, _))) => Some(receive_fd(ours)?),
+            (None, None) => None,
+        };
         child.veth = veth;
         if got == 0 {
             for (i, end) in parent_ends.into_iter().enumerate() {
@@ -923,9 +996,22 @@ impl Prepared {
 
     /// Turns a child's report into the error `spawn` returns.
     fn describe(&self, e: ChildError) -> Error {
-        Error::Setup {
-            stage: e.stage,
-            errno: e.errno,
+        match (&self.rootfs, e.stage) {
+            (Some(r), SetupStage::Mount | SetupStage::PivotRoot) => {
+                r.error(e.stage, e.index, e.step, e.errno)
+            }
+            (Some(_), SetupStage::Chdir) if e.step == crate::rootfs::CWD_OUTSIDE_ROOT => {
+                let cwd = self.cwd.as_deref().map(|c| OsStr::from_bytes(c.to_bytes()));
+                Error::Sys {
+                    syscall: "getcwd (outside the container's root)",
+                    path: cwd.map(PathBuf::from),
+                    errno: e.errno,
+                }
+            }
+            _ => Error::Setup {
+                stage: e.stage,
+                errno: e.errno,
+            },
         }
     }
 
@@ -1058,6 +1144,34 @@ impl Prepared {
         // SAFETY: CLONE_PIDFD made the kernel store a new descriptor in `pidfd`.
         Ok((pid as i32, unsafe { OwnedFd::from_raw_fd(pidfd) }))
     }
+}
+
+/// Receives the descriptor the child sent with SCM_RIGHTS (already queued: it was sent
+/// before exec).
+fn receive_fd(socket: &OwnedFd) -> Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut byte = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("recvmsg(pty master)", e))?;
+    for cmsg in msg
+        .cmsgs()
+        .map_err(|e| Error::sys("recvmsg(pty master)", e))?
+    {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: SCM_RIGHTS just installed this descriptor in our table.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    Err(Error::sys("recvmsg(pty master)", Errno::EPROTO))
 }
 
 /// The syscall name of a clone into a cgroup, to tell its errors apart.

@@ -208,20 +208,28 @@ pub(crate) unsafe fn openat2(
     path: *const c_char,
     how: &OpenHow,
 ) -> Result<c_int, Errno> {
-    // SAFETY: the kernel reads `size_of::<OpenHow>()` bytes from the live reference `how` and
-    // the string at `path`, valid per the caller's contract.
-    unsafe {
-        syscall6(
-            libc::SYS_openat2,
-            dfd as usize,
-            path as usize,
-            how as *const OpenHow as usize,
-            std::mem::size_of::<OpenHow>(),
-            0,
-            0,
-        )
+    // With RESOLVE_IN_ROOT/BENEATH the kernel answers EAGAIN when any mount or rename
+    // happened anywhere during the walk; that is a race with other activity, not an error.
+    let mut tries = 0;
+    loop {
+        // SAFETY: the kernel reads `size_of::<OpenHow>()` bytes from the live reference `how`
+        // and the string at `path`, valid per the caller's contract.
+        let r = unsafe {
+            syscall6(
+                libc::SYS_openat2,
+                dfd as usize,
+                path as usize,
+                how as *const OpenHow as usize,
+                std::mem::size_of::<OpenHow>(),
+                0,
+                0,
+            )
+        };
+        match r {
+            Err(Errno::EAGAIN) if tries < 128 => tries += 1,
+            r => return r.map(|fd| fd as c_int),
+        }
     }
-    .map(|fd| fd as c_int)
 }
 
 /// `mkdirat(2)`.
@@ -317,4 +325,117 @@ pub(crate) fn fstatfs(fd: c_int) -> Result<libc::statfs64, Errno> {
 pub(crate) unsafe fn close(fd: c_int) -> Result<(), Errno> {
     // SAFETY: no pointers; ownership of `fd` is the caller's contract.
     unsafe { syscall3(libc::SYS_close, fd as usize, 0, 0) }.map(drop)
+}
+
+/// `mknodat(2)`.
+///
+/// # Safety
+/// `path` must point to a NUL-terminated string.
+#[inline]
+pub(crate) unsafe fn mknodat(
+    dfd: c_int,
+    path: *const c_char,
+    mode: u32,
+    dev: u64,
+) -> Result<(), Errno> {
+    // SAFETY: the kernel only reads the string, valid per the caller's contract.
+    unsafe {
+        syscall6(
+            libc::SYS_mknodat,
+            dfd as usize,
+            path as usize,
+            mode as usize,
+            dev as usize,
+            0,
+            0,
+        )
+    }
+    .map(drop)
+}
+
+/// `symlinkat(2)`: a symlink `name` in `dfd` that points to `target`.
+///
+/// # Safety
+/// `target` and `name` must point to NUL-terminated strings.
+#[inline]
+pub(crate) unsafe fn symlinkat(
+    target: *const c_char,
+    dfd: c_int,
+    name: *const c_char,
+) -> Result<(), Errno> {
+    // SAFETY: the kernel only reads the two strings, valid per the caller's contract.
+    unsafe {
+        syscall3(
+            libc::SYS_symlinkat,
+            target as usize,
+            dfd as usize,
+            name as usize,
+        )
+    }
+    .map(drop)
+}
+
+/// `pivot_root(2)`.
+///
+/// # Safety
+/// Both paths must point to NUL-terminated strings.
+#[inline]
+pub(crate) unsafe fn pivot_root(
+    new_root: *const c_char,
+    put_old: *const c_char,
+) -> Result<(), Errno> {
+    // SAFETY: the kernel only reads the two strings, valid per the caller's contract.
+    unsafe { syscall3(libc::SYS_pivot_root, new_root as usize, put_old as usize, 0) }.map(drop)
+}
+
+/// `umount2(2)`.
+///
+/// # Safety
+/// `target` must point to a NUL-terminated string.
+#[inline]
+pub(crate) unsafe fn umount2(target: *const c_char, flags: c_int) -> Result<(), Errno> {
+    // SAFETY: the kernel only reads the string, valid per the caller's contract.
+    unsafe { syscall3(libc::SYS_umount2, target as usize, flags as usize, 0) }.map(drop)
+}
+
+/// `fchdir(2)`.
+#[inline]
+pub(crate) fn fchdir(fd: c_int) -> Result<(), Errno> {
+    // SAFETY: no pointers; a bad descriptor is reported as EBADF.
+    unsafe { syscall3(libc::SYS_fchdir, fd as usize, 0, 0) }.map(drop)
+}
+
+/// `chdir(2)`.
+///
+/// # Safety
+/// `path` must point to a NUL-terminated string.
+#[inline]
+pub(crate) unsafe fn chdir(path: *const c_char) -> Result<(), Errno> {
+    // SAFETY: the kernel only reads the string, valid per the caller's contract.
+    unsafe { syscall3(libc::SYS_chdir, path as usize, 0, 0) }.map(drop)
+}
+
+/// `chroot(2)`.
+///
+/// # Safety
+/// `path` must point to a NUL-terminated string.
+#[inline]
+pub(crate) unsafe fn chroot(path: *const c_char) -> Result<(), Errno> {
+    // SAFETY: the kernel only reads the string, valid per the caller's contract.
+    unsafe { syscall3(libc::SYS_chroot, path as usize, 0, 0) }.map(drop)
+}
+
+/// `umask(2)`: sets the file mode creation mask, returns the old one (it cannot fail).
+#[inline]
+pub(crate) fn umask(mask: u32) -> u32 {
+    // SAFETY: no pointers.
+    unsafe { syscall3(libc::SYS_umask, mask as usize, 0, 0) }.map_or(0o022, |old| old as u32)
+}
+
+/// `getcwd(2)` into `buf`: the length written, including the NUL. The kernel prefixes a
+/// directory that is not below the caller's root with `(unreachable)`.
+#[inline]
+pub(crate) fn getcwd(buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into the live, writable `buf`.
+    unsafe { syscall3(libc::SYS_getcwd, buf.as_mut_ptr() as usize, buf.len(), 0) }
 }

@@ -139,3 +139,4 @@ pub fn assert_passes_as_nobody(name: &str, role: &str, subids: bool) {
         "{name}: the scenario did not run"
     );
 }
+pub mod busybox;

@@ -1,0 +1,1117 @@
+//! The container's filesystem: a root directory with a throw-away writable layer, a fresh
+//! `/proc` with the OCI masked and read-only paths, a read-only `/sys`, a minimal `/dev`,
+//! the caller's volumes, and `pivot_root` into it all.
+//!
+//! A [`Rootfs`] is plain data. Give it to [`Container::rootfs`](crate::process::Container::rootfs);
+//! `spawn` prepares every string and table in the parent, and the child assembles the tree in
+//! its own mount namespace with raw system calls only, between `clone` and `execve`.
+//!
+//! # How the tree is built (and why nothing is left on the host)
+//! 1. The child makes its copy of the host's mounts recursively private: nothing it mounts
+//!    can propagate back.
+//! 2. The new root is mounted *on top of the host's `/`* in the child's namespace. The
+//!    process's root still points at the host's root directory below it, so every host path
+//!    (the image, bind sources, `/proc/self/fd`) stays reachable by its usual name while the
+//!    new tree is built through descriptors. No host directory is needed as a mount point and
+//!    none is created: the new mounts exist only in the child's namespace and disappear with
+//!    it, even if the parent is killed.
+//!    - [`RootfsMode::Overlay`] (default): a tmpfs holds the overlay's upper and work
+//!      directories; the overlay (lower: the image directory) becomes the root, and the tmpfs
+//!      is detached again (the overlay keeps its own reference). Every write lands in that
+//!      tmpfs and vanishes with the container. The layers are passed to overlayfs as
+//!      `/proc/self/fd/N` of descriptors the child opened, so no host path appears in the
+//!      container's `/proc/self/mountinfo` and any directory name works.
+//!    - [`RootfsMode::ReadOnly`] / [`RootfsMode::ReadWrite`]: a recursive bind of the image
+//!      directory (read-only, or writable straight to the directory).
+//!    - [`Rootfs::host`]: a tmpfs with read-only binds of the host's `/usr`, `/bin`, `/lib*`,
+//!      ... and a few files of `/etc`.
+//! 3. Inside the new root, every mount target is resolved with `openat2(RESOLVE_IN_ROOT)`
+//!    (see [`crate::mount`]): a symlink in the image (`/dev -> /host/dir`, `../../..`) can
+//!    only ever resolve inside the root. `/proc`, `/sys`, `/dev` (tmpfs; device nodes,
+//!    devpts, `/dev/shm`, `/dev/mqueue`, the fd links), the caller's mounts, then the masked
+//!    and read-only paths.
+//! 4. `pivot_root(".", ".")` from the new root, and the old root is detached
+//!    (`umount2(MNT_DETACH)`), so the host's mounts are gone from the container's namespace.
+//!
+//! # Modes
+//! | mode | writes go to | mount points missing in the image |
+//! |---|---|---|
+//! | `Overlay` | a tmpfs in the container's namespace (lost at exit) | created in that tmpfs |
+//! | `Overlay` + [`persistent_upper`](Rootfs::persistent_upper) | the caller's directory | created there |
+//! | `ReadOnly` | nowhere (`EROFS`) | an error (`mkdirat ...: EROFS`) |
+//! | `ReadWrite` | the image directory itself | created in the image directory |
+//!
+//! The image directory is never modified in `Overlay` and `ReadOnly` modes. A bind-mounted
+//! root (`ReadOnly`, `ReadWrite`) shows the image's host path in the *root* column of the
+//! container's mountinfo, as any bind mount does; the overlay does not.
+//!
+//! # /proc, /sys, /dev
+//! - `/proc` is a new procfs, which shows the container's processes only if it has its own
+//!   PID namespace: a rootfs therefore needs one ([`Namespaces::PID`], created or joined).
+//!   The OCI default masked paths get `/dev/null` (files; the node is checked to be the
+//!   character device 1:3 through its descriptor) or an empty read-only tmpfs (directories);
+//!   the read-only paths are bound onto themselves read-only. Paths the kernel does not have
+//!   are skipped.
+//! - `/sys` is a new read-only sysfs when the container has its own network namespace (sysfs
+//!   shows the network devices of the namespace that mounts it), else a read-only recursive
+//!   bind of the host's `/sys`.
+//! - `/dev` is a small tmpfs (`nosuid,noexec`, mode 755) with `null`, `zero`, `full`, `random`,
+//!   `urandom` and `tty`: created with `mknod` as root, bound from the host's `/dev` in a user
+//!   namespace (where `mknod` is not allowed; a device the host lacks is left out). Then a
+//!   new devpts instance at `/dev/pts` (`ptmxmode=0666`) with `/dev/ptmx -> pts/ptmx`, a tmpfs at
+//!   `/dev/shm`, an mqueue at `/dev/mqueue` when the container has its own IPC namespace, and
+//!   the links `fd -> /proc/self/fd` and `stdin`, `stdout`, `stderr`.
+//!
+//! # Descriptors and the working directory (runc CVE-2024-21626)
+//! Until `execve`, the child holds a copy of every descriptor of the parent (all
+//! close-on-exec, so none reaches the command: only its stdio and the descriptors passed with
+//! [`Container::pass_fd`](crate::process::Container::pass_fd) do). After `pivot_root` the container's
+//! `/proc/self/fd/N` could still name a host directory through one of them, so a working
+//! directory such as `/proc/self/fd/7` would escape the root. The child therefore checks
+//! with `getcwd(2)` after the `chdir` that the directory is reachable from the new root
+//! and fails with `getcwd: ENOENT` otherwise.
+//!
+//! # Without `pivot_root`
+//! `pivot_root` cannot move an initramfs root (`EINVAL`). When the parent finds that `/` is
+//! the initramfs (`rootfs` or `ramfs` in mountinfo), or the caller asks for it with
+//! [`Rootfs::chroot_fallback`], the child `chroot`s into the new root instead. That is weaker:
+//! the host's mounts stay in the container's mount namespace (out of its sight, but a process
+//! with `CAP_SYS_CHROOT` and `CAP_SYS_ADMIN` can climb out of a chroot); drop those
+//! capabilities in such containers.
+//!
+//! # Rootless
+//! In a user namespace everything above works on Linux ≥ 5.11 (overlayfs in user namespaces;
+//! the overlay is then mounted with `userxattr`). Device nodes are bound from the host. The
+//! kernel allows a new procfs (and sysfs) only when the host's one is fully visible in the
+//! caller's namespace; where a step is not allowed, `spawn` fails with
+//! [`Error::Unsupported`] saying which and why.
+//!
+//! # Kernel
+//! The new mount API (`fsopen`, `fsmount`, `move_mount`, `open_tree`: Linux 5.2),
+//! `mount_setattr` (5.12) and `openat2` (5.6).
+
+mod apply;
+
+use std::ffi::{CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Component, Path, PathBuf};
+
+use crate::mount::{Mount, MountError, MountStep, PreparedMount};
+use crate::namespace::Namespaces;
+use crate::{Errno, Error, Result, SetupStage};
+
+pub(crate) use apply::check_cwd;
+
+/// Where the container's writes go; see the [module documentation](self#modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RootfsMode {
+    /// The image is the lower layer of an overlay whose upper layer is a tmpfs in the
+    /// container's mount namespace: writes work and vanish when the container exits.
+    #[default]
+    Overlay,
+    /// The image, read-only. Mount points (`/proc`, `/dev`, `/sys`, volume targets) must
+    /// exist in it.
+    ReadOnly,
+    /// The image directory itself, writable: the container changes it for good, and missing
+    /// mount points are created in it.
+    ReadWrite,
+}
+
+/// The OCI runtime-spec default masked paths.
+pub const DEFAULT_MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// The OCI runtime-spec default read-only paths.
+pub const DEFAULT_READ_ONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// What [`Rootfs::host`] shows of the host, read-only: directories (or the symlinks that
+/// stand for them on merged-`/usr` systems, recreated as they are).
+pub const HOST_DIRS: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32",
+];
+
+/// What [`Rootfs::host`] shows of the host's `/etc`, read-only, where present: names and
+/// the resolver, the dynamic linker's cache, Debian's command alternatives, the time zone.
+pub const HOST_ETC: &[&str] = &[
+    "passwd",
+    "group",
+    "hosts",
+    "resolv.conf",
+    "nsswitch.conf",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "alternatives",
+    "localtime",
+];
+
+/// Size of the `/dev` tmpfs (as runc).
+const DEV_SIZE: u64 = 64 << 20;
+/// Size of `/dev/shm` (as docker).
+const SHM_SIZE: u64 = 64 << 20;
+
+/// The device nodes of `/dev`: name, major, minor.
+const DEVICES: &[(&str, u32, u32)] = &[
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// The container's root filesystem: plain data until the container is spawned.
+///
+/// ```no_run
+/// use contain::mount::Mount;
+/// use contain::namespace::Namespaces;
+/// use contain::process::Container;
+/// use contain::rootfs::Rootfs;
+///
+/// let rootfs = Rootfs::new("/srv/images/alpine")        // overlay, writes vanish at exit
+///     .size(256 << 20)                                  // at most 256 MiB of writes
+///     .mount(Mount::bind("/srv/data", "/data").read_only())
+///     .mount(Mount::tmpfs("/run").size(16 << 20));
+/// let status = Container::new("/bin/sh")
+///     .args(["-c", "echo hello > /hello && cat /hello"])
+///     .namespaces(Namespaces::MOUNT | Namespaces::PID | Namespaces::UTS | Namespaces::IPC)
+///     .rootfs(rootfs)
+///     .spawn()?
+///     .wait()?;
+/// assert!(status.success());
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rootfs {
+    image: Option<PathBuf>,
+    mode: RootfsMode,
+    upper: Option<PathBuf>,
+    size: Option<u64>,
+    mounts: Vec<Mount>,
+    masked: Vec<PathBuf>,
+    read_only_paths: Vec<PathBuf>,
+    chroot_fallback: bool,
+}
+
+impl Rootfs {
+    fn with_image(image: Option<PathBuf>) -> Rootfs {
+        Rootfs {
+            image,
+            mode: RootfsMode::Overlay,
+            upper: None,
+            size: None,
+            mounts: Vec::new(),
+            masked: DEFAULT_MASKED_PATHS.iter().map(PathBuf::from).collect(),
+            read_only_paths: DEFAULT_READ_ONLY_PATHS.iter().map(PathBuf::from).collect(),
+            chroot_fallback: false,
+        }
+    }
+
+    /// An extracted image in `dir`, used in [`RootfsMode::Overlay`] unless told otherwise.
+    ///
+    /// ```
+    /// use contain::rootfs::{Rootfs, RootfsMode};
+    /// let throwaway = Rootfs::new("/srv/images/debian");
+    /// let frozen = Rootfs::new("/srv/images/debian").mode(RootfsMode::ReadOnly);
+    /// ```
+    pub fn new(dir: impl Into<PathBuf>) -> Rootfs {
+        Rootfs::with_image(Some(dir.into()))
+    }
+
+    /// A read-only view of the host's programs and libraries ([`HOST_DIRS`]) and a minimal
+    /// `/etc` ([`HOST_ETC`]) on a throw-away tmpfs root: runs the host's tools without an
+    /// image, and shows nothing else of the host (no `/home`, `/root`, `/var`, ...).
+    ///
+    /// Writes outside the host's directories go to the tmpfs and vanish at exit;
+    /// [`RootfsMode::ReadOnly`] makes the root read-only too. `ReadWrite` and a persistent
+    /// upper layer do not apply (there is no image directory).
+    ///
+    /// ```
+    /// use contain::rootfs::Rootfs;
+    /// let rootfs = Rootfs::host().size(64 << 20);
+    /// ```
+    pub fn host() -> Rootfs {
+        Rootfs::with_image(None)
+    }
+
+    /// Where writes go (default [`RootfsMode::Overlay`]).
+    ///
+    /// ```
+    /// use contain::rootfs::{Rootfs, RootfsMode};
+    /// let rootfs = Rootfs::new("/srv/images/debian").mode(RootfsMode::ReadWrite);
+    /// ```
+    pub fn mode(mut self, mode: RootfsMode) -> Rootfs {
+        self.mode = mode;
+        self
+    }
+
+    /// Keeps the overlay's writable layer in `dir` (created if missing) instead of a tmpfs:
+    /// what the container writes survives it, and the image stays unchanged.
+    ///
+    /// overlayfs also needs an empty work directory on the same filesystem: it is
+    /// `<dir>.work`, beside `dir` (created if missing; it holds only transient state and may
+    /// be removed when no container uses it; overlayfs makes `work` in it with mode 000, so a
+    /// non-root owner has to `chmod` that before removing it). Two containers must not use the
+    /// same upper directory at the same time.
+    ///
+    /// ```
+    /// use contain::rootfs::Rootfs;
+    /// // Writes land in /var/lib/c1/upper; overlayfs works in /var/lib/c1/upper.work.
+    /// let rootfs = Rootfs::new("/srv/images/debian").persistent_upper("/var/lib/c1/upper");
+    /// ```
+    pub fn persistent_upper(mut self, dir: impl Into<PathBuf>) -> Rootfs {
+        self.upper = Some(dir.into());
+        self
+    }
+
+    /// Limits the throw-away writable layer (a tmpfs) to `bytes`; writes beyond fail with
+    /// `ENOSPC`. Default: the kernel's tmpfs default (half of RAM).
+    ///
+    /// ```
+    /// use contain::rootfs::Rootfs;
+    /// let rootfs = Rootfs::new("/srv/images/debian").size(128 << 20);
+    /// ```
+    pub fn size(mut self, bytes: u64) -> Rootfs {
+        self.size = Some(bytes);
+        self
+    }
+
+    /// Adds a mount inside the container, made after `/proc`, `/sys` and `/dev`: a volume
+    /// (a bind of a host path), a tmpfs, ... Its target is a path in the container, resolved
+    /// inside the root (a symlink in the image cannot send it out); a bind source is a host
+    /// path.
+    ///
+    /// ```
+    /// use contain::mount::Mount;
+    /// use contain::rootfs::Rootfs;
+    /// let rootfs = Rootfs::new("/srv/images/debian")
+    ///     .mount(Mount::bind("/srv/cache", "/var/cache/apt"))              // SRC:DST
+    ///     .mount(Mount::bind("/etc/resolv.conf", "/etc/resolv.conf").read_only()) // SRC:DST:ro
+    ///     .mount(Mount::tmpfs("/tmp").size(64 << 20).mode(0o1777));
+    /// ```
+    pub fn mount(mut self, mount: Mount) -> Rootfs {
+        self.mounts.push(mount);
+        self
+    }
+
+    /// Masks one more path (besides [`DEFAULT_MASKED_PATHS`]): `/dev/null` over a file, an
+    /// empty read-only tmpfs over a directory; skipped if it does not exist.
+    ///
+    /// ```
+    /// use contain::rootfs::Rootfs;
+    /// let rootfs = Rootfs::new("/srv/images/debian").mask("/proc/interrupts");
+    /// ```
+    pub fn mask(mut self, path: impl Into<PathBuf>) -> Rootfs {
+        self.masked.push(path.into());
+        self
+    }
+
+    /// Makes one more path read-only (besides [`DEFAULT_READ_ONLY_PATHS`]); skipped if it
+    /// does not exist.
+    ///
+    /// ```
+    /// use contain::rootfs::Rootfs;
+    /// let rootfs = Rootfs::new("/srv/images/debian").read_only_path("/proc/sys/net");
+    /// ```
+    pub fn read_only_path(mut self, path: impl Into<PathBuf>) -> Rootfs {
+        self.read_only_paths.push(path.into());
+        self
+    }
+
+    /// Uses `chroot` where `pivot_root` fails with `EINVAL` (default: only when `/` is an
+    /// initramfs). See the [module documentation](self#without-pivot_root) for what that
+    /// gives up.
+    ///
+    /// ```
+    /// use contain::rootfs::Rootfs;
+    /// let rootfs = Rootfs::new("/srv/images/debian").chroot_fallback(true);
+    /// ```
+    pub fn chroot_fallback(mut self, allow: bool) -> Rootfs {
+        self.chroot_fallback = allow;
+        self
+    }
+
+    /// The image directory (`None` for [`Rootfs::host`]).
+    pub fn image(&self) -> Option<&Path> {
+        self.image.as_deref()
+    }
+
+    /// Validates the configuration for a container with namespaces `created` and `joined`
+    /// and builds everything the child needs. `tty_gid` says whether gid 5 exists in the
+    /// container (devpts gives new ptys that group).
+    pub(crate) fn prepare(
+        &self,
+        created: Namespaces,
+        joined: Namespaces,
+        tty_gid: bool,
+    ) -> Result<PreparedRootfs> {
+        if !created.contains(Namespaces::MOUNT) {
+            return Err(Error::config(
+                "rootfs",
+                "a rootfs needs a new mount namespace (Namespaces::MOUNT): it would \
+                 otherwise be assembled in the caller's",
+            ));
+        }
+        if !(created | joined).contains(Namespaces::PID) {
+            return Err(Error::config(
+                "rootfs",
+                "a rootfs needs its own PID namespace (Namespaces::PID): its /proc would \
+                 otherwise show, and let the container signal, the host's processes",
+            ));
+        }
+        let userns = (created | joined).contains(Namespaces::USER);
+        let base = self.prepare_base(userns)?;
+        let mut steps = Vec::new();
+        if self.image.is_none() {
+            host_view(&mut steps)?;
+        }
+
+        steps.push(Step::mount(
+            Mount::proc("/proc").nosuid().nodev().noexec(),
+            Special::Proc,
+        )?);
+        let sys = if (created | joined).contains(Namespaces::NET) {
+            Mount::sysfs("/sys")
+        } else {
+            Mount::bind("/sys", "/sys")
+        };
+        steps.push(Step::mount(
+            sys.read_only().nosuid().nodev().noexec(),
+            Special::Sysfs,
+        )?);
+
+        steps.push(Step::mount(
+            Mount::tmpfs("/dev")
+                .mode(0o755)
+                .size(DEV_SIZE)
+                .nosuid()
+                .noexec(),
+            Special::None,
+        )?);
+        for &(name, major, minor) in DEVICES {
+            if let Some(step) = Step::device(name, major, minor, userns)? {
+                steps.push(step);
+            }
+        }
+        for (name, target) in [
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+            ("ptmx", "pts/ptmx"),
+        ] {
+            steps.push(Step::symlink(Path::new("/dev").join(name), target)?);
+        }
+        let mut devpts = Mount::devpts("/dev/pts")
+            .ptmxmode(0o666)
+            .mode(0o620)
+            .nosuid()
+            .noexec();
+        if tty_gid {
+            devpts = devpts.gid(5);
+        }
+        steps.push(Step::mount(devpts, Special::None)?);
+        steps.push(Step::mount(
+            Mount::tmpfs("/dev/shm")
+                .mode(0o1777)
+                .size(SHM_SIZE)
+                .nosuid()
+                .nodev()
+                .noexec(),
+            Special::None,
+        )?);
+        if created.contains(Namespaces::IPC) {
+            steps.push(Step::mount(
+                Mount::mqueue("/dev/mqueue").nosuid().nodev().noexec(),
+                Special::None,
+            )?);
+        }
+
+        for m in &self.mounts {
+            let prepared = m.prepare()?;
+            if normalize(m.target()) == Path::new("/") {
+                return Err(Error::config(
+                    "rootfs mount",
+                    "a mount onto / would hide the root: use Rootfs::new for the root",
+                ));
+            }
+            steps.push(Step::Mount {
+                mount: prepared,
+                special: Special::None,
+            });
+        }
+        for p in &self.masked {
+            steps.push(Step::Mask(InRoot::new(p, "masked path")?));
+        }
+        for p in &self.read_only_paths {
+            steps.push(Step::ReadOnly(InRoot::new(p, "read-only path")?));
+        }
+
+        Ok(PreparedRootfs {
+            base,
+            steps,
+            read_only_root: self.image.is_none() && self.mode == RootfsMode::ReadOnly,
+            chroot_fallback: self.chroot_fallback || root_is_initramfs(),
+            userns,
+        })
+    }
+
+    fn prepare_base(&self, userns: bool) -> Result<Base> {
+        let size = self
+            .size
+            .map(|s| {
+                if s == 0 {
+                    // tmpfs reads size=0 as "no limit".
+                    Err(Error::config(
+                        "rootfs size",
+                        "0 bytes: leave it unset for no limit",
+                    ))
+                } else {
+                    cstring(OsStr::new(&s.to_string()), "rootfs size")
+                }
+            })
+            .transpose()?;
+        let Some(image) = &self.image else {
+            match (self.mode, &self.upper) {
+                (RootfsMode::ReadWrite, _) | (_, Some(_)) => {
+                    return Err(Error::config(
+                        "rootfs",
+                        "Rootfs::host has no image directory to write to: its writable \
+                         layer is a tmpfs (or nothing, with RootfsMode::ReadOnly)",
+                    ))
+                }
+                _ => return Ok(Base::Tmpfs { size }),
+            }
+        };
+        let image = absolute(image, "rootfs directory")?;
+        let image_c = cstring(image.as_os_str(), "rootfs directory")?;
+        match (self.mode, &self.upper) {
+            (RootfsMode::Overlay, None) => Ok(Base::Overlay {
+                lower: image_c,
+                lower_path: image,
+                upper: Upper::Scratch { size },
+                userxattr: userns,
+            }),
+            (RootfsMode::Overlay, Some(upper)) => {
+                if size.is_some() {
+                    return Err(Error::config(
+                        "rootfs size",
+                        "a persistent upper directory is not a tmpfs: limit it with its own \
+                         filesystem's quotas",
+                    ));
+                }
+                let upper = absolute(upper, "persistent upper directory")?;
+                let name = upper.file_name().ok_or_else(|| {
+                    Error::config(
+                        "persistent upper directory",
+                        format!(
+                            "{} has no name to put a work directory beside",
+                            upper.display()
+                        ),
+                    )
+                })?;
+                let mut work_name = name.to_os_string();
+                work_name.push(".work");
+                let work = upper.with_file_name(work_name);
+                if upper.starts_with(&image) || image.starts_with(&upper) {
+                    return Err(Error::config(
+                        "persistent upper directory",
+                        format!(
+                            "{} and the image {} must not contain one another",
+                            upper.display(),
+                            image.display()
+                        ),
+                    ));
+                }
+                for dir in [&upper, &work] {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        Error::sys_path(
+                            "mkdir",
+                            dir.clone(),
+                            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+                        )
+                    })?;
+                }
+                Ok(Base::Overlay {
+                    lower: image_c,
+                    lower_path: image,
+                    upper: Upper::Dir {
+                        upper: cstring(upper.as_os_str(), "persistent upper directory")?,
+                        work: cstring(work.as_os_str(), "persistent upper directory")?,
+                        upper_path: upper,
+                        work_path: work,
+                    },
+                    userxattr: userns,
+                })
+            }
+            (mode, None) => {
+                if size.is_some() {
+                    return Err(Error::config(
+                        "rootfs size",
+                        "only RootfsMode::Overlay has a throw-away layer to limit",
+                    ));
+                }
+                Ok(Base::Bind {
+                    source: image_c,
+                    path: image,
+                    read_only: mode == RootfsMode::ReadOnly,
+                })
+            }
+            (_, Some(_)) => Err(Error::config(
+                "persistent upper directory",
+                "it is the upper layer of an overlay: it needs RootfsMode::Overlay",
+            )),
+        }
+    }
+}
+
+/// The skeleton of [`Rootfs::host`]: the host's directories (or their symlinks), `/etc`, `/tmp`.
+fn host_view(steps: &mut Vec<Step>) -> Result<()> {
+    for dir in HOST_DIRS {
+        let Ok(meta) = std::fs::symlink_metadata(dir) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(dir)
+                .map_err(|e| Error::sys_path("readlink", *dir, io_errno(&e)))?;
+            steps.push(Step::symlink(PathBuf::from(dir), target.as_os_str())?);
+        } else if meta.is_dir() {
+            steps.push(Step::mount(
+                Mount::bind(dir, dir).read_only(),
+                Special::None,
+            )?);
+        }
+    }
+    steps.push(Step::dir("/etc", 0o755)?);
+    for name in HOST_ETC {
+        let host = Path::new("/etc").join(name);
+        // Follows symlinks (resolv.conf often is one): the bind shows the file they lead to.
+        let Ok(meta) = std::fs::metadata(&host) else {
+            continue;
+        };
+        if meta.is_file() || meta.is_dir() {
+            steps.push(Step::mount(
+                Mount::bind(&host, &host).read_only(),
+                Special::None,
+            )?);
+        }
+    }
+    steps.push(Step::dir("/tmp", 0o1777)?);
+    Ok(())
+}
+
+/// Whether `/` is the initramfs, which `pivot_root` cannot move (`rootfs`/`ramfs` in
+/// mountinfo). Only looked at when `statfs("/")` says ramfs or tmpfs, which is cheap.
+fn root_is_initramfs() -> bool {
+    use nix::sys::statfs::{statfs, FsType, TMPFS_MAGIC};
+    const RAMFS_MAGIC: FsType = FsType(0x8584_58f6);
+    let Ok(st) = statfs("/") else {
+        return false;
+    };
+    if st.filesystem_type() != RAMFS_MAGIC && st.filesystem_type() != TMPFS_MAGIC {
+        return false;
+    }
+    crate::mountinfo::MountInfo::read_self()
+        .ok()
+        .and_then(|mounts| {
+            mounts
+                .into_iter()
+                .rev()
+                .find(|m| m.mount_point == Path::new("/"))
+        })
+        .is_some_and(|m| m.fs_type == "rootfs" || m.fs_type == "ramfs")
+}
+
+fn io_errno(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+fn cstring(s: &OsStr, what: &'static str) -> Result<CString> {
+    CString::new(s.as_bytes())
+        .map_err(|_| Error::config(what, format!("{s:?} contains a NUL byte")))
+}
+
+fn absolute(path: &Path, what: &'static str) -> Result<PathBuf> {
+    if path.as_os_str().is_empty() {
+        return Err(Error::config(what, "the path is empty"));
+    }
+    std::path::absolute(path).map_err(|e| Error::config(what, format!("{}: {e}", path.display())))
+}
+
+/// `path` with `.` and `..` resolved lexically, `..` stopping at `/` (as inside a root).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A container path as the child uses it: relative to the new root (`.` for `/`).
+#[derive(Debug)]
+struct InRoot {
+    path: PathBuf,
+    rel: CString,
+}
+
+impl InRoot {
+    fn new(path: &Path, what: &'static str) -> Result<InRoot> {
+        if !path.is_absolute() {
+            return Err(Error::config(
+                what,
+                format!("{} is not an absolute path", path.display()),
+            ));
+        }
+        let norm = normalize(path);
+        let rel = norm.strip_prefix("/").unwrap_or(&norm);
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        Ok(InRoot {
+            path: path.to_path_buf(),
+            rel: cstring(rel.as_os_str(), what)?,
+        })
+    }
+
+    /// The parent directory (relative) and the last component, for `*at` calls.
+    fn split(path: &Path, what: &'static str) -> Result<(InRoot, CString)> {
+        let norm = normalize(path);
+        let (Some(parent), Some(name)) = (norm.parent(), norm.file_name()) else {
+            return Err(Error::config(
+                what,
+                format!("{} has no name", path.display()),
+            ));
+        };
+        Ok((InRoot::new(parent, what)?, cstring(name, what)?))
+    }
+}
+
+/// Mounts whose errors get an explanation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Special {
+    None,
+    Proc,
+    Sysfs,
+}
+
+/// The filesystem under the new root.
+#[derive(Debug)]
+enum Base {
+    Overlay {
+        lower: CString,
+        lower_path: PathBuf,
+        upper: Upper,
+        userxattr: bool,
+    },
+    Bind {
+        source: CString,
+        path: PathBuf,
+        read_only: bool,
+    },
+    Tmpfs {
+        size: Option<CString>,
+    },
+}
+
+#[derive(Debug)]
+enum Upper {
+    /// On a tmpfs in the child's namespace.
+    Scratch { size: Option<CString> },
+    /// The caller's directories.
+    Dir {
+        upper: CString,
+        work: CString,
+        upper_path: PathBuf,
+        work_path: PathBuf,
+    },
+}
+
+/// One step inside the new root.
+#[derive(Debug)]
+enum Step {
+    Mount {
+        mount: PreparedMount,
+        special: Special,
+    },
+    Dir {
+        parent: InRoot,
+        name: CString,
+        mode: u32,
+    },
+    Symlink {
+        parent: InRoot,
+        name: CString,
+        target: CString,
+    },
+    Device {
+        parent: InRoot,
+        name: CString,
+        rdev: u64,
+        /// Try `mknod` first (not in a user namespace).
+        mknod: bool,
+        /// A bind of the host's node: in a user namespace, or where `mknod` says `EPERM`.
+        bind: Option<PreparedMount>,
+    },
+    Mask(InRoot),
+    ReadOnly(InRoot),
+}
+
+impl Step {
+    fn mount(m: Mount, special: Special) -> Result<Step> {
+        Ok(Step::Mount {
+            mount: m.prepare()?,
+            special,
+        })
+    }
+
+    fn dir(path: &str, mode: u32) -> Result<Step> {
+        let (parent, name) = InRoot::split(Path::new(path), "directory")?;
+        Ok(Step::Dir { parent, name, mode })
+    }
+
+    fn symlink(path: PathBuf, target: impl AsRef<OsStr>) -> Result<Step> {
+        let (parent, name) = InRoot::split(&path, "symlink")?;
+        Ok(Step::Symlink {
+            parent,
+            name,
+            target: cstring(target.as_ref(), "symlink target")?,
+        })
+    }
+
+    /// `/dev/<name>`, or `None` in a user namespace when the host has no such device to bind.
+    fn device(name: &str, major: u32, minor: u32, userns: bool) -> Result<Option<Step>> {
+        let path = Path::new("/dev").join(name);
+        let rdev = libc::makedev(major, minor);
+        let host_has_it = std::fs::metadata(&path)
+            .is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == rdev);
+        let bind = if host_has_it {
+            Some(Mount::bind(&path, &path).recursive(false).prepare()?)
+        } else if userns {
+            return Ok(None);
+        } else {
+            None
+        };
+        let (parent, name) = InRoot::split(&path, "device")?;
+        Ok(Some(Step::Device {
+            parent,
+            name,
+            rdev,
+            mknod: !userns,
+            bind,
+        }))
+    }
+
+    /// The container path this step works on.
+    fn path(&self) -> PathBuf {
+        match self {
+            Step::Mount { mount, .. } => mount.target().to_path_buf(),
+            Step::Dir { parent, name, .. }
+            | Step::Symlink { parent, name, .. }
+            | Step::Device { parent, name, .. } => {
+                parent.path.join(OsStr::from_bytes(name.as_bytes()))
+            }
+            Step::Mask(p) | Step::ReadOnly(p) => p.path.clone(),
+        }
+    }
+}
+
+/// A [`Rootfs`] ready for the child: every string built, every decision taken.
+#[derive(Debug)]
+pub(crate) struct PreparedRootfs {
+    base: Base,
+    steps: Vec<Step>,
+    read_only_root: bool,
+    chroot_fallback: bool,
+    userns: bool,
+}
+
+/// What a step of the child did when it failed; crosses the error pipe as `step` (numbers
+/// below 100 are [`MountStep`]s of a prepared mount).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Op {
+    MakePrivate = 100,
+    ScratchOpen,
+    ScratchConfig,
+    ScratchCreate,
+    ScratchMount,
+    ScratchAttach,
+    MakeLayerDir,
+    StatLower,
+    OpenLower,
+    OpenUpper,
+    OpenWork,
+    OverlayOpen,
+    OverlayConfig,
+    OverlayCreate,
+    OverlayMount,
+    ScratchDetach,
+    CloneImage,
+    ImageReadOnly,
+    AttachRoot,
+    RootPrivate,
+    OpenParent,
+    Mkdir,
+    Symlink,
+    Mknod,
+    OpenNull,
+    CheckNull,
+    OpenTarget,
+    StatTarget,
+    MaskOpen,
+    MaskCreate,
+    MaskMount,
+    CloneTarget,
+    SetReadOnly,
+    MoveMount,
+    RootReadOnly,
+    Fchdir,
+    PivotRoot,
+    DetachOldRoot,
+    Chroot,
+    ChdirRoot,
+}
+
+impl Op {
+    const ALL: [Op; 40] = [
+        Op::MakePrivate,
+        Op::ScratchOpen,
+        Op::ScratchConfig,
+        Op::ScratchCreate,
+        Op::ScratchMount,
+        Op::ScratchAttach,
+        Op::MakeLayerDir,
+        Op::StatLower,
+        Op::OpenLower,
+        Op::OpenUpper,
+        Op::OpenWork,
+        Op::OverlayOpen,
+        Op::OverlayConfig,
+        Op::OverlayCreate,
+        Op::OverlayMount,
+        Op::ScratchDetach,
+        Op::CloneImage,
+        Op::ImageReadOnly,
+        Op::AttachRoot,
+        Op::RootPrivate,
+        Op::OpenParent,
+        Op::Mkdir,
+        Op::Symlink,
+        Op::Mknod,
+        Op::OpenNull,
+        Op::CheckNull,
+        Op::OpenTarget,
+        Op::StatTarget,
+        Op::MaskOpen,
+        Op::MaskCreate,
+        Op::MaskMount,
+        Op::CloneTarget,
+        Op::SetReadOnly,
+        Op::MoveMount,
+        Op::RootReadOnly,
+        Op::Fchdir,
+        Op::PivotRoot,
+        Op::DetachOldRoot,
+        Op::Chroot,
+        Op::ChdirRoot,
+    ];
+
+    fn from_u32(n: u32) -> Option<Op> {
+        Op::ALL.iter().copied().find(|op| *op as u32 == n)
+    }
+
+    fn syscall(self) -> &'static str {
+        use Op::*;
+        match self {
+            MakePrivate => "mount(MS_REC|MS_PRIVATE)",
+            ScratchOpen => "fsopen(tmpfs)",
+            ScratchConfig | ScratchCreate => "fsconfig(tmpfs)",
+            ScratchMount => "fsmount(tmpfs)",
+            ScratchAttach | AttachRoot => "move_mount",
+            MakeLayerDir | Mkdir => "mkdirat",
+            StatLower | StatTarget | CheckNull => "statx",
+            OpenLower | OpenUpper | OpenWork | OpenParent | OpenNull | OpenTarget => "openat2",
+            OverlayOpen => "fsopen(overlay)",
+            OverlayConfig | OverlayCreate => "fsconfig(overlay)",
+            OverlayMount => "fsmount(overlay)",
+            ScratchDetach | DetachOldRoot => "umount2(MNT_DETACH)",
+            CloneImage | CloneTarget => "open_tree",
+            ImageReadOnly | SetReadOnly | RootReadOnly | RootPrivate => "mount_setattr",
+            Symlink => "symlinkat",
+            Mknod => "mknodat",
+            MaskOpen => "fsopen(tmpfs)",
+            MaskCreate => "fsconfig(tmpfs)",
+            MaskMount => "fsmount(tmpfs)",
+            MoveMount => "move_mount",
+            Fchdir => "fchdir",
+            PivotRoot => "pivot_root",
+            Chroot => "chroot",
+            ChdirRoot => "chdir",
+        }
+    }
+}
+
+/// The `step` of a working-directory report: `getcwd` found the directory outside the root.
+pub(crate) const CWD_OUTSIDE_ROOT: u32 = 1;
+
+impl PreparedRootfs {
+    /// Turns the child's report of a failed step into the error `spawn` returns.
+    pub(crate) fn error(&self, stage: SetupStage, index: u32, step: u32, errno: Errno) -> Error {
+        let op = Op::from_u32(step);
+        if stage == SetupStage::PivotRoot {
+            return match (op, errno) {
+                (Some(Op::PivotRoot), Errno::EINVAL) => Error::unsupported(
+                    "pivot_root into the container's root",
+                    "the kernel refused (EINVAL): the current root cannot be moved (an \
+                     initramfs that was not detected?); Rootfs::chroot_fallback(true) uses \
+                     chroot instead",
+                ),
+                (Some(op), _) => Error::sys_path(op.syscall(), "/", errno),
+                (None, _) => Error::Setup { stage, errno },
+            };
+        }
+        if errno == Errno::ENOSYS {
+            return Error::unsupported(
+                "assembling a rootfs",
+                format!(
+                    "{} is missing (ENOSYS): a rootfs needs the new mount API (fsopen, \
+                     fsmount, move_mount, open_tree; Linux 5.2), mount_setattr (5.12) and \
+                     openat2 (5.6)",
+                    op.map_or("a mount system call", Op::syscall)
+                ),
+            );
+        }
+        if index == 0 {
+            return self.base_error(op, errno);
+        }
+        let Some(s) = self.steps.get(index as usize - 1) else {
+            return Error::Setup { stage, errno };
+        };
+        if let Step::Mount { mount, special } = s {
+            if let Some(mstep) = MountStep::from_u32(step) {
+                let denied = errno == Errno::EPERM || errno == Errno::EACCES;
+                match special {
+                    Special::Proc if denied && self.userns => {
+                        return Error::unsupported(
+                            "a new procfs in a user namespace",
+                            format!(
+                                "{} refused ({errno}): the kernel mounts procfs in a user \
+                                 namespace only for a PID namespace it owns and only when \
+                                 the host's /proc is fully visible (no mounts hiding parts \
+                                 of it)",
+                                mstep.syscall()
+                            ),
+                        )
+                    }
+                    Special::Sysfs if denied && self.userns => {
+                        return Error::unsupported(
+                            "a new sysfs in a user namespace",
+                            format!(
+                                "{} refused ({errno}): the kernel mounts sysfs in a user \
+                                 namespace only for a network namespace it owns and only \
+                                 when the host's /sys is fully visible",
+                                mstep.syscall()
+                            ),
+                        )
+                    }
+                    _ => {}
+                }
+                return mount.error(MountError { step: mstep, errno });
+            }
+        }
+        if let Step::Device { bind: Some(b), .. } = s {
+            if let Some(mstep) = MountStep::from_u32(step) {
+                return b.error(MountError { step: mstep, errno });
+            }
+        }
+        match op {
+            Some(Op::CheckNull) => {
+                Error::sys_path("statx (not the character device 1:3)", "/dev/null", errno)
+            }
+            Some(Op::OpenNull) => Error::sys_path("openat2", "/dev/null", errno),
+            Some(op) => Error::sys_path(op.syscall(), s.path(), errno),
+            None => Error::Setup { stage, errno },
+        }
+    }
+
+    fn base_error(&self, op: Option<Op>, errno: Errno) -> Error {
+        let Some(op) = op else {
+            return Error::Setup {
+                stage: SetupStage::Mount,
+                errno,
+            };
+        };
+        match &self.base {
+            Base::Overlay {
+                lower_path, upper, ..
+            } => {
+                if op == Op::OverlayOpen && errno == Errno::ENODEV {
+                    return Error::unsupported(
+                        "overlay filesystem",
+                        "the kernel has no overlayfs (not in /proc/filesystems, and no module \
+                         could be loaded): RootfsMode::ReadOnly or ReadWrite work without it",
+                    );
+                }
+                let scratch = matches!(upper, Upper::Scratch { .. });
+                if self.userns
+                    && scratch
+                    && matches!(op, Op::OverlayOpen | Op::OverlayConfig | Op::OverlayCreate)
+                    && matches!(errno, Errno::EPERM | Errno::EINVAL)
+                {
+                    return Error::unsupported(
+                        "overlay in a user namespace",
+                        format!(
+                            "{} refused ({errno}): overlayfs can be mounted in a user namespace \
+                             from Linux 5.11 on (with userxattr); RootfsMode::ReadOnly or \
+                             ReadWrite work without it",
+                            op.syscall()
+                        ),
+                    );
+                }
+                let path = match (op, upper) {
+                    (Op::MakePrivate | Op::ScratchAttach | Op::AttachRoot, _) => PathBuf::from("/"),
+                    (Op::OpenUpper, Upper::Dir { upper_path, .. }) => upper_path.clone(),
+                    (Op::OpenWork, Upper::Dir { work_path, .. }) => work_path.clone(),
+                    _ => lower_path.clone(),
+                };
+                Error::sys_path(op.syscall(), path, errno)
+            }
+            Base::Bind { path, .. } => {
+                let path = match op {
+                    Op::MakePrivate | Op::AttachRoot => PathBuf::from("/"),
+                    _ => path.clone(),
+                };
+                Error::sys_path(op.syscall(), path, errno)
+            }
+            Base::Tmpfs { .. } => Error::sys_path(op.syscall(), "/", errno),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

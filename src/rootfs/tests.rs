@@ -1,0 +1,271 @@
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::mount::Mount;
+
+const NS: Namespaces = Namespaces::MOUNT.union(Namespaces::PID);
+
+fn prepare(r: &Rootfs) -> Result<PreparedRootfs> {
+    r.prepare(NS, Namespaces::empty(), true)
+}
+
+fn config_what(e: Error) -> &'static str {
+    match e {
+        Error::Config { what, .. } => what,
+        other => panic!("not a config error: {other}"),
+    }
+}
+
+#[test]
+fn needs_its_own_mount_and_pid_namespaces() {
+    let r = Rootfs::new("/srv/image");
+    let e = r
+        .prepare(Namespaces::PID, Namespaces::empty(), true)
+        .unwrap_err();
+    assert!(e.to_string().contains("Namespaces::MOUNT"), "{e}");
+    // A joined mount namespace is not the container's own.
+    let e = r
+        .prepare(Namespaces::PID, Namespaces::MOUNT, true)
+        .unwrap_err();
+    assert!(e.to_string().contains("Namespaces::MOUNT"), "{e}");
+    let e = r
+        .prepare(Namespaces::MOUNT, Namespaces::empty(), true)
+        .unwrap_err();
+    assert!(e.to_string().contains("Namespaces::PID"), "{e}");
+    // A joined PID namespace is fine: the new procfs shows that one.
+    r.prepare(Namespaces::MOUNT, Namespaces::PID, true).unwrap();
+}
+
+#[test]
+fn conflicting_settings_are_refused() {
+    let host_rw = Rootfs::host().mode(RootfsMode::ReadWrite);
+    assert_eq!(config_what(prepare(&host_rw).unwrap_err()), "rootfs");
+    let host_upper = Rootfs::host().persistent_upper("/tmp/u");
+    assert_eq!(config_what(prepare(&host_upper).unwrap_err()), "rootfs");
+    let zero = Rootfs::new("/srv/image").size(0);
+    assert_eq!(config_what(prepare(&zero).unwrap_err()), "rootfs size");
+    let ro_size = Rootfs::new("/srv/image")
+        .mode(RootfsMode::ReadOnly)
+        .size(1 << 20);
+    assert_eq!(config_what(prepare(&ro_size).unwrap_err()), "rootfs size");
+    let ro_upper = Rootfs::new("/srv/image")
+        .mode(RootfsMode::ReadOnly)
+        .persistent_upper("/tmp/u");
+    assert_eq!(
+        config_what(prepare(&ro_upper).unwrap_err()),
+        "persistent upper directory"
+    );
+    let nested = Rootfs::new("/srv/image").persistent_upper("/srv/image/upper");
+    assert_eq!(
+        config_what(prepare(&nested).unwrap_err()),
+        "persistent upper directory"
+    );
+    let over_root = Rootfs::new("/srv/image").mount(Mount::tmpfs("/x/.."));
+    assert_eq!(
+        config_what(prepare(&over_root).unwrap_err()),
+        "rootfs mount"
+    );
+    let relative = Rootfs::new("/srv/image").mask("proc/kcore");
+    assert_eq!(config_what(prepare(&relative).unwrap_err()), "masked path");
+    let nul = Rootfs::new("/srv/im\0age");
+    assert_eq!(config_what(prepare(&nul).unwrap_err()), "rootfs directory");
+}
+
+#[test]
+fn the_plan_has_proc_sys_dev_then_volumes_then_masks() {
+    let r = Rootfs::new("/srv/image").mount(Mount::bind("/srv/data", "/data"));
+    let p = r
+        .prepare(
+            NS | Namespaces::NET | Namespaces::IPC,
+            Namespaces::empty(),
+            true,
+        )
+        .unwrap();
+    let paths: Vec<PathBuf> = p.steps.iter().map(Step::path).collect();
+    let pos = |p: &str| {
+        paths
+            .iter()
+            .position(|x| x == Path::new(p))
+            .unwrap_or_else(|| panic!("{p} not in {paths:?}"))
+    };
+    assert!(pos("/proc") < pos("/sys") && pos("/sys") < pos("/dev"));
+    assert!(pos("/dev") < pos("/dev/null") && pos("/dev/null") < pos("/dev/pts"));
+    assert!(pos("/dev/mqueue") < pos("/data"));
+    assert!(pos("/data") < pos("/proc/kcore") && pos("/proc/kcore") < pos("/proc/sys"));
+    for masked in DEFAULT_MASKED_PATHS {
+        pos(masked);
+    }
+    for ro in DEFAULT_READ_ONLY_PATHS {
+        pos(ro);
+    }
+    assert!(matches!(
+        p.base,
+        Base::Overlay {
+            userxattr: false,
+            ..
+        }
+    ));
+
+    // Without an IPC namespace no mqueue (it would be the host's).
+    let p = prepare(&r).unwrap();
+    assert!(!p.steps.iter().any(|s| s.path() == Path::new("/dev/mqueue")));
+}
+
+#[test]
+fn devices_are_made_as_root_and_bound_in_a_user_namespace() {
+    let r = Rootfs::new("/srv/image");
+    let root = prepare(&r).unwrap();
+    let userns = r
+        .prepare(NS | Namespaces::USER, Namespaces::empty(), false)
+        .unwrap();
+    let device = |p: &PreparedRootfs, name: &str| {
+        p.steps.iter().find_map(|s| match s {
+            Step::Device {
+                name: n,
+                mknod,
+                bind,
+                ..
+            } if n.to_bytes() == name.as_bytes() => Some((*mknod, bind.is_some())),
+            _ => None,
+        })
+    };
+    assert_eq!(device(&root, "null").map(|d| d.0), Some(true));
+    if Path::new("/dev/null").exists() {
+        assert_eq!(device(&userns, "null"), Some((false, true)));
+    }
+    assert!(matches!(
+        userns.base,
+        Base::Overlay {
+            userxattr: true,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn host_view_recreates_symlinks_and_binds_directories() {
+    let p = prepare(&Rootfs::host()).unwrap();
+    assert!(matches!(p.base, Base::Tmpfs { .. }));
+    for dir in HOST_DIRS {
+        let Ok(meta) = std::fs::symlink_metadata(dir) else {
+            continue;
+        };
+        let step = p
+            .steps
+            .iter()
+            .find(|s| s.path() == Path::new(dir))
+            .unwrap_or_else(|| panic!("{dir} missing from the host view"));
+        if meta.file_type().is_symlink() {
+            assert!(matches!(step, Step::Symlink { .. }), "{dir}: {step:?}");
+        } else {
+            assert!(matches!(step, Step::Mount { .. }), "{dir}: {step:?}");
+        }
+    }
+    assert!(!p
+        .steps
+        .iter()
+        .any(|s| s.path().starts_with("/home") || s.path().starts_with("/root")));
+    assert!(!p.read_only_root);
+    let ro = prepare(&Rootfs::host().mode(RootfsMode::ReadOnly)).unwrap();
+    assert!(ro.read_only_root);
+}
+
+#[test]
+fn errors_name_the_step_and_the_path() {
+    let r = Rootfs::new("/srv/image").mount(Mount::bind("/srv/data", "/data"));
+    let p = prepare(&r).unwrap();
+    let e = p.error(SetupStage::Mount, 0, Op::OverlayOpen as u32, Errno::ENODEV);
+    assert!(
+        matches!(&e, Error::Unsupported { feature, .. } if feature.contains("overlay")),
+        "{e}"
+    );
+    let e = p.error(SetupStage::Mount, 0, Op::OpenLower as u32, Errno::ENOENT);
+    assert_eq!(
+        e.to_string(),
+        "openat2 /srv/image: ENOENT: No such file or directory"
+    );
+    let data = p
+        .steps
+        .iter()
+        .position(|s| s.path() == Path::new("/data"))
+        .unwrap() as u32
+        + 1;
+    let e = p.error(
+        SetupStage::Mount,
+        data,
+        MountStep::OpenTree as u32,
+        Errno::ENOENT,
+    );
+    assert!(e.to_string().starts_with("open_tree /srv/data"), "{e}");
+    let e = p.error(
+        SetupStage::Mount,
+        data,
+        MountStep::CreateDir as u32,
+        Errno::EROFS,
+    );
+    assert!(e.to_string().starts_with("mkdirat /data"), "{e}");
+    let e = p.error(
+        SetupStage::PivotRoot,
+        0,
+        Op::PivotRoot as u32,
+        Errno::EINVAL,
+    );
+    assert!(e.to_string().contains("chroot_fallback"), "{e}");
+    let e = p.error(SetupStage::Mount, 0, Op::CloneImage as u32, Errno::ENOSYS);
+    assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+    // A report no child of ours would send still gives an error, not a panic.
+    let e = p.error(SetupStage::Mount, 9999, 7, Errno::EIO);
+    assert!(matches!(e, Error::Setup { .. }), "{e}");
+}
+
+#[test]
+fn op_numbers_round_trip_and_stay_clear_of_mount_steps() {
+    for op in Op::ALL {
+        assert_eq!(Op::from_u32(op as u32), Some(op));
+        assert!(MountStep::from_u32(op as u32).is_none());
+    }
+}
+
+#[test]
+fn steps_the_kernel_refuses_in_a_user_namespace_say_why() {
+    let r = Rootfs::new("/srv/image");
+    let p = r
+        .prepare(NS | Namespaces::USER, Namespaces::empty(), false)
+        .unwrap();
+    let proc_index = p
+        .steps
+        .iter()
+        .position(|s| s.path() == Path::new("/proc"))
+        .unwrap() as u32
+        + 1;
+    let e = p.error(
+        SetupStage::Mount,
+        proc_index,
+        MountStep::FsCreate as u32,
+        Errno::EPERM,
+    );
+    assert!(
+        matches!(&e, Error::Unsupported { feature, reason }
+            if feature.contains("procfs") && reason.contains("EPERM")),
+        "{e}"
+    );
+    let e = p.error(
+        SetupStage::Mount,
+        0,
+        Op::OverlayCreate as u32,
+        Errno::EINVAL,
+    );
+    assert!(
+        matches!(&e, Error::Unsupported { reason, .. } if reason.contains("5.11")),
+        "{e}"
+    );
+    // As root the same errno is a plain syscall error naming the path.
+    let p = prepare(&r).unwrap();
+    let e = p.error(
+        SetupStage::Mount,
+        proc_index,
+        MountStep::FsCreate as u32,
+        Errno::EPERM,
+    );
+    assert!(e.to_string().starts_with("fsconfig /proc"), "{e}");
+}
