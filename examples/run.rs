@@ -258,13 +258,12 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
     if let Some(parent) = &args.cgroup_parent {
         c.cgroup_parent(parent);
     }
+    // Ctrl-C, SIGTERM and SIGHUP to us go to the container, as with docker run; blocked from
+    // here on so that one arriving during setup waits for the container instead of ending us.
+    let mut forward = SignalForwarder::new(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP])?;
     let started = Instant::now();
     let mut child = c.spawn()?;
-    // Ctrl-C, SIGTERM and SIGHUP to us go to the container, as with docker run.
-    let forward = SignalForwarder::start(
-        child.signaller()?,
-        &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP],
-    )?;
+    forward.forward_to(child.signaller()?)?;
     let relay = match child.take_tty() {
         Some(master) => Some(TtyRelay::start(
             master,

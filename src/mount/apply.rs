@@ -6,10 +6,11 @@
 //! `crate::sys::mount`, whose wrappers return errors without touching `errno`. Descriptors are
 //! raw and closed with a raw `close` (see [`Fd`]).
 
+use crate::sys::FdPath;
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use libc::{c_char, c_int};
+use libc::c_int;
 
 use super::{MountError, MountStep, Op, PreparedMount};
 use crate::sys::mount as raw;
@@ -48,38 +49,6 @@ pub(crate) fn open(
     };
     // SAFETY: `path` is a NUL-terminated string borrowed for the call.
     unsafe { raw::openat2(dfd, path.as_ptr(), &how) }.map(Fd)
-}
-
-/// `/proc/self/fd/N`, NUL-terminated, built on the stack.
-pub(super) struct ProcFdPath([u8; 32]);
-
-impl ProcFdPath {
-    pub(super) fn new(fd: c_int) -> ProcFdPath {
-        const PREFIX: &[u8] = b"/proc/self/fd/";
-        let mut buf = [0u8; 32];
-        // Digits of the (non-negative) descriptor, least significant first.
-        let mut digits = [0u8; 10];
-        let mut n = fd.unsigned_abs();
-        let mut len = 0;
-        for d in digits.iter_mut() {
-            *d = b'0' + (n % 10) as u8;
-            n /= 10;
-            len += 1;
-            if n == 0 {
-                break;
-            }
-        }
-        // 14 prefix bytes + at most 10 digits + NUL fit in 32; zip never indexes out of range.
-        let number = digits.iter().take(len).rev();
-        for (slot, byte) in buf.iter_mut().zip(PREFIX.iter().chain(number)) {
-            *slot = *byte;
-        }
-        ProcFdPath(buf)
-    }
-
-    pub(super) fn as_ptr(&self) -> *const c_char {
-        self.0.as_ptr().cast()
-    }
 }
 
 impl PreparedMount {
@@ -172,7 +141,7 @@ impl PreparedMount {
                     flags |= libc::MS_REC;
                 }
                 // Mount the very inode that was checked, onto the very inode that was resolved.
-                let (from, to) = (ProcFdPath::new(src.0), ProcFdPath::new(target.0));
+                let (from, to) = (FdPath::new(src.0, b""), FdPath::new(target.0, b""));
                 // SAFETY: both paths are NUL-terminated stack buffers; the others are null.
                 unsafe {
                     raw::mount(
@@ -246,7 +215,7 @@ impl PreparedMount {
             }
             Err(Errno::ENOSYS) => {
                 let target = self.resolve_target(root, true)?;
-                let to = ProcFdPath::new(target.0);
+                let to = FdPath::new(target.0, b"");
                 let data = data.map_or(std::ptr::null(), CStr::as_ptr);
                 // SAFETY: source, target, fstype and data are NUL-terminated strings (data may be
                 // null), all live for the call.
@@ -278,7 +247,7 @@ impl PreparedMount {
     fn finish(&self, mnt: c_int, attrs_done: bool) -> Result<(), MountError> {
         let result = self.finish_inner(mnt, attrs_done);
         if result.is_err() {
-            let path = ProcFdPath::new(mnt);
+            let path = FdPath::new(mnt, b"");
             // No UMOUNT_NOFOLLOW: the magic link must be followed to the mount.
             let flags = libc::MNT_DETACH as usize;
             // SAFETY: `path` is a NUL-terminated stack buffer. Best effort: the error that
@@ -314,7 +283,7 @@ impl PreparedMount {
             match unsafe { raw::mount_setattr(mnt, EMPTY.as_ptr(), flags, &attr) } {
                 Ok(()) => {}
                 Err(Errno::ENOSYS) => {
-                    let path = ProcFdPath::new(mnt);
+                    let path = FdPath::new(mnt, b"");
                     let flags = propagation | if recursive { libc::MS_REC } else { 0 };
                     let null = std::ptr::null();
                     // SAFETY: the target is a NUL-terminated stack buffer; the rest are null.
@@ -369,7 +338,7 @@ impl PreparedMount {
                 libc::MS_STRICTATIME
             };
         }
-        let path = ProcFdPath::new(mnt);
+        let path = FdPath::new(mnt, b"");
         let null = std::ptr::null();
         // SAFETY: the target is a NUL-terminated stack buffer; the rest are null.
         unsafe { raw::mount(null, path.as_ptr(), null, flags, null.cast()) }

@@ -1,7 +1,6 @@
 //! Unit tests of preparation (no privileges needed). Mounting itself is tested as root in
 //! `tests/mount.rs`.
 
-use super::apply::ProcFdPath;
 use super::*;
 
 fn config_err(m: &Mount) -> String {
@@ -191,28 +190,6 @@ fn splits_targets_lexically_inside_the_root() {
     );
     assert_eq!(parts("/../../etc"), ("etc".into(), vec![], "etc".into()));
     assert_eq!(parts("/a/../../.."), (".".into(), vec![], ".".into()));
-}
-
-#[test]
-fn proc_fd_paths() {
-    for (fd, want) in [
-        (0, "/proc/self/fd/0"),
-        (7, "/proc/self/fd/7"),
-        (1234, "/proc/self/fd/1234"),
-    ] {
-        let p = ProcFdPath::new(fd);
-        // SAFETY: ProcFdPath is always NUL-terminated.
-        let got = unsafe { std::ffi::CStr::from_ptr(p.as_ptr()) };
-        assert_eq!(got.to_str().unwrap(), want);
-    }
-    let p = ProcFdPath::new(i32::MAX);
-    // SAFETY: as above.
-    assert_eq!(
-        unsafe { std::ffi::CStr::from_ptr(p.as_ptr()) }
-            .to_str()
-            .unwrap(),
-        "/proc/self/fd/2147483647"
-    );
 }
 
 #[test]

@@ -12,6 +12,7 @@
 //! raw system calls only: `setns` (user namespace first, when it is not ours), `setns`
 //! (network), `socket`, and `exit`.
 
+use crate::sys::Stack;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use libc::c_void;
@@ -138,7 +139,7 @@ fn open_with_helper(userns: Option<&Namespace>, netns: &Namespace) -> Result<Own
         result: -(libc::ECHILD as isize),
         step: 0,
     };
-    let stack = HelperStack::new()?;
+    let stack = Stack::new(64 * 1024, "mmap(netns helper stack)")?;
     let all = nix::sys::signal::SigSet::all();
     let mut old = nix::sys::signal::SigSet::empty();
     nix::sys::signal::pthread_sigmask(
@@ -151,7 +152,7 @@ fn open_with_helper(userns: Option<&Namespace>, netns: &Namespace) -> Result<Own
     // No exit signal (the low byte is 0): nothing disturbs the caller's SIGCHLD handling; the
     // helper is reaped through its pidfd below.
     let flags = (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_FILES) as u64 | sys::CLONE_PIDFD;
-    // SAFETY: the stack is a live mapping of HelperStack::SIZE bytes whose top is 16-byte
+    // SAFETY: the stack is a live mapping whose top is 16-byte
     // aligned; `plan` and `pidfd` live on this frame, which the vfork semantics keep in place
     // until the helper has exited; helper_main makes raw system calls only.
     let cloned = unsafe {
@@ -194,51 +195,4 @@ fn open_with_helper(userns: Option<&Namespace>, netns: &Namespace) -> Result<Own
         3 => Error::sys("socket(AF_NETLINK) in the network namespace", errno),
         _ => Error::sys("clone(netns helper)", errno),
     })
-}
-
-/// The helper's stack: an anonymous mapping with a guard page at the bottom.
-struct HelperStack {
-    base: *mut c_void,
-}
-
-impl HelperStack {
-    /// The helper needs well under a page; the rest is headroom.
-    const SIZE: usize = 64 * 1024;
-    const GUARD: usize = 4096;
-
-    fn new() -> Result<HelperStack> {
-        // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                Self::SIZE,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(Error::sys("mmap(netns helper stack)", Errno::last()));
-        }
-        let stack = HelperStack { base };
-        // SAFETY: the lowest page of our own mapping becomes inaccessible, so an overflow
-        // faults instead of writing below it.
-        if unsafe { libc::mprotect(base, Self::GUARD, libc::PROT_NONE) } != 0 {
-            return Err(Error::sys("mprotect(netns helper stack)", Errno::last()));
-        }
-        Ok(stack)
-    }
-
-    fn top(&self) -> *mut c_void {
-        // SAFETY: one past the end of our mapping; SIZE keeps it page- (so 16-byte) aligned.
-        unsafe { self.base.cast::<u8>().add(Self::SIZE).cast() }
-    }
-}
-
-impl Drop for HelperStack {
-    fn drop(&mut self) {
-        // SAFETY: our own mapping; the helper has exited.
-        unsafe { libc::munmap(self.base, Self::SIZE) };
-    }
 }

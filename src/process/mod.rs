@@ -36,6 +36,7 @@ use crate::namespace::{Namespace, Namespaces};
 use crate::net::{self, Net};
 use crate::rootfs::{PreparedRootfs, Rootfs};
 use crate::security::{CapSet, PreparedSecurity, Rlimit, Seccomp, Security};
+use crate::sys::Stack;
 use crate::{sys, Errno, Error, Result, SetupStage};
 use child::{ChildError, ChildPlan};
 
@@ -918,7 +919,7 @@ impl Prepared {
 
         // The child's stack. Declared before the child guard so that it is unmapped only
         // after the child has exec'd or been killed and reaped.
-        let stack = Stack::new()?;
+        let stack = Stack::new(256 * 1024, "mmap(child stack)")?;
         let (pid, pidfd, placed) = match (self.clone(c.clone_call, &stack, &mut plan), target) {
             (
                 Err(Error::Sys {
@@ -1132,8 +1133,8 @@ impl Prepared {
             flags: flags | sys::CLONE_PIDFD,
             pidfd: &mut pidfd as *mut RawFd as u64,
             exit_signal: libc::SIGCHLD as u64,
-            stack: stack.base as u64,
-            stack_size: stack.size as u64,
+            stack: stack.base() as u64,
+            stack_size: stack.size() as u64,
             cgroup,
             ..Default::default()
         };
@@ -1233,57 +1234,5 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         // Child's own Drop kills (SIGKILL via pidfd) and reaps.
         drop(self.0.take());
-    }
-}
-
-/// The child's stack: an anonymous mapping with a guard page at the bottom.
-struct Stack {
-    base: *mut libc::c_void,
-    size: usize,
-}
-
-impl Stack {
-    const SIZE: usize = 256 * 1024;
-    const GUARD: usize = 4096;
-
-    fn new() -> Result<Stack> {
-        // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                Self::SIZE,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(Error::sys("mmap(child stack)", Errno::last()));
-        }
-        // SAFETY: the lowest page of our own mapping becomes inaccessible: a stack overflow in
-        // the child faults instead of writing into whatever lies below.
-        if unsafe { libc::mprotect(base, Self::GUARD, libc::PROT_NONE) } != 0 {
-            let e = Errno::last();
-            // SAFETY: unmapping what we just mapped.
-            unsafe { libc::munmap(base, Self::SIZE) };
-            return Err(Error::sys("mprotect(child stack)", e));
-        }
-        Ok(Stack {
-            base,
-            size: Self::SIZE,
-        })
-    }
-
-    fn top(&self) -> *mut libc::c_void {
-        // SAFETY: one past the end of our mapping; SIZE keeps it page- (so 16-byte) aligned.
-        unsafe { self.base.cast::<u8>().add(self.size).cast() }
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        // SAFETY: our own mapping; the child no longer runs on it (it exec'd or was reaped).
-        unsafe { libc::munmap(self.base, self.size) };
     }
 }

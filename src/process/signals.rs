@@ -52,11 +52,16 @@ impl Signaller {
 pub struct SignalForwarder {
     thread: Option<JoinHandle<()>>,
     old_mask: SigSet,
+    set: SigSet,
 }
 
 impl SignalForwarder {
-    /// Starts forwarding `signals` to the child behind `to`.
-    pub fn start(to: Signaller, signals: &[i32]) -> Result<SignalForwarder> {
+    /// Blocks `signals` in the calling thread now, so that one arriving while the container
+    /// is still being set up waits for it instead of ending the caller; [`forward_to`]
+    /// then passes it (and every later one) on.
+    ///
+    /// [`forward_to`]: SignalForwarder::forward_to
+    pub fn new(signals: &[i32]) -> Result<SignalForwarder> {
         let mut set = SigSet::empty();
         for &s in signals {
             let sig = Signal::try_from(s)
@@ -66,17 +71,21 @@ impl SignalForwarder {
         let mut old_mask = SigSet::empty();
         nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old_mask))
             .map_err(|e| Error::sys("pthread_sigmask", e))?;
-        let sfd = match SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) {
-            Ok(fd) => fd,
-            Err(e) => {
-                let _ = nix::sys::signal::pthread_sigmask(
-                    SigmaskHow::SIG_SETMASK,
-                    Some(&old_mask),
-                    None,
-                );
-                return Err(Error::sys("signalfd", e));
-            }
+        let forwarder = SignalForwarder {
+            thread: None,
+            old_mask,
+            set,
         };
+        Ok(forwarder)
+    }
+
+    /// Starts forwarding to the child behind `to` (signals already pending included).
+    pub fn forward_to(&mut self, to: Signaller) -> Result<()> {
+        if self.thread.is_some() {
+            return Err(Error::config("signal forwarder", "already forwarding"));
+        }
+        let sfd = SignalFd::with_flags(&self.set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            .map_err(|e| Error::sys("signalfd", e))?;
         let thread = std::thread::Builder::new()
             .name("contain-signals".into())
             .spawn(move || forward(sfd, to))
@@ -86,10 +95,15 @@ impl SignalForwarder {
                     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EAGAIN)),
                 )
             })?;
-        Ok(SignalForwarder {
-            thread: Some(thread),
-            old_mask,
-        })
+        self.thread = Some(thread);
+        Ok(())
+    }
+
+    /// [`new`](Self::new) and [`forward_to`](Self::forward_to) in one step.
+    pub fn start(to: Signaller, signals: &[i32]) -> Result<SignalForwarder> {
+        let mut f = SignalForwarder::new(signals)?;
+        f.forward_to(to)?;
+        Ok(f)
     }
 }
 

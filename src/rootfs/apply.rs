@@ -5,6 +5,7 @@
 //! [`Rootfs::prepare`](super::Rootfs::prepare), its own stack (for `/proc/self/fd/N` paths)
 //! and `crate::sys`. Every descriptor it opens is close-on-exec and closed on drop ([`Fd`]).
 
+use crate::sys::FdPath;
 use std::ffi::CStr;
 use std::os::fd::BorrowedFd;
 
@@ -44,41 +45,6 @@ const O_PATH_DIR: u64 = O_PATH | libc::O_DIRECTORY as u64;
 const IN_ROOT: u64 = raw::RESOLVE_IN_ROOT | raw::RESOLVE_NO_MAGICLINKS;
 const MOVE_EMPTY: u32 = raw::MOVE_MOUNT_F_EMPTY_PATH | raw::MOVE_MOUNT_T_EMPTY_PATH;
 const CLONE: u32 = raw::OPEN_TREE_CLONE | raw::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as u32;
-
-/// `/proc/self/fd/N` followed by a short suffix, NUL-terminated, on the stack: how the child
-/// names its own descriptors to interfaces that take paths (overlayfs layers, umount2).
-struct FdPath([u8; 48]);
-
-impl FdPath {
-    fn new(fd: c_int, suffix: &[u8]) -> FdPath {
-        const PREFIX: &[u8] = b"/proc/self/fd/";
-        let mut digits = [0u8; 10];
-        let mut n = fd.unsigned_abs();
-        let mut len = 0;
-        for d in digits.iter_mut() {
-            *d = b'0' + (n % 10) as u8;
-            n /= 10;
-            len += 1;
-            if n == 0 {
-                break;
-            }
-        }
-        let mut buf = [0u8; 48];
-        let bytes = PREFIX
-            .iter()
-            .chain(digits.iter().take(len).rev())
-            .chain(suffix.iter());
-        // At most 47 bytes: the last one stays NUL whatever the suffix.
-        for (slot, byte) in buf.iter_mut().take(47).zip(bytes) {
-            *slot = *byte;
-        }
-        FdPath(buf)
-    }
-
-    fn as_ptr(&self) -> *const c_char {
-        self.0.as_ptr().cast()
-    }
-}
 
 /// `fsconfig(FSCONFIG_SET_STRING)`.
 fn set_string(fs: c_int, key: &CStr, value: *const c_char, op: Op) -> Result<(), Failure> {
@@ -485,21 +451,5 @@ pub(crate) fn check_cwd() -> Result<(), Errno> {
         Ok(())
     } else {
         Err(Errno::ENOENT)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::FdPath;
-
-    #[test]
-    fn fd_paths_are_nul_terminated() {
-        let p = FdPath::new(7, b"/upper");
-        let s = std::ffi::CStr::from_bytes_until_nul(&p.0).unwrap();
-        assert_eq!(s.to_bytes(), b"/proc/self/fd/7/upper");
-        let p = FdPath::new(i32::MAX, b"/a-very-long-suffix-that-is-cut");
-        let s = std::ffi::CStr::from_bytes_until_nul(&p.0).unwrap();
-        assert_eq!(s.to_bytes().len(), 47);
-        assert!(s.to_bytes().starts_with(b"/proc/self/fd/2147483647/a-very"));
     }
 }

@@ -301,3 +301,129 @@ pub(crate) unsafe fn close_range(first: u32, last: u32, flags: u32) -> Result<()
     }
     .map(drop)
 }
+
+/// A stack for a cloned child: an anonymous mapping with an inaccessible guard page at the
+/// bottom, so an overflow faults instead of writing into whatever lies below. Unmapped on drop:
+/// keep it until the child has exec'd or exited.
+#[derive(Debug)]
+pub(crate) struct Stack {
+    base: *mut c_void,
+    size: usize,
+}
+
+impl Stack {
+    const GUARD: usize = 4096;
+
+    /// `size` bytes (a multiple of the page size); `what` names it in errors.
+    pub(crate) fn new(size: usize, what: &'static str) -> crate::Result<Stack> {
+        // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(crate::Error::sys(what, Errno::last()));
+        }
+        let stack = Stack { base, size };
+        // SAFETY: the lowest page of our own mapping becomes inaccessible.
+        if unsafe { libc::mprotect(base, Self::GUARD, libc::PROT_NONE) } != 0 {
+            return Err(crate::Error::sys(what, Errno::last()));
+        }
+        Ok(stack)
+    }
+
+    /// The lowest address (what `clone3` takes with the size).
+    pub(crate) fn base(&self) -> *mut c_void {
+        self.base
+    }
+
+    /// The size in bytes.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// One past the highest address (what `clone` takes): page-, so 16-byte, aligned.
+    pub(crate) fn top(&self) -> *mut c_void {
+        // SAFETY: one past the end of our own mapping.
+        unsafe { self.base.cast::<u8>().add(self.size).cast() }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping; its owner keeps it until the child no longer runs on it.
+        unsafe { libc::munmap(self.base, self.size) };
+    }
+}
+
+/// `/proc/self/fd/N` followed by a short suffix, NUL-terminated, on the stack: how a child
+/// that may not allocate names its own descriptors to interfaces that take paths (overlayfs
+/// layers, `mount(2)` on old kernels, `umount2`).
+pub(crate) struct FdPath(pub(crate) [u8; 48]);
+
+impl FdPath {
+    pub(crate) fn new(fd: libc::c_int, suffix: &[u8]) -> FdPath {
+        const PREFIX: &[u8] = b"/proc/self/fd/";
+        let mut digits = [0u8; 10];
+        let mut n = fd.unsigned_abs();
+        let mut len = 0;
+        for d in digits.iter_mut() {
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
+            len += 1;
+            if n == 0 {
+                break;
+            }
+        }
+        let mut buf = [0u8; 48];
+        let bytes = PREFIX
+            .iter()
+            .chain(digits.iter().take(len).rev())
+            .chain(suffix.iter());
+        // At most 47 bytes: the last one stays NUL whatever the suffix.
+        for (slot, byte) in buf.iter_mut().take(47).zip(bytes) {
+            *slot = *byte;
+        }
+        FdPath(buf)
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const libc::c_char {
+        self.0.as_ptr().cast()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FdPath;
+
+    #[test]
+    fn fd_paths_are_nul_terminated() {
+        for (fd, want) in [
+            (0, "/proc/self/fd/0"),
+            (1234, "/proc/self/fd/1234"),
+            (i32::MAX, "/proc/self/fd/2147483647"),
+        ] {
+            let p = FdPath::new(fd, b"");
+            assert_eq!(
+                std::ffi::CStr::from_bytes_until_nul(&p.0)
+                    .unwrap()
+                    .to_str()
+                    .unwrap(),
+                want
+            );
+        }
+        let p = FdPath::new(7, b"/upper");
+        let s = std::ffi::CStr::from_bytes_until_nul(&p.0).unwrap();
+        assert_eq!(s.to_bytes(), b"/proc/self/fd/7/upper");
+        let p = FdPath::new(i32::MAX, b"/a-very-long-suffix-that-is-cut");
+        let s = std::ffi::CStr::from_bytes_until_nul(&p.0).unwrap();
+        assert_eq!(s.to_bytes().len(), 47);
+        assert!(s.to_bytes().starts_with(b"/proc/self/fd/2147483647/a-very"));
+    }
+}
