@@ -251,3 +251,43 @@ fn cpu_limit_holds_a_busy_loop_near_its_share() {
         "a 0.2 CPU limit gave {share:.3} of a CPU"
     );
 }
+
+#[test]
+fn the_container_sees_its_own_cgroup_read_only_unless_delegated() {
+    if !is_root("the_container_sees_its_own_cgroup_read_only_unless_delegated") {
+        return;
+    }
+    let parent = test_group("cgns");
+    let script = "cat /proc/self/cgroup | grep '^0::'; grep ' /sys/fs/cgroup ' /proc/self/mountinfo | cut -d' ' -f6; mkdir /sys/fs/cgroup/sub && echo made";
+    for writable in [false, true] {
+        let o = output(
+            Container::new("sh")
+                .args(["-c", script])
+                .namespaces(contain::namespace::Namespaces::all())
+                .rootfs(contain::rootfs::Rootfs::host().cgroup_writable(writable))
+                .resources(Resources::default())
+                .cgroup_parent(parent.path()),
+        );
+        let text = stdout(&o);
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("0::/"),
+            "its own cgroup is its root: {text}"
+        );
+        let opts = lines.next().unwrap_or_default();
+        if writable {
+            assert!(opts.starts_with("rw"), "{opts}");
+            assert_eq!(lines.next(), Some("made"), "delegated on purpose: {o:?}");
+        } else {
+            assert!(opts.starts_with("ro"), "{opts}");
+            assert!(
+                String::from_utf8_lossy(&o.stderr).contains("Read-only file system"),
+                "{o:?}"
+            );
+        }
+    }
+    // The delegated subgroup went with the container's cgroup.
+    assert!(parent.children().unwrap().is_empty());
+    parent.remove(Duration::from_secs(5)).unwrap();
+}

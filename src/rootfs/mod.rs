@@ -208,6 +208,7 @@ pub struct Rootfs {
     masked: Vec<PathBuf>,
     read_only_paths: Vec<PathBuf>,
     chroot_fallback: bool,
+    cgroup_writable: bool,
 }
 
 impl Rootfs {
@@ -221,6 +222,7 @@ impl Rootfs {
             masked: DEFAULT_MASKED_PATHS.iter().map(PathBuf::from).collect(),
             read_only_paths: DEFAULT_READ_ONLY_PATHS.iter().map(PathBuf::from).collect(),
             chroot_fallback: false,
+            cgroup_writable: false,
         }
     }
 
@@ -348,6 +350,19 @@ impl Rootfs {
         self
     }
 
+    /// Mounts the container's cgroup (`/sys/fs/cgroup`, with a new cgroup namespace) writable,
+    /// delegating it to the container on purpose. By default it is read-only: a container
+    /// that could write its own cgroup could lift its limits (CVE-2023-25809).
+    ///
+    /// ```
+    /// use contain::rootfs::Rootfs;
+    /// let rootfs = Rootfs::new("/srv/images/systemd-in-a-box").cgroup_writable(true);
+    /// ```
+    pub fn cgroup_writable(mut self, writable: bool) -> Rootfs {
+        self.cgroup_writable = writable;
+        self
+    }
+
     /// The image directory (`None` for [`Rootfs::host`]).
     pub fn image(&self) -> Option<&Path> {
         self.image.as_deref()
@@ -396,6 +411,17 @@ impl Rootfs {
             sys.read_only().nosuid().nodev().noexec(),
             Special::Sysfs,
         )?);
+        // With its own cgroup namespace the container sees its cgroup as the root of a fresh
+        // cgroup2 mount: read-only unless delegated (see `cgroup_writable`).
+        if created.contains(Namespaces::CGROUP) {
+            let cgroup = Mount::cgroup2("/sys/fs/cgroup").nosuid().nodev().noexec();
+            let cgroup = if self.cgroup_writable {
+                cgroup
+            } else {
+                cgroup.read_only()
+            };
+            steps.push(Step::mount(cgroup, Special::None)?);
+        }
 
         steps.push(Step::mount(
             Mount::tmpfs("/dev")
