@@ -210,10 +210,12 @@ pub enum SetupStage {
     Seccomp,
     /// `execve` of the command.
     Exec,
+    /// Bringing up `lo` in the new network namespace (rtnetlink from inside).
+    Network,
 }
 
 impl SetupStage {
-    const ALL: [SetupStage; 20] = [
+    const ALL: [SetupStage; 21] = [
         SetupStage::Signals,
         SetupStage::ParentDeathSignal,
         SetupStage::WaitForParent,
@@ -234,6 +236,7 @@ impl SetupStage {
         SetupStage::NoNewPrivs,
         SetupStage::Seccomp,
         SetupStage::Exec,
+        SetupStage::Network,
     ];
 
     /// The stage with this wire number, if any.
@@ -263,6 +266,7 @@ impl SetupStage {
             SetupStage::NoNewPrivs => "no_new_privs",
             SetupStage::Seccomp => "seccomp",
             SetupStage::Exec => "execve",
+            SetupStage::Network => "loopback up (rtnetlink)",
         }
     }
 }

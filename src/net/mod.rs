@@ -523,16 +523,47 @@ impl Setup {
     /// Configures the network of the child `pid` (alive, waiting for the go-ahead, with a new
     /// network namespace), from the spawning thread. Returns the veth pair to keep in the
     /// `Child`, which deletes it when dropped.
+    /// Whether the parent has work to do while the child waits (the child brings `lo` up
+    /// itself, see [`LOOPBACK_UP`]).
+    pub(crate) fn needs_parent(&self) -> bool {
+        matches!(self, Setup::Veth(_))
+    }
+
     pub(crate) fn apply(&self, pid: i32, pidfd: BorrowedFd<'_>) -> Result<Option<Veth>> {
-        let netns = child_netns(pid, pidfd)?;
         match self {
-            Setup::Loopback => {
-                Rtnl::open_in(&netns)?.set_up_by_name("lo")?;
-                Ok(None)
-            }
-            Setup::Veth(plan) => plan.attach(pid, &netns).map(Some),
+            Setup::Loopback => Ok(None),
+            Setup::Veth(plan) => plan.attach(pid, &child_netns(pid, pidfd)?).map(Some),
         }
     }
+}
+
+/// `RTM_NEWLINK` for ifindex 1 (the loopback device is always the first device of a network
+/// namespace) with `IFF_UP` set, asking for an ack: 16 bytes of `nlmsghdr`, 16 of
+/// `ifinfomsg`. The child sends it from inside its new namespace with raw system calls, which
+/// costs far less than a helper entering the namespace from outside.
+pub(crate) const LOOPBACK_UP: [u8; 32] = loopback_up();
+
+const fn loopback_up() -> [u8; 32] {
+    const RTM_NEWLINK: u16 = 16;
+    const NLM_F_REQUEST_ACK: u16 = 1 | 4;
+    const IFF_UP: u32 = 1;
+    let mut m = [0u8; 32];
+    let len = 32u32.to_ne_bytes();
+    let (ty, flags) = (RTM_NEWLINK.to_ne_bytes(), NLM_F_REQUEST_ACK.to_ne_bytes());
+    let (index, up) = (1i32.to_ne_bytes(), IFF_UP.to_ne_bytes());
+    let mut i = 0;
+    while i < 4 {
+        m[i] = len[i];
+        m[20 + i] = index[i]; // ifi_index
+        m[24 + i] = up[i]; // ifi_flags
+        m[28 + i] = up[i]; // ifi_change
+        i += 1;
+    }
+    m[4] = ty[0];
+    m[5] = ty[1];
+    m[6] = flags[0];
+    m[7] = flags[1];
+    m
 }
 
 /// The child's network namespace, opened through `/proc/PID` and then checked to be the

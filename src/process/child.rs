@@ -63,6 +63,8 @@ pub(crate) struct ChildPlan<'a> {
     pub init: bool,
     /// Make fd 0 (a pty slave) the controlling terminal after `setsid`.
     pub tty: bool,
+    /// Bring `lo` up in the new network namespace (rtnetlink, from inside).
+    pub loopback_up: bool,
     /// With a rootfs, the pty is opened here, in the container's own devpts (so that its
     /// name resolves inside), and its master sent to the parent over this socket; -1 else.
     pub pty_socket: RawFd,
@@ -242,6 +244,10 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
                 .at(SetupStage::JoinNamespace)?;
         }
 
+        if plan.loopback_up {
+            loopback_up()?;
+        }
+
         if let Some(name) = plan.hostname {
             sys::syscall3(libc::SYS_sethostname, name.as_ptr() as usize, name.len(), 0)
                 .at(SetupStage::SetHostname)?;
@@ -402,6 +408,57 @@ unsafe fn open_pty_inside(plan: &ChildPlan<'_>) -> Step {
         )
         .at(SetupStage::Session)?;
         let _ = sys::syscall3(libc::SYS_close, master as usize, 0, 0);
+    }
+    Ok(())
+}
+
+/// Sends [`crate::net::LOOPBACK_UP`] on a fresh rtnetlink socket and checks the kernel's ack.
+unsafe fn loopback_up() -> Step {
+    let fail = |e| ChildError::new(SetupStage::Network, e);
+    // SAFETY: socket/sendto/recvfrom/close on a descriptor we create, with a constant message
+    // and a local buffer.
+    unsafe {
+        let flags = libc::SOCK_RAW | libc::SOCK_CLOEXEC;
+        let fd = sys::syscall3(
+            libc::SYS_socket,
+            libc::AF_NETLINK as usize,
+            flags as usize,
+            libc::NETLINK_ROUTE as usize,
+        )
+        .map_err(fail)?;
+        let msg = &crate::net::LOOPBACK_UP;
+        let sent = sys::syscall6(
+            libc::SYS_sendto,
+            fd,
+            msg.as_ptr() as usize,
+            msg.len(),
+            0,
+            0,
+            0,
+        );
+        // The ack: nlmsghdr (16 bytes) of type NLMSG_ERROR, then the error (0 for success).
+        let mut ack = [0u8; 64];
+        let got = sent.and_then(|_| {
+            sys::syscall6(
+                libc::SYS_recvfrom,
+                fd,
+                ack.as_mut_ptr() as usize,
+                ack.len(),
+                0,
+                0,
+                0,
+            )
+        });
+        let _ = sys::syscall3(libc::SYS_close, fd, 0, 0);
+        let got = got.map_err(fail)?;
+        let kind = u16::from_ne_bytes([ack[4], ack[5]]);
+        let error = i32::from_ne_bytes([ack[16], ack[17], ack[18], ack[19]]);
+        if got < 20 || kind != libc::NLMSG_ERROR as u16 {
+            return Err(fail(Errno::EPROTO));
+        }
+        if error != 0 {
+            return Err(fail(Errno::from_raw(-error)));
+        }
     }
     Ok(())
 }

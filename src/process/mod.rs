@@ -884,7 +884,8 @@ impl Prepared {
         let exec_ptrs: Vec<*const c_char> = self.exec_paths.iter().map(|p| p.as_ptr()).collect();
         let argv_ptrs = null_terminated(&self.argv);
         let envp_ptrs = null_terminated(&self.envp);
-        let wait_for_go = self.id_maps.is_some() || network.is_some();
+        let wait_for_go =
+            self.id_maps.is_some() || network.as_ref().is_some_and(|n| n.needs_parent());
 
         let mut plan = ChildPlan {
             err_fd: err_write.as_raw_fd(),
@@ -908,6 +909,7 @@ impl Prepared {
             privileged: self.privileged,
             init: c.init,
             tty: c.tty,
+            loopback_up: network.is_some(),
             pty_socket: pty_socket
                 .as_ref()
                 .map_or(-1, |(_, theirs)| theirs.as_raw_fd()),
