@@ -379,29 +379,33 @@ pub(crate) struct PreparedSecurity {
     /// Highest capability number the kernel knows (`/proc/sys/kernel/cap_last_cap`).
     pub last_cap: u32,
     pub no_new_privs: bool,
-    /// The BPF program, empty for none.
-    pub filter: BpfProgram,
+    /// The BPF program, empty for none (the default one is compiled once per process).
+    pub filter: std::borrow::Cow<'static, [seccompiler::sock_filter]>,
     pub rlimits: Vec<Rlimit>,
     pub new_session: bool,
 }
 
 impl PreparedSecurity {
     pub(crate) fn prepare(s: &Security) -> Result<PreparedSecurity> {
-        let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-            .ok()
-            .and_then(|t| t.trim().parse::<u32>().ok())
-            .filter(|n| *n < 64)
-            .unwrap_or(40);
+        // The kernel's last capability does not change while we run: read it once.
+        static LAST_CAP: OnceLock<u32> = OnceLock::new();
+        let last_cap = *LAST_CAP.get_or_init(|| {
+            std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+                .ok()
+                .and_then(|t| t.trim().parse::<u32>().ok())
+                .filter(|n| *n < 64)
+                .unwrap_or(40)
+        });
         let filter = match &s.seccomp {
-            Seccomp::Default => default_filter()?.clone(),
-            Seccomp::Disabled => Vec::new(),
+            Seccomp::Default => std::borrow::Cow::Borrowed(default_filter()?.as_slice()),
+            Seccomp::Disabled => std::borrow::Cow::Borrowed(&[][..]),
             Seccomp::Program(p) if p.len() > u16::MAX as usize => {
                 return Err(Error::config(
                     "seccomp filter",
                     "more than 65535 instructions",
                 ))
             }
-            Seccomp::Program(p) => p.clone(),
+            Seccomp::Program(p) => std::borrow::Cow::Owned(p.clone()),
         };
         if !filter.is_empty() && !s.no_new_privs && !nix::unistd::geteuid().is_root() {
             return Err(Error::config(
