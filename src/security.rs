@@ -301,6 +301,20 @@ impl Rlimit {
 }
 
 /// The security settings of a container; see the module docs for the defaults.
+///
+/// ```no_run
+/// use contain::process::Container;
+/// use contain::security::{CapSet, Rlimit, Seccomp, Security};
+///
+/// let security = Security {
+///     capabilities: CapSet::DOCKER_DEFAULT.without("NET_RAW".parse()?),
+///     rlimits: Some(vec![Rlimit::parse("nofile=256:1024")?, Rlimit::parse("nproc=64")?]),
+///     ..Security::default()
+/// };
+/// let mut child = Container::new("/bin/sh").security(security).spawn()?;
+/// # child.wait()?;
+/// # Ok::<(), contain::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Security {
     /// Bounding, effective and permitted capabilities.
