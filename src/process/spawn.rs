@@ -1,0 +1,778 @@
+//! What `spawn` does in the parent: everything computed before clone ([`Prepared`]), the
+//! clone itself (clone3 with `CLONE_VM` on a private stack, or the classic clone), and the
+//! steps while the child waits (id maps, network, cgroup placement), then the child's verdict.
+
+use std::ffi::{CString, OsStr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use libc::c_char;
+use nix::fcntl::{FcntlArg, OFlag};
+
+use super::child::{self, ChildError, ChildPlan};
+use super::{tty, CgroupPlacement, Child, CloneCall, Container, Stdio, DEFAULT_PATH};
+use crate::cgroup::{Cgroup, CgroupBuilder, OwnedCgroup, Resources};
+use crate::idmap::{IdMap, PreparedIdMaps};
+use crate::namespace::Namespaces;
+use crate::net;
+use crate::rootfs::PreparedRootfs;
+use crate::security::PreparedSecurity;
+use crate::sys::Stack;
+use crate::{sys, Errno, Error, Result, SetupStage};
+
+/// Everything `spawn` computes before clone.
+pub(super) struct Prepared {
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    exec_paths: Vec<CString>,
+    cwd: Option<CString>,
+    hostname: Option<Vec<u8>>,
+    domainname: Option<Vec<u8>>,
+    id_maps: Option<PreparedIdMaps>,
+    groups: Option<Vec<libc::gid_t>>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    join: Vec<(RawFd, i32)>,
+    join_pid: Option<RawFd>,
+    cgroup: Option<RawFd>,
+    security: PreparedSecurity,
+    privileged: bool,
+    rootfs: Option<PreparedRootfs>,
+    share_vm: bool,
+    flags: u64,
+    min_fd: RawFd,
+    fd_limit: RawFd,
+}
+
+fn cstring(what: &'static str, s: &OsStr) -> Result<CString> {
+    CString::new(s.as_bytes())
+        .map_err(|_| Error::config(what, format!("{s:?} contains a NUL byte")))
+}
+
+fn uts_name(what: &'static str, name: &OsStr) -> Result<Vec<u8>> {
+    let b = name.as_bytes();
+    if b.is_empty() || b.len() > 64 || b.contains(&0) {
+        return Err(Error::config(
+            what,
+            format!("{name:?} must be 1 to 64 bytes without NUL"),
+        ));
+    }
+    Ok(b.to_vec())
+}
+
+impl Prepared {
+    pub(super) fn new(c: &Container) -> Result<Prepared> {
+        if c.program.is_empty() {
+            return Err(Error::config("program", "empty"));
+        }
+        let program = cstring("program", &c.program)?;
+        let mut argv = vec![cstring("argv[0]", c.arg0.as_deref().unwrap_or(&c.program))?];
+        for a in &c.args {
+            argv.push(cstring("argument", a)?);
+        }
+        let mut envp = Vec::with_capacity(c.env.len());
+        for (k, v) in &c.env {
+            if k.is_empty() || k.as_bytes().contains(&b'=') {
+                return Err(Error::config(
+                    "environment",
+                    format!("variable name {k:?} is empty or contains '='"),
+                ));
+            }
+            let mut kv = k.clone().into_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            envp.push(
+                CString::new(kv).map_err(|_| {
+                    Error::config("environment", format!("{k:?} contains a NUL byte"))
+                })?,
+            );
+        }
+        let exec_paths = if c.program.as_bytes().contains(&b'/') {
+            vec![program]
+        } else {
+            // execvp semantics, with the container's PATH rather than the caller's.
+            let path = c
+                .env
+                .get(OsStr::new("PATH"))
+                .map(|p| p.as_bytes())
+                .unwrap_or(DEFAULT_PATH.as_bytes());
+            path.split(|&b| b == b':')
+                .map(|dir| {
+                    let dir = if dir.is_empty() { &b"."[..] } else { dir };
+                    let mut full = dir.to_vec();
+                    full.push(b'/');
+                    full.extend_from_slice(c.program.as_bytes());
+                    CString::new(full).map_err(|_| Error::config("PATH", "contains a NUL byte"))
+                })
+                .collect::<Result<Vec<_>>>()?
+        };
+
+        let joined = c
+            .join
+            .iter()
+            .fold(Namespaces::empty(), |acc, n| acc | n.kind());
+        if c.join.len() != joined.iter().count() {
+            return Err(Error::config(
+                "namespaces",
+                "the same kind of namespace is joined twice",
+            ));
+        }
+        if !(joined & c.namespaces).is_empty() {
+            return Err(Error::config(
+                "namespaces",
+                format!("{:?} both created and joined", joined & c.namespaces),
+            ));
+        }
+        let uts = (c.namespaces | joined).contains(Namespaces::UTS);
+        if (c.hostname.is_some() || c.domainname.is_some()) && !uts {
+            return Err(Error::config("hostname", "setting the hostname or domain name needs a new UTS namespace (it would change the host's)"));
+        }
+        let hostname = c
+            .hostname
+            .as_deref()
+            .map(|h| uts_name("hostname", h))
+            .transpose()?;
+        let domainname = c
+            .domainname
+            .as_deref()
+            .map(|h| uts_name("domain name", h))
+            .transpose()?;
+
+        let euid = nix::unistd::geteuid().as_raw();
+        let egid = nix::unistd::getegid().as_raw();
+        let id_maps = if c.namespaces.contains(Namespaces::USER) {
+            let uid_map = if c.uid_map.is_empty() {
+                vec![IdMap::single(0, euid)]
+            } else {
+                c.uid_map.clone()
+            };
+            let gid_map = if c.gid_map.is_empty() {
+                vec![IdMap::single(0, egid)]
+            } else {
+                c.gid_map.clone()
+            };
+            Some(PreparedIdMaps::prepare(
+                &uid_map,
+                &gid_map,
+                euid,
+                egid,
+                euid == 0,
+            )?)
+        } else {
+            if !c.uid_map.is_empty() || !c.gid_map.is_empty() {
+                return Err(Error::config(
+                    "id maps",
+                    "uid and gid maps need a new user namespace (Namespaces::USER)",
+                ));
+            }
+            None
+        };
+        // In a new user namespace the child still has the caller's kernel ids, which the map
+        // may not cover: switch to the requested ids, or to root inside when 0 is mapped.
+        let (uid, gid) = match &id_maps {
+            Some(_) => {
+                let maps_zero = |m: &[IdMap], dflt: bool| dflt || m.iter().any(|r| r.inside == 0);
+                (
+                    c.uid
+                        .or(maps_zero(&c.uid_map, c.uid_map.is_empty()).then_some(0)),
+                    c.gid
+                        .or(maps_zero(&c.gid_map, c.gid_map.is_empty()).then_some(0)),
+                )
+            }
+            None => (c.uid, c.gid),
+        };
+        // The default map has only 0 inside.
+        let mapped = |maps: &[IdMap], id: u32| match maps {
+            [] => id == 0,
+            _ => maps
+                .iter()
+                .any(|m| id >= m.inside && id - m.inside < m.count),
+        };
+        if id_maps.is_some() {
+            if let Some(u) = uid.filter(|u| !mapped(&c.uid_map, *u)) {
+                return Err(Error::config(
+                    "uid",
+                    format!("{u} is not mapped in the new user namespace (see uid_map)"),
+                ));
+            }
+            if let Some(g) = gid.filter(|g| !mapped(&c.gid_map, *g)) {
+                return Err(Error::config(
+                    "gid",
+                    format!("{g} is not mapped in the new user namespace (see gid_map)"),
+                ));
+            }
+        }
+        // Clear supplementary groups whenever we switch identity, as docker does; in a user
+        // namespace whose setgroups is denied the kernel refuses, so leave them then.
+        let setgroups_ok = id_maps.as_ref().is_none_or(|m| m.setgroups_allowed());
+        let groups = match (&c.groups, gid) {
+            (Some(g), _) if !setgroups_ok => {
+                return Err(Error::config(
+                    "groups",
+                    format!("cannot set {g:?}: setgroups is denied in a rootless user namespace"),
+                ))
+            }
+            (Some(g), _) => Some(g.clone()),
+            (None, Some(_)) if setgroups_ok => Some(Vec::new()),
+            (None, _) if id_maps.is_some() && setgroups_ok => Some(Vec::new()),
+            _ => None,
+        };
+
+        for (fd, target) in &c.fds {
+            if *target < 3 {
+                return Err(Error::config(
+                    "passed fd",
+                    format!("target {target} is stdio; use stdin/stdout/stderr"),
+                ));
+            }
+            if c.fds.iter().filter(|(_, t)| t == target).count() > 1 {
+                return Err(Error::config(
+                    "passed fd",
+                    format!("target {target} given twice"),
+                ));
+            }
+            let _ = fd;
+        }
+        let min_fd = c.fds.iter().map(|(_, t)| *t + 1).max().unwrap_or(3).max(3);
+
+        let mut join: Vec<(RawFd, i32)> = Vec::new();
+        let mut join_pid = None;
+        for kind in joined.kinds() {
+            if let Some(ns) = c.join.iter().find(|n| n.kind() == kind) {
+                if kind == Namespaces::PID {
+                    join_pid = Some(ns.as_fd().as_raw_fd());
+                } else {
+                    join.push((ns.as_fd().as_raw_fd(), kind.bits() as i32));
+                }
+            }
+        }
+        // setns(time) needs a process that shares its memory with nobody: a spawn that joins
+        // a time namespace copies the page tables instead. (A *new* time namespace is fine
+        // with CLONE_VM: its offsets are zero and the child never reads the vDSO data.)
+        if c.init && !c.namespaces.contains(Namespaces::PID) {
+            return Err(Error::config(
+                "init",
+                "an init needs a new PID namespace (Namespaces::PID)",
+            ));
+        }
+        // The init outlives spawn, so it cannot run on a stack in the caller's memory.
+        let share_vm = !joined.contains(Namespaces::TIME) && !c.init;
+        if c.namespaces.contains(Namespaces::TIME) && c.clone_call == CloneCall::Legacy {
+            return Err(Error::config(
+                "namespaces",
+                "a new time namespace needs clone3 (CloneCall::Legacy cannot create one)",
+            ));
+        }
+        // Devpts gives new ptys group 5 (tty) when the container has it.
+        let tty_gid = id_maps.is_none() || mapped(&c.gid_map, 5);
+        let rootfs = c
+            .rootfs
+            .as_ref()
+            .map(|r| r.prepare(c.namespaces, joined, tty_gid))
+            .transpose()?;
+        let fd_limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .map(|(soft, _)| soft.min(65_536) as RawFd)
+            .unwrap_or(1024);
+
+        Ok(Prepared {
+            argv,
+            envp,
+            exec_paths,
+            cwd: c
+                .cwd
+                .as_deref()
+                .map(|p| cstring("working directory", p.as_os_str()))
+                .transpose()?,
+            hostname,
+            domainname,
+            id_maps,
+            groups,
+            uid,
+            gid,
+            join,
+            join_pid,
+            cgroup: None,
+            security: PreparedSecurity::prepare(&c.security)?,
+            privileged: euid == 0 || c.namespaces.contains(Namespaces::USER),
+            rootfs,
+            share_vm,
+            flags: c.namespaces.bits(),
+            min_fd,
+            fd_limit,
+        })
+    }
+
+    pub(super) fn spawn(mut self, c: &Container) -> Result<Child> {
+        let network = net::Setup::prepare(c.network.as_ref(), c.namespaces)?;
+        // Declared first so that it is removed last, after a failed child is reaped.
+        let owned_cgroup = match &c.cgroup {
+            Some(CgroupPlacement::Create { parent, resources }) => {
+                let cg = create_cgroup(parent.as_deref(), resources)?;
+                if let Some(rules) = &c.security.device_allowlist {
+                    crate::cgroup::attach_device_filter(&cg, rules)?;
+                }
+                Some(cg)
+            }
+            _ => None,
+        };
+        let target: Option<&Cgroup> = match (&c.cgroup, &owned_cgroup) {
+            (_, Some(owned)) => Some(owned),
+            (Some(CgroupPlacement::Existing(cg)), None) => Some(cg),
+            _ => None,
+        };
+        self.cgroup = target.map(|cg| cg.as_fd().as_raw_fd());
+        // Descriptors for the child, all close-on-exec and numbered above every target, so
+        // that moving them into place can never overwrite one another.
+        let high = |fd: BorrowedFd<'_>| -> Result<OwnedFd> {
+            let n = nix::fcntl::fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(self.min_fd))
+                .map_err(|e| Error::sys("fcntl(F_DUPFD_CLOEXEC)", e))?;
+            // SAFETY: fcntl just returned this new descriptor.
+            Ok(unsafe { OwnedFd::from_raw_fd(n) })
+        };
+        let pipe = || -> Result<(OwnedFd, OwnedFd)> {
+            let (r, w) =
+                nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
+            Ok((high(r.as_fd())?, high(w.as_fd())?))
+        };
+
+        let mut moves: Vec<(OwnedFd, RawFd)> = Vec::new();
+        let mut parent_ends: [Option<OwnedFd>; 3] = [None, None, None];
+        // With a rootfs the pty must come from the container's own devpts (its name must
+        // resolve inside): the child opens it and sends us the master.
+        let pty_in_child = c.tty && c.rootfs.is_some();
+        let pty_socket = match pty_in_child {
+            true => {
+                let (ours, theirs) = nix::sys::socket::socketpair(
+                    nix::sys::socket::AddressFamily::Unix,
+                    nix::sys::socket::SockType::SeqPacket,
+                    None,
+                    nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+                )
+                .map_err(|e| Error::sys("socketpair", e))?;
+                Some((ours, high(theirs.as_fd())?))
+            }
+            false => None,
+        };
+        let winsize = tty::window_size(std::io::stdin().as_fd()).map_or(
+            libc::winsize {
+                ws_row: 0,
+                ws_col: 0,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            },
+            |w| libc::winsize {
+                ws_row: w.ws_row,
+                ws_col: w.ws_col,
+                ws_xpixel: w.ws_xpixel,
+                ws_ypixel: w.ws_ypixel,
+            },
+        );
+        let tty_master = match c.tty && !pty_in_child {
+            true => {
+                let (master, slave) = tty::open_pty()?;
+                for target in 0..3 {
+                    moves.push((high(slave.as_fd())?, target));
+                }
+                Some(master)
+            }
+            false => None,
+        };
+        let stdio = if c.tty {
+            [&Stdio::Inherit; 3]
+        } else {
+            [&c.stdin, &c.stdout, &c.stderr]
+        };
+        for (i, stdio) in stdio.into_iter().enumerate() {
+            match stdio {
+                Stdio::Inherit => {}
+                Stdio::Null => {
+                    let flags = if i == 0 {
+                        OFlag::O_RDONLY
+                    } else {
+                        OFlag::O_WRONLY
+                    };
+                    let null = nix::fcntl::open(
+                        "/dev/null",
+                        flags | OFlag::O_CLOEXEC,
+                        nix::sys::stat::Mode::empty(),
+                    )
+                    .map_err(|e| Error::sys_path("open", "/dev/null", e))?;
+                    moves.push((high(null.as_fd())?, i as RawFd));
+                }
+                Stdio::Piped => {
+                    let (r, w) = pipe()?;
+                    let (child_end, parent_end) = if i == 0 { (r, w) } else { (w, r) };
+                    moves.push((child_end, i as RawFd));
+                    parent_ends[i] = Some(parent_end);
+                }
+                Stdio::Fd(fd) => moves.push((high(fd.as_fd())?, i as RawFd)),
+            }
+        }
+        for (fd, target) in &c.fds {
+            moves.push((high(fd.as_fd())?, *target));
+        }
+        let (err_read, err_write) = pipe()?;
+        let (go_read, go_write) = pipe()?;
+
+        let fd_moves: Vec<(RawFd, RawFd)> =
+            moves.iter().map(|(fd, t)| (fd.as_raw_fd(), *t)).collect();
+        let mut keep_fds: Vec<RawFd> = c.fds.iter().map(|(_, t)| *t).collect();
+        keep_fds.sort_unstable();
+        let exec_ptrs: Vec<*const c_char> = self.exec_paths.iter().map(|p| p.as_ptr()).collect();
+        let argv_ptrs = null_terminated(&self.argv);
+        let envp_ptrs = null_terminated(&self.envp);
+        let wait_for_go =
+            self.id_maps.is_some() || network.as_ref().is_some_and(|n| n.needs_parent());
+
+        let mut plan = ChildPlan {
+            err_fd: err_write.as_raw_fd(),
+            go_fd: go_read.as_raw_fd(),
+            parent_fds: [err_read.as_raw_fd(), go_write.as_raw_fd()],
+            wait_for_go,
+            unshare_cgroup_ns: false,
+            parent_death_signal: c.parent_death_signal.unwrap_or(0),
+            join: &self.join,
+            groups: self.groups.as_deref(),
+            gid: self.gid,
+            uid: self.uid,
+            hostname: self.hostname.as_deref(),
+            domainname: self.domainname.as_deref(),
+            rootfs: self.rootfs.as_ref(),
+            cwd: self.cwd.as_deref(),
+            fd_moves: &fd_moves,
+            keep_fds: &keep_fds,
+            fd_limit: self.fd_limit,
+            security: &self.security,
+            privileged: self.privileged,
+            init: c.init,
+            tty: c.tty,
+            loopback_up: network.is_some(),
+            pty_socket: pty_socket
+                .as_ref()
+                .map_or(-1, |(_, theirs)| theirs.as_raw_fd()),
+            winsize,
+            exec_paths: &exec_ptrs,
+            argv: argv_ptrs.as_ptr(),
+            envp: envp_ptrs.as_ptr(),
+        };
+
+        // The child's stack. Declared before the child guard so that it is unmapped only
+        // after the child has exec'd or been killed and reaped.
+        let stack = Stack::new(256 * 1024, "mmap(child stack)")?;
+        let (pid, pidfd, placed) = match (self.clone(c.clone_call, &stack, &mut plan), target) {
+            (
+                Err(Error::Sys {
+                    syscall: CLONE_INTO_CGROUP,
+                    errno,
+                    ..
+                }),
+                Some(cg),
+            ) => return Err(cg.attach_error(None, errno)),
+            (r, _) => r?,
+        };
+        let mut guard = KillOnDrop(Some(Child::new(pid, pidfd)));
+        drop(err_write);
+        drop(go_read);
+
+        if let Some(maps) = &self.id_maps {
+            maps.write(pid)?;
+        }
+        let veth = match (&network, &guard.0) {
+            (Some(setup), Some(child)) => setup.apply(pid, child.pidfd())?,
+            _ => None,
+        };
+        if let (Some(cg), false) = (target, placed) {
+            cg.add_process(nix::unistd::Pid::from_raw(pid))?;
+        }
+        if plan.wait_for_go {
+            match nix::unistd::write(&go_write, &[1u8]) {
+                Ok(1) => {}
+                Ok(_) => return Err(Error::sys("write(go-ahead pipe)", Errno::EIO)),
+                Err(e) => return Err(Error::sys("write(go-ahead pipe)", e)),
+            }
+        }
+
+        // EOF: exec succeeded (the pipe was close-on-exec). A full report: a setup failure.
+        let mut report = [0u8; ChildError::WIRE_SIZE];
+        let mut got = 0;
+        while got < report.len() {
+            match nix::unistd::read(&err_read, &mut report[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("read(error pipe)", e)),
+            }
+        }
+        drop(go_write);
+        let mut child = guard
+            .0
+            .take()
+            .ok_or_else(|| Error::sys("spawn", Errno::ECHILD))?;
+        child.cgroup = owned_cgroup;
+        child.tty = match (tty_master, &pty_socket) {
+            (Some(m), _) => Some(m),
+            (None, Some((ours, _))) => Some(receive_fd(ours)?),
+            (None, None) => None,
+        };
+        child.veth = veth;
+        if got == 0 {
+            for (i, end) in parent_ends.into_iter().enumerate() {
+                let Some(end) = end else { continue };
+                match i {
+                    0 => child.stdin = Some(end.into()),
+                    1 => child.stdout = Some(end.into()),
+                    _ => child.stderr = Some(end.into()),
+                }
+            }
+            return Ok(child);
+        }
+        // The child reported a failure and exits with 127: reap it, then say what failed.
+        let _ = child.wait();
+        match ChildError::from_wire(&report).filter(|_| got == report.len()) {
+            Some(e) => Err(self.describe(e)),
+            None => Err(Error::sys("read(error pipe)", Errno::EPROTO)),
+        }
+    }
+
+    /// Turns a child's report into the error `spawn` returns.
+    fn describe(&self, e: ChildError) -> Error {
+        match (&self.rootfs, e.stage) {
+            (Some(r), SetupStage::Mount | SetupStage::PivotRoot) => {
+                r.error(e.stage, e.index, e.step, e.errno)
+            }
+            (Some(_), SetupStage::Chdir) if e.step == crate::rootfs::CWD_OUTSIDE_ROOT => {
+                let cwd = self.cwd.as_deref().map(|c| OsStr::from_bytes(c.to_bytes()));
+                Error::Sys {
+                    syscall: "getcwd (outside the container's root)",
+                    path: cwd.map(PathBuf::from),
+                    errno: e.errno,
+                }
+            }
+            _ => Error::Setup {
+                stage: e.stage,
+                errno: e.errno,
+            },
+        }
+    }
+
+    /// clone3 (or clone) with all signals blocked, so that no handler of the parent can run
+    /// in the child before it has reset them.
+    /// Returns the pid, the pidfd, and whether the child was cloned straight into the cgroup.
+    fn clone(
+        &self,
+        call: CloneCall,
+        stack: &Stack,
+        plan: &mut ChildPlan<'_>,
+    ) -> Result<(i32, OwnedFd, bool)> {
+        let all = nix::sys::signal::SigSet::all();
+        let mut old = nix::sys::signal::SigSet::empty();
+        nix::sys::signal::pthread_sigmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&all),
+            Some(&mut old),
+        )
+        .map_err(|e| Error::sys("pthread_sigmask", e))?;
+        let restore_pid_ns = match self.join_pid {
+            Some(fd) => Some(switch_pid_for_children(fd)?),
+            None => None,
+        };
+        let result = self.clone_blocked(call, stack, plan);
+        if let Some(saved) = restore_pid_ns {
+            // SAFETY: setns back into the namespace we came from, fd owned by `saved`.
+            let _ = unsafe {
+                sys::syscall3(
+                    libc::SYS_setns,
+                    saved.as_raw_fd() as usize,
+                    libc::CLONE_NEWPID as usize,
+                    0,
+                )
+            };
+        }
+        let _ = nix::sys::signal::pthread_sigmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&old),
+            None,
+        );
+        result
+    }
+
+    fn clone_blocked(
+        &self,
+        call: CloneCall,
+        stack: &Stack,
+        plan: &mut ChildPlan<'_>,
+    ) -> Result<(i32, OwnedFd, bool)> {
+        let vm = if self.share_vm {
+            libc::CLONE_VM as u64
+        } else {
+            0
+        };
+        if call != CloneCall::Legacy {
+            let (into_cgroup, cgroup) = match self.cgroup {
+                Some(fd) => (sys::CLONE_INTO_CGROUP, fd as u64),
+                None => (0, 0),
+            };
+            match self.clone3(self.flags | vm | into_cgroup, cgroup, stack, plan) {
+                Ok((pid, fd)) => return Ok((pid, fd, self.cgroup.is_some())),
+                // Kernels before 5.7 know a shorter clone_args and refuse the longer one.
+                Err(Errno::E2BIG) if self.cgroup.is_some() => {
+                    let flags = self.defer_cgroup_placement(plan);
+                    return self
+                        .clone3(flags | vm, 0, stack, plan)
+                        .map(|(pid, fd)| (pid, fd, false))
+                        .map_err(|e| Error::sys("clone3", e));
+                }
+                Err(Errno::ENOSYS) if call == CloneCall::Auto => {}
+                Err(e) if into_cgroup != 0 => return Err(Error::sys(CLONE_INTO_CGROUP, e)),
+                Err(e) => return Err(Error::sys("clone3", e)),
+            }
+            if self.flags & sys::CLONE_NEWTIME != 0 {
+                return Err(Error::unsupported(
+                    "time namespace",
+                    "clone3 is not available (ENOSYS), and only clone3 can create one",
+                ));
+            }
+        }
+        // The classic clone cannot place the child in a cgroup: the parent does it.
+        let flags = match self.cgroup {
+            Some(_) => self.defer_cgroup_placement(plan),
+            None => self.flags,
+        };
+        let arg = plan as *const ChildPlan<'_> as *mut libc::c_void;
+        let mut pidfd: libc::c_int = -1;
+        let flags = flags | vm | sys::CLONE_PIDFD | libc::SIGCHLD as u64;
+        // SAFETY: as for clone3; the stack top is 16-byte aligned.
+        match unsafe { sys::clone_legacy(flags, stack.top(), &mut pidfd, child::child_main, arg) } {
+            // SAFETY: CLONE_PIDFD made the kernel store a new descriptor in `pidfd`.
+            Ok(pid) => Ok((pid as i32, unsafe { OwnedFd::from_raw_fd(pidfd) }, false)),
+            Err(e) => Err(Error::sys("clone", e)),
+        }
+    }
+
+    /// Without CLONE_INTO_CGROUP the parent moves the child after clone, so the child must
+    /// wait for it, and a new cgroup namespace must be made after the move (its root is the
+    /// cgroup the process is in when it is made). Returns the clone flags to use.
+    fn defer_cgroup_placement(&self, plan: &mut ChildPlan<'_>) -> u64 {
+        plan.wait_for_go = true;
+        let cgroup_ns = libc::CLONE_NEWCGROUP as u64;
+        plan.unshare_cgroup_ns = self.flags & cgroup_ns != 0;
+        self.flags & !cgroup_ns
+    }
+
+    fn clone3(
+        &self,
+        flags: u64,
+        cgroup: u64,
+        stack: &Stack,
+        plan: &ChildPlan<'_>,
+    ) -> Result<(i32, OwnedFd), Errno> {
+        let arg = plan as *const ChildPlan<'_> as *mut libc::c_void;
+        let mut pidfd: RawFd = -1;
+        let mut args = sys::CloneArgs {
+            flags: flags | sys::CLONE_PIDFD,
+            pidfd: &mut pidfd as *mut RawFd as u64,
+            exit_signal: libc::SIGCHLD as u64,
+            stack: stack.base() as u64,
+            stack_size: stack.size() as u64,
+            cgroup,
+            ..Default::default()
+        };
+        // SAFETY: args describe a mapped stack that outlives the child's use of it (the
+        // caller keeps `stack` until exec or reaping), `pidfd` is a live local, and
+        // child_main only uses `plan`, which outlives the child's use the same way.
+        let pid = unsafe { sys::clone3(&mut args, child::child_main, arg) }?;
+        // SAFETY: CLONE_PIDFD made the kernel store a new descriptor in `pidfd`.
+        Ok((pid as i32, unsafe { OwnedFd::from_raw_fd(pidfd) }))
+    }
+}
+
+/// Receives the descriptor the child sent with SCM_RIGHTS (already queued: it was sent
+/// before exec).
+fn receive_fd(socket: &OwnedFd) -> Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut byte = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("recvmsg(pty master)", e))?;
+    for cmsg in msg
+        .cmsgs()
+        .map_err(|e| Error::sys("recvmsg(pty master)", e))?
+    {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: SCM_RIGHTS just installed this descriptor in our table.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    Err(Error::sys("recvmsg(pty master)", Errno::EPROTO))
+}
+
+/// The syscall name of a clone into a cgroup, to tell its errors apart.
+const CLONE_INTO_CGROUP: &str = "clone3(CLONE_INTO_CGROUP)";
+
+/// Creates the child's own cgroup under `parent` (absolute, or relative to the v2 root) or the
+/// caller's own cgroup.
+fn create_cgroup(parent: Option<&Path>, resources: &Resources) -> Result<OwnedCgroup> {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = format!(
+        "contain-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let parent = match parent {
+        None => Cgroup::own()?,
+        Some(p) if p.is_absolute() => Cgroup::open(p)?,
+        Some(p) => Cgroup::root()?.child(p)?,
+    };
+    CgroupBuilder::new(name)
+        .resources(resources.clone())
+        .create_in(&parent)
+}
+
+/// Saves the calling thread's `pid_for_children` and switches it to `target`.
+fn switch_pid_for_children(target: RawFd) -> Result<OwnedFd> {
+    let path = "/proc/thread-self/ns/pid_for_children";
+    let saved = nix::fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys_path("open", path, e))?;
+    // SAFETY: setns on a namespace fd the caller owns for the duration of spawn.
+    unsafe {
+        sys::syscall3(
+            libc::SYS_setns,
+            target as usize,
+            libc::CLONE_NEWPID as usize,
+            0,
+        )
+    }
+    .map_err(|e| Error::sys("setns(pid)", e))?;
+    Ok(saved)
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// Kills and reaps a child whose spawn failed half-way.
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // Child's own Drop kills (SIGKILL via pidfd) and reaps.
+        drop(self.0.take());
+    }
+}
