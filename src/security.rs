@@ -505,37 +505,91 @@ fn compile_default() -> std::result::Result<BpfProgram, seccompiler::BackendErro
     Ok(with_x32_guard(program))
 }
 
-/// On x86_64 the x32 ABI reaches the same system calls with bit 30 set in the number, under
-/// the same audit arch; refuse those numbers before the filter looks up the plain ones.
+const BPF_LD_W_ABS: u16 = 0x20;
+const BPF_JEQ_K: u16 = 0x05 | 0x10;
+const BPF_JGE_K: u16 = 0x05 | 0x30;
+const BPF_AND_K: u16 = 0x04 | 0x50;
+const BPF_RET_K: u16 = 0x06;
+const RET_EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+/// `seccomp_data`: nr at 0, arch at 4, args at 16 + 8 * i (the low word first).
+const NR: u32 = 0;
+const ARCH: u32 = 4;
+const fn arg(i: u32) -> u32 {
+    16 + 8 * i
+}
+/// `EM_386 | __AUDIT_ARCH_LE`.
+const AUDIT_ARCH_I386: u32 = 3 | 0x4000_0000;
+
+fn insn(code: u16, jt: u8, jf: u8, k: u32) -> seccompiler::sock_filter {
+    seccompiler::sock_filter { code, jt, jf, k }
+}
+
+/// The same rules for the i386 ABI, by its own syscall numbers, in a block that the x86_64
+/// program follows. seccompiler builds for one architecture and kills every other, which
+/// would kill any 32-bit program in the container at its first system call.
+#[allow(clippy::unnecessary_cast)] // TIOCSTI is c_int on some libcs
+fn i386_block() -> BpfProgram {
+    /// kexec_load, init_module, finit_module, delete_module, reboot, swapon, swapoff, acct,
+    /// bpf, perf_event_open, open_by_handle_at, keyctl, add_key, request_key, userfaultfd.
+    const DENIED_I386: [u32; 15] = [
+        283, 128, 350, 129, 88, 87, 115, 51, 357, 336, 342, 288, 286, 287, 374,
+    ];
+    const IOCTL: u32 = 54;
+    const MKNOD: u32 = 14;
+    const MKNODAT: u32 = 297;
+    // Each element: (instruction, jumps to the final EPERM on true).
+    let mut body: Vec<(seccompiler::sock_filter, bool)> =
+        vec![(insn(BPF_LD_W_ABS, 0, 0, NR), false)];
+    for nr in DENIED_I386 {
+        body.push((insn(BPF_JEQ_K, 0, 0, nr), true));
+    }
+    // ioctl(fd, TIOCSTI): not ioctl -> skip the argument check (3 instructions).
+    body.push((insn(BPF_JEQ_K, 0, 3, IOCTL), false));
+    body.push((insn(BPF_LD_W_ABS, 0, 0, arg(1)), false));
+    body.push((insn(BPF_JEQ_K, 0, 0, libc::TIOCSTI as u32), true));
+    body.push((insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ALLOW), false));
+    // mknod(path, mode) and mknodat(dirfd, path, mode) of block devices.
+    for (nr, mode_arg) in [(MKNOD, 1), (MKNODAT, 2)] {
+        body.push((insn(BPF_JEQ_K, 0, 4, nr), false));
+        body.push((insn(BPF_LD_W_ABS, 0, 0, arg(mode_arg)), false));
+        body.push((insn(BPF_AND_K, 0, 0, libc::S_IFMT), false));
+        body.push((insn(BPF_JEQ_K, 0, 0, libc::S_IFBLK), true));
+        body.push((insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ALLOW), false));
+    }
+    body.push((insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ALLOW), false));
+    let deny_at = body.len();
+    let mut block: BpfProgram = body
+        .into_iter()
+        .enumerate()
+        .map(|(i, (mut ins, to_deny))| {
+            if to_deny {
+                ins.jt = (deny_at - i - 1) as u8;
+            }
+            ins
+        })
+        .collect();
+    block.push(insn(BPF_RET_K, 0, 0, RET_EPERM));
+    block
+}
+
+/// On x86_64: first the i386 ABI (its own block), then a guard for the x32 ABI, which reaches
+/// the same system calls with bit 30 set in the number under the x86_64 audit arch, then the
+/// x86_64 program. Elsewhere the program as it is.
 fn with_x32_guard(program: BpfProgram) -> BpfProgram {
     if !cfg!(target_arch = "x86_64") {
         return program;
     }
-    use seccompiler::sock_filter;
-    const BPF_LD_W_ABS: u16 = 0x20;
-    const BPF_JGE_K: u16 = 0x05 | 0x30;
-    const BPF_RET_K: u16 = 0x06;
-    let guard = [
-        sock_filter {
-            code: BPF_LD_W_ABS,
-            jt: 0,
-            jf: 0,
-            k: 0,
-        }, // seccomp_data.nr
-        sock_filter {
-            code: BPF_JGE_K,
-            jt: 0,
-            jf: 1,
-            k: 0x4000_0000,
-        },
-        sock_filter {
-            code: BPF_RET_K,
-            jt: 0,
-            jf: 0,
-            k: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
-        },
+    let i386 = i386_block();
+    let mut out = vec![
+        insn(BPF_LD_W_ABS, 0, 0, ARCH),
+        insn(BPF_JEQ_K, 0, i386.len() as u8, AUDIT_ARCH_I386),
     ];
-    guard.into_iter().chain(program).collect()
+    out.extend(i386);
+    out.push(insn(BPF_LD_W_ABS, 0, 0, NR));
+    out.push(insn(BPF_JGE_K, 0, 1, 0x4000_0000));
+    out.push(insn(BPF_RET_K, 0, 0, RET_EPERM));
+    out.extend(program);
+    out
 }
 
 #[cfg(test)]
@@ -572,12 +626,139 @@ mod tests {
         }
     }
 
+    /// Runs a classic BPF program on one `seccomp_data` (nr, arch, args), as the kernel would.
+    fn run(p: &[seccompiler::sock_filter], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
+        let mut data = [0u8; 64];
+        data[0..4].copy_from_slice(&nr.to_ne_bytes());
+        data[4..8].copy_from_slice(&arch.to_ne_bytes());
+        for (i, a) in args.iter().enumerate() {
+            data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_ne_bytes());
+        }
+        let (mut acc, mut pc) = (0u32, 0usize);
+        loop {
+            let i = &p[pc];
+            pc += 1;
+            let jump = |cond: bool| if cond { i.jt as usize } else { i.jf as usize };
+            match i.code {
+                0x20 => {
+                    acc =
+                        u32::from_ne_bytes(data[i.k as usize..i.k as usize + 4].try_into().unwrap())
+                }
+                0x54 => acc &= i.k,
+                0x05 => pc += i.k as usize,
+                0x15 => pc += jump(acc == i.k),
+                0x25 => pc += jump(acc > i.k),
+                0x35 => pc += jump(acc >= i.k),
+                0x45 => pc += jump(acc & i.k != 0),
+                0x06 => return i.k,
+                c => panic!("instruction {c:#x} not modelled"),
+            }
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    #[allow(clippy::unnecessary_cast)] // ioctl numbers are c_int on some libcs
+    fn default_filter_decides_for_x86_64_i386_and_x32() {
+        let p = default_filter().unwrap();
+        const X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
+        let allow = libc::SECCOMP_RET_ALLOW;
+        let blk = (libc::S_IFBLK | 0o600) as u64;
+        let chr = (libc::S_IFCHR | 0o600) as u64;
+        let cases: [(&str, u32, u32, [u64; 6], u32); 12] = [
+            (
+                "x86_64 keyctl",
+                libc::SYS_keyctl as u32,
+                X86_64,
+                [0; 6],
+                RET_EPERM,
+            ),
+            (
+                "x86_64 getpid",
+                libc::SYS_getpid as u32,
+                X86_64,
+                [0; 6],
+                allow,
+            ),
+            (
+                "x86_64 ioctl TIOCSTI",
+                libc::SYS_ioctl as u32,
+                X86_64,
+                [0, libc::TIOCSTI as u64, 0, 0, 0, 0],
+                RET_EPERM,
+            ),
+            (
+                "x86_64 mknod block",
+                libc::SYS_mknod as u32,
+                X86_64,
+                [0, blk, 0, 0, 0, 0],
+                RET_EPERM,
+            ),
+            (
+                "x86_64 mknodat char",
+                libc::SYS_mknodat as u32,
+                X86_64,
+                [0, 0, chr, 0, 0, 0],
+                allow,
+            ),
+            (
+                "x32 getpid",
+                0x4000_0000 | libc::SYS_getpid as u32,
+                X86_64,
+                [0; 6],
+                RET_EPERM,
+            ),
+            ("i386 keyctl", 288, AUDIT_ARCH_I386, [0; 6], RET_EPERM),
+            ("i386 getpid", 20, AUDIT_ARCH_I386, [0; 6], allow),
+            (
+                "i386 ioctl TIOCSTI",
+                54,
+                AUDIT_ARCH_I386,
+                [0, libc::TIOCSTI as u64, 0, 0, 0, 0],
+                RET_EPERM,
+            ),
+            (
+                "i386 ioctl TCGETS",
+                54,
+                AUDIT_ARCH_I386,
+                [0, libc::TCGETS as u64, 0, 0, 0, 0],
+                allow,
+            ),
+            (
+                "i386 mknodat block",
+                297,
+                AUDIT_ARCH_I386,
+                [0, 0, blk, 0, 0, 0],
+                RET_EPERM,
+            ),
+            (
+                "i386 mknod char",
+                14,
+                AUDIT_ARCH_I386,
+                [0, chr, 0, 0, 0, 0],
+                allow,
+            ),
+        ];
+        for (name, nr, arch, args, want) in cases {
+            assert_eq!(run(p, nr, arch, args), want, "{name}");
+        }
+        // Any other architecture is killed (seccompiler's arch check).
+        assert_eq!(
+            run(p, 0, 183 | 0x8000_0000 | 0x4000_0000, [0; 6]),
+            libc::SECCOMP_RET_KILL_PROCESS
+        );
+    }
+
     #[test]
     fn default_filter_compiles_with_the_guard_first() {
         let p = default_filter().unwrap();
         assert!(p.len() > 20);
         if cfg!(target_arch = "x86_64") {
-            assert_eq!(p[1].k, 0x4000_0000);
+            assert_eq!(p[1].k, AUDIT_ARCH_I386);
+            assert!(
+                p.iter().any(|i| i.code == BPF_JGE_K && i.k == 0x4000_0000),
+                "x32 guard"
+            );
         }
     }
 }
