@@ -877,12 +877,14 @@ pub fn detach(path: impl AsRef<Path>) -> Result<()> {
     nix::mount::umount2(path, flags).map_err(|errno| Error::sys_path("umount2", path, errno))
 }
 
-fn cstring(s: &OsStr, what: &'static str) -> Result<CString> {
+/// `s` as a C string, or a configuration error naming `what` when it holds a NUL byte.
+pub(crate) fn cstring(s: &OsStr, what: &'static str) -> Result<CString> {
     CString::new(s.as_bytes())
         .map_err(|_| Error::config(what, format!("{s:?} contains a NUL byte")))
 }
 
-fn absolute(path: &Path, what: &'static str) -> Result<PathBuf> {
+/// `path` made absolute (against the current directory), refusing an empty one.
+pub(crate) fn absolute(path: &Path, what: &'static str) -> Result<PathBuf> {
     if path.as_os_str().is_empty() {
         return Err(Error::config(what, "the path is empty"));
     }

@@ -140,21 +140,14 @@ fn open_with_helper(userns: Option<&Namespace>, netns: &Namespace) -> Result<Own
         step: 0,
     };
     let stack = Stack::new(64 * 1024, "mmap(netns helper stack)")?;
-    let all = nix::sys::signal::SigSet::all();
-    let mut old = nix::sys::signal::SigSet::empty();
-    nix::sys::signal::pthread_sigmask(
-        nix::sys::signal::SigmaskHow::SIG_SETMASK,
-        Some(&all),
-        Some(&mut old),
-    )
-    .map_err(|e| Error::sys("pthread_sigmask", e))?;
+    let blocked = sys::AllSignalsBlocked::new()?;
     let mut pidfd: libc::c_int = -1;
     // No exit signal (the low byte is 0): nothing disturbs the caller's SIGCHLD handling; the
     // helper is reaped through its pidfd below.
     let flags = (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_FILES) as u64 | sys::CLONE_PIDFD;
-    // SAFETY: the stack is a live mapping whose top is 16-byte
-    // aligned; `plan` and `pidfd` live on this frame, which the vfork semantics keep in place
-    // until the helper has exited; helper_main makes raw system calls only.
+    // SAFETY: the stack is a live mapping whose top is 16-byte aligned; `plan` and `pidfd`
+    // live on this frame, which the vfork semantics keep in place until the helper has exited;
+    // helper_main makes raw system calls only.
     let cloned = unsafe {
         sys::clone_legacy(
             flags,
@@ -164,11 +157,7 @@ fn open_with_helper(userns: Option<&Namespace>, netns: &Namespace) -> Result<Own
             &mut plan as *mut HelperPlan as *mut c_void,
         )
     };
-    let _ = nix::sys::signal::pthread_sigmask(
-        nix::sys::signal::SigmaskHow::SIG_SETMASK,
-        Some(&old),
-        None,
-    );
+    drop(blocked);
     cloned.map_err(|e| Error::sys("clone(netns helper)", e))?;
     // SAFETY: CLONE_PIDFD made the kernel store a new descriptor in `pidfd`.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };

@@ -14,6 +14,7 @@ use super::child::{self, ChildError, ChildPlan};
 use super::{tty, CgroupPlacement, Child, CloneCall, Container, Stdio, DEFAULT_PATH};
 use crate::cgroup::{Cgroup, CgroupBuilder, OwnedCgroup, Resources};
 use crate::idmap::{IdMap, PreparedIdMaps};
+use crate::mount::cstring;
 use crate::namespace::Namespaces;
 use crate::net;
 use crate::rootfs::PreparedRootfs;
@@ -45,11 +46,6 @@ pub(super) struct Prepared {
     fd_limit: RawFd,
 }
 
-fn cstring(what: &'static str, s: &OsStr) -> Result<CString> {
-    CString::new(s.as_bytes())
-        .map_err(|_| Error::config(what, format!("{s:?} contains a NUL byte")))
-}
-
 fn uts_name(what: &'static str, name: &OsStr) -> Result<Vec<u8>> {
     let b = name.as_bytes();
     if b.is_empty() || b.len() > 64 || b.contains(&0) {
@@ -66,10 +62,10 @@ impl Prepared {
         if c.program.is_empty() {
             return Err(Error::config("program", "empty"));
         }
-        let program = cstring("program", &c.program)?;
-        let mut argv = vec![cstring("argv[0]", c.arg0.as_deref().unwrap_or(&c.program))?];
+        let program = cstring(&c.program, "program")?;
+        let mut argv = vec![cstring(c.arg0.as_deref().unwrap_or(&c.program), "argv[0]")?];
         for a in &c.args {
-            argv.push(cstring("argument", a)?);
+            argv.push(cstring(a, "argument")?);
         }
         let mut envp = Vec::with_capacity(c.env.len());
         for (k, v) in &c.env {
@@ -282,7 +278,7 @@ impl Prepared {
             cwd: c
                 .cwd
                 .as_deref()
-                .map(|p| cstring("working directory", p.as_os_str()))
+                .map(|p| cstring(p.as_os_str(), "working directory"))
                 .transpose()?,
             hostname,
             domainname,
@@ -565,14 +561,7 @@ impl Prepared {
         stack: &Stack,
         plan: &mut ChildPlan<'_>,
     ) -> Result<(i32, OwnedFd, bool)> {
-        let all = nix::sys::signal::SigSet::all();
-        let mut old = nix::sys::signal::SigSet::empty();
-        nix::sys::signal::pthread_sigmask(
-            nix::sys::signal::SigmaskHow::SIG_SETMASK,
-            Some(&all),
-            Some(&mut old),
-        )
-        .map_err(|e| Error::sys("pthread_sigmask", e))?;
+        let _blocked = sys::AllSignalsBlocked::new()?;
         let restore_pid_ns = match self.join_pid {
             Some(fd) => Some(switch_pid_for_children(fd)?),
             None => None,
@@ -589,11 +578,6 @@ impl Prepared {
                 )
             };
         }
-        let _ = nix::sys::signal::pthread_sigmask(
-            nix::sys::signal::SigmaskHow::SIG_SETMASK,
-            Some(&old),
-            None,
-        );
         result
     }
 

@@ -97,7 +97,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
-use crate::mount::{Mount, MountError, MountStep, PreparedMount};
+use crate::mount::{absolute, cstring, Mount, MountError, MountStep, PreparedMount};
 use crate::namespace::Namespaces;
 use crate::{Errno, Error, Result, SetupStage};
 
@@ -667,18 +667,6 @@ fn root_is_initramfs() -> bool {
 
 fn io_errno(e: &std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
-}
-
-fn cstring(s: &OsStr, what: &'static str) -> Result<CString> {
-    CString::new(s.as_bytes())
-        .map_err(|_| Error::config(what, format!("{s:?} contains a NUL byte")))
-}
-
-fn absolute(path: &Path, what: &'static str) -> Result<PathBuf> {
-    if path.as_os_str().is_empty() {
-        return Err(Error::config(what, "the path is empty"));
-    }
-    std::path::absolute(path).map_err(|e| Error::config(what, format!("{}: {e}", path.display())))
 }
 
 /// `path` with `.` and `..` resolved lexically, `..` stopping at `/` (as inside a root).

@@ -302,6 +302,34 @@ pub(crate) unsafe fn close_range(first: u32, last: u32, flags: u32) -> Result<()
     .map(drop)
 }
 
+/// Every signal blocked in the calling thread until dropped, when the previous mask comes
+/// back: around a clone, so that no handler of the caller can run in a child that shares its
+/// memory before the child has reset them.
+pub(crate) struct AllSignalsBlocked {
+    old: nix::sys::signal::SigSet,
+}
+
+impl AllSignalsBlocked {
+    pub(crate) fn new() -> crate::Result<AllSignalsBlocked> {
+        use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+        let mut old = SigSet::empty();
+        pthread_sigmask(
+            SigmaskHow::SIG_SETMASK,
+            Some(&SigSet::all()),
+            Some(&mut old),
+        )
+        .map_err(|e| crate::Error::sys("pthread_sigmask", e))?;
+        Ok(AllSignalsBlocked { old })
+    }
+}
+
+impl Drop for AllSignalsBlocked {
+    fn drop(&mut self) {
+        use nix::sys::signal::{pthread_sigmask, SigmaskHow};
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);
+    }
+}
+
 /// A stack for a cloned child: an anonymous mapping with an inaccessible guard page at the
 /// bottom, so an overflow faults instead of writing into whatever lies below. Unmapped on drop:
 /// keep it until the child has exec'd or exited.
