@@ -5,25 +5,23 @@
 //! - capabilities: the bounding, effective and permitted sets are reduced to docker's default
 //!   set ([`CapSet::DOCKER_DEFAULT`]); inheritable and ambient are emptied (CVE-2022-29162);
 //! - `no_new_privs`: set-uid binaries and file capabilities give nothing;
-//! - seccomp: [`Seccomp::Default`] denies, with `EPERM`, the system calls a container has no
-//!   business making (kexec, modules, reboot, swap, acct, bpf, perf events,
-//!   `open_by_handle_at`, keyrings, userfaultfd), `ioctl(TIOCSTI)`, and `mknod` of block devices;
+//! - seccomp: [`Seccomp::Default`] refuses, with `EPERM`, what docker's default profile refuses
+//!   for the kept capabilities (namespaces, mounts, `clone` with namespace flags, modules,
+//!   reboot, clock setting, kexec, swap, keyrings, bpf, perf events, io_uring, ...),
+//!   `ioctl(TIOCSTI)` and `mknod` of block devices; `clone3` gets `ENOSYS`;
 //! - rlimits: `RLIMIT_NOFILE` 1024 soft, 524288 hard (capped at the caller's hard limit);
 //! - `setsid`: the container cannot push input into the caller's terminal or signal its
 //!   process group.
 //!
-//! Everything is prepared in the parent (the BPF program is compiled once per process); the
-//! child applies it with raw system calls right before `execve`.
+//! Everything is prepared in the parent (the BPF program is compiled once per process and
+//! capability set); the child applies it with raw system calls right before `execve`.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
-use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule,
-};
+use seccompiler::BpfProgram;
 
 use crate::cgroup::DeviceRule;
 use crate::{Error, Result};
@@ -217,13 +215,40 @@ impl FromStr for CapSet {
 /// The seccomp filter a container gets.
 #[derive(Debug, Clone, Default)]
 pub enum Seccomp {
-    /// The default deny list (see the module docs), `EPERM` on a match.
+    /// Docker's default profile (`github.com/moby/profiles/seccomp` v0.2.3, docker ≥ 25) for
+    /// the container's kept capabilities ([`Security::capabilities`]), as a deny list: what
+    /// docker refuses fails with `EPERM` — namespaces, mounts and the new mount API, `clone`
+    /// with a `CLONE_NEW*` flag, `bpf`, `perf_event_open`, `syslog` and more unless
+    /// `CAP_SYS_ADMIN` (or the narrower capability) is kept, io_uring, keyrings, kexec, swap,
+    /// `userfaultfd`, `personality` other than docker's five values, `AF_ALG`/`AF_VSOCK`
+    /// sockets always — plus `ioctl(TIOCSTI)` and block device nodes; `clone3` fails with
+    /// `ENOSYS` (unless `CAP_SYS_ADMIN` is kept) so that glibc falls back to `clone`, whose
+    /// flags a filter can read. Everything else is allowed: a system call the kernel does not
+    /// know still fails with `ENOSYS`. On x86_64, i386 programs get the same decisions by their
+    /// own numbers and the x32 ABI is refused; any other architecture is killed.
+    /// [`Seccomp::default_program`] shows the program.
     #[default]
     Default,
     /// No filter.
     Disabled,
     /// A filter of the caller's, e.g. compiled with `seccompiler`.
     Program(BpfProgram),
+}
+
+impl Seccomp {
+    /// The BPF program [`Seccomp::Default`] installs for a container that keeps `capabilities`
+    /// (what the kernel runs on every system call whose decision it does not cache).
+    ///
+    /// ```
+    /// use contain::security::{CapSet, Seccomp};
+    /// let docker = Seccomp::default_program(CapSet::DOCKER_DEFAULT)?;
+    /// let admin = Seccomp::default_program(CapSet::DOCKER_DEFAULT.with("SYS_ADMIN".parse()?))?;
+    /// assert!(admin.len() < docker.len()); // fewer refusals
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn default_program(capabilities: CapSet) -> Result<BpfProgram> {
+        Ok(default_filter(capabilities)?.into_owned())
+    }
 }
 
 /// A resource limit (`setrlimit(2)` resource number, soft and hard values).
@@ -394,7 +419,7 @@ pub(crate) struct PreparedSecurity {
     pub last_cap: u32,
     pub no_new_privs: bool,
     /// The BPF program, empty for none (the default one is compiled once per process).
-    pub filter: std::borrow::Cow<'static, [seccompiler::sock_filter]>,
+    pub filter: Cow<'static, [seccompiler::sock_filter]>,
     pub rlimits: Vec<Rlimit>,
     pub new_session: bool,
 }
@@ -411,15 +436,15 @@ impl PreparedSecurity {
                 .unwrap_or(40)
         });
         let filter = match &s.seccomp {
-            Seccomp::Default => std::borrow::Cow::Borrowed(default_filter()?.as_slice()),
-            Seccomp::Disabled => std::borrow::Cow::Borrowed(&[][..]),
+            Seccomp::Default => default_filter(s.capabilities)?,
+            Seccomp::Disabled => Cow::Borrowed(&[][..]),
             Seccomp::Program(p) if p.len() > u16::MAX as usize => {
                 return Err(Error::config(
                     "seccomp filter",
                     "more than 65535 instructions",
                 ))
             }
-            Seccomp::Program(p) => std::borrow::Cow::Owned(p.clone()),
+            Seccomp::Program(p) => Cow::Owned(p.clone()),
         };
         if !filter.is_empty() && !s.no_new_privs && !nix::unistd::geteuid().is_root() {
             return Err(Error::config(
@@ -438,158 +463,404 @@ impl PreparedSecurity {
     }
 }
 
-/// The system calls the default filter denies.
-const DENIED: [i64; 16] = [
-    libc::SYS_kexec_load,
-    libc::SYS_kexec_file_load,
-    libc::SYS_init_module,
-    libc::SYS_finit_module,
-    libc::SYS_delete_module,
-    libc::SYS_reboot,
-    libc::SYS_swapon,
-    libc::SYS_swapoff,
-    libc::SYS_acct,
-    libc::SYS_bpf,
-    libc::SYS_perf_event_open,
-    libc::SYS_open_by_handle_at,
-    libc::SYS_keyctl,
-    libc::SYS_add_key,
-    libc::SYS_request_key,
-    libc::SYS_userfaultfd,
+/// Capability bits, by kernel number, that the default profile's rules depend on.
+const fn cap(n: u8) -> u64 {
+    1 << n
+}
+const DAC_READ_SEARCH: u64 = cap(2);
+const SYS_MODULE: u64 = cap(16);
+const SYS_RAWIO: u64 = cap(17);
+const SYS_CHROOT: u64 = cap(18);
+const SYS_PTRACE: u64 = cap(19);
+const SYS_PACCT: u64 = cap(20);
+const SYS_ADMIN: u64 = cap(21);
+const SYS_BOOT: u64 = cap(22);
+const SYS_NICE: u64 = cap(23);
+const SYS_TIME: u64 = cap(25);
+const SYS_TTY_CONFIG: u64 = cap(26);
+const SYSLOG: u64 = cap(34);
+const PERFMON: u64 = cap(38);
+const BPF: u64 = cap(39);
+
+/// No such system call on this ABI.
+const NO: u32 = u32::MAX;
+
+/// `CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID
+/// | CLONE_NEWNET` (docker's mask, 2114060288). `CLONE_NEWTIME` (0x80) cannot be asked of
+/// `clone`: its low byte is the exit signal.
+const CLONE_NEW_MASK: u32 = 0x7E02_0000;
+
+/// The `personality(2)` values docker allows: `PER_LINUX`, `PER_LINUX | UNAME26`,
+/// `PER_LINUX32`, `PER_LINUX32 | UNAME26`, and `0xffffffff` (a query).
+const PERSONALITIES: [u32; 5] = [0x0, 0x8, 0x2_0000, 0x2_0008, 0xffff_ffff];
+
+/// `AF_ALG` (38) and `AF_VSOCK` (40): the socket families docker's profile refuses.
+const REFUSED_FAMILIES: [u32; 2] = [38, 40];
+
+/// When a restricted system call is refused. Arguments are compared by their low 32 bits,
+/// which is all the kernel reads of each one compared here (`clone` uses
+/// `lower_32_bits(flags)`; `personality`, `socket`'s family, `ioctl`'s request and a mode are
+/// 32-bit in the kernel's signatures).
+#[derive(Debug, Clone, Copy)]
+enum When {
+    /// Whatever the arguments.
+    Always,
+    /// When argument `.0` is one of `.1`.
+    ArgIn(u32, &'static [u32]),
+    /// When argument `.0` is none of `.1`.
+    ArgNotIn(u32, &'static [u32]),
+    /// When argument `.0` has any bit of `.1` set.
+    ArgAnyBit(u32, u32),
+    /// When argument `.0` masked with `.1` equals `.2`.
+    ArgMaskedEq(u32, u32, u32),
+}
+
+/// One rule of the default profile: system call `name`, numbered `nr` on x86_64, i386 and
+/// aarch64 ([`NO`] where the ABI lacks it), refused with `errno` `when` its arguments say so,
+/// unless the container keeps one of the capabilities in `unless`.
+#[derive(Debug, Clone, Copy)]
+struct Rule {
+    #[cfg_attr(not(test), allow(dead_code))] // read by the tests and Debug
+    name: &'static str,
+    nr: [u32; 3],
+    when: When,
+    unless: u64,
+    errno: i32,
+}
+
+const fn rule(name: &'static str, nr: [u32; 3], unless: u64) -> Rule {
+    Rule {
+        name,
+        nr,
+        when: When::Always,
+        unless,
+        errno: libc::EPERM,
+    }
+}
+
+const fn rule_when(name: &'static str, nr: [u32; 3], when: When, unless: u64) -> Rule {
+    Rule {
+        name,
+        nr,
+        when,
+        unless,
+        errno: libc::EPERM,
+    }
+}
+
+/// The default profile as a deny list, following docker's `default.json` as of
+/// `github.com/moby/profiles/seccomp` v0.2.3 (docker ≥ 25: io_uring refused). Docker allows a
+/// list and refuses the rest; this lists what docker refuses, by ABI: system calls the kernel
+/// does not implement any more (`nfsservctl`, `_sysctl`, `create_module`, ...) are left to the
+/// kernel's `ENOSYS`, and so are the i386 duplicates of allowed calls (`signal`, `oldstat`,
+/// `nice`, ...), which reach nothing the allowed calls do not. `ioctl(TIOCSTI)` and block
+/// device nodes are refused on top of docker's list. Order matters only for speed: calls whose
+/// decision reads an argument come first, the commonest first, and run on every call; the
+/// kernel caches the decision of every other system call.
+#[allow(clippy::unnecessary_cast)] // TIOCSTI is c_int on some libcs
+const PROFILE: &[Rule] = &[
+    // Argument checks.
+    rule_when(
+        "ioctl",
+        [16, 54, 29],
+        When::ArgIn(1, &[libc::TIOCSTI as u32]),
+        0,
+    ),
+    rule_when(
+        "clone",
+        [56, 120, 220], // flags are argument 0 on all three (CLONE_BACKWARDS on i386/arm64)
+        When::ArgAnyBit(0, CLONE_NEW_MASK),
+        SYS_ADMIN,
+    ),
+    rule_when(
+        "socket",
+        [41, 359, 198],
+        When::ArgIn(0, &REFUSED_FAMILIES),
+        0,
+    ),
+    rule_when(
+        "personality",
+        [135, 136, 92],
+        When::ArgNotIn(0, &PERSONALITIES),
+        0,
+    ),
+    rule_when(
+        "mknod",
+        [133, 14, NO],
+        When::ArgMaskedEq(1, libc::S_IFMT, libc::S_IFBLK),
+        0,
+    ),
+    rule_when(
+        "mknodat",
+        [259, 297, 33],
+        When::ArgMaskedEq(2, libc::S_IFMT, libc::S_IFBLK),
+        0,
+    ),
+    // clone3's flags sit in memory a filter cannot read: ENOSYS makes glibc fall back to
+    // clone, whose flags it can.
+    Rule {
+        name: "clone3",
+        nr: [435, 435, 435],
+        when: When::Always,
+        unless: SYS_ADMIN,
+        errno: libc::ENOSYS,
+    },
+    // Namespaces and mounts: CAP_SYS_ADMIN.
+    rule("unshare", [272, 310, 97], SYS_ADMIN),
+    rule("setns", [308, 346, 268], SYS_ADMIN),
+    rule("mount", [165, 21, 40], SYS_ADMIN),
+    rule("umount2", [166, 52, 39], SYS_ADMIN),
+    rule("umount", [NO, 22, NO], SYS_ADMIN),
+    // Not in docker's list at all; gated like mount, which it equals in power.
+    rule("pivot_root", [155, 217, 41], SYS_ADMIN),
+    rule("open_tree", [428, 428, 428], SYS_ADMIN),
+    rule("move_mount", [429, 429, 429], SYS_ADMIN),
+    rule("fsopen", [430, 430, 430], SYS_ADMIN),
+    rule("fsconfig", [431, 431, 431], SYS_ADMIN),
+    rule("fsmount", [432, 432, 432], SYS_ADMIN),
+    rule("fspick", [433, 433, 433], SYS_ADMIN),
+    rule("mount_setattr", [442, 442, 442], SYS_ADMIN),
+    // Newer than docker's list (Linux 6.15): open_tree with mount attributes.
+    rule("open_tree_attr", [467, 467, 467], SYS_ADMIN),
+    rule("fanotify_init", [300, 338, 262], SYS_ADMIN),
+    rule("lookup_dcookie", [212, 253, 18], SYS_ADMIN),
+    rule("quotactl", [179, 131, 60], SYS_ADMIN),
+    rule("quotactl_fd", [443, 443, 443], SYS_ADMIN),
+    rule("sethostname", [170, 74, 161], SYS_ADMIN),
+    rule("setdomainname", [171, 121, 162], SYS_ADMIN),
+    rule("lsm_get_self_attr", [459, 459, 459], SYS_ADMIN),
+    rule("lsm_set_self_attr", [460, 460, 460], SYS_ADMIN),
+    rule("lsm_list_modules", [461, 461, 461], SYS_ADMIN),
+    rule("syslog", [103, 103, 116], SYS_ADMIN | SYSLOG),
+    rule("bpf", [321, 357, 280], SYS_ADMIN | BPF),
+    rule("perf_event_open", [298, 336, 241], SYS_ADMIN | PERFMON),
+    // Other capabilities.
+    rule("open_by_handle_at", [304, 342, 265], DAC_READ_SEARCH),
+    rule("chroot", [161, 61, 51], SYS_CHROOT),
+    rule("reboot", [169, 88, 142], SYS_BOOT),
+    rule("init_module", [175, 128, 105], SYS_MODULE),
+    rule("finit_module", [313, 350, 273], SYS_MODULE),
+    rule("delete_module", [176, 129, 106], SYS_MODULE),
+    rule("acct", [163, 51, 89], SYS_PACCT),
+    // ptrace and process_vm_{readv,writev} stay allowed (docker: on kernels ≥ 4.8, which
+    // check them against the tracee's user namespace).
+    rule("kcmp", [312, 349, 272], SYS_PTRACE),
+    rule("pidfd_getfd", [438, 438, 438], SYS_PTRACE),
+    rule("process_madvise", [440, 440, 440], SYS_PTRACE),
+    rule("iopl", [172, 110, NO], SYS_RAWIO),
+    rule("ioperm", [173, 101, NO], SYS_RAWIO),
+    rule("settimeofday", [164, 79, 170], SYS_TIME),
+    rule("stime", [NO, 25, NO], SYS_TIME),
+    rule("clock_settime", [227, 264, 112], SYS_TIME),
+    rule("clock_settime64", [NO, 404, NO], SYS_TIME),
+    rule("vhangup", [153, 111, 58], SYS_TTY_CONFIG),
+    rule("get_mempolicy", [239, 275, 236], SYS_NICE),
+    rule("mbind", [237, 274, 235], SYS_NICE),
+    rule("set_mempolicy", [238, 276, 237], SYS_NICE),
+    rule("set_mempolicy_home_node", [450, 450, 450], SYS_NICE),
+    // Refused whatever the capabilities.
+    rule("kexec_load", [246, 283, 104], 0),
+    rule("kexec_file_load", [320, NO, 294], 0),
+    rule("swapon", [167, 87, 224], 0),
+    rule("swapoff", [168, 115, 225], 0),
+    rule("keyctl", [250, 288, 219], 0),
+    rule("add_key", [248, 286, 217], 0),
+    rule("request_key", [249, 287, 218], 0),
+    rule("userfaultfd", [323, 374, 282], 0),
+    rule("io_uring_setup", [425, 425, 425], 0),
+    rule("io_uring_enter", [426, 426, 426], 0),
+    rule("io_uring_register", [427, 427, 427], 0),
+    rule("migrate_pages", [256, 294, 238], 0),
+    rule("move_pages", [279, 317, 239], 0),
+    rule("uselib", [134, 86, NO], 0),
+    rule("ustat", [136, 62, NO], 0),
+    rule("sysfs", [139, 135, NO], 0),
+    rule("vm86", [NO, 166, NO], 0),
+    rule("vm86old", [NO, 113, NO], 0),
 ];
 
-/// The default filter, compiled once per process.
-fn default_filter() -> Result<&'static BpfProgram> {
-    static FILTER: OnceLock<std::result::Result<BpfProgram, String>> = OnceLock::new();
-    FILTER
-        .get_or_init(|| compile_default().map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(|e| Error::config("seccomp filter", e.clone()))
+/// The capabilities any rule of [`PROFILE`] depends on: the default filter for two sets that
+/// agree on these is the same program.
+const GATING_CAPS: u64 = {
+    let mut mask = 0;
+    let mut i = 0;
+    while i < PROFILE.len() {
+        mask |= PROFILE[i].unless;
+        i += 1;
+    }
+    mask
+};
+
+/// The ABIs a block of the default filter decides for (an index into [`Rule::nr`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Abi {
+    X86_64 = 0,
+    I386 = 1,
+    Aarch64 = 2,
 }
 
-#[allow(clippy::unnecessary_cast)] // TIOCSTI is c_int on some libcs
-fn compile_default() -> std::result::Result<BpfProgram, seccompiler::BackendError> {
-    use SeccompCmpArgLen::Dword;
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
-        DENIED.iter().map(|&nr| (nr, Vec::new())).collect();
-    // ioctl(fd, TIOCSTI, ...): pushing input into a terminal.
-    rules.insert(
-        libc::SYS_ioctl,
-        vec![SeccompRule::new(vec![SeccompCondition::new(
-            1,
-            Dword,
-            SeccompCmpOp::Eq,
-            libc::TIOCSTI as u64,
-        )?])?],
-    );
-    // mknod of block devices: a container's root must not make a node for a host disk.
-    let block = |arg: u8| -> std::result::Result<SeccompRule, seccompiler::BackendError> {
-        SeccompRule::new(vec![SeccompCondition::new(
-            arg,
-            Dword,
-            SeccompCmpOp::MaskedEq(libc::S_IFMT as u64),
-            libc::S_IFBLK as u64,
-        )?])
-    };
-    #[cfg(target_arch = "x86_64")]
-    rules.insert(libc::SYS_mknod, vec![block(1)?]);
-    rules.insert(libc::SYS_mknodat, vec![block(2)?]);
-    let arch = std::env::consts::ARCH.try_into()?;
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM as u32),
-        arch,
-    )?;
-    let program: BpfProgram = filter.try_into()?;
-    Ok(with_x32_guard(program))
-}
+/// `EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE`.
+const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
+/// `EM_386 | __AUDIT_ARCH_LE`.
+const AUDIT_ARCH_I386: u32 = 3 | 0x4000_0000;
+/// `EM_AARCH64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE`.
+const AUDIT_ARCH_AARCH64: u32 = 183 | 0x8000_0000 | 0x4000_0000;
+/// x32 system calls are x86_64 ones with this bit set in the number.
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
 const BPF_LD_W_ABS: u16 = 0x20;
+const BPF_JA: u16 = 0x05;
 const BPF_JEQ_K: u16 = 0x05 | 0x10;
 const BPF_JGE_K: u16 = 0x05 | 0x30;
+const BPF_JSET_K: u16 = 0x05 | 0x40;
 const BPF_AND_K: u16 = 0x04 | 0x50;
 const BPF_RET_K: u16 = 0x06;
+const RET_ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
 const RET_EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
-/// `seccomp_data`: nr at 0, arch at 4, args at 16 + 8 * i (the low word first).
+/// `seccomp_data`: nr at 0, arch at 4, args at 16 + 8 * i (the low word first: x86_64 and
+/// aarch64 are little-endian).
 const NR: u32 = 0;
 const ARCH: u32 = 4;
 const fn arg(i: u32) -> u32 {
     16 + 8 * i
 }
-/// `EM_386 | __AUDIT_ARCH_LE`.
-const AUDIT_ARCH_I386: u32 = 3 | 0x4000_0000;
 
 fn insn(code: u16, jt: u8, jf: u8, k: u32) -> seccompiler::sock_filter {
     seccompiler::sock_filter { code, jt, jf, k }
 }
 
-/// The same rules for the i386 ABI, by its own syscall numbers, in a block that the x86_64
-/// program follows. seccompiler builds for one architecture and kills every other, which
-/// would kill any 32-bit program in the container at its first system call.
-#[allow(clippy::unnecessary_cast)] // TIOCSTI is c_int on some libcs
-fn i386_block() -> BpfProgram {
-    /// kexec_load, init_module, finit_module, delete_module, reboot, swapon, swapoff, acct,
-    /// bpf, perf_event_open, open_by_handle_at, keyctl, add_key, request_key, userfaultfd.
-    const DENIED_I386: [u32; 15] = [
-        283, 128, 350, 129, 88, 87, 115, 51, 357, 336, 342, 288, 286, 287, 374,
-    ];
-    const IOCTL: u32 = 54;
-    const MKNOD: u32 = 14;
-    const MKNODAT: u32 = 297;
-    // Each element: (instruction, jumps to the final EPERM on true).
-    let mut body: Vec<(seccompiler::sock_filter, bool)> =
-        vec![(insn(BPF_LD_W_ABS, 0, 0, NR), false)];
-    for nr in DENIED_I386 {
-        body.push((insn(BPF_JEQ_K, 0, 0, nr), true));
-    }
-    // ioctl(fd, TIOCSTI): not ioctl -> skip the argument check (3 instructions).
-    body.push((insn(BPF_JEQ_K, 0, 3, IOCTL), false));
-    body.push((insn(BPF_LD_W_ABS, 0, 0, arg(1)), false));
-    body.push((insn(BPF_JEQ_K, 0, 0, libc::TIOCSTI as u32), true));
-    body.push((insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ALLOW), false));
-    // mknod(path, mode) and mknodat(dirfd, path, mode) of block devices.
-    for (nr, mode_arg) in [(MKNOD, 1), (MKNODAT, 2)] {
-        body.push((insn(BPF_JEQ_K, 0, 4, nr), false));
-        body.push((insn(BPF_LD_W_ABS, 0, 0, arg(mode_arg)), false));
-        body.push((insn(BPF_AND_K, 0, 0, libc::S_IFMT), false));
-        body.push((insn(BPF_JEQ_K, 0, 0, libc::S_IFBLK), true));
-        body.push((insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ALLOW), false));
-    }
-    body.push((insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ALLOW), false));
-    let deny_at = body.len();
-    let mut block: BpfProgram = body
-        .into_iter()
-        .enumerate()
-        .map(|(i, (mut ins, to_deny))| {
-            if to_deny {
-                ins.jt = (deny_at - i - 1) as u8;
-            }
-            ins
-        })
-        .collect();
-    block.push(insn(BPF_RET_K, 0, 0, RET_EPERM));
-    block
+/// A jump offset, which classic BPF holds in 8 bits.
+fn offset(n: usize) -> Result<u8> {
+    u8::try_from(n).map_err(|_| Error::config("seccomp filter", "a jump beyond 255 instructions"))
 }
 
-/// On x86_64: first the i386 ABI (its own block), then a guard for the x32 ABI, which reaches
-/// the same system calls with bit 30 set in the number under the x86_64 audit arch, then the
-/// x86_64 program. Elsewhere the program as it is.
-fn with_x32_guard(program: BpfProgram) -> BpfProgram {
-    if !cfg!(target_arch = "x86_64") {
-        return program;
+/// The decisions for one ABI, entered with any `seccomp_data`; every path returns. Each rule
+/// whose decision reads an argument (or whose errno is not EPERM) is a section skipped unless
+/// the number matches; the rules refused always with EPERM share one return at the end.
+fn abi_block(abi: Abi, keep: u64) -> Result<BpfProgram> {
+    let mut out = vec![insn(BPF_LD_W_ABS, 0, 0, NR)];
+    if abi == Abi::X86_64 {
+        // x32 reaches the same system calls with X32_SYSCALL_BIT set: refuse that ABI.
+        out.push(insn(BPF_JGE_K, 0, 1, X32_SYSCALL_BIT));
+        out.push(insn(BPF_RET_K, 0, 0, RET_EPERM));
     }
-    let i386 = i386_block();
-    let mut out = vec![
-        insn(BPF_LD_W_ABS, 0, 0, ARCH),
-        insn(BPF_JEQ_K, 0, i386.len() as u8, AUDIT_ARCH_I386),
-    ];
-    out.extend(i386);
-    out.push(insn(BPF_LD_W_ABS, 0, 0, NR));
-    out.push(insn(BPF_JGE_K, 0, 1, 0x4000_0000));
+    let rules = PROFILE
+        .iter()
+        .filter(|r| r.nr[abi as usize] != NO && r.unless & keep == 0);
+    let mut always = Vec::new();
+    for r in rules {
+        let nr = r.nr[abi as usize];
+        let deny = libc::SECCOMP_RET_ERRNO | r.errno as u32;
+        let mut body = Vec::new();
+        match r.when {
+            When::Always if r.errno == libc::EPERM => {
+                always.push(nr);
+                continue;
+            }
+            When::Always => body.push(insn(BPF_RET_K, 0, 0, deny)),
+            When::ArgIn(a, values) => {
+                body.push(insn(BPF_LD_W_ABS, 0, 0, arg(a)));
+                let n = values.len();
+                for (i, v) in values.iter().enumerate() {
+                    body.push(insn(BPF_JEQ_K, offset(n - i)?, 0, *v));
+                }
+                body.push(insn(BPF_RET_K, 0, 0, RET_ALLOW));
+                body.push(insn(BPF_RET_K, 0, 0, deny));
+            }
+            When::ArgNotIn(a, values) => {
+                body.push(insn(BPF_LD_W_ABS, 0, 0, arg(a)));
+                let n = values.len();
+                for (i, v) in values.iter().enumerate() {
+                    body.push(insn(BPF_JEQ_K, offset(n - i)?, 0, *v));
+                }
+                body.push(insn(BPF_RET_K, 0, 0, deny));
+                body.push(insn(BPF_RET_K, 0, 0, RET_ALLOW));
+            }
+            When::ArgAnyBit(a, mask) => {
+                body.push(insn(BPF_LD_W_ABS, 0, 0, arg(a)));
+                body.push(insn(BPF_JSET_K, 0, 1, mask));
+                body.push(insn(BPF_RET_K, 0, 0, deny));
+                body.push(insn(BPF_RET_K, 0, 0, RET_ALLOW));
+            }
+            When::ArgMaskedEq(a, mask, value) => {
+                body.push(insn(BPF_LD_W_ABS, 0, 0, arg(a)));
+                body.push(insn(BPF_AND_K, 0, 0, mask));
+                body.push(insn(BPF_JEQ_K, 0, 1, value));
+                body.push(insn(BPF_RET_K, 0, 0, deny));
+                body.push(insn(BPF_RET_K, 0, 0, RET_ALLOW));
+            }
+        }
+        // The accumulator still holds the number when the section is skipped: every path
+        // through a body returns.
+        out.push(insn(BPF_JEQ_K, 0, offset(body.len())?, nr));
+        out.extend(body);
+    }
+    let n = always.len();
+    for (i, nr) in always.iter().enumerate() {
+        out.push(insn(BPF_JEQ_K, offset(n - i)?, 0, *nr));
+    }
+    out.push(insn(BPF_RET_K, 0, 0, RET_ALLOW));
     out.push(insn(BPF_RET_K, 0, 0, RET_EPERM));
-    out.extend(program);
-    out
+    Ok(out)
+}
+
+/// The whole default program for a container keeping `keep`: the architecture check first
+/// (any architecture but the native one and, on x86_64, i386 is killed: its numbers mean other
+/// calls), then one block per ABI. On x86_64, i386 programs get the same decisions by their
+/// own numbers and x32 numbers are refused.
+fn compile_default(keep: u64) -> Result<BpfProgram> {
+    let kill = libc::SECCOMP_RET_KILL_PROCESS;
+    let mut out = vec![insn(BPF_LD_W_ABS, 0, 0, ARCH)];
+    if cfg!(target_arch = "x86_64") {
+        let native = abi_block(Abi::X86_64, keep)?;
+        let i386 = abi_block(Abi::I386, keep)?;
+        out.push(insn(BPF_JEQ_K, 0, 1, AUDIT_ARCH_X86_64));
+        out.push(insn(BPF_JA, 0, 0, 3)); // to the native block
+        out.push(insn(BPF_JEQ_K, 0, 1, AUDIT_ARCH_I386));
+        out.push(insn(BPF_JA, 0, 0, 1 + native.len() as u32)); // to the i386 block
+        out.push(insn(BPF_RET_K, 0, 0, kill));
+        out.extend(native);
+        out.extend(i386);
+    } else if cfg!(target_arch = "aarch64") {
+        out.push(insn(BPF_JEQ_K, 1, 0, AUDIT_ARCH_AARCH64));
+        out.push(insn(BPF_RET_K, 0, 0, kill));
+        out.extend(abi_block(Abi::Aarch64, keep)?);
+    } else {
+        return Err(Error::unsupported(
+            "the default seccomp filter",
+            format!("no syscall table for {}", std::env::consts::ARCH),
+        ));
+    }
+    if out.len() > u16::MAX as usize {
+        return Err(Error::config(
+            "seccomp filter",
+            "more than 65535 instructions",
+        ));
+    }
+    Ok(out)
+}
+
+/// How many distinct default programs are kept for the life of the process; further
+/// capability sets get a program of their own per spawn.
+const CACHED_FILTERS: usize = 16;
+
+/// The default filter for a container keeping `caps`, compiled once per process for each
+/// distinct set of the capabilities that matter to it ([`GATING_CAPS`]).
+fn default_filter(caps: CapSet) -> Result<Cow<'static, [seccompiler::sock_filter]>> {
+    type Cache = Vec<(u64, &'static [seccompiler::sock_filter])>;
+    static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
+    let key = caps.bits() & GATING_CAPS;
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = cache.iter().find(|(k, _)| *k == key) {
+        return Ok(Cow::Borrowed(*p));
+    }
+    let program = compile_default(key)?;
+    if cache.len() >= CACHED_FILTERS {
+        return Ok(Cow::Owned(program));
+    }
+    let leaked: &'static [seccompiler::sock_filter] = Box::leak(program.into_boxed_slice());
+    cache.push((key, leaked));
+    Ok(Cow::Borrowed(leaked))
 }
 
 #[cfg(test)]
@@ -656,109 +927,384 @@ mod tests {
         }
     }
 
+    const REFUSE: u32 = RET_EPERM;
+    const NOSYS: u32 = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+    const ALLOW: u32 = RET_ALLOW;
+
+    /// Docker's default set plus `names` (a comma list), or every capability for "ALL".
+    fn caps(names: &str) -> CapSet {
+        match names {
+            "ALL" => CapSet::ALL,
+            _ => CapSet::DOCKER_DEFAULT.with_all(names),
+        }
+    }
+
+    impl CapSet {
+        fn with_all(self, names: &str) -> CapSet {
+            names
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .fold(self, |s, n| s.with(n.parse().unwrap()))
+        }
+    }
+
+    /// One decision of the model test: a call by its number on x86_64 and on i386 (`NO` where
+    /// the ABI has none), its arguments, the capabilities kept and the expected return.
+    struct Case {
+        what: &'static str,
+        x86_64: u32,
+        i386: u32,
+        args: [u64; 6],
+        keep: CapSet,
+        want: u32,
+    }
+
+    fn case(what: &'static str, nrs: (i64, u32), args: [u64; 6], keep: &str, want: u32) -> Case {
+        Case {
+            what,
+            x86_64: if nrs.0 < 0 { NO } else { nrs.0 as u32 },
+            i386: nrs.1,
+            args,
+            keep: caps(keep),
+            want,
+        }
+    }
+
+    fn a0(v: u64) -> [u64; 6] {
+        [v, 0, 0, 0, 0, 0]
+    }
+
     #[test]
     #[cfg(target_arch = "x86_64")]
     #[allow(clippy::unnecessary_cast)] // ioctl numbers are c_int on some libcs
     fn default_filter_decides_for_x86_64_i386_and_x32() {
-        let p = default_filter().unwrap();
-        const X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
-        let allow = libc::SECCOMP_RET_ALLOW;
-        let blk = (libc::S_IFBLK | 0o600) as u64;
-        let chr = (libc::S_IFCHR | 0o600) as u64;
-        let cases: [(&str, u32, u32, [u64; 6], u32); 12] = [
-            (
-                "x86_64 keyctl",
-                libc::SYS_keyctl as u32,
-                X86_64,
-                [0; 6],
-                RET_EPERM,
-            ),
-            (
-                "x86_64 getpid",
-                libc::SYS_getpid as u32,
-                X86_64,
-                [0; 6],
-                allow,
-            ),
-            (
-                "x86_64 ioctl TIOCSTI",
-                libc::SYS_ioctl as u32,
-                X86_64,
-                [0, libc::TIOCSTI as u64, 0, 0, 0, 0],
-                RET_EPERM,
-            ),
-            (
-                "x86_64 mknod block",
-                libc::SYS_mknod as u32,
-                X86_64,
-                [0, blk, 0, 0, 0, 0],
-                RET_EPERM,
-            ),
-            (
-                "x86_64 mknodat char",
-                libc::SYS_mknodat as u32,
-                X86_64,
-                [0, 0, chr, 0, 0, 0],
-                allow,
-            ),
-            (
-                "x32 getpid",
-                0x4000_0000 | libc::SYS_getpid as u32,
-                X86_64,
-                [0; 6],
-                RET_EPERM,
-            ),
-            ("i386 keyctl", 288, AUDIT_ARCH_I386, [0; 6], RET_EPERM),
-            ("i386 getpid", 20, AUDIT_ARCH_I386, [0; 6], allow),
-            (
-                "i386 ioctl TIOCSTI",
-                54,
-                AUDIT_ARCH_I386,
-                [0, libc::TIOCSTI as u64, 0, 0, 0, 0],
-                RET_EPERM,
-            ),
-            (
-                "i386 ioctl TCGETS",
-                54,
-                AUDIT_ARCH_I386,
-                [0, libc::TCGETS as u64, 0, 0, 0, 0],
-                allow,
-            ),
-            (
-                "i386 mknodat block",
-                297,
-                AUDIT_ARCH_I386,
-                [0, 0, blk, 0, 0, 0],
-                RET_EPERM,
-            ),
-            (
-                "i386 mknod char",
-                14,
-                AUDIT_ARCH_I386,
-                [0, chr, 0, 0, 0, 0],
-                allow,
-            ),
+        use libc::*;
+        let blk = (S_IFBLK | 0o600) as u64;
+        let chr = (S_IFCHR | 0o600) as u64;
+        // glibc's fork(): CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD.
+        let fork = (CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD) as u64;
+        // glibc's pthread_create when clone3 says ENOSYS.
+        let thread = (CLONE_VM
+            | CLONE_FS
+            | CLONE_FILES
+            | CLONE_SIGHAND
+            | CLONE_THREAD
+            | CLONE_SYSVSEM
+            | CLONE_SETTLS
+            | CLONE_PARENT_SETTID
+            | CLONE_CHILD_CLEARTID) as u64;
+        let newuser = (CLONE_NEWUSER | SIGCHLD) as u64;
+        let all = "ALL";
+        let x = |n: i64| n;
+        #[rustfmt::skip]
+        let cases = [
+            case("getpid", (SYS_getpid, 20), [0; 6], "", ALLOW),
+            case("keyctl", (SYS_keyctl, 288), [0; 6], "", REFUSE),
+            case("keyctl, all caps", (SYS_keyctl, 288), [0; 6], all, REFUSE),
+            case("ioctl TIOCSTI", (SYS_ioctl, 54), [0, TIOCSTI as u64, 0, 0, 0, 0], "", REFUSE),
+            case("ioctl TCGETS", (SYS_ioctl, 54), [0, TCGETS as u64, 0, 0, 0, 0], "", ALLOW),
+            case("mknod block", (SYS_mknod, 14), [0, blk, 0, 0, 0, 0], "", REFUSE),
+            case("mknod char", (SYS_mknod, 14), [0, chr, 0, 0, 0, 0], "", ALLOW),
+            case("mknodat block", (SYS_mknodat, 297), [0, 0, blk, 0, 0, 0], "", REFUSE),
+            case("mknodat char", (SYS_mknodat, 297), [0, 0, chr, 0, 0, 0], "", ALLOW),
+            // clone: plain fork, glibc's fork and threads stay; namespace flags need SYS_ADMIN.
+            case("clone SIGCHLD", (SYS_clone, 120), a0(SIGCHLD as u64), "", ALLOW),
+            case("clone fork", (SYS_clone, 120), a0(fork), "", ALLOW),
+            case("clone thread", (SYS_clone, 120), a0(thread), "", ALLOW),
+            case("clone NEWUSER", (SYS_clone, 120), a0(newuser), "", REFUSE),
+            case("clone NEWNS", (SYS_clone, 120), a0(CLONE_NEWNS as u64), "", REFUSE),
+            case("clone NEWNET", (SYS_clone, 120), a0(CLONE_NEWNET as u64), "", REFUSE),
+            case("clone NEWPID", (SYS_clone, 120), a0(CLONE_NEWPID as u64), "", REFUSE),
+            case("clone NEWUTS", (SYS_clone, 120), a0(CLONE_NEWUTS as u64), "", REFUSE),
+            case("clone NEWIPC", (SYS_clone, 120), a0(CLONE_NEWIPC as u64), "", REFUSE),
+            case("clone NEWCGROUP", (SYS_clone, 120), a0(CLONE_NEWCGROUP as u64), "", REFUSE),
+            case("clone NEWUSER, all caps but SYS_ADMIN", (SYS_clone, 120), a0(newuser), "", REFUSE),
+            case("clone NEWUSER, SYS_ADMIN", (SYS_clone, 120), a0(newuser), "SYS_ADMIN", ALLOW),
+            // clone3: ENOSYS, never EPERM, so that glibc falls back to clone.
+            case("clone3", (x(435), 435), [0; 6], "", NOSYS),
+            case("clone3, SYS_ADMIN", (x(435), 435), [0; 6], "SYS_ADMIN", ALLOW),
+            case("unshare", (SYS_unshare, 310), a0(CLONE_NEWUSER as u64), "", REFUSE),
+            case("unshare, SYS_ADMIN", (SYS_unshare, 310), a0(CLONE_NEWUSER as u64), "SYS_ADMIN", ALLOW),
+            case("setns", (SYS_setns, 346), [0; 6], "", REFUSE),
+            case("setns, SYS_ADMIN", (SYS_setns, 346), [0; 6], "SYS_ADMIN", ALLOW),
+            case("mount", (SYS_mount, 21), [0; 6], "", REFUSE),
+            case("mount, SYS_ADMIN", (SYS_mount, 21), [0; 6], "SYS_ADMIN", ALLOW),
+            case("umount2", (SYS_umount2, 52), [0; 6], "", REFUSE),
+            case("umount (i386)", (-1, 22), [0; 6], "", REFUSE),
+            case("pivot_root", (SYS_pivot_root, 217), [0; 6], "", REFUSE),
+            case("pivot_root, SYS_ADMIN", (SYS_pivot_root, 217), [0; 6], "SYS_ADMIN", ALLOW),
+            case("open_tree", (x(428), 428), [0; 6], "", REFUSE),
+            case("move_mount", (x(429), 429), [0; 6], "", REFUSE),
+            case("fsopen", (x(430), 430), [0; 6], "", REFUSE),
+            case("fsconfig", (x(431), 431), [0; 6], "", REFUSE),
+            case("fsmount", (x(432), 432), [0; 6], "", REFUSE),
+            case("fspick", (x(433), 433), [0; 6], "", REFUSE),
+            case("mount_setattr", (x(442), 442), [0; 6], "", REFUSE),
+            case("open_tree_attr", (x(467), 467), [0; 6], "", REFUSE),
+            case("fsopen, SYS_ADMIN", (x(430), 430), [0; 6], "SYS_ADMIN", ALLOW),
+            case("sethostname", (SYS_sethostname, 74), [0; 6], "", REFUSE),
+            // io_uring: refused whatever the capabilities (docker ≥ 25).
+            case("io_uring_setup", (x(425), 425), [0; 6], all, REFUSE),
+            case("io_uring_enter", (x(426), 426), [0; 6], all, REFUSE),
+            case("io_uring_register", (x(427), 427), [0; 6], all, REFUSE),
+            // personality: docker's five values.
+            case("personality 0", (SYS_personality, 136), a0(0), "", ALLOW),
+            case("personality UNAME26", (SYS_personality, 136), a0(8), "", ALLOW),
+            case("personality LINUX32", (SYS_personality, 136), a0(0x20000), "", ALLOW),
+            case("personality LINUX32|UNAME26", (SYS_personality, 136), a0(0x20008), "", ALLOW),
+            case("personality query", (SYS_personality, 136), a0(0xffff_ffff), "", ALLOW),
+            case("personality ADDR_NO_RANDOMIZE", (SYS_personality, 136), a0(0x40000), "", REFUSE),
+            case("personality READ_IMPLIES_EXEC", (SYS_personality, 136), a0(0x400000), all, REFUSE),
+            // socket: AF_ALG and AF_VSOCK refused.
+            case("socket AF_INET", (SYS_socket, 359), a0(AF_INET as u64), "", ALLOW),
+            case("socket AF_UNIX", (SYS_socket, 359), a0(AF_UNIX as u64), "", ALLOW),
+            case("socket AF_VSOCK", (SYS_socket, 359), a0(AF_VSOCK as u64), "", REFUSE),
+            case("socket AF_ALG", (SYS_socket, 359), a0(AF_ALG as u64), "", REFUSE),
+            case("socket AF_XDP", (SYS_socket, 359), a0(AF_XDP as u64), "", ALLOW),
+            // One capability each.
+            case("reboot", (SYS_reboot, 88), [0; 6], "", REFUSE),
+            case("reboot, SYS_BOOT", (SYS_reboot, 88), [0; 6], "SYS_BOOT", ALLOW),
+            case("init_module", (SYS_init_module, 128), [0; 6], "", REFUSE),
+            case("finit_module, SYS_MODULE", (SYS_finit_module, 350), [0; 6], "SYS_MODULE", ALLOW),
+            case("syslog", (SYS_syslog, 103), [0; 6], "", REFUSE),
+            case("syslog, SYSLOG", (SYS_syslog, 103), [0; 6], "SYSLOG", ALLOW),
+            case("syslog, SYS_ADMIN", (SYS_syslog, 103), [0; 6], "SYS_ADMIN", ALLOW),
+            case("settimeofday", (SYS_settimeofday, 79), [0; 6], "", REFUSE),
+            case("clock_settime", (SYS_clock_settime, 264), [0; 6], "", REFUSE),
+            case("clock_settime64 (i386)", (-1, 404), [0; 6], "", REFUSE),
+            case("stime (i386)", (-1, 25), [0; 6], "", REFUSE),
+            case("clock_settime, SYS_TIME", (SYS_clock_settime, 264), [0; 6], "SYS_TIME", ALLOW),
+            case("adjtimex (the kernel checks)", (SYS_adjtimex, 124), [0; 6], "", ALLOW),
+            case("kcmp", (SYS_kcmp, 349), [0; 6], "", REFUSE),
+            case("kcmp, SYS_PTRACE", (SYS_kcmp, 349), [0; 6], "SYS_PTRACE", ALLOW),
+            case("pidfd_getfd", (x(438), 438), [0; 6], "", REFUSE),
+            case("ptrace", (SYS_ptrace, 26), [0; 6], "", ALLOW),
+            case("iopl", (SYS_iopl, 110), [0; 6], "", REFUSE),
+            case("ioperm, SYS_RAWIO", (SYS_ioperm, 101), [0; 6], "SYS_RAWIO", ALLOW),
+            case("acct", (SYS_acct, 51), [0; 6], "", REFUSE),
+            case("acct, SYS_PACCT", (SYS_acct, 51), [0; 6], "SYS_PACCT", ALLOW),
+            case("bpf", (SYS_bpf, 357), [0; 6], "", REFUSE),
+            case("bpf, BPF", (SYS_bpf, 357), [0; 6], "BPF", ALLOW),
+            case("perf_event_open", (SYS_perf_event_open, 336), [0; 6], "", REFUSE),
+            case("perf_event_open, PERFMON", (SYS_perf_event_open, 336), [0; 6], "PERFMON", ALLOW),
+            case("mbind", (SYS_mbind, 274), [0; 6], "", REFUSE),
+            case("set_mempolicy, SYS_NICE", (SYS_set_mempolicy, 276), [0; 6], "SYS_NICE", ALLOW),
+            case("vhangup", (SYS_vhangup, 111), [0; 6], "", REFUSE),
+            case("open_by_handle_at", (SYS_open_by_handle_at, 342), [0; 6], "", REFUSE),
+            case("open_by_handle_at, DAC_READ_SEARCH", (SYS_open_by_handle_at, 342), [0; 6], "DAC_READ_SEARCH", ALLOW),
+            case("chroot (SYS_CHROOT is a docker default)", (SYS_chroot, 61), [0; 6], "", ALLOW),
+            case("vm86 (i386)", (-1, 166), [0; 6], all, REFUSE),
+            // What a static init needs.
+            case("wait4", (SYS_wait4, 114), [0; 6], "", ALLOW),
+            case("kill", (SYS_kill, 37), [0; 6], "", ALLOW),
+            case("rt_sigtimedwait", (SYS_rt_sigtimedwait, 177), [0; 6], "", ALLOW),
+            case("rt_sigprocmask", (SYS_rt_sigprocmask, 175), [0; 6], "", ALLOW),
+            case("execve", (SYS_execve, 11), [0; 6], "", ALLOW),
+            case("write", (SYS_write, 4), [0; 6], "", ALLOW),
+            case("close", (SYS_close, 6), [0; 6], "", ALLOW),
+            case("exit_group", (SYS_exit_group, 252), [0; 6], "", ALLOW),
+            case("fcntl", (SYS_fcntl, 55), [0; 6], "", ALLOW),
+            case("fcntl64 (i386)", (-1, 221), [0; 6], "", ALLOW),
+            case("prctl", (SYS_prctl, 172), [0; 6], "", ALLOW),
+            // A number the kernel does not know: the kernel's ENOSYS.
+            case("unknown", (x(1000), 1000), [0; 6], "", ALLOW),
         ];
-        for (name, nr, arch, args, want) in cases {
-            assert_eq!(run(p, nr, arch, args), want, "{name}");
+        for c in &cases {
+            let p = default_filter(c.keep).unwrap();
+            if c.x86_64 != NO {
+                let got = run(&p, c.x86_64, AUDIT_ARCH_X86_64, c.args);
+                assert_eq!(got, c.want, "x86_64 {}: {got:#x}", c.what);
+            }
+            if c.i386 != NO {
+                let got = run(&p, c.i386, AUDIT_ARCH_I386, c.args);
+                assert_eq!(got, c.want, "i386 {}: {got:#x}", c.what);
+            }
         }
-        // Any other architecture is killed (seccompiler's arch check).
+        // The upper 32 bits of an argument are not what the kernel reads for these calls.
+        let p = default_filter(CapSet::DOCKER_DEFAULT).unwrap();
+        let high = 0xffff_ffff_0000_0000;
         assert_eq!(
-            run(p, 0, 183 | 0x8000_0000 | 0x4000_0000, [0; 6]),
-            libc::SECCOMP_RET_KILL_PROCESS
+            run(
+                &p,
+                SYS_clone as u32,
+                AUDIT_ARCH_X86_64,
+                a0(high | SIGCHLD as u64)
+            ),
+            ALLOW
+        );
+        assert_eq!(
+            run(&p, SYS_clone as u32, AUDIT_ARCH_X86_64, a0(high | newuser)),
+            REFUSE
+        );
+        // x32 numbers are refused, whatever the call.
+        for nr in [SYS_getpid, SYS_unshare, SYS_read] {
+            assert_eq!(
+                run(&p, X32_SYSCALL_BIT | nr as u32, AUDIT_ARCH_X86_64, [0; 6]),
+                REFUSE
+            );
+        }
+        // Any other architecture is killed.
+        assert_eq!(
+            run(&p, 0, AUDIT_ARCH_AARCH64, [0; 6]),
+            SECCOMP_RET_KILL_PROCESS
         );
     }
 
+    /// The aarch64 block, run here through the model (its numbers are the generic table's).
     #[test]
-    fn default_filter_compiles_with_the_guard_first() {
-        let p = default_filter().unwrap();
-        assert!(p.len() > 20);
-        if cfg!(target_arch = "x86_64") {
-            assert_eq!(p[1].k, AUDIT_ARCH_I386);
+    fn aarch64_block_decides_by_its_own_numbers() {
+        let block = |keep: CapSet| abi_block(Abi::Aarch64, keep.bits() & GATING_CAPS).unwrap();
+        let p = block(CapSet::DOCKER_DEFAULT);
+        let newuser = (libc::CLONE_NEWUSER | libc::SIGCHLD) as u64;
+        let cases: [(&str, u32, [u64; 6], u32); 9] = [
+            ("getpid", 172, [0; 6], ALLOW),
+            ("clone SIGCHLD", 220, a0(libc::SIGCHLD as u64), ALLOW),
+            ("clone NEWUSER", 220, a0(newuser), REFUSE),
+            ("clone3", 435, [0; 6], NOSYS),
+            ("unshare", 97, [0; 6], REFUSE),
+            ("mount", 40, [0; 6], REFUSE),
+            (
+                "mknodat block",
+                33,
+                [0, 0, libc::S_IFBLK as u64, 0, 0, 0],
+                REFUSE,
+            ),
+            ("personality ADDR_NO_RANDOMIZE", 92, a0(0x40000), REFUSE),
+            ("io_uring_setup", 425, [0; 6], REFUSE),
+        ];
+        for (what, nr, args, want) in cases {
+            assert_eq!(
+                run(&p, nr, AUDIT_ARCH_AARCH64, args),
+                want,
+                "aarch64 {what}"
+            );
+        }
+        let admin = block(caps("SYS_ADMIN"));
+        assert_eq!(run(&admin, 97, AUDIT_ARCH_AARCH64, [0; 6]), ALLOW);
+        assert_eq!(run(&admin, 220, AUDIT_ARCH_AARCH64, a0(newuser)), ALLOW);
+    }
+
+    /// Every rule of the profile, on every ABI that has the call: refused without its
+    /// capabilities, allowed (for the arguments it refuses) with any one of them.
+    #[test]
+    fn every_rule_is_refused_and_lifted_by_its_capabilities() {
+        let refused_args = |w: When| -> [u64; 6] {
+            let mut args = [0u64; 6];
+            match w {
+                When::Always => {}
+                When::ArgIn(a, v) => args[a as usize] = v[0] as u64,
+                When::ArgNotIn(a, _) => args[a as usize] = 0x40000,
+                When::ArgAnyBit(a, m) => args[a as usize] = m as u64,
+                When::ArgMaskedEq(a, _, v) => args[a as usize] = v as u64,
+            }
+            args
+        };
+        for abi in [Abi::X86_64, Abi::I386, Abi::Aarch64] {
+            let arch = [AUDIT_ARCH_X86_64, AUDIT_ARCH_I386, AUDIT_ARCH_AARCH64][abi as usize];
+            let none = abi_block(abi, 0).unwrap();
+            for r in PROFILE.iter().filter(|r| r.nr[abi as usize] != NO) {
+                let nr = r.nr[abi as usize];
+                let args = refused_args(r.when);
+                let deny = libc::SECCOMP_RET_ERRNO | r.errno as u32;
+                assert_eq!(run(&none, nr, arch, args), deny, "{abi:?} {}", r.name);
+                for c in (0..64).filter(|c| r.unless & (1 << c) != 0) {
+                    let with = abi_block(abi, 1 << c).unwrap();
+                    assert_eq!(
+                        run(&with, nr, arch, args),
+                        ALLOW,
+                        "{abi:?} {} cap {c}",
+                        r.name
+                    );
+                }
+            }
+        }
+    }
+
+    /// The x86_64 column of the profile against libc's numbers.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn x86_64_numbers_match_libc() {
+        use libc::*;
+        let known: &[(&str, i64)] = &[
+            ("ioctl", SYS_ioctl),
+            ("clone", SYS_clone),
+            ("socket", SYS_socket),
+            ("personality", SYS_personality),
+            ("mknod", SYS_mknod),
+            ("mknodat", SYS_mknodat),
+            ("unshare", SYS_unshare),
+            ("setns", SYS_setns),
+            ("mount", SYS_mount),
+            ("umount2", SYS_umount2),
+            ("pivot_root", SYS_pivot_root),
+            ("fanotify_init", SYS_fanotify_init),
+            ("lookup_dcookie", SYS_lookup_dcookie),
+            ("quotactl", SYS_quotactl),
+            ("sethostname", SYS_sethostname),
+            ("setdomainname", SYS_setdomainname),
+            ("syslog", SYS_syslog),
+            ("bpf", SYS_bpf),
+            ("perf_event_open", SYS_perf_event_open),
+            ("open_by_handle_at", SYS_open_by_handle_at),
+            ("chroot", SYS_chroot),
+            ("reboot", SYS_reboot),
+            ("init_module", SYS_init_module),
+            ("finit_module", SYS_finit_module),
+            ("delete_module", SYS_delete_module),
+            ("acct", SYS_acct),
+            ("kcmp", SYS_kcmp),
+            ("iopl", SYS_iopl),
+            ("ioperm", SYS_ioperm),
+            ("settimeofday", SYS_settimeofday),
+            ("clock_settime", SYS_clock_settime),
+            ("vhangup", SYS_vhangup),
+            ("get_mempolicy", SYS_get_mempolicy),
+            ("mbind", SYS_mbind),
+            ("set_mempolicy", SYS_set_mempolicy),
+            ("kexec_load", SYS_kexec_load),
+            ("kexec_file_load", SYS_kexec_file_load),
+            ("swapon", SYS_swapon),
+            ("swapoff", SYS_swapoff),
+            ("keyctl", SYS_keyctl),
+            ("add_key", SYS_add_key),
+            ("request_key", SYS_request_key),
+            ("userfaultfd", SYS_userfaultfd),
+            ("migrate_pages", SYS_migrate_pages),
+            ("move_pages", SYS_move_pages),
+            ("uselib", SYS_uselib),
+            ("ustat", SYS_ustat),
+            ("sysfs", SYS_sysfs),
+        ];
+        for (name, nr) in known {
+            let r = PROFILE.iter().find(|r| r.name == *name).unwrap();
+            assert_eq!(r.nr[Abi::X86_64 as usize], *nr as u32, "{name}");
+        }
+        // Each rule appears once.
+        for (i, r) in PROFILE.iter().enumerate() {
             assert!(
-                p.iter().any(|i| i.code == BPF_JGE_K && i.k == 0x4000_0000),
+                PROFILE[..i].iter().all(|o| o.name != r.name),
+                "{} twice",
+                r.name
+            );
+        }
+    }
+
+    #[test]
+    fn default_filter_is_cached_per_relevant_capabilities() {
+        let a = default_filter(CapSet::DOCKER_DEFAULT).unwrap();
+        // NET_ADMIN changes nothing in the profile: the same program, borrowed.
+        let b = default_filter(caps("NET_ADMIN")).unwrap();
+        assert!(matches!((&a, &b), (Cow::Borrowed(x), Cow::Borrowed(y)) if std::ptr::eq(*x, *y)));
+        let admin = default_filter(caps("SYS_ADMIN")).unwrap();
+        assert_ne!(a.len(), admin.len());
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(a[1].k, AUDIT_ARCH_X86_64);
+            assert!(
+                a.iter()
+                    .any(|i| i.code == BPF_JGE_K && i.k == X32_SYSCALL_BIT),
                 "x32 guard"
             );
         }
+        println!("default program: {} instructions", a.len());
     }
 }

@@ -79,6 +79,11 @@ fn unprivileged_defaults_apply_too() {
 /// Runs this test binary in a container as a probe that makes the system calls the filter
 /// denies and prints what each returned.
 fn probe(seccomp: Seccomp, dir: &std::path::Path) -> String {
+    probe_keeping(seccomp, CapSet::DOCKER_DEFAULT, dir)
+}
+
+/// [`probe`] in a container that keeps `caps`.
+fn probe_keeping(seccomp: Seccomp, caps: CapSet, dir: &std::path::Path) -> String {
     let exe = std::env::current_exe().unwrap();
     let o = output(
         Container::new(exe)
@@ -90,7 +95,8 @@ fn probe(seccomp: Seccomp, dir: &std::path::Path) -> String {
             ])
             .env("CONTAIN_TEST_ROLE", "probe")
             .env("PROBE_DIR", dir)
-            .seccomp(seccomp),
+            .seccomp(seccomp)
+            .capabilities(caps),
     );
     assert!(o.status.success(), "{o:?}");
     // libtest may print "test NAME ... " in front of the first line.
@@ -131,6 +137,64 @@ fn probe_syscalls() {
         let node = std::ffi::CString::new(format!("{dir}/null")).unwrap();
         let r = libc::mknod(node.as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(1, 3));
         println!("probe mknod-char {}", errno(r as i64));
+
+        // Docker's profile. Each call is made so that the kernel, when it gets the call,
+        // answers something other than the filter's EPERM/ENOSYS and changes nothing.
+        // clone3 with no arguments: the kernel says EINVAL (size 0).
+        let r = libc::syscall(libc::SYS_clone3, 0, 0);
+        println!("probe clone3 {}", errno(r));
+        // CLONE_NEWUSER with CLONE_FS: the kernel always says EINVAL.
+        let flags = (libc::CLONE_NEWUSER | libc::CLONE_FS | libc::SIGCHLD) as i64;
+        let r = libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0);
+        println!("probe clone-newuser {}", errno(r));
+        println!("probe setns {}", errno(libc::setns(-1, 0) as i64));
+        // open_tree without OPEN_TREE_CLONE needs no capability: an O_PATH fd of "/".
+        let r = libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c"/".as_ptr(),
+            libc::O_CLOEXEC,
+        );
+        if r >= 0 {
+            libc::close(r as i32);
+        }
+        println!("probe open_tree {}", errno(r));
+        let r = libc::syscall(libc::SYS_io_uring_setup, 1, 0);
+        println!("probe io_uring_setup {}", errno(r));
+        println!(
+            "probe personality-query {}",
+            errno(libc::personality(0xffff_ffff) as i64)
+        );
+        let r = libc::personality(libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
+        println!("probe personality-no-randomize {}", errno(r as i64));
+        let me = libc::getpid();
+        let r = libc::syscall(libc::SYS_kcmp, me, me, 1 /* KCMP_VM */, 0, 0);
+        println!("probe kcmp {}", errno(r));
+        let r = libc::socket(libc::AF_VSOCK, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if r >= 0 {
+            libc::close(r);
+        }
+        println!("probe socket-vsock {}", errno(r as i64));
+        // Threads (glibc: clone3, then clone on ENOSYS) and fork (clone with SIGCHLD).
+        let thread = std::thread::spawn(|| 7).join().map_or(-1, |v| v - 7);
+        println!("probe thread {thread}");
+        let pid = libc::fork();
+        if pid == 0 {
+            libc::_exit(0);
+        }
+        let mut status = 0;
+        let forked = if pid > 0 && libc::waitpid(pid, &mut status, 0) == pid && status == 0 {
+            0
+        } else {
+            errno(-1).max(1)
+        };
+        println!("probe fork {forked}");
+        // Last: without the filter this may succeed (the probe is multithreaded, so the
+        // kernel normally says EINVAL).
+        println!(
+            "probe unshare-user {}",
+            errno(libc::unshare(libc::CLONE_NEWUSER) as i64)
+        );
     }
 }
 
@@ -166,6 +230,112 @@ fn the_default_filter_denies_with_eperm() {
         "{without}"
     );
     assert!(without.contains("probe mknod-block 0"), "{without}");
+}
+
+/// The value the probe printed for `what`.
+fn probed(out: &str, what: &str) -> i32 {
+    let prefix = format!("probe {what} ");
+    out.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {what} in {out}"))
+}
+
+#[test]
+fn the_default_filter_follows_dockers_profile() {
+    if !is_root("the_default_filter_follows_dockers_profile") {
+        return;
+    }
+    let d = TempDir::new("seccomp-docker");
+    let (eperm, enosys) = (libc::EPERM, libc::ENOSYS);
+    let with = probe(Seccomp::Default, d.path());
+    let _ = std::fs::remove_file(d.path().join("null"));
+    for (what, want) in [
+        ("clone3", enosys),
+        ("clone-newuser", eperm),
+        ("setns", eperm),
+        ("open_tree", eperm),
+        ("io_uring_setup", eperm),
+        ("personality-query", 0),
+        ("personality-no-randomize", eperm),
+        ("kcmp", eperm),
+        ("socket-vsock", eperm),
+        ("thread", 0),
+        ("fork", 0),
+        ("unshare-user", eperm),
+    ] {
+        assert_eq!(probed(&with, what), want, "{what}: {with}");
+    }
+
+    // Without the filter the kernel answers otherwise: the answers above are the filter's.
+    let without = probe(Seccomp::Disabled, d.path());
+    let _ = std::fs::remove_file(d.path().join("null"));
+    assert_eq!(probed(&without, "clone3"), libc::EINVAL, "{without}");
+    assert_eq!(probed(&without, "clone-newuser"), libc::EINVAL, "{without}");
+    assert_eq!(probed(&without, "setns"), libc::EBADF, "{without}");
+    assert_eq!(probed(&without, "open_tree"), 0, "{without}");
+    assert_eq!(probed(&without, "personality-no-randomize"), 0, "{without}");
+    assert_eq!(probed(&without, "kcmp"), 0, "{without}");
+    assert_ne!(probed(&without, "unshare-user"), eperm, "{without}");
+    let io_uring_disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+        .is_ok_and(|v| v.trim() != "0");
+    if !io_uring_disabled {
+        assert_ne!(probed(&without, "io_uring_setup"), eperm, "{without}");
+    }
+
+    // Capabilities lift their rules: CAP_SYS_ADMIN the namespace, mount and clone3 ones,
+    // CAP_SYS_PTRACE kcmp; io_uring stays refused.
+    let more = CapSet::DOCKER_DEFAULT
+        .with("SYS_ADMIN".parse().unwrap())
+        .with("SYS_PTRACE".parse().unwrap());
+    let lifted = probe_keeping(Seccomp::Default, more, d.path());
+    assert_eq!(probed(&lifted, "clone3"), libc::EINVAL, "{lifted}");
+    assert_eq!(probed(&lifted, "clone-newuser"), libc::EINVAL, "{lifted}");
+    assert_eq!(probed(&lifted, "setns"), libc::EBADF, "{lifted}");
+    assert_eq!(probed(&lifted, "open_tree"), 0, "{lifted}");
+    assert_eq!(probed(&lifted, "kcmp"), 0, "{lifted}");
+    assert_eq!(probed(&lifted, "io_uring_setup"), eperm, "{lifted}");
+    assert_eq!(probed(&lifted, "thread"), 0, "{lifted}");
+}
+
+#[test]
+fn unshare_inside_needs_cap_sys_admin() {
+    if !is_root("unshare_inside_needs_cap_sys_admin") {
+        return;
+    }
+    if !std::path::Path::new("/usr/bin/unshare").exists() {
+        eprintln!("unshare_inside_needs_cap_sys_admin: no /usr/bin/unshare (util-linux); not run");
+        return;
+    }
+    let run = |flag: &str, caps: CapSet, seccomp: Seccomp| {
+        let o = output(
+            Container::new("/usr/bin/unshare")
+                .args([flag, "true"])
+                .capabilities(caps)
+                .seccomp(seccomp),
+        );
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let docker = CapSet::DOCKER_DEFAULT;
+    for flag in ["-U", "-m", "-Ur"] {
+        let (code, err) = run(flag, docker, Seccomp::Default);
+        assert_ne!(code, Some(0), "unshare {flag} ran");
+        assert!(
+            err.contains("Operation not permitted"),
+            "unshare {flag}: {err}"
+        );
+    }
+    // The same without the filter: a user namespace needs no capability, so only the
+    // filter refused it.
+    let (code, err) = run("-U", docker, Seccomp::Disabled);
+    assert_eq!(code, Some(0), "unshare -U without the filter: {err}");
+    // With CAP_SYS_ADMIN kept, docker's profile lets the namespace calls through.
+    let admin = docker.with("SYS_ADMIN".parse().unwrap());
+    let (code, err) = run("-m", admin, Seccomp::Default);
+    assert_eq!(code, Some(0), "unshare -m with CAP_SYS_ADMIN: {err}");
 }
 
 #[test]
