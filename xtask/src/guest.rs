@@ -29,8 +29,9 @@ exec $bb chroot . /init2
 "#;
 
 /// Stage 2, pid 1 in the final root: the mounts a container host has, a pure cgroup2 tree with
-/// every controller enabled at the root, loopback up; then the command, and its exit status
-/// on the console tagged with the run's nonce.
+/// every controller enabled at the root, loopback up; then the command, from the non-root
+/// cgroup /ci.scope that also holds pid 1 (as on a real host, where the caller's own cgroup
+/// holds processes), and its exit status on the console tagged with the run's nonce.
 const INIT2: &str = r#"#!/bin/busybox sh
 bb=/bin/busybox
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb
@@ -63,6 +64,14 @@ mount -t cgroup2 -o "nosuid,nodev,noexec${CGROUP_OPTS:+,$CGROUP_OPTS}" cgroup2 /
 for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
     echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control || warn "cannot enable controller $c"
 done
+# The command runs where it does on a real host (a systemd service, a CI job, a container): in
+# a non-root cgroup that holds processes (this shell, pid 1, and the command), not at the root.
+# `--env CONTAIN_VM_CGROUP=` (empty) keeps it at the root; another value names the group.
+cg=$( (. /xtask/env; echo "${CONTAIN_VM_CGROUP-ci.scope}") )
+if [ -n "$cg" ]; then
+    mkdir -p "/sys/fs/cgroup/$cg" && echo $$ >"/sys/fs/cgroup/$cg/cgroup.procs" ||
+        warn "cannot move the command into /sys/fs/cgroup/$cg"
+fi
 hostname vm
 ip link set lo up || warn "cannot bring lo up"
 mkdir -p "$GUEST_CWD" && cd "$GUEST_CWD" || warn "cannot enter $GUEST_CWD"
@@ -93,6 +102,8 @@ const HOST_TOOLS: [(&str, &[&str]); 3] = [
         &["/usr/sbin/ip", "/usr/bin/ip", "/sbin/ip", "/bin/ip"],
     ),
 ];
+/// What `--bare` removes before the command runs: the `ip` applet links.
+const BARE_REMOVE: &[u8] = b"rm -f /sbin/ip /bin/ip /usr/sbin/ip /usr/bin/ip\n";
 /// Host files copied in when present: the subordinate id ranges newuidmap reads.
 const HOST_CONFIG: [&str; 2] = ["/etc/subuid", "/etc/subgid"];
 
@@ -213,6 +224,8 @@ pub struct Payload<'a> {
     pub env: Vec<(String, OsString)>,
     pub cwd: PathBuf,
     pub cgroup_opts: &'a str,
+    /// Without the host's tools ([`HOST_TOOLS`], [`HOST_CONFIG`]) and busybox's `ip` applet.
+    pub bare: bool,
 }
 
 /// Write the per-run archive (config, command, executables with libraries, host tools) to
@@ -239,7 +252,13 @@ pub fn write_payload<W: Write>(out: W, base: &Base, payload: &Payload, nonce: &s
     }
     w.file(Path::new("/xtask/env"), 0o644, &env)?;
 
-    let mut script = b"#!/bin/sh\nexec".to_vec();
+    let mut script = b"#!/bin/sh\n".to_vec();
+    if payload.bare {
+        // `busybox --install -s` made /sbin/ip (which cannot make veth pairs): a bare host
+        // has no `ip` at all.
+        script.extend_from_slice(BARE_REMOVE);
+    }
+    script.extend_from_slice(b"exec");
     for arg in &payload.argv {
         script.push(b' ');
         script.extend_from_slice(&sh_quote(arg.as_bytes()));
@@ -250,7 +269,7 @@ pub fn write_payload<W: Write>(out: W, base: &Base, payload: &Payload, nonce: &s
     for exe in &payload.executables {
         add_elf(&mut w, exe, exe)?;
     }
-    for (guest, candidates) in HOST_TOOLS {
+    for (guest, candidates) in HOST_TOOLS.iter().filter(|_| !payload.bare) {
         let guest = Path::new(guest);
         let host = candidates.iter().map(Path::new).find(|p| p.is_file());
         if let Some(host) = host.filter(|_| !w.contains(guest)) {
@@ -258,7 +277,7 @@ pub fn write_payload<W: Write>(out: W, base: &Base, payload: &Payload, nonce: &s
                 .with_context(|| format!("adding the host's {}", host.display()))?;
         }
     }
-    for config in HOST_CONFIG.map(Path::new) {
+    for config in HOST_CONFIG.map(Path::new).iter().filter(|_| !payload.bare) {
         if config.is_file() {
             w.host_file(config, 0o644, config)?;
         }

@@ -3,6 +3,7 @@
 //! - `cargo xtask test`: `cargo test --workspace` on the host, then every integration test
 //!   binary of `contain` in a qemu guest with a pure cgroup v2 hierarchy.
 //! - `cargo xtask vm -- PROGRAM [ARGS...]`: one program in that guest, its exit code returned.
+//! - `cargo xtask setup`: install what the tests need (both commands above do it first).
 
 mod cache;
 mod cmd;
@@ -10,6 +11,7 @@ mod cpio;
 mod error;
 mod guest;
 mod json;
+mod setup;
 mod sys;
 mod test;
 mod vm;
@@ -25,11 +27,19 @@ use vm::{AccelChoice, Status, Vm, VmOptions};
 const USAGE: &str = "\
 usage:
   cargo xtask test [--host-only | --vm-only] [VM OPTIONS] [-- CARGO TEST ARGS...]
-      Runs `cargo test --workspace CARGO TEST ARGS` on the host, then builds the integration
+      Installs what the tests need when something is missing (see `setup`), runs
+      `cargo test --workspace CARGO TEST ARGS` on the host, then builds the integration
       tests of package `contain` (tests/*.rs) and runs each binary in its own qemu guest.
       Cargo options (e.g. --release) apply to both; test-harness arguments after a second
       `--` (filters, --nocapture) are passed to the binaries in the guest too:
           cargo xtask test -- --release -- cgroup --nocapture
+          cargo xtask test --vm-only -- --test net
+  cargo xtask setup [--host-only | --vm-only]
+      Installs what the tests need, only what is missing (each need is a PATH lookup, so a
+      second run does nothing): qemu-system-x86 and libc-bin for the guests; busybox-static,
+      uidmap, iproute2 and debootstrap for the tests. As root with apt-get (apt-get update,
+      then apt-get install -y --no-install-recommends ...); not root, it prints the one
+      command to run and fails. `test` and `vm` do this first.
   cargo xtask vm [VM OPTIONS] [--cwd DIR] -- PROGRAM [ARGS...]
       Boots a guest that runs PROGRAM and exits with its exit code (124: timed out,
       125: the guest reported no status, 126: the VM could not be set up). PROGRAM is a host
@@ -47,6 +57,9 @@ VM options:
                        RUST_LIB_BACKTRACE, RUST_MIN_STACK when set on the host
   --accel auto|kvm|tcg accelerator (default auto: KVM if a probe guest boots with it)
   --cgroup-opts OPTS   cgroup2 mount options (default nsdelegate,memory_recursiveprot)
+  --bare               leave the host's tools out of the guest: no iproute2 `ip` (busybox's
+                       applet is removed too), no newuidmap/newgidmap, no /etc/subuid or
+                       /etc/subgid, so the tests' skips for a host without them run
   --verbose            also show firmware and kernel output
 
 The guest: Debian's linux-image-cloud-amd64 and busybox-static, fetched with apt-get into
@@ -64,6 +77,11 @@ fn main() -> ExitCode {
     let result = match args.first().and_then(|a| a.to_str()) {
         Some("test") => parse_test(&args[1..]).and_then(|opts| test::run(&opts)),
         Some("vm") => parse_vm(&args[1..]).and_then(|cmd| run_vm(&cmd)),
+        Some("setup") => parse_setup(&args[1..]).and_then(|scope| {
+            setup::ensure(scope)?;
+            eprintln!("xtask: everything the tests need is installed");
+            Ok(0)
+        }),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -88,6 +106,10 @@ fn main() -> ExitCode {
 
 /// `cargo xtask vm`: the guest's status becomes ours.
 fn run_vm(command: &VmCommand) -> Result<u8> {
+    setup::ensure(setup::Scope {
+        host: false,
+        vm: true,
+    })?;
     let vm = Vm::prepare(command.options.clone())?;
     let program = &command.argv[0];
     let program_path = Path::new(program);
@@ -160,6 +182,24 @@ fn parse_vm(args: &[OsString]) -> Result<VmCommand> {
     Ok(VmCommand { options, cwd, argv })
 }
 
+fn parse_setup(args: &[OsString]) -> Result<setup::Scope> {
+    let mut scope = setup::Scope {
+        host: true,
+        vm: true,
+    };
+    for arg in args {
+        match arg.to_string_lossy().as_ref() {
+            "--host-only" => scope.vm = false,
+            "--vm-only" => scope.host = false,
+            other => bail!("unknown argument {other} (see `cargo xtask help`)"),
+        }
+    }
+    if !scope.host && !scope.vm {
+        bail!("--host-only and --vm-only exclude each other");
+    }
+    Ok(scope)
+}
+
 fn parse_test(args: &[OsString]) -> Result<test::TestOptions> {
     let mut opts = test::TestOptions {
         host: true,
@@ -208,6 +248,7 @@ fn parse_vm_option(args: &[OsString], i: &mut usize, options: &mut VmOptions) ->
         }
         "--cgroup-opts" => options.cgroup_opts = value(args, i, &arg)?,
         "--verbose" => options.verbose = true,
+        "--bare" => options.bare = true,
         "--env" => {
             let v = value(args, i, &arg)?;
             let Some((name, val)) = v.split_once('=') else {

@@ -10,6 +10,7 @@ use crate::cache::workspace_root;
 use crate::cmd;
 use crate::error::{bail, Context, Result};
 use crate::json;
+use crate::setup;
 use crate::sys;
 use crate::vm::{Status, Vm, VmOptions};
 
@@ -36,6 +37,10 @@ struct Run {
 /// Returns the process exit code: 0 when every run passed.
 pub fn run(opts: &TestOptions) -> Result<u8> {
     let (cargo_opts, harness_args) = split_cargo_args(&opts.cargo_args);
+    setup::ensure(setup::Scope {
+        host: opts.host,
+        vm: opts.vm,
+    })?;
     let mut runs = Vec::new();
 
     if opts.host {

@@ -31,6 +31,9 @@ pub struct VmOptions {
     pub cgroup_opts: String,
     /// Show firmware and kernel output too, not only the command's.
     pub verbose: bool,
+    /// Leave the host's tools (`ip`, newuidmap/newgidmap, /etc/subuid, /etc/subgid) out of
+    /// the guest, and busybox's `ip` applet too: a host without them.
+    pub bare: bool,
 }
 
 impl Default for VmOptions {
@@ -45,6 +48,7 @@ impl Default for VmOptions {
             // What systemd mounts on a modern host.
             cgroup_opts: "nsdelegate,memory_recursiveprot".to_string(),
             verbose: false,
+            bare: false,
         }
     }
 }
@@ -132,7 +136,7 @@ impl Vm {
         if !cmd::in_path(QEMU) {
             bail!(
                 "{QEMU} not found in PATH: install it (`apt-get install qemu-system-x86`, \
-                 or `bash .ci/run` installs everything the tests need), or pass --host-only"
+                 or `cargo xtask setup` installs everything the tests need), or pass --host-only"
             );
         }
         let cache = Cache::open()?;
@@ -191,6 +195,7 @@ impl Vm {
             env,
             cwd: cwd.to_path_buf(),
             cgroup_opts: &self.options.cgroup_opts,
+            bare: self.options.bare,
         };
         let outcome = self.boot(
             self.accel,
@@ -306,6 +311,7 @@ impl Vm {
             env: Vec::new(),
             cwd: PathBuf::from("/"),
             cgroup_opts: "",
+            bare: false,
         };
         let probe = self.boot(Accel::Kvm, &payload, Duration::from_secs(10), false);
         sys::check_interrupted()?;
