@@ -4,14 +4,18 @@
 //! (`unshare(CLONE_NEWNET)`), which plays the host: the host ends, their addresses and all
 //! test traffic stay in namespaces these tests made, and anything a failing test leaves
 //! behind dies with that namespace when the thread ends.
+//!
+//! Links, addresses and routes are read with busybox's `ip` (inside the containers and here),
+//! so these tests need no iproute2: only the static busybox the other tests need too.
 
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, TcpListener};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::Command;
-use std::sync::{mpsc, Barrier};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{assert_passes_as_nobody, is_root, output, role, stdout};
@@ -36,10 +40,14 @@ fn in_private_netns<T: Send>(f: impl FnOnce(&Namespace) -> T + Send) -> T {
     })
 }
 
-/// `ip ARGS` run by this thread (so in its network namespace), stdout as a String.
+/// `busybox ip ARGS` run by this thread (so in its network namespace), stdout as a String.
 fn ip_here(args: &[&str]) -> String {
-    let o = Command::new("ip").args(args).output().expect("run ip");
-    assert!(o.status.success(), "ip {args:?}: {o:?}");
+    let o = Command::new(busybox())
+        .arg("ip")
+        .args(args)
+        .output()
+        .expect("run busybox ip");
+    assert!(o.status.success(), "busybox ip {args:?}: {o:?}");
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -68,24 +76,35 @@ fn busybox() -> &'static str {
     BUSYBOX
 }
 
+/// Waits until `fd` is readable, at most `limit`; false when the time ran out.
+fn readable_within(fd: impl AsFd, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut pfd = [nix::poll::PollFd::new(
+            fd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(ms)) {
+            Ok(0) if left.is_zero() => return false,
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => return true,
+            Err(e) => panic!("poll: {e}"),
+        }
+    }
+}
+
 /// A one-connection echo server on `addr`: reads a line, answers `echo:LINE`, returns LINE.
 /// Gives up after 20 s so that a container that never connects fails the test instead of
 /// hanging it.
 fn echo_once(listener: TcpListener) -> std::thread::JoinHandle<String> {
-    listener.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let (stream, _) = loop {
-            match listener.accept() {
-                Ok(conn) => break conn,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    assert!(Instant::now() < deadline, "no connection within 20 s");
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(e) => panic!("accept: {e}"),
-            }
-        };
-        stream.set_nonblocking(false).unwrap();
+        assert!(
+            readable_within(&listener, Duration::from_secs(20)),
+            "no connection within 20 s"
+        );
+        let (stream, _) = listener.accept().expect("accept");
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
@@ -103,8 +122,8 @@ fn echo_once(listener: TcpListener) -> std::thread::JoinHandle<String> {
 /// on stdin and talk to the echo server there through busybox nc.
 fn veth_script(dev: &str) -> String {
     format!(
-        "ip -o link; ip -o addr show dev {dev}; ip -o route; \
-         read host port; echo ping-from-container | {} nc -w 10 \"$host\" \"$port\"",
+        "bb={}; $bb ip -o link; $bb ip -o addr show dev {dev}; $bb ip -o route; \
+         read host port; echo ping-from-container | $bb nc -w 10 \"$host\" \"$port\"",
         busybox()
     )
 }
@@ -181,7 +200,7 @@ fn none_is_only_lo_and_it_is_up() {
         ),
     ] {
         let mut c = Container::new("sh");
-        c.args(["-c", SHOW_NET]).namespaces(ns);
+        c.args(["-c", &show_net()]).namespaces(ns);
         if let Some(net) = net.clone() {
             c.network(net);
         }
@@ -193,7 +212,10 @@ fn none_is_only_lo_and_it_is_up() {
 }
 
 /// What `check_only_lo_up` reads: links, devices, addresses, separated by `--`.
-const SHOW_NET: &str = "ip -o link; echo --; cat /proc/net/dev; echo --; ip -o addr";
+fn show_net() -> String {
+    let bb = busybox();
+    format!("{bb} ip -o link; echo --; cat /proc/net/dev; echo --; {bb} ip -o addr")
+}
 
 fn check_only_lo_up(text: &str) {
     let parts: Vec<&str> = text.split("--\n").collect();
@@ -220,7 +242,7 @@ fn none_works_rootless() {
         Some("nobody") => {
             let o = output(
                 Container::new("sh")
-                    .args(["-c", SHOW_NET])
+                    .args(["-c", &show_net()])
                     .namespaces(Namespaces::USER | Namespaces::NET)
                     .network(Net::None),
             );
@@ -428,11 +450,15 @@ fn parallel_containers_get_distinct_subnets() {
         if !veth_available("parallel_containers_get_distinct_subnets") {
             return;
         }
-        let barrier = Barrier::new(N + 1);
         let (tx, rx) = mpsc::channel();
         std::thread::scope(|s| {
+            // Each thread keeps its container (and so its pair) until its `release` is sent
+            // or dropped: dropped too when this closure panics, so no thread is left waiting.
+            let mut releases = Vec::new();
             for _ in 0..N {
-                let (tx, barrier) = (tx.clone(), &barrier);
+                let tx = tx.clone();
+                let (release, released) = mpsc::channel::<()>();
+                releases.push(release);
                 s.spawn(move || {
                     ns.enter().unwrap();
                     let child = Container::new("sleep")
@@ -445,15 +471,21 @@ fn parallel_containers_get_distinct_subnets() {
                         (v.name().to_owned(), v.host_address().unwrap())
                     });
                     tx.send(info.map_err(|e| e.to_string())).unwrap();
-                    // Keep the container (and so its pair) until every address is checked.
-                    barrier.wait();
+                    drop(tx);
+                    // Keep the container until every address is checked.
+                    let _ = released.recv_timeout(Duration::from_secs(60));
                     drop(child);
                 });
             }
             drop(tx);
-            let got: Vec<_> = (0..N).map(|_| rx.recv().unwrap()).collect();
+            let got: Vec<_> = (0..N)
+                .map(|_| {
+                    rx.recv_timeout(Duration::from_secs(60))
+                        .expect("a spawning thread failed or took over 60 s")
+                })
+                .collect();
             let here = ip_here(&["-o", "-4", "addr"]);
-            barrier.wait();
+            drop(releases);
             let got: Vec<(String, Ipv4Cidr)> = got
                 .into_iter()
                 .map(|r| r.unwrap_or_else(|e| panic!("spawn: {e}")))
@@ -574,14 +606,81 @@ fn veth_functions_work_without_a_container_and_removal_is_idempotent() {
         // When the container's namespace dies, the kernel removes the pair by itself; the
         // Veth's own removal then finds nothing and is still fine.
         let veth = net::create_veth("fn-host2", "fn-peer2", &inner).unwrap();
+        let events = link_events();
         drop(inner);
         child.kill(libc::SIGKILL).unwrap();
         child.wait().unwrap();
+        // The namespace is torn down asynchronously: wait for the kernel's link
+        // notifications, checking after each batch, for at most 10 s.
         let deadline = Instant::now() + Duration::from_secs(10);
         while net::link_index(ns, "fn-host2").unwrap().is_some() {
-            assert!(Instant::now() < deadline, "the kernel kept the pair");
-            std::thread::sleep(Duration::from_millis(20));
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                readable_within(&events, left),
+                "the kernel kept the pair for 10 s"
+            );
+            drain(&events);
         }
         veth.delete().unwrap();
     });
+}
+
+/// A netlink socket subscribed to the kernel's link notifications (RTMGRP_LINK) in this
+/// thread's network namespace: readable when a link appears, changes or goes.
+fn link_events() -> OwnedFd {
+    // SAFETY: socket(2) with constant arguments; the result is checked and then owned.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    assert!(
+        fd >= 0,
+        "netlink socket: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: sockaddr_nl is plain data; all zeroes is a valid value.
+    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    addr.nl_groups = libc::RTMGRP_LINK as u32;
+    // SAFETY: `addr` is a valid sockaddr_nl of the size given.
+    let r = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            std::ptr::addr_of!(addr).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(
+        r,
+        0,
+        "bind RTMGRP_LINK: {}",
+        std::io::Error::last_os_error()
+    );
+    fd
+}
+
+/// Reads whatever the socket holds without waiting (the messages themselves do not matter).
+fn drain(fd: &OwnedFd) {
+    let mut buf = [0u8; 8192];
+    loop {
+        // SAFETY: recv(2) into a buffer of the length given.
+        let n = unsafe {
+            libc::recv(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        let err = std::io::Error::last_os_error().raw_os_error();
+        // ENOBUFS: notifications were lost; the caller checks the state again anyway.
+        if n <= 0 && err != Some(libc::ENOBUFS) && err != Some(libc::EINTR) {
+            return;
+        }
+    }
 }

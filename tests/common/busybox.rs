@@ -76,6 +76,22 @@ pub fn busybox() -> &'static [u8] {
     })
 }
 
+/// The path of a static busybox on this host (the first of [`CANDIDATES`]), for commands
+/// run through the host's view. Panics with what to install when there is none.
+pub fn busybox_path() -> &'static Path {
+    CANDIDATES
+        .iter()
+        .map(Path::new)
+        .find(|p| std::fs::read(p).is_ok_and(|b| is_static_elf(&b)))
+        .unwrap_or_else(|| {
+            panic!(
+                "no static busybox at {}: apt-get install busybox-static (`cargo xtask test` \
+                 installs it)",
+                CANDIDATES.join(" or ")
+            )
+        })
+}
+
 /// A busybox root filesystem in a temporary directory: `root()` is the image.
 pub struct BusyboxRootfs {
     dir: TempDir,

@@ -8,13 +8,47 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use contain::process::{Container, Output, Stdio};
 
+/// Says that `test` (or a part of it) does not run here and why: one line, `skipped: ...`.
+pub fn skip(test: &str, why: &str) {
+    eprintln!("skipped: {test}: {why}");
+}
+
 /// True when running as root; otherwise prints why the caller returns early.
 pub fn is_root(test: &str) -> bool {
     let root = nix::unistd::geteuid().is_root();
     if !root {
-        eprintln!("{test}: needs root (CI runs as root); not run");
+        skip(test, "needs root (CI runs as root)");
     }
     root
+}
+
+/// `program` as `command -v` finds it in $PATH (as a container without a rootfs would).
+pub fn in_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// Copies `from` to `to` (mode kept) in a `cp` child process, so that this process never
+/// holds a descriptor open for writing on `to`: another test thread forking meanwhile would
+/// carry it into its child, and executing `to` would fail with ETXTBSY until that child execs.
+pub fn copy_executable(from: &Path, to: &Path) {
+    let status = std::process::Command::new("cp")
+        .arg("--")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("run cp");
+    assert!(
+        status.success(),
+        "cp {} {}: {status}",
+        from.display(),
+        to.display()
+    );
 }
 
 /// Runs a container with piped stdout/stderr and returns what it wrote.
@@ -71,7 +105,7 @@ pub fn rerun_as_nobody(name: &str, role: &str, subids: bool) -> std::process::Ou
     )
     .unwrap();
     let exe = dir.path().join("test-bin");
-    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    copy_executable(&std::env::current_exe().unwrap(), &exe);
     let subfile = dir.path().join("subid");
     std::fs::write(&subfile, "nobody:200000:65536\n").unwrap();
     let subfile_c = std::ffi::CString::new(subfile.as_os_str().as_encoded_bytes()).unwrap();
@@ -109,18 +143,7 @@ pub fn rerun_as_nobody(name: &str, role: &str, subids: bool) -> std::process::Ou
             Ok(())
         });
     }
-    // The copy's write descriptor may still be open in a child another test thread is
-    // forking right now (ETXTBSY until that child execs): retry briefly.
-    let mut tries = 0;
-    let out = loop {
-        match cmd.output() {
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            r => break r.expect("run the test binary as nobody"),
-        }
-    };
+    let out = cmd.output().expect("run the test binary as nobody");
     eprintln!(
         "--- {name} as nobody ({}):\n{}{}",
         out.status,
