@@ -964,7 +964,9 @@ fn nothing_is_left_when_the_parent_is_killed() {
         match c.spawn() {
             Ok(child) => {
                 println!("container={}", child.id());
-                std::thread::sleep(std::time::Duration::from_secs(60));
+                std::io::Write::flush(&mut std::io::stdout()).unwrap();
+                // Hold the container until killed (or until the test ends: stdin closes).
+                let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
             }
             Err(Error::Unsupported { feature, .. }) if feature.contains("overlay") => {
                 println!("no-overlay");
@@ -988,9 +990,11 @@ fn nothing_is_left_when_the_parent_is_killed() {
         ])
         .env("CONTAIN_TEST_ROLE", "killed-parent")
         .env("CONTAIN_TEST_IMAGE", image.root())
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let _hold = parent.stdin.take();
     let mut stdout = std::io::BufReader::new(parent.stdout.take().unwrap());
     let mut container = None;
     let mut line = String::new();
@@ -1005,26 +1009,31 @@ fn nothing_is_left_when_the_parent_is_killed() {
         }
         line.clear();
     }
+    // A pidfd taken while the parent (and so the container) surely lives: no pid reuse.
+    let pidfd = container.map(|pid| {
+        // SAFETY: pidfd_open(2) with a pid and no flags; the result is checked, then owned.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        assert!(
+            fd >= 0,
+            "pidfd_open {pid}: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: a fresh descriptor nobody else owns.
+        unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) }
+    });
     parent.kill().unwrap();
     parent.wait().unwrap();
-    let Some(pid) = container else {
+    let Some(pidfd) = pidfd else {
         assert!(!overlay_listed(), "the container did not start");
         return;
     };
     // The parent-death signal ends the container; its namespace and mounts go with it.
-    let proc = PathBuf::from(format!("/proc/{pid}"));
-    for _ in 0..500 {
-        let alive = std::fs::read_to_string(proc.join("stat"))
-            .is_ok_and(|s| !s.contains(") Z ") && s.contains("sleep"));
-        if !alive {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert!(
-        !std::fs::read_to_string(proc.join("cmdline")).is_ok_and(|c| c.starts_with("/bin/sleep")),
-        "the container outlived its parent"
-    );
+    let mut pfd = [nix::poll::PollFd::new(
+        std::os::fd::AsFd::as_fd(&pidfd),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let n = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(10_000u16)).unwrap();
+    assert_eq!(n, 1, "the container outlived its parent by 10 s");
     // The image and the directory around it are as they were: no upper, work or mount
     // point was ever made on the host.
     assert_eq!(snapshot(image.dir()), before);
