@@ -212,10 +212,12 @@ pub enum SetupStage {
     Exec,
     /// Bringing up `lo` in the new network namespace (rtnetlink from inside).
     Network,
+    /// `execveat` of `contain-init` from its memfd, with [`Container::init`](crate::process::Container::init).
+    Init,
 }
 
 impl SetupStage {
-    const ALL: [SetupStage; 21] = [
+    const ALL: [SetupStage; 22] = [
         SetupStage::Signals,
         SetupStage::ParentDeathSignal,
         SetupStage::WaitForParent,
@@ -237,6 +239,7 @@ impl SetupStage {
         SetupStage::Seccomp,
         SetupStage::Exec,
         SetupStage::Network,
+        SetupStage::Init,
     ];
 
     /// The stage with this wire number, if any.
@@ -259,7 +262,7 @@ impl SetupStage {
             SetupStage::PivotRoot => "pivot_root",
             SetupStage::Chdir => "chdir",
             SetupStage::DupFd => "dup3 of a passed fd",
-            SetupStage::CloseFds => "close_range",
+            SetupStage::CloseFds => "close_range (closing the caller's descriptors)",
             SetupStage::Session => "session setup",
             SetupStage::Rlimits => "setrlimit",
             SetupStage::Capabilities => "capability drop",
@@ -267,6 +270,7 @@ impl SetupStage {
             SetupStage::Seccomp => "seccomp",
             SetupStage::Exec => "execve",
             SetupStage::Network => "loopback up (rtnetlink)",
+            SetupStage::Init => "execveat of contain-init (memfd)",
         }
     }
 }

@@ -113,6 +113,46 @@ fn spawn_with_every_feature_allocates_nothing_in_the_child() {
 }
 
 #[test]
+fn an_init_spawn_allocates_nothing_in_the_child() {
+    const TEST: &str = "an_init_spawn_allocates_nothing_in_the_child";
+    if !is_root(TEST) {
+        return;
+    }
+    // The child execs contain-init from its memfd: the path with the init, a seccomp filter
+    // installed before the identity switch (no_new_privs off), and a failing payload.
+    let security = contain::security::Security {
+        no_new_privs: false,
+        ..Default::default()
+    };
+    let mut c = Container::new("sh");
+    c.args(["-c", "echo $$; exit 4"])
+        .namespaces(Namespaces::PID | Namespaces::MOUNT)
+        .init(true)
+        .uid(5)
+        .gid(5)
+        .security(security.clone());
+    let o = output(&mut c);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert_eq!(stdout(&o), "2");
+    let e = Container::new("/nonexistent")
+        .namespaces(Namespaces::PID)
+        .init(true)
+        .security(security)
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Setup {
+                stage: SetupStage::Exec,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
 fn failing_spawns_allocate_nothing_in_the_child() {
     for call in [CloneCall::Auto, CloneCall::Legacy] {
         let e = Container::new("/nonexistent")

@@ -53,14 +53,17 @@ pub(crate) struct ChildPlan<'a> {
     pub cwd: Option<&'a CStr>,
     /// (source, target) descriptor moves; every source is above every target.
     pub fd_moves: &'a [(RawFd, RawFd)],
-    /// Targets ≥ 3 that stay open across exec, sorted ascending.
+    /// Descriptors ≥ 3 that survive the close before exec, sorted ascending: the passed
+    /// targets, the error pipe (close-on-exec) and the init's memfd (close-on-exec).
     pub keep_fds: &'a [RawFd],
-    /// Upper bound for the close-on-exec loop when `close_range` is missing.
+    /// Upper bound for the close loop when `close_range` is missing.
     pub fd_limit: RawFd,
     /// Capabilities, no_new_privs, seccomp, rlimits, session.
     pub security: &'a PreparedSecurity,
-    /// Run as PID 1 that forks the payload (fork mode only).
-    pub init: bool,
+    /// Exec `contain-init` as PID 1, which forks and execs the payload.
+    pub init: Option<InitPlan>,
+    /// Switch to uid and gid 0 of the new user namespace before anything is mounted.
+    pub become_namespace_root: bool,
     /// Make fd 0 (a pty slave) the controlling terminal after `setsid`.
     pub tty: bool,
     /// Bring `lo` up in the new network namespace (rtnetlink, from inside).
@@ -79,6 +82,15 @@ pub(crate) struct ChildPlan<'a> {
     pub argv: *const *const c_char,
     /// NULL-terminated envp.
     pub envp: *const *const c_char,
+}
+
+/// How to exec the init: its sealed memfd and its argv (`contain-init ERRFD PATH... --
+/// ARGV...`, see `init/program.rs`).
+pub(crate) struct InitPlan {
+    /// The memfd holding `contain-init` (close-on-exec; `execveat(AT_EMPTY_PATH)` runs it).
+    pub memfd: RawFd,
+    /// NULL-terminated argv for the init.
+    pub argv: *const *const c_char,
 }
 
 /// A failed setup step as the child reports it: 16 bytes on the error pipe. `index` and
@@ -180,34 +192,10 @@ struct KernelSigaction {
 /// # Safety
 /// Must run in a child created by `spawn` with `plan` describing fds the child owns.
 unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildError> {
-    // SAFETY (whole function): each syscall gets pointers into `plan` (live, see child_main)
-    // or into locals, and fds the parent prepared for this child.
+    // SAFETY (whole function): each step gets pointers into `plan` (live, see child_main) or
+    // into locals, and fds the parent prepared for this child.
     unsafe {
-        // Handlers installed by the parent must not run here: they would run on the shared
-        // heap. All signals are blocked (the parent blocked them around clone); reset every
-        // disposition to the default before the mask is opened again just before exec.
-        let dfl = KernelSigaction {
-            handler: 0,
-            flags: 0,
-            restorer: 0,
-            mask: 0,
-        };
-        for sig in 1..=64usize {
-            if sig == libc::SIGKILL as usize || sig == libc::SIGSTOP as usize {
-                continue;
-            }
-            // EINVAL for numbers the kernel does not know: nothing to reset.
-            let _ = sys::syscall6(
-                libc::SYS_rt_sigaction,
-                sig,
-                &dfl as *const _ as usize,
-                0,
-                8,
-                0,
-                0,
-            );
-        }
-
+        reset_signal_handlers();
         // In fork mode the parent's ends of the pipes were copied into this process; they must
         // go, or the parent's death would not show as EOF/HUP here.
         for fd in plan.parent_fds {
@@ -215,39 +203,143 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
                 let _ = sys::syscall3(libc::SYS_close, fd as usize, 0, 0);
             }
         }
-
         set_parent_death_signal(plan)?;
         if plan.wait_for_go {
-            let mut byte = 0u8;
-            loop {
-                match sys::syscall3(
-                    libc::SYS_read,
-                    plan.go_fd as usize,
-                    &mut byte as *mut u8 as usize,
-                    1,
-                ) {
-                    Ok(1) => break,
-                    Ok(_) => return Err(ChildError::new(SetupStage::WaitForParent, Errno::EPIPE)),
-                    Err(Errno::EINTR) => continue,
-                    Err(e) => return Err(ChildError::new(SetupStage::WaitForParent, e)),
-                }
+            wait_for_parent(plan)?;
+        }
+        enter_namespaces(plan)?;
+        if plan.loopback_up {
+            loopback_up()?;
+        }
+        set_names(plan)?;
+        if let Some(rootfs) = plan.rootfs {
+            rootfs.apply().map_err(|e| ChildError {
+                stage: e.stage,
+                errno: e.errno,
+                index: e.index,
+                step: e.step,
+            })?;
+        }
+        // Before the rlimits: a target above the new RLIMIT_NOFILE must still be reachable.
+        for &(src, dst) in plan.fd_moves {
+            sys::syscall3(libc::SYS_dup3, src as usize, dst as usize, 0).at(SetupStage::DupFd)?;
+        }
+        // Steps that need privileges of the setup itself, while the child still has them.
+        limit_privileges(plan)?;
+        if !plan.security.no_new_privs {
+            // Without no_new_privs the kernel takes a filter only from a holder of
+            // CAP_SYS_ADMIN, which the identity switch or the capability drop may take away.
+            install_seccomp(plan.security)?;
+        }
+        switch_identity(plan)?;
+        enter_working_directory(plan)?;
+        if plan.pty_socket >= 0 {
+            open_pty_inside(plan)?;
+        }
+        // Nothing of the caller may reach the container, not even for the duration of execve
+        // (a program path through /proc/self/fd/N would resolve in the caller's world).
+        close_fds_except(plan).at(SetupStage::CloseFds)?;
+        lock_down(plan.security, plan.tty)?;
+        if plan.security.no_new_privs {
+            install_seccomp(plan.security)?;
+        }
+        match &plan.init {
+            Some(init) => exec_init(plan, init),
+            None => {
+                unblock_signals()?;
+                exec(plan)
             }
         }
+    }
+}
 
+/// Resets every signal disposition to the default. Handlers installed by the parent must not
+/// run here: they would run on the shared heap. All signals are blocked (the parent blocked
+/// them around clone) until the mask is opened again just before exec.
+unsafe fn reset_signal_handlers() {
+    let dfl = KernelSigaction {
+        handler: 0,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64usize {
+        if sig == libc::SIGKILL as usize || sig == libc::SIGSTOP as usize {
+            continue;
+        }
+        // SAFETY: rt_sigaction with a pointer to a local kernel sigaction. EINVAL for numbers
+        // the kernel does not know: nothing to reset.
+        let _ = unsafe {
+            sys::syscall6(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const _ as usize,
+                0,
+                8,
+                0,
+                0,
+            )
+        };
+    }
+}
+
+/// Blocks until the parent writes the go-ahead byte (id maps written, network and cgroup set).
+unsafe fn wait_for_parent(plan: &ChildPlan<'_>) -> Step {
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: read of one byte into a local from the go-ahead pipe.
+        match unsafe {
+            sys::syscall3(
+                libc::SYS_read,
+                plan.go_fd as usize,
+                &mut byte as *mut u8 as usize,
+                1,
+            )
+        } {
+            Ok(1) => return Ok(()),
+            Ok(_) => return Err(ChildError::new(SetupStage::WaitForParent, Errno::EPIPE)),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(ChildError::new(SetupStage::WaitForParent, e)),
+        }
+    }
+}
+
+/// The deferred cgroup namespace, the joined namespaces, then root of a new user namespace.
+unsafe fn enter_namespaces(plan: &ChildPlan<'_>) -> Step {
+    // SAFETY: unshare/setns with integer arguments and fds the parent keeps open for us.
+    unsafe {
         if plan.unshare_cgroup_ns {
             sys::syscall3(libc::SYS_unshare, libc::CLONE_NEWCGROUP as usize, 0, 0)
                 .at(SetupStage::JoinNamespace)?;
         }
-
+        let mut joined_user = false;
         for &(fd, nstype) in plan.join {
             sys::syscall3(libc::SYS_setns, fd as usize, nstype as usize, 0)
                 .at(SetupStage::JoinNamespace)?;
+            joined_user |= nstype == libc::CLONE_NEWUSER;
         }
-
-        if plan.loopback_up {
-            loopback_up()?;
+        if joined_user {
+            // Entering a user namespace this process's uid does not own changes its
+            // credentials, and the kernel then clears the parent-death signal.
+            set_parent_death_signal(plan)?;
         }
+        if plan.become_namespace_root {
+            // A new user namespace: until now the child has the caller's kernel ids, which the
+            // map need not cover (root with `0 -> 100000`), and files it creates while
+            // assembling the rootfs would get ids the namespace cannot represent (EOVERFLOW).
+            // Its root is what assembles the rootfs, as in runc.
+            sys::syscall3(libc::SYS_setresgid, 0, 0, 0).at(SetupStage::SetGid)?;
+            sys::syscall3(libc::SYS_setresuid, 0, 0, 0).at(SetupStage::SetUid)?;
+            set_parent_death_signal(plan)?;
+        }
+    }
+    Ok(())
+}
 
+/// `sethostname`, `setdomainname`.
+unsafe fn set_names(plan: &ChildPlan<'_>) -> Step {
+    // SAFETY: pointers and lengths of byte strings in the plan.
+    unsafe {
         if let Some(name) = plan.hostname {
             sys::syscall3(libc::SYS_sethostname, name.as_ptr() as usize, name.len(), 0)
                 .at(SetupStage::SetHostname)?;
@@ -261,19 +353,15 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
             )
             .at(SetupStage::SetDomainname)?;
         }
+    }
+    Ok(())
+}
 
-        if let Some(rootfs) = plan.rootfs {
-            rootfs.apply().map_err(|e| ChildError {
-                stage: e.stage,
-                errno: e.errno,
-                index: e.index,
-                step: e.step,
-            })?;
-        }
-        // Steps that need privileges of the setup itself, while the child still has them.
-        limit_privileges(plan)?;
-
-        // Identity last: a switch away from root drops the capabilities the steps above need.
+/// Supplementary groups, gid, uid; last, since a switch away from root drops the
+/// capabilities the steps before need.
+unsafe fn switch_identity(plan: &ChildPlan<'_>) -> Step {
+    // SAFETY: setgroups with the plan's array; set*id with integers.
+    unsafe {
         if let Some(groups) = plan.groups {
             sys::syscall3(
                 libc::SYS_setgroups,
@@ -295,35 +383,60 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
             // A credential change clears the parent-death signal: set it again.
             set_parent_death_signal(plan)?;
         }
+    }
+    Ok(())
+}
 
-        if let Some(cwd) = plan.cwd {
-            sys::syscall3(libc::SYS_chdir, cwd.as_ptr() as usize, 0, 0).at(SetupStage::Chdir)?;
-        }
-        if plan.rootfs.is_some() {
-            // A directory reached through a host descriptor (/proc/self/fd/N) is outside the
-            // new root: refuse to run there (runc CVE-2024-21626).
-            rootfs::check_cwd().map_err(|errno| ChildError {
-                stage: SetupStage::Chdir,
-                errno,
-                index: 0,
-                step: rootfs::CWD_OUTSIDE_ROOT,
-            })?;
-        }
+/// `chdir`, then, with a rootfs, the check that the directory is inside it.
+unsafe fn enter_working_directory(plan: &ChildPlan<'_>) -> Step {
+    if let Some(cwd) = plan.cwd {
+        // SAFETY: a NUL-terminated path from the plan.
+        unsafe { sys::syscall3(libc::SYS_chdir, cwd.as_ptr() as usize, 0, 0) }
+            .at(SetupStage::Chdir)?;
+    }
+    if plan.rootfs.is_some() {
+        // A directory reached through a host descriptor (/proc/self/fd/N) is outside the
+        // new root: refuse to run there (runc CVE-2024-21626).
+        rootfs::check_cwd().map_err(|errno| ChildError {
+            stage: SetupStage::Chdir,
+            errno,
+            index: 0,
+            step: rootfs::CWD_OUTSIDE_ROOT,
+        })?;
+    }
+    Ok(())
+}
 
-        for &(src, dst) in plan.fd_moves {
-            sys::syscall3(libc::SYS_dup3, src as usize, dst as usize, 0).at(SetupStage::DupFd)?;
-        }
-        if plan.pty_socket >= 0 {
-            open_pty_inside(plan)?;
-        }
-        mark_cloexec_except(plan).at(SetupStage::CloseFds)?;
-        lock_down(plan.security, plan.tty)?;
-
-        if plan.init {
-            return run_init(plan);
-        }
-        unblock_signals()?;
-        exec(plan)
+/// Execs `contain-init` from its sealed memfd; it forks the payload and execs it.
+unsafe fn exec_init(
+    plan: &ChildPlan<'_>,
+    init: &InitPlan,
+) -> Result<std::convert::Infallible, ChildError> {
+    // SAFETY: fcntl on our error pipe; execveat with the memfd, an empty NUL-terminated path
+    // and NULL-terminated argv/envp arrays the parent prepared.
+    unsafe {
+        // The init hands the pipe to the payload, whose exec closes it (the init sets
+        // close-on-exec again and closes its own copy): EOF still means "payload exec'd".
+        sys::syscall3(
+            libc::SYS_fcntl,
+            plan.err_fd as usize,
+            libc::F_SETFD as usize,
+            0,
+        )
+        .at(SetupStage::Init)?;
+        let e = match sys::syscall6(
+            libc::SYS_execveat,
+            init.memfd as usize,
+            c"".as_ptr() as usize,
+            init.argv as usize,
+            plan.envp as usize,
+            libc::AT_EMPTY_PATH as usize,
+            0,
+        ) {
+            Ok(_) => Errno::EINVAL, // execveat does not return on success
+            Err(e) => e,
+        };
+        Err(ChildError::new(SetupStage::Init, e))
     }
 }
 
@@ -345,6 +458,21 @@ unsafe fn open_pty_inside(plan: &ChildPlan<'_>) -> Step {
             0,
         )
         .at(SetupStage::Session)? as i32;
+        // With fds 0-2 closed in the caller, the master would land on one of them and be
+        // replaced by the slave below: move it above stdio.
+        let master = if master < 3 {
+            let high = sys::syscall3(
+                libc::SYS_fcntl,
+                master as usize,
+                libc::F_DUPFD_CLOEXEC as usize,
+                3,
+            )
+            .at(SetupStage::Session)?;
+            let _ = sys::syscall3(libc::SYS_close, master as usize, 0, 0);
+            high as i32
+        } else {
+            master
+        };
         let unlock: libc::c_int = 0;
         sys::syscall3(
             libc::SYS_ioctl,
@@ -369,10 +497,13 @@ unsafe fn open_pty_inside(plan: &ChildPlan<'_>) -> Step {
             (libc::O_RDWR | libc::O_NOCTTY) as usize,
         )
         .at(SetupStage::Session)?;
-        for target in 0..3usize {
+        // The slave, too, may have got a free stdio number.
+        for target in (0..3usize).filter(|&t| t != slave) {
             sys::syscall3(libc::SYS_dup3, slave, target, 0).at(SetupStage::DupFd)?;
         }
-        let _ = sys::syscall3(libc::SYS_close, slave, 0, 0);
+        if slave > 2 {
+            let _ = sys::syscall3(libc::SYS_close, slave, 0, 0);
+        }
 
         #[repr(C)]
         struct Control {
@@ -482,89 +613,6 @@ unsafe fn unblock_signals() -> Step {
     .at(SetupStage::Signals)
 }
 
-/// Signals the init passes on to the payload.
-const FORWARDED: [i32; 7] = [
-    libc::SIGTERM,
-    libc::SIGINT,
-    libc::SIGHUP,
-    libc::SIGQUIT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGWINCH,
-];
-
-/// PID 1: forks the payload, then reaps every zombie and forwards [`FORWARDED`] signals to the
-/// payload until it exits, and exits with its status (128+N for a signal N, since PID 1
-/// cannot be killed by its own signal). Runs in a process with its own memory (the spawn
-/// used fork mode), with every signal still blocked, so nothing arrives asynchronously: all
-/// of them are taken with `rt_sigtimedwait`.
-unsafe fn run_init(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildError> {
-    // SAFETY (whole function): raw clone with fork semantics (no new stack, no CLONE_VM: the
-    // child continues here on its own copy), and wait4/kill/rt_sigtimedwait/close/exit_group
-    // on local buffers.
-    unsafe {
-        let pid = sys::syscall6(libc::SYS_clone, libc::SIGCHLD as usize, 0, 0, 0, 0, 0)
-            .at(SetupStage::Exec)?;
-        if pid == 0 {
-            // The payload. Its exec failure goes to the parent like any other.
-            unblock_signals()?;
-            return exec(plan);
-        }
-        let payload = pid as i32;
-        // Only the payload may hold the error pipe now: EOF there means it exec'd.
-        let _ = sys::syscall3(libc::SYS_close, plan.err_fd as usize, 0, 0);
-        let _ = sys::syscall3(libc::SYS_close, plan.go_fd as usize, 0, 0);
-
-        let mut wanted: u64 = 1 << (libc::SIGCHLD - 1);
-        for sig in FORWARDED {
-            wanted |= 1 << (sig - 1);
-        }
-        let mut info = [0u8; 128]; // siginfo_t
-        loop {
-            let sig = match sys::syscall6(
-                libc::SYS_rt_sigtimedwait,
-                &wanted as *const u64 as usize,
-                info.as_mut_ptr() as usize,
-                0,
-                8,
-                0,
-                0,
-            ) {
-                Ok(sig) => sig as i32,
-                Err(_) => continue,
-            };
-            if sig != libc::SIGCHLD {
-                let _ = sys::syscall3(libc::SYS_kill, payload as usize, sig as usize, 0);
-                continue;
-            }
-            loop {
-                let mut status: i32 = 0;
-                let reaped = sys::syscall6(
-                    libc::SYS_wait4,
-                    usize::MAX, // -1: any child
-                    &mut status as *mut i32 as usize,
-                    libc::WNOHANG as usize,
-                    0,
-                    0,
-                    0,
-                );
-                match reaped {
-                    Ok(0) | Err(_) => break,
-                    Ok(r) if r as i32 == payload => {
-                        let code = if libc::WIFEXITED(status) {
-                            libc::WEXITSTATUS(status)
-                        } else {
-                            128 + libc::WTERMSIG(status)
-                        };
-                        let _ = sys::syscall3(libc::SYS_exit_group, code as usize, 0, 0);
-                    }
-                    Ok(_) => {} // an orphan: reaped, nothing else to do
-                }
-            }
-        }
-    }
-}
-
 /// Before the identity switch: shrink the bounding set, clear the ambient set, set rlimits.
 unsafe fn limit_privileges(plan: &ChildPlan<'_>) -> Step {
     let sec = plan.security;
@@ -624,10 +672,9 @@ unsafe fn limit_privileges(plan: &ChildPlan<'_>) -> Step {
 }
 
 /// After the identity switch, right before exec: new session, effective/permitted/inheritable
-/// capabilities, no_new_privs, and last the seccomp filter (which must not see our setup).
+/// capabilities, no_new_privs. The seccomp filter comes after (see [`install_seccomp`]).
 unsafe fn lock_down(sec: &PreparedSecurity, tty: bool) -> Step {
-    // SAFETY: setsid, capget/capset on local header and data, prctl with a sock_fprog that
-    // points into the prepared filter.
+    // SAFETY: setsid, ioctl, capget/capset on local header and data, prctl with integers.
     unsafe {
         if sec.new_session || tty {
             sys::syscall3(libc::SYS_setsid, 0, 0, 0).at(SetupStage::Session)?;
@@ -670,21 +717,31 @@ unsafe fn lock_down(sec: &PreparedSecurity, tty: bool) -> Step {
             )
             .at(SetupStage::NoNewPrivs)?;
         }
-        if !sec.filter.is_empty() {
-            let prog = libc::sock_fprog {
-                len: sec.filter.len() as u16,
-                filter: sec.filter.as_ptr() as *mut libc::sock_filter,
-            };
-            sys::syscall3(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER as usize,
-                0,
-                &prog as *const libc::sock_fprog as usize,
-            )
-            .at(SetupStage::Seccomp)?;
-        }
     }
     Ok(())
+}
+
+/// Installs the seccomp filter: last, so that it does not see the setup, or, without
+/// no_new_privs, before the identity switch, while the child still has CAP_SYS_ADMIN.
+unsafe fn install_seccomp(sec: &PreparedSecurity) -> Step {
+    if sec.filter.is_empty() {
+        return Ok(());
+    }
+    let prog = libc::sock_fprog {
+        len: sec.filter.len() as u16,
+        filter: sec.filter.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: a sock_fprog on our stack pointing into the prepared filter.
+    unsafe {
+        sys::syscall3(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER as usize,
+            0,
+            &prog as *const libc::sock_fprog as usize,
+        )
+    }
+    .map(drop)
+    .at(SetupStage::Seccomp)
 }
 
 /// `PR_SET_PDEATHSIG`, then make sure the parent did not die before it took effect: the
@@ -731,48 +788,36 @@ unsafe fn set_parent_death_signal(plan: &ChildPlan<'_>) -> Step {
     Ok(())
 }
 
-/// Marks every descriptor ≥ 3 close-on-exec except the kept targets. Our own pipes are
-/// already close-on-exec, so they stay usable until exec.
-unsafe fn mark_cloexec_except(plan: &ChildPlan<'_>) -> Result<(), Errno> {
+/// Closes every descriptor ≥ 3 except `plan.keep_fds` (the passed targets, and our own
+/// close-on-exec error pipe and init memfd, which go at exec).
+unsafe fn close_fds_except(plan: &ChildPlan<'_>) -> Result<(), Errno> {
     let mut first: u32 = 3;
-    let mut gaps_done = true;
+    let mut result = Ok(());
     for &keep in plan.keep_fds {
         let keep = keep as u32;
         if keep > first {
-            // SAFETY: only sets the close-on-exec flag.
-            if let Err(e) = unsafe { sys::close_range(first, keep - 1, libc::CLOSE_RANGE_CLOEXEC) }
-            {
-                if e == Errno::EINVAL || e == Errno::ENOSYS {
-                    gaps_done = false;
-                    break;
-                }
-                return Err(e);
+            // SAFETY: closes descriptors of this process only (its table is its own).
+            result = unsafe { sys::close_range(first, keep - 1, 0) };
+            if result.is_err() {
+                break;
             }
         }
-        first = keep + 1;
+        first = first.max(keep + 1);
     }
-    if gaps_done {
+    if result.is_ok() {
         // SAFETY: as above.
-        match unsafe { sys::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) } {
-            Ok(()) => return Ok(()),
-            Err(Errno::EINVAL) | Err(Errno::ENOSYS) => {}
-            Err(e) => return Err(e),
-        }
+        result = unsafe { sys::close_range(first, u32::MAX, 0) };
     }
-    // Kernels before 5.11: set the flag one descriptor at a time, up to the parent's limit.
+    match result {
+        Err(Errno::ENOSYS) => {}
+        other => return other,
+    }
+    // Kernels before 5.9: one descriptor at a time, up to the parent's limit.
     for fd in 3..plan.fd_limit {
-        if plan.keep_fds.contains(&fd) {
-            continue;
+        if !plan.keep_fds.contains(&fd) {
+            // SAFETY: close of a number that may not be open (EBADF is fine).
+            let _ = unsafe { sys::syscall3(libc::SYS_close, fd as usize, 0, 0) };
         }
-        // SAFETY: fcntl(F_SETFD) on a number that may not be open (EBADF is fine).
-        let _ = unsafe {
-            sys::syscall3(
-                libc::SYS_fcntl,
-                fd as usize,
-                libc::F_SETFD as usize,
-                libc::FD_CLOEXEC as usize,
-            )
-        };
     }
     Ok(())
 }

@@ -40,6 +40,18 @@ impl ExitStatus {
         })
     }
 
+    /// From a wait status as `waitpid` reports it.
+    pub(crate) fn from_wait_status(status: i32) -> ExitStatus {
+        ExitStatus(if libc::WIFEXITED(status) {
+            Ended::Exited(libc::WEXITSTATUS(status))
+        } else {
+            Ended::Signaled {
+                signal: libc::WTERMSIG(status),
+                core_dumped: libc::WCOREDUMP(status),
+            }
+        })
+    }
+
     /// The exit code, if the process exited rather than being killed by a signal.
     pub fn code(&self) -> Option<i32> {
         match self.0 {
@@ -224,13 +236,32 @@ impl Child {
         if let Some(s) = self.status {
             return Ok(s);
         }
-        let info = sys::waitid_pidfd(self.pidfd.as_fd(), 0)
-            .map_err(|e| Error::sys("waitid(P_PIDFD)", e))?;
-        let status = info
-            .as_ref()
-            .map(ExitStatus::from_siginfo)
+        let status = self
+            .reap(0)?
             .ok_or_else(|| Error::sys("waitid(P_PIDFD)", Errno::ECHILD))?;
-        self.status = Some(status);
+        Ok(status)
+    }
+
+    /// waitid through the pidfd. When somebody else reaped the child first (a caller that
+    /// ignores SIGCHLD, whose children the kernel reaps itself, or a `waitpid(-1)` loop),
+    /// the status comes from the pidfd, which keeps it from Linux 6.15 on.
+    fn reap(&mut self, options: libc::c_int) -> Result<Option<ExitStatus>> {
+        let status = match sys::waitid_pidfd(self.pidfd.as_fd(), options) {
+            Ok(info) => info.as_ref().map(ExitStatus::from_siginfo),
+            Err(Errno::ECHILD) => match sys::pidfd_exit_status(self.pidfd.as_fd()) {
+                Ok(Some(status)) => Some(ExitStatus::from_wait_status(status)),
+                _ => {
+                    return Err(Error::sys(
+                        "waitid(P_PIDFD): the exit status was taken by another waiter \
+                         (SIGCHLD ignored, or waitpid(-1) in this process; Linux 6.15 keeps it \
+                         in the pidfd)",
+                        Errno::ECHILD,
+                    ))
+                }
+            },
+            Err(e) => return Err(Error::sys("waitid(P_PIDFD)", e)),
+        };
+        self.status = status;
         Ok(status)
     }
 
@@ -239,10 +270,7 @@ impl Child {
         if let Some(s) = self.status {
             return Ok(Some(s));
         }
-        let info = sys::waitid_pidfd(self.pidfd.as_fd(), libc::WNOHANG)
-            .map_err(|e| Error::sys("waitid(P_PIDFD)", e))?;
-        self.status = info.as_ref().map(ExitStatus::from_siginfo);
-        Ok(self.status)
+        self.reap(libc::WNOHANG)
     }
 
     /// Reads all of the child's piped stdout and stderr (concurrently, so neither pipe can fill

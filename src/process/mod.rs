@@ -13,6 +13,7 @@
 
 mod child;
 mod handle;
+mod init;
 mod signals;
 mod spawn;
 mod tty;
@@ -322,10 +323,15 @@ impl Container {
     }
 
     /// Runs a minimal init as PID 1 of the new PID namespace, with the command as its child:
-    /// it reaps every zombie, forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and
-    /// SIGWINCH to the command, and exits with the command's status (128+N when a signal N
-    /// killed it). Needs [`Namespaces::PID`]. The init is a copy of the caller's process, so
-    /// this spawn copies page tables (its cost grows with the caller's memory).
+    /// it reaps every zombie, forwards every signal it can catch (all but SIGCHLD, SIGKILL
+    /// and SIGSTOP) to the command, and exits with the command's status (128+N when a signal
+    /// N killed it). Needs [`Namespaces::PID`].
+    ///
+    /// The init is `contain-init`, a 2 KiB static program the crate carries and execs from a
+    /// memfd sealed against writes: PID 1 holds nothing of the caller (no memory, no
+    /// descriptor but stdio, and `/proc/1/exe` is the sealed memfd, not the caller's binary).
+    /// The memfd is made at the first such spawn and stays open (close-on-exec) in the caller.
+    /// `ps` in the container shows PID 1 as `contain-init ERRFD PATH... -- COMMAND...`.
     ///
     /// Without it the command itself is PID 1: the kernel delivers it only the signals it has
     /// handlers for (a SIGTERM to a shell that set none does nothing), and orphans in the

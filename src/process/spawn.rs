@@ -41,6 +41,11 @@ pub(super) struct Prepared {
     privileged: bool,
     rootfs: Option<PreparedRootfs>,
     share_vm: bool,
+    /// Switch to root of the new user namespace before the rootfs is assembled.
+    become_namespace_root: bool,
+    /// The child changes its credentials while it shares the caller's memory (see
+    /// [`KeepDumpable`]).
+    changes_credentials: bool,
     flags: u64,
     min_fd: RawFd,
     fd_limit: RawFd,
@@ -252,8 +257,13 @@ impl Prepared {
                 "an init needs a new PID namespace (Namespaces::PID)",
             ));
         }
-        // The init outlives spawn, so it cannot run on a stack in the caller's memory.
-        let share_vm = !joined.contains(Namespaces::TIME) && !c.init;
+        let share_vm = !joined.contains(Namespaces::TIME);
+        let become_namespace_root =
+            id_maps.is_some() && mapped(&c.uid_map, 0) && mapped(&c.gid_map, 0);
+        let changes_credentials = uid.is_some()
+            || gid.is_some()
+            || become_namespace_root
+            || joined.contains(Namespaces::USER);
         if c.namespaces.contains(Namespaces::TIME) && c.clone_call == CloneCall::Legacy {
             return Err(Error::config(
                 "namespaces",
@@ -293,6 +303,8 @@ impl Prepared {
             privileged: euid == 0 || c.namespaces.contains(Namespaces::USER),
             rootfs,
             share_vm,
+            become_namespace_root,
+            changes_credentials,
             flags: c.namespaces.bits(),
             min_fd,
             fd_limit,
@@ -413,11 +425,35 @@ impl Prepared {
 
         let fd_moves: Vec<(RawFd, RawFd)> =
             moves.iter().map(|(fd, t)| (fd.as_raw_fd(), *t)).collect();
+        let init_memfd = match c.init {
+            true => Some(super::init::memfd()?),
+            false => None,
+        };
         let mut keep_fds: Vec<RawFd> = c.fds.iter().map(|(_, t)| *t).collect();
+        keep_fds.push(err_write.as_raw_fd());
+        keep_fds.extend(init_memfd);
         keep_fds.sort_unstable();
         let exec_ptrs: Vec<*const c_char> = self.exec_paths.iter().map(|p| p.as_ptr()).collect();
         let argv_ptrs = null_terminated(&self.argv);
         let envp_ptrs = null_terminated(&self.envp);
+        // contain-init ERRFD PATH... -- ARGV...
+        let init_words = match init_memfd {
+            Some(_) => vec![
+                CString::new(super::init::ARGV0).expect("no NUL"),
+                CString::new(err_write.as_raw_fd().to_string()).expect("digits"),
+                CString::new("--").expect("no NUL"),
+            ],
+            None => Vec::new(),
+        };
+        let init_argv: Vec<*const c_char> = match &init_words[..] {
+            [argv0, errfd, dashes] => [argv0.as_ptr(), errfd.as_ptr()]
+                .into_iter()
+                .chain(exec_ptrs.iter().copied())
+                .chain([dashes.as_ptr()])
+                .chain(argv_ptrs.iter().copied())
+                .collect(),
+            _ => Vec::new(),
+        };
         let wait_for_go =
             self.id_maps.is_some() || network.as_ref().is_some_and(|n| n.needs_parent());
 
@@ -441,7 +477,11 @@ impl Prepared {
             fd_limit: self.fd_limit,
             security: &self.security,
             privileged: self.privileged,
-            init: c.init,
+            init: init_memfd.map(|memfd| child::InitPlan {
+                memfd,
+                argv: init_argv.as_ptr(),
+            }),
+            become_namespace_root: self.become_namespace_root,
             tty: c.tty,
             loopback_up: network.is_some(),
             pty_socket: pty_socket
@@ -456,17 +496,10 @@ impl Prepared {
         // The child's stack. Declared before the child guard so that it is unmapped only
         // after the child has exec'd or been killed and reaped.
         let stack = Stack::new(256 * 1024, "mmap(child stack)")?;
-        let (pid, pidfd, placed) = match (self.clone(c.clone_call, &stack, &mut plan), target) {
-            (
-                Err(Error::Sys {
-                    syscall: CLONE_INTO_CGROUP,
-                    errno,
-                    ..
-                }),
-                Some(cg),
-            ) => return Err(cg.attach_error(None, errno)),
-            (r, _) => r?,
-        };
+        // Declared before the child guard so that the caller's dumpable flag comes back only
+        // once the child has exec'd or been reaped.
+        let _dumpable = (self.share_vm && self.changes_credentials).then(KeepDumpable::new);
+        let (pid, pidfd, placed) = self.clone(c.clone_call, &stack, &mut plan)?;
         let mut guard = KillOnDrop(Some(Child::new(pid, pidfd)));
         drop(err_write);
         drop(go_read);
@@ -535,7 +568,22 @@ impl Prepared {
     fn describe(&self, e: ChildError) -> Error {
         match (&self.rootfs, e.stage) {
             (Some(r), SetupStage::Mount | SetupStage::PivotRoot) => {
-                r.error(e.stage, e.index, e.step, e.errno)
+                let error = r.error(e.stage, e.index, e.step, e.errno);
+                match (e.errno, &self.id_maps) {
+                    // The namespace's root assembles the rootfs; without a mapped root the
+                    // child keeps the caller's ids, which files in it cannot have.
+                    (Errno::EOVERFLOW, Some(_)) if !self.become_namespace_root => {
+                        Error::unsupported(
+                            "assembling the rootfs in a new user namespace",
+                            format!(
+                                "{error}: EOVERFLOW means a file would get a uid or gid the \
+                                 namespace does not map; map 0 inside in both uid_map and \
+                                 gid_map so that the namespace's root assembles it"
+                            ),
+                        )
+                    }
+                    _ => error,
+                }
             }
             (Some(_), SetupStage::Chdir) if e.step == crate::rootfs::CWD_OUTSIDE_ROOT => {
                 let cwd = self.cwd.as_deref().map(|c| OsStr::from_bytes(c.to_bytes()));
@@ -567,18 +615,32 @@ impl Prepared {
             None => None,
         };
         let result = self.clone_blocked(call, stack, plan);
-        if let Some(saved) = restore_pid_ns {
-            // SAFETY: setns back into the namespace we came from, fd owned by `saved`.
-            let _ = unsafe {
-                sys::syscall3(
-                    libc::SYS_setns,
-                    saved.as_raw_fd() as usize,
-                    libc::CLONE_NEWPID as usize,
-                    0,
-                )
-            };
+        let Some(saved) = restore_pid_ns else {
+            return result;
+        };
+        // SAFETY: setns back into the namespace we came from, fd owned by `saved`.
+        let restored = unsafe {
+            sys::syscall3(
+                libc::SYS_setns,
+                saved.as_raw_fd() as usize,
+                libc::CLONE_NEWPID as usize,
+                0,
+            )
+        };
+        match (restored, result) {
+            (Ok(_), result) => result,
+            (Err(e), result) => {
+                // This thread's later children (any fork, not only ours) would start in the
+                // joined PID namespace: fail loudly rather than go on. The child is killed
+                // and reaped by its handle's drop.
+                drop(result.map(|(pid, pidfd, _)| Child::new(pid, pidfd)));
+                Err(Error::sys(
+                    "setns(pid) restoring this thread's pid_for_children (its later children \
+                     start in the joined PID namespace)",
+                    e,
+                ))
+            }
         }
-        result
     }
 
     fn clone_blocked(
@@ -599,16 +661,19 @@ impl Prepared {
             };
             match self.clone3(self.flags | vm | into_cgroup, cgroup, stack, plan) {
                 Ok((pid, fd)) => return Ok((pid, fd, self.cgroup.is_some())),
-                // Kernels before 5.7 know a shorter clone_args and refuse the longer one.
-                Err(Errno::E2BIG) if self.cgroup.is_some() => {
+                Err(Errno::ENOSYS) if call == CloneCall::Auto => {}
+                // Kernels before 5.7 know a shorter clone_args and refuse the longer one (E2BIG).
+                // Any other error may be the cgroup's or the clone's own (EPERM from an LSM's
+                // user namespace restriction, ENOSPC from user.max_user_namespaces): clone
+                // again without the cgroup, so that a clone error is reported as one and a
+                // cgroup error comes from the parent's cgroup.procs write, with its remedy.
+                Err(_) if into_cgroup != 0 => {
                     let flags = self.defer_cgroup_placement(plan);
                     return self
                         .clone3(flags | vm, 0, stack, plan)
                         .map(|(pid, fd)| (pid, fd, false))
                         .map_err(|e| Error::sys("clone3", e));
                 }
-                Err(Errno::ENOSYS) if call == CloneCall::Auto => {}
-                Err(e) if into_cgroup != 0 => return Err(Error::sys(CLONE_INTO_CGROUP, e)),
                 Err(e) => return Err(Error::sys("clone3", e)),
             }
             if self.flags & sys::CLONE_NEWTIME != 0 {
@@ -656,6 +721,9 @@ impl Prepared {
         let mut args = sys::CloneArgs {
             flags: flags | sys::CLONE_PIDFD,
             pidfd: &mut pidfd as *mut RawFd as u64,
+            // SIGCHLD: execve resets any other exit signal to it anyway. A caller that ignores
+            // SIGCHLD or reaps with waitpid(-1) takes the status; `Child::wait` then reads it
+            // from the pidfd (Linux 6.15).
             exit_signal: libc::SIGCHLD as u64,
             stack: stack.base() as u64,
             stack_size: stack.size() as u64,
@@ -698,9 +766,6 @@ fn receive_fd(socket: &OwnedFd) -> Result<OwnedFd> {
     }
     Err(Error::sys("recvmsg(pty master)", Errno::EPROTO))
 }
-
-/// The syscall name of a clone into a cgroup, to tell its errors apart.
-const CLONE_INTO_CGROUP: &str = "clone3(CLONE_INTO_CGROUP)";
 
 /// Creates the child's own cgroup under `parent` (absolute, or relative to the v2 root) or the
 /// caller's own cgroup.
@@ -749,6 +814,44 @@ fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
         .map(|s| s.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect()
+}
+
+/// Keeps the caller's dumpable flag as it was across spawns whose child changes credentials.
+///
+/// The child shares the caller's memory until it execs, and the kernel resets the *memory's*
+/// dumpable flag (to `fs.suid_dumpable`, normally 0) whenever a process changes its euid,
+/// egid or gains capabilities it lacked: without this, the caller would become non-dumpable
+/// (no core dumps, no debugger, root-owned /proc files, refused newuidmap) after its first
+/// spawn with a uid. The reset must stay in force while any such child runs on the shared
+/// memory (it keeps other users from ptracing the child, and through it the caller), so the
+/// flag comes back only when the last of them has exec'd or died.
+struct KeepDumpable;
+
+/// Spawns in flight that change credentials, and the flag from before the first of them.
+static DUMPABLE: std::sync::Mutex<(usize, i32)> = std::sync::Mutex::new((0, -1));
+
+impl KeepDumpable {
+    fn new() -> KeepDumpable {
+        let mut state = DUMPABLE.lock().unwrap_or_else(|e| e.into_inner());
+        if state.0 == 0 {
+            // SAFETY: prctl(PR_GET_DUMPABLE) takes no pointers.
+            state.1 = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
+        }
+        state.0 += 1;
+        KeepDumpable
+    }
+}
+
+impl Drop for KeepDumpable {
+    fn drop(&mut self) {
+        let mut state = DUMPABLE.lock().unwrap_or_else(|e| e.into_inner());
+        state.0 -= 1;
+        // prctl can set only 0 and 1 (2, "root only", comes from fs.suid_dumpable).
+        if state.0 == 0 && (state.1 == 0 || state.1 == 1) {
+            // SAFETY: prctl(PR_SET_DUMPABLE) with an integer.
+            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, state.1 as libc::c_ulong) };
+        }
+    }
 }
 
 /// Kills and reaps a child whose spawn failed half-way.

@@ -121,6 +121,7 @@ pub enum RootfsMode {
 /// The OCI runtime-spec default masked paths.
 pub const DEFAULT_MASKED_PATHS: &[&str] = &[
     "/proc/acpi",
+    "/proc/asound",
     "/proc/kcore",
     "/proc/keys",
     "/proc/latency_stats",

@@ -287,6 +287,41 @@ pub(crate) fn waitid_pidfd(
     }
 }
 
+/// The wait status (as `waitpid` gives it) of a process that somebody else already reaped,
+/// from its pidfd: `ioctl(PIDFD_GET_INFO)` with `PIDFD_INFO_EXIT` (Linux 6.15). `Ok(None)`
+/// when the kernel does not keep it (older kernels: EINVAL or ENOTTY).
+pub(crate) fn pidfd_exit_status(pidfd: BorrowedFd<'_>) -> Result<Option<i32>, Errno> {
+    /// `struct pidfd_info`, version 0 (64 bytes).
+    #[repr(C)]
+    #[derive(Default)]
+    struct PidfdInfo {
+        mask: u64,
+        cgroupid: u64,
+        ids: [u32; 11],
+        exit_code: i32,
+    }
+    const PIDFD_INFO_EXIT: u64 = 1 << 3;
+    // _IOWR(PIDFS_IOCTL_MAGIC 0xFF, 11, struct pidfd_info)
+    const PIDFD_GET_INFO: usize = 0xC000_0000 | (64 << 16) | (0xFF << 8) | 11;
+    let mut info = PidfdInfo {
+        mask: PIDFD_INFO_EXIT,
+        ..Default::default()
+    };
+    // SAFETY: the ioctl fills in a local struct of the size encoded in the request.
+    match unsafe {
+        syscall3(
+            libc::SYS_ioctl,
+            pidfd.as_raw_fd() as usize,
+            PIDFD_GET_INFO,
+            &mut info as *mut PidfdInfo as usize,
+        )
+    } {
+        Ok(_) if info.mask & PIDFD_INFO_EXIT != 0 => Ok(Some(info.exit_code)),
+        Ok(_) | Err(Errno::EINVAL) | Err(Errno::ENOTTY) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// `close_range(2)`.
 #[inline(always)]
 pub(crate) unsafe fn close_range(first: u32, last: u32, flags: u32) -> Result<(), Errno> {
@@ -305,34 +340,58 @@ pub(crate) unsafe fn close_range(first: u32, last: u32, flags: u32) -> Result<()
 /// Every signal blocked in the calling thread until dropped, when the previous mask comes
 /// back: around a clone, so that no handler of the caller can run in a child that shares its
 /// memory before the child has reset them.
+///
+/// Through the raw `rt_sigprocmask`: glibc's `pthread_sigmask` quietly leaves its own two
+/// signals (SIGCANCEL and SIGSETXID, 32 and 33) unblocked, and a `setxid` broadcast from
+/// another thread would then run glibc's handler in the child.
 pub(crate) struct AllSignalsBlocked {
-    old: nix::sys::signal::SigSet,
+    old: u64,
 }
 
 impl AllSignalsBlocked {
     pub(crate) fn new() -> crate::Result<AllSignalsBlocked> {
-        use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
-        let mut old = SigSet::empty();
-        pthread_sigmask(
-            SigmaskHow::SIG_SETMASK,
-            Some(&SigSet::all()),
-            Some(&mut old),
-        )
-        .map_err(|e| crate::Error::sys("pthread_sigmask", e))?;
+        let all: u64 = !0;
+        let mut old: u64 = 0;
+        // SAFETY: rt_sigprocmask with pointers to two local 8-byte sets.
+        unsafe {
+            syscall6(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_SETMASK as usize,
+                &all as *const u64 as usize,
+                &mut old as *mut u64 as usize,
+                8,
+                0,
+                0,
+            )
+        }
+        .map_err(|e| crate::Error::sys("rt_sigprocmask", e))?;
         Ok(AllSignalsBlocked { old })
     }
 }
 
 impl Drop for AllSignalsBlocked {
     fn drop(&mut self) {
-        use nix::sys::signal::{pthread_sigmask, SigmaskHow};
-        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);
+        // SAFETY: as in `new`, restoring the saved set.
+        let _ = unsafe {
+            syscall6(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_SETMASK as usize,
+                &self.old as *const u64 as usize,
+                0,
+                8,
+                0,
+                0,
+            )
+        };
     }
 }
 
 /// A stack for a cloned child: an anonymous mapping with an inaccessible guard page at the
 /// bottom, so an overflow faults instead of writing into whatever lies below. Unmapped on drop:
 /// keep it until the child has exec'd or exited.
+///
+/// The guard is one page of the running kernel (4 KiB, 16 KiB or 64 KiB), added below the
+/// usable size, so the usable part is what was asked for on every page size.
 #[derive(Debug)]
 pub(crate) struct Stack {
     base: *mut c_void,
@@ -340,15 +399,24 @@ pub(crate) struct Stack {
 }
 
 impl Stack {
-    const GUARD: usize = 4096;
-
-    /// `size` bytes (a multiple of the page size); `what` names it in errors.
+    /// `size` usable bytes; `what` names it in errors.
     pub(crate) fn new(size: usize, what: &'static str) -> crate::Result<Stack> {
+        // SAFETY: sysconf takes no pointers.
+        let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+            p if p > 0 => p as usize,
+            _ => 4096,
+        };
+        Stack::with_page_size(size, page, what)
+    }
+
+    fn with_page_size(size: usize, page: usize, what: &'static str) -> crate::Result<Stack> {
+        let usable = size.div_ceil(page) * page;
+        let total = usable + page;
         // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
         let base = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                size,
+                total,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
                 -1,
@@ -358,9 +426,9 @@ impl Stack {
         if base == libc::MAP_FAILED {
             return Err(crate::Error::sys(what, Errno::last()));
         }
-        let stack = Stack { base, size };
+        let stack = Stack { base, size: total };
         // SAFETY: the lowest page of our own mapping becomes inaccessible.
-        if unsafe { libc::mprotect(base, Self::GUARD, libc::PROT_NONE) } != 0 {
+        if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
             return Err(crate::Error::sys(what, Errno::last()));
         }
         Ok(stack)
@@ -428,7 +496,65 @@ impl FdPath {
 
 #[cfg(test)]
 mod tests {
-    use super::FdPath;
+    use super::{AllSignalsBlocked, FdPath, Stack};
+
+    /// The calling thread's blocked set, read with the raw syscall.
+    fn blocked() -> u64 {
+        let mut set: u64 = 0;
+        // SAFETY: rt_sigprocmask reading into a local 8-byte set.
+        unsafe {
+            super::syscall6(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_BLOCK as usize,
+                0,
+                &mut set as *mut u64 as usize,
+                8,
+                0,
+                0,
+            )
+        }
+        .unwrap();
+        set
+    }
+
+    #[test]
+    fn all_signals_blocked_includes_glibc_s_own_and_comes_back() {
+        std::thread::spawn(|| {
+            let before = blocked();
+            {
+                let _guard = AllSignalsBlocked::new().unwrap();
+                let now = blocked();
+                // SIGCANCEL (32) and SIGSETXID (33), which pthread_sigmask leaves out; the
+                // kernel never reports SIGKILL and SIGSTOP as blocked.
+                for sig in [32, 33, libc::SIGTERM, libc::SIGCHLD, 64] {
+                    assert_ne!(
+                        now & (1 << (sig - 1)),
+                        0,
+                        "signal {sig} not blocked: {now:#x}"
+                    );
+                }
+            }
+            assert_eq!(blocked(), before);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn the_stack_guard_is_a_page_of_the_kernel_s_size_below_the_usable_part() {
+        // A 64 KiB-page kernel: before, the guard was 4 KiB and a 64 KiB stack was all
+        // guard once the kernel rounded the mprotect up to its page.
+        let s = Stack::with_page_size(64 * 1024, 64 * 1024, "test").unwrap();
+        assert_eq!(s.size(), 128 * 1024);
+        // SAFETY: the usable part of our own mapping: from base + one page to the top.
+        unsafe {
+            let lowest_usable = s.base().cast::<u8>().add(64 * 1024);
+            lowest_usable.write_volatile(1);
+            s.top().cast::<u8>().sub(1).write_volatile(2);
+        }
+        let s = Stack::new(256 * 1024, "test").unwrap();
+        assert!(s.size() > 256 * 1024);
+    }
 
     #[test]
     fn fd_paths_are_nul_terminated() {

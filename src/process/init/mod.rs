@@ -1,0 +1,108 @@
+//! The PID 1 of [`Container::init`](super::Container::init): `contain-init`, a freestanding
+//! static program of about 2 KiB (source: `program.rs` beside this file, built by `build.rs`),
+//! kept in a sealed memfd and exec'd by the child in place of the payload.
+//!
+//! Why exec an init rather than fork one from the caller: a forked PID 1 would hold a
+//! copy-on-write copy of the caller's whole memory, its descriptors (every one, CLOEXEC or
+//! not, until it execs — which it never does) and `/proc/1/exe` would be the caller's binary
+//! (the CVE-2019-5736 pattern). Exec'd from a memfd sealed against writes, PID 1 holds only
+//! its own 2 KiB, stdio, and an executable nobody can modify; and the spawn can use
+//! `CLONE_VM` like every other spawn, at a cost independent of the caller's size.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
+
+use crate::{Errno, Error, Result};
+
+/// The program, built for the crate's target by `build.rs`.
+static PROGRAM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/contain-init"));
+
+/// `argv[0]` of the init, which is what `ps` shows for PID 1.
+pub(crate) const ARGV0: &str = "contain-init";
+
+/// `MFD_EXEC` (6.3): executable even where `vm.memfd_noexec` makes memfds non-executable by
+/// default.
+const MFD_EXEC: libc::c_uint = 0x10;
+
+/// The sealed memfd holding `contain-init`, made at the first use and kept (close-on-exec) for
+/// the life of the process.
+pub(crate) fn memfd() -> Result<RawFd> {
+    static FD: OnceLock<std::result::Result<OwnedFd, (&'static str, Errno)>> = OnceLock::new();
+    match FD.get_or_init(make_memfd) {
+        Ok(fd) => Ok(fd.as_raw_fd()),
+        Err((syscall, errno)) => Err(Error::sys(syscall, *errno)),
+    }
+}
+
+fn make_memfd() -> std::result::Result<OwnedFd, (&'static str, Errno)> {
+    let name = c"contain-init";
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: memfd_create with a NUL-terminated name; the result is a new descriptor.
+    let mut fd = unsafe { libc::memfd_create(name.as_ptr(), flags | MFD_EXEC) };
+    if fd < 0 && Errno::last() == Errno::EINVAL {
+        // Before 6.3 the flag is unknown, and every memfd is executable.
+        // SAFETY: as above.
+        fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
+    }
+    if fd < 0 {
+        return Err(("memfd_create(contain-init)", Errno::last()));
+    }
+    // SAFETY: memfd_create just returned this descriptor.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut written = 0;
+    while written < PROGRAM.len() {
+        match nix::unistd::write(&fd, &PROGRAM[written..]) {
+            Ok(n) => written += n,
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(("write(contain-init memfd)", e)),
+        }
+    }
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: fcntl(F_ADD_SEALS) with an integer on our own descriptor.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+        return Err(("fcntl(F_ADD_SEALS, contain-init memfd)", Errno::last()));
+    }
+    Ok(fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::SetupStage;
+
+    #[test]
+    fn the_program_reports_the_library_s_exec_stage() {
+        let source = include_str!("program.rs");
+        let line = format!("const STAGE_EXEC: u32 = {};", SetupStage::Exec as u32);
+        assert!(source.contains(&line), "program.rs must say {line}");
+        let line = format!(
+            "const SETUP_FAILED_EXIT: usize = {};",
+            super::super::child::SETUP_FAILED_EXIT
+        );
+        assert!(source.contains(&line), "program.rs must say {line}");
+    }
+
+    #[test]
+    fn the_program_is_a_small_static_elf() {
+        let p = super::PROGRAM;
+        assert_eq!(&p[..4], b"\x7fELF");
+        assert!(p.len() < 16 * 1024, "{} bytes", p.len());
+    }
+
+    #[test]
+    fn the_memfd_is_sealed_against_writes() {
+        let fd = super::memfd().unwrap();
+        // SAFETY: fcntl(F_GET_SEALS) on the live memfd.
+        let seals = unsafe { libc::fcntl(fd, libc::F_GET_SEALS) };
+        assert_eq!(
+            seals & (libc::F_SEAL_WRITE | libc::F_SEAL_SEAL),
+            libc::F_SEAL_WRITE | libc::F_SEAL_SEAL
+        );
+        let path = format!("/proc/self/fd/{fd}");
+        let err = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"x"))
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+    }
+}

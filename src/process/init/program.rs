@@ -1,0 +1,305 @@
+//! `contain-init`: the PID 1 that `Container::init(true)` execs from a sealed memfd.
+//!
+//! A freestanding static program (no libc, no allocator, no std) that `build.rs` compiles and
+//! the library embeds. It holds nothing of the process that spawned the container: not its
+//! memory (this is a fresh `execve`), not its descriptors (all but stdio and the error pipe
+//! were closed before exec), and `/proc/1/exe` is a sealed memfd, not the caller's binary.
+//!
+//! Command line, prepared by the library:
+//!
+//! ```text
+//! contain-init ERRFD PATH... -- ARGV0 ARG...
+//! ```
+//!
+//! - `ERRFD`: the spawn's error pipe (decimal). It is made close-on-exec here, so the payload's
+//!   successful `execve` closes it; this process closes its own copy after the fork.
+//! - `PATH...`: where to look for the payload, tried in order as `execvp` does (each contains
+//!   a `/`, so none is `--`).
+//! - `ARGV0 ARG...`: the payload's argv. Its environment is this program's.
+//!
+//! Every signal is blocked on entry (the library keeps them blocked from clone to here), so
+//! nothing arrives asynchronously: PID 1 takes them all with `rt_sigtimedwait`, reaps every
+//! zombie on SIGCHLD and passes every other signal on to the payload. When the payload ends,
+//! PID 1 exits with its status (128+N for a signal N, since PID 1 cannot be killed by its own
+//! signals); the kernel then kills whatever else is left in the PID namespace.
+//!
+//! If the payload cannot be executed, it writes the library's 16-byte setup report (stage
+//! `Exec`, errno) to `ERRFD` and exits 127, exactly as a payload without an init would.
+#![no_std]
+#![no_main]
+
+use core::arch::{asm, global_asm};
+
+/// `SetupStage::Exec` as the library encodes it on the error pipe (checked by a unit test
+/// in the library).
+const STAGE_EXEC: u32 = 20;
+/// Exit status when the payload could not be executed (the library's `SETUP_FAILED_EXIT`).
+const SETUP_FAILED_EXIT: usize = 127;
+
+#[cfg(target_arch = "x86_64")]
+mod nr {
+    pub const WRITE: usize = 1;
+    pub const CLOSE: usize = 3;
+    pub const RT_SIGPROCMASK: usize = 14;
+    pub const CLONE: usize = 56;
+    pub const EXECVE: usize = 59;
+    pub const WAIT4: usize = 61;
+    pub const KILL: usize = 62;
+    pub const FCNTL: usize = 72;
+    pub const RT_SIGTIMEDWAIT: usize = 128;
+    pub const EXIT_GROUP: usize = 231;
+}
+
+#[cfg(target_arch = "aarch64")]
+mod nr {
+    pub const WRITE: usize = 64;
+    pub const CLOSE: usize = 57;
+    pub const RT_SIGPROCMASK: usize = 135;
+    pub const CLONE: usize = 220;
+    pub const EXECVE: usize = 221;
+    pub const WAIT4: usize = 260;
+    pub const KILL: usize = 129;
+    pub const FCNTL: usize = 25;
+    pub const RT_SIGTIMEDWAIT: usize = 137;
+    pub const EXIT_GROUP: usize = 94;
+}
+
+const SIGCHLD: usize = 17;
+const F_SETFD: usize = 2;
+const FD_CLOEXEC: usize = 1;
+const WNOHANG: usize = 1;
+const ENOENT: isize = 2;
+const EACCES: isize = 13;
+const ENOTDIR: isize = 20;
+const ENODEV: isize = 19;
+const ESTALE: isize = 116;
+const ETIMEDOUT: isize = 110;
+const EINVAL: isize = 22;
+
+/// A raw system call; returns the kernel's value (`-errno` on failure).
+#[inline(always)]
+unsafe fn syscall(n: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> isize {
+    let ret: isize;
+    // SAFETY: the Linux x86_64 syscall convention; the caller upholds the call's contract.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        asm!(
+            "syscall",
+            inlateout("rax") n as isize => ret,
+            in("rdi") a1, in("rsi") a2, in("rdx") a3, in("r10") a4,
+            lateout("rcx") _, lateout("r11") _,
+            options(nostack)
+        );
+    }
+    // SAFETY: the Linux aarch64 syscall convention, as above.
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        asm!(
+            "svc 0",
+            in("x8") n,
+            inlateout("x0") a1 as isize => ret,
+            in("x1") a2, in("x2") a3, in("x3") a4,
+            options(nostack)
+        );
+    }
+    ret
+}
+
+fn exit(code: usize) -> ! {
+    loop {
+        // SAFETY: exit_group takes no pointers and does not return.
+        unsafe { syscall(nr::EXIT_GROUP, code, 0, 0, 0) };
+    }
+}
+
+// The ELF entry point: the kernel leaves argc at the stack pointer, then argv, NULL, envp,
+// NULL. Hand that address to `main` with an ABI-aligned stack and no return address.
+#[cfg(target_arch = "x86_64")]
+global_asm!(
+    ".globl _start",
+    "_start:",
+    "xor ebp, ebp",
+    "mov rdi, rsp",
+    "and rsp, -16",
+    "call {main}",
+    "ud2",
+    main = sym main,
+);
+
+#[cfg(target_arch = "aarch64")]
+global_asm!(
+    ".globl _start",
+    "_start:",
+    "mov x29, xzr",
+    "mov x30, xzr",
+    "mov x0, sp",
+    "bl {main}",
+    "brk #1",
+    main = sym main,
+);
+
+/// A NUL-terminated string at `p` compared with `s` (without its NUL).
+unsafe fn is(p: *const u8, s: &[u8]) -> bool {
+    for (i, &b) in s.iter().enumerate() {
+        // SAFETY: `p` is NUL-terminated; we stop at the first difference, so at its NUL.
+        if unsafe { *p.add(i) } != b {
+            return false;
+        }
+    }
+    // SAFETY: all of `s` matched, so `p` has at least `s.len()` bytes before its NUL.
+    unsafe { *p.add(s.len()) == 0 }
+}
+
+/// Parses a small decimal number; `None` for anything else.
+unsafe fn number(p: *const u8) -> Option<usize> {
+    let mut n: usize = 0;
+    let mut i = 0;
+    loop {
+        // SAFETY: `p` is NUL-terminated and we stop at the NUL.
+        let b = unsafe { *p.add(i) };
+        match b {
+            0 if i > 0 => return Some(n),
+            b'0'..=b'9' if i < 9 => n = n * 10 + (b - b'0') as usize,
+            _ => return None,
+        }
+        i += 1;
+    }
+}
+
+/// Writes the setup report for a failed exec and exits 127.
+fn report(errfd: usize, errno: isize) -> ! {
+    let wire: [u32; 4] = [STAGE_EXEC, errno as u32, 0, 0];
+    // SAFETY: 16 bytes from a local array to a descriptor we were given.
+    unsafe { syscall(nr::WRITE, errfd, wire.as_ptr() as usize, 16, 0) };
+    exit(SETUP_FAILED_EXIT)
+}
+
+/// `execvp`'s choice of error over the candidate paths.
+unsafe fn exec_payload(
+    paths: &[*const u8],
+    argv: *const *const u8,
+    envp: *const *const u8,
+) -> isize {
+    let mut err = ENOENT;
+    let mut seen_eacces = false;
+    for &path in paths {
+        // SAFETY: NUL-terminated path, NULL-terminated argv and envp from our own stack.
+        let e = -unsafe { syscall(nr::EXECVE, path as usize, argv as usize, envp as usize, 0) };
+        match e {
+            ENOENT | ENOTDIR | ESTALE | ENODEV | ETIMEDOUT => err = e,
+            EACCES => seen_eacces = true,
+            other => return other,
+        }
+    }
+    if seen_eacces {
+        EACCES
+    } else {
+        err
+    }
+}
+
+unsafe extern "C" fn main(sp: *const usize) -> ! {
+    // SAFETY (whole function): the layout the kernel gives a new program: argc, then argc
+    // pointers, NULL, then the environment, NULL.
+    unsafe {
+        let argc = *sp;
+        let argv = sp.add(1) as *const *const u8;
+        let envp = argv.add(argc + 1);
+        if argc < 4 {
+            exit(SETUP_FAILED_EXIT);
+        }
+        let Some(errfd) = number(*argv.add(1)) else {
+            exit(SETUP_FAILED_EXIT)
+        };
+        let mut i = 2;
+        while i < argc && !is(*argv.add(i), b"--") {
+            i += 1;
+        }
+        if i == 2 || i + 1 >= argc {
+            report(errfd, EINVAL);
+        }
+        let paths = core::slice::from_raw_parts(argv.add(2), i - 2);
+        let payload_argv = argv.add(i + 1);
+        // The payload's successful exec must close its copy of the error pipe.
+        syscall(nr::FCNTL, errfd, F_SETFD, FD_CLOEXEC, 0);
+
+        let pid = syscall(nr::CLONE, SIGCHLD, 0, 0, 0);
+        if pid < 0 {
+            report(errfd, -pid);
+        }
+        if pid == 0 {
+            let empty: u64 = 0;
+            syscall(
+                nr::RT_SIGPROCMASK,
+                2, /* SIG_SETMASK */
+                &empty as *const u64 as usize,
+                0,
+                8,
+            );
+            report(errfd, exec_payload(paths, payload_argv, envp));
+        }
+        syscall(nr::CLOSE, errfd, 0, 0, 0);
+        supervise(pid)
+    }
+}
+
+/// Reaps zombies and forwards signals until `payload` ends, then exits with its status.
+fn supervise(payload: isize) -> ! {
+    // Every signal (the kernel ignores the bits of SIGKILL and SIGSTOP).
+    let all: u64 = !0;
+    let mut info = core::mem::MaybeUninit::<[u64; 16]>::uninit(); // siginfo_t, 128 bytes
+    loop {
+        // SAFETY: a local sigset and siginfo buffer; no timeout (NULL).
+        let sig = unsafe {
+            syscall(
+                nr::RT_SIGTIMEDWAIT,
+                &all as *const u64 as usize,
+                info.as_mut_ptr() as usize,
+                0,
+                8,
+            )
+        };
+        if sig <= 0 {
+            continue;
+        }
+        if sig as usize != SIGCHLD {
+            // SAFETY: kill with integer arguments.
+            unsafe { syscall(nr::KILL, payload as usize, sig as usize, 0, 0) };
+            continue;
+        }
+        loop {
+            let mut status: i32 = 0;
+            // SAFETY: wait4(-1) into a local status word.
+            let reaped = unsafe {
+                syscall(
+                    nr::WAIT4,
+                    usize::MAX,
+                    &mut status as *mut i32 as usize,
+                    WNOHANG,
+                    0,
+                )
+            };
+            if reaped <= 0 {
+                break;
+            }
+            if reaped == payload {
+                let code = if status & 0x7f == 0 {
+                    (status >> 8) & 0xff
+                } else {
+                    128 + (status & 0x7f)
+                };
+                exit(code as usize);
+            }
+        }
+    }
+}
+
+/// The precompiled `core` refers to the unwinder's personality routine even with
+/// `panic=abort`; nothing here unwinds, so it is never called.
+#[no_mangle]
+extern "C" fn rust_eh_personality() {}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    exit(SETUP_FAILED_EXIT)
+}
