@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::busybox::BusyboxRootfs;
-use common::{is_root, output, role, skip, stdout};
+use common::{is_root, output, rerun_as_nobody, role, skip, stdout};
 use contain::cgroup::{Cgroup, CgroupBuilder};
 use contain::idmap::IdMap;
 use contain::namespace::{Namespace, Namespaces};
@@ -618,4 +618,64 @@ fn the_readme_example_runs_as_root_with_an_unprivileged_map() {
     }
     // The namespace's root created the overlay's files: nothing in the image changed.
     assert!(!Path::new(&image.root().join("work")).exists());
+}
+
+#[test]
+fn the_readme_example_runs_rootless_through_newuidmap() {
+    const TEST: &str = "the_readme_example_runs_rootless_through_newuidmap";
+    match role().as_deref() {
+        Some("readme") => {
+            // As nobody, whose /etc/subuid range is 200000-265535 (see rerun_as_nobody).
+            let image = BusyboxRootfs::new("hardening-readme-rootless");
+            let map = IdMap::new(0, 200_000, 65_536);
+            for rootfs in [
+                Rootfs::new(image.root()),
+                Rootfs::new(image.root()).mode(contain::rootfs::RootfsMode::ReadOnly),
+            ] {
+                let child = Container::new("/bin/sh")
+                    .args(["-c", "echo $$; hostname; id -u"])
+                    .namespaces(Namespaces::all())
+                    .uid_map(&[map])
+                    .gid_map(&[map])
+                    .hostname("box")
+                    .rootfs(rootfs)
+                    .stdout(Stdio::Piped)
+                    .spawn()
+                    .unwrap();
+                let out = child.wait_with_output().unwrap();
+                assert!(out.status.success(), "{out:?}");
+                assert_eq!(String::from_utf8_lossy(&out.stdout), "1\nbox\n0\n");
+            }
+        }
+        Some(_) => {}
+        None => {
+            if !is_root(TEST) {
+                return;
+            }
+            for helper in ["newuidmap", "newgidmap"] {
+                if common::in_path(helper).is_none() {
+                    skip(TEST, &format!("no {helper} (apt-get install uidmap)"));
+                    return;
+                }
+            }
+            for file in ["/etc/subuid", "/etc/subgid"] {
+                if !Path::new(file).exists() {
+                    skip(
+                        TEST,
+                        &format!("no {file} to replace in a private mount namespace"),
+                    );
+                    return;
+                }
+            }
+            if std::fs::metadata("/")
+                .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o005 != 0o005)
+                .unwrap_or(true)
+            {
+                skip(TEST, "/ is not searchable by nobody here");
+                return;
+            }
+            let o = rerun_as_nobody(TEST, "readme", true);
+            assert!(o.status.success(), "{o:?}");
+        }
+    }
 }
