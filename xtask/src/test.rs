@@ -181,12 +181,15 @@ struct TestBinary {
 }
 
 /// `cargo test --package contain --tests --no-run --message-format=json`, keeping the
-/// integration test executables (target kind "test", test profile).
+/// integration test executables (target kind "test", test profile). With `--test NAME` in
+/// the options, only those binaries (`--tests` would add every other one).
 fn build_integration_tests(cargo_opts: &[OsString]) -> Result<Vec<TestBinary>> {
     let mut command = cargo();
-    command
-        .args(["test", "--package", PACKAGE, "--tests", "--no-run"])
-        .args(cargo_opts);
+    command.args(["test", "--package", PACKAGE, "--no-run"]);
+    if !names_tests(cargo_opts) {
+        command.arg("--tests");
+    }
+    command.args(cargo_opts);
     let mut tests: Vec<TestBinary> = cargo_artifacts(command)?
         .iter()
         .filter_map(integration_test)
@@ -334,6 +337,13 @@ fn error_diagnostic(message: &json::Value) -> Option<&str> {
     diagnostic.get("rendered")?.as_str()
 }
 
+/// Whether the cargo options pick integration tests by name (`--test NAME`, `--test=NAME`).
+fn names_tests(cargo_opts: &[OsString]) -> bool {
+    cargo_opts
+        .iter()
+        .any(|a| a == "--test" || a.to_string_lossy().starts_with("--test="))
+}
+
 /// `[cargo options...] -- [harness args...]`: the options also shape the VM build, the
 /// harness arguments also go to each binary in the guest.
 fn split_cargo_args(args: &[OsString]) -> (&[OsString], &[OsString]) {
@@ -402,6 +412,15 @@ mod tests {
         .collect();
         let kept: Vec<_> = build_options(&args);
         assert_eq!(kept, ["--release", "--features", "a b", "-j=2"]);
+    }
+
+    #[test]
+    fn test_names_replace_all_tests() {
+        let args = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        assert!(names_tests(&args(&["--release", "--test", "net"])));
+        assert!(names_tests(&args(&["--test=net"])));
+        assert!(!names_tests(&args(&["--release", "--tests"])));
+        assert!(!names_tests(&args(&[])));
     }
 
     #[test]
