@@ -327,7 +327,10 @@ impl Cgroup {
     ///
     /// cgroup v2 lets a non-root group either hold processes or pass domain controllers to
     /// children, not both ("no internal processes"); when this group holds processes the error
-    /// says so and lists them.
+    /// says so and lists them. That is checked before anything is written, for threaded
+    /// controllers (pids, cpu, cpuset) too: the kernel would take those, but it would turn the
+    /// group into a thread root whose ordinary child groups can then hold no process at all
+    /// (`EOPNOTSUPP`), so enabling them there only ever breaks the subtree.
     ///
     /// ```no_run
     /// use contain::cgroup::{Cgroup, Controller};
@@ -352,6 +355,17 @@ impl Cgroup {
             .copied()
             .filter(|c| !available.contains(c))
             .collect();
+        if !from_above.is_empty() {
+            // A controller the host lacks is the first thing to say.
+            if let Ok(host) = HostCgroups::detect() {
+                for &c in &from_above {
+                    host.check(c)?;
+                }
+            }
+        }
+        if !self.is_root()? && !self.procs()?.is_empty() {
+            return Err(self.internal_processes_error(missing[0]));
+        }
         if let Some(&first) = from_above.first() {
             match self.parent()? {
                 Some(parent) => parent.enable_controllers(&from_above)?,
@@ -817,6 +831,31 @@ fn remove_tree(parent: &Cgroup, name: &OsStr, node: Cgroup, timeout: Duration) -
         node.kill()?;
         node.wait_empty(timeout)?;
     }
+    rmdir_tree(parent, name, node, false).map(drop)
+}
+
+/// Removes `name` in `parent` and its descendants only if no process lives in any of them;
+/// never signals anyone. `Ok(false)` when the subtree is populated (or a process entered it
+/// while it was being removed: the kernel refuses that rmdir with `EBUSY`), with what could
+/// be removed below it gone.
+pub(crate) fn remove_if_empty(parent: &Cgroup, name: &OsStr) -> Result<bool> {
+    let node = match parent.child(name) {
+        Ok(node) => node,
+        Err(Error::Sys {
+            errno: Errno::ENOENT,
+            ..
+        }) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if node.events()?.populated {
+        return Ok(false);
+    }
+    rmdir_tree(parent, name, node, true)
+}
+
+/// The depth-first `rmdir` walk of [`remove_tree`]; with `busy_is_ok`, an `EBUSY` stops it
+/// with `Ok(false)` instead of an error.
+fn rmdir_tree(parent: &Cgroup, name: &OsStr, node: Cgroup, busy_is_ok: bool) -> Result<bool> {
     struct Frame {
         cg: Cgroup,
         name: OsString,
@@ -851,10 +890,11 @@ fn remove_tree(parent: &Cgroup, name: &OsStr, node: Cgroup, timeout: Duration) -
         let holder = stack.last().map_or(parent, |f| &f.cg);
         match unistd::unlinkat(&holder.dir, done.name.as_os_str(), UnlinkatFlags::RemoveDir) {
             Ok(()) | Err(Errno::ENOENT) => {}
+            Err(Errno::EBUSY) if busy_is_ok => return Ok(false),
             Err(e) => return Err(Error::sys_path("rmdir", done.cg.path(), e)),
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 fn check_file_name(name: &str) -> Result<()> {

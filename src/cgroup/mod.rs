@@ -20,6 +20,11 @@
 //!   [`CpuList`], [`IoMax`]. The file formats are parsed by pure functions in [`parse`].
 //! - Lifecycle: [`Cgroup::freeze`], [`Cgroup::thaw`], [`Cgroup::kill`],
 //!   [`Cgroup::wait_empty`] wait on `cgroup.events` with `poll(POLLPRI)`, with a timeout.
+//! - Placement ([`place`]): where a group that needs controllers can go when the caller's
+//!   own cgroup holds processes (as it does in a container, a CI job or a service):
+//!   [`CgroupBuilder::create_in_default`] and containers' groups use `<mount>/contain`
+//!   ([`PARENT`]). [`cleanup`] removes the groups that runs killed with SIGKILL left behind
+//!   (checked by pid and start time; never a live or populated one).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -27,7 +32,7 @@
 //!
 //! let mut limits = Resources::default();
 //! limits.memory_max = Some(Max::Limit(Bytes::mib(64)));
-//! let job = CgroupBuilder::new("job-42").resources(limits).create_in_own()?;
+//! let job = CgroupBuilder::new("job-42").resources(limits).create_in_default()?;
 //! let child = std::process::Command::new("sleep").arg("60").spawn().expect("spawn");
 //! job.add_process(nix::unistd::Pid::from_raw(child.id() as i32))?;
 //! println!("{:?}", job.usage()?);
@@ -41,6 +46,7 @@ mod devices;
 mod discover;
 mod group;
 pub mod parse;
+pub mod place;
 mod resources;
 mod value;
 
@@ -49,5 +55,6 @@ pub use devices::{attach_device_filter, DeviceAccess, DeviceKind, DeviceRule};
 pub use discover::{Hierarchy, HostCgroups, KernelController, V1Mount, V2Mount};
 pub use group::{Cgroup, OwnedCgroup, Usage, DROP_TIMEOUT};
 pub use parse::{CgroupEvents, CpuStat, IoStat, MemoryEvents, MemoryStat, PidsEvents};
+pub use place::{cleanup, cleanup_in, Cleanup, PARENT};
 pub use resources::{CgroupBuilder, Resources};
 pub use value::{Bytes, CpuList, CpuMax, Device, HugePageSize, IoMax, Max, Weight};

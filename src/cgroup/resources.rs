@@ -208,9 +208,7 @@ impl CgroupBuilder {
     /// is never adopted (and so never removed) by accident.
     pub fn create_in(&self, parent: &Cgroup) -> Result<OwnedCgroup> {
         super::group::check_child_name(&self.name)?;
-        let mut wanted = self.controllers.clone();
-        wanted.extend(self.resources.controllers());
-        parent.enable_controllers(&wanted)?;
+        parent.enable_controllers(&self.wanted_controllers())?;
         let path = parent.path().join(&self.name);
         stat::mkdirat(
             parent.as_fd(),
@@ -238,10 +236,49 @@ impl CgroupBuilder {
         Ok(owned)
     }
 
-    /// Creates the group under the caller's own cgroup (from `/proc/self/cgroup`), the usual
-    /// place in a delegated subtree.
+    /// Creates the group under the caller's own cgroup (from `/proc/self/cgroup`).
+    ///
+    /// That cgroup holds the caller, so unless it is the root it cannot enable controllers
+    /// for a child (cgroup v2's "no internal processes" rule): with controllers this fails
+    /// with an `Unsupported` error that says so. [`create_in_default`](Self::create_in_default)
+    /// picks a parent that can take them.
     pub fn create_in_own(&self) -> Result<OwnedCgroup> {
         self.create_in(&Cgroup::own()?)
+    }
+
+    /// Creates the group where [`Container::resources`](crate::process::Container::resources)
+    /// puts containers' groups when no parent is given: the caller's own cgroup when the
+    /// group needs no controller or the caller is in the root cgroup, otherwise the crate's
+    /// parent `<cgroup2 mount>/contain` ([`PARENT`](super::PARENT)), made on demand. See
+    /// [the module](super::place) for the rules.
+    ///
+    /// Nothing of the host's is reconfigured: the controllers must already be enabled at the
+    /// top of the cgroup2 mount (systemd enables them all at boot). Errors:
+    /// [`Error::Unsupported`] naming the cgroup, the controller and what to do when no parent
+    /// can take the controllers (a controller the host lacks, one the root does not enable,
+    /// no right to create the crate's parent without root); [`Error::Sys`] for a failed
+    /// `mkdirat`, e.g. `EEXIST` when the name is taken.
+    ///
+    /// ```no_run
+    /// use contain::cgroup::{Bytes, CgroupBuilder, Max, Resources};
+    /// let mut limits = Resources::default();
+    /// limits.memory_max = Some(Max::Limit(Bytes::mib(64)));
+    /// // From a systemd service: /sys/fs/cgroup/contain/job-42
+    /// let job = CgroupBuilder::new("job-42").resources(limits).create_in_default()?;
+    /// println!("{}", job.path().display());
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn create_in_default(&self) -> Result<OwnedCgroup> {
+        super::place::create_in_default(self, false)
+    }
+
+    /// The controllers the group needs: those asked for and those its resources need.
+    pub(crate) fn wanted_controllers(&self) -> Vec<Controller> {
+        let mut wanted = self.controllers.clone();
+        wanted.extend(self.resources.controllers());
+        wanted.sort_unstable();
+        wanted.dedup();
+        wanted
     }
 }
 

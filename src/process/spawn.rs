@@ -12,7 +12,7 @@ use nix::fcntl::{FcntlArg, OFlag};
 
 use super::child::{self, ChildError, ChildPlan};
 use super::{tty, CgroupPlacement, Child, CloneCall, Container, Stdio, DEFAULT_PATH};
-use crate::cgroup::{Cgroup, CgroupBuilder, OwnedCgroup, Resources};
+use crate::cgroup::{Cgroup, OwnedCgroup, Resources};
 use crate::idmap::{IdMap, PreparedIdMaps};
 use crate::mount::cstring;
 use crate::namespace::Namespaces;
@@ -767,23 +767,10 @@ fn receive_fd(socket: &OwnedFd) -> Result<OwnedFd> {
     Err(Error::sys("recvmsg(pty master)", Errno::EPROTO))
 }
 
-/// Creates the child's own cgroup under `parent` (absolute, or relative to the v2 root) or the
-/// caller's own cgroup.
+/// Creates the child's own cgroup under `parent` (absolute, or relative to the v2 root) or in
+/// the default place (see `crate::cgroup::place`).
 fn create_cgroup(parent: Option<&Path>, resources: &Resources) -> Result<OwnedCgroup> {
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let name = format!(
-        "contain-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
-    let parent = match parent {
-        None => Cgroup::own()?,
-        Some(p) if p.is_absolute() => Cgroup::open(p)?,
-        Some(p) => Cgroup::root()?.child(p)?,
-    };
-    CgroupBuilder::new(name)
-        .resources(resources.clone())
-        .create_in(&parent)
+    crate::cgroup::place::create_for_container(parent, resources)
 }
 
 /// Saves the calling thread's `pid_for_children` and switches it to `target`.
