@@ -1,28 +1,34 @@
 //! Integration tests of the cgroup v2 layer.
 //!
-//! They create groups under the host's cgroup v2 root and need root; without root each test
-//! says so and returns. Tests that need a controller cgroup v2 lacks here (on a hybrid host:
-//! all but hugetlb) assert the `Unsupported` error instead; they run for real in the qemu
-//! guest (pure cgroup v2), where `CONTAIN_IN_VM=1` makes a missing controller a failure:
+//! They create groups and need root; without root each test says so and returns. Groups go
+//! where the library puts them by default (`CgroupBuilder::create_in_default`): the caller's
+//! own cgroup when they need no controller, otherwise `<cgroup2 mount>/contain`, so the tests
+//! pass both at the root cgroup and, as on real hosts (a service, a CI job, a container),
+//! from a non-root cgroup that holds processes. Tests that need a controller cgroup v2 lacks
+//! here (on a hybrid host: all but hugetlb), or one the root does not enable (the library
+//! never reconfigures the host's root), assert the `Unsupported` error instead and say so;
+//! they run for real in the qemu guest (pure cgroup v2, every controller, tests run from the
+//! busy cgroup /ci.scope), where `CONTAIN_IN_VM=1` makes a missing controller a failure:
 //!
 //! ```text
-//! cargo test --test cgroup --no-run
-//! VM_ENV=CONTAIN_IN_VM CONTAIN_IN_VM=1 ../shared/vm/run-in-vm.sh target/debug/deps/cgroup-<hash> --test-threads=1
+//! cargo xtask test --vm-only -- --test cgroup
 //! ```
 //!
 //! Every group is an `OwnedCgroup` (removed on drop, even when an assertion fails) and every
 //! process a `Spawned` (killed and reaped on drop); each test checks that its group is gone.
+//! Nothing waits by sleeping: children report "ready" on a pipe, and the library's waits
+//! poll `cgroup.events`. The only sleeps are the fixed windows over which CPU time is
+//! measured.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use contain::cgroup::{
     Bytes, Cgroup, CgroupBuilder, Controller, CpuList, CpuMax, Device, Hierarchy, HostCgroups,
-    HugePageSize, IoMax, Max, Resources, Weight,
+    HugePageSize, IoMax, Max, OwnedCgroup, Resources, Weight,
 };
 use contain::{Errno, Error};
 use nix::sys::signal::Signal;
@@ -42,6 +48,12 @@ fn root(test: &str) -> bool {
 /// Set in the qemu guest, where every controller must be there.
 fn in_vm() -> bool {
     std::env::var_os("CONTAIN_IN_VM").is_some_and(|v| v == "1")
+}
+
+/// In the guest, which runs the tests from the busy cgroup /ci.scope unless
+/// `CONTAIN_VM_CGROUP` (`cargo xtask vm --env CONTAIN_VM_CGROUP=`) says otherwise.
+fn vm_busy() -> bool {
+    in_vm() && std::env::var_os("CONTAIN_VM_CGROUP").is_none()
 }
 
 fn host() -> HostCgroups {
@@ -96,63 +108,48 @@ fn assert_unsupported(e: &Error, c: Controller) {
     }
 }
 
-/// True (with the reason printed) when enabling `c` for our groups would mean writing the
-/// host's own root `cgroup.subtree_control`, which tests must never change: such a test runs
-/// for real in the VM (`cargo xtask test`), where the hierarchy is a throw-away one.
-fn would_change_host_root(test: &str, c: Controller) -> bool {
-    if in_vm() || !has(c) {
-        return false;
+/// Creates `builder`'s group where the library puts groups by default. `None` when the
+/// group cannot be made here for a reason of the host's, after checking that the error says
+/// so: a controller cgroup v2 lacks, or one the root cgroup does not enable (the library
+/// refuses to reconfigure the host's root; the guest enables everything). In the VM neither
+/// may happen.
+fn create(test: &str, builder: &CgroupBuilder, needs: &[Controller]) -> Option<OwnedCgroup> {
+    let e = match builder.create_in_default() {
+        Ok(cg) => return Some(cg),
+        Err(e) => e,
+    };
+    if let Some(&c) = needs.iter().find(|&&c| !has(c)) {
+        assert_unsupported(&e, c);
+        eprintln!("{test}: cgroup v2 lacks {c} here; checked the error instead");
+        return None;
     }
-    let enabled = Cgroup::root().unwrap().subtree_control().unwrap();
-    if enabled.contains(&c) {
-        return false;
+    let root = Cgroup::root().unwrap();
+    let enabled = root.subtree_control().unwrap();
+    if let Some(&c) = needs.iter().find(|c| !enabled.contains(c)) {
+        assert!(!in_vm(), "the guest's root enables every controller: {e}");
+        let msg = e.to_string();
+        assert!(
+            matches!(e, Error::Unsupported { .. })
+                && msg.contains(&format!(
+                    "echo +{c} > {}",
+                    root.path().join("cgroup.subtree_control").display()
+                ))
+                && msg.contains("does not reconfigure the host's hierarchy"),
+            "{msg}"
+        );
+        eprintln!(
+            "{test}: the host's root cgroup does not enable {c} (its cgroup.subtree_control), \
+             which the library leaves as it is; checked the error instead (runs in the VM)"
+        );
+        return None;
     }
-    eprintln!(
-        "{test}: would enable {} in the host's root cgroup.subtree_control; runs in the VM",
-        c.name()
-    );
-    true
+    panic!("{test}: creating {builder:?} failed: {e}");
 }
 
-/// Serialises tests that change the v2 root's `cgroup.subtree_control`, and turns off again
-/// what they turned on there, so the host is left as it was.
-struct RootControllers {
-    root: Cgroup,
-    before: Vec<Controller>,
-    _lock: MutexGuard<'static, ()>,
-}
-
-static ROOT_LOCK: Mutex<()> = Mutex::new(());
-
-impl RootControllers {
-    fn take() -> RootControllers {
-        let lock = ROOT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let root = Cgroup::root().expect("open cgroup v2 root");
-        let before = root.subtree_control().expect("read root subtree_control");
-        RootControllers {
-            root,
-            before,
-            _lock: lock,
-        }
-    }
-}
-
-impl Drop for RootControllers {
-    fn drop(&mut self) {
-        if in_vm() {
-            return; // a throw-away guest
-        }
-        for c in self.root.subtree_control().unwrap_or_default() {
-            if !self.before.contains(&c) {
-                if let Err(e) = self
-                    .root
-                    .write_file("cgroup.subtree_control", &format!("-{c}"))
-                {
-                    eprintln!("could not restore the root's cgroup.subtree_control (-{c}): {e}");
-                }
-            }
-        }
-    }
+/// Whether the caller's own cgroup is not the root (it then holds processes: this one).
+fn own_is_busy() -> bool {
+    let own = Cgroup::own().unwrap();
+    !own.is_root().unwrap()
 }
 
 /// A child process, killed and reaped on drop.
@@ -280,7 +277,8 @@ fn create_list_and_remove() {
     let own = Cgroup::own().unwrap();
     let name = name("basic");
     let path = own.path().join(&name);
-    let cg = CgroupBuilder::new(&name).create_in_own().unwrap();
+    // Without controllers the default place is the caller's own cgroup, busy or not.
+    let cg = CgroupBuilder::new(&name).create_in_default().unwrap();
     assert_eq!(cg.path(), path);
     assert!(path.is_dir());
     assert!(own.children().unwrap().iter().any(|n| n == name.as_str()));
@@ -314,7 +312,7 @@ fn nested_groups_are_removed_depth_first() {
         return;
     }
     let name = name("nested");
-    let top = CgroupBuilder::new(&name).create_in_own().unwrap();
+    let top = CgroupBuilder::new(&name).create_in_default().unwrap();
     let path = top.path().to_owned();
     let a = CgroupBuilder::new("a").create_in(&top).unwrap().keep();
     let b = CgroupBuilder::new("b").create_in(&a).unwrap().keep();
@@ -337,7 +335,7 @@ fn a_failing_test_still_removes_its_group() {
     let name = name("panics");
     let path = Cgroup::own().unwrap().path().join(&name);
     let result = std::thread::spawn(move || {
-        let cg = CgroupBuilder::new(&name).create_in_own().unwrap();
+        let cg = CgroupBuilder::new(&name).create_in_default().unwrap();
         let _p = spawn_in(&cg, "exec sleep 60", Stdio::null());
         panic!("deliberate failure with {} populated", cg.path().display());
     })
@@ -351,18 +349,19 @@ fn freeze_stops_progress_and_thaw_resumes_it() {
     if !root("freeze_stops_progress_and_thaw_resumes_it") {
         return;
     }
-    let cg = CgroupBuilder::new(name("freeze")).create_in_own().unwrap();
+    let cg = CgroupBuilder::new(name("freeze"))
+        .create_in_default()
+        .unwrap();
     let path = cg.path().to_owned();
-    let _p = spawn_in(&cg, "while :; do :; done", Stdio::null());
-
-    std::thread::sleep(Duration::from_millis(100));
+    let mut p = spawn_in(&cg, "echo ready; while :; do :; done", Stdio::piped());
+    assert_eq!(read_line(&mut p), "ready\n");
     cg.freeze(TIMEOUT).unwrap();
     assert!(cg.events().unwrap().frozen);
     // `frozen 1` is reported as the last task enters the freezer, a moment before it is
     // switched out and its last slice is accounted; on a busy host that moment can stretch,
     // hence a few milliseconds of slack against the ~300 ms a running loop gets.
     let frozen_at = usage_usec(&cg);
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(300)); // a measuring window, not a wait
     let frozen_used = usage_usec(&cg) - frozen_at;
     assert!(
         frozen_used < 5_000,
@@ -372,7 +371,7 @@ fn freeze_stops_progress_and_thaw_resumes_it() {
     cg.thaw(TIMEOUT).unwrap();
     assert!(!cg.events().unwrap().frozen);
     let thawed_at = usage_usec(&cg);
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(300)); // a measuring window, not a wait
     let thawed_used = usage_usec(&cg) - thawed_at;
     assert!(
         thawed_used > 20_000,
@@ -394,7 +393,9 @@ fn kill_ends_every_process() {
     if !root("kill_ends_every_process") {
         return;
     }
-    let cg = CgroupBuilder::new(name("kill")).create_in_own().unwrap();
+    let cg = CgroupBuilder::new(name("kill"))
+        .create_in_default()
+        .unwrap();
     let path = cg.path().to_owned();
     let sub = CgroupBuilder::new("sub").create_in(&cg).unwrap().keep();
     let mut p = spawn_in(&cg, FAMILY, Stdio::piped());
@@ -421,7 +422,9 @@ fn kill_by_signal_is_the_fallback_for_old_kernels() {
     if !root("kill_by_signal_is_the_fallback_for_old_kernels") {
         return;
     }
-    let cg = CgroupBuilder::new(name("killsig")).create_in_own().unwrap();
+    let cg = CgroupBuilder::new(name("killsig"))
+        .create_in_default()
+        .unwrap();
     let path = cg.path().to_owned();
     let sub = CgroupBuilder::new("sub").create_in(&cg).unwrap().keep();
     let mut p = spawn_in(&cg, FAMILY, Stdio::piped());
@@ -458,7 +461,7 @@ fn controller_not_enabled_for_a_group_is_explained() {
         return;
     }
     let top = CgroupBuilder::new(name("notenabled"))
-        .create_in_own()
+        .create_in_default()
         .unwrap();
     let path = top.path().to_owned();
     let inner = CgroupBuilder::new("inner").create_in(&top).unwrap();
@@ -490,18 +493,16 @@ fn controller_not_enabled_for_a_group_is_explained() {
 
 #[test]
 fn hugetlb_limits() {
-    if !root("hugetlb_limits") || would_change_host_root("hugetlb_limits", Controller::Hugetlb) {
+    if !root("hugetlb_limits") {
         return;
     }
     let mut limits = Resources::default();
     let two_mb = HugePageSize::from_bytes(2 << 20).unwrap();
     limits.hugetlb_max = vec![(two_mb, Max::Limit(Bytes::mib(4)))];
-    let _root = RootControllers::take();
     let builder = CgroupBuilder::new(name("hugetlb")).resources(limits);
-    if !has(Controller::Hugetlb) {
-        return assert_unsupported(&builder.create_in_own().unwrap_err(), Controller::Hugetlb);
-    }
-    let cg = builder.create_in_own().unwrap();
+    let Some(cg) = create("hugetlb_limits", &builder, &[Controller::Hugetlb]) else {
+        return;
+    };
     let path = cg.path().to_owned();
     let hugetlb = cg.hugetlb().unwrap();
     assert!(
@@ -528,30 +529,20 @@ fn hugetlb_limits() {
 
 #[test]
 fn no_internal_processes_rule_is_explained() {
-    if !root("no_internal_processes_rule_is_explained")
-        || would_change_host_root(
-            "no_internal_processes_rule_is_explained",
-            Controller::Hugetlb,
-        )
-    {
+    let test = "no_internal_processes_rule_is_explained";
+    if !root(test) {
         return;
     }
-    let _root = RootControllers::take();
-    // The rule is about domain controllers (threaded ones such as pids and cpu are exempt).
-    let Some(c) = [Controller::Memory, Controller::Hugetlb]
+    // The kernel's rule is about domain controllers (memory, hugetlb); threaded ones (pids,
+    // cpu) the library refuses the same way, as they would turn the group into a thread root.
+    let c = [Controller::Memory, Controller::Hugetlb]
         .into_iter()
         .find(|&c| host().check(c).is_ok())
-    else {
-        let e = CgroupBuilder::new(name("nip"))
-            .controller(Controller::Memory)
-            .create_in_own()
-            .unwrap_err();
-        return assert_unsupported(&e, Controller::Memory);
+        .unwrap_or(Controller::Memory);
+    let builder = CgroupBuilder::new(name("nip")).controller(c);
+    let Some(g) = create(test, &builder, &[c]) else {
+        return;
     };
-    let g = CgroupBuilder::new(name("nip"))
-        .controller(c)
-        .create_in_own()
-        .unwrap();
     let path = g.path().to_owned();
     assert!(g.controllers().unwrap().contains(&c));
     let p = spawn_in(&g, "exec sleep 60", Stdio::null());
@@ -586,6 +577,27 @@ fn no_internal_processes_rule_is_explained() {
     drop((leaf, g));
     assert_gone(&path);
     drop(q);
+
+    // Threaded controllers too: enabling pids in a group with processes is refused before
+    // anything is written (the kernel would take it and turn the group into a thread root,
+    // whose ordinary children can hold no process: EOPNOTSUPP).
+    if has(Controller::Pids) {
+        let Some(g) = create(test, &CgroupBuilder::new(name("nip-pids")), &[]) else {
+            return;
+        };
+        let p = spawn_in(&g, "exec sleep 60", Stdio::null());
+        let e = g.enable_controllers(&[Controller::Pids]).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("no internal processes") && msg.contains(&p.pid().to_string()),
+            "{msg}"
+        );
+        assert!(g.subtree_control().unwrap().is_empty(), "{msg}");
+        let path = g.path().to_owned();
+        drop(p);
+        drop(g);
+        assert_gone(&path);
+    }
 }
 
 #[test]
@@ -596,16 +608,15 @@ fn memory_max_oom_kills() {
     let mut limits = Resources::default();
     limits.memory_max = Some(Max::Limit(Bytes::mib(32)));
     limits.memory_swap_max = Some(Max::Limit(Bytes(0)));
-    let _root = RootControllers::take();
     let builder = CgroupBuilder::new(name("oom")).resources(limits);
-    if !has(Controller::Memory) {
-        assert_unsupported(&builder.create_in_own().unwrap_err(), Controller::Memory);
-        let plain = CgroupBuilder::new(name("oom")).create_in_own().unwrap();
-        assert_unsupported(&plain.memory().unwrap_err(), Controller::Memory);
-        assert_eq!(plain.usage().unwrap().memory_peak, None);
+    let Some(cg) = create("memory_max_oom_kills", &builder, &[Controller::Memory]) else {
+        if !has(Controller::Memory) {
+            let plain = CgroupBuilder::new(name("oom")).create_in_default().unwrap();
+            assert_unsupported(&plain.memory().unwrap_err(), Controller::Memory);
+            assert_eq!(plain.usage().unwrap().memory_peak, None);
+        }
         return;
-    }
-    let cg = builder.create_in_own().unwrap();
+    };
     let path = cg.path().to_owned();
     let mem = cg.memory().unwrap();
     assert_eq!(mem.max().unwrap(), Max::Limit(Bytes::mib(32)));
@@ -654,12 +665,10 @@ fn pids_max_makes_forks_fail() {
     }
     let mut limits = Resources::default();
     limits.pids_max = Some(Max::Limit(4));
-    let _root = RootControllers::take();
     let builder = CgroupBuilder::new(name("pids")).resources(limits);
-    if !has(Controller::Pids) {
-        return assert_unsupported(&builder.create_in_own().unwrap_err(), Controller::Pids);
-    }
-    let cg = builder.create_in_own().unwrap();
+    let Some(cg) = create("pids_max_makes_forks_fail", &builder, &[Controller::Pids]) else {
+        return;
+    };
     let path = cg.path().to_owned();
     let pids = cg.pids().unwrap();
     assert_eq!(pids.max().unwrap(), Max::Limit(4));
@@ -685,19 +694,18 @@ fn cpu_max_limits_a_busy_loop() {
     let mut limits = Resources::default();
     limits.cpu_max = Some(CpuMax::cpus(0.2).unwrap());
     limits.cpu_weight = Some(Weight::new(50).unwrap());
-    let _root = RootControllers::take();
     let builder = CgroupBuilder::new(name("cpu")).resources(limits);
-    if !has(Controller::Cpu) {
-        return assert_unsupported(&builder.create_in_own().unwrap_err(), Controller::Cpu);
-    }
-    let cg = builder.create_in_own().unwrap();
+    let Some(cg) = create("cpu_max_limits_a_busy_loop", &builder, &[Controller::Cpu]) else {
+        return;
+    };
     let path = cg.path().to_owned();
     let cpu = cg.cpu().unwrap();
     assert_eq!(cpu.max().unwrap(), CpuMax::cpus(0.2).unwrap());
     assert_eq!(cpu.weight().unwrap(), Weight::new(50).unwrap());
-    let _p = spawn_in(&cg, "while :; do :; done", Stdio::null());
+    let mut p = spawn_in(&cg, "echo ready; while :; do :; done", Stdio::piped());
+    assert_eq!(read_line(&mut p), "ready\n");
     let (t0, u0) = (Instant::now(), usage_usec(&cg));
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(2)); // a measuring window, not a wait
     let (t1, u1) = (Instant::now(), usage_usec(&cg));
     let share = (u1 - u0) as f64 / (t1 - t0).as_micros() as f64;
     eprintln!("cpu.max 0.2: the busy loop got {share:.3} of a CPU");
@@ -713,12 +721,10 @@ fn cpuset_and_io() {
     if !root("cpuset_and_io") {
         return;
     }
-    let _root = RootControllers::take();
     let mut limits = Resources::default();
     limits.cpuset_cpus = Some(CpuList::from_ids([0]));
     let builder = CgroupBuilder::new(name("cpuset")).resources(limits);
-    if has(Controller::Cpuset) {
-        let cg = builder.create_in_own().unwrap();
+    if let Some(cg) = create("cpuset_and_io", &builder, &[Controller::Cpuset]) {
         let cpuset = cg.cpuset().unwrap();
         assert_eq!(cpuset.cpus().unwrap(), CpuList::from_ids([0]));
         assert_eq!(cpuset.effective_cpus().unwrap(), CpuList::from_ids([0]));
@@ -730,13 +736,10 @@ fn cpuset_and_io() {
         let path = cg.path().to_owned();
         drop(cg);
         assert_gone(&path);
-    } else {
-        assert_unsupported(&builder.create_in_own().unwrap_err(), Controller::Cpuset);
     }
 
     let builder = CgroupBuilder::new(name("io")).controller(Controller::Io);
-    if has(Controller::Io) {
-        let cg = builder.create_in_own().unwrap();
+    if let Some(cg) = create("cpuset_and_io", &builder, &[Controller::Io]) {
         let io = cg.io().unwrap();
         io.set_weight(Weight::new(200).unwrap()).unwrap();
         assert_eq!(io.weight().unwrap().default, Weight::new(200).unwrap());
@@ -751,9 +754,6 @@ fn cpuset_and_io() {
         let path = cg.path().to_owned();
         drop(cg);
         assert_gone(&path);
-    } else {
-        let e = builder.create_in_own().unwrap_err();
-        assert_unsupported(&e, Controller::Io);
     }
 }
 
@@ -787,7 +787,9 @@ fn waits_time_out_and_sleep_in_poll() {
     if !root("waits_time_out_and_sleep_in_poll") {
         return;
     }
-    let cg = CgroupBuilder::new(name("timeout")).create_in_own().unwrap();
+    let cg = CgroupBuilder::new(name("timeout"))
+        .create_in_default()
+        .unwrap();
     let path = cg.path().to_owned();
     let _p = spawn_in(&cg, "exec sleep 60", Stdio::null());
     let (t0, cpu0) = (Instant::now(), thread_cpu_ns());
@@ -805,4 +807,111 @@ fn waits_time_out_and_sleep_in_poll() {
     cg.wait_empty(TIMEOUT).unwrap();
     drop(cg);
     assert_gone(&path);
+}
+
+/// In the guest the tests run as on a real host: from a non-root cgroup that holds processes
+/// (pid 1 and this one), unless `CONTAIN_VM_CGROUP=` asked for the root.
+#[test]
+fn the_vm_runs_the_tests_from_a_busy_cgroup() {
+    if !vm_busy() {
+        eprintln!(
+            "the_vm_runs_the_tests_from_a_busy_cgroup: checks the qemu guest's layout; not in it"
+        );
+        return;
+    }
+    let own = Cgroup::own().unwrap();
+    assert!(!own.is_root().unwrap(), "{}", own.path().display());
+    let procs = own.procs().unwrap();
+    assert!(
+        procs.contains(&Pid::this()) && procs.contains(&Pid::from_raw(1)),
+        "{procs:?}"
+    );
+    // The root enables every controller, as systemd does.
+    let root = Cgroup::root().unwrap();
+    assert_eq!(root.subtree_control().unwrap(), root.controllers().unwrap());
+}
+
+/// The failure of a real host (a service, a CI job): the caller's own cgroup holds
+/// processes, so it cannot enable controllers for a child. Asking it to is refused before
+/// anything is written, for threaded controllers too, and the cgroup is left as it was (a
+/// pids enabled there once turned it into a thread root, and every later group made in it
+/// refused processes: EOPNOTSUPP).
+#[test]
+fn a_busy_own_cgroup_is_refused_and_left_as_it_was() {
+    let test = "a_busy_own_cgroup_is_refused_and_left_as_it_was";
+    if !root(test) {
+        return;
+    }
+    if !own_is_busy() {
+        assert!(!vm_busy(), "the guest runs tests from a non-root cgroup");
+        eprintln!("{test}: this process is in the root cgroup, which may hold processes and enable controllers; not run");
+        return;
+    }
+    let own = Cgroup::own().unwrap();
+    let before = own.subtree_control().unwrap();
+    for c in [Controller::Pids, Controller::Memory, Controller::Cpu] {
+        if !has(c) || before.contains(&c) {
+            continue;
+        }
+        let e = CgroupBuilder::new(name("busy"))
+            .controller(c)
+            .create_in_own()
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, Error::Unsupported { .. }), "{msg}");
+        assert!(
+            msg.contains("no internal processes") && msg.contains(&std::process::id().to_string()),
+            "{msg}"
+        );
+        assert_eq!(own.subtree_control().unwrap(), before, "{c}");
+        assert_gone(&own.path().join(name("busy")));
+    }
+}
+
+/// From a busy cgroup, groups that need controllers go to `<mount>/contain`: limits work out
+/// of the box, and the caller's own cgroup is not touched.
+#[test]
+fn groups_with_controllers_go_to_the_crate_parent_from_a_busy_cgroup() {
+    let test = "groups_with_controllers_go_to_the_crate_parent_from_a_busy_cgroup";
+    if !root(test) {
+        return;
+    }
+    let own = Cgroup::own().unwrap();
+    let own_before = own.subtree_control().unwrap();
+    let mut limits = Resources::default();
+    limits.memory_max = Some(Max::Limit(Bytes::mib(64)));
+    limits.pids_max = Some(Max::Limit(16));
+    let builder = CgroupBuilder::new(name("default")).resources(limits);
+    let Some(cg) = create(test, &builder, &[Controller::Memory, Controller::Pids]) else {
+        return;
+    };
+    let path = cg.path().to_owned();
+    let top = host().v2_mount().unwrap().mount_point.clone();
+    if own_is_busy() {
+        assert_eq!(
+            path,
+            top.join(contain::cgroup::PARENT).join(name("default"))
+        );
+        let parent = cg.parent();
+        assert!(parent.procs().unwrap().is_empty());
+        let enabled = parent.subtree_control().unwrap();
+        assert!(enabled.contains(&Controller::Memory) && enabled.contains(&Controller::Pids));
+    } else {
+        eprintln!("{test}: this process is in the root cgroup: the group goes there");
+        assert_eq!(path, own.path().join(name("default")));
+    }
+    assert_eq!(own.subtree_control().unwrap(), own_before);
+    assert_eq!(
+        cg.memory().unwrap().max().unwrap(),
+        Max::Limit(Bytes::mib(64))
+    );
+    assert_eq!(cg.pids().unwrap().max().unwrap(), Max::Limit(16));
+    // It takes processes, and the limits hold for them.
+    let mut p = spawn_in(&cg, "echo ready; exec sleep 60", Stdio::piped());
+    assert_eq!(read_line(&mut p), "ready\n");
+    assert_eq!(cg.procs().unwrap(), vec![p.pid()]);
+    assert!(cg.pids().unwrap().current().unwrap() >= 1);
+    drop(cg);
+    assert_gone(&path);
+    assert_eq!(p.wait().signal(), Some(libc::SIGKILL));
 }

@@ -2,25 +2,50 @@
 //! created from limits, the exit report, and the errors on hosts without a controller.
 //!
 //! The controller cases need cgroup v2 with memory, pids and cpu: they run in the qemu guest
-//! (`cargo xtask test`); on a host without them they assert the `Unsupported` error instead.
+//! (`cargo xtask test`, from the busy non-root cgroup /ci.scope, as on a real host); on a
+//! host without them they assert the `Unsupported` error instead. Nothing waits by sleeping:
+//! children report on a pipe; the one sleep is the window over which CPU time is measured.
 
 mod common;
 
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{is_root, output, stdout};
+use common::{is_root, output, role, stdout};
 use contain::cgroup::{
-    Bytes, Cgroup, CgroupBuilder, Controller, CpuMax, HostCgroups, Max, Resources,
+    Bytes, Cgroup, CgroupBuilder, Controller, CpuMax, HostCgroups, Max, OwnedCgroup, Resources,
 };
 use contain::namespace::Namespaces;
 use contain::process::{CloneCall, Container};
 use contain::Error;
 
-/// A group of ours directly under the cgroup v2 root, removed on drop.
-fn test_group(tag: &str) -> contain::cgroup::OwnedCgroup {
-    CgroupBuilder::new(format!("contain-test-{tag}-{}", std::process::id()))
-        .create_in(&Cgroup::root().expect("a cgroup v2 mount (hybrid hosts have one)"))
-        .expect("create a test cgroup")
+/// A parent group of ours for `cgroup_parent`, removed on drop: made where the library puts
+/// groups by default, enabling for its children those of `controllers` the host offers (from
+/// a busy cgroup that is `<mount>/contain`, as the caller's own cgroup cannot).
+fn test_group(tag: &str, controllers: &[Controller]) -> OwnedCgroup {
+    let mut b = CgroupBuilder::new(format!("contain-test-{tag}-{}", std::process::id()));
+    for &c in controllers {
+        if available(c).is_ok() {
+            b = b.controller(c);
+        }
+    }
+    b.create_in_default().expect("create a test cgroup")
+}
+
+fn in_vm() -> bool {
+    std::env::var_os("CONTAIN_IN_VM").is_some_and(|v| v == "1")
+}
+
+/// In the guest, which runs the tests from the busy cgroup /ci.scope unless
+/// `CONTAIN_VM_CGROUP` (`cargo xtask vm --env CONTAIN_VM_CGROUP=`) says otherwise.
+fn vm_busy() -> bool {
+    in_vm() && std::env::var_os("CONTAIN_VM_CGROUP").is_none()
+}
+
+/// Whether the caller's own cgroup is not the root (it then holds processes: this one).
+fn own_is_busy() -> bool {
+    !Cgroup::own().unwrap().is_root().unwrap()
 }
 
 fn available(c: Controller) -> Result<(), Error> {
@@ -33,7 +58,7 @@ fn spawns_straight_into_a_cgroup_with_and_without_clone3() {
         return;
     }
     for (tag, call) in [("clone3", CloneCall::Auto), ("legacy", CloneCall::Legacy)] {
-        let cg = test_group(tag);
+        let cg = test_group(tag, &[]);
         let name = cg
             .path()
             .file_name()
@@ -97,7 +122,7 @@ fn check_internal_process_rule(c: Controller) {
         );
         return;
     }
-    let parent = test_group("inner");
+    let parent = test_group("inner", &[c]);
     let leaf = CgroupBuilder::new("leaf")
         .controller(c)
         .create_in(&parent)
@@ -117,7 +142,7 @@ fn limits_create_a_cgroup_that_goes_with_the_child() {
     if !is_root("limits_create_a_cgroup_that_goes_with_the_child") {
         return;
     }
-    let parent = test_group("limits");
+    let parent = test_group("limits", &[Controller::Pids]);
     let mut limits = Resources::default();
     if available(Controller::Pids).is_ok() {
         limits.pids_max = Some(Max::Limit(64));
@@ -151,7 +176,7 @@ fn memory_limit_ends_in_an_oom_kill_that_the_report_shows() {
     let mut limits = Resources::default();
     limits.memory_max = Some(Max::Limit(Bytes::mib(32)));
     limits.memory_swap_max = Some(Max::Limit(Bytes(0)));
-    let parent = test_group("oom");
+    let parent = test_group("oom", &[Controller::Memory]);
     let spawned = Container::new("dd")
         .args(["if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"])
         .resources(limits)
@@ -189,7 +214,7 @@ fn pids_limit_makes_forks_fail() {
     }
     let mut limits = Resources::default();
     limits.pids_max = Some(Max::Limit(4));
-    let parent = test_group("pids");
+    let parent = test_group("pids", &[Controller::Pids]);
     let spawned = Container::new("sh")
         .args(["-c", "for i in 1 2 3 4 5 6 7 8; do sleep 2 & done; wait"])
         .resources(limits)
@@ -224,7 +249,7 @@ fn cpu_limit_holds_a_busy_loop_near_its_share() {
     }
     let mut limits = Resources::default();
     limits.cpu_max = Some(CpuMax::cpus(0.2).unwrap());
-    let parent = test_group("cpu");
+    let parent = test_group("cpu", &[Controller::Cpu]);
     let spawned = Container::new("sh")
         .args(["-c", "while :; do :; done"])
         .resources(limits)
@@ -241,7 +266,7 @@ fn cpu_limit_holds_a_busy_loop_near_its_share() {
     }
     let mut child = spawned.unwrap();
     let start = std::time::Instant::now();
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(2)); // a measuring window, not a wait
     let used = child.usage().unwrap().cpu.usage();
     let share = used.as_secs_f64() / start.elapsed().as_secs_f64();
     child.kill(libc::SIGKILL).unwrap();
@@ -257,7 +282,7 @@ fn the_container_sees_its_own_cgroup_read_only_unless_delegated() {
     if !is_root("the_container_sees_its_own_cgroup_read_only_unless_delegated") {
         return;
     }
-    let parent = test_group("cgns");
+    let parent = test_group("cgns", &[]);
     let script = "cat /proc/self/cgroup | grep '^0::'; grep ' /sys/fs/cgroup ' /proc/self/mountinfo | cut -d' ' -f6; mkdir /sys/fs/cgroup/sub && echo made";
     for writable in [false, true] {
         let o = output(
@@ -290,4 +315,293 @@ fn the_container_sees_its_own_cgroup_read_only_unless_delegated() {
     // The delegated subgroup went with the container's cgroup.
     assert!(parent.children().unwrap().is_empty());
     parent.remove(Duration::from_secs(5)).unwrap();
+}
+
+/// The limits the default-placement tests ask for: memory and pids where cgroup v2 has them.
+fn small_limits() -> Resources {
+    let mut limits = Resources::default();
+    if available(Controller::Memory).is_ok() {
+        limits.memory_max = Some(Max::Limit(Bytes::mib(64)));
+    }
+    if available(Controller::Pids).is_ok() {
+        limits.pids_max = Some(Max::Limit(32));
+    }
+    limits
+}
+
+/// The failure of a real host: from a cgroup that holds processes (a service, a CI job; the
+/// guest's /ci.scope), limits work without naming a parent. The container's group goes to
+/// `<mount>/contain`, the caller's own cgroup is left as it was, and the group goes with the
+/// child.
+#[test]
+fn limits_work_by_default_from_a_busy_cgroup() {
+    let test = "limits_work_by_default_from_a_busy_cgroup";
+    if !is_root(test) {
+        return;
+    }
+    for c in [Controller::Memory, Controller::Pids] {
+        if let Err(e) = available(c) {
+            assert!(!in_vm(), "{e}");
+            eprintln!("{test}: needs {c} on cgroup v2 ({e}); not run");
+            return;
+        }
+        if !Cgroup::root()
+            .unwrap()
+            .subtree_control()
+            .unwrap()
+            .contains(&c)
+        {
+            assert!(!in_vm(), "the guest's root enables every controller");
+            eprintln!("{test}: the host's root cgroup does not enable {c}; not run");
+            return;
+        }
+    }
+    let busy = own_is_busy();
+    if !busy {
+        assert!(!vm_busy(), "the guest runs tests from a non-root cgroup");
+        eprintln!("{test}: this process is in the root cgroup: the group goes there");
+    }
+    let own = Cgroup::own().unwrap();
+    let before = own.subtree_control().unwrap();
+    let o = output(
+        Container::new("cat")
+            .arg("/proc/self/cgroup")
+            .resources(small_limits()),
+    );
+    assert!(o.status.success(), "{o:?}");
+    let text = stdout(&o);
+    let rel = text
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let mine = format!("/contain-{}-", std::process::id());
+    if busy {
+        let expected = format!("/{}{mine}", contain::cgroup::PARENT);
+        assert!(rel.starts_with(&expected), "{rel} (wanted {expected}...)");
+    } else {
+        assert!(rel.starts_with(&mine), "{rel}");
+    }
+    assert_eq!(own.subtree_control().unwrap(), before);
+    // The Child was dropped by `output`: its group is gone.
+    let v2 = HostCgroups::detect()
+        .unwrap()
+        .v2_mount()
+        .unwrap()
+        .mount_point
+        .clone();
+    let path = v2.join(rel.trim_start_matches('/'));
+    assert!(!path.exists(), "{} was left behind", path.display());
+}
+
+/// Without root, from a cgroup that holds processes, no parent can take the controllers:
+/// the error says why and what to do.
+#[test]
+fn without_a_parent_that_can_delegate_the_error_says_what_to_do() {
+    let test = "without_a_parent_that_can_delegate_the_error_says_what_to_do";
+    if role().as_deref() == Some("nobody") {
+        let e = Container::new("true")
+            .resources(small_limits())
+            .spawn()
+            .unwrap_err();
+        let msg = e.to_string();
+        eprintln!("the error: {msg}");
+        let own = Cgroup::own().unwrap();
+        assert!(matches!(e, Error::Unsupported { .. }), "{msg}");
+        for needed in [
+            own.path().to_str().unwrap(),
+            "no internal processes",
+            "memory",
+            "cgroup_parent",
+            "Delegate=yes",
+        ] {
+            assert!(msg.contains(needed), "{needed:?} missing from: {msg}");
+        }
+        return;
+    }
+    if role().is_some() || !is_root(test) {
+        return;
+    }
+    if available(Controller::Memory).is_err() || !own_is_busy() {
+        assert!(
+            !vm_busy(),
+            "the guest has memory and runs tests from a busy cgroup"
+        );
+        eprintln!("{test}: needs memory on cgroup v2 and a non-root own cgroup; not run");
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let root_mode = std::fs::metadata("/").unwrap().mode();
+    if root_mode & 0o001 == 0 {
+        eprintln!("{test}: / is mode {root_mode:o}, nobody cannot run the test binary; not run");
+        return;
+    }
+    common::assert_passes_as_nobody(test, "nobody", false);
+}
+
+/// Removes a group on drop unless it is gone already: what a test made or found is never
+/// left behind, even when an assertion fails.
+struct Leftover(PathBuf);
+
+impl Drop for Leftover {
+    fn drop(&mut self) {
+        if let (Some(parent), Some(name)) = (self.0.parent(), self.0.file_name()) {
+            if let Ok(parent) = Cgroup::open(parent) {
+                let _ = parent.remove_child(name, Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Starts this test binary as a run that makes a container cgroup, reports its path and
+/// waits to be killed; kills it with SIGKILL once it has reported, and returns the path.
+fn killed_run(test: &str) -> PathBuf {
+    let mut runner = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("CONTAIN_TEST_ROLE", "runner")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(runner.stdout.take().unwrap());
+    let mut line = String::new();
+    let mut path = None;
+    while out.read_line(&mut line).unwrap() > 0 {
+        // libtest may print "test ... " on the same line first.
+        if let Some((_, p)) = line.trim_end().split_once("cgroup=") {
+            path = Some(PathBuf::from(p));
+            break;
+        }
+        line.clear();
+    }
+    runner.kill().unwrap();
+    let status = runner.wait().unwrap();
+    let path = path.unwrap_or_else(|| panic!("the run reported no cgroup ({status})"));
+    assert!(
+        path.is_dir(),
+        "{}: a SIGKILLed run leaves its group",
+        path.display()
+    );
+    path
+}
+
+/// The parts of a container group's name: `contain-<pid>-<start>-<pidns>-<seq>`.
+fn name_parts(path: &Path) -> [u64; 4] {
+    let name = path.file_name().unwrap().to_str().unwrap();
+    let parts: Vec<u64> = name
+        .strip_prefix("contain-")
+        .unwrap_or_else(|| panic!("{name}"))
+        .split('-')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    parts.try_into().unwrap_or_else(|_| panic!("{name}"))
+}
+
+/// A run killed with SIGKILL leaves its empty group behind: the next run's first spawn in the
+/// same parent sweeps it, and so does `cleanup`; groups of live runs, groups that still hold
+/// processes, and groups of other pid namespaces are kept; a group named after a live pid
+/// with another start time (a reused pid) is swept.
+#[test]
+fn stale_groups_of_dead_runs_are_swept() {
+    let test = "stale_groups_of_dead_runs_are_swept";
+    if role().as_deref() == Some("runner") {
+        let mut child = Container::new("true")
+            .resources(small_limits())
+            .spawn()
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+        println!("cgroup={}", child.cgroup().unwrap().path().display());
+        // Hang until killed: the test never writes to or closes our stdin first.
+        let _ = std::io::stdin().read_line(&mut String::new());
+        return;
+    }
+    if role().is_some() || !is_root(test) {
+        return;
+    }
+    let first = killed_run(test);
+    let _first_guard = Leftover(first.clone());
+    let parent_path = first.parent().unwrap().to_owned();
+    let parent = Cgroup::open(&parent_path).unwrap();
+
+    // A second run's first spawn there sweeps the first run's group.
+    let second = killed_run(test);
+    let _second_guard = Leftover(second.clone());
+    assert_eq!(second.parent(), Some(parent_path.as_path()));
+    assert!(
+        !first.exists(),
+        "the next run's spawn left {}",
+        first.display()
+    );
+
+    // A live run's group: ours.
+    let mut live = Container::new("true")
+        .resources(small_limits())
+        .spawn()
+        .unwrap();
+    assert!(live.wait().unwrap().success());
+    let live_path = live.cgroup().unwrap().path().to_owned();
+    assert_eq!(live_path.parent(), Some(parent_path.as_path()));
+    let [pid, start, pidns, _] = name_parts(&live_path);
+    assert_eq!(pid, u64::from(std::process::id()));
+
+    // Our pid with another start time: a run whose pid was reused by this process.
+    let reused = CgroupBuilder::new(format!("contain-{pid}-{}-{pidns}-0", start + 1))
+        .create_in(&parent)
+        .unwrap();
+    // Another pid namespace: its pids mean other processes, so it is not ours to judge.
+    let foreign = CgroupBuilder::new(format!("contain-{}-1-{}-0", 1 << 23, pidns + 1))
+        .create_in(&parent)
+        .unwrap();
+    // A dead run's group that still holds a process (a container that outlived its runner).
+    let orphan = CgroupBuilder::new(format!("contain-{}-1-{pidns}-0", 1 << 23))
+        .create_in(&parent)
+        .unwrap();
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    orphan
+        .add_process(nix::unistd::Pid::from_raw(sleeper.id() as i32))
+        .unwrap();
+
+    // The second run's group is swept by this process's first spawn there, or else now.
+    let second_left = second.exists();
+    let swept = contain::cgroup::cleanup().unwrap();
+    eprintln!("{swept:?}");
+    assert_eq!(swept.removed.contains(&second), second_left, "{swept:?}");
+    assert!(
+        swept.removed.contains(&reused.path().to_owned()),
+        "{swept:?}"
+    );
+    assert!(!second.exists() && !reused.path().exists());
+    assert!(live_path.is_dir(), "a live run's group was removed");
+    assert!(
+        foreign.path().is_dir(),
+        "another pid namespace's group was removed"
+    );
+    assert!(
+        swept.populated.contains(&orphan.path().to_owned()),
+        "{swept:?}"
+    );
+    assert!(orphan.path().is_dir());
+    assert_eq!(
+        sleeper.try_wait().unwrap(),
+        None,
+        "cleanup killed a process"
+    );
+    assert!(
+        !swept.removed.contains(&live_path) && !swept.removed.contains(&foreign.path().to_owned())
+    );
+
+    // Once empty, the orphan's group goes too.
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    orphan.wait_empty(Duration::from_secs(10)).unwrap();
+    let swept = contain::cgroup::cleanup_in(&parent).unwrap();
+    assert_eq!(swept.removed, vec![orphan.path().to_owned()], "{swept:?}");
+    drop(live);
+    assert!(
+        !live_path.exists(),
+        "the live run's group goes with its Child"
+    );
+    foreign.remove(Duration::from_secs(5)).unwrap();
 }

@@ -77,8 +77,21 @@ fn guest_has_a_pure_cgroup2_tree_with_controllers_enabled() {
             "{controller} is not enabled in the root subtree_control ({enabled:?})"
         );
     }
+    // One hierarchy; the command runs, as on a real host, in a non-root cgroup that holds
+    // processes (/ci.scope, with pid 1), unless CONTAIN_VM_CGROUP names another (empty: /).
     let own = fs::read_to_string("/proc/self/cgroup").unwrap();
-    assert_eq!(own.trim(), "0::/", "a pure v2 host lists one hierarchy");
+    let expected = match std::env::var("CONTAIN_VM_CGROUP") {
+        Ok(cg) if cg.is_empty() => "0::/".to_owned(),
+        Ok(cg) => format!("0::/{cg}"),
+        Err(_) => "0::/ci.scope".to_owned(),
+    };
+    assert_eq!(own.trim(), expected, "a pure v2 host lists one hierarchy");
+    let procs =
+        fs::read_to_string(format!("/sys/fs/cgroup{}/cgroup.procs", &expected[3..])).unwrap();
+    assert!(
+        procs.lines().any(|p| p == "1"),
+        "pid 1 shares the command's cgroup: {procs}"
+    );
     // io.max entries name a block device; the guest loads brd for one.
     let ram0 = fs::metadata("/dev/ram0").expect("/dev/ram0 in the guest");
     assert!(ram0.file_type().is_block_device());
