@@ -554,9 +554,9 @@ const fn rule_when(name: &'static str, nr: [u32; 3], when: When, unless: u64) ->
 /// does not implement any more (`nfsservctl`, `_sysctl`, `create_module`, ...) are left to the
 /// kernel's `ENOSYS`, and so are the i386 duplicates of allowed calls (`signal`, `oldstat`,
 /// `nice`, ...), which reach nothing the allowed calls do not. `ioctl(TIOCSTI)` and block
-/// device nodes are refused on top of docker's list. Order matters only for speed: calls whose
-/// decision reads an argument come first, the commonest first, and run on every call; the
-/// kernel caches the decision of every other system call.
+/// device nodes are refused on top of docker's list. The kernel caches the decision of every
+/// system call whose rule reads no argument, so only `ioctl`, `clone`, `socket`,
+/// `personality`, `mknod` and `mknodat` run the filter at each call.
 #[allow(clippy::unnecessary_cast)] // TIOCSTI is c_int on some libcs
 const PROFILE: &[Rule] = &[
     // Argument checks.
@@ -716,7 +716,6 @@ const BPF_JSET_K: u16 = 0x05 | 0x40;
 const BPF_AND_K: u16 = 0x04 | 0x50;
 const BPF_RET_K: u16 = 0x06;
 const RET_ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
-const RET_EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
 /// `seccomp_data`: nr at 0, arch at 4, args at 16 + 8 * i (the low word first: x86_64 and
 /// aarch64 are little-endian).
 const NR: u32 = 0;
@@ -734,73 +733,171 @@ fn offset(n: usize) -> Result<u8> {
     u8::try_from(n).map_err(|_| Error::config("seccomp filter", "a jump beyond 255 instructions"))
 }
 
-/// The decisions for one ABI, entered with any `seccomp_data`; every path returns. Each rule
-/// whose decision reads an argument (or whose errno is not EPERM) is a section skipped unless
-/// the number matches; the rules refused always with EPERM share one return at the end.
+/// Where a jump of the default program goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum To {
+    /// The next instruction.
+    Next,
+    /// `n` instructions further.
+    Skip(usize),
+    /// The block's shared `ret ALLOW`.
+    Allow,
+    /// The block's shared `ret ERRNO(errno)`.
+    Deny(i32),
+}
+
+/// An instruction of a block before its jumps are resolved.
+#[derive(Debug, Clone)]
+enum Op {
+    Plain(seccompiler::sock_filter),
+    Jump(u16, u32, To, To),
+}
+
+/// The decisions for one ABI, entered with any `seccomp_data`; every path ends at one of the
+/// block's shared returns. The rules that apply are sorted by number and found by a binary
+/// search on it (`jge`) down to leaves of a few `jeq`s; a rule that reads an argument follows
+/// its `jeq`. Both the steps and the length count at every spawn: when a filter is installed
+/// the kernel converts and JIT-compiles it (a cost that grows with its length, returns
+/// costing most), then runs it once for every system call number of the native and the compat
+/// ABI to cache the decisions that read no argument (a cost that grows with the steps an
+/// allowed call takes: a linear chain of 70 rules costs several times a search).
 fn abi_block(abi: Abi, keep: u64) -> Result<BpfProgram> {
-    let mut out = vec![insn(BPF_LD_W_ABS, 0, 0, NR)];
+    let mut ops = vec![Op::Plain(insn(BPF_LD_W_ABS, 0, 0, NR))];
     if abi == Abi::X86_64 {
         // x32 reaches the same system calls with X32_SYSCALL_BIT set: refuse that ABI.
-        out.push(insn(BPF_JGE_K, 0, 1, X32_SYSCALL_BIT));
-        out.push(insn(BPF_RET_K, 0, 0, RET_EPERM));
+        ops.push(Op::Jump(
+            BPF_JGE_K,
+            X32_SYSCALL_BIT,
+            To::Deny(libc::EPERM),
+            To::Next,
+        ));
     }
-    let rules = PROFILE
+    let mut rules: Vec<(u32, &Rule)> = PROFILE
         .iter()
-        .filter(|r| r.nr[abi as usize] != NO && r.unless & keep == 0);
-    let mut always = Vec::new();
-    for r in rules {
-        let nr = r.nr[abi as usize];
-        let deny = libc::SECCOMP_RET_ERRNO | r.errno as u32;
-        let mut body = Vec::new();
-        match r.when {
-            When::Always if r.errno == libc::EPERM => {
-                always.push(nr);
-                continue;
-            }
-            When::Always => body.push(insn(BPF_RET_K, 0, 0, deny)),
-            When::ArgIn(a, values) => {
-                body.push(insn(BPF_LD_W_ABS, 0, 0, arg(a)));
-                let n = values.len();
-                for (i, v) in values.iter().enumerate() {
-                    body.push(insn(BPF_JEQ_K, offset(n - i)?, 0, *v));
-                }
-                body.push(insn(BPF_RET_K, 0, 0, RET_ALLOW));
-                body.push(insn(BPF_RET_K, 0, 0, deny));
-            }
-            When::ArgNotIn(a, values) => {
-                body.push(insn(BPF_LD_W_ABS, 0, 0, arg(a)));
-                let n = values.len();
-                for (i, v) in values.iter().enumerate() {
-                    body.push(insn(BPF_JEQ_K, offset(n - i)?, 0, *v));
-                }
-                body.push(insn(BPF_RET_K, 0, 0, deny));
-                body.push(insn(BPF_RET_K, 0, 0, RET_ALLOW));
-            }
-            When::ArgAnyBit(a, mask) => {
-                body.push(insn(BPF_LD_W_ABS, 0, 0, arg(a)));
-                body.push(insn(BPF_JSET_K, 0, 1, mask));
-                body.push(insn(BPF_RET_K, 0, 0, deny));
-                body.push(insn(BPF_RET_K, 0, 0, RET_ALLOW));
-            }
-            When::ArgMaskedEq(a, mask, value) => {
-                body.push(insn(BPF_LD_W_ABS, 0, 0, arg(a)));
-                body.push(insn(BPF_AND_K, 0, 0, mask));
-                body.push(insn(BPF_JEQ_K, 0, 1, value));
-                body.push(insn(BPF_RET_K, 0, 0, deny));
-                body.push(insn(BPF_RET_K, 0, 0, RET_ALLOW));
+        .filter(|r| r.nr[abi as usize] != NO && r.unless & keep == 0)
+        .map(|r| (r.nr[abi as usize], r))
+        .collect();
+    rules.sort_by_key(|(nr, _)| *nr);
+    search(&rules, &mut ops);
+    resolve(&ops)
+}
+
+/// Rules per leaf of the search.
+const LEAF_RULES: usize = 4;
+
+/// The binary search over `rules` (sorted by number), with the number in the accumulator.
+/// Nothing falls through the end of what it appends.
+fn search(rules: &[(u32, &Rule)], ops: &mut Vec<Op>) {
+    if rules.len() <= LEAF_RULES {
+        for (i, (nr, r)) in rules.iter().enumerate() {
+            // Not this number: the next rule, or allow after the leaf's last one.
+            let other = if i + 1 == rules.len() {
+                To::Allow
+            } else {
+                To::Next
+            };
+            let body = rule_body(r);
+            if body.is_empty() {
+                ops.push(Op::Jump(BPF_JEQ_K, *nr, To::Deny(r.errno), other));
+            } else {
+                let skip = if other == To::Allow {
+                    To::Allow
+                } else {
+                    To::Skip(body.len())
+                };
+                ops.push(Op::Jump(BPF_JEQ_K, *nr, To::Next, skip));
+                ops.extend(body);
             }
         }
-        // The accumulator still holds the number when the section is skipped: every path
-        // through a body returns.
-        out.push(insn(BPF_JEQ_K, 0, offset(body.len())?, nr));
-        out.extend(body);
+        if rules.is_empty() {
+            ops.push(Op::Jump(BPF_JA, 0, To::Allow, To::Allow));
+        }
+        return;
     }
-    let n = always.len();
-    for (i, nr) in always.iter().enumerate() {
-        out.push(insn(BPF_JEQ_K, offset(n - i)?, 0, *nr));
+    let (low, high) = rules.split_at(rules.len() / 2);
+    let mut below = Vec::new();
+    search(low, &mut below);
+    ops.push(Op::Jump(
+        BPF_JGE_K,
+        high[0].0,
+        To::Skip(below.len()),
+        To::Next,
+    ));
+    ops.extend(below);
+    search(high, ops);
+}
+
+/// What a rule checks once its number matched (nothing when its decision reads no argument);
+/// every path ends at a shared return.
+fn rule_body(r: &Rule) -> Vec<Op> {
+    let deny = To::Deny(r.errno);
+    let load = |a: u32| Op::Plain(insn(BPF_LD_W_ABS, 0, 0, arg(a)));
+    match r.when {
+        When::Always => Vec::new(),
+        When::ArgIn(a, values) | When::ArgNotIn(a, values) => {
+            let (hit, miss) = match r.when {
+                When::ArgIn(..) => (deny, To::Allow),
+                _ => (To::Allow, deny),
+            };
+            let mut body = vec![load(a)];
+            for (i, v) in values.iter().enumerate() {
+                let other = if i + 1 == values.len() {
+                    miss
+                } else {
+                    To::Next
+                };
+                body.push(Op::Jump(BPF_JEQ_K, *v, hit, other));
+            }
+            body
+        }
+        When::ArgAnyBit(a, mask) => vec![load(a), Op::Jump(BPF_JSET_K, mask, deny, To::Allow)],
+        When::ArgMaskedEq(a, mask, value) => vec![
+            load(a),
+            Op::Plain(insn(BPF_AND_K, 0, 0, mask)),
+            Op::Jump(BPF_JEQ_K, value, deny, To::Allow),
+        ],
+    }
+}
+
+/// The block's instructions with every jump resolved, followed by its shared returns.
+fn resolve(ops: &[Op]) -> Result<BpfProgram> {
+    let mut errnos: Vec<i32> = Vec::new();
+    for op in ops {
+        if let Op::Jump(_, _, jt, jf) = op {
+            for to in [jt, jf] {
+                if let To::Deny(e) = to {
+                    if !errnos.contains(e) {
+                        errnos.push(*e);
+                    }
+                }
+            }
+        }
+    }
+    let allow_at = ops.len();
+    let target = |to: To, at: usize| -> Result<usize> {
+        let abs = match to {
+            To::Next => at + 1,
+            To::Skip(n) => at + 1 + n,
+            To::Allow => allow_at,
+            To::Deny(e) => allow_at + 1 + errnos.iter().position(|x| *x == e).unwrap_or(0),
+        };
+        Ok(abs - (at + 1))
+    };
+    let mut out = Vec::with_capacity(ops.len() + 1 + errnos.len());
+    for (at, op) in ops.iter().enumerate() {
+        out.push(match *op {
+            Op::Plain(ref i) => i.clone(),
+            // An unconditional jump holds its offset in k (32 bits).
+            Op::Jump(BPF_JA, _, to, _) => insn(BPF_JA, 0, 0, target(to, at)? as u32),
+            Op::Jump(code, k, jt, jf) => {
+                insn(code, offset(target(jt, at)?)?, offset(target(jf, at)?)?, k)
+            }
+        });
     }
     out.push(insn(BPF_RET_K, 0, 0, RET_ALLOW));
-    out.push(insn(BPF_RET_K, 0, 0, RET_EPERM));
+    for e in errnos {
+        out.push(insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | e as u32));
+    }
     Ok(out)
 }
 
@@ -899,16 +996,27 @@ mod tests {
 
     /// Runs a classic BPF program on one `seccomp_data` (nr, arch, args), as the kernel would.
     fn run(p: &[seccompiler::sock_filter], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
+        run_counting(p, nr, arch, args).0
+    }
+
+    /// [`run`], and how many instructions it took.
+    fn run_counting(
+        p: &[seccompiler::sock_filter],
+        nr: u32,
+        arch: u32,
+        args: [u64; 6],
+    ) -> (u32, usize) {
         let mut data = [0u8; 64];
         data[0..4].copy_from_slice(&nr.to_ne_bytes());
         data[4..8].copy_from_slice(&arch.to_ne_bytes());
         for (i, a) in args.iter().enumerate() {
             data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_ne_bytes());
         }
-        let (mut acc, mut pc) = (0u32, 0usize);
+        let (mut acc, mut pc, mut steps) = (0u32, 0usize, 0usize);
         loop {
             let i = &p[pc];
             pc += 1;
+            steps += 1;
             let jump = |cond: bool| if cond { i.jt as usize } else { i.jf as usize };
             match i.code {
                 0x20 => {
@@ -921,13 +1029,13 @@ mod tests {
                 0x25 => pc += jump(acc > i.k),
                 0x35 => pc += jump(acc >= i.k),
                 0x45 => pc += jump(acc & i.k != 0),
-                0x06 => return i.k,
+                0x06 => return (i.k, steps),
                 c => panic!("instruction {c:#x} not modelled"),
             }
         }
     }
 
-    const REFUSE: u32 = RET_EPERM;
+    const REFUSE: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
     const NOSYS: u32 = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
     const ALLOW: u32 = RET_ALLOW;
 
@@ -1286,6 +1394,24 @@ mod tests {
                 "{} twice",
                 r.name
             );
+        }
+    }
+
+    /// The install cost: the kernel runs the program for every number of both x86_64 ABIs
+    /// when it installs it, and converts and compiles every instruction.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn default_filter_is_short_and_shallow() {
+        for keep in [CapSet::EMPTY, CapSet::DOCKER_DEFAULT, CapSet::ALL] {
+            let p = default_filter(keep).unwrap();
+            assert!(p.len() <= 260, "{} instructions for {keep:?}", p.len());
+            for arch in [AUDIT_ARCH_X86_64, AUDIT_ARCH_I386] {
+                let (worst, nr) = (0..480)
+                    .map(|nr| (run_counting(&p, nr, arch, [0; 6]).1, nr))
+                    .max()
+                    .unwrap();
+                assert!(worst <= 18, "{worst} steps for {nr} on {arch:#x}");
+            }
         }
     }
 
