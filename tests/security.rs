@@ -4,6 +4,7 @@
 mod common;
 
 use common::{is_root, output, role, stdout, TempDir};
+use contain::namespace::Namespaces;
 use contain::process::Container;
 use contain::security::{CapSet, Rlimit, Seccomp, Security};
 
@@ -84,6 +85,11 @@ fn probe(seccomp: Seccomp, dir: &std::path::Path) -> String {
 
 /// [`probe`] in a container that keeps `caps`.
 fn probe_keeping(seccomp: Seccomp, caps: CapSet, dir: &std::path::Path) -> String {
+    probe_in(seccomp, caps, false, dir)
+}
+
+/// [`probe`] in a container that keeps `caps`, under the crate's PID 1 with `init`.
+fn probe_in(seccomp: Seccomp, caps: CapSet, init: bool, dir: &std::path::Path) -> String {
     let exe = std::env::current_exe().unwrap();
     let o = output(
         Container::new(exe)
@@ -96,7 +102,13 @@ fn probe_keeping(seccomp: Seccomp, caps: CapSet, dir: &std::path::Path) -> Strin
             .env("CONTAIN_TEST_ROLE", "probe")
             .env("PROBE_DIR", dir)
             .seccomp(seccomp)
-            .capabilities(caps),
+            .capabilities(caps)
+            .init(init)
+            .namespaces(if init {
+                Namespaces::PID
+            } else {
+                Namespaces::empty()
+            }),
     );
     assert!(o.status.success(), "{o:?}");
     // libtest may print "test NAME ... " in front of the first line.
@@ -296,6 +308,21 @@ fn the_default_filter_follows_dockers_profile() {
     assert_eq!(probed(&lifted, "kcmp"), 0, "{lifted}");
     assert_eq!(probed(&lifted, "io_uring_setup"), eperm, "{lifted}");
     assert_eq!(probed(&lifted, "thread"), 0, "{lifted}");
+}
+
+#[test]
+fn init_threads_and_fork_run_under_the_default_filter() {
+    if !is_root("init_threads_and_fork_run_under_the_default_filter") {
+        return;
+    }
+    // PID 1 forks the payload with clone(SIGCHLD), reaps and forwards signals under the
+    // filter; the payload starts a thread (clone3, then clone) and forks.
+    let d = TempDir::new("seccomp-init");
+    let out = probe_in(Seccomp::Default, CapSet::DOCKER_DEFAULT, true, d.path());
+    assert_eq!(probed(&out, "thread"), 0, "{out}");
+    assert_eq!(probed(&out, "fork"), 0, "{out}");
+    assert_eq!(probed(&out, "clone3"), libc::ENOSYS, "{out}");
+    assert_eq!(probed(&out, "unshare-user"), libc::EPERM, "{out}");
 }
 
 #[test]
