@@ -112,7 +112,8 @@ struct Args {
     #[arg(long, value_name = "N")]
     pids: Option<u64>,
     /// Cgroup under which the container's cgroup is made (absolute, or relative to the
-    /// cgroup v2 root); default: the caller's own cgroup.
+    /// cgroup v2 root); default: the caller's own cgroup when no controller is needed, else
+    /// `/sys/fs/cgroup/contain` (a group that holds processes cannot delegate controllers).
     #[arg(long, value_name = "PATH")]
     cgroup_parent: Option<PathBuf>,
     /// Print one line to stderr at exit: wall time, peak memory, CPU time, OOM kills.

@@ -310,6 +310,27 @@ fn a_passed_fd_above_the_container_s_nofile_limit_arrives() {
         return;
     }
     let _serial = serial();
+    // The caller itself must be able to hold such numbers (the guest's soft limit is 1024).
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    if soft < 4096 {
+        if hard < 4096 {
+            skip(TEST, &format!("RLIMIT_NOFILE hard limit {hard} < 4096"));
+            return;
+        }
+        setrlimit(Resource::RLIMIT_NOFILE, 4096, hard).unwrap();
+    }
+    // A target this process cannot reach is refused before anything is made.
+    let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    let unreachable = soft.saturating_sub(1).min(i32::MAX as u64) as i32;
+    let e = Container::new("true")
+        .pass_fd(
+            std::fs::File::open("/dev/null").unwrap().into(),
+            unreachable,
+        )
+        .spawn()
+        .unwrap_err();
+    assert!(e.to_string().contains("RLIMIT_NOFILE"), "{e}");
     let (r, w) = nix::unistd::pipe().unwrap();
     let o = output(
         Container::new("sh")

@@ -129,8 +129,8 @@ pub struct Container {
 enum CgroupPlacement {
     /// An existing cgroup the caller owns.
     Existing(Cgroup),
-    /// A new cgroup with these limits, created by `spawn` under `parent` (default: the
-    /// caller's own cgroup) and removed with the [`Child`].
+    /// A new cgroup with these limits, created by `spawn` under `parent` (default: see
+    /// [`Container::resources`]) and removed with the [`Child`].
     Create {
         parent: Option<PathBuf>,
         resources: Box<Resources>,
@@ -418,6 +418,11 @@ impl Container {
 
     /// The cgroup under which [`resources`](Self::resources) creates the child's cgroup: an
     /// absolute path of a cgroup v2 directory, or a path relative to the cgroup v2 root.
+    ///
+    /// Default: the caller's own cgroup when the limits need no controller, the root when the
+    /// caller is in it, else `<cgroup2 mount>/contain`
+    /// ([`cgroup::PARENT`](crate::cgroup::PARENT)), made on demand: a cgroup that holds
+    /// processes (the caller's, on most hosts) cannot enable controllers for its children.
     pub fn cgroup_parent(&mut self, parent: impl AsRef<Path>) -> &mut Self {
         let resources = match self.cgroup.take() {
             Some(CgroupPlacement::Create { resources, .. }) => resources,

@@ -277,9 +277,24 @@ impl Prepared {
             .as_ref()
             .map(|r| r.prepare(c.namespaces, joined, tty_gid))
             .transpose()?;
-        let fd_limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-            .map(|(soft, _)| soft.min(65_536) as RawFd)
-            .unwrap_or(1024);
+        let soft_nofile =
+            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+                .map_or(1024, |(soft, _)| soft);
+        // The descriptors for the child are staged above every target, in this process and
+        // in the child before its rlimits are applied: both under this process's soft limit.
+        // (The container's own RLIMIT_NOFILE may be lower: it is set after the moves.)
+        if (min_fd as u64) + 8 > soft_nofile && !c.fds.is_empty() {
+            return Err(Error::config(
+                "passed fd",
+                format!(
+                    "target {} is too close to this process's RLIMIT_NOFILE soft limit \
+                     ({soft_nofile}): descriptors are staged above every target; raise the \
+                     soft limit (setrlimit, `ulimit -n`) or pass lower targets",
+                    min_fd - 1
+                ),
+            ));
+        }
+        let fd_limit = soft_nofile.min(65_536) as RawFd;
 
         Ok(Prepared {
             argv,

@@ -16,11 +16,13 @@ pub const KERNEL_META_PACKAGE: &str = "linux-image-cloud-amd64";
 const BUSYBOX_PACKAGE: &str = "busybox-static";
 
 /// Modules (built as =m in Debian's cloud kernel, without dependencies) that the guest
-/// loads: block devices for io.max (/dev/loop*, /dev/ram0) and veth pairs for network tests.
-const GUEST_MODULES: [&str; 3] = [
+/// loads: block devices for io.max (/dev/loop*, /dev/ram0), veth pairs for network tests, and
+/// overlayfs for the container root filesystems.
+const GUEST_MODULES: [&str; 4] = [
     "kernel/drivers/block/loop.ko",
     "kernel/drivers/block/brd.ko",
     "kernel/drivers/net/veth.ko",
+    "kernel/fs/overlayfs/overlay.ko",
 ];
 
 pub struct Cache {
@@ -81,8 +83,12 @@ impl Cache {
         let dir = self.kernel_dir(&package);
         let vmlinuz = dir.join("vmlinuz");
         let modules = dir.join("modules");
-        // vmlinuz is renamed into place last: its presence means the directory is complete.
-        if !vmlinuz.is_file() || !modules.is_dir() {
+        // vmlinuz is renamed into place last: its presence means the directory is complete,
+        // for the module list recorded beside it (a cache made for fewer modules is redone).
+        let module_list = dir.join("modules.list");
+        let wanted = GUEST_MODULES.join("\n");
+        let listed = fs::read_to_string(&module_list).is_ok_and(|l| l == wanted);
+        if !vmlinuz.is_file() || !modules.is_dir() || !listed {
             eprintln!("xtask: fetching kernel package {package}");
             let tmp = self.unpack_package(&package)?;
             let _ = fs::remove_dir_all(&dir);
@@ -116,6 +122,7 @@ impl Cache {
                     }
                 }
             }
+            fs::write(&module_list, &wanted)?;
             let partial = dir.join("vmlinuz.partial");
             fs::copy(&image, &partial).with_context(|| format!("copy {}", image.display()))?;
             fs::rename(&partial, &vmlinuz)?;
