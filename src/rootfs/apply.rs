@@ -279,7 +279,9 @@ fn overlay(lower: &CStr, upper: &Upper, userxattr: bool) -> Result<Fd, Failure> 
     set_string(fs.0, c"source", c"overlay".as_ptr(), Op::OverlayConfig)?;
     let lower_path = FdPath::new(lower.0, b"");
     set_string(fs.0, c"lowerdir", lower_path.as_ptr(), Op::OverlayConfig)?;
-    let scratch = match upper {
+    // Before 6.5 overlayfs parses its options only at FSCONFIG_CMD_CREATE: every layer's
+    // /proc/self/fd path must still name an open descriptor then (`lower`, `scratch`, `dirs`).
+    let (scratch, _dirs) = match upper {
         Upper::Scratch { size } => {
             let ops = [Op::ScratchOpen, Op::ScratchConfig, Op::ScratchMount];
             let scratch = tmpfs(size.as_deref(), c"700", 0, ops)?;
@@ -299,7 +301,7 @@ fn overlay(lower: &CStr, upper: &Upper, userxattr: bool) -> Result<Fd, Failure> 
             );
             set_string(fs.0, c"upperdir", up.as_ptr(), Op::OverlayConfig)?;
             set_string(fs.0, c"workdir", work.as_ptr(), Op::OverlayConfig)?;
-            Some(scratch)
+            (Some(scratch), None)
         }
         Upper::Dir { upper, work, .. } => {
             let up = open(libc::AT_FDCWD, upper, O_PATH_DIR, 0, 0).map_err(at(Op::OpenUpper))?;
@@ -307,7 +309,7 @@ fn overlay(lower: &CStr, upper: &Upper, userxattr: bool) -> Result<Fd, Failure> 
             let (up_path, wk_path) = (FdPath::new(up.0, b""), FdPath::new(wk.0, b""));
             set_string(fs.0, c"upperdir", up_path.as_ptr(), Op::OverlayConfig)?;
             set_string(fs.0, c"workdir", wk_path.as_ptr(), Op::OverlayConfig)?;
-            None
+            (None, Some((up, wk)))
         }
     };
     if userxattr {
