@@ -220,6 +220,10 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
         }
         let paths = core::slice::from_raw_parts(argv.add(2), i - 2);
         let payload_argv = argv.add(i + 1);
+        // The library starts us with every signal blocked; block them here too, so that a
+        // PID 1 started any other way cannot lose a SIGCHLD to its default disposition.
+        let all: u64 = !0;
+        syscall(nr::RT_SIGPROCMASK, 2 /* SIG_SETMASK */, &all as *const u64 as usize, 0, 8);
         // The payload's successful exec must close its copy of the error pipe.
         syscall(nr::FCNTL, errfd, F_SETFD, FD_CLOEXEC, 0);
 
