@@ -43,14 +43,18 @@ fn ended_within(pidfd: std::os::fd::BorrowedFd<'_>, limit: Duration) -> bool {
     nix::poll::poll(&mut fds, nix::poll::PollTimeout::try_from(ms).unwrap()).unwrap() == 1
 }
 
-/// Re-runs test `name` of this binary (as root) with `CONTAIN_TEST_ROLE=role` and returns its
-/// output: for what must happen in a process of its own (closed stdio, SIGCHLD ignored).
-fn rerun(name: &str, role: &str) -> std::process::Output {
-    std::process::Command::new(std::env::current_exe().unwrap())
+/// Re-runs test `name` of this binary as root with `CONTAIN_TEST_ROLE=role`, and checks that
+/// it passed: for what must happen in a process of its own (closed stdio, SIGCHLD ignored).
+fn rerun_as_root(name: &str, role: &str) {
+    if !is_root(name) {
+        return;
+    }
+    let o = std::process::Command::new(std::env::current_exe().unwrap())
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env("CONTAIN_TEST_ROLE", role)
         .output()
-        .unwrap()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
 }
 
 fn init_container(program: &str, args: &[&str]) -> Container {
@@ -382,13 +386,7 @@ fn a_tty_works_when_the_caller_has_no_stdio() {
             std::process::exit(0);
         }
         Some(_) => {}
-        None => {
-            if !is_root(TEST) {
-                return;
-            }
-            let o = rerun(TEST, "no-stdio");
-            assert!(o.status.success(), "{o:?}");
-        }
+        None => rerun_as_root(TEST, "no-stdio"),
     }
 }
 
@@ -441,13 +439,7 @@ fn the_status_reaches_the_handle_whatever_the_caller_does_with_sigchld() {
             reaper.join().unwrap();
         }
         Some(_) => {}
-        None => {
-            if !is_root(TEST) {
-                return;
-            }
-            let o = rerun(TEST, "sigchld");
-            assert!(o.status.success(), "{o:?}");
-        }
+        None => rerun_as_root(TEST, "sigchld"),
     }
 }
 

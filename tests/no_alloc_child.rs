@@ -112,6 +112,20 @@ fn spawn_with_every_feature_allocates_nothing_in_the_child() {
     }
 }
 
+/// `e` is the report of a failed execve.
+fn assert_exec_failed(e: &Error) {
+    assert!(
+        matches!(
+            e,
+            Error::Setup {
+                stage: SetupStage::Exec,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
 #[test]
 fn an_init_spawn_allocates_nothing_in_the_child() {
     const TEST: &str = "an_init_spawn_allocates_nothing_in_the_child";
@@ -140,16 +154,7 @@ fn an_init_spawn_allocates_nothing_in_the_child() {
         .security(security)
         .spawn()
         .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Setup {
-                stage: SetupStage::Exec,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert_exec_failed(&e);
 }
 
 #[test]
@@ -159,16 +164,7 @@ fn failing_spawns_allocate_nothing_in_the_child() {
             .clone_call(call)
             .spawn()
             .unwrap_err();
-        assert!(
-            matches!(
-                e,
-                Error::Setup {
-                    stage: SetupStage::Exec,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert_exec_failed(&e);
         let e = Container::new("true")
             .current_dir("/nonexistent")
             .clone_call(call)

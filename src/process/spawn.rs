@@ -5,14 +5,14 @@
 use std::ffi::{CString, OsStr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use libc::c_char;
 use nix::fcntl::{FcntlArg, OFlag};
 
 use super::child::{self, ChildError, ChildPlan};
 use super::{tty, CgroupPlacement, Child, CloneCall, Container, Stdio, DEFAULT_PATH};
-use crate::cgroup::{Cgroup, OwnedCgroup, Resources};
+use crate::cgroup::Cgroup;
 use crate::idmap::{IdMap, PreparedIdMaps};
 use crate::mount::cstring;
 use crate::namespace::Namespaces;
@@ -169,26 +169,24 @@ impl Prepared {
             }
             None
         };
-        // In a new user namespace the child still has the caller's kernel ids, which the map
-        // may not cover: switch to the requested ids, or to root inside when 0 is mapped.
-        let (uid, gid) = match &id_maps {
-            Some(_) => {
-                let maps_zero = |m: &[IdMap], dflt: bool| dflt || m.iter().any(|r| r.inside == 0);
-                (
-                    c.uid
-                        .or(maps_zero(&c.uid_map, c.uid_map.is_empty()).then_some(0)),
-                    c.gid
-                        .or(maps_zero(&c.gid_map, c.gid_map.is_empty()).then_some(0)),
-                )
-            }
-            None => (c.uid, c.gid),
-        };
         // The default map has only 0 inside.
         let mapped = |maps: &[IdMap], id: u32| match maps {
             [] => id == 0,
             _ => maps
                 .iter()
                 .any(|m| id >= m.inside && id - m.inside < m.count),
+        };
+        // In a new user namespace the child still has the caller's kernel ids, which the map
+        // may not cover: it becomes the namespace's root when 0 is mapped (before the rootfs
+        // is assembled), and ends as the requested ids, or as that root.
+        let become_namespace_root =
+            id_maps.is_some() && mapped(&c.uid_map, 0) && mapped(&c.gid_map, 0);
+        let (uid, gid) = match &id_maps {
+            Some(_) => (
+                c.uid.or(mapped(&c.uid_map, 0).then_some(0)),
+                c.gid.or(mapped(&c.gid_map, 0).then_some(0)),
+            ),
+            None => (c.uid, c.gid),
         };
         if id_maps.is_some() {
             if let Some(u) = uid.filter(|u| !mapped(&c.uid_map, *u)) {
@@ -258,8 +256,6 @@ impl Prepared {
             ));
         }
         let share_vm = !joined.contains(Namespaces::TIME);
-        let become_namespace_root =
-            id_maps.is_some() && mapped(&c.uid_map, 0) && mapped(&c.gid_map, 0);
         let changes_credentials = uid.is_some()
             || gid.is_some()
             || become_namespace_root
@@ -331,7 +327,7 @@ impl Prepared {
         // Declared first so that it is removed last, after a failed child is reaped.
         let owned_cgroup = match &c.cgroup {
             Some(CgroupPlacement::Create { parent, resources }) => {
-                let cg = create_cgroup(parent.as_deref(), resources)?;
+                let cg = crate::cgroup::place::create_for_container(parent.as_deref(), resources)?;
                 if let Some(rules) = &c.security.device_allowlist {
                     crate::cgroup::attach_device_filter(&cg, rules)?;
                 }
@@ -451,23 +447,11 @@ impl Prepared {
         let exec_ptrs: Vec<*const c_char> = self.exec_paths.iter().map(|p| p.as_ptr()).collect();
         let argv_ptrs = null_terminated(&self.argv);
         let envp_ptrs = null_terminated(&self.envp);
-        // contain-init ERRFD PATH... -- ARGV...
-        let init_words = match init_memfd {
-            Some(_) => vec![
-                CString::new(super::init::ARGV0).expect("no NUL"),
-                CString::new(err_write.as_raw_fd().to_string()).expect("digits"),
-                CString::new("--").expect("no NUL"),
-            ],
+        let err_fd_digits =
+            init_memfd.map(|_| CString::new(err_write.as_raw_fd().to_string()).expect("digits"));
+        let init_argv = match &err_fd_digits {
+            Some(digits) => super::init::argv(digits, &exec_ptrs, &argv_ptrs),
             None => Vec::new(),
-        };
-        let init_argv: Vec<*const c_char> = match &init_words[..] {
-            [argv0, errfd, dashes] => [argv0.as_ptr(), errfd.as_ptr()]
-                .into_iter()
-                .chain(exec_ptrs.iter().copied())
-                .chain([dashes.as_ptr()])
-                .chain(argv_ptrs.iter().copied())
-                .collect(),
-            _ => Vec::new(),
         };
         let wait_for_go =
             self.id_maps.is_some() || network.as_ref().is_some_and(|n| n.needs_parent());
@@ -780,12 +764,6 @@ fn receive_fd(socket: &OwnedFd) -> Result<OwnedFd> {
         }
     }
     Err(Error::sys("recvmsg(pty master)", Errno::EPROTO))
-}
-
-/// Creates the child's own cgroup under `parent` (absolute, or relative to the v2 root) or in
-/// the default place (see `crate::cgroup::place`).
-fn create_cgroup(parent: Option<&Path>, resources: &Resources) -> Result<OwnedCgroup> {
-    crate::cgroup::place::create_for_container(parent, resources)
 }
 
 /// Saves the calling thread's `pid_for_children` and switches it to `target`.

@@ -9,6 +9,7 @@
 //! its own 2 KiB, stdio, and an executable nobody can modify; and the spawn can use
 //! `CLONE_VM` like every other spawn, at a cost independent of the caller's size.
 
+use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
@@ -17,8 +18,21 @@ use crate::{Errno, Error, Result};
 /// The program, built for the crate's target by `build.rs`.
 static PROGRAM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/contain-init"));
 
-/// `argv[0]` of the init, which is what `ps` shows for PID 1.
-pub(crate) const ARGV0: &str = "contain-init";
+/// The init's NULL-terminated argv, `contain-init ERRFD PATH... -- ARGV...`: `exec_paths` are
+/// the payload's candidate paths, `argv` its NULL-terminated argv. `contain-init` is what `ps`
+/// shows for PID 1.
+pub(crate) fn argv(
+    err_fd: &CStr,
+    exec_paths: &[*const libc::c_char],
+    argv: &[*const libc::c_char],
+) -> Vec<*const libc::c_char> {
+    [c"contain-init".as_ptr(), err_fd.as_ptr()]
+        .into_iter()
+        .chain(exec_paths.iter().copied())
+        .chain([c"--".as_ptr()])
+        .chain(argv.iter().copied())
+        .collect()
+}
 
 /// `MFD_EXEC` (6.3): executable even where `vm.memfd_noexec` makes memfds non-executable by
 /// default.
