@@ -2,33 +2,12 @@
 
 mod common;
 
-use std::os::fd::AsFd;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use common::busybox::busybox_path;
 use common::is_root;
+use common::run::{code, read_until, run, run_example, run_in_own_netns};
 use contain::cgroup::{Controller, HostCgroups};
-
-/// The example built next to this test binary (`cargo test` builds the examples).
-fn run_example() -> Command {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("examples/run");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build --example run`",
-        path.display()
-    );
-    Command::new(path)
-}
-
-fn run(args: &[&str]) -> Output {
-    run_example().args(args).output().unwrap()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
 
 #[test]
 fn exit_codes_follow_docker_run() {
@@ -168,32 +147,6 @@ fn stats_line_reports_cpu_time() {
     assert!(cpu > 0.0, "{err}");
 }
 
-/// Reads from `fd` until `want` shows up (or 10 s pass); returns everything read.
-fn read_until(fd: &impl AsFd, want: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut text = String::new();
-    let mut buf = [0u8; 4096];
-    while !text.contains(want) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-        let mut pfd = [nix::poll::PollFd::new(
-            fd.as_fd(),
-            nix::poll::PollFlags::POLLIN,
-        )];
-        if nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(ms)).unwrap_or(0) == 0 {
-            continue;
-        }
-        match nix::unistd::read(fd.as_fd(), &mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
-        }
-    }
-    text
-}
-
 #[test]
 fn tty_gives_a_controlling_terminal_relayed_in_raw_mode_with_resizes() {
     let size = nix::pty::Winsize {
@@ -256,20 +209,6 @@ fn tty_gives_a_controlling_terminal_relayed_in_raw_mode_with_resizes() {
             .contains(nix::sys::termios::LocalFlags::ICANON),
         "our terminal is restored"
     );
-}
-
-/// The example in a network namespace of its own, which plays the host for veth tests (no
-/// link ever appears in the real host's namespace).
-fn run_in_own_netns(args: &[&str]) -> Output {
-    let mut cmd = run_example();
-    cmd.args(args);
-    // SAFETY: pre_exec runs in the forked child and only makes a syscall.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
-        });
-    }
-    cmd.output().unwrap()
 }
 
 #[test]

@@ -163,3 +163,4 @@ pub fn assert_passes_as_nobody(name: &str, role: &str, subids: bool) {
     );
 }
 pub mod busybox;
+pub mod run;
