@@ -3,7 +3,8 @@
 //! ```text
 //! cargo run --release --example run -- [--ns LIST] [--hostname NAME] [--env K=V]...
 //!     [--workdir DIR] [--user UID[:GID]] [--rootless]
-//!     [--rootfs DIR] [--read-only] [--upper DIR] [--volume SRC:DST[:ro]]... [--tmpfs DST]...
+//!     [--rootfs DIR] [--read-only] [--upper DIR] [--volume SRC:DST[:OPTS]]... [--tmpfs DST[:OPTS]]...
+//!     [--shm-size SIZE]
 //!     [--no-rootfs] [--] COMMAND [ARG...]
 //! ```
 //!
@@ -128,23 +129,32 @@ struct Args {
     /// Keep the writable layer in DIR (overlayfs also uses DIR.work beside it).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["read_only", "no_rootfs"])]
     upper: Option<PathBuf>,
-    /// Bind a host path into the container, read-only with `:ro` (repeatable).
+    /// Bind a host path into the container (repeatable); OPTS as docker's: ro, rw, and a
+    /// propagation (rprivate, rslave, rshared, ...).
     #[arg(
         long = "volume",
         short = 'v',
-        value_name = "SRC:DST[:ro]",
+        value_name = "SRC:DST[:OPTS]",
         conflicts_with = "no_rootfs"
     )]
     volumes: Vec<String>,
-    /// Mount a tmpfs at DST in the container (repeatable).
-    #[arg(long = "tmpfs", value_name = "DST", conflicts_with = "no_rootfs")]
-    tmpfs: Vec<PathBuf>,
+    /// Mount a tmpfs at DST in the container (repeatable); OPTS as docker's: size=64m,
+    /// mode=1777, uid, gid, nr_inodes, exec, suid, dev, ro (default: noexec,nosuid,nodev).
+    #[arg(
+        long = "tmpfs",
+        value_name = "DST[:OPTS]",
+        conflicts_with = "no_rootfs"
+    )]
+    tmpfs: Vec<String>,
     /// Run in the caller's filesystem (no rootfs; a mount namespace is still created if asked).
     #[arg(long)]
     no_rootfs: bool,
     /// The command and its arguments.
     #[arg(required = true, value_name = "COMMAND")]
     command: Vec<OsString>,
+    /// Size of /dev/shm, e.g. 256m (default 64m, as docker; 0 means the default).
+    #[arg(long, value_name = "SIZE", conflicts_with = "no_rootfs")]
+    shm_size: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -354,31 +364,13 @@ fn rootfs(args: &Args) -> contain::Result<Rootfs> {
         rootfs = rootfs.persistent_upper(upper);
     }
     for spec in &args.volumes {
-        rootfs = rootfs.mount(volume(spec)?);
+        rootfs = rootfs.mount(Mount::parse_volume(spec)?);
     }
-    for dst in &args.tmpfs {
-        rootfs = rootfs.mount(Mount::tmpfs(dst).mode(0o1777).nosuid().nodev());
+    for spec in &args.tmpfs {
+        rootfs = rootfs.mount(Mount::parse_tmpfs(spec)?);
+    }
+    if let Some(size) = &args.shm_size {
+        rootfs = rootfs.shm_size(contain::mount::parse_size(size, "--shm-size")?);
     }
     Ok(rootfs)
-}
-
-/// `SRC:DST[:ro|:rw]`, as docker's `--volume`.
-fn volume(spec: &str) -> contain::Result<Mount> {
-    let bad = |why: &str| Error::Config {
-        what: "--volume",
-        reason: format!("{spec:?}: {why} (want SRC:DST[:ro])"),
-    };
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (src, dst, read_only) = match parts.as_slice() {
-        [src, dst] => (*src, *dst, false),
-        [src, dst, "ro"] => (*src, *dst, true),
-        [src, dst, "rw"] => (*src, *dst, false),
-        [_, _, opt] => return Err(bad(&format!("unknown option {opt:?}"))),
-        _ => return Err(bad("not two or three fields")),
-    };
-    if src.is_empty() || !dst.starts_with('/') {
-        return Err(bad("SRC must be given and DST must be absolute"));
-    }
-    let mount = Mount::bind(src, dst);
-    Ok(if read_only { mount.read_only() } else { mount })
 }

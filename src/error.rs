@@ -75,6 +75,15 @@ pub enum Error {
         /// Its exit status and what it wrote to stderr.
         detail: String,
     },
+    /// Something only one container at a time may use is held by another: the persistent
+    /// upper directory (or its `.work` directory) of a running container.
+    #[error("{} is in use: {reason}", path.display())]
+    InUse {
+        /// The directory (or file) that is taken.
+        path: PathBuf,
+        /// Who holds it and what to do.
+        reason: String,
+    },
 }
 
 impl Error {

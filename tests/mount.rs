@@ -813,15 +813,25 @@ fn hostile_symlinks_never_escape_the_rootfs() {
         ("/etc_link/../../../etc", "etc"),
         ("/lnk/new", "sub/new"),
     ];
-    let may_fail: &[&str] = &[
-        "/abs",
-        "/abs/etc",
-        "/rel",
-        "/rel/etc",
-        "/n1",
-        "/n1/x",
-        "/real/deep/final",
-        "/real/deep/final/etc",
+    // Links out of the root are followed inside it, as RESOLVE_IN_ROOT does: what they
+    // name is created there (the host's canary path, below the rootfs).
+    let canary_rel = h
+        .canary
+        .strip_prefix("/")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let inside = |p: &str| format!("{canary_rel}{p}");
+    let followed: Vec<(&str, String)> = vec![
+        ("/abs", inside("")),
+        ("/abs/etc", inside("/etc")),
+        ("/rel", inside("")),
+        ("/rel/etc", inside("/etc")),
+        ("/n1", inside("/etc")),
+        ("/n1/x", inside("/etc/x")),
+        ("/real/deep/final", inside("")),
+        ("/real/deep/final/etc", inside("/etc")),
     ];
 
     for kernel in [Kernel::Current, Kernel::NoNewMountApi] {
@@ -852,21 +862,25 @@ fn hostile_symlinks_never_escape_the_rootfs() {
                 ensure!(m.fs_type == "tmpfs", "{target}: {m:?}");
                 check_contained(target)?;
             }
-            for target in may_fail {
+            for (target, lands) in &followed {
                 let p = prepare(Mount::tmpfs(*target));
                 let result = p.apply_in(Some(root.as_fd()));
                 check_contained(target)?;
-                ensure!(
-                    result.is_err(),
-                    "{target} resolved to a missing in-root path and must fail: it succeeded"
-                );
+                result.map_err(|e| format!("{kernel:?} {target}: {}", p.error(e)))?;
+                let m = mount_at(&h.rootfs.join(lands))?;
+                ensure!(m.fs_type == "tmpfs", "{target}: {m:?}");
             }
             // A file bind onto a final-component link to a host file lands on the link's
-            // in-root target (which does not exist and cannot be created: its parent is missing).
+            // in-root target, created there with its missing parents.
             let p = prepare(Mount::bind(&h.host_file, "/conf/passwd"));
             let result = p.apply_in(Some(root.as_fd()));
             check_contained("/conf/passwd")?;
-            ensure!(result.is_err(), "/conf/passwd bind: {result:?}");
+            result.map_err(|e| format!("/conf/passwd bind: {}", p.error(e)))?;
+            let landed = h.rootfs.join(inside("/etc/passwd"));
+            ensure!(
+                fs::read_to_string(&landed).map_err(err("read"))? == "from the host",
+                "/conf/passwd bind is not at its in-root link target"
+            );
             // The resolv.conf pattern: the dangling in-root link's target is created inside.
             let p = prepare(Mount::bind(&h.host_file, "/conf/resolv.conf"));
             p.apply_in(Some(root.as_fd()))
@@ -892,6 +906,12 @@ fn hostile_symlinks_never_escape_the_rootfs() {
         assert!(h.rootfs.join("sub/new").is_dir());
         fs::remove_file(h.rootfs.join("run/stub-resolv.conf")).unwrap();
         fs::remove_dir(h.rootfs.join("sub/new")).unwrap();
+        let top = canary_rel.split('/').next().unwrap();
+        assert!(
+            h.rootfs.join(&canary_rel).is_dir(),
+            "the link target was not created inside"
+        );
+        fs::remove_dir_all(h.rootfs.join(top)).unwrap();
     }
 }
 

@@ -352,53 +352,218 @@ impl PreparedMount {
     }
 
     /// Opens the target inside `root` (`O_PATH`), creating it if it is missing and the mount
-    /// asks for it: a directory if `dir`, else an empty file. Missing parents are created one
-    /// by one with `mkdirat` relative to their parent, itself resolved inside `root`.
+    /// asks for it (see [`create_in_root`]), and checks that its type fits the mount: a
+    /// directory for a directory source or a new filesystem (`dir`), a non-directory for a
+    /// file source ([`MountStep::TargetType`]; the kernel would only say `EINVAL`).
     fn resolve_target(&self, root: c_int, dir: bool) -> Result<Fd, MountError> {
-        match open(root, &self.target_rel, O_PATH, 0, IN_ROOT) {
-            Ok(fd) => return Ok(fd),
-            Err(Errno::ENOENT) if self.create => {}
+        let fd = match open(root, &self.target_rel, O_PATH, 0, IN_ROOT) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) if self.create => create_in_root(root, &self.target_rel, dir)?,
             Err(errno) => {
                 return Err(MountError {
                     step: MountStep::ResolveTarget,
                     errno,
                 })
             }
+        };
+        let stx = raw::fstatx(fd.0, libc::STATX_TYPE).map_err(fail(MountStep::StatTarget))?;
+        let target_dir = u32::from(stx.stx_mode) & libc::S_IFMT == libc::S_IFDIR;
+        match (dir, target_dir) {
+            (true, false) => Err(MountError {
+                step: MountStep::TargetType,
+                errno: Errno::ENOTDIR,
+            }),
+            (false, true) => Err(MountError {
+                step: MountStep::TargetType,
+                errno: Errno::EISDIR,
+            }),
+            _ => Ok(fd),
         }
-        let o_dir = O_PATH | libc::O_DIRECTORY as u64;
-        let mut parent: Option<Fd> = None;
-        for (prefix, name) in &self.parents {
-            let at = parent.as_ref().map_or(root, |fd| fd.0);
-            let fd = match open(root, prefix, o_dir, 0, IN_ROOT) {
-                Ok(fd) => fd,
-                Err(Errno::ENOENT) => {
-                    mkdir(at, name)?;
-                    open(root, prefix, o_dir, 0, IN_ROOT).map_err(fail(MountStep::ResolveTarget))?
-                }
-                Err(errno) => {
-                    return Err(MountError {
-                        step: MountStep::ResolveTarget,
-                        errno,
-                    })
-                }
-            };
-            parent = Some(fd);
-        }
-        if dir {
-            mkdir(parent.as_ref().map_or(root, |fd| fd.0), &self.last_name)?;
-        } else {
-            let flags = (libc::O_CREAT
-                | libc::O_RDONLY
-                | libc::O_NONBLOCK
-                | libc::O_NOCTTY
-                | libc::O_CLOEXEC) as u64;
-            drop(
-                open(root, &self.target_rel, flags, 0o644, IN_ROOT)
-                    .map_err(fail(MountStep::CreateFile))?,
-            );
-        }
-        open(root, &self.target_rel, O_PATH, 0, IN_ROOT).map_err(fail(MountStep::ResolveTarget))
     }
+}
+
+/// `PATH_MAX`: the longest path (with its NUL) the walk in [`create_in_root`] handles.
+const PATH_MAX: usize = libc::PATH_MAX as usize;
+/// Symlinks followed in one walk at most, as the kernel's `MAXSYMLINKS`.
+const MAX_LINKS: u32 = 40;
+
+/// A path on the stack, always NUL-terminated after `len` bytes.
+struct StackPath {
+    bytes: [u8; PATH_MAX],
+    len: usize,
+}
+
+impl StackPath {
+    fn new() -> StackPath {
+        StackPath {
+            bytes: [0; PATH_MAX],
+            len: 0,
+        }
+    }
+
+    /// Appends raw bytes; `ENAMETOOLONG` if they do not fit with the NUL.
+    fn append(&mut self, b: &[u8]) -> Result<(), Errno> {
+        let end = self.len + b.len();
+        if end >= PATH_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        self.bytes[self.len..end].copy_from_slice(b);
+        self.bytes[end] = 0;
+        self.len = end;
+        Ok(())
+    }
+
+    /// Appends one component, with a `/` before it unless the path is empty.
+    fn push(&mut self, name: &[u8]) -> Result<(), Errno> {
+        if self.len > 0 {
+            self.append(b"/")?;
+        }
+        self.append(name)
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.len = len;
+        self.bytes[len] = 0;
+    }
+
+    /// Drops the last component (nothing at the root: `..` stops there).
+    fn pop(&mut self) {
+        let cut = self.bytes[..self.len]
+            .iter()
+            .rposition(|&b| b == b'/')
+            .unwrap_or(0);
+        self.truncate(cut);
+    }
+
+    /// The path for `openat2` relative to the root: `.` when empty.
+    fn c_str(&self) -> &CStr {
+        if self.len == 0 {
+            return c".";
+        }
+        CStr::from_bytes_until_nul(&self.bytes[..=self.len]).unwrap_or(c".")
+    }
+
+    /// The bytes from `from` to the end, with the NUL, as a C string.
+    fn c_str_from(&self, from: usize) -> &CStr {
+        CStr::from_bytes_until_nul(&self.bytes[from..=self.len]).unwrap_or(c".")
+    }
+}
+
+/// Creates the missing mount point `rel` inside `root` and opens it (`O_PATH`): a directory
+/// if `dir`, else an empty file (mode 0644), with every missing directory on the way (0755).
+///
+/// Walks the path one component at a time as `openat2(RESOLVE_IN_ROOT)` would: a symlink
+/// in the image (`/etc/localtime -> /usr/share/zoneinfo/Etc/UTC`, which the image may not
+/// ship) is read and followed *inside the root*, an absolute target from the root, `..`
+/// stopping at the root, at most [`MAX_LINKS`] links, so that the missing target is created
+/// where the container will see it, never outside. Every open and creation is relative to a
+/// descriptor resolved with `RESOLVE_IN_ROOT`, so even a tree that changes under the walk
+/// cannot send it out. No allocation: three `PATH_MAX` buffers on the stack.
+fn create_in_root(root: c_int, rel: &CStr, dir: bool) -> Result<Fd, MountError> {
+    let resolve = fail(MountStep::ResolveTarget);
+    // The resolved prefix (no symlinks left in it), relative to the root.
+    let mut done = StackPath::new();
+    // What is left to walk, from `pos` on; a symlink's target is put in front of it.
+    let mut rest = StackPath::new();
+    let mut spare = StackPath::new();
+    rest.append(rel.to_bytes()).map_err(&resolve)?;
+    let mut pos = 0;
+    let mut links = 0;
+    loop {
+        while pos < rest.len && rest.bytes[pos] == b'/' {
+            pos += 1;
+        }
+        if pos >= rest.len {
+            break;
+        }
+        let end = rest.bytes[pos..rest.len]
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(rest.len, |i| pos + i);
+        let name = &rest.bytes[pos..end];
+        let last = rest.bytes[end..rest.len].iter().all(|&b| b == b'/');
+        let next = end;
+        if name == b"." {
+            pos = next;
+            continue;
+        }
+        if name == b".." {
+            done.pop();
+            pos = next;
+            continue;
+        }
+        let parent_len = done.len;
+        done.push(name).map_err(&resolve)?;
+        pos = next;
+        let nofollow = O_PATH | libc::O_NOFOLLOW as u64;
+        match open(root, done.c_str(), nofollow, 0, IN_ROOT) {
+            Ok(fd) => {
+                let stx =
+                    raw::fstatx(fd.0, libc::STATX_TYPE).map_err(fail(MountStep::StatTarget))?;
+                if u32::from(stx.stx_mode) & libc::S_IFMT != libc::S_IFLNK {
+                    continue; // A directory (or, last, anything): walk on.
+                }
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(resolve(Errno::ELOOP));
+                }
+                // The link's target, then what was left after it.
+                let n = raw::readlink_fd(fd.0, &mut spare.bytes[..PATH_MAX - 1])
+                    .map_err(fail(MountStep::ReadLink))?;
+                if n == 0 {
+                    return Err(resolve(Errno::ENOENT));
+                }
+                spare.truncate(n);
+                spare.append(b"/").map_err(&resolve)?;
+                spare.append(&rest.bytes[pos..rest.len]).map_err(&resolve)?;
+                std::mem::swap(&mut rest, &mut spare);
+                pos = 0;
+                // Relative to the link's directory; absolute: from the container's root.
+                done.truncate(parent_len);
+                if rest.bytes[0] == b'/' {
+                    done.truncate(0);
+                }
+            }
+            Err(Errno::ENOENT) => {
+                let name_at = if parent_len == 0 { 0 } else { parent_len + 1 };
+                // The parent: `done` cut at its last '/' for the call (`.` at the root).
+                let o_dir = O_PATH | libc::O_DIRECTORY as u64;
+                let parent = if parent_len == 0 {
+                    open(root, c".", o_dir, 0, IN_ROOT)
+                } else {
+                    done.bytes[parent_len] = 0;
+                    let p = CStr::from_bytes_until_nul(&done.bytes[..=parent_len]).unwrap_or(c".");
+                    let fd = open(root, p, o_dir, 0, IN_ROOT);
+                    done.bytes[parent_len] = b'/';
+                    fd
+                }
+                .map_err(&resolve)?;
+                let name = done.c_str_from(name_at);
+                if last && !dir {
+                    let flags = (libc::O_CREAT
+                        | libc::O_EXCL
+                        | libc::O_RDONLY
+                        | libc::O_NONBLOCK
+                        | libc::O_NOCTTY
+                        | libc::O_CLOEXEC) as u64;
+                    // A single component below a directory resolved in the root.
+                    match open(parent.0, name, flags, 0o644, IN_ROOT) {
+                        Ok(_) | Err(Errno::EEXIST) => {}
+                        Err(errno) => {
+                            return Err(MountError {
+                                step: MountStep::CreateFile,
+                                errno,
+                            })
+                        }
+                    }
+                } else {
+                    mkdir(parent.0, name)?;
+                }
+            }
+            Err(errno) => return Err(resolve(errno)),
+        }
+    }
+    open(root, done.c_str(), O_PATH, 0, IN_ROOT).map_err(resolve)
 }
 
 const MOVE_EMPTY: u32 = raw::MOVE_MOUNT_F_EMPTY_PATH | raw::MOVE_MOUNT_T_EMPTY_PATH;

@@ -23,10 +23,19 @@
 //! the new mount API), never by path. Missing mount points are created with `mkdirat(2)` relative
 //! to a parent directory descriptor that was itself resolved in the root, one component at a
 //! time: a directory for a directory source or a new filesystem, an empty file for a file
-//! source. A symlink that dangles on the way to a missing *directory* is not followed for
-//! creation (the mount fails with `ENOENT`); a dangling symlink as the final component of a
-//! missing *file* mount point is followed inside the root and its target created there, as
-//! runtimes do for `/etc/resolv.conf`.
+//! source. A symlink on the way (or as the last component) that leads to a missing path is
+//! read (`readlinkat`) and followed *inside the root*, as `RESOLVE_IN_ROOT` would: an absolute
+//! target from the root, `..` stopping at the root, at most 40 links (`ELOOP`). The missing
+//! path it names is created there, with its missing parents: an image whose
+//! `/etc/localtime -> /usr/share/zoneinfo/Etc/UTC` ships no zoneinfo gets that file created
+//! in its root (in the overlay's upper layer, or in the image with `ReadWrite`) and the bind
+//! lands on it, as with runc and docker. Nothing is ever created outside the root. On a
+//! read-only root the creation fails with `EROFS` and an error that says so.
+//!
+//! The mount point's type must fit the source: a directory (or a new filesystem) onto a
+//! directory, a file onto a non-directory. A mismatch is reported before the mount with an
+//! [`Error::Config`] that names both paths and what to do (the kernel would only say
+//! `EINVAL`).
 //!
 //! # Kernel support
 //! - `openat2(2)` (Linux 5.6) is required.
@@ -45,6 +54,9 @@
 //! [`make_rslave`]`("/")` or [`make_rprivate`]`("/")` right after `unshare(CLONE_NEWNS)`).
 
 pub(crate) mod apply;
+mod spec;
+
+pub use spec::parse_size;
 
 use std::ffi::{CString, OsStr};
 use std::os::fd::AsFd;
@@ -419,7 +431,7 @@ impl Mount {
     /// does not belong to this filesystem type, a mode above `0o7777`, or overlay layer paths
     /// with `:`, `,` or `\`.
     pub fn prepare(&self) -> Result<PreparedMount> {
-        let (target_rel, parents, last_name) = split_target(&self.target)?;
+        let target_rel = split_target(&self.target)?;
         self.check_options()?;
 
         let mut attr_set = 0;
@@ -495,8 +507,6 @@ impl Mount {
             },
             target: self.target.clone(),
             target_rel,
-            parents,
-            last_name,
             create: self.create_target,
             attr: raw::MountAttr {
                 attr_set,
@@ -665,9 +675,6 @@ pub struct PreparedMount {
     target: PathBuf,
     /// The target relative to the root (`.` for `/`).
     target_rel: CString,
-    /// For each missing-parent step: the path from the root, and the last component.
-    parents: Vec<(CString, CString)>,
-    last_name: CString,
     create: bool,
     attr: raw::MountAttr,
     ms_flags: u64,
@@ -717,10 +724,17 @@ pub enum MountStep {
     SetPropagation,
     /// `mount(2)` with a propagation flag (without `mount_setattr`).
     SetPropagationLegacy,
+    /// `statx` of the mount point (or of a path component on the way to a missing one).
+    StatTarget,
+    /// `readlinkat` of a symlink on the way to a missing mount point.
+    ReadLink,
+    /// The mount point's type does not fit: `ENOTDIR` for a directory (or a new filesystem)
+    /// onto a non-directory, `EISDIR` for a file onto a directory.
+    TargetType,
 }
 
 impl MountStep {
-    const ALL: [MountStep; 18] = [
+    const ALL: [MountStep; 21] = [
         MountStep::OpenRoot,
         MountStep::OpenTree,
         MountStep::OpenSource,
@@ -739,6 +753,9 @@ impl MountStep {
         MountStep::Remount,
         MountStep::SetPropagation,
         MountStep::SetPropagationLegacy,
+        MountStep::StatTarget,
+        MountStep::ReadLink,
+        MountStep::TargetType,
     ];
 
     /// The step with this wire number (`step as u32`), if any.
@@ -754,7 +771,8 @@ impl MountStep {
             | MountStep::ResolveTarget
             | MountStep::CreateFile => "openat2",
             MountStep::OpenTree => "open_tree",
-            MountStep::StatSource => "statx",
+            MountStep::StatSource | MountStep::StatTarget | MountStep::TargetType => "statx",
+            MountStep::ReadLink => "readlinkat",
             MountStep::CreateDir => "mkdirat",
             MountStep::FsOpen => "fsopen",
             MountStep::FsConfig | MountStep::FsCreate => "fsconfig",
@@ -821,12 +839,65 @@ impl PreparedMount {
                 _ => {}
             }
         }
+        if e.step == TargetType {
+            return self.type_error(e.errno);
+        }
+        if e.errno == Errno::EROFS && matches!(e.step, CreateDir | CreateFile) {
+            // Still a Sys error with the errno and the target, so callers can match on them.
+            let syscall = if e.step == CreateDir {
+                "mkdirat of a missing mount point (or of a missing path a symlink in the image \
+                 leads to) on a read-only root: create it in the image, or make the root \
+                 writable (RootfsMode::Overlay)"
+            } else {
+                "openat2(O_CREAT) of a missing file mount point (or of the missing file a \
+                 symlink in the image leads to) on a read-only root: create it in the image, \
+                 or make the root writable (RootfsMode::Overlay)"
+            };
+            return Error::sys_path(syscall, self.target.clone(), e.errno);
+        }
         let path = match (e.step, &self.source) {
             (OpenTree | OpenSource | StatSource, Some(source)) => source.clone(),
             (OpenRoot, _) => PathBuf::from("/"),
             _ => self.target.clone(),
         };
         Error::sys_path(e.step.syscall(), path, e.errno)
+    }
+}
+
+impl PreparedMount {
+    /// The error for a mount point of the wrong type (see [`MountStep::TargetType`]).
+    fn type_error(&self, errno: Errno) -> Error {
+        let target = self.target.display();
+        let what = match (&self.source, &self.op) {
+            (Some(source), _) => source.display().to_string(),
+            (None, Op::New { fstype, .. }) => format!("a new {}", fstype.to_string_lossy()),
+            (None, Op::Bind { .. }) => "the bind source".to_string(),
+        };
+        let reason = if errno == Errno::EISDIR {
+            let name = self
+                .source
+                .as_deref()
+                .and_then(Path::file_name)
+                .map_or("FILE".into(), |n| n.to_string_lossy());
+            format!(
+                "{what} is a file but the mount point {target} is a directory in the \
+                 container: a file can only be mounted onto a file; give the file's full \
+                 path as the target (e.g. {}/{name})",
+                target.to_string().trim_end_matches('/')
+            )
+        } else if self.source.is_some() {
+            format!(
+                "{what} is a directory but the mount point {target} is not (a file in the \
+                 container): a directory can only be mounted onto a directory; choose another \
+                 target, or bind a file onto it"
+            )
+        } else {
+            format!(
+                "the mount point {target} of {what} is not a directory in the container: a \
+                 filesystem can only be mounted onto a directory"
+            )
+        };
+        Error::config("mount target", reason)
     }
 }
 
@@ -907,11 +978,9 @@ fn overlay_dir(dir: &Path, what: &'static str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Splits an absolute target into: the path relative to the root (`.` for `/`), the prefixes
-/// and names of its parent components, and its last component. `.` and `..` are resolved
-/// lexically, with `..` at the root staying at the root (as the kernel does inside a root).
-#[allow(clippy::type_complexity)]
-fn split_target(target: &Path) -> Result<(CString, Vec<(CString, CString)>, CString)> {
+/// The absolute `target` relative to the root (`.` for `/`), with `.` and `..` resolved
+/// lexically, `..` at the root staying at the root (as the kernel does inside a root).
+fn split_target(target: &Path) -> Result<CString> {
     if !target.is_absolute() {
         return Err(Error::config(
             "mount target",
@@ -928,29 +997,23 @@ fn split_target(target: &Path) -> Result<(CString, Vec<(CString, CString)>, CStr
             Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
         }
     }
-    let join = |parts: &[&OsStr]| -> Result<CString> {
-        let mut bytes = Vec::new();
-        for p in parts {
-            if !bytes.is_empty() {
-                bytes.push(b'/');
-            }
-            bytes.extend_from_slice(p.as_bytes());
+    let mut bytes = Vec::new();
+    for p in &parts {
+        if !bytes.is_empty() {
+            bytes.push(b'/');
         }
-        if bytes.is_empty() {
-            bytes.push(b'.');
-        }
-        cstring(OsStr::from_bytes(&bytes), "mount target")
-    };
-    let rel = join(&parts)?;
-    let mut parents = Vec::new();
-    for i in 1..parts.len() {
-        parents.push((join(&parts[..i])?, cstring(parts[i - 1], "mount target")?));
+        bytes.extend_from_slice(p.as_bytes());
     }
-    let last = match parts.last() {
-        Some(name) => cstring(name, "mount target")?,
-        None => CString::from(c"."),
-    };
-    Ok((rel, parents, last))
+    if bytes.is_empty() {
+        bytes.push(b'.');
+    }
+    if bytes.len() >= libc::PATH_MAX as usize {
+        return Err(Error::config(
+            "mount target",
+            format!("{} is longer than PATH_MAX", target.display()),
+        ));
+    }
+    cstring(OsStr::from_bytes(&bytes), "mount target")
 }
 
 #[cfg(test)]

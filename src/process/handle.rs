@@ -137,6 +137,9 @@ pub struct Child {
     /// The veth pair `spawn` made for [`Net::Veth`](crate::net::Net::Veth); deleted when the
     /// handle is dropped (after the process is killed and reaped).
     pub(crate) veth: Option<Veth>,
+    /// Locks on the rootfs's persistent upper directory: released once the child is reaped
+    /// (by `wait`, `try_wait` or drop), when no process of the container can use it any more.
+    pub(crate) locks: Vec<OwnedFd>,
 }
 
 /// Everything a finished child wrote, with its status.
@@ -162,6 +165,7 @@ impl Child {
             cgroup: None,
             tty: None,
             veth: None,
+            locks: Vec::new(),
         }
     }
 
@@ -262,6 +266,10 @@ impl Child {
             Err(e) => return Err(Error::sys("waitid(P_PIDFD)", e)),
         };
         self.status = status;
+        if status.is_some() {
+            // Reaped: the container's mount namespace, and with it the overlay, is gone.
+            self.locks.clear();
+        }
         Ok(status)
     }
 

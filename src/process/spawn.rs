@@ -545,6 +545,11 @@ impl Prepared {
         };
         child.veth = veth;
         if got == 0 {
+            child.locks = self
+                .rootfs
+                .as_mut()
+                .map(|r| std::mem::take(&mut r.locks))
+                .unwrap_or_default();
             for (i, end) in parent_ends.into_iter().enumerate() {
                 let Some(end) = end else { continue };
                 match i {

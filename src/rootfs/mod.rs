@@ -93,6 +93,7 @@
 mod apply;
 
 use std::ffi::{CString, OsStr};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
@@ -205,6 +206,7 @@ pub struct Rootfs {
     mode: RootfsMode,
     upper: Option<PathBuf>,
     size: Option<u64>,
+    shm_size: Option<u64>,
     mounts: Vec<Mount>,
     masked: Vec<PathBuf>,
     read_only_paths: Vec<PathBuf>,
@@ -219,6 +221,7 @@ impl Rootfs {
             mode: RootfsMode::Overlay,
             upper: None,
             size: None,
+            shm_size: None,
             mounts: Vec::new(),
             masked: DEFAULT_MASKED_PATHS.iter().map(PathBuf::from).collect(),
             read_only_paths: DEFAULT_READ_ONLY_PATHS.iter().map(PathBuf::from).collect(),
@@ -271,8 +274,15 @@ impl Rootfs {
     /// overlayfs also needs an empty work directory on the same filesystem: it is
     /// `<dir>.work`, beside `dir` (created if missing; it holds only transient state and may
     /// be removed when no container uses it; overlayfs makes `work` in it with mode 000, so a
-    /// non-root owner has to `chmod` that before removing it). Two containers must not use the
-    /// same upper directory at the same time.
+    /// non-root owner has to `chmod` that before removing it).
+    ///
+    /// One container at a time: `spawn` takes an exclusive `flock(2)` on both directories
+    /// before the overlay is mounted, and the [`Child`](crate::process::Child) holds it until
+    /// it is waited for or dropped (the container runs no longer: a rootfs has its own PID
+    /// namespace, and is killed with its parent by default). A second container with the same
+    /// directory (or with this one's `.work` as its upper) fails with [`Error::InUse`] naming
+    /// it. (The kernel itself only logs "upperdir is in-use" and mounts anyway.) The lock is
+    /// advisory: other tools that write into the directory are not stopped by it.
     ///
     /// ```
     /// use contain::rootfs::Rootfs;
@@ -293,6 +303,20 @@ impl Rootfs {
     /// ```
     pub fn size(mut self, bytes: u64) -> Rootfs {
         self.size = Some(bytes);
+        self
+    }
+
+    /// The size limit of the container's `/dev/shm` (a tmpfs, `nosuid,nodev,noexec`, mode
+    /// 1777), in bytes: what POSIX shared memory (`shm_open`) and semaphores can take.
+    /// Default: 64 MiB, as docker's `--shm-size`; `0` also means that default, as with
+    /// docker (a tmpfs would read `size=0` as no limit at all).
+    ///
+    /// ```
+    /// use contain::rootfs::Rootfs;
+    /// let rootfs = Rootfs::new("/srv/images/postgres").shm_size(1 << 30);
+    /// ```
+    pub fn shm_size(mut self, bytes: u64) -> Rootfs {
+        self.shm_size = Some(bytes);
         self
     }
 
@@ -393,7 +417,8 @@ impl Rootfs {
             ));
         }
         let userns = (created | joined).contains(Namespaces::USER);
-        let base = self.prepare_base(userns)?;
+        let mut locks = Vec::new();
+        let base = self.prepare_base(userns, &mut locks)?;
         let mut steps = Vec::new();
         if self.image.is_none() {
             host_view(&mut steps)?;
@@ -458,7 +483,7 @@ impl Rootfs {
         steps.push(Step::mount(
             Mount::tmpfs("/dev/shm")
                 .mode(0o1777)
-                .size(SHM_SIZE)
+                .size(self.shm_size.filter(|&b| b > 0).unwrap_or(SHM_SIZE))
                 .nosuid()
                 .nodev()
                 .noexec(),
@@ -492,6 +517,7 @@ impl Rootfs {
         }
 
         Ok(PreparedRootfs {
+            locks,
             base,
             steps,
             read_only_root: self.image.is_none() && self.mode == RootfsMode::ReadOnly,
@@ -500,7 +526,8 @@ impl Rootfs {
         })
     }
 
-    fn prepare_base(&self, userns: bool) -> Result<Base> {
+    /// The filesystem under the root, and the locks on a persistent upper layer's directories.
+    fn prepare_base(&self, userns: bool, locks: &mut Vec<OwnedFd>) -> Result<Base> {
         let size = self
             .size
             .map(|s| {
@@ -575,6 +602,7 @@ impl Rootfs {
                             Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
                         )
                     })?;
+                    locks.push(lock_layer_dir(dir, &upper)?);
                 }
                 Ok(Base::Overlay {
                     lower: image_c,
@@ -607,6 +635,41 @@ impl Rootfs {
             )),
         }
     }
+}
+
+/// Opens `dir` (a layer directory of the persistent upper `upper`) and takes an exclusive,
+/// non-blocking `flock` on it, so that a second container cannot mount the same layer while
+/// this one runs (overlayfs only logs "upperdir is in-use" and goes on, and the two
+/// containers then see each other's writes half-way). The lock lives as long as the
+/// descriptor (and its copies: the child's copy is closed before `execve`).
+fn lock_layer_dir(dir: &Path, upper: &Path) -> Result<OwnedFd> {
+    let file = std::fs::File::open(dir).map_err(|e| Error::sys_path("open", dir, io_errno(&e)))?;
+    let fd = OwnedFd::from(file);
+    // SAFETY: flock on a descriptor this function owns; no pointers.
+    if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(fd);
+    }
+    let errno = Errno::last();
+    if errno != Errno::EWOULDBLOCK {
+        return Err(Error::sys_path("flock(LOCK_EX)", dir, errno));
+    }
+    let reason = if dir == upper {
+        "another container uses it as its persistent upper directory (or its work \
+         directory); a directory can be the writable layer of one running container only: \
+         wait for that container to end, or give this one another directory"
+            .to_string()
+    } else {
+        format!(
+            "another container uses it (the work directory of the persistent upper \
+             directory {}, or as its own upper directory); wait for that container to end, \
+             or give this one another directory",
+            upper.display()
+        )
+    };
+    Err(Error::InUse {
+        path: dir.to_path_buf(),
+        reason,
+    })
 }
 
 /// The skeleton of [`Rootfs::host`]: the host's directories (or their symlinks), `/etc`, `/tmp`.
@@ -858,6 +921,10 @@ impl Step {
 /// A [`Rootfs`] ready for the child: every string built, every decision taken.
 #[derive(Debug)]
 pub(crate) struct PreparedRootfs {
+    /// Exclusive `flock`s on a persistent upper directory and its work directory, held by
+    /// the parent for the container's life (`Child` takes them); close-on-exec, and closed
+    /// in the child before `execve` with every other descriptor.
+    pub(crate) locks: Vec<OwnedFd>,
     base: Base,
     steps: Vec<Step>,
     read_only_root: bool,

@@ -203,7 +203,13 @@ fn errors_name_the_step_and_the_path() {
         MountStep::CreateDir as u32,
         Errno::EROFS,
     );
-    assert!(e.to_string().starts_with("mkdirat /data"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("mkdirat of a missing mount point"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("read-only root"), "{e}");
+    assert!(e.to_string().contains(" /data: EROFS"), "{e}");
     let e = p.error(
         SetupStage::PivotRoot,
         0,

@@ -439,3 +439,22 @@ pub(crate) fn getcwd(buf: &mut [u8]) -> Result<usize, Errno> {
     // SAFETY: the kernel writes at most `buf.len()` bytes into the live, writable `buf`.
     unsafe { syscall3(libc::SYS_getcwd, buf.as_mut_ptr() as usize, buf.len(), 0) }
 }
+
+/// `readlinkat(fd, "", buf)`: the target of the symlink that `fd` (opened with
+/// `O_PATH | O_NOFOLLOW`) is, without a NUL; the length written (Linux 2.6.39).
+#[inline]
+pub(crate) fn readlink_fd(fd: c_int, buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: the path is the empty NUL-terminated string; the kernel writes at most
+    // `buf.len()` bytes into the live, writable `buf`.
+    unsafe {
+        super::syscall6(
+            libc::SYS_readlinkat,
+            fd as usize,
+            c"".as_ptr() as usize,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+            0,
+            0,
+        )
+    }
+}
