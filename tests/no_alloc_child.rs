@@ -297,3 +297,96 @@ fn rootfs_assembly_allocates_nothing_in_the_child() {
         "{e}"
     );
 }
+
+#[test]
+fn mount_points_behind_symlinks_and_their_errors_allocate_nothing_in_the_child() {
+    if !is_root("mount_points_behind_symlinks_and_their_errors_allocate_nothing_in_the_child") {
+        return;
+    }
+    let image = BusyboxRootfs::new("noalloc-links");
+    let root = image.root();
+    let file = image.dir().join("file");
+    std::fs::write(&file, "zone\n").unwrap();
+    let dir = image.dir().join("dir");
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::symlink("/usr/share/zoneinfo/Etc/UTC", root.join("etc/localtime")).unwrap();
+    std::os::unix::fs::symlink("../opt/rel", root.join("etc/rel")).unwrap();
+    std::os::unix::fs::symlink(
+        format!("{}tmp/escaped/x", "../".repeat(12)),
+        root.join("etc/escape"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/srv/missing/d", root.join("etc/d")).unwrap();
+    std::os::unix::fs::symlink("c2", root.join("etc/c1")).unwrap();
+    std::os::unix::fs::symlink("/var/c", root.join("etc/c2")).unwrap();
+    std::os::unix::fs::symlink("/etc/loop2", root.join("etc/loop1")).unwrap();
+    std::os::unix::fs::symlink("loop1", root.join("etc/loop2")).unwrap();
+    let with_links = |r: Rootfs| {
+        r.mount(Mount::bind(&file, "/etc/localtime").read_only())
+            .mount(Mount::bind(&file, "/etc/rel"))
+            .mount(Mount::bind(&file, "/etc/escape"))
+            .mount(Mount::bind(&dir, "/etc/d"))
+            .mount(Mount::bind(&file, "/etc/c1"))
+            .mount(Mount::parse_tmpfs("/run:size=1m,mode=755,uid=0,nr_inodes=1k").unwrap())
+            .shm_size(1 << 20)
+    };
+    // The overlay first: the ReadWrite run creates the targets in the image itself.
+    let mut rootfses = Vec::new();
+    if std::fs::read_to_string("/proc/filesystems")
+        .unwrap()
+        .contains("\toverlay\n")
+    {
+        rootfses.push(with_links(
+            Rootfs::new(&root).persistent_upper(image.dir().join("upper")),
+        ));
+    }
+    rootfses.push(with_links(Rootfs::new(&root).mode(RootfsMode::ReadWrite)));
+    for rootfs in rootfses {
+        let mut c = Container::new("/bin/sh");
+        c.args(["-c", "cat /etc/localtime /var/c; exit 7"])
+            .namespaces(Namespaces::all() - Namespaces::USER)
+            .rootfs(rootfs);
+        let o = output(&mut c);
+        assert_eq!(o.status.code(), Some(7), "{o:?}");
+        assert_eq!(stdout(&o), "zone\nzone");
+    }
+    // Failures in the walk and the type check report without allocating either.
+    let ro = || Rootfs::new(&root).mode(RootfsMode::ReadOnly);
+    let fresh = BusyboxRootfs::new("noalloc-links-ro");
+    std::os::unix::fs::symlink("/usr/x", fresh.root().join("etc/localtime")).unwrap();
+    for (rootfs, want) in [
+        (
+            ro().mount(Mount::bind(&dir, "/etc/passwd")),
+            "a directory onto a file",
+        ),
+        (
+            ro().mount(Mount::bind(&file, "/etc")),
+            "a file onto a directory",
+        ),
+        (
+            Rootfs::new(&root)
+                .mode(RootfsMode::ReadWrite)
+                .mount(Mount::tmpfs("/etc/loop1/x")),
+            "a link loop",
+        ),
+        (
+            Rootfs::new(fresh.root())
+                .mode(RootfsMode::ReadOnly)
+                .mount(Mount::bind(&file, "/etc/localtime")),
+            "EROFS",
+        ),
+    ] {
+        let e = Container::new("/bin/true")
+            .namespaces(Namespaces::MOUNT | Namespaces::PID)
+            .rootfs(rootfs)
+            .spawn()
+            .map(|_| ())
+            .expect_err(want);
+        let fits = match want {
+            "a link loop" => e.errno() == Some(nix::errno::Errno::ELOOP),
+            "EROFS" => e.errno() == Some(nix::errno::Errno::EROFS),
+            _ => matches!(e, Error::Config { .. }),
+        };
+        assert!(fits, "{want}: {e}");
+    }
+}
