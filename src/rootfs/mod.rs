@@ -282,7 +282,10 @@ impl Rootfs {
     /// namespace, and is killed with its parent by default). A second container with the same
     /// directory (or with this one's `.work` as its upper) fails with [`Error::InUse`] naming
     /// it. (The kernel itself only logs "upperdir is in-use" and mounts anyway.) The lock is
-    /// advisory: other tools that write into the directory are not stopped by it.
+    /// advisory: other tools that write into the directory are not stopped by it. It lives in
+    /// the calling process (the container never gets the descriptor): a caller that turns the
+    /// parent-death signal off ([`Container::parent_death_signal`](crate::process::Container::parent_death_signal)`(None)`)
+    /// and exits leaves the container running without it.
     ///
     /// ```
     /// use contain::rootfs::Rootfs;
