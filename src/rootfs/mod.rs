@@ -312,7 +312,8 @@ impl Rootfs {
     /// The size limit of the container's `/dev/shm` (a tmpfs, `nosuid,nodev,noexec`, mode
     /// 1777), in bytes: what POSIX shared memory (`shm_open`) and semaphores can take.
     /// Default: 64 MiB, as docker's `--shm-size`; `0` also means that default, as with
-    /// docker (a tmpfs would read `size=0` as no limit at all).
+    /// docker, whose daemon replaces a 0 with its default (podman reads 0 as no limit; a
+    /// tmpfs would too, so `0` never reaches the kernel here).
     ///
     /// ```
     /// use contain::rootfs::Rootfs;
