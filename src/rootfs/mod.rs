@@ -38,7 +38,7 @@
 //! |---|---|---|
 //! | `Overlay` | a tmpfs in the container's namespace (lost at exit) | created in that tmpfs |
 //! | `Overlay` + [`persistent_upper`](Rootfs::persistent_upper) | the caller's directory | created there |
-//! | `ReadOnly` | nowhere (`EROFS`) | an error (`mkdirat ...: EROFS`) |
+//! | `ReadOnly` | nowhere (`EROFS`) | an error (`EROFS`, saying the root is read-only) |
 //! | `ReadWrite` | the image directory itself | created in the image directory |
 //!
 //! The image directory is never modified in `Overlay` and `ReadOnly` modes. A bind-mounted
