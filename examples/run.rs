@@ -55,9 +55,10 @@ struct Args {
     /// Not root: user is added, with the caller mapped to root inside.
     #[arg(long, default_value = "all")]
     ns: Namespaces,
-    /// Hostname inside (with a UTS namespace).
-    #[arg(long, default_value = "contain")]
-    hostname: String,
+    /// Hostname inside (default contain); needs a UTS namespace. `hostname`, /etc/hostname
+    /// and /etc/hosts agree on it.
+    #[arg(long)]
+    hostname: Option<String>,
     /// Environment variable for the command (repeatable). PATH has a default.
     #[arg(long = "env", short = 'e', value_name = "K=V")]
     env: Vec<String>,
@@ -145,6 +146,18 @@ struct Args {
     /// The command and its arguments.
     #[arg(required = true, value_name = "COMMAND")]
     command: Vec<OsString>,
+    /// A nameserver for the container's /etc/resolv.conf (repeatable; replaces the host's).
+    #[arg(long, value_name = "IP")]
+    dns: Vec<std::net::IpAddr>,
+    /// A search domain for /etc/resolv.conf (repeatable; `.` for none).
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    dns_search: Vec<String>,
+    /// A resolver option for /etc/resolv.conf, e.g. ndots:2 (repeatable).
+    #[arg(long = "dns-option", value_name = "OPT")]
+    dns_option: Vec<String>,
+    /// A line for /etc/hosts: NAME:IP, or NAME:host-gateway for the host (repeatable).
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    add_host: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -210,8 +223,19 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
         c.uid_map(&[IdMap::new(0, 0, 65_536)])
             .gid_map(&[IdMap::new(0, 0, 65_536)]);
     }
-    if ns.contains(Namespaces::UTS) {
-        c.hostname(&args.hostname);
+    match (&args.hostname, ns.contains(Namespaces::UTS)) {
+        (name, true) => {
+            c.hostname(name.as_deref().unwrap_or("contain"));
+        }
+        (Some(_), false) => {
+            return Err(Error::Config {
+                what: "--hostname",
+                reason: "needs a UTS namespace of the container's own (add uts to --ns): \
+                         without one it has the host's name"
+                    .into(),
+            })
+        }
+        (None, false) => {}
     }
     for kv in &args.env {
         let (k, v) = kv.split_once('=').ok_or_else(|| Error::Config {
@@ -251,6 +275,7 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
     if !args.no_rootfs {
         c.rootfs(rootfs(args)?);
     }
+    names(args, &mut c)?;
     let limits = resources(args)?;
     let use_cgroup = args.stats || args.cgroup_parent.is_some() || limits != Resources::default();
     if use_cgroup {
@@ -381,4 +406,22 @@ fn volume(spec: &str) -> contain::Result<Mount> {
     }
     let mount = Mount::bind(src, dst);
     Ok(if read_only { mount.read_only() } else { mount })
+}
+
+/// `--add-host`, `--dns`, `--dns-search`, `--dns-option`, as docker's.
+fn names(args: &Args, c: &mut Container) -> contain::Result<()> {
+    for spec in &args.add_host {
+        let host: contain::net::ExtraHost = spec.parse()?;
+        c.add_host(host.name, host.addr);
+    }
+    for &ip in &args.dns {
+        c.dns(ip);
+    }
+    for domain in &args.dns_search {
+        c.dns_search(domain);
+    }
+    for option in &args.dns_option {
+        c.dns_option(option);
+    }
+    Ok(())
 }
