@@ -452,7 +452,11 @@ fn nothing_is_left_on_the_host_even_when_the_parent_is_killed() {
     let rest = common::run::read_until(&out, "never printed");
     assert!(!rest.contains("never"), "{rest}");
     assert_eq!(mountinfo(), mounts, "the host's mount table changed");
-    assert_eq!(entries(tmp.path()), Vec::<String>::new(), "left in the temp dir");
+    assert_eq!(
+        entries(tmp.path()),
+        Vec::<String>::new(),
+        "left in the temp dir"
+    );
     assert_eq!(fingerprint(image.dir()), before, "the image changed");
 }
 

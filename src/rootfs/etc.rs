@@ -544,6 +544,12 @@ impl EtcFiles {
                     step: MountStep::ResolveTarget,
                     errno: Errno::ENOENT,
                 }) if !file.mount.creates_target() => {}
+                // The same where the container's root may not create it (an /etc owned by an
+                // id its user namespace does not map).
+                Err(MountError {
+                    step: MountStep::CreateFile | MountStep::CreateDir,
+                    errno: Errno::EACCES | Errno::EPERM | Errno::EROFS,
+                }) => {}
                 Err(e) => {
                     return Err((
                         MOUNT_STEP | ((i as u32 & 0xff) << 16) | e.step as u32,

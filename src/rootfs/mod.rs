@@ -122,8 +122,9 @@
 //! and writable (as docker's; writes beyond the size fail with `ENOSPC`, and nothing reaches
 //! the host). Targets are resolved inside the root. A missing target (or `/etc`) is created in
 //! the writable layer (`Overlay`), in the image (`ReadWrite`) or in the host view's tmpfs; in
-//! `ReadOnly` mode it cannot be, and that file is skipped. See `src/rootfs/etc.rs` for the
-//! design.
+//! `ReadOnly` mode it cannot be, and that file is skipped; so it is where the container's root
+//! may not create it (`EACCES`, `EPERM`: an `/etc` owned by an id its user namespace does not
+//! map). See `src/rootfs/etc.rs` for the design.
 //!
 //! # Kernel
 //! The new mount API (`fsopen`, `fsmount`, `move_mount`, `open_tree`: Linux 5.2),
