@@ -26,7 +26,7 @@
 //! writes into its `/etc/hosts` (they stay writable, as docker's) cannot fill the host's memory;
 //! and it needs only the mount API the rest of the rootfs already uses (5.2; `openat2` 5.6).
 //! Files made on the host (docker's and podman's way) would need cleaning up after a crash.
-pub(crate) use crate::net::dns::Resolver;
+//! Both steps of 3 were checked on 6.1 (the test guest) and 6.18.
 
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
@@ -37,7 +37,7 @@ use libc::c_int;
 use super::normalize;
 use crate::mount::apply::{open, Fd};
 use crate::mount::{cstring, Mount, MountError, MountStep, PreparedMount};
-use crate::net::dns::{self, ExtraHost, HostAddr};
+use crate::net::dns::{self, ExtraHost, HostAddr, Resolver};
 use crate::sys::{self, mount as raw, FdPath};
 use crate::{Errno, Error, Result};
 
