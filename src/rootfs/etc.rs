@@ -354,10 +354,10 @@ pub(crate) fn prepare(
 pub(crate) fn go_message(veth: Option<&crate::net::Veth>) -> Vec<u8> {
     let mut msg = vec![1u8];
     if let Some(v) = veth {
-        if let (Some(c), Some(h)) = (v.container_address(), v.host_address()) {
-            msg.extend_from_slice(&c.address().octets());
-            msg.extend_from_slice(&h.address().octets());
-        }
+        // Always 8 bytes with a veth: the child waits for all of them.
+        let octets = |a: Option<crate::net::Ipv4Cidr>| a.map_or([0; 4], |a| a.address().octets());
+        msg.extend_from_slice(&octets(v.container_address()));
+        msg.extend_from_slice(&octets(v.host_address()));
     }
     msg
 }
