@@ -56,9 +56,10 @@ struct Args {
     /// Not root: user is added, with the caller mapped to root inside.
     #[arg(long, default_value = "all")]
     ns: Namespaces,
-    /// Hostname inside (with a UTS namespace).
-    #[arg(long, default_value = "contain")]
-    hostname: String,
+    /// Hostname inside (default contain); needs a UTS namespace. `hostname`, /etc/hostname
+    /// and /etc/hosts agree on it.
+    #[arg(long)]
+    hostname: Option<String>,
     /// Environment variable for the command (repeatable). PATH has a default.
     #[arg(long = "env", short = 'e', value_name = "K=V")]
     env: Vec<String>,
@@ -155,6 +156,18 @@ struct Args {
     /// Size of /dev/shm, e.g. 256m (default 64m, as docker; 0 means the default).
     #[arg(long, value_name = "SIZE", conflicts_with = "no_rootfs")]
     shm_size: Option<String>,
+    /// A nameserver for the container's /etc/resolv.conf (repeatable; replaces the host's).
+    #[arg(long, value_name = "IP")]
+    dns: Vec<std::net::IpAddr>,
+    /// A search domain for /etc/resolv.conf (repeatable; `.` for none).
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    dns_search: Vec<String>,
+    /// A resolver option for /etc/resolv.conf, e.g. ndots:2 (repeatable).
+    #[arg(long = "dns-option", value_name = "OPT")]
+    dns_option: Vec<String>,
+    /// A line for /etc/hosts: NAME:IP, or NAME:host-gateway for the host (repeatable).
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    add_host: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -220,8 +233,19 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
         c.uid_map(&[IdMap::new(0, 0, 65_536)])
             .gid_map(&[IdMap::new(0, 0, 65_536)]);
     }
-    if ns.contains(Namespaces::UTS) {
-        c.hostname(&args.hostname);
+    match (&args.hostname, ns.contains(Namespaces::UTS)) {
+        (name, true) => {
+            c.hostname(name.as_deref().unwrap_or("contain"));
+        }
+        (Some(_), false) => {
+            return Err(Error::Config {
+                what: "--hostname",
+                reason: "needs a UTS namespace of the container's own (add uts to --ns): \
+                         without one it has the host's name"
+                    .into(),
+            })
+        }
+        (None, false) => {}
     }
     for kv in &args.env {
         let (k, v) = kv.split_once('=').ok_or_else(|| Error::Config {
@@ -261,6 +285,7 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
     if !args.no_rootfs {
         c.rootfs(rootfs(args)?);
     }
+    names(args, &mut c)?;
     let limits = resources(args)?;
     let use_cgroup = args.stats || args.cgroup_parent.is_some() || limits != Resources::default();
     if use_cgroup {
@@ -373,4 +398,22 @@ fn rootfs(args: &Args) -> contain::Result<Rootfs> {
         rootfs = rootfs.shm_size(contain::mount::parse_size(size, "--shm-size")?);
     }
     Ok(rootfs)
+}
+
+/// `--add-host`, `--dns`, `--dns-search`, `--dns-option`, as docker's.
+fn names(args: &Args, c: &mut Container) -> contain::Result<()> {
+    for spec in &args.add_host {
+        let host: contain::net::ExtraHost = spec.parse()?;
+        c.add_host(host.name, host.addr);
+    }
+    for &ip in &args.dns {
+        c.dns(ip);
+    }
+    for domain in &args.dns_search {
+        c.dns_search(domain);
+    }
+    for option in &args.dns_option {
+        c.dns_option(option);
+    }
+    Ok(())
 }

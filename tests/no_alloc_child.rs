@@ -390,3 +390,57 @@ fn mount_points_behind_symlinks_and_their_errors_allocate_nothing_in_the_child()
         assert!(fits, "{want}: {e}");
     }
 }
+
+#[test]
+fn generated_etc_files_allocate_nothing_in_the_child() {
+    if !is_root("generated_etc_files_allocate_nothing_in_the_child") {
+        return;
+    }
+    let image = BusyboxRootfs::new("noalloc-etc");
+    let script = "cat /etc/hostname; grep -c . /etc/hosts; cat /etc/resolv.conf; exit 4";
+    // Own user namespace, the hostname read with uname, resolver settings; then the paths
+    // that skip a file: a read-only image without /etc/hosts, an /etc the namespace's root
+    // may not write to (owned by an unmapped id).
+    for (outside, mode, want) in [
+        (0, RootfsMode::Overlay, "noalloc\n8\n"),
+        (0, RootfsMode::ReadOnly, ""),
+        (100_000, RootfsMode::Overlay, ""),
+    ] {
+        let mut c = Container::new("/bin/sh");
+        c.args(["-c", script])
+            .namespaces(Namespaces::all())
+            .uid_map(&[IdMap::new(0, outside, 65_536)])
+            .gid_map(&[IdMap::new(0, outside, 65_536)])
+            .hostname("noalloc")
+            .domainname("test")
+            .add_host("db", std::net::Ipv4Addr::new(10, 0, 0, 1))
+            .dns("192.0.2.1".parse().unwrap())
+            .rootfs(Rootfs::new(image.root()).mode(mode))
+            .stdin(Stdio::Null);
+        let o = output(&mut c);
+        assert_eq!(o.status.code(), Some(4), "{mode:?}: {o:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stdout).starts_with(want),
+            "{mode:?}: {o:?}"
+        );
+    }
+    // Veth: the addresses arrive behind the go-ahead byte (in a network namespace of this
+    // test's own, which plays the host).
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            contain::namespace::unshare(Namespaces::NET).unwrap();
+            let mut c = Container::new("/bin/sh");
+            c.args(["-c", "grep -c '^10\\.200\\.' /etc/hosts; exit 5"])
+                .namespaces(Namespaces::all() - Namespaces::USER)
+                .network(contain::net::Net::veth())
+                .add_host("gw", contain::net::HostAddr::HostGateway)
+                .rootfs(Rootfs::new(image.root()))
+                .stdin(Stdio::Null);
+            let o = output(&mut c);
+            assert_eq!(o.status.code(), Some(5), "{o:?}");
+            assert_eq!(stdout(&o), "2", "{o:?}");
+        })
+        .join()
+        .unwrap();
+    });
+}

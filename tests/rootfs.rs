@@ -234,6 +234,10 @@ fn container_mount_points() -> BTreeSet<PathBuf> {
         "/dev/random",
         "/dev/urandom",
         "/dev/tty",
+        // The generated files, on the container's own tmpfs.
+        "/etc/hosts",
+        "/etc/hostname",
+        "/etc/resolv.conf",
     ]
     .iter()
     .map(PathBuf::from)
@@ -818,8 +822,10 @@ fn hostile_volume_targets_stay_inside_the_root() {
             ("/n1/x", "/etc/x"),
         ] {
             let canary = snapshot(&h.canary);
+            // (Generated /etc files would create their targets in a read-write image.)
             let rootfs = Rootfs::new(&root)
                 .mode(RootfsMode::ReadWrite)
+                .etc_files(false)
                 .mount(Mount::tmpfs(target));
             let inside = format!("/{}{lands}", canary_rel.display());
             let out = ok(&sh(

@@ -97,6 +97,23 @@ impl PreparedMount {
         }
     }
 
+    /// Puts `tree`, a detached mount the caller made itself (an `open_tree(OPEN_TREE_CLONE)`
+    /// copy), onto this mount's target inside `root`, as [`apply_in`](Self::apply_in) does for
+    /// a bind: the flags go on the detached copy, the target is resolved inside `root` (and
+    /// created if the mount asks for it: a directory or a file, as `tree` is), then
+    /// `move_mount`. Allocation-free, like `apply_in`.
+    pub(crate) fn attach_tree(&self, root: c_int, tree: c_int) -> Result<(), MountError> {
+        let dir = is_dir(tree)?;
+        if self.has_attrs() {
+            self.setattr(tree, false)?;
+        }
+        let target = self.resolve_target(root, dir)?;
+        // SAFETY: both paths are the empty NUL-terminated string.
+        unsafe { raw::move_mount(tree, EMPTY.as_ptr(), target.0, EMPTY.as_ptr(), MOVE_EMPTY) }
+            .map_err(fail(MountStep::MoveMount))?;
+        self.finish(tree, true)
+    }
+
     fn has_attrs(&self) -> bool {
         self.attr.attr_set != 0 || self.attr.attr_clr != 0
     }

@@ -815,6 +815,11 @@ impl PreparedMount {
         &self.target
     }
 
+    /// Whether a missing mount point is created.
+    pub(crate) fn creates_target(&self) -> bool {
+        self.create
+    }
+
     /// Turns a failure of [`apply_in`](PreparedMount::apply_in) into a [`crate::Error`] that
     /// names the syscall and the path: [`Error::Unsupported`] when the kernel lacks what the
     /// mount needs, else [`Error::Sys`].

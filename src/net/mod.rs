@@ -36,6 +36,7 @@
 //! works rootless on namespaces the caller owns); the calling thread never changes namespace.
 
 mod cidr;
+pub(crate) mod dns;
 mod enter;
 mod rtnl;
 
@@ -43,6 +44,7 @@ use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, BorrowedFd};
 
 pub use cidr::Ipv4Cidr;
+pub use dns::{ExtraHost, HostAddr, FALLBACK_NAMESERVERS, SYSTEMD_RESOLV_CONF};
 
 use crate::namespace::{Namespace, Namespaces};
 use crate::{sys, Errno, Error, Result};

@@ -213,7 +213,7 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
         }
         set_names(plan)?;
         if let Some(rootfs) = plan.rootfs {
-            rootfs.apply().map_err(|e| ChildError {
+            rootfs.apply(plan.go_fd).map_err(|e| ChildError {
                 stage: e.stage,
                 errno: e.errno,
                 index: e.index,

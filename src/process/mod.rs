@@ -122,6 +122,7 @@ pub struct Container {
     tty: bool,
     network: Option<Net>,
     rootfs: Option<Rootfs>,
+    etc: crate::rootfs::etc::EtcConfig,
 }
 
 /// Where `spawn` puts the child.
@@ -171,6 +172,7 @@ impl Container {
             tty: false,
             network: None,
             rootfs: None,
+            etc: Default::default(),
         }
     }
 
@@ -479,6 +481,60 @@ impl Container {
     /// ```
     pub fn rootfs(&mut self, rootfs: Rootfs) -> &mut Self {
         self.rootfs = Some(rootfs);
+        self
+    }
+
+    /// Adds a line to the container's generated `/etc/hosts`: docker's `--add-host NAME:IP`
+    /// ([`ExtraHost`](crate::net::ExtraHost) parses that syntax). [`HostAddr::HostGateway`]
+    /// is docker's `host-gateway`: the host end of the veth pair (see its docs). Entries come
+    /// after `localhost` and before the container's own line, so a name given here wins over
+    /// the container's own (the resolver takes the first match). Needs a rootfs with
+    /// generated `/etc` files (see [`crate::rootfs`]); a name with whitespace, `#` or NUL is
+    /// refused at spawn.
+    ///
+    /// ```no_run
+    /// use contain::net::HostAddr;
+    /// use contain::process::Container;
+    /// let mut c = Container::new("getent");
+    /// c.args(["hosts", "db"]).add_host("db", "10.0.0.5".parse::<std::net::IpAddr>()?)
+    ///     .add_host("host.docker.internal", HostAddr::HostGateway);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// [`HostAddr::HostGateway`]: crate::net::HostAddr::HostGateway
+    pub fn add_host(
+        &mut self,
+        name: impl Into<String>,
+        addr: impl Into<crate::net::HostAddr>,
+    ) -> &mut Self {
+        self.etc.hosts.push(crate::net::ExtraHost {
+            name: name.into(),
+            addr: addr.into(),
+        });
+        self
+    }
+
+    /// Adds a nameserver to the container's generated `/etc/resolv.conf`: docker's `--dns`.
+    /// Given at least once, these replace the host's nameservers (and the fallbacks). Needs a
+    /// rootfs with generated `/etc` files; with [`Net::None`] it makes the file be generated.
+    pub fn dns(&mut self, server: std::net::IpAddr) -> &mut Self {
+        self.etc.resolver.servers.push(server);
+        self
+    }
+
+    /// Adds a search domain to the generated `/etc/resolv.conf`: docker's `--dns-search`.
+    /// Given at least once, these replace the host's `search`/`domain` lines; `.` alone means
+    /// no search domain at all (as docker).
+    pub fn dns_search(&mut self, domain: impl Into<String>) -> &mut Self {
+        self.etc.resolver.search.push(domain.into());
+        self
+    }
+
+    /// Adds a resolver option (`ndots:2`, `timeout:1`, `edns0`, ...) to the generated
+    /// `/etc/resolv.conf`: docker's `--dns-option`. Given at least once, these replace the
+    /// host's `options` lines.
+    pub fn dns_option(&mut self, option: impl Into<String>) -> &mut Self {
+        self.etc.resolver.options.push(option.into());
         self
     }
 

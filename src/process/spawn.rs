@@ -268,11 +268,18 @@ impl Prepared {
         }
         // Devpts gives new ptys group 5 (tty) when the container has it.
         let tty_gid = id_maps.is_none() || mapped(&c.gid_map, 5);
-        let rootfs = c
-            .rootfs
-            .as_ref()
-            .map(|r| r.prepare(c.namespaces, joined, tty_gid))
-            .transpose()?;
+        let etc = etc_context(c, joined);
+        let rootfs = match &c.rootfs {
+            Some(r) => Some(r.prepare_for(c.namespaces, joined, tty_gid, &etc)?),
+            None if !c.etc.is_empty() => {
+                return Err(Error::config(
+                    "add-host / dns",
+                    "extra hosts and resolver settings go into the generated /etc files of a \
+                     rootfs (Container::rootfs)",
+                ))
+            }
+            None => None,
+        };
         let soft_nofile =
             nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
                 .map_or(1024, |(soft, _)| soft);
@@ -514,8 +521,9 @@ impl Prepared {
             cg.add_process(nix::unistd::Pid::from_raw(pid))?;
         }
         if plan.wait_for_go {
-            match nix::unistd::write(&go_write, &[1u8]) {
-                Ok(1) => {}
+            let go = crate::rootfs::etc::go_message(veth.as_ref());
+            match nix::unistd::write(&go_write, &go) {
+                Ok(n) if n == go.len() => {}
                 Ok(_) => return Err(Error::sys("write(go-ahead pipe)", Errno::EIO)),
                 Err(e) => return Err(Error::sys("write(go-ahead pipe)", e)),
             }
@@ -846,5 +854,27 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         // Child's own Drop kills (SIGKILL via pidfd) and reaps.
         drop(self.0.take());
+    }
+}
+
+/// What the generated `/etc` files of a rootfs depend on (see `rootfs/etc.rs`).
+fn etc_context(c: &Container, joined: Namespaces) -> crate::rootfs::etc::EtcContext<'_> {
+    use crate::rootfs::etc::NetView;
+    let net = if joined.contains(Namespaces::NET) {
+        NetView::Joined
+    } else if c.namespaces.contains(Namespaces::NET) {
+        match c.network {
+            Some(net::Net::Veth(_)) => NetView::Veth,
+            _ => NetView::Loopback,
+        }
+    } else {
+        NetView::Host
+    };
+    crate::rootfs::etc::EtcContext {
+        config: &c.etc,
+        net,
+        hostname: c.hostname.as_deref(),
+        domainname: c.domainname.as_deref(),
+        uts_joined: joined.contains(Namespaces::UTS),
     }
 }

@@ -152,16 +152,18 @@ fn is_dir(fd: c_int, op: Op) -> Result<bool, Failure> {
 impl PreparedRootfs {
     /// Builds the container's root in the calling process's mount namespace (which must be
     /// its own) and moves into it. Allocation-free; see the module documentation.
-    pub(crate) fn apply(&self) -> Result<(), RootfsError> {
+    /// `go_fd`: the go-ahead pipe, which carries what the generated `/etc` files need from
+    /// after clone (see `etc.rs`).
+    pub(crate) fn apply(&self, go_fd: c_int) -> Result<(), RootfsError> {
         // Modes are exact (device nodes 0666, /tmp 1777); the caller's mask comes back before
         // the command runs.
         let umask = raw::umask(0);
-        let result = self.assemble();
+        let result = self.assemble(go_fd);
         raw::umask(umask);
         result
     }
 
-    fn assemble(&self) -> Result<(), RootfsError> {
+    fn assemble(&self, go_fd: c_int) -> Result<(), RootfsError> {
         let report = |stage: SetupStage, index: u32| {
             move |(step, errno): Failure| RootfsError {
                 stage,
@@ -175,7 +177,7 @@ impl PreparedRootfs {
         let mut null = None;
         for (i, step) in self.steps.iter().enumerate() {
             let index = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            step.apply(root.0, &mut null)
+            step.apply(root.0, &mut null, go_fd)
                 .map_err(report(SetupStage::Mount, index))?;
         }
         drop(null);
@@ -329,7 +331,7 @@ fn overlay(lower: &CStr, upper: &Upper, userxattr: bool) -> Result<Fd, Failure> 
 }
 
 impl Step {
-    fn apply(&self, root: c_int, null: &mut Option<Fd>) -> Result<(), Failure> {
+    fn apply(&self, root: c_int, null: &mut Option<Fd>, go_fd: c_int) -> Result<(), Failure> {
         // SAFETY: `root` is open for the whole assembly (owned by `assemble`).
         let root_fd = unsafe { BorrowedFd::borrow_raw(root) };
         match self {
@@ -374,6 +376,7 @@ impl Step {
             }
             Step::Mask(path) => mask(root, path, null),
             Step::ReadOnly(path) => read_only(root, path),
+            Step::Etc(files) => files.apply(root, go_fd),
         }
     }
 }

@@ -86,11 +86,52 @@
 //! caller's namespace; where a step is not allowed, `spawn` fails with
 //! [`Error::Unsupported`] saying which and why.
 //!
+//! # /etc/hosts, /etc/hostname, /etc/resolv.conf
+//! As docker and podman do, the container gets generated files bind-mounted over the image's
+//! (which stays unchanged); [`Rootfs::etc_files(false)`](Rootfs::etc_files) turns this off
+//! for callers that manage `/etc` themselves, and a caller's own mount at one of these paths
+//! ([`Rootfs::mount`]) replaces that file. The caller's entries and resolver settings are
+//! set on the container: [`Container::add_host`](crate::process::Container::add_host),
+//! [`dns`](crate::process::Container::dns), [`dns_search`](crate::process::Container::dns_search),
+//! [`dns_option`](crate::process::Container::dns_option) (docker's `--add-host`, `--dns`,
+//! `--dns-search`, `--dns-option`).
+//! - `/etc/hostname`: the container's hostname (its UTS namespace's, read with `uname` after
+//!   it is set, so `hostname`, this file and `/etc/hosts` always agree; the host's name without
+//!   a UTS namespace of its own).
+//! - `/etc/hosts`: docker's header (`127.0.0.1 localhost`, `::1 localhost ip6-localhost
+//!   ip6-loopback`, `fe00::0 ip6-localnet`, `ff00::0 ip6-mcastprefix`, `ff02::1 ip6-allnodes`,
+//!   `ff02::2 ip6-allrouters`), the caller's entries, then the container's own line: its
+//!   `eth0` address with [`Net::Veth`](crate::net::Net::Veth) (as docker), `127.0.0.1` otherwise
+//!   (as podman; docker leaves the hostname unresolvable there, which breaks `sudo`). The names
+//!   are docker's: the FQDN (hostname, plus `.domainname` when set) and the part before its
+//!   first dot. With the host's network ([`Net::Host`](crate::net::Net::Host), or no network
+//!   namespace) the host's `/etc/hosts` replaces the header, and the own line is added only when
+//!   the host's file lacks the name.
+//! - `/etc/resolv.conf`: with the host's network, the host's file. With a network namespace of
+//!   its own (veth, or a joined one), the host's without its loopback and IPv6 nameservers
+//!   (they do not answer there; the veth is IPv4 only), read from
+//!   [`SYSTEMD_RESOLV_CONF`](crate::net::SYSTEMD_RESOLV_CONF) when the host's only nameserver is
+//!   systemd-resolved's stub `127.0.0.53`, and [`FALLBACK_NAMESERVERS`](crate::net::FALLBACK_NAMESERVERS)
+//!   (8.8.8.8, 8.8.4.4) when none is left: docker's libnetwork rules. With
+//!   [`Net::None`](crate::net::Net::None) there is nothing to resolve with: the image's file is
+//!   left alone unless the caller gives resolver settings. The caller's servers, search
+//!   domains and options each replace the host's lines of that kind.
+//!
+//! The files live on a small tmpfs of the container's mount namespace (at least
+//! [`ETC_FILES_MIN_SIZE`], twice the files' size plus 64 KiB), mounted `nosuid,nodev,noexec`
+//! and writable (as docker's; writes beyond the size fail with `ENOSPC`, and nothing reaches
+//! the host). Targets are resolved inside the root. A missing target (or `/etc`) is created in
+//! the writable layer (`Overlay`), in the image (`ReadWrite`) or in the host view's tmpfs; in
+//! `ReadOnly` mode it cannot be, and that file is skipped; so it is where the container's root
+//! may not create it (`EACCES`, `EPERM`: an `/etc` owned by an id its user namespace does not
+//! map). See `src/rootfs/etc.rs` for the design.
+//!
 //! # Kernel
 //! The new mount API (`fsopen`, `fsmount`, `move_mount`, `open_tree`: Linux 5.2),
 //! `mount_setattr` (5.12) and `openat2` (5.6).
 
 mod apply;
+pub(crate) mod etc;
 
 use std::ffi::{CString, OsStr};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -103,6 +144,7 @@ use crate::namespace::Namespaces;
 use crate::{Errno, Error, Result, SetupStage};
 
 pub(crate) use apply::check_cwd;
+pub use etc::ETC_FILES_MIN_SIZE;
 
 /// Where the container's writes go; see the [module documentation](self#modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -149,13 +191,13 @@ pub const HOST_DIRS: &[&str] = &[
     "/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32",
 ];
 
-/// What [`Rootfs::host`] shows of the host's `/etc`, read-only, where present: names and
-/// the resolver, the dynamic linker's cache, Debian's command alternatives, the time zone.
+/// What [`Rootfs::host`] shows of the host's `/etc`, read-only, where present: users and
+/// groups, the name service switch, the dynamic linker's cache, Debian's command alternatives,
+/// the time zone. (`hosts`, `hostname` and `resolv.conf` are generated: see the
+/// [module documentation](self#etchosts-etchostname-etcresolvconf).)
 pub const HOST_ETC: &[&str] = &[
     "passwd",
     "group",
-    "hosts",
-    "resolv.conf",
     "nsswitch.conf",
     "ld.so.cache",
     "ld.so.conf",
@@ -212,6 +254,7 @@ pub struct Rootfs {
     read_only_paths: Vec<PathBuf>,
     chroot_fallback: bool,
     cgroup_writable: bool,
+    etc_files: bool,
 }
 
 impl Rootfs {
@@ -227,6 +270,7 @@ impl Rootfs {
             read_only_paths: DEFAULT_READ_ONLY_PATHS.iter().map(PathBuf::from).collect(),
             chroot_fallback: false,
             cgroup_writable: false,
+            etc_files: true,
         }
     }
 
@@ -392,6 +436,22 @@ impl Rootfs {
         self
     }
 
+    /// Whether the container gets generated `/etc/hosts`, `/etc/hostname` and
+    /// `/etc/resolv.conf` (default `true`; see the
+    /// [module documentation](self#etchosts-etchostname-etcresolvconf)). `false` leaves the
+    /// image's files as they are, for callers that manage them themselves;
+    /// [`Container::add_host`](crate::process::Container::add_host) and the `dns` settings are
+    /// then refused.
+    ///
+    /// ```
+    /// use contain::rootfs::Rootfs;
+    /// let rootfs = Rootfs::new("/srv/images/debian").etc_files(false);
+    /// ```
+    pub fn etc_files(mut self, generate: bool) -> Rootfs {
+        self.etc_files = generate;
+        self
+    }
+
     /// The image directory (`None` for [`Rootfs::host`]).
     pub fn image(&self) -> Option<&Path> {
         self.image.as_deref()
@@ -400,11 +460,31 @@ impl Rootfs {
     /// Validates the configuration for a container with namespaces `created` and `joined`
     /// and builds everything the child needs. `tty_gid` says whether gid 5 exists in the
     /// container (devpts gives new ptys that group).
+    #[cfg(test)]
     pub(crate) fn prepare(
         &self,
         created: Namespaces,
         joined: Namespaces,
         tty_gid: bool,
+    ) -> Result<PreparedRootfs> {
+        let config = etc::EtcConfig::default();
+        let etc = etc::EtcContext {
+            config: &config,
+            net: etc::NetView::Loopback,
+            hostname: None,
+            domainname: None,
+            uts_joined: false,
+        };
+        self.prepare_for(created, joined, tty_gid, &etc)
+    }
+
+    /// As `prepare`, with what the generated `/etc` files depend on.
+    pub(crate) fn prepare_for(
+        &self,
+        created: Namespaces,
+        joined: Namespaces,
+        tty_gid: bool,
+        etc: &etc::EtcContext<'_>,
     ) -> Result<PreparedRootfs> {
         if !created.contains(Namespaces::MOUNT) {
             return Err(Error::config(
@@ -426,6 +506,19 @@ impl Rootfs {
         let mut steps = Vec::new();
         if self.image.is_none() {
             host_view(&mut steps)?;
+        }
+        // Before /proc, /sys and /dev: a link in the image's /etc resolves into the image only.
+        if self.etc_files {
+            let create = self.image.is_none() || self.mode != RootfsMode::ReadOnly;
+            if let Some(files) = etc::prepare(etc, &self.mounts, create)? {
+                steps.push(Step::Etc(Box::new(files)));
+            }
+        } else if !etc.config.is_empty() {
+            return Err(Error::config(
+                "add-host / dns",
+                "Rootfs::etc_files(false) leaves /etc/hosts and /etc/resolv.conf to the image: \
+                 extra hosts and resolver settings have nowhere to go",
+            ));
         }
 
         steps.push(Step::mount(
@@ -861,6 +954,8 @@ enum Step {
     },
     Mask(InRoot),
     ReadOnly(InRoot),
+    /// The generated `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`.
+    Etc(Box<etc::EtcFiles>),
 }
 
 impl Step {
@@ -918,6 +1013,7 @@ impl Step {
                 parent.path.join(OsStr::from_bytes(name.as_bytes()))
             }
             Step::Mask(p) | Step::ReadOnly(p) => p.path.clone(),
+            Step::Etc(_) => PathBuf::from("/etc"),
         }
     }
 }
@@ -1098,6 +1194,9 @@ impl PreparedRootfs {
         let Some(s) = self.steps.get(index as usize - 1) else {
             return Error::Setup { stage, errno };
         };
+        if let Step::Etc(files) = s {
+            return files.error(step, errno);
+        }
         if let Step::Mount { mount, special } = s {
             if let Some(mstep) = MountStep::from_u32(step) {
                 let denied = errno == Errno::EPERM || errno == Errno::EACCES;
