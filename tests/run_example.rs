@@ -21,7 +21,13 @@ fn exit_codes_follow_docker_run() {
     assert_eq!(code(&run(&["--user", "x", "--", "true"])), 125);
     // A missing working directory is created (as docker), except in a read-only root.
     assert_eq!(
-        code(&run(&["--read-only", "--workdir", "/nonexistent", "--", "true"])),
+        code(&run(&[
+            "--read-only",
+            "--workdir",
+            "/nonexistent",
+            "--",
+            "true"
+        ])),
         125
     );
     let o = run(&["--", "sh", "-c", "kill -KILL $$"]);
