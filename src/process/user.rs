@@ -262,7 +262,7 @@ pub(crate) fn resolve(
             let mut groups: Vec<u32> = match entry {
                 Some(e) => groups_file
                     .iter()
-                    .filter(|g| g.members.iter().any(|m| *m == e.name))
+                    .filter(|g| g.members.contains(&e.name))
                     .map(|g| g.gid)
                     .collect(),
                 None => Vec::new(),
