@@ -30,7 +30,7 @@ pub use handle::{Child, ExitStatus, Output};
 pub use signals::{SignalForwarder, Signaller};
 pub use tty::{set_window_size, window_size, TtyRelay};
 pub(crate) use user::MAX_FILE as MAX_ETC_FILE;
-pub use user::{Id, User};
+pub use user::{Id, ResolvedUser, User};
 
 use crate::cgroup::{Cgroup, Resources};
 use crate::idmap::IdMap;

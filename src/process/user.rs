@@ -209,15 +209,39 @@ impl fmt::Display for User {
     }
 }
 
-/// The ids a [`User`] comes to in an image.
+/// What a [`User`] comes to in an image (see [`User::resolve`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Resolved {
+pub struct ResolvedUser {
+    /// The uid.
     pub uid: u32,
+    /// The primary gid.
     pub gid: u32,
-    /// Supplementary groups (empty with an explicit group).
+    /// Supplementary groups, ascending (empty with an explicit group).
     pub groups: Vec<u32>,
-    /// The passwd entry's home, `/` without one.
+    /// The passwd entry's home directory, `/` without an entry (what `HOME` becomes).
     pub home: Vec<u8>,
+}
+
+impl User {
+    /// Resolves this user against the contents of a passwd and a group file (`None`: the
+    /// file is missing), as docker and runc do (see the module rules in
+    /// [`Container::user`](crate::process::Container::user)). Never panics, whatever the bytes.
+    ///
+    /// ```
+    /// use contain::process::User;
+    /// let passwd = b"root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n";
+    /// let group = b"audio:x:29:alice\n";
+    /// let r = "alice".parse::<User>()?.resolve(Some(passwd), Some(group))?;
+    /// assert_eq!((r.uid, r.gid, r.groups, r.home), (1000, 1000, vec![29], b"/home/alice".to_vec()));
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] when a name has no entry ("unable to find user NAME: no matching
+    /// entries in passwd file", as docker says; the same for a group).
+    pub fn resolve(&self, passwd: Option<&[u8]>, group: Option<&[u8]>) -> Result<ResolvedUser> {
+        resolve(self, passwd, group)
+    }
 }
 
 /// Resolves `user` against the image's passwd and group files (`None`: the file is missing).
@@ -225,7 +249,7 @@ pub(crate) fn resolve(
     user: &User,
     passwd: Option<&[u8]>,
     group: Option<&[u8]>,
-) -> Result<Resolved> {
+) -> Result<ResolvedUser> {
     let entries = passwd.map(parse_passwd).unwrap_or_default();
     let (uid, entry) = match &user.user {
         Id::Number(uid) => (*uid, entries.iter().find(|e| e.uid == *uid)),
@@ -272,7 +296,7 @@ pub(crate) fn resolve(
             (gid, groups)
         }
     };
-    Ok(Resolved {
+    Ok(ResolvedUser {
         uid,
         gid,
         groups,
@@ -312,7 +336,7 @@ mod tests {
         alice:x:1000:\n\
         users:x:100:bob\n";
 
-    fn resolve_str(spec: &str) -> Result<Resolved> {
+    fn resolve_str(spec: &str) -> Result<ResolvedUser> {
         resolve(&spec.parse()?, Some(PASSWD), Some(GROUP))
     }
 
