@@ -744,7 +744,13 @@ impl Prepared {
             }
             (_, SetupStage::Sysctl) => match self.sysctls.get(e.index as usize) {
                 Some(s) => Error::Sys {
-                    syscall: "write (sysctl)",
+                    syscall: match e.errno {
+                        Errno::ENOENT => {
+                            "write (sysctl: this kernel does not have it, or does not show it \
+                             in a namespace owned by a user namespace)"
+                        }
+                        _ => "write (sysctl)",
+                    },
                     path: Some(PathBuf::from(OsStr::from_bytes(s.path.to_bytes()))),
                     errno: e.errno,
                 },
