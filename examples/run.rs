@@ -2,11 +2,15 @@
 //!
 //! ```text
 //! cargo run --release --example run -- [--ns LIST] [--hostname NAME] [--env K=V]...
-//!     [--workdir DIR] [--user UID[:GID]] [--rootless]
+//!     [--workdir DIR] [--user USER[:GROUP]] [--rootless]
 //!     [--rootfs DIR] [--read-only] [--upper DIR] [--volume SRC:DST[:OPTS]]... [--tmpfs DST[:OPTS]]...
-//!     [--shm-size SIZE]
-//!     [--no-rootfs] [--] COMMAND [ARG...]
+//!     [--shm-size SIZE] [--dns IP]... [--add-host NAME:IP]...
+//!     [--no-rootfs] [--sysctl K=V]... [--security-opt OPT]... [--] COMMAND [ARG...]
 //! ```
+//!
+//! As with docker, set-uid binaries work (no_new_privs is off unless
+//! `--security-opt no-new-privileges`), the umask is 0022, HOME comes from the image's
+//! /etc/passwd, `-t` sets TERM=xterm, and a missing `--workdir` is created.
 //!
 //! The container gets its own root filesystem: the image directory given with `--rootfs`, or
 //! by default a read-only view of the host's /usr, /bin, /sbin, /lib* and a minimal /etc. Either
@@ -66,8 +70,10 @@ struct Args {
     /// Working directory inside.
     #[arg(long, short = 'w')]
     workdir: Option<PathBuf>,
-    /// User and group to run as inside: UID or UID:GID.
-    #[arg(long, short = 'u', value_name = "UID[:GID]")]
+    /// User and group to run as inside, as docker: NAME or UID, optionally :GROUP or :GID
+    /// (names from the image's /etc/passwd and /etc/group; without :GROUP the user's
+    /// supplementary groups too).
+    #[arg(long, short = 'u', value_name = "USER[:GROUP]")]
     user: Option<String>,
     /// Use a user namespace mapping the caller to root even when running as root.
     #[arg(long)]
@@ -168,6 +174,13 @@ struct Args {
     /// A line for /etc/hosts: NAME:IP, or NAME:host-gateway for the host (repeatable).
     #[arg(long = "add-host", value_name = "NAME:IP")]
     add_host: Vec<String>,
+    /// A namespaced sysctl KEY=VALUE (repeatable), e.g. net.core.somaxconn=1024.
+    #[arg(long, value_name = "KEY=VALUE")]
+    sysctl: Vec<String>,
+    /// Security options, as docker (repeatable): no-new-privileges[=true|false] (default
+    /// false: set-uid binaries such as sudo work), seccomp=unconfined (as --no-seccomp).
+    #[arg(long = "security-opt", value_name = "OPT")]
+    security_opt: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -266,22 +279,16 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
         c.rlimit(Rlimit::parse(l)?);
     }
     if let Some(user) = &args.user {
-        let bad = || Error::Config {
-            what: "--user",
-            reason: format!("{user:?} is not UID or UID:GID"),
-        };
-        let (uid, gid) = match user.split_once(':') {
-            Some((u, g)) => (
-                u.parse().map_err(|_| bad())?,
-                Some(g.parse().map_err(|_| bad())?),
-            ),
-            None => (user.parse().map_err(|_| bad())?, None),
-        };
-        c.uid(uid);
-        if let Some(gid) = gid {
-            c.gid(gid);
-        }
+        c.user(user.parse()?);
     }
+    for kv in &args.sysctl {
+        let (k, v) = kv.split_once('=').ok_or_else(|| Error::Config {
+            what: "--sysctl",
+            reason: format!("{kv:?} is not KEY=VALUE"),
+        })?;
+        c.sysctl(k, v);
+    }
+    security_opts(args, &mut c)?;
     if !args.no_rootfs {
         c.rootfs(rootfs(args)?);
     }
@@ -415,5 +422,35 @@ fn names(args: &Args, c: &mut Container) -> contain::Result<()> {
     for option in &args.dns_option {
         c.dns_option(option);
     }
+    Ok(())
+}
+
+/// docker's `--security-opt`: `no-new-privileges[=true|false]` (also the old `:` spelling;
+/// docker's default is off) and `seccomp=unconfined`.
+fn security_opts(args: &Args, c: &mut Container) -> contain::Result<()> {
+    let mut no_new_privs = false;
+    for opt in &args.security_opt {
+        let (key, value) = match opt.split_once(['=', ':']) {
+            Some((k, v)) => (k, Some(v)),
+            None => (opt.as_str(), None),
+        };
+        match (key, value) {
+            ("no-new-privileges", None | Some("true")) => no_new_privs = true,
+            ("no-new-privileges", Some("false")) => no_new_privs = false,
+            ("seccomp", Some("unconfined")) => {
+                c.seccomp(Seccomp::Disabled);
+            }
+            _ => {
+                return Err(Error::Config {
+                    what: "--security-opt",
+                    reason: format!(
+                        "{opt:?} is not supported (no-new-privileges[=true|false], \
+                         seccomp=unconfined)"
+                    ),
+                })
+            }
+        }
+    }
+    c.no_new_privs(no_new_privs);
     Ok(())
 }

@@ -223,10 +223,14 @@ pub enum SetupStage {
     Network,
     /// `execveat` of `contain-init` from its memfd, with [`Container::init`](crate::process::Container::init).
     Init,
+    /// Writing a sysctl of [`Container::sysctl`](crate::process::Container::sysctl).
+    Sysctl,
+    /// Giving the standard streams to the container's user (`fchown`).
+    StdioOwner,
 }
 
 impl SetupStage {
-    const ALL: [SetupStage; 22] = [
+    const ALL: [SetupStage; 24] = [
         SetupStage::Signals,
         SetupStage::ParentDeathSignal,
         SetupStage::WaitForParent,
@@ -249,6 +253,8 @@ impl SetupStage {
         SetupStage::Exec,
         SetupStage::Network,
         SetupStage::Init,
+        SetupStage::Sysctl,
+        SetupStage::StdioOwner,
     ];
 
     /// The stage with this wire number, if any.
@@ -280,6 +286,8 @@ impl SetupStage {
             SetupStage::Exec => "execve",
             SetupStage::Network => "loopback up (rtnetlink)",
             SetupStage::Init => "execveat of contain-init (memfd)",
+            SetupStage::Sysctl => "sysctl write",
+            SetupStage::StdioOwner => "fchown of a standard stream",
         }
     }
 }

@@ -344,7 +344,18 @@ impl Rlimit {
 pub struct Security {
     /// Bounding, effective and permitted capabilities.
     pub capabilities: CapSet,
-    /// `PR_SET_NO_NEW_PRIVS`.
+    /// `PR_SET_NO_NEW_PRIVS` (default on): `execve` never grants more privileges than the
+    /// process has, so set-uid and set-gid binaries (`sudo`, `su`, `ping` on old systems,
+    /// `passwd`) and file capabilities give nothing inside the container.
+    ///
+    /// On by default because a container's user is meant to stay who it is: a set-uid root
+    /// binary in an image (or a bug in one) is otherwise a way to the container's root and
+    /// every capability it keeps, and with no_new_privs the seccomp filter can be installed
+    /// last, after the setup, without CAP_SYS_ADMIN. docker leaves it off unless asked
+    /// (`--security-opt no-new-privileges`), so that `sudo` and `su` work in images that rely
+    /// on them; turn it off for such images ([`Container::no_new_privs`](crate::process::Container::no_new_privs)).
+    /// Off, the filter is installed before the identity switch, while the process still holds
+    /// CAP_SYS_ADMIN (in its own user namespace, or as root).
     pub no_new_privs: bool,
     /// The seccomp filter.
     pub seccomp: Seccomp,
@@ -425,7 +436,9 @@ pub(crate) struct PreparedSecurity {
 }
 
 impl PreparedSecurity {
-    pub(crate) fn prepare(s: &Security) -> Result<PreparedSecurity> {
+    /// `privileged`: the child holds CAP_SYS_ADMIN before its identity switch (root, or a new
+    /// user namespace), which a filter without no_new_privs needs.
+    pub(crate) fn prepare(s: &Security, privileged: bool) -> Result<PreparedSecurity> {
         // The kernel's last capability does not change while we run: read it once.
         static LAST_CAP: OnceLock<u32> = OnceLock::new();
         let last_cap = *LAST_CAP.get_or_init(|| {
@@ -446,10 +459,10 @@ impl PreparedSecurity {
             }
             Seccomp::Program(p) => Cow::Owned(p.clone()),
         };
-        if !filter.is_empty() && !s.no_new_privs && !nix::unistd::geteuid().is_root() {
+        if !filter.is_empty() && !s.no_new_privs && !privileged {
             return Err(Error::config(
                 "seccomp filter",
-                "without no_new_privs only a privileged caller may install a filter",
+                "without no_new_privs only a privileged process may install a filter: run                  as root or in a new user namespace (Namespaces::USER)",
             ));
         }
         Ok(PreparedSecurity {

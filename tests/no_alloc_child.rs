@@ -444,3 +444,70 @@ fn generated_etc_files_allocate_nothing_in_the_child() {
         .unwrap();
     });
 }
+
+#[test]
+fn process_defaults_allocate_nothing_in_the_child() {
+    const TEST: &str = "process_defaults_allocate_nothing_in_the_child";
+    if !is_root(TEST) {
+        return;
+    }
+    let image = BusyboxRootfs::new("noalloc-defaults");
+    std::fs::write(
+        image.root().join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(
+        image.root().join("etc/group"),
+        "root:x:0:\nstaff:x:50:alice\n",
+    )
+    .unwrap();
+    // umask, sysctls (docker's defaults and the caller's), a user by name, a working
+    // directory created inside the root, and stdio pipes given to the user.
+    let mut c = Container::new("/bin/sh");
+    c.args([
+        "-c",
+        "umask; pwd; id -G; cat /proc/sys/net/core/somaxconn; echo x >/proc/self/fd/1; exit 7",
+    ])
+    .namespaces(Namespaces::all() - Namespaces::USER)
+    .rootfs(
+        Rootfs::new(image.root())
+            .mode(RootfsMode::ReadOnly)
+            .mount(Mount::tmpfs("/mnt")),
+    )
+    .current_dir("/mnt/a/b")
+    .umask(0o027)
+    .user("alice".parse().unwrap())
+    .sysctl("net.core.somaxconn", "321");
+    let o = output(&mut c);
+    assert_eq!(o.status.code(), Some(7), "{o:?}");
+    assert_eq!(stdout(&o), "0027\n/mnt/a/b\n1000 50\n321\nx");
+
+    // The failures: a sysctl the kernel lacks, a working directory in a read-only root.
+    let e = Container::new("true")
+        .namespaces(Namespaces::NET)
+        .sysctl("net.ipv4.no_such_sysctl", "1")
+        .spawn()
+        .unwrap_err();
+    assert!(e.to_string().contains("no_such_sysctl"), "{e}");
+    let e = Container::new("/bin/true")
+        .namespaces(Namespaces::MOUNT | Namespaces::PID)
+        .rootfs(Rootfs::new(image.root()).mode(RootfsMode::ReadOnly))
+        .current_dir("/none/such")
+        .spawn()
+        .unwrap_err();
+    assert!(e.to_string().contains("EROFS"), "{e}");
+
+    // A pty the parent opened (no rootfs), given to the container's user.
+    let mut c = Container::new("sh");
+    c.args(["-c", "echo x >/dev/stdout; exit 3"])
+        .uid(65534)
+        .gid(65534)
+        .tty(true);
+    let mut child = c.spawn().unwrap();
+    let master = child.take_tty().expect("the pty master");
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+    let mut buf = [0u8; 64];
+    let n = nix::unistd::read(&master, &mut buf).unwrap_or(0);
+    assert_eq!(&buf[..n], b"x\r\n");
+}

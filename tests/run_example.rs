@@ -19,8 +19,15 @@ fn exit_codes_follow_docker_run() {
     let o = run(&["--ns", "bogus", "--", "true"]);
     assert_eq!(code(&o), 125);
     assert_eq!(code(&run(&["--user", "x", "--", "true"])), 125);
+    // A missing working directory is created (as docker), except in a read-only root.
     assert_eq!(
-        code(&run(&["--workdir", "/nonexistent", "--", "true"])),
+        code(&run(&[
+            "--read-only",
+            "--workdir",
+            "/nonexistent",
+            "--",
+            "true"
+        ])),
         125
     );
     let o = run(&["--", "sh", "-c", "kill -KILL $$"]);

@@ -276,8 +276,10 @@ fn only_passed_fds_reach_the_child() {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     nix::unistd::write(&w, b"through fd 5").unwrap();
     drop(w);
-    let mut c = Container::new("sleep");
-    c.arg("30").pass_fd(r, 5);
+    // A static program: a dynamic one's loader briefly holds its libraries open (fd 3) right
+    // after the exec, when spawn has returned and this test looks.
+    let mut c = Container::new(common::busybox::busybox_path());
+    c.args(["sleep", "30"]).pass_fd(r, 5);
     let mut child = c.spawn().unwrap();
     let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
         .unwrap()
@@ -577,14 +579,19 @@ fn program_is_found_in_the_containers_path() {
     let path = format!("/nonexistent:{}:/usr/bin:/bin", d.path().display());
     let o = output(Container::new("hello-contain").env("PATH", &path));
     assert_eq!(stdout(&o), "found");
-    // Exactly the variables set, nothing of the caller's.
+    // Exactly the variables set, nothing of the caller's (HOME is the passwd entry's, as
+    // runc sets it; the caller's own HOME does not count).
     let o = output(
         Container::new("cat")
             .arg("/proc/self/environ")
-            .env("FOO", "bar"),
+            .env("FOO", "bar")
+            .env("HOME", "/set"),
     );
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
-        format!("FOO=bar\0PATH={}\0", contain::process::DEFAULT_PATH)
+        format!(
+            "FOO=bar\0HOME=/set\0PATH={}\0",
+            contain::process::DEFAULT_PATH
+        )
     );
 }

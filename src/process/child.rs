@@ -11,7 +11,9 @@ use std::os::fd::RawFd;
 
 use libc::{c_char, c_void};
 
+use super::sysctl::PreparedSysctl;
 use crate::error::SetupStage;
+use crate::mount::apply::{open, Fd};
 use crate::rootfs::{self, PreparedRootfs};
 use crate::security::{CapData, PreparedSecurity};
 use crate::sys;
@@ -82,7 +84,33 @@ pub(crate) struct ChildPlan<'a> {
     pub argv: *const *const c_char,
     /// NULL-terminated envp.
     pub envp: *const *const c_char,
+    /// The command's umask.
+    pub umask: u32,
+    /// Sysctls to write once in the new namespaces.
+    pub sysctls: &'a [PreparedSysctl],
+    /// With a rootfs, the working directory to create if it is missing.
+    pub workdir: Option<&'a WorkdirPlan>,
+    /// (uid, gid) to give fds 0-2 to before the identity switch (`u32::MAX`: unchanged).
+    pub stdio_owner: Option<(u32, u32)>,
+    /// Fds 0-2 are the slave of a pty the parent opened for this container.
+    pub own_pty_stdio: bool,
 }
+
+/// The working directory inside a rootfs, prepared for creating what is missing of it.
+#[derive(Debug)]
+pub(crate) struct WorkdirPlan {
+    /// Normalized, relative to the root (`a/b/c`), no `.` or `..`.
+    pub rel: std::ffi::CString,
+    /// The end of each prefix in `rel` (the index of a `/`, and the length).
+    pub ends: Vec<usize>,
+}
+
+/// The `step` of a working-directory report: a missing level could not be created.
+pub(crate) const CWD_CREATE: u32 = 2;
+/// The `step` of a working-directory report: a level could not be opened inside the root.
+pub(crate) const CWD_OPEN: u32 = 3;
+/// The `step` of a working-directory report: a new level could not be given to the user.
+pub(crate) const CWD_CHOWN: u32 = 4;
 
 /// How to exec the init: its sealed memfd and its argv (`contain-init ERRFD PATH... --
 /// ARGV...`, see `init/program.rs`).
@@ -196,6 +224,9 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
     // into locals, and fds the parent prepared for this child.
     unsafe {
         reset_signal_handlers();
+        // The caller's umask must not leak in; the rootfs assembly sets its own and puts this
+        // one back.
+        crate::sys::mount::umask(plan.umask);
         // In fork mode the parent's ends of the pipes were copied into this process; they must
         // go, or the parent's death would not show as EOF/HUP here.
         for fd in plan.parent_fds {
@@ -211,6 +242,9 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
         if plan.loopback_up {
             loopback_up()?;
         }
+        // In the new namespaces (a /proc/sys file shows its opener's), before the rootfs
+        // makes /proc/sys read-only.
+        write_sysctls(plan)?;
         set_names(plan)?;
         if let Some(rootfs) = plan.rootfs {
             rootfs.apply(plan.go_fd).map_err(|e| ChildError {
@@ -219,11 +253,15 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
                 index: e.index,
                 step: e.step,
             })?;
+            // As root of the container (before the identity switch), inside the new root.
+            make_working_directory(plan)?;
         }
         // Before the rlimits: a target above the new RLIMIT_NOFILE must still be reachable.
         for &(src, dst) in plan.fd_moves {
             sys::syscall3(libc::SYS_dup3, src as usize, dst as usize, 0).at(SetupStage::DupFd)?;
         }
+        // While the child still has CAP_CHOWN.
+        give_stdio_to_user(plan)?;
         // Steps that need privileges of the setup itself, while the child still has them.
         limit_privileges(plan)?;
         if !plan.security.no_new_privs {
@@ -382,6 +420,166 @@ unsafe fn switch_identity(plan: &ChildPlan<'_>) -> Step {
         if plan.gid.is_some() || plan.uid.is_some() {
             // A credential change clears the parent-death signal: set it again.
             set_parent_death_signal(plan)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the prepared sysctls through `/proc/sys`; a default the kernel lacks or refuses is
+/// skipped, a caller's own fails the spawn (`index` says which).
+unsafe fn write_sysctls(plan: &ChildPlan<'_>) -> Step {
+    const FLAGS: u64 = (libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOCTTY) as u64;
+    for (i, s) in plan.sysctls.iter().enumerate() {
+        let result = open(libc::AT_FDCWD, &s.path, FLAGS, 0, 0).and_then(|fd| {
+            // SAFETY: write of the prepared value's bytes to the descriptor just opened.
+            let n = unsafe {
+                sys::syscall3(
+                    libc::SYS_write,
+                    fd.0 as usize,
+                    s.value.as_ptr() as usize,
+                    s.value.len(),
+                )
+            }?;
+            // A sysctl takes the whole value in one write; a short one is not what was asked.
+            if n == s.value.len() {
+                Ok(())
+            } else {
+                Err(Errno::EIO)
+            }
+        });
+        match result {
+            Ok(()) => {}
+            Err(_) if !s.required => {}
+            Err(errno) => {
+                return Err(ChildError {
+                    stage: SetupStage::Sysctl,
+                    errno,
+                    index: i as u32,
+                    step: 0,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates the missing levels of the working directory inside the new root (mode 0755,
+/// owned by the container's ids), each resolved with `RESOLVE_IN_ROOT` from `/`, so that a
+/// symlink in the image cannot lead out. Runs after `pivot_root`, as the container's root.
+unsafe fn make_working_directory(plan: &ChildPlan<'_>) -> Step {
+    const O_PATH_DIR: u64 = (libc::O_PATH | libc::O_CLOEXEC | libc::O_DIRECTORY) as u64;
+    const IN_ROOT: u64 = sys::mount::RESOLVE_IN_ROOT | sys::mount::RESOLVE_NO_MAGICLINKS;
+    let Some(w) = plan.workdir else {
+        return Ok(());
+    };
+    let fail = |step: u32| {
+        move |errno| ChildError {
+            stage: SetupStage::Chdir,
+            errno,
+            index: 0,
+            step,
+        }
+    };
+    let root = open(libc::AT_FDCWD, c"/", O_PATH_DIR, 0, 0).map_err(fail(CWD_OPEN))?;
+    match open(root.0, &w.rel, O_PATH_DIR, 0, IN_ROOT) {
+        Ok(_) => return Ok(()),
+        Err(Errno::ENOENT) => {}
+        // Not a directory and the like: the chdir reports it.
+        Err(_) => return Ok(()),
+    }
+    let rel = w.rel.to_bytes();
+    let mut buf = [0u8; libc::PATH_MAX as usize];
+    if rel.len() >= buf.len() {
+        return Err(fail(CWD_OPEN)(Errno::ENAMETOOLONG));
+    }
+    buf[..rel.len()].copy_from_slice(rel);
+    let (uid, gid) = plan.stdio_owner.unwrap_or((u32::MAX, u32::MAX));
+    let mut parent: Option<Fd> = None;
+    let mut start = 0;
+    for &end in &w.ends {
+        if end >= buf.len() || start > end {
+            return Err(fail(CWD_OPEN)(Errno::EINVAL));
+        }
+        buf[end] = 0;
+        let Ok(prefix) = CStr::from_bytes_until_nul(&buf) else {
+            return Err(fail(CWD_OPEN)(Errno::EINVAL));
+        };
+        let fd = match open(root.0, prefix, O_PATH_DIR, 0, IN_ROOT) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => {
+                let dir = parent.as_ref().map_or(root.0, |p| p.0);
+                // Exactly 0755, whatever the container's umask.
+                let old = sys::mount::umask(0);
+                // SAFETY: the component starts at `start` and ends at the NUL put at `end`.
+                let made =
+                    unsafe { sys::mount::mkdirat(dir, buf.as_ptr().add(start).cast(), 0o755) };
+                sys::mount::umask(old);
+                match made {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(errno) => return Err(fail(CWD_CREATE)(errno)),
+                }
+                let fd = open(root.0, prefix, O_PATH_DIR, 0, IN_ROOT).map_err(fail(CWD_OPEN))?;
+                if made.is_ok() && (uid != u32::MAX || gid != u32::MAX) {
+                    // SAFETY: fchownat on the new directory's descriptor, empty path.
+                    unsafe {
+                        sys::syscall6(
+                            libc::SYS_fchownat,
+                            fd.0 as usize,
+                            c"".as_ptr() as usize,
+                            uid as usize,
+                            gid as usize,
+                            libc::AT_EMPTY_PATH as usize,
+                            0,
+                        )
+                    }
+                    .map_err(fail(CWD_CHOWN))?;
+                }
+                fd
+            }
+            Err(errno) => return Err(fail(CWD_OPEN)(errno)),
+        };
+        parent = Some(fd);
+        if end < rel.len() {
+            buf[end] = b'/';
+        }
+        start = end + 1;
+    }
+    Ok(())
+}
+
+/// Gives fds 0-2 to the container's user when they are pipes, sockets or the container's own
+/// pty (see `Container::stdin`), so that it can reopen them through `/proc/self/fd`.
+unsafe fn give_stdio_to_user(plan: &ChildPlan<'_>) -> Step {
+    let Some((uid, gid)) = plan.stdio_owner else {
+        return Ok(());
+    };
+    for fd in 0..3 {
+        let mask = libc::STATX_TYPE | libc::STATX_UID | libc::STATX_GID;
+        let Ok(stx) = sys::mount::fstatx(fd, mask) else {
+            continue; // not open
+        };
+        let kind = u32::from(stx.stx_mode) & libc::S_IFMT;
+        let ours = kind == libc::S_IFIFO
+            || kind == libc::S_IFSOCK
+            || (kind == libc::S_IFCHR && plan.own_pty_stdio);
+        let same =
+            (uid == u32::MAX || stx.stx_uid == uid) && (gid == u32::MAX || stx.stx_gid == gid);
+        if !ours || same {
+            continue;
+        }
+        // SAFETY: fchown of one of our standard descriptors, integer arguments.
+        match unsafe { sys::syscall3(libc::SYS_fchown, fd as usize, uid as usize, gid as usize) } {
+            // The user or group is not mapped where the stream's owner lives, or the stream
+            // is on a read-only filesystem: leave it (runc does the same).
+            Ok(_) | Err(Errno::EINVAL | Errno::EPERM | Errno::EROFS) => {}
+            Err(errno) => {
+                return Err(ChildError {
+                    stage: SetupStage::StdioOwner,
+                    errno,
+                    index: fd as u32,
+                    step: 0,
+                })
+            }
         }
     }
     Ok(())

@@ -16,7 +16,9 @@ mod handle;
 mod init;
 mod signals;
 mod spawn;
+mod sysctl;
 mod tty;
+mod user;
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -27,6 +29,8 @@ use std::path::{Path, PathBuf};
 pub use handle::{Child, ExitStatus, Output};
 pub use signals::{SignalForwarder, Signaller};
 pub use tty::{set_window_size, window_size, TtyRelay};
+pub(crate) use user::MAX_FILE as MAX_ETC_FILE;
+pub use user::{Id, ResolvedUser, User};
 
 use crate::cgroup::{Cgroup, Resources};
 use crate::idmap::IdMap;
@@ -39,6 +43,13 @@ use spawn::Prepared;
 
 /// The `PATH` a container gets unless the caller sets one.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The umask a container gets unless the caller sets one (as runc, crun and docker).
+pub const DEFAULT_UMASK: u32 = 0o022;
+
+/// The `TERM` a container with a [`tty`](Container::tty) gets unless the caller sets one (as
+/// docker).
+pub const DEFAULT_TERM: &str = "xterm";
 
 /// What to connect one of the child's standard streams to.
 #[derive(Debug, Default)]
@@ -123,6 +134,9 @@ pub struct Container {
     network: Option<Net>,
     rootfs: Option<Rootfs>,
     etc: crate::rootfs::etc::EtcConfig,
+    umask: u32,
+    user: Option<User>,
+    sysctls: BTreeMap<String, String>,
 }
 
 /// Where `spawn` puts the child.
@@ -173,6 +187,9 @@ impl Container {
             network: None,
             rootfs: None,
             etc: Default::default(),
+            umask: DEFAULT_UMASK,
+            user: None,
+            sysctls: BTreeMap::new(),
         }
     }
 
@@ -199,7 +216,17 @@ impl Container {
         self
     }
 
-    /// Sets an environment variable. The container sees only what is set here (and `PATH`).
+    /// Sets an environment variable. The container sees only what is set here, plus, unless
+    /// set here: `PATH` ([`DEFAULT_PATH`]), `HOME` (the home directory of the user the
+    /// container runs as, from the container's `/etc/passwd`: `/root` for root, `/` when the
+    /// user has no entry, as runc sets it) and, with a [`tty`](Self::tty), `TERM`
+    /// ([`DEFAULT_TERM`], as docker).
+    ///
+    /// `/etc/passwd` is read in the caller before clone: the image's (resolved inside the
+    /// image directory with `openat2(RESOLVE_IN_ROOT)`; a [persistent
+    /// upper](crate::rootfs::Rootfs::persistent_upper)'s own copy wins), or the host's for
+    /// [`Rootfs::host`] and without a rootfs. A file mounted over it with
+    /// [`Rootfs::mount`](crate::rootfs::Rootfs::mount) is not looked at.
     pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Self {
         self.env
             .insert(key.as_ref().to_owned(), value.as_ref().to_owned());
@@ -218,7 +245,14 @@ impl Container {
         self
     }
 
-    /// The working directory inside the container (default: the caller's).
+    /// The working directory inside the container (default: the caller's; with a rootfs, `/`).
+    ///
+    /// With a [rootfs](Self::rootfs), a directory missing from it is created (mode 0755,
+    /// owned by the container's uid and gid, each level resolved inside the root: a symlink
+    /// in the image cannot lead out), as runc, crun and docker do. In a read-only root it
+    /// cannot be: `spawn` then fails with `EROFS` and says to create it in the image or to use
+    /// a writable layer. Without a rootfs nothing is created on the caller's filesystem: a
+    /// missing directory fails with `chdir: ENOENT`.
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
         self.cwd = Some(dir.as_ref().to_owned());
         self
@@ -240,6 +274,72 @@ impl Container {
     /// The supplementary groups.
     pub fn groups(&mut self, groups: &[u32]) -> &mut Self {
         self.groups = Some(groups.to_vec());
+        self
+    }
+
+    /// The user to run as, by name or number, as docker's `--user USER[:GROUP]`: resolved in
+    /// the container's `/etc/passwd` and `/etc/group` (read as for `HOME`, see
+    /// [`env`](Self::env)) when `spawn` prepares the container.
+    ///
+    /// As docker (runc's user lookup): a name must have a passwd entry (else `spawn` fails with
+    /// "unable to find user NAME: no matching entries in passwd file"); a number is used as it
+    /// is, and when it has a passwd entry that entry's primary group and name count too. The
+    /// gid is the entry's (0 without one) unless `:GROUP` gives one (a group name must be in
+    /// `/etc/group`). The supplementary groups are the `/etc/group` groups that list the user,
+    /// only when no `:GROUP` is given; in a user namespace, those the namespace does not map
+    /// are left out, and none are set where `setgroups` is denied (rootless). `HOME` is the
+    /// entry's home directory.
+    ///
+    /// [`uid`](Self::uid), [`gid`](Self::gid) and [`groups`](Self::groups) win over what the
+    /// user resolves to.
+    ///
+    /// ```no_run
+    /// use contain::process::Container;
+    /// use contain::rootfs::Rootfs;
+    /// # use contain::namespace::Namespaces;
+    /// let mut child = Container::new("id")
+    ///     .namespaces(Namespaces::MOUNT | Namespaces::PID)
+    ///     .rootfs(Rootfs::new("/srv/images/debian"))
+    ///     .user("www-data".parse()?)
+    ///     .spawn()?;
+    /// # child.wait()?;
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn user(&mut self, user: User) -> &mut Self {
+        self.user = Some(user);
+        self
+    }
+
+    /// The file mode creation mask of the command (default [`DEFAULT_UMASK`], 0o022, as runc,
+    /// crun and docker: the caller's own umask does not leak in). Only the permission bits
+    /// (0o777) count; `spawn` refuses more.
+    pub fn umask(&mut self, mask: u32) -> &mut Self {
+        self.umask = mask;
+        self
+    }
+
+    /// Sets a namespaced sysctl in the container, as docker's `--sysctl KEY=VALUE`: `KEY` in
+    /// dotted (`net.core.somaxconn`) or slash (`net/ipv4/conf/eth0.100/forwarding`) form.
+    ///
+    /// Only sysctls the kernel keeps per namespace are accepted, and only when the container
+    /// has its own namespace of that kind (the OCI spec's and runc's list): `kernel.msgmax`,
+    /// `kernel.msgmnb`, `kernel.msgmni`, `kernel.sem`, `kernel.shmall`, `kernel.shmmax`,
+    /// `kernel.shmmni`, `kernel.shm_rmid_forced` and `fs.mqueue.*` with a new IPC namespace,
+    /// `net.*` with a new network namespace. `spawn` refuses others with a message that names
+    /// the key and why (they would change the host's kernel).
+    ///
+    /// Every new network namespace also gets docker's defaults, unless set here:
+    /// `net.ipv4.ip_unprivileged_port_start=0` (any user binds ports below 1024) and
+    /// `net.ipv4.ping_group_range="0 2147483647"` (any group may use ICMP echo sockets: `ping`
+    /// without setuid or CAP_NET_RAW); in a new user namespace the range is the mapped gids
+    /// (the kernel accepts only those), from the lowest to the highest. A default the kernel
+    /// lacks or refuses is skipped; a sysctl set here that cannot be written fails the spawn
+    /// with `write (sysctl) /proc/sys/KEY: ERRNO`.
+    ///
+    /// The child writes them through `/proc/sys` once it is in its new namespaces (the file
+    /// shows the opener's namespace) and before its rootfs makes `/proc/sys` read-only.
+    pub fn sysctl(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.sysctls.insert(key.into(), value.into());
         self
     }
 
@@ -287,6 +387,17 @@ impl Container {
     }
 
     /// Where the child's stdin comes from.
+    ///
+    /// # Ownership of the standard streams
+    /// When the container switches to another uid or gid, its fds 0-2 that are pipes or
+    /// sockets, or the container's own pty, are given to that user (`fchown`) before the
+    /// switch, as runc does: otherwise reopening them (`echo x > /dev/stdout`, which opens
+    /// `/proc/self/fd/1`) fails with `EACCES` for a pipe the caller's user created. Note that
+    /// this changes the owner of a pipe inherited from the caller for everyone who holds it.
+    /// Regular files, `/dev/null` and other character devices (such as the caller's own
+    /// terminal) are never touched: they are objects of the caller's filesystem whose
+    /// ownership must not change because a container ran. Where the kernel refuses (the user
+    /// is not mapped: `EINVAL`, `EPERM`, `EROFS`), the stream is left as it is, as in runc.
     pub fn stdin(&mut self, stdio: impl Into<Stdio>) -> &mut Self {
         self.stdin = stdio.into();
         self
@@ -345,7 +456,8 @@ impl Container {
 
     /// Gives the container a new pseudo-terminal as its stdin, stdout, stderr and controlling
     /// terminal (this replaces the stdio settings and implies a new session). The master side
-    /// is in [`Child::take_tty`]; [`TtyRelay`] connects it to the caller's terminal.
+    /// is in [`Child::take_tty`]; [`TtyRelay`] connects it to the caller's terminal. `TERM`
+    /// is [`DEFAULT_TERM`] unless set with [`env`](Self::env), as docker's `-t`.
     pub fn tty(&mut self, tty: bool) -> &mut Self {
         self.tty = tty;
         self
@@ -360,6 +472,13 @@ impl Container {
     /// The capabilities the process keeps (default: docker's set).
     pub fn capabilities(&mut self, caps: CapSet) -> &mut Self {
         self.security.capabilities = caps;
+        self
+    }
+
+    /// `PR_SET_NO_NEW_PRIVS` (default on, see [`Security::no_new_privs`] for why, and for why
+    /// docker's default is off).
+    pub fn no_new_privs(&mut self, on: bool) -> &mut Self {
+        self.security.no_new_privs = on;
         self
     }
 

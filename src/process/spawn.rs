@@ -10,14 +10,15 @@ use std::path::PathBuf;
 use libc::c_char;
 use nix::fcntl::{FcntlArg, OFlag};
 
-use super::child::{self, ChildError, ChildPlan};
-use super::{tty, CgroupPlacement, Child, CloneCall, Container, Stdio, DEFAULT_PATH};
+use super::child::{self, ChildError, ChildPlan, WorkdirPlan};
+use super::sysctl::{self, PreparedSysctl};
+use super::{tty, user, CgroupPlacement, Child, CloneCall, Container, Stdio, DEFAULT_PATH};
 use crate::cgroup::Cgroup;
 use crate::idmap::{IdMap, PreparedIdMaps};
 use crate::mount::cstring;
 use crate::namespace::Namespaces;
 use crate::net;
-use crate::rootfs::PreparedRootfs;
+use crate::rootfs::{PreparedRootfs, Rootfs};
 use crate::security::PreparedSecurity;
 use crate::sys::Stack;
 use crate::{sys, Errno, Error, Result, SetupStage};
@@ -49,6 +50,10 @@ pub(super) struct Prepared {
     flags: u64,
     min_fd: RawFd,
     fd_limit: RawFd,
+    umask: u32,
+    sysctls: Vec<PreparedSysctl>,
+    workdir: Option<WorkdirPlan>,
+    stdio_owner: Option<(u32, u32)>,
 }
 
 fn uts_name(what: &'static str, name: &OsStr) -> Result<Vec<u8>> {
@@ -72,7 +77,7 @@ impl Prepared {
         for a in &c.args {
             argv.push(cstring(a, "argument")?);
         }
-        let mut envp = Vec::with_capacity(c.env.len());
+        let mut envp = Vec::with_capacity(c.env.len() + 2);
         for (k, v) in &c.env {
             if k.is_empty() || k.as_bytes().contains(&b'=') {
                 return Err(Error::config(
@@ -181,12 +186,35 @@ impl Prepared {
         // is assembled), and ends as the requested ids, or as that root.
         let become_namespace_root =
             id_maps.is_some() && mapped(&c.uid_map, 0) && mapped(&c.gid_map, 0);
+        // docker's --user NAME[:GROUP], and HOME, from the container's /etc/passwd and
+        // /etc/group (read here, before clone, inside the image).
+        let needs_home = !c.env.contains_key(OsStr::new("HOME"));
+        let read_etc = |rel: &std::ffi::CStr| match &c.rootfs {
+            Some(r) => r.read_file(rel),
+            None => Rootfs::host().read_file(rel),
+        };
+        let passwd = match (&c.user, needs_home) {
+            (Some(_), _) => read_etc(c"etc/passwd")?,
+            // HOME is a convenience: an unreadable passwd file leaves it at "/".
+            (None, true) => read_etc(c"etc/passwd").ok().flatten(),
+            (None, false) => None,
+        };
+        let resolved = match &c.user {
+            Some(u) => Some(user::resolve(
+                u,
+                passwd.as_deref(),
+                read_etc(c"etc/group")?.as_deref(),
+            )?),
+            None => None,
+        };
+        let want_uid = c.uid.or(resolved.as_ref().map(|r| r.uid));
+        let want_gid = c.gid.or(resolved.as_ref().map(|r| r.gid));
         let (uid, gid) = match &id_maps {
             Some(_) => (
-                c.uid.or(mapped(&c.uid_map, 0).then_some(0)),
-                c.gid.or(mapped(&c.gid_map, 0).then_some(0)),
+                want_uid.or(mapped(&c.uid_map, 0).then_some(0)),
+                want_gid.or(mapped(&c.gid_map, 0).then_some(0)),
             ),
-            None => (c.uid, c.gid),
+            None => (want_uid, want_gid),
         };
         if id_maps.is_some() {
             if let Some(u) = uid.filter(|u| !mapped(&c.uid_map, *u)) {
@@ -213,6 +241,17 @@ impl Prepared {
                 ))
             }
             (Some(g), _) => Some(g.clone()),
+            // A user's own groups from /etc/group, those the namespace maps.
+            (None, _) if setgroups_ok && resolved.is_some() => Some(
+                resolved
+                    .as_ref()
+                    .map(|r| r.groups.as_slice())
+                    .unwrap_or_default()
+                    .iter()
+                    .copied()
+                    .filter(|g| id_maps.is_none() || mapped(&c.gid_map, *g))
+                    .collect(),
+            ),
             (None, Some(_)) if setgroups_ok => Some(Vec::new()),
             (None, _) if id_maps.is_some() && setgroups_ok => Some(Vec::new()),
             _ => None,
@@ -299,6 +338,83 @@ impl Prepared {
         }
         let fd_limit = soft_nofile.min(65_536) as RawFd;
 
+        if needs_home {
+            let home = match (&resolved, c.uid) {
+                (Some(r), None) => r.home.clone(),
+                _ => {
+                    // Without a uid the child keeps the caller's (no user namespace) or is
+                    // the overflow uid (a user namespace that does not map 0).
+                    let home_uid = uid.unwrap_or(if id_maps.is_some() { 65_534 } else { euid });
+                    user::home_for(home_uid, passwd.as_deref())
+                }
+            };
+            let mut kv = b"HOME=".to_vec();
+            kv.extend_from_slice(&home);
+            envp.push(CString::new(kv).unwrap_or_else(|_| c"HOME=/".to_owned()));
+        }
+        if c.tty && !c.env.contains_key(OsStr::new("TERM")) {
+            envp.push(
+                CString::new(format!("TERM={}", super::DEFAULT_TERM))
+                    .map_err(|_| Error::config("TERM", "NUL byte"))?,
+            );
+        }
+        if c.umask & !0o777 != 0 {
+            return Err(Error::config(
+                "umask",
+                format!("{:#o} has bits beyond the permission bits 0o777", c.umask),
+            ));
+        }
+        // ping_group_range may name only gids the writer's user namespace maps.
+        let gid_range = id_maps.as_ref().map(|_| {
+            let maps = if c.gid_map.is_empty() {
+                vec![IdMap::single(0, egid)]
+            } else {
+                c.gid_map.clone()
+            };
+            let low = maps.iter().map(|m| m.inside).min().unwrap_or(0);
+            let high = maps
+                .iter()
+                .map(|m| m.inside.saturating_add(m.count - 1))
+                .max()
+                .unwrap_or(0);
+            (low, high)
+        });
+        let sysctls = sysctl::prepare(&c.sysctls, c.namespaces, gid_range)?;
+        let workdir = match (&c.rootfs, &c.cwd) {
+            (Some(_), Some(cwd)) => {
+                let norm = crate::rootfs::normalize(&PathBuf::from("/").join(cwd));
+                let rel = norm
+                    .strip_prefix("/")
+                    .unwrap_or(&norm)
+                    .as_os_str()
+                    .as_bytes();
+                if rel.is_empty() {
+                    None
+                } else {
+                    if rel.len() >= libc::PATH_MAX as usize {
+                        return Err(Error::config(
+                            "working directory",
+                            format!("{} is longer than PATH_MAX", cwd.display()),
+                        ));
+                    }
+                    let ends = rel
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, &b)| b == b'/')
+                        .map(|(i, _)| i)
+                        .chain(std::iter::once(rel.len()))
+                        .collect();
+                    Some(WorkdirPlan {
+                        rel: cstring(OsStr::from_bytes(rel), "working directory")?,
+                        ends,
+                    })
+                }
+            }
+            _ => None,
+        };
+        let stdio_owner = (uid.is_some() || gid.is_some())
+            .then(|| (uid.unwrap_or(u32::MAX), gid.unwrap_or(u32::MAX)));
+
         Ok(Prepared {
             argv,
             envp,
@@ -317,7 +433,10 @@ impl Prepared {
             join,
             join_pid,
             cgroup: None,
-            security: PreparedSecurity::prepare(&c.security)?,
+            security: PreparedSecurity::prepare(
+                &c.security,
+                euid == 0 || c.namespaces.contains(Namespaces::USER),
+            )?,
             privileged: euid == 0 || c.namespaces.contains(Namespaces::USER),
             rootfs,
             share_vm,
@@ -326,6 +445,10 @@ impl Prepared {
             flags: c.namespaces.bits(),
             min_fd,
             fd_limit,
+            umask: c.umask,
+            sysctls,
+            workdir,
+            stdio_owner,
         })
     }
 
@@ -497,6 +620,11 @@ impl Prepared {
             exec_paths: &exec_ptrs,
             argv: argv_ptrs.as_ptr(),
             envp: envp_ptrs.as_ptr(),
+            umask: self.umask,
+            sysctls: &self.sysctls,
+            workdir: self.workdir.as_ref(),
+            stdio_owner: self.stdio_owner,
+            own_pty_stdio: tty_master.is_some(),
         };
 
         // The child's stack. Declared before the child guard so that it is unmapped only
@@ -605,6 +733,45 @@ impl Prepared {
                     errno: e.errno,
                 }
             }
+            (_, SetupStage::Chdir) if e.step >= child::CWD_CREATE => {
+                let cwd = self
+                    .cwd
+                    .as_deref()
+                    .map(|c| PathBuf::from(OsStr::from_bytes(c.to_bytes())));
+                let syscall = match (e.step, e.errno) {
+                    (child::CWD_CREATE, Errno::EROFS) => {
+                        "mkdirat (the working directory is missing from a read-only root: \
+                         create it in the image, or use a writable layer)"
+                    }
+                    (child::CWD_CREATE, _) => "mkdirat (creating the working directory)",
+                    (child::CWD_CHOWN, _) => {
+                        "fchownat (giving the new working directory to the user)"
+                    }
+                    _ => "openat2 (the working directory, inside the root)",
+                };
+                Error::Sys {
+                    syscall,
+                    path: cwd,
+                    errno: e.errno,
+                }
+            }
+            (_, SetupStage::Sysctl) => match self.sysctls.get(e.index as usize) {
+                Some(s) => Error::Sys {
+                    syscall: match e.errno {
+                        Errno::ENOENT => {
+                            "write (sysctl: this kernel does not have it, or does not show it \
+                             in a namespace owned by a user namespace)"
+                        }
+                        _ => "write (sysctl)",
+                    },
+                    path: Some(PathBuf::from(OsStr::from_bytes(s.path.to_bytes()))),
+                    errno: e.errno,
+                },
+                None => Error::Setup {
+                    stage: e.stage,
+                    errno: e.errno,
+                },
+            },
             _ => Error::Setup {
                 stage: e.stage,
                 errno: e.errno,

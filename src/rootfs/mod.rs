@@ -133,7 +133,7 @@
 mod apply;
 pub(crate) mod etc;
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString, OsStr};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -455,6 +455,25 @@ impl Rootfs {
     /// The image directory (`None` for [`Rootfs::host`]).
     pub fn image(&self) -> Option<&Path> {
         self.image.as_deref()
+    }
+
+    /// The first 16 MiB of the file `rel` (relative, e.g.
+    /// `etc/passwd`) as the container will see it, read by the caller before clone: from a
+    /// persistent upper directory when it has its own copy (a whiteout there hides the
+    /// image's), else from the image, each resolved inside its directory with
+    /// `openat2(RESOLVE_IN_ROOT)`; from the host for [`Rootfs::host`] (whose `/etc` files are
+    /// the host's). `None` when there is no such regular file.
+    pub(crate) fn read_file(&self, rel: &CStr) -> Result<Option<Vec<u8>>> {
+        let Some(image) = &self.image else {
+            return read_in(Path::new("/"), rel).map(Found::into_option);
+        };
+        if let (RootfsMode::Overlay, Some(upper)) = (self.mode, &self.upper) {
+            match read_in(upper, rel)? {
+                Found::Missing => {}
+                found => return Ok(found.into_option()),
+            }
+        }
+        read_in(image, rel).map(Found::into_option)
     }
 
     /// Validates the configuration for a container with namespaces `created` and `joined`
@@ -826,12 +845,73 @@ fn root_is_initramfs() -> bool {
         .is_some_and(|m| m.fs_type == "rootfs" || m.fs_type == "ramfs")
 }
 
+/// What [`read_in`] found.
+enum Found {
+    File(Vec<u8>),
+    /// An overlay whiteout (character device 0:0): the file is deleted in this layer.
+    Whiteout,
+    Missing,
+}
+
+impl Found {
+    fn into_option(self) -> Option<Vec<u8>> {
+        match self {
+            Found::File(bytes) => Some(bytes),
+            _ => None,
+        }
+    }
+}
+
+/// Reads `rel` resolved inside `dir` (never following a symlink out of it): opened `O_PATH`
+/// first, so that only a regular file is ever opened for reading (never a device or a FIFO
+/// of an image), then reopened through `/proc/self/fd`.
+fn read_in(dir: &Path, rel: &CStr) -> Result<Found> {
+    use std::io::Read;
+    const O_PATH: u64 = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+    let in_root = crate::sys::mount::RESOLVE_IN_ROOT | crate::sys::mount::RESOLVE_NO_MAGICLINKS;
+    let dir_c = cstring(dir.as_os_str(), "directory")?;
+    let path = || dir.join(OsStr::from_bytes(rel.to_bytes()));
+    let root = match crate::mount::apply::open(
+        libc::AT_FDCWD,
+        &dir_c,
+        O_PATH | libc::O_DIRECTORY as u64,
+        0,
+        0,
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(Found::Missing),
+        Err(e) => return Err(Error::sys_path("openat2", dir, e)),
+    };
+    let file = match crate::mount::apply::open(root.0, rel, O_PATH, 0, in_root) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => return Ok(Found::Missing),
+        Err(e) => return Err(Error::sys_path("openat2", path(), e)),
+    };
+    let stx = crate::sys::mount::fstatx(file.0, libc::STATX_TYPE)
+        .map_err(|e| Error::sys_path("statx", path(), e))?;
+    match u32::from(stx.stx_mode) & libc::S_IFMT {
+        libc::S_IFREG => {}
+        libc::S_IFCHR if stx.stx_rdev_major == 0 && stx.stx_rdev_minor == 0 => {
+            return Ok(Found::Whiteout)
+        }
+        _ => return Ok(Found::Missing),
+    }
+    let fd_path = format!("/proc/self/fd/{}", file.0);
+    let f =
+        std::fs::File::open(&fd_path).map_err(|e| Error::sys_path("open", path(), io_errno(&e)))?;
+    let mut bytes = Vec::new();
+    f.take(crate::process::MAX_ETC_FILE)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::sys_path("read", path(), io_errno(&e)))?;
+    Ok(Found::File(bytes))
+}
+
 fn io_errno(e: &std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// `path` with `.` and `..` resolved lexically, `..` stopping at `/` (as inside a root).
-fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
     for c in path.components() {
         match c {
