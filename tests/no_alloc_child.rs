@@ -314,17 +314,16 @@ fn rlimits_raised_and_a_late_nofile_limit_allocate_nothing_in_the_child() {
         .unwrap_or(0);
     let raise = cap_eff & (1 << 24) != 0 && hard < 1 << 20;
     if !raise {
-        common::skip("rlimits_raised_..._in_the_child (raise part)", "no CAP_SYS_RESOURCE");
+        common::skip(
+            "rlimits_raised_..._in_the_child (raise part)",
+            "no CAP_SYS_RESOURCE",
+        );
     }
     for (soft, hard) in [(0, 0), (16, if raise { hard + 1 } else { hard })] {
         let mut c = Container::new("/bin/sh");
-        c.args(["-c", "exit 5"]).stdin(Stdio::Null).rlimit(
-            contain::security::Rlimit {
-                resource: libc::RLIMIT_NOFILE as u32,
-                soft,
-                hard,
-            },
-        );
+        c.args(["-c", "exit 5"])
+            .stdin(Stdio::Null)
+            .rlimit(contain::security::Rlimit::parse(&format!("nofile={soft}:{hard}")).unwrap());
         let o = output(&mut c);
         // The setup succeeded (spawn returned); a dynamically linked sh cannot load its
         // libraries without a descriptor (127 from the loader), a static one exits 5.

@@ -615,6 +615,10 @@ unsafe fn unblock_signals() -> Step {
     .at(SetupStage::Signals)
 }
 
+/// `RLIMIT_NOFILE` as [`Rlimit::resource`](crate::security::Rlimit) holds it.
+#[allow(clippy::unnecessary_cast)] // c_int on some libcs
+const RLIMIT_NOFILE: u32 = libc::RLIMIT_NOFILE as u32;
+
 /// Before the identity switch: shrink the bounding set, clear the ambient set, set rlimits
 /// (`RLIMIT_NOFILE` only raised here, set in [`apply_nofile_limit`]).
 unsafe fn limit_privileges(plan: &ChildPlan<'_>) -> Step {
@@ -659,7 +663,7 @@ unsafe fn limit_privileges(plan: &ChildPlan<'_>) -> Step {
                 index: i as u32,
                 step: l.resource,
             };
-            if l.resource == libc::RLIMIT_NOFILE as u32 {
+            if l.resource == RLIMIT_NOFILE {
                 // The rest of the setup still opens and polls descriptors (ppoll takes no
                 // more fds than RLIMIT_NOFILE, the pty, the init memfd): the limit itself
                 // comes last, in `apply_nofile_limit`. Only a raise of the hard limit is done
@@ -711,7 +715,7 @@ unsafe fn limit_privileges(plan: &ChildPlan<'_>) -> Step {
 /// reaches the command instead of failing the setup.
 unsafe fn apply_nofile_limit(sec: &PreparedSecurity) -> Step {
     for (i, l) in sec.rlimits.iter().enumerate() {
-        if l.resource != libc::RLIMIT_NOFILE as u32 {
+        if l.resource != RLIMIT_NOFILE {
             continue;
         }
         let new = [l.soft, l.hard];
