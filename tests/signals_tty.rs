@@ -210,6 +210,35 @@ fn piped_input_ends_at_eof_with_a_terminal() {
 }
 
 #[test]
+fn much_piped_input_through_a_terminal_does_not_deadlock() {
+    if !is_root("much_piped_input_through_a_terminal_does_not_deadlock") {
+        return;
+    }
+    // `seq 100000 | run -t tee`: the container writes while input keeps coming; a relay that
+    // blocks writing input while the pty's output is full hangs here. (The terminal's echo
+    // is no measure: the kernel drops echoes its output cannot hold; tee's copy is exact.)
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let writer = std::thread::spawn(move || {
+        let mut w = std::fs::File::from(w);
+        for n in 1..=100_000 {
+            if writeln!(w, "{n}").is_err() {
+                return;
+            }
+        }
+    });
+    let script = "tee /tmp/copy; echo count:$(wc -l </tmp/copy)";
+    let (out, rc) = run_t(&["--", "sh", "-c", script], Stdio::from(r));
+    writer.join().unwrap();
+    let tail = &out[out.len().saturating_sub(200)..];
+    assert_eq!(rc, 0, "{tail}");
+    assert!(out.ends_with("count:100000\r\n"), "{tail}");
+    assert!(
+        out.contains("\r\n99999\r\n"),
+        "tee's output came through: {tail}"
+    );
+}
+
+#[test]
 fn a_terminal_with_dev_null_or_a_file_as_input() {
     if !is_root("a_terminal_with_dev_null_or_a_file_as_input") {
         return;

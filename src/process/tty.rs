@@ -167,7 +167,16 @@ fn io_err(syscall: &'static str) -> impl Fn(std::io::Error) -> Error {
 
 fn copy_loop(master: &OwnedFd, input: &OwnedFd, output: &OwnedFd, winch: &SignalFd) {
     super::signals::block_all_signals_in_this_thread();
+    // Writes to the container's terminal never block: a container that writes before it
+    // reads (`seq 100000 | run -t cat`) would otherwise fill the pty's output while we wait
+    // to put more input in, and neither side would move again.
+    if let Ok(flags) = nix::fcntl::fcntl(master, nix::fcntl::FcntlArg::F_GETFL) {
+        let flags = nix::fcntl::OFlag::from_bits_retain(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+        let _ = nix::fcntl::fcntl(master, nix::fcntl::FcntlArg::F_SETFL(flags));
+    }
     let mut buf = [0u8; 8192];
+    // Input read but not yet taken by the container's terminal; no more is read until it is.
+    let mut pending: Vec<u8> = Vec::with_capacity(buf.len());
     let mut input_open = true;
     // What the container's terminal last got from us: at the start of a line, one VEOF ends
     // its input; after a partial line the first only hands the line over.
@@ -175,12 +184,18 @@ fn copy_loop(master: &OwnedFd, input: &OwnedFd, output: &OwnedFd, winch: &Signal
     loop {
         // Once the input has ended it leaves the poll set: a hung-up pipe or terminal polls
         // POLLHUP for ever, whatever events are asked for.
+        let read_input = input_open && pending.is_empty();
+        let master_events = if pending.is_empty() {
+            PollFlags::POLLIN
+        } else {
+            PollFlags::POLLIN | PollFlags::POLLOUT
+        };
         let mut fds = [
-            PollFd::new(master.as_fd(), PollFlags::POLLIN),
+            PollFd::new(master.as_fd(), master_events),
             PollFd::new(winch.as_fd(), PollFlags::POLLIN),
             PollFd::new(input.as_fd(), PollFlags::POLLIN),
         ];
-        let watched = if input_open { 3 } else { 2 };
+        let watched = if read_input { 3 } else { 2 };
         match nix::poll::poll(&mut fds[..watched], PollTimeout::NONE) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => return,
@@ -199,17 +214,30 @@ fn copy_loop(master: &OwnedFd, input: &OwnedFd, output: &OwnedFd, winch: &Signal
                 Err(_) => return,
             }
         }
-        if input_open && i.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+        if m.contains(PollFlags::POLLOUT) && !pending.is_empty() {
+            match nix::unistd::write(master, &pending) {
+                Ok(n) => {
+                    pending.drain(..n);
+                }
+                Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
+                Err(_) => {
+                    // The container's terminal takes no more input: drop it, as a closed
+                    // input (the output side still ends the relay).
+                    pending.clear();
+                    input_open = false;
+                }
+            }
+        }
+        if read_input && i.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
             match nix::unistd::read(input, &mut buf) {
                 Ok(n) if n > 0 => {
-                    if write_all(master, &buf[..n]).is_ok() {
-                        at_line_start = buf[n - 1] == b'\n';
-                    }
+                    pending.extend_from_slice(&buf[..n]);
+                    at_line_start = buf[n - 1] == b'\n';
                 }
                 Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
                 Ok(_) | Err(_) => {
                     input_open = false;
-                    send_eof(master, at_line_start);
+                    pending.extend(eof_chars(master, at_line_start));
                 }
             }
         }
@@ -222,22 +250,22 @@ fn copy_loop(master: &OwnedFd, input: &OwnedFd, output: &OwnedFd, winch: &Signal
     }
 }
 
-/// Passes the end of our input on to the container's terminal as a person at a terminal
-/// does: its EOF character (VEOF, ^D unless the container changed it), twice after a
-/// partial line (the first only hands the line to the reader). A program that turned
-/// canonical mode off gets the character(s) as input, as it would from a person.
-fn send_eof(master: &OwnedFd, at_line_start: bool) {
+/// The end of our input as a person at a terminal passes it on: the container terminal's
+/// EOF character (VEOF, ^D unless the container changed it), twice after a partial line
+/// (the first only hands the line to the reader); none when the container disabled it. A
+/// program that turned canonical mode off gets the character(s) as input, as it would from
+/// a person.
+fn eof_chars(master: &OwnedFd, at_line_start: bool) -> impl Iterator<Item = u8> {
     let eof = match termios::tcgetattr(master) {
         Ok(t) => t.control_chars[libc::VEOF],
         Err(_) => 0o4,
     };
-    if eof == 0 {
-        return; // _POSIX_VDISABLE: the container disabled the EOF character
-    }
-    let times = if at_line_start { 1 } else { 2 };
-    for _ in 0..times {
-        let _ = write_all(master, &[eof]);
-    }
+    let times = match (eof, at_line_start) {
+        (0, _) => 0, // _POSIX_VDISABLE
+        (_, true) => 1,
+        (_, false) => 2,
+    };
+    std::iter::repeat_n(eof, times)
 }
 
 fn write_all(fd: &OwnedFd, mut data: &[u8]) -> std::result::Result<(), Errno> {
