@@ -66,7 +66,9 @@ pub(crate) fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
 /// caller's terminal in raw mode (restored on drop) and window size changes passed on.
 ///
 /// Create it from the main thread before starting other threads (it blocks SIGWINCH to read
-/// it from a signalfd). It ends when the container has closed its side of the pty.
+/// it from a signalfd; a [`SignalForwarder`](super::SignalForwarder) beside it must leave
+/// SIGWINCH out, see [`SignalForwarder::all_except`](super::SignalForwarder::all_except)).
+/// It ends when the container has closed its side of the pty.
 ///
 /// `input` and `output` may be terminals or not: raw mode is set only when `input` is one;
 /// the first window size is `input`'s, else `output`'s, else the pty's own (0x0). When
