@@ -489,11 +489,16 @@ fn ulimit_nofile_0_reaches_the_command_instead_of_failing_the_setup() {
         Stdio::null(),
     );
     assert_eq!((out.trim(), rc), ("0", 4));
-    // A dynamically linked command fails in its loader, with its own message, not ours.
+    // A dynamically linked command fails in its loader, with its own message, not ours (a
+    // static `true`, as in a busybox system, just runs).
     let o = run(&["--ulimit", "nofile=0", "--", "true"]);
     let err = stderr(&o);
     assert!(!err.contains("contain:"), "{err}");
-    assert!(err.contains("shared"), "{err}");
+    assert!(
+        code(&o) == 0 || (code(&o) == 127 && err.contains("shared")),
+        "{}: {err}",
+        code(&o)
+    );
 }
 
 #[test]

@@ -245,10 +245,18 @@ fn forward(sfd: SignalFd, to: Signaller) {
 
 impl Drop for SignalForwarder {
     /// Waits for the helper thread (it ends with the child) and restores the signal mask of
-    /// the thread that started it. Drop it after the child has ended.
+    /// the thread that started it. Drop it after the child has ended. A signal of the set
+    /// still pending then arrived for the child after it ended: it is discarded rather than
+    /// acting on the caller (a late SIGUSR1 would end it, a SIGTSTP stop it). Without
+    /// [`forward_to`](Self::forward_to) (no child started) pending ones act as usual.
     fn drop(&mut self) {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+            if let Ok(sfd) =
+                SignalFd::with_flags(&self.set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            {
+                while let Ok(Some(_)) = sfd.read_signal() {}
+            }
         }
         let _ =
             nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None);
