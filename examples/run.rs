@@ -18,6 +18,11 @@
 //! nothing it writes survives it; `--read-only` has no writable layer, `--upper DIR` keeps the
 //! writes in DIR. `--no-rootfs` runs in the caller's filesystem instead.
 //!
+//! Signals sent to `run` go to the container, as with `docker run` (sig-proxy): every one a
+//! process can catch but SIGCHLD and SIGPIPE, real-time signals included; SIGTSTP reaches
+//! the container instead of stopping `run`. SIGWINCH resizes the container's terminal with
+//! `-t`.
+//!
 //! Exit status, as `docker run`: the command's own; 128+N if a signal N killed it; 125 if
 //! contain failed before the command started; 126 if the command cannot be executed; 127 if
 //! it was not found.
@@ -56,10 +61,11 @@ enum NetMode {
     trailing_var_arg = true
 )]
 struct Args {
-    /// Namespaces to create: a comma list of user,mount,pid,uts,ipc,net,cgroup,time, or all.
-    /// Not root: user is added, with the caller mapped to root inside.
-    #[arg(long, default_value = "all")]
-    ns: Namespaces,
+    /// Namespaces to create, exactly: a comma list of user,mount,pid,uts,ipc,net,cgroup,time,
+    /// or all. Not root (or --rootless): user is added, with the caller mapped to root inside.
+    /// Default: all, without net for --net host.
+    #[arg(long, value_name = "LIST")]
+    ns: Option<Namespaces>,
     /// Hostname inside (default contain); needs a UTS namespace. `hostname`, /etc/hostname
     /// and /etc/hosts agree on it.
     #[arg(long)]
@@ -79,9 +85,11 @@ struct Args {
     #[arg(long)]
     rootless: bool,
     /// Network: none (own namespace, only lo), host (the host's network), or veth (eth0 with
-    /// an address and default route via a host-side veth end).
-    #[arg(long, value_enum, default_value = "none")]
-    net: NetMode,
+    /// an address and default route via a host-side veth end). Default: none when net is in
+    /// --ns (or --ns is not given), host otherwise; none and veth need net in a given --ns,
+    /// host needs it left out.
+    #[arg(long, value_enum)]
+    net: Option<NetMode>,
     /// The container's eth0 address with --net veth, e.g. 10.88.0.2/30 (default: a free /30
     /// in 10.200.0.0/16).
     #[arg(long, value_name = "CIDR")]
@@ -105,19 +113,19 @@ struct Args {
     #[arg(long, value_name = "NAME=SOFT[:HARD]")]
     ulimit: Vec<String>,
     /// Memory limit (memory.max), e.g. 256M.
-    #[arg(long, value_name = "SIZE")]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = memory_value)]
     memory: Option<Bytes>,
     /// Memory plus swap, as docker: swap.max = SIZE - --memory ("-1" for unlimited swap).
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     memory_swap: Option<String>,
     /// CPU limit as a fraction of one CPU (cpu.max), e.g. 0.5.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = cpus_value)]
     cpus: Option<f64>,
     /// CPU weight 1-10000 (cpu.weight).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = cpu_weight_value)]
     cpu_weight: Option<u64>,
     /// Maximum number of processes (pids.max).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = pids_value)]
     pids: Option<u64>,
     /// Cgroup under which the container's cgroup is made (absolute, or relative to the
     /// cgroup v2 root); default: the caller's own cgroup when no controller is needed, else
@@ -223,16 +231,12 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> contain::Result<ExitCode> {
     let root = nix::unistd::geteuid().is_root();
-    let mut ns = args.ns;
+    let (mut ns, net) = namespaces_and_net(args)?;
     if args.rootless || !root {
         ns |= Namespaces::USER;
     }
-    match args.net {
-        NetMode::Host => ns.remove(Namespaces::NET),
-        NetMode::None | NetMode::Veth => ns.insert(Namespaces::NET),
-    }
     let mut c = Container::new(&args.command[0]);
-    c.network(match (args.net, &args.veth_addr) {
+    c.network(match (net, &args.veth_addr) {
         (NetMode::Host, _) => Net::Host,
         (NetMode::None, _) => Net::None,
         (NetMode::Veth, None) => Net::veth(),
@@ -301,9 +305,14 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
     if let Some(parent) = &args.cgroup_parent {
         c.cgroup_parent(parent);
     }
-    // Ctrl-C, SIGTERM and SIGHUP to us go to the container, as with docker run; blocked from
-    // here on so that one arriving during setup waits for the container instead of ending us.
-    let mut forward = SignalForwarder::new(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP])?;
+    // Every signal we can catch but SIGCHLD and SIGPIPE goes to the container, as with docker
+    // run's sig-proxy (SIGWINCH is the tty relay's with -t); blocked from here on so that one
+    // arriving during setup waits for the container instead of ending us.
+    let mut forward = if args.tty {
+        SignalForwarder::all_except(&[libc::SIGWINCH])?
+    } else {
+        SignalForwarder::all()?
+    };
     let started = Instant::now();
     let mut child = c.spawn()?;
     forward.forward_to(child.signaller()?)?;
@@ -372,7 +381,11 @@ fn resources(args: &Args) -> contain::Result<Resources> {
             })?;
             let swap = total.0.checked_sub(memory.0).ok_or_else(|| Error::Config {
                 what: "--memory-swap",
-                reason: format!("{total:?} is less than --memory"),
+                reason: format!(
+                    "{} is less than --memory {}: it is memory plus swap, so at least as much",
+                    total.human(),
+                    memory.human()
+                ),
             })?;
             Max::Limit(Bytes(swap))
         });
@@ -453,4 +466,91 @@ fn security_opts(args: &Args, c: &mut Container) -> contain::Result<()> {
     }
     c.no_new_privs(no_new_privs);
     Ok(())
+}
+
+/// The namespaces and network the flags ask for. `--ns` means exactly the namespaces listed:
+/// without it, all of them, less net for `--net host`; the default `--net` follows the list
+/// (none with net, host without). A `--net` that contradicts a given list is refused rather
+/// than quietly changing it.
+fn namespaces_and_net(args: &Args) -> contain::Result<(Namespaces, NetMode)> {
+    let Some(ns) = args.ns else {
+        let net = args.net.unwrap_or(NetMode::None);
+        let mut ns = Namespaces::all();
+        if matches!(net, NetMode::Host) {
+            ns.remove(Namespaces::NET);
+        }
+        return Ok((ns, net));
+    };
+    let has_net = ns.contains(Namespaces::NET);
+    match (args.net, has_net) {
+        (None, true) => Ok((ns, NetMode::None)),
+        (None, false) => Ok((ns, NetMode::Host)),
+        (Some(NetMode::Host), true) => Err(Error::Config {
+            what: "--net host",
+            reason: "it shares the host's network, but --ns lists net: leave net out of --ns"
+                .into(),
+        }),
+        (Some(net @ (NetMode::None | NetMode::Veth)), false) => Err(Error::Config {
+            what: "--net",
+            reason: format!(
+                "--net {} needs a network namespace, but --ns does not list net: add net to \
+                 --ns (or leave --net out for the host's network)",
+                if matches!(net, NetMode::None) {
+                    "none"
+                } else {
+                    "veth"
+                }
+            ),
+        }),
+        (Some(net), _) => Ok((ns, net)),
+    }
+}
+
+// Value parsers for the numeric flags: negative numbers are taken as values (clap would
+// otherwise suggest `-- -1`, which makes -1 the command) and refused with what is wanted.
+
+/// `--cpus`: a positive fraction of one CPU.
+fn cpus_value(s: &str) -> Result<f64, String> {
+    let n: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| "not a number (a fraction of one CPU, e.g. 0.5)".to_string())?;
+    if !(n.is_finite() && n > 0.0) {
+        return Err("--cpus must be greater than 0 (a fraction of one CPU, e.g. 0.5)".into());
+    }
+    Ok(n)
+}
+
+/// `--cpu-weight`: 1 to 10000, as cgroup v2's cpu.weight.
+fn cpu_weight_value(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n @ 1..=10_000) => Ok(n as u64),
+        Ok(_) => Err("--cpu-weight must be 1 to 10000 (cpu.weight; 100 is the default)".into()),
+        Err(_) => Err("not a whole number (1 to 10000)".into()),
+    }
+}
+
+/// `--pids`: at least 1 (pids.max; leave the flag out for no limit).
+fn pids_value(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n) if n > 0 => Ok(n as u64),
+        Ok(_) => Err(
+            "--pids must be greater than 0 (the container itself is a process; leave --pids \
+             out for no limit)"
+                .into(),
+        ),
+        Err(_) => Err("not a whole number".into()),
+    }
+}
+
+/// `--memory`: a size greater than 0, e.g. 256M.
+fn memory_value(s: &str) -> Result<Bytes, String> {
+    if s.trim().starts_with('-') {
+        return Err("--memory must be greater than 0 (leave it out for no limit)".into());
+    }
+    match s.parse::<Bytes>() {
+        Ok(Bytes(0)) => Err("--memory must be greater than 0 (leave it out for no limit)".into()),
+        Ok(b) => Ok(b),
+        Err(e) => Err(e.to_string()),
+    }
 }

@@ -511,3 +511,40 @@ fn process_defaults_allocate_nothing_in_the_child() {
     let n = nix::unistd::read(&master, &mut buf).unwrap_or(0);
     assert_eq!(&buf[..n], b"x\r\n");
 }
+
+#[test]
+fn rlimits_raised_and_a_late_nofile_limit_allocate_nothing_in_the_child() {
+    // RLIMIT_NOFILE is raised (hard, needs root) early and set last, after the descriptors
+    // the setup needs; a limit of 0 reaches the command itself.
+    let hard = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .unwrap()
+        .1;
+    // Raising the hard limit needs CAP_SYS_RESOURCE (bit 24), which even root may lack.
+    let cap_eff = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    let raise = cap_eff & (1 << 24) != 0 && hard < 1 << 20;
+    if !raise {
+        common::skip(
+            "rlimits_raised_..._in_the_child (raise part)",
+            "no CAP_SYS_RESOURCE",
+        );
+    }
+    for (soft, hard) in [(0, 0), (16, if raise { hard + 1 } else { hard })] {
+        let mut c = Container::new("/bin/sh");
+        c.args(["-c", "exit 5"])
+            .stdin(Stdio::Null)
+            .rlimit(contain::security::Rlimit::parse(&format!("nofile={soft}:{hard}")).unwrap());
+        let o = output(&mut c);
+        // The setup succeeded (spawn returned); a dynamically linked sh cannot load its
+        // libraries without a descriptor (127 from the loader), a static one exits 5.
+        let ok: &[i32] = if soft == 0 { &[5, 127] } else { &[5] };
+        assert!(
+            o.status.code().is_some_and(|c| ok.contains(&c)),
+            "nofile={soft}:{hard}: {o:?}"
+        );
+    }
+}

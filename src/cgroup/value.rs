@@ -112,6 +112,38 @@ impl Bytes {
     pub const fn as_u64(self) -> u64 {
         self.0
     }
+
+    /// For people (error messages, reports): the largest of T, G, M and K that divides the
+    /// size exactly, as [`FromStr`] takes it back (`512M`, `1536K`), else the plain number of
+    /// bytes (`1000`). [`Display`](fmt::Display) stays the kernel's plain number, as the
+    /// cgroup files take it.
+    ///
+    /// ```
+    /// use contain::cgroup::Bytes;
+    /// assert_eq!(Bytes::mib(512).human().to_string(), "512M");
+    /// assert_eq!(Bytes::kib(1536).human().to_string(), "1536K");
+    /// assert_eq!(Bytes(1000).human().to_string(), "1000");
+    /// assert_eq!("512M".parse::<Bytes>()?, Bytes::mib(512));
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn human(self) -> impl fmt::Display {
+        HumanBytes(self.0)
+    }
+}
+
+/// [`Bytes::human`]'s form.
+struct HumanBytes(u64);
+
+impl fmt::Display for HumanBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0;
+        for (shift, unit) in [(40, 'T'), (30, 'G'), (20, 'M'), (10, 'K')] {
+            if n != 0 && n % (1u64 << shift) == 0 {
+                return write!(f, "{}{unit}", n >> shift);
+            }
+        }
+        write!(f, "{n}")
+    }
 }
 
 impl From<u64> for Bytes {

@@ -277,6 +277,8 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
         // Nothing of the caller may reach the container, not even for the duration of execve
         // (a program path through /proc/self/fd/N would resolve in the caller's world).
         close_fds_except(plan).at(SetupStage::CloseFds)?;
+        // From here on no step opens a descriptor (execve and execveat of the memfd take none).
+        apply_nofile_limit(plan.security)?;
         lock_down(plan.security, plan.tty)?;
         if plan.security.no_new_privs {
             install_seccomp(plan.security)?;
@@ -811,7 +813,12 @@ unsafe fn unblock_signals() -> Step {
     .at(SetupStage::Signals)
 }
 
-/// Before the identity switch: shrink the bounding set, clear the ambient set, set rlimits.
+/// `RLIMIT_NOFILE` as [`Rlimit::resource`](crate::security::Rlimit) holds it.
+#[allow(clippy::unnecessary_cast)] // c_int on some libcs
+const RLIMIT_NOFILE: u32 = libc::RLIMIT_NOFILE as u32;
+
+/// Before the identity switch: shrink the bounding set, clear the ambient set, set rlimits
+/// (`RLIMIT_NOFILE` only raised here, set in [`apply_nofile_limit`]).
 unsafe fn limit_privileges(plan: &ChildPlan<'_>) -> Step {
     let sec = plan.security;
     // SAFETY: prctl and prlimit64 with integer arguments and pointers to live locals/plan data.
@@ -848,6 +855,43 @@ unsafe fn limit_privileges(plan: &ChildPlan<'_>) -> Step {
             Err(e) => return Err(ChildError::new(SetupStage::Capabilities, e)),
         }
         for (i, l) in sec.rlimits.iter().enumerate() {
+            let fail = |e| ChildError {
+                stage: SetupStage::Rlimits,
+                errno: e,
+                index: i as u32,
+                step: l.resource,
+            };
+            if l.resource == RLIMIT_NOFILE {
+                // The rest of the setup still opens and polls descriptors (ppoll takes no
+                // more fds than RLIMIT_NOFILE, the pty, the init memfd): the limit itself
+                // comes last, in `apply_nofile_limit`. Only a raise of the hard limit is done
+                // here, while CAP_SYS_RESOURCE is still held; lowering needs no privilege.
+                let mut now = [0u64; 2];
+                sys::syscall6(
+                    libc::SYS_prlimit64,
+                    0,
+                    l.resource as usize,
+                    0,
+                    now.as_mut_ptr() as usize,
+                    0,
+                    0,
+                )
+                .map_err(fail)?;
+                if l.hard > now[1] {
+                    let raised = [now[0], l.hard];
+                    sys::syscall6(
+                        libc::SYS_prlimit64,
+                        0,
+                        l.resource as usize,
+                        raised.as_ptr() as usize,
+                        0,
+                        0,
+                        0,
+                    )
+                    .map_err(fail)?;
+                }
+                continue;
+            }
             let new = [l.soft, l.hard];
             sys::syscall6(
                 libc::SYS_prlimit64,
@@ -858,13 +902,39 @@ unsafe fn limit_privileges(plan: &ChildPlan<'_>) -> Step {
                 0,
                 0,
             )
-            .map_err(|e| ChildError {
-                stage: SetupStage::Rlimits,
-                errno: e,
-                index: i as u32,
-                step: l.resource,
-            })?;
+            .map_err(fail)?;
         }
+    }
+    Ok(())
+}
+
+/// Sets `RLIMIT_NOFILE` as asked, once no setup step needs a new descriptor any more (its
+/// hard limit, if raised, was raised in [`limit_privileges`]): a limit as low as 0 then
+/// reaches the command instead of failing the setup.
+unsafe fn apply_nofile_limit(sec: &PreparedSecurity) -> Step {
+    for (i, l) in sec.rlimits.iter().enumerate() {
+        if l.resource != RLIMIT_NOFILE {
+            continue;
+        }
+        let new = [l.soft, l.hard];
+        // SAFETY: prlimit64 of this process with a pointer to a local pair.
+        unsafe {
+            sys::syscall6(
+                libc::SYS_prlimit64,
+                0,
+                l.resource as usize,
+                new.as_ptr() as usize,
+                0,
+                0,
+                0,
+            )
+        }
+        .map_err(|e| ChildError {
+            stage: SetupStage::Rlimits,
+            errno: e,
+            index: i as u32,
+            step: l.resource,
+        })?;
     }
     Ok(())
 }

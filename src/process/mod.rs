@@ -27,7 +27,9 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 pub use handle::{Child, ExitStatus, Output};
-pub use signals::{SignalForwarder, Signaller};
+pub use signals::{
+    forwardable_signals, real_time_signals, SignalForwarder, Signaller, FORWARDABLE,
+};
 pub use tty::{set_window_size, window_size, TtyRelay};
 pub(crate) use user::MAX_FILE as MAX_ETC_FILE;
 pub use user::{Id, ResolvedUser, User};

@@ -1,16 +1,79 @@
 //! Signals from the caller's side: a [`Signaller`] that other threads can use, and a
-//! [`SignalForwarder`] that passes the caller's own SIGINT/SIGTERM/SIGHUP on to the container,
-//! so that Ctrl-C behaves as with `docker run`.
+//! [`SignalForwarder`] that passes the caller's own signals on to the container, as
+//! `docker run`'s sig-proxy does: [`SignalForwarder::all`] forwards every signal a process
+//! can catch ([`FORWARDABLE`] and the real-time ones) but SIGCHLD and SIGPIPE.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::thread::JoinHandle;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::sys;
 use crate::{Errno, Error, Result};
+
+/// The standard signals [`SignalForwarder::all`] forwards: every one from 1 to 31 but
+/// SIGKILL and SIGSTOP (no process can catch them; a SIGSTOP or SIGKILL of the caller
+/// stops or ends it and not the container), SIGCHLD (it is about the caller's own children)
+/// and SIGPIPE (a broken pipe of the caller's own output is the caller's), as docker's
+/// `ForwardAllSignals`. Unlike docker, SIGURG is forwarded: docker skips it only because the
+/// Go runtime uses it to preempt goroutines.
+///
+/// SIGTSTP, SIGTTIN and SIGTTOU reach the container instead of stopping the caller (the
+/// container is in a session of its own, so the caller's terminal never stops it).
+/// SIGWINCH is forwarded as any other signal; with a [`TtyRelay`](super::TtyRelay) leave it
+/// out ([`SignalForwarder::all_except`]): the relay takes it and resizes the container's
+/// terminal, and the kernel signals the terminal's foreground process group itself.
+///
+/// The synchronous fault signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) are
+/// forwarded when another process sends them; a fault of the caller itself still ends it
+/// (the kernel forces a blocked fault signal's default action).
+pub const FORWARDABLE: &[i32] = &[
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGILL,
+    libc::SIGTRAP,
+    libc::SIGABRT,
+    libc::SIGBUS,
+    libc::SIGFPE,
+    libc::SIGUSR1,
+    libc::SIGSEGV,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGTERM,
+    libc::SIGSTKFLT,
+    libc::SIGCONT,
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+    libc::SIGURG,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGWINCH,
+    libc::SIGIO,
+    libc::SIGPWR,
+    libc::SIGSYS,
+];
+
+/// The real-time signals a process may use: `SIGRTMIN` to `SIGRTMAX` as the C library
+/// reports them (34 to 64 with glibc, which keeps 32 and 33 for its threads).
+pub fn real_time_signals() -> std::ops::RangeInclusive<i32> {
+    libc::SIGRTMIN()..=libc::SIGRTMAX()
+}
+
+/// Every signal [`SignalForwarder::all`] forwards: [`FORWARDABLE`], then
+/// [`real_time_signals`].
+pub fn forwardable_signals() -> Vec<i32> {
+    FORWARDABLE
+        .iter()
+        .copied()
+        .chain(real_time_signals())
+        .collect()
+}
 
 /// Sends signals to a child through a duplicate of its pidfd, from any thread. Signalling a
 /// child that has ended (even one already reaped) is not an error and never reaches another
@@ -34,18 +97,21 @@ impl Signaller {
     }
 }
 
-/// Forwards the caller's SIGINT, SIGTERM and SIGHUP (or another set) to a child until it
-/// ends.
+/// Forwards the caller's signals (all it can catch with [`SignalForwarder::all`], or a set
+/// of them) to a child until it ends, as `docker run` does with `--sig-proxy` (its default).
 ///
 /// The signals are blocked in the calling thread and taken from a signalfd by a helper
 /// thread. Create it from the main thread before starting other threads, so that no other
-/// thread of the process takes the signals instead.
+/// thread of the process takes the signals instead. A forwarded signal is sent with
+/// `pidfd_send_signal` without its original `siginfo` (sender, `sigqueue` value); each queued
+/// instance of a real-time signal is sent on.
 ///
 /// ```no_run
 /// use contain::process::{Container, SignalForwarder};
+/// let mut forward = SignalForwarder::all()?; // blocked from here on: none is lost
 /// let mut child = Container::new("sleep").arg("60").spawn()?;
-/// let _forward = SignalForwarder::start(child.signaller()?, &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP])?;
-/// let status = child.wait()?; // Ctrl-C now reaches the container
+/// forward.forward_to(child.signaller()?)?;
+/// let status = child.wait()?; // Ctrl-C, SIGUSR1, SIGTSTP... now reach the container
 /// # Ok::<(), contain::Error>(())
 /// ```
 #[derive(Debug)]
@@ -60,14 +126,36 @@ impl SignalForwarder {
     /// is still being set up waits for it instead of ending the caller; [`forward_to`]
     /// then passes it (and every later one) on.
     ///
+    /// Errors: [`Error::Config`] for a number that is no signal, SIGKILL or SIGSTOP (they
+    /// cannot be blocked), or one of the C library's own (32 and 33 with glibc, below
+    /// `SIGRTMIN`), which it never lets a program block.
+    ///
     /// [`forward_to`]: SignalForwarder::forward_to
     pub fn new(signals: &[i32]) -> Result<SignalForwarder> {
-        let mut set = SigSet::empty();
+        let mut raw = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: sigemptyset initialises the set it is given.
+        unsafe { libc::sigemptyset(raw.as_mut_ptr()) };
+        // SAFETY: initialised just above.
+        let mut raw = unsafe { raw.assume_init() };
         for &s in signals {
-            let sig = Signal::try_from(s)
-                .map_err(|_| Error::config("signal", format!("{s} cannot be forwarded")))?;
-            set.add(sig);
+            let usable = (1..=libc::SIGRTMAX()).contains(&s)
+                && s != libc::SIGKILL
+                && s != libc::SIGSTOP
+                && !(32..libc::SIGRTMIN()).contains(&s);
+            if !usable {
+                return Err(Error::config(
+                    "signal",
+                    format!(
+                        "{s} cannot be forwarded: not a signal, SIGKILL, SIGSTOP, or one the C \
+                         library keeps for itself (use forwardable_signals())"
+                    ),
+                ));
+            }
+            // SAFETY: an initialised set and a valid signal number (checked above).
+            unsafe { libc::sigaddset(&mut raw, s) };
         }
+        // SAFETY: `raw` was built with sigemptyset and sigaddset.
+        let set = unsafe { SigSet::from_sigset_t_unchecked(raw) };
         let mut old_mask = SigSet::empty();
         nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old_mask))
             .map_err(|e| Error::sys("pthread_sigmask", e))?;
@@ -77,6 +165,20 @@ impl SignalForwarder {
             set,
         };
         Ok(forwarder)
+    }
+
+    /// [`new`](Self::new) with every signal a process can catch but SIGCHLD and SIGPIPE
+    /// ([`forwardable_signals`]), as docker's sig-proxy.
+    pub fn all() -> Result<SignalForwarder> {
+        SignalForwarder::new(&forwardable_signals())
+    }
+
+    /// [`all`](Self::all) but `skip`, e.g. `&[libc::SIGWINCH]` when a
+    /// [`TtyRelay`](super::TtyRelay) takes the window size changes.
+    pub fn all_except(skip: &[i32]) -> Result<SignalForwarder> {
+        let mut signals = forwardable_signals();
+        signals.retain(|s| !skip.contains(s));
+        SignalForwarder::new(&signals)
     }
 
     /// Starts forwarding to the child behind `to` (signals already pending included).
@@ -143,10 +245,18 @@ fn forward(sfd: SignalFd, to: Signaller) {
 
 impl Drop for SignalForwarder {
     /// Waits for the helper thread (it ends with the child) and restores the signal mask of
-    /// the thread that started it. Drop it after the child has ended.
+    /// the thread that started it. Drop it after the child has ended. A signal of the set
+    /// still pending then arrived for the child after it ended: it is discarded rather than
+    /// acting on the caller (a late SIGUSR1 would end it, a SIGTSTP stop it). Without
+    /// [`forward_to`](Self::forward_to) (no child started) pending ones act as usual.
     fn drop(&mut self) {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+            if let Ok(sfd) =
+                SignalFd::with_flags(&self.set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            {
+                while let Ok(Some(_)) = sfd.read_signal() {}
+            }
         }
         let _ =
             nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None);

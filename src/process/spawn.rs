@@ -503,20 +503,22 @@ impl Prepared {
             }
             false => None,
         };
-        let winsize = tty::window_size(std::io::stdin().as_fd()).map_or(
-            libc::winsize {
-                ws_row: 0,
-                ws_col: 0,
-                ws_xpixel: 0,
-                ws_ypixel: 0,
-            },
-            |w| libc::winsize {
-                ws_row: w.ws_row,
-                ws_col: w.ws_col,
-                ws_xpixel: w.ws_xpixel,
-                ws_ypixel: w.ws_ypixel,
-            },
-        );
+        let winsize = tty::window_size(std::io::stdin().as_fd())
+            .or_else(|| tty::window_size(std::io::stdout().as_fd()))
+            .map_or(
+                libc::winsize {
+                    ws_row: 0,
+                    ws_col: 0,
+                    ws_xpixel: 0,
+                    ws_ypixel: 0,
+                },
+                |w| libc::winsize {
+                    ws_row: w.ws_row,
+                    ws_col: w.ws_col,
+                    ws_xpixel: w.ws_xpixel,
+                    ws_ypixel: w.ws_ypixel,
+                },
+            );
         let tty_master = match c.tty && !pty_in_child {
             true => {
                 let (master, slave) = tty::open_pty()?;

@@ -5,6 +5,11 @@
 //! the master side is returned in [`Child::take_tty`](super::Child::take_tty). A [`TtyRelay`]
 //! copies between that master and the caller's own terminal in raw mode, and passes window
 //! size changes (SIGWINCH) on.
+//!
+//! The caller's side need not be a terminal: `echo hi | run -t cat` works. Unlike docker,
+//! which refuses `-it` then ("the input device is not a TTY"), the end of the input is
+//! passed on as a person at a terminal would press ^D (see [`TtyRelay`]), so that the
+//! container's reader sees EOF as it would from a pipe; raw mode is set only on a terminal.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::thread::JoinHandle;
@@ -41,9 +46,10 @@ pub fn set_window_size(fd: BorrowedFd<'_>, ws: &Winsize) -> Result<()> {
     }
 }
 
-/// A new pty pair, the size of the caller's terminal when stdin is one.
+/// A new pty pair, the size of the caller's terminal when stdin (or else stdout) is one.
 pub(crate) fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
-    let size = window_size(std::io::stdin().as_fd());
+    let size =
+        window_size(std::io::stdin().as_fd()).or_else(|| window_size(std::io::stdout().as_fd()));
     let pty = nix::pty::openpty(size.as_ref(), None)
         .map_err(|e| Error::sys_path("openpty", "/dev/ptmx", e))?;
     for fd in [&pty.master, &pty.slave] {
@@ -60,7 +66,16 @@ pub(crate) fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
 /// caller's terminal in raw mode (restored on drop) and window size changes passed on.
 ///
 /// Create it from the main thread before starting other threads (it blocks SIGWINCH to read
-/// it from a signalfd). It ends when the container has closed its side of the pty.
+/// it from a signalfd; a [`SignalForwarder`](super::SignalForwarder) beside it must leave
+/// SIGWINCH out, see [`SignalForwarder::all_except`](super::SignalForwarder::all_except)).
+/// It ends when the container has closed its side of the pty.
+///
+/// `input` and `output` may be terminals or not: raw mode is set only when `input` is one;
+/// the first window size is `input`'s, else `output`'s, else the pty's own (0x0). When
+/// `input` ends (EOF or a hang-up) the relay writes the container terminal's EOF character
+/// (VEOF, ^D by default) to it, twice when the last byte passed on was not a newline, so
+/// that a canonical-mode reader such as `cat` sees EOF; from then on it only relays output
+/// and waits in `poll` without spinning.
 ///
 /// ```no_run
 /// use std::os::fd::AsFd;
@@ -105,7 +120,14 @@ impl TtyRelay {
                     .map_err(io_err("fcntl(F_DUPFD_CLOEXEC)"))?;
                 Some((keep, t))
             }
-            Err(_) => None, // not a terminal: plain copying
+            Err(_) => {
+                // Not a terminal: plain copying, no raw mode; the size of the terminal we
+                // write to, if any.
+                if let Some(ws) = window_size(output.as_fd()) {
+                    set_window_size(master.as_fd(), &ws)?;
+                }
+                None
+            }
         };
         let mut winch = SigSet::empty();
         winch.add(Signal::SIGWINCH);
@@ -147,25 +169,41 @@ fn io_err(syscall: &'static str) -> impl Fn(std::io::Error) -> Error {
 
 fn copy_loop(master: &OwnedFd, input: &OwnedFd, output: &OwnedFd, winch: &SignalFd) {
     super::signals::block_all_signals_in_this_thread();
+    // Writes to the container's terminal never block: a container that writes before it
+    // reads (`seq 100000 | run -t cat`) would otherwise fill the pty's output while we wait
+    // to put more input in, and neither side would move again.
+    if let Ok(flags) = nix::fcntl::fcntl(master, nix::fcntl::FcntlArg::F_GETFL) {
+        let flags = nix::fcntl::OFlag::from_bits_retain(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+        let _ = nix::fcntl::fcntl(master, nix::fcntl::FcntlArg::F_SETFL(flags));
+    }
     let mut buf = [0u8; 8192];
+    // Input read but not yet taken by the container's terminal; no more is read until it is.
+    let mut pending: Vec<u8> = Vec::with_capacity(buf.len());
     let mut input_open = true;
+    // What the container's terminal last got from us: at the start of a line, one VEOF ends
+    // its input; after a partial line the first only hands the line over.
+    let mut at_line_start = true;
     loop {
-        let in_flags = if input_open {
+        // Once the input has ended it leaves the poll set: a hung-up pipe or terminal polls
+        // POLLHUP for ever, whatever events are asked for.
+        let read_input = input_open && pending.is_empty();
+        let master_events = if pending.is_empty() {
             PollFlags::POLLIN
         } else {
-            PollFlags::empty()
+            PollFlags::POLLIN | PollFlags::POLLOUT
         };
         let mut fds = [
-            PollFd::new(master.as_fd(), PollFlags::POLLIN),
-            PollFd::new(input.as_fd(), in_flags),
+            PollFd::new(master.as_fd(), master_events),
             PollFd::new(winch.as_fd(), PollFlags::POLLIN),
+            PollFd::new(input.as_fd(), PollFlags::POLLIN),
         ];
-        match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+        let watched = if read_input { 3 } else { 2 };
+        match nix::poll::poll(&mut fds[..watched], PollTimeout::NONE) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => return,
         }
         let ready = |i: usize| fds[i].revents().unwrap_or(PollFlags::empty());
-        let (m, i, w) = (ready(0), ready(1), ready(2));
+        let (m, w, i) = (ready(0), ready(1), ready(2));
         if m.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
             match nix::unistd::read(master, &mut buf) {
                 Ok(0) | Err(Errno::EIO) => return, // every slave fd closed: the container is done
@@ -178,21 +216,58 @@ fn copy_loop(master: &OwnedFd, input: &OwnedFd, output: &OwnedFd, winch: &Signal
                 Err(_) => return,
             }
         }
-        if i.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) {
-            match nix::unistd::read(input, &mut buf) {
-                Ok(0) | Err(_) => input_open = false,
+        if m.contains(PollFlags::POLLOUT) && !pending.is_empty() {
+            match nix::unistd::write(master, &pending) {
                 Ok(n) => {
-                    let _ = write_all(master, &buf[..n]);
+                    pending.drain(..n);
+                }
+                Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
+                Err(_) => {
+                    // The container's terminal takes no more input: drop it, as a closed
+                    // input (the output side still ends the relay).
+                    pending.clear();
+                    input_open = false;
+                }
+            }
+        }
+        if read_input && i.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+            match nix::unistd::read(input, &mut buf) {
+                Ok(n) if n > 0 => {
+                    pending.extend_from_slice(&buf[..n]);
+                    at_line_start = buf[n - 1] == b'\n';
+                }
+                Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
+                Ok(_) | Err(_) => {
+                    input_open = false;
+                    pending.extend(eof_chars(master, at_line_start));
                 }
             }
         }
         if w.contains(PollFlags::POLLIN) {
             while let Ok(Some(_)) = winch.read_signal() {}
-            if let Some(ws) = window_size(input.as_fd()) {
+            if let Some(ws) = window_size(input.as_fd()).or_else(|| window_size(output.as_fd())) {
                 let _ = set_window_size(master.as_fd(), &ws);
             }
         }
     }
+}
+
+/// The end of our input as a person at a terminal passes it on: the container terminal's
+/// EOF character (VEOF, ^D unless the container changed it), twice after a partial line
+/// (the first only hands the line to the reader); none when the container disabled it. A
+/// program that turned canonical mode off gets the character(s) as input, as it would from
+/// a person.
+fn eof_chars(master: &OwnedFd, at_line_start: bool) -> impl Iterator<Item = u8> {
+    let eof = match termios::tcgetattr(master) {
+        Ok(t) => t.control_chars[libc::VEOF],
+        Err(_) => 0o4,
+    };
+    let times = match (eof, at_line_start) {
+        (0, _) => 0, // _POSIX_VDISABLE
+        (_, true) => 1,
+        (_, false) => 2,
+    };
+    std::iter::repeat_n(eof, times)
 }
 
 fn write_all(fd: &OwnedFd, mut data: &[u8]) -> std::result::Result<(), Errno> {
