@@ -139,7 +139,7 @@ pub struct Child {
     pub(crate) veth: Option<Veth>,
     /// Locks on the rootfs's persistent upper directory: released once the child is reaped
     /// (by `wait`, `try_wait` or drop), when no process of the container can use it any more.
-    pub(crate) locks: Vec<OwnedFd>,
+    pub(crate) locks: Vec<crate::rootfs::LayerLock>,
 }
 
 /// Everything a finished child wrote, with its status.

@@ -132,9 +132,9 @@
 
 mod apply;
 pub(crate) mod etc;
+mod lock;
 
 use std::ffi::{CStr, CString, OsStr};
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
@@ -145,6 +145,8 @@ use crate::{Errno, Error, Result, SetupStage};
 
 pub(crate) use apply::check_cwd;
 pub use etc::ETC_FILES_MIN_SIZE;
+use lock::lock_layer_dir;
+pub(crate) use lock::LayerLock;
 
 /// Where the container's writes go; see the [module documentation](self#modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -320,8 +322,9 @@ impl Rootfs {
     /// be removed when no container uses it; overlayfs makes `work` in it with mode 000, so a
     /// non-root owner has to `chmod` that before removing it).
     ///
-    /// One container at a time: `spawn` takes an exclusive `flock(2)` on both directories
-    /// before the overlay is mounted, and the [`Child`](crate::process::Child) holds it until
+    /// One container at a time: `spawn` takes an exclusive lock on both directories (a
+    /// POSIX record lock on `<dir>.lock` and `<dir>.work.lock` beside them, created if
+    /// missing; see `src/rootfs/lock.rs` for why not `flock`) before the overlay is mounted, and the [`Child`](crate::process::Child) holds it until
     /// it is waited for or dropped (the container runs no longer: a rootfs has its own PID
     /// namespace, and is killed with its parent by default). A second container with the same
     /// directory (or with this one's `.work` as its upper) fails with [`Error::InUse`] naming
@@ -643,7 +646,7 @@ impl Rootfs {
     }
 
     /// The filesystem under the root, and the locks on a persistent upper layer's directories.
-    fn prepare_base(&self, userns: bool, locks: &mut Vec<OwnedFd>) -> Result<Base> {
+    fn prepare_base(&self, userns: bool, locks: &mut Vec<LayerLock>) -> Result<Base> {
         let size = self
             .size
             .map(|s| {
@@ -751,41 +754,6 @@ impl Rootfs {
             )),
         }
     }
-}
-
-/// Opens `dir` (a layer directory of the persistent upper `upper`) and takes an exclusive,
-/// non-blocking `flock` on it, so that a second container cannot mount the same layer while
-/// this one runs (overlayfs only logs "upperdir is in-use" and goes on, and the two
-/// containers then see each other's writes half-way). The lock lives as long as the
-/// descriptor (and its copies: the child's copy is closed before `execve`).
-fn lock_layer_dir(dir: &Path, upper: &Path) -> Result<OwnedFd> {
-    let file = std::fs::File::open(dir).map_err(|e| Error::sys_path("open", dir, io_errno(&e)))?;
-    let fd = OwnedFd::from(file);
-    // SAFETY: flock on a descriptor this function owns; no pointers.
-    if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-        return Ok(fd);
-    }
-    let errno = Errno::last();
-    if errno != Errno::EWOULDBLOCK {
-        return Err(Error::sys_path("flock(LOCK_EX)", dir, errno));
-    }
-    let reason = if dir == upper {
-        "another container uses it as its persistent upper directory (or its work \
-         directory); a directory can be the writable layer of one running container only: \
-         wait for that container to end, or give this one another directory"
-            .to_string()
-    } else {
-        format!(
-            "another container uses it (the work directory of the persistent upper \
-             directory {}, or as its own upper directory); wait for that container to end, \
-             or give this one another directory",
-            upper.display()
-        )
-    };
-    Err(Error::InUse {
-        path: dir.to_path_buf(),
-        reason,
-    })
 }
 
 /// The skeleton of [`Rootfs::host`]: the host's directories (or their symlinks), `/etc`, `/tmp`.
@@ -1101,10 +1069,10 @@ impl Step {
 /// A [`Rootfs`] ready for the child: every string built, every decision taken.
 #[derive(Debug)]
 pub(crate) struct PreparedRootfs {
-    /// Exclusive `flock`s on a persistent upper directory and its work directory, held by
+    /// Exclusive locks on a persistent upper directory and its work directory, held by
     /// the parent for the container's life (`Child` takes them); close-on-exec, and closed
     /// in the child before `execve` with every other descriptor.
-    pub(crate) locks: Vec<OwnedFd>,
+    pub(crate) locks: Vec<LayerLock>,
     base: Base,
     steps: Vec<Step>,
     read_only_root: bool,
