@@ -534,7 +534,8 @@ fn other_rlimits_reach_the_command_not_the_setup() {
         assert_ne!(code(&o), 125, "{limit}: {err}");
         assert!(!err.contains("contain:"), "{limit}: {err}");
     }
-    assert_eq!(code(&run(&["--ulimit", "stack=0", "--", "true"])), 139);
+    // (What stack=0 does to the command depends on it: a dynamic `true` dies of SIGSEGV, the
+    // guest's static one lives; the exact value inside is checked below with stack=1048576.)
     // And the ones a program can live with are exact inside.
     let o = run(&[
         "--ulimit",
