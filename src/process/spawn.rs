@@ -56,7 +56,10 @@ pub(super) struct Prepared {
     stdio_owner: Option<(u32, u32)>,
 }
 
-fn uts_name(what: &'static str, name: &OsStr) -> Result<Vec<u8>> {
+/// A hostname or domain name, as set with sethostname / setdomainname.
+type UtsName = Vec<u8>;
+
+fn uts_name(what: &'static str, name: &OsStr) -> Result<UtsName> {
     let b = name.as_bytes();
     if b.is_empty() || b.len() > 64 || b.contains(&0) {
         return Err(Error::config(
@@ -68,379 +71,70 @@ fn uts_name(what: &'static str, name: &OsStr) -> Result<Vec<u8>> {
 }
 
 impl Prepared {
+    /// Checks the container and computes all the child needs, in phases. The order of the
+    /// phases is the order in which a container with several errors reports them, and the
+    /// rootfs is prepared (which reads the image) only once the earlier checks have passed.
     pub(super) fn new(c: &Container) -> Result<Prepared> {
-        if c.program.is_empty() {
-            return Err(Error::config("program", "empty"));
-        }
-        let program = cstring(&c.program, "program")?;
-        let mut argv = vec![cstring(c.arg0.as_deref().unwrap_or(&c.program), "argv[0]")?];
-        for a in &c.args {
-            argv.push(cstring(a, "argument")?);
-        }
-        let mut envp = Vec::with_capacity(c.env.len() + 2);
-        for (k, v) in &c.env {
-            if k.is_empty() || k.as_bytes().contains(&b'=') {
-                return Err(Error::config(
-                    "environment",
-                    format!("variable name {k:?} is empty or contains '='"),
-                ));
-            }
-            let mut kv = k.clone().into_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            envp.push(
-                CString::new(kv).map_err(|_| {
-                    Error::config("environment", format!("{k:?} contains a NUL byte"))
-                })?,
-            );
-        }
-        let exec_paths = if c.program.as_bytes().contains(&b'/') {
-            vec![program]
-        } else {
-            // execvp semantics, with the container's PATH rather than the caller's.
-            let path = c
-                .env
-                .get(OsStr::new("PATH"))
-                .map(|p| p.as_bytes())
-                .unwrap_or(DEFAULT_PATH.as_bytes());
-            path.split(|&b| b == b':')
-                .map(|dir| {
-                    let dir = if dir.is_empty() { &b"."[..] } else { dir };
-                    let mut full = dir.to_vec();
-                    full.push(b'/');
-                    full.extend_from_slice(c.program.as_bytes());
-                    CString::new(full).map_err(|_| Error::config("PATH", "contains a NUL byte"))
-                })
-                .collect::<Result<Vec<_>>>()?
-        };
+        let program = program(c)?;
+        let argv = argv(c)?;
+        let mut envp = environment(c)?;
+        let exec_paths = exec_paths(c, program)?;
 
-        let joined = c
-            .join
-            .iter()
-            .fold(Namespaces::empty(), |acc, n| acc | n.kind());
-        if c.join.len() != joined.iter().count() {
-            return Err(Error::config(
-                "namespaces",
-                "the same kind of namespace is joined twice",
-            ));
-        }
-        if !(joined & c.namespaces).is_empty() {
-            return Err(Error::config(
-                "namespaces",
-                format!("{:?} both created and joined", joined & c.namespaces),
-            ));
-        }
-        let uts = (c.namespaces | joined).contains(Namespaces::UTS);
-        if (c.hostname.is_some() || c.domainname.is_some()) && !uts {
-            return Err(Error::config("hostname", "setting the hostname or domain name needs a new UTS namespace (it would change the host's)"));
-        }
-        let hostname = c
-            .hostname
-            .as_deref()
-            .map(|h| uts_name("hostname", h))
-            .transpose()?;
-        let domainname = c
-            .domainname
-            .as_deref()
-            .map(|h| uts_name("domain name", h))
-            .transpose()?;
-
-        let euid = nix::unistd::geteuid().as_raw();
-        let egid = nix::unistd::getegid().as_raw();
-        let id_maps = if c.namespaces.contains(Namespaces::USER) {
-            let uid_map = if c.uid_map.is_empty() {
-                vec![IdMap::single(0, euid)]
-            } else {
-                c.uid_map.clone()
-            };
-            let gid_map = if c.gid_map.is_empty() {
-                vec![IdMap::single(0, egid)]
-            } else {
-                c.gid_map.clone()
-            };
-            Some(PreparedIdMaps::prepare(
-                &uid_map,
-                &gid_map,
-                euid,
-                egid,
-                euid == 0,
-            )?)
-        } else {
-            if !c.uid_map.is_empty() || !c.gid_map.is_empty() {
-                return Err(Error::config(
-                    "id maps",
-                    "uid and gid maps need a new user namespace (Namespaces::USER)",
-                ));
-            }
-            None
-        };
-        // The default map has only 0 inside.
-        let mapped = |maps: &[IdMap], id: u32| match maps {
-            [] => id == 0,
-            _ => maps
-                .iter()
-                .any(|m| id >= m.inside && id - m.inside < m.count),
-        };
-        // In a new user namespace the child still has the caller's kernel ids, which the map
-        // may not cover: it becomes the namespace's root when 0 is mapped (before the rootfs
-        // is assembled), and ends as the requested ids, or as that root.
-        let become_namespace_root =
-            id_maps.is_some() && mapped(&c.uid_map, 0) && mapped(&c.gid_map, 0);
-        // docker's --user NAME[:GROUP], and HOME, from the container's /etc/passwd and
-        // /etc/group (read here, before clone, inside the image).
-        let needs_home = !c.env.contains_key(OsStr::new("HOME"));
-        let read_etc = |rel: &std::ffi::CStr| match &c.rootfs {
-            Some(r) => r.read_file(rel),
-            None => Rootfs::host().read_file(rel),
-        };
-        let passwd = match (&c.user, needs_home) {
-            (Some(_), _) => read_etc(c"etc/passwd")?,
-            // HOME is a convenience: an unreadable passwd file leaves it at "/".
-            (None, true) => read_etc(c"etc/passwd").ok().flatten(),
-            (None, false) => None,
-        };
-        let resolved = match &c.user {
-            Some(u) => Some(user::resolve(
-                u,
-                passwd.as_deref(),
-                read_etc(c"etc/group")?.as_deref(),
-            )?),
-            None => None,
-        };
-        let want_uid = c.uid.or(resolved.as_ref().map(|r| r.uid));
-        let want_gid = c.gid.or(resolved.as_ref().map(|r| r.gid));
-        let (uid, gid) = match &id_maps {
-            Some(_) => (
-                want_uid.or(mapped(&c.uid_map, 0).then_some(0)),
-                want_gid.or(mapped(&c.gid_map, 0).then_some(0)),
-            ),
-            None => (want_uid, want_gid),
-        };
-        if id_maps.is_some() {
-            if let Some(u) = uid.filter(|u| !mapped(&c.uid_map, *u)) {
-                return Err(Error::config(
-                    "uid",
-                    format!("{u} is not mapped in the new user namespace (see uid_map)"),
-                ));
-            }
-            if let Some(g) = gid.filter(|g| !mapped(&c.gid_map, *g)) {
-                return Err(Error::config(
-                    "gid",
-                    format!("{g} is not mapped in the new user namespace (see gid_map)"),
-                ));
-            }
-        }
-        // Clear supplementary groups whenever we switch identity, as docker does; in a user
-        // namespace whose setgroups is denied the kernel refuses, so leave them then.
-        let setgroups_ok = id_maps.as_ref().is_none_or(|m| m.setgroups_allowed());
-        let groups = match (&c.groups, gid) {
-            (Some(g), _) if !setgroups_ok => {
-                return Err(Error::config(
-                    "groups",
-                    format!("cannot set {g:?}: setgroups is denied in a rootless user namespace"),
-                ))
-            }
-            (Some(g), _) => Some(g.clone()),
-            // A user's own groups from /etc/group, those the namespace maps.
-            (None, _) if setgroups_ok && resolved.is_some() => Some(
-                resolved
-                    .as_ref()
-                    .map(|r| r.groups.as_slice())
-                    .unwrap_or_default()
-                    .iter()
-                    .copied()
-                    .filter(|g| id_maps.is_none() || mapped(&c.gid_map, *g))
-                    .collect(),
-            ),
-            (None, Some(_)) if setgroups_ok => Some(Vec::new()),
-            (None, _) if id_maps.is_some() && setgroups_ok => Some(Vec::new()),
-            _ => None,
-        };
-
-        for (fd, target) in &c.fds {
-            if *target < 3 {
-                return Err(Error::config(
-                    "passed fd",
-                    format!("target {target} is stdio; use stdin/stdout/stderr"),
-                ));
-            }
-            if c.fds.iter().filter(|(_, t)| t == target).count() > 1 {
-                return Err(Error::config(
-                    "passed fd",
-                    format!("target {target} given twice"),
-                ));
-            }
-            let _ = fd;
-        }
-        let min_fd = c.fds.iter().map(|(_, t)| *t + 1).max().unwrap_or(3).max(3);
-
-        let mut join: Vec<(RawFd, i32)> = Vec::new();
-        let mut join_pid = None;
-        for kind in joined.kinds() {
-            if let Some(ns) = c.join.iter().find(|n| n.kind() == kind) {
-                if kind == Namespaces::PID {
-                    join_pid = Some(ns.as_fd().as_raw_fd());
-                } else {
-                    join.push((ns.as_fd().as_raw_fd(), kind.bits() as i32));
-                }
-            }
-        }
+        let joined = joined_namespaces(c)?;
+        let (hostname, domainname) = uts_names(c, joined)?;
+        let ids = Identity::new(c)?;
+        let min_fd = fd_targets(c)?;
+        let (join, join_pid) = join_fds(c, joined);
+        check_clone(c)?;
         // setns(time) needs a process that shares its memory with nobody: a spawn that joins
         // a time namespace copies the page tables instead. (A *new* time namespace is fine
         // with CLONE_VM: its offsets are zero and the child never reads the vDSO data.)
-        if c.init && !c.namespaces.contains(Namespaces::PID) {
-            return Err(Error::config(
-                "init",
-                "an init needs a new PID namespace (Namespaces::PID)",
-            ));
-        }
         let share_vm = !joined.contains(Namespaces::TIME);
-        let changes_credentials = uid.is_some()
-            || gid.is_some()
-            || become_namespace_root
+        let changes_credentials = ids.uid.is_some()
+            || ids.gid.is_some()
+            || ids.become_namespace_root
             || joined.contains(Namespaces::USER);
-        if c.namespaces.contains(Namespaces::TIME) && c.clone_call == CloneCall::Legacy {
-            return Err(Error::config(
-                "namespaces",
-                "a new time namespace needs clone3 (CloneCall::Legacy cannot create one)",
-            ));
-        }
-        // Devpts gives new ptys group 5 (tty) when the container has it.
-        let tty_gid = id_maps.is_none() || mapped(&c.gid_map, 5);
-        let etc = etc_context(c, joined);
-        let rootfs = match &c.rootfs {
-            Some(r) => Some(r.prepare_for(c.namespaces, joined, tty_gid, &etc)?),
-            None if !c.etc.is_empty() => {
-                return Err(Error::config(
-                    "add-host / dns",
-                    "extra hosts and resolver settings go into the generated /etc files of a \
-                     rootfs (Container::rootfs)",
-                ))
-            }
-            None => None,
-        };
-        let soft_nofile =
-            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-                .map_or(1024, |(soft, _)| soft);
-        // The descriptors for the child are staged above every target, in this process and
-        // in the child before its rlimits are applied: both under this process's soft limit.
-        // (The container's own RLIMIT_NOFILE may be lower: it is set after the moves.)
-        if (min_fd as u64) + 8 > soft_nofile && !c.fds.is_empty() {
-            return Err(Error::config(
-                "passed fd",
-                format!(
-                    "target {} is too close to this process's RLIMIT_NOFILE soft limit \
-                     ({soft_nofile}): descriptors are staged above every target; raise the \
-                     soft limit (setrlimit, `ulimit -n`) or pass lower targets",
-                    min_fd - 1
-                ),
-            ));
-        }
-        let fd_limit = soft_nofile.min(65_536) as RawFd;
 
-        if needs_home {
-            let home = match (&resolved, c.uid) {
-                (Some(r), None) => r.home.clone(),
-                _ => {
-                    // Without a uid the child keeps the caller's (no user namespace) or is
-                    // the overflow uid (a user namespace that does not map 0).
-                    let home_uid = uid.unwrap_or(if id_maps.is_some() { 65_534 } else { euid });
-                    user::home_for(home_uid, passwd.as_deref())
-                }
-            };
-            let mut kv = b"HOME=".to_vec();
-            kv.extend_from_slice(&home);
-            envp.push(CString::new(kv).unwrap_or_else(|_| c"HOME=/".to_owned()));
-        }
-        if c.tty && !c.env.contains_key(OsStr::new("TERM")) {
-            envp.push(
-                CString::new(format!("TERM={}", super::DEFAULT_TERM))
-                    .map_err(|_| Error::config("TERM", "NUL byte"))?,
-            );
-        }
+        let rootfs = prepare_rootfs(c, joined, &ids)?;
+        let fd_limit = fd_limit(c, min_fd)?;
+        envp.extend(default_environment(c, ids.home.as_deref())?);
         if c.umask & !0o777 != 0 {
             return Err(Error::config(
                 "umask",
                 format!("{:#o} has bits beyond the permission bits 0o777", c.umask),
             ));
         }
-        // ping_group_range may name only gids the writer's user namespace maps.
-        let gid_range = id_maps.as_ref().map(|_| {
-            let maps = if c.gid_map.is_empty() {
-                vec![IdMap::single(0, egid)]
-            } else {
-                c.gid_map.clone()
-            };
-            let low = maps.iter().map(|m| m.inside).min().unwrap_or(0);
-            let high = maps
-                .iter()
-                .map(|m| m.inside.saturating_add(m.count - 1))
-                .max()
-                .unwrap_or(0);
-            (low, high)
-        });
-        let sysctls = sysctl::prepare(&c.sysctls, c.namespaces, gid_range)?;
-        let workdir = match (&c.rootfs, &c.cwd) {
-            (Some(_), Some(cwd)) => {
-                let norm = crate::rootfs::normalize(&PathBuf::from("/").join(cwd));
-                let rel = norm
-                    .strip_prefix("/")
-                    .unwrap_or(&norm)
-                    .as_os_str()
-                    .as_bytes();
-                if rel.is_empty() {
-                    None
-                } else {
-                    if rel.len() >= libc::PATH_MAX as usize {
-                        return Err(Error::config(
-                            "working directory",
-                            format!("{} is longer than PATH_MAX", cwd.display()),
-                        ));
-                    }
-                    let ends = rel
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, &b)| b == b'/')
-                        .map(|(i, _)| i)
-                        .chain(std::iter::once(rel.len()))
-                        .collect();
-                    Some(WorkdirPlan {
-                        rel: cstring(OsStr::from_bytes(rel), "working directory")?,
-                        ends,
-                    })
-                }
-            }
-            _ => None,
-        };
-        let stdio_owner = (uid.is_some() || gid.is_some())
-            .then(|| (uid.unwrap_or(u32::MAX), gid.unwrap_or(u32::MAX)));
+        let sysctls = sysctl::prepare(&c.sysctls, c.namespaces, ping_group_range(c, &ids))?;
+        let workdir = workdir_plan(c)?;
+        let cwd = c
+            .cwd
+            .as_deref()
+            .map(|p| cstring(p.as_os_str(), "working directory"))
+            .transpose()?;
+        let privileged = ids.euid == 0 || c.namespaces.contains(Namespaces::USER);
+        let security = PreparedSecurity::prepare(&c.security, privileged)?;
+        let stdio_owner = (ids.uid.is_some() || ids.gid.is_some())
+            .then(|| (ids.uid.unwrap_or(u32::MAX), ids.gid.unwrap_or(u32::MAX)));
 
         Ok(Prepared {
             argv,
             envp,
             exec_paths,
-            cwd: c
-                .cwd
-                .as_deref()
-                .map(|p| cstring(p.as_os_str(), "working directory"))
-                .transpose()?,
+            cwd,
             hostname,
             domainname,
-            id_maps,
-            groups,
-            uid,
-            gid,
+            id_maps: ids.id_maps,
+            groups: ids.groups,
+            uid: ids.uid,
+            gid: ids.gid,
             join,
             join_pid,
             cgroup: None,
-            security: PreparedSecurity::prepare(
-                &c.security,
-                euid == 0 || c.namespaces.contains(Namespaces::USER),
-            )?,
-            privileged: euid == 0 || c.namespaces.contains(Namespaces::USER),
+            security,
+            privileged,
             rootfs,
             share_vm,
-            become_namespace_root,
+            become_namespace_root: ids.become_namespace_root,
             changes_credentials,
             flags: c.namespaces.bits(),
             min_fd,
@@ -918,6 +612,454 @@ impl Prepared {
         // SAFETY: CLONE_PIDFD made the kernel store a new descriptor in `pidfd`.
         Ok((pid as i32, unsafe { OwnedFd::from_raw_fd(pidfd) }))
     }
+}
+
+/// The program, checked: not empty, no NUL byte.
+fn program(c: &Container) -> Result<CString> {
+    if c.program.is_empty() {
+        return Err(Error::config("program", "empty"));
+    }
+    cstring(&c.program, "program")
+}
+
+/// argv: `arg0` (by default the program as given), then the arguments.
+fn argv(c: &Container) -> Result<Vec<CString>> {
+    let mut argv = vec![cstring(c.arg0.as_deref().unwrap_or(&c.program), "argv[0]")?];
+    for a in &c.args {
+        argv.push(cstring(a, "argument")?);
+    }
+    Ok(argv)
+}
+
+/// The caller's `KEY=VALUE` environment; HOME and TERM defaults are added later
+/// ([`default_environment`]), once the user is known.
+fn environment(c: &Container) -> Result<Vec<CString>> {
+    let mut envp = Vec::with_capacity(c.env.len() + 2);
+    for (k, v) in &c.env {
+        if k.is_empty() || k.as_bytes().contains(&b'=') {
+            return Err(Error::config(
+                "environment",
+                format!("variable name {k:?} is empty or contains '='"),
+            ));
+        }
+        let mut kv = k.clone().into_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(v.as_bytes());
+        envp.push(
+            CString::new(kv)
+                .map_err(|_| Error::config("environment", format!("{k:?} contains a NUL byte")))?,
+        );
+    }
+    Ok(envp)
+}
+
+/// The paths the child tries to exec, in order: the program itself when it has a `/`,
+/// else each directory of the container's PATH joined with it.
+fn exec_paths(c: &Container, program: CString) -> Result<Vec<CString>> {
+    if c.program.as_bytes().contains(&b'/') {
+        return Ok(vec![program]);
+    }
+    // execvp semantics, with the container's PATH rather than the caller's.
+    let path = c
+        .env
+        .get(OsStr::new("PATH"))
+        .map(|p| p.as_bytes())
+        .unwrap_or(DEFAULT_PATH.as_bytes());
+    path.split(|&b| b == b':')
+        .map(|dir| {
+            let dir = if dir.is_empty() { &b"."[..] } else { dir };
+            let mut full = dir.to_vec();
+            full.push(b'/');
+            full.extend_from_slice(c.program.as_bytes());
+            CString::new(full).map_err(|_| Error::config("PATH", "contains a NUL byte"))
+        })
+        .collect()
+}
+
+/// The kinds of namespace joined: each at most once, and none also created.
+fn joined_namespaces(c: &Container) -> Result<Namespaces> {
+    let joined = c
+        .join
+        .iter()
+        .fold(Namespaces::empty(), |acc, n| acc | n.kind());
+    if c.join.len() != joined.iter().count() {
+        return Err(Error::config(
+            "namespaces",
+            "the same kind of namespace is joined twice",
+        ));
+    }
+    if !(joined & c.namespaces).is_empty() {
+        return Err(Error::config(
+            "namespaces",
+            format!("{:?} both created and joined", joined & c.namespaces),
+        ));
+    }
+    Ok(joined)
+}
+
+/// The hostname and domain name to set, checked; only in a UTS namespace of the
+/// container's (created or joined), since they would change the host's otherwise.
+fn uts_names(c: &Container, joined: Namespaces) -> Result<(Option<UtsName>, Option<UtsName>)> {
+    let uts = (c.namespaces | joined).contains(Namespaces::UTS);
+    if (c.hostname.is_some() || c.domainname.is_some()) && !uts {
+        return Err(Error::config("hostname", "setting the hostname or domain name needs a new UTS namespace (it would change the host's)"));
+    }
+    let hostname = c
+        .hostname
+        .as_deref()
+        .map(|h| uts_name("hostname", h))
+        .transpose()?;
+    let domainname = c
+        .domainname
+        .as_deref()
+        .map(|h| uts_name("domain name", h))
+        .transpose()?;
+    Ok((hostname, domainname))
+}
+
+/// Whether `id` is inside one of `maps`. The default map (none given) has only 0 inside.
+fn mapped(maps: &[IdMap], id: u32) -> bool {
+    match maps {
+        [] => id == 0,
+        _ => maps
+            .iter()
+            .any(|m| id >= m.inside && id - m.inside < m.count),
+    }
+}
+
+/// The maps given, or by default `id` (the caller's) as 0 inside.
+fn map_or_default(maps: &[IdMap], id: u32) -> Vec<IdMap> {
+    if maps.is_empty() {
+        vec![IdMap::single(0, id)]
+    } else {
+        maps.to_vec()
+    }
+}
+
+/// Who the child ends as, and the user namespace it is in: the id maps, uid, gid and
+/// supplementary groups, and HOME (from the image's /etc/passwd).
+struct Identity {
+    /// The caller's effective ids.
+    euid: u32,
+    egid: u32,
+    id_maps: Option<PreparedIdMaps>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    groups: Option<Vec<libc::gid_t>>,
+    /// Switch to root of the new user namespace before the rootfs is assembled.
+    become_namespace_root: bool,
+    /// HOME's value, when the caller's environment has none.
+    home: Option<Vec<u8>>,
+}
+
+impl Identity {
+    /// Looks up the user and decides the ids; the user namespace's maps first, since they
+    /// bound which ids the child may end as.
+    fn new(c: &Container) -> Result<Identity> {
+        let euid = nix::unistd::geteuid().as_raw();
+        let egid = nix::unistd::getegid().as_raw();
+        let id_maps = id_maps(c, euid, egid)?;
+        // In a new user namespace the child still has the caller's kernel ids, which the map
+        // may not cover: it becomes the namespace's root when 0 is mapped (before the rootfs
+        // is assembled), and ends as the requested ids, or as that root.
+        let become_namespace_root =
+            id_maps.is_some() && mapped(&c.uid_map, 0) && mapped(&c.gid_map, 0);
+        let needs_home = !c.env.contains_key(OsStr::new("HOME"));
+        let (passwd, resolved) = lookup_user(c, needs_home)?;
+        let (uid, gid) = final_ids(c, id_maps.is_some(), resolved.as_ref())?;
+        let groups = groups(c, id_maps.as_ref(), gid, resolved.as_ref())?;
+        let home = needs_home.then(|| match (&resolved, c.uid) {
+            (Some(r), None) => r.home.clone(),
+            _ => {
+                // Without a uid the child keeps the caller's (no user namespace) or is
+                // the overflow uid (a user namespace that does not map 0).
+                let home_uid = uid.unwrap_or(if id_maps.is_some() { 65_534 } else { euid });
+                user::home_for(home_uid, passwd.as_deref())
+            }
+        });
+        Ok(Identity {
+            euid,
+            egid,
+            id_maps,
+            uid,
+            gid,
+            groups,
+            become_namespace_root,
+            home,
+        })
+    }
+}
+
+/// The id maps of a new user namespace (by default the caller as 0 inside); maps without
+/// one are refused.
+fn id_maps(c: &Container, euid: u32, egid: u32) -> Result<Option<PreparedIdMaps>> {
+    if !c.namespaces.contains(Namespaces::USER) {
+        if !c.uid_map.is_empty() || !c.gid_map.is_empty() {
+            return Err(Error::config(
+                "id maps",
+                "uid and gid maps need a new user namespace (Namespaces::USER)",
+            ));
+        }
+        return Ok(None);
+    }
+    let uid_map = map_or_default(&c.uid_map, euid);
+    let gid_map = map_or_default(&c.gid_map, egid);
+    PreparedIdMaps::prepare(&uid_map, &gid_map, euid, egid, euid == 0).map(Some)
+}
+
+/// docker's --user NAME[:GROUP], and HOME, from the container's /etc/passwd and
+/// /etc/group (read here, before clone, inside the image). Returns the passwd file (when
+/// read) and the resolved user.
+fn lookup_user(
+    c: &Container,
+    needs_home: bool,
+) -> Result<(Option<Vec<u8>>, Option<user::ResolvedUser>)> {
+    let read_etc = |rel: &std::ffi::CStr| match &c.rootfs {
+        Some(r) => r.read_file(rel),
+        None => Rootfs::host().read_file(rel),
+    };
+    let passwd = match (&c.user, needs_home) {
+        (Some(_), _) => read_etc(c"etc/passwd")?,
+        // HOME is a convenience: an unreadable passwd file leaves it at "/".
+        (None, true) => read_etc(c"etc/passwd").ok().flatten(),
+        (None, false) => None,
+    };
+    let resolved = match &c.user {
+        Some(u) => Some(user::resolve(
+            u,
+            passwd.as_deref(),
+            read_etc(c"etc/group")?.as_deref(),
+        )?),
+        None => None,
+    };
+    Ok((passwd, resolved))
+}
+
+/// The uid and gid the child ends as: those given, else the user's, else in a new user
+/// namespace its root (when mapped). In a new user namespace they must be mapped.
+fn final_ids(
+    c: &Container,
+    new_userns: bool,
+    resolved: Option<&user::ResolvedUser>,
+) -> Result<(Option<u32>, Option<u32>)> {
+    let want_uid = c.uid.or(resolved.map(|r| r.uid));
+    let want_gid = c.gid.or(resolved.map(|r| r.gid));
+    if !new_userns {
+        return Ok((want_uid, want_gid));
+    }
+    let uid = want_uid.or(mapped(&c.uid_map, 0).then_some(0));
+    let gid = want_gid.or(mapped(&c.gid_map, 0).then_some(0));
+    if let Some(u) = uid.filter(|u| !mapped(&c.uid_map, *u)) {
+        return Err(Error::config(
+            "uid",
+            format!("{u} is not mapped in the new user namespace (see uid_map)"),
+        ));
+    }
+    if let Some(g) = gid.filter(|g| !mapped(&c.gid_map, *g)) {
+        return Err(Error::config(
+            "gid",
+            format!("{g} is not mapped in the new user namespace (see gid_map)"),
+        ));
+    }
+    Ok((uid, gid))
+}
+
+/// The supplementary groups to set (`None`: leave the caller's).
+fn groups(
+    c: &Container,
+    id_maps: Option<&PreparedIdMaps>,
+    gid: Option<u32>,
+    resolved: Option<&user::ResolvedUser>,
+) -> Result<Option<Vec<libc::gid_t>>> {
+    // Clear supplementary groups whenever we switch identity, as docker does; in a user
+    // namespace whose setgroups is denied the kernel refuses, so leave them then.
+    let setgroups_ok = id_maps.is_none_or(|m| m.setgroups_allowed());
+    Ok(match (&c.groups, gid) {
+        (Some(g), _) if !setgroups_ok => {
+            return Err(Error::config(
+                "groups",
+                format!("cannot set {g:?}: setgroups is denied in a rootless user namespace"),
+            ))
+        }
+        (Some(g), _) => Some(g.clone()),
+        // A user's own groups from /etc/group, those the namespace maps.
+        (None, _) if setgroups_ok && resolved.is_some() => Some(
+            resolved
+                .map(|r| r.groups.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .copied()
+                .filter(|g| id_maps.is_none() || mapped(&c.gid_map, *g))
+                .collect(),
+        ),
+        (None, Some(_)) if setgroups_ok => Some(Vec::new()),
+        (None, _) if id_maps.is_some() && setgroups_ok => Some(Vec::new()),
+        _ => None,
+    })
+}
+
+/// Checks the targets of passed descriptors (above stdio, each once) and returns the lowest
+/// number above all of them (at least 3), where descriptors for the child are staged.
+fn fd_targets(c: &Container) -> Result<RawFd> {
+    for (_, target) in &c.fds {
+        if *target < 3 {
+            return Err(Error::config(
+                "passed fd",
+                format!("target {target} is stdio; use stdin/stdout/stderr"),
+            ));
+        }
+        if c.fds.iter().filter(|(_, t)| t == target).count() > 1 {
+            return Err(Error::config(
+                "passed fd",
+                format!("target {target} given twice"),
+            ));
+        }
+    }
+    Ok(c.fds.iter().map(|(_, t)| *t + 1).max().unwrap_or(3).max(3))
+}
+
+/// The namespaces to setns into, as (fd, CLONE_NEW* flag), and the PID namespace's fd apart:
+/// that one is joined by the parent, for its children (see [`switch_pid_for_children`]).
+fn join_fds(c: &Container, joined: Namespaces) -> (Vec<(RawFd, i32)>, Option<RawFd>) {
+    let mut join: Vec<(RawFd, i32)> = Vec::new();
+    let mut join_pid = None;
+    for kind in joined.kinds() {
+        if let Some(ns) = c.join.iter().find(|n| n.kind() == kind) {
+            if kind == Namespaces::PID {
+                join_pid = Some(ns.as_fd().as_raw_fd());
+            } else {
+                join.push((ns.as_fd().as_raw_fd(), kind.bits() as i32));
+            }
+        }
+    }
+    (join, join_pid)
+}
+
+/// What the namespaces ask of the clone: an init needs a PID namespace of its own, and
+/// only clone3 can create a time namespace.
+fn check_clone(c: &Container) -> Result<()> {
+    if c.init && !c.namespaces.contains(Namespaces::PID) {
+        return Err(Error::config(
+            "init",
+            "an init needs a new PID namespace (Namespaces::PID)",
+        ));
+    }
+    if c.namespaces.contains(Namespaces::TIME) && c.clone_call == CloneCall::Legacy {
+        return Err(Error::config(
+            "namespaces",
+            "a new time namespace needs clone3 (CloneCall::Legacy cannot create one)",
+        ));
+    }
+    Ok(())
+}
+
+/// The rootfs with its generated /etc files (and its locks); the extra hosts and resolver
+/// settings have nowhere to go without one.
+fn prepare_rootfs(
+    c: &Container,
+    joined: Namespaces,
+    ids: &Identity,
+) -> Result<Option<PreparedRootfs>> {
+    // Devpts gives new ptys group 5 (tty) when the container has it.
+    let tty_gid = ids.id_maps.is_none() || mapped(&c.gid_map, 5);
+    let etc = etc_context(c, joined);
+    match &c.rootfs {
+        Some(r) => Ok(Some(r.prepare_for(c.namespaces, joined, tty_gid, &etc)?)),
+        None if !c.etc.is_empty() => Err(Error::config(
+            "add-host / dns",
+            "extra hosts and resolver settings go into the generated /etc files of a \
+             rootfs (Container::rootfs)",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// The highest descriptor number the child closes up to: this process's RLIMIT_NOFILE
+/// soft limit, at most 65536. Refuses passed-fd targets too close to it.
+fn fd_limit(c: &Container, min_fd: RawFd) -> Result<RawFd> {
+    let soft_nofile = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft);
+    // The descriptors for the child are staged above every target, in this process and
+    // in the child before its rlimits are applied: both under this process's soft limit.
+    // (The container's own RLIMIT_NOFILE may be lower: it is set after the moves.)
+    if (min_fd as u64) + 8 > soft_nofile && !c.fds.is_empty() {
+        return Err(Error::config(
+            "passed fd",
+            format!(
+                "target {} is too close to this process's RLIMIT_NOFILE soft limit \
+                 ({soft_nofile}): descriptors are staged above every target; raise the \
+                 soft limit (setrlimit, `ulimit -n`) or pass lower targets",
+                min_fd - 1
+            ),
+        ));
+    }
+    Ok(soft_nofile.min(65_536) as RawFd)
+}
+
+/// HOME (`home`, when the caller set none) and, with a tty, TERM (when the caller set
+/// none), as docker sets them.
+fn default_environment(c: &Container, home: Option<&[u8]>) -> Result<Vec<CString>> {
+    let mut envp = Vec::new();
+    if let Some(home) = home {
+        let mut kv = b"HOME=".to_vec();
+        kv.extend_from_slice(home);
+        envp.push(CString::new(kv).unwrap_or_else(|_| c"HOME=/".to_owned()));
+    }
+    if c.tty && !c.env.contains_key(OsStr::new("TERM")) {
+        envp.push(
+            CString::new(format!("TERM={}", super::DEFAULT_TERM))
+                .map_err(|_| Error::config("TERM", "NUL byte"))?,
+        );
+    }
+    Ok(envp)
+}
+
+/// In a new user namespace, the gids it maps, as a range for `net.ipv4.ping_group_range`
+/// (which may name only gids the writer's user namespace maps).
+fn ping_group_range(c: &Container, ids: &Identity) -> Option<(u32, u32)> {
+    ids.id_maps.as_ref()?;
+    let maps = map_or_default(&c.gid_map, ids.egid);
+    let low = maps.iter().map(|m| m.inside).min().unwrap_or(0);
+    let high = maps
+        .iter()
+        .map(|m| m.inside.saturating_add(m.count - 1))
+        .max()
+        .unwrap_or(0);
+    Some((low, high))
+}
+
+/// With a rootfs, the working directory relative to its root, normalized, with the end of
+/// each level, so that the child can open (or create) it level by level inside the root.
+fn workdir_plan(c: &Container) -> Result<Option<WorkdirPlan>> {
+    let (Some(_), Some(cwd)) = (&c.rootfs, &c.cwd) else {
+        return Ok(None);
+    };
+    let norm = crate::rootfs::normalize(&PathBuf::from("/").join(cwd));
+    let rel = norm
+        .strip_prefix("/")
+        .unwrap_or(&norm)
+        .as_os_str()
+        .as_bytes();
+    if rel.is_empty() {
+        return Ok(None);
+    }
+    if rel.len() >= libc::PATH_MAX as usize {
+        return Err(Error::config(
+            "working directory",
+            format!("{} is longer than PATH_MAX", cwd.display()),
+        ));
+    }
+    let ends = rel
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'/')
+        .map(|(i, _)| i)
+        .chain(std::iter::once(rel.len()))
+        .collect();
+    Ok(Some(WorkdirPlan {
+        rel: cstring(OsStr::from_bytes(rel), "working directory")?,
+        ends,
+    }))
 }
 
 /// Receives the descriptor the child sent with SCM_RIGHTS (already queued: it was sent
