@@ -146,182 +146,22 @@ impl Prepared {
         })
     }
 
+    /// Clones the child and sees it through its setup: its cgroup and descriptors, the
+    /// clone, the parent's steps while it waits, then its verdict (EOF: it exec'd).
     pub(super) fn spawn(mut self, c: &Container) -> Result<Child> {
         let network = net::Setup::prepare(c.network.as_ref(), c.namespaces)?;
         // Declared first so that it is removed last, after a failed child is reaped.
-        let owned_cgroup = match &c.cgroup {
-            Some(CgroupPlacement::Create { parent, resources }) => {
-                let cg = crate::cgroup::place::create_for_container(parent.as_deref(), resources)?;
-                if let Some(rules) = &c.security.device_allowlist {
-                    crate::cgroup::attach_device_filter(&cg, rules)?;
-                }
-                Some(cg)
-            }
-            _ => None,
-        };
+        let owned_cgroup = create_cgroup(c)?;
         let target: Option<&Cgroup> = match (&c.cgroup, &owned_cgroup) {
             (_, Some(owned)) => Some(owned),
             (Some(CgroupPlacement::Existing(cg)), None) => Some(cg),
             _ => None,
         };
         self.cgroup = target.map(|cg| cg.as_fd().as_raw_fd());
-        // Descriptors for the child, all close-on-exec and numbered above every target, so
-        // that moving them into place can never overwrite one another.
-        let high = |fd: BorrowedFd<'_>| -> Result<OwnedFd> {
-            let n = nix::fcntl::fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(self.min_fd))
-                .map_err(|e| Error::sys("fcntl(F_DUPFD_CLOEXEC)", e))?;
-            // SAFETY: fcntl just returned this new descriptor.
-            Ok(unsafe { OwnedFd::from_raw_fd(n) })
-        };
-        let pipe = || -> Result<(OwnedFd, OwnedFd)> {
-            let (r, w) =
-                nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
-            Ok((high(r.as_fd())?, high(w.as_fd())?))
-        };
-
-        let mut moves: Vec<(OwnedFd, RawFd)> = Vec::new();
-        let mut parent_ends: [Option<OwnedFd>; 3] = [None, None, None];
-        // With a rootfs the pty must come from the container's own devpts (its name must
-        // resolve inside): the child opens it and sends us the master.
-        let pty_in_child = c.tty && c.rootfs.is_some();
-        let pty_socket = match pty_in_child {
-            true => {
-                let (ours, theirs) = nix::sys::socket::socketpair(
-                    nix::sys::socket::AddressFamily::Unix,
-                    nix::sys::socket::SockType::SeqPacket,
-                    None,
-                    nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-                )
-                .map_err(|e| Error::sys("socketpair", e))?;
-                Some((ours, high(theirs.as_fd())?))
-            }
-            false => None,
-        };
-        let winsize = tty::window_size(std::io::stdin().as_fd())
-            .or_else(|| tty::window_size(std::io::stdout().as_fd()))
-            .map_or(
-                libc::winsize {
-                    ws_row: 0,
-                    ws_col: 0,
-                    ws_xpixel: 0,
-                    ws_ypixel: 0,
-                },
-                |w| libc::winsize {
-                    ws_row: w.ws_row,
-                    ws_col: w.ws_col,
-                    ws_xpixel: w.ws_xpixel,
-                    ws_ypixel: w.ws_ypixel,
-                },
-            );
-        let tty_master = match c.tty && !pty_in_child {
-            true => {
-                let (master, slave) = tty::open_pty()?;
-                for target in 0..3 {
-                    moves.push((high(slave.as_fd())?, target));
-                }
-                Some(master)
-            }
-            false => None,
-        };
-        let stdio = if c.tty {
-            [&Stdio::Inherit; 3]
-        } else {
-            [&c.stdin, &c.stdout, &c.stderr]
-        };
-        for (i, stdio) in stdio.into_iter().enumerate() {
-            match stdio {
-                Stdio::Inherit => {}
-                Stdio::Null => {
-                    let flags = if i == 0 {
-                        OFlag::O_RDONLY
-                    } else {
-                        OFlag::O_WRONLY
-                    };
-                    let null = nix::fcntl::open(
-                        "/dev/null",
-                        flags | OFlag::O_CLOEXEC,
-                        nix::sys::stat::Mode::empty(),
-                    )
-                    .map_err(|e| Error::sys_path("open", "/dev/null", e))?;
-                    moves.push((high(null.as_fd())?, i as RawFd));
-                }
-                Stdio::Piped => {
-                    let (r, w) = pipe()?;
-                    let (child_end, parent_end) = if i == 0 { (r, w) } else { (w, r) };
-                    moves.push((child_end, i as RawFd));
-                    parent_ends[i] = Some(parent_end);
-                }
-                Stdio::Fd(fd) => moves.push((high(fd.as_fd())?, i as RawFd)),
-            }
-        }
-        for (fd, target) in &c.fds {
-            moves.push((high(fd.as_fd())?, *target));
-        }
-        let (err_read, err_write) = pipe()?;
-        let (go_read, go_write) = pipe()?;
-
-        let fd_moves: Vec<(RawFd, RawFd)> =
-            moves.iter().map(|(fd, t)| (fd.as_raw_fd(), *t)).collect();
-        let init_memfd = match c.init {
-            true => Some(super::init::memfd()?),
-            false => None,
-        };
-        let mut keep_fds: Vec<RawFd> = c.fds.iter().map(|(_, t)| *t).collect();
-        keep_fds.push(err_write.as_raw_fd());
-        keep_fds.extend(init_memfd);
-        keep_fds.sort_unstable();
-        let exec_ptrs: Vec<*const c_char> = self.exec_paths.iter().map(|p| p.as_ptr()).collect();
-        let argv_ptrs = null_terminated(&self.argv);
-        let envp_ptrs = null_terminated(&self.envp);
-        let err_fd_digits =
-            init_memfd.map(|_| CString::new(err_write.as_raw_fd().to_string()).expect("digits"));
-        let init_argv = match &err_fd_digits {
-            Some(digits) => super::init::argv(digits, &exec_ptrs, &argv_ptrs),
-            None => Vec::new(),
-        };
-        let wait_for_go =
-            self.id_maps.is_some() || network.as_ref().is_some_and(|n| n.needs_parent());
-
-        let mut plan = ChildPlan {
-            err_fd: err_write.as_raw_fd(),
-            go_fd: go_read.as_raw_fd(),
-            parent_fds: [err_read.as_raw_fd(), go_write.as_raw_fd()],
-            wait_for_go,
-            unshare_cgroup_ns: false,
-            parent_death_signal: c.parent_death_signal.unwrap_or(0),
-            join: &self.join,
-            groups: self.groups.as_deref(),
-            gid: self.gid,
-            uid: self.uid,
-            hostname: self.hostname.as_deref(),
-            domainname: self.domainname.as_deref(),
-            rootfs: self.rootfs.as_ref(),
-            cwd: self.cwd.as_deref(),
-            fd_moves: &fd_moves,
-            keep_fds: &keep_fds,
-            fd_limit: self.fd_limit,
-            security: &self.security,
-            privileged: self.privileged,
-            init: init_memfd.map(|memfd| child::InitPlan {
-                memfd,
-                argv: init_argv.as_ptr(),
-            }),
-            become_namespace_root: self.become_namespace_root,
-            tty: c.tty,
-            loopback_up: network.is_some(),
-            pty_socket: pty_socket
-                .as_ref()
-                .map_or(-1, |(_, theirs)| theirs.as_raw_fd()),
-            winsize,
-            exec_paths: &exec_ptrs,
-            argv: argv_ptrs.as_ptr(),
-            envp: envp_ptrs.as_ptr(),
-            umask: self.umask,
-            sysctls: &self.sysctls,
-            workdir: self.workdir.as_ref(),
-            stdio_owner: self.stdio_owner,
-            own_pty_stdio: tty_master.is_some(),
-        };
+        let fds = ChildFds::new(c, self.min_fd)?;
+        let pipes = Pipes::new(self.min_fd)?;
+        let buffers = self.buffers(c, &fds, pipes.err_write.as_raw_fd())?;
+        let mut plan = self.child_plan(c, &buffers, &fds, &pipes, network.as_ref());
 
         // The child's stack. Declared before the child guard so that it is unmapped only
         // after the child has exec'd or been killed and reaped.
@@ -331,46 +171,24 @@ impl Prepared {
         let _dumpable = (self.share_vm && self.changes_credentials).then(KeepDumpable::new);
         let (pid, pidfd, placed) = self.clone(c.clone_call, &stack, &mut plan)?;
         let mut guard = KillOnDrop(Some(Child::new(pid, pidfd)));
-        drop(err_write);
-        drop(go_read);
+        drop(pipes.err_write);
+        drop(pipes.go_read);
+        let veth = release_child(
+            self.id_maps.as_ref(),
+            (pid, guard.0.as_ref().map(Child::pidfd)),
+            network.as_ref(),
+            target.filter(|_| !placed),
+            plan.wait_for_go.then_some(&pipes.go_write),
+        )?;
+        let (report, got) = read_report(&pipes.err_read)?;
+        drop(pipes.go_write);
 
-        if let Some(maps) = &self.id_maps {
-            maps.write(pid)?;
-        }
-        let veth = match (&network, &guard.0) {
-            (Some(setup), Some(child)) => setup.apply(pid, child.pidfd())?,
-            _ => None,
-        };
-        if let (Some(cg), false) = (target, placed) {
-            cg.add_process(nix::unistd::Pid::from_raw(pid))?;
-        }
-        if plan.wait_for_go {
-            let go = crate::rootfs::etc::go_message(veth.as_ref());
-            match nix::unistd::write(&go_write, &go) {
-                Ok(n) if n == go.len() => {}
-                Ok(_) => return Err(Error::sys("write(go-ahead pipe)", Errno::EIO)),
-                Err(e) => return Err(Error::sys("write(go-ahead pipe)", e)),
-            }
-        }
-
-        // EOF: exec succeeded (the pipe was close-on-exec). A full report: a setup failure.
-        let mut report = [0u8; ChildError::WIRE_SIZE];
-        let mut got = 0;
-        while got < report.len() {
-            match nix::unistd::read(&err_read, &mut report[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(Error::sys("read(error pipe)", e)),
-            }
-        }
-        drop(go_write);
         let mut child = guard
             .0
             .take()
             .ok_or_else(|| Error::sys("spawn", Errno::ECHILD))?;
         child.cgroup = owned_cgroup;
-        child.tty = match (tty_master, &pty_socket) {
+        child.tty = match (fds.tty_master, &fds.pty_socket) {
             (Some(m), _) => Some(m),
             (None, Some((ours, _))) => Some(receive_fd(ours)?),
             (None, None) => None,
@@ -382,14 +200,7 @@ impl Prepared {
                 .as_mut()
                 .map(|r| std::mem::take(&mut r.locks))
                 .unwrap_or_default();
-            for (i, end) in parent_ends.into_iter().enumerate() {
-                let Some(end) = end else { continue };
-                match i {
-                    0 => child.stdin = Some(end.into()),
-                    1 => child.stdout = Some(end.into()),
-                    _ => child.stderr = Some(end.into()),
-                }
-            }
+            hand_over_stdio(&mut child, fds.parent_ends);
             return Ok(child);
         }
         // The child reported a failure and exits with 127: reap it, then say what failed.
@@ -397,6 +208,97 @@ impl Prepared {
         match ChildError::from_wire(&report).filter(|_| got == report.len()) {
             Some(e) => Err(self.describe(e)),
             None => Err(Error::sys("read(error pipe)", Errno::EPROTO)),
+        }
+    }
+
+    /// The arrays the child reads (the plan points into them): descriptor moves, the
+    /// descriptors exec keeps, the pointer arrays for execve, and the init's argv.
+    fn buffers(&self, c: &Container, fds: &ChildFds, err_write: RawFd) -> Result<PlanBuffers> {
+        let fd_moves = fds
+            .moves
+            .iter()
+            .map(|(fd, t)| (fd.as_raw_fd(), *t))
+            .collect();
+        let init_memfd = match c.init {
+            true => Some(super::init::memfd()?),
+            false => None,
+        };
+        let mut keep_fds: Vec<RawFd> = c.fds.iter().map(|(_, t)| *t).collect();
+        keep_fds.push(err_write);
+        keep_fds.extend(init_memfd);
+        keep_fds.sort_unstable();
+        let exec_ptrs: Vec<*const c_char> = self.exec_paths.iter().map(|p| p.as_ptr()).collect();
+        let argv_ptrs = null_terminated(&self.argv);
+        let envp_ptrs = null_terminated(&self.envp);
+        let err_fd_digits =
+            init_memfd.map(|_| CString::new(err_write.to_string()).expect("digits"));
+        // Points into the strings (heap buffers, which stay put when the vectors and the
+        // CString are moved into the struct), not into the vectors themselves.
+        let init_argv = match &err_fd_digits {
+            Some(digits) => super::init::argv(digits, &exec_ptrs, &argv_ptrs),
+            None => Vec::new(),
+        };
+        Ok(PlanBuffers {
+            fd_moves,
+            keep_fds,
+            init_memfd,
+            exec_ptrs,
+            argv_ptrs,
+            envp_ptrs,
+            _err_fd_digits: err_fd_digits,
+            init_argv,
+        })
+    }
+
+    /// Everything the child needs, borrowed from `self` and `buffers`, which outlive it.
+    fn child_plan<'a>(
+        &'a self,
+        c: &Container,
+        buffers: &'a PlanBuffers,
+        fds: &ChildFds,
+        pipes: &Pipes,
+        network: Option<&net::Setup>,
+    ) -> ChildPlan<'a> {
+        ChildPlan {
+            err_fd: pipes.err_write.as_raw_fd(),
+            go_fd: pipes.go_read.as_raw_fd(),
+            parent_fds: [pipes.err_read.as_raw_fd(), pipes.go_write.as_raw_fd()],
+            wait_for_go: self.id_maps.is_some() || network.is_some_and(|n| n.needs_parent()),
+            unshare_cgroup_ns: false,
+            parent_death_signal: c.parent_death_signal.unwrap_or(0),
+            join: &self.join,
+            groups: self.groups.as_deref(),
+            gid: self.gid,
+            uid: self.uid,
+            hostname: self.hostname.as_deref(),
+            domainname: self.domainname.as_deref(),
+            rootfs: self.rootfs.as_ref(),
+            cwd: self.cwd.as_deref(),
+            fd_moves: &buffers.fd_moves,
+            keep_fds: &buffers.keep_fds,
+            fd_limit: self.fd_limit,
+            security: &self.security,
+            privileged: self.privileged,
+            init: buffers.init_memfd.map(|memfd| child::InitPlan {
+                memfd,
+                argv: buffers.init_argv.as_ptr(),
+            }),
+            become_namespace_root: self.become_namespace_root,
+            tty: c.tty,
+            loopback_up: network.is_some(),
+            pty_socket: fds
+                .pty_socket
+                .as_ref()
+                .map_or(-1, |(_, theirs)| theirs.as_raw_fd()),
+            winsize: caller_winsize(),
+            exec_paths: &buffers.exec_ptrs,
+            argv: buffers.argv_ptrs.as_ptr(),
+            envp: buffers.envp_ptrs.as_ptr(),
+            umask: self.umask,
+            sysctls: &self.sysctls,
+            workdir: self.workdir.as_ref(),
+            stdio_owner: self.stdio_owner,
+            own_pty_stdio: fds.tty_master.is_some(),
         }
     }
 
@@ -1088,6 +990,251 @@ fn receive_fd(socket: &OwnedFd) -> Result<OwnedFd> {
         }
     }
     Err(Error::sys("recvmsg(pty master)", Errno::EPROTO))
+}
+
+/// A cgroup of the container's own (`CgroupPlacement::Create`), with the device allowlist
+/// attached; `None` for an existing cgroup or none.
+fn create_cgroup(c: &Container) -> Result<Option<crate::cgroup::OwnedCgroup>> {
+    let Some(CgroupPlacement::Create { parent, resources }) = &c.cgroup else {
+        return Ok(None);
+    };
+    let cg = crate::cgroup::place::create_for_container(parent.as_deref(), resources)?;
+    if let Some(rules) = &c.security.device_allowlist {
+        crate::cgroup::attach_device_filter(&cg, rules)?;
+    }
+    Ok(Some(cg))
+}
+
+/// A close-on-exec duplicate of `fd` numbered `min_fd` or above.
+fn dup_high(fd: BorrowedFd<'_>, min_fd: RawFd) -> Result<OwnedFd> {
+    let n = nix::fcntl::fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(min_fd))
+        .map_err(|e| Error::sys("fcntl(F_DUPFD_CLOEXEC)", e))?;
+    // SAFETY: fcntl just returned this new descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(n) })
+}
+
+/// A close-on-exec pipe (read end, write end) numbered `min_fd` or above.
+fn pipe_high(min_fd: RawFd) -> Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
+    Ok((dup_high(r.as_fd(), min_fd)?, dup_high(w.as_fd(), min_fd)?))
+}
+
+/// The descriptors for the child, all close-on-exec and numbered above every target, so
+/// that moving them into place can never overwrite one another; and our ends of them.
+struct ChildFds {
+    /// Each descriptor and the number the child moves it to.
+    moves: Vec<(OwnedFd, RawFd)>,
+    /// Our ends of piped stdin, stdout and stderr.
+    parent_ends: [Option<OwnedFd>; 3],
+    /// Ours and the child's end of the socket on which the child sends the pty master it
+    /// opens inside the rootfs.
+    pty_socket: Option<(OwnedFd, OwnedFd)>,
+    /// The pty master opened here (without a rootfs); its slave is the child's stdio.
+    tty_master: Option<OwnedFd>,
+}
+
+impl ChildFds {
+    fn new(c: &Container, min_fd: RawFd) -> Result<ChildFds> {
+        // With a rootfs the pty must come from the container's own devpts (its name must
+        // resolve inside): the child opens it and sends us the master.
+        let pty_in_child = c.tty && c.rootfs.is_some();
+        let pty_socket = match pty_in_child {
+            true => Some(pty_socket(min_fd)?),
+            false => None,
+        };
+        let mut moves: Vec<(OwnedFd, RawFd)> = Vec::new();
+        let tty_master = match c.tty && !pty_in_child {
+            true => {
+                let (master, slave) = tty::open_pty()?;
+                for target in 0..3 {
+                    moves.push((dup_high(slave.as_fd(), min_fd)?, target));
+                }
+                Some(master)
+            }
+            false => None,
+        };
+        let parent_ends = stdio_fds(c, min_fd, &mut moves)?;
+        for (fd, target) in &c.fds {
+            moves.push((dup_high(fd.as_fd(), min_fd)?, *target));
+        }
+        Ok(ChildFds {
+            moves,
+            parent_ends,
+            pty_socket,
+            tty_master,
+        })
+    }
+}
+
+/// A socket pair for the pty master: ours, and the child's numbered `min_fd` or above.
+fn pty_socket(min_fd: RawFd) -> Result<(OwnedFd, OwnedFd)> {
+    let (ours, theirs) = nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::SeqPacket,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("socketpair", e))?;
+    Ok((ours, dup_high(theirs.as_fd(), min_fd)?))
+}
+
+/// Adds the moves for stdin, stdout and stderr as `Stdio` asks (with a tty they are the
+/// pty's, set elsewhere), and returns our ends of the piped ones.
+fn stdio_fds(
+    c: &Container,
+    min_fd: RawFd,
+    moves: &mut Vec<(OwnedFd, RawFd)>,
+) -> Result<[Option<OwnedFd>; 3]> {
+    let mut parent_ends: [Option<OwnedFd>; 3] = [None, None, None];
+    let stdio = if c.tty {
+        [&Stdio::Inherit; 3]
+    } else {
+        [&c.stdin, &c.stdout, &c.stderr]
+    };
+    for (i, stdio) in stdio.into_iter().enumerate() {
+        match stdio {
+            Stdio::Inherit => {}
+            Stdio::Null => {
+                let flags = if i == 0 {
+                    OFlag::O_RDONLY
+                } else {
+                    OFlag::O_WRONLY
+                };
+                let null = nix::fcntl::open(
+                    "/dev/null",
+                    flags | OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map_err(|e| Error::sys_path("open", "/dev/null", e))?;
+                moves.push((dup_high(null.as_fd(), min_fd)?, i as RawFd));
+            }
+            Stdio::Piped => {
+                let (r, w) = pipe_high(min_fd)?;
+                let (child_end, parent_end) = if i == 0 { (r, w) } else { (w, r) };
+                moves.push((child_end, i as RawFd));
+                parent_ends[i] = Some(parent_end);
+            }
+            Stdio::Fd(fd) => moves.push((dup_high(fd.as_fd(), min_fd)?, i as RawFd)),
+        }
+    }
+    Ok(parent_ends)
+}
+
+/// The pipes between parent and child, numbered above every target: the child's error
+/// report (EOF when exec succeeds: the write end is close-on-exec), and the go-ahead it
+/// waits for while the parent sets it up.
+struct Pipes {
+    err_read: OwnedFd,
+    err_write: OwnedFd,
+    go_read: OwnedFd,
+    go_write: OwnedFd,
+}
+
+impl Pipes {
+    fn new(min_fd: RawFd) -> Result<Pipes> {
+        let (err_read, err_write) = pipe_high(min_fd)?;
+        let (go_read, go_write) = pipe_high(min_fd)?;
+        Ok(Pipes {
+            err_read,
+            err_write,
+            go_read,
+            go_write,
+        })
+    }
+}
+
+/// What the child's plan points into, kept in `spawn`'s frame until the child has exec'd
+/// or died.
+struct PlanBuffers {
+    fd_moves: Vec<(RawFd, RawFd)>,
+    keep_fds: Vec<RawFd>,
+    init_memfd: Option<RawFd>,
+    exec_ptrs: Vec<*const c_char>,
+    argv_ptrs: Vec<*const c_char>,
+    envp_ptrs: Vec<*const c_char>,
+    /// The error pipe's number, which `init_argv` points to.
+    _err_fd_digits: Option<CString>,
+    init_argv: Vec<*const c_char>,
+}
+
+/// The caller's terminal size (stdin's, else stdout's), for the container's pty; zero when
+/// neither is a terminal.
+fn caller_winsize() -> libc::winsize {
+    tty::window_size(std::io::stdin().as_fd())
+        .or_else(|| tty::window_size(std::io::stdout().as_fd()))
+        .map_or(
+            libc::winsize {
+                ws_row: 0,
+                ws_col: 0,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            },
+            |w| libc::winsize {
+                ws_row: w.ws_row,
+                ws_col: w.ws_col,
+                ws_xpixel: w.ws_xpixel,
+                ws_ypixel: w.ws_ypixel,
+            },
+        )
+}
+
+/// The parent's steps while the child waits: its id maps, its network, its cgroup (when
+/// clone did not place it there), then the go-ahead (when it waits for one), which carries
+/// what the child's generated /etc files need of the network. Returns the veth, if any.
+fn release_child(
+    id_maps: Option<&PreparedIdMaps>,
+    (pid, pidfd): (i32, Option<BorrowedFd<'_>>),
+    network: Option<&net::Setup>,
+    unplaced: Option<&Cgroup>,
+    go_write: Option<&OwnedFd>,
+) -> Result<Option<net::Veth>> {
+    if let Some(maps) = id_maps {
+        maps.write(pid)?;
+    }
+    let veth = match (network, pidfd) {
+        (Some(setup), Some(pidfd)) => setup.apply(pid, pidfd)?,
+        _ => None,
+    };
+    if let Some(cg) = unplaced {
+        cg.add_process(nix::unistd::Pid::from_raw(pid))?;
+    }
+    if let Some(go_write) = go_write {
+        let go = crate::rootfs::etc::go_message(veth.as_ref());
+        match nix::unistd::write(go_write, &go) {
+            Ok(n) if n == go.len() => {}
+            Ok(_) => return Err(Error::sys("write(go-ahead pipe)", Errno::EIO)),
+            Err(e) => return Err(Error::sys("write(go-ahead pipe)", e)),
+        }
+    }
+    Ok(veth)
+}
+
+/// Reads the child's report from the error pipe until EOF or a full report; returns it and
+/// how many bytes came (0: exec succeeded, the pipe being close-on-exec).
+fn read_report(err_read: &OwnedFd) -> Result<([u8; ChildError::WIRE_SIZE], usize)> {
+    let mut report = [0u8; ChildError::WIRE_SIZE];
+    let mut got = 0;
+    while got < report.len() {
+        match nix::unistd::read(err_read, &mut report[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("read(error pipe)", e)),
+        }
+    }
+    Ok((report, got))
+}
+
+/// Gives the child's handle our ends of its piped stdin, stdout and stderr.
+fn hand_over_stdio(child: &mut Child, parent_ends: [Option<OwnedFd>; 3]) {
+    for (i, end) in parent_ends.into_iter().enumerate() {
+        let Some(end) = end else { continue };
+        match i {
+            0 => child.stdin = Some(end.into()),
+            1 => child.stdout = Some(end.into()),
+            _ => child.stderr = Some(end.into()),
+        }
+    }
 }
 
 /// Saves the calling thread's `pid_for_children` and switches it to `target`.
