@@ -56,24 +56,10 @@ pub(super) struct Prepared {
     stdio_owner: Option<(u32, u32)>,
 }
 
-/// A hostname or domain name, as set with sethostname / setdomainname.
-type UtsName = Vec<u8>;
-
-fn uts_name(what: &'static str, name: &OsStr) -> Result<UtsName> {
-    let b = name.as_bytes();
-    if b.is_empty() || b.len() > 64 || b.contains(&0) {
-        return Err(Error::config(
-            what,
-            format!("{name:?} must be 1 to 64 bytes without NUL"),
-        ));
-    }
-    Ok(b.to_vec())
-}
-
 impl Prepared {
     /// Checks the container and computes all the child needs, in phases. The order of the
-    /// phases is the order in which a container with several errors reports them, and the
-    /// rootfs is prepared (which reads the image) only once the earlier checks have passed.
+    /// phases is the order in which a container with several errors reports them; the rootfs
+    /// (layers, their locks, the generated /etc files) is prepared after the checks above it.
     pub(super) fn new(c: &Container) -> Result<Prepared> {
         let program = program(c)?;
         let argv = argv(c)?;
@@ -619,6 +605,21 @@ fn uts_names(c: &Container, joined: Namespaces) -> Result<(Option<UtsName>, Opti
     Ok((hostname, domainname))
 }
 
+/// A hostname or domain name, as set with sethostname / setdomainname.
+type UtsName = Vec<u8>;
+
+/// One hostname or domain name, checked: 1 to 64 bytes, no NUL.
+fn uts_name(what: &'static str, name: &OsStr) -> Result<UtsName> {
+    let b = name.as_bytes();
+    if b.is_empty() || b.len() > 64 || b.contains(&0) {
+        return Err(Error::config(
+            what,
+            format!("{name:?} must be 1 to 64 bytes without NUL"),
+        ));
+    }
+    Ok(b.to_vec())
+}
+
 /// Whether `id` is inside one of `maps`. The default map (none given) has only 0 inside.
 fn mapped(maps: &[IdMap], id: u32) -> bool {
     match maps {
@@ -876,6 +877,28 @@ fn prepare_rootfs(
     }
 }
 
+/// What the generated `/etc` files of a rootfs depend on (see `rootfs/etc.rs`).
+fn etc_context(c: &Container, joined: Namespaces) -> crate::rootfs::etc::EtcContext<'_> {
+    use crate::rootfs::etc::NetView;
+    let net = if joined.contains(Namespaces::NET) {
+        NetView::Joined
+    } else if c.namespaces.contains(Namespaces::NET) {
+        match c.network {
+            Some(net::Net::Veth(_)) => NetView::Veth,
+            _ => NetView::Loopback,
+        }
+    } else {
+        NetView::Host
+    };
+    crate::rootfs::etc::EtcContext {
+        config: &c.etc,
+        net,
+        hostname: c.hostname.as_deref(),
+        domainname: c.domainname.as_deref(),
+        uts_joined: joined.contains(Namespaces::UTS),
+    }
+}
+
 /// The highest descriptor number the child closes up to: this process's RLIMIT_NOFILE
 /// soft limit, at most 65536. Refuses passed-fd targets too close to it.
 fn fd_limit(c: &Container, min_fd: RawFd) -> Result<RawFd> {
@@ -964,34 +987,6 @@ fn workdir_plan(c: &Container) -> Result<Option<WorkdirPlan>> {
     }))
 }
 
-/// Receives the descriptor the child sent with SCM_RIGHTS (already queued: it was sent
-/// before exec).
-fn receive_fd(socket: &OwnedFd) -> Result<OwnedFd> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut byte = [0u8; 1];
-    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(|e| Error::sys("recvmsg(pty master)", e))?;
-    for cmsg in msg
-        .cmsgs()
-        .map_err(|e| Error::sys("recvmsg(pty master)", e))?
-    {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: SCM_RIGHTS just installed this descriptor in our table.
-                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-            }
-        }
-    }
-    Err(Error::sys("recvmsg(pty master)", Errno::EPROTO))
-}
-
 /// A cgroup of the container's own (`CgroupPlacement::Create`), with the device allowlist
 /// attached; `None` for an existing cgroup or none.
 fn create_cgroup(c: &Container) -> Result<Option<crate::cgroup::OwnedCgroup>> {
@@ -1034,6 +1029,7 @@ struct ChildFds {
 }
 
 impl ChildFds {
+    /// The pty's socket or the pty itself (with `-t`), then stdio, then passed descriptors.
     fn new(c: &Container, min_fd: RawFd) -> Result<ChildFds> {
         // With a rootfs the pty must come from the container's own devpts (its name must
         // resolve inside): the child opens it and sends us the master.
@@ -1225,6 +1221,34 @@ fn read_report(err_read: &OwnedFd) -> Result<([u8; ChildError::WIRE_SIZE], usize
     Ok((report, got))
 }
 
+/// Receives the descriptor the child sent with SCM_RIGHTS (already queued: it was sent
+/// before exec).
+fn receive_fd(socket: &OwnedFd) -> Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut byte = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("recvmsg(pty master)", e))?;
+    for cmsg in msg
+        .cmsgs()
+        .map_err(|e| Error::sys("recvmsg(pty master)", e))?
+    {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: SCM_RIGHTS just installed this descriptor in our table.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    Err(Error::sys("recvmsg(pty master)", Errno::EPROTO))
+}
+
 /// Gives the child's handle our ends of its piped stdin, stdout and stderr.
 fn hand_over_stdio(child: &mut Child, parent_ends: [Option<OwnedFd>; 3]) {
     for (i, end) in parent_ends.into_iter().enumerate() {
@@ -1312,27 +1336,5 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         // Child's own Drop kills (SIGKILL via pidfd) and reaps.
         drop(self.0.take());
-    }
-}
-
-/// What the generated `/etc` files of a rootfs depend on (see `rootfs/etc.rs`).
-fn etc_context(c: &Container, joined: Namespaces) -> crate::rootfs::etc::EtcContext<'_> {
-    use crate::rootfs::etc::NetView;
-    let net = if joined.contains(Namespaces::NET) {
-        NetView::Joined
-    } else if c.namespaces.contains(Namespaces::NET) {
-        match c.network {
-            Some(net::Net::Veth(_)) => NetView::Veth,
-            _ => NetView::Loopback,
-        }
-    } else {
-        NetView::Host
-    };
-    crate::rootfs::etc::EtcContext {
-        config: &c.etc,
-        net,
-        hostname: c.hostname.as_deref(),
-        domainname: c.domainname.as_deref(),
-        uts_joined: joined.contains(Namespaces::UTS),
     }
 }
