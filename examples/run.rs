@@ -31,7 +31,7 @@ use std::ffi::OsString;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use contain::cgroup::{Bytes, CpuMax, Max, Resources, Weight};
@@ -39,7 +39,7 @@ use contain::idmap::IdMap;
 use contain::mount::Mount;
 use contain::namespace::Namespaces;
 use contain::net::{Net, VethConfig};
-use contain::process::{Container, SignalForwarder, TtyRelay};
+use contain::process::{Child, Container, ExitStatus, SignalForwarder, TtyRelay};
 use contain::rootfs::{Rootfs, RootfsMode};
 use contain::security::{CapSet, Rlimit, Seccomp};
 use contain::{Errno, Error, SetupStage};
@@ -230,81 +230,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> contain::Result<ExitCode> {
-    let root = nix::unistd::geteuid().is_root();
-    let (mut ns, net) = namespaces_and_net(args)?;
-    if args.rootless || !root {
-        ns |= Namespaces::USER;
-    }
-    let mut c = Container::new(&args.command[0]);
-    c.network(match (net, &args.veth_addr) {
-        (NetMode::Host, _) => Net::Host,
-        (NetMode::None, _) => Net::None,
-        (NetMode::Veth, None) => Net::veth(),
-        (NetMode::Veth, Some(cidr)) => {
-            Net::Veth(VethConfig::new().container_address(cidr.parse()?))
-        }
-    });
-    c.args(&args.command[1..]).namespaces(ns);
-    if root && !args.rootless && ns.contains(Namespaces::USER) {
-        // As root, keep ids 0-65535 as they are, so that --user and the image's files work.
-        c.uid_map(&[IdMap::new(0, 0, 65_536)])
-            .gid_map(&[IdMap::new(0, 0, 65_536)]);
-    }
-    match (&args.hostname, ns.contains(Namespaces::UTS)) {
-        (name, true) => {
-            c.hostname(name.as_deref().unwrap_or("contain"));
-        }
-        (Some(_), false) => {
-            return Err(Error::Config {
-                what: "--hostname",
-                reason: "needs a UTS namespace of the container's own (add uts to --ns): \
-                         without one it has the host's name"
-                    .into(),
-            })
-        }
-        (None, false) => {}
-    }
-    for kv in &args.env {
-        let (k, v) = kv.split_once('=').ok_or_else(|| Error::Config {
-            what: "--env",
-            reason: format!("{kv:?} is not K=V"),
-        })?;
-        c.env(k, v);
-    }
-    if let Some(dir) = &args.workdir {
-        c.current_dir(dir);
-    }
-    c.init(args.init).tty(args.tty);
-    c.capabilities(capabilities(args)?);
-    if args.no_seccomp {
-        c.seccomp(Seccomp::Disabled);
-    }
-    for l in &args.ulimit {
-        c.rlimit(Rlimit::parse(l)?);
-    }
-    if let Some(user) = &args.user {
-        c.user(user.parse()?);
-    }
-    for kv in &args.sysctl {
-        let (k, v) = kv.split_once('=').ok_or_else(|| Error::Config {
-            what: "--sysctl",
-            reason: format!("{kv:?} is not KEY=VALUE"),
-        })?;
-        c.sysctl(k, v);
-    }
-    security_opts(args, &mut c)?;
-    if !args.no_rootfs {
-        c.rootfs(rootfs(args)?);
-    }
-    names(args, &mut c)?;
-    let limits = resources(args)?;
-    let use_cgroup = args.stats || args.cgroup_parent.is_some() || limits != Resources::default();
-    if use_cgroup {
-        c.resources(limits);
-    }
-    if let Some(parent) = &args.cgroup_parent {
-        c.cgroup_parent(parent);
-    }
+    let c = container(args)?;
     // Every signal we can catch but SIGCHLD and SIGPIPE goes to the container, as with docker
     // run's sig-proxy (SIGWINCH is the tty relay's with -t); blocked from here on so that one
     // arriving during setup waits for the container instead of ending us.
@@ -330,22 +256,151 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
         relay.finish();
     }
     if args.stats {
-        let wall = started.elapsed();
-        let u = child.usage()?;
-        let peak = u.memory_peak.map_or("n/a".to_string(), |b| b.0.to_string());
-        let oom = u
-            .memory_events
-            .map_or("n/a".to_string(), |e| e.oom_kill.to_string());
-        eprintln!(
-            "contain: stats: wall={:.3}s cpu={:.3}s user={:.3}s system={:.3}s peak_memory={peak} oom_kill={oom} status={}",
-            wall.as_secs_f64(),
-            u.cpu.usage().as_secs_f64(),
-            u.cpu.user().as_secs_f64(),
-            u.cpu.system().as_secs_f64(),
-            status.shell_code(),
-        );
+        print_stats(&child, started.elapsed(), &status)?;
     }
     Ok(ExitCode::from(status.shell_code().clamp(0, 255) as u8))
+}
+
+/// The container the flags describe. The groups of flags are read in this order, which is
+/// the order in which bad flags are reported.
+fn container(args: &Args) -> contain::Result<Container> {
+    let root = nix::unistd::geteuid().is_root();
+    let mut c = Container::new(&args.command[0]);
+    c.args(&args.command[1..]);
+    let ns = namespace_options(args, root, &mut c)?;
+    process_options(args, &mut c)?;
+    security(args, &mut c)?;
+    identity(args, root, ns, &mut c)?;
+    for kv in &args.sysctl {
+        let (k, v) = key_value(kv, "--sysctl", "KEY=VALUE")?;
+        c.sysctl(k, v);
+    }
+    security_opts(args, &mut c)?;
+    filesystem(args, &mut c)?;
+    cgroup(args, &mut c)?;
+    Ok(c)
+}
+
+/// `--ns`, `--net`, `--veth-addr` and `--hostname` (and a user namespace when not root or
+/// `--rootless`). Returns the namespaces.
+fn namespace_options(args: &Args, root: bool, c: &mut Container) -> contain::Result<Namespaces> {
+    let (mut ns, net) = namespaces_and_net(args)?;
+    if args.rootless || !root {
+        ns |= Namespaces::USER;
+    }
+    c.network(match (net, &args.veth_addr) {
+        (NetMode::Host, _) => Net::Host,
+        (NetMode::None, _) => Net::None,
+        (NetMode::Veth, None) => Net::veth(),
+        (NetMode::Veth, Some(cidr)) => {
+            Net::Veth(VethConfig::new().container_address(cidr.parse()?))
+        }
+    });
+    c.namespaces(ns);
+    match (&args.hostname, ns.contains(Namespaces::UTS)) {
+        (name, true) => {
+            c.hostname(name.as_deref().unwrap_or("contain"));
+        }
+        (Some(_), false) => {
+            return Err(Error::Config {
+                what: "--hostname",
+                reason: "needs a UTS namespace of the container's own (add uts to --ns): \
+                         without one it has the host's name"
+                    .into(),
+            })
+        }
+        (None, false) => {}
+    }
+    Ok(ns)
+}
+
+/// `--env`, `--workdir`, `--init` and `-t`.
+fn process_options(args: &Args, c: &mut Container) -> contain::Result<()> {
+    for kv in &args.env {
+        let (k, v) = key_value(kv, "--env", "K=V")?;
+        c.env(k, v);
+    }
+    if let Some(dir) = &args.workdir {
+        c.current_dir(dir);
+    }
+    c.init(args.init).tty(args.tty);
+    Ok(())
+}
+
+/// Splits a flag's `K=V` value at its first `=`; `form` names the shape in the error.
+fn key_value<'a>(
+    kv: &'a str,
+    what: &'static str,
+    form: &str,
+) -> contain::Result<(&'a str, &'a str)> {
+    kv.split_once('=').ok_or_else(|| Error::Config {
+        what,
+        reason: format!("{kv:?} is not {form}"),
+    })
+}
+
+/// `--cap-add`, `--cap-drop`, `--no-seccomp` and `--ulimit`.
+fn security(args: &Args, c: &mut Container) -> contain::Result<()> {
+    c.capabilities(capabilities(args)?);
+    if args.no_seccomp {
+        c.seccomp(Seccomp::Disabled);
+    }
+    for l in &args.ulimit {
+        c.rlimit(Rlimit::parse(l)?);
+    }
+    Ok(())
+}
+
+/// `--user`, and the id maps of the user namespace.
+fn identity(args: &Args, root: bool, ns: Namespaces, c: &mut Container) -> contain::Result<()> {
+    if root && !args.rootless && ns.contains(Namespaces::USER) {
+        // As root, keep ids 0-65535 as they are, so that --user and the image's files work.
+        c.uid_map(&[IdMap::new(0, 0, 65_536)])
+            .gid_map(&[IdMap::new(0, 0, 65_536)]);
+    }
+    if let Some(user) = &args.user {
+        c.user(user.parse()?);
+    }
+    Ok(())
+}
+
+/// The root filesystem (unless `--no-rootfs`) and the names in its generated /etc files.
+fn filesystem(args: &Args, c: &mut Container) -> contain::Result<()> {
+    if !args.no_rootfs {
+        c.rootfs(rootfs(args)?);
+    }
+    names(args, c)
+}
+
+/// A cgroup of the container's own when there are limits, `--stats` or `--cgroup-parent`.
+fn cgroup(args: &Args, c: &mut Container) -> contain::Result<()> {
+    let limits = resources(args)?;
+    let use_cgroup = args.stats || args.cgroup_parent.is_some() || limits != Resources::default();
+    if use_cgroup {
+        c.resources(limits);
+    }
+    if let Some(parent) = &args.cgroup_parent {
+        c.cgroup_parent(parent);
+    }
+    Ok(())
+}
+
+/// `--stats`: wall and CPU time, peak memory and OOM kills, on stderr.
+fn print_stats(child: &Child, wall: Duration, status: &ExitStatus) -> contain::Result<()> {
+    let u = child.usage()?;
+    let peak = u.memory_peak.map_or("n/a".to_string(), |b| b.0.to_string());
+    let oom = u
+        .memory_events
+        .map_or("n/a".to_string(), |e| e.oom_kill.to_string());
+    eprintln!(
+        "contain: stats: wall={:.3}s cpu={:.3}s user={:.3}s system={:.3}s peak_memory={peak} oom_kill={oom} status={}",
+        wall.as_secs_f64(),
+        u.cpu.usage().as_secs_f64(),
+        u.cpu.user().as_secs_f64(),
+        u.cpu.system().as_secs_f64(),
+        status.shell_code(),
+    );
+    Ok(())
 }
 
 fn capabilities(args: &Args) -> contain::Result<CapSet> {

@@ -56,391 +56,71 @@ pub(super) struct Prepared {
     stdio_owner: Option<(u32, u32)>,
 }
 
-fn uts_name(what: &'static str, name: &OsStr) -> Result<Vec<u8>> {
-    let b = name.as_bytes();
-    if b.is_empty() || b.len() > 64 || b.contains(&0) {
-        return Err(Error::config(
-            what,
-            format!("{name:?} must be 1 to 64 bytes without NUL"),
-        ));
-    }
-    Ok(b.to_vec())
-}
-
 impl Prepared {
+    /// Checks the container and computes all the child needs, in phases. The order of the
+    /// phases is the order in which a container with several errors reports them; the rootfs
+    /// (layers, their locks, the generated /etc files) is prepared after the checks above it.
     pub(super) fn new(c: &Container) -> Result<Prepared> {
-        if c.program.is_empty() {
-            return Err(Error::config("program", "empty"));
-        }
-        let program = cstring(&c.program, "program")?;
-        let mut argv = vec![cstring(c.arg0.as_deref().unwrap_or(&c.program), "argv[0]")?];
-        for a in &c.args {
-            argv.push(cstring(a, "argument")?);
-        }
-        let mut envp = Vec::with_capacity(c.env.len() + 2);
-        for (k, v) in &c.env {
-            if k.is_empty() || k.as_bytes().contains(&b'=') {
-                return Err(Error::config(
-                    "environment",
-                    format!("variable name {k:?} is empty or contains '='"),
-                ));
-            }
-            let mut kv = k.clone().into_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            envp.push(
-                CString::new(kv).map_err(|_| {
-                    Error::config("environment", format!("{k:?} contains a NUL byte"))
-                })?,
-            );
-        }
-        let exec_paths = if c.program.as_bytes().contains(&b'/') {
-            vec![program]
-        } else {
-            // execvp semantics, with the container's PATH rather than the caller's.
-            let path = c
-                .env
-                .get(OsStr::new("PATH"))
-                .map(|p| p.as_bytes())
-                .unwrap_or(DEFAULT_PATH.as_bytes());
-            path.split(|&b| b == b':')
-                .map(|dir| {
-                    let dir = if dir.is_empty() { &b"."[..] } else { dir };
-                    let mut full = dir.to_vec();
-                    full.push(b'/');
-                    full.extend_from_slice(c.program.as_bytes());
-                    CString::new(full).map_err(|_| Error::config("PATH", "contains a NUL byte"))
-                })
-                .collect::<Result<Vec<_>>>()?
-        };
+        let program = program(c)?;
+        let argv = argv(c)?;
+        let mut envp = environment(c)?;
+        let exec_paths = exec_paths(c, program)?;
 
-        let joined = c
-            .join
-            .iter()
-            .fold(Namespaces::empty(), |acc, n| acc | n.kind());
-        if c.join.len() != joined.iter().count() {
-            return Err(Error::config(
-                "namespaces",
-                "the same kind of namespace is joined twice",
-            ));
-        }
-        if !(joined & c.namespaces).is_empty() {
-            return Err(Error::config(
-                "namespaces",
-                format!("{:?} both created and joined", joined & c.namespaces),
-            ));
-        }
-        let uts = (c.namespaces | joined).contains(Namespaces::UTS);
-        if (c.hostname.is_some() || c.domainname.is_some()) && !uts {
-            return Err(Error::config("hostname", "setting the hostname or domain name needs a new UTS namespace (it would change the host's)"));
-        }
-        let hostname = c
-            .hostname
-            .as_deref()
-            .map(|h| uts_name("hostname", h))
-            .transpose()?;
-        let domainname = c
-            .domainname
-            .as_deref()
-            .map(|h| uts_name("domain name", h))
-            .transpose()?;
-
-        let euid = nix::unistd::geteuid().as_raw();
-        let egid = nix::unistd::getegid().as_raw();
-        let id_maps = if c.namespaces.contains(Namespaces::USER) {
-            let uid_map = if c.uid_map.is_empty() {
-                vec![IdMap::single(0, euid)]
-            } else {
-                c.uid_map.clone()
-            };
-            let gid_map = if c.gid_map.is_empty() {
-                vec![IdMap::single(0, egid)]
-            } else {
-                c.gid_map.clone()
-            };
-            Some(PreparedIdMaps::prepare(
-                &uid_map,
-                &gid_map,
-                euid,
-                egid,
-                euid == 0,
-            )?)
-        } else {
-            if !c.uid_map.is_empty() || !c.gid_map.is_empty() {
-                return Err(Error::config(
-                    "id maps",
-                    "uid and gid maps need a new user namespace (Namespaces::USER)",
-                ));
-            }
-            None
-        };
-        // The default map has only 0 inside.
-        let mapped = |maps: &[IdMap], id: u32| match maps {
-            [] => id == 0,
-            _ => maps
-                .iter()
-                .any(|m| id >= m.inside && id - m.inside < m.count),
-        };
-        // In a new user namespace the child still has the caller's kernel ids, which the map
-        // may not cover: it becomes the namespace's root when 0 is mapped (before the rootfs
-        // is assembled), and ends as the requested ids, or as that root.
-        let become_namespace_root =
-            id_maps.is_some() && mapped(&c.uid_map, 0) && mapped(&c.gid_map, 0);
-        // docker's --user NAME[:GROUP], and HOME, from the container's /etc/passwd and
-        // /etc/group (read here, before clone, inside the image).
-        let needs_home = !c.env.contains_key(OsStr::new("HOME"));
-        let read_etc = |rel: &std::ffi::CStr| match &c.rootfs {
-            Some(r) => r.read_file(rel),
-            None => Rootfs::host().read_file(rel),
-        };
-        let passwd = match (&c.user, needs_home) {
-            (Some(_), _) => read_etc(c"etc/passwd")?,
-            // HOME is a convenience: an unreadable passwd file leaves it at "/".
-            (None, true) => read_etc(c"etc/passwd").ok().flatten(),
-            (None, false) => None,
-        };
-        let resolved = match &c.user {
-            Some(u) => Some(user::resolve(
-                u,
-                passwd.as_deref(),
-                read_etc(c"etc/group")?.as_deref(),
-            )?),
-            None => None,
-        };
-        let want_uid = c.uid.or(resolved.as_ref().map(|r| r.uid));
-        let want_gid = c.gid.or(resolved.as_ref().map(|r| r.gid));
-        let (uid, gid) = match &id_maps {
-            Some(_) => (
-                want_uid.or(mapped(&c.uid_map, 0).then_some(0)),
-                want_gid.or(mapped(&c.gid_map, 0).then_some(0)),
-            ),
-            None => (want_uid, want_gid),
-        };
-        if id_maps.is_some() {
-            if let Some(u) = uid.filter(|u| !mapped(&c.uid_map, *u)) {
-                return Err(Error::config(
-                    "uid",
-                    format!("{u} is not mapped in the new user namespace (see uid_map)"),
-                ));
-            }
-            if let Some(g) = gid.filter(|g| !mapped(&c.gid_map, *g)) {
-                return Err(Error::config(
-                    "gid",
-                    format!("{g} is not mapped in the new user namespace (see gid_map)"),
-                ));
-            }
-        }
-        // Clear supplementary groups whenever we switch identity, as docker does; in a user
-        // namespace whose setgroups is denied the kernel refuses, so leave them then.
-        let setgroups_ok = id_maps.as_ref().is_none_or(|m| m.setgroups_allowed());
-        let groups = match (&c.groups, gid) {
-            (Some(g), _) if !setgroups_ok => {
-                return Err(Error::config(
-                    "groups",
-                    format!("cannot set {g:?}: setgroups is denied in a rootless user namespace"),
-                ))
-            }
-            (Some(g), _) => Some(g.clone()),
-            // A user's own groups from /etc/group, those the namespace maps.
-            (None, _) if setgroups_ok && resolved.is_some() => Some(
-                resolved
-                    .as_ref()
-                    .map(|r| r.groups.as_slice())
-                    .unwrap_or_default()
-                    .iter()
-                    .copied()
-                    .filter(|g| id_maps.is_none() || mapped(&c.gid_map, *g))
-                    .collect(),
-            ),
-            (None, Some(_)) if setgroups_ok => Some(Vec::new()),
-            (None, _) if id_maps.is_some() && setgroups_ok => Some(Vec::new()),
-            _ => None,
-        };
-
-        for (fd, target) in &c.fds {
-            if *target < 3 {
-                return Err(Error::config(
-                    "passed fd",
-                    format!("target {target} is stdio; use stdin/stdout/stderr"),
-                ));
-            }
-            if c.fds.iter().filter(|(_, t)| t == target).count() > 1 {
-                return Err(Error::config(
-                    "passed fd",
-                    format!("target {target} given twice"),
-                ));
-            }
-            let _ = fd;
-        }
-        let min_fd = c.fds.iter().map(|(_, t)| *t + 1).max().unwrap_or(3).max(3);
-
-        let mut join: Vec<(RawFd, i32)> = Vec::new();
-        let mut join_pid = None;
-        for kind in joined.kinds() {
-            if let Some(ns) = c.join.iter().find(|n| n.kind() == kind) {
-                if kind == Namespaces::PID {
-                    join_pid = Some(ns.as_fd().as_raw_fd());
-                } else {
-                    join.push((ns.as_fd().as_raw_fd(), kind.bits() as i32));
-                }
-            }
-        }
+        let joined = joined_namespaces(c)?;
+        let (hostname, domainname) = uts_names(c, joined)?;
+        let ids = Identity::new(c)?;
+        let min_fd = fd_targets(c)?;
+        let (join, join_pid) = join_fds(c, joined);
+        check_clone(c)?;
         // setns(time) needs a process that shares its memory with nobody: a spawn that joins
         // a time namespace copies the page tables instead. (A *new* time namespace is fine
         // with CLONE_VM: its offsets are zero and the child never reads the vDSO data.)
-        if c.init && !c.namespaces.contains(Namespaces::PID) {
-            return Err(Error::config(
-                "init",
-                "an init needs a new PID namespace (Namespaces::PID)",
-            ));
-        }
         let share_vm = !joined.contains(Namespaces::TIME);
-        let changes_credentials = uid.is_some()
-            || gid.is_some()
-            || become_namespace_root
+        let changes_credentials = ids.uid.is_some()
+            || ids.gid.is_some()
+            || ids.become_namespace_root
             || joined.contains(Namespaces::USER);
-        if c.namespaces.contains(Namespaces::TIME) && c.clone_call == CloneCall::Legacy {
-            return Err(Error::config(
-                "namespaces",
-                "a new time namespace needs clone3 (CloneCall::Legacy cannot create one)",
-            ));
-        }
-        // Devpts gives new ptys group 5 (tty) when the container has it.
-        let tty_gid = id_maps.is_none() || mapped(&c.gid_map, 5);
-        let etc = etc_context(c, joined);
-        let rootfs = match &c.rootfs {
-            Some(r) => Some(r.prepare_for(c.namespaces, joined, tty_gid, &etc)?),
-            None if !c.etc.is_empty() => {
-                return Err(Error::config(
-                    "add-host / dns",
-                    "extra hosts and resolver settings go into the generated /etc files of a \
-                     rootfs (Container::rootfs)",
-                ))
-            }
-            None => None,
-        };
-        let soft_nofile =
-            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-                .map_or(1024, |(soft, _)| soft);
-        // The descriptors for the child are staged above every target, in this process and
-        // in the child before its rlimits are applied: both under this process's soft limit.
-        // (The container's own RLIMIT_NOFILE may be lower: it is set after the moves.)
-        if (min_fd as u64) + 8 > soft_nofile && !c.fds.is_empty() {
-            return Err(Error::config(
-                "passed fd",
-                format!(
-                    "target {} is too close to this process's RLIMIT_NOFILE soft limit \
-                     ({soft_nofile}): descriptors are staged above every target; raise the \
-                     soft limit (setrlimit, `ulimit -n`) or pass lower targets",
-                    min_fd - 1
-                ),
-            ));
-        }
-        let fd_limit = soft_nofile.min(65_536) as RawFd;
 
-        if needs_home {
-            let home = match (&resolved, c.uid) {
-                (Some(r), None) => r.home.clone(),
-                _ => {
-                    // Without a uid the child keeps the caller's (no user namespace) or is
-                    // the overflow uid (a user namespace that does not map 0).
-                    let home_uid = uid.unwrap_or(if id_maps.is_some() { 65_534 } else { euid });
-                    user::home_for(home_uid, passwd.as_deref())
-                }
-            };
-            let mut kv = b"HOME=".to_vec();
-            kv.extend_from_slice(&home);
-            envp.push(CString::new(kv).unwrap_or_else(|_| c"HOME=/".to_owned()));
-        }
-        if c.tty && !c.env.contains_key(OsStr::new("TERM")) {
-            envp.push(
-                CString::new(format!("TERM={}", super::DEFAULT_TERM))
-                    .map_err(|_| Error::config("TERM", "NUL byte"))?,
-            );
-        }
+        let rootfs = prepare_rootfs(c, joined, &ids)?;
+        let fd_limit = fd_limit(c, min_fd)?;
+        envp.extend(default_environment(c, ids.home.as_deref())?);
         if c.umask & !0o777 != 0 {
             return Err(Error::config(
                 "umask",
                 format!("{:#o} has bits beyond the permission bits 0o777", c.umask),
             ));
         }
-        // ping_group_range may name only gids the writer's user namespace maps.
-        let gid_range = id_maps.as_ref().map(|_| {
-            let maps = if c.gid_map.is_empty() {
-                vec![IdMap::single(0, egid)]
-            } else {
-                c.gid_map.clone()
-            };
-            let low = maps.iter().map(|m| m.inside).min().unwrap_or(0);
-            let high = maps
-                .iter()
-                .map(|m| m.inside.saturating_add(m.count - 1))
-                .max()
-                .unwrap_or(0);
-            (low, high)
-        });
-        let sysctls = sysctl::prepare(&c.sysctls, c.namespaces, gid_range)?;
-        let workdir = match (&c.rootfs, &c.cwd) {
-            (Some(_), Some(cwd)) => {
-                let norm = crate::rootfs::normalize(&PathBuf::from("/").join(cwd));
-                let rel = norm
-                    .strip_prefix("/")
-                    .unwrap_or(&norm)
-                    .as_os_str()
-                    .as_bytes();
-                if rel.is_empty() {
-                    None
-                } else {
-                    if rel.len() >= libc::PATH_MAX as usize {
-                        return Err(Error::config(
-                            "working directory",
-                            format!("{} is longer than PATH_MAX", cwd.display()),
-                        ));
-                    }
-                    let ends = rel
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, &b)| b == b'/')
-                        .map(|(i, _)| i)
-                        .chain(std::iter::once(rel.len()))
-                        .collect();
-                    Some(WorkdirPlan {
-                        rel: cstring(OsStr::from_bytes(rel), "working directory")?,
-                        ends,
-                    })
-                }
-            }
-            _ => None,
-        };
-        let stdio_owner = (uid.is_some() || gid.is_some())
-            .then(|| (uid.unwrap_or(u32::MAX), gid.unwrap_or(u32::MAX)));
+        let sysctls = sysctl::prepare(&c.sysctls, c.namespaces, ping_group_range(c, &ids))?;
+        let workdir = workdir_plan(c)?;
+        let cwd = c
+            .cwd
+            .as_deref()
+            .map(|p| cstring(p.as_os_str(), "working directory"))
+            .transpose()?;
+        let privileged = ids.euid == 0 || c.namespaces.contains(Namespaces::USER);
+        let security = PreparedSecurity::prepare(&c.security, privileged)?;
+        let stdio_owner = (ids.uid.is_some() || ids.gid.is_some())
+            .then(|| (ids.uid.unwrap_or(u32::MAX), ids.gid.unwrap_or(u32::MAX)));
 
         Ok(Prepared {
             argv,
             envp,
             exec_paths,
-            cwd: c
-                .cwd
-                .as_deref()
-                .map(|p| cstring(p.as_os_str(), "working directory"))
-                .transpose()?,
+            cwd,
             hostname,
             domainname,
-            id_maps,
-            groups,
-            uid,
-            gid,
+            id_maps: ids.id_maps,
+            groups: ids.groups,
+            uid: ids.uid,
+            gid: ids.gid,
             join,
             join_pid,
             cgroup: None,
-            security: PreparedSecurity::prepare(
-                &c.security,
-                euid == 0 || c.namespaces.contains(Namespaces::USER),
-            )?,
-            privileged: euid == 0 || c.namespaces.contains(Namespaces::USER),
+            security,
+            privileged,
             rootfs,
             share_vm,
-            become_namespace_root,
+            become_namespace_root: ids.become_namespace_root,
             changes_credentials,
             flags: c.namespaces.bits(),
             min_fd,
@@ -452,182 +132,22 @@ impl Prepared {
         })
     }
 
+    /// Clones the child and sees it through its setup: its cgroup and descriptors, the
+    /// clone, the parent's steps while it waits, then its verdict (EOF: it exec'd).
     pub(super) fn spawn(mut self, c: &Container) -> Result<Child> {
         let network = net::Setup::prepare(c.network.as_ref(), c.namespaces)?;
         // Declared first so that it is removed last, after a failed child is reaped.
-        let owned_cgroup = match &c.cgroup {
-            Some(CgroupPlacement::Create { parent, resources }) => {
-                let cg = crate::cgroup::place::create_for_container(parent.as_deref(), resources)?;
-                if let Some(rules) = &c.security.device_allowlist {
-                    crate::cgroup::attach_device_filter(&cg, rules)?;
-                }
-                Some(cg)
-            }
-            _ => None,
-        };
+        let owned_cgroup = create_cgroup(c)?;
         let target: Option<&Cgroup> = match (&c.cgroup, &owned_cgroup) {
             (_, Some(owned)) => Some(owned),
             (Some(CgroupPlacement::Existing(cg)), None) => Some(cg),
             _ => None,
         };
         self.cgroup = target.map(|cg| cg.as_fd().as_raw_fd());
-        // Descriptors for the child, all close-on-exec and numbered above every target, so
-        // that moving them into place can never overwrite one another.
-        let high = |fd: BorrowedFd<'_>| -> Result<OwnedFd> {
-            let n = nix::fcntl::fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(self.min_fd))
-                .map_err(|e| Error::sys("fcntl(F_DUPFD_CLOEXEC)", e))?;
-            // SAFETY: fcntl just returned this new descriptor.
-            Ok(unsafe { OwnedFd::from_raw_fd(n) })
-        };
-        let pipe = || -> Result<(OwnedFd, OwnedFd)> {
-            let (r, w) =
-                nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
-            Ok((high(r.as_fd())?, high(w.as_fd())?))
-        };
-
-        let mut moves: Vec<(OwnedFd, RawFd)> = Vec::new();
-        let mut parent_ends: [Option<OwnedFd>; 3] = [None, None, None];
-        // With a rootfs the pty must come from the container's own devpts (its name must
-        // resolve inside): the child opens it and sends us the master.
-        let pty_in_child = c.tty && c.rootfs.is_some();
-        let pty_socket = match pty_in_child {
-            true => {
-                let (ours, theirs) = nix::sys::socket::socketpair(
-                    nix::sys::socket::AddressFamily::Unix,
-                    nix::sys::socket::SockType::SeqPacket,
-                    None,
-                    nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-                )
-                .map_err(|e| Error::sys("socketpair", e))?;
-                Some((ours, high(theirs.as_fd())?))
-            }
-            false => None,
-        };
-        let winsize = tty::window_size(std::io::stdin().as_fd())
-            .or_else(|| tty::window_size(std::io::stdout().as_fd()))
-            .map_or(
-                libc::winsize {
-                    ws_row: 0,
-                    ws_col: 0,
-                    ws_xpixel: 0,
-                    ws_ypixel: 0,
-                },
-                |w| libc::winsize {
-                    ws_row: w.ws_row,
-                    ws_col: w.ws_col,
-                    ws_xpixel: w.ws_xpixel,
-                    ws_ypixel: w.ws_ypixel,
-                },
-            );
-        let tty_master = match c.tty && !pty_in_child {
-            true => {
-                let (master, slave) = tty::open_pty()?;
-                for target in 0..3 {
-                    moves.push((high(slave.as_fd())?, target));
-                }
-                Some(master)
-            }
-            false => None,
-        };
-        let stdio = if c.tty {
-            [&Stdio::Inherit; 3]
-        } else {
-            [&c.stdin, &c.stdout, &c.stderr]
-        };
-        for (i, stdio) in stdio.into_iter().enumerate() {
-            match stdio {
-                Stdio::Inherit => {}
-                Stdio::Null => {
-                    let flags = if i == 0 {
-                        OFlag::O_RDONLY
-                    } else {
-                        OFlag::O_WRONLY
-                    };
-                    let null = nix::fcntl::open(
-                        "/dev/null",
-                        flags | OFlag::O_CLOEXEC,
-                        nix::sys::stat::Mode::empty(),
-                    )
-                    .map_err(|e| Error::sys_path("open", "/dev/null", e))?;
-                    moves.push((high(null.as_fd())?, i as RawFd));
-                }
-                Stdio::Piped => {
-                    let (r, w) = pipe()?;
-                    let (child_end, parent_end) = if i == 0 { (r, w) } else { (w, r) };
-                    moves.push((child_end, i as RawFd));
-                    parent_ends[i] = Some(parent_end);
-                }
-                Stdio::Fd(fd) => moves.push((high(fd.as_fd())?, i as RawFd)),
-            }
-        }
-        for (fd, target) in &c.fds {
-            moves.push((high(fd.as_fd())?, *target));
-        }
-        let (err_read, err_write) = pipe()?;
-        let (go_read, go_write) = pipe()?;
-
-        let fd_moves: Vec<(RawFd, RawFd)> =
-            moves.iter().map(|(fd, t)| (fd.as_raw_fd(), *t)).collect();
-        let init_memfd = match c.init {
-            true => Some(super::init::memfd()?),
-            false => None,
-        };
-        let mut keep_fds: Vec<RawFd> = c.fds.iter().map(|(_, t)| *t).collect();
-        keep_fds.push(err_write.as_raw_fd());
-        keep_fds.extend(init_memfd);
-        keep_fds.sort_unstable();
-        let exec_ptrs: Vec<*const c_char> = self.exec_paths.iter().map(|p| p.as_ptr()).collect();
-        let argv_ptrs = null_terminated(&self.argv);
-        let envp_ptrs = null_terminated(&self.envp);
-        let err_fd_digits =
-            init_memfd.map(|_| CString::new(err_write.as_raw_fd().to_string()).expect("digits"));
-        let init_argv = match &err_fd_digits {
-            Some(digits) => super::init::argv(digits, &exec_ptrs, &argv_ptrs),
-            None => Vec::new(),
-        };
-        let wait_for_go =
-            self.id_maps.is_some() || network.as_ref().is_some_and(|n| n.needs_parent());
-
-        let mut plan = ChildPlan {
-            err_fd: err_write.as_raw_fd(),
-            go_fd: go_read.as_raw_fd(),
-            parent_fds: [err_read.as_raw_fd(), go_write.as_raw_fd()],
-            wait_for_go,
-            unshare_cgroup_ns: false,
-            parent_death_signal: c.parent_death_signal.unwrap_or(0),
-            join: &self.join,
-            groups: self.groups.as_deref(),
-            gid: self.gid,
-            uid: self.uid,
-            hostname: self.hostname.as_deref(),
-            domainname: self.domainname.as_deref(),
-            rootfs: self.rootfs.as_ref(),
-            cwd: self.cwd.as_deref(),
-            fd_moves: &fd_moves,
-            keep_fds: &keep_fds,
-            fd_limit: self.fd_limit,
-            security: &self.security,
-            privileged: self.privileged,
-            init: init_memfd.map(|memfd| child::InitPlan {
-                memfd,
-                argv: init_argv.as_ptr(),
-            }),
-            become_namespace_root: self.become_namespace_root,
-            tty: c.tty,
-            loopback_up: network.is_some(),
-            pty_socket: pty_socket
-                .as_ref()
-                .map_or(-1, |(_, theirs)| theirs.as_raw_fd()),
-            winsize,
-            exec_paths: &exec_ptrs,
-            argv: argv_ptrs.as_ptr(),
-            envp: envp_ptrs.as_ptr(),
-            umask: self.umask,
-            sysctls: &self.sysctls,
-            workdir: self.workdir.as_ref(),
-            stdio_owner: self.stdio_owner,
-            own_pty_stdio: tty_master.is_some(),
-        };
+        let fds = ChildFds::new(c, self.min_fd)?;
+        let pipes = Pipes::new(self.min_fd)?;
+        let buffers = self.buffers(c, &fds, pipes.err_write.as_raw_fd())?;
+        let mut plan = self.child_plan(c, &buffers, &fds, &pipes, network.as_ref());
 
         // The child's stack. Declared before the child guard so that it is unmapped only
         // after the child has exec'd or been killed and reaped.
@@ -637,46 +157,24 @@ impl Prepared {
         let _dumpable = (self.share_vm && self.changes_credentials).then(KeepDumpable::new);
         let (pid, pidfd, placed) = self.clone(c.clone_call, &stack, &mut plan)?;
         let mut guard = KillOnDrop(Some(Child::new(pid, pidfd)));
-        drop(err_write);
-        drop(go_read);
+        drop(pipes.err_write);
+        drop(pipes.go_read);
+        let veth = release_child(
+            self.id_maps.as_ref(),
+            (pid, guard.0.as_ref().map(Child::pidfd)),
+            network.as_ref(),
+            target.filter(|_| !placed),
+            plan.wait_for_go.then_some(&pipes.go_write),
+        )?;
+        let (report, got) = read_report(&pipes.err_read)?;
+        drop(pipes.go_write);
 
-        if let Some(maps) = &self.id_maps {
-            maps.write(pid)?;
-        }
-        let veth = match (&network, &guard.0) {
-            (Some(setup), Some(child)) => setup.apply(pid, child.pidfd())?,
-            _ => None,
-        };
-        if let (Some(cg), false) = (target, placed) {
-            cg.add_process(nix::unistd::Pid::from_raw(pid))?;
-        }
-        if plan.wait_for_go {
-            let go = crate::rootfs::etc::go_message(veth.as_ref());
-            match nix::unistd::write(&go_write, &go) {
-                Ok(n) if n == go.len() => {}
-                Ok(_) => return Err(Error::sys("write(go-ahead pipe)", Errno::EIO)),
-                Err(e) => return Err(Error::sys("write(go-ahead pipe)", e)),
-            }
-        }
-
-        // EOF: exec succeeded (the pipe was close-on-exec). A full report: a setup failure.
-        let mut report = [0u8; ChildError::WIRE_SIZE];
-        let mut got = 0;
-        while got < report.len() {
-            match nix::unistd::read(&err_read, &mut report[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(Error::sys("read(error pipe)", e)),
-            }
-        }
-        drop(go_write);
         let mut child = guard
             .0
             .take()
             .ok_or_else(|| Error::sys("spawn", Errno::ECHILD))?;
         child.cgroup = owned_cgroup;
-        child.tty = match (tty_master, &pty_socket) {
+        child.tty = match (fds.tty_master, &fds.pty_socket) {
             (Some(m), _) => Some(m),
             (None, Some((ours, _))) => Some(receive_fd(ours)?),
             (None, None) => None,
@@ -688,14 +186,7 @@ impl Prepared {
                 .as_mut()
                 .map(|r| std::mem::take(&mut r.locks))
                 .unwrap_or_default();
-            for (i, end) in parent_ends.into_iter().enumerate() {
-                let Some(end) = end else { continue };
-                match i {
-                    0 => child.stdin = Some(end.into()),
-                    1 => child.stdout = Some(end.into()),
-                    _ => child.stderr = Some(end.into()),
-                }
-            }
+            hand_over_stdio(&mut child, fds.parent_ends);
             return Ok(child);
         }
         // The child reported a failure and exits with 127: reap it, then say what failed.
@@ -703,6 +194,97 @@ impl Prepared {
         match ChildError::from_wire(&report).filter(|_| got == report.len()) {
             Some(e) => Err(self.describe(e)),
             None => Err(Error::sys("read(error pipe)", Errno::EPROTO)),
+        }
+    }
+
+    /// The arrays the child reads (the plan points into them): descriptor moves, the
+    /// descriptors exec keeps, the pointer arrays for execve, and the init's argv.
+    fn buffers(&self, c: &Container, fds: &ChildFds, err_write: RawFd) -> Result<PlanBuffers> {
+        let fd_moves = fds
+            .moves
+            .iter()
+            .map(|(fd, t)| (fd.as_raw_fd(), *t))
+            .collect();
+        let init_memfd = match c.init {
+            true => Some(super::init::memfd()?),
+            false => None,
+        };
+        let mut keep_fds: Vec<RawFd> = c.fds.iter().map(|(_, t)| *t).collect();
+        keep_fds.push(err_write);
+        keep_fds.extend(init_memfd);
+        keep_fds.sort_unstable();
+        let exec_ptrs: Vec<*const c_char> = self.exec_paths.iter().map(|p| p.as_ptr()).collect();
+        let argv_ptrs = null_terminated(&self.argv);
+        let envp_ptrs = null_terminated(&self.envp);
+        let err_fd_digits =
+            init_memfd.map(|_| CString::new(err_write.to_string()).expect("digits"));
+        // Points into the strings (heap buffers, which stay put when the vectors and the
+        // CString are moved into the struct), not into the vectors themselves.
+        let init_argv = match &err_fd_digits {
+            Some(digits) => super::init::argv(digits, &exec_ptrs, &argv_ptrs),
+            None => Vec::new(),
+        };
+        Ok(PlanBuffers {
+            fd_moves,
+            keep_fds,
+            init_memfd,
+            exec_ptrs,
+            argv_ptrs,
+            envp_ptrs,
+            _err_fd_digits: err_fd_digits,
+            init_argv,
+        })
+    }
+
+    /// Everything the child needs, borrowed from `self` and `buffers`, which outlive it.
+    fn child_plan<'a>(
+        &'a self,
+        c: &Container,
+        buffers: &'a PlanBuffers,
+        fds: &ChildFds,
+        pipes: &Pipes,
+        network: Option<&net::Setup>,
+    ) -> ChildPlan<'a> {
+        ChildPlan {
+            err_fd: pipes.err_write.as_raw_fd(),
+            go_fd: pipes.go_read.as_raw_fd(),
+            parent_fds: [pipes.err_read.as_raw_fd(), pipes.go_write.as_raw_fd()],
+            wait_for_go: self.id_maps.is_some() || network.is_some_and(|n| n.needs_parent()),
+            unshare_cgroup_ns: false,
+            parent_death_signal: c.parent_death_signal.unwrap_or(0),
+            join: &self.join,
+            groups: self.groups.as_deref(),
+            gid: self.gid,
+            uid: self.uid,
+            hostname: self.hostname.as_deref(),
+            domainname: self.domainname.as_deref(),
+            rootfs: self.rootfs.as_ref(),
+            cwd: self.cwd.as_deref(),
+            fd_moves: &buffers.fd_moves,
+            keep_fds: &buffers.keep_fds,
+            fd_limit: self.fd_limit,
+            security: &self.security,
+            privileged: self.privileged,
+            init: buffers.init_memfd.map(|memfd| child::InitPlan {
+                memfd,
+                argv: buffers.init_argv.as_ptr(),
+            }),
+            become_namespace_root: self.become_namespace_root,
+            tty: c.tty,
+            loopback_up: network.is_some(),
+            pty_socket: fds
+                .pty_socket
+                .as_ref()
+                .map_or(-1, |(_, theirs)| theirs.as_raw_fd()),
+            winsize: caller_winsize(),
+            exec_paths: &buffers.exec_ptrs,
+            argv: buffers.argv_ptrs.as_ptr(),
+            envp: buffers.envp_ptrs.as_ptr(),
+            umask: self.umask,
+            sysctls: &self.sysctls,
+            workdir: self.workdir.as_ref(),
+            stdio_owner: self.stdio_owner,
+            own_pty_stdio: fds.tty_master.is_some(),
         }
     }
 
@@ -920,6 +502,725 @@ impl Prepared {
     }
 }
 
+/// The program, checked: not empty, no NUL byte.
+fn program(c: &Container) -> Result<CString> {
+    if c.program.is_empty() {
+        return Err(Error::config("program", "empty"));
+    }
+    cstring(&c.program, "program")
+}
+
+/// argv: `arg0` (by default the program as given), then the arguments.
+fn argv(c: &Container) -> Result<Vec<CString>> {
+    let mut argv = vec![cstring(c.arg0.as_deref().unwrap_or(&c.program), "argv[0]")?];
+    for a in &c.args {
+        argv.push(cstring(a, "argument")?);
+    }
+    Ok(argv)
+}
+
+/// The caller's `KEY=VALUE` environment; HOME and TERM defaults are added later
+/// ([`default_environment`]), once the user is known.
+fn environment(c: &Container) -> Result<Vec<CString>> {
+    let mut envp = Vec::with_capacity(c.env.len() + 2);
+    for (k, v) in &c.env {
+        if k.is_empty() || k.as_bytes().contains(&b'=') {
+            return Err(Error::config(
+                "environment",
+                format!("variable name {k:?} is empty or contains '='"),
+            ));
+        }
+        let mut kv = k.clone().into_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(v.as_bytes());
+        envp.push(
+            CString::new(kv)
+                .map_err(|_| Error::config("environment", format!("{k:?} contains a NUL byte")))?,
+        );
+    }
+    Ok(envp)
+}
+
+/// The paths the child tries to exec, in order: the program itself when it has a `/`,
+/// else each directory of the container's PATH joined with it.
+fn exec_paths(c: &Container, program: CString) -> Result<Vec<CString>> {
+    if c.program.as_bytes().contains(&b'/') {
+        return Ok(vec![program]);
+    }
+    // execvp semantics, with the container's PATH rather than the caller's.
+    let path = c
+        .env
+        .get(OsStr::new("PATH"))
+        .map(|p| p.as_bytes())
+        .unwrap_or(DEFAULT_PATH.as_bytes());
+    path.split(|&b| b == b':')
+        .map(|dir| {
+            let dir = if dir.is_empty() { &b"."[..] } else { dir };
+            let mut full = dir.to_vec();
+            full.push(b'/');
+            full.extend_from_slice(c.program.as_bytes());
+            CString::new(full).map_err(|_| Error::config("PATH", "contains a NUL byte"))
+        })
+        .collect()
+}
+
+/// The kinds of namespace joined: each at most once, and none also created.
+fn joined_namespaces(c: &Container) -> Result<Namespaces> {
+    let joined = c
+        .join
+        .iter()
+        .fold(Namespaces::empty(), |acc, n| acc | n.kind());
+    if c.join.len() != joined.iter().count() {
+        return Err(Error::config(
+            "namespaces",
+            "the same kind of namespace is joined twice",
+        ));
+    }
+    if !(joined & c.namespaces).is_empty() {
+        return Err(Error::config(
+            "namespaces",
+            format!("{:?} both created and joined", joined & c.namespaces),
+        ));
+    }
+    Ok(joined)
+}
+
+/// The hostname and domain name to set, checked; only in a UTS namespace of the
+/// container's (created or joined), since they would change the host's otherwise.
+fn uts_names(c: &Container, joined: Namespaces) -> Result<(Option<UtsName>, Option<UtsName>)> {
+    let uts = (c.namespaces | joined).contains(Namespaces::UTS);
+    if (c.hostname.is_some() || c.domainname.is_some()) && !uts {
+        return Err(Error::config("hostname", "setting the hostname or domain name needs a new UTS namespace (it would change the host's)"));
+    }
+    let hostname = c
+        .hostname
+        .as_deref()
+        .map(|h| uts_name("hostname", h))
+        .transpose()?;
+    let domainname = c
+        .domainname
+        .as_deref()
+        .map(|h| uts_name("domain name", h))
+        .transpose()?;
+    Ok((hostname, domainname))
+}
+
+/// A hostname or domain name, as set with sethostname / setdomainname.
+type UtsName = Vec<u8>;
+
+/// One hostname or domain name, checked: 1 to 64 bytes, no NUL.
+fn uts_name(what: &'static str, name: &OsStr) -> Result<UtsName> {
+    let b = name.as_bytes();
+    if b.is_empty() || b.len() > 64 || b.contains(&0) {
+        return Err(Error::config(
+            what,
+            format!("{name:?} must be 1 to 64 bytes without NUL"),
+        ));
+    }
+    Ok(b.to_vec())
+}
+
+/// Whether `id` is inside one of `maps`. The default map (none given) has only 0 inside.
+fn mapped(maps: &[IdMap], id: u32) -> bool {
+    match maps {
+        [] => id == 0,
+        _ => maps
+            .iter()
+            .any(|m| id >= m.inside && id - m.inside < m.count),
+    }
+}
+
+/// The maps given, or by default `id` (the caller's) as 0 inside.
+fn map_or_default(maps: &[IdMap], id: u32) -> Vec<IdMap> {
+    if maps.is_empty() {
+        vec![IdMap::single(0, id)]
+    } else {
+        maps.to_vec()
+    }
+}
+
+/// Who the child ends as, and the user namespace it is in: the id maps, uid, gid and
+/// supplementary groups, and HOME (from the image's /etc/passwd).
+struct Identity {
+    /// The caller's effective ids.
+    euid: u32,
+    egid: u32,
+    id_maps: Option<PreparedIdMaps>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    groups: Option<Vec<libc::gid_t>>,
+    /// Switch to root of the new user namespace before the rootfs is assembled.
+    become_namespace_root: bool,
+    /// HOME's value, when the caller's environment has none.
+    home: Option<Vec<u8>>,
+}
+
+impl Identity {
+    /// Looks up the user and decides the ids; the user namespace's maps first, since they
+    /// bound which ids the child may end as.
+    fn new(c: &Container) -> Result<Identity> {
+        let euid = nix::unistd::geteuid().as_raw();
+        let egid = nix::unistd::getegid().as_raw();
+        let id_maps = id_maps(c, euid, egid)?;
+        // In a new user namespace the child still has the caller's kernel ids, which the map
+        // may not cover: it becomes the namespace's root when 0 is mapped (before the rootfs
+        // is assembled), and ends as the requested ids, or as that root.
+        let become_namespace_root =
+            id_maps.is_some() && mapped(&c.uid_map, 0) && mapped(&c.gid_map, 0);
+        let needs_home = !c.env.contains_key(OsStr::new("HOME"));
+        let (passwd, resolved) = lookup_user(c, needs_home)?;
+        let (uid, gid) = final_ids(c, id_maps.is_some(), resolved.as_ref())?;
+        let groups = groups(c, id_maps.as_ref(), gid, resolved.as_ref())?;
+        let home = needs_home.then(|| match (&resolved, c.uid) {
+            (Some(r), None) => r.home.clone(),
+            _ => {
+                // Without a uid the child keeps the caller's (no user namespace) or is
+                // the overflow uid (a user namespace that does not map 0).
+                let home_uid = uid.unwrap_or(if id_maps.is_some() { 65_534 } else { euid });
+                user::home_for(home_uid, passwd.as_deref())
+            }
+        });
+        Ok(Identity {
+            euid,
+            egid,
+            id_maps,
+            uid,
+            gid,
+            groups,
+            become_namespace_root,
+            home,
+        })
+    }
+}
+
+/// The id maps of a new user namespace (by default the caller as 0 inside); maps without
+/// one are refused.
+fn id_maps(c: &Container, euid: u32, egid: u32) -> Result<Option<PreparedIdMaps>> {
+    if !c.namespaces.contains(Namespaces::USER) {
+        if !c.uid_map.is_empty() || !c.gid_map.is_empty() {
+            return Err(Error::config(
+                "id maps",
+                "uid and gid maps need a new user namespace (Namespaces::USER)",
+            ));
+        }
+        return Ok(None);
+    }
+    let uid_map = map_or_default(&c.uid_map, euid);
+    let gid_map = map_or_default(&c.gid_map, egid);
+    PreparedIdMaps::prepare(&uid_map, &gid_map, euid, egid, euid == 0).map(Some)
+}
+
+/// docker's --user NAME[:GROUP], and HOME, from the container's /etc/passwd and
+/// /etc/group (read here, before clone, inside the image). Returns the passwd file (when
+/// read) and the resolved user.
+fn lookup_user(
+    c: &Container,
+    needs_home: bool,
+) -> Result<(Option<Vec<u8>>, Option<user::ResolvedUser>)> {
+    let read_etc = |rel: &std::ffi::CStr| match &c.rootfs {
+        Some(r) => r.read_file(rel),
+        None => Rootfs::host().read_file(rel),
+    };
+    let passwd = match (&c.user, needs_home) {
+        (Some(_), _) => read_etc(c"etc/passwd")?,
+        // HOME is a convenience: an unreadable passwd file leaves it at "/".
+        (None, true) => read_etc(c"etc/passwd").ok().flatten(),
+        (None, false) => None,
+    };
+    let resolved = match &c.user {
+        Some(u) => Some(user::resolve(
+            u,
+            passwd.as_deref(),
+            read_etc(c"etc/group")?.as_deref(),
+        )?),
+        None => None,
+    };
+    Ok((passwd, resolved))
+}
+
+/// The uid and gid the child ends as: those given, else the user's, else in a new user
+/// namespace its root (when mapped). In a new user namespace they must be mapped.
+fn final_ids(
+    c: &Container,
+    new_userns: bool,
+    resolved: Option<&user::ResolvedUser>,
+) -> Result<(Option<u32>, Option<u32>)> {
+    let want_uid = c.uid.or(resolved.map(|r| r.uid));
+    let want_gid = c.gid.or(resolved.map(|r| r.gid));
+    if !new_userns {
+        return Ok((want_uid, want_gid));
+    }
+    let uid = want_uid.or(mapped(&c.uid_map, 0).then_some(0));
+    let gid = want_gid.or(mapped(&c.gid_map, 0).then_some(0));
+    if let Some(u) = uid.filter(|u| !mapped(&c.uid_map, *u)) {
+        return Err(Error::config(
+            "uid",
+            format!("{u} is not mapped in the new user namespace (see uid_map)"),
+        ));
+    }
+    if let Some(g) = gid.filter(|g| !mapped(&c.gid_map, *g)) {
+        return Err(Error::config(
+            "gid",
+            format!("{g} is not mapped in the new user namespace (see gid_map)"),
+        ));
+    }
+    Ok((uid, gid))
+}
+
+/// The supplementary groups to set (`None`: leave the caller's).
+fn groups(
+    c: &Container,
+    id_maps: Option<&PreparedIdMaps>,
+    gid: Option<u32>,
+    resolved: Option<&user::ResolvedUser>,
+) -> Result<Option<Vec<libc::gid_t>>> {
+    // Clear supplementary groups whenever we switch identity, as docker does; in a user
+    // namespace whose setgroups is denied the kernel refuses, so leave them then.
+    let setgroups_ok = id_maps.is_none_or(|m| m.setgroups_allowed());
+    Ok(match (&c.groups, gid) {
+        (Some(g), _) if !setgroups_ok => {
+            return Err(Error::config(
+                "groups",
+                format!("cannot set {g:?}: setgroups is denied in a rootless user namespace"),
+            ))
+        }
+        (Some(g), _) => Some(g.clone()),
+        // A user's own groups from /etc/group, those the namespace maps.
+        (None, _) if setgroups_ok && resolved.is_some() => Some(
+            resolved
+                .map(|r| r.groups.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .copied()
+                .filter(|g| id_maps.is_none() || mapped(&c.gid_map, *g))
+                .collect(),
+        ),
+        (None, Some(_)) if setgroups_ok => Some(Vec::new()),
+        (None, _) if id_maps.is_some() && setgroups_ok => Some(Vec::new()),
+        _ => None,
+    })
+}
+
+/// Checks the targets of passed descriptors (above stdio, each once) and returns the lowest
+/// number above all of them (at least 3), where descriptors for the child are staged.
+fn fd_targets(c: &Container) -> Result<RawFd> {
+    for (_, target) in &c.fds {
+        if *target < 3 {
+            return Err(Error::config(
+                "passed fd",
+                format!("target {target} is stdio; use stdin/stdout/stderr"),
+            ));
+        }
+        if c.fds.iter().filter(|(_, t)| t == target).count() > 1 {
+            return Err(Error::config(
+                "passed fd",
+                format!("target {target} given twice"),
+            ));
+        }
+    }
+    Ok(c.fds.iter().map(|(_, t)| *t + 1).max().unwrap_or(3).max(3))
+}
+
+/// The namespaces to setns into, as (fd, CLONE_NEW* flag), and the PID namespace's fd apart:
+/// that one is joined by the parent, for its children (see [`switch_pid_for_children`]).
+fn join_fds(c: &Container, joined: Namespaces) -> (Vec<(RawFd, i32)>, Option<RawFd>) {
+    let mut join: Vec<(RawFd, i32)> = Vec::new();
+    let mut join_pid = None;
+    for kind in joined.kinds() {
+        if let Some(ns) = c.join.iter().find(|n| n.kind() == kind) {
+            if kind == Namespaces::PID {
+                join_pid = Some(ns.as_fd().as_raw_fd());
+            } else {
+                join.push((ns.as_fd().as_raw_fd(), kind.bits() as i32));
+            }
+        }
+    }
+    (join, join_pid)
+}
+
+/// What the namespaces ask of the clone: an init needs a PID namespace of its own, and
+/// only clone3 can create a time namespace.
+fn check_clone(c: &Container) -> Result<()> {
+    if c.init && !c.namespaces.contains(Namespaces::PID) {
+        return Err(Error::config(
+            "init",
+            "an init needs a new PID namespace (Namespaces::PID)",
+        ));
+    }
+    if c.namespaces.contains(Namespaces::TIME) && c.clone_call == CloneCall::Legacy {
+        return Err(Error::config(
+            "namespaces",
+            "a new time namespace needs clone3 (CloneCall::Legacy cannot create one)",
+        ));
+    }
+    Ok(())
+}
+
+/// The rootfs with its generated /etc files (and its locks); the extra hosts and resolver
+/// settings have nowhere to go without one.
+fn prepare_rootfs(
+    c: &Container,
+    joined: Namespaces,
+    ids: &Identity,
+) -> Result<Option<PreparedRootfs>> {
+    // Devpts gives new ptys group 5 (tty) when the container has it.
+    let tty_gid = ids.id_maps.is_none() || mapped(&c.gid_map, 5);
+    let etc = etc_context(c, joined);
+    match &c.rootfs {
+        Some(r) => Ok(Some(r.prepare_for(c.namespaces, joined, tty_gid, &etc)?)),
+        None if !c.etc.is_empty() => Err(Error::config(
+            "add-host / dns",
+            "extra hosts and resolver settings go into the generated /etc files of a \
+             rootfs (Container::rootfs)",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// What the generated `/etc` files of a rootfs depend on (see `rootfs/etc.rs`).
+fn etc_context(c: &Container, joined: Namespaces) -> crate::rootfs::etc::EtcContext<'_> {
+    use crate::rootfs::etc::NetView;
+    let net = if joined.contains(Namespaces::NET) {
+        NetView::Joined
+    } else if c.namespaces.contains(Namespaces::NET) {
+        match c.network {
+            Some(net::Net::Veth(_)) => NetView::Veth,
+            _ => NetView::Loopback,
+        }
+    } else {
+        NetView::Host
+    };
+    crate::rootfs::etc::EtcContext {
+        config: &c.etc,
+        net,
+        hostname: c.hostname.as_deref(),
+        domainname: c.domainname.as_deref(),
+        uts_joined: joined.contains(Namespaces::UTS),
+    }
+}
+
+/// The highest descriptor number the child closes up to: this process's RLIMIT_NOFILE
+/// soft limit, at most 65536. Refuses passed-fd targets too close to it.
+fn fd_limit(c: &Container, min_fd: RawFd) -> Result<RawFd> {
+    let soft_nofile = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft);
+    // The descriptors for the child are staged above every target, in this process and
+    // in the child before its rlimits are applied: both under this process's soft limit.
+    // (The container's own RLIMIT_NOFILE may be lower: it is set after the moves.)
+    if (min_fd as u64) + 8 > soft_nofile && !c.fds.is_empty() {
+        return Err(Error::config(
+            "passed fd",
+            format!(
+                "target {} is too close to this process's RLIMIT_NOFILE soft limit \
+                 ({soft_nofile}): descriptors are staged above every target; raise the \
+                 soft limit (setrlimit, `ulimit -n`) or pass lower targets",
+                min_fd - 1
+            ),
+        ));
+    }
+    Ok(soft_nofile.min(65_536) as RawFd)
+}
+
+/// HOME (`home`, when the caller set none) and, with a tty, TERM (when the caller set
+/// none), as docker sets them.
+fn default_environment(c: &Container, home: Option<&[u8]>) -> Result<Vec<CString>> {
+    let mut envp = Vec::new();
+    if let Some(home) = home {
+        let mut kv = b"HOME=".to_vec();
+        kv.extend_from_slice(home);
+        envp.push(CString::new(kv).unwrap_or_else(|_| c"HOME=/".to_owned()));
+    }
+    if c.tty && !c.env.contains_key(OsStr::new("TERM")) {
+        envp.push(
+            CString::new(format!("TERM={}", super::DEFAULT_TERM))
+                .map_err(|_| Error::config("TERM", "NUL byte"))?,
+        );
+    }
+    Ok(envp)
+}
+
+/// In a new user namespace, the gids it maps, as a range for `net.ipv4.ping_group_range`
+/// (which may name only gids the writer's user namespace maps).
+fn ping_group_range(c: &Container, ids: &Identity) -> Option<(u32, u32)> {
+    ids.id_maps.as_ref()?;
+    let maps = map_or_default(&c.gid_map, ids.egid);
+    let low = maps.iter().map(|m| m.inside).min().unwrap_or(0);
+    let high = maps
+        .iter()
+        .map(|m| m.inside.saturating_add(m.count - 1))
+        .max()
+        .unwrap_or(0);
+    Some((low, high))
+}
+
+/// With a rootfs, the working directory relative to its root, normalized, with the end of
+/// each level, so that the child can open (or create) it level by level inside the root.
+fn workdir_plan(c: &Container) -> Result<Option<WorkdirPlan>> {
+    let (Some(_), Some(cwd)) = (&c.rootfs, &c.cwd) else {
+        return Ok(None);
+    };
+    let norm = crate::rootfs::normalize(&PathBuf::from("/").join(cwd));
+    let rel = norm
+        .strip_prefix("/")
+        .unwrap_or(&norm)
+        .as_os_str()
+        .as_bytes();
+    if rel.is_empty() {
+        return Ok(None);
+    }
+    if rel.len() >= libc::PATH_MAX as usize {
+        return Err(Error::config(
+            "working directory",
+            format!("{} is longer than PATH_MAX", cwd.display()),
+        ));
+    }
+    let ends = rel
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'/')
+        .map(|(i, _)| i)
+        .chain(std::iter::once(rel.len()))
+        .collect();
+    Ok(Some(WorkdirPlan {
+        rel: cstring(OsStr::from_bytes(rel), "working directory")?,
+        ends,
+    }))
+}
+
+/// A cgroup of the container's own (`CgroupPlacement::Create`), with the device allowlist
+/// attached; `None` for an existing cgroup or none.
+fn create_cgroup(c: &Container) -> Result<Option<crate::cgroup::OwnedCgroup>> {
+    let Some(CgroupPlacement::Create { parent, resources }) = &c.cgroup else {
+        return Ok(None);
+    };
+    let cg = crate::cgroup::place::create_for_container(parent.as_deref(), resources)?;
+    if let Some(rules) = &c.security.device_allowlist {
+        crate::cgroup::attach_device_filter(&cg, rules)?;
+    }
+    Ok(Some(cg))
+}
+
+/// A close-on-exec duplicate of `fd` numbered `min_fd` or above.
+fn dup_high(fd: BorrowedFd<'_>, min_fd: RawFd) -> Result<OwnedFd> {
+    let n = nix::fcntl::fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(min_fd))
+        .map_err(|e| Error::sys("fcntl(F_DUPFD_CLOEXEC)", e))?;
+    // SAFETY: fcntl just returned this new descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(n) })
+}
+
+/// A close-on-exec pipe (read end, write end) numbered `min_fd` or above.
+fn pipe_high(min_fd: RawFd) -> Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
+    Ok((dup_high(r.as_fd(), min_fd)?, dup_high(w.as_fd(), min_fd)?))
+}
+
+/// The descriptors for the child, all close-on-exec and numbered above every target, so
+/// that moving them into place can never overwrite one another; and our ends of them.
+struct ChildFds {
+    /// Each descriptor and the number the child moves it to.
+    moves: Vec<(OwnedFd, RawFd)>,
+    /// Our ends of piped stdin, stdout and stderr.
+    parent_ends: [Option<OwnedFd>; 3],
+    /// Ours and the child's end of the socket on which the child sends the pty master it
+    /// opens inside the rootfs.
+    pty_socket: Option<(OwnedFd, OwnedFd)>,
+    /// The pty master opened here (without a rootfs); its slave is the child's stdio.
+    tty_master: Option<OwnedFd>,
+}
+
+impl ChildFds {
+    /// The pty's socket or the pty itself (with `-t`), then stdio, then passed descriptors.
+    fn new(c: &Container, min_fd: RawFd) -> Result<ChildFds> {
+        // With a rootfs the pty must come from the container's own devpts (its name must
+        // resolve inside): the child opens it and sends us the master.
+        let pty_in_child = c.tty && c.rootfs.is_some();
+        let pty_socket = match pty_in_child {
+            true => Some(pty_socket(min_fd)?),
+            false => None,
+        };
+        let mut moves: Vec<(OwnedFd, RawFd)> = Vec::new();
+        let tty_master = match c.tty && !pty_in_child {
+            true => {
+                let (master, slave) = tty::open_pty()?;
+                for target in 0..3 {
+                    moves.push((dup_high(slave.as_fd(), min_fd)?, target));
+                }
+                Some(master)
+            }
+            false => None,
+        };
+        let parent_ends = stdio_fds(c, min_fd, &mut moves)?;
+        for (fd, target) in &c.fds {
+            moves.push((dup_high(fd.as_fd(), min_fd)?, *target));
+        }
+        Ok(ChildFds {
+            moves,
+            parent_ends,
+            pty_socket,
+            tty_master,
+        })
+    }
+}
+
+/// A socket pair for the pty master: ours, and the child's numbered `min_fd` or above.
+fn pty_socket(min_fd: RawFd) -> Result<(OwnedFd, OwnedFd)> {
+    let (ours, theirs) = nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::SeqPacket,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("socketpair", e))?;
+    Ok((ours, dup_high(theirs.as_fd(), min_fd)?))
+}
+
+/// Adds the moves for stdin, stdout and stderr as `Stdio` asks (with a tty they are the
+/// pty's, set elsewhere), and returns our ends of the piped ones.
+fn stdio_fds(
+    c: &Container,
+    min_fd: RawFd,
+    moves: &mut Vec<(OwnedFd, RawFd)>,
+) -> Result<[Option<OwnedFd>; 3]> {
+    let mut parent_ends: [Option<OwnedFd>; 3] = [None, None, None];
+    let stdio = if c.tty {
+        [&Stdio::Inherit; 3]
+    } else {
+        [&c.stdin, &c.stdout, &c.stderr]
+    };
+    for (i, stdio) in stdio.into_iter().enumerate() {
+        match stdio {
+            Stdio::Inherit => {}
+            Stdio::Null => {
+                let flags = if i == 0 {
+                    OFlag::O_RDONLY
+                } else {
+                    OFlag::O_WRONLY
+                };
+                let null = nix::fcntl::open(
+                    "/dev/null",
+                    flags | OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map_err(|e| Error::sys_path("open", "/dev/null", e))?;
+                moves.push((dup_high(null.as_fd(), min_fd)?, i as RawFd));
+            }
+            Stdio::Piped => {
+                let (r, w) = pipe_high(min_fd)?;
+                let (child_end, parent_end) = if i == 0 { (r, w) } else { (w, r) };
+                moves.push((child_end, i as RawFd));
+                parent_ends[i] = Some(parent_end);
+            }
+            Stdio::Fd(fd) => moves.push((dup_high(fd.as_fd(), min_fd)?, i as RawFd)),
+        }
+    }
+    Ok(parent_ends)
+}
+
+/// The pipes between parent and child, numbered above every target: the child's error
+/// report (EOF when exec succeeds: the write end is close-on-exec), and the go-ahead it
+/// waits for while the parent sets it up.
+struct Pipes {
+    err_read: OwnedFd,
+    err_write: OwnedFd,
+    go_read: OwnedFd,
+    go_write: OwnedFd,
+}
+
+impl Pipes {
+    fn new(min_fd: RawFd) -> Result<Pipes> {
+        let (err_read, err_write) = pipe_high(min_fd)?;
+        let (go_read, go_write) = pipe_high(min_fd)?;
+        Ok(Pipes {
+            err_read,
+            err_write,
+            go_read,
+            go_write,
+        })
+    }
+}
+
+/// What the child's plan points into, kept in `spawn`'s frame until the child has exec'd
+/// or died.
+struct PlanBuffers {
+    fd_moves: Vec<(RawFd, RawFd)>,
+    keep_fds: Vec<RawFd>,
+    init_memfd: Option<RawFd>,
+    exec_ptrs: Vec<*const c_char>,
+    argv_ptrs: Vec<*const c_char>,
+    envp_ptrs: Vec<*const c_char>,
+    /// The error pipe's number, which `init_argv` points to.
+    _err_fd_digits: Option<CString>,
+    init_argv: Vec<*const c_char>,
+}
+
+/// The caller's terminal size (stdin's, else stdout's), for the container's pty; zero when
+/// neither is a terminal.
+fn caller_winsize() -> libc::winsize {
+    tty::window_size(std::io::stdin().as_fd())
+        .or_else(|| tty::window_size(std::io::stdout().as_fd()))
+        .map_or(
+            libc::winsize {
+                ws_row: 0,
+                ws_col: 0,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            },
+            |w| libc::winsize {
+                ws_row: w.ws_row,
+                ws_col: w.ws_col,
+                ws_xpixel: w.ws_xpixel,
+                ws_ypixel: w.ws_ypixel,
+            },
+        )
+}
+
+/// The parent's steps while the child waits: its id maps, its network, its cgroup (when
+/// clone did not place it there), then the go-ahead (when it waits for one), which carries
+/// what the child's generated /etc files need of the network. Returns the veth, if any.
+fn release_child(
+    id_maps: Option<&PreparedIdMaps>,
+    (pid, pidfd): (i32, Option<BorrowedFd<'_>>),
+    network: Option<&net::Setup>,
+    unplaced: Option<&Cgroup>,
+    go_write: Option<&OwnedFd>,
+) -> Result<Option<net::Veth>> {
+    if let Some(maps) = id_maps {
+        maps.write(pid)?;
+    }
+    let veth = match (network, pidfd) {
+        (Some(setup), Some(pidfd)) => setup.apply(pid, pidfd)?,
+        _ => None,
+    };
+    if let Some(cg) = unplaced {
+        cg.add_process(nix::unistd::Pid::from_raw(pid))?;
+    }
+    if let Some(go_write) = go_write {
+        let go = crate::rootfs::etc::go_message(veth.as_ref());
+        match nix::unistd::write(go_write, &go) {
+            Ok(n) if n == go.len() => {}
+            Ok(_) => return Err(Error::sys("write(go-ahead pipe)", Errno::EIO)),
+            Err(e) => return Err(Error::sys("write(go-ahead pipe)", e)),
+        }
+    }
+    Ok(veth)
+}
+
+/// Reads the child's report from the error pipe until EOF or a full report; returns it and
+/// how many bytes came (0: exec succeeded, the pipe being close-on-exec).
+fn read_report(err_read: &OwnedFd) -> Result<([u8; ChildError::WIRE_SIZE], usize)> {
+    let mut report = [0u8; ChildError::WIRE_SIZE];
+    let mut got = 0;
+    while got < report.len() {
+        match nix::unistd::read(err_read, &mut report[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("read(error pipe)", e)),
+        }
+    }
+    Ok((report, got))
+}
+
 /// Receives the descriptor the child sent with SCM_RIGHTS (already queued: it was sent
 /// before exec).
 fn receive_fd(socket: &OwnedFd) -> Result<OwnedFd> {
@@ -946,6 +1247,18 @@ fn receive_fd(socket: &OwnedFd) -> Result<OwnedFd> {
         }
     }
     Err(Error::sys("recvmsg(pty master)", Errno::EPROTO))
+}
+
+/// Gives the child's handle our ends of its piped stdin, stdout and stderr.
+fn hand_over_stdio(child: &mut Child, parent_ends: [Option<OwnedFd>; 3]) {
+    for (i, end) in parent_ends.into_iter().enumerate() {
+        let Some(end) = end else { continue };
+        match i {
+            0 => child.stdin = Some(end.into()),
+            1 => child.stdout = Some(end.into()),
+            _ => child.stderr = Some(end.into()),
+        }
+    }
 }
 
 /// Saves the calling thread's `pid_for_children` and switches it to `target`.
@@ -1023,27 +1336,5 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         // Child's own Drop kills (SIGKILL via pidfd) and reaps.
         drop(self.0.take());
-    }
-}
-
-/// What the generated `/etc` files of a rootfs depend on (see `rootfs/etc.rs`).
-fn etc_context(c: &Container, joined: Namespaces) -> crate::rootfs::etc::EtcContext<'_> {
-    use crate::rootfs::etc::NetView;
-    let net = if joined.contains(Namespaces::NET) {
-        NetView::Joined
-    } else if c.namespaces.contains(Namespaces::NET) {
-        match c.network {
-            Some(net::Net::Veth(_)) => NetView::Veth,
-            _ => NetView::Loopback,
-        }
-    } else {
-        NetView::Host
-    };
-    crate::rootfs::etc::EtcContext {
-        config: &c.etc,
-        net,
-        hostname: c.hostname.as_deref(),
-        domainname: c.domainname.as_deref(),
-        uts_joined: joined.contains(Namespaces::UTS),
     }
 }
