@@ -345,13 +345,13 @@ impl Container {
         self
     }
 
-    /// The hostname; needs a new UTS namespace.
+    /// The hostname; needs a UTS namespace of the container's (new or joined).
     pub fn hostname(&mut self, name: impl AsRef<OsStr>) -> &mut Self {
         self.hostname = Some(name.as_ref().to_owned());
         self
     }
 
-    /// The NIS domain name; needs a new UTS namespace.
+    /// The NIS domain name; needs a UTS namespace of the container's (new or joined).
     pub fn domainname(&mut self, name: impl AsRef<OsStr>) -> &mut Self {
         self.domainname = Some(name.as_ref().to_owned());
         self

@@ -590,7 +590,11 @@ fn joined_namespaces(c: &Container) -> Result<Namespaces> {
 fn uts_names(c: &Container, joined: Namespaces) -> Result<(Option<UtsName>, Option<UtsName>)> {
     let uts = (c.namespaces | joined).contains(Namespaces::UTS);
     if (c.hostname.is_some() || c.domainname.is_some()) && !uts {
-        return Err(Error::config("hostname", "setting the hostname or domain name needs a new UTS namespace (it would change the host's)"));
+        return Err(Error::config(
+            "hostname",
+            "setting the hostname or domain name needs a UTS namespace of the container's, new or \
+             joined (it would change the host's): add Namespaces::UTS",
+        ));
     }
     let hostname = c
         .hostname
