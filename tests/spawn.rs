@@ -595,3 +595,30 @@ fn program_is_found_in_the_containers_path() {
         )
     );
 }
+
+/// With a tty and a rootfs the pty is opened inside the container; a setup step that fails
+/// before that must come back as itself, not as the missing pty master.
+#[test]
+fn a_failed_setup_with_a_tty_reports_its_own_error() {
+    if !is_root("a_failed_setup_with_a_tty_reports_its_own_error") {
+        return;
+    }
+    let image = common::busybox::BusyboxRootfs::new("tty-setup-error");
+    for init in [false, true] {
+        let e = Container::new("/bin/true")
+            .namespaces(Namespaces::all() - Namespaces::USER - Namespaces::NET)
+            .rootfs(contain::rootfs::Rootfs::new(image.root()))
+            .current_dir("/bin/true") // a file: chdir fails with ENOTDIR
+            .tty(true)
+            .init(init)
+            .spawn()
+            .map(|_| ())
+            .expect_err("chdir into a file");
+        assert_eq!(
+            e.errno(),
+            Some(nix::errno::Errno::ENOTDIR),
+            "init {init}: {e}"
+        );
+        assert!(!e.to_string().contains("recvmsg"), "init {init}: {e}");
+    }
+}

@@ -174,13 +174,15 @@ impl Prepared {
             .take()
             .ok_or_else(|| Error::sys("spawn", Errno::ECHILD))?;
         child.cgroup = owned_cgroup;
-        child.tty = match (fds.tty_master, &fds.pty_socket) {
-            (Some(m), _) => Some(m),
-            (None, Some((ours, _))) => Some(receive_fd(ours)?),
-            (None, None) => None,
-        };
         child.veth = veth;
         if got == 0 {
+            // Only a child that exec'd has sent its pty master: one that failed before opening
+            // it sent nothing, and its report is what the caller needs to see.
+            child.tty = match (fds.tty_master, &fds.pty_socket) {
+                (Some(m), _) => Some(m),
+                (None, Some((ours, _))) => Some(receive_fd(ours)?),
+                (None, None) => None,
+            };
             child.locks = self
                 .rootfs
                 .as_mut()
