@@ -483,6 +483,12 @@ fn ping_sockets_work_for_any_group() {
         .uid_map(&[IdMap::new(0, 0, 65_536)])
         .gid_map(&[IdMap::new(0, 0, 65_536)]);
     assert_eq!(range(&mut c), "0 65535");
+    // Mapping every id: capped at the sysctl's own bound, 2^31 - 1.
+    let mut c = Container::new("cat");
+    c.namespaces(Namespaces::NET | Namespaces::USER)
+        .uid_map(&[IdMap::new(0, 0, u32::MAX)])
+        .gid_map(&[IdMap::new(0, 0, u32::MAX)]);
+    assert_eq!(range(&mut c), "0 2147483647");
 
     // socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) as uid/gid 65534 in a container's network
     // namespace: a process that joins it (before: EACCES).

@@ -946,16 +946,19 @@ fn default_environment(c: &Container, home: Option<&[u8]>) -> Result<Vec<CString
 }
 
 /// In a new user namespace, the gids it maps, as a range for `net.ipv4.ping_group_range`
-/// (which may name only gids the writer's user namespace maps).
+/// (which may name only gids the writer's user namespace maps, and none above 2^31 - 1: the
+/// sysctl's own bound, hence docker's "0 2147483647").
 fn ping_group_range(c: &Container, ids: &Identity) -> Option<(u32, u32)> {
+    const MAX: u32 = i32::MAX as u32;
     ids.id_maps.as_ref()?;
     let maps = map_or_default(&c.gid_map, ids.egid);
-    let low = maps.iter().map(|m| m.inside).min().unwrap_or(0);
+    let low = maps.iter().map(|m| m.inside).min().unwrap_or(0).min(MAX);
     let high = maps
         .iter()
-        .map(|m| m.inside.saturating_add(m.count - 1))
+        .map(|m| m.inside.saturating_add(m.count.saturating_sub(1)))
         .max()
-        .unwrap_or(0);
+        .unwrap_or(0)
+        .min(MAX);
     Some((low, high))
 }
 
