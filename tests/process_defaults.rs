@@ -276,6 +276,21 @@ fn a_working_directory_never_leads_out_of_the_root_nor_is_made_on_the_host() {
         0,
         "{result:?}"
     );
+    // ... and the link is followed inside the root, where the directory is made (as runc).
+    let out = result.expect("a workdir behind a climbing link");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), format!("{}/new", host.path().display()));
+    // A dangling link on the way, absolute or relative: its target is made inside the root.
+    symlink("/nowhere/x", image.root().join("dangl")).unwrap();
+    symlink("../srv/real", image.root().join("etc/rel")).unwrap();
+    for (cwd, made) in [("/dangl/sub", "nowhere/x/sub"), ("/etc/rel", "srv/real")] {
+        let mut c = in_image(&image.root(), "pwd -P; stat -c %a .");
+        c.current_dir(cwd);
+        let o = output(&mut c);
+        assert!(o.status.success(), "{cwd}: {o:?}");
+        assert_eq!(stdout(&o), format!("/{made}\n755"), "{cwd}");
+        assert!(!image.root().join(made).exists(), "the image is unchanged");
+    }
     // Without a rootfs the caller's filesystem is never changed: the chdir fails.
     let missing = host.path().join("no/such");
     let e = Container::new("true")

@@ -375,7 +375,7 @@ impl PreparedMount {
     fn resolve_target(&self, root: c_int, dir: bool) -> Result<Fd, MountError> {
         let fd = match open(root, &self.target_rel, O_PATH, 0, IN_ROOT) {
             Ok(fd) => fd,
-            Err(Errno::ENOENT) if self.create => create_in_root(root, &self.target_rel, dir)?,
+            Err(Errno::ENOENT) if self.create => create_in_root(root, &self.target_rel, dir, None)?,
             Err(errno) => {
                 return Err(MountError {
                     step: MountStep::ResolveTarget,
@@ -476,7 +476,15 @@ impl StackPath {
 /// where the container will see it, never outside. Every open and creation is relative to a
 /// descriptor resolved with `RESOLVE_IN_ROOT`, so even a tree that changes under the walk
 /// cannot send it out. No allocation: three `PATH_MAX` buffers on the stack.
-fn create_in_root(root: c_int, rel: &CStr, dir: bool) -> Result<Fd, MountError> {
+///
+/// `owner`: (uid, gid) to give each created entry to (`u32::MAX` leaves one unchanged), as
+/// for a working directory created for the container's user.
+pub(crate) fn create_in_root(
+    root: c_int,
+    rel: &CStr,
+    dir: bool,
+    owner: Option<(u32, u32)>,
+) -> Result<Fd, MountError> {
     let resolve = fail(MountStep::ResolveTarget);
     // The resolved prefix (no symlinks left in it), relative to the root.
     let mut done = StackPath::new();
@@ -575,6 +583,22 @@ fn create_in_root(root: c_int, rel: &CStr, dir: bool) -> Result<Fd, MountError> 
                     }
                 } else {
                     mkdir(parent.0, name)?;
+                }
+                if let Some((uid, gid)) = owner {
+                    // SAFETY: fchownat of the entry just made below a descriptor resolved in
+                    // the root; a NUL-terminated name, integer ids, no following of links.
+                    unsafe {
+                        crate::sys::syscall6(
+                            libc::SYS_fchownat,
+                            parent.0 as usize,
+                            name.as_ptr() as usize,
+                            uid as usize,
+                            gid as usize,
+                            libc::AT_SYMLINK_NOFOLLOW as usize,
+                            0,
+                        )
+                    }
+                    .map_err(fail(MountStep::Chown))?;
                 }
             }
             Err(errno) => return Err(resolve(errno)),

@@ -731,10 +731,13 @@ pub enum MountStep {
     /// The mount point's type does not fit: `ENOTDIR` for a directory (or a new filesystem)
     /// onto a non-directory, `EISDIR` for a file onto a directory.
     TargetType,
+    /// `fchownat` of a directory created on the way to a working directory (given to the
+    /// container's user).
+    Chown,
 }
 
 impl MountStep {
-    const ALL: [MountStep; 21] = [
+    const ALL: [MountStep; 22] = [
         MountStep::OpenRoot,
         MountStep::OpenTree,
         MountStep::OpenSource,
@@ -756,6 +759,7 @@ impl MountStep {
         MountStep::StatTarget,
         MountStep::ReadLink,
         MountStep::TargetType,
+        MountStep::Chown,
     ];
 
     /// The step with this wire number (`step as u32`), if any.
@@ -781,6 +785,7 @@ impl MountStep {
             MountStep::Mount | MountStep::Remount | MountStep::SetPropagationLegacy => "mount",
             MountStep::SetAttr | MountStep::SetPropagation => "mount_setattr",
             MountStep::StatFs => "fstatfs",
+            MountStep::Chown => "fchownat",
         }
     }
 }

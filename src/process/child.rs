@@ -13,7 +13,8 @@ use libc::{c_char, c_void};
 
 use super::sysctl::PreparedSysctl;
 use crate::error::SetupStage;
-use crate::mount::apply::{open, Fd};
+use crate::mount::apply::{create_in_root, open};
+use crate::mount::MountStep;
 use crate::rootfs::{self, PreparedRootfs};
 use crate::security::{CapData, PreparedSecurity};
 use crate::sys;
@@ -101,8 +102,6 @@ pub(crate) struct ChildPlan<'a> {
 pub(crate) struct WorkdirPlan {
     /// Normalized, relative to the root (`a/b/c`), no `.` or `..`.
     pub rel: std::ffi::CString,
-    /// The end of each prefix in `rel` (the index of a `/`, and the length).
-    pub ends: Vec<usize>,
 }
 
 /// The `step` of a working-directory report: a missing level could not be created.
@@ -466,8 +465,9 @@ unsafe fn write_sysctls(plan: &ChildPlan<'_>) -> Step {
 }
 
 /// Creates the missing levels of the working directory inside the new root (mode 0755,
-/// owned by the container's ids), each resolved with `RESOLVE_IN_ROOT` from `/`, so that a
-/// symlink in the image cannot lead out. Runs after `pivot_root`, as the container's root.
+/// owned by the container's ids) as `mount::apply::create_in_root` does for mount points: a
+/// symlink in the image is followed inside the root and its missing target created there,
+/// never outside. Runs after `pivot_root`, as the container's root.
 unsafe fn make_working_directory(plan: &ChildPlan<'_>) -> Step {
     const O_PATH_DIR: u64 = (libc::O_PATH | libc::O_CLOEXEC | libc::O_DIRECTORY) as u64;
     const IN_ROOT: u64 = sys::mount::RESOLVE_IN_ROOT | sys::mount::RESOLVE_NO_MAGICLINKS;
@@ -484,69 +484,22 @@ unsafe fn make_working_directory(plan: &ChildPlan<'_>) -> Step {
     };
     let root = open(libc::AT_FDCWD, c"/", O_PATH_DIR, 0, 0).map_err(fail(CWD_OPEN))?;
     match open(root.0, &w.rel, O_PATH_DIR, 0, IN_ROOT) {
-        Ok(_) => return Ok(()),
         Err(Errno::ENOENT) => {}
-        // Not a directory and the like: the chdir reports it.
-        Err(_) => return Ok(()),
+        // There, or not a directory and the like: the chdir reports it.
+        _ => return Ok(()),
     }
-    let rel = w.rel.to_bytes();
-    let mut buf = [0u8; libc::PATH_MAX as usize];
-    if rel.len() >= buf.len() {
-        return Err(fail(CWD_OPEN)(Errno::ENAMETOOLONG));
+    // Exactly 0755, whatever the container's umask.
+    let old = sys::mount::umask(0);
+    let made = create_in_root(root.0, &w.rel, true, plan.stdio_owner);
+    sys::mount::umask(old);
+    match made {
+        Ok(_) => Ok(()),
+        Err(e) => Err(fail(match e.step {
+            MountStep::CreateDir => CWD_CREATE,
+            MountStep::Chown => CWD_CHOWN,
+            _ => CWD_OPEN,
+        })(e.errno)),
     }
-    buf[..rel.len()].copy_from_slice(rel);
-    let (uid, gid) = plan.stdio_owner.unwrap_or((u32::MAX, u32::MAX));
-    let mut parent: Option<Fd> = None;
-    let mut start = 0;
-    for &end in &w.ends {
-        if end >= buf.len() || start > end {
-            return Err(fail(CWD_OPEN)(Errno::EINVAL));
-        }
-        buf[end] = 0;
-        let Ok(prefix) = CStr::from_bytes_until_nul(&buf) else {
-            return Err(fail(CWD_OPEN)(Errno::EINVAL));
-        };
-        let fd = match open(root.0, prefix, O_PATH_DIR, 0, IN_ROOT) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => {
-                let dir = parent.as_ref().map_or(root.0, |p| p.0);
-                // Exactly 0755, whatever the container's umask.
-                let old = sys::mount::umask(0);
-                // SAFETY: the component starts at `start` and ends at the NUL put at `end`.
-                let made =
-                    unsafe { sys::mount::mkdirat(dir, buf.as_ptr().add(start).cast(), 0o755) };
-                sys::mount::umask(old);
-                match made {
-                    Ok(()) | Err(Errno::EEXIST) => {}
-                    Err(errno) => return Err(fail(CWD_CREATE)(errno)),
-                }
-                let fd = open(root.0, prefix, O_PATH_DIR, 0, IN_ROOT).map_err(fail(CWD_OPEN))?;
-                if made.is_ok() && (uid != u32::MAX || gid != u32::MAX) {
-                    // SAFETY: fchownat on the new directory's descriptor, empty path.
-                    unsafe {
-                        sys::syscall6(
-                            libc::SYS_fchownat,
-                            fd.0 as usize,
-                            c"".as_ptr() as usize,
-                            uid as usize,
-                            gid as usize,
-                            libc::AT_EMPTY_PATH as usize,
-                            0,
-                        )
-                    }
-                    .map_err(fail(CWD_CHOWN))?;
-                }
-                fd
-            }
-            Err(errno) => return Err(fail(CWD_OPEN)(errno)),
-        };
-        parent = Some(fd);
-        if end < rel.len() {
-            buf[end] = b'/';
-        }
-        start = end + 1;
-    }
-    Ok(())
 }
 
 /// Gives fds 0-2 to the container's user when they are pipes, sockets or the container's own

@@ -983,16 +983,8 @@ fn workdir_plan(c: &Container) -> Result<Option<WorkdirPlan>> {
             format!("{} is longer than PATH_MAX", cwd.display()),
         ));
     }
-    let ends = rel
-        .iter()
-        .enumerate()
-        .filter(|(_, &b)| b == b'/')
-        .map(|(i, _)| i)
-        .chain(std::iter::once(rel.len()))
-        .collect();
     Ok(Some(WorkdirPlan {
         rel: cstring(OsStr::from_bytes(rel), "working directory")?,
-        ends,
     }))
 }
 
