@@ -354,9 +354,10 @@ fn security(args: &Args, c: &mut Container) -> contain::Result<()> {
 /// `--user`, and the id maps of the user namespace.
 fn identity(args: &Args, root: bool, ns: Namespaces, c: &mut Container) -> contain::Result<()> {
     if root && !args.rootless && ns.contains(Namespaces::USER) {
-        // As root, keep ids 0-65535 as they are, so that --user and the image's files work.
-        c.uid_map(&[IdMap::new(0, 0, 65_536)])
-            .gid_map(&[IdMap::new(0, 0, 65_536)]);
+        // As root, keep every id as it is (0 to 2^32 - 2), so that --user with any uid (an
+        // OpenShift-style 1000680000 too) and the image's files work.
+        c.uid_map(&[IdMap::new(0, 0, u32::MAX)])
+            .gid_map(&[IdMap::new(0, 0, u32::MAX)]);
     }
     if let Some(user) = &args.user {
         c.user(user.parse()?);

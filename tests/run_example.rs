@@ -295,3 +295,17 @@ fn rootless_runs_and_says_what_it_cannot_do() {
         "says what to do: {err}"
     );
 }
+
+#[test]
+fn as_root_any_uid_and_gid_work_as_with_docker() {
+    if !is_root("as_root_any_uid_and_gid_work_as_with_docker") {
+        return;
+    }
+    // An OpenShift-style uid and a gid above 65535 (the map once stopped there).
+    let o = run(&["-u", "1000680000:70000", "--", "id"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "uid=1000680000 gid=70000 groups=70000"
+    );
+}
