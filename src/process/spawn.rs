@@ -612,13 +612,18 @@ fn uts_names(c: &Container, joined: Namespaces) -> Result<(Option<UtsName>, Opti
 /// A hostname or domain name, as set with sethostname / setdomainname.
 type UtsName = Vec<u8>;
 
-/// One hostname or domain name, checked: 1 to 64 bytes, no NUL.
+/// One hostname or domain name, checked (`rootfs::etc::is_host_name`): it goes into lines of
+/// the generated /etc/hosts.
 fn uts_name(what: &'static str, name: &OsStr) -> Result<UtsName> {
     let b = name.as_bytes();
-    if b.is_empty() || b.len() > 64 || b.contains(&0) {
+    if !crate::rootfs::etc::is_host_name(b) {
         return Err(Error::config(
             what,
-            format!("{name:?} must be 1 to 64 bytes without NUL"),
+            format!(
+                "{name:?} is not a valid host name (RFC 1123): labels of letters, digits, '-' \
+                 and '_', 1 to 63 bytes each, not starting or ending with '-', joined by single \
+                 dots, at most 64 bytes in all; no whitespace, control characters or '#'"
+            ),
         ));
     }
     Ok(b.to_vec())
