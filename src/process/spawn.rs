@@ -339,6 +339,32 @@ impl Prepared {
                     errno: e.errno,
                 }
             }
+            (_, SetupStage::Chdir) if e.step == 0 => Error::Sys {
+                syscall: match e.errno {
+                    Errno::ENOTDIR => "chdir (the working directory is not a directory)",
+                    Errno::EACCES => {
+                        "chdir (the container's user may not enter the working directory or \
+                         one above it: run as a user who may, or choose another)"
+                    }
+                    Errno::ENOENT => {
+                        "chdir (no such working directory: without a rootfs it is not \
+                         created; create it first)"
+                    }
+                    _ => "chdir (the working directory)",
+                },
+                path: self
+                    .cwd
+                    .as_deref()
+                    .map(|c| PathBuf::from(OsStr::from_bytes(c.to_bytes()))),
+                errno: e.errno,
+            },
+            (_, SetupStage::Rlimits) => match self.security.rlimits.get(e.index as usize) {
+                Some(l) => rlimit_error(l, e.errno, self.id_maps.is_some()),
+                None => Error::Setup {
+                    stage: e.stage,
+                    errno: e.errno,
+                },
+            },
             (_, SetupStage::Sysctl) => match self.sysctls.get(e.index as usize) {
                 Some(s) => Error::Sys {
                     syscall: match e.errno {
@@ -583,6 +609,39 @@ fn joined_namespaces(c: &Container) -> Result<Namespaces> {
         ));
     }
     Ok(joined)
+}
+
+/// A resource limit the child could not set, named with its values and the cause.
+fn rlimit_error(l: &crate::security::Rlimit, errno: Errno, userns: bool) -> Error {
+    let name = crate::security::Rlimit::name_of(l.resource).map_or_else(
+        || format!("resource {}", l.resource),
+        |n| format!("RLIMIT_{}", n.to_uppercase()),
+    );
+    let value = |v: u64| match v {
+        u64::MAX => "unlimited".to_string(),
+        v => v.to_string(),
+    };
+    let why = match errno {
+        Errno::EPERM if userns => {
+            "raising a hard limit above the caller's needs CAP_SYS_RESOURCE in the initial \
+             user namespace, which a container in a new user namespace never has: ask for at \
+             most the caller's hard limit (`ulimit -H`), or raise it before spawning"
+        }
+        Errno::EPERM => {
+            "raising a hard limit above the caller's needs CAP_SYS_RESOURCE: ask for at most \
+             the caller's hard limit (`ulimit -H`), or keep the capability"
+        }
+        Errno::EINVAL => "the soft limit is above the hard one, or the kernel refuses the value",
+        _ => "the kernel refused it",
+    };
+    Error::config(
+        "rlimit",
+        format!(
+            "setrlimit {name} soft {} hard {}: {errno}: {why}",
+            value(l.soft),
+            value(l.hard)
+        ),
+    )
 }
 
 /// The hostname and domain name to set, checked; only in a UTS namespace of the
