@@ -146,6 +146,26 @@ fn tmpfs_options_are_parsed_never_part_of_the_path() {
         );
         assert!(!out(&o).contains("ran"));
     }
+    // An owner the container's user namespace does not map (the run example maps 0-65535):
+    // the kernel's bare EINVAL is explained.
+    let o = run(&["--tmpfs", "/run:uid=70000", "--", "echo", "ran"]);
+    assert_eq!(code(&o), 125, "{}", out(&o));
+    assert!(
+        err(&o).contains("uid=70000")
+            && err(&o).contains("mapped in the container's user namespace"),
+        "{}",
+        err(&o)
+    );
+    // A bind source that does not exist: said so, with the remedy (docker -v creates it).
+    let o = run(&["-v", "/nonexistent-source:/x", "--", "echo", "ran"]);
+    assert_eq!(code(&o), 125, "{}", out(&o));
+    assert!(
+        err(&o).contains("/nonexistent-source")
+            && err(&o).contains("does not exist: create it first"),
+        "{}",
+        err(&o)
+    );
+    assert!(!std::path::Path::new("/nonexistent-source").exists());
 }
 
 #[test]
