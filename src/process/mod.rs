@@ -254,7 +254,9 @@ impl Container {
     /// in the image cannot lead out), as runc, crun and docker do. In a read-only root it
     /// cannot be: `spawn` then fails with `EROFS` and says to create it in the image or to use
     /// a writable layer. Without a rootfs nothing is created on the caller's filesystem: a
-    /// missing directory fails with `chdir: ENOENT`.
+    /// missing directory fails with `chdir: ENOENT`. A directory the child cannot enter fails
+    /// the spawn with [`Error::Sys`](crate::Error::Sys) (`syscall` starting with `chdir`, the
+    /// directory as `path`, and the errno: `ENOENT`, `ENOTDIR`, `EACCES`...).
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
         self.cwd = Some(dir.as_ref().to_owned());
         self
