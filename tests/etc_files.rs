@@ -19,6 +19,7 @@ use contain::namespace::{Namespace, Namespaces};
 use contain::net::{HostAddr, Net};
 use contain::process::{Container, Stdio};
 use contain::rootfs::{Rootfs, RootfsMode, ETC_FILES_MIN_SIZE};
+use contain::Error;
 
 const HEADER: &[&str] = &[
     "127.0.0.1\tlocalhost",
@@ -145,7 +146,7 @@ fn a_hostname_that_would_inject_lines_into_etc_hosts_is_refused() {
             c.domainname(d);
         }
         match c.spawn() {
-            Err(contain::Error::Config { what, reason }) => {
+            Err(Error::Config { what, reason }) => {
                 let name = domain.unwrap_or(host);
                 let expected = if domain.is_some() {
                     "domain name"
@@ -176,6 +177,38 @@ fn a_hostname_that_would_inject_lines_into_etc_hosts_is_refused() {
         ["127.0.0.1\tweb_1.example.org web_1", "web_1.example.org"],
         "{out}"
     );
+}
+
+#[test]
+fn a_uts_namespace_name_that_would_break_etc_hosts_is_refused() {
+    if !is_root("a_uts_namespace_name_that_would_break_etc_hosts_is_refused") {
+        return;
+    }
+    let image = BusyboxRootfs::new("etc-badnode");
+    // The parent cannot check a name it does not set (the caller's own UTS namespace, or one
+    // joined): the child checks what uname gives before writing it into /etc/hosts.
+    let e = std::thread::scope(|s| {
+        s.spawn(|| {
+            contain::namespace::unshare(Namespaces::UTS).unwrap();
+            nix::unistd::sethostname("web\n6.6.6.6 example.com").unwrap();
+            Container::new("/bin/true")
+                .namespaces(Namespaces::MOUNT | Namespaces::PID | Namespaces::NET)
+                .rootfs(Rootfs::new(image.root()))
+                .stdin(Stdio::Null)
+                .spawn()
+                .map(drop)
+        })
+        .join()
+        .unwrap()
+    })
+    .unwrap_err();
+    match e {
+        Error::Config { what, reason } => {
+            assert_eq!(what, "hostname", "{reason}");
+            assert!(reason.contains("would break /etc/hosts"), "{reason}");
+        }
+        other => panic!("not a config error: {other}"),
+    }
 }
 
 /// The Debian minbase image under the target directory (see tests/distro.rs), if built.

@@ -437,6 +437,31 @@ fn generated_etc_files_allocate_nothing_in_the_child() {
         .join()
         .unwrap();
     });
+    // A UTS namespace's name that would break /etc/hosts: refused by the child after uname.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            contain::namespace::unshare(Namespaces::UTS).unwrap();
+            nix::unistd::sethostname("bad\nname").unwrap();
+            let e = Container::new("/bin/true")
+                .namespaces(Namespaces::MOUNT | Namespaces::PID | Namespaces::NET)
+                .rootfs(Rootfs::new(image.root()))
+                .stdin(Stdio::Null)
+                .spawn()
+                .unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    Error::Config {
+                        what: "hostname",
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+        })
+        .join()
+        .unwrap();
+    });
 }
 
 #[test]
