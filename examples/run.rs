@@ -116,7 +116,7 @@ struct Args {
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = memory_value)]
     memory: Option<Bytes>,
     /// Memory plus swap, as docker: swap.max = SIZE - --memory ("-1" for unlimited swap).
-    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = memory_swap_value)]
     memory_swap: Option<String>,
     /// CPU limit as a fraction of one CPU (cpu.max), e.g. 0.5.
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = cpus_value)]
@@ -565,14 +565,17 @@ fn namespaces_and_net(args: &Args) -> contain::Result<(Namespaces, NetMode)> {
 // Value parsers for the numeric flags: negative numbers are taken as values (clap would
 // otherwise suggest `-- -1`, which makes -1 the command) and refused with what is wanted.
 
-/// `--cpus`: a positive fraction of one CPU.
+/// `--cpus`: CPUs as a decimal, 0.01 (cpu.max's least quota, 1 ms per 100 ms period) up to
+/// the kernel's largest quota.
 fn cpus_value(s: &str) -> Result<f64, String> {
+    const MAX: f64 = ((1u64 << 44) - 1) as f64 / 100_000.0;
+    let range = format!("--cpus takes 0.01 to {MAX:.0} CPUs (a decimal, e.g. 0.5 or 2)");
     let n: f64 = s
         .trim()
         .parse()
-        .map_err(|_| "not a number (a fraction of one CPU, e.g. 0.5)".to_string())?;
-    if !(n.is_finite() && n > 0.0) {
-        return Err("--cpus must be greater than 0 (a fraction of one CPU, e.g. 0.5)".into());
+        .map_err(|_| format!("not a number: {range}"))?;
+    if !n.is_finite() || n * 100_000.0 < 999.5 || n > MAX {
+        return Err(range);
     }
     Ok(n)
 }
@@ -608,5 +611,19 @@ fn memory_value(s: &str) -> Result<Bytes, String> {
         Ok(Bytes(0)) => Err("--memory must be greater than 0 (leave it out for no limit)".into()),
         Ok(b) => Ok(b),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `--memory-swap`: a size (memory plus swap, e.g. 1g) or -1 for unlimited swap; the rest
+/// is checked against `--memory` once both are known.
+fn memory_swap_value(s: &str) -> Result<String, String> {
+    let wanted = "--memory-swap takes a size, memory plus swap (e.g. 1g: a number with an \
+                  optional k, m, g or t suffix), or -1 for unlimited swap";
+    if s.trim() == "-1" {
+        return Ok("-1".into());
+    }
+    match s.parse::<Bytes>() {
+        Ok(_) => Ok(s.to_string()),
+        Err(_) => Err(wanted.into()),
     }
 }

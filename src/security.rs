@@ -262,6 +262,16 @@ pub struct Rlimit {
     pub hard: u64,
 }
 
+impl Rlimit {
+    /// The `--ulimit` name of `resource` (`nofile`, ...), or `None` for a number it lacks.
+    pub(crate) fn name_of(resource: u32) -> Option<&'static str> {
+        RLIMIT_NAMES
+            .iter()
+            .find(|(_, r)| *r == resource)
+            .map(|(n, _)| *n)
+    }
+}
+
 /// Names accepted by [`Rlimit::parse`] and `--ulimit`, with their resource numbers (the
 /// casts matter on libcs where the constants are `c_int`).
 #[allow(clippy::unnecessary_cast)]

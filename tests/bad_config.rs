@@ -167,7 +167,7 @@ fn refused_configurations_leave_nothing_behind() {
             build("true", |c| {
                 c.current_dir("/nonexistent");
             }),
-            setup(SetupStage::Chdir, Errno::ENOENT),
+            chdir("/nonexistent", Errno::ENOENT),
         ),
     ];
     if root {
@@ -189,7 +189,7 @@ fn refused_configurations_leave_nothing_behind() {
                     .gid_map(&[IdMap::new(0, 0, 65536)]);
                 c.uid(1000).gid(1000).current_dir("/root");
             }),
-            setup(SetupStage::Chdir, Errno::EACCES),
+            chdir("/root", Errno::EACCES),
         ));
     } else {
         eprintln!(
@@ -228,6 +228,14 @@ fn build(program: &str, f: impl FnOnce(&mut Container)) -> Container {
 
 fn config(what: &'static str) -> Expect {
     Box::new(move |e| matches!(e, Error::Config { what: w, .. } if *w == what))
+}
+
+/// A working directory the child could not enter: named, with the errno.
+fn chdir(path: &'static str, errno: Errno) -> Expect {
+    Box::new(move |e| {
+        matches!(e, Error::Sys { syscall, path: Some(p), errno: n }
+            if syscall.starts_with("chdir") && p == std::path::Path::new(path) && *n == errno)
+    })
 }
 
 fn setup(stage: SetupStage, errno: Errno) -> Expect {

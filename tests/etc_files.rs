@@ -19,6 +19,7 @@ use contain::namespace::{Namespace, Namespaces};
 use contain::net::{HostAddr, Net};
 use contain::process::{Container, Stdio};
 use contain::rootfs::{Rootfs, RootfsMode, ETC_FILES_MIN_SIZE};
+use contain::Error;
 
 const HEADER: &[&str] = &[
     "127.0.0.1\tlocalhost",
@@ -119,6 +120,95 @@ fn an_image_without_etc_hosts_gets_localhost_and_its_hostname() {
     assert_eq!(parts.next().unwrap().trim(), "no-resolv", "{out}");
     assert_eq!(fingerprint(image.dir()), before, "the image changed");
     assert_eq!(mountinfo(), mounts_before, "the host's mount table changed");
+}
+
+#[test]
+fn a_hostname_that_would_inject_lines_into_etc_hosts_is_refused() {
+    if !is_root("a_hostname_that_would_inject_lines_into_etc_hosts_is_refused") {
+        return;
+    }
+    let image = BusyboxRootfs::new("etc-badname");
+    let before = fingerprint(image.dir());
+    let mounts_before = mountinfo();
+    let long = "a".repeat(65);
+    for (host, domain) in [
+        ("web\n6.6.6.6 example.com", None),
+        ("web #comment", None),
+        ("web\tx", None),
+        ("-web", None),
+        ("web..x", None),
+        (long.as_str(), None),
+        ("box", Some("example.org\n6.6.6.6 example.com")),
+    ] {
+        let mut c = sh(Rootfs::new(image.root()), "cat /etc/hosts");
+        c.hostname(host);
+        if let Some(d) = domain {
+            c.domainname(d);
+        }
+        match c.spawn() {
+            Err(Error::Config { what, reason }) => {
+                let name = domain.unwrap_or(host);
+                let expected = if domain.is_some() {
+                    "domain name"
+                } else {
+                    "hostname"
+                };
+                assert_eq!(what, expected, "{host:?} {domain:?}: {reason}");
+                assert!(
+                    reason.contains(&format!("{name:?}")) && reason.contains("RFC 1123"),
+                    "{reason}"
+                );
+            }
+            Err(e) => panic!("{host:?} {domain:?}: not a config error: {e}"),
+            Ok(mut child) => {
+                let _ = child.wait();
+                panic!("{host:?} {domain:?}: accepted");
+            }
+        }
+    }
+    assert_eq!(fingerprint(image.dir()), before, "the image changed");
+    assert_eq!(mountinfo(), mounts_before, "the host's mount table changed");
+    // A normal FQDN (and an underscore, which glibc accepts) still works.
+    let out =
+        ok(sh(Rootfs::new(image.root()), "cat /etc/hosts; hostname").hostname("web_1.example.org"));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[HEADER.len()..],
+        ["127.0.0.1\tweb_1.example.org web_1", "web_1.example.org"],
+        "{out}"
+    );
+}
+
+#[test]
+fn a_uts_namespace_name_that_would_break_etc_hosts_is_refused() {
+    if !is_root("a_uts_namespace_name_that_would_break_etc_hosts_is_refused") {
+        return;
+    }
+    let image = BusyboxRootfs::new("etc-badnode");
+    // The parent cannot check a name it does not set (the caller's own UTS namespace, or one
+    // joined): the child checks what uname gives before writing it into /etc/hosts.
+    let e = std::thread::scope(|s| {
+        s.spawn(|| {
+            contain::namespace::unshare(Namespaces::UTS).unwrap();
+            nix::unistd::sethostname("web\n6.6.6.6 example.com").unwrap();
+            Container::new("/bin/true")
+                .namespaces(Namespaces::MOUNT | Namespaces::PID | Namespaces::NET)
+                .rootfs(Rootfs::new(image.root()))
+                .stdin(Stdio::Null)
+                .spawn()
+                .map(drop)
+        })
+        .join()
+        .unwrap()
+    })
+    .unwrap_err();
+    match e {
+        Error::Config { what, reason } => {
+            assert_eq!(what, "hostname", "{reason}");
+            assert!(reason.contains("would break /etc/hosts"), "{reason}");
+        }
+        other => panic!("not a config error: {other}"),
+    }
 }
 
 /// The Debian minbase image under the target directory (see tests/distro.rs), if built.
@@ -690,5 +780,13 @@ fn run_hostname_needs_a_uts_namespace_and_agrees_everywhere() {
         lines[2].split_whitespace().collect::<Vec<_>>(),
         ["127.0.0.1", "web"],
         "{out}"
+    );
+    // The injection: refused before anything runs, naming the flag.
+    let o = run(&["--hostname", "web\n6.6.6.6 example.com", "--", "true"]);
+    assert_eq!(code(&o), 125, "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("hostname") && err.contains("not a valid host name"),
+        "{err}"
     );
 }

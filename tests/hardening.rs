@@ -373,17 +373,18 @@ fn a_tty_works_when_the_caller_has_no_stdio() {
                     libc::close(fd);
                 }
             }
-            for c in [&mut c, &mut without_rootfs] {
-                let code = match c.spawn().and_then(|mut ch| ch.wait()) {
+            let code = [&mut c, &mut without_rootfs]
+                .into_iter()
+                .map(|c| match c.spawn().and_then(|mut ch| ch.wait()) {
                     Ok(s) if s.success() => 0,
                     Ok(s) => 10 + s.shell_code().min(100),
                     Err(_) => 3,
-                };
-                if code != 0 {
-                    std::process::exit(code);
-                }
-            }
-            std::process::exit(0);
+                })
+                .find(|&code| code != 0)
+                .unwrap_or(0);
+            // exit skips destructors: the image's temporary directory goes first.
+            drop(image);
+            std::process::exit(code);
         }
         Some(_) => {}
         None => rerun_as_root(TEST, "no-stdio"),

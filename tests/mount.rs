@@ -998,10 +998,10 @@ fn errors_name_the_syscall_and_the_path() {
     run(CloneFlags::empty(), Kernel::Current, || {
         match Mount::bind(&missing, tmp.join("b")).mount() {
             Err(Error::Sys {
-                syscall: "open_tree",
+                syscall,
                 path: Some(p),
                 errno: Errno::ENOENT,
-            }) if p == missing => {}
+            }) if syscall.starts_with("open_tree") && p == missing => {}
             other => return Err(format!("missing source: {other:?}")),
         }
         match Mount::tmpfs(tmp.join("t")).option("size", "lots").mount() {
@@ -1023,10 +1023,10 @@ fn errors_name_the_syscall_and_the_path() {
         Kernel::NoNewMountApi,
         || match Mount::bind(&missing, tmp.join("b")).mount() {
             Err(Error::Sys {
-                syscall: "openat2",
+                syscall,
                 path: Some(p),
                 errno: Errno::ENOENT,
-            }) if p == missing => Ok(()),
+            }) if syscall.starts_with("openat2") && p == missing => Ok(()),
             other => Err(format!("missing source, legacy: {other:?}")),
         },
     );

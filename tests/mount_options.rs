@@ -8,7 +8,7 @@
 mod common;
 
 use std::io::Write;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio as StdStdio;
 
@@ -146,6 +146,26 @@ fn tmpfs_options_are_parsed_never_part_of_the_path() {
         );
         assert!(!out(&o).contains("ran"));
     }
+    // An owner the container's user namespace does not map (the run example maps 0-65535):
+    // the kernel's bare EINVAL is explained.
+    let o = run(&["--tmpfs", "/run:uid=70000", "--", "echo", "ran"]);
+    assert_eq!(code(&o), 125, "{}", out(&o));
+    assert!(
+        err(&o).contains("uid=70000")
+            && err(&o).contains("mapped in the container's user namespace"),
+        "{}",
+        err(&o)
+    );
+    // A bind source that does not exist: said so, with the remedy (docker -v creates it).
+    let o = run(&["-v", "/nonexistent-source:/x", "--", "echo", "ran"]);
+    assert_eq!(code(&o), 125, "{}", out(&o));
+    assert!(
+        err(&o).contains("/nonexistent-source")
+            && err(&o).contains("does not exist: create it first"),
+        "{}",
+        err(&o)
+    );
+    assert!(!std::path::Path::new("/nonexistent-source").exists());
 }
 
 #[test]
@@ -252,6 +272,18 @@ fn a_persistent_upper_is_used_by_one_container_at_a_time() {
         Err(Error::InUse { path, .. }) => assert_eq!(path, work),
         other => panic!("the work directory as an upper: {other:?}"),
     }
+    // A symlinked alias of the same upper: the same directory, refused the same way (it would
+    // otherwise get an alias.work of its own and share the upper).
+    let alias = image.dir().join("upalias");
+    symlink("upper", &alias).unwrap();
+    match run_sh(
+        Rootfs::new(image.root()).persistent_upper(&alias),
+        "echo ran",
+    ) {
+        Err(Error::InUse { path, .. }) => assert_eq!(path, upper),
+        other => panic!("an alias of the upper: {other:?}"),
+    }
+    assert!(!image.dir().join("upalias.work").exists());
 
     // The first one ends (waited for): the lock goes with it.
     first.stdin.as_mut().unwrap().write_all(b"one\n").unwrap();
@@ -264,6 +296,112 @@ fn a_persistent_upper_is_used_by_one_container_at_a_time() {
     read_until(child.stdout.as_ref().unwrap(), "ready");
     drop(child);
     assert_eq!(ok_sh(rootfs(), "cat /written"), "one\n");
+}
+
+#[test]
+fn an_upper_inside_the_image_through_a_symlink_is_refused_and_nothing_is_created() {
+    if !is_root("an_upper_inside_the_image_through_a_symlink_is_refused_and_nothing_is_created") {
+        return;
+    }
+    let image = BusyboxRootfs::new("upper-inside");
+    let link = image.dir().join("rootlink");
+    symlink(image.root(), &link).unwrap();
+    let before = entries_under(&image.root());
+    for upper in [
+        link.join("data/up2"),
+        image.dir().join("elsewhere/../rootfs/data/up3"),
+        link.clone(),
+    ] {
+        match run_sh(
+            Rootfs::new(image.root()).persistent_upper(&upper),
+            "echo ran",
+        ) {
+            Err(Error::Config { what, reason }) => {
+                assert_eq!(what, "persistent upper directory", "{reason}");
+                assert!(reason.contains("must not contain one another"), "{reason}");
+            }
+            other => panic!("{}: {other:?}", upper.display()),
+        }
+    }
+    assert_eq!(
+        entries_under(&image.root()),
+        before,
+        "something was created in the image"
+    );
+    assert!(!image.dir().join("elsewhere").exists());
+}
+
+#[test]
+fn a_work_directory_or_lock_that_is_a_symlink_is_refused_and_its_target_untouched() {
+    if !is_root("a_work_directory_or_lock_that_is_a_symlink_is_refused_and_its_target_untouched") {
+        return;
+    }
+    let image = BusyboxRootfs::new("upper-worklink");
+    let victim = image.dir().join("victim");
+    std::fs::create_dir_all(victim.join("work/keep")).unwrap();
+    let upper = image.dir().join("up");
+    symlink(&victim, image.dir().join("up.work")).unwrap();
+    let rootfs = || Rootfs::new(image.root()).persistent_upper(&upper);
+    let mode = std::fs::metadata(victim.join("work")).unwrap().mode();
+    match run_sh(rootfs(), "echo ran") {
+        Err(Error::Config { what, reason }) => {
+            assert_eq!(what, "persistent upper directory", "{reason}");
+            assert!(
+                reason.contains("up.work") && reason.contains("symbolic link"),
+                "{reason}"
+            );
+        }
+        other => panic!("a symlinked work directory: {other:?}"),
+    }
+    assert!(victim.join("work/keep").is_dir(), "the victim was touched");
+    assert_eq!(
+        std::fs::metadata(victim.join("work")).unwrap().mode(),
+        mode,
+        "the victim's mode changed"
+    );
+
+    // A lock file that is a symlink: refused, never followed.
+    std::fs::remove_file(image.dir().join("up.work")).unwrap();
+    let target = image.dir().join("lock-target");
+    symlink(&target, image.dir().join("up.lock")).unwrap();
+    match run_sh(rootfs(), "echo ran") {
+        Err(e @ Error::Sys { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("up.lock") && msg.contains("symbolic link"),
+                "{msg}"
+            );
+        }
+        other => panic!("a symlinked lock file: {other:?}"),
+    }
+    assert!(!target.exists(), "the lock's symlink was followed");
+
+    // An upper that exists and is not a directory: says so.
+    let file = image.dir().join("afile");
+    std::fs::write(&file, "x").unwrap();
+    match run_sh(
+        Rootfs::new(image.root()).persistent_upper(&file),
+        "echo ran",
+    ) {
+        Err(Error::Config { reason, .. }) => {
+            assert!(reason.contains("is not a directory"), "{reason}");
+        }
+        other => panic!("a file as the upper: {other:?}"),
+    }
+}
+
+/// Every path under `dir`, sorted.
+fn entries_under(dir: &Path) -> Vec<PathBuf> {
+    let out = std::process::Command::new("find")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let mut v: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(PathBuf::from)
+        .collect();
+    v.sort();
+    v
 }
 
 #[test]

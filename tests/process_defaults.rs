@@ -602,6 +602,35 @@ fn sysctls_show_up_and_host_wide_ones_are_refused() {
         e.contains("/proc/sys/net/ipv4/no_such_sysctl") && e.contains("ENOENT"),
         "{e}"
     );
+    // docker's ping_group_range with gids the container's user namespace does not map: refused
+    // before clone, with the mapped range (the run example maps 0-65535).
+    let o = run(&[
+        "--sysctl",
+        "net.ipv4.ping_group_range=0 2147483647",
+        "--",
+        "echo",
+        "ran",
+    ]);
+    assert_eq!(code(&o), 125, "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("ping_group_range") && err.contains("maps gids 0 to"),
+        "{err}"
+    );
+    let o = run(&[
+        "--sysctl",
+        "net.ipv4.ping_group_range=10 20",
+        "--",
+        "cat",
+        "/proc/sys/net/ipv4/ping_group_range",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["10", "20"],
+        "{o:?}"
+    );
 }
 
 // ---- no_new_privs ----

@@ -395,6 +395,27 @@ fn rlimits_default_and_set() {
 }
 
 #[test]
+fn a_hard_limit_above_the_callers_in_a_user_namespace_is_explained() {
+    // RLIMIT_NOFILE's hard limit is never unlimited (at most fs.nr_open): one more is a raise.
+    let hard = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .unwrap()
+        .1;
+    let e = Container::new("true")
+        .namespaces(Namespaces::USER | Namespaces::MOUNT)
+        .rlimit(Rlimit::parse(&format!("nofile=64:{}", hard + 1)).unwrap())
+        .spawn()
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("RLIMIT_NOFILE soft 64")
+            && msg.contains(&format!("hard {}", hard + 1))
+            && msg.contains("CAP_SYS_RESOURCE")
+            && msg.contains("user namespace"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn the_container_leads_its_own_session() {
     let o = output(Container::new("cat").arg("/proc/self/stat"));
     let text = stdout(&o);

@@ -567,8 +567,14 @@ fn memory_swap_errors_show_sizes_as_people_write_them() {
 #[test]
 fn negative_and_zero_resource_flags_are_refused_with_what_they_want() {
     for (args, want) in [
-        (&["--cpus", "-1"][..], "--cpus must be greater than 0"),
-        (&["--cpus", "0"][..], "--cpus must be greater than 0"),
+        (&["--cpus", "-1"][..], "--cpus takes 0.01 to"),
+        (&["--cpus", "0"][..], "--cpus takes 0.01 to"),
+        // Below cpu.max's least quota, or infinite: the flag and its range, not cpu.max's.
+        (&["--cpus", "0.0001"][..], "--cpus takes 0.01 to"),
+        (&["--cpus", "1e999"][..], "--cpus takes 0.01 to"),
+        (&["--cpus", "abc"][..], "--cpus takes 0.01 to"),
+        (&["--memory-swap", "abc"][..], "--memory-swap takes a size"),
+        (&["--memory-swap", "-5"][..], "--memory-swap takes a size"),
         (
             &["--cpu-weight", "-5"][..],
             "--cpu-weight must be 1 to 10000",

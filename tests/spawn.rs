@@ -557,17 +557,32 @@ fn setup_failures_name_the_step_and_errno() {
         .current_dir("/nonexistent-dir")
         .spawn()
         .unwrap_err();
+    // The directory is named, with what to do.
     assert!(
         matches!(
-            e,
-            Error::Setup {
-                stage: SetupStage::Chdir,
+            &e,
+            Error::Sys {
+                syscall,
+                path: Some(p),
                 errno: contain::Errno::ENOENT
-            }
+            } if syscall.starts_with("chdir") && p == std::path::Path::new("/nonexistent-dir")
         ),
         "{e}"
     );
-    assert!(e.to_string().contains("chdir"), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("/nonexistent-dir") && msg.contains("create it first"),
+        "{msg}"
+    );
+    let e = Container::new("true")
+        .current_dir("/etc/passwd")
+        .spawn()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("/etc/passwd") && e.contains("not a directory") && e.contains("ENOTDIR"),
+        "{e}"
+    );
 }
 
 #[test]

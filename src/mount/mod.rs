@@ -58,7 +58,7 @@ mod spec;
 
 pub use spec::parse_size;
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString, OsStr};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -827,7 +827,9 @@ impl PreparedMount {
 
     /// Turns a failure of [`apply_in`](PreparedMount::apply_in) into a [`crate::Error`] that
     /// names the syscall and the path: [`Error::Unsupported`] when the kernel lacks what the
-    /// mount needs, else [`Error::Sys`].
+    /// mount needs, [`Error::Config`] when a new filesystem's `uid=`/`gid=` is refused (an id
+    /// the container's user namespace does not map), else [`Error::Sys`] (whose `syscall`
+    /// says the cause and remedy where known, e.g. a missing bind source).
     pub fn error(&self, e: MountError) -> Error {
         use MountStep::*;
         if e.errno == Errno::ENOSYS {
@@ -864,6 +866,51 @@ impl PreparedMount {
                  or make the root writable (RootfsMode::Overlay)"
             };
             return Error::sys_path(syscall, self.target.clone(), e.errno);
+        }
+        if let (Errno::EINVAL, FsConfig | FsCreate | Mount, Op::New { params, .. }) =
+            (e.errno, e.step, &self.op)
+        {
+            let ids: Vec<String> = params
+                .iter()
+                .filter(|(k, _)| matches!(k.as_bytes(), b"uid" | b"gid"))
+                .map(|(k, v)| {
+                    let v = v.as_deref().map(CStr::to_string_lossy).unwrap_or_default();
+                    format!("{}={v}", k.to_string_lossy())
+                })
+                .collect();
+            if !ids.is_empty() {
+                return Error::config(
+                    "mount options",
+                    format!(
+                        "{} {}: EINVAL: the filesystem refused an option; {} must name ids \
+                         mapped in the container's user namespace (in a new user namespace \
+                         only the ids of its uid_map/gid_map exist): use one of those, or map \
+                         this one",
+                        e.step.syscall(),
+                        self.target.display(),
+                        ids.join(", ")
+                    ),
+                );
+            }
+        }
+        if e.errno == Errno::ENOENT && matches!(e.step, OpenTree | OpenSource | StatSource) {
+            if let Some(source) = &self.source {
+                let syscall = match e.step {
+                    OpenTree => {
+                        "open_tree (the bind source does not exist: create it first; unlike \
+                         docker -v, a missing source is not created)"
+                    }
+                    OpenSource => {
+                        "openat2 (the bind source does not exist: create it first; unlike \
+                         docker -v, a missing source is not created)"
+                    }
+                    _ => {
+                        "statx (the bind source does not exist: create it first; unlike \
+                         docker -v, a missing source is not created)"
+                    }
+                };
+                return Error::sys_path(syscall, source.clone(), e.errno);
+            }
         }
         let path = match (e.step, &self.source) {
             (OpenTree | OpenSource | StatSource, Some(source)) => source.clone(),

@@ -254,7 +254,9 @@ impl Container {
     /// in the image cannot lead out), as runc, crun and docker do. In a read-only root it
     /// cannot be: `spawn` then fails with `EROFS` and says to create it in the image or to use
     /// a writable layer. Without a rootfs nothing is created on the caller's filesystem: a
-    /// missing directory fails with `chdir: ENOENT`.
+    /// missing directory fails with `chdir: ENOENT`. A directory the child cannot enter fails
+    /// the spawn with [`Error::Sys`](crate::Error::Sys) (`syscall` starting with `chdir`, the
+    /// directory as `path`, and the errno: `ENOENT`, `ENOTDIR`, `EACCES`...).
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
         self.cwd = Some(dir.as_ref().to_owned());
         self
@@ -346,12 +348,19 @@ impl Container {
     }
 
     /// The hostname; needs a UTS namespace of the container's (new or joined).
+    ///
+    /// It must be a host name (RFC 1123: labels of letters, digits, `-` and `_`, 1 to 63 bytes
+    /// each, not starting or ending with `-`, joined by dots; at most 64 bytes, the kernel's
+    /// limit), since it goes into the generated `/etc/hosts` and `/etc/hostname`: `spawn`
+    /// refuses anything else (whitespace, control characters, `#`) before creating anything.
+    /// docker checks less since 1.10.2, and a newline then adds a line to its `/etc/hosts`.
     pub fn hostname(&mut self, name: impl AsRef<OsStr>) -> &mut Self {
         self.hostname = Some(name.as_ref().to_owned());
         self
     }
 
     /// The NIS domain name; needs a UTS namespace of the container's (new or joined).
+    /// Checked as [`hostname`](Self::hostname) is (it ends the FQDN in `/etc/hosts`).
     pub fn domainname(&mut self, name: impl AsRef<OsStr>) -> &mut Self {
         self.domainname = Some(name.as_ref().to_owned());
         self

@@ -341,6 +341,32 @@ impl Prepared {
                     errno: e.errno,
                 }
             }
+            (_, SetupStage::Chdir) if e.step == 0 => Error::Sys {
+                syscall: match e.errno {
+                    Errno::ENOTDIR => "chdir (the working directory is not a directory)",
+                    Errno::EACCES => {
+                        "chdir (the container's user may not enter the working directory or \
+                         one above it: run as a user who may, or choose another)"
+                    }
+                    Errno::ENOENT => {
+                        "chdir (no such working directory: without a rootfs it is not \
+                         created; create it first)"
+                    }
+                    _ => "chdir (the working directory)",
+                },
+                path: self
+                    .cwd
+                    .as_deref()
+                    .map(|c| PathBuf::from(OsStr::from_bytes(c.to_bytes()))),
+                errno: e.errno,
+            },
+            (_, SetupStage::Rlimits) => match self.security.rlimits.get(e.index as usize) {
+                Some(l) => rlimit_error(l, e.errno, self.id_maps.is_some()),
+                None => Error::Setup {
+                    stage: e.stage,
+                    errno: e.errno,
+                },
+            },
             (_, SetupStage::Sysctl) => match self.sysctls.get(e.index as usize) {
                 Some(s) => Error::Sys {
                     syscall: match e.errno {
@@ -587,6 +613,39 @@ fn joined_namespaces(c: &Container) -> Result<Namespaces> {
     Ok(joined)
 }
 
+/// A resource limit the child could not set, named with its values and the cause.
+fn rlimit_error(l: &crate::security::Rlimit, errno: Errno, userns: bool) -> Error {
+    let name = crate::security::Rlimit::name_of(l.resource).map_or_else(
+        || format!("resource {}", l.resource),
+        |n| format!("RLIMIT_{}", n.to_uppercase()),
+    );
+    let value = |v: u64| match v {
+        u64::MAX => "unlimited".to_string(),
+        v => v.to_string(),
+    };
+    let why = match errno {
+        Errno::EPERM if userns => {
+            "raising a hard limit above the caller's needs CAP_SYS_RESOURCE in the initial \
+             user namespace, which a container in a new user namespace never has: ask for at \
+             most the caller's hard limit (`ulimit -H`), or raise it before spawning"
+        }
+        Errno::EPERM => {
+            "raising a hard limit above the caller's needs CAP_SYS_RESOURCE: ask for at most \
+             the caller's hard limit (`ulimit -H`), or keep the capability"
+        }
+        Errno::EINVAL => "the soft limit is above the hard one, or the kernel refuses the value",
+        _ => "the kernel refused it",
+    };
+    Error::config(
+        "rlimit",
+        format!(
+            "setrlimit {name} soft {} hard {}: {errno}: {why}",
+            value(l.soft),
+            value(l.hard)
+        ),
+    )
+}
+
 /// The hostname and domain name to set, checked; only in a UTS namespace of the
 /// container's (created or joined), since they would change the host's otherwise.
 fn uts_names(c: &Container, joined: Namespaces) -> Result<(Option<UtsName>, Option<UtsName>)> {
@@ -614,13 +673,18 @@ fn uts_names(c: &Container, joined: Namespaces) -> Result<(Option<UtsName>, Opti
 /// A hostname or domain name, as set with sethostname / setdomainname.
 type UtsName = Vec<u8>;
 
-/// One hostname or domain name, checked: 1 to 64 bytes, no NUL.
+/// One hostname or domain name, checked (`rootfs::etc::is_host_name`): it goes into lines of
+/// the generated /etc/hosts.
 fn uts_name(what: &'static str, name: &OsStr) -> Result<UtsName> {
     let b = name.as_bytes();
-    if b.is_empty() || b.len() > 64 || b.contains(&0) {
+    if !crate::rootfs::etc::is_host_name(b) {
         return Err(Error::config(
             what,
-            format!("{name:?} must be 1 to 64 bytes without NUL"),
+            format!(
+                "{name:?} is not a valid host name (RFC 1123): labels of letters, digits, '-' \
+                 and '_', 1 to 63 bytes each, not starting or ending with '-', joined by single \
+                 dots, at most 64 bytes in all; no whitespace, control characters or '#'"
+            ),
         ));
     }
     Ok(b.to_vec())

@@ -118,6 +118,9 @@ pub(crate) fn prepare(
                 format!("{dotted}: the value {value:?} is empty or has a NUL byte"),
             ));
         }
+        if let (PING_GROUP_RANGE, Some(range)) = (dotted.as_str(), gid_range) {
+            check_ping_group_range(value, range)?;
+        }
         out.push(PreparedSysctl {
             path: CString::new(path).map_err(|_| Error::config("sysctl", "NUL byte"))?,
             value: value.as_bytes().to_vec(),
@@ -141,6 +144,28 @@ pub(crate) fn prepare(
         }
     }
     Ok(out)
+}
+
+/// In a new user namespace the kernel takes only `ping_group_range` bounds it maps (else a bare
+/// `EINVAL` from the child's write): refused here with the mapped range. A value that is not
+/// two numbers is left to the kernel.
+fn check_ping_group_range(value: &str, (low, high): (u32, u32)) -> Result<()> {
+    let nums: Vec<Option<u64>> = value.split_whitespace().map(|n| n.parse().ok()).collect();
+    let [Some(a), Some(b)] = nums[..] else {
+        return Ok(());
+    };
+    let mapped = |g: u64| (u64::from(low)..=u64::from(high)).contains(&g);
+    if mapped(a) && mapped(b) {
+        return Ok(());
+    }
+    Err(Error::config(
+        "sysctl",
+        format!(
+            "{PING_GROUP_RANGE}={value:?}: the container's user namespace maps gids {low} to \
+             {high} only, and the kernel accepts no other (EINVAL): give a range within them, \
+             e.g. \"{low} {high}\" (the default)"
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -228,6 +253,30 @@ mod tests {
         );
         let d = prepare(&BTreeMap::new(), Namespaces::NET, Some((0, 65_535))).unwrap();
         assert_eq!(d[1].value, b"0 65535");
+        // The caller's range must be mapped (the issue's input with the run example's map).
+        let e = prepare(
+            &one(PING_GROUP_RANGE, "0 2147483647"),
+            Namespaces::NET | Namespaces::USER,
+            Some((0, 65_535)),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("ping_group_range") && e.contains("maps gids 0 to 65535"),
+            "{e}"
+        );
+        let ok = prepare(
+            &one(PING_GROUP_RANGE, "100 200"),
+            Namespaces::NET,
+            Some((0, 65_535)),
+        );
+        assert!(ok.is_ok());
+        assert!(prepare(
+            &one(PING_GROUP_RANGE, "0 2147483647"),
+            Namespaces::NET,
+            None
+        )
+        .is_ok());
         let d = prepare(&one(UNPRIVILEGED_PORT_START, "1024"), Namespaces::NET, None).unwrap();
         assert_eq!(d.len(), 2);
         assert_eq!((d[0].value.as_slice(), d[0].required), (&b"1024"[..], true));

@@ -125,6 +125,37 @@ pub(crate) struct EtcFiles {
     files: Vec<EtcFile>,
 }
 
+/// Whether `name` is a host name the container may be given (`Container::hostname`,
+/// `Container::domainname`): RFC 1123 labels of letters, digits, `-` (not first or last) and
+/// `_` (glibc and the kernel accept it, and so does docker since 1.10.2), 1 to 63 bytes each,
+/// joined by single dots; at most 64 bytes in all (the kernel's `__NEW_UTS_LEN`). Anything else
+/// (whitespace, control characters, `#`) would break or add lines of `/etc/hosts`.
+/// Allocates nothing (the child checks the name it reads back with `line_safe`).
+pub(crate) fn is_host_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.split(|&b| b == b'.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.first() != Some(&b'-')
+                && label.last() != Some(&b'-')
+                && label
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// Whether the name read back with `uname` (a joined UTS namespace's, or the host's) can be
+/// written into a line of `/etc/hosts`: no whitespace, control character or `#`. Looser than
+/// [`is_host_name`], so that a host with an odd but harmless name still runs containers.
+/// Async-signal-safe.
+fn line_safe(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|&b| (b.is_ascii_graphic() && b != b'#') || b >= 0x80)
+}
+
 /// Step codes of the child (distinct from the rootfs `Op`s and `MountStep`s); a file's index
 /// goes in bits 16-23, bit 24 marks a `MountStep` of that file's mount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -387,6 +418,11 @@ impl EtcFiles {
             Some(op @ (EtcOp::CreateFile | EtcOp::Write | EtcOp::Clone)) => {
                 Error::sys_path(op.syscall(), self.path(file), errno)
             }
+            Some(EtcOp::Uname) if errno == Errno::EINVAL => Error::config(
+                "hostname",
+                "the UTS namespace's hostname holds whitespace, a control character or '#', \
+                 which would break /etc/hosts: set a valid one with Container::hostname",
+            ),
             Some(op) => Error::sys_path(op.syscall(), "/etc", errno),
             None => Error::sys_path("generating /etc files", "/etc", errno),
         }
@@ -494,6 +530,10 @@ impl EtcFiles {
         }
         .map_err(at(EtcOp::Uname, 0))?;
         let node = c_field(&uts.nodename);
+        // A joined namespace's name is not checked by the parent: never write a line break.
+        if !line_safe(node) {
+            return Err(at(EtcOp::Uname, 0)(Errno::EINVAL));
+        }
 
         let tmpfs = self.tmpfs()?;
         for (i, file) in self.files.iter().enumerate() {
@@ -644,6 +684,46 @@ impl EtcFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_names_are_rfc_1123_with_underscores() {
+        let max_label = "a".repeat(63);
+        let max = format!("{}.{}", "b".repeat(31), "c".repeat(32));
+        for good in [
+            "web",
+            "web.example.org",
+            "a-b_c",
+            "1x",
+            max_label.as_str(),
+            &max,
+        ] {
+            assert!(is_host_name(good.as_bytes()), "{good:?}");
+        }
+        let long_label = "a".repeat(64);
+        let long = format!("{}.{}", "b".repeat(32), "c".repeat(32));
+        for bad in [
+            "",
+            "web\n6.6.6.6 x",
+            "a b",
+            "a#b",
+            "a\tb",
+            "-a",
+            "a-",
+            "a..b",
+            ".a",
+            "a.",
+            "a/b",
+            "\u{e9}",
+            &long_label,
+            &long,
+        ] {
+            assert!(!is_host_name(bad.as_bytes()), "{bad:?}");
+        }
+        assert!(line_safe(b"odd!name") && line_safe("h\u{f4}te".as_bytes()));
+        for bad in [&b""[..], b"a b", b"a\nb", b"a#b", b"a\x7fb"] {
+            assert!(!line_safe(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn ipv4_text_formats_every_width() {

@@ -66,7 +66,15 @@ pub(crate) fn lock_layer_dir(dir: &Path, upper: &Path) -> Result<LayerLock> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
-        .map_err(|e| Error::sys_path("open", &path, io_errno(&e)))?;
+        .map_err(|e| match io_errno(&e) {
+            errno @ (Errno::ELOOP | Errno::EISDIR) => Error::sys_path(
+                "open (the lock file beside the layer directory is a symbolic link or a \
+                 directory, which is never followed: remove it)",
+                &path,
+                errno,
+            ),
+            errno => Error::sys_path("open", &path, errno),
+        })?;
     let lock = libc::flock {
         l_type: libc::F_WRLCK as libc::c_short,
         l_whence: libc::SEEK_SET as libc::c_short,

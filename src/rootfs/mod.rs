@@ -322,6 +322,12 @@ impl Rootfs {
     /// be removed when no container uses it; overlayfs makes `work` in it with mode 000, so a
     /// non-root owner has to `chmod` that before removing it).
     ///
+    /// `dir` is used by its canonical path (symlinks resolved, after it is created): a
+    /// symlinked alias of a directory in use gets the same `.work` and the same locks, and
+    /// neither directory may be inside the image (or contain it) by any path. `spawn` refuses
+    /// a `dir` that exists and is not a directory, and a `<dir>.work` or lock file that is a
+    /// symbolic link (never followed: overlayfs empties the work directory).
+    ///
     /// One container at a time: `spawn` takes an exclusive lock on both directories (a
     /// POSIX record lock on `<dir>.lock` and `<dir>.work.lock` beside them, created if
     /// missing; see `src/rootfs/lock.rs` for why not `flock`) before the overlay is mounted, and the [`Child`](crate::process::Child) holds it until
@@ -690,37 +696,28 @@ impl Rootfs {
                          filesystem's quotas",
                     ));
                 }
-                let upper = absolute(upper, "persistent upper directory")?;
-                let name = upper.file_name().ok_or_else(|| {
-                    Error::config(
-                        "persistent upper directory",
-                        format!(
-                            "{} has no name to put a work directory beside",
-                            upper.display()
-                        ),
-                    )
-                })?;
-                let mut work_name = name.to_os_string();
-                work_name.push(".work");
-                let work = upper.with_file_name(work_name);
-                if upper.starts_with(&image) || image.starts_with(&upper) {
-                    return Err(Error::config(
-                        "persistent upper directory",
-                        format!(
-                            "{} and the image {} must not contain one another",
-                            upper.display(),
-                            image.display()
-                        ),
-                    ));
-                }
+                let upper = upper_dir(&absolute(upper, "persistent upper directory")?)?;
+                // Compared as the kernel resolves them, so that no symlinked path puts the
+                // layer inside the image (nothing is created before this check).
+                let real_image = std::fs::canonicalize(&image).unwrap_or_else(|_| image.clone());
+                let work = work_dir(&upper)?;
                 for dir in [&upper, &work] {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        Error::sys_path(
-                            "mkdir",
-                            dir.clone(),
-                            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-                        )
-                    })?;
+                    if dir.starts_with(&real_image) || real_image.starts_with(dir) {
+                        return Err(Error::config(
+                            "persistent upper directory",
+                            format!(
+                                "{} and the image {} must not contain one another",
+                                dir.display(),
+                                real_image.display()
+                            ),
+                        ));
+                    }
+                }
+                let upper = create_layer_dir(&upper, true, &upper)?;
+                // The canonical upper: a symlinked alias gets the same work directory and
+                // the same locks.
+                let work = create_layer_dir(&work_dir(&upper)?, false, &upper)?;
+                for dir in [&upper, &work] {
                     locks.push(lock_layer_dir(dir, &upper)?);
                 }
                 Ok(Base::Overlay {
@@ -754,6 +751,107 @@ impl Rootfs {
             )),
         }
     }
+}
+
+/// `path` (absolute) as the kernel will resolve it once its missing directories exist: the
+/// existing part canonical (symlinks followed), the rest (`.` and `..` too) lexically.
+fn upper_dir(path: &Path) -> Result<PathBuf> {
+    let what = "persistent upper directory";
+    let mut cur = PathBuf::from("/");
+    let mut missing = false;
+    for part in path.components() {
+        match part {
+            std::path::Component::Normal(n) if !missing => {
+                let next = cur.join(n);
+                match std::fs::canonicalize(&next) {
+                    Ok(real) => cur = real,
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                        if next.symlink_metadata().is_ok() {
+                            return Err(Error::config(
+                                what,
+                                format!(
+                                    "{} (in {}) is a symbolic link to nothing: remove it or \
+                                     create its target",
+                                    next.display(),
+                                    path.display()
+                                ),
+                            ));
+                        }
+                        missing = true;
+                        cur = next;
+                    }
+                    Err(e) => return Err(Error::sys_path("realpath", next, io_errno(&e))),
+                }
+            }
+            std::path::Component::Normal(n) => cur.push(n),
+            std::path::Component::ParentDir => {
+                cur.pop();
+                // Back in the existing (canonical) part: resolve again from there.
+                missing = cur.symlink_metadata().is_err();
+            }
+            _ => {}
+        }
+    }
+    Ok(cur)
+}
+
+/// `<upper>.work`, beside `upper`.
+fn work_dir(upper: &Path) -> Result<PathBuf> {
+    let name = upper.file_name().ok_or_else(|| {
+        Error::config(
+            "persistent upper directory",
+            format!(
+                "{} has no name to put a work directory beside",
+                upper.display()
+            ),
+        )
+    })?;
+    let mut work_name = name.to_os_string();
+    work_name.push(".work");
+    Ok(upper.with_file_name(work_name))
+}
+
+/// Creates the layer directory `dir` if missing (with its parents when `parents`) and returns
+/// its canonical path; refuses a `dir` that is not a directory, and a work directory that is a
+/// symbolic link (overlayfs empties it and makes it mode 000: it is never followed).
+fn create_layer_dir(dir: &Path, parents: bool, upper: &Path) -> Result<PathBuf> {
+    let what = "persistent upper directory";
+    let made = if parents {
+        std::fs::create_dir_all(dir)
+    } else {
+        std::fs::create_dir(dir)
+    };
+    if let Err(e) = made {
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            return Err(Error::sys_path("mkdir", dir, io_errno(&e)));
+        }
+    }
+    let meta = dir
+        .symlink_metadata()
+        .map_err(|e| Error::sys_path("lstat", dir, io_errno(&e)))?;
+    if meta.file_type().is_symlink() && !parents {
+        return Err(Error::config(
+            what,
+            format!(
+                "{} (the work directory of {}) is a symbolic link, which is never followed \
+                 (overlayfs empties its work directory): remove it; it holds only transient \
+                 state and is created again",
+                dir.display(),
+                upper.display()
+            ),
+        ));
+    }
+    if !dir.is_dir() {
+        let role = if parents { "" } else { " (the work directory)" };
+        return Err(Error::config(
+            what,
+            format!(
+                "{}{role} exists and is not a directory: remove it or name another directory",
+                dir.display()
+            ),
+        ));
+    }
+    std::fs::canonicalize(dir).map_err(|e| Error::sys_path("realpath", dir, io_errno(&e)))
 }
 
 /// The skeleton of [`Rootfs::host`]: the host's directories (or their symlinks), `/etc`, `/tmp`.

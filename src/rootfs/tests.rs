@@ -196,7 +196,12 @@ fn errors_name_the_step_and_the_path() {
         MountStep::OpenTree as u32,
         Errno::ENOENT,
     );
-    assert!(e.to_string().starts_with("open_tree /srv/data"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("open_tree (the bind source does not exist")
+            && e.to_string().contains("/srv/data: ENOENT"),
+        "{e}"
+    );
     let e = p.error(
         SetupStage::Mount,
         data,
