@@ -148,7 +148,14 @@ fn tmpfs_options_are_parsed_never_part_of_the_path() {
     }
     // An owner the container's user namespace does not map (--rootless maps only the
     // caller): the kernel's bare EINVAL is explained.
-    let o = run(&["--rootless", "--tmpfs", "/run:uid=70000", "--", "echo", "ran"]);
+    let o = run(&[
+        "--rootless",
+        "--tmpfs",
+        "/run:uid=70000",
+        "--",
+        "echo",
+        "ran",
+    ]);
     assert_eq!(code(&o), 125, "{}", out(&o));
     assert!(
         err(&o).contains("uid=70000")

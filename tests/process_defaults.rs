@@ -602,9 +602,20 @@ fn sysctls_show_up_and_host_wide_ones_are_refused() {
         e.contains("/proc/sys/net/ipv4/no_such_sysctl") && e.contains("ENOENT"),
         "{e}"
     );
-    // docker's ping_group_range with gids the container's user namespace does not map: refused
-    // before clone, with the mapped range (the run example maps 0-65535).
+    // docker's own ping_group_range: fine where every gid is mapped (the run example as root)...
     let o = run(&[
+        "--sysctl",
+        "net.ipv4.ping_group_range=0 2147483647",
+        "--",
+        "cat",
+        "/proc/sys/net/ipv4/ping_group_range",
+    ]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "0\t2147483647");
+    // ... refused before clone, with the mapped range, where the user namespace does not map
+    // them (--rootless maps only the caller).
+    let o = run(&[
+        "--rootless",
         "--sysctl",
         "net.ipv4.ping_group_range=0 2147483647",
         "--",
