@@ -174,9 +174,12 @@ fn the_images_passwd_is_resolved_inside_the_image() {
 
 #[test]
 fn a_tty_gets_term_xterm_unless_the_caller_says() {
+    // -t needs a terminal as stdin.
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let terminal = || StdStdio::from(pty.slave.try_clone().unwrap());
     let o = run_example()
         .args(["-t", "--", "sh", "-c", "echo TERM=$TERM"])
-        .stdin(StdStdio::null())
+        .stdin(terminal())
         .output()
         .unwrap();
     assert_eq!(code(&o), 0, "{o:?}");
@@ -194,7 +197,7 @@ fn a_tty_gets_term_xterm_unless_the_caller_says() {
             "-c",
             "echo TERM=$TERM",
         ])
-        .stdin(StdStdio::null())
+        .stdin(terminal())
         .output()
         .unwrap();
     assert!(
@@ -204,6 +207,52 @@ fn a_tty_gets_term_xterm_unless_the_caller_says() {
     // Without a tty, no TERM.
     let o = run(&["--", "sh", "-c", "echo \"[${TERM-unset}]\""]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), "[unset]\n", "{o:?}");
+}
+
+// ---- HOSTNAME ----
+
+#[test]
+fn hostname_is_in_the_environment_as_docker_sets_it() {
+    if !is_root("hostname_is_in_the_environment_as_docker_sets_it") {
+        return;
+    }
+    let env_hostname = |c: &mut Container| {
+        c.args(["-c", "echo \"[${HOSTNAME-unset}] $(hostname)\""]);
+        let o = output(c);
+        assert!(o.status.success(), "{o:?}");
+        stdout(&o)
+    };
+    let mut c = Container::new("/bin/sh");
+    c.namespaces(Namespaces::UTS).hostname("box");
+    assert_eq!(env_hostname(&mut c), "[box] box");
+    // The caller's HOSTNAME wins.
+    let mut c = Container::new("/bin/sh");
+    c.namespaces(Namespaces::UTS)
+        .hostname("box")
+        .env("HOSTNAME", "mine");
+    assert_eq!(env_hostname(&mut c), "[mine] box");
+    // No hostname set: none in the environment (the process keeps its inherited name).
+    let mut c = Container::new("/bin/sh");
+    c.namespaces(Namespaces::UTS).env_remove("HOSTNAME");
+    assert!(env_hostname(&mut c).starts_with("[unset] "));
+
+    // The run example: its default, --hostname, and with --net host the host's name (as
+    // docker) in `hostname`, $HOSTNAME and /etc/hostname.
+    let script = "echo $HOSTNAME $(hostname) $(cat /etc/hostname)";
+    let o = run(&["--", "sh", "-c", script]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "contain contain contain\n", "{o:?}");
+    let o = run(&["--hostname", "web", "--", "sh", "-c", script]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "web web web\n", "{o:?}");
+    let host = nix::unistd::gethostname().unwrap();
+    let host = host.to_string_lossy();
+    let o = run(&["--net", "host", "--", "sh", "-c", script]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("{host} {host} {host}\n"),
+        "{o:?}"
+    );
+    let o = run(&["--net", "host", "--hostname", "web", "--", "sh", "-c", script]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "web web web\n", "{o:?}");
 }
 
 // ---- the working directory ----
@@ -284,6 +333,42 @@ fn a_working_directory_never_leads_out_of_the_root_nor_is_made_on_the_host() {
         .unwrap_err();
     assert!(e.to_string().contains("ENOENT"), "{e}");
     assert!(!host.path().join("no").exists());
+}
+
+#[test]
+fn a_relative_working_directory_is_refused_with_a_rootfs_and_kept_without() {
+    if !is_root("a_relative_working_directory_is_refused_with_a_rootfs_and_kept_without") {
+        return;
+    }
+    let image = image("workdir-relative");
+    let mut c = in_image(&image.root(), "pwd");
+    c.current_dir("rel/dir");
+    let e = c.spawn().unwrap_err().to_string();
+    assert!(
+        e.contains("rel/dir") && e.contains("needs to be an absolute path"),
+        "{e}"
+    );
+    assert!(!image.root().join("rel").exists());
+    // The run example, as docker: refused, nothing created.
+    let o = run(&["-w", "rel/dir", "--", "pwd"]);
+    assert_eq!(code(&o), 125, "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("needs to be an absolute path"),
+        "{o:?}"
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+    // Without a rootfs it is relative to the caller's working directory.
+    let here = std::env::current_dir().unwrap();
+    let sub = std::fs::read_dir(&here)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .expect("a directory in the test's working directory")
+        .file_name();
+    let mut c = Container::new("/bin/pwd");
+    c.current_dir(&sub);
+    let o = output(&mut c);
+    assert_eq!(stdout(&o), here.join(&sub).display().to_string(), "{o:?}");
 }
 
 // ---- --user NAME[:GROUP] ----
