@@ -71,7 +71,12 @@ struct Args {
     #[arg(long, allow_hyphen_values = true)]
     hostname: Option<String>,
     /// Environment variable for the command (repeatable). PATH has a default.
-    #[arg(long = "env", short = 'e', value_name = "K=V", allow_hyphen_values = true)]
+    #[arg(
+        long = "env",
+        short = 'e',
+        value_name = "K=V",
+        allow_hyphen_values = true
+    )]
     env: Vec<String>,
     /// Working directory inside (absolute, as docker; created if missing).
     #[arg(long, short = 'w', allow_hyphen_values = true)]
@@ -79,7 +84,12 @@ struct Args {
     /// User and group to run as inside, as docker: NAME or UID, optionally :GROUP or :GID
     /// (names from the image's /etc/passwd and /etc/group; without :GROUP the user's
     /// supplementary groups too).
-    #[arg(long, short = 'u', value_name = "USER[:GROUP]", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        short = 'u',
+        value_name = "USER[:GROUP]",
+        allow_hyphen_values = true
+    )]
     user: Option<String>,
     /// Use a user namespace mapping the caller to root even when running as root.
     #[arg(long)]

@@ -240,7 +240,11 @@ fn hostname_is_in_the_environment_as_docker_sets_it() {
     // docker) in `hostname`, $HOSTNAME and /etc/hostname.
     let script = "echo $HOSTNAME $(hostname) $(cat /etc/hostname)";
     let o = run(&["--", "sh", "-c", script]);
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "contain contain contain\n", "{o:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "contain contain contain\n",
+        "{o:?}"
+    );
     let o = run(&["--hostname", "web", "--", "sh", "-c", script]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), "web web web\n", "{o:?}");
     let host = nix::unistd::gethostname().unwrap();
@@ -251,7 +255,16 @@ fn hostname_is_in_the_environment_as_docker_sets_it() {
         format!("{host} {host} {host}\n"),
         "{o:?}"
     );
-    let o = run(&["--net", "host", "--hostname", "web", "--", "sh", "-c", script]);
+    let o = run(&[
+        "--net",
+        "host",
+        "--hostname",
+        "web",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), "web web web\n", "{o:?}");
 }
 

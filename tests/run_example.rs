@@ -313,7 +313,11 @@ fn net_host_as_root_has_no_user_namespace_and_binds_port_80() {
         .split_whitespace()
         .map(str::to_string)
         .collect();
-    assert_eq!(map, ["0", "0", "4294967295"], "the initial user namespace: {o:?}");
+    assert_eq!(
+        map,
+        ["0", "0", "4294967295"],
+        "the initial user namespace: {o:?}"
+    );
     assert!(
         err.contains("timed out") && !err.contains("denied"),
         "root binds port 80 in the host's network: {o:?}"

@@ -103,7 +103,11 @@ fn blocked_now() -> String {
 fn start_until_ready(
     args: &[&str],
     script: &str,
-) -> (Child, std::process::ChildStdout, Option<std::os::fd::OwnedFd>) {
+) -> (
+    Child,
+    std::process::ChildStdout,
+    Option<std::os::fd::OwnedFd>,
+) {
     let (stdin, master) = if args.contains(&"-t") {
         let pty = nix::pty::openpty(None, None).unwrap();
         (Stdio::from(pty.slave), Some(pty.master))
@@ -212,10 +216,7 @@ fn t_refuses_a_stdin_that_is_not_a_terminal_as_docker_does() {
 /// The library's relay, driven directly: `sh -c SCRIPT` on a new terminal, relayed from
 /// `input` (a pipe) to a pipe whose read end is returned. Relay tests take `RELAY` so that
 /// one `contain-tty` thread runs at a time (its CPU time is measured).
-fn relay_sh(
-    script: &str,
-    input: &impl AsFd,
-) -> (contain::process::Child, TtyRelay, std::fs::File) {
+fn relay_sh(script: &str, input: &impl AsFd) -> (contain::process::Child, TtyRelay, std::fs::File) {
     let mut child = contain::process::Container::new("/bin/sh")
         .args(["-c", script])
         .tty(true)
@@ -308,7 +309,10 @@ fn much_piped_input_through_a_relay_does_not_deadlock() {
     assert_eq!(child.wait().unwrap().code(), Some(0), "{tail}");
     relay.finish();
     assert!(text.ends_with("count:20000\r\n"), "{tail}");
-    assert!(text.contains("\r\n19999\r\n"), "tee's output came through: {tail}");
+    assert!(
+        text.contains("\r\n19999\r\n"),
+        "tee's output came through: {tail}"
+    );
 }
 
 /// utime + stime of the one `contain-tty` thread of this process, in seconds.
@@ -320,7 +324,14 @@ fn relay_cpu_seconds() -> f64 {
             found.push(std::fs::read_to_string(task.path().join("stat")).unwrap());
         }
     }
-    assert_eq!(found.len(), 1, "one relay thread");
+    if found.len() != 1 {
+        let all: Vec<String> = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .map(|t| std::fs::read_to_string(t.path().join("comm")).unwrap_or_default())
+            .collect();
+        panic!("one relay thread: {found:?} among {all:?}");
+    }
     let stat = &found[0];
     // Fields after the command name (which may hold spaces) start at state, field 3.
     let rest = &stat[stat.rfind(')').unwrap() + 2..];
@@ -339,7 +350,9 @@ fn after_input_eof_the_relay_waits_without_spinning() {
     // relay thread's CPU time is taken between `start` and `end`.
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     drop(w);
-    let (mut child, relay, out) = relay_sh("echo start; sleep 3; echo end", &r);
+    // It stays after `end` (the relay with it) until SIGTERM.
+    let script = "trap 'exit 0' TERM; echo start; sleep 3; echo end; sleep 100 & wait";
+    let (mut child, relay, out) = relay_sh(script, &r);
     let said = read_until(&out, "start");
     if !said.contains("start") {
         fail_relay(&mut child, format!("no start: {said:?}"));
@@ -350,6 +363,7 @@ fn after_input_eof_the_relay_waits_without_spinning() {
         fail_relay(&mut child, format!("no end: {said:?}"));
     }
     let spent = relay_cpu_seconds() - before;
+    child.kill(libc::SIGTERM).unwrap();
     let rest = read_to_eof(&out);
     if !at_eof(&out) {
         fail_relay(&mut child, format!("did not end: {rest:?}"));
@@ -378,21 +392,28 @@ fn raw_mode_only_on_a_terminal_and_the_size_from_whichever_is_one() {
     let slave = std::fs::File::from(pty.slave);
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     let mut child = contain::process::Container::new("/bin/sh")
-        .args(["-c", "stty size; cat; echo done"])
+        .args(["-c", "read x; stty size; cat; echo done"])
         .tty(true)
         .spawn()
         .unwrap();
     let relay = TtyRelay::start(child.take_tty().unwrap(), r.as_fd(), slave.as_fd()).unwrap();
+    // The size is set when the relay starts: the container looks after its first line.
+    let mut w = std::fs::File::from(w);
+    w.write_all(b"first\n").unwrap();
     let first = read_until(&pty.master, "21 55");
     if !first.contains("21 55") {
-        fail_relay(&mut child, format!("size from the output terminal: {first:?}"));
+        fail_relay(
+            &mut child,
+            format!("size from the output terminal: {first:?}"),
+        );
     }
     let t = tcgetattr(&slave).unwrap();
     assert!(
         t.local_flags.contains(LocalFlags::ICANON),
         "an output terminal is left as it is"
     );
-    std::fs::File::from(w).write_all(b"line\n").unwrap();
+    w.write_all(b"line\n").unwrap();
+    drop(w);
     let rest = read_until(&pty.master, "done");
     if !rest.contains("done") {
         fail_relay(&mut child, format!("EOF of the piped input: {rest:?}"));
@@ -674,7 +695,11 @@ fn security_opts_parse_booleans_and_accept_docker_s_no_ops() {
         assert_eq!(code(&o), 0, "{opts:?}: {}", stderr(&o));
         stdout(&o).split_whitespace().last().unwrap().to_string()
     };
-    for on in ["no-new-privileges", "no-new-privileges=1", "no-new-privileges=t"] {
+    for on in [
+        "no-new-privileges",
+        "no-new-privileges=1",
+        "no-new-privileges=t",
+    ] {
         assert_eq!(nnp(&[on]), "1", "{on}");
     }
     for on in ["TRUE", "True", "T", "true"] {
@@ -699,7 +724,10 @@ fn security_opts_parse_booleans_and_accept_docker_s_no_ops() {
         let o = run(&["--security-opt", bad, "--", "true"]);
         let err = stderr(&o);
         assert_eq!(code(&o), 125, "{bad}: {err}");
-        assert!(err.contains("--security-opt") && err.contains(bad), "{bad}: {err}");
+        assert!(
+            err.contains("--security-opt") && err.contains(bad),
+            "{bad}: {err}"
+        );
     }
 }
 
@@ -709,7 +737,11 @@ fn memory_swap_0_means_unset_as_docker() {
     // or its absence), never "less than --memory".
     let with = run(&["--memory", "512M", "--memory-swap", "0", "--", "true"]);
     let without = run(&["--memory", "512M", "--", "true"]);
-    assert!(!stderr(&with).contains("--memory-swap"), "{}", stderr(&with));
+    assert!(
+        !stderr(&with).contains("--memory-swap"),
+        "{}",
+        stderr(&with)
+    );
     assert_eq!(code(&with), code(&without), "{}", stderr(&with));
     assert_eq!(stderr(&with), stderr(&without));
 }
