@@ -1,7 +1,7 @@
 //! `run`: start a command in a container.
 //!
 //! ```text
-//! cargo run --release --example run -- [--ns LIST] [--hostname NAME] [--env K=V]...
+//! cargo run --release --example run -- [--ns LIST] [--hostname NAME] [--domainname NAME] [--env K=V]...
 //!     [--workdir DIR] [--user USER[:GROUP]] [--rootless]
 //!     [--rootfs DIR] [--read-only] [--upper DIR] [--volume SRC:DST[:OPTS]]... [--tmpfs DST[:OPTS]]...
 //!     [--shm-size SIZE] [--dns IP]... [--add-host NAME:IP]...
@@ -10,7 +10,10 @@
 //!
 //! As with docker, set-uid binaries work (no_new_privs is off unless
 //! `--security-opt no-new-privileges`), the umask is 0022, HOME comes from the image's
-//! /etc/passwd, `-t` sets TERM=xterm, and a missing `--workdir` is created.
+//! /etc/passwd, HOSTNAME is set, `-t` sets TERM=xterm, and a missing `--workdir` is created.
+//! `-t` is docker's `-it` and, as docker, needs a terminal as stdin ("the input device is
+//! not a TTY"): leave it out to pipe input. As root, `--net host` creates no user namespace
+//! and keeps the host's hostname, as docker.
 //!
 //! The container gets its own root filesystem: the image directory given with `--rootfs`, or
 //! by default a read-only view of the host's /usr, /bin, /sbin, /lib* and a minimal /etc. Either
