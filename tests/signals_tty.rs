@@ -772,7 +772,7 @@ fn uts_sysctls_point_to_the_flags() {
         "--",
         "sh",
         "-c",
-        "hostname; domainname",
+        "cat /proc/sys/kernel/hostname /proc/sys/kernel/domainname",
     ]);
     assert_eq!(stdout(&o), "web\nexample.org", "{}", stderr(&o));
     // Without a UTS namespace it would be the host's: refused.
