@@ -354,7 +354,9 @@ fn namespace_options(args: &Args, root: bool, c: &mut Container) -> contain::Res
             c.hostname(name);
         }
         (None, true) => {
-            c.hostname(default_hostname(net)?);
+            if let Some(name) = default_hostname(net)? {
+                c.hostname(name);
+            }
         }
         (Some(_), false) => {
             return Err(Error::Config {
@@ -732,17 +734,18 @@ fn uts_sysctl(key: &str) -> contain::Result<()> {
     })
 }
 
-/// The hostname without `--hostname`: the host's with `--net host` (as docker), else
-/// `contain`.
-fn default_hostname(net: NetMode) -> contain::Result<OsString> {
+/// The hostname without `--hostname`: the host's with `--net host` (as docker; none to set
+/// when the host has an empty one, which the container then inherits), else `contain`.
+fn default_hostname(net: NetMode) -> contain::Result<Option<OsString>> {
     if matches!(net, NetMode::Host) {
-        nix::unistd::gethostname().map_err(|e| Error::Sys {
+        let name = nix::unistd::gethostname().map_err(|e| Error::Sys {
             syscall: "gethostname",
             path: None,
             errno: e,
-        })
+        })?;
+        Ok((!name.is_empty()).then_some(name))
     } else {
-        Ok("contain".into())
+        Ok(Some("contain".into()))
     }
 }
 
