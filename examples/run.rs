@@ -1,7 +1,7 @@
 //! `run`: start a command in a container.
 //!
 //! ```text
-//! cargo run --release --example run -- [--ns LIST] [--hostname NAME] [--env K=V]...
+//! cargo run --release --example run -- [--ns LIST] [--hostname NAME] [--domainname NAME] [--env K=V]...
 //!     [--workdir DIR] [--user USER[:GROUP]] [--rootless]
 //!     [--rootfs DIR] [--read-only] [--upper DIR] [--volume SRC:DST[:OPTS]]... [--tmpfs DST[:OPTS]]...
 //!     [--shm-size SIZE] [--dns IP]... [--add-host NAME:IP]...
@@ -10,7 +10,10 @@
 //!
 //! As with docker, set-uid binaries work (no_new_privs is off unless
 //! `--security-opt no-new-privileges`), the umask is 0022, HOME comes from the image's
-//! /etc/passwd, `-t` sets TERM=xterm, and a missing `--workdir` is created.
+//! /etc/passwd, HOSTNAME is set, `-t` sets TERM=xterm, and a missing `--workdir` is created.
+//! `-t` is docker's `-it` and, as docker, needs a terminal as stdin ("the input device is
+//! not a TTY"): leave it out to pipe input. As root, `--net host` creates no user namespace
+//! and keeps the host's hostname, as docker.
 //!
 //! The container gets its own root filesystem: the image directory given with `--rootfs`, or
 //! by default a read-only view of the host's /usr, /bin, /sbin, /lib* and a minimal /etc. Either
@@ -64,22 +67,32 @@ struct Args {
     /// Namespaces to create, exactly: a comma list of user,mount,pid,uts,ipc,net,cgroup,time,
     /// or all. Not root (or --rootless): user is added, with the caller mapped to root inside.
     /// Default: all, without net for --net host.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     ns: Option<Namespaces>,
-    /// Hostname inside (default contain); needs a UTS namespace. `hostname`, /etc/hostname
-    /// and /etc/hosts agree on it.
-    #[arg(long)]
+    /// Hostname inside (default contain; with --net host the host's, as docker); needs a UTS
+    /// namespace. `hostname`, /etc/hostname, /etc/hosts and $HOSTNAME agree on it.
+    #[arg(long, allow_hyphen_values = true)]
     hostname: Option<String>,
     /// Environment variable for the command (repeatable). PATH has a default.
-    #[arg(long = "env", short = 'e', value_name = "K=V")]
+    #[arg(
+        long = "env",
+        short = 'e',
+        value_name = "K=V",
+        allow_hyphen_values = true
+    )]
     env: Vec<String>,
-    /// Working directory inside.
-    #[arg(long, short = 'w')]
+    /// Working directory inside (absolute, as docker; created if missing).
+    #[arg(long, short = 'w', allow_hyphen_values = true)]
     workdir: Option<PathBuf>,
     /// User and group to run as inside, as docker: NAME or UID, optionally :GROUP or :GID
     /// (names from the image's /etc/passwd and /etc/group; without :GROUP the user's
     /// supplementary groups too).
-    #[arg(long, short = 'u', value_name = "USER[:GROUP]")]
+    #[arg(
+        long,
+        short = 'u',
+        value_name = "USER[:GROUP]",
+        allow_hyphen_values = true
+    )]
     user: Option<String>,
     /// Use a user namespace mapping the caller to root even when running as root.
     #[arg(long)]
@@ -87,35 +100,41 @@ struct Args {
     /// Network: none (own namespace, only lo), host (the host's network), or veth (eth0 with
     /// an address and default route via a host-side veth end). Default: none when net is in
     /// --ns (or --ns is not given), host otherwise; none and veth need net in a given --ns,
-    /// host needs it left out.
+    /// host needs it left out. As root, --net host without --ns or --rootless creates no user
+    /// namespace (as docker), so that root inside can bind ports below 1024 and open raw
+    /// sockets in the host's network; a user namespace (--rootless, or user in --ns) does not
+    /// own the host's network namespace, so root inside has no network privilege there.
     #[arg(long, value_enum)]
     net: Option<NetMode>,
     /// The container's eth0 address with --net veth, e.g. 10.88.0.2/30 (default: a free /30
     /// in 10.200.0.0/16).
-    #[arg(long, value_name = "CIDR")]
+    #[arg(long, value_name = "CIDR", allow_hyphen_values = true)]
     veth_addr: Option<String>,
-    /// Give the container a pseudo-terminal, relayed to ours in raw mode.
+    /// Give the container a pseudo-terminal, relayed to ours in raw mode: docker's `-it`.
+    /// stdin must be a terminal (else "the input device is not a TTY", as docker): to pipe
+    /// input (or </dev/null), leave -t out.
     #[arg(long, short = 't')]
     tty: bool,
     /// Run a minimal init as PID 1 (reaps zombies, forwards signals).
     #[arg(long)]
     init: bool,
     /// Add a capability to docker's default set (repeatable; e.g. NET_ADMIN or ALL).
-    #[arg(long = "cap-add", value_name = "CAP")]
+    #[arg(long = "cap-add", value_name = "CAP", allow_hyphen_values = true)]
     cap_add: Vec<String>,
     /// Drop a capability from the set (repeatable; ALL for none).
-    #[arg(long = "cap-drop", value_name = "CAP")]
+    #[arg(long = "cap-drop", value_name = "CAP", allow_hyphen_values = true)]
     cap_drop: Vec<String>,
     /// Do not install the default seccomp filter.
     #[arg(long)]
     no_seccomp: bool,
     /// A resource limit NAME=SOFT[:HARD], e.g. nofile=1024:4096 (repeatable).
-    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    #[arg(long, value_name = "NAME=SOFT[:HARD]", allow_hyphen_values = true)]
     ulimit: Vec<String>,
     /// Memory limit (memory.max), e.g. 256M.
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = memory_value)]
     memory: Option<Bytes>,
-    /// Memory plus swap, as docker: swap.max = SIZE - --memory ("-1" for unlimited swap).
+    /// Memory plus swap, as docker: swap.max = SIZE - --memory ("-1" for unlimited swap, 0
+    /// for unset).
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = memory_swap_value)]
     memory_swap: Option<String>,
     /// CPU limit as a fraction of one CPU (cpu.max), e.g. 0.5.
@@ -130,19 +149,29 @@ struct Args {
     /// Cgroup under which the container's cgroup is made (absolute, or relative to the
     /// cgroup v2 root); default: the caller's own cgroup when no controller is needed, else
     /// `/sys/fs/cgroup/contain` (a group that holds processes cannot delegate controllers).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", allow_hyphen_values = true)]
     cgroup_parent: Option<PathBuf>,
     /// Print one line to stderr at exit: wall time, peak memory, CPU time, OOM kills.
     #[arg(long)]
     stats: bool,
     /// The image directory to use as the root (default: a read-only view of the host).
-    #[arg(long, value_name = "DIR", conflicts_with = "no_rootfs")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "no_rootfs",
+        allow_hyphen_values = true
+    )]
     rootfs: Option<PathBuf>,
     /// No writable layer: the root is read-only.
     #[arg(long, conflicts_with = "no_rootfs")]
     read_only: bool,
     /// Keep the writable layer in DIR (overlayfs also uses DIR.work beside it).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["read_only", "no_rootfs"])]
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with_all = ["read_only", "no_rootfs"],
+        allow_hyphen_values = true
+    )]
     upper: Option<PathBuf>,
     /// Bind a host path into the container (repeatable); OPTS as docker's: ro, rw, and a
     /// propagation (rprivate, rslave, rshared, ...).
@@ -150,7 +179,8 @@ struct Args {
         long = "volume",
         short = 'v',
         value_name = "SRC:DST[:OPTS]",
-        conflicts_with = "no_rootfs"
+        conflicts_with = "no_rootfs",
+        allow_hyphen_values = true
     )]
     volumes: Vec<String>,
     /// Mount a tmpfs at DST in the container (repeatable); OPTS as docker's: size=64m,
@@ -158,7 +188,8 @@ struct Args {
     #[arg(
         long = "tmpfs",
         value_name = "DST[:OPTS]",
-        conflicts_with = "no_rootfs"
+        conflicts_with = "no_rootfs",
+        allow_hyphen_values = true
     )]
     tmpfs: Vec<String>,
     /// Run in the caller's filesystem (no rootfs; a mount namespace is still created if asked).
@@ -168,27 +199,41 @@ struct Args {
     #[arg(required = true, value_name = "COMMAND")]
     command: Vec<OsString>,
     /// Size of /dev/shm, e.g. 256m (default 64m, as docker; 0 means the default).
-    #[arg(long, value_name = "SIZE", conflicts_with = "no_rootfs")]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        conflicts_with = "no_rootfs",
+        allow_hyphen_values = true
+    )]
     shm_size: Option<String>,
     /// A nameserver for the container's /etc/resolv.conf (repeatable; replaces the host's).
-    #[arg(long, value_name = "IP")]
+    #[arg(long, value_name = "IP", allow_hyphen_values = true)]
     dns: Vec<std::net::IpAddr>,
     /// A search domain for /etc/resolv.conf (repeatable; `.` for none).
-    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    #[arg(long = "dns-search", value_name = "DOMAIN", allow_hyphen_values = true)]
     dns_search: Vec<String>,
     /// A resolver option for /etc/resolv.conf, e.g. ndots:2 (repeatable).
-    #[arg(long = "dns-option", value_name = "OPT")]
+    #[arg(long = "dns-option", value_name = "OPT", allow_hyphen_values = true)]
     dns_option: Vec<String>,
     /// A line for /etc/hosts: NAME:IP, or NAME:host-gateway for the host (repeatable).
-    #[arg(long = "add-host", value_name = "NAME:IP")]
+    #[arg(long = "add-host", value_name = "NAME:IP", allow_hyphen_values = true)]
     add_host: Vec<String>,
-    /// A namespaced sysctl KEY=VALUE (repeatable), e.g. net.core.somaxconn=1024.
-    #[arg(long, value_name = "KEY=VALUE")]
+    /// A namespaced sysctl KEY=VALUE (repeatable), e.g. net.core.somaxconn=1024
+    /// (kernel.hostname and kernel.domainname: --hostname and --domainname).
+    #[arg(long, value_name = "KEY=VALUE", allow_hyphen_values = true)]
     sysctl: Vec<String>,
-    /// Security options, as docker (repeatable): no-new-privileges[=true|false] (default
-    /// false: set-uid binaries such as sudo work), seccomp=unconfined (as --no-seccomp).
-    #[arg(long = "security-opt", value_name = "OPT")]
+    /// Security options, as docker (repeatable): no-new-privileges[=BOOL] (BOOL as docker's:
+    /// 1, t, true, 0, f, false in any of Go's spellings; default false: set-uid binaries such
+    /// as sudo work), seccomp=unconfined (as --no-seccomp). apparmor=unconfined and
+    /// label=disable (or label:disable) are accepted and do nothing: contain applies no
+    /// AppArmor profile or SELinux label; other apparmor, label and seccomp profiles are
+    /// refused.
+    #[arg(long = "security-opt", value_name = "OPT", allow_hyphen_values = true)]
     security_opt: Vec<String>,
+    /// Domain name inside (setdomainname; `hostname -d` may read /etc/hosts instead), as
+    /// docker's --domainname; needs a UTS namespace.
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+    domainname: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -230,6 +275,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> contain::Result<ExitCode> {
+    check_tty_input(args)?;
     let c = container(args)?;
     // Every signal we can catch but SIGCHLD and SIGPIPE goes to the container, as with docker
     // run's sig-proxy (SIGWINCH is the tty relay's with -t); blocked from here on so that one
@@ -273,6 +319,7 @@ fn container(args: &Args) -> contain::Result<Container> {
     identity(args, root, ns, &mut c)?;
     for kv in &args.sysctl {
         let (k, v) = key_value(kv, "--sysctl", "KEY=VALUE")?;
+        uts_sysctl(k)?;
         c.sysctl(k, v);
     }
     security_opts(args, &mut c)?;
@@ -285,6 +332,11 @@ fn container(args: &Args) -> contain::Result<Container> {
 /// `--rootless`). Returns the namespaces.
 fn namespace_options(args: &Args, root: bool, c: &mut Container) -> contain::Result<Namespaces> {
     let (mut ns, net) = namespaces_and_net(args)?;
+    if root && args.ns.is_none() && matches!(net, NetMode::Host) {
+        // As docker as root: no user namespace, which would not own the host's network
+        // namespace (no ports below 1024, no raw sockets for root inside).
+        ns.remove(Namespaces::USER);
+    }
     if args.rootless || !root {
         ns |= Namespaces::USER;
     }
@@ -298,8 +350,13 @@ fn namespace_options(args: &Args, root: bool, c: &mut Container) -> contain::Res
     });
     c.namespaces(ns);
     match (&args.hostname, ns.contains(Namespaces::UTS)) {
-        (name, true) => {
-            c.hostname(name.as_deref().unwrap_or("contain"));
+        (Some(name), true) => {
+            c.hostname(name);
+        }
+        (None, true) => {
+            if let Some(name) = default_hostname(net)? {
+                c.hostname(name);
+            }
         }
         (Some(_), false) => {
             return Err(Error::Config {
@@ -311,6 +368,7 @@ fn namespace_options(args: &Args, root: bool, c: &mut Container) -> contain::Res
         }
         (None, false) => {}
     }
+    domainname(args, ns, c)?;
     Ok(ns)
 }
 
@@ -427,29 +485,37 @@ fn resources(args: &Args) -> contain::Result<Resources> {
     let mut r = Resources::default();
     r.memory_max = args.memory.map(Max::Limit);
     if let Some(total) = &args.memory_swap {
-        r.memory_swap_max = Some(if total == "-1" {
-            Max::Unlimited
+        r.memory_swap_max = if total == "-1" {
+            Some(Max::Unlimited)
         } else {
             let total: Bytes = total.parse()?;
-            let memory = args.memory.ok_or_else(|| Error::Config {
-                what: "--memory-swap",
-                reason: "needs --memory (it is memory plus swap)".into(),
-            })?;
-            let swap = total.0.checked_sub(memory.0).ok_or_else(|| Error::Config {
-                what: "--memory-swap",
-                reason: format!(
-                    "{} is less than --memory {}: it is memory plus swap, so at least as much",
-                    total.human(),
-                    memory.human()
-                ),
-            })?;
-            Max::Limit(Bytes(swap))
-        });
+            memory_swap(args, total)?
+        };
     }
     r.cpu_max = args.cpus.map(CpuMax::cpus).transpose()?;
     r.cpu_weight = args.cpu_weight.map(Weight::new).transpose()?;
     r.pids_max = args.pids.map(Max::Limit);
     Ok(r)
+}
+
+/// swap.max for `--memory-swap TOTAL`: TOTAL - --memory; none for 0 (unset, as docker).
+fn memory_swap(args: &Args, total: Bytes) -> contain::Result<Option<Max<Bytes>>> {
+    if total.0 == 0 {
+        return Ok(None);
+    }
+    let memory = args.memory.ok_or_else(|| Error::Config {
+        what: "--memory-swap",
+        reason: "needs --memory (it is memory plus swap)".into(),
+    })?;
+    let swap = total.0.checked_sub(memory.0).ok_or_else(|| Error::Config {
+        what: "--memory-swap",
+        reason: format!(
+            "{} is less than --memory {}: it is memory plus swap, so at least as much",
+            total.human(),
+            memory.human()
+        ),
+    })?;
+    Ok(Some(Max::Limit(Bytes(swap))))
 }
 
 /// The rootfs the flags describe.
@@ -494,8 +560,9 @@ fn names(args: &Args, c: &mut Container) -> contain::Result<()> {
     Ok(())
 }
 
-/// docker's `--security-opt`: `no-new-privileges[=true|false]` (also the old `:` spelling;
-/// docker's default is off) and `seccomp=unconfined`.
+/// docker's `--security-opt`: `no-new-privileges[=BOOL]` (also the old `:` spelling;
+/// docker's default is off), `seccomp=unconfined`, and `apparmor=unconfined` and
+/// `label=disable` as no-ops (no AppArmor profile or SELinux label is applied here).
 fn security_opts(args: &Args, c: &mut Container) -> contain::Result<()> {
     let mut no_new_privs = false;
     for opt in &args.security_opt {
@@ -504,17 +571,35 @@ fn security_opts(args: &Args, c: &mut Container) -> contain::Result<()> {
             None => (opt.as_str(), None),
         };
         match (key, value) {
-            ("no-new-privileges", None | Some("true")) => no_new_privs = true,
-            ("no-new-privileges", Some("false")) => no_new_privs = false,
+            ("no-new-privileges", None) => no_new_privs = true,
+            ("no-new-privileges", Some(v)) => {
+                no_new_privs = parse_bool(v).ok_or_else(|| Error::Config {
+                    what: "--security-opt",
+                    reason: format!(
+                        "{opt:?}: {v:?} is not a boolean (1, t, true, 0, f, false, as docker)"
+                    ),
+                })?;
+            }
             ("seccomp", Some("unconfined")) => {
                 c.seccomp(Seccomp::Disabled);
+            }
+            ("apparmor", Some("unconfined")) | ("label", Some("disable")) => {}
+            ("seccomp" | "apparmor" | "label", _) => {
+                return Err(Error::Config {
+                    what: "--security-opt",
+                    reason: format!(
+                        "{opt:?}: profiles and labels are not supported (contain applies its \
+                         own seccomp filter and no AppArmor or SELinux; seccomp=unconfined, \
+                         apparmor=unconfined and label=disable are)"
+                    ),
+                })
             }
             _ => {
                 return Err(Error::Config {
                     what: "--security-opt",
                     reason: format!(
                         "{opt:?} is not supported (no-new-privileges[=true|false], \
-                         seccomp=unconfined)"
+                         seccomp=unconfined, apparmor=unconfined, label=disable)"
                     ),
                 })
             }
@@ -522,6 +607,15 @@ fn security_opts(args: &Args, c: &mut Container) -> contain::Result<()> {
     }
     c.no_new_privs(no_new_privs);
     Ok(())
+}
+
+/// A boolean as docker parses one (Go's strconv.ParseBool).
+fn parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
 }
 
 /// The namespaces and network the flags ask for. `--ns` means exactly the namespaces listed:
@@ -626,4 +720,64 @@ fn memory_swap_value(s: &str) -> Result<String, String> {
         Ok(_) => Ok(s.to_string()),
         Err(_) => Err(wanted.into()),
     }
+}
+
+/// `-t` is docker's `-it`: it relays our terminal, so stdin must be one. docker refuses
+/// input that is not a terminal the same way; passing piped input through the container's
+/// terminal would echo it, cut lines at 4096 bytes, act on control bytes and race with a
+/// program that switches the terminal to raw mode.
+fn check_tty_input(args: &Args) -> contain::Result<()> {
+    use std::io::IsTerminal;
+    if args.tty && !std::io::stdin().is_terminal() {
+        return Err(Error::Config {
+            what: "-t",
+            reason: "the input device is not a TTY: -t relays a terminal (docker's -it); to \
+                     pipe input, or run with </dev/null, leave -t out"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// kernel.hostname and kernel.domainname are set with their own flags.
+fn uts_sysctl(key: &str) -> contain::Result<()> {
+    let flag = match key.replace('/', ".").as_str() {
+        "kernel.hostname" => "--hostname",
+        "kernel.domainname" => "--domainname",
+        _ => return Ok(()),
+    };
+    Err(Error::Config {
+        what: "--sysctl",
+        reason: format!("{key}: set it with {flag}"),
+    })
+}
+
+/// The hostname without `--hostname`: the host's with `--net host` (as docker; none to set
+/// when the host has an empty one, which the container then inherits), else `contain`.
+fn default_hostname(net: NetMode) -> contain::Result<Option<OsString>> {
+    if matches!(net, NetMode::Host) {
+        let name = nix::unistd::gethostname().map_err(|e| Error::Sys {
+            syscall: "gethostname",
+            path: None,
+            errno: e,
+        })?;
+        Ok((!name.is_empty()).then_some(name))
+    } else {
+        Ok(Some("contain".into()))
+    }
+}
+
+/// `--domainname`, which needs a UTS namespace as `--hostname` does.
+fn domainname(args: &Args, ns: Namespaces, c: &mut Container) -> contain::Result<()> {
+    let Some(name) = &args.domainname else {
+        return Ok(());
+    };
+    if !ns.contains(Namespaces::UTS) {
+        return Err(Error::Config {
+            what: "--domainname",
+            reason: "needs a UTS namespace of the container's own (add uts to --ns)".into(),
+        });
+    }
+    c.domainname(name);
+    Ok(())
 }

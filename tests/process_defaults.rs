@@ -174,9 +174,12 @@ fn the_images_passwd_is_resolved_inside_the_image() {
 
 #[test]
 fn a_tty_gets_term_xterm_unless_the_caller_says() {
+    // -t needs a terminal as stdin.
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let terminal = || StdStdio::from(pty.slave.try_clone().unwrap());
     let o = run_example()
         .args(["-t", "--", "sh", "-c", "echo TERM=$TERM"])
-        .stdin(StdStdio::null())
+        .stdin(terminal())
         .output()
         .unwrap();
     assert_eq!(code(&o), 0, "{o:?}");
@@ -194,7 +197,7 @@ fn a_tty_gets_term_xterm_unless_the_caller_says() {
             "-c",
             "echo TERM=$TERM",
         ])
-        .stdin(StdStdio::null())
+        .stdin(terminal())
         .output()
         .unwrap();
     assert!(
@@ -204,6 +207,79 @@ fn a_tty_gets_term_xterm_unless_the_caller_says() {
     // Without a tty, no TERM.
     let o = run(&["--", "sh", "-c", "echo \"[${TERM-unset}]\""]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), "[unset]\n", "{o:?}");
+}
+
+// ---- HOSTNAME ----
+
+#[test]
+fn hostname_is_in_the_environment_as_docker_sets_it() {
+    if !is_root("hostname_is_in_the_environment_as_docker_sets_it") {
+        return;
+    }
+    // The environment as `env` shows it: bash (the guest's sh) sets a HOSTNAME shell
+    // variable of its own.
+    let bb = common::busybox::busybox_path().display().to_string();
+    let env_hostname = |c: &mut Container| {
+        c.args([
+            "-c".to_string(),
+            format!(
+                "echo \"[$({bb} env | {bb} sed -n s/^HOSTNAME=//p)] $(cat /proc/sys/kernel/hostname)\""
+            ),
+        ]);
+        let o = output(c);
+        assert!(o.status.success(), "{o:?}");
+        stdout(&o)
+    };
+    let mut c = Container::new("/bin/sh");
+    c.namespaces(Namespaces::UTS).hostname("box");
+    assert_eq!(env_hostname(&mut c), "[box] box");
+    // The caller's HOSTNAME wins.
+    let mut c = Container::new("/bin/sh");
+    c.namespaces(Namespaces::UTS)
+        .hostname("box")
+        .env("HOSTNAME", "mine");
+    assert_eq!(env_hostname(&mut c), "[mine] box");
+    // No hostname set: none in the environment (the process keeps its inherited name).
+    let mut c = Container::new("/bin/sh");
+    c.namespaces(Namespaces::UTS).env_remove("HOSTNAME");
+    let got = env_hostname(&mut c);
+    assert!(got.starts_with("[] "), "{got}");
+
+    // The run example: its default, --hostname, and with --net host the host's name (as
+    // docker) in `hostname`, $HOSTNAME and /etc/hostname.
+    let script =
+        format!("echo $({bb} env | {bb} sed -n s/^HOSTNAME=//p) $(hostname) $(cat /etc/hostname)");
+    let script = script.as_str();
+    let o = run(&["--", "sh", "-c", script]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "contain contain contain\n",
+        "{o:?}"
+    );
+    let o = run(&["--hostname", "web", "--", "sh", "-c", script]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "web web web\n", "{o:?}");
+    let host = nix::unistd::gethostname().unwrap();
+    let host = host.to_string_lossy();
+    let o = run(&["--net", "host", "--", "sh", "-c", script]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    if !host.is_empty() {
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            format!("{host} {host} {host}\n"),
+            "{o:?}"
+        );
+    }
+    let o = run(&[
+        "--net",
+        "host",
+        "--hostname",
+        "web",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "web web web\n", "{o:?}");
 }
 
 // ---- the working directory ----
@@ -299,6 +375,44 @@ fn a_working_directory_never_leads_out_of_the_root_nor_is_made_on_the_host() {
         .unwrap_err();
     assert!(e.to_string().contains("ENOENT"), "{e}");
     assert!(!host.path().join("no").exists());
+}
+
+#[test]
+fn a_relative_working_directory_is_refused_with_a_rootfs_and_kept_without() {
+    if !is_root("a_relative_working_directory_is_refused_with_a_rootfs_and_kept_without") {
+        return;
+    }
+    let image = image("workdir-relative");
+    let mut c = in_image(&image.root(), "pwd");
+    c.current_dir("rel/dir");
+    let e = c.spawn().unwrap_err().to_string();
+    assert!(
+        e.contains("rel/dir") && e.contains("needs to be an absolute path"),
+        "{e}"
+    );
+    assert!(!image.root().join("rel").exists());
+    // The run example, as docker: refused, nothing created.
+    let o = run(&["-w", "rel/dir", "--", "pwd"]);
+    assert_eq!(code(&o), 125, "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("needs to be an absolute path"),
+        "{o:?}"
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+    // Without a rootfs it is relative to the caller's working directory: a temporary
+    // directory reached from there with `..`s.
+    let dir = TempDir::new("workdir-relative");
+    let here = std::env::current_dir().unwrap();
+    let mut rel = std::path::PathBuf::new();
+    for _ in here.components().skip(1) {
+        rel.push("..");
+    }
+    rel.push(dir.path().strip_prefix("/").unwrap());
+    assert!(rel.is_relative());
+    let mut c = Container::new("/bin/pwd");
+    c.current_dir(&rel);
+    let o = output(&mut c);
+    assert_eq!(stdout(&o), dir.path().display().to_string(), "{o:?}");
 }
 
 // ---- --user NAME[:GROUP] ----

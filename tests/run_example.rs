@@ -309,3 +309,43 @@ fn as_root_any_uid_and_gid_work_as_with_docker() {
         "uid=1000680000 gid=70000 groups=70000"
     );
 }
+
+#[test]
+fn net_host_as_root_has_no_user_namespace_and_binds_port_80() {
+    if !is_root("net_host_as_root_has_no_user_namespace_and_binds_port_80") {
+        return;
+    }
+    // The "host" is a network namespace of the test's own (owned by the initial user
+    // namespace, as the real host's is), so no listener ever appears on the real host.
+    // busybox nc: bound, it waits 1 s for a client and says "timed out"; refused, it says
+    // "Permission denied" at once.
+    let bb = busybox_path().to_str().unwrap();
+    let script = format!("cat /proc/self/uid_map; {bb} nc -l -p 80 -w 1");
+    let o = run_in_own_netns(&["--net", "host", "--", "sh", "-c", &script]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let map: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        map,
+        ["0", "0", "4294967295"],
+        "the initial user namespace: {o:?}"
+    );
+    assert!(
+        err.contains("timed out") && !err.contains("denied"),
+        "root binds port 80 in the host's network: {o:?}"
+    );
+    // With a user namespace asked for, root inside has no privilege over the host's
+    // network namespace: what the --net docs say it costs.
+    for extra in [&["--rootless"][..], &["--ns", "user,mount,pid,uts,ipc"]] {
+        let mut args = vec!["--net", "host"];
+        args.extend_from_slice(extra);
+        args.extend(["--", bb, "nc", "-l", "-p", "80", "-w", "1"]);
+        let o = run_in_own_netns(&args);
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("Permission denied"),
+            "{extra:?}: {o:?}"
+        );
+    }
+}

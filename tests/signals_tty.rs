@@ -11,7 +11,9 @@ use std::process::{Child, Stdio};
 use common::busybox::busybox_path;
 use common::is_root;
 use common::run::{code, read_until, run, run_example};
-use contain::process::{forwardable_signals, real_time_signals, SignalForwarder, FORWARDABLE};
+use contain::process::{
+    forwardable_signals, real_time_signals, SignalForwarder, TtyRelay, FORWARDABLE,
+};
 
 /// Kills (SIGKILL) and reaps `child` before failing, so that a broken forwarder or relay
 /// leaves nothing running behind the failed test.
@@ -97,11 +99,25 @@ fn blocked_now() -> String {
 }
 
 /// Starts `run ARGS -- sh -c SCRIPT` with stdout piped, waits until it printed `ready`.
-fn start_until_ready(args: &[&str], script: &str) -> (Child, std::process::ChildStdout) {
+/// With `-t` its stdin is a new terminal (-t needs one), whose master is returned.
+fn start_until_ready(
+    args: &[&str],
+    script: &str,
+) -> (
+    Child,
+    std::process::ChildStdout,
+    Option<std::os::fd::OwnedFd>,
+) {
+    let (stdin, master) = if args.contains(&"-t") {
+        let pty = nix::pty::openpty(None, None).unwrap();
+        (Stdio::from(pty.slave), Some(pty.master))
+    } else {
+        (Stdio::null(), None)
+    };
     let mut child = run_example()
         .args(args)
         .args(["--", "sh", "-c", script])
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -114,7 +130,7 @@ fn start_until_ready(args: &[&str], script: &str) -> (Child, std::process::Child
             format!("{args:?} {script:?}: no ready within 10 s: {said:?}"),
         );
     }
-    (child, stdout)
+    (child, stdout, master)
 }
 
 #[test]
@@ -140,7 +156,7 @@ fn signals_sent_to_run_reach_the_container_s_trap_and_run_exits_with_its_status(
     for &(sig, args) in cases {
         // The trap is installed before `ready` is printed: the handshake.
         let script = format!("trap 'echo got {sig}; exit 7' {sig}; echo ready; sleep 100 & wait");
-        let (mut child, stdout) = start_until_ready(args, &script);
+        let (mut child, stdout, _terminal) = start_until_ready(args, &script);
         // SAFETY: kill(2) of our own child by pid; it has not been waited for.
         assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
         let got = read_to_eof(&stdout);
@@ -167,13 +183,58 @@ fn signals_sent_to_run_reach_the_container_s_trap_and_run_exits_with_its_status(
 // ---------------------------------------------------------------------------------------
 // Terminals
 
-/// `run -t ARGS` with `input` as stdin and stdout piped: its output and exit code, failing
-/// (after killing it) when it does not end within 10 s.
-fn run_t(args: &[&str], input: Stdio) -> (String, i32) {
+/// `run -t -- sh -c 'echo ran'` with `input` as stdin: -t is docker's -it and refuses a stdin
+/// that is not a terminal, with exit 125, docker's words and the remedy; nothing runs.
+#[test]
+fn t_refuses_a_stdin_that_is_not_a_terminal_as_docker_does() {
+    let dir = common::TempDir::new("signals-tty-file");
+    let path = dir.path().join("input");
+    std::fs::write(&path, "echo hello\n").unwrap();
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    std::fs::File::from(w).write_all(b"echo hello\n").unwrap();
+    let inputs: [(&str, Stdio); 3] = [
+        ("a pipe", Stdio::from(r)),
+        ("/dev/null", Stdio::null()),
+        ("a file", Stdio::from(std::fs::File::open(&path).unwrap())),
+    ];
+    for (what, input) in inputs {
+        let o = run_example()
+            .args(["-t", "--", "sh", "-c", "echo ran"])
+            .stdin(input)
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(code(&o), 125, "{what}: {err}");
+        assert!(
+            err.contains("the input device is not a TTY") && err.contains("leave -t out"),
+            "{what}: {err}"
+        );
+        assert_eq!(stdout(&o), "", "{what}: nothing ran");
+    }
+}
+
+/// The library's relay, driven directly: `sh -c SCRIPT` on a new terminal, relayed from
+/// `input` (a pipe) to a pipe whose read end is returned. Relay tests take `RELAY` so that
+/// one `contain-tty` thread runs at a time (its CPU time is measured).
+fn relay_sh(script: &str, input: &impl AsFd) -> (contain::process::Child, TtyRelay, std::fs::File) {
+    let mut child = contain::process::Container::new("/bin/sh")
+        .args(["-c", script])
+        .tty(true)
+        .spawn()
+        .unwrap();
+    let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let relay = TtyRelay::start(child.take_tty().unwrap(), input.as_fd(), out_w.as_fd()).unwrap();
+    (child, relay, std::fs::File::from(out_r))
+}
+
+/// `run -t ARGS` with a new terminal as stdin and stdout piped: its output and exit code,
+/// failing (after killing it) when it does not end within 10 s.
+fn run_t(args: &[&str]) -> (String, i32) {
+    let pty = nix::pty::openpty(None, None).unwrap();
     let mut child = run_example()
         .arg("-t")
         .args(args)
-        .stdin(input)
+        .stdin(Stdio::from(pty.slave))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -181,46 +242,51 @@ fn run_t(args: &[&str], input: Stdio) -> (String, i32) {
     let stdout = child.stdout.take().unwrap();
     let out = read_to_eof(&stdout);
     if !at_eof(&stdout) {
-        let tail = &out[out.len().saturating_sub(300)..];
-        fail(
-            &mut child,
-            format!("run -t {args:?} did not end: ...{tail:?}"),
-        );
+        fail(&mut child, format!("run -t {args:?} did not end: {out:?}"));
     }
     let status = child.wait().unwrap();
     (out, status.code().unwrap_or(-1))
 }
 
-#[test]
-fn piped_input_ends_at_eof_with_a_terminal() {
-    if !is_root("piped_input_ends_at_eof_with_a_terminal") {
-        return;
-    }
-    // `echo hi | run -t cat`: the pty echoes the line, cat prints it, ^D ends cat.
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
-    std::fs::File::from(w).write_all(b"hi\n").unwrap();
-    let (out, rc) = run_t(&["--", "cat"], Stdio::from(r));
-    assert_eq!(rc, 0, "{out:?}");
-    assert_eq!(out, "hi\r\nhi\r\n");
-    // A last line without its newline: ^D twice, as a person would press it.
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
-    std::fs::File::from(w).write_all(b"partial").unwrap();
-    let (out, rc) = run_t(&["--", "sh", "-c", "cat; echo; echo done"], Stdio::from(r));
-    assert_eq!(rc, 0, "{out:?}");
-    assert!(
-        out.contains("partialpartial") && out.ends_with("done\r\n"),
-        "{out:?}"
-    );
+static RELAY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Ends `child` (SIGKILL) and fails: a broken relay leaves nothing running.
+fn fail_relay(child: &mut contain::process::Child, why: String) -> ! {
+    let _ = child.kill(libc::SIGKILL);
+    let _ = child.wait();
+    panic!("{why}");
 }
 
 #[test]
-fn much_piped_input_through_a_terminal_does_not_deadlock() {
-    if !is_root("much_piped_input_through_a_terminal_does_not_deadlock") {
-        return;
+fn a_relay_from_a_pipe_ends_a_canonical_reader_at_eof() {
+    let _one = RELAY.lock().unwrap_or_else(|e| e.into_inner());
+    // `cat` reads in canonical mode and never changes it: the ^D the relay writes at the
+    // end of the input ends it (after a partial line, twice: the first hands the line over).
+    for (data, want) in [(&b"hi\n"[..], "hi\r\n"), (b"partial", "partial")] {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        std::fs::File::from(w).write_all(data).unwrap();
+        let (mut child, relay, out) = relay_sh("cat; echo; echo done", &r);
+        let text = read_to_eof(&out);
+        if !at_eof(&out) {
+            fail_relay(&mut child, format!("{data:?}: did not end: {text:?}"));
+        }
+        assert_eq!(child.wait().unwrap().code(), Some(0), "{text:?}");
+        relay.finish();
+        assert!(
+            text.contains(want) && text.ends_with("done\r\n"),
+            "{data:?}: {text:?}"
+        );
     }
-    // `seq 20000 | run -t tee`: the container writes while input keeps coming; a relay that
-    // blocks writing input while the pty's output is full hangs here. (The terminal's echo
-    // is no measure: the kernel drops echoes its output cannot hold; tee's copy is exact.)
+}
+
+#[test]
+fn much_piped_input_through_a_relay_does_not_deadlock() {
+    let _one = RELAY.lock().unwrap_or_else(|e| e.into_inner());
+    // `seq 20000 | tee` on a terminal: the container writes while input keeps coming; a
+    // relay that blocks writing input while the pty's output is full hangs here. (The
+    // terminal's echo is no measure: the kernel drops echoes its output cannot hold; tee's
+    // copy is exact.)
+    let dir = common::TempDir::new("signals-tty-tee");
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     let writer = std::thread::spawn(move || {
         let mut w = std::fs::File::from(w);
@@ -230,45 +296,43 @@ fn much_piped_input_through_a_terminal_does_not_deadlock() {
             }
         }
     });
-    let script = "tee /tmp/copy; echo count:$(wc -l </tmp/copy)";
-    let (out, rc) = run_t(&["--", "sh", "-c", script], Stdio::from(r));
+    let copy = dir.path().join("copy");
+    let script = format!("tee {0}; echo count:$(wc -l <{0})", copy.display());
+    let (mut child, relay, out) = relay_sh(&script, &r);
+    let text = read_until(&out, "count:");
+    let text = text + &read_to_eof(&out);
+    let tail = text[text.len().saturating_sub(200)..].to_string();
+    if !at_eof(&out) {
+        fail_relay(&mut child, format!("did not end: {tail:?}"));
+    }
     writer.join().unwrap();
-    let tail = &out[out.len().saturating_sub(200)..];
-    assert_eq!(rc, 0, "{tail}");
-    assert!(out.ends_with("count:20000\r\n"), "{tail}");
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{tail}");
+    relay.finish();
+    assert!(text.ends_with("count:20000\r\n"), "{tail}");
     assert!(
-        out.contains("\r\n19999\r\n"),
+        text.contains("\r\n19999\r\n"),
         "tee's output came through: {tail}"
     );
 }
 
-#[test]
-fn a_terminal_with_dev_null_or_a_file_as_input() {
-    if !is_root("a_terminal_with_dev_null_or_a_file_as_input") {
-        return;
+/// utime + stime of the one `contain-tty` thread of this process, in seconds.
+fn relay_cpu_seconds() -> f64 {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() == "contain-tty" {
+            found.push(std::fs::read_to_string(task.path().join("stat")).unwrap());
+        }
     }
-    let (out, rc) = run_t(&["--", "sh", "-c", "cat; echo done:$?"], Stdio::null());
-    assert_eq!(rc, 0, "{out:?}");
-    assert!(out.contains("done:0"), "{out:?}");
-    let dir = common::TempDir::new("signals-tty-file");
-    let path = dir.path().join("input");
-    std::fs::write(&path, "from-file\nsecond\n").unwrap();
-    let file = std::fs::File::open(&path).unwrap();
-    let (out, rc) = run_t(&["--", "sh", "-c", "wc -l; tty"], Stdio::from(file));
-    assert_eq!(rc, 0, "{out:?}");
-    assert!(
-        out.contains("2\r\n"),
-        "both lines reached the container: {out:?}"
-    );
-    assert!(
-        out.contains("/dev/pts/"),
-        "still a terminal inside: {out:?}"
-    );
-}
-
-/// utime + stime of process `pid`, in seconds (all its threads).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    if found.len() != 1 {
+        let all: Vec<String> = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .map(|t| std::fs::read_to_string(t.path().join("comm")).unwrap_or_default())
+            .collect();
+        panic!("one relay thread: {found:?} among {all:?}");
+    }
+    let stat = &found[0];
     // Fields after the command name (which may hold spaces) start at state, field 3.
     let rest = &stat[stat.rfind(')').unwrap() + 2..];
     let fields: Vec<&str> = rest.split(' ').collect();
@@ -280,50 +344,41 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 #[test]
 fn after_input_eof_the_relay_waits_without_spinning() {
-    if !is_root("after_input_eof_the_relay_waits_without_spinning") {
-        return;
-    }
+    let _one = RELAY.lock().unwrap_or_else(|e| e.into_inner());
     // The input is a pipe whose writer is gone; the container never reads it and waits 3 s:
     // a relay that polls the hung-up pipe (POLLHUP for ever) burns a CPU for all of it. The
-    // runner's CPU time is taken between `start` and `end`, after its setup.
+    // relay thread's CPU time is taken between `start` and `end`.
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     drop(w);
+    // It stays after `end` (the relay with it) until SIGTERM.
     let script = "trap 'exit 0' TERM; echo start; sleep 3; echo end; sleep 100 & wait";
-    let mut child = run_example()
-        .args(["-t", "--", "sh", "-c", script])
-        .stdin(Stdio::from(r))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let said = read_until(&stdout, "start");
+    let (mut child, relay, out) = relay_sh(script, &r);
+    let said = read_until(&out, "start");
     if !said.contains("start") {
-        fail(&mut child, format!("no start: {said:?}"));
+        fail_relay(&mut child, format!("no start: {said:?}"));
     }
-    let before = cpu_seconds(child.id());
-    let said = read_until(&stdout, "end");
+    let before = relay_cpu_seconds();
+    let said = read_until(&out, "end");
     if !said.contains("end") {
-        fail(&mut child, format!("no end: {said:?}"));
+        fail_relay(&mut child, format!("no end: {said:?}"));
     }
-    let spent = cpu_seconds(child.id()) - before;
-    // SAFETY: kill(2) of our own child by pid; it has not been waited for.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
-    let rest = read_to_eof(&stdout);
-    if !at_eof(&stdout) {
-        fail(&mut child, format!("SIGTERM did not end it: {rest:?}"));
+    let spent = relay_cpu_seconds() - before;
+    child.kill(libc::SIGTERM).unwrap();
+    let rest = read_to_eof(&out);
+    if !at_eof(&out) {
+        fail_relay(&mut child, format!("did not end: {rest:?}"));
     }
     assert_eq!(child.wait().unwrap().code(), Some(0));
+    relay.finish();
     assert!(
         spent < 0.3,
-        "run used {spent:.2} s of CPU in the 3 s the container waited after EOF"
+        "the relay used {spent:.2} s of CPU in the 3 s the container waited after EOF"
     );
 }
 
 #[test]
 fn raw_mode_only_on_a_terminal_and_the_size_from_whichever_is_one() {
-    if !is_root("raw_mode_only_on_a_terminal_and_the_size_from_whichever_is_one") {
-        return;
-    }
+    let _one = RELAY.lock().unwrap_or_else(|e| e.into_inner());
     use nix::sys::termios::{tcgetattr, LocalFlags};
     let size = nix::pty::Winsize {
         ws_row: 21,
@@ -331,23 +386,25 @@ fn raw_mode_only_on_a_terminal_and_the_size_from_whichever_is_one() {
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    // Input a pipe, output a terminal: no raw mode on the terminal (it is not our input),
-    // and the container's terminal has its size.
+    // The relay itself, input a pipe, output a terminal: no raw mode on the terminal (it
+    // is not the input), and the container's terminal has its size.
     let pty = nix::pty::openpty(Some(&size), None).unwrap();
     let slave = std::fs::File::from(pty.slave);
-    let mut child = run_example()
-        .args(["-t", "--", "sh", "-c", "stty size; cat; echo done"])
-        .stdin(Stdio::piped())
-        .stdout(slave.try_clone().unwrap())
-        .stderr(slave.try_clone().unwrap())
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let mut child = contain::process::Container::new("/bin/sh")
+        .args(["-c", "read x; stty size; cat; echo done"])
+        .tty(true)
         .spawn()
         .unwrap();
-    let mut input = child.stdin.take().unwrap();
+    let relay = TtyRelay::start(child.take_tty().unwrap(), r.as_fd(), slave.as_fd()).unwrap();
+    // The size is set when the relay starts: the container looks after its first line.
+    let mut w = std::fs::File::from(w);
+    w.write_all(b"first\n").unwrap();
     let first = read_until(&pty.master, "21 55");
     if !first.contains("21 55") {
-        fail(
+        fail_relay(
             &mut child,
-            format!("size from stdout's terminal: {first:?}"),
+            format!("size from the output terminal: {first:?}"),
         );
     }
     let t = tcgetattr(&slave).unwrap();
@@ -355,16 +412,20 @@ fn raw_mode_only_on_a_terminal_and_the_size_from_whichever_is_one() {
         t.local_flags.contains(LocalFlags::ICANON),
         "an output terminal is left as it is"
     );
-    input.write_all(b"line\n").unwrap();
-    drop(input);
+    w.write_all(b"line\n").unwrap();
+    drop(w);
     let rest = read_until(&pty.master, "done");
     if !rest.contains("done") {
-        fail(&mut child, format!("EOF of the piped input: {rest:?}"));
+        fail_relay(&mut child, format!("EOF of the piped input: {rest:?}"));
     }
     assert_eq!(child.wait().unwrap().code(), Some(0));
+    relay.finish();
 
-    // Input a terminal, output a pipe: raw mode on the input while the relay runs, restored
-    // at the end; the size is the input's.
+    // The run example, input a terminal, output a pipe: raw mode on the input while the
+    // relay runs, restored at the end; the size is the input's.
+    if !is_root("raw_mode_only_on_a_terminal_and_the_size_from_whichever_is_one") {
+        return;
+    }
     let pty = nix::pty::openpty(Some(&size), None).unwrap();
     let slave = std::fs::File::from(pty.slave);
     let mut child = run_example()
@@ -476,18 +537,15 @@ fn ulimit_nofile_0_reaches_the_command_instead_of_failing_the_setup() {
         assert_eq!(stdout(&o), "0\n0", "{extra:?}");
     }
     // With a terminal (the pty is opened before the limit is set).
-    let (out, rc) = run_t(
-        &[
-            "--ulimit",
-            "nofile=0",
-            "--",
-            bb,
-            "sh",
-            "-c",
-            "ulimit -n; exit 4",
-        ],
-        Stdio::null(),
-    );
+    let (out, rc) = run_t(&[
+        "--ulimit",
+        "nofile=0",
+        "--",
+        bb,
+        "sh",
+        "-c",
+        "ulimit -n; exit 4",
+    ]);
     assert_eq!((out.trim(), rc), ("0", 4));
     // A dynamically linked command fails in its loader, with its own message, not ours (a
     // static `true`, as in a busybox system, just runs).
@@ -604,4 +662,138 @@ fn negative_and_zero_resource_flags_are_refused_with_what_they_want() {
             "no tip that makes the value the command: {err}"
         );
     }
+}
+
+#[test]
+fn values_that_start_with_a_dash_are_values_refused_with_a_message() {
+    // clap's tip `-- -1` would make -1 the command: every flag with a value takes it.
+    for (args, want) in [
+        (&["-u", "-1"][..], "-1"),
+        (&["--user", "-1:-1"][..], "-1"),
+        (&["--shm-size", "-1"][..], "--shm-size"),
+        (&["--tmpfs", "-x"][..], "-x"),
+        (&["--ulimit", "-1"][..], "-1"),
+        (&["--memory-swap", "-5"][..], "-5"),
+        (&["--sysctl", "-x"][..], "--sysctl"),
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--", "true"]);
+        let o = run(&all);
+        let err = stderr(&o);
+        assert_eq!(code(&o), 125, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(
+            !err.contains("-- -") && !err.contains("unexpected argument"),
+            "{args:?}: taken as the value, not a flag: {err}"
+        );
+    }
+}
+
+#[test]
+fn security_opts_parse_booleans_and_accept_docker_s_no_ops() {
+    if !is_root("security_opts_parse_booleans_and_accept_docker_s_no_ops") {
+        return;
+    }
+    let nnp = |opts: &[&str]| {
+        let mut args: Vec<&str> = opts.iter().flat_map(|o| ["--security-opt", o]).collect();
+        args.extend(["--", "grep", "NoNewPrivs", "/proc/self/status"]);
+        let o = run(&args);
+        assert_eq!(code(&o), 0, "{opts:?}: {}", stderr(&o));
+        stdout(&o).split_whitespace().last().unwrap().to_string()
+    };
+    for on in [
+        "no-new-privileges",
+        "no-new-privileges=1",
+        "no-new-privileges=t",
+    ] {
+        assert_eq!(nnp(&[on]), "1", "{on}");
+    }
+    for on in ["TRUE", "True", "T", "true"] {
+        assert_eq!(nnp(&[&format!("no-new-privileges:{on}")]), "1", "{on}");
+    }
+    for off in ["0", "f", "F", "FALSE", "false", "False"] {
+        assert_eq!(nnp(&[&format!("no-new-privileges={off}")]), "0", "{off}");
+    }
+    // docker scripts' no-ops: no AppArmor or SELinux here.
+    assert_eq!(
+        nnp(&["apparmor=unconfined", "label=disable", "label:disable"]),
+        "0"
+    );
+    for bad in [
+        "no-new-privileges=yes",
+        "no-new-privileges=2",
+        "apparmor=docker-default",
+        "label=type:svirt_t",
+        "seccomp=/etc/profile.json",
+        "unknown=1",
+    ] {
+        let o = run(&["--security-opt", bad, "--", "true"]);
+        let err = stderr(&o);
+        assert_eq!(code(&o), 125, "{bad}: {err}");
+        assert!(
+            err.contains("--security-opt") && err.contains(bad),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
+fn memory_swap_0_means_unset_as_docker() {
+    // The same outcome as without --memory-swap (here or in the guest: a memory controller
+    // or its absence), never "less than --memory".
+    let with = run(&["--memory", "512M", "--memory-swap", "0", "--", "true"]);
+    let without = run(&["--memory", "512M", "--", "true"]);
+    assert!(
+        !stderr(&with).contains("--memory-swap"),
+        "{}",
+        stderr(&with)
+    );
+    assert_eq!(code(&with), code(&without), "{}", stderr(&with));
+    assert_eq!(stderr(&with), stderr(&without));
+}
+
+#[test]
+fn uts_sysctls_point_to_the_flags() {
+    for (key, flag) in [
+        ("kernel.hostname", "--hostname"),
+        ("kernel/hostname", "--hostname"),
+        ("kernel.domainname", "--domainname"),
+    ] {
+        let o = run(&["--sysctl", &format!("{key}=x"), "--", "true"]);
+        let err = stderr(&o);
+        assert_eq!(code(&o), 125, "{err}");
+        assert!(
+            err.contains(key) && err.contains(&format!("set it with {flag}")),
+            "{err}"
+        );
+    }
+    if !is_root("uts_sysctls_point_to_the_flags") {
+        return;
+    }
+    let o = run(&[
+        "--hostname",
+        "web",
+        "--domainname",
+        "example.org",
+        "--",
+        "sh",
+        "-c",
+        "cat /proc/sys/kernel/hostname /proc/sys/kernel/domainname",
+    ]);
+    assert_eq!(stdout(&o), "web\nexample.org", "{}", stderr(&o));
+    // Without a UTS namespace it would be the host's: refused.
+    let o = run(&["--ns", "mount,pid", "--domainname", "x", "--", "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("--domainname"), "{}", stderr(&o));
+    // The library names its own setter.
+    let e = contain::process::Container::new("true")
+        .namespaces(contain::namespace::Namespaces::UTS)
+        .sysctl("kernel.domainname", "x")
+        .spawn()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("Container::domainname") && !e.contains("Container::hostname"),
+        "{e}"
+    );
 }

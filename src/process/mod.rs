@@ -221,8 +221,9 @@ impl Container {
     /// Sets an environment variable. The container sees only what is set here, plus, unless
     /// set here: `PATH` ([`DEFAULT_PATH`]), `HOME` (the home directory of the user the
     /// container runs as, from the container's `/etc/passwd`: `/root` for root, `/` when the
-    /// user has no entry, as runc sets it) and, with a [`tty`](Self::tty), `TERM`
-    /// ([`DEFAULT_TERM`], as docker).
+    /// user has no entry, as runc sets it), `HOSTNAME` when a [`hostname`](Self::hostname)
+    /// is set (as docker) and, with a [`tty`](Self::tty), `TERM` ([`DEFAULT_TERM`], as
+    /// docker).
     ///
     /// `/etc/passwd` is read in the caller before clone: the image's (resolved inside the
     /// image directory with `openat2(RESOLVE_IN_ROOT)`; a [persistent
@@ -257,6 +258,10 @@ impl Container {
     /// missing directory fails with `chdir: ENOENT`. A directory the child cannot enter fails
     /// the spawn with [`Error::Sys`](crate::Error::Sys) (`syscall` starting with `chdir`, the
     /// directory as `path`, and the errno: `ENOENT`, `ENOTDIR`, `EACCES`...).
+    ///
+    /// With a rootfs the directory must be absolute (as docker: "it needs to be an absolute
+    /// path"); a relative one is refused by `spawn`. Without a rootfs a relative directory is
+    /// relative to the caller's working directory, as with `std::process::Command`.
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
         self.cwd = Some(dir.as_ref().to_owned());
         self
@@ -354,6 +359,11 @@ impl Container {
     /// limit), since it goes into the generated `/etc/hosts` and `/etc/hostname`: `spawn`
     /// refuses anything else (whitespace, control characters, `#`) before creating anything.
     /// docker checks less since 1.10.2, and a newline then adds a line to its `/etc/hosts`.
+    ///
+    /// The command's environment then has `HOSTNAME` set to it, as docker does, unless the
+    /// caller set `HOSTNAME` with [`env`](Self::env). Without a hostname set here the
+    /// container keeps the name it inherits (the host's, or the joined namespace's) and gets
+    /// no `HOSTNAME`.
     pub fn hostname(&mut self, name: impl AsRef<OsStr>) -> &mut Self {
         self.hostname = Some(name.as_ref().to_owned());
         self

@@ -991,14 +991,22 @@ fn fd_limit(c: &Container, min_fd: RawFd) -> Result<RawFd> {
     Ok(soft_nofile.min(65_536) as RawFd)
 }
 
-/// HOME (`home`, when the caller set none) and, with a tty, TERM (when the caller set
-/// none), as docker sets them.
+/// HOME (`home`, when the caller set none), HOSTNAME (the hostname set, when the caller
+/// set none) and, with a tty, TERM (when the caller set none), as docker sets them.
 fn default_environment(c: &Container, home: Option<&[u8]>) -> Result<Vec<CString>> {
     let mut envp = Vec::new();
     if let Some(home) = home {
         let mut kv = b"HOME=".to_vec();
         kv.extend_from_slice(home);
         envp.push(CString::new(kv).unwrap_or_else(|_| c"HOME=/".to_owned()));
+    }
+    if let Some(name) = c.hostname.as_deref() {
+        if !c.env.contains_key(OsStr::new("HOSTNAME")) {
+            let mut kv = b"HOSTNAME=".to_vec();
+            kv.extend_from_slice(name.as_bytes());
+            // A NUL is refused with the hostname (uts_names) before this.
+            envp.extend(CString::new(kv).ok());
+        }
     }
     if c.tty && !c.env.contains_key(OsStr::new("TERM")) {
         envp.push(
@@ -1032,6 +1040,16 @@ fn workdir_plan(c: &Container) -> Result<Option<WorkdirPlan>> {
     let (Some(_), Some(cwd)) = (&c.rootfs, &c.cwd) else {
         return Ok(None);
     };
+    if cwd.is_relative() {
+        return Err(Error::config(
+            "working directory",
+            format!(
+                "{} is relative: with a rootfs it needs to be an absolute path inside the \
+                 root, as in docker",
+                cwd.display()
+            ),
+        ));
+    }
     let norm = crate::rootfs::normalize(&PathBuf::from("/").join(cwd));
     let rel = norm
         .strip_prefix("/")

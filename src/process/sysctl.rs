@@ -87,8 +87,11 @@ fn check_namespaced(dotted: &str, created: Namespaces) -> Result<()> {
         }
         return Ok(());
     }
-    if dotted == "kernel.hostname" || dotted == "kernel.domainname" {
-        return refuse("set it with Container::hostname or Container::domainname".into());
+    if dotted == "kernel.hostname" {
+        return refuse("set it with Container::hostname".into());
+    }
+    if dotted == "kernel.domainname" {
+        return refuse("set it with Container::domainname".into());
     }
     refuse(
         "not a namespaced sysctl: it would change the host's kernel for every process (only \

@@ -6,10 +6,11 @@
 //! copies between that master and the caller's own terminal in raw mode, and passes window
 //! size changes (SIGWINCH) on.
 //!
-//! The caller's side need not be a terminal: `echo hi | run -t cat` works. Unlike docker,
-//! which refuses `-it` then ("the input device is not a TTY"), the end of the input is
-//! passed on as a person at a terminal would press ^D (see [`TtyRelay`]), so that the
-//! container's reader sees EOF as it would from a pipe; raw mode is set only on a terminal.
+//! The relay is made for a person at a terminal. It accepts input that is not a terminal
+//! (a pipe, a file, /dev/null), but that input goes through the container terminal's line
+//! discipline as typed keys, with the limits listed on [`TtyRelay`]; the run example
+//! therefore refuses `-t` when its stdin is not a terminal, as docker does with `-it` ("the
+//! input device is not a TTY"). To pass data to a container, give it a pipe, not a tty.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::thread::JoinHandle;
@@ -71,11 +72,26 @@ pub(crate) fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
 /// It ends when the container has closed its side of the pty.
 ///
 /// `input` and `output` may be terminals or not: raw mode is set only when `input` is one;
-/// the first window size is `input`'s, else `output`'s, else the pty's own (0x0). When
-/// `input` ends (EOF or a hang-up) the relay writes the container terminal's EOF character
-/// (VEOF, ^D by default) to it, twice when the last byte passed on was not a newline, so
-/// that a canonical-mode reader such as `cat` sees EOF; from then on it only relays output
-/// and waits in `poll` without spinning.
+/// the first window size is `input`'s, else `output`'s, else the pty's own (0x0).
+///
+/// Input that is not a terminal is accepted, but the container's terminal treats every byte
+/// of it as a key typed by a person, so it is not a faithful channel for data:
+/// - in canonical mode (the default) the terminal echoes the input back to the output, so
+///   it appears twice (`echo hi` through `cat` prints `hi` twice), and a line longer than
+///   4095 bytes is cut (the kernel's N_TTY line buffer: the rest is dropped until a newline);
+/// - control bytes act as keys: ^C (VINTR), ^Z (VSUSP) and ^\ (VQUIT) signal the container's
+///   foreground group, ^D (VEOF) ends a read, ^U and ^? edit the line;
+/// - when `input` ends (EOF or a hang-up) the relay writes the terminal's EOF character
+///   (VEOF, ^D by default; twice after a partial line) so that a canonical-mode reader such
+///   as `cat` sees EOF. This races with the container: the line discipline interprets a byte
+///   when it arrives, so a program that switches to raw mode after the EOF character has
+///   arrived (a shell reading commands with line editing) reads it as a NUL byte or a ^D key,
+///   and may never see the end of its input.
+///
+/// Whatever the input, the relay never busy-loops: after `input` ends it leaves the poll set
+/// (a hung-up fd polls ready for ever) and the relay only waits in `poll` for output and
+/// window changes; input is read only as fast as the container's terminal takes it, while
+/// its output keeps being read, so neither side can block the other.
 ///
 /// ```no_run
 /// use std::os::fd::AsFd;
