@@ -651,16 +651,7 @@ fn negative_and_zero_resource_flags_are_refused_with_what_they_want() {
         (&["--memory", "-1G"][..], "--memory must be greater than 0"),
         (&["--memory", "0"][..], "--memory must be greater than 0"),
     ] {
-        let mut all = args.to_vec();
-        all.extend(["--", "true"]);
-        let o = run(&all);
-        let err = stderr(&o);
-        assert_eq!(code(&o), 125, "{args:?}: {err}");
-        assert!(err.contains(want), "{args:?}: {err}");
-        assert!(
-            !err.contains("-- -"),
-            "no tip that makes the value the command: {err}"
-        );
+        assert_refused_as_a_value(args, want);
     }
 }
 
@@ -676,17 +667,23 @@ fn values_that_start_with_a_dash_are_values_refused_with_a_message() {
         (&["--memory-swap", "-5"][..], "-5"),
         (&["--sysctl", "-x"][..], "--sysctl"),
     ] {
-        let mut all = args.to_vec();
-        all.extend(["--", "true"]);
-        let o = run(&all);
-        let err = stderr(&o);
-        assert_eq!(code(&o), 125, "{args:?}: {err}");
-        assert!(err.contains(want), "{args:?}: {err}");
-        assert!(
-            !err.contains("-- -") && !err.contains("unexpected argument"),
-            "{args:?}: taken as the value, not a flag: {err}"
-        );
+        assert_refused_as_a_value(args, want);
     }
+}
+
+/// `run ARGS -- true` exits 125 saying `want`, having taken each value as a value (clap's tip
+/// `-- -1` would make -1 the command).
+fn assert_refused_as_a_value(args: &[&str], want: &str) {
+    let mut all = args.to_vec();
+    all.extend(["--", "true"]);
+    let o = run(&all);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 125, "{args:?}: {err}");
+    assert!(err.contains(want), "{args:?}: {err}");
+    assert!(
+        !err.contains("-- -") && !err.contains("unexpected argument"),
+        "{args:?}: taken as the value, not a flag: {err}"
+    );
 }
 
 #[test]

@@ -206,17 +206,7 @@ impl PreparedMount {
                 for (key, value) in params {
                     set(key, value.as_deref())?;
                 }
-                // SAFETY: the create command takes no key or value.
-                unsafe {
-                    raw::fsconfig(
-                        fs.0,
-                        raw::FSCONFIG_CMD_CREATE,
-                        std::ptr::null(),
-                        std::ptr::null(),
-                        0,
-                    )
-                }
-                .map_err(fail(MountStep::FsCreate))?;
+                raw::fsconfig_create(fs.0).map_err(fail(MountStep::FsCreate))?;
                 // The flag values of fsmount's attr_flags are the MOUNT_ATTR_* bits (all < 2^32).
                 let attrs = self.attr.attr_set as u32;
                 let mnt = Fd(raw::fsmount(fs.0, raw::FSMOUNT_CLOEXEC, attrs)

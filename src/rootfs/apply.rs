@@ -70,17 +70,7 @@ fn set_flag(fs: c_int, key: &CStr, op: Op) -> Result<(), Failure> {
 
 /// `fsconfig(FSCONFIG_CMD_CREATE)`.
 fn create(fs: c_int, op: Op) -> Result<(), Failure> {
-    // SAFETY: the create command takes no key or value.
-    unsafe {
-        raw::fsconfig(
-            fs,
-            raw::FSCONFIG_CMD_CREATE,
-            std::ptr::null(),
-            std::ptr::null(),
-            0,
-        )
-    }
-    .map_err(at(op))
+    raw::fsconfig_create(fs).map_err(at(op))
 }
 
 /// A new, detached tmpfs with `MOUNT_ATTR_*` flags `attrs`.

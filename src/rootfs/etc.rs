@@ -626,17 +626,7 @@ impl EtcFiles {
             }
             .map_err(at(EtcOp::FsConfig, 0))?;
         }
-        // SAFETY: the create command takes no key or value.
-        unsafe {
-            raw::fsconfig(
-                fs.0,
-                raw::FSCONFIG_CMD_CREATE,
-                std::ptr::null(),
-                std::ptr::null(),
-                0,
-            )
-        }
-        .map_err(at(EtcOp::FsCreate, 0))?;
+        raw::fsconfig_create(fs.0).map_err(at(EtcOp::FsCreate, 0))?;
         let attrs =
             (raw::MOUNT_ATTR_NOSUID | raw::MOUNT_ATTR_NODEV | raw::MOUNT_ATTR_NOEXEC) as u32;
         raw::fsmount(fs.0, raw::FSMOUNT_CLOEXEC, attrs)

@@ -154,6 +154,20 @@ pub(crate) unsafe fn fsconfig(
     .map(drop)
 }
 
+/// `fsconfig(fsfd, FSCONFIG_CMD_CREATE)`: creates the superblock from the parameters set.
+pub(crate) fn fsconfig_create(fsfd: c_int) -> Result<(), Errno> {
+    // SAFETY: the create command reads no key and no value.
+    unsafe {
+        fsconfig(
+            fsfd,
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null(),
+            std::ptr::null(),
+            0,
+        )
+    }
+}
+
 /// `fsmount(2)`: a detached mount of the superblock created in `fsfd`, with the
 /// `MOUNT_ATTR_*` flags `attr_flags`.
 #[inline]
