@@ -302,12 +302,9 @@ fn as_root_any_uid_and_gid_work_as_with_docker() {
         return;
     }
     // An OpenShift-style uid and a gid above 65535 (the map once stopped there).
-    let o = run(&["-u", "1000680000:70000", "--", "id"]);
+    let o = run(&["-u", "1000680000:70000", "--", "sh", "-c", "id -u; id -g"]);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(
-        String::from_utf8_lossy(&o.stdout).trim(),
-        "uid=1000680000 gid=70000 groups=70000"
-    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "1000680000\n70000\n");
 }
 
 #[test]
