@@ -25,6 +25,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use super::io_errno;
 use crate::{Errno, Error, Result};
 
 /// The layer directories (device, inode) that this process's containers hold.
@@ -119,10 +120,6 @@ fn in_use(dir: &Path, upper: &Path) -> Error {
         path: dir.to_path_buf(),
         reason,
     }
-}
-
-fn io_errno(e: &std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 #[cfg(test)]
