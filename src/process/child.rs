@@ -104,6 +104,11 @@ pub(crate) struct WorkdirPlan {
     pub rel: std::ffi::CString,
 }
 
+/// The `step` of a sysctl report: its `/proc/sys` file could not be opened.
+pub(crate) const SYSCTL_OPEN: u32 = 0;
+/// The `step` of a sysctl report: the value could not be written (or only in part).
+pub(crate) const SYSCTL_WRITE: u32 = 1;
+
 /// The `step` of a working-directory report: a missing level could not be created.
 pub(crate) const CWD_CREATE: u32 = 2;
 /// The `step` of a working-directory report: a level could not be opened inside the root.
@@ -431,32 +436,35 @@ unsafe fn switch_identity(plan: &ChildPlan<'_>) -> Step {
 unsafe fn write_sysctls(plan: &ChildPlan<'_>) -> Step {
     const FLAGS: u64 = (libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOCTTY) as u64;
     for (i, s) in plan.sysctls.iter().enumerate() {
-        let result = open(libc::AT_FDCWD, &s.path, FLAGS, 0, 0).and_then(|fd| {
-            // SAFETY: write of the prepared value's bytes to the descriptor just opened.
-            let n = unsafe {
-                sys::syscall3(
-                    libc::SYS_write,
-                    fd.0 as usize,
-                    s.value.as_ptr() as usize,
-                    s.value.len(),
-                )
-            }?;
-            // A sysctl takes the whole value in one write; a short one is not what was asked.
-            if n == s.value.len() {
-                Ok(())
-            } else {
-                Err(Errno::EIO)
-            }
-        });
+        let result = open(libc::AT_FDCWD, &s.path, FLAGS, 0, 0)
+            .map_err(|e| (SYSCTL_OPEN, e))
+            .and_then(|fd| {
+                // SAFETY: write of the prepared value's bytes to the descriptor just opened.
+                let n = unsafe {
+                    sys::syscall3(
+                        libc::SYS_write,
+                        fd.0 as usize,
+                        s.value.as_ptr() as usize,
+                        s.value.len(),
+                    )
+                }
+                .map_err(|e| (SYSCTL_WRITE, e))?;
+                // A sysctl takes the whole value in one write; a short one is not what was asked.
+                if n == s.value.len() {
+                    Ok(())
+                } else {
+                    Err((SYSCTL_WRITE, Errno::EIO))
+                }
+            });
         match result {
             Ok(()) => {}
             Err(_) if !s.required => {}
-            Err(errno) => {
+            Err((step, errno)) => {
                 return Err(ChildError {
                     stage: SetupStage::Sysctl,
                     errno,
                     index: i as u32,
-                    step: 0,
+                    step,
                 })
             }
         }

@@ -343,7 +343,7 @@ impl Container {
     /// without setuid or CAP_NET_RAW); in a new user namespace the range is the mapped gids
     /// (the kernel accepts only those), from the lowest to the highest. A default the kernel
     /// lacks or refuses is skipped; a sysctl set here that cannot be written fails the spawn
-    /// with `write (sysctl) /proc/sys/KEY: ERRNO`.
+    /// with `open (sysctl) /proc/sys/KEY: ERRNO` or `write (sysctl) /proc/sys/KEY: ERRNO`.
     ///
     /// The child writes them through `/proc/sys` once it is in its new namespaces (the file
     /// shows the opener's namespace) and before its rootfs makes `/proc/sys` read-only.

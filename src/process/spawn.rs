@@ -369,11 +369,12 @@ impl Prepared {
             },
             (_, SetupStage::Sysctl) => match self.sysctls.get(e.index as usize) {
                 Some(s) => Error::Sys {
-                    syscall: match e.errno {
-                        Errno::ENOENT => {
-                            "write (sysctl: this kernel does not have it, or does not show it \
+                    syscall: match (e.step, e.errno) {
+                        (child::SYSCTL_OPEN, Errno::ENOENT) => {
+                            "open (sysctl: this kernel does not have it, or does not show it \
                              in a namespace owned by a user namespace)"
                         }
+                        (child::SYSCTL_OPEN, _) => "open (sysctl)",
                         _ => "write (sysctl)",
                     },
                     path: Some(PathBuf::from(OsStr::from_bytes(s.path.to_bytes()))),
