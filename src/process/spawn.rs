@@ -278,7 +278,16 @@ impl Prepared {
                 .pty_socket
                 .as_ref()
                 .map_or(-1, |(_, theirs)| theirs.as_raw_fd()),
-            winsize: caller_winsize(),
+            // Only for a pty the child opens (see `pty_socket`); nix's Winsize is libc's
+            // winsize; 0x0 when the caller has no terminal.
+            winsize: (fds.pty_socket.as_ref())
+                .and_then(|_| tty::caller_window_size())
+                .unwrap_or(libc::winsize {
+                    ws_row: 0,
+                    ws_col: 0,
+                    ws_xpixel: 0,
+                    ws_ypixel: 0,
+                }),
             exec_paths: &buffers.exec_ptrs,
             argv: buffers.argv_ptrs.as_ptr(),
             envp: buffers.envp_ptrs.as_ptr(),
@@ -1235,27 +1244,6 @@ struct PlanBuffers {
     /// The error pipe's number, which `init_argv` points to.
     _err_fd_digits: Option<CString>,
     init_argv: Vec<*const c_char>,
-}
-
-/// The caller's terminal size (stdin's, else stdout's), for the container's pty; zero when
-/// neither is a terminal.
-fn caller_winsize() -> libc::winsize {
-    tty::window_size(std::io::stdin().as_fd())
-        .or_else(|| tty::window_size(std::io::stdout().as_fd()))
-        .map_or(
-            libc::winsize {
-                ws_row: 0,
-                ws_col: 0,
-                ws_xpixel: 0,
-                ws_ypixel: 0,
-            },
-            |w| libc::winsize {
-                ws_row: w.ws_row,
-                ws_col: w.ws_col,
-                ws_xpixel: w.ws_xpixel,
-                ws_ypixel: w.ws_ypixel,
-            },
-        )
 }
 
 /// The parent's steps while the child waits: its id maps, its network, its cgroup (when

@@ -47,11 +47,14 @@ pub fn set_window_size(fd: BorrowedFd<'_>, ws: &Winsize) -> Result<()> {
     }
 }
 
-/// A new pty pair, the size of the caller's terminal when stdin (or else stdout) is one.
+/// The size of the caller's terminal: stdin's when it is one, else stdout's.
+pub(crate) fn caller_window_size() -> Option<Winsize> {
+    window_size(std::io::stdin().as_fd()).or_else(|| window_size(std::io::stdout().as_fd()))
+}
+
+/// A new pty pair, the size of the caller's terminal (see [`caller_window_size`]).
 pub(crate) fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
-    let size =
-        window_size(std::io::stdin().as_fd()).or_else(|| window_size(std::io::stdout().as_fd()));
-    let pty = nix::pty::openpty(size.as_ref(), None)
+    let pty = nix::pty::openpty(caller_window_size().as_ref(), None)
         .map_err(|e| Error::sys_path("openpty", "/dev/ptmx", e))?;
     for fd in [&pty.master, &pty.slave] {
         nix::fcntl::fcntl(
