@@ -301,6 +301,8 @@ impl Prepared {
 
     /// Turns a child's report into the error `spawn` returns.
     fn describe(&self, e: ChildError) -> Error {
+        // The working directory, for the errors of the steps that reach it.
+        let cwd = || (self.cwd.as_deref()).map(|c| PathBuf::from(OsStr::from_bytes(c.to_bytes())));
         match (&self.rootfs, e.stage) {
             (Some(r), SetupStage::Mount | SetupStage::PivotRoot) => {
                 let error = r.error(e.stage, e.index, e.step, e.errno);
@@ -321,18 +323,13 @@ impl Prepared {
                 }
             }
             (Some(_), SetupStage::Chdir) if e.step == crate::rootfs::CWD_OUTSIDE_ROOT => {
-                let cwd = self.cwd.as_deref().map(|c| OsStr::from_bytes(c.to_bytes()));
                 Error::Sys {
                     syscall: "getcwd (outside the container's root)",
-                    path: cwd.map(PathBuf::from),
+                    path: cwd(),
                     errno: e.errno,
                 }
             }
             (_, SetupStage::Chdir) if e.step >= child::CWD_CREATE => {
-                let cwd = self
-                    .cwd
-                    .as_deref()
-                    .map(|c| PathBuf::from(OsStr::from_bytes(c.to_bytes())));
                 let syscall = match (e.step, e.errno) {
                     (child::CWD_CREATE, Errno::EROFS) => {
                         "mkdirat (the working directory is missing from a read-only root: \
@@ -346,7 +343,7 @@ impl Prepared {
                 };
                 Error::Sys {
                     syscall,
-                    path: cwd,
+                    path: cwd(),
                     errno: e.errno,
                 }
             }
@@ -363,10 +360,7 @@ impl Prepared {
                     }
                     _ => "chdir (the working directory)",
                 },
-                path: self
-                    .cwd
-                    .as_deref()
-                    .map(|c| PathBuf::from(OsStr::from_bytes(c.to_bytes()))),
+                path: cwd(),
                 errno: e.errno,
             },
             (_, SetupStage::Rlimits) => match self.security.rlimits.get(e.index as usize) {
