@@ -802,11 +802,14 @@ fn lookup_user(
         (None, false) => None,
     };
     let resolved = match &c.user {
-        Some(u) => Some(user::resolve(
-            u,
-            passwd.as_deref(),
-            read_etc(c"etc/group")?.as_deref(),
-        )?),
+        Some(u) => {
+            // A numeric group needs no group file (no supplementary groups then, as docker).
+            let group = match u.group() {
+                Some(user::Id::Number(_)) => None,
+                _ => read_etc(c"etc/group")?,
+            };
+            Some(user::resolve(u, passwd.as_deref(), group.as_deref())?)
+        }
         None => None,
     };
     Ok((passwd, resolved))

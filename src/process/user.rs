@@ -266,12 +266,13 @@ pub(crate) fn resolve(
             (e.uid, Some(e))
         }
     };
-    let groups_file = group.map(parse_group).unwrap_or_default();
+    // Parsed only where a name or the supplementary groups need it.
+    let groups_file = || group.map(parse_group).unwrap_or_default();
     let (gid, groups) = match &user.group {
         Some(Id::Number(gid)) => (*gid, Vec::new()),
         Some(Id::Name(name)) => {
-            let g = groups_file
-                .iter()
+            let g = groups_file()
+                .into_iter()
                 .find(|g| g.name == name.as_bytes())
                 .ok_or_else(|| {
                     Error::config(
@@ -284,7 +285,7 @@ pub(crate) fn resolve(
         None => {
             let gid = entry.map_or(0, |e| e.gid);
             let mut groups: Vec<u32> = match entry {
-                Some(e) => groups_file
+                Some(e) => groups_file()
                     .iter()
                     .filter(|g| g.members.contains(&e.name))
                     .map(|g| g.gid)
