@@ -247,11 +247,15 @@ pub(crate) fn prepare(
         ]
     };
 
-    // /etc/hosts
+    // /etc/hosts; with the host's network the host's file, read once.
+    let host_hosts = match ctx.net {
+        NetView::Host => read_host("/etc/hosts"),
+        _ => String::new(),
+    };
     let mut hosts = Vec::new();
     match ctx.net {
         NetView::Host => {
-            let mut base = read_host("/etc/hosts");
+            let mut base = host_hosts.clone();
             if !base.is_empty() && !base.ends_with('\n') {
                 base.push('\n');
             }
@@ -289,10 +293,9 @@ pub(crate) fn prepare(
     match ctx.net {
         NetView::Veth => hosts.extend(names_line(Piece::ContainerAddr)),
         NetView::Host => {
-            let base = read_host("/etc/hosts");
             let present = hostname
                 .as_deref()
-                .is_some_and(|h| dns::hosts_has_name(&base, h));
+                .is_some_and(|h| dns::hosts_has_name(&host_hosts, h));
             if !present {
                 hosts.extend(names_line(Piece::Text(b"127.0.0.1".to_vec())));
             }
