@@ -96,7 +96,8 @@ impl fmt::Display for HostAddr {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ExtraHost {
-    /// The host name (one token: no whitespace, `#`, or NUL).
+    /// The host name: one token of 1 to 253 bytes (no whitespace, `#`, `;` or NUL; `spawn`
+    /// checks it again, since the field is public).
     pub name: String,
     /// Its address.
     pub addr: HostAddr,
