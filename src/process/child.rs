@@ -91,7 +91,9 @@ pub(crate) struct ChildPlan<'a> {
     pub sysctls: &'a [PreparedSysctl],
     /// With a rootfs, the working directory to create if it is missing.
     pub workdir: Option<&'a WorkdirPlan>,
-    /// (uid, gid) to give fds 0-2 to before the identity switch (`u32::MAX`: unchanged).
+    /// The (uid, gid) the container ends as (`u32::MAX`: unchanged; `None`: neither set):
+    /// fds 0-2 are given to them before the identity switch, and so are the levels of the
+    /// working directory that the child creates.
     pub stdio_owner: Option<(u32, u32)>,
     /// Fds 0-2 are the slave of a pty the parent opened for this container.
     pub own_pty_stdio: bool,
