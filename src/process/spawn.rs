@@ -370,6 +370,16 @@ impl Prepared {
                     errno: e.errno,
                 },
             },
+            // `index`: the standard descriptor (a pipe, socket or the container's pty).
+            (_, SetupStage::StdioOwner) => Error::Sys {
+                syscall: match e.index {
+                    0 => "fchown (giving stdin to the container's user)",
+                    1 => "fchown (giving stdout to the container's user)",
+                    _ => "fchown (giving stderr to the container's user)",
+                },
+                path: None,
+                errno: e.errno,
+            },
             (_, SetupStage::Sysctl) => match self.sysctls.get(e.index as usize) {
                 Some(s) => Error::Sys {
                     syscall: match (e.step, e.errno) {
