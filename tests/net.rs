@@ -684,3 +684,52 @@ fn drain(fd: &OwnedFd) {
         }
     }
 }
+
+#[test]
+fn given_and_default_subnets_avoid_the_hosts_routes() {
+    if !is_root("given_and_default_subnets_avoid_the_hosts_routes") {
+        return;
+    }
+    in_private_netns(|ns| {
+        if !veth_available("given_and_default_subnets_avoid_the_hosts_routes") {
+            return;
+        }
+        // Routes without an address of ours: a network behind a link (a VPN's, the DNS
+        // server's), and the lower half of the default pool.
+        let blocker = net::create_veth("route-a", "route-b", ns).unwrap();
+        net::set_link_up(ns, "route-a").unwrap();
+        net::set_link_up(ns, "route-b").unwrap();
+        ip_here(&["route", "add", "10.99.0.0/16", "dev", "route-a"]);
+        ip_here(&["route", "add", "10.200.0.0/17", "dev", "route-a"]);
+
+        let cidr = |s: &str| s.parse::<Ipv4Cidr>().unwrap();
+        // A given subnet the host routes elsewhere: refused, naming the route.
+        let e = Container::new("true")
+            .namespaces(Namespaces::NET)
+            .network(Net::Veth(
+                VethConfig::new().container_address(cidr("10.99.1.2/30")),
+            ))
+            .spawn()
+            .unwrap_err();
+        assert!(matches!(e, Error::Config { .. }), "{e}");
+        assert!(e.to_string().contains("10.99.0.0/16"), "{e}");
+
+        // The default pool skips the routed half.
+        let mut child = Container::new("sleep")
+            .arg("30")
+            .namespaces(Namespaces::NET)
+            .network(Net::veth())
+            .spawn()
+            .unwrap();
+        let host = child.veth().unwrap().host_address().unwrap();
+        assert!(!host.overlaps(&cidr("10.200.0.0/17")), "{host} is routed");
+        child.kill(libc::SIGKILL).unwrap();
+        drop(child);
+        blocker.delete().unwrap();
+        let links = ip_here(&["-o", "link"]);
+        assert!(
+            !links.contains("ctn") && !links.contains("route-"),
+            "left behind: {links}"
+        );
+    });
+}

@@ -24,7 +24,10 @@
 //! derived from the child's pid and steps by a pid-derived stride; it skips every /30 that
 //! overlaps an IPv4 address already present in the caller's network namespace, and after
 //! adding the host end's address it checks again and moves on if another interface claimed
-//! an overlapping address meanwhile. So containers started in parallel, by one process or by
+//! an overlapping address meanwhile; a /30 that a route of the caller's namespace covers is
+//! skipped too. Addresses the caller gives are refused when an address or a route (other than
+//! the default route) of the caller's namespace overlaps them, as docker refuses a network
+//! that overlaps the host's routes. So containers started in parallel, by one process or by
 //! several, never keep the same subnet. If the host's own network uses `10.200.0.0/16`, pass
 //! addresses explicitly. Only IPv4 is configured.
 //!
@@ -597,6 +600,7 @@ impl VethPlan {
         )?;
         let (host, container) = match self.addresses {
             Some((host, container)) => {
+                refuse_routed_subnet(&mut veth, &host)?;
                 veth.rtnl.add_address(veth.index, &veth.name, &host)?;
                 (host, container)
             }
@@ -614,6 +618,25 @@ impl VethPlan {
         inside.set_up(index, name)?;
         inside.add_default_route(index, name, host.address())?;
         Ok(veth)
+    }
+}
+
+/// Refuses a caller's subnet that an address or a route of the caller's namespace already
+/// covers: the host's own traffic to it (its DNS server, a VPN's network) would go into the
+/// container instead. docker refuses such networks too.
+fn refuse_routed_subnet(veth: &mut Veth, host: &Ipv4Cidr) -> Result<()> {
+    let addresses = veth.rtnl.ipv4_addresses()?.into_iter().map(|(_, a)| a);
+    let routes = veth.rtnl.ipv4_route_destinations()?;
+    match addresses.chain(routes).find(|r| r.overlaps(host)) {
+        Some(taken) => Err(Error::config(
+            "veth addresses",
+            format!(
+                "the subnet of {host} overlaps {taken}, an address or route of the caller's \
+                 network namespace: the host's traffic to it would go into the container; \
+                 choose a subnet nothing here uses (docker refuses such networks too)"
+            ),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -638,9 +661,11 @@ fn pool_order(pid: i32) -> impl Iterator<Item = u32> {
 /// addresses.
 fn claim_pool_subnet(veth: &mut Veth, pid: i32) -> Result<(Ipv4Cidr, Ipv4Cidr)> {
     let mut in_use = veth.rtnl.ipv4_addresses()?;
+    let routed = veth.rtnl.ipv4_route_destinations()?;
     for slot in pool_order(pid) {
         let (host, container) = pool_subnet(slot);
-        if in_use.iter().any(|(_, a)| a.overlaps(&host)) {
+        if in_use.iter().any(|(_, a)| a.overlaps(&host)) || routed.iter().any(|r| r.overlaps(&host))
+        {
             continue;
         }
         veth.rtnl.add_address(veth.index, &veth.name, &host)?;

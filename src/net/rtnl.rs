@@ -202,6 +202,35 @@ impl Rtnl {
         Ok(out)
     }
 
+    /// The destinations of every IPv4 route of this namespace (all tables), except default
+    /// routes and loopback ones: the subnets whose traffic the namespace already sends
+    /// somewhere (as docker's check of a new network against the host's routes).
+    pub(crate) fn ipv4_route_destinations(&mut self) -> Result<Vec<Ipv4Cidr>> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet;
+        let replies = self
+            .exchange(RouteNetlinkMessage::GetRoute(msg), NLM_F_DUMP)
+            .map_err(|e| e.into_error("RTM_GETROUTE dump", None))?;
+        let mut out = Vec::new();
+        for reply in replies {
+            let RouteNetlinkMessage::NewRoute(r) = reply else {
+                continue;
+            };
+            let prefix_len = r.header.destination_prefix_length;
+            if r.header.address_family != AddressFamily::Inet || prefix_len == 0 {
+                continue;
+            }
+            let dst = r.attributes.iter().find_map(|attr| match attr {
+                RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(*ip),
+                _ => None,
+            });
+            if let Some(ip) = dst.filter(|ip| !ip.is_loopback()) {
+                out.push(Ipv4Cidr::capped(ip, prefix_len));
+            }
+        }
+        Ok(out)
+    }
+
     /// Adds the IPv4 default route via `gateway` out of link `index`.
     pub(crate) fn add_default_route(
         &mut self,
