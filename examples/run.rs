@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use contain::cgroup::{Bytes, CpuMax, Max, Resources, Weight};
 use contain::idmap::IdMap;
-use contain::mount::Mount;
+use contain::mount::{parse_size, Mount};
 use contain::namespace::Namespaces;
 use contain::net::{Net, VethConfig};
 use contain::process::{Child, Container, ExitStatus, SignalForwarder, TtyRelay};
@@ -488,8 +488,7 @@ fn resources(args: &Args) -> contain::Result<Resources> {
         r.memory_swap_max = if total == "-1" {
             Some(Max::Unlimited)
         } else {
-            let total: Bytes = total.parse()?;
-            memory_swap(args, total)?
+            memory_swap(args, Bytes(parse_size(total, "--memory-swap")?))?
         };
     }
     r.cpu_max = args.cpus.map(CpuMax::cpus).transpose()?;
@@ -701,9 +700,10 @@ fn memory_value(s: &str) -> Result<Bytes, String> {
     if s.trim().starts_with('-') {
         return Err("--memory must be greater than 0 (leave it out for no limit)".into());
     }
-    match s.parse::<Bytes>() {
-        Ok(Bytes(0)) => Err("--memory must be greater than 0 (leave it out for no limit)".into()),
-        Ok(b) => Ok(b),
+    // docker's size syntax (1.5g, 512MiB), as --shm-size and --tmpfs size= take it.
+    match parse_size(s, "--memory") {
+        Ok(0) => Err("--memory must be greater than 0 (leave it out for no limit)".into()),
+        Ok(n) => Ok(Bytes(n)),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -716,7 +716,7 @@ fn memory_swap_value(s: &str) -> Result<String, String> {
     if s.trim() == "-1" {
         return Ok("-1".into());
     }
-    match s.parse::<Bytes>() {
+    match parse_size(s, "--memory-swap") {
         Ok(_) => Ok(s.to_string()),
         Err(_) => Err(wanted.into()),
     }

@@ -794,3 +794,19 @@ fn uts_sysctls_point_to_the_flags() {
         "{e}"
     );
 }
+
+#[test]
+fn memory_sizes_take_docker_s_syntax() {
+    // 1.5g and 512MiB as docker takes them (the host may lack the memory controller: then the
+    // run fails later, for that reason, not for the value).
+    for args in [
+        &["--memory", "1.5g"][..],
+        &["--memory", "512MiB", "--memory-swap", "1.5g"],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--", "true"]);
+        let err = stderr(&run(&all));
+        assert!(!err.contains("invalid value"), "{args:?}: {err}");
+        assert!(!err.contains("not a size"), "{args:?}: {err}");
+    }
+}
