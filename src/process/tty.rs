@@ -114,6 +114,10 @@ pub struct TtyRelay {
 
 impl TtyRelay {
     /// Starts relaying between `master` (the container's pty) and `input`/`output`.
+    ///
+    /// The relay makes `master` non-blocking (`O_NONBLOCK` on its open file description), so
+    /// that input waits while the container's output is full instead of blocking the relay:
+    /// a copy of it the caller kept (`dup`) is non-blocking too.
     pub fn start(
         master: OwnedFd,
         input: BorrowedFd<'_>,
