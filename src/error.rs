@@ -298,6 +298,11 @@ impl fmt::Display for SetupStage {
     }
 }
 
+/// The errno of an `io::Error` from std (`EIO` for one that carries none).
+pub(crate) fn io_errno(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

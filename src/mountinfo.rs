@@ -115,7 +115,7 @@ impl MountInfo {
     pub fn read_self() -> Result<Vec<MountInfo>> {
         const PATH: &str = "/proc/self/mountinfo";
         let text = std::fs::read(PATH).map_err(|e| {
-            let errno = crate::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+            let errno = crate::error::io_errno(&e);
             Error::sys_path("read", PATH, errno)
         })?;
         parse(text)

@@ -280,7 +280,7 @@ impl Rtnl {
         let sent = self
             .socket
             .send_to(&buf, &kernel, 0)
-            .map_err(|e| Reply::Io("sendto(AF_NETLINK)", errno_of(&e)))?;
+            .map_err(|e| Reply::Io("sendto(AF_NETLINK)", crate::error::io_errno(&e)))?;
         if sent != buf.len() {
             return Err(Reply::Io("sendto(AF_NETLINK)", Errno::EMSGSIZE));
         }
@@ -294,7 +294,9 @@ impl Rtnl {
                 match self.socket.recv(&mut &mut datagram[..], libc::MSG_TRUNC) {
                     Ok(n) => break n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(Reply::Io("recv(AF_NETLINK)", errno_of(&e))),
+                    Err(e) => {
+                        return Err(Reply::Io("recv(AF_NETLINK)", crate::error::io_errno(&e)))
+                    }
                 }
             };
             if n > datagram.len() {
@@ -353,10 +355,6 @@ impl Reply {
     }
 }
 
-fn errno_of(e: &std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
-}
-
 fn io_error(syscall: &'static str, e: &std::io::Error) -> Error {
-    Error::sys(syscall, errno_of(e))
+    Error::sys(syscall, crate::error::io_errno(e))
 }

@@ -295,12 +295,7 @@ impl Child {
                 .transpose();
             r1.and(r2)
         });
-        let err = read_err.map_err(|e| {
-            Error::sys(
-                "read",
-                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-            )
-        })?;
+        let err = read_err.map_err(|e| Error::sys("read", crate::error::io_errno(&e)))?;
         let status = self.wait()?;
         Ok(Output {
             status,

@@ -182,12 +182,7 @@ impl TtyRelay {
 }
 
 fn io_err(syscall: &'static str) -> impl Fn(std::io::Error) -> Error {
-    move |e| {
-        Error::sys(
-            syscall,
-            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        )
-    }
+    move |e| Error::sys(syscall, crate::error::io_errno(&e))
 }
 
 fn copy_loop(master: &OwnedFd, input: &OwnedFd, output: &OwnedFd, winch: &SignalFd) {

@@ -25,7 +25,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::io_errno;
+use crate::error::io_errno;
 use crate::{Errno, Error, Result};
 
 /// The layer directories (device, inode) that this process's containers hold.

@@ -139,6 +139,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
+use crate::error::io_errno;
 use crate::mount::{absolute, cstring, Mount, MountError, MountStep, PreparedMount};
 use crate::namespace::Namespaces;
 use crate::{Errno, Error, Result, SetupStage};
@@ -970,10 +971,6 @@ fn read_in(dir: &Path, rel: &CStr) -> Result<Found> {
         .read_to_end(&mut bytes)
         .map_err(|e| Error::sys_path("read", path(), io_errno(&e)))?;
     Ok(Found::File(bytes))
-}
-
-fn io_errno(e: &std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// `path` with `.` and `..` resolved lexically, `..` stopping at `/` (as inside a root).
