@@ -6,7 +6,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
-pub use nix::errno::Errno;
+pub use crate::errno::Errno;
+use crate::errno::IntoErrno;
 
 /// `Result` with [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -88,20 +89,24 @@ pub enum Error {
 
 impl Error {
     /// A failed syscall without a path.
-    pub(crate) fn sys(syscall: &'static str, errno: Errno) -> Self {
+    pub(crate) fn sys(syscall: &'static str, errno: impl IntoErrno) -> Self {
         Error::Sys {
             syscall,
             path: None,
-            errno,
+            errno: errno.into_errno(),
         }
     }
 
     /// A failed syscall on `path`.
-    pub(crate) fn sys_path(syscall: &'static str, path: impl Into<PathBuf>, errno: Errno) -> Self {
+    pub(crate) fn sys_path(
+        syscall: &'static str,
+        path: impl Into<PathBuf>,
+        errno: impl IntoErrno,
+    ) -> Self {
         Error::Sys {
             syscall,
             path: Some(path.into()),
-            errno,
+            errno: errno.into_errno(),
         }
     }
 
@@ -122,11 +127,11 @@ impl Error {
     }
 
     /// A netlink request the kernel refused, about `interface` if there is one.
-    pub(crate) fn netlink(request: &'static str, interface: Option<&str>, errno: Errno) -> Self {
+    pub(crate) fn netlink(request: &'static str, interface: Option<&str>, errno: impl IntoErrno) -> Self {
         Error::Netlink {
             request,
             interface: interface.map(str::to_owned),
-            errno,
+            errno: errno.into_errno(),
         }
     }
 
@@ -146,6 +151,28 @@ impl Error {
             | Error::Netlink { errno, .. } => Some(*errno),
             _ => None,
         }
+    }
+}
+
+impl From<Error> for std::io::Error {
+    /// An `io::Error` that keeps the whole message (syscall, path, errno) and the
+    /// [`Error`] itself (`get_ref()` and `downcast_ref::<contain::Error>()`). Its
+    /// [`kind`](std::io::Error::kind) is the errno's (`NotFound` for `ENOENT`), or
+    /// `InvalidInput` for [`Error::Config`], `Unsupported` for [`Error::Unsupported`],
+    /// `InvalidData` for [`Error::Parse`] and `Other` for the rest.
+    /// [`raw_os_error`](std::io::Error::raw_os_error) is `None`, as for every `io::Error`
+    /// that carries a message: take the errno from [`Error::errno`], or convert an
+    /// [`Errno`] alone to keep it.
+    fn from(e: Error) -> std::io::Error {
+        use std::io::ErrorKind;
+        let kind = match (&e, e.errno()) {
+            (_, Some(n)) => std::io::Error::from_raw_os_error(n.raw()).kind(),
+            (Error::Config { .. }, _) => ErrorKind::InvalidInput,
+            (Error::Unsupported { .. }, _) => ErrorKind::Unsupported,
+            (Error::Parse { .. }, _) => ErrorKind::InvalidData,
+            _ => ErrorKind::Other,
+        };
+        std::io::Error::new(kind, e)
     }
 }
 

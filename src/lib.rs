@@ -7,14 +7,20 @@
 
 pub mod cgroup;
 pub mod error;
+mod errno;
 pub mod idmap;
 pub mod mount;
 pub mod mountinfo;
 pub mod namespace;
 pub mod net;
+mod pid;
 pub mod process;
 pub mod rootfs;
 pub mod security;
+mod signal;
 pub(crate) mod sys;
 
-pub use error::{Errno, Error, Result, SetupStage};
+pub use errno::Errno;
+pub use error::{Error, Result, SetupStage};
+pub use pid::Pid;
+pub use signal::Signal;

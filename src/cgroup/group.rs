@@ -24,6 +24,7 @@ use super::discover::HostCgroups;
 use super::parse::{CgroupEvents, CpuStat, MemoryEvents};
 use super::resources::Resources;
 use super::value::Bytes;
+use crate::errno::NixResultExt;
 use crate::{Errno, Error, Result};
 
 /// How long [`OwnedCgroup`]'s `Drop` waits for the processes it killed to exit.
@@ -177,7 +178,9 @@ impl Cgroup {
             &self.dir,
             "cgroup.type",
             fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        ) {
+        )
+        .ours()
+        {
             Ok(_) => Ok(false),
             Err(Errno::ENOENT) => Ok(true),
             Err(e) => Err(Error::sys_path("fstatat", self.path.join("cgroup.type"), e)),
@@ -605,7 +608,7 @@ impl Cgroup {
             let ms = left.as_millis().saturating_add(1);
             let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
             let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLPRI)];
-            match nix::poll::poll(&mut fds, timeout) {
+            match nix::poll::poll(&mut fds, timeout).ours() {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => return Err(Error::sys_path("poll", self.path.join(name), e)),
             }
@@ -765,7 +768,7 @@ impl Cgroup {
         for (pid, fd) in pinned.into_iter().filter(|(p, _)| still.contains(p)) {
             let r = match &fd {
                 Some(fd) => crate::sys::pidfd_send_signal(fd.as_fd(), signal as i32),
-                None => nix::sys::signal::kill(pid, signal),
+                None => nix::sys::signal::kill(pid, signal).ours(),
             };
             match r {
                 Ok(()) => sent += 1,
@@ -888,7 +891,7 @@ fn rmdir_tree(parent: &Cgroup, name: &OsStr, node: Cgroup, busy_is_ok: bool) -> 
         }
         let Some(done) = stack.pop() else { break };
         let holder = stack.last().map_or(parent, |f| &f.cg);
-        match unistd::unlinkat(&holder.dir, done.name.as_os_str(), UnlinkatFlags::RemoveDir) {
+        match unistd::unlinkat(&holder.dir, done.name.as_os_str(), UnlinkatFlags::RemoveDir).ours() {
             Ok(()) | Err(Errno::ENOENT) => {}
             Err(Errno::EBUSY) if busy_is_ok => return Ok(false),
             Err(e) => return Err(Error::sys_path("rmdir", done.cg.path(), e)),
@@ -929,7 +932,7 @@ pub(crate) fn check_child_name(name: &OsStr) -> Result<()> {
 /// The entries of the directory `dir` (without `.` and `..`), with whether each is a
 /// directory. Through `fdopendir` on a fresh descriptor, so `dir`'s offset is untouched.
 fn read_dir(dir: BorrowedFd<'_>) -> std::result::Result<Vec<(OsString, bool)>, Errno> {
-    let fd = fcntl::openat(dir, ".", DIR_FLAGS, Mode::empty())?;
+    let fd = fcntl::openat(dir, ".", DIR_FLAGS, Mode::empty()).ours()?;
     let raw = fd.into_raw_fd();
     // SAFETY: `raw` is an open directory descriptor we own; on success the DIR owns it.
     let dirp = unsafe { libc::fdopendir(raw) };
@@ -945,7 +948,7 @@ fn read_dir(dir: BorrowedFd<'_>) -> std::result::Result<Vec<(OsString, bool)>, E
         // SAFETY: `dirp` is a valid DIR* that only this function uses.
         let ent = unsafe { libc::readdir(dirp) };
         if ent.is_null() {
-            break match Errno::last_raw() {
+            break match Errno::last().raw() {
                 0 => Ok(()),
                 e => Err(Errno::from_raw(e)),
             };
@@ -1044,7 +1047,9 @@ impl Owned {
             &self.parent.dir,
             self.name.as_os_str(),
             fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        ) {
+        )
+        .ours()
+        {
             Ok(st) if (st.st_dev, st.st_ino) == (ours.st_dev, ours.st_ino) => {}
             Ok(_) => {
                 return Err(Error::config(

@@ -47,6 +47,7 @@ use super::controllers::Controller;
 use super::discover::HostCgroups;
 use super::group::{remove_if_empty, Cgroup, OwnedCgroup};
 use super::resources::{CgroupBuilder, Resources};
+use crate::errno::NixResultExt;
 use crate::{Errno, Error, Result};
 
 /// The name of the crate's parent group under the top of the cgroup2 mount, used when the
@@ -113,7 +114,9 @@ pub fn cleanup() -> Result<Cleanup> {
                     top.as_fd(),
                     PARENT,
                     nix::unistd::UnlinkatFlags::RemoveDir,
-                ) {
+                )
+                .ours()
+                {
                     Ok(()) => out.removed.push(parent.path().to_owned()),
                     Err(Errno::EBUSY | Errno::ENOENT | Errno::EACCES | Errno::EPERM) => {}
                     Err(e) => return Err(Error::sys_path("rmdir", parent.path(), e)),
@@ -251,7 +254,7 @@ impl Owner {
             Owner::PidOnly(pid) => {
                 pid != me.pid
                     && matches!(
-                        stat::stat(format!("/proc/{pid}").as_str()),
+                        stat::stat(format!("/proc/{pid}").as_str()).ours(),
                         Err(Errno::ENOENT)
                     )
             }
@@ -390,7 +393,7 @@ fn crate_parent(own: &Cgroup, top: &Cgroup, wanted: &[Controller]) -> Result<Cgr
             errno: Errno::ENOENT,
             ..
         }) => {
-            match stat::mkdirat(top.as_fd(), PARENT, Mode::from_bits_truncate(0o755)) {
+            match stat::mkdirat(top.as_fd(), PARENT, Mode::from_bits_truncate(0o755)).ours() {
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e @ (Errno::EACCES | Errno::EPERM | Errno::EROFS)) => {
                     let err = Error::sys_path("mkdirat", top.path().join(PARENT), e);

@@ -102,7 +102,7 @@ unsafe extern "C" fn helper_main(arg: *mut c_void) -> ! {
         }
         // SAFETY: setns on a descriptor the parent keeps open until we exit.
         if let Err(e) = unsafe { sys::syscall3(libc::SYS_setns, fd as usize, kind as usize, 0) } {
-            outcome = (-(e as i32 as isize), step as u32 + 1);
+            outcome = (-(e.raw() as isize), step as u32 + 1);
             break;
         }
     }
@@ -117,7 +117,7 @@ unsafe extern "C" fn helper_main(arg: *mut c_void) -> ! {
             )
         } {
             Ok(fd) => (fd as isize, 0),
-            Err(e) => (-(e as i32 as isize), 3),
+            Err(e) => (-(e.raw() as isize), 3),
         };
     }
     // SAFETY: the plan outlives us (the parent is suspended until we exit); volatile so that

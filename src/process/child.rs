@@ -153,7 +153,7 @@ impl ChildError {
     fn to_wire(self) -> [u32; 4] {
         [
             self.stage as u32,
-            self.errno as i32 as u32,
+            self.errno.raw() as u32,
             self.index,
             self.step,
         ]

@@ -11,6 +11,7 @@ use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::sys;
+use crate::errno::NixResultExt;
 use crate::{Errno, Error, Result};
 
 /// The standard signals [`SignalForwarder::all`] forwards: every one from 1 to 31 but
@@ -223,7 +224,7 @@ fn forward(sfd: SignalFd, to: Signaller) {
             PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
             PollFd::new(to.pidfd.as_fd(), PollFlags::POLLIN),
         ];
-        match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+        match nix::poll::poll(&mut fds, PollTimeout::NONE).ours() {
             Ok(_) => {}
             Err(Errno::EINTR) => continue,
             Err(_) => return,

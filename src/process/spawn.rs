@@ -21,6 +21,7 @@ use crate::net;
 use crate::rootfs::{PreparedRootfs, Rootfs};
 use crate::security::PreparedSecurity;
 use crate::sys::Stack;
+use crate::errno::NixResultExt;
 use crate::{sys, Errno, Error, Result, SetupStage};
 
 /// Everything `spawn` computes before clone.
@@ -1290,7 +1291,7 @@ fn read_report(err_read: &OwnedFd) -> Result<([u8; ChildError::WIRE_SIZE], usize
     let mut report = [0u8; ChildError::WIRE_SIZE];
     let mut got = 0;
     while got < report.len() {
-        match nix::unistd::read(err_read, &mut report[got..]) {
+        match nix::unistd::read(err_read, &mut report[got..]).ours() {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(Errno::EINTR) => continue,

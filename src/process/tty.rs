@@ -21,6 +21,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{self, SetArg, Termios};
 
+use crate::errno::NixResultExt;
 use crate::{Errno, Error, Result};
 
 /// The window size of the terminal on `fd`, if it is one.
@@ -216,14 +217,14 @@ fn copy_loop(master: &OwnedFd, input: &OwnedFd, output: &OwnedFd, winch: &Signal
             PollFd::new(input.as_fd(), PollFlags::POLLIN),
         ];
         let watched = if read_input { 3 } else { 2 };
-        match nix::poll::poll(&mut fds[..watched], PollTimeout::NONE) {
+        match nix::poll::poll(&mut fds[..watched], PollTimeout::NONE).ours() {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => return,
         }
         let ready = |i: usize| fds[i].revents().unwrap_or(PollFlags::empty());
         let (m, w, i) = (ready(0), ready(1), ready(2));
         if m.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
-            match nix::unistd::read(master, &mut buf) {
+            match nix::unistd::read(master, &mut buf).ours() {
                 Ok(0) | Err(Errno::EIO) => return, // every slave fd closed: the container is done
                 Ok(n) => {
                     if write_all(output, &buf[..n]).is_err() {
@@ -235,7 +236,7 @@ fn copy_loop(master: &OwnedFd, input: &OwnedFd, output: &OwnedFd, winch: &Signal
             }
         }
         if m.contains(PollFlags::POLLOUT) && !pending.is_empty() {
-            match nix::unistd::write(master, &pending) {
+            match nix::unistd::write(master, &pending).ours() {
                 Ok(n) => {
                     pending.drain(..n);
                 }
@@ -249,7 +250,7 @@ fn copy_loop(master: &OwnedFd, input: &OwnedFd, output: &OwnedFd, winch: &Signal
             }
         }
         if read_input && i.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
-            match nix::unistd::read(input, &mut buf) {
+            match nix::unistd::read(input, &mut buf).ours() {
                 Ok(n) if n > 0 => {
                     pending.extend_from_slice(&buf[..n]);
                     at_line_start = buf[n - 1] == b'\n';
@@ -290,7 +291,7 @@ fn eof_chars(master: &OwnedFd, at_line_start: bool) -> impl Iterator<Item = u8> 
 
 fn write_all(fd: &OwnedFd, mut data: &[u8]) -> std::result::Result<(), Errno> {
     while !data.is_empty() {
-        match nix::unistd::write(fd, data) {
+        match nix::unistd::write(fd, data).ours() {
             Ok(n) => data = &data[n..],
             Err(Errno::EINTR) => {}
             Err(e) => return Err(e),

@@ -13,7 +13,7 @@
 //! `linux/openat2.h`) so that they do not depend on the libc crate's version.
 
 use libc::{c_char, c_int, c_void};
-use nix::errno::Errno;
+use crate::Errno;
 
 use super::{syscall3, syscall6};
 

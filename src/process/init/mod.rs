@@ -13,6 +13,7 @@ use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
+use crate::errno::NixResultExt;
 use crate::{Errno, Error, Result};
 
 /// The program, built for the crate's target by `build.rs`.
@@ -65,7 +66,7 @@ fn make_memfd() -> std::result::Result<OwnedFd, (&'static str, Errno)> {
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut written = 0;
     while written < PROGRAM.len() {
-        match nix::unistd::write(&fd, &PROGRAM[written..]) {
+        match nix::unistd::write(&fd, &PROGRAM[written..]).ours() {
             Ok(n) => written += n,
             Err(Errno::EINTR) => {}
             Err(e) => return Err(("write(contain-init memfd)", e)),
