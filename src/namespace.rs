@@ -13,7 +13,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
 use crate::sys;
-use crate::{Errno, Error, Result};
+use crate::{Errno, Error, Pid, Result};
 
 bitflags::bitflags! {
     /// A set of namespace kinds, as `clone3(2)`/`unshare(2)` flags.
@@ -117,7 +117,8 @@ impl fmt::Display for NamespaceId {
 /// ```no_run
 /// use contain::namespace::{Namespace, Namespaces};
 /// let mine = Namespace::current(Namespaces::NET)?;
-/// let init = Namespace::of_pid(1, Namespaces::NET)?;
+/// # let pid1 = contain::Pid::from_raw(1).unwrap();
+/// let init = Namespace::of_pid(pid1, Namespaces::NET)?;
 /// println!("same network namespace as pid 1: {}", mine.id()? == init.id()?);
 /// # Ok::<(), contain::Error>(())
 /// ```
@@ -134,7 +135,7 @@ impl Namespace {
     }
 
     /// Process `pid`'s namespace of `kind`, from `/proc/PID/ns`.
-    pub fn of_pid(pid: i32, kind: Namespaces) -> Result<Namespace> {
+    pub fn of_pid(pid: Pid, kind: Namespaces) -> Result<Namespace> {
         Self::open(PathBuf::from(format!("/proc/{pid}/ns")), kind)
     }
 
@@ -209,7 +210,7 @@ impl From<Namespace> for OwnedFd {
 }
 
 /// The identity of process `pid`'s namespace of `kind`, by `stat(2)` of `/proc/PID/ns/X`.
-pub fn id_of_pid(pid: i32, kind: Namespaces) -> Result<NamespaceId> {
+pub fn id_of_pid(pid: Pid, kind: Namespaces) -> Result<NamespaceId> {
     Namespace::of_pid(pid, kind)?.id()
 }
 
@@ -273,7 +274,8 @@ mod tests {
     #[test]
     fn handles_compare_by_identity() {
         let a = Namespace::current(Namespaces::NET).unwrap();
-        let b = Namespace::of_pid(std::process::id() as i32, Namespaces::NET).unwrap();
+        let me = Pid::from_raw(std::process::id() as i32).unwrap();
+        let b = Namespace::of_pid(me, Namespaces::NET).unwrap();
         assert_eq!(a.id().unwrap(), b.id().unwrap());
         let c = Namespace::from_fd(OwnedFd::from(b)).unwrap();
         assert_eq!(c.kind(), Namespaces::NET);
@@ -282,7 +284,7 @@ mod tests {
             .arg("10")
             .spawn()
             .unwrap();
-        let theirs = id_of_pid(sleeper.id() as i32, Namespaces::USER);
+        let theirs = id_of_pid(Pid::from_raw(sleeper.id() as i32).unwrap(), Namespaces::USER);
         sleeper.kill().unwrap();
         sleeper.wait().unwrap();
         assert_eq!(

@@ -40,11 +40,6 @@ impl Pid {
     pub const fn as_u32(self) -> u32 {
         self.0 as u32
     }
-
-    /// nix's pid (crate-private: no nix type in the API).
-    pub(crate) fn to_nix(self) -> nix::unistd::Pid {
-        nix::unistd::Pid::from_raw(self.0)
-    }
 }
 
 impl fmt::Display for Pid {

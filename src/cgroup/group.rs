@@ -14,10 +14,9 @@ use std::time::{Duration, Instant};
 
 use nix::fcntl::{self, OFlag};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::Signal;
 use nix::sys::stat::{self, Mode};
 use nix::sys::statfs;
-use nix::unistd::{self, Pid, UnlinkatFlags};
+use nix::unistd::{self, UnlinkatFlags};
 
 use super::controllers::{Controller, Cpu, Cpuset, Hugetlb, Io, Memory, Pids};
 use super::discover::HostCgroups;
@@ -25,7 +24,7 @@ use super::parse::{CgroupEvents, CpuStat, MemoryEvents};
 use super::resources::Resources;
 use super::value::Bytes;
 use crate::errno::NixResultExt;
-use crate::{Errno, Error, Result};
+use crate::{Errno, Error, Pid, Result, Signal};
 
 /// How long [`OwnedCgroup`]'s `Drop` waits for the processes it killed to exit.
 pub const DROP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -540,12 +539,13 @@ impl Cgroup {
         let text = self.read_file(name)?;
         text.lines()
             .filter(|l| !l.is_empty())
-            .map(|l| match l.trim().parse::<i32>() {
-                Ok(n) if n > 0 => Ok(Pid::from_raw(n)),
-                _ => Err(Error::parse(
-                    self.path.join(name).display().to_string(),
-                    format!("{l:?} is not a pid"),
-                )),
+            .map(|l| {
+                l.trim().parse().ok().and_then(Pid::from_raw).ok_or_else(|| {
+                    Error::parse(
+                        self.path.join(name).display().to_string(),
+                        format!("{l:?} is not a pid"),
+                    )
+                })
             })
             .collect()
     }
@@ -755,7 +755,7 @@ impl Cgroup {
         }
         let mut pinned = Vec::with_capacity(before.len());
         for pid in before {
-            match crate::sys::pidfd_open(pid.as_raw()) {
+            match crate::sys::pidfd_open(pid.raw()) {
                 Ok(fd) => pinned.push((pid, Some(fd))),
                 Err(Errno::ESRCH) => {}
                 // Kernels before 5.3: no pidfds; the group is frozen, so plain kill is safe enough.
@@ -767,8 +767,12 @@ impl Cgroup {
         let mut sent = 0;
         for (pid, fd) in pinned.into_iter().filter(|(p, _)| still.contains(p)) {
             let r = match &fd {
-                Some(fd) => crate::sys::pidfd_send_signal(fd.as_fd(), signal as i32),
-                None => nix::sys::signal::kill(pid, signal).ours(),
+                Some(fd) => crate::sys::pidfd_send_signal(fd.as_fd(), signal.raw()),
+                // SAFETY: kill(2) touches no memory of ours.
+                None => match unsafe { libc::kill(pid.raw(), signal.raw()) } {
+                    0 => Ok(()),
+                    _ => Err(Errno::last()),
+                },
             };
             match r {
                 Ok(()) => sent += 1,

@@ -255,7 +255,8 @@ fn check_ifname(what: &'static str, name: &str) -> Result<()> {
 /// use contain::namespace::{Namespace, Namespaces};
 /// use contain::net;
 ///
-/// let peer_ns = Namespace::of_pid(4242, Namespaces::NET)?;
+/// # let pid = contain::Pid::from_raw(4242).unwrap();
+/// let peer_ns = Namespace::of_pid(pid, Namespaces::NET)?;
 /// let veth = net::create_veth("v-host", "v-peer", &peer_ns)?;
 /// net::add_address(&Namespace::current(Namespaces::NET)?, veth.name(), "10.7.0.1/30".parse()?)?;
 /// net::set_link_up(&Namespace::current(Namespaces::NET)?, veth.name())?;
@@ -319,7 +320,8 @@ impl Drop for Veth {
 ///
 /// ```no_run
 /// use contain::namespace::{Namespace, Namespaces};
-/// contain::net::set_link_up(&Namespace::of_pid(4242, Namespaces::NET)?, "lo")?;
+/// # let pid = contain::Pid::from_raw(4242).unwrap();
+/// contain::net::set_link_up(&Namespace::of_pid(pid, Namespaces::NET)?, "lo")?;
 /// # Ok::<(), contain::Error>(())
 /// ```
 pub fn set_link_up(netns: &Namespace, name: &str) -> Result<()> {
@@ -331,7 +333,8 @@ pub fn set_link_up(netns: &Namespace, name: &str) -> Result<()> {
 ///
 /// ```no_run
 /// use contain::namespace::{Namespace, Namespaces};
-/// let ns = Namespace::of_pid(4242, Namespaces::NET)?;
+/// # let pid = contain::Pid::from_raw(4242).unwrap();
+/// let ns = Namespace::of_pid(pid, Namespaces::NET)?;
 /// contain::net::add_address(&ns, "eth0", "10.7.0.2/30".parse()?)?;
 /// # Ok::<(), contain::Error>(())
 /// ```
@@ -347,7 +350,8 @@ pub fn add_address(netns: &Namespace, name: &str, address: Ipv4Cidr) -> Result<(
 ///
 /// ```no_run
 /// use contain::namespace::{Namespace, Namespaces};
-/// let ns = Namespace::of_pid(4242, Namespaces::NET)?;
+/// # let pid = contain::Pid::from_raw(4242).unwrap();
+/// let ns = Namespace::of_pid(pid, Namespaces::NET)?;
 /// contain::net::add_default_route(&ns, "eth0", "10.7.0.1".parse().unwrap())?;
 /// # Ok::<(), contain::Error>(())
 /// ```
@@ -396,7 +400,8 @@ pub fn delete_link(netns: &Namespace, name: &str) -> Result<bool> {
 ///
 /// ```no_run
 /// use contain::namespace::{Namespace, Namespaces};
-/// let peer_ns = Namespace::of_pid(4242, Namespaces::NET)?;
+/// # let pid = contain::Pid::from_raw(4242).unwrap();
+/// let peer_ns = Namespace::of_pid(pid, Namespaces::NET)?;
 /// let veth = contain::net::create_veth("v-host", "eth0", &peer_ns)?;
 /// println!("{} has index {}", veth.name(), veth.index());
 /// # Ok::<(), contain::Error>(())
@@ -575,6 +580,7 @@ const fn loopback_up() -> [u8; 32] {
 /// child's: the pid cannot have been reused while the pidfd says the child is still there
 /// (we have not reaped it), and it must not be our own namespace.
 fn child_netns(pid: i32, pidfd: BorrowedFd<'_>) -> Result<Namespace> {
+    let pid = crate::Pid::from_raw(pid).ok_or(Error::sys("clone", Errno::ESRCH))?;
     let ns = Namespace::of_pid(pid, Namespaces::NET)?;
     sys::pidfd_send_signal(pidfd, 0).map_err(|e| Error::sys("pidfd_send_signal", e))?;
     if ns.id()? == Namespace::current(Namespaces::NET)?.id()? {

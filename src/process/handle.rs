@@ -10,7 +10,7 @@ use super::Signaller;
 use crate::cgroup::{Cgroup, OwnedCgroup, Usage};
 use crate::net::Veth;
 use crate::sys;
-use crate::{Errno, Error, Result};
+use crate::{Errno, Error, Pid, Result, Signal};
 
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,9 +61,9 @@ impl ExitStatus {
     }
 
     /// The signal that killed the process, if one did.
-    pub fn signal(&self) -> Option<i32> {
+    pub fn signal(&self) -> Option<Signal> {
         match self.0 {
-            Ended::Signaled { signal, .. } => Some(signal),
+            Ended::Signaled { signal, .. } => Signal::from_raw(signal),
             Ended::Exited(_) => None,
         }
     }
@@ -101,9 +101,7 @@ impl fmt::Display for ExitStatus {
                 signal,
                 core_dumped,
             } => {
-                let name = nix::sys::signal::Signal::try_from(signal)
-                    .map(|s| s.as_str())
-                    .unwrap_or("real-time signal");
+                let name = Signal::from_raw(signal).map_or("unknown signal", Signal::name);
                 write!(
                     f,
                     "killed by signal {signal} ({name}){}",
@@ -121,7 +119,7 @@ impl fmt::Display for ExitStatus {
 /// [`wait`](Child::wait) to let it finish on its own.
 #[derive(Debug)]
 pub struct Child {
-    pid: i32,
+    pid: Pid,
     pidfd: OwnedFd,
     status: Option<ExitStatus>,
     /// The write end of the child's stdin, with [`Stdio::Piped`](super::Stdio::Piped).
@@ -154,9 +152,10 @@ pub struct Output {
 }
 
 impl Child {
+    /// `pid` is what clone returned to the parent: always > 0.
     pub(crate) fn new(pid: i32, pidfd: OwnedFd) -> Child {
         Child {
-            pid,
+            pid: Pid::from_raw(pid).expect("clone returns the child's pid (> 0) to the parent"),
             pidfd,
             status: None,
             stdin: None,
@@ -169,9 +168,15 @@ impl Child {
         }
     }
 
-    /// The process id, as seen from the caller's PID namespace. Prefer [`pidfd`](Self::pidfd)
-    /// for anything that must not race with pid reuse.
-    pub fn id(&self) -> i32 {
+    /// The process id, as seen from the caller's PID namespace, as
+    /// [`std::process::Child::id`] gives it. Prefer [`pidfd`](Self::pidfd) for anything that
+    /// must not race with pid reuse.
+    pub fn id(&self) -> u32 {
+        self.pid.as_u32()
+    }
+
+    /// The process id as a [`Pid`] (see [`id`](Self::id)).
+    pub fn pid(&self) -> Pid {
         self.pid
     }
 
@@ -222,12 +227,19 @@ impl Child {
         Ok(Signaller::new(fd))
     }
 
-    /// Sends `signal` through the pidfd. A child that has already ended is not an error.
-    pub fn kill(&mut self, signal: i32) -> Result<()> {
+    /// Sends `signal` through the pidfd (`pidfd_send_signal`, Linux 5.1). A child that has
+    /// already ended is not an error.
+    ///
+    /// Unlike [`std::process::Child::kill`], which always sends SIGKILL, it takes the
+    /// signal: `child.kill(Signal::SIGTERM)` as `docker stop` begins, `Signal::SIGKILL` as
+    /// `docker kill` does by default.
+    ///
+    /// Errors: [`Error::Sys`] naming `pidfd_send_signal`.
+    pub fn kill(&mut self, signal: Signal) -> Result<()> {
         if self.status.is_some() {
             return Ok(());
         }
-        match sys::pidfd_send_signal(self.pidfd.as_fd(), signal) {
+        match sys::pidfd_send_signal(self.pidfd.as_fd(), signal.raw()) {
             Ok(()) | Err(Errno::ESRCH) => Ok(()),
             Err(e) => Err(Error::sys("pidfd_send_signal", e)),
         }

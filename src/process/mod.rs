@@ -30,7 +30,7 @@ pub use handle::{Child, ExitStatus, Output};
 pub use signals::{
     forwardable_signals, real_time_signals, SignalForwarder, Signaller, FORWARDABLE,
 };
-pub use tty::{set_window_size, window_size, TtyRelay};
+pub use tty::{set_window_size, window_size, TtyRelay, WindowSize};
 pub(crate) use user::MAX_FILE as MAX_ETC_FILE;
 pub use user::{Id, ResolvedUser, User};
 
@@ -40,7 +40,7 @@ use crate::namespace::{Namespace, Namespaces};
 use crate::net::Net;
 use crate::rootfs::Rootfs;
 use crate::security::{CapSet, Rlimit, Seccomp, Security};
-use crate::Result;
+use crate::{Result, Signal};
 use spawn::Prepared;
 
 /// The `PATH` a container gets unless the caller sets one.
@@ -127,7 +127,7 @@ pub struct Container {
     stdout: Stdio,
     stderr: Stdio,
     fds: Vec<(OwnedFd, RawFd)>,
-    parent_death_signal: Option<i32>,
+    parent_death_signal: Option<Signal>,
     clone_call: CloneCall,
     cgroup: Option<CgroupPlacement>,
     security: Security,
@@ -180,7 +180,7 @@ impl Container {
             stdout: Stdio::Inherit,
             stderr: Stdio::Inherit,
             fds: Vec::new(),
-            parent_death_signal: Some(libc::SIGKILL),
+            parent_death_signal: Some(Signal::SIGKILL),
             clone_call: CloneCall::Auto,
             cgroup: None,
             security: Security::default(),
@@ -445,7 +445,7 @@ impl Container {
 
     /// The signal the child gets when the thread that spawned it dies (default SIGKILL;
     /// `None` to let it outlive the caller). The kernel ties this to the spawning *thread*.
-    pub fn parent_death_signal(&mut self, signal: Option<i32>) -> &mut Self {
+    pub fn parent_death_signal(&mut self, signal: Option<Signal>) -> &mut Self {
         self.parent_death_signal = signal;
         self
     }

@@ -12,7 +12,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::sys;
 use crate::errno::NixResultExt;
-use crate::{Errno, Error, Result};
+use crate::{Errno, Error, Result, Signal};
 
 /// The standard signals [`SignalForwarder::all`] forwards: every one from 1 to 31 but
 /// SIGKILL and SIGSTOP (no process can catch them; a SIGSTOP or SIGKILL of the caller
@@ -30,50 +30,48 @@ use crate::{Errno, Error, Result};
 /// The synchronous fault signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) are
 /// forwarded when another process sends them; a fault of the caller itself still ends it
 /// (the kernel forces a blocked fault signal's default action).
-pub const FORWARDABLE: &[i32] = &[
-    libc::SIGHUP,
-    libc::SIGINT,
-    libc::SIGQUIT,
-    libc::SIGILL,
-    libc::SIGTRAP,
-    libc::SIGABRT,
-    libc::SIGBUS,
-    libc::SIGFPE,
-    libc::SIGUSR1,
-    libc::SIGSEGV,
-    libc::SIGUSR2,
-    libc::SIGALRM,
-    libc::SIGTERM,
-    libc::SIGSTKFLT,
-    libc::SIGCONT,
-    libc::SIGTSTP,
-    libc::SIGTTIN,
-    libc::SIGTTOU,
-    libc::SIGURG,
-    libc::SIGXCPU,
-    libc::SIGXFSZ,
-    libc::SIGVTALRM,
-    libc::SIGPROF,
-    libc::SIGWINCH,
-    libc::SIGIO,
-    libc::SIGPWR,
-    libc::SIGSYS,
+pub const FORWARDABLE: &[Signal] = &[
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGILL,
+    Signal::SIGTRAP,
+    Signal::SIGABRT,
+    Signal::SIGBUS,
+    Signal::SIGFPE,
+    Signal::SIGUSR1,
+    Signal::SIGSEGV,
+    Signal::SIGUSR2,
+    Signal::SIGALRM,
+    Signal::SIGTERM,
+    Signal::SIGSTKFLT,
+    Signal::SIGCONT,
+    Signal::SIGTSTP,
+    Signal::SIGTTIN,
+    Signal::SIGTTOU,
+    Signal::SIGURG,
+    Signal::SIGXCPU,
+    Signal::SIGXFSZ,
+    Signal::SIGVTALRM,
+    Signal::SIGPROF,
+    Signal::SIGWINCH,
+    Signal::SIGIO,
+    Signal::SIGPWR,
+    Signal::SIGSYS,
 ];
 
-/// The real-time signals a process may use: `SIGRTMIN` to `SIGRTMAX` as the C library
-/// reports them (34 to 64 with glibc, which keeps 32 and 33 for its threads).
-pub fn real_time_signals() -> std::ops::RangeInclusive<i32> {
-    libc::SIGRTMIN()..=libc::SIGRTMAX()
+/// The real-time signals a process may use, in order: `SIGRTMIN` to `SIGRTMAX` as the C
+/// library reports them (34 to 64 with glibc, which keeps 32 and 33 for its threads).
+pub fn real_time_signals() -> Vec<Signal> {
+    (0..).map_while(Signal::rt).collect()
 }
 
 /// Every signal [`SignalForwarder::all`] forwards: [`FORWARDABLE`], then
 /// [`real_time_signals`].
-pub fn forwardable_signals() -> Vec<i32> {
-    FORWARDABLE
-        .iter()
-        .copied()
-        .chain(real_time_signals())
-        .collect()
+pub fn forwardable_signals() -> Vec<Signal> {
+    let mut all = FORWARDABLE.to_vec();
+    all.extend(real_time_signals());
+    all
 }
 
 /// Sends signals to a child through a duplicate of its pidfd, from any thread. Signalling a
@@ -90,8 +88,11 @@ impl Signaller {
     }
 
     /// Sends `signal`.
-    pub fn kill(&self, signal: i32) -> Result<()> {
-        match sys::pidfd_send_signal(self.pidfd.as_fd(), signal) {
+    ///
+    /// Errors: [`Error::Sys`] naming `pidfd_send_signal` (`EPERM` when the caller may not
+    /// signal the child).
+    pub fn kill(&self, signal: Signal) -> Result<()> {
+        match sys::pidfd_send_signal(self.pidfd.as_fd(), signal.raw()) {
             Ok(()) | Err(Errno::ESRCH) => Ok(()),
             Err(e) => Err(Error::sys("pidfd_send_signal", e)),
         }
@@ -127,33 +128,30 @@ impl SignalForwarder {
     /// is still being set up waits for it instead of ending the caller; [`forward_to`]
     /// then passes it (and every later one) on.
     ///
-    /// Errors: [`Error::Config`] for a number that is no signal, SIGKILL or SIGSTOP (they
-    /// cannot be blocked), or one of the C library's own (32 and 33 with glibc, below
-    /// `SIGRTMIN`), which it never lets a program block.
+    /// Errors: [`Error::Config`] for SIGKILL or SIGSTOP (they cannot be blocked), or one of
+    /// the C library's own (32 and 33 with glibc, below `SIGRTMIN`), which it never lets a
+    /// program block.
     ///
     /// [`forward_to`]: SignalForwarder::forward_to
-    pub fn new(signals: &[i32]) -> Result<SignalForwarder> {
+    pub fn new(signals: &[Signal]) -> Result<SignalForwarder> {
         let mut raw = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
         // SAFETY: sigemptyset initialises the set it is given.
         unsafe { libc::sigemptyset(raw.as_mut_ptr()) };
         // SAFETY: initialised just above.
         let mut raw = unsafe { raw.assume_init() };
         for &s in signals {
-            let usable = (1..=libc::SIGRTMAX()).contains(&s)
-                && s != libc::SIGKILL
-                && s != libc::SIGSTOP
-                && !(32..libc::SIGRTMIN()).contains(&s);
+            let usable = s != Signal::SIGKILL && s != Signal::SIGSTOP && !(32..libc::SIGRTMIN()).contains(&s.raw());
             if !usable {
                 return Err(Error::config(
                     "signal",
                     format!(
-                        "{s} cannot be forwarded: not a signal, SIGKILL, SIGSTOP, or one the C \
-                         library keeps for itself (use forwardable_signals())"
+                        "{s} cannot be forwarded: SIGKILL, SIGSTOP, or one the C library keeps \
+                         for itself (use forwardable_signals())"
                     ),
                 ));
             }
-            // SAFETY: an initialised set and a valid signal number (checked above).
-            unsafe { libc::sigaddset(&mut raw, s) };
+            // SAFETY: an initialised set and a valid signal number (a Signal is one).
+            unsafe { libc::sigaddset(&mut raw, s.raw()) };
         }
         // SAFETY: `raw` was built with sigemptyset and sigaddset.
         let set = unsafe { SigSet::from_sigset_t_unchecked(raw) };
@@ -174,9 +172,9 @@ impl SignalForwarder {
         SignalForwarder::new(&forwardable_signals())
     }
 
-    /// [`all`](Self::all) but `skip`, e.g. `&[libc::SIGWINCH]` when a
+    /// [`all`](Self::all) but `skip`, e.g. `&[Signal::SIGWINCH]` when a
     /// [`TtyRelay`](super::TtyRelay) takes the window size changes.
-    pub fn all_except(skip: &[i32]) -> Result<SignalForwarder> {
+    pub fn all_except(skip: &[Signal]) -> Result<SignalForwarder> {
         let mut signals = forwardable_signals();
         signals.retain(|s| !skip.contains(s));
         SignalForwarder::new(&signals)
@@ -203,7 +201,7 @@ impl SignalForwarder {
     }
 
     /// [`new`](Self::new) and [`forward_to`](Self::forward_to) in one step.
-    pub fn start(to: Signaller, signals: &[i32]) -> Result<SignalForwarder> {
+    pub fn start(to: Signaller, signals: &[Signal]) -> Result<SignalForwarder> {
         let mut f = SignalForwarder::new(signals)?;
         f.forward_to(to)?;
         Ok(f)
@@ -235,7 +233,9 @@ fn forward(sfd: SignalFd, to: Signaller) {
         let child_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
         if signal_ready {
             while let Ok(Some(info)) = sfd.read_signal() {
-                let _ = to.kill(info.ssi_signo as i32);
+                if let Some(signal) = Signal::from_raw(info.ssi_signo as i32) {
+                    let _ = to.kill(signal);
+                }
             }
         }
         if child_gone {

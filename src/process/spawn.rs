@@ -254,7 +254,7 @@ impl Prepared {
             parent_fds: [pipes.err_read.as_raw_fd(), pipes.go_write.as_raw_fd()],
             wait_for_go: self.id_maps.is_some() || network.is_some_and(|n| n.needs_parent()),
             unshare_cgroup_ns: false,
-            parent_death_signal: c.parent_death_signal.unwrap_or(0),
+            parent_death_signal: c.parent_death_signal.map_or(0, crate::Signal::raw),
             join: &self.join,
             groups: self.groups.as_deref(),
             gid: self.gid,
@@ -1272,7 +1272,9 @@ fn release_child(
         _ => None,
     };
     if let Some(cg) = unplaced {
-        cg.add_process(nix::unistd::Pid::from_raw(pid))?;
+        // clone returned pid > 0 to us: EPROTO never happens.
+        let pid = crate::Pid::from_raw(pid).ok_or(Error::sys("clone", Errno::EPROTO))?;
+        cg.add_process(pid)?;
     }
     if let Some(go_write) = go_write {
         let go = crate::rootfs::etc::go_message(veth.as_ref());

@@ -16,7 +16,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::thread::JoinHandle;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::pty::Winsize;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{self, SetArg, Termios};
@@ -24,9 +23,51 @@ use nix::sys::termios::{self, SetArg, Termios};
 use crate::errno::NixResultExt;
 use crate::{Errno, Error, Result};
 
-/// The window size of the terminal on `fd`, if it is one.
-pub fn window_size(fd: BorrowedFd<'_>) -> Option<Winsize> {
-    let mut ws = Winsize {
+/// A terminal's size in character cells: rows and columns, as `stty size` prints them (the
+/// `height` and `width` of docker's console size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct WindowSize {
+    /// Lines (`ws_row`).
+    pub rows: u16,
+    /// Columns (`ws_col`).
+    pub cols: u16,
+}
+
+/// The window size of the terminal on `fd`, if it is one (`ioctl(TIOCGWINSZ)`).
+///
+/// ```no_run
+/// use std::os::fd::AsFd;
+/// if let Some(size) = contain::process::window_size(std::io::stdout().as_fd()) {
+///     println!("{} rows, {} columns", size.rows, size.cols);
+/// }
+/// ```
+pub fn window_size(fd: BorrowedFd<'_>) -> Option<WindowSize> {
+    get_winsize(fd).map(|ws| WindowSize {
+        rows: ws.ws_row,
+        cols: ws.ws_col,
+    })
+}
+
+/// Sets the window size of the terminal on `fd` (`ioctl(TIOCSWINSZ)`; the kernel signals
+/// SIGWINCH to its foreground process group). The pixel sizes are set to 0 (unknown).
+///
+/// Errors: [`Error::Sys`] naming `ioctl(TIOCSWINSZ)` (`ENOTTY` for a file that is no
+/// terminal).
+pub fn set_window_size(fd: BorrowedFd<'_>, size: WindowSize) -> Result<()> {
+    set_winsize(
+        fd,
+        &libc::winsize {
+            ws_row: size.rows,
+            ws_col: size.cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        },
+    )
+}
+
+/// The kernel's window size of the terminal on `fd`, pixels included.
+fn get_winsize(fd: BorrowedFd<'_>) -> Option<libc::winsize> {
+    let mut ws = libc::winsize {
         ws_row: 0,
         ws_col: 0,
         ws_xpixel: 0,
@@ -38,7 +79,7 @@ pub fn window_size(fd: BorrowedFd<'_>) -> Option<Winsize> {
 }
 
 /// Sets the window size of the terminal on `fd` (the kernel signals its foreground group).
-pub fn set_window_size(fd: BorrowedFd<'_>, ws: &Winsize) -> Result<()> {
+fn set_winsize(fd: BorrowedFd<'_>, ws: &libc::winsize) -> Result<()> {
     // SAFETY: TIOCSWINSZ reads a struct winsize from `ws`.
     let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, ws) };
     if r == 0 {
@@ -49,8 +90,8 @@ pub fn set_window_size(fd: BorrowedFd<'_>, ws: &Winsize) -> Result<()> {
 }
 
 /// The size of the caller's terminal: stdin's when it is one, else stdout's.
-pub(crate) fn caller_window_size() -> Option<Winsize> {
-    window_size(std::io::stdin().as_fd()).or_else(|| window_size(std::io::stdout().as_fd()))
+pub(crate) fn caller_window_size() -> Option<libc::winsize> {
+    get_winsize(std::io::stdin().as_fd()).or_else(|| get_winsize(std::io::stdout().as_fd()))
 }
 
 /// A new pty pair, the size of the caller's terminal (see [`caller_window_size`]).
@@ -136,8 +177,8 @@ impl TtyRelay {
                 termios::cfmakeraw(&mut raw);
                 termios::tcsetattr(&input, SetArg::TCSANOW, &raw)
                     .map_err(|e| Error::sys("tcsetattr", e))?;
-                if let Some(ws) = window_size(input.as_fd()) {
-                    set_window_size(master.as_fd(), &ws)?;
+                if let Some(ws) = get_winsize(input.as_fd()) {
+                    set_winsize(master.as_fd(), &ws)?;
                 }
                 let keep = input
                     .try_clone()
@@ -147,8 +188,8 @@ impl TtyRelay {
             Err(_) => {
                 // Not a terminal: plain copying, no raw mode; the size of the terminal we
                 // write to, if any.
-                if let Some(ws) = window_size(output.as_fd()) {
-                    set_window_size(master.as_fd(), &ws)?;
+                if let Some(ws) = get_winsize(output.as_fd()) {
+                    set_winsize(master.as_fd(), &ws)?;
                 }
                 None
             }
@@ -264,8 +305,8 @@ fn copy_loop(master: &OwnedFd, input: &OwnedFd, output: &OwnedFd, winch: &Signal
         }
         if w.contains(PollFlags::POLLIN) {
             while let Ok(Some(_)) = winch.read_signal() {}
-            if let Some(ws) = window_size(input.as_fd()).or_else(|| window_size(output.as_fd())) {
-                let _ = set_window_size(master.as_fd(), &ws);
+            if let Some(ws) = get_winsize(input.as_fd()).or_else(|| get_winsize(output.as_fd())) {
+                let _ = set_winsize(master.as_fd(), &ws);
             }
         }
     }
