@@ -45,6 +45,7 @@ use contain::net::{Net, VethConfig};
 use contain::process::{Child, Container, ExitStatus, SignalForwarder, TtyRelay};
 use contain::rootfs::{Rootfs, RootfsMode};
 use contain::security::{CapSet, Rlimit, Seccomp};
+use contain::Signal;
 use contain::{Errno, Error, SetupStage};
 
 const EXIT_CONTAIN_FAILED: u8 = 125;
@@ -281,7 +282,7 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
     // run's sig-proxy (SIGWINCH is the tty relay's with -t); blocked from here on so that one
     // arriving during setup waits for the container instead of ending us.
     let mut forward = if args.tty {
-        SignalForwarder::all_except(&[libc::SIGWINCH])?
+        SignalForwarder::all_except(&[Signal::SIGWINCH])?
     } else {
         SignalForwarder::all()?
     };
@@ -759,7 +760,7 @@ fn default_hostname(net: NetMode) -> contain::Result<Option<OsString>> {
         let name = nix::unistd::gethostname().map_err(|e| Error::Sys {
             syscall: "gethostname",
             path: None,
-            errno: e,
+            errno: Errno::from_raw(e as i32),
         })?;
         Ok((!name.is_empty()).then_some(name))
     } else {

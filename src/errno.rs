@@ -323,7 +323,10 @@ mod tests {
                 assert_eq!(e.raw(), num, "{name}");
             }
             assert_eq!(e.name(), Some(name));
-            assert!(!e.desc().is_empty() && e.desc() != "Unknown error", "{name}");
+            assert!(
+                !e.desc().is_empty() && e.desc() != "Unknown error",
+                "{name}"
+            );
             assert_eq!(Errno::from_raw(e.raw()), e);
         }
         assert_eq!(TABLE.len(), 131, "1 to 133 but 41 and 58 (unused)");

@@ -127,7 +127,11 @@ impl Error {
     }
 
     /// A netlink request the kernel refused, about `interface` if there is one.
-    pub(crate) fn netlink(request: &'static str, interface: Option<&str>, errno: impl IntoErrno) -> Self {
+    pub(crate) fn netlink(
+        request: &'static str,
+        interface: Option<&str>,
+        errno: impl IntoErrno,
+    ) -> Self {
         Error::Netlink {
             request,
             interface: interface.map(str::to_owned),

@@ -6,8 +6,8 @@
 #![warn(missing_docs)]
 
 pub mod cgroup;
-pub mod error;
 mod errno;
+pub mod error;
 pub mod idmap;
 pub mod mount;
 pub mod mountinfo;

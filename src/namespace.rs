@@ -284,7 +284,10 @@ mod tests {
             .arg("10")
             .spawn()
             .unwrap();
-        let theirs = id_of_pid(Pid::from_raw(sleeper.id() as i32).unwrap(), Namespaces::USER);
+        let theirs = id_of_pid(
+            Pid::from_raw(sleeper.id() as i32).unwrap(),
+            Namespaces::USER,
+        );
         sleeper.kill().unwrap();
         sleeper.wait().unwrap();
         assert_eq!(

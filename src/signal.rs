@@ -97,14 +97,42 @@ const ALIASES: &[(&str, Signal)] = &[
 // With SIGRTMAX 64 and SIGRTMIN at least 32 (every Linux target this crate builds for), a
 // real-time signal is at most 16 from the nearer end.
 const RTMIN_NAMES: [&str; 17] = [
-    "SIGRTMIN", "SIGRTMIN+1", "SIGRTMIN+2", "SIGRTMIN+3", "SIGRTMIN+4", "SIGRTMIN+5",
-    "SIGRTMIN+6", "SIGRTMIN+7", "SIGRTMIN+8", "SIGRTMIN+9", "SIGRTMIN+10", "SIGRTMIN+11",
-    "SIGRTMIN+12", "SIGRTMIN+13", "SIGRTMIN+14", "SIGRTMIN+15", "SIGRTMIN+16",
+    "SIGRTMIN",
+    "SIGRTMIN+1",
+    "SIGRTMIN+2",
+    "SIGRTMIN+3",
+    "SIGRTMIN+4",
+    "SIGRTMIN+5",
+    "SIGRTMIN+6",
+    "SIGRTMIN+7",
+    "SIGRTMIN+8",
+    "SIGRTMIN+9",
+    "SIGRTMIN+10",
+    "SIGRTMIN+11",
+    "SIGRTMIN+12",
+    "SIGRTMIN+13",
+    "SIGRTMIN+14",
+    "SIGRTMIN+15",
+    "SIGRTMIN+16",
 ];
 const RTMAX_NAMES: [&str; 17] = [
-    "SIGRTMAX", "SIGRTMAX-1", "SIGRTMAX-2", "SIGRTMAX-3", "SIGRTMAX-4", "SIGRTMAX-5",
-    "SIGRTMAX-6", "SIGRTMAX-7", "SIGRTMAX-8", "SIGRTMAX-9", "SIGRTMAX-10", "SIGRTMAX-11",
-    "SIGRTMAX-12", "SIGRTMAX-13", "SIGRTMAX-14", "SIGRTMAX-15", "SIGRTMAX-16",
+    "SIGRTMAX",
+    "SIGRTMAX-1",
+    "SIGRTMAX-2",
+    "SIGRTMAX-3",
+    "SIGRTMAX-4",
+    "SIGRTMAX-5",
+    "SIGRTMAX-6",
+    "SIGRTMAX-7",
+    "SIGRTMAX-8",
+    "SIGRTMAX-9",
+    "SIGRTMAX-10",
+    "SIGRTMAX-11",
+    "SIGRTMAX-12",
+    "SIGRTMAX-13",
+    "SIGRTMAX-14",
+    "SIGRTMAX-15",
+    "SIGRTMAX-16",
 ];
 /// The kernel's real-time signals below the C library's `SIGRTMIN`.
 const LOW_RT_NAMES: [&str; 4] = ["SIG32", "SIG33", "SIG34", "SIG35"];
@@ -141,7 +169,10 @@ impl Signal {
         }
         let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
         if self.0 < min {
-            return LOW_RT_NAMES.get((self.0 - 32) as usize).copied().unwrap_or("SIGRT");
+            return LOW_RT_NAMES
+                .get((self.0 - 32) as usize)
+                .copied()
+                .unwrap_or("SIGRT");
         }
         let (from_min, from_max) = ((self.0 - min) as usize, (max - self.0) as usize);
         if from_min <= (max - min) as usize / 2 {
@@ -196,7 +227,11 @@ fn parse(input: &str) -> Option<Signal> {
     }
     let upper = input.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    if let Some(&(_, s)) = STANDARD.iter().chain(ALIASES).find(|(n, _)| n[3..] == *name) {
+    if let Some(&(_, s)) = STANDARD
+        .iter()
+        .chain(ALIASES)
+        .find(|(n, _)| n[3..] == *name)
+    {
         return Some(s);
     }
     let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
@@ -249,8 +284,14 @@ mod tests {
             assert!(s.raw() < 32);
         }
         assert_eq!(Signal::rt(0).unwrap().name(), "SIGRTMIN");
-        assert_eq!(Signal::from_raw(libc::SIGRTMAX()).unwrap().name(), "SIGRTMAX");
-        assert_eq!(Signal::from_raw(libc::SIGRTMAX() - 2).unwrap().name(), "SIGRTMAX-2");
+        assert_eq!(
+            Signal::from_raw(libc::SIGRTMAX()).unwrap().name(),
+            "SIGRTMAX"
+        );
+        assert_eq!(
+            Signal::from_raw(libc::SIGRTMAX() - 2).unwrap().name(),
+            "SIGRTMAX-2"
+        );
         assert_eq!(Signal::from_raw(32).unwrap().name(), "SIG32");
     }
 

@@ -7,6 +7,7 @@
 use contain::idmap::IdMap;
 use contain::namespace::{Namespace, Namespaces};
 use contain::process::{CloneCall, Container};
+use contain::Signal;
 use contain::{Errno, Error, SetupStage};
 
 fn open_fds() -> Vec<String> {
@@ -200,7 +201,7 @@ fn refused_configurations_leave_nothing_behind() {
     for (name, c, expected) in &cases {
         let e = match c.spawn() {
             Ok(mut child) => {
-                let _ = child.kill(libc::SIGKILL);
+                let _ = child.kill(Signal::SIGKILL);
                 let _ = child.wait();
                 panic!("{name}: spawn succeeded")
             }

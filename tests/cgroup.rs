@@ -30,9 +30,7 @@ use contain::cgroup::{
     Bytes, Cgroup, CgroupBuilder, Controller, CpuList, CpuMax, Device, Hierarchy, HostCgroups,
     HugePageSize, IoMax, Max, OwnedCgroup, Resources, Weight,
 };
-use contain::{Errno, Error};
-use nix::sys::signal::Signal;
-use nix::unistd::Pid;
+use contain::{Errno, Error, Pid, Signal};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -159,7 +157,7 @@ struct Spawned {
 
 impl Spawned {
     fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32)
+        Pid::from_raw(self.child.id() as i32).unwrap()
     }
 
     fn wait(&mut self) -> ExitStatus {
@@ -823,7 +821,8 @@ fn the_vm_runs_the_tests_from_a_busy_cgroup() {
     assert!(!own.is_root().unwrap(), "{}", own.path().display());
     let procs = own.procs().unwrap();
     assert!(
-        procs.contains(&Pid::this()) && procs.contains(&Pid::from_raw(1)),
+        procs.contains(&Pid::from_raw(std::process::id() as i32).unwrap())
+            && procs.contains(&Pid::from_raw(1).unwrap()),
         "{procs:?}"
     );
     // The root enables every controller, as systemd does.

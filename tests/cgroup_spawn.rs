@@ -19,6 +19,7 @@ use contain::cgroup::{
 use contain::namespace::Namespaces;
 use contain::process::{CloneCall, Container};
 use contain::Error;
+use contain::Signal;
 
 /// A parent group of ours for `cgroup_parent`, removed on drop: made where the library puts
 /// groups by default, enabling for its children those of `controllers` the host offers (from
@@ -197,7 +198,7 @@ fn memory_limit_ends_in_an_oom_kill_that_the_report_shows() {
     }
     let mut child = spawned.unwrap();
     let status = child.wait().unwrap();
-    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+    assert_eq!(status.signal(), Some(Signal::SIGKILL), "{status}");
     assert_eq!(status.shell_code(), 137);
     let usage = child.usage().unwrap();
     assert!(usage.memory_events.unwrap().oom_kill >= 1, "{usage:?}");
@@ -269,7 +270,7 @@ fn cpu_limit_holds_a_busy_loop_near_its_share() {
     std::thread::sleep(Duration::from_secs(2)); // a measuring window, not a wait
     let used = child.usage().unwrap().cpu.usage();
     let share = used.as_secs_f64() / start.elapsed().as_secs_f64();
-    child.kill(libc::SIGKILL).unwrap();
+    child.kill(Signal::SIGKILL).unwrap();
     child.wait().unwrap();
     assert!(
         (0.1..=0.3).contains(&share),
@@ -560,7 +561,7 @@ fn stale_groups_of_dead_runs_are_swept() {
         .spawn()
         .unwrap();
     orphan
-        .add_process(nix::unistd::Pid::from_raw(sleeper.id() as i32))
+        .add_process(contain::Pid::from_raw(sleeper.id() as i32).unwrap())
         .unwrap();
 
     // The second run's group is swept by this process's first spawn there, or else now.

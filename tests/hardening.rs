@@ -23,6 +23,7 @@ use contain::namespace::{Namespace, Namespaces};
 use contain::process::{Container, Stdio};
 use contain::rootfs::Rootfs;
 use contain::security::Security;
+use contain::Signal;
 use contain::{Error, SetupStage};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -119,7 +120,7 @@ fn pid_1_holds_no_descriptor_memory_or_binary_of_the_caller() {
         .collect();
     payload_fds.sort();
     assert_eq!(payload_fds, ["0", "1", "2"]);
-    child.kill(libc::SIGKILL).unwrap();
+    child.kill(Signal::SIGKILL).unwrap();
     child.wait().unwrap();
 
     // From inside, with a root of its own: what `ls`, `readlink` and `cat` see of PID 1.
@@ -178,7 +179,7 @@ fn pid_1_never_holds_another_thread_s_pipe() {
                 for _ in 0..5 {
                     if i % 2 == 0 {
                         let mut c = init_container("sleep", &["60"]).spawn().unwrap();
-                        c.kill(libc::SIGKILL).unwrap();
+                        c.kill(Signal::SIGKILL).unwrap();
                         c.wait().unwrap();
                     } else {
                         let status = Container::new("true").spawn().unwrap().wait().unwrap();
@@ -196,7 +197,7 @@ fn pid_1_never_holds_another_thread_s_pipe() {
         "spawns waited on other threads' containers: {:?}",
         start.elapsed()
     );
-    sleeper.kill(libc::SIGKILL).unwrap();
+    sleeper.kill(Signal::SIGKILL).unwrap();
     sleeper.wait().unwrap();
 }
 
@@ -227,7 +228,7 @@ fn a_program_path_through_a_caller_descriptor_does_not_resolve() {
                 stage: SetupStage::Exec,
                 errno,
             } => assert!(
-                errno == nix::errno::Errno::ENOENT || errno == nix::errno::Errno::EBADF,
+                errno == contain::Errno::ENOENT || errno == contain::Errno::EBADF,
                 "{errno}"
             ),
             other => panic!("init {init}: {other}"),
@@ -454,7 +455,7 @@ fn a_failed_pid_for_children_restore_fails_the_spawn() {
     let mut target = Container::new("sleep");
     target.args(["60"]).namespaces(Namespaces::PID);
     let mut target = target.spawn().unwrap();
-    let pidns = Namespace::of_pid(target.id(), Namespaces::PID).unwrap();
+    let pidns = Namespace::of_pid(target.pid(), Namespaces::PID).unwrap();
     let allowed = pidns.as_fd().as_raw_fd();
     // In a thread of its own (seccomp filters are per thread here): setns(pid) works into
     // the target only, so the switch back after clone fails.
@@ -490,7 +491,7 @@ fn a_failed_pid_for_children_restore_fails_the_spawn() {
     });
     let e = result.expect_err("the spawn went on with the thread in the wrong PID namespace");
     assert!(e.to_string().contains("pid_for_children"), "{e}");
-    target.kill(libc::SIGKILL).unwrap();
+    target.kill(Signal::SIGKILL).unwrap();
     target.wait().unwrap();
 }
 
@@ -520,7 +521,8 @@ fn the_parent_death_signal_survives_joining_a_foreign_user_namespace() {
         .unwrap()
         .read_exact(&mut line)
         .unwrap();
-    let userns = Namespace::of_pid(owner.id() as i32, Namespaces::USER).unwrap();
+    let owner_pid = contain::Pid::from_raw(owner.id() as i32).unwrap();
+    let userns = Namespace::of_pid(owner_pid, Namespaces::USER).unwrap();
     // Spawned from a thread that then ends: the child must get its parent-death signal.
     let child = std::thread::spawn(move || {
         Container::new("sleep")
@@ -536,7 +538,7 @@ fn the_parent_death_signal_survives_joining_a_foreign_user_namespace() {
     let _ = owner.wait();
     let mut child = child;
     assert!(died, "the child outlived the thread that spawned it");
-    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+    assert_eq!(child.wait().unwrap().signal(), Some(Signal::SIGKILL));
 }
 
 #[test]
@@ -582,7 +584,7 @@ fn a_clone_error_is_not_reported_as_a_cgroup_error() {
     match &e {
         Error::Sys {
             syscall: "clone3",
-            errno: nix::errno::Errno::ENOSPC,
+            errno: contain::Errno::ENOSPC,
             ..
         } => {}
         other => panic!("reported as {other}"),

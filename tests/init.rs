@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use common::{is_root, output, role, stdout};
 use contain::namespace::Namespaces;
 use contain::process::{Container, Stdio};
+use contain::Signal;
 use contain::{Error, SetupStage};
 use nix::poll::PollFlags;
 
@@ -213,8 +214,8 @@ fn init_reaps_orphans_and_pid_1_without_it_does_not() {
             .unwrap()
             .parse()
             .unwrap();
-        let orphan = host_pid(child.id(), ns_pid);
-        let pid1 = host_pid(child.id(), 1);
+        let orphan = host_pid(child.pid().raw(), ns_pid);
+        let pid1 = host_pid(child.pid().raw(), 1);
         assert_eq!(
             status_field(orphan, "PPid"),
             [pid1],
@@ -248,7 +249,7 @@ fn init_reaps_orphans_and_pid_1_without_it_does_not() {
                 "as documented, a PID 1 that never waits keeps the orphan as a zombie"
             );
         }
-        child.kill(libc::SIGKILL).unwrap();
+        child.kill(Signal::SIGKILL).unwrap();
         child.wait().unwrap();
     }
 }
@@ -268,7 +269,7 @@ fn init_forwards_sigterm_and_pid_1_without_it_ignores_it() {
         .spawn()
         .unwrap();
     line_with(&mut stdout_reader(&mut with), "ready");
-    with.kill(libc::SIGTERM).unwrap();
+    with.kill(Signal::SIGTERM).unwrap();
     let st = with.wait().unwrap();
     assert_eq!((st.code(), st.shell_code()), (Some(143), 143), "{st}");
 
@@ -283,7 +284,7 @@ fn init_forwards_sigterm_and_pid_1_without_it_ignores_it() {
         .unwrap();
     let mut out = stdout_reader(&mut without);
     line_with(&mut out, "ready");
-    without.kill(libc::SIGTERM).unwrap();
+    without.kill(Signal::SIGTERM).unwrap();
     let mut stdin = without.stdin.take().unwrap();
     writeln!(stdin, "still").unwrap();
     let line = line_with(&mut out, "alive:");
@@ -293,8 +294,8 @@ fn init_forwards_sigterm_and_pid_1_without_it_ignores_it() {
         "PID 1 without a handler ignores SIGTERM"
     );
     assert_eq!(without.try_wait().unwrap(), None);
-    without.kill(libc::SIGKILL).unwrap();
-    assert_eq!(without.wait().unwrap().signal(), Some(libc::SIGKILL));
+    without.kill(Signal::SIGKILL).unwrap();
+    assert_eq!(without.wait().unwrap().signal(), Some(Signal::SIGKILL));
 }
 
 #[test]

@@ -261,7 +261,7 @@ fn a_persistent_upper_is_used_by_one_container_at_a_time() {
     let mut first = first.spawn().unwrap();
     let ready = read_until(first.stdout.as_ref().unwrap(), "ready");
     assert_eq!(ready, "ready\n");
-    holds_none_of(first.id(), &[&upper, &work]);
+    holds_none_of(first.pid().raw(), &[&upper, &work]);
 
     // The same upper: refused, naming the directory.
     match run_sh(rootfs(), "echo ran") {

@@ -23,6 +23,7 @@ use contain::namespace::{Namespace, Namespaces};
 use contain::net::{self, Ipv4Cidr, Net, VethConfig};
 use contain::process::{Child, Container, Stdio};
 use contain::Error;
+use contain::Signal;
 
 const BUSYBOX: &str = "/usr/bin/busybox";
 
@@ -254,11 +255,11 @@ fn none_works_rootless() {
                 .namespaces(Namespaces::USER | Namespaces::NET)
                 .spawn()
                 .unwrap();
-            let ns = Namespace::of_pid(child.id(), Namespaces::NET).unwrap();
+            let ns = Namespace::of_pid(child.pid(), Namespaces::NET).unwrap();
             net::set_link_up(&ns, "lo").unwrap();
             assert_eq!(net::link_index(&ns, "lo").unwrap(), Some(1));
             assert_eq!(net::link_index(&ns, "eth0").unwrap(), None);
-            child.kill(libc::SIGKILL).unwrap();
+            child.kill(Signal::SIGKILL).unwrap();
             child.wait().unwrap();
         }
         Some(_) => {}
@@ -525,7 +526,7 @@ fn default_subnets_avoid_addresses_in_use() {
             !host.overlaps(&"10.200.0.0/17".parse().unwrap()),
             "{host} is in the blocked half"
         );
-        child.kill(libc::SIGKILL).unwrap();
+        child.kill(Signal::SIGKILL).unwrap();
         drop(child);
 
         // The whole pool blocked: a clear error, and nothing left behind.
@@ -569,7 +570,7 @@ fn veth_functions_work_without_a_container_and_removal_is_idempotent() {
             .namespaces(Namespaces::NET)
             .spawn()
             .unwrap();
-        let inner = Namespace::of_pid(child.id(), Namespaces::NET).unwrap();
+        let inner = Namespace::of_pid(child.pid(), Namespaces::NET).unwrap();
         let veth = net::create_veth("fn-host", "fn-peer", &inner).unwrap();
         assert_eq!(
             net::link_index(ns, "fn-peer").unwrap(),
@@ -608,7 +609,7 @@ fn veth_functions_work_without_a_container_and_removal_is_idempotent() {
         let veth = net::create_veth("fn-host2", "fn-peer2", &inner).unwrap();
         let events = link_events();
         drop(inner);
-        child.kill(libc::SIGKILL).unwrap();
+        child.kill(Signal::SIGKILL).unwrap();
         child.wait().unwrap();
         // The namespace is torn down asynchronously: wait for the kernel's link
         // notifications, checking after each batch, for at most 10 s.
@@ -723,7 +724,7 @@ fn given_and_default_subnets_avoid_the_hosts_routes() {
             .unwrap();
         let host = child.veth().unwrap().host_address().unwrap();
         assert!(!host.overlaps(&cidr("10.200.0.0/17")), "{host} is routed");
-        child.kill(libc::SIGKILL).unwrap();
+        child.kill(Signal::SIGKILL).unwrap();
         drop(child);
         blocker.delete().unwrap();
         let links = ip_here(&["-o", "link"]);

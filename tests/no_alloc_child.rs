@@ -17,6 +17,7 @@ use contain::mount::Mount;
 use contain::namespace::{Namespace, Namespaces};
 use contain::process::{CloneCall, Container, Stdio};
 use contain::rootfs::{Rootfs, RootfsMode};
+use contain::Signal;
 use contain::{Error, SetupStage};
 
 const ALLOCATED_IN_CHILD: i32 = 99;
@@ -194,11 +195,11 @@ fn joining_namespaces_allocates_nothing_in_the_child() {
         .unwrap();
     let mut c = Container::new("hostname");
     for kind in ns.iter() {
-        c.join(Namespace::of_pid(first.id(), kind).unwrap());
+        c.join(Namespace::of_pid(first.pid(), kind).unwrap());
     }
     let o = output(&mut c);
     assert_eq!(stdout(&o), "joined", "{o:?}");
-    first.kill(libc::SIGKILL).unwrap();
+    first.kill(Signal::SIGKILL).unwrap();
     first.wait().unwrap();
 }
 
@@ -377,8 +378,8 @@ fn mount_points_behind_symlinks_and_their_errors_allocate_nothing_in_the_child()
             .map(|_| ())
             .expect_err(want);
         let fits = match want {
-            "a link loop" => e.errno() == Some(nix::errno::Errno::ELOOP),
-            "EROFS" => e.errno() == Some(nix::errno::Errno::EROFS),
+            "a link loop" => e.errno() == Some(contain::Errno::ELOOP),
+            "EROFS" => e.errno() == Some(contain::Errno::EROFS),
             _ => matches!(e, Error::Config { .. }),
         };
         assert!(fits, "{want}: {e}");

@@ -198,13 +198,11 @@ fn tty_gives_a_controlling_terminal_relayed_in_raw_mode_with_resizes() {
     nix::unistd::write(&pty.master, b"hello\n").unwrap();
     let got = read_until(&pty.master, "got:hello");
     assert!(got.contains("got:hello"), "{got:?}");
-    let bigger = nix::pty::Winsize {
-        ws_row: 40,
-        ws_col: 100,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
+    let bigger = contain::process::WindowSize {
+        rows: 40,
+        cols: 100,
     };
-    contain::process::set_window_size(std::os::fd::AsFd::as_fd(&slave), &bigger).unwrap();
+    contain::process::set_window_size(std::os::fd::AsFd::as_fd(&slave), bigger).unwrap();
     // SAFETY: kill(2) of our own child by pid (a terminal we do not control sends no SIGWINCH).
     unsafe { libc::kill(example.id() as i32, libc::SIGWINCH) };
     let rest = read_until(&pty.master, "40 100");

@@ -14,6 +14,7 @@ use common::run::{code, read_until, run, run_example};
 use contain::process::{
     forwardable_signals, real_time_signals, SignalForwarder, TtyRelay, FORWARDABLE,
 };
+use contain::Signal;
 
 /// Kills (SIGKILL) and reaps `child` before failing, so that a broken forwarder or relay
 /// leaves nothing running behind the failed test.
@@ -46,31 +47,39 @@ fn at_eof(fd: &impl AsFd) -> bool {
 #[test]
 fn the_forwardable_set_is_every_catchable_signal_but_chld_and_pipe() {
     let all = forwardable_signals();
-    for never in [libc::SIGKILL, libc::SIGSTOP, libc::SIGCHLD, libc::SIGPIPE] {
+    for never in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGCHLD,
+        Signal::SIGPIPE,
+    ] {
         assert!(!all.contains(&never), "{never} must not be forwarded");
     }
     for sig in [
-        libc::SIGHUP,
-        libc::SIGINT,
-        libc::SIGTERM,
-        libc::SIGQUIT,
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-        libc::SIGALRM,
-        libc::SIGTSTP,
-        libc::SIGCONT,
-        libc::SIGWINCH,
-        libc::SIGURG,
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGALRM,
+        Signal::SIGTSTP,
+        Signal::SIGCONT,
+        Signal::SIGWINCH,
+        Signal::SIGURG,
     ] {
         assert!(FORWARDABLE.contains(&sig), "{sig} must be forwarded");
     }
     // 31 standard signals less the four above.
     assert_eq!(FORWARDABLE.len(), 27);
-    assert!(real_time_signals().all(|s| all.contains(&s)));
-    assert_eq!(*real_time_signals().end(), 64);
+    assert!(real_time_signals().iter().all(|s| all.contains(s)));
+    assert_eq!(real_time_signals().last().map(|s| s.raw()), Some(64));
     // glibc's own two (32, 33) cannot be blocked by a program, so never forwarded.
-    assert!(!all.contains(&32) && !all.contains(&33));
-    for bad in [0, -1, 65, libc::SIGKILL, libc::SIGSTOP, 32] {
+    let (sig32, sig33) = (Signal::from_raw(32).unwrap(), Signal::from_raw(33).unwrap());
+    assert!(!all.contains(&sig32) && !all.contains(&sig33));
+    // 0, -1 and 65 are no Signal at all: Signal::from_raw refuses them.
+    assert!([0, -1, 65].iter().all(|&n| Signal::from_raw(n).is_none()));
+    for bad in [Signal::SIGKILL, Signal::SIGSTOP, sig32] {
         assert!(
             SignalForwarder::new(&[bad]).is_err(),
             "{bad} must be refused"
@@ -81,7 +90,7 @@ fn the_forwardable_set_is_every_catchable_signal_but_chld_and_pipe() {
     std::thread::spawn(|| {
         let before = blocked_now();
         drop(SignalForwarder::all().unwrap());
-        drop(SignalForwarder::all_except(&[libc::SIGWINCH]).unwrap());
+        drop(SignalForwarder::all_except(&[Signal::SIGWINCH]).unwrap());
         assert_eq!(blocked_now(), before);
     })
     .join()
@@ -138,7 +147,7 @@ fn signals_sent_to_run_reach_the_container_s_trap_and_run_exits_with_its_status(
     if !is_root("signals_sent_to_run_reach_the_container_s_trap_and_run_exits_with_its_status") {
         return;
     }
-    let rtmin = *real_time_signals().start();
+    let rtmin = real_time_signals()[0].raw();
     let cases: &[(i32, &[&str])] = &[
         (libc::SIGUSR1, &[]),
         (libc::SIGUSR2, &[]),
@@ -252,7 +261,7 @@ static RELAY: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Ends `child` (SIGKILL) and fails: a broken relay leaves nothing running.
 fn fail_relay(child: &mut contain::process::Child, why: String) -> ! {
-    let _ = child.kill(libc::SIGKILL);
+    let _ = child.kill(Signal::SIGKILL);
     let _ = child.wait();
     panic!("{why}");
 }
@@ -363,7 +372,7 @@ fn after_input_eof_the_relay_waits_without_spinning() {
         fail_relay(&mut child, format!("no end: {said:?}"));
     }
     let spent = relay_cpu_seconds() - before;
-    child.kill(libc::SIGTERM).unwrap();
+    child.kill(Signal::SIGTERM).unwrap();
     let rest = read_to_eof(&out);
     if !at_eof(&out) {
         fail_relay(&mut child, format!("did not end: {rest:?}"));

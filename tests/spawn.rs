@@ -9,6 +9,7 @@ use common::{assert_passes_as_nobody, is_root, output, role, skip, stdout};
 use contain::idmap::IdMap;
 use contain::namespace::{id_of_pid, Namespace, Namespaces};
 use contain::process::{CloneCall, Container, Stdio};
+use contain::Signal;
 use contain::{Error, SetupStage};
 
 /// Spawns `sleep` with `ns`, compares every namespace of it with ours, kills it.
@@ -18,15 +19,15 @@ fn check_namespaces(ns: Namespaces, call: CloneCall) {
     let mut child = c.spawn().unwrap_or_else(|e| panic!("{ns:?}: {e}"));
     for kind in Namespaces::all().iter() {
         let mine = Namespace::current(kind).unwrap().id().unwrap();
-        let theirs = id_of_pid(child.id(), kind).unwrap();
+        let theirs = id_of_pid(child.pid(), kind).unwrap();
         if ns.contains(kind) {
             assert_ne!(mine, theirs, "{kind:?} should be new with {ns:?}");
         } else {
             assert_eq!(mine, theirs, "{kind:?} should be shared with {ns:?}");
         }
     }
-    child.kill(libc::SIGKILL).unwrap();
-    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+    child.kill(Signal::SIGKILL).unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(Signal::SIGKILL));
 }
 
 #[test]
@@ -287,7 +288,7 @@ fn only_passed_fds_reach_the_child() {
         .collect();
     fds.sort();
     assert_eq!(fds, [0, 1, 2, 5], "fd {} must not leak", leaky.as_raw_fd());
-    child.kill(libc::SIGKILL).unwrap();
+    child.kill(Signal::SIGKILL).unwrap();
     child.wait().unwrap();
 
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
@@ -336,7 +337,7 @@ fn exit_codes_and_signals_come_back() {
         .unwrap();
     assert_eq!(
         (st.code(), st.signal(), st.shell_code()),
-        (None, Some(libc::SIGTERM), 143)
+        (None, Some(Signal::SIGTERM), 143)
     );
 }
 
@@ -344,11 +345,11 @@ fn exit_codes_and_signals_come_back() {
 fn kill_through_the_pidfd() {
     let mut child = Container::new("sleep").arg("30").spawn().unwrap();
     assert_eq!(child.try_wait().unwrap(), None);
-    child.kill(libc::SIGUSR1).unwrap();
+    child.kill(Signal::SIGUSR1).unwrap();
     let st = child.wait().unwrap();
-    assert_eq!(st.signal(), Some(libc::SIGUSR1));
+    assert_eq!(st.signal(), Some(Signal::SIGUSR1));
     // After reaping, kill is a no-op rather than a signal to a recycled pid.
-    child.kill(libc::SIGKILL).unwrap();
+    child.kill(Signal::SIGKILL).unwrap();
     // The pidfd is a real pidfd: it polls readable once the process has ended.
     let mut pfd = [nix::poll::PollFd::new(
         child.pidfd(),
@@ -367,7 +368,7 @@ fn dropping_a_running_child_kills_and_reaps_it() {
     drop(child);
     // Reaped: the pid is no longer our child (not even a zombie).
     let r = nix::sys::wait::waitpid(
-        nix::unistd::Pid::from_raw(pid),
+        nix::unistd::Pid::from_raw(pid as i32),
         Some(nix::sys::wait::WaitPidFlag::WNOHANG),
     );
     assert_eq!(r, Err(nix::errno::Errno::ECHILD));
@@ -450,13 +451,13 @@ fn joins_the_namespaces_of_another_container() {
         .args(["-c", "hostname; echo $$; sleep 30"])
         .stdout(Stdio::Piped);
     for kind in ns.iter() {
-        second.join(Namespace::of_pid(first.id(), kind).unwrap());
+        second.join(Namespace::of_pid(first.pid(), kind).unwrap());
     }
     let mut second = second.spawn().unwrap();
     for kind in ns.iter() {
         assert_eq!(
-            id_of_pid(first.id(), kind).unwrap(),
-            id_of_pid(second.id(), kind).unwrap(),
+            id_of_pid(first.pid(), kind).unwrap(),
+            id_of_pid(second.pid(), kind).unwrap(),
             "{kind:?}"
         );
     }
@@ -477,8 +478,8 @@ fn joins_the_namespaces_of_another_container() {
         Some("1"),
         "the joiner is not PID 1 of the joined namespace"
     );
-    second.kill(libc::SIGKILL).unwrap();
-    first.kill(libc::SIGKILL).unwrap();
+    second.kill(Signal::SIGKILL).unwrap();
+    first.kill(Signal::SIGKILL).unwrap();
     second.wait().unwrap();
     first.wait().unwrap();
 }
@@ -494,8 +495,8 @@ fn enter_a_process_namespaces_by_pidfd() {
         .spawn()
         .unwrap();
     let want = (
-        id_of_pid(c.id(), Namespaces::NET).unwrap(),
-        id_of_pid(c.id(), Namespaces::UTS).unwrap(),
+        id_of_pid(c.pid(), Namespaces::NET).unwrap(),
+        id_of_pid(c.pid(), Namespaces::UTS).unwrap(),
     );
     let pidfd = c.pidfd().try_clone_to_owned().unwrap();
     // setns changes only the calling thread: do it in a thread of its own.
@@ -510,7 +511,7 @@ fn enter_a_process_namespaces_by_pidfd() {
     .join()
     .unwrap();
     assert_eq!(got, want);
-    c.kill(libc::SIGKILL).unwrap();
+    c.kill(Signal::SIGKILL).unwrap();
     c.wait().unwrap();
 }
 
@@ -629,11 +630,7 @@ fn a_failed_setup_with_a_tty_reports_its_own_error() {
             .spawn()
             .map(|_| ())
             .expect_err("chdir into a file");
-        assert_eq!(
-            e.errno(),
-            Some(nix::errno::Errno::ENOTDIR),
-            "init {init}: {e}"
-        );
+        assert_eq!(e.errno(), Some(contain::Errno::ENOTDIR), "init {init}: {e}");
         assert!(!e.to_string().contains("recvmsg"), "init {init}: {e}");
     }
 }

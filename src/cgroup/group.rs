@@ -540,12 +540,16 @@ impl Cgroup {
         text.lines()
             .filter(|l| !l.is_empty())
             .map(|l| {
-                l.trim().parse().ok().and_then(Pid::from_raw).ok_or_else(|| {
-                    Error::parse(
-                        self.path.join(name).display().to_string(),
-                        format!("{l:?} is not a pid"),
-                    )
-                })
+                l.trim()
+                    .parse()
+                    .ok()
+                    .and_then(Pid::from_raw)
+                    .ok_or_else(|| {
+                        Error::parse(
+                            self.path.join(name).display().to_string(),
+                            format!("{l:?} is not a pid"),
+                        )
+                    })
             })
             .collect()
     }
@@ -895,7 +899,8 @@ fn rmdir_tree(parent: &Cgroup, name: &OsStr, node: Cgroup, busy_is_ok: bool) -> 
         }
         let Some(done) = stack.pop() else { break };
         let holder = stack.last().map_or(parent, |f| &f.cg);
-        match unistd::unlinkat(&holder.dir, done.name.as_os_str(), UnlinkatFlags::RemoveDir).ours() {
+        match unistd::unlinkat(&holder.dir, done.name.as_os_str(), UnlinkatFlags::RemoveDir).ours()
+        {
             Ok(()) | Err(Errno::ENOENT) => {}
             Err(Errno::EBUSY) if busy_is_ok => return Ok(false),
             Err(e) => return Err(Error::sys_path("rmdir", done.cg.path(), e)),

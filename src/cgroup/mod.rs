@@ -34,7 +34,7 @@
 //! limits.memory_max = Some(Max::Limit(Bytes::mib(64)));
 //! let job = CgroupBuilder::new("job-42").resources(limits).create_in_default()?;
 //! let child = std::process::Command::new("sleep").arg("60").spawn().expect("spawn");
-//! job.add_process(nix::unistd::Pid::from_raw(child.id() as i32))?;
+//! job.add_process(contain::Pid::from_raw(child.id() as i32).expect("a pid"))?;
 //! println!("{:?}", job.usage()?);
 //! job.kill()?;
 //! job.remove(Duration::from_secs(5))?;

@@ -10,8 +10,8 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use crate::sys;
 use crate::errno::NixResultExt;
+use crate::sys;
 use crate::{Errno, Error, Result, Signal};
 
 /// The standard signals [`SignalForwarder::all`] forwards: every one from 1 to 31 but
@@ -140,7 +140,9 @@ impl SignalForwarder {
         // SAFETY: initialised just above.
         let mut raw = unsafe { raw.assume_init() };
         for &s in signals {
-            let usable = s != Signal::SIGKILL && s != Signal::SIGSTOP && !(32..libc::SIGRTMIN()).contains(&s.raw());
+            let usable = s != Signal::SIGKILL
+                && s != Signal::SIGSTOP
+                && !(32..libc::SIGRTMIN()).contains(&s.raw());
             if !usable {
                 return Err(Error::config(
                     "signal",

@@ -14,6 +14,7 @@ use super::child::{self, ChildError, ChildPlan, WorkdirPlan};
 use super::sysctl::{self, PreparedSysctl};
 use super::{tty, user, CgroupPlacement, Child, CloneCall, Container, Stdio, DEFAULT_PATH};
 use crate::cgroup::Cgroup;
+use crate::errno::NixResultExt;
 use crate::idmap::{IdMap, PreparedIdMaps};
 use crate::mount::cstring;
 use crate::namespace::Namespaces;
@@ -21,7 +22,6 @@ use crate::net;
 use crate::rootfs::{PreparedRootfs, Rootfs};
 use crate::security::PreparedSecurity;
 use crate::sys::Stack;
-use crate::errno::NixResultExt;
 use crate::{sys, Errno, Error, Result, SetupStage};
 
 /// Everything `spawn` computes before clone.

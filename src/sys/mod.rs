@@ -15,8 +15,8 @@ pub(crate) mod mount;
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-use libc::{c_long, c_void};
 use crate::Errno;
+use libc::{c_long, c_void};
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 compile_error!("contain's clone trampoline supports x86_64 and aarch64 only");

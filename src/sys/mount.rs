@@ -12,8 +12,8 @@
 //! Constants and structs are spelled out from the kernel UAPI headers (`linux/mount.h`,
 //! `linux/openat2.h`) so that they do not depend on the libc crate's version.
 
-use libc::{c_char, c_int, c_void};
 use crate::Errno;
+use libc::{c_char, c_int, c_void};
 
 use super::{syscall3, syscall6};
 
