@@ -139,6 +139,8 @@ fn signals_parse_from_what_docker_and_kill_accept() {
         ("sigrtmax-0", rtmax),
         ("64", 64),
         ("32", 32),
+        ("SIG32", 32),
+        ("sig15", libc::SIGTERM),
     ] {
         let s: Signal = input
             .parse()
