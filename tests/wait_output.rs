@@ -114,6 +114,55 @@ fn wait_timeout_is_none_while_sleep_runs_and_the_status_once_it_ended() {
     assert_eq!(child.wait_timeout(Duration::ZERO).unwrap(), status);
 }
 
+/// Signals that interrupt the poll (EINTR) neither end the wait early nor start the timeout
+/// over: the wait goes on with the time that is left.
+#[test]
+fn wait_timeout_resumes_after_a_signal_with_the_time_left() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    extern "C" fn nothing(_: libc::c_int) {}
+    // A handler (without SA_RESTART, which poll ignores anyway), so that SIGUSR1 interrupts
+    // the poll instead of ending the test process.
+    let action = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(nothing),
+        nix::sys::signal::SaFlags::empty(),
+        nix::sys::signal::SigSet::empty(),
+    );
+    // SAFETY: the handler does nothing, which is async-signal-safe.
+    unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGUSR1, &action) }.unwrap();
+    let mut child = Container::new("sh")
+        .args(["-c", "echo up; exec sleep 1000"])
+        .stdout(Stdio::Piped)
+        .spawn()
+        .unwrap();
+    assert!(read_until(child.stdout.as_ref().unwrap(), "up").contains("up"));
+    // SAFETY: pthread_self has no preconditions.
+    let waiter = unsafe { libc::pthread_self() } as usize;
+    let done = AtomicBool::new(false);
+    let (start, status) = std::thread::scope(|s| {
+        s.spawn(|| {
+            // Signals every 20 ms for at most 3 s: a wait that started over at each one would
+            // end after those 3 s, not after its 300 ms.
+            let until = Instant::now() + Duration::from_secs(3);
+            while !done.load(Ordering::Relaxed) && Instant::now() < until {
+                // SAFETY: the waiting thread outlives this scope.
+                unsafe { libc::pthread_kill(waiter as libc::pthread_t, libc::SIGUSR1) };
+                std::thread::sleep(Duration::from_millis(20)); // the pace of the signals
+            }
+        });
+        let start = Instant::now();
+        let status = child.wait_timeout(Duration::from_millis(300));
+        done.store(true, Ordering::Relaxed);
+        (start, status)
+    });
+    let took = start.elapsed();
+    assert_eq!(status.unwrap(), None);
+    assert!(took >= Duration::from_millis(300), "ended early: {took:?}");
+    assert!(
+        took < Duration::from_secs(2),
+        "the timeout started over: {took:?}"
+    );
+}
+
 #[test]
 fn wait_timeout_returns_the_exit_status_as_soon_as_the_child_exits() {
     let mut child = Container::new("sh")
@@ -237,6 +286,29 @@ fn the_deadline_kills_the_cgroup_of_a_container_without_a_pid_namespace() {
         parent.children().unwrap().is_empty(),
         "the cgroup went with the child"
     );
+}
+
+/// Without a PID namespace or a cgroup, a background process that keeps the output open
+/// outlives the child: the deadline still ends the wait (it does not wait for an EOF that
+/// never comes), with the child's own status.
+#[test]
+fn the_deadline_ends_the_wait_when_an_escaped_process_holds_the_output() {
+    let mut child = Container::new("sh")
+        .args(["-c", "sleep 1000 & echo $! >&2; read x; exit 5"])
+        .stdin(Stdio::Piped)
+        .stdout(Stdio::Piped)
+        .stderr(Stdio::Piped)
+        .spawn()
+        .unwrap();
+    let pid = read_until(child.stderr.as_ref().unwrap(), "\n");
+    let escaped = KillOnDrop(pidfd_open(pid.trim().parse().unwrap()));
+    // Closes stdin: `read` fails and the shell exits 5; `sleep` holds stdout and stderr.
+    let out = child
+        .wait_with_output_timeout(Duration::from_millis(300))
+        .unwrap();
+    assert!(out.timed_out);
+    assert_eq!(out.status.code(), Some(5), "{}", out.status);
+    assert!(!has_exited(&escaped.0), "out of reach of the kill, as documented");
 }
 
 /// A child that ends before the deadline: not timed out, its output whole.

@@ -164,8 +164,9 @@ pub struct Output {
     pub usage: Usage,
     /// Whether the deadline of
     /// [`wait_with_output_timeout`](Child::wait_with_output_timeout) passed before the child
-    /// ended and closed its output, so that the container was killed. Always `false` from
-    /// [`wait_with_output`](Child::wait_with_output).
+    /// ended and closed its output, so that the container was killed. [`status`](Self::status)
+    /// is then SIGKILL's, or the child's own when it had exited and only a background process
+    /// kept the output open. Always `false` from [`wait_with_output`](Child::wait_with_output).
     pub timed_out: bool,
 }
 
@@ -194,8 +195,8 @@ impl Child {
 
     /// The pidfd that names this process for as long as the handle lives.
     ///
-    /// It becomes readable (`POLLIN`, `EPOLLIN`) when the process exits (Linux 5.3; a
-    /// `poll` on a pidfd fails with `EINVAL` before that) and stays readable, so callers with
+    /// It becomes readable (`POLLIN`, `EPOLLIN`) when the process exits (Linux 5.3; the
+    /// crate needs 5.4 for `waitid(P_PIDFD)` anyway) and stays readable, so callers with
     /// an event loop of their own (epoll, mio, tokio's `AsyncFd`) can wait for the exit with
     /// the other things they wait for, and then reap the child with
     /// [`try_wait`](Self::try_wait), which no longer blocks. The descriptor is close-on-exec
@@ -434,14 +435,14 @@ impl Child {
     /// # Ok::<(), contain::Error>(())
     /// ```
     pub fn wait_with_output_timeout(self, timeout: Duration) -> Result<Output> {
-        self.collect_output(Some(Instant::now().checked_add(timeout)))
+        // A deadline too far away to represent is none.
+        self.collect_output(Instant::now().checked_add(timeout))
     }
 
     /// The loop behind both `wait_with_output`s: one thread polls both pipes (non-blocking)
     /// and the pidfd until the child has exited and the pipes are at EOF, or until the
-    /// deadline (`Some(None)`: one too far away to represent, so none).
-    fn collect_output(mut self, deadline: Option<Option<Instant>>) -> Result<Output> {
-        let deadline = deadline.flatten();
+    /// deadline.
+    fn collect_output(mut self, deadline: Option<Instant>) -> Result<Output> {
         drop(self.stdin.take());
         let mut pipes: [Option<OwnedFd>; 2] = [
             self.stdout.take().map(OwnedFd::from),
