@@ -447,7 +447,9 @@ fn cgroup(args: &Args, c: &mut Container) -> contain::Result<()> {
 
 /// `--stats`: wall and CPU time, peak memory and OOM kills, on stderr.
 fn print_stats(child: &Child, wall: Duration, status: &ExitStatus) -> contain::Result<()> {
-    let u = child.usage()?;
+    let Some(u) = child.usage()?.cgroup else {
+        return Ok(());
+    };
     let peak = u.memory_peak.map_or("n/a".to_string(), |b| b.0.to_string());
     let oom = u
         .memory_events

@@ -162,7 +162,7 @@ fn limits_create_a_cgroup_that_goes_with_the_child() {
     assert!(path.starts_with(parent.path()), "{path:?}");
     assert!(path.is_dir());
     assert!(child.wait().unwrap().success());
-    let usage = child.usage().unwrap();
+    let usage = child.usage().unwrap().cgroup.expect("the cgroup's usage");
     assert!(usage.cpu.usage() > Duration::ZERO, "{usage:?}");
     drop(child);
     assert!(!path.exists(), "the child's cgroup must go with it");
@@ -200,7 +200,7 @@ fn memory_limit_ends_in_an_oom_kill_that_the_report_shows() {
     let status = child.wait().unwrap();
     assert_eq!(status.signal(), Some(Signal::SIGKILL), "{status}");
     assert_eq!(status.shell_code(), 137);
-    let usage = child.usage().unwrap();
+    let usage = child.usage().unwrap().cgroup.expect("the cgroup's usage");
     assert!(usage.memory_events.unwrap().oom_kill >= 1, "{usage:?}");
     assert!(
         usage.memory_peak.is_none_or(|p| p <= Bytes::mib(32)),
@@ -268,7 +268,7 @@ fn cpu_limit_holds_a_busy_loop_near_its_share() {
     let mut child = spawned.unwrap();
     let start = std::time::Instant::now();
     std::thread::sleep(Duration::from_secs(2)); // a measuring window, not a wait
-    let used = child.usage().unwrap().cpu.usage();
+    let used = child.usage().unwrap().cgroup.unwrap().cpu.usage();
     let share = used.as_secs_f64() / start.elapsed().as_secs_f64();
     child.kill(Signal::SIGKILL).unwrap();
     child.wait().unwrap();

@@ -2,14 +2,18 @@
 //! signalling can never hit a recycled pid.
 
 use std::fmt;
-use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::{ChildStderr, ChildStdin, ChildStdout};
+use std::time::{Duration, Instant};
 
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+
+use super::usage::{Rusage, Usage};
 use super::Signaller;
-use crate::cgroup::{Cgroup, OwnedCgroup, Usage};
+use crate::cgroup::{Cgroup, OwnedCgroup, DROP_TIMEOUT};
 use crate::net::Veth;
 use crate::sys;
+use crate::errno::NixResultExt;
 use crate::{Errno, Error, Pid, Result, Signal};
 
 /// How a process ended.
@@ -122,6 +126,8 @@ pub struct Child {
     pid: Pid,
     pidfd: OwnedFd,
     status: Option<ExitStatus>,
+    /// What `waitid` reported with the status (none when somebody else reaped the child).
+    rusage: Option<Rusage>,
     /// The write end of the child's stdin, with [`Stdio::Piped`](super::Stdio::Piped).
     pub stdin: Option<ChildStdin>,
     /// The read end of the child's stdout, with [`Stdio::Piped`](super::Stdio::Piped).
@@ -140,15 +146,27 @@ pub struct Child {
     pub(crate) locks: Vec<crate::rootfs::LayerLock>,
 }
 
-/// Everything a finished child wrote, with its status.
+/// Everything a finished child wrote, with its status and what it used: what
+/// [`wait_with_output`](Child::wait_with_output) and
+/// [`wait_with_output_timeout`](Child::wait_with_output_timeout) return.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
-    /// How it ended.
+    /// How it ended (`killed by signal 9` when the deadline of
+    /// [`wait_with_output_timeout`](Child::wait_with_output_timeout) ended it).
     pub status: ExitStatus,
-    /// Its stdout, if piped.
+    /// Its stdout, if piped (empty otherwise).
     pub stdout: Vec<u8>,
-    /// Its stderr, if piped.
+    /// Its stderr, if piped (empty otherwise).
     pub stderr: Vec<u8>,
+    /// What it used: the rusage of the reaped child, and its cgroup's counters read after it
+    /// ended and before the cgroup was removed (see [`Child::usage`]).
+    pub usage: Usage,
+    /// Whether the deadline of
+    /// [`wait_with_output_timeout`](Child::wait_with_output_timeout) passed before the child
+    /// ended and closed its output, so that the container was killed. [`status`](Self::status)
+    /// is then SIGKILL's, or the child's own when it had exited and only a background process
+    /// kept the output open. Always `false` from [`wait_with_output`](Child::wait_with_output).
+    pub timed_out: bool,
 }
 
 impl Child {
@@ -158,6 +176,7 @@ impl Child {
             pid: Pid::from_raw(pid).expect("clone returns the child's pid (> 0) to the parent"),
             pidfd,
             status: None,
+            rusage: None,
             stdin: None,
             stdout: None,
             stderr: None,
@@ -181,6 +200,27 @@ impl Child {
     }
 
     /// The pidfd that names this process for as long as the handle lives.
+    ///
+    /// It becomes readable (`POLLIN`, `EPOLLIN`) when the process exits (Linux 5.3; the
+    /// crate needs 5.4 for `waitid(P_PIDFD)` anyway) and stays readable, so callers with
+    /// an event loop of their own (epoll, mio, tokio's `AsyncFd`) can wait for the exit with
+    /// the other things they wait for, and then reap the child with
+    /// [`try_wait`](Self::try_wait), which no longer blocks. The descriptor is close-on-exec
+    /// and stays owned by the `Child`: register it, but do not close it.
+    /// [`wait_timeout`](Self::wait_timeout) is this, for one child and a timeout.
+    ///
+    /// ```
+    /// use std::os::fd::AsFd;
+    /// use contain::process::{Container, Stdio};
+    /// use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    ///
+    /// let mut child = Container::new("true").stdout(Stdio::Null).spawn()?;
+    /// let mut fds = [PollFd::new(child.pidfd(), PollFlags::POLLIN)];
+    /// while poll(&mut fds, PollTimeout::NONE) != Ok(1) {} // EINTR: poll again
+    /// let status = child.try_wait()?.expect("readable means exited");
+    /// assert!(status.success());
+    /// # Ok::<(), contain::Error>(())
+    /// ```
     pub fn pidfd(&self) -> BorrowedFd<'_> {
         self.pidfd.as_fd()
     }
@@ -197,17 +237,41 @@ impl Child {
         self.veth.as_ref()
     }
 
-    /// The exit report: CPU time, peak memory and OOM kills of the child's cgroup (the one
-    /// `spawn` created). Read it after [`wait`](Self::wait): the cgroup is removed when the
-    /// `Child` is dropped.
+    /// What the child used: the rusage `waitid` reported when it was reaped (CPU time, max
+    /// RSS; for every caller, rootless included) and, when `spawn` made a cgroup for it
+    /// ([`Container::resources`](super::Container::resources)), that cgroup's counters read
+    /// now (CPU time, `memory.peak`, OOM kills of every process of the container).
+    ///
+    /// Ask after [`wait`](Self::wait), [`try_wait`](Self::try_wait) or
+    /// [`wait_timeout`](Self::wait_timeout) reaped the child, and before the `Child` is
+    /// dropped (its cgroup goes with it); [`wait_with_output`](Self::wait_with_output) reports
+    /// it in [`Output::usage`]. While the child runs, only the cgroup's counters exist
+    /// ([`Usage::rusage`] is `None`).
+    ///
+    /// # Errors
+    /// `Error::Config` when there is nothing to report: the child runs (or somebody else
+    /// reaped it) and has no cgroup of its own. Reading the cgroup's files can fail as
+    /// [`Cgroup::usage`] does.
     pub fn usage(&self) -> Result<Usage> {
-        match &self.cgroup {
-            Some(cg) => cg.usage(),
-            None => Err(Error::config(
+        let cgroup = self.cgroup.as_deref().map(Cgroup::usage).transpose()?;
+        if cgroup.is_none() && self.rusage.is_none() {
+            return Err(Error::config(
                 "usage",
-                "the child has no cgroup of its own (set Container::resources)",
-            )),
+                if self.status.is_none() {
+                    "the child is still running and has no cgroup of its own: wait for it \
+                     first (its rusage comes with the exit status), or set \
+                     Container::resources for a cgroup whose counters can be read at any time"
+                } else {
+                    "somebody else reaped the child (SIGCHLD ignored, or waitpid(-1) in this \
+                     process), so waitid gave no rusage, and it has no cgroup of its own \
+                     (set Container::resources)"
+                },
+            ));
         }
+        Ok(Usage {
+            rusage: self.rusage,
+            cgroup,
+        })
     }
 
     /// Takes the master side of the container's pseudo-terminal (with
@@ -262,8 +326,14 @@ impl Child {
     /// ignores SIGCHLD, whose children the kernel reaps itself, or a `waitpid(-1)` loop),
     /// the status comes from the pidfd, which keeps it from Linux 6.15 on.
     fn reap(&mut self, options: libc::c_int) -> Result<Option<ExitStatus>> {
-        let status = match sys::waitid_pidfd(self.pidfd.as_fd(), options) {
-            Ok(info) => info.as_ref().map(ExitStatus::from_siginfo),
+        // SAFETY: an all-zero rusage is a valid value.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        let status = match sys::waitid_pidfd_rusage(self.pidfd.as_fd(), options, Some(&mut ru)) {
+            Ok(Some(info)) => {
+                self.rusage = Some(Rusage::from_raw(&ru));
+                Some(ExitStatus::from_siginfo(&info))
+            }
+            Ok(None) => None,
             Err(Errno::ECHILD) => match sys::pidfd_exit_status(self.pidfd.as_fd()) {
                 Ok(Some(status)) => Some(ExitStatus::from_wait_status(status)),
                 _ => {
@@ -293,27 +363,223 @@ impl Child {
         self.reap(libc::WNOHANG)
     }
 
+    /// Waits up to `timeout` for the child to end and reaps it: `Ok(Some(status))` when it
+    /// ended, `Ok(None)` when it still runs at the timeout (it is left running, untouched; its
+    /// stdin stays open). A zero timeout is [`try_wait`](Self::try_wait).
+    ///
+    /// It polls the [`pidfd`](Self::pidfd) (no SIGCHLD handler, no thread, no busy loop) and
+    /// then reaps with `waitid(P_PIDFD)`; a signal that interrupts the poll (`EINTR`) resumes
+    /// it with the time that is left. A timeout too large for an `Instant` waits for good.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use contain::process::Container;
+    /// let mut child = Container::new("sleep").arg("100").spawn()?;
+    /// if child.wait_timeout(Duration::from_secs(5))?.is_none() {
+    ///     child.kill(libc::SIGKILL)?;
+    ///     child.wait()?;
+    /// }
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            if let Some(status) = self.try_wait()? {
+                return Ok(Some(status));
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::MAX,
+            };
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
+            match nix::poll::poll(&mut fds, poll_timeout(deadline)).ours() {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(Error::sys("poll(pidfd)", e)),
+            }
+        }
+    }
+
     /// Reads all of the child's piped stdout and stderr (concurrently, so neither pipe can fill
-    /// up and stall it) and waits for it.
-    pub fn wait_with_output(mut self) -> Result<Output> {
+    /// up and stall it), waits for it, and reports what it used ([`Output::usage`]) before
+    /// the `Child`, and with it the child's cgroup, goes away. Closes its stdin first.
+    ///
+    /// It returns when the child has exited and both pipes are at EOF, as
+    /// `std::process::Child::wait_with_output` does: a background process that keeps the
+    /// pipes open keeps it waiting. [`wait_with_output_timeout`](Self::wait_with_output_timeout)
+    /// bounds that.
+    pub fn wait_with_output(self) -> Result<Output> {
+        self.collect_output(None)
+    }
+
+    /// [`wait_with_output`](Self::wait_with_output) with a deadline, for job runners: when
+    /// `timeout` passes before the child has exited and closed its output, the whole
+    /// container is killed with SIGKILL, and the `Output` says so
+    /// ([`timed_out`](Output::timed_out)) with what was written until then.
+    ///
+    /// "The whole container" is:
+    /// - every process in the child's cgroup, when `spawn` made one
+    ///   ([`Container::resources`](super::Container::resources)): `cgroup.kill` (Linux 5.14;
+    ///   before that, SIGKILL to each process in the frozen group), waiting up to
+    ///   [`DROP_TIMEOUT`] for them to be gone;
+    /// - else the child through its pidfd; with a new PID namespace
+    ///   ([`Namespaces::PID`](crate::namespace::Namespaces::PID)) the kernel then kills every
+    ///   other process in it, before the child can be reaped;
+    /// - without either, only the child: what it started outside its PID namespace and
+    ///   cgroup may outlive it (and keep its output pipes open: the output is then what was
+    ///   written until the child was reaped).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use contain::namespace::Namespaces;
+    /// use contain::process::{Container, Stdio};
+    /// let out = Container::new("sh")
+    ///     .args(["-c", "make test"])
+    ///     .namespaces(Namespaces::PID | Namespaces::MOUNT)
+    ///     .stdout(Stdio::Piped)
+    ///     .stderr(Stdio::Piped)
+    ///     .spawn()?
+    ///     .wait_with_output_timeout(Duration::from_secs(600))?;
+    /// if out.timed_out {
+    ///     eprintln!("job killed after 10 minutes");
+    /// }
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn wait_with_output_timeout(self, timeout: Duration) -> Result<Output> {
+        // A deadline too far away to represent is none.
+        self.collect_output(Instant::now().checked_add(timeout))
+    }
+
+    /// The loop behind both `wait_with_output`s: one thread polls both pipes (non-blocking)
+    /// and the pidfd until the child has exited and the pipes are at EOF, or until the
+    /// deadline.
+    fn collect_output(mut self, deadline: Option<Instant>) -> Result<Output> {
         drop(self.stdin.take());
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let (stdout, stderr) = (self.stdout.take(), self.stderr.take());
-        let read_err = std::thread::scope(|s| {
-            let t = stderr.map(|mut e| s.spawn(move || e.read_to_end(&mut err).map(|_| err)));
-            let r1 = stdout.map(|mut o| o.read_to_end(&mut out)).transpose();
-            let r2 = t
-                .map(|t| t.join().unwrap_or_else(|_| Ok(Vec::new())))
-                .transpose();
-            r1.and(r2)
-        });
-        let err = read_err.map_err(|e| Error::sys("read", crate::error::io_errno(&e)))?;
+        let mut pipes: [Option<OwnedFd>; 2] = [
+            self.stdout.take().map(OwnedFd::from),
+            self.stderr.take().map(OwnedFd::from),
+        ];
+        for fd in pipes.iter().flatten() {
+            set_nonblocking(fd)?;
+        }
+        let mut bufs = [Vec::new(), Vec::new()];
+        let mut timed_out = false;
+        loop {
+            let exited = self.status.is_some();
+            if exited && pipes.iter().all(Option::is_none) {
+                break;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                timed_out = true;
+                self.kill_container()?;
+                // Everything that could write is gone (or out of reach): take what the pipes
+                // hold and stop, without waiting for an EOF that an escaped process could hold
+                // back.
+                for (pipe, buf) in pipes.iter_mut().zip(bufs.iter_mut()) {
+                    if let Some(fd) = pipe.take() {
+                        drain(&fd, buf)?;
+                    }
+                }
+                break;
+            }
+            let mut fds = Vec::with_capacity(3);
+            let mut which = Vec::with_capacity(3);
+            for (i, fd) in pipes.iter().enumerate() {
+                if let Some(fd) = fd {
+                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                    which.push(Some(i));
+                }
+            }
+            if !exited {
+                fds.push(PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN));
+                which.push(None);
+            }
+            match nix::poll::poll(&mut fds, poll_timeout(deadline)).ours() {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(Error::sys("poll(pipes, pidfd)", e)),
+            }
+            let ready: Vec<Option<usize>> = fds
+                .iter()
+                .zip(&which)
+                .filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty()))
+                .map(|(_, w)| *w)
+                .collect();
+            drop(fds);
+            for w in ready {
+                match w {
+                    Some(i) => {
+                        if let Some(fd) = &pipes[i] {
+                            if drain(fd, &mut bufs[i])? {
+                                pipes[i] = None;
+                            }
+                        }
+                    }
+                    None => {
+                        self.try_wait()?;
+                    }
+                }
+            }
+        }
         let status = self.wait()?;
+        let usage = self.usage()?;
+        let [stdout, stderr] = bufs;
         Ok(Output {
             status,
-            stdout: out,
-            stderr: err.unwrap_or_default(),
+            stdout,
+            stderr,
+            usage,
+            timed_out,
         })
+    }
+
+    /// SIGKILL to the whole container (its own cgroup, else the child through its pidfd,
+    /// which ends its PID namespace if it has one), then reaps the child.
+    fn kill_container(&mut self) -> Result<()> {
+        if let Some(cg) = self.cgroup.as_deref() {
+            cg.kill()?;
+            cg.wait_empty(DROP_TIMEOUT)?;
+        }
+        self.kill(Signal::SIGKILL)?;
+        self.wait().map(drop)
+    }
+}
+
+/// A poll timeout that reaches `deadline` (rounded up to the millisecond, so that the poll
+/// does not wake just before it), or none.
+fn poll_timeout(deadline: Option<Instant>) -> PollTimeout {
+    match deadline {
+        Some(d) => {
+            let left = d.saturating_duration_since(Instant::now());
+            let ms = left.as_nanos().div_ceil(1_000_000);
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+        }
+        None => PollTimeout::NONE,
+    }
+}
+
+/// Sets `O_NONBLOCK` on our read end of a pipe (its file description is ours alone).
+fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(|e| Error::sys("fcntl(F_GETFL)", e))?;
+    let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
+    fcntl(fd, FcntlArg::F_SETFL(flags))
+        .map(drop)
+        .map_err(|e| Error::sys("fcntl(F_SETFL, O_NONBLOCK)", e))
+}
+
+/// Reads what a non-blocking pipe holds into `buf`; `Ok(true)` at EOF.
+fn drain(fd: &OwnedFd, buf: &mut Vec<u8>) -> Result<bool> {
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        match nix::unistd::read(fd, &mut chunk).ours() {
+            Ok(0) => return Ok(true),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(Errno::EAGAIN) => return Ok(false),
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::sys("read(output pipe)", e)),
+        }
     }
 }
 

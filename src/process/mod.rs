@@ -18,6 +18,7 @@ mod signals;
 mod spawn;
 mod sysctl;
 mod tty;
+mod usage;
 mod user;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ pub use signals::{
     forwardable_signals, real_time_signals, SignalForwarder, Signaller, FORWARDABLE,
 };
 pub use tty::{set_window_size, window_size, TtyRelay, WindowSize};
+pub use usage::{Rusage, Usage};
 pub(crate) use user::MAX_FILE as MAX_ETC_FILE;
 pub use user::{Id, ResolvedUser, User};
 

@@ -260,29 +260,48 @@ pub(crate) fn waitid_pidfd(
     pidfd: BorrowedFd<'_>,
     options: libc::c_int,
 ) -> Result<Option<libc::siginfo_t>, Errno> {
+    waitid_pidfd_rusage(pidfd, options, None)
+}
+
+/// [`waitid_pidfd`], also filling in `rusage` when it reaps the child: the resource usage
+/// of the child and of the descendants it waited for (the kernel's `RUSAGE_BOTH` of the
+/// zombie). `rusage` is left as it was when nothing was reaped (`WNOHANG`).
+///
+/// Through the raw system call: the kernel's `waitid` takes a fifth argument, a
+/// `struct rusage *`, that glibc's `waitid(3)` wrapper does not pass on.
+pub(crate) fn waitid_pidfd_rusage(
+    pidfd: BorrowedFd<'_>,
+    options: libc::c_int,
+    mut rusage: Option<&mut libc::rusage>,
+) -> Result<Option<libc::siginfo_t>, Errno> {
     loop {
         // SAFETY: an all-zero siginfo_t is a valid value; waitid fills it in.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `info` is a valid, writable siginfo_t; the fd is borrowed for the call.
+        let ru = rusage
+            .as_deref_mut()
+            .map_or(0, |r| r as *mut libc::rusage as usize);
+        // SAFETY: `info` is a valid, writable siginfo_t and `ru` null or a valid, writable
+        // `struct rusage` (libc's has the kernel's layout on x86_64 and aarch64: two timevals
+        // of 64-bit fields and fourteen longs), both live for the call; the fd is borrowed.
         let r = unsafe {
-            libc::waitid(
-                P_PIDFD,
-                pidfd.as_raw_fd() as libc::id_t,
-                &mut info,
-                options | libc::WEXITED,
+            syscall6(
+                libc::SYS_waitid,
+                P_PIDFD as usize,
+                pidfd.as_raw_fd() as usize,
+                &mut info as *mut libc::siginfo_t as usize,
+                (options | libc::WEXITED) as usize,
+                ru,
+                0,
             )
         };
-        if r == 0 {
-            // SAFETY: waitid filled in si_pid (0 when WNOHANG found nothing).
-            return Ok(if unsafe { info.si_pid() } == 0 {
-                None
-            } else {
-                Some(info)
-            });
-        }
-        match Errno::last() {
-            Errno::EINTR => continue,
-            e => return Err(e),
+        match r {
+            Ok(_) => {
+                // SAFETY: waitid filled in si_pid (0 when WNOHANG found nothing).
+                let pid = unsafe { info.si_pid() };
+                return Ok((pid != 0).then_some(info));
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
         }
     }
 }
