@@ -17,4 +17,4 @@ pub mod rootfs;
 pub mod security;
 pub(crate) mod sys;
 
-pub use error::{Errno, Error, Result, SetupStage};
+pub use error::{Errno, Error, ExecFailure, ExecTarget, Result, SetupStage};

@@ -25,6 +25,9 @@ use crate::{sys, Errno, Error, Result, SetupStage};
 
 /// Everything `spawn` computes before clone.
 pub(super) struct Prepared {
+    /// The program as given, and the PATH searched for a bare name: for exec errors.
+    program: std::ffi::OsString,
+    search_path: Option<std::ffi::OsString>,
     argv: Vec<CString>,
     envp: Vec<CString>,
     exec_paths: Vec<CString>,
@@ -103,6 +106,8 @@ impl Prepared {
             .then(|| (ids.uid.unwrap_or(u32::MAX), ids.gid.unwrap_or(u32::MAX)));
 
         Ok(Prepared {
+            program: c.program.clone(),
+            search_path: search_path(c),
             argv,
             envp,
             exec_paths,
@@ -365,10 +370,7 @@ impl Prepared {
             },
             (_, SetupStage::Rlimits) => match self.security.rlimits.get(e.index as usize) {
                 Some(l) => rlimit_error(l, e.errno, self.id_maps.is_some()),
-                None => Error::Setup {
-                    stage: e.stage,
-                    errno: e.errno,
-                },
+                None => Error::setup(e.stage, e.errno),
             },
             // `index`: the standard descriptor (a pipe, socket or the container's pty).
             (_, SetupStage::StdioOwner) => Error::Sys {
@@ -393,15 +395,35 @@ impl Prepared {
                     path: Some(PathBuf::from(OsStr::from_bytes(s.path.to_bytes()))),
                     errno: e.errno,
                 },
-                None => Error::Setup {
-                    stage: e.stage,
-                    errno: e.errno,
-                },
+                None => Error::setup(e.stage, e.errno),
             },
-            _ => Error::Setup {
+            (_, SetupStage::Exec) => Error::Setup {
                 stage: e.stage,
                 errno: e.errno,
+                exec: Some(Box::new(self.exec_failure(&e))),
             },
+            _ => Error::setup(e.stage, e.errno),
+        }
+    }
+
+    /// What the parent knows about the program the child could not execute.
+    fn exec_failure(&self, e: &ChildError) -> crate::ExecFailure {
+        let indexed = e.step & child::EXEC_INDEXED != 0;
+        let path = match (indexed, &self.search_path) {
+            (true, _) => self.exec_paths.get(e.index as usize),
+            // The program has a '/': there was one candidate.
+            (false, None) => self.exec_paths.first(),
+            (false, Some(_)) => None,
+        };
+        crate::ExecFailure {
+            program: self.program.clone(),
+            path: path.map(|p| PathBuf::from(OsStr::from_bytes(p.to_bytes()))),
+            search_path: self.search_path.clone(),
+            target: match indexed {
+                true => crate::ExecTarget::from_wire(e.step & 0xff),
+                false => crate::ExecTarget::Unknown,
+            },
+            in_rootfs: self.rootfs.is_some(),
         }
     }
 
@@ -581,6 +603,19 @@ fn environment(c: &Container) -> Result<Vec<CString>> {
         );
     }
     Ok(envp)
+}
+
+/// The PATH the child searches for a program without a `/`: the container's, or the default.
+fn search_path(c: &Container) -> Option<std::ffi::OsString> {
+    if c.program.as_bytes().contains(&b'/') {
+        return None;
+    }
+    Some(
+        c.env
+            .get(OsStr::new("PATH"))
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_PATH.into()),
+    )
 }
 
 /// The paths the child tries to exec, in order: the program itself when it has a `/`,
