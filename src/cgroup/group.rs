@@ -358,9 +358,7 @@ impl Cgroup {
         if !from_above.is_empty() {
             // A controller the host lacks is the first thing to say.
             if let Ok(host) = HostCgroups::detect() {
-                for &c in &from_above {
-                    host.check(c)?;
-                }
+                host.check_all(&from_above)?;
             }
         }
         if !self.is_root()? && !self.procs()?.is_empty() {
