@@ -429,27 +429,29 @@ impl ExecFailure {
 
     /// Advice for the failure, by errno and what was found.
     fn remedy(&self, errno: Errno) -> Option<Cow<'static, str>> {
-        let image = if self.in_rootfs {
-            "add it to the image"
-        } else {
-            "install it"
+        let install = |what: &str| match self.in_rootfs {
+            true => format!("add {what} to the image"),
+            false => format!("install {what}"),
         };
         Some(match (errno, self.target) {
             (Errno::ENOENT, ExecTarget::Script) => Cow::Owned(format!(
-                "read the script's first line (`head -1 SCRIPT`) and {image} the interpreter it \
-                 names, or change the #! line to one that exists (e.g. #!/bin/sh)"
+                "read the script's first line (`head -1 SCRIPT`) and {}, or change the #! line \
+                 to one that exists (e.g. #!/bin/sh)",
+                install("the interpreter it names")
             )),
             (Errno::ENOENT, ExecTarget::Elf) => Cow::Owned(format!(
-                "`readelf -l BINARY | grep interpreter` names the loader: {image} it with the \
-                 libraries the binary needs (a binary built for glibc does not run on musl, and \
-                 the reverse), or link the binary statically"
+                "`readelf -l BINARY | grep interpreter` names the loader: {} (a binary built \
+                 for glibc does not run on musl, and the reverse), or link the binary statically",
+                install("it with the libraries the binary needs")
             )),
             (Errno::ENOENT, _) if self.search_path.is_some() => Cow::Owned(format!(
-                "{image} it, give its absolute path, or set PATH in the container's \
-                 environment (Container::env(\"PATH\", ..)) to the directory that holds it"
+                "{}, give its absolute path, or set PATH in the container's environment \
+                 (Container::env(\"PATH\", ..)) to the directory that holds it",
+                install("the program")
             )),
             (Errno::ENOENT, _) => Cow::Owned(format!(
-                "check the path; {image} it if it is missing"
+                "check the path, or {}",
+                install("the program")
             )),
             (Errno::EACCES, _) => Cow::Borrowed(EXEC_EACCES),
             (Errno::ENOEXEC, _) => Cow::Borrowed(EXEC_ENOEXEC),

@@ -385,6 +385,11 @@ impl Cgroup {
     }
 
     /// `Ok` if `c` is enabled for this group, else `Unsupported` saying why.
+    pub(crate) fn require_controller(&self, c: Controller) -> Result<()> {
+        self.require(c)
+    }
+
+    /// `Ok` if `c` is enabled for this group, else `Unsupported` saying why.
     fn require(&self, c: Controller) -> Result<()> {
         if self.controllers()?.contains(&c) {
             Ok(())
@@ -496,9 +501,27 @@ impl Cgroup {
         Ok(Hugetlb { cg: self })
     }
 
-    /// Applies every limit set in `resources`.
+    /// Applies every limit set in `resources`; stops at the first that fails.
     pub fn apply(&self, resources: &Resources) -> Result<()> {
         resources.apply_to(self)
+    }
+
+    /// Applies every limit set in `resources` that this group can take, and returns the
+    /// others, each with its error (a controller not enabled here, a file the kernel lacks,
+    /// a value it refused). The rules of [`LimitPolicy::BestEffort`](super::LimitPolicy).
+    ///
+    /// ```no_run
+    /// use contain::cgroup::{Bytes, Cgroup, Max, Resources};
+    /// let mut limits = Resources::default();
+    /// limits.memory_max = Some(Max::Limit(Bytes::mib(64)));
+    /// limits.pids_max = Some(Max::Limit(32));
+    /// for s in Cgroup::open("/sys/fs/cgroup/job")?.apply_best_effort(&limits) {
+    ///     eprintln!("{} not applied: {}", s.setting, s.reason);
+    /// }
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn apply_best_effort(&self, resources: &Resources) -> Vec<super::SkippedLimit> {
+        resources.apply_best_effort(self)
     }
 
     /// `cpu.stat`: CPU time used by the group and its descendants. Available in every

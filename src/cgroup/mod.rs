@@ -56,5 +56,5 @@ pub use discover::{Hierarchy, HostCgroups, KernelController, V1Mount, V2Mount};
 pub use group::{Cgroup, OwnedCgroup, Usage, DROP_TIMEOUT};
 pub use parse::{CgroupEvents, CpuStat, IoStat, MemoryEvents, MemoryStat, PidsEvents};
 pub use place::{cleanup, cleanup_in, Cleanup, PARENT};
-pub use resources::{CgroupBuilder, Resources};
+pub use resources::{CgroupBuilder, LimitPolicy, Resources, SkippedLimit};
 pub use value::{Bytes, CpuList, CpuMax, Device, HugePageSize, IoMax, Max, Weight};

@@ -46,7 +46,7 @@ use nix::sys::stat::{self, Mode};
 use super::controllers::Controller;
 use super::discover::{and_list, HostCgroups};
 use super::group::{remove_if_empty, Cgroup, OwnedCgroup};
-use super::resources::{CgroupBuilder, Resources};
+use super::resources::{CgroupBuilder, Resources, SkippedLimit};
 use crate::{Errno, Error, Result};
 
 /// The name of the crate's parent group under the top of the cgroup2 mount, used when the
@@ -314,8 +314,91 @@ pub(crate) fn create_for_container(
     resources: &Resources,
 ) -> Result<OwnedCgroup> {
     let builder = CgroupBuilder::new(container_name()?).resources(resources.clone());
+    create_for_container_with(parent, &builder)
+}
+
+/// [`create_for_container`] under [`LimitPolicy::BestEffort`]: the group with the limits the
+/// host supports, and those it skipped; no group (and every limit skipped) when none can be
+/// made. Each controller the host lacks, or the default parent's top does not enable, is
+/// skipped with its own error; a group that cannot be made with the rest is made without
+/// controllers (for usage and kill) when it can, its limits skipped with the first error.
+pub(crate) fn create_for_container_best_effort(
+    parent: Option<&std::path::Path>,
+    resources: &Resources,
+) -> (Option<OwnedCgroup>, Vec<SkippedLimit>) {
+    let skip_all = |r: &Resources, e: &Error| -> Vec<SkippedLimit> {
+        r.controllers()
+            .into_iter()
+            .flat_map(|c| r.skip(c, e))
+            .collect()
+    };
+    let mut skipped = Vec::new();
+    let host = match HostCgroups::detect().and_then(|h| {
+        h.v2_mount()?;
+        Ok(h)
+    }) {
+        Ok(h) => h,
+        Err(e) => return (None, skip_all(resources, &e)),
+    };
+    let mut rest = resources.clone();
+    for c in resources.controllers() {
+        if let Err(e) = host.check(c) {
+            skipped.extend(rest.skip(c, &e));
+            rest = rest.without(c);
+        }
+    }
+    if parent.is_none() && !rest.controllers().is_empty() {
+        // Where the default parent gets its controllers from: the caller's own cgroup when
+        // it is the root, else the top of the mount.
+        let from = host.own_cgroup_dir().and_then(Cgroup::open).and_then(|own| {
+            let top = match own.is_root()? {
+                true => own.try_clone()?,
+                false => Cgroup::open(&host.v2_mount()?.mount_point)?,
+            };
+            Ok((own, top))
+        });
+        if let Ok((own, top)) = from {
+            for c in missing_in(&top, &rest.controllers()).unwrap_or_default() {
+                let e = not_enabled_at_top(&own, &top, &[c]);
+                skipped.extend(rest.skip(c, &e));
+                rest = rest.without(c);
+            }
+        }
+    }
+    let made = container_name().and_then(|name| {
+        let with = CgroupBuilder::new(&name).controllers(&rest.controllers());
+        match create_for_container_with(parent, &with) {
+            Ok(cg) => Ok(cg),
+            Err(e) if rest.controllers().is_empty() => Err(e),
+            Err(e) => {
+                let plain = CgroupBuilder::new(name);
+                let cg = create_for_container_with(parent, &plain).map_err(|_| e.clone());
+                skipped.extend(skip_all(&rest, &e));
+                rest = Resources::default();
+                cg
+            }
+        }
+    });
+    match made {
+        Ok(cg) => {
+            skipped.extend(rest.apply_best_effort(&cg));
+            (Some(cg), skipped)
+        }
+        Err(e) => {
+            skipped.extend(skip_all(&rest, &e));
+            (None, skipped)
+        }
+    }
+}
+
+/// Creates `builder`'s group under `parent` (absolute, or relative to the cgroup v2 root), or
+/// in the default place.
+fn create_for_container_with(
+    parent: Option<&std::path::Path>,
+    builder: &CgroupBuilder,
+) -> Result<OwnedCgroup> {
     match parent {
-        None => create_in_default(&builder, true),
+        None => create_in_default(builder, true),
         Some(p) => {
             let parent = if p.is_absolute() {
                 Cgroup::open(p)?
@@ -478,10 +561,10 @@ fn not_enabled_at_top(own: &Cgroup, top: &Cgroup, cs: &[Controller]) -> Error {
         format!(
             "{why_top}the root cgroup {} does not enable {list} for its children (not in its \
              cgroup.subtree_control), and contain does not reconfigure the host's hierarchy. \
-             Enable {} once with {enable} (systemd does this at boot), or pass a parent that \
-             has {0} (Container::cgroup_parent, `run --cgroup-parent`)",
+             Enable {them} once with {enable} (systemd does this at boot), or pass a parent \
+             that has {them} (Container::cgroup_parent, `run --cgroup-parent`)",
             top.path().display(),
-            if cs.len() > 1 { "them" } else { "it" },
+            them = if cs.len() > 1 { "them" } else { "it" },
         )
     } else if busy {
         format!(
@@ -496,10 +579,10 @@ fn not_enabled_at_top(own: &Cgroup, top: &Cgroup, cs: &[Controller]) -> Error {
         format!(
             "{why_top}{} (the top of this cgroup2 mount) does not enable {list} for its \
              children (not in its cgroup.subtree_control): {enable}, or pass a parent that has \
-             {} with Container::cgroup_parent; where this cgroup is not yours, it must be \
+             {them} with Container::cgroup_parent; where this cgroup is not yours, it must be \
              delegated to you (systemd: Delegate=yes)",
             top.path().display(),
-            if cs.len() > 1 { "them" } else { "it" },
+            them = if cs.len() > 1 { "them" } else { "it" },
         )
     };
     Error::unsupported(feature, reason)

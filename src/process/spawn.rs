@@ -142,7 +142,7 @@ impl Prepared {
     pub(super) fn spawn(mut self, c: &Container) -> Result<Child> {
         let network = net::Setup::prepare(c.network.as_ref(), c.namespaces)?;
         // Declared first so that it is removed last, after a failed child is reaped.
-        let owned_cgroup = create_cgroup(c)?;
+        let (owned_cgroup, skipped_limits) = create_cgroup(c)?;
         let target: Option<&Cgroup> = match (&c.cgroup, &owned_cgroup) {
             (_, Some(owned)) => Some(owned),
             (Some(CgroupPlacement::Existing(cg)), None) => Some(cg),
@@ -179,6 +179,7 @@ impl Prepared {
             .take()
             .ok_or_else(|| Error::sys("spawn", Errno::ECHILD))?;
         child.cgroup = owned_cgroup;
+        child.skipped_limits = skipped_limits;
         child.veth = veth;
         if got == 0 {
             // Only a child that exec'd has sent its pty master: one that failed before opening
@@ -1123,16 +1124,46 @@ fn workdir_plan(c: &Container) -> Result<Option<WorkdirPlan>> {
 }
 
 /// A cgroup of the container's own (`CgroupPlacement::Create`), with the device allowlist
-/// attached; `None` for an existing cgroup or none.
-fn create_cgroup(c: &Container) -> Result<Option<crate::cgroup::OwnedCgroup>> {
+/// attached; `None` for an existing cgroup or none (or, under `LimitPolicy::BestEffort`,
+/// when none could be made). Also the limits best effort skipped.
+fn create_cgroup(
+    c: &Container,
+) -> Result<(
+    Option<crate::cgroup::OwnedCgroup>,
+    Vec<crate::cgroup::SkippedLimit>,
+)> {
     let Some(CgroupPlacement::Create { parent, resources }) = &c.cgroup else {
-        return Ok(None);
+        return Ok((None, Vec::new()));
     };
-    let cg = crate::cgroup::place::create_for_container(parent.as_deref(), resources)?;
-    if let Some(rules) = &c.security.device_allowlist {
-        crate::cgroup::attach_device_filter(&cg, rules)?;
+    let (cg, skipped) = match c.limit_policy {
+        crate::cgroup::LimitPolicy::BestEffort => {
+            crate::cgroup::place::create_for_container_best_effort(parent.as_deref(), resources)
+        }
+        _ => (
+            Some(crate::cgroup::place::create_for_container(
+                parent.as_deref(),
+                resources,
+            )?),
+            Vec::new(),
+        ),
+    };
+    match (&c.security.device_allowlist, &cg) {
+        (Some(rules), Some(cg)) => crate::cgroup::attach_device_filter(cg, rules)?,
+        // Best effort made no cgroup. The default allowlist is then left out, as for a
+        // container without limits (the default seccomp filter's ban on block device nodes
+        // closes the same hole); one of the caller's is security, not a limit: never skipped.
+        (Some(rules), None) if *rules != crate::cgroup::DeviceRule::default_allowlist() => {
+            let why = skipped.last().map_or_else(String::new, |s| s.reason.to_string());
+            return Err(Error::unsupported(
+                "the device allowlist",
+                format!(
+                    "it is attached to the container's cgroup, which could not be made: {why}"
+                ),
+            ));
+        }
+        _ => {}
     }
-    Ok(Some(cg))
+    Ok((cg, skipped))
 }
 
 /// A close-on-exec duplicate of `fd` numbered `min_fd` or above.
