@@ -198,14 +198,24 @@ impl fmt::Display for Error {
             }
             Error::Config { what, reason } => write!(f, "invalid {what}: {reason}")?,
             Error::Unsupported { feature, reason } => {
-                write!(f, "{feature} is not supported here: {reason}")?
+                // "memory, cpu and pids controllers" (HostCgroups::check_all) are plural.
+                let verb = if feature.ends_with(" controllers") {
+                    "are"
+                } else {
+                    "is"
+                };
+                write!(f, "{feature} {verb} not supported here: {reason}")?
             }
             Error::Parse { what, reason } => write!(f, "cannot parse {what}: {reason}")?,
             Error::Netlink {
                 request,
                 interface,
                 errno,
-            } => write!(f, "netlink {request}{}: {errno}", InterfaceSuffix(interface))?,
+            } => write!(
+                f,
+                "netlink {request}{}: {errno}",
+                InterfaceSuffix(interface)
+            )?,
             Error::Helper { program, detail } => {
                 write!(f, "{} failed: {detail}", program.display())?
             }
@@ -272,8 +282,11 @@ fn sys_remedy(syscall: &str, errno: Errno) -> Option<&'static str> {
             "the caller may not create more processes: RLIMIT_NPROC (`ulimit -u`), the \
              pids.max of the caller's cgroup, kernel.threads-max or kernel.pid_max",
         ),
-        ("mount" | "fsopen" | "fsmount" | "fsconfig" | "move_mount" | "open_tree"
-        | "mount_setattr", Errno::EPERM) => Some(MOUNT_EPERM),
+        (
+            "mount" | "fsopen" | "fsmount" | "fsconfig" | "move_mount" | "open_tree"
+            | "mount_setattr",
+            Errno::EPERM,
+        ) => Some(MOUNT_EPERM),
         ("setns", Errno::EPERM) => Some(SETNS_EPERM),
         _ => None,
     }
@@ -383,10 +396,7 @@ impl ExecFailure {
             "the caller's root (no rootfs)"
         };
         let at = self.path.as_deref().map(Path::display);
-        let searched = self
-            .search_path
-            .as_deref()
-            .map(|p| Path::new(p).display());
+        let searched = self.search_path.as_deref().map(|p| Path::new(p).display());
         match (errno, self.target, at, searched) {
             (Errno::ENOENT, ExecTarget::Script, Some(at), _) => format!(
                 "{at} exists but is a script whose interpreter (the program on its #! line) \
@@ -449,10 +459,9 @@ impl ExecFailure {
                  (Container::env(\"PATH\", ..)) to the directory that holds it",
                 install("the program")
             )),
-            (Errno::ENOENT, _) => Cow::Owned(format!(
-                "check the path, or {}",
-                install("the program")
-            )),
+            (Errno::ENOENT, _) => {
+                Cow::Owned(format!("check the path, or {}", install("the program")))
+            }
             (Errno::EACCES, _) => Cow::Borrowed(EXEC_EACCES),
             (Errno::ENOEXEC, _) => Cow::Borrowed(EXEC_ENOEXEC),
             (Errno::E2BIG, _) => Cow::Borrowed(
@@ -632,6 +641,86 @@ mod tests {
         }
         assert_eq!(SetupStage::from_u32(0), None);
         assert_eq!(SetupStage::from_u32(999), None);
+    }
+
+    #[test]
+    fn remedies_come_from_one_table_and_follow_the_message() {
+        let e = Error::sys("clone3", Errno::EPERM);
+        let r = e.remedy().unwrap();
+        for sysctl in [
+            "kernel.unprivileged_userns_clone",
+            "kernel.apparmor_restrict_unprivileged_userns",
+            "user.max_user_namespaces",
+        ] {
+            assert!(r.contains(sysctl), "{r}");
+        }
+        assert_eq!(
+            e.to_string(),
+            format!("clone3: {}; remedy: {r}", Errno::EPERM)
+        );
+        assert!(Error::sys("clone", Errno::ENOSPC)
+            .remedy()
+            .unwrap()
+            .contains("max_user_namespaces"));
+        assert!(Error::sys("clone", Errno::EAGAIN)
+            .remedy()
+            .unwrap()
+            .contains("pids.max"));
+        // The syscall may carry an explanation: keyed on its name.
+        let e = Error::sys_path("mount (proc)", "/proc", Errno::EPERM);
+        assert!(e.remedy().unwrap().contains("CAP_SYS_ADMIN"), "{e}");
+        let e = Error::setup(SetupStage::Mount, Errno::EPERM);
+        assert!(e
+            .to_string()
+            .starts_with("container setup failed at mount: "));
+        assert!(e.remedy().unwrap().contains("FS_USERNS_MOUNT"), "{e}");
+        let e = Error::Helper {
+            program: "/usr/bin/newuidmap".into(),
+            detail: "exit status: 1".into(),
+        };
+        assert!(e.remedy().unwrap().contains("/etc/subuid"), "{e}");
+        // No remedy: the message is unchanged.
+        let e = Error::sys_path("openat2", "/x", Errno::ENOENT);
+        assert_eq!(e.remedy(), None);
+        assert!(!e.to_string().contains("remedy"));
+        let e = Error::config("umask", "bad");
+        assert_eq!(e.to_string(), "invalid umask: bad");
+    }
+
+    #[test]
+    fn exec_failures_are_explained_by_what_the_child_found() {
+        let exec = |target, path: Option<&str>, search: Option<&str>| {
+            Error::Setup {
+                stage: SetupStage::Exec,
+                errno: Errno::ENOENT,
+                exec: Some(Box::new(ExecFailure {
+                    program: "job".into(),
+                    path: path.map(PathBuf::from),
+                    search_path: search.map(OsString::from),
+                    target,
+                    in_rootfs: true,
+                })),
+            }
+            .to_string()
+        };
+        let s = exec(ExecTarget::Missing, None, Some("/bin:/usr/bin"));
+        assert!(
+            s.contains("\"job\" was not found in any directory of PATH=/bin:/usr/bin"),
+            "{s}"
+        );
+        let s = exec(
+            ExecTarget::Script,
+            Some("/usr/bin/job"),
+            Some("/bin:/usr/bin"),
+        );
+        assert!(s.contains("/usr/bin/job exists but is a script"), "{s}");
+        let s = exec(ExecTarget::Elf, Some("/bin/job"), None);
+        assert!(s.contains("dynamically linked binary whose loader"), "{s}");
+        let s = exec(ExecTarget::Other, Some("/bin/job"), None);
+        assert!(
+            s.contains("exists, so its interpreter or loader is missing"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -150,7 +150,11 @@ fn a_script_whose_interpreter_is_missing_says_so() {
         let e = Container::new(&bin).spawn().unwrap_err();
         let exec = exec_failure(&e, Errno::ENOENT);
         assert_eq!(exec.target, ExecTarget::Elf, "{e}");
-        assert!(e.to_string().contains("dynamically linked binary whose loader"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("dynamically linked binary whose loader"),
+            "{e}"
+        );
         assert!(e.remedy().unwrap().contains("readelf -l"), "{e}");
     } else {
         common::skip(
@@ -191,7 +195,10 @@ fn a_script_whose_interpreter_is_missing_says_so() {
     let exec = exec_failure(&e, Errno::ENOENT);
     assert_eq!(exec.target, ExecTarget::Script, "{e}");
     assert_eq!(exec.path.as_deref(), Some(Path::new("/bin/job.py")), "{e}");
-    assert!(e.to_string().contains("missing in the container's root"), "{e}");
+    assert!(
+        e.to_string().contains("missing in the container's root"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -262,7 +269,10 @@ fn a_rootless_cgroup_failure_explains_delegation() {
             if !is_root(TEST) {
                 return;
             }
-            if HostCgroups::detect().and_then(|h| h.own_cgroup_dir()).is_err() {
+            if HostCgroups::detect()
+                .and_then(|h| h.own_cgroup_dir())
+                .is_err()
+            {
                 return common::skip(TEST, "no cgroup v2 here");
             }
             let mode = std::fs::metadata("/").unwrap().permissions().mode();
@@ -296,6 +306,26 @@ fn a_rootless_cgroup_failure_explains_delegation() {
         assert!(msg.contains(needed), "{needed:?} missing from: {msg}");
     }
 
+    // Namespaces without privilege (and without a user namespace): clone refuses, and the
+    // remedy names the capability and the sysctls that gate unprivileged user namespaces.
+    let e = Container::new("true")
+        .namespaces(Namespaces::NET)
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Sys { syscall, errno: Errno::EPERM, .. } if syscall.starts_with("clone")),
+        "{e}"
+    );
+    let remedy = e.remedy().expect("a remedy for clone EPERM");
+    for needed in [
+        "CAP_SYS_ADMIN",
+        "kernel.unprivileged_userns_clone",
+        "kernel.apparmor_restrict_unprivileged_userns",
+        "user.max_user_namespaces",
+    ] {
+        assert!(remedy.contains(needed), "{needed:?} missing from: {e}");
+    }
+
     // Best effort: the container runs without a cgroup, and says what it did not apply.
     let mut r = Resources::default();
     r.pids_max = Some(Max::Limit(64));
@@ -309,7 +339,10 @@ fn a_rootless_cgroup_failure_explains_delegation() {
     assert_eq!(skipped.len(), 1, "{skipped:?}");
     assert_eq!(skipped[0].setting, "pids.max");
     assert_eq!(skipped[0].value, "64");
-    assert!(matches!(skipped[0].reason, Error::Unsupported { .. }), "{skipped:?}");
+    assert!(
+        matches!(skipped[0].reason, Error::Unsupported { .. }),
+        "{skipped:?}"
+    );
     assert!(child.wait().unwrap().success());
 }
 
@@ -375,22 +408,63 @@ fn best_effort_applies_what_the_host_supports_and_lists_the_rest() {
         let why = if host.check(c).is_err() {
             format!("{c} controller is not supported here")
         } else {
-            format!("echo +{c} > {}", top.path().join("cgroup.subtree_control").display())
+            format!(
+                "echo +{c} > {}",
+                top.path().join("cgroup.subtree_control").display()
+            )
         };
         assert!(msg.contains(&why), "{why:?} missing from: {msg}");
     }
     if in_vm() {
-        assert!(skipped.is_empty(), "the guest has every controller: {skipped:?}");
+        assert!(
+            skipped.is_empty(),
+            "the guest has every controller: {skipped:?}"
+        );
     }
     assert!(child.wait().unwrap().success());
     // The group is there for usage even when its limits were skipped.
     assert!(child.usage().is_ok());
 
     if !expected.is_empty() {
-        let e = Container::new("true")
-            .resources(r)
-            .spawn()
-            .unwrap_err();
+        let e = Container::new("true").resources(r).spawn().unwrap_err();
         assert!(matches!(e, Error::Unsupported { .. }), "strict: {e}");
+    }
+}
+
+/// The run example: a missing command names the PATH searched (exit 127, as a shell), and
+/// `--limits-best-effort` runs with what the host supports, warning about each skipped limit.
+#[test]
+fn the_run_example_explains_a_missing_command_and_warns_about_skipped_limits() {
+    use common::run::{code, run};
+    const TEST: &str = "the_run_example_explains_a_missing_command_and_warns_about_skipped_limits";
+    if !is_root(TEST) {
+        return;
+    }
+    let o = run(&["--", "no-such-tool-xyz"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 127, "{err}");
+    assert!(
+        err.contains("no-such-tool-xyz: command not found: container setup failed at execve")
+            && err.contains("not found in any directory of PATH=/usr/local/sbin:"),
+        "{err}"
+    );
+
+    let host = match HostCgroups::detect() {
+        Ok(h) if h.v2_mount().is_ok() => h,
+        _ => return common::skip(TEST, "no cgroup v2 here (best-effort part)"),
+    };
+    let o = run(&["--pids", "10", "--limits-best-effort", "--", "true"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 0, "{err}");
+    let warned = err.contains("contain: warning: pids.max=10 not applied: ");
+    let top = HostCgroups::detect()
+        .and_then(|h| h.v2_mount().map(|m| m.mount_point.clone()))
+        .and_then(Cgroup::open)
+        .and_then(|top| top.subtree_control())
+        .unwrap();
+    let lacks_pids = host.check(Controller::Pids).is_err() || !top.contains(&Controller::Pids);
+    assert_eq!(warned, lacks_pids, "{err}");
+    if in_vm() {
+        assert!(!warned, "the guest has pids: {err}");
     }
 }

@@ -226,6 +226,7 @@ fn a_program_path_through_a_caller_descriptor_does_not_resolve() {
             Error::Setup {
                 stage: SetupStage::Exec,
                 errno,
+                ..
             } => assert!(
                 errno == nix::errno::Errno::ENOENT || errno == nix::errno::Errno::EBADF,
                 "{errno}"

@@ -522,7 +522,8 @@ fn setup_failures_name_the_step_and_errno() {
             e,
             Error::Setup {
                 stage: SetupStage::Exec,
-                errno: contain::Errno::ENOENT
+                errno: contain::Errno::ENOENT,
+                ..
             }
         ),
         "{e}"
@@ -535,7 +536,8 @@ fn setup_failures_name_the_step_and_errno() {
             e,
             Error::Setup {
                 stage: SetupStage::Exec,
-                errno: contain::Errno::ENOENT
+                errno: contain::Errno::ENOENT,
+                ..
             }
         ),
         "{e}"
@@ -548,7 +550,8 @@ fn setup_failures_name_the_step_and_errno() {
             e,
             Error::Setup {
                 stage: SetupStage::Exec,
-                errno: contain::Errno::EACCES
+                errno: contain::Errno::EACCES,
+                ..
             }
         ),
         "{e}"
@@ -564,7 +567,8 @@ fn setup_failures_name_the_step_and_errno() {
             Error::Sys {
                 syscall,
                 path: Some(p),
-                errno: contain::Errno::ENOENT
+                errno: contain::Errno::ENOENT,
+                ..
             } if syscall.starts_with("chdir") && p == std::path::Path::new("/nonexistent-dir")
         ),
         "{e}"

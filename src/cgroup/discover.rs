@@ -795,14 +795,23 @@ pids\t8\t1\t1
         );
         // Every missing controller in one error, with each one's place and remedy.
         let e = host
-            .check_all(&[Controller::Memory, Controller::Hugetlb, Controller::Io, Controller::Rdma])
+            .check_all(&[
+                Controller::Memory,
+                Controller::Hugetlb,
+                Controller::Io,
+                Controller::Rdma,
+            ])
             .unwrap_err()
             .to_string();
         assert!(
             e.starts_with("memory, io and rdma controllers are not supported here: memory is bound to the cgroup v1 hierarchy at /sys/fs/cgroup/memory; io (blkio in cgroup v1) is bound to the cgroup v1 hierarchy at /sys/fs/cgroup/blkio; the kernel has no rdma controller"),
             "{e}"
         );
-        assert!(e.contains("`cgroup_no_v1=memory,blkio`") && e.contains("built with the rdma controller"), "{e}");
+        assert!(
+            e.contains("`cgroup_no_v1=memory,blkio`")
+                && e.contains("built with the rdma controller"),
+            "{e}"
+        );
         let e = host.check(Controller::Io).unwrap_err().to_string();
         assert!(e.contains("io (blkio in cgroup v1) is bound to the cgroup v1 hierarchy at /sys/fs/cgroup/blkio"), "{e}");
         let e = host.check(Controller::Rdma).unwrap_err().to_string();

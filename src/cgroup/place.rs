@@ -350,13 +350,16 @@ pub(crate) fn create_for_container_best_effort(
     if parent.is_none() && !rest.controllers().is_empty() {
         // Where the default parent gets its controllers from: the caller's own cgroup when
         // it is the root, else the top of the mount.
-        let from = host.own_cgroup_dir().and_then(Cgroup::open).and_then(|own| {
-            let top = match own.is_root()? {
-                true => own.try_clone()?,
-                false => Cgroup::open(&host.v2_mount()?.mount_point)?,
-            };
-            Ok((own, top))
-        });
+        let from = host
+            .own_cgroup_dir()
+            .and_then(Cgroup::open)
+            .and_then(|own| {
+                let top = match own.is_root()? {
+                    true => own.try_clone()?,
+                    false => Cgroup::open(&host.v2_mount()?.mount_point)?,
+                };
+                Ok((own, top))
+            });
         if let Ok((own, top)) = from {
             for c in missing_in(&top, &rest.controllers()).unwrap_or_default() {
                 let e = not_enabled_at_top(&own, &top, &[c]);
@@ -614,7 +617,11 @@ pub(crate) fn not_delegated(own: &Cgroup, at: &Cgroup, wanted: &[Controller], e:
              uid {euid}{}",
             own.path().display(),
             owner(own),
-            if ro { ", and its cgroup2 mount is read-only" } else { "" }
+            if ro {
+                ", and its cgroup2 mount is read-only"
+            } else {
+                ""
+            }
         )
     } else {
         format!(

@@ -131,13 +131,25 @@ impl Resources {
         };
         let s = |v: &dyn std::fmt::Display| v.to_string();
         use Controller::*;
-        add(Cpuset, "cpuset.cpus", self.cpuset_cpus.as_ref().map(|v| s(v)));
-        add(Cpuset, "cpuset.mems", self.cpuset_mems.as_ref().map(|v| s(v)));
+        add(
+            Cpuset,
+            "cpuset.cpus",
+            self.cpuset_cpus.as_ref().map(|v| s(v)),
+        );
+        add(
+            Cpuset,
+            "cpuset.mems",
+            self.cpuset_mems.as_ref().map(|v| s(v)),
+        );
         add(Memory, "memory.min", self.memory_min.map(|v| s(&v)));
         add(Memory, "memory.low", self.memory_low.map(|v| s(&v)));
         add(Memory, "memory.high", self.memory_high.map(|v| s(&v)));
         add(Memory, "memory.max", self.memory_max.map(|v| s(&v)));
-        add(Memory, "memory.swap.max", self.memory_swap_max.map(|v| s(&v)));
+        add(
+            Memory,
+            "memory.swap.max",
+            self.memory_swap_max.map(|v| s(&v)),
+        );
         add(
             Memory,
             "memory.oom.group",
@@ -146,7 +158,11 @@ impl Resources {
         add(Cpu, "cpu.max", self.cpu_max.map(|v| s(&v)));
         add(Cpu, "cpu.weight", self.cpu_weight.map(|v| s(&v)));
         add(Pids, "pids.max", self.pids_max.map(|v| s(&v)));
-        add(Io, "io.weight", self.io_weight.map(|v| format!("default {v}")));
+        add(
+            Io,
+            "io.weight",
+            self.io_weight.map(|v| format!("default {v}")),
+        );
         for m in &self.io_max {
             add(Io, "io.max", Some(s(m)));
         }

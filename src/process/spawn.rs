@@ -1153,12 +1153,12 @@ fn create_cgroup(
         // container without limits (the default seccomp filter's ban on block device nodes
         // closes the same hole); one of the caller's is security, not a limit: never skipped.
         (Some(rules), None) if *rules != crate::cgroup::DeviceRule::default_allowlist() => {
-            let why = skipped.last().map_or_else(String::new, |s| s.reason.to_string());
+            let why = skipped
+                .last()
+                .map_or_else(String::new, |s| s.reason.to_string());
             return Err(Error::unsupported(
                 "the device allowlist",
-                format!(
-                    "it is attached to the container's cgroup, which could not be made: {why}"
-                ),
+                format!("it is attached to the container's cgroup, which could not be made: {why}"),
             ));
         }
         _ => {}
