@@ -234,10 +234,11 @@ impl Error {
     ///
     /// ```
     /// use contain::{Errno, Error};
-    /// # fn clone_failed() -> Error { contain::Error::Sys { syscall: "clone3", path: None, errno: Errno::ENOSPC } }
-    /// let e: Error = clone_failed(); // clone3: ENOSPC
+    /// // What spawn returns when a namespace limit is reached.
+    /// let e = Error::Sys { syscall: "clone3", path: None, errno: Errno::ENOSPC };
     /// assert!(e.remedy().unwrap().contains("max_user_namespaces"));
-    /// assert!(e.to_string().starts_with("clone3: ENOSPC; remedy: "));
+    /// let shown = e.to_string();
+    /// assert!(shown.starts_with("clone3: ENOSPC") && shown.contains("; remedy: "));
     /// ```
     pub fn remedy(&self) -> Option<Cow<'static, str>> {
         match self {
