@@ -456,7 +456,7 @@ pub(crate) fn create_in_default(builder: &CgroupBuilder, sweep: bool) -> Result<
                 sweep_once(&parent);
             }
             builder.create_in(&parent).map_err(|e| match e.errno() {
-                Some(Errno::EACCES | Errno::EPERM) => no_permission(&own, &parent, &wanted, e),
+                Some(Errno::EACCES | Errno::EPERM) => not_delegated(&own, &parent, &wanted, e),
                 _ => e,
             })
         });
@@ -494,7 +494,7 @@ fn crate_parent(own: &Cgroup, top: &Cgroup, wanted: &[Controller]) -> Result<Cgr
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e @ (Errno::EACCES | Errno::EPERM | Errno::EROFS)) => {
                     let err = Error::sys_path("mkdirat", top.path().join(PARENT), e);
-                    return Err(no_permission(own, top, wanted, err));
+                    return Err(not_delegated(own, top, wanted, err));
                 }
                 Err(e) => return Err(Error::sys_path("mkdirat", top.path().join(PARENT), e)),
             }
@@ -520,7 +520,7 @@ fn crate_parent(own: &Cgroup, top: &Cgroup, wanted: &[Controller]) -> Result<Cgr
     }
     match parent.enable_controllers(wanted) {
         Err(e) if matches!(e.errno(), Some(Errno::EACCES | Errno::EPERM)) => {
-            Err(no_permission(own, &parent, wanted, e))
+            Err(not_delegated(own, &parent, wanted, e))
         }
         Err(e) => Err(e),
         Ok(()) => Ok(parent),
@@ -591,16 +591,11 @@ fn not_enabled_at_top(own: &Cgroup, top: &Cgroup, cs: &[Controller]) -> Error {
     Error::unsupported(feature, reason)
 }
 
-/// Creating in `at` was refused for lack of permission (rootless, or a read-only mount).
-fn no_permission(own: &Cgroup, at: &Cgroup, wanted: &[Controller], e: Error) -> Error {
-    not_delegated(own, at, wanted, e)
-}
-
 /// `e`, a refused write in `at` (`EACCES`, `EPERM`, `EROFS`), as the `Unsupported` error that
 /// says why: the cgroup the caller is in is not delegated to it, and what to do (systemd's
 /// `Delegate=yes`, root, no limits). `wanted`: the controllers the group needed (none for a
 /// group only for usage and kill).
-pub(crate) fn not_delegated(own: &Cgroup, at: &Cgroup, wanted: &[Controller], e: Error) -> Error {
+fn not_delegated(own: &Cgroup, at: &Cgroup, wanted: &[Controller], e: Error) -> Error {
     let euid = nix::unistd::geteuid();
     let feature = match wanted {
         [] => "a cgroup for the container".to_owned(),
