@@ -235,6 +235,11 @@ struct Args {
     /// docker's --domainname; needs a UTS namespace.
     #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     domainname: Option<String>,
+    /// Apply the limits (--memory, --cpus, --pids-limit, ...) this host supports and warn
+    /// about the rest on stderr, instead of refusing to run (contain's LimitPolicy::BestEffort;
+    /// docker drops some unsupported limits with a warning by default).
+    #[arg(long)]
+    limits_best_effort: bool,
 }
 
 fn main() -> ExitCode {
@@ -256,9 +261,14 @@ fn main() -> ExitCode {
                 Error::Setup {
                     stage: SetupStage::Exec,
                     errno: Errno::ENOENT,
+                    ..
                 } => (
                     EXIT_NOT_FOUND,
-                    format!("{}: command not found", args.command[0].to_string_lossy()),
+                    // The library's message names the PATH searched and the likely cause.
+                    format!(
+                        "{}: command not found: {e}",
+                        args.command[0].to_string_lossy()
+                    ),
                 ),
                 Error::Setup {
                     stage: SetupStage::Exec,
@@ -288,6 +298,7 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
     };
     let started = Instant::now();
     let mut child = c.spawn()?;
+    warn_skipped_limits(&child);
     forward.forward_to(child.signaller()?)?;
     let relay = match child.take_tty() {
         Some(master) => Some(TtyRelay::start(
@@ -441,6 +452,9 @@ fn cgroup(args: &Args, c: &mut Container) -> contain::Result<()> {
     }
     if let Some(parent) = &args.cgroup_parent {
         c.cgroup_parent(parent);
+    }
+    if args.limits_best_effort {
+        c.limit_policy(contain::cgroup::LimitPolicy::BestEffort);
     }
     Ok(())
 }
@@ -783,4 +797,14 @@ fn domainname(args: &Args, ns: Namespaces, c: &mut Container) -> contain::Result
     }
     c.domainname(name);
     Ok(())
+}
+
+/// `--limits-best-effort`: one warning per limit the host could not apply.
+fn warn_skipped_limits(child: &contain::process::Child) {
+    for s in child.skipped_limits() {
+        eprintln!(
+            "contain: warning: {}={} not applied: {}",
+            s.setting, s.value, s.reason
+        );
+    }
 }

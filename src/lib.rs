@@ -21,6 +21,6 @@ mod signal;
 pub(crate) mod sys;
 
 pub use errno::Errno;
-pub use error::{Error, Result, SetupStage};
+pub use error::{Error, ExecFailure, ExecTarget, Result, SetupStage};
 pub use pid::Pid;
 pub use signal::Signal;

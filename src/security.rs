@@ -441,6 +441,9 @@ pub(crate) struct PreparedSecurity {
     pub no_new_privs: bool,
     /// The BPF program, empty for none (the default one is compiled once per process).
     pub filter: Cow<'static, [seccompiler::sock_filter]>,
+    /// The filter is the caller's own ([`Seccomp::Program`]): it may kill on any syscall, so
+    /// the child makes none after exec fails beyond reporting (no probe of the program).
+    pub custom_filter: bool,
     pub rlimits: Vec<Rlimit>,
     pub new_session: bool,
 }
@@ -480,6 +483,7 @@ impl PreparedSecurity {
             last_cap,
             no_new_privs: s.no_new_privs,
             filter,
+            custom_filter: matches!(s.seccomp, Seccomp::Program(_)),
             rlimits: s.rlimits.clone().unwrap_or_else(Security::default_rlimits),
             new_session: s.new_session,
         })

@@ -241,6 +241,6 @@ fn chdir(path: &'static str, errno: Errno) -> Expect {
 
 fn setup(stage: SetupStage, errno: Errno) -> Expect {
     Box::new(
-        move |e| matches!(e, Error::Setup { stage: s, errno: n } if *s == stage && *n == errno),
+        move |e| matches!(e, Error::Setup { stage: s, errno: n, .. } if *s == stage && *n == errno),
     )
 }

@@ -227,6 +227,7 @@ fn a_program_path_through_a_caller_descriptor_does_not_resolve() {
             Error::Setup {
                 stage: SetupStage::Exec,
                 errno,
+                ..
             } => assert!(
                 errno == contain::Errno::ENOENT || errno == contain::Errno::EBADF,
                 "{errno}"

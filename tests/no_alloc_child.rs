@@ -181,6 +181,39 @@ fn failing_spawns_allocate_nothing_in_the_child() {
     }
 }
 
+/// A failed execve is probed in the child (does the file exist, is it a script or ELF): raw
+/// syscalls on a stack buffer, for each candidate in PATH and for EACCES and ENOEXEC.
+#[test]
+fn probing_a_failed_exec_allocates_nothing_in_the_child() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("noalloc-probe");
+    let write = |name: &str, content: &[u8], mode: u32| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        std::fs::set_permissions(&p, PermissionsExt::from_mode(mode)).unwrap();
+    };
+    write("script", b"#!/no/such/interpreter\n", 0o755);
+    write("plain", b"#!/bin/sh\n", 0o644);
+    write("no-shebang", b"echo hi\n", 0o755);
+    let path = format!("/nonexistent:{}", dir.path().display());
+    for (program, errno) in [
+        ("script", contain::Errno::ENOENT),
+        ("missing", contain::Errno::ENOENT),
+        ("plain", contain::Errno::EACCES),
+        ("no-shebang", contain::Errno::ENOEXEC),
+    ] {
+        for call in [CloneCall::Auto, CloneCall::Legacy] {
+            let e = Container::new(program)
+                .env("PATH", &path)
+                .clone_call(call)
+                .spawn()
+                .unwrap_err();
+            assert_exec_failed(&e);
+            assert_eq!(e.errno(), Some(errno), "{program}: {e}");
+        }
+    }
+}
+
 #[test]
 fn joining_namespaces_allocates_nothing_in_the_child() {
     if !is_root("joining_namespaces_allocates_nothing_in_the_child") {

@@ -412,6 +412,7 @@ fn failures_name_the_path_and_leave_the_host_alone() {
             Err(Error::Setup {
                 stage: SetupStage::Exec,
                 errno: Errno::ENOENT,
+                ..
             }) => {}
             other => panic!("{other:?}"),
         }

@@ -523,7 +523,8 @@ fn setup_failures_name_the_step_and_errno() {
             e,
             Error::Setup {
                 stage: SetupStage::Exec,
-                errno: contain::Errno::ENOENT
+                errno: contain::Errno::ENOENT,
+                ..
             }
         ),
         "{e}"
@@ -536,7 +537,8 @@ fn setup_failures_name_the_step_and_errno() {
             e,
             Error::Setup {
                 stage: SetupStage::Exec,
-                errno: contain::Errno::ENOENT
+                errno: contain::Errno::ENOENT,
+                ..
             }
         ),
         "{e}"
@@ -549,7 +551,8 @@ fn setup_failures_name_the_step_and_errno() {
             e,
             Error::Setup {
                 stage: SetupStage::Exec,
-                errno: contain::Errno::EACCES
+                errno: contain::Errno::EACCES,
+                ..
             }
         ),
         "{e}"
@@ -565,7 +568,8 @@ fn setup_failures_name_the_step_and_errno() {
             Error::Sys {
                 syscall,
                 path: Some(p),
-                errno: contain::Errno::ENOENT
+                errno: contain::Errno::ENOENT,
+                ..
             } if syscall.starts_with("chdir") && p == std::path::Path::new("/nonexistent-dir")
         ),
         "{e}"

@@ -327,15 +327,72 @@ impl HostCgroups {
     }
 
     /// `Ok` if cgroup v2 offers `controller` at its mount; otherwise
-    /// [`Error::Unsupported`] saying why (bound to v1, disabled, not in the kernel, ...).
+    /// [`Error::Unsupported`] saying why (bound to v1, disabled, not in the kernel, ...) and
+    /// what to do. [`check_all`](Self::check_all) checks several at once.
     pub fn check(&self, controller: Controller) -> Result<()> {
-        match self.missing_reason(controller) {
-            None => Ok(()),
-            Some(reason) => Err(Error::unsupported(
-                format!("{} controller", controller.name()),
-                reason,
-            )),
+        self.check_all(&[controller])
+    }
+
+    /// `Ok` if cgroup v2 offers every one of `controllers` at its mount; otherwise one
+    /// [`Error::Unsupported`] that names *every* missing controller, where each one is instead
+    /// (bound to a cgroup v1 hierarchy, disabled on the kernel command line, not delegated to
+    /// this cgroup namespace, absent from the kernel), and the remedy for each cause (e.g.
+    /// booting with `systemd.unified_cgroup_hierarchy=1` on a hybrid host). The feature is
+    /// `"memory controller"` for one, `"memory, cpu and pids controllers"` for several.
+    ///
+    /// ```
+    /// use contain::cgroup::{Controller, HostCgroups};
+    /// let mountinfo = "41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
+    ///                  42 31 0:39 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+    ///                  43 31 0:40 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n";
+    /// let host = HostCgroups::from_texts(mountinfo, "0::/\n", "", "hugetlb\n")?;
+    /// let e = host.check_all(&[Controller::Memory, Controller::Pids]).unwrap_err().to_string();
+    /// assert!(e.starts_with("memory and pids controllers are not supported here"), "{e}");
+    /// assert!(e.contains("systemd.unified_cgroup_hierarchy=1"), "{e}");
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn check_all(&self, controllers: &[Controller]) -> Result<()> {
+        let mut missing: Vec<(Controller, String, Cause)> = Vec::new();
+        for &c in controllers {
+            if let Some((why, cause)) = self.missing_why(c) {
+                if !missing.iter().any(|(m, ..)| *m == c) {
+                    missing.push((c, why, cause));
+                }
+            }
         }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let cs: Vec<Controller> = missing.iter().map(|(c, ..)| *c).collect();
+        let feature = match cs.len() {
+            1 => format!("{} controller", cs[0]),
+            _ => format!("{} controllers", and_list(&cs)),
+        };
+        let mut reason: Vec<String> = missing.iter().map(|(_, why, _)| why.clone()).collect();
+        reason.push(self.offers());
+        let mut causes: Vec<Cause> = missing.iter().map(|(.., cause)| *cause).collect();
+        causes.sort_unstable();
+        causes.dedup();
+        let remedies: Vec<String> = causes
+            .iter()
+            .map(|&cause| {
+                let these: Vec<Controller> = missing
+                    .iter()
+                    .filter(|(.., k)| *k == cause)
+                    .map(|(c, ..)| *c)
+                    .collect();
+                self.remedy(cause, &these)
+            })
+            .collect();
+        Err(Error::unsupported(
+            feature,
+            format!(
+                "{}. To fix: {}; or drop these limits, or have the limits this host supports \
+                 applied and the rest reported (LimitPolicy::BestEffort)",
+                reason.join("; "),
+                remedies.join("; ")
+            ),
+        ))
     }
 
     fn no_v2_reason(&self) -> String {
@@ -345,8 +402,38 @@ impl HostCgroups {
         }
     }
 
+    /// What cgroup v2 offers at its mount, e.g. "cgroup v2 at /sys/fs/cgroup/unified offers
+    /// only hugetlb".
+    fn offers(&self) -> String {
+        let Some(v2) = self.hierarchy.v2() else {
+            return self.no_v2_reason();
+        };
+        if v2.controllers.is_empty() {
+            format!(
+                "cgroup v2 at {} offers no controllers",
+                v2.mount_point.display()
+            )
+        } else {
+            format!(
+                "cgroup v2 at {} offers only {}",
+                v2.mount_point.display(),
+                names(&v2.controllers)
+            )
+        }
+    }
+
     /// Why `c` is not usable through cgroup v2, or `None` if it is.
     pub(crate) fn missing_reason(&self, c: Controller) -> Option<String> {
+        let (why, _) = self.missing_why(c)?;
+        Some(match self.hierarchy.v2() {
+            Some(_) => format!("{why}; {}", self.offers()),
+            None => why,
+        })
+    }
+
+    /// Why `c` is not usable through cgroup v2 (without what v2 offers), and the kind of
+    /// cause, for the remedy; `None` if it is usable.
+    fn missing_why(&self, c: Controller) -> Option<(String, Cause)> {
         let v1_name = c.v1_name();
         let shown = if v1_name == c.name() {
             c.name().to_owned()
@@ -362,51 +449,116 @@ impl HostCgroups {
         let Some(v2) = self.hierarchy.v2() else {
             let base = self.no_v2_reason();
             return Some(match v1_mount {
-                Some(m) => format!(
-                    "{shown} is bound to the cgroup v1 hierarchy at {}; {base}",
-                    m.mount_point.display()
+                Some(m) => (
+                    format!(
+                        "{shown} is bound to the cgroup v1 hierarchy at {}; {base}",
+                        m.mount_point.display()
+                    ),
+                    Cause::NoV2,
                 ),
-                None => base,
+                None => (base, Cause::NoV2),
             });
         };
         if v2.controllers.contains(&c) {
             return None;
         }
-        let offers = if v2.controllers.is_empty() {
-            format!(
-                "cgroup v2 at {} offers no controllers",
-                v2.mount_point.display()
-            )
-        } else {
-            format!(
-                "cgroup v2 at {} offers only {}",
-                v2.mount_point.display(),
-                names(&v2.controllers)
-            )
-        };
-        let why = if let Some(m) = v1_mount {
-            format!(
-                "{shown} is bound to the cgroup v1 hierarchy at {}",
-                m.mount_point.display()
+        Some(if let Some(m) = v1_mount {
+            (
+                format!(
+                    "{shown} is bound to the cgroup v1 hierarchy at {}",
+                    m.mount_point.display()
+                ),
+                Cause::BoundToV1,
             )
         } else if let Some(k) = kernel.filter(|k| k.hierarchy != 0) {
-            format!(
-                "{shown} is bound to cgroup v1 hierarchy {} (not mounted here)",
-                k.hierarchy
+            (
+                format!(
+                    "{shown} is bound to cgroup v1 hierarchy {} (not mounted here)",
+                    k.hierarchy
+                ),
+                Cause::BoundToV1,
             )
         } else if kernel.is_some_and(|k| !k.enabled) {
-            format!("{shown} is disabled on the kernel command line (cgroup_disable={v1_name})")
+            (
+                format!(
+                    "{shown} is disabled on the kernel command line (cgroup_disable={v1_name})"
+                ),
+                Cause::Disabled,
+            )
         } else if !self.kernel.is_empty() && kernel.is_none() {
-            format!("the kernel has no {shown} controller (not in {PROC_CGROUPS})")
+            (
+                format!("the kernel has no {shown} controller (not in {PROC_CGROUPS})"),
+                Cause::NotInKernel,
+            )
         } else if v2.root != Path::new("/") {
-            format!(
-                "{shown} is not delegated to the cgroup {} shown at this mount",
-                v2.root.display()
+            (
+                format!(
+                    "{shown} is not delegated to the cgroup {} shown at this mount",
+                    v2.root.display()
+                ),
+                Cause::NotDelegated,
             )
         } else {
-            format!("the kernel does not offer {shown} to cgroup v2")
-        };
-        Some(format!("{why}; {offers}"))
+            (
+                format!("the kernel does not offer {shown} to cgroup v2"),
+                Cause::NotInKernel,
+            )
+        })
+    }
+
+    /// What to do about `cause` for the controllers `cs`.
+    fn remedy(&self, cause: Cause, cs: &[Controller]) -> String {
+        let v1_names = cs.iter().map(|c| c.v1_name()).collect::<Vec<_>>().join(",");
+        let list = and_list(cs);
+        match cause {
+            Cause::BoundToV1 => format!(
+                "{list} can be had in cgroup v2 only once cgroup v1 lets go of {}: boot with \
+                 `systemd.unified_cgroup_hierarchy=1` (systemd hosts: all controllers in cgroup \
+                 v2), or with `cgroup_no_v1={v1_names}` (or `cgroup_no_v1=all`) on the kernel \
+                 command line",
+                if cs.len() == 1 { "it" } else { "them" }
+            ),
+            Cause::Disabled => format!(
+                "remove `cgroup_disable={v1_names}` from the kernel command line and reboot"
+            ),
+            Cause::NotInKernel => {
+                format!("use a kernel built with the {list} controller (see /proc/cgroups)")
+            }
+            Cause::NotDelegated => format!(
+                "ask whoever manages the cgroup {} to delegate {list} to it (enable {} in its \
+                 parent's cgroup.subtree_control; systemd: Delegate=yes; docker: a cgroup v2 \
+                 host and --cgroupns=private)",
+                self.hierarchy
+                    .v2()
+                    .map_or_else(String::new, |v2| v2.root.display().to_string()),
+                if cs.len() == 1 { "it" } else { "them" }
+            ),
+            Cause::NoV2 => "boot with `systemd.unified_cgroup_hierarchy=1`, or mount cgroup v2 \
+                 (`mount -t cgroup2 none /sys/fs/cgroup/unified`)"
+                .to_owned(),
+        }
+    }
+}
+
+/// Why a controller is missing from cgroup v2, for the remedy (one per kind in an error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Cause {
+    NoV2,
+    BoundToV1,
+    Disabled,
+    NotInKernel,
+    NotDelegated,
+}
+
+/// "memory", "memory and pids", "memory, cpu and pids".
+pub(crate) fn and_list(cs: &[Controller]) -> String {
+    match cs {
+        [] => String::new(),
+        [one] => one.name().to_owned(),
+        [rest @ .., last] => format!(
+            "{} and {last}",
+            rest.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
@@ -634,7 +786,31 @@ pids\t8\t1\t1
         assert_eq!(
             e.to_string(),
             "memory controller is not supported here: memory is bound to the cgroup v1 hierarchy at \
-             /sys/fs/cgroup/memory; cgroup v2 at /sys/fs/cgroup/unified offers only hugetlb"
+             /sys/fs/cgroup/memory; cgroup v2 at /sys/fs/cgroup/unified offers only hugetlb. To \
+             fix: memory can be had in cgroup v2 only once cgroup v1 lets go of it: boot with \
+             `systemd.unified_cgroup_hierarchy=1` (systemd hosts: all controllers in cgroup v2), \
+             or with `cgroup_no_v1=memory` (or `cgroup_no_v1=all`) on the kernel command line; \
+             or drop these limits, or have the limits this host supports applied and the rest \
+             reported (LimitPolicy::BestEffort)"
+        );
+        // Every missing controller in one error, with each one's place and remedy.
+        let e = host
+            .check_all(&[
+                Controller::Memory,
+                Controller::Hugetlb,
+                Controller::Io,
+                Controller::Rdma,
+            ])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("memory, io and rdma controllers are not supported here: memory is bound to the cgroup v1 hierarchy at /sys/fs/cgroup/memory; io (blkio in cgroup v1) is bound to the cgroup v1 hierarchy at /sys/fs/cgroup/blkio; the kernel has no rdma controller"),
+            "{e}"
+        );
+        assert!(
+            e.contains("`cgroup_no_v1=memory,blkio`")
+                && e.contains("built with the rdma controller"),
+            "{e}"
         );
         let e = host.check(Controller::Io).unwrap_err().to_string();
         assert!(e.contains("io (blkio in cgroup v1) is bound to the cgroup v1 hierarchy at /sys/fs/cgroup/blkio"), "{e}");

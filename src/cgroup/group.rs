@@ -360,9 +360,7 @@ impl Cgroup {
         if !from_above.is_empty() {
             // A controller the host lacks is the first thing to say.
             if let Ok(host) = HostCgroups::detect() {
-                for &c in &from_above {
-                    host.check(c)?;
-                }
+                host.check_all(&from_above)?;
             }
         }
         if !self.is_root()? && !self.procs()?.is_empty() {
@@ -386,6 +384,11 @@ impl Cgroup {
             }
         }
         Ok(())
+    }
+
+    /// `Ok` if `c` is enabled for this group, else `Unsupported` saying why.
+    pub(crate) fn require_controller(&self, c: Controller) -> Result<()> {
+        self.require(c)
     }
 
     /// `Ok` if `c` is enabled for this group, else `Unsupported` saying why.
@@ -500,9 +503,27 @@ impl Cgroup {
         Ok(Hugetlb { cg: self })
     }
 
-    /// Applies every limit set in `resources`.
+    /// Applies every limit set in `resources`; stops at the first that fails.
     pub fn apply(&self, resources: &Resources) -> Result<()> {
         resources.apply_to(self)
+    }
+
+    /// Applies every limit set in `resources` that this group can take, and returns the
+    /// others, each with its error (a controller not enabled here, a file the kernel lacks,
+    /// a value it refused). The rules of [`LimitPolicy::BestEffort`](super::LimitPolicy).
+    ///
+    /// ```no_run
+    /// use contain::cgroup::{Bytes, Cgroup, Max, Resources};
+    /// let mut limits = Resources::default();
+    /// limits.memory_max = Some(Max::Limit(Bytes::mib(64)));
+    /// limits.pids_max = Some(Max::Limit(32));
+    /// for s in Cgroup::open("/sys/fs/cgroup/job")?.apply_best_effort(&limits) {
+    ///     eprintln!("{} not applied: {}", s.setting, s.reason);
+    /// }
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn apply_best_effort(&self, resources: &Resources) -> Vec<super::SkippedLimit> {
+        resources.apply_best_effort(self)
     }
 
     /// `cpu.stat`: CPU time used by the group and its descendants. Available in every

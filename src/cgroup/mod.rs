@@ -5,7 +5,13 @@
 //!   used: on hybrid and v1 hosts, asking for a controller that cgroup v2 lacks gives
 //!   [`Error::Unsupported`](crate::Error::Unsupported) saying where it is bound instead, e.g.
 //!   "memory controller is not supported here: memory is bound to the cgroup v1 hierarchy at
-//!   /sys/fs/cgroup/memory; cgroup v2 at /sys/fs/cgroup/unified offers only hugetlb".
+//!   /sys/fs/cgroup/memory; cgroup v2 at /sys/fs/cgroup/unified offers only hugetlb. To fix:
+//!   ... boot with `systemd.unified_cgroup_hierarchy=1` ...". Every missing controller is
+//!   named in the one error ([`HostCgroups::check_all`]), each with its remedy.
+//! - Best effort: [`LimitPolicy::BestEffort`] (on
+//!   [`Container::limit_policy`](crate::process::Container::limit_policy)) applies the limits
+//!   the host supports and lists the rest as [`SkippedLimit`]s, each with its error, instead
+//!   of refusing the container; [`Cgroup::apply_best_effort`] does the same on a group.
 //! - [`Cgroup`] is an open directory descriptor; every interface file is reached with
 //!   `openat` on it, and its fd is what `clone3(CLONE_INTO_CGROUP)` takes.
 //! - [`CgroupBuilder`] creates a group, enabling the controllers it needs in the parents'
@@ -56,5 +62,5 @@ pub use discover::{Hierarchy, HostCgroups, KernelController, V1Mount, V2Mount};
 pub use group::{Cgroup, OwnedCgroup, Usage, DROP_TIMEOUT};
 pub use parse::{CgroupEvents, CpuStat, IoStat, MemoryEvents, MemoryStat, PidsEvents};
 pub use place::{cleanup, cleanup_in, Cleanup, PARENT};
-pub use resources::{CgroupBuilder, Resources};
+pub use resources::{CgroupBuilder, LimitPolicy, Resources, SkippedLimit};
 pub use value::{Bytes, CpuList, CpuMax, Device, HugePageSize, IoMax, Max, Weight};

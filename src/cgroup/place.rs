@@ -44,9 +44,9 @@ use std::sync::{Mutex, OnceLock};
 use nix::sys::stat::{self, Mode};
 
 use super::controllers::Controller;
-use super::discover::HostCgroups;
+use super::discover::{and_list, HostCgroups};
 use super::group::{remove_if_empty, Cgroup, OwnedCgroup};
-use super::resources::{CgroupBuilder, Resources};
+use super::resources::{CgroupBuilder, Resources, SkippedLimit};
 use crate::errno::NixResultExt;
 use crate::{Errno, Error, Result};
 
@@ -317,8 +317,94 @@ pub(crate) fn create_for_container(
     resources: &Resources,
 ) -> Result<OwnedCgroup> {
     let builder = CgroupBuilder::new(container_name()?).resources(resources.clone());
+    create_for_container_with(parent, &builder)
+}
+
+/// [`create_for_container`] under [`LimitPolicy::BestEffort`]: the group with the limits the
+/// host supports, and those it skipped; no group (and every limit skipped) when none can be
+/// made. Each controller the host lacks, or the default parent's top does not enable, is
+/// skipped with its own error; a group that cannot be made with the rest is made without
+/// controllers (for usage and kill) when it can, its limits skipped with the first error.
+pub(crate) fn create_for_container_best_effort(
+    parent: Option<&std::path::Path>,
+    resources: &Resources,
+) -> (Option<OwnedCgroup>, Vec<SkippedLimit>) {
+    let skip_all = |r: &Resources, e: &Error| -> Vec<SkippedLimit> {
+        r.controllers()
+            .into_iter()
+            .flat_map(|c| r.skip(c, e))
+            .collect()
+    };
+    let mut skipped = Vec::new();
+    let host = match HostCgroups::detect().and_then(|h| {
+        h.v2_mount()?;
+        Ok(h)
+    }) {
+        Ok(h) => h,
+        Err(e) => return (None, skip_all(resources, &e)),
+    };
+    let mut rest = resources.clone();
+    for c in resources.controllers() {
+        if let Err(e) = host.check(c) {
+            skipped.extend(rest.skip(c, &e));
+            rest = rest.without(c);
+        }
+    }
+    if parent.is_none() && !rest.controllers().is_empty() {
+        // Where the default parent gets its controllers from: the caller's own cgroup when
+        // it is the root, else the top of the mount.
+        let from = host
+            .own_cgroup_dir()
+            .and_then(Cgroup::open)
+            .and_then(|own| {
+                let top = match own.is_root()? {
+                    true => own.try_clone()?,
+                    false => Cgroup::open(&host.v2_mount()?.mount_point)?,
+                };
+                Ok((own, top))
+            });
+        if let Ok((own, top)) = from {
+            for c in missing_in(&top, &rest.controllers()).unwrap_or_default() {
+                let e = not_enabled_at_top(&own, &top, &[c]);
+                skipped.extend(rest.skip(c, &e));
+                rest = rest.without(c);
+            }
+        }
+    }
+    let made = container_name().and_then(|name| {
+        let with = CgroupBuilder::new(&name).controllers(&rest.controllers());
+        match create_for_container_with(parent, &with) {
+            Ok(cg) => Ok(cg),
+            Err(e) if rest.controllers().is_empty() => Err(e),
+            Err(e) => {
+                let plain = CgroupBuilder::new(name);
+                let cg = create_for_container_with(parent, &plain).map_err(|_| e.clone());
+                skipped.extend(skip_all(&rest, &e));
+                rest = Resources::default();
+                cg
+            }
+        }
+    });
+    match made {
+        Ok(cg) => {
+            skipped.extend(rest.apply_best_effort(&cg));
+            (Some(cg), skipped)
+        }
+        Err(e) => {
+            skipped.extend(skip_all(&rest, &e));
+            (None, skipped)
+        }
+    }
+}
+
+/// Creates `builder`'s group under `parent` (absolute, or relative to the cgroup v2 root), or
+/// in the default place.
+fn create_for_container_with(
+    parent: Option<&std::path::Path>,
+    builder: &CgroupBuilder,
+) -> Result<OwnedCgroup> {
     match parent {
-        None => create_in_default(&builder, true),
+        None => create_in_default(builder, true),
         Some(p) => {
             let parent = if p.is_absolute() {
                 Cgroup::open(p)?
@@ -326,7 +412,16 @@ pub(crate) fn create_for_container(
                 Cgroup::root()?.child(p)?
             };
             sweep_once(&parent);
-            builder.create_in(&parent)
+            builder.create_in(&parent).map_err(|e| match e.errno() {
+                Some(Errno::EACCES | Errno::EPERM | Errno::EROFS) => {
+                    let wanted = builder.wanted_controllers();
+                    match Cgroup::own() {
+                        Ok(own) => not_delegated(&own, &parent, &wanted, e),
+                        Err(_) => e,
+                    }
+                }
+                _ => e,
+            })
         }
     }
 }
@@ -335,19 +430,23 @@ pub(crate) fn create_for_container(
 pub(crate) fn create_in_default(builder: &CgroupBuilder, sweep: bool) -> Result<OwnedCgroup> {
     let wanted = builder.wanted_controllers();
     let host = HostCgroups::detect()?;
-    // A controller the host lacks: the discovery error says where it is instead.
-    for &c in &wanted {
-        host.check(c)?;
-    }
+    // The controllers the host lacks, all in one error that says where each one is instead.
+    host.check_all(&wanted)?;
     let own = Cgroup::open(host.own_cgroup_dir()?)?;
     if wanted.is_empty() || own.is_root()? {
-        if let Some(&c) = missing_in(&own, &wanted)?.first() {
-            return Err(not_enabled_at_top(&own, &own, c));
+        let missing = missing_in(&own, &wanted)?;
+        if !missing.is_empty() {
+            return Err(not_enabled_at_top(&own, &own, &missing));
         }
         if sweep {
             sweep_once(&own);
         }
-        return builder.create_in(&own);
+        return builder.create_in(&own).map_err(|e| match e.errno() {
+            Some(Errno::EACCES | Errno::EPERM | Errno::EROFS) => {
+                not_delegated(&own, &own, &wanted, e)
+            }
+            _ => e,
+        });
     }
     let top = Cgroup::open(&host.v2_mount()?.mount_point)?;
     // A concurrent `cleanup` may remove an empty `contain` between our opening it and
@@ -360,7 +459,7 @@ pub(crate) fn create_in_default(builder: &CgroupBuilder, sweep: bool) -> Result<
                 sweep_once(&parent);
             }
             builder.create_in(&parent).map_err(|e| match e.errno() {
-                Some(Errno::EACCES | Errno::EPERM) => no_permission(&own, &parent, &wanted, e),
+                Some(Errno::EACCES | Errno::EPERM) => not_delegated(&own, &parent, &wanted, e),
                 _ => e,
             })
         });
@@ -384,8 +483,9 @@ fn missing_in(cg: &Cgroup, wanted: &[Controller]) -> Result<Vec<Controller>> {
 /// Opens (creating it if needed) `<top>/contain` and enables `wanted` in it. Writes only that
 /// group's `cgroup.subtree_control`; `top` must enable `wanted` already.
 fn crate_parent(own: &Cgroup, top: &Cgroup, wanted: &[Controller]) -> Result<Cgroup> {
-    if let Some(&c) = missing_in(top, wanted)?.first() {
-        return Err(not_enabled_at_top(own, top, c));
+    let missing = missing_in(top, wanted)?;
+    if !missing.is_empty() {
+        return Err(not_enabled_at_top(own, top, &missing));
     }
     let parent = match top.child(PARENT) {
         Ok(p) => p,
@@ -397,7 +497,7 @@ fn crate_parent(own: &Cgroup, top: &Cgroup, wanted: &[Controller]) -> Result<Cgr
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e @ (Errno::EACCES | Errno::EPERM | Errno::EROFS)) => {
                     let err = Error::sys_path("mkdirat", top.path().join(PARENT), e);
-                    return Err(no_permission(own, top, wanted, err));
+                    return Err(not_delegated(own, top, wanted, err));
                 }
                 Err(e) => return Err(Error::sys_path("mkdirat", top.path().join(PARENT), e)),
             }
@@ -423,19 +523,15 @@ fn crate_parent(own: &Cgroup, top: &Cgroup, wanted: &[Controller]) -> Result<Cgr
     }
     match parent.enable_controllers(wanted) {
         Err(e) if matches!(e.errno(), Some(Errno::EACCES | Errno::EPERM)) => {
-            Err(no_permission(own, &parent, wanted, e))
+            Err(not_delegated(own, &parent, wanted, e))
         }
         Err(e) => Err(e),
         Ok(()) => Ok(parent),
     }
 }
 
-fn names(cs: &[Controller]) -> String {
-    cs.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")
-}
-
 /// Why the own cgroup cannot be the parent, as the start of an explanation.
-fn own_is_busy(own: &Cgroup, c: Controller) -> String {
+fn own_is_busy(own: &Cgroup, c: &str) -> String {
     format!(
         "this process's own cgroup {} holds processes (this one at least), so cgroup v2's \"no \
          internal processes\" rule keeps it from enabling {c} for a child group",
@@ -443,16 +539,25 @@ fn own_is_busy(own: &Cgroup, c: Controller) -> String {
     )
 }
 
-/// `top` (the mount's top, or the root as the caller's own cgroup) does not enable `c`.
-fn not_enabled_at_top(own: &Cgroup, top: &Cgroup, c: Controller) -> Error {
-    let feature = format!("a cgroup with the {c} controller");
+/// `top` (the mount's top, or the root as the caller's own cgroup) does not enable `cs` (all
+/// of those missing there, named in one error).
+fn not_enabled_at_top(own: &Cgroup, top: &Cgroup, cs: &[Controller]) -> Error {
+    let list = and_list(cs);
+    let plural = if cs.len() > 1 { "s" } else { "" };
+    let feature = format!("a cgroup with the {list} controller{plural}");
     let control = top.path().join("cgroup.subtree_control");
+    // One command per controller: a write with an unavailable one fails as a whole.
+    let enable = cs
+        .iter()
+        .map(|c| format!("`echo +{c} > {}`", control.display()))
+        .collect::<Vec<_>>()
+        .join(" and ");
     let why_top = if own.path() == top.path() {
         String::new()
     } else {
         format!(
-            "{}; the fallback parent {} needs {c} enabled above it, but ",
-            own_is_busy(own, c),
+            "{}; the fallback parent {} needs {list} enabled above it, but ",
+            own_is_busy(own, &list),
             top.path().join(PARENT).display()
         )
     };
@@ -460,47 +565,85 @@ fn not_enabled_at_top(own: &Cgroup, top: &Cgroup, c: Controller) -> Error {
     let busy = !is_root && top.procs().is_ok_and(|p| !p.is_empty());
     let reason = if is_root {
         format!(
-            "{why_top}the root cgroup {} does not enable {c} for its children, and contain does \
-             not reconfigure the host's hierarchy. Enable it once with `echo +{c} > {}` (systemd \
-             does this at boot), or pass a parent that has it (Container::cgroup_parent, `run \
-             --cgroup-parent`)",
+            "{why_top}the root cgroup {} does not enable {list} for its children (not in its \
+             cgroup.subtree_control), and contain does not reconfigure the host's hierarchy. \
+             Enable {them} once with {enable} (systemd does this at boot), or pass a parent \
+             that has {them} (Container::cgroup_parent, `run --cgroup-parent`)",
             top.path().display(),
-            control.display()
+            them = if cs.len() > 1 { "them" } else { "it" },
         )
     } else if busy {
         format!(
             "{why_top}{} (the top of this cgroup2 mount, e.g. a container's cgroup namespace) \
-             holds processes and does not enable {c} for its children. Move its processes into \
-             a leaf child first (e.g. `mkdir {0}/init` and write each pid of {0}/cgroup.procs to \
-             {0}/init/cgroup.procs, as docker-in-docker images do), then `echo +{c} > {1}`; or \
-             pass a parent that enables {c} with Container::cgroup_parent",
+             holds processes and does not enable {list} for its children. Move its processes \
+             into a leaf child first (e.g. `mkdir {0}/init` and write each pid of \
+             {0}/cgroup.procs to {0}/init/cgroup.procs, as docker-in-docker images do), then \
+             {enable}; or pass a parent that enables {list} with Container::cgroup_parent",
             top.path().display(),
-            control.display()
         )
     } else {
         format!(
-            "{why_top}{} (the top of this cgroup2 mount) does not enable {c} for its children: \
-             `echo +{c} > {}`, or pass a parent that has it with Container::cgroup_parent",
+            "{why_top}{} (the top of this cgroup2 mount) does not enable {list} for its \
+             children (not in its cgroup.subtree_control): {enable}, or pass a parent that has \
+             {them} with Container::cgroup_parent; where this cgroup is not yours, it must be \
+             delegated to you (systemd: Delegate=yes)",
             top.path().display(),
-            control.display()
+            them = if cs.len() > 1 { "them" } else { "it" },
         )
     };
     Error::unsupported(feature, reason)
 }
 
-/// Creating in `at` was refused for lack of permission (rootless, or a read-only mount).
-fn no_permission(own: &Cgroup, at: &Cgroup, wanted: &[Controller], e: Error) -> Error {
-    let c = wanted.first().copied().unwrap_or(Controller::Memory);
-    let plural = if wanted.len() > 1 { "s" } else { "" };
-    Error::unsupported(
-        format!("a cgroup with the {} controller{plural}", names(wanted)),
+/// `e`, a refused write in `at` (`EACCES`, `EPERM`, `EROFS`), as the `Unsupported` error that
+/// says why: the cgroup the caller is in is not delegated to it, and what to do (systemd's
+/// `Delegate=yes`, root, no limits). `wanted`: the controllers the group needed (none for a
+/// group only for usage and kill).
+fn not_delegated(own: &Cgroup, at: &Cgroup, wanted: &[Controller], e: Error) -> Error {
+    let euid = nix::unistd::geteuid();
+    let feature = match wanted {
+        [] => "a cgroup for the container".to_owned(),
+        [_] => format!("a cgroup with the {} controller", and_list(wanted)),
+        _ => format!("a cgroup with the {} controllers", and_list(wanted)),
+    };
+    let owner = |cg: &Cgroup| {
+        stat::fstat(cg.as_fd()).map_or_else(|_| "?".to_owned(), |st| st.st_uid.to_string())
+    };
+    let ro = e.errno() == Some(Errno::EROFS);
+    let where_ = if at.path() == own.path() {
         format!(
-            "{}, and the fallback under {} is not writable ({e}). Without root: run in a \
-             delegated cgroup and give containers a parent there that holds no processes \
-             (Container::cgroup_parent, `run --cgroup-parent`): e.g. under `systemd-run --user \
-             --scope -p Delegate=yes`, move the shell into a leaf child of the scope and pass \
-             another child as the parent. Or run without limits",
-            own_is_busy(own, c),
+            "{} is the cgroup this process is in; it is owned by uid {} and not delegated to \
+             uid {euid}{}",
+            own.path().display(),
+            owner(own),
+            if ro {
+                ", and its cgroup2 mount is read-only"
+            } else {
+                ""
+            }
+        )
+    } else {
+        format!(
+            "{}{}, and the fallback under {} (owned by uid {}) is not writable by uid {euid}: \
+             this process's cgroup is not delegated to it",
+            match wanted.is_empty() {
+                true => String::new(),
+                false => format!("{}; ", own_is_busy(own, &and_list(wanted))),
+            },
+            format_args!("{} is the cgroup this process is in", own.path().display()),
+            at.path().display(),
+            owner(at)
+        )
+    };
+    Error::unsupported(
+        feature,
+        format!(
+            "creating it in {} failed ({e}): {where_}. Without root, a process may make cgroups \
+             only in a subtree delegated to its user: run the program in one, e.g. \
+             `systemd-run --user --scope -p Delegate=yes PROGRAM` (then, for limits that need \
+             controllers, move it into a leaf child of the scope and pass another child as the \
+             parent: Container::cgroup_parent, `run --cgroup-parent`); or run as root; or drop \
+             the limits (no Container::resources), or run without what this host cannot give \
+             with LimitPolicy::BestEffort",
             at.path().display()
         ),
     )

@@ -93,66 +93,195 @@ impl Resources {
 
     /// Writes every limit that is set; stops at the first error.
     pub(crate) fn apply_to(&self, cg: &Cgroup) -> Result<()> {
-        if self.cpuset_cpus.is_some() || self.cpuset_mems.is_some() {
-            let cpuset = cg.cpuset()?;
-            if let Some(v) = &self.cpuset_cpus {
-                cpuset.set_cpus(v)?;
-            }
-            if let Some(v) = &self.cpuset_mems {
-                cpuset.set_mems(v)?;
-            }
-        }
-        if self.controllers().contains(&Controller::Memory) {
-            let mem = cg.memory()?;
-            // Protections first, then limits, so a tightening never trips over a stale value.
-            if let Some(v) = self.memory_min {
-                mem.set_min(v)?;
-            }
-            if let Some(v) = self.memory_low {
-                mem.set_low(v)?;
-            }
-            if let Some(v) = self.memory_high {
-                mem.set_high(v)?;
-            }
-            if let Some(v) = self.memory_max {
-                mem.set_max(v)?;
-            }
-            if let Some(v) = self.memory_swap_max {
-                mem.set_swap_max(v)?;
-            }
-            if let Some(v) = self.memory_oom_group {
-                mem.set_oom_group(v)?;
-            }
-        }
-        if self.cpu_max.is_some() || self.cpu_weight.is_some() {
-            let cpu = cg.cpu()?;
-            if let Some(v) = self.cpu_max {
-                cpu.set_max(v)?;
-            }
-            if let Some(v) = self.cpu_weight {
-                cpu.set_weight(v)?;
-            }
-        }
-        if let Some(v) = self.pids_max {
-            cg.pids()?.set_max(v)?;
-        }
-        if !self.io_max.is_empty() || self.io_weight.is_some() {
-            let io = cg.io()?;
-            if let Some(v) = self.io_weight {
-                io.set_weight(v)?;
-            }
-            for m in &self.io_max {
-                io.set_max(*m)?;
-            }
-        }
-        if !self.hugetlb_max.is_empty() {
-            let hugetlb = cg.hugetlb()?;
-            for (size, v) in &self.hugetlb_max {
-                hugetlb.set_max(*size, *v)?;
-            }
+        for s in self.settings() {
+            cg.require_controller(s.controller)?;
+            cg.write_interface(&s.file, &s.value)?;
         }
         Ok(())
     }
+
+    /// Writes every limit that is set and returns those that could not be written, each
+    /// with its error (see [`LimitPolicy::BestEffort`]).
+    pub(crate) fn apply_best_effort(&self, cg: &Cgroup) -> Vec<SkippedLimit> {
+        let mut skipped = Vec::new();
+        for s in self.settings() {
+            let written = cg
+                .require_controller(s.controller)
+                .and_then(|()| cg.write_interface(&s.file, &s.value));
+            if let Err(reason) = written {
+                skipped.push(s.skipped(reason));
+            }
+        }
+        skipped
+    }
+
+    /// Every limit that is set, as written to its interface file, in the order they are
+    /// applied: cpuset, memory (protections first, then limits, so a tightening never trips
+    /// over a stale value), cpu, pids, io, hugetlb.
+    pub(crate) fn settings(&self) -> Vec<Setting> {
+        let mut out = Vec::new();
+        let mut add = |controller, file: &str, value: Option<String>| {
+            if let Some(value) = value {
+                out.push(Setting {
+                    controller,
+                    file: file.to_owned(),
+                    value,
+                });
+            }
+        };
+        let s = |v: &dyn std::fmt::Display| v.to_string();
+        use Controller::*;
+        add(
+            Cpuset,
+            "cpuset.cpus",
+            self.cpuset_cpus.as_ref().map(|v| s(v)),
+        );
+        add(
+            Cpuset,
+            "cpuset.mems",
+            self.cpuset_mems.as_ref().map(|v| s(v)),
+        );
+        add(Memory, "memory.min", self.memory_min.map(|v| s(&v)));
+        add(Memory, "memory.low", self.memory_low.map(|v| s(&v)));
+        add(Memory, "memory.high", self.memory_high.map(|v| s(&v)));
+        add(Memory, "memory.max", self.memory_max.map(|v| s(&v)));
+        add(
+            Memory,
+            "memory.swap.max",
+            self.memory_swap_max.map(|v| s(&v)),
+        );
+        add(
+            Memory,
+            "memory.oom.group",
+            self.memory_oom_group.map(|v| s(&u8::from(v))),
+        );
+        add(Cpu, "cpu.max", self.cpu_max.map(|v| s(&v)));
+        add(Cpu, "cpu.weight", self.cpu_weight.map(|v| s(&v)));
+        add(Pids, "pids.max", self.pids_max.map(|v| s(&v)));
+        add(
+            Io,
+            "io.weight",
+            self.io_weight.map(|v| format!("default {v}")),
+        );
+        for m in &self.io_max {
+            add(Io, "io.max", Some(s(m)));
+        }
+        for (size, v) in &self.hugetlb_max {
+            add(Hugetlb, &format!("hugetlb.{size}.max"), Some(s(v)));
+        }
+        out
+    }
+
+    /// These limits without those of `c`.
+    pub(crate) fn without(&self, c: Controller) -> Resources {
+        let mut r = self.clone();
+        match c {
+            Controller::Memory => {
+                r.memory_max = None;
+                r.memory_high = None;
+                r.memory_low = None;
+                r.memory_min = None;
+                r.memory_swap_max = None;
+                r.memory_oom_group = None;
+            }
+            Controller::Cpu => {
+                r.cpu_max = None;
+                r.cpu_weight = None;
+            }
+            Controller::Pids => r.pids_max = None,
+            Controller::Io => {
+                r.io_max.clear();
+                r.io_weight = None;
+            }
+            Controller::Cpuset => {
+                r.cpuset_cpus = None;
+                r.cpuset_mems = None;
+            }
+            Controller::Hugetlb => r.hugetlb_max.clear(),
+            Controller::Rdma | Controller::Misc => {}
+        }
+        r
+    }
+
+    /// Every limit of `c` as skipped because of `reason`.
+    pub(crate) fn skip(&self, c: Controller, reason: &Error) -> Vec<SkippedLimit> {
+        self.settings()
+            .into_iter()
+            .filter(|s| s.controller == c)
+            .map(|s| s.skipped(reason.clone()))
+            .collect()
+    }
+}
+
+/// One limit of a [`Resources`], as written to its interface file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Setting {
+    pub controller: Controller,
+    pub file: String,
+    pub value: String,
+}
+
+impl Setting {
+    fn skipped(self, reason: Error) -> SkippedLimit {
+        SkippedLimit {
+            setting: self.file,
+            value: self.value,
+            controller: self.controller,
+            reason,
+        }
+    }
+}
+
+/// What happens to limits ([`Resources`]) that this host cannot apply: a controller cgroup
+/// v2 lacks (a hybrid host, where it is bound to cgroup v1), one the parent cgroup does not
+/// enable, no cgroup at all for a rootless caller whose cgroup is not delegated to it.
+///
+/// Set with [`Container::limit_policy`](crate::process::Container::limit_policy). Docker
+/// drops some limits the kernel cannot apply with a warning ("Your kernel does not support
+/// swap limit capabilities ... Limitation discarded."); here strictness is the default, and
+/// skipping is asked for and reported, so that a runner decides what a missing limit means.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LimitPolicy {
+    /// Every limit is applied, or `spawn` fails saying which could not be and why (the
+    /// default).
+    #[default]
+    Strict,
+    /// The limits the host supports are applied; the rest are skipped and listed in
+    /// [`Child::skipped_limits`](crate::process::Child::skipped_limits), each with its error.
+    /// When no cgroup can be made at all (rootless without delegation), the container runs
+    /// without one ([`Child::cgroup`](crate::process::Child::cgroup) is `None`) and every
+    /// limit is listed. The default device allowlist
+    /// ([`Security::device_allowlist`](crate::security::Security::device_allowlist)) is then
+    /// left out, as for a container without limits (the default seccomp filter's ban on
+    /// block device nodes closes the same hole); one the caller set is security rather than a
+    /// limit, and is never skipped: without a cgroup for it `spawn` fails.
+    BestEffort,
+}
+
+/// A limit that [`LimitPolicy::BestEffort`] did not apply, and why.
+///
+/// ```
+/// use contain::cgroup::SkippedLimit;
+/// fn report(skipped: &[SkippedLimit]) {
+///     for s in skipped {
+///         // e.g. "memory.max=67108864 not applied: memory controller is not supported here: ..."
+///         eprintln!("warning: {}={} not applied: {}", s.setting, s.value, s.reason);
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SkippedLimit {
+    /// The interface file it would have been written to, e.g. `"memory.max"`,
+    /// `"hugetlb.2MB.max"`.
+    pub setting: String,
+    /// The value, as it would have been written (e.g. `"67108864"`, `"max 100000"`).
+    pub value: String,
+    /// The controller the setting belongs to.
+    pub controller: Controller,
+    /// Why it was not applied (usually [`Error::Unsupported`], naming the cause and remedy).
+    pub reason: Error,
 }
 
 /// Creates a cgroup: plain data until [`create_in`](Self::create_in) or
@@ -195,6 +324,12 @@ impl CgroupBuilder {
     /// Also enables `controller` for the group, beyond those its resources need.
     pub fn controller(mut self, controller: Controller) -> Self {
         self.controllers.push(controller);
+        self
+    }
+
+    /// Also enables each of `controllers` (see [`controller`](Self::controller)).
+    pub(crate) fn controllers(mut self, controllers: &[Controller]) -> Self {
+        self.controllers.extend_from_slice(controllers);
         self
     }
 

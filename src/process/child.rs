@@ -1053,11 +1053,29 @@ unsafe fn close_fds_except(plan: &ChildPlan<'_>) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Tries each prepared path like `execvp` does; returns the error to report.
+/// Tries each prepared path like `execvp` does; returns the error to report, with the index
+/// of the path it is about and what [`probe`] found there (`step`, an `ExecTarget` wire code),
+/// so that the parent can name the program and say why.
 unsafe fn exec(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildError> {
-    let mut err = Errno::ENOENT;
-    let mut seen_eacces = false;
-    for &path in plan.exec_paths {
+    // The caller's own seccomp filter may kill on a probe's syscalls, and a child killed
+    // without a report would read as a successful exec: report the errno alone. (The default
+    // profile allows faccessat, openat and read.)
+    let may_probe = !plan.security.custom_filter;
+    let probe_at = |path: *const c_char| {
+        if may_probe {
+            // SAFETY: a NUL-terminated path the parent prepared.
+            unsafe { probe(path) }
+        } else {
+            EXEC_UNKNOWN
+        }
+    };
+    let mut err = (Errno::ENOENT, 0u32);
+    let mut eacces: Option<u32> = None;
+    // The first candidate that exists although execve said ENOENT: its interpreter or loader
+    // is missing, which says more than "not found" for the last candidate.
+    let mut broken: Option<(u32, u32)> = None;
+    for (i, &path) in plan.exec_paths.iter().enumerate() {
+        let i = i as u32;
         // SAFETY: path, argv and envp are NUL-terminated strings and NULL-terminated arrays
         // the parent prepared.
         let e = match unsafe {
@@ -1072,15 +1090,93 @@ unsafe fn exec(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildEr
             Err(e) => e,
         };
         match e {
-            Errno::ENOENT | Errno::ENOTDIR | Errno::ESTALE | Errno::ENODEV | Errno::ETIMEDOUT => {
-                err = e
+            Errno::ENOENT if broken.is_none() => {
+                err = (e, i);
+                let found = probe_at(path);
+                if found != EXEC_MISSING && found != EXEC_UNKNOWN {
+                    broken = Some((i, found));
+                }
             }
-            Errno::EACCES => seen_eacces = true,
-            other => return Err(ChildError::new(SetupStage::Exec, other)),
+            Errno::ENOENT | Errno::ENOTDIR | Errno::ESTALE | Errno::ENODEV | Errno::ETIMEDOUT => {
+                err = (e, i)
+            }
+            Errno::EACCES => {
+                eacces.get_or_insert(i);
+            }
+            other => {
+                return Err(ChildError {
+                    stage: SetupStage::Exec,
+                    errno: other,
+                    index: i,
+                    step: probe_at(path) | EXEC_INDEXED,
+                })
+            }
         }
     }
-    Err(ChildError::new(
-        SetupStage::Exec,
-        if seen_eacces { Errno::EACCES } else { err },
-    ))
+    let (errno, index, step) = match (eacces, broken) {
+        (Some(i), _) => (Errno::EACCES, i, probe_at(plan.exec_paths[i as usize])),
+        (None, Some((i, found))) => (Errno::ENOENT, i, found),
+        (None, None) => {
+            let step = match plan.exec_paths.get(err.1 as usize) {
+                Some(&path) => probe_at(path),
+                None => EXEC_UNKNOWN,
+            };
+            (err.0, err.1, step)
+        }
+    };
+    Err(ChildError {
+        stage: SetupStage::Exec,
+        errno,
+        index,
+        step: step | EXEC_INDEXED,
+    })
+}
+
+/// `ExecTarget` wire codes (see `crate::error::ExecTarget::from_wire`), in the low byte of
+/// the report's `step`; `EXEC_INDEXED` says that `index` names the candidate path (the init's
+/// report of its payload's exec has neither).
+pub(crate) const EXEC_INDEXED: u32 = 0x100;
+const EXEC_UNKNOWN: u32 = 0;
+const EXEC_MISSING: u32 = 1;
+const EXEC_SCRIPT: u32 = 2;
+const EXEC_ELF: u32 = 3;
+const EXEC_OTHER: u32 = 4;
+
+/// What is at `path`, after execve failed on it: nothing, a script (`#!`), an ELF binary, or
+/// something else. Raw syscalls on a stack buffer only.
+///
+/// # Safety
+/// `path` is a NUL-terminated string.
+unsafe fn probe(path: *const c_char) -> u32 {
+    // SAFETY: faccessat/openat on a NUL-terminated path; read into a local buffer; close of
+    // the descriptor we opened.
+    unsafe {
+        match sys::syscall3(
+            libc::SYS_faccessat,
+            libc::AT_FDCWD as usize,
+            path as usize,
+            libc::F_OK as usize,
+        ) {
+            Ok(_) => {}
+            Err(Errno::ENOENT | Errno::ENOTDIR) => return EXEC_MISSING,
+            Err(_) => return EXEC_UNKNOWN,
+        }
+        let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK;
+        let Ok(fd) = sys::syscall3(
+            libc::SYS_openat,
+            libc::AT_FDCWD as usize,
+            path as usize,
+            flags as usize,
+        ) else {
+            return EXEC_OTHER;
+        };
+        let mut head = [0u8; 4];
+        let got = sys::syscall3(libc::SYS_read, fd, head.as_mut_ptr() as usize, head.len());
+        let _ = sys::syscall3(libc::SYS_close, fd, 0, 0);
+        match got {
+            Ok(n) if n >= 2 && head[..2] == *b"#!" => EXEC_SCRIPT,
+            Ok(4) if head == *b"\x7fELF" => EXEC_ELF,
+            _ => EXEC_OTHER,
+        }
+    }
 }

@@ -144,6 +144,8 @@ pub struct Child {
     /// Locks on the rootfs's persistent upper directory: released once the child is reaped
     /// (by `wait`, `try_wait` or drop), when no process of the container can use it any more.
     pub(crate) locks: Vec<crate::rootfs::LayerLock>,
+    /// The limits [`LimitPolicy::BestEffort`](crate::cgroup::LimitPolicy) skipped.
+    pub(crate) skipped_limits: Vec<crate::cgroup::SkippedLimit>,
 }
 
 /// Everything a finished child wrote, with its status and what it used: what
@@ -184,6 +186,7 @@ impl Child {
             tty: None,
             veth: None,
             locks: Vec::new(),
+            skipped_limits: Vec::new(),
         }
     }
 
@@ -229,6 +232,15 @@ impl Child {
     /// [`Container::resources`](super::Container::resources), if any.
     pub fn cgroup(&self) -> Option<&Cgroup> {
         self.cgroup.as_deref()
+    }
+
+    /// The limits of [`Container::resources`](super::Container::resources) that were not
+    /// applied under [`LimitPolicy::BestEffort`](crate::cgroup::LimitPolicy::BestEffort),
+    /// each with the setting, its value and why; empty when every limit was applied (and
+    /// always under the default, strict policy, where a limit that cannot be applied fails
+    /// `spawn`).
+    pub fn skipped_limits(&self) -> &[crate::cgroup::SkippedLimit] {
+        &self.skipped_limits
     }
 
     /// The veth pair of a container spawned with [`Net::Veth`](crate::net::Net::Veth): its

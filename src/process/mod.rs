@@ -36,7 +36,7 @@ pub use usage::{Rusage, Usage};
 pub(crate) use user::MAX_FILE as MAX_ETC_FILE;
 pub use user::{Id, ResolvedUser, User};
 
-use crate::cgroup::{Cgroup, Resources};
+use crate::cgroup::{Cgroup, LimitPolicy, Resources};
 use crate::idmap::IdMap;
 use crate::namespace::{Namespace, Namespaces};
 use crate::net::Net;
@@ -141,6 +141,7 @@ pub struct Container {
     umask: u32,
     user: Option<User>,
     sysctls: BTreeMap<String, String>,
+    limit_policy: LimitPolicy,
 }
 
 /// Where `spawn` puts the child.
@@ -194,6 +195,7 @@ impl Container {
             umask: DEFAULT_UMASK,
             user: None,
             sysctls: BTreeMap::new(),
+            limit_policy: LimitPolicy::Strict,
         }
     }
 
@@ -557,6 +559,40 @@ impl Container {
             parent,
             resources: Box::new(resources),
         });
+        self
+    }
+
+    /// What `spawn` does with [`resources`](Self::resources) this host cannot apply.
+    ///
+    /// [`LimitPolicy::Strict`] (the default): `spawn` fails with the error that names every
+    /// limit's missing controller, where it is and the remedy (see
+    /// [`HostCgroups::check_all`](crate::cgroup::HostCgroups::check_all)).
+    /// [`LimitPolicy::BestEffort`]: the container starts with the limits the host supports;
+    /// [`Child::skipped_limits`] lists the others, each with its error. On a hybrid host
+    /// (memory, cpu and pids bound to cgroup v1) those limits are skipped; rootless without a
+    /// delegated cgroup, the container runs without a cgroup ([`Child::cgroup`] is `None`)
+    /// and every limit is skipped. Docker drops limits the kernel cannot apply with a
+    /// warning; here skipping is asked for, and reported rather than printed.
+    ///
+    /// ```no_run
+    /// use contain::cgroup::{Bytes, LimitPolicy, Max, Resources};
+    /// use contain::process::Container;
+    ///
+    /// let mut limits = Resources::default();
+    /// limits.memory_max = Some(Max::Limit(Bytes::mib(64)));
+    /// limits.pids_max = Some(Max::Limit(64));
+    /// let mut child = Container::new("/bin/true")
+    ///     .resources(limits)
+    ///     .limit_policy(LimitPolicy::BestEffort)
+    ///     .spawn()?;
+    /// for s in child.skipped_limits() {
+    ///     eprintln!("warning: {}={} not applied: {}", s.setting, s.value, s.reason);
+    /// }
+    /// child.wait()?;
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub fn limit_policy(&mut self, policy: LimitPolicy) -> &mut Self {
+        self.limit_policy = policy;
         self
     }
 

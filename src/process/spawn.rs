@@ -26,6 +26,9 @@ use crate::{sys, Errno, Error, Result, SetupStage};
 
 /// Everything `spawn` computes before clone.
 pub(super) struct Prepared {
+    /// The program as given, and the PATH searched for a bare name: for exec errors.
+    program: std::ffi::OsString,
+    search_path: Option<std::ffi::OsString>,
     argv: Vec<CString>,
     envp: Vec<CString>,
     exec_paths: Vec<CString>,
@@ -104,6 +107,8 @@ impl Prepared {
             .then(|| (ids.uid.unwrap_or(u32::MAX), ids.gid.unwrap_or(u32::MAX)));
 
         Ok(Prepared {
+            program: c.program.clone(),
+            search_path: search_path(c),
             argv,
             envp,
             exec_paths,
@@ -138,7 +143,7 @@ impl Prepared {
     pub(super) fn spawn(mut self, c: &Container) -> Result<Child> {
         let network = net::Setup::prepare(c.network.as_ref(), c.namespaces)?;
         // Declared first so that it is removed last, after a failed child is reaped.
-        let owned_cgroup = create_cgroup(c)?;
+        let (owned_cgroup, skipped_limits) = create_cgroup(c)?;
         let target: Option<&Cgroup> = match (&c.cgroup, &owned_cgroup) {
             (_, Some(owned)) => Some(owned),
             (Some(CgroupPlacement::Existing(cg)), None) => Some(cg),
@@ -175,6 +180,7 @@ impl Prepared {
             .take()
             .ok_or_else(|| Error::sys("spawn", Errno::ECHILD))?;
         child.cgroup = owned_cgroup;
+        child.skipped_limits = skipped_limits;
         child.veth = veth;
         if got == 0 {
             // Only a child that exec'd has sent its pty master: one that failed before opening
@@ -366,10 +372,7 @@ impl Prepared {
             },
             (_, SetupStage::Rlimits) => match self.security.rlimits.get(e.index as usize) {
                 Some(l) => rlimit_error(l, e.errno, self.id_maps.is_some()),
-                None => Error::Setup {
-                    stage: e.stage,
-                    errno: e.errno,
-                },
+                None => Error::setup(e.stage, e.errno),
             },
             // `index`: the standard descriptor (a pipe, socket or the container's pty).
             (_, SetupStage::StdioOwner) => Error::Sys {
@@ -394,15 +397,35 @@ impl Prepared {
                     path: Some(PathBuf::from(OsStr::from_bytes(s.path.to_bytes()))),
                     errno: e.errno,
                 },
-                None => Error::Setup {
-                    stage: e.stage,
-                    errno: e.errno,
-                },
+                None => Error::setup(e.stage, e.errno),
             },
-            _ => Error::Setup {
+            (_, SetupStage::Exec) => Error::Setup {
                 stage: e.stage,
                 errno: e.errno,
+                exec: Some(Box::new(self.exec_failure(&e))),
             },
+            _ => Error::setup(e.stage, e.errno),
+        }
+    }
+
+    /// What the parent knows about the program the child could not execute.
+    fn exec_failure(&self, e: &ChildError) -> crate::ExecFailure {
+        let indexed = e.step & child::EXEC_INDEXED != 0;
+        let path = match (indexed, &self.search_path) {
+            (true, _) => self.exec_paths.get(e.index as usize),
+            // The program has a '/': there was one candidate.
+            (false, None) => self.exec_paths.first(),
+            (false, Some(_)) => None,
+        };
+        crate::ExecFailure {
+            program: self.program.clone(),
+            path: path.map(|p| PathBuf::from(OsStr::from_bytes(p.to_bytes()))),
+            search_path: self.search_path.clone(),
+            target: match indexed {
+                true => crate::ExecTarget::from_wire(e.step & 0xff),
+                false => crate::ExecTarget::Unknown,
+            },
+            in_rootfs: self.rootfs.is_some(),
         }
     }
 
@@ -582,6 +605,19 @@ fn environment(c: &Container) -> Result<Vec<CString>> {
         );
     }
     Ok(envp)
+}
+
+/// The PATH the child searches for a program without a `/`: the container's, or the default.
+fn search_path(c: &Container) -> Option<std::ffi::OsString> {
+    if c.program.as_bytes().contains(&b'/') {
+        return None;
+    }
+    Some(
+        c.env
+            .get(OsStr::new("PATH"))
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_PATH.into()),
+    )
 }
 
 /// The paths the child tries to exec, in order: the program itself when it has a `/`,
@@ -1089,16 +1125,46 @@ fn workdir_plan(c: &Container) -> Result<Option<WorkdirPlan>> {
 }
 
 /// A cgroup of the container's own (`CgroupPlacement::Create`), with the device allowlist
-/// attached; `None` for an existing cgroup or none.
-fn create_cgroup(c: &Container) -> Result<Option<crate::cgroup::OwnedCgroup>> {
+/// attached; `None` for an existing cgroup or none (or, under `LimitPolicy::BestEffort`,
+/// when none could be made). Also the limits best effort skipped.
+fn create_cgroup(
+    c: &Container,
+) -> Result<(
+    Option<crate::cgroup::OwnedCgroup>,
+    Vec<crate::cgroup::SkippedLimit>,
+)> {
     let Some(CgroupPlacement::Create { parent, resources }) = &c.cgroup else {
-        return Ok(None);
+        return Ok((None, Vec::new()));
     };
-    let cg = crate::cgroup::place::create_for_container(parent.as_deref(), resources)?;
-    if let Some(rules) = &c.security.device_allowlist {
-        crate::cgroup::attach_device_filter(&cg, rules)?;
+    let (cg, skipped) = match c.limit_policy {
+        crate::cgroup::LimitPolicy::BestEffort => {
+            crate::cgroup::place::create_for_container_best_effort(parent.as_deref(), resources)
+        }
+        _ => (
+            Some(crate::cgroup::place::create_for_container(
+                parent.as_deref(),
+                resources,
+            )?),
+            Vec::new(),
+        ),
+    };
+    match (&c.security.device_allowlist, &cg) {
+        (Some(rules), Some(cg)) => crate::cgroup::attach_device_filter(cg, rules)?,
+        // Best effort made no cgroup. The default allowlist is then left out, as for a
+        // container without limits (the default seccomp filter's ban on block device nodes
+        // closes the same hole); one of the caller's is security, not a limit: never skipped.
+        (Some(rules), None) if *rules != crate::cgroup::DeviceRule::default_allowlist() => {
+            let why = skipped
+                .last()
+                .map_or_else(String::new, |s| s.reason.to_string());
+            return Err(Error::unsupported(
+                "the device allowlist",
+                format!("it is attached to the container's cgroup, which could not be made: {why}"),
+            ));
+        }
+        _ => {}
     }
-    Ok(Some(cg))
+    Ok((cg, skipped))
 }
 
 /// A close-on-exec duplicate of `fd` numbered `min_fd` or above.

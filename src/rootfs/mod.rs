@@ -1317,7 +1317,7 @@ impl PreparedRootfs {
                      chroot instead",
                 ),
                 (Some(op), _) => Error::sys_path(op.syscall(), "/", errno),
-                (None, _) => Error::Setup { stage, errno },
+                (None, _) => Error::setup(stage, errno),
             };
         }
         if errno == Errno::ENOSYS {
@@ -1335,7 +1335,7 @@ impl PreparedRootfs {
             return self.base_error(op, errno);
         }
         let Some(s) = self.steps.get(index as usize - 1) else {
-            return Error::Setup { stage, errno };
+            return Error::setup(stage, errno);
         };
         if let Step::Etc(files) = s {
             return files.error(step, errno);
@@ -1383,16 +1383,13 @@ impl PreparedRootfs {
             }
             Some(Op::OpenNull) => Error::sys_path("openat2", "/dev/null", errno),
             Some(op) => Error::sys_path(op.syscall(), s.path(), errno),
-            None => Error::Setup { stage, errno },
+            None => Error::setup(stage, errno),
         }
     }
 
     fn base_error(&self, op: Option<Op>, errno: Errno) -> Error {
         let Some(op) = op else {
-            return Error::Setup {
-                stage: SetupStage::Mount,
-                errno,
-            };
+            return Error::setup(SetupStage::Mount, errno);
         };
         match &self.base {
             Base::Overlay {

@@ -1,0 +1,470 @@
+//! Errors that say what to do (issue 10, part 5): a failed `execve` names the program, the
+//! PATH searched and the likely cause; a hybrid host's missing controllers are all named; a
+//! rootless cgroup failure explains delegation; and `LimitPolicy::BestEffort` starts the
+//! container with what the host supports and lists the rest.
+//!
+//! The cgroup cases depend on the host: on a hybrid host (memory, cpu and pids bound to
+//! cgroup v1) they check the errors and the skipped list; in the qemu guest (pure cgroup v2,
+//! `cargo xtask test --vm-only -- --test error_remedies`) nothing may be skipped.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::busybox::BusyboxRootfs;
+use common::{is_root, role, TempDir};
+use contain::cgroup::{
+    Bytes, Cgroup, Controller, CpuMax, HostCgroups, HugePageSize, LimitPolicy, Max, Resources,
+};
+use contain::namespace::Namespaces;
+use contain::process::Container;
+use contain::rootfs::Rootfs;
+use contain::{Errno, Error, ExecFailure, ExecTarget, SetupStage};
+
+fn in_vm() -> bool {
+    std::env::var_os("CONTAIN_IN_VM").is_some_and(|v| v == "1")
+}
+
+/// The exec details of `e`, which must be a failed execve with `errno`.
+fn exec_failure(e: &Error, errno: Errno) -> &ExecFailure {
+    match e {
+        Error::Setup {
+            stage: SetupStage::Exec,
+            errno: got,
+            exec: Some(exec),
+        } if *got == errno => exec,
+        other => panic!("expected a failed execve with {errno}, got {other:?}: {other}"),
+    }
+}
+
+fn write_executable(path: &Path, content: &[u8], mode: u32) {
+    std::fs::write(path, content).unwrap();
+    std::fs::set_permissions(path, PermissionsExt::from_mode(mode)).unwrap();
+}
+
+/// Three memory, cpu and pids limits: what a CI runner sets.
+fn limits() -> Resources {
+    let mut r = Resources::default();
+    r.memory_max = Some(Max::Limit(Bytes::mib(256)));
+    r.cpu_max = Some(CpuMax::cpus(1.0).unwrap());
+    r.pids_max = Some(Max::Limit(64));
+    r
+}
+
+#[test]
+fn a_program_missing_from_the_image_names_itself_and_the_path_searched() {
+    // A bare name, looked up in the container's PATH: the first directory does not exist.
+    let e = Container::new("no-such-tool-xyz")
+        .env("PATH", "/nonexistent/bin:/usr/bin")
+        .spawn()
+        .unwrap_err();
+    let exec = exec_failure(&e, Errno::ENOENT);
+    assert_eq!(exec.program, "no-such-tool-xyz");
+    assert_eq!(
+        exec.search_path.as_deref(),
+        Some("/nonexistent/bin:/usr/bin".as_ref())
+    );
+    assert_eq!(exec.target, ExecTarget::Missing, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("container setup failed at execve: ENOENT")
+            && msg.contains(
+                "\"no-such-tool-xyz\" was not found in any directory of \
+                 PATH=/nonexistent/bin:/usr/bin in the caller's root (no rootfs)"
+            ),
+        "{msg}"
+    );
+    assert!(msg.contains("#! interpreter"), "{msg}");
+    let remedy = e.remedy().expect("a remedy");
+    assert!(remedy.contains("set PATH"), "{remedy}");
+    assert!(msg.ends_with(&format!("; remedy: {remedy}")), "{msg}");
+
+    // A path: named, and found missing.
+    let e = Container::new("/no/such/dir/tool").spawn().unwrap_err();
+    let exec = exec_failure(&e, Errno::ENOENT);
+    assert_eq!(exec.path.as_deref(), Some(Path::new("/no/such/dir/tool")));
+    assert_eq!(exec.search_path, None);
+    assert!(
+        e.to_string().contains("/no/such/dir/tool does not exist"),
+        "{e}"
+    );
+
+    // In an image: the message says where it looked.
+    if !is_root("a_program_missing_from_the_image_names_itself_and_the_path_searched (rootfs)") {
+        return;
+    }
+    let image = BusyboxRootfs::new("missing-program");
+    let e = Container::new("python3")
+        .namespaces(Namespaces::MOUNT | Namespaces::PID)
+        .rootfs(Rootfs::new(image.root()))
+        .spawn()
+        .unwrap_err();
+    let exec = exec_failure(&e, Errno::ENOENT);
+    assert!(exec.in_rootfs);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("\"python3\" was not found in any directory of PATH=/usr/local/sbin:")
+            && msg.contains("in the container's root")
+            && msg.contains("add the program to the image"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_script_whose_interpreter_is_missing_says_so() {
+    let dir = TempDir::new("interp");
+    let script = dir.path().join("job.sh");
+    write_executable(&script, b"#!/no/such/interpreter\necho hi\n", 0o755);
+    let e = Container::new(&script).spawn().unwrap_err();
+    let exec = exec_failure(&e, Errno::ENOENT);
+    assert_eq!(exec.target, ExecTarget::Script, "{e}");
+    assert_eq!(exec.path.as_deref(), Some(script.as_path()));
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!(
+            "{} exists but is a script whose interpreter (the program on its #! line) is missing",
+            script.display()
+        )),
+        "{msg}"
+    );
+    assert!(e.remedy().unwrap().contains("head -1 SCRIPT"), "{msg}");
+
+    // Through PATH, after a directory without it: the broken candidate is the one named.
+    let e = Container::new("job.sh")
+        .env("PATH", format!("/nonexistent:{}", dir.path().display()))
+        .spawn()
+        .unwrap_err();
+    let exec = exec_failure(&e, Errno::ENOENT);
+    assert_eq!(exec.target, ExecTarget::Script, "{e}");
+    assert_eq!(exec.path.as_deref(), Some(script.as_path()), "{e}");
+
+    // A dynamically linked binary whose loader is missing: ENOENT too, said as such.
+    let true_bin = common::in_path("true").expect("true in PATH");
+    let mut elf = std::fs::read(&true_bin).unwrap();
+    let loader: &[u8] = b"/lib64/ld-linux-x86-64.so.2";
+    if let Some(at) = elf.windows(loader.len()).position(|w| w == loader) {
+        elf[at + loader.len() - 1] = b'9';
+        let bin = dir.path().join("broken-true");
+        write_executable(&bin, &elf, 0o755);
+        let e = Container::new(&bin).spawn().unwrap_err();
+        let exec = exec_failure(&e, Errno::ENOENT);
+        assert_eq!(exec.target, ExecTarget::Elf, "{e}");
+        assert!(
+            e.to_string()
+                .contains("dynamically linked binary whose loader"),
+            "{e}"
+        );
+        assert!(e.remedy().unwrap().contains("readelf -l"), "{e}");
+    } else {
+        common::skip(
+            "a_script_whose_interpreter_is_missing_says_so (ELF part)",
+            "`true` has no x86-64 glibc loader path to break",
+        );
+    }
+
+    // Not executable, and not a format the kernel knows.
+    let plain = dir.path().join("plain");
+    write_executable(&plain, b"#!/bin/sh\n", 0o644);
+    let e = Container::new(&plain).spawn().unwrap_err();
+    exec_failure(&e, Errno::EACCES);
+    assert!(e.to_string().contains("may not be executed"), "{e}");
+    assert!(e.remedy().unwrap().contains("chmod +x"), "{e}");
+    let no_shebang = dir.path().join("no-shebang");
+    write_executable(&no_shebang, b"echo hi\n", 0o755);
+    let e = Container::new(&no_shebang).spawn().unwrap_err();
+    exec_failure(&e, Errno::ENOEXEC);
+    assert!(e.to_string().contains("script without a #! line"), "{e}");
+    assert!(e.remedy().unwrap().contains("#!/bin/sh"), "{e}");
+
+    // In an image, the issue's case: a script for an interpreter the image lacks.
+    if !is_root("a_script_whose_interpreter_is_missing_says_so (rootfs)") {
+        return;
+    }
+    let image = BusyboxRootfs::new("interp-image");
+    write_executable(
+        &image.root().join("bin/job.py"),
+        b"#!/usr/bin/python3\nprint('hi')\n",
+        0o755,
+    );
+    let e = Container::new("job.py")
+        .namespaces(Namespaces::MOUNT | Namespaces::PID)
+        .rootfs(Rootfs::new(image.root()))
+        .spawn()
+        .unwrap_err();
+    let exec = exec_failure(&e, Errno::ENOENT);
+    assert_eq!(exec.target, ExecTarget::Script, "{e}");
+    assert_eq!(exec.path.as_deref(), Some(Path::new("/bin/job.py")), "{e}");
+    assert!(
+        e.to_string().contains("missing in the container's root"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_hybrid_host_names_every_missing_controller() {
+    // The layout of the hybrid host this crate is developed on, as texts: runs anywhere.
+    let mountinfo = "30 25 0:26 / /sys/fs/cgroup ro - tmpfs tmpfs ro,mode=755\n\
+         31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
+         32 30 0:28 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+         33 30 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n\
+         34 30 0:30 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n";
+    let host = HostCgroups::from_texts(mountinfo, "0::/\n", "", "hugetlb\n").unwrap();
+    let e = host
+        .check_all(&[Controller::Memory, Controller::Cpu, Controller::Pids])
+        .unwrap_err();
+    let Error::Unsupported { feature, reason } = &e else {
+        panic!("{e}")
+    };
+    assert_eq!(feature, "memory, cpu and pids controllers");
+    for c in ["memory", "cpu", "pids"] {
+        assert!(
+            reason.contains(&format!(
+                "{c} is bound to the cgroup v1 hierarchy at /sys/fs/cgroup/{c}"
+            )),
+            "{c}: {e}"
+        );
+    }
+    assert!(
+        reason.contains("cgroup v2 at /sys/fs/cgroup/unified offers only hugetlb")
+            && reason.contains("systemd.unified_cgroup_hierarchy=1")
+            && reason.contains("cgroup_no_v1=memory,cpu,pids")
+            && reason.contains("LimitPolicy::BestEffort"),
+        "{e}"
+    );
+
+    // This host, through spawn: every controller cgroup v2 lacks is in the one error.
+    let here = HostCgroups::detect().unwrap();
+    let lacking: Vec<Controller> = [Controller::Memory, Controller::Cpu, Controller::Pids]
+        .into_iter()
+        .filter(|&c| here.check(c).is_err())
+        .collect();
+    if lacking.is_empty() {
+        eprintln!("cgroup v2 has memory, cpu and pids here: the spawn part is not run");
+        return;
+    }
+    assert!(!in_vm(), "the guest lacks {lacking:?}");
+    let e = Container::new("true")
+        .resources(limits())
+        .spawn()
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::Unsupported { .. }), "{msg}");
+    for c in &lacking {
+        assert!(msg.contains(&format!("{c} is ")), "{c} not named: {msg}");
+    }
+    assert!(msg.contains("To fix: "), "{msg}");
+}
+
+/// As root: reruns itself as nobody. As nobody: a container's cgroup cannot be made in the
+/// caller's cgroup, which is not delegated; the error says so and what to do, and best
+/// effort runs the container without a cgroup, listing every limit.
+#[test]
+fn a_rootless_cgroup_failure_explains_delegation() {
+    const TEST: &str = "a_rootless_cgroup_failure_explains_delegation";
+    match role().as_deref() {
+        Some("nobody") => {}
+        Some(_) => return,
+        None => {
+            if !is_root(TEST) {
+                return;
+            }
+            if HostCgroups::detect()
+                .and_then(|h| h.own_cgroup_dir())
+                .is_err()
+            {
+                return common::skip(TEST, "no cgroup v2 here");
+            }
+            let mode = std::fs::metadata("/").unwrap().permissions().mode();
+            if mode & 0o001 == 0 {
+                return common::skip(TEST, "/ is not searchable by other users here");
+            }
+            return common::assert_passes_as_nobody(TEST, "nobody", false);
+        }
+    }
+    let own = Cgroup::own().unwrap();
+    // No controller needed: the group goes into the caller's own cgroup, which is root's.
+    let e = Container::new("true")
+        .resources(Resources::default())
+        .spawn()
+        .unwrap_err();
+    let msg = e.to_string();
+    eprintln!("the error: {msg}");
+    let Error::Unsupported { feature, .. } = &e else {
+        panic!("not Unsupported: {msg}")
+    };
+    assert_eq!(feature, "a cgroup for the container");
+    for needed in [
+        own.path().to_str().unwrap(),
+        "is the cgroup this process is in",
+        "not delegated to uid 65534",
+        "EACCES",
+        "systemd-run --user --scope -p Delegate=yes",
+        "run as root",
+        "drop the limits",
+    ] {
+        assert!(msg.contains(needed), "{needed:?} missing from: {msg}");
+    }
+
+    // Namespaces without privilege (and without a user namespace): clone refuses, and the
+    // remedy names the capability and the sysctls that gate unprivileged user namespaces.
+    let e = Container::new("true")
+        .namespaces(Namespaces::NET)
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Sys { syscall, errno: Errno::EPERM, .. } if syscall.starts_with("clone")),
+        "{e}"
+    );
+    let remedy = e.remedy().expect("a remedy for clone EPERM");
+    for needed in [
+        "CAP_SYS_ADMIN",
+        "kernel.unprivileged_userns_clone",
+        "kernel.apparmor_restrict_unprivileged_userns",
+        "user.max_user_namespaces",
+    ] {
+        assert!(remedy.contains(needed), "{needed:?} missing from: {e}");
+    }
+
+    // Best effort: the container runs without a cgroup, and says what it did not apply.
+    let mut r = Resources::default();
+    r.pids_max = Some(Max::Limit(64));
+    let mut child = Container::new("true")
+        .resources(r)
+        .limit_policy(LimitPolicy::BestEffort)
+        .spawn()
+        .unwrap();
+    assert!(child.cgroup().is_none());
+    let skipped = child.skipped_limits();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(skipped[0].setting, "pids.max");
+    assert_eq!(skipped[0].value, "64");
+    assert!(
+        matches!(skipped[0].reason, Error::Unsupported { .. }),
+        "{skipped:?}"
+    );
+    assert!(child.wait().unwrap().success());
+}
+
+/// `LimitPolicy::BestEffort`: on a hybrid host the limits of controllers cgroup v2 lacks are
+/// skipped, each with its reason, and the container starts; in the guest nothing is skipped
+/// and the limits are in force. Strict (the default) refuses the same container on a hybrid
+/// host.
+#[test]
+fn best_effort_applies_what_the_host_supports_and_lists_the_rest() {
+    const TEST: &str = "best_effort_applies_what_the_host_supports_and_lists_the_rest";
+    if !is_root(TEST) {
+        return;
+    }
+    let host = match HostCgroups::detect() {
+        Ok(h) if h.v2_mount().is_ok() => h,
+        _ => return common::skip(TEST, "no cgroup v2 here"),
+    };
+    // Where the container's group gets its controllers: the caller's own cgroup when it is
+    // the root, else the top of the mount (see contain::cgroup::place).
+    let own = Cgroup::own().unwrap();
+    let top = match own.is_root().unwrap() {
+        true => own,
+        false => Cgroup::open(&host.v2_mount().unwrap().mount_point).unwrap(),
+    };
+    let enabled = top.subtree_control().unwrap();
+    let two_mb = HugePageSize::from_bytes(2 << 20).unwrap();
+    let mut r = limits();
+    r.hugetlb_max = vec![(two_mb, Max::Limit(Bytes::mib(4)))];
+    let mut child = Container::new("true")
+        .resources(r.clone())
+        .limit_policy(LimitPolicy::BestEffort)
+        .spawn()
+        .unwrap();
+    let skipped: Vec<(String, String, Controller)> = child
+        .skipped_limits()
+        .iter()
+        .map(|s| (s.setting.clone(), s.value.clone(), s.controller))
+        .collect();
+    for s in child.skipped_limits() {
+        eprintln!("skipped {}={}: {}", s.setting, s.value, s.reason);
+    }
+    let cg = child.cgroup().expect("a cgroup as root");
+    let mut expected = Vec::new();
+    for (setting, value, c) in [
+        ("memory.max", "268435456", Controller::Memory),
+        ("cpu.max", "100000 100000", Controller::Cpu),
+        ("pids.max", "64", Controller::Pids),
+        ("hugetlb.2MB.max", "4194304", Controller::Hugetlb),
+    ] {
+        if host.check(c).is_err() || !enabled.contains(&c) {
+            expected.push((setting.to_owned(), value.to_owned(), c));
+        } else {
+            // Applied: the file says so.
+            let got = std::fs::read_to_string(cg.path().join(setting)).unwrap();
+            assert_eq!(got.trim(), value, "{setting}");
+        }
+    }
+    assert_eq!(skipped, expected);
+    for s in child.skipped_limits() {
+        let msg = s.reason.to_string();
+        let c = s.controller;
+        assert!(matches!(s.reason, Error::Unsupported { .. }), "{msg}");
+        let why = if host.check(c).is_err() {
+            format!("{c} controller is not supported here")
+        } else {
+            format!(
+                "echo +{c} > {}",
+                top.path().join("cgroup.subtree_control").display()
+            )
+        };
+        assert!(msg.contains(&why), "{why:?} missing from: {msg}");
+    }
+    if in_vm() {
+        assert!(
+            skipped.is_empty(),
+            "the guest has every controller: {skipped:?}"
+        );
+    }
+    assert!(child.wait().unwrap().success());
+    // The group is there for usage even when its limits were skipped.
+    assert!(child.usage().is_ok());
+
+    if !expected.is_empty() {
+        let e = Container::new("true").resources(r).spawn().unwrap_err();
+        assert!(matches!(e, Error::Unsupported { .. }), "strict: {e}");
+    }
+}
+
+/// The run example: a missing command names the PATH searched (exit 127, as a shell), and
+/// `--limits-best-effort` runs with what the host supports, warning about each skipped limit.
+#[test]
+fn the_run_example_explains_a_missing_command_and_warns_about_skipped_limits() {
+    use common::run::{code, run};
+    const TEST: &str = "the_run_example_explains_a_missing_command_and_warns_about_skipped_limits";
+    if !is_root(TEST) {
+        return;
+    }
+    let o = run(&["--", "no-such-tool-xyz"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 127, "{err}");
+    assert!(
+        err.contains("no-such-tool-xyz: command not found: container setup failed at execve")
+            && err.contains("not found in any directory of PATH=/usr/local/sbin:"),
+        "{err}"
+    );
+
+    let host = match HostCgroups::detect() {
+        Ok(h) if h.v2_mount().is_ok() => h,
+        _ => return common::skip(TEST, "no cgroup v2 here (best-effort part)"),
+    };
+    let o = run(&["--pids", "10", "--limits-best-effort", "--", "true"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 0, "{err}");
+    let warned = err.contains("contain: warning: pids.max=10 not applied: ");
+    let top = HostCgroups::detect()
+        .and_then(|h| h.v2_mount().map(|m| m.mount_point.clone()))
+        .and_then(Cgroup::open)
+        .and_then(|top| top.subtree_control())
+        .unwrap();
+    let lacks_pids = host.check(Controller::Pids).is_err() || !top.contains(&Controller::Pids);
+    assert_eq!(warned, lacks_pids, "{err}");
+    if in_vm() {
+        assert!(!warned, "the guest has pids: {err}");
+    }
+}
