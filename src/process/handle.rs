@@ -195,6 +195,12 @@ impl Child {
     /// The exit report: CPU time, peak memory and OOM kills of the child's cgroup (the one
     /// `spawn` created). Read it after [`wait`](Self::wait): the cgroup is removed when the
     /// `Child` is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the child has no cgroup of its own (no
+    /// [`Container::resources`](super::Container::resources)); otherwise those of
+    /// [`Cgroup::usage`].
     pub fn usage(&self) -> Result<Usage> {
         match &self.cgroup {
             Some(cg) => cg.usage(),
@@ -212,6 +218,11 @@ impl Child {
     }
 
     /// A handle that can signal this child from other threads (a duplicate of the pidfd).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `fcntl(F_DUPFD_CLOEXEC)`: `EMFILE` when the process is out of
+    /// descriptors.
     pub fn signaller(&self) -> Result<Signaller> {
         let fd = self.pidfd.try_clone().map_err(|e| {
             Error::sys(
@@ -223,6 +234,12 @@ impl Child {
     }
 
     /// Sends `signal` through the pidfd. A child that has already ended is not an error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `pidfd_send_signal` (Linux 5.1): `EINVAL` for a number that is no
+    /// signal, `EPERM` when the caller may not signal the child (it changed its user ids to ones
+    /// the caller has no rights over).
     pub fn kill(&mut self, signal: i32) -> Result<()> {
         if self.status.is_some() {
             return Ok(());
@@ -235,6 +252,12 @@ impl Child {
 
     /// Waits for the child to end and reaps it. Closes its stdin first, so that a child
     /// reading it sees EOF instead of waiting forever.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `waitid(P_PIDFD)` (Linux 5.4): `ECHILD` when another waiter took the
+    /// exit status first (the caller ignores SIGCHLD, or runs a `waitpid(-1)` loop) on a kernel
+    /// before 6.15, which cannot give it back from the pidfd.
     pub fn wait(&mut self) -> Result<ExitStatus> {
         drop(self.stdin.take());
         if let Some(s) = self.status {
@@ -274,6 +297,10 @@ impl Child {
     }
 
     /// Reaps the child if it has ended; `Ok(None)` if it is still running.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`wait`](Self::wait).
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
         if let Some(s) = self.status {
             return Ok(Some(s));
@@ -283,6 +310,11 @@ impl Child {
 
     /// Reads all of the child's piped stdout and stderr (concurrently, so neither pipe can fill
     /// up and stall it) and waits for it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `read` when reading a pipe fails (the child is then killed, as the
+    /// handle is dropped); those of [`wait`](Self::wait).
     pub fn wait_with_output(mut self) -> Result<Output> {
         drop(self.stdin.take());
         let (mut out, mut err) = (Vec::new(), Vec::new());

@@ -89,6 +89,11 @@ impl Signaller {
     }
 
     /// Sends `signal`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `pidfd_send_signal` (Linux 5.1): `EINVAL` for a number that is no
+    /// signal, `EPERM` when the caller may not signal the child.
     pub fn kill(&self, signal: i32) -> Result<()> {
         match sys::pidfd_send_signal(self.pidfd.as_fd(), signal) {
             Ok(()) | Err(Errno::ESRCH) => Ok(()),
@@ -126,7 +131,9 @@ impl SignalForwarder {
     /// is still being set up waits for it instead of ending the caller; [`forward_to`]
     /// then passes it (and every later one) on.
     ///
-    /// Errors: [`Error::Config`] for a number that is no signal, SIGKILL or SIGSTOP (they
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a number that is no signal, SIGKILL or SIGSTOP (they
     /// cannot be blocked), or one of the C library's own (32 and 33 with glibc, below
     /// `SIGRTMIN`), which it never lets a program block.
     ///
@@ -169,12 +176,20 @@ impl SignalForwarder {
 
     /// [`new`](Self::new) with every signal a process can catch but SIGCHLD and SIGPIPE
     /// ([`forwardable_signals`]), as docker's sig-proxy.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `pthread_sigmask` (not expected).
     pub fn all() -> Result<SignalForwarder> {
         SignalForwarder::new(&forwardable_signals())
     }
 
     /// [`all`](Self::all) but `skip`, e.g. `&[libc::SIGWINCH]` when a
     /// [`TtyRelay`](super::TtyRelay) takes the window size changes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `pthread_sigmask` (not expected).
     pub fn all_except(skip: &[i32]) -> Result<SignalForwarder> {
         let mut signals = forwardable_signals();
         signals.retain(|s| !skip.contains(s));
@@ -182,6 +197,11 @@ impl SignalForwarder {
     }
 
     /// Starts forwarding to the child behind `to` (signals already pending included).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when this forwarder already forwards; [`Error::Sys`] naming `signalfd`
+    /// (`EMFILE`) or `pthread_create` (`EAGAIN`).
     pub fn forward_to(&mut self, to: Signaller) -> Result<()> {
         if self.thread.is_some() {
             return Err(Error::config("signal forwarder", "already forwarding"));
@@ -202,6 +222,10 @@ impl SignalForwarder {
     }
 
     /// [`new`](Self::new) and [`forward_to`](Self::forward_to) in one step.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`new`](Self::new) and [`forward_to`](Self::forward_to).
     pub fn start(to: Signaller, signals: &[i32]) -> Result<SignalForwarder> {
         let mut f = SignalForwarder::new(signals)?;
         f.forward_to(to)?;

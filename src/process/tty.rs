@@ -37,6 +37,10 @@ pub fn window_size(fd: BorrowedFd<'_>) -> Option<Winsize> {
 }
 
 /// Sets the window size of the terminal on `fd` (the kernel signals its foreground group).
+///
+/// # Errors
+///
+/// [`Error::Sys`] naming `ioctl(TIOCSWINSZ)`: `ENOTTY` when `fd` is not a terminal, `EBADF`.
 pub fn set_window_size(fd: BorrowedFd<'_>, ws: &Winsize) -> Result<()> {
     // SAFETY: TIOCSWINSZ reads a struct winsize from `ws`.
     let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, ws) };
@@ -118,6 +122,12 @@ impl TtyRelay {
     /// The relay makes `master` non-blocking (`O_NONBLOCK` on its open file description), so
     /// that input waits while the container's output is full instead of blocking the relay:
     /// a copy of it the caller kept (`dup`) is non-blocking too.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `fcntl(F_DUPFD_CLOEXEC)` (`EMFILE`), `tcsetattr`, `ioctl(TIOCSWINSZ)`,
+    /// `pthread_sigmask`, `signalfd` or `pthread_create` (`EAGAIN`). An `input` that is not a
+    /// terminal is not an error.
     pub fn start(
         master: OwnedFd,
         input: BorrowedFd<'_>,
