@@ -255,9 +255,10 @@ pub fn id_of_pid(pid: i32, kind: Namespaces) -> Result<NamespaceId> {
 /// # Errors
 ///
 /// [`Error::Sys`] naming `unshare`: `EPERM` without `CAP_SYS_ADMIN` (for anything but a user
-/// namespace), `EINVAL` for a new user namespace in a multithreaded process or a flag the kernel
-/// lacks, `ENOSPC` when a `/proc/sys/user/max_*_namespaces` limit is reached (0 where unprivileged
-/// user namespaces are disabled).
+/// namespace; for a user namespace too where a sysctl or an LSM restricts unprivileged ones),
+/// `EINVAL` for a new user namespace in a multithreaded process or a flag the kernel lacks,
+/// `ENOSPC` when a `/proc/sys/user/max_*_namespaces` limit is reached (a limit of 0 disables
+/// that kind).
 pub fn unshare(namespaces: Namespaces) -> Result<()> {
     nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
         namespaces.bits() as i32
@@ -271,8 +272,9 @@ pub fn unshare(namespaces: Namespaces) -> Result<()> {
 /// # Errors
 ///
 /// [`Error::Config`] when `namespaces` is empty; [`Error::Sys`] naming `setns(pidfd)`: `EINVAL`
-/// before Linux 5.8 (a pidfd is not a namespace file there) or for a kind the process does not
-/// have, `EPERM` without the capabilities to enter them, `ESRCH` when the process has exited.
+/// before Linux 5.8 (a pidfd is not a namespace file there) or when entering a user namespace
+/// from a multithreaded process, `EPERM` without the capabilities to enter them, `ESRCH` when
+/// the process has exited.
 pub fn enter_process(pidfd: BorrowedFd<'_>, namespaces: Namespaces) -> Result<()> {
     if namespaces.is_empty() {
         return Err(Error::config(

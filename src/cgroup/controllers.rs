@@ -200,7 +200,7 @@ impl Memory<'_> {
     /// # Errors
     ///
     /// [`Error::Unsupported`] when the group has no `memory.swap.max` (the root cgroup, or a kernel
-    /// without swap accounting: `CONFIG_MEMCG_SWAP`, or `swapaccount=0`); otherwise those of
+    /// without swap accounting, e.g. booted with `swapaccount=0`); otherwise those of
     /// [`Cgroup::write_file`].
     pub fn set_swap_max(&self, v: Max<Bytes>) -> Result<()> {
         self.cg.write_interface("memory.swap.max", v)
@@ -555,7 +555,7 @@ impl Cpuset<'_> {
     ///
     /// [`Error::Unsupported`] when the group has no `cpuset.cpus` (the root cgroup has none);
     /// otherwise those of [`Cgroup::write_file`]: `EINVAL` from `write` when the list names a CPU
-    /// this machine does not have.
+    /// this machine does not have (`ERANGE` past the kernel's CPU count).
     pub fn set_cpus(&self, v: &CpuList) -> Result<()> {
         self.cg.write_interface("cpuset.cpus", v)
     }
@@ -585,7 +585,7 @@ impl Cpuset<'_> {
     ///
     /// [`Error::Unsupported`] when the group has no `cpuset.mems` (the root cgroup has none);
     /// otherwise those of [`Cgroup::write_file`]: `EINVAL` from `write` when the list names a
-    /// memory node this machine does not have.
+    /// memory node this machine does not have (`ERANGE` past the kernel's node count).
     pub fn set_mems(&self, v: &CpuList) -> Result<()> {
         self.cg.write_interface("cpuset.mems", v)
     }

@@ -318,6 +318,9 @@ impl FromStr for MemoryEvents {
 /// `memory.stat`: every counter the kernel reports, in file order (the set of keys varies
 /// between kernel versions, so they are looked up by name).
 ///
+/// Sizes (`anon`, `file`, `kernel`, `sock`, `shmem`, ...) are in bytes; event counters
+/// (`pgfault`, `pgmajfault`, `oom_kill`, ...) are counts (cgroup-v2.rst, "memory.stat").
+///
 /// ```
 /// let stat: contain::cgroup::MemoryStat = "anon 8192\nfile 4096\n".parse()?;
 /// assert_eq!(stat.get("anon"), Some(8192));

@@ -83,12 +83,15 @@ impl From<File> for Stdio {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CloneCall {
     /// `clone3`, falling back to `clone` when the kernel (or a seccomp filter) says ENOSYS.
+    /// `clone3` is Linux 5.3, its `CLONE_INTO_CGROUP` Linux 5.7 (before that the parent
+    /// moves the child into its cgroup before letting it run).
     #[default]
     Auto,
     /// `clone3` only.
     Clone3,
     /// The classic `clone` (no time namespace, no `CLONE_INTO_CGROUP`); for old kernels and
     /// for testing the fallback.
+    /// Its pidfd comes from `CLONE_PIDFD`, which needs Linux 5.2.
     Legacy,
 }
 
