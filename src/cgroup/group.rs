@@ -251,8 +251,8 @@ impl Cgroup {
     /// - [`Error::Sys`] naming `openat` and the file's path: `ENOENT` when the group has no such
     ///   file (the controller is not enabled here, the kernel is older, or this is the root
     ///   cgroup), `EACCES` when the caller may not read it.
-    /// - [`Error::Sys`] naming `read`, with the kernel's errno (e.g. `EOPNOTSUPP`, `ENODEV`);
-    ///   [`Error::Parse`] when the file is not UTF-8.
+    /// - [`Error::Sys`] naming `read` and the file with the kernel's errno (rare: `ENODEV` once
+    ///   the group is removed); [`Error::Parse`] when the file is not UTF-8.
     pub fn read_file(&self, name: &str) -> Result<String> {
         check_file_name(name)?;
         let mut file = self.open_file(name, OFlag::O_RDONLY)?;

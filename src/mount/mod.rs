@@ -389,6 +389,8 @@ impl Mount {
     }
 
     /// tmpfs: permissions of the root directory; devpts: permissions of new pty nodes.
+    /// Permission bits such as `0o1777` (at most `0o7777`); the kernel's defaults are `1777`
+    /// for tmpfs and `600` for devpts.
     pub fn mode(mut self, mode: u32) -> Mount {
         self.mode = Some(mode);
         self
