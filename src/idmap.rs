@@ -65,6 +65,11 @@ impl std::fmt::Display for IdMap {
 /// Checks a map the way the kernel would, but with a message that says what is wrong: at
 /// least one line, at most [`MAX_LINES`], every count > 0, no range past `u32::MAX`, and no two
 /// ranges overlapping inside or outside. `what` is `"uid map"` or `"gid map"`.
+///
+/// # Errors
+///
+/// [`Error::Config`] naming `what`, saying which rule the map breaks (no ranges, too many, a zero
+/// count, a range past `u32::MAX`, two ranges that overlap and which).
 pub fn validate(maps: &[IdMap], what: &'static str) -> Result<()> {
     if maps.is_empty() {
         return Err(Error::config(what, "no ranges"));

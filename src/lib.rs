@@ -4,6 +4,7 @@
 //! that composes them: `clone3` straight into new namespaces with a pidfd handle.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
+#![warn(clippy::missing_errors_doc, clippy::missing_panics_doc)]
 
 pub mod cgroup;
 mod errno;

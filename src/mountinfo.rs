@@ -112,6 +112,11 @@ pub enum OptionalField {
 
 impl MountInfo {
     /// The mounts of the calling process's mount namespace, as seen from its root.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `read` and `/proc/self/mountinfo` (`ENOENT` without `/proc`); those of
+    /// [`parse`].
     pub fn read_self() -> Result<Vec<MountInfo>> {
         const PATH: &str = "/proc/self/mountinfo";
         let text = std::fs::read(PATH).map_err(|e| {
@@ -175,6 +180,11 @@ impl MountInfo {
 }
 
 /// Parses a whole mountinfo file (lines separated by `\n`; a final newline is optional).
+///
+/// # Errors
+///
+/// [`Error::Parse`] naming the line number when a line has too few fields, no `-` separator, or a
+/// number (id, `major:minor`, peer group) that does not parse.
 pub fn parse(text: impl AsRef<[u8]>) -> Result<Vec<MountInfo>> {
     let text = text.as_ref();
     let text = text.strip_suffix(b"\n").unwrap_or(text);
@@ -191,6 +201,11 @@ pub fn parse(text: impl AsRef<[u8]>) -> Result<Vec<MountInfo>> {
 }
 
 /// Parses one mountinfo line (without its newline).
+///
+/// # Errors
+///
+/// [`Error::Parse`] when the line has too few fields, no `-` separator, more than three fields
+/// after it, or a number (id, `major:minor`, peer group) that does not parse.
 pub fn parse_line(line: impl AsRef<[u8]>) -> Result<MountInfo> {
     parse_fields(line.as_ref()).map_err(|reason| Error::parse("mountinfo line", reason))
 }

@@ -40,7 +40,8 @@ bitflags::bitflags! {
         const NET = libc::CLONE_NEWNET as u64;
         /// The view of `/proc/self/cgroup` (`CLONE_NEWCGROUP`).
         const CGROUP = libc::CLONE_NEWCGROUP as u64;
-        /// CLOCK_MONOTONIC and CLOCK_BOOTTIME offsets (`CLONE_NEWTIME`, clone3 only).
+        /// CLOCK_MONOTONIC and CLOCK_BOOTTIME offsets (`CLONE_NEWTIME`, Linux 5.6; with `clone3`
+        /// or `unshare`, not `clone`, where the bit is taken by the exit signal).
         const TIME = sys::CLONE_NEWTIME;
     }
 }
@@ -130,11 +131,23 @@ pub struct Namespace {
 
 impl Namespace {
     /// The calling thread's namespace of `kind`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when `kind` is not exactly one kind; [`Error::Sys`] naming `open` and
+    /// `/proc/thread-self/ns/<kind>` (`ENOENT` without `/proc` or for a kind the kernel lacks, e.g.
+    /// `time` before Linux 5.6).
     pub fn current(kind: Namespaces) -> Result<Namespace> {
         Self::open(PathBuf::from("/proc/thread-self/ns"), kind)
     }
 
     /// Process `pid`'s namespace of `kind`, from `/proc/PID/ns`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when `kind` is not exactly one kind; [`Error::Sys`] naming `open` and
+    /// `/proc/<pid>/ns/<kind>`: `ENOENT` when there is no such process (or kind), `EACCES` when the
+    /// caller may not ptrace-read it (another user's process without `CAP_SYS_PTRACE`).
     pub fn of_pid(pid: Pid, kind: Namespaces) -> Result<Namespace> {
         Self::open(PathBuf::from(format!("/proc/{pid}/ns")), kind)
     }
@@ -153,6 +166,12 @@ impl Namespace {
     }
 
     /// Wraps an nsfs fd of unknown kind, asking the kernel for its kind (`NS_GET_NSTYPE`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `ioctl(NS_GET_NSTYPE)` (Linux 4.11): `ENOTTY` or `EINVAL` when `fd` is
+    /// not a namespace file; [`Error::Unsupported`] for a namespace kind this crate does not know.
+    /// `fd` is closed in both cases.
     pub fn from_fd(fd: OwnedFd) -> Result<Namespace> {
         const NS_GET_NSTYPE: libc::c_ulong = 0xb703; // _IO(0xb7, 0x3)
                                                      // SAFETY: NS_GET_NSTYPE takes no argument and returns the CLONE_NEW* flag.
@@ -177,6 +196,10 @@ impl Namespace {
     }
 
     /// The namespace's identity, to compare with another handle or [`id_of_pid`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `fstat` (not expected for an open namespace file).
     pub fn id(&self) -> Result<NamespaceId> {
         let st = nix::sys::stat::fstat(&self.fd).map_err(|e| Error::sys("fstat", e))?;
         Ok(NamespaceId {
@@ -188,6 +211,13 @@ impl Namespace {
     /// Moves the calling **thread** into this namespace (`setns(2)`).
     ///
     /// For PID and time namespaces this changes only where the thread's future children go.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `setns`: `EPERM` without `CAP_SYS_ADMIN` over the namespace's user
+    /// namespace, `EINVAL` when entering a user namespace from a multithreaded process or one's own
+    /// user namespace, or a mount namespace while sharing filesystem attributes (`CLONE_FS`) with
+    /// another thread.
     pub fn enter(&self) -> Result<()> {
         nix::sched::setns(
             &self.fd,
@@ -210,6 +240,10 @@ impl From<Namespace> for OwnedFd {
 }
 
 /// The identity of process `pid`'s namespace of `kind`, by `stat(2)` of `/proc/PID/ns/X`.
+///
+/// # Errors
+///
+/// Those of [`Namespace::of_pid`].
 pub fn id_of_pid(pid: Pid, kind: Namespaces) -> Result<NamespaceId> {
     Namespace::of_pid(pid, kind)?.id()
 }
@@ -218,6 +252,14 @@ pub fn id_of_pid(pid: Pid, kind: Namespaces) -> Result<NamespaceId> {
 ///
 /// A new user namespace needs a single-threaded caller; PID and time namespaces apply to the
 /// caller's future children only.
+///
+/// # Errors
+///
+/// [`Error::Sys`] naming `unshare`: `EPERM` without `CAP_SYS_ADMIN` (for anything but a user
+/// namespace; for a user namespace too where a sysctl or an LSM restricts unprivileged ones),
+/// `EINVAL` for a new user namespace in a multithreaded process or a flag the kernel lacks,
+/// `ENOSPC` when a `/proc/sys/user/max_*_namespaces` limit is reached (a limit of 0 disables
+/// that kind).
 pub fn unshare(namespaces: Namespaces) -> Result<()> {
     nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
         namespaces.bits() as i32
@@ -227,6 +269,13 @@ pub fn unshare(namespaces: Namespaces) -> Result<()> {
 
 /// Moves the calling thread into several namespaces of a process at once, by its pidfd
 /// (`setns(pidfd, flags)`, Linux 5.8). Either all of them are entered or none.
+///
+/// # Errors
+///
+/// [`Error::Config`] when `namespaces` is empty; [`Error::Sys`] naming `setns(pidfd)`: `EINVAL`
+/// before Linux 5.8 (a pidfd is not a namespace file there) or when entering a user namespace
+/// from a multithreaded process, `EPERM` without the capabilities to enter them, `ESRCH` when
+/// the process has exited.
 pub fn enter_process(pidfd: BorrowedFd<'_>, namespaces: Namespaces) -> Result<()> {
     if namespaces.is_empty() {
         return Err(Error::config(

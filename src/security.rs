@@ -246,12 +246,23 @@ impl Seccomp {
     /// assert!(admin.len() < docker.len()); // fewer refusals
     /// # Ok::<(), contain::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] on an architecture other than x86_64 and aarch64 (no syscall table
+    /// for it); [`Error::Config`] if the program would exceed 65535 instructions (the length field
+    /// of `sock_fprog`; the kernel itself takes at most 4096, `BPF_MAXINSNS`).
     pub fn default_program(capabilities: CapSet) -> Result<BpfProgram> {
         Ok(default_filter(capabilities)?.into_owned())
     }
 }
 
 /// A resource limit (`setrlimit(2)` resource number, soft and hard values).
+///
+/// The values are in the resource's own unit, as `setrlimit(2)` and docker's `--ulimit` take
+/// them: seconds for `cpu`, microseconds for `rttime`, bytes for `fsize`, `data`, `stack`,
+/// `core`, `rss`, `memlock`, `as` and `msgqueue`, a count for `nofile`, `nproc`, `locks` and
+/// `sigpending`, a ceiling for `nice` (as `20 - value`) and `rtprio`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rlimit {
     /// `RLIMIT_*` number.
@@ -303,6 +314,11 @@ impl Rlimit {
     /// assert_eq!((l.soft, l.hard), (1024, 4096));
     /// # Ok::<(), contain::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming `ulimit` when there is no `=`, the resource name is unknown, a
+    /// value is neither a number, `unlimited` nor `-1`, or the soft limit is above the hard one.
     pub fn parse(s: &str) -> Result<Rlimit> {
         let bad = |why: &str| {
             Error::config(

@@ -120,76 +120,173 @@ pub struct Memory<'a> {
 
 impl Memory<'_> {
     /// `memory.max`: the hard limit; over it the group reclaims, then the OOM killer acts.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `memory.max` (the root cgroup has none);
+    /// otherwise those of [`Cgroup::write_file`].
     pub fn set_max(&self, v: Max<Bytes>) -> Result<()> {
         self.cg.write_interface("memory.max", v)
     }
     /// `memory.max`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `memory.max` (the root cgroup has none);
+    /// otherwise those of [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it does
+    /// not hold `max` or a number of bytes.
     pub fn max(&self) -> Result<Max<Bytes>> {
         self.cg.read_interface("memory.max")
     }
     /// `memory.high`: the throttle limit; over it the group is slowed and reclaimed hard.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `memory.high` (the root cgroup has none);
+    /// otherwise those of [`Cgroup::write_file`].
     pub fn set_high(&self, v: Max<Bytes>) -> Result<()> {
         self.cg.write_interface("memory.high", v)
     }
     /// `memory.high`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `memory.high` (the root cgroup has none);
+    /// otherwise those of [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it does
+    /// not hold `max` or a number of bytes.
     pub fn high(&self) -> Result<Max<Bytes>> {
         self.cg.read_interface("memory.high")
     }
     /// `memory.low`: best-effort protection from reclaim.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `memory.low` (the root cgroup has none);
+    /// otherwise those of [`Cgroup::write_file`].
     pub fn set_low(&self, v: Max<Bytes>) -> Result<()> {
         self.cg.write_interface("memory.low", v)
     }
     /// `memory.low`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `memory.low` (the root cgroup has none);
+    /// otherwise those of [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it does
+    /// not hold `max` or a number of bytes.
     pub fn low(&self) -> Result<Max<Bytes>> {
         self.cg.read_interface("memory.low")
     }
     /// `memory.min`: hard protection from reclaim.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `memory.min` (the root cgroup has none);
+    /// otherwise those of [`Cgroup::write_file`].
     pub fn set_min(&self, v: Max<Bytes>) -> Result<()> {
         self.cg.write_interface("memory.min", v)
     }
     /// `memory.min`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `memory.min` (the root cgroup has none);
+    /// otherwise those of [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it does
+    /// not hold `max` or a number of bytes.
     pub fn min(&self) -> Result<Max<Bytes>> {
         self.cg.read_interface("memory.min")
     }
     /// `memory.swap.max`: the swap limit (`Bytes(0)` disables swap for the group).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `memory.swap.max` (the root cgroup, or a kernel
+    /// without swap accounting, e.g. booted with `swapaccount=0`); otherwise those of
+    /// [`Cgroup::write_file`].
     pub fn set_swap_max(&self, v: Max<Bytes>) -> Result<()> {
         self.cg.write_interface("memory.swap.max", v)
     }
     /// `memory.swap.max`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `memory.swap.max` (the root cgroup, or a kernel
+    /// without swap accounting); otherwise those of [`Cgroup::read_file`], or [`Error::Parse`]
+    /// naming the file when it does not hold `max` or a number of bytes.
     pub fn swap_max(&self) -> Result<Max<Bytes>> {
         self.cg.read_interface("memory.swap.max")
     }
-    /// `memory.oom.group`: whether the OOM killer kills the whole group at once.
+    /// `memory.oom.group`: whether the OOM killer kills the whole group at once (Linux 4.19+).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `memory.oom.group` (the root cgroup; kernels
+    /// before 4.19); otherwise those of [`Cgroup::write_file`].
     pub fn set_oom_group(&self, on: bool) -> Result<()> {
         self.cg.write_interface("memory.oom.group", u8::from(on))
     }
     /// `memory.oom.group`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `memory.oom.group` (the root cgroup; kernels
+    /// before 4.19); otherwise those of [`Cgroup::read_file`], or [`Error::Parse`] naming the file
+    /// when it does not hold a number.
     pub fn oom_group(&self) -> Result<bool> {
         Ok(self.cg.read_interface_u64("memory.oom.group")? != 0)
     }
     /// `memory.current`: usage now, including descendants.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `memory.current` (the root cgroup has none);
+    /// otherwise those of [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it does
+    /// not hold a number of bytes.
     pub fn current(&self) -> Result<Bytes> {
         self.cg.read_interface("memory.current")
     }
     /// `memory.peak`: the highest usage so far (Linux 5.19+).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `memory.peak` (the root cgroup; kernels before
+    /// 5.19); otherwise those of [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it
+    /// does not hold a number of bytes.
     pub fn peak(&self) -> Result<Bytes> {
         self.cg.read_interface("memory.peak")
     }
     /// `memory.swap.current`: swap in use.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `memory.swap.current` (the root cgroup, or a
+    /// kernel without swap accounting); otherwise those of [`Cgroup::read_file`], or
+    /// [`Error::Parse`] naming the file when it does not hold a number of bytes.
     pub fn swap_current(&self) -> Result<Bytes> {
         self.cg.read_interface("memory.swap.current")
     }
     /// `memory.stat`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `memory.stat`; otherwise those of
+    /// [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it does not hold `KEY VALUE`
+    /// lines.
     pub fn stat(&self) -> Result<MemoryStat> {
         self.cg.read_interface("memory.stat")
     }
     /// `memory.events`: limit hits and OOM kills in this group and below.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `memory.events` (the root cgroup has none);
+    /// otherwise those of [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it does
+    /// not hold `KEY VALUE` lines.
     pub fn events(&self) -> Result<MemoryEvents> {
         self.cg.read_interface("memory.events")
     }
 }
 
-/// The cpu controller of one cgroup.
+/// The cpu controller of one cgroup (in cgroup v2 since Linux 4.15).
 ///
 /// ```no_run
 /// use contain::cgroup::{Cgroup, CpuMax, Weight};
@@ -205,22 +302,50 @@ pub struct Cpu<'a> {
 
 impl Cpu<'_> {
     /// `cpu.max`: bandwidth limit.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `cpu.max` (the root cgroup has none); otherwise
+    /// those of [`Cgroup::write_file`].
     pub fn set_max(&self, v: CpuMax) -> Result<()> {
         self.cg.write_interface("cpu.max", v)
     }
     /// `cpu.max`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `cpu.max` (the root cgroup has none); otherwise
+    /// those of [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it does not hold
+    /// `QUOTA PERIOD` in microseconds.
     pub fn max(&self) -> Result<CpuMax> {
         self.cg.read_interface("cpu.max")
     }
     /// `cpu.weight`: share of CPU time against siblings.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `cpu.weight` (the root cgroup has none);
+    /// otherwise those of [`Cgroup::write_file`].
     pub fn set_weight(&self, v: Weight) -> Result<()> {
         self.cg.write_interface("cpu.weight", v)
     }
     /// `cpu.weight`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `cpu.weight` (the root cgroup has none);
+    /// otherwise those of [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it does
+    /// not hold a weight in 1..=10000.
     pub fn weight(&self) -> Result<Weight> {
         self.cg.read_interface("cpu.weight")
     }
     /// `cpu.stat`, with the throttling counters.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `cpu.stat`; otherwise those of
+    /// [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it does not hold `KEY VALUE`
+    /// lines.
     pub fn stat(&self) -> Result<CpuStat> {
         self.cg.read_interface("cpu.stat")
     }
@@ -241,18 +366,40 @@ pub struct Pids<'a> {
 
 impl Pids<'_> {
     /// `pids.max`: the most tasks (threads included) the group may hold.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `pids.max` (the root cgroup has none);
+    /// otherwise those of [`Cgroup::write_file`].
     pub fn set_max(&self, v: Max<u64>) -> Result<()> {
         self.cg.write_interface("pids.max", v)
     }
     /// `pids.max`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `pids.max` (the root cgroup has none);
+    /// otherwise those of [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it does
+    /// not hold `max` or a number.
     pub fn max(&self) -> Result<Max<u64>> {
         self.cg.read_interface("pids.max")
     }
     /// `pids.current`: tasks now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `pids.current`; otherwise those of
+    /// [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it does not hold a number.
     pub fn current(&self) -> Result<u64> {
         self.cg.read_interface_u64("pids.current")
     }
     /// `pids.events`: forks refused because of `pids.max`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `pids.events` (the root cgroup has none);
+    /// otherwise those of [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it does
+    /// not hold `KEY VALUE` lines.
     pub fn events(&self) -> Result<PidsEvents> {
         self.cg.read_interface("pids.events")
     }
@@ -321,36 +468,73 @@ pub struct Io<'a> {
 
 impl Io<'_> {
     /// Writes one device's `io.max` entry (all four limits; `max` removes a limit).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `io.max` (the root cgroup has none); otherwise
+    /// those of [`Cgroup::write_file`]: `ENODEV` from `write` when no block device has that number
+    /// on this host.
     pub fn set_max(&self, v: IoMax) -> Result<()> {
         self.cg.write_interface("io.max", v)
     }
     /// `io.max`: the devices with limits.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `io.max` (the root cgroup has none); otherwise
+    /// those of [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it does not hold
+    /// `MAJ:MIN key=value...` lines.
     pub fn max(&self) -> Result<Vec<IoMax>> {
         parse::io_max(&self.cg.read_interface_text("io.max")?)
             .map_err(|e| self.cg.reword(e, "io.max"))
     }
     /// Sets the default `io.weight`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `io.weight` (the root cgroup; a kernel without
+    /// the iocost controller, `CONFIG_BLK_CGROUP_IOCOST`); otherwise those of
+    /// [`Cgroup::write_file`].
     pub fn set_weight(&self, v: Weight) -> Result<()> {
         self.cg
             .write_interface("io.weight", format_args!("default {v}"))
     }
     /// Sets the `io.weight` of one device.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `io.weight` (the root cgroup; a kernel without
+    /// the iocost controller, `CONFIG_BLK_CGROUP_IOCOST`); otherwise those of
+    /// [`Cgroup::write_file`]: `ENODEV` from `write` when no block device has that number on this
+    /// host.
     pub fn set_device_weight(&self, device: Device, v: Weight) -> Result<()> {
         self.cg
             .write_interface("io.weight", format_args!("{device} {v}"))
     }
     /// `io.weight`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `io.weight` (the root cgroup; a kernel without
+    /// the iocost controller); otherwise those of [`Cgroup::read_file`], or [`Error::Parse`] naming
+    /// the file when it does not hold `default N` and `MAJ:MIN N` lines.
     pub fn weight(&self) -> Result<IoWeights> {
         self.cg.read_interface("io.weight")
     }
     /// `io.stat`: per-device counters.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `io.stat`; otherwise those of
+    /// [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it does not hold `MAJ:MIN
+    /// key=value...` lines.
     pub fn stat(&self) -> Result<Vec<IoStat>> {
         parse::io_stat(&self.cg.read_interface_text("io.stat")?)
             .map_err(|e| self.cg.reword(e, "io.stat"))
     }
 }
 
-/// The cpuset controller of one cgroup.
+/// The cpuset controller of one cgroup (in cgroup v2 since Linux 5.0).
 ///
 /// ```no_run
 /// use contain::cgroup::{Cgroup, CpuList};
@@ -366,32 +550,68 @@ pub struct Cpuset<'a> {
 
 impl Cpuset<'_> {
     /// `cpuset.cpus`: the CPUs the group may use (empty: those of the parent).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `cpuset.cpus` (the root cgroup has none);
+    /// otherwise those of [`Cgroup::write_file`]: `EINVAL` from `write` when the list names a CPU
+    /// this machine does not have (`ERANGE` past the kernel's CPU count).
     pub fn set_cpus(&self, v: &CpuList) -> Result<()> {
         self.cg.write_interface("cpuset.cpus", v)
     }
     /// `cpuset.cpus` as configured.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `cpuset.cpus` (the root cgroup has none);
+    /// otherwise those of [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it does
+    /// not hold a CPU list such as `0-3,8`.
     pub fn cpus(&self) -> Result<CpuList> {
         self.cg.read_interface("cpuset.cpus")
     }
     /// `cpuset.cpus.effective`: the CPUs the group actually gets.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `cpuset.cpus.effective`; otherwise those of
+    /// [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it does not hold a CPU list
+    /// such as `0-3,8`.
     pub fn effective_cpus(&self) -> Result<CpuList> {
         self.cg.read_interface("cpuset.cpus.effective")
     }
     /// `cpuset.mems`: the memory nodes the group may use (empty: those of the parent).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `cpuset.mems` (the root cgroup has none);
+    /// otherwise those of [`Cgroup::write_file`]: `EINVAL` from `write` when the list names a
+    /// memory node this machine does not have (`ERANGE` past the kernel's node count).
     pub fn set_mems(&self, v: &CpuList) -> Result<()> {
         self.cg.write_interface("cpuset.mems", v)
     }
     /// `cpuset.mems` as configured.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `cpuset.mems` (the root cgroup has none);
+    /// otherwise those of [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it does
+    /// not hold a node list such as `0-1`.
     pub fn mems(&self) -> Result<CpuList> {
         self.cg.read_interface("cpuset.mems")
     }
     /// `cpuset.mems.effective`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `cpuset.mems.effective`; otherwise those of
+    /// [`Cgroup::read_file`], or [`Error::Parse`] naming the file when it does not hold a node list
+    /// such as `0-1`.
     pub fn effective_mems(&self) -> Result<CpuList> {
         self.cg.read_interface("cpuset.mems.effective")
     }
 }
 
-/// The hugetlb controller of one cgroup.
+/// The hugetlb controller of one cgroup (in cgroup v2 since Linux 5.6).
 ///
 /// The kernel rounds limits down to whole huge pages.
 ///
@@ -411,6 +631,11 @@ pub struct Hugetlb<'a> {
 
 impl Hugetlb<'_> {
     /// The huge page sizes the kernel supports, from the `hugetlb.<size>.max` files present.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `readdir` (or `openat`) and the group's directory, when it cannot be
+    /// listed (`EACCES`).
     pub fn sizes(&self) -> Result<Vec<HugePageSize>> {
         let mut sizes: Vec<HugePageSize> = self
             .cg
@@ -428,18 +653,42 @@ impl Hugetlb<'_> {
         Ok(sizes)
     }
     /// `hugetlb.<size>.max`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `hugetlb.<size>.max` (the root cgroup, or a
+    /// size the kernel does not support: see [`sizes`](Self::sizes)); otherwise those of
+    /// [`Cgroup::write_file`].
     pub fn set_max(&self, size: HugePageSize, v: Max<Bytes>) -> Result<()> {
         self.cg.write_interface(&format!("hugetlb.{size}.max"), v)
     }
     /// `hugetlb.<size>.max`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `hugetlb.<size>.max` (the root cgroup, or a
+    /// size the kernel does not support); otherwise those of [`Cgroup::read_file`], or
+    /// [`Error::Parse`] naming the file when it does not hold `max` or a number of bytes.
     pub fn max(&self, size: HugePageSize) -> Result<Max<Bytes>> {
         self.cg.read_interface(&format!("hugetlb.{size}.max"))
     }
     /// `hugetlb.<size>.current`: huge pages in use, in bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `hugetlb.<size>.current` (the root cgroup, or a
+    /// size the kernel does not support); otherwise those of [`Cgroup::read_file`], or
+    /// [`Error::Parse`] naming the file when it does not hold a number of bytes.
     pub fn current(&self, size: HugePageSize) -> Result<Bytes> {
         self.cg.read_interface(&format!("hugetlb.{size}.current"))
     }
     /// `hugetlb.<size>.events`: allocations refused because of the limit.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `hugetlb.<size>.events` (the root cgroup, or a
+    /// size the kernel does not support); otherwise those of [`Cgroup::read_file`], or
+    /// [`Error::Parse`] naming the file when it does not hold `KEY VALUE` lines with `max`.
     pub fn events(&self, size: HugePageSize) -> Result<u64> {
         let ev: PidsEvents = self.cg.read_interface(&format!("hugetlb.{size}.events"))?;
         Ok(ev.max)

@@ -212,6 +212,15 @@ fn load(prog: &[Insn], log: Option<&mut [u8]>) -> std::result::Result<OwnedFd, E
 
 /// Loads a device program for `rules` and attaches it to `cgroup` (in addition to programs
 /// already there: a device is allowed only if every attached program allows it).
+///
+/// # Errors
+///
+/// - [`Error::Config`] when a rule's major or minor number is too large for the program.
+/// - [`Error::Unsupported`] when `bpf(BPF_PROG_LOAD)` fails with `EPERM` (the caller lacks
+///   `CAP_BPF`/`CAP_SYS_ADMIN`, e.g. rootless) or `ENOSYS` (a kernel without BPF).
+/// - [`Error::Sys`] naming `bpf(BPF_PROG_LOAD)` with the verifier's log in the path field
+///   (`EINVAL`, `EACCES`), or any other load errno; naming `bpf(BPF_PROG_ATTACH)` and the cgroup's
+///   path when attaching fails (`EPERM`, `EBADF`).
 pub fn attach_device_filter(cgroup: &Cgroup, rules: &[DeviceRule]) -> Result<()> {
     let prog = compile(rules)?;
     let fd = match load(&prog, None) {

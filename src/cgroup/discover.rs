@@ -207,6 +207,13 @@ pub(crate) fn io_error(syscall: &'static str, path: &Path, e: std::io::Error) ->
 
 impl HostCgroups {
     /// Reads the layout of the host as the calling process sees it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `read` and `/proc/self/mountinfo`, `/proc/self/cgroup` or the v2
+    /// mount's `cgroup.controllers` (`ENOENT` without `/proc`); [`Error::Parse`] when
+    /// `/proc/self/mountinfo` has a malformed line. A host without any cgroup is not an error here:
+    /// it is [`Hierarchy::None`].
     pub fn detect() -> Result<HostCgroups> {
         let mountinfo = read(MOUNTINFO)?;
         let self_cgroup = read(SELF_CGROUP)?;
@@ -235,6 +242,11 @@ impl HostCgroups {
     /// assert_eq!(host.own_cgroup_dir()?, std::path::Path::new("/sys/fs/cgroup/user.slice"));
     /// # Ok::<(), contain::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Parse`] when `mountinfo` has a malformed line; the other texts are read leniently
+    /// (lines that do not parse are skipped).
     pub fn from_texts(
         mountinfo: &str,
         self_cgroup: &str,
@@ -297,6 +309,11 @@ impl HostCgroups {
     }
 
     /// The cgroup v2 mount, or `Unsupported` saying what the host has instead.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when no cgroup2 filesystem is mounted (cgroup v1 only, or no cgroup
+    /// at all), saying which.
     pub fn v2_mount(&self) -> Result<&V2Mount> {
         self.hierarchy
             .v2()
@@ -304,6 +321,12 @@ impl HostCgroups {
     }
 
     /// The directory of the caller's own cgroup under the v2 mount.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when there is no cgroup2 mount, when `/proc/self/cgroup` has no `0::`
+    /// line, or when the caller's cgroup lies outside what the mount shows (a cgroup2 mount made in
+    /// another cgroup namespace).
     pub fn own_cgroup_dir(&self) -> Result<PathBuf> {
         let v2 = self.v2_mount()?;
         let Some(own) = &self.own else {
@@ -329,6 +352,10 @@ impl HostCgroups {
     /// `Ok` if cgroup v2 offers `controller` at its mount; otherwise
     /// [`Error::Unsupported`] saying why (bound to v1, disabled, not in the kernel, ...) and
     /// what to do. [`check_all`](Self::check_all) checks several at once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] naming `<controller> controller`, with the reason and the remedy.
     pub fn check(&self, controller: Controller) -> Result<()> {
         self.check_all(&[controller])
     }

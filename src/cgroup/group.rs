@@ -73,6 +73,12 @@ const DIR_FLAGS: OFlag = OFlag::O_RDONLY
 
 impl Cgroup {
     /// Opens the cgroup v2 directory at `path`; refused unless it is on a cgroup2 filesystem.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `open` and the path (`ENOENT` when it does not exist, `ENOTDIR`,
+    /// `EACCES`) or `fstatfs`; [`Error::Unsupported`] when the directory is not on a cgroup2
+    /// filesystem (a cgroup v1 hierarchy, or no cgroup at all).
     pub fn open(path: impl AsRef<Path>) -> Result<Cgroup> {
         let path = path.as_ref();
         // Symlinks in the path are fine here: where it leads is checked to be cgroup2.
@@ -83,11 +89,22 @@ impl Cgroup {
     }
 
     /// The root of the host's cgroup v2 mount (found in `/proc/self/mountinfo`).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`HostCgroups::detect`] (reading `/proc/self/mountinfo`), [`Error::Unsupported`]
+    /// when no cgroup2 filesystem is mounted (a v1-only host), and those of [`open`](Self::open).
     pub fn root() -> Result<Cgroup> {
         Cgroup::open(&HostCgroups::detect()?.v2_mount()?.mount_point)
     }
 
     /// The caller's own cgroup (from `/proc/self/cgroup`): where a delegated subtree starts.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`HostCgroups::detect`] and [`HostCgroups::own_cgroup_dir`] (no cgroup2 mount, or
+    /// the caller's cgroup lies outside it, as in a container with a private cgroup namespace and
+    /// no cgroup2 mounted), and those of [`open`](Self::open).
     pub fn own() -> Result<Cgroup> {
         Cgroup::open(HostCgroups::detect()?.own_cgroup_dir()?)
     }
@@ -112,6 +129,12 @@ impl Cgroup {
     }
 
     /// Opens the existing descendant at the relative path `rel` (e.g. `"a/b"`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when `rel` is empty, absolute, or has `.` or `..` components;
+    /// [`Error::Sys`] naming `openat` and the joined path (`ENOENT` when no such group exists,
+    /// `ENOTDIR`) or `fstatfs`.
     pub fn child(&self, rel: impl AsRef<Path>) -> Result<Cgroup> {
         let rel = rel.as_ref();
         if rel.as_os_str().is_empty()
@@ -130,6 +153,11 @@ impl Cgroup {
 
     /// The parent group, or `None` at the top of the mount (the root, or the top of a mounted
     /// subtree).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`is_root`](Self::is_root); [`Error::Sys`] naming `openat` or `fstatfs` and the
+    /// parent's path.
     pub fn parent(&self) -> Result<Option<Cgroup>> {
         if self.is_root()? {
             return Ok(None);
@@ -150,6 +178,11 @@ impl Cgroup {
     }
 
     /// A second handle on the same group (a duplicated descriptor).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `fcntl` (`F_DUPFD_CLOEXEC`) and the path: `EMFILE` when the process is
+    /// out of descriptors.
     pub fn try_clone(&self) -> Result<Cgroup> {
         let dir = self
             .dir
@@ -172,6 +205,11 @@ impl Cgroup {
     }
 
     /// Whether this is the root of the hierarchy (which has no `cgroup.type`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `fstatat` and `<group>/cgroup.type` for an errno other than `ENOENT`
+    /// (which means "root").
     pub fn is_root(&self) -> Result<bool> {
         match stat::fstatat(
             &self.dir,
@@ -208,6 +246,15 @@ impl Cgroup {
 
     /// Reads the interface file `name` of this group (a single file name, such as
     /// `"misc.max"`): the escape hatch for files this crate has no typed accessor for.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Config`] when `name` is empty, `.`, `..` or has a `/`.
+    /// - [`Error::Sys`] naming `openat` and the file's path: `ENOENT` when the group has no such
+    ///   file (the controller is not enabled here, the kernel is older, or this is the root
+    ///   cgroup), `EACCES` when the caller may not read it.
+    /// - [`Error::Sys`] naming `read` and the file with the kernel's errno (rare: `ENODEV` once
+    ///   the group is removed); [`Error::Parse`] when the file is not UTF-8.
     pub fn read_file(&self, name: &str) -> Result<String> {
         check_file_name(name)?;
         let mut file = self.open_file(name, OFlag::O_RDONLY)?;
@@ -216,6 +263,16 @@ impl Cgroup {
 
     /// Writes `value` to the interface file `name` of this group in one `write(2)`, as the
     /// kernel expects.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Config`] when `name` is empty, `.`, `..` or has a `/`.
+    /// - [`Error::Sys`] naming `openat` and the file's path: `ENOENT` when the group has no such
+    ///   file, `EACCES` when the caller may not write it (a group not delegated to the caller, or a
+    ///   read-only file such as `memory.current`).
+    /// - [`Error::Sys`] naming `write` with the kernel's answer to the value: `EINVAL` for a value
+    ///   the file does not take, `EBUSY`, `ENODEV`, `EOPNOTSUPP` as cgroup-v2.rst lists them per
+    ///   file; `EIO` when the kernel took only part of the value.
     pub fn write_file(&self, name: &str, value: &str) -> Result<()> {
         check_file_name(name)?;
         let mut file = self.open_file(name, OFlag::O_WRONLY)?;
@@ -299,6 +356,10 @@ impl Cgroup {
     }
 
     /// The names of the child groups.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `readdir` and the group's path (`EACCES`, `EMFILE`).
     pub fn children(&self) -> Result<Vec<OsString>> {
         Ok(self
             .entries()?
@@ -311,6 +372,10 @@ impl Cgroup {
     // ---------------------------------------------------------------- controllers
 
     /// The controllers enabled for this group (`cgroup.controllers`).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`read_file`](Self::read_file) on `cgroup.controllers`.
     pub fn controllers(&self) -> Result<Vec<Controller>> {
         Ok(Controller::parse_list(
             &self.read_file("cgroup.controllers")?,
@@ -318,6 +383,10 @@ impl Cgroup {
     }
 
     /// The controllers this group enables for its children (`cgroup.subtree_control`).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`read_file`](Self::read_file) on `cgroup.subtree_control`.
     pub fn subtree_control(&self) -> Result<Vec<Controller>> {
         Ok(Controller::parse_list(
             &self.read_file("cgroup.subtree_control")?,
@@ -339,6 +408,16 @@ impl Cgroup {
     /// Cgroup::root()?.enable_controllers(&[Controller::Memory, Controller::Pids])?;
     /// # Ok::<(), contain::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Unsupported`] when the host lacks a controller (not built, disabled on the kernel
+    ///   command line, or bound to a cgroup v1 hierarchy: the message says which), when the top of
+    ///   the mount does not offer it, or when this group (not the root) holds processes ("no
+    ///   internal processes"; the message lists them and says to use a leaf).
+    /// - [`Error::Sys`] naming `openat`/`read`/`write` and `cgroup.subtree_control` of this group
+    ///   or an ancestor: `EACCES` when it is not delegated to the caller, `ENOENT` when a
+    ///   controller disappeared.
     pub fn enable_controllers(&self, wanted: &[Controller]) -> Result<()> {
         let enabled = self.subtree_control()?;
         let mut missing: Vec<Controller> = wanted
@@ -468,42 +547,85 @@ impl Cgroup {
     }
 
     /// The memory controller; `Unsupported` when it is not enabled for this group.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when `memory` is not in this group's `cgroup.controllers`, saying
+    /// whether the host lacks it or a parent does not enable it; those of
+    /// [`controllers`](Self::controllers).
     pub fn memory(&self) -> Result<Memory<'_>> {
         self.require(Controller::Memory)?;
         Ok(Memory { cg: self })
     }
 
     /// The cpu controller; `Unsupported` when it is not enabled for this group.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when `cpu` is not in this group's `cgroup.controllers`, saying
+    /// whether the host lacks it or a parent does not enable it; those of
+    /// [`controllers`](Self::controllers).
     pub fn cpu(&self) -> Result<Cpu<'_>> {
         self.require(Controller::Cpu)?;
         Ok(Cpu { cg: self })
     }
 
     /// The pids controller; `Unsupported` when it is not enabled for this group.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when `pids` is not in this group's `cgroup.controllers`, saying
+    /// whether the host lacks it or a parent does not enable it; those of
+    /// [`controllers`](Self::controllers).
     pub fn pids(&self) -> Result<Pids<'_>> {
         self.require(Controller::Pids)?;
         Ok(Pids { cg: self })
     }
 
     /// The io controller; `Unsupported` when it is not enabled for this group.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when `io` is not in this group's `cgroup.controllers`, saying whether
+    /// the host lacks it or a parent does not enable it; those of
+    /// [`controllers`](Self::controllers).
     pub fn io(&self) -> Result<Io<'_>> {
         self.require(Controller::Io)?;
         Ok(Io { cg: self })
     }
 
     /// The cpuset controller; `Unsupported` when it is not enabled for this group.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when `cpuset` is not in this group's `cgroup.controllers` (it is in
+    /// cgroup v2 since Linux 5.0), saying whether the host lacks it or a parent does not enable it;
+    /// those of [`controllers`](Self::controllers).
     pub fn cpuset(&self) -> Result<Cpuset<'_>> {
         self.require(Controller::Cpuset)?;
         Ok(Cpuset { cg: self })
     }
 
     /// The hugetlb controller; `Unsupported` when it is not enabled for this group.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when `hugetlb` is not in this group's `cgroup.controllers` (it is in
+    /// cgroup v2 since Linux 5.6), saying whether the host lacks it or a parent does not enable it;
+    /// those of [`controllers`](Self::controllers).
     pub fn hugetlb(&self) -> Result<Hugetlb<'_>> {
         self.require(Controller::Hugetlb)?;
         Ok(Hugetlb { cg: self })
     }
 
-    /// Applies every limit set in `resources`; stops at the first that fails.
+    /// Applies every limit set in `resources`.
+    ///
+    /// # Errors
+    ///
+    /// The first error of the controller accessors ([`memory`](Self::memory), ...:
+    /// [`Error::Unsupported`] when a controller a limit needs is not enabled for the group) and of
+    /// the setters ([`Memory::set_max`], ...). Limits are written one by one (cpuset, memory, cpu,
+    /// io, pids, hugetlb) and the first failure stops the rest: those before it stay applied.
     pub fn apply(&self, resources: &Resources) -> Result<()> {
         resources.apply_to(self)
     }
@@ -529,11 +651,22 @@ impl Cgroup {
     /// `cpu.stat`: CPU time used by the group and its descendants. Available in every
     /// non-root group, with or without the cpu controller (whose throttling counters are then
     /// `None`).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`read_file`](Self::read_file) on `cpu.stat`, [`Error::Unsupported`] when the group
+    /// has none, and [`Error::Parse`] when it is not `KEY VALUE` lines.
     pub fn cpu_stat(&self) -> Result<CpuStat> {
         self.read_interface("cpu.stat")
     }
 
     /// What the group used: the numbers a runtime reports when a container ends.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`cpu_stat`](Self::cpu_stat), [`controllers`](Self::controllers) and (with the
+    /// memory controller) [`Memory::events`]. A missing `memory.peak` (kernels before 5.19) is
+    /// `None`, not an error.
     pub fn usage(&self) -> Result<Usage> {
         let cpu = self.cpu_stat()?;
         let (memory_peak, memory_events) = if self.controllers()?.contains(&Controller::Memory) {
@@ -576,16 +709,36 @@ impl Cgroup {
     }
 
     /// The processes in this group (`cgroup.procs`; not those of descendants).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`read_file`](Self::read_file) on `cgroup.procs`; [`Error::Parse`] when a line is
+    /// not a positive pid.
     pub fn procs(&self) -> Result<Vec<Pid>> {
         self.read_pids("cgroup.procs")
     }
 
     /// The threads in this group (`cgroup.threads`).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`read_file`](Self::read_file) on `cgroup.threads`; [`Error::Parse`] when a line is
+    /// not a positive thread id.
     pub fn threads(&self) -> Result<Vec<Pid>> {
         self.read_pids("cgroup.threads")
     }
 
     /// Moves process `pid` (all its threads) into this group by writing `cgroup.procs`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Unsupported`] when the kernel answers `EBUSY` (the group enables controllers for
+    ///   its children, so it may hold no process: cgroup v2's "no internal processes" rule) or
+    ///   `EOPNOTSUPP` (a threaded or invalid domain group).
+    /// - [`Error::Sys`] naming `write` and `<group>/cgroup.procs` for any other errno: `ESRCH` when
+    ///   no process `pid` exists, `EACCES`/`EPERM` when the caller may not move it (cgroup-v2.rst
+    ///   "Delegation Containment": it needs write access to `cgroup.procs` of the common ancestor
+    ///   of both groups), `ENOENT` when the group was removed.
     pub fn add_process(&self, pid: Pid) -> Result<()> {
         match self.write_file("cgroup.procs", &pid.to_string()) {
             Err(Error::Sys { errno, .. }) => Err(self.attach_error(Some(pid), errno)),
@@ -594,6 +747,11 @@ impl Cgroup {
     }
 
     /// `cgroup.events`: whether any process lives in the subtree, and whether it is frozen.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`read_file`](Self::read_file) on `cgroup.events` (the root cgroup has none:
+    /// [`Error::Sys`] naming `openat` with `ENOENT`); [`Error::Parse`] when it lacks `populated`.
     pub fn events(&self) -> Result<CgroupEvents> {
         self.read_parsed("cgroup.events")
     }
@@ -641,6 +799,12 @@ impl Cgroup {
     }
 
     /// Waits until no process is left in the group or its descendants (`populated 0`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `poll` and `<group>/cgroup.events` with `ETIMEDOUT` when processes are
+    /// still there after `timeout`; those of [`events`](Self::events) (the root cgroup has no
+    /// `cgroup.events`).
     pub fn wait_empty(&self, timeout: Duration) -> Result<()> {
         self.wait_events(timeout, |e| !e.populated).map(drop)
     }
@@ -656,11 +820,23 @@ impl Cgroup {
     /// job.thaw(Duration::from_secs(5))?;
     /// # Ok::<(), contain::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `cgroup.freeze` (the root cgroup; kernels
+    /// before 5.2); [`Error::Sys`] naming `write` and the file (`EACCES` when not delegated), or
+    /// naming `poll` with `ETIMEDOUT` when the kernel has not reported `frozen 1` after `timeout`.
     pub fn freeze(&self, timeout: Duration) -> Result<()> {
         self.set_frozen(true, timeout)
     }
 
     /// Thaws the subtree and waits until the kernel reports `frozen 0`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the group has no `cgroup.freeze` (the root cgroup; kernels
+    /// before 5.2); [`Error::Sys`] naming `write` and the file (`EACCES` when not delegated), or
+    /// naming `poll` with `ETIMEDOUT` when the kernel has not reported `frozen 0` after `timeout`.
     pub fn thaw(&self, timeout: Duration) -> Result<()> {
         self.set_frozen(false, timeout)
     }
@@ -704,6 +880,12 @@ impl Cgroup {
     /// job.wait_empty(Duration::from_secs(10))?;
     /// # Ok::<(), contain::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] on the root cgroup; [`Error::Sys`] naming `write` and
+    /// `<group>/cgroup.kill` (`EACCES` when not delegated); before Linux 5.14, those of
+    /// [`kill_by_signal`](Self::kill_by_signal).
     pub fn kill(&self) -> Result<()> {
         self.refuse_root("kill every process in")?;
         match self.write_file("cgroup.kill", "1") {
@@ -722,6 +904,12 @@ impl Cgroup {
     /// The thaw waits (up to 5 s) until the killed processes are gone: a group thawed while
     /// its killed tasks are still exiting can stay reported as `frozen 1` for good (seen on
     /// Linux 6.18).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] on the root cgroup; those of [`signal_all`](Self::signal_all), and of
+    /// [`thaw`](Self::thaw) when the group was frozen here. A failing freeze is not an error: the
+    /// subtree is then signalled in rounds (at most 100) until a round reaches nobody.
     pub fn kill_by_signal(&self) -> Result<()> {
         self.refuse_root("kill every process in")?;
         let was_frozen = matches!(
@@ -754,6 +942,13 @@ impl Cgroup {
     ///
     /// Each pid is pinned with a pidfd and checked to still be in the group before it is
     /// signalled, so a pid reused by an unrelated process is never hit.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `pidfd_open`, `pidfd_send_signal` or `kill` (before Linux 5.3: no
+    /// pidfds) with `EPERM` when the caller may not signal a process; those of reading
+    /// `cgroup.procs` ([`procs`](Self::procs)) and of listing and opening the child groups.
+    /// Processes that exit meanwhile (`ESRCH`) are skipped, not errors.
     pub fn signal_all(&self, signal: Signal) -> Result<usize> {
         let mut sent = 0;
         let mut stack = vec![self.try_clone()?];
@@ -827,6 +1022,14 @@ impl Cgroup {
     /// Cgroup::root()?.remove_child("stale-job", Duration::from_secs(10))?;
     /// # Ok::<(), contain::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Config`] when `name` is not one path component.
+    /// - [`Error::Sys`] naming `openat` with `ENOENT` when there is no such child; naming `poll`
+    ///   with `ETIMEDOUT` when its processes are still there after `timeout`; naming `rmdir`
+    ///   (`EBUSY` when a process entered meanwhile, `EACCES`).
+    /// - Those of [`kill`](Self::kill) and [`events`](Self::events) on the subtree.
     pub fn remove_child(&self, name: impl AsRef<OsStr>, timeout: Duration) -> Result<()> {
         let name = name.as_ref();
         check_child_name(name)?;
@@ -1060,6 +1263,16 @@ impl OwnedCgroup {
 
     /// Kills every process in the subtree, waits up to `timeout` for them to exit, and
     /// removes the group and its descendants.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Config`] when the group's name in its parent now names another directory (nothing
+    ///   is removed then).
+    /// - [`Error::Sys`] naming `fstat`/`fstatat`, `poll` (`ETIMEDOUT` when processes are still
+    ///   there after `timeout`) or `rmdir` (`EBUSY`, `EACCES`), and those of [`Cgroup::kill`] on
+    ///   the subtree.
+    ///
+    /// A group already gone is `Ok`.
     pub fn remove(mut self, timeout: Duration) -> Result<()> {
         match self.inner.take() {
             Some(o) => o.remove(timeout),

@@ -21,6 +21,10 @@ use crate::{Error, Result};
 /// assert_eq!(entries, vec![("anon", 4096), ("file", 0)]);
 /// # Ok::<(), contain::Error>(())
 /// ```
+///
+/// # Errors
+///
+/// [`Error::Parse`] naming the line when it is not two words or `VALUE` is not an unsigned integer.
 pub fn flat_keyed(text: &str) -> Result<Vec<(&str, u64)>> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -86,6 +90,11 @@ impl<'a> NestedLine<'a> {
 /// assert_eq!(lines[0].get("rbytes"), Some("90"));
 /// # Ok::<(), contain::Error>(())
 /// ```
+///
+/// # Errors
+///
+/// [`Error::Parse`] naming the line when its first word has a `=` or a later word is not
+/// `SUB=VALUE` with both sides non-empty.
 pub fn nested_keyed(text: &str) -> Result<Vec<NestedLine<'_>>> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -166,6 +175,11 @@ pub struct IoStat {
 /// assert_eq!(stats[0].rbytes, 4096);
 /// # Ok::<(), contain::Error>(())
 /// ```
+///
+/// # Errors
+///
+/// [`Error::Parse`] when a line's key is not `MAJOR:MINOR`, a counter is not an unsigned integer,
+/// or a line is malformed (see [`nested_keyed`]).
 pub fn io_stat(text: &str) -> Result<Vec<IoStat>> {
     nested_keyed(text)?
         .iter()
@@ -192,6 +206,11 @@ pub fn io_stat(text: &str) -> Result<Vec<IoStat>> {
 /// assert_eq!(limits[0].wiops, Max::Limit(120));
 /// # Ok::<(), contain::Error>(())
 /// ```
+///
+/// # Errors
+///
+/// [`Error::Parse`] when a line's key is not `MAJOR:MINOR`, a limit is neither `max` nor an
+/// unsigned integer, or a line is malformed (see [`nested_keyed`]).
 pub fn io_max(text: &str) -> Result<Vec<IoMax>> {
     nested_keyed(text)?
         .iter()
@@ -298,6 +317,9 @@ impl FromStr for MemoryEvents {
 
 /// `memory.stat`: every counter the kernel reports, in file order (the set of keys varies
 /// between kernel versions, so they are looked up by name).
+///
+/// Sizes (`anon`, `file`, `kernel`, `sock`, `shmem`, ...) are in bytes; event counters
+/// (`pgfault`, `pgmajfault`, `oom_kill`, ...) are counts (cgroup-v2.rst, "memory.stat").
 ///
 /// ```
 /// let stat: contain::cgroup::MemoryStat = "anon 8192\nfile 4096\n".parse()?;

@@ -89,8 +89,12 @@ pub struct Cleanup {
 ///
 /// Every spawn that creates a cgroup does the same sweep of its parent, once per process.
 ///
-/// Errors: [`Error::Sys`] for a cgroup that could not be read or removed (e.g. `EACCES`
+/// # Errors
+///
+/// [`Error::Sys`] for a cgroup that could not be read or removed (e.g. `EACCES`
 /// without the right to write the parent), [`Error::Unsupported`] without cgroup v2.
+///
+/// # Examples
 ///
 /// ```no_run
 /// let swept = contain::cgroup::cleanup()?;
@@ -141,6 +145,13 @@ pub fn cleanup() -> Result<Cleanup> {
 /// assert!(swept.populated.is_empty(), "containers outlived their runner: {:?}", swept.populated);
 /// # Ok::<(), contain::Error>(())
 /// ```
+///
+/// # Errors
+///
+/// [`Error::Sys`] naming `read` and `/proc/self/stat` when the caller's start time cannot be read;
+/// those of [`Cgroup::children`] on `parent`; for a stale group, those of reading its
+/// `cgroup.events` and of `rmdir` (`EACCES` without the right to write `parent`). A group that a
+/// process entered meanwhile (`EBUSY`) is reported in [`Cleanup::populated`], not as an error.
 pub fn cleanup_in(parent: &Cgroup) -> Result<Cleanup> {
     let me = Creator::current()?;
     let mut out = Cleanup::default();

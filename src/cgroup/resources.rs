@@ -341,6 +341,15 @@ impl CgroupBuilder {
 
     /// Creates the group under `parent`. Fails with `EEXIST` if it exists: an existing group
     /// is never adopted (and so never removed) by accident.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Config`] when the name is not one path component.
+    /// - Those of [`Cgroup::enable_controllers`] on `parent` ([`Error::Unsupported`] when a
+    ///   controller is missing or `parent` holds processes).
+    /// - [`Error::Sys`] naming `mkdirat` and the new path: `EEXIST` when the name is taken,
+    ///   `EACCES` when `parent` is not delegated to the caller.
+    /// - Those of [`Cgroup::apply`] for the limits; the new group is removed again then.
     pub fn create_in(&self, parent: &Cgroup) -> Result<OwnedCgroup> {
         super::group::check_child_name(&self.name)?;
         parent.enable_controllers(&self.wanted_controllers())?;
@@ -377,6 +386,11 @@ impl CgroupBuilder {
     /// for a child (cgroup v2's "no internal processes" rule): with controllers this fails
     /// with an `Unsupported` error that says so. [`create_in_default`](Self::create_in_default)
     /// picks a parent that can take them.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Cgroup::own`] and [`create_in`](Self::create_in); with controllers, unless the
+    /// caller is in the root cgroup, [`Error::Unsupported`] for the "no internal processes" rule.
     pub fn create_in_own(&self) -> Result<OwnedCgroup> {
         self.create_in(&Cgroup::own()?)
     }
@@ -388,11 +402,16 @@ impl CgroupBuilder {
     /// [the module](super::place) for the rules.
     ///
     /// Nothing of the host's is reconfigured: the controllers must already be enabled at the
-    /// top of the cgroup2 mount (systemd enables them all at boot). Errors:
+    /// top of the cgroup2 mount (systemd enables them all at boot).
+    ///
+    /// # Errors
+    ///
     /// [`Error::Unsupported`] naming the cgroup, the controller and what to do when no parent
     /// can take the controllers (a controller the host lacks, one the root does not enable,
     /// no right to create the crate's parent without root); [`Error::Sys`] for a failed
     /// `mkdirat`, e.g. `EEXIST` when the name is taken.
+    ///
+    /// # Examples
     ///
     /// ```no_run
     /// use contain::cgroup::{Bytes, CgroupBuilder, Max, Resources};

@@ -211,6 +211,10 @@ impl Weight {
     pub const MAX: Weight = Weight(10000);
 
     /// A weight; refused unless `1 <= n <= 10000`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when `n` is 0 or above 10000.
     pub fn new(n: u64) -> Result<Weight> {
         match u16::try_from(n) {
             Ok(w) if (1..=10000).contains(&w) => Ok(Weight(w)),
@@ -285,6 +289,11 @@ impl CpuMax {
     }
 
     /// `quota` per `period`, both at whole microseconds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when `period` is outside 1 ms..=1 s or `quota` outside 1 ms..=about 203
+    /// days (`(1 << 44) - 1` µs, the kernel's `max_cfs_runtime`).
     pub fn new(quota: Max<Duration>, period: Duration) -> Result<Self> {
         let period_us = u64::try_from(period.as_micros()).unwrap_or(u64::MAX);
         let quota_us = match quota {
@@ -295,6 +304,11 @@ impl CpuMax {
     }
 
     /// A share of one CPU: `cpus = 0.5` is half a CPU, `2.0` two CPUs, with the default period.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when `cpus` is not a positive finite number, is below 0.01 (a quota under
+    /// 1 ms per 100 ms), or is too large for the kernel's quota.
     pub fn cpus(cpus: f64) -> Result<Self> {
         if !cpus.is_finite() || cpus <= 0.0 {
             return Err(Error::config(
@@ -637,6 +651,10 @@ pub struct HugePageSize(u64);
 
 impl HugePageSize {
     /// A page size of `bytes`: a power of two of at least 4 KiB.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when `bytes` is not a power of two of at least 4096.
     pub fn from_bytes(bytes: u64) -> Result<Self> {
         if bytes.is_power_of_two() && bytes >= 4096 {
             Ok(HugePageSize(bytes))

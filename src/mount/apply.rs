@@ -75,6 +75,18 @@ impl PreparedMount {
     /// prepared.apply_in(Some(rootfs.as_fd())).map_err(|e| prepared.error(e))?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`MountError`]: the [`MountStep`] that failed and the kernel's errno; turn it into an
+    /// [`Error`](crate::Error) with [`PreparedMount::error`]. The usual ones: `ENOENT` from
+    /// [`MountStep::OpenTree`]/[`MountStep::OpenSource`] (no bind source) or
+    /// [`MountStep::ResolveTarget`] (no mount point, and none to be created); `EROFS` from
+    /// [`MountStep::CreateDir`]/[`MountStep::CreateFile`] on a read-only root; `ENOTDIR`/`EISDIR`
+    /// from [`MountStep::TargetType`]; `EPERM` from the mount steps without `CAP_SYS_ADMIN` in the
+    /// mount namespace's user namespace; `EINVAL` when `root` is not in the caller's mount
+    /// namespace; `ENOSYS` before Linux 5.6 (`openat2`), or from [`MountStep::SetAttr`] for a
+    /// recursive bind with flags before Linux 5.12 (`mount_setattr`).
     pub fn apply_in(&self, root: Option<BorrowedFd<'_>>) -> Result<(), MountError> {
         let own_root;
         let root = match root {

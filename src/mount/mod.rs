@@ -389,6 +389,8 @@ impl Mount {
     }
 
     /// tmpfs: permissions of the root directory; devpts: permissions of new pty nodes.
+    /// Permission bits such as `0o1777` (at most `0o7777`); the kernel's defaults are `1777`
+    /// for tmpfs and `600` for devpts.
     pub fn mode(mut self, mode: u32) -> Mount {
         self.mode = Some(mode);
         self
@@ -426,6 +428,8 @@ impl Mount {
     }
 
     /// Validates the mount and builds everything [`PreparedMount::apply_in`] needs.
+    ///
+    /// # Errors
     ///
     /// Fails with [`Error::Config`] for a relative target, a NUL byte anywhere, an option that
     /// does not belong to this filesystem type, a mode above `0o7777`, or overlay layer paths
@@ -529,6 +533,15 @@ impl Mount {
     /// Mount::tmpfs("/mnt/scratch").size(16 << 20).mount()?;
     /// # Ok::<(), contain::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`prepare`](Mount::prepare) ([`Error::Config`]), then those of
+    /// [`PreparedMount::apply_in`] as [`PreparedMount::error`] words them: [`Error::Sys`] naming
+    /// the step's syscall and the target (`EPERM` without `CAP_SYS_ADMIN`, `ENOENT` for a missing
+    /// bind source), [`Error::Unsupported`] before Linux 5.6 (`openat2`) or for recursive flags
+    /// before 5.12 (`mount_setattr`), [`Error::Config`] for a mount point of the wrong type or a
+    /// `uid=`/`gid=` the filesystem refuses.
     pub fn mount(&self) -> Result<()> {
         let prepared = self.prepare()?;
         prepared.apply_in(None).map_err(|e| prepared.error(e))
@@ -539,6 +552,11 @@ impl Mount {
     /// `root` must be a directory of the calling process's mount namespace (opened after any
     /// `unshare(CLONE_NEWNS)`, and after anything was mounted on it), or the kernel refuses
     /// the mount with `EINVAL`.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`mount`](Mount::mount); `EINVAL` when `root` is not in the caller's mount
+    /// namespace.
     pub fn mount_in(&self, root: impl AsFd) -> Result<()> {
         let prepared = self.prepare()?;
         prepared
@@ -965,6 +983,12 @@ impl PreparedMount {
 /// set_propagation("/".as_ref(), Propagation::Slave, true)?;
 /// # Ok::<(), contain::Error>(())
 /// ```
+///
+/// # Errors
+///
+/// [`Error::Sys`] naming `mount` and `path`: `EINVAL` when `path` is not a mount point, `EPERM`
+/// without `CAP_SYS_ADMIN` in the mount namespace's user namespace, `ENOENT` when it does not
+/// exist.
 pub fn set_propagation(path: &Path, propagation: Propagation, recursive: bool) -> Result<()> {
     let mut flags = propagation.ms_flag();
     if recursive {
@@ -975,22 +999,40 @@ pub fn set_propagation(path: &Path, propagation: Propagation, recursive: bool) -
 }
 
 /// `mount --make-private PATH`.
+///
+/// # Errors
+///
+/// Those of [`set_propagation`].
 pub fn make_private(path: impl AsRef<Path>) -> Result<()> {
     set_propagation(path.as_ref(), Propagation::Private, false)
 }
 
 /// `mount --make-rprivate PATH`: nothing mounted below `path` propagates to or from anywhere.
+///
+/// # Errors
+///
+/// Those of [`set_propagation`].
 pub fn make_rprivate(path: impl AsRef<Path>) -> Result<()> {
     set_propagation(path.as_ref(), Propagation::Private, true)
 }
 
 /// `mount --make-rslave PATH`: mounts below `path` still receive events from the host, but
 /// send none back.
+///
+/// # Errors
+///
+/// Those of [`set_propagation`].
 pub fn make_rslave(path: impl AsRef<Path>) -> Result<()> {
     set_propagation(path.as_ref(), Propagation::Slave, true)
 }
 
 /// Unmounts the mount at `path` (`umount2(path, UMOUNT_NOFOLLOW)`).
+///
+/// # Errors
+///
+/// [`Error::Sys`] naming `umount2` and `path`: `EBUSY` when the mount is in use (see [`detach`]),
+/// `EINVAL` when `path` is not a mount point (or is a symlink: `UMOUNT_NOFOLLOW`), `EPERM` without
+/// `CAP_SYS_ADMIN`.
 pub fn unmount(path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     nix::mount::umount2(path, nix::mount::MntFlags::UMOUNT_NOFOLLOW)
@@ -999,6 +1041,11 @@ pub fn unmount(path: impl AsRef<Path>) -> Result<()> {
 
 /// Detaches the mount at `path` now and frees it once it is no longer busy
 /// (`umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW)`).
+///
+/// # Errors
+///
+/// [`Error::Sys`] naming `umount2` and `path`: `EINVAL` when `path` is not a mount point (or is a
+/// symlink: `UMOUNT_NOFOLLOW`), `EPERM` without `CAP_SYS_ADMIN`, `ENOENT` when it does not exist.
 pub fn detach(path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let flags = nix::mount::MntFlags::MNT_DETACH | nix::mount::MntFlags::UMOUNT_NOFOLLOW;

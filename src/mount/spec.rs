@@ -10,8 +10,12 @@ use crate::{Error, Result};
 /// `64m`, `64M`, `64mb`, `64MiB`), or a bare `b`/`B` for bytes. The result is rounded down to
 /// whole bytes.
 ///
+/// # Errors
+///
 /// Fails with [`Error::Config`] (naming `what`) for anything else, or a size above
 /// `u64::MAX`.
+///
+/// # Examples
 ///
 /// ```
 /// use contain::mount::parse_size;
@@ -124,9 +128,13 @@ impl Mount {
     /// | `ro`/`rw` | read-only or writable |
     /// | `noatime`, `relatime`, `strictatime` | access-time updates |
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::Config`] naming the option for anything else (an unknown option,
     /// a bad value, an empty size, a relative `DST`): an option never becomes part of the
     /// path. A `DST` with a `:` cannot be given (as with docker).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use contain::mount::Mount;
@@ -249,8 +257,12 @@ impl Mount {
     /// | `private`, `rprivate`, `slave`, `rslave`, `shared`, `rshared` | propagation of the mount (`r`: with its submounts), at most one |
     /// | `consistent`, `cached`, `delegated` | accepted and ignored (macOS options; docker ignores them on Linux) |
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::Config`] naming the option for anything else, including SELinux's
     /// `z`/`Z` (this crate does not relabel) and `nocopy` (named volumes only).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use contain::mount::Mount;

@@ -25,6 +25,10 @@ pub struct Ipv4Cidr {
 
 impl Ipv4Cidr {
     /// `address/prefix_len`; the prefix length must be at most 32.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when `prefix_len` is above 32.
     pub fn new(address: Ipv4Addr, prefix_len: u8) -> Result<Ipv4Cidr> {
         if prefix_len > 32 {
             return Err(Error::config(

@@ -302,6 +302,12 @@ impl Veth {
     }
 
     /// Deletes the pair now, reporting errors that dropping would ignore.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Netlink`] naming `RTM_DELLINK` and the interface when the kernel refuses (`EPERM`
+    /// without `CAP_NET_ADMIN`); [`Error::Sys`] when the netlink socket fails. A pair already gone
+    /// (its other namespace died) is `Ok`.
     pub fn delete(mut self) -> Result<()> {
         self.deleted = true;
         self.rtnl.delete_link(self.index, &self.name).map(drop)
@@ -324,6 +330,16 @@ impl Drop for Veth {
 /// contain::net::set_link_up(&Namespace::of_pid(pid, Namespaces::NET)?, "lo")?;
 /// # Ok::<(), contain::Error>(())
 /// ```
+///
+/// # Errors
+///
+/// [`Error::Config`] when `name` is not a valid interface name (1 to 15 bytes, no `/`, `:`, NUL or
+/// whitespace); [`Error::Netlink`] naming the request and `name`: `ENODEV` when there is no such
+/// link, `EPERM` without `CAP_NET_ADMIN` over `netns`. Opening the socket inside `netns` can fail
+/// with [`Error::Config`] when `netns` is not a network namespace, or [`Error::Sys`] naming
+/// `setns(user namespace owning the network namespace)`, `setns(network namespace)` or
+/// `socket(AF_NETLINK) in the network namespace` (`EPERM` when the caller has no capabilities over
+/// a namespace it does not own).
 pub fn set_link_up(netns: &Namespace, name: &str) -> Result<()> {
     check_ifname("interface name", name)?;
     Rtnl::open_in(netns)?.set_up_by_name(name)
@@ -338,6 +354,16 @@ pub fn set_link_up(netns: &Namespace, name: &str) -> Result<()> {
 /// contain::net::add_address(&ns, "eth0", "10.7.0.2/30".parse()?)?;
 /// # Ok::<(), contain::Error>(())
 /// ```
+///
+/// # Errors
+///
+/// [`Error::Config`] when `name` is not a valid interface name; [`Error::Netlink`] naming
+/// `RTM_GETLINK` with `ENODEV` when there is no such link, or `RTM_NEWADDR` and `name`: `EEXIST`
+/// when the link already has that address, `EPERM` without `CAP_NET_ADMIN`. Opening the socket
+/// inside `netns` can fail with [`Error::Config`] when `netns` is not a network namespace, or
+/// [`Error::Sys`] naming `setns(user namespace owning the network namespace)`, `setns(network
+/// namespace)` or `socket(AF_NETLINK) in the network namespace` (`EPERM` when the caller has no
+/// capabilities over a namespace it does not own).
 pub fn add_address(netns: &Namespace, name: &str, address: Ipv4Cidr) -> Result<()> {
     check_ifname("interface name", name)?;
     let mut rtnl = Rtnl::open_in(netns)?;
@@ -355,6 +381,17 @@ pub fn add_address(netns: &Namespace, name: &str, address: Ipv4Cidr) -> Result<(
 /// contain::net::add_default_route(&ns, "eth0", "10.7.0.1".parse().unwrap())?;
 /// # Ok::<(), contain::Error>(())
 /// ```
+///
+/// # Errors
+///
+/// [`Error::Config`] when `name` is not a valid interface name; [`Error::Netlink`] naming
+/// `RTM_GETLINK` with `ENODEV` when there is no such link, or `RTM_NEWROUTE default` and `name`:
+/// `EEXIST` when there is a default route already, `ENETUNREACH` when the gateway is not in a
+/// subnet of the link (or the link is down), `EPERM` without `CAP_NET_ADMIN`. Opening the socket
+/// inside `netns` can fail with [`Error::Config`] when `netns` is not a network namespace, or
+/// [`Error::Sys`] naming `setns(user namespace owning the network namespace)`, `setns(network
+/// namespace)` or `socket(AF_NETLINK) in the network namespace` (`EPERM` when the caller has no
+/// capabilities over a namespace it does not own).
 pub fn add_default_route(netns: &Namespace, name: &str, gateway: Ipv4Addr) -> Result<()> {
     check_ifname("interface name", name)?;
     let mut rtnl = Rtnl::open_in(netns)?;
@@ -370,6 +407,15 @@ pub fn add_default_route(netns: &Namespace, name: &str, gateway: Ipv4Addr) -> Re
 /// assert_eq!(contain::net::link_index(&here, "lo")?, Some(1));
 /// # Ok::<(), contain::Error>(())
 /// ```
+///
+/// # Errors
+///
+/// [`Error::Config`] when `name` is not a valid interface name; [`Error::Netlink`] naming
+/// `RTM_GETLINK` for an errno other than `ENODEV` (which is `None`). Opening the socket inside
+/// `netns` can fail with [`Error::Config`] when `netns` is not a network namespace, or
+/// [`Error::Sys`] naming `setns(user namespace owning the network namespace)`, `setns(network
+/// namespace)` or `socket(AF_NETLINK) in the network namespace` (`EPERM` when the caller has no
+/// capabilities over a namespace it does not own).
 pub fn link_index(netns: &Namespace, name: &str) -> Result<Option<u32>> {
     check_ifname("interface name", name)?;
     Rtnl::open_in(netns)?.link_index(name)
@@ -383,6 +429,15 @@ pub fn link_index(netns: &Namespace, name: &str) -> Result<Option<u32>> {
 /// contain::net::delete_link(&here, "ctn4242")?;
 /// # Ok::<(), contain::Error>(())
 /// ```
+///
+/// # Errors
+///
+/// [`Error::Config`] when `name` is not a valid interface name; [`Error::Netlink`] naming
+/// `RTM_DELLINK` and `name`: `EPERM` without `CAP_NET_ADMIN`, `EOPNOTSUPP` for a link that cannot
+/// be deleted (such as `lo`). Opening the socket inside `netns` can fail with [`Error::Config`]
+/// when `netns` is not a network namespace, or [`Error::Sys`] naming `setns(user namespace owning
+/// the network namespace)`, `setns(network namespace)` or `socket(AF_NETLINK) in the network
+/// namespace` (`EPERM` when the caller has no capabilities over a namespace it does not own).
 pub fn delete_link(netns: &Namespace, name: &str) -> Result<bool> {
     check_ifname("interface name", name)?;
     let mut rtnl = Rtnl::open_in(netns)?;
@@ -396,7 +451,14 @@ pub fn delete_link(netns: &Namespace, name: &str) -> Result<bool> {
 /// directly in `peer_netns` (`IFLA_NET_NS_FD`: it never exists in the caller's). Both ends
 /// are down and without addresses. The returned [`Veth`] deletes the pair when dropped.
 ///
+/// # Errors
+///
 /// Fails with [`Error::Unsupported`] without `CAP_NET_ADMIN` or without a veth driver.
+/// [`Error::Config`] for an invalid name, or a `peer_netns` that is not a network namespace;
+/// [`Error::Netlink`] naming `RTM_NEWLINK veth` and `name` for other refusals, e.g. `EEXIST`
+/// when either name is taken.
+///
+/// # Examples
 ///
 /// ```no_run
 /// use contain::namespace::{Namespace, Namespaces};

@@ -249,21 +249,15 @@ impl Child {
         self.veth.as_ref()
     }
 
-    /// What the child used: the rusage `waitid` reported when it was reaped (CPU time, max
-    /// RSS; for every caller, rootless included) and, when `spawn` made a cgroup for it
-    /// ([`Container::resources`](super::Container::resources)), that cgroup's counters read
-    /// now (CPU time, `memory.peak`, OOM kills of every process of the container).
-    ///
-    /// Ask after [`wait`](Self::wait), [`try_wait`](Self::try_wait) or
-    /// [`wait_timeout`](Self::wait_timeout) reaped the child, and before the `Child` is
-    /// dropped (its cgroup goes with it); [`wait_with_output`](Self::wait_with_output) reports
-    /// it in [`Output::usage`]. While the child runs, only the cgroup's counters exist
-    /// ([`Usage::rusage`] is `None`).
+    /// The exit report: CPU time, peak memory and OOM kills of the child's cgroup (the one
+    /// `spawn` created). Read it after [`wait`](Self::wait): the cgroup is removed when the
+    /// `Child` is dropped.
     ///
     /// # Errors
-    /// `Error::Config` when there is nothing to report: the child runs (or somebody else
-    /// reaped it) and has no cgroup of its own. Reading the cgroup's files can fail as
-    /// [`Cgroup::usage`] does.
+    ///
+    /// [`Error::Config`] when the child has no cgroup of its own (no
+    /// [`Container::resources`](super::Container::resources)); otherwise those of
+    /// [`Cgroup::usage`].
     pub fn usage(&self) -> Result<Usage> {
         let cgroup = self.cgroup.as_deref().map(Cgroup::usage).transpose()?;
         if cgroup.is_none() && self.rusage.is_none() {
@@ -293,6 +287,11 @@ impl Child {
     }
 
     /// A handle that can signal this child from other threads (a duplicate of the pidfd).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `fcntl(F_DUPFD_CLOEXEC)`: `EMFILE` when the process is out of
+    /// descriptors.
     pub fn signaller(&self) -> Result<Signaller> {
         let fd = self.pidfd.try_clone().map_err(|e| {
             Error::sys(
@@ -303,14 +302,13 @@ impl Child {
         Ok(Signaller::new(fd))
     }
 
-    /// Sends `signal` through the pidfd (`pidfd_send_signal`, Linux 5.1). A child that has
-    /// already ended is not an error.
+    /// Sends `signal` through the pidfd. A child that has already ended is not an error.
     ///
-    /// Unlike [`std::process::Child::kill`], which always sends SIGKILL, it takes the
-    /// signal: `child.kill(Signal::SIGTERM)` as `docker stop` begins, `Signal::SIGKILL` as
-    /// `docker kill` does by default.
+    /// # Errors
     ///
-    /// Errors: [`Error::Sys`] naming `pidfd_send_signal`.
+    /// [`Error::Sys`] naming `pidfd_send_signal` (Linux 5.1): `EINVAL` for a number that is no
+    /// signal, `EPERM` when the caller may not signal the child (it changed its user ids to ones
+    /// the caller has no rights over).
     pub fn kill(&mut self, signal: Signal) -> Result<()> {
         if self.status.is_some() {
             return Ok(());
@@ -323,6 +321,12 @@ impl Child {
 
     /// Waits for the child to end and reaps it. Closes its stdin first, so that a child
     /// reading it sees EOF instead of waiting forever.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `waitid(P_PIDFD)` (Linux 5.4): `ECHILD` when another waiter took the
+    /// exit status first (the caller ignores SIGCHLD, or runs a `waitpid(-1)` loop) on a kernel
+    /// before 6.15, which cannot give it back from the pidfd.
     pub fn wait(&mut self) -> Result<ExitStatus> {
         drop(self.stdin.take());
         if let Some(s) = self.status {
@@ -368,6 +372,10 @@ impl Child {
     }
 
     /// Reaps the child if it has ended; `Ok(None)` if it is still running.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`wait`](Self::wait).
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
         if let Some(s) = self.status {
             return Ok(Some(s));
@@ -383,12 +391,19 @@ impl Child {
     /// then reaps with `waitid(P_PIDFD)`; a signal that interrupts the poll (`EINTR`) resumes
     /// it with the time that is left. A timeout too large for an `Instant` waits for good.
     ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `poll(pidfd)` (not expected: `ENOMEM`), and those of
+    /// [`try_wait`](Self::try_wait).
+    ///
+    /// # Examples
+    ///
     /// ```no_run
     /// use std::time::Duration;
     /// use contain::process::Container;
     /// let mut child = Container::new("sleep").arg("100").spawn()?;
     /// if child.wait_timeout(Duration::from_secs(5))?.is_none() {
-    ///     child.kill(libc::SIGKILL)?;
+    ///     child.kill(contain::Signal::SIGKILL)?;
     ///     child.wait()?;
     /// }
     /// # Ok::<(), contain::Error>(())
@@ -422,6 +437,12 @@ impl Child {
     /// `std::process::Child::wait_with_output` does: a background process that keeps the
     /// pipes open keeps it waiting. [`wait_with_output_timeout`](Self::wait_with_output_timeout)
     /// bounds that.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `poll` or `read(output pipe)` when waiting on the pipes fails (the
+    /// child is then killed, as the handle is dropped); those of [`wait`](Self::wait) and of
+    /// [`usage`](Self::usage) (reading the cgroup's counters).
     pub fn wait_with_output(self) -> Result<Output> {
         self.collect_output(None)
     }
@@ -442,6 +463,13 @@ impl Child {
     /// - without either, only the child: what it started outside its PID namespace and
     ///   cgroup may outlive it (and keep its output pipes open: the output is then what was
     ///   written until the child was reaped).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`wait_with_output`](Self::wait_with_output), and of the kill at the deadline
+    /// ([`Error::Sys`] naming `pidfd_send_signal`, or the cgroup's `cgroup.kill`).
+    ///
+    /// # Examples
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -464,9 +492,6 @@ impl Child {
         self.collect_output(Instant::now().checked_add(timeout))
     }
 
-    /// The loop behind both `wait_with_output`s: one thread polls both pipes (non-blocking)
-    /// and the pidfd until the child has exited and the pipes are at EOF, or until the
-    /// deadline.
     fn collect_output(mut self, deadline: Option<Instant>) -> Result<Output> {
         drop(self.stdin.take());
         let mut pipes: [Option<OwnedFd>; 2] = [

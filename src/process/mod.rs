@@ -85,12 +85,15 @@ impl From<File> for Stdio {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CloneCall {
     /// `clone3`, falling back to `clone` when the kernel (or a seccomp filter) says ENOSYS.
+    /// `clone3` is Linux 5.3, its `CLONE_INTO_CGROUP` Linux 5.7 (before that the parent
+    /// moves the child into its cgroup before letting it run).
     #[default]
     Auto,
     /// `clone3` only.
     Clone3,
     /// The classic `clone` (no time namespace, no `CLONE_INTO_CGROUP`); for old kernels and
     /// for testing the fallback.
+    /// Its pidfd comes from `CLONE_PIDFD`, which needs Linux 5.2.
     Legacy,
 }
 
@@ -718,6 +721,38 @@ impl Container {
 
     /// Starts the process. Returns once the command has been exec'd, or with the error of
     /// the setup step that failed; nothing is left running or open on failure.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Config`]: a configuration refused before anything is created (an empty
+    ///   program, a NUL byte, contradictory settings such as [`Net::Host`] with
+    ///   [`Namespaces::NET`](crate::namespace::Namespaces::NET), id maps, mounts or a rootfs that
+    ///   do not validate), with what to change.
+    /// - [`Error::Unsupported`]: the host lacks what the configuration needs, saying what is
+    ///   missing and what to do: a cgroup v2 controller or the right to create the group, a veth
+    ///   pair without `CAP_NET_ADMIN`, a time namespace without `clone3` (Linux 5.3), mounting in a
+    ///   rootfs without `openat2` (Linux 5.6).
+    /// - [`Error::Sys`] naming the caller's syscall that failed: `clone3`/`clone` (`EPERM` when the
+    ///   caller may not create the namespaces, e.g. unprivileged user namespaces disabled or
+    ///   restricted by an LSM; `ENOSPC` at a `user.max_*_namespaces` limit; `EAGAIN` at
+    ///   `RLIMIT_NPROC` or `pids.max`), `pipe2`, `socketpair`, writing the id maps or
+    ///   `cgroup.procs`.
+    /// - [`Error::Setup`]: a step the child takes between clone and exec failed; the
+    ///   [`SetupStage`](crate::SetupStage) and errno say which, e.g.
+    ///   [`SetupStage::Exec`](crate::SetupStage::Exec) with `ENOENT` when the program is not found
+    ///   in the container, `EACCES` when it is not executable. Failures of the rootfs and mounts
+    ///   come back as [`Error::Sys`]/[`Error::Config`] naming the mount and path.
+    /// - [`Error::Helper`]: `newuidmap`/`newgidmap` failed (rootless id maps with several ranges).
+    /// - [`Error::InUse`]: the rootfs's persistent upper directory is used by another container.
+    /// - [`Error::Netlink`]: the kernel refused a step of the veth setup.
+    ///
+    /// [`Error::Config`]: crate::Error::Config
+    /// [`Error::Helper`]: crate::Error::Helper
+    /// [`Error::InUse`]: crate::Error::InUse
+    /// [`Error::Netlink`]: crate::Error::Netlink
+    /// [`Error::Setup`]: crate::Error::Setup
+    /// [`Error::Sys`]: crate::Error::Sys
+    /// [`Error::Unsupported`]: crate::Error::Unsupported
     pub fn spawn(&self) -> Result<Child> {
         let prepared = Prepared::new(self)?;
         prepared.spawn(self)

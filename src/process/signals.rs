@@ -89,8 +89,10 @@ impl Signaller {
 
     /// Sends `signal`.
     ///
-    /// Errors: [`Error::Sys`] naming `pidfd_send_signal` (`EPERM` when the caller may not
-    /// signal the child).
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `pidfd_send_signal` (Linux 5.1): `EPERM` when the caller may not
+    /// signal the child. A child that has already ended is not an error.
     pub fn kill(&self, signal: Signal) -> Result<()> {
         match sys::pidfd_send_signal(self.pidfd.as_fd(), signal.raw()) {
             Ok(()) | Err(Errno::ESRCH) => Ok(()),
@@ -128,9 +130,10 @@ impl SignalForwarder {
     /// is still being set up waits for it instead of ending the caller; [`forward_to`]
     /// then passes it (and every later one) on.
     ///
-    /// Errors: [`Error::Config`] for SIGKILL or SIGSTOP (they cannot be blocked), or one of
-    /// the C library's own (32 and 33 with glibc, below `SIGRTMIN`), which it never lets a
-    /// program block.
+    /// # Errors
+    ///
+    /// [`Error::Config`] for SIGKILL or SIGSTOP (they cannot be blocked), or one of the C library's own (32 and 33 with glibc, below
+    /// `SIGRTMIN`), which it never lets a program block.
     ///
     /// [`forward_to`]: SignalForwarder::forward_to
     pub fn new(signals: &[Signal]) -> Result<SignalForwarder> {
@@ -170,12 +173,20 @@ impl SignalForwarder {
 
     /// [`new`](Self::new) with every signal a process can catch but SIGCHLD and SIGPIPE
     /// ([`forwardable_signals`]), as docker's sig-proxy.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `pthread_sigmask` (not expected).
     pub fn all() -> Result<SignalForwarder> {
         SignalForwarder::new(&forwardable_signals())
     }
 
     /// [`all`](Self::all) but `skip`, e.g. `&[Signal::SIGWINCH]` when a
     /// [`TtyRelay`](super::TtyRelay) takes the window size changes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `pthread_sigmask` (not expected).
     pub fn all_except(skip: &[Signal]) -> Result<SignalForwarder> {
         let mut signals = forwardable_signals();
         signals.retain(|s| !skip.contains(s));
@@ -183,6 +194,11 @@ impl SignalForwarder {
     }
 
     /// Starts forwarding to the child behind `to` (signals already pending included).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when this forwarder already forwards; [`Error::Sys`] naming `signalfd`
+    /// (`EMFILE`) or `pthread_create` (`EAGAIN`).
     pub fn forward_to(&mut self, to: Signaller) -> Result<()> {
         if self.thread.is_some() {
             return Err(Error::config("signal forwarder", "already forwarding"));
@@ -203,6 +219,10 @@ impl SignalForwarder {
     }
 
     /// [`new`](Self::new) and [`forward_to`](Self::forward_to) in one step.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`new`](Self::new) and [`forward_to`](Self::forward_to).
     pub fn start(to: Signaller, signals: &[Signal]) -> Result<SignalForwarder> {
         let mut f = SignalForwarder::new(signals)?;
         f.forward_to(to)?;

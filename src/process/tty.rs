@@ -51,8 +51,9 @@ pub fn window_size(fd: BorrowedFd<'_>) -> Option<WindowSize> {
 /// Sets the window size of the terminal on `fd` (`ioctl(TIOCSWINSZ)`; the kernel signals
 /// SIGWINCH to its foreground process group). The pixel sizes are set to 0 (unknown).
 ///
-/// Errors: [`Error::Sys`] naming `ioctl(TIOCSWINSZ)` (`ENOTTY` for a file that is no
-/// terminal).
+/// # Errors
+///
+/// [`Error::Sys`] naming `ioctl(TIOCSWINSZ)`: `ENOTTY` when `fd` is not a terminal, `EBADF`.
 pub fn set_window_size(fd: BorrowedFd<'_>, size: WindowSize) -> Result<()> {
     set_winsize(
         fd,
@@ -160,6 +161,12 @@ impl TtyRelay {
     /// The relay makes `master` non-blocking (`O_NONBLOCK` on its open file description), so
     /// that input waits while the container's output is full instead of blocking the relay:
     /// a copy of it the caller kept (`dup`) is non-blocking too.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `fcntl(F_DUPFD_CLOEXEC)` (`EMFILE`), `tcsetattr`, `ioctl(TIOCSWINSZ)`,
+    /// `pthread_sigmask`, `signalfd` or `pthread_create` (`EAGAIN`). An `input` that is not a
+    /// terminal is not an error.
     pub fn start(
         master: OwnedFd,
         input: BorrowedFd<'_>,
