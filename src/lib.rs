@@ -17,4 +17,5 @@ pub mod rootfs;
 pub mod security;
 pub(crate) mod sys;
 
+pub use cgroup::{Bytes, Max};
 pub use error::{Errno, Error, Result, SetupStage};

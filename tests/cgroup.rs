@@ -497,7 +497,7 @@ fn hugetlb_limits() {
         return;
     }
     let mut limits = Resources::default();
-    let two_mb = HugePageSize::from_bytes(2 << 20).unwrap();
+    let two_mb = HugePageSize::from_bytes(Bytes::mib(2)).unwrap();
     limits.hugetlb_max = vec![(two_mb, Max::Limit(Bytes::mib(4)))];
     let builder = CgroupBuilder::new(name("hugetlb")).resources(limits);
     let Some(cg) = create("hugetlb_limits", &builder, &[Controller::Hugetlb]) else {
@@ -520,7 +520,7 @@ fn hugetlb_limits() {
     assert_eq!(hugetlb.events(two_mb).unwrap(), 0);
     // A size the kernel does not have is a clear error, not a silent no-op.
     let e = hugetlb
-        .max(HugePageSize::from_bytes(1 << 40).unwrap())
+        .max(HugePageSize::from_bytes(Bytes(1 << 40)).unwrap())
         .unwrap_err();
     assert!(matches!(e, Error::Unsupported { .. }), "{e}");
     drop(cg);

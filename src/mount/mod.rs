@@ -65,6 +65,7 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::mount::MsFlags;
 
+use crate::cgroup::Bytes;
 use crate::sys::mount as raw;
 use crate::{Errno, Error, Result};
 
@@ -328,36 +329,42 @@ impl Mount {
     }
 
     /// Makes the mount read-only (for a recursive bind, every submount too).
+    #[must_use]
     pub fn read_only(mut self) -> Mount {
         self.read_only = true;
         self
     }
 
     /// Ignores set-user-id and set-group-id bits and file capabilities.
+    #[must_use]
     pub fn nosuid(mut self) -> Mount {
         self.nosuid = true;
         self
     }
 
     /// Refuses access to device nodes.
+    #[must_use]
     pub fn nodev(mut self) -> Mount {
         self.nodev = true;
         self
     }
 
     /// Refuses to execute programs.
+    #[must_use]
     pub fn noexec(mut self) -> Mount {
         self.noexec = true;
         self
     }
 
     /// Refuses to follow symlinks on this mount in path resolution (Linux 5.10).
+    #[must_use]
     pub fn nosymfollow(mut self) -> Mount {
         self.nosymfollow = true;
         self
     }
 
     /// Sets how access times are updated.
+    #[must_use]
     pub fn atime(mut self, atime: Atime) -> Mount {
         self.atime = Some(atime);
         self
@@ -365,30 +372,35 @@ impl Mount {
 
     /// For a bind: whether submounts of the source come along (default `true`), and with them
     /// the flags. New filesystems have no submounts, so it changes nothing for them.
+    #[must_use]
     pub fn recursive(mut self, recursive: bool) -> Mount {
         self.recursive = recursive;
         self
     }
 
     /// Sets the propagation of the new mount (with `recursive`, of its submounts too).
+    #[must_use]
     pub fn propagation(mut self, propagation: Propagation, recursive: bool) -> Mount {
         self.propagation = Some((propagation, recursive));
         self
     }
 
     /// Whether a missing mount point is created (default `true`).
+    #[must_use]
     pub fn create_target(mut self, create: bool) -> Mount {
         self.create_target = create;
         self
     }
 
     /// tmpfs only: the size limit in bytes.
-    pub fn size(mut self, bytes: u64) -> Mount {
-        self.size = Some(bytes);
+    #[must_use]
+    pub fn size(mut self, bytes: Bytes) -> Mount {
+        self.size = Some(bytes.as_u64());
         self
     }
 
     /// tmpfs: permissions of the root directory; devpts: permissions of new pty nodes.
+    #[must_use]
     pub fn mode(mut self, mode: u32) -> Mount {
         self.mode = Some(mode);
         self
@@ -396,12 +408,14 @@ impl Mount {
 
     /// devpts only: permissions of the `ptmx` node (the kernel's default, `000`, makes it
     /// unusable; `0o666` is what containers use).
+    #[must_use]
     pub fn ptmxmode(mut self, mode: u32) -> Mount {
         self.ptmxmode = Some(mode);
         self
     }
 
     /// devpts only: group of new pty nodes.
+    #[must_use]
     pub fn gid(mut self, gid: u32) -> Mount {
         self.gid = Some(gid);
         self
@@ -409,12 +423,14 @@ impl Mount {
 
     /// A filesystem option `key=value` passed as it is (e.g. tmpfs `nr_inodes`, proc
     /// `hidepid`, overlay `redirect_dir`). Not for binds.
+    #[must_use]
     pub fn option(mut self, key: impl Into<String>, value: impl Into<String>) -> Mount {
         self.options.push((key.into(), Some(value.into())));
         self
     }
 
     /// A filesystem flag option without a value (e.g. overlay `userxattr`). Not for binds.
+    #[must_use]
     pub fn option_flag(mut self, key: impl Into<String>) -> Mount {
         self.options.push((key.into(), None));
         self

@@ -149,12 +149,14 @@ impl VethConfig {
     }
 
     /// The host end's name (1 to 15 bytes; default `ctn<PID>`, PID as the caller sees it).
+    #[must_use]
     pub fn host_name(mut self, name: impl Into<String>) -> VethConfig {
         self.host_name = Some(name.into());
         self
     }
 
     /// The container end's name (default `eth0`).
+    #[must_use]
     pub fn container_name(mut self, name: impl Into<String>) -> VethConfig {
         self.container_name = Some(name.into());
         self
@@ -162,6 +164,7 @@ impl VethConfig {
 
     /// Both addresses: `host` for the caller's end, `container` for the container's (the
     /// default route's gateway is `host`). They must be distinct addresses of one subnet.
+    #[must_use]
     pub fn addresses(mut self, host: Ipv4Cidr, container: Ipv4Cidr) -> VethConfig {
         self.addresses = Addresses::Both { host, container };
         self
@@ -169,6 +172,7 @@ impl VethConfig {
 
     /// The container's address; the host end gets the first other usable address of the same
     /// subnet (`10.9.0.1/24` for `10.9.0.5/24`, `10.9.0.2/30` for `10.9.0.1/30`).
+    #[must_use]
     pub fn container_address(mut self, container: Ipv4Cidr) -> VethConfig {
         self.addresses = Addresses::Container(container);
         self
