@@ -603,10 +603,7 @@ fn the_readme_example_runs_as_root_with_an_unprivileged_map() {
     // limit where the host has no cgroup v2 memory controller (a hybrid host like this VM).
     let with_limits = std::env::var_os("CONTAIN_IN_VM").is_some();
     let run = |rootfs: Rootfs, map: IdMap| {
-        let mut limits = contain::cgroup::Resources::default();
-        limits.memory_max = Some(contain::cgroup::Max::Limit(contain::cgroup::Bytes::mib(
-            256,
-        )));
+        let limits = contain::cgroup::Resources::new().memory_max(contain::Bytes::mib(256));
         let mut c = Container::new("/bin/sh")
             .args(["-c", "echo $$; hostname; id -u"])
             .namespaces(Namespaces::all())

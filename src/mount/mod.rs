@@ -145,10 +145,11 @@ impl Kind {
 /// # Example
 /// ```
 /// use contain::mount::{Atime, Mount, Propagation};
+/// use contain::Bytes;
 ///
 /// let mounts = [
 ///     Mount::proc("/proc").nosuid().nodev().noexec(),
-///     Mount::tmpfs("/tmp").size(64 << 20).mode(0o1777).nosuid().nodev(),
+///     Mount::tmpfs("/tmp").size(Bytes::mib(64)).mode(0o1777).nosuid().nodev(),
 ///     Mount::bind("/srv/data", "/data").read_only().atime(Atime::Noatime),
 ///     Mount::devpts("/dev/pts").ptmxmode(0o666).mode(0o620).gid(5),
 ///     Mount::tmpfs("/run").propagation(Propagation::Private, true),
@@ -224,7 +225,8 @@ impl Mount {
     ///
     /// ```
     /// use contain::mount::Mount;
-    /// let m = Mount::tmpfs("/dev/shm").size(64 << 20).mode(0o1777).nosuid().nodev();
+    /// use contain::Bytes;
+    /// let m = Mount::tmpfs("/dev/shm").size(Bytes::mib(64)).mode(0o1777).nosuid().nodev();
     /// ```
     pub fn tmpfs(target: impl Into<PathBuf>) -> Mount {
         Mount::new(Kind::Tmpfs, target.into())
@@ -542,7 +544,8 @@ impl Mount {
     ///
     /// ```no_run
     /// use contain::mount::Mount;
-    /// Mount::tmpfs("/mnt/scratch").size(16 << 20).mount()?;
+    /// use contain::Bytes;
+    /// Mount::tmpfs("/mnt/scratch").size(Bytes::mib(16)).mount()?;
     /// # Ok::<(), contain::Error>(())
     /// ```
     pub fn mount(&self) -> Result<()> {

@@ -85,9 +85,10 @@ impl Mount {
     ///
     /// ```
     /// use contain::mount::Mount;
+    /// use contain::Bytes;
     /// let run = Mount::parse_tmpfs("/run:size=1m,mode=755")?;
     /// assert_eq!(run.target(), std::path::Path::new("/run"));
-    /// assert_eq!(run, Mount::tmpfs("/run").mode(0o755).size(1 << 20).noexec().nosuid().nodev());
+    /// assert_eq!(run, Mount::tmpfs("/run").mode(0o755).size(Bytes::mib(1)).noexec().nosuid().nodev());
     /// assert!(Mount::parse_tmpfs("/run:size=1m,bogus").is_err());
     /// # Ok::<(), contain::Error>(())
     /// ```

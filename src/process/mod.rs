@@ -107,6 +107,43 @@ pub enum CloneCall {
 /// assert!(status.success());
 /// # Ok::<(), contain::Error>(())
 /// ```
+///
+/// # Builder style
+/// Every setter takes the container by value and returns it (`#[must_use]`: a dropped
+/// `c.arg(x);` is a compiler warning), as [`Rootfs`], [`Mount`](crate::mount::Mount),
+/// [`Resources`] and every other builder of the crate does (see the
+/// [crate's conventions](crate#conventions)). So the values nest in one expression, a
+/// `Mount` into a `Rootfs` into a `Container`; a setting that depends on something reads
+/// `c = c.hostname(h)`; and a helper takes a `Container` and returns it. [`spawn`](Self::spawn)
+/// only borrows, so one configured container can be spawned any number of times (as std's
+/// `thread::Builder` and clap's `Command` are used):
+///
+/// ```no_run
+/// use contain::mount::Mount;
+/// use contain::namespace::Namespaces;
+/// use contain::process::Container;
+/// use contain::rootfs::Rootfs;
+/// use contain::Bytes;
+///
+/// let job = |host: Option<&str>| {
+///     let mut c = Container::new("/bin/sh")
+///         .args(["-c", "hostname > /tmp/name && cat /tmp/name"])
+///         .namespaces(Namespaces::all())
+///         .rootfs(
+///             Rootfs::new("/srv/images/alpine")
+///                 .mount(Mount::tmpfs("/tmp").size(Bytes::mib(16))),
+///         );
+///     if let Some(h) = host {
+///         c = c.hostname(h);
+///     }
+///     c
+/// };
+/// let c = job(Some("box"));
+/// for _ in 0..3 {
+///     assert!(c.spawn()?.wait()?.success());
+/// }
+/// # Ok::<(), contain::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Container {
     program: OsString,
@@ -720,6 +757,11 @@ impl Container {
 
     /// Starts the process. Returns once the command has been exec'd, or with the error of
     /// the setup step that failed; nothing is left running or open on failure.
+    ///
+    /// Borrows the container: it can be spawned again, each time as a new process with the
+    /// same settings (descriptors given with [`Stdio::Fd`] and [`pass_fd`](Self::pass_fd)
+    /// are duplicated for each child; a [`cgroup`](Self::cgroup) is shared by all of them,
+    /// [`resources`](Self::resources) makes a new cgroup for each).
     pub fn spawn(&self) -> Result<Child> {
         let prepared = Prepared::new(self)?;
         prepared.spawn(self)
