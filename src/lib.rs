@@ -41,6 +41,9 @@
 //! text parse with `"1.5g".parse::<Bytes>()`, which takes docker's and the kernel's forms
 //! (see [`Bytes`]).
 #![deny(unsafe_op_in_unsafe_fn)]
+// A doctest that drops a builder's result (`c.arg(x);`) fails, as `-D warnings` makes it fail
+// in code.
+#![doc(test(attr(deny(unused_must_use))))]
 #![warn(missing_docs)]
 
 pub mod cgroup;

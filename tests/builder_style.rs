@@ -204,8 +204,8 @@ fn resources_built_with_the_builder_are_applied() {
     assert!(!path.exists(), "{} left behind", path.display());
 
     // The same builder through Container::resources: the child's own cgroup has them.
-    let c = Container::new("/bin/sh")
-        .args(["-c", "read x"])
+    // `cat` runs until its stdin closes, and then exits 0.
+    let c = Container::new("cat")
         .stdin(Stdio::Piped)
         .resources(Resources::new().pids_max(8).memory_max(Bytes::mib(32)));
     let mut child = c.spawn().unwrap();

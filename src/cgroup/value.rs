@@ -795,13 +795,16 @@ mod tests {
             "18446744073709551615".parse::<Bytes>().unwrap(),
             Bytes(u64::MAX)
         );
+        // docker's forms too (one parser for both).
+        assert_eq!("1.5G".parse::<Bytes>().unwrap(), Bytes::mib(1536));
+        assert_eq!("1KB".parse::<Bytes>().unwrap(), Bytes(1024));
+        assert_eq!("1 K".parse::<Bytes>().unwrap(), Bytes(1024));
         for bad in [
             "",
             "K",
-            "1.5G",
             "-1",
-            "1KB",
-            "1 K",
+            "1.5.G",
+            "1 K K",
             "99999999999999999999",
             "17179869184G",
             "ü",

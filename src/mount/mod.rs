@@ -394,7 +394,10 @@ impl Mount {
         self
     }
 
-    /// tmpfs only: the size limit in bytes.
+    /// tmpfs only: the size limit (`Bytes::mib(64)`, or `"64m".parse()?` for docker's
+    /// `--tmpfs size=` syntax); writes beyond fail with `ENOSPC`. The kernel rounds it up to
+    /// whole pages; `Bytes(0)` is no limit, as tmpfs reads `size=0`. Default: the kernel's
+    /// tmpfs default (half of RAM).
     #[must_use]
     pub fn size(mut self, bytes: Bytes) -> Mount {
         self.size = Some(bytes.as_u64());

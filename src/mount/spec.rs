@@ -1,5 +1,5 @@
 //! docker's command-line mount syntax: `--tmpfs DST[:OPTIONS]`, `--volume SRC:DST[:OPTIONS]`
-//! and byte sizes (`--shm-size 64m`), parsed into [`Mount`]s and numbers.
+//! and byte sizes (`--shm-size 64m`), parsed into [`Mount`]s and [`Bytes`].
 
 use super::{Atime, Mount, Propagation};
 use crate::cgroup::Bytes;

@@ -61,16 +61,19 @@ use rtnl::{Reply, Rtnl};
 /// use contain::process::Container;
 ///
 /// // Own network namespace, only `lo` (up): the default with Namespaces::NET.
-/// let mut isolated = Container::new("ip");
-/// isolated.args(["-o", "link"]).namespaces(Namespaces::NET).network(Net::None);
+/// let isolated = Container::new("ip")
+///     .args(["-o", "link"])
+///     .namespaces(Namespaces::NET)
+///     .network(Net::None);
 ///
 /// // A veth pair with the default /30 from 10.200.0.0/16 (root only).
-/// let mut wired = Container::new("ping");
-/// wired.args(["-c1", "10.200.0.1"]).namespaces(Namespaces::NET).network(Net::veth());
+/// let wired = Container::new("ping")
+///     .args(["-c1", "10.200.0.1"])
+///     .namespaces(Namespaces::NET)
+///     .network(Net::veth());
 ///
 /// // The caller's own network: no network namespace at all.
-/// let mut host = Container::new("ip");
-/// host.arg("addr").network(Net::Host);
+/// let host = Container::new("ip").arg("addr").network(Net::Host);
 /// # Ok::<(), contain::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -708,8 +708,9 @@ impl Container {
     /// ```no_run
     /// use contain::net::HostAddr;
     /// use contain::process::Container;
-    /// let mut c = Container::new("getent");
-    /// c.args(["hosts", "db"]).add_host("db", "10.0.0.5".parse::<std::net::IpAddr>()?)
+    /// let c = Container::new("getent")
+    ///     .args(["hosts", "db"])
+    ///     .add_host("db", "10.0.0.5".parse::<std::net::IpAddr>()?)
     ///     .add_host("host.docker.internal", HostAddr::HostGateway);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
