@@ -91,7 +91,8 @@ where
 ///   `g`, `t` or `p` with an optional `i` and `b` (`64mb`, `64 MiB`), or a bare `b` for bytes.
 ///   As with docker, `kb`, `KiB` and `k` all mean 1024 bytes (never 1000). docker computes
 ///   the fraction in floating point and truncates; here it is computed exactly and rounded
-///   down to whole bytes, so `1.5k` is 1536 in both.
+///   down to whole bytes, so `1.5k` is 1536 in both. docker's pattern also lets an `i`
+///   stand without a unit (`5i`, `5ib`: 5 bytes); that is refused here as a likely typo.
 ///
 /// Anything else (a sign, `.5m`, `1.2.3`, `1x`, an empty string) and sizes above `u64::MAX`
 /// are refused with [`Error::Parse`] saying what is wanted; parsing never panics.

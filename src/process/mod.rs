@@ -144,6 +144,16 @@ pub enum CloneCall {
 /// }
 /// # Ok::<(), contain::Error>(())
 /// ```
+///
+/// A setting whose result is dropped is lost, and the compiler says so (an error under
+/// `#![deny(unused_must_use)]` or `-D warnings`):
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// # use contain::process::Container;
+/// let c = Container::new("ls");
+/// c.arg("-l"); // unused return value of `Container::arg` that must be used
+/// ```
 #[derive(Debug)]
 pub struct Container {
     program: OsString,
