@@ -189,34 +189,46 @@ impl FromStr for Bytes {
 
     /// See [Parsing](Bytes#parsing).
     fn from_str(s: &str) -> Result<Self> {
-        parse_size(s).map(Bytes).ok_or_else(|| {
-            Error::parse(
+        let t = s.trim();
+        match parse_size(t) {
+            Ok(n) => Ok(Bytes(n)),
+            Err(TooLarge(true)) => Err(Error::parse(
                 "byte size",
-                format!("{:?} is not a size: {SIZE_SYNTAX}", s.trim()),
-            )
-        })
+                format!(
+                    "{t:?} is too large: at most {} bytes (16 EiB - 1)",
+                    u64::MAX
+                ),
+            )),
+            Err(TooLarge(false)) => Err(Error::parse(
+                "byte size",
+                format!(
+                    "{t:?} is not a size: want a number with an optional unit k, m, g, t or p \
+                     (powers of 1024, e.g. 64m, 1.5g, 512KiB)"
+                ),
+            )),
+        }
     }
 }
 
-/// What a size looks like, for error messages.
-const SIZE_SYNTAX: &str = "want a number with an optional unit k, m, g, t or p \
-                                      (powers of 1024, e.g. 64m, 1.5g, 512KiB)";
+/// Why [`parse_size`] refused: `true` for a well-formed size above `u64::MAX`.
+struct TooLarge(bool);
 
-/// The one size parser: [`Bytes`]'s `FromStr` (the kernel's and docker's syntax).
-fn parse_size(s: &str) -> Option<u64> {
-    let t = s.trim();
+/// The one size parser, behind [`Bytes`]'s `FromStr` (the kernel's and docker's syntax);
+/// `t` is trimmed.
+fn parse_size(t: &str) -> std::result::Result<u64, TooLarge> {
+    let syntax = TooLarge(false);
     let num_end = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(num_end);
     if num.is_empty() || num.starts_with('.') || num.ends_with('.') || num.matches('.').count() > 1
     {
-        return None;
+        return Err(syntax);
     }
-    // The unit is ASCII or refused; lower-casing a copy of at most 3 bytes.
+    // At most three bytes (`KiB`): anything longer is refused before it is copied.
     let unit = unit.trim_start();
     if unit.len() > 3 {
-        return None;
+        return Err(syntax);
     }
     let mut unit = unit.to_ascii_lowercase();
     if unit.ends_with('b') {
@@ -232,19 +244,30 @@ fn parse_size(s: &str) -> Option<u64> {
         "g" => 30,
         "t" => 40,
         "p" => 50,
-        _ => return None,
+        _ => return Err(syntax),
     };
     let (int, frac) = num.split_once('.').unwrap_or((num, ""));
-    let bytes = parse_u64(int)?.checked_mul(1u64 << shift)?;
+    // Digits only here, so a failed parse is an overflow.
+    let too_large = TooLarge(true);
+    let Some(bytes) = int
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+    else {
+        return Err(too_large);
+    };
     if frac.is_empty() {
-        return Some(bytes);
+        return Ok(bytes);
     }
-    // Exact enough: at most 18 fraction digits are looked at (10^18 << 50 fits a u128).
+    // Exact enough: at most 18 fraction digits are looked at (10^18 << 50 fits a u128); more
+    // could only add less than a byte.
     let digits = &frac[..frac.len().min(18)];
-    let f: u128 = digits.parse().ok()?;
+    let f: u128 = digits.parse().map_err(|_| TooLarge(false))?;
     let scale = 10u128.pow(digits.len() as u32);
-    let extra = u64::try_from((f << shift) / scale).ok()?;
-    bytes.checked_add(extra)
+    u64::try_from((f << shift) / scale)
+        .ok()
+        .and_then(|extra| bytes.checked_add(extra))
+        .ok_or(too_large)
 }
 
 /// A plain decimal `u64` (digits only, no sign), as the kernel prints it.
