@@ -75,10 +75,13 @@ fn rootfs_benches(c: &mut Criterion) {
             if userns && ns.contains(Namespaces::USER) {
                 continue; // already measured
             }
-            let mut container = Container::new("/bin/true");
-            container.namespaces(if userns { ns | Namespaces::USER } else { ns });
+            let mut container = Container::new("/bin/true").namespaces(if userns {
+                ns | Namespaces::USER
+            } else {
+                ns
+            });
             if let Some(r) = &rootfs {
-                container.rootfs(r.clone());
+                container = container.rootfs(r.clone());
             }
             let id = if userns {
                 format!("{name}/userns")

@@ -44,8 +44,7 @@ fn seccomp_benches(c: &mut Criterion) {
         ("default_sys_admin", Seccomp::Default, admin),
     ];
     for (name, seccomp, caps) in cases {
-        let mut container = Container::new(TRUE);
-        container.seccomp(seccomp).capabilities(caps);
+        let container = Container::new(TRUE).seccomp(seccomp).capabilities(caps);
         g.bench_function(name, |b| {
             b.iter(|| {
                 let st = container.spawn().unwrap().wait().unwrap();

@@ -47,8 +47,7 @@ fn spawn_benches(c: &mut Criterion) {
             })
         });
         for (name, ns) in &cases {
-            let mut container = Container::new(TRUE);
-            container.namespaces(*ns);
+            let container = Container::new(TRUE).namespaces(*ns);
             g.bench_with_input(BenchmarkId::new("contain", name), ns, |b, _| {
                 b.iter(|| {
                     let st = container.spawn().unwrap().wait().unwrap();

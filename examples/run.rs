@@ -323,26 +323,28 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
 /// the order in which bad flags are reported.
 fn container(args: &Args) -> contain::Result<Container> {
     let root = nix::unistd::geteuid().is_root();
-    let mut c = Container::new(&args.command[0]);
-    c.args(&args.command[1..]);
-    let ns = namespace_options(args, root, &mut c)?;
-    process_options(args, &mut c)?;
-    security(args, &mut c)?;
-    identity(args, root, ns, &mut c)?;
+    let c = Container::new(&args.command[0]).args(&args.command[1..]);
+    let (mut c, ns) = namespace_options(args, root, c)?;
+    c = process_options(args, c)?;
+    c = security(args, c)?;
+    c = identity(args, root, ns, c)?;
     for kv in &args.sysctl {
         let (k, v) = key_value(kv, "--sysctl", "KEY=VALUE")?;
         uts_sysctl(k)?;
-        c.sysctl(k, v);
+        c = c.sysctl(k, v);
     }
-    security_opts(args, &mut c)?;
-    filesystem(args, &mut c)?;
-    cgroup(args, &mut c)?;
-    Ok(c)
+    c = security_opts(args, c)?;
+    c = filesystem(args, c)?;
+    cgroup(args, c)
 }
 
 /// `--ns`, `--net`, `--veth-addr` and `--hostname` (and a user namespace when not root or
-/// `--rootless`). Returns the namespaces.
-fn namespace_options(args: &Args, root: bool, c: &mut Container) -> contain::Result<Namespaces> {
+/// `--rootless`). Returns the container and the namespaces.
+fn namespace_options(
+    args: &Args,
+    root: bool,
+    c: Container,
+) -> contain::Result<(Container, Namespaces)> {
     let (mut ns, net) = namespaces_and_net(args)?;
     if root && args.ns.is_none() && matches!(net, NetMode::Host) {
         // As docker as root: no user namespace, which would not own the host's network
@@ -352,7 +354,7 @@ fn namespace_options(args: &Args, root: bool, c: &mut Container) -> contain::Res
     if args.rootless || !root {
         ns |= Namespaces::USER;
     }
-    c.network(match (net, &args.veth_addr) {
+    let mut c = c.network(match (net, &args.veth_addr) {
         (NetMode::Host, _) => Net::Host,
         (NetMode::None, _) => Net::None,
         (NetMode::Veth, None) => Net::veth(),
@@ -360,14 +362,12 @@ fn namespace_options(args: &Args, root: bool, c: &mut Container) -> contain::Res
             Net::Veth(VethConfig::new().container_address(cidr.parse()?))
         }
     });
-    c.namespaces(ns);
+    c = c.namespaces(ns);
     match (&args.hostname, ns.contains(Namespaces::UTS)) {
-        (Some(name), true) => {
-            c.hostname(name);
-        }
+        (Some(name), true) => c = c.hostname(name),
         (None, true) => {
             if let Some(name) = default_hostname(net)? {
-                c.hostname(name);
+                c = c.hostname(name);
             }
         }
         (Some(_), false) => {
@@ -380,21 +380,19 @@ fn namespace_options(args: &Args, root: bool, c: &mut Container) -> contain::Res
         }
         (None, false) => {}
     }
-    domainname(args, ns, c)?;
-    Ok(ns)
+    Ok((domainname(args, ns, c)?, ns))
 }
 
 /// `--env`, `--workdir`, `--init` and `-t`.
-fn process_options(args: &Args, c: &mut Container) -> contain::Result<()> {
+fn process_options(args: &Args, mut c: Container) -> contain::Result<Container> {
     for kv in &args.env {
         let (k, v) = key_value(kv, "--env", "K=V")?;
-        c.env(k, v);
+        c = c.env(k, v);
     }
     if let Some(dir) = &args.workdir {
-        c.current_dir(dir);
+        c = c.current_dir(dir);
     }
-    c.init(args.init).tty(args.tty);
-    Ok(())
+    Ok(c.init(args.init).tty(args.tty))
 }
 
 /// Splits a flag's `K=V` value at its first `=`; `form` names the shape in the error.
@@ -410,53 +408,59 @@ fn key_value<'a>(
 }
 
 /// `--cap-add`, `--cap-drop`, `--no-seccomp` and `--ulimit`.
-fn security(args: &Args, c: &mut Container) -> contain::Result<()> {
-    c.capabilities(capabilities(args)?);
+fn security(args: &Args, c: Container) -> contain::Result<Container> {
+    let mut c = c.capabilities(capabilities(args)?);
     if args.no_seccomp {
-        c.seccomp(Seccomp::Disabled);
+        c = c.seccomp(Seccomp::Disabled);
     }
     for l in &args.ulimit {
-        c.rlimit(Rlimit::parse(l)?);
+        c = c.rlimit(Rlimit::parse(l)?);
     }
-    Ok(())
+    Ok(c)
 }
 
 /// `--user`, and the id maps of the user namespace.
-fn identity(args: &Args, root: bool, ns: Namespaces, c: &mut Container) -> contain::Result<()> {
+fn identity(
+    args: &Args,
+    root: bool,
+    ns: Namespaces,
+    mut c: Container,
+) -> contain::Result<Container> {
     if root && !args.rootless && ns.contains(Namespaces::USER) {
         // As root, keep every id as it is (0 to 2^32 - 2), so that --user with any uid (an
         // OpenShift-style 1000680000 too) and the image's files work.
-        c.uid_map(&[IdMap::new(0, 0, u32::MAX)])
+        c = c
+            .uid_map(&[IdMap::new(0, 0, u32::MAX)])
             .gid_map(&[IdMap::new(0, 0, u32::MAX)]);
     }
     if let Some(user) = &args.user {
-        c.user(user.parse()?);
+        c = c.user(user.parse()?);
     }
-    Ok(())
+    Ok(c)
 }
 
 /// The root filesystem (unless `--no-rootfs`) and the names in its generated /etc files.
-fn filesystem(args: &Args, c: &mut Container) -> contain::Result<()> {
+fn filesystem(args: &Args, mut c: Container) -> contain::Result<Container> {
     if !args.no_rootfs {
-        c.rootfs(rootfs(args)?);
+        c = c.rootfs(rootfs(args)?);
     }
     names(args, c)
 }
 
 /// A cgroup of the container's own when there are limits, `--stats` or `--cgroup-parent`.
-fn cgroup(args: &Args, c: &mut Container) -> contain::Result<()> {
+fn cgroup(args: &Args, mut c: Container) -> contain::Result<Container> {
     let limits = resources(args)?;
     let use_cgroup = args.stats || args.cgroup_parent.is_some() || limits != Resources::default();
     if use_cgroup {
-        c.resources(limits);
+        c = c.resources(limits);
     }
     if let Some(parent) = &args.cgroup_parent {
-        c.cgroup_parent(parent);
+        c = c.cgroup_parent(parent);
     }
     if args.limits_best_effort {
-        c.limit_policy(contain::cgroup::LimitPolicy::BestEffort);
+        c = c.limit_policy(contain::cgroup::LimitPolicy::BestEffort);
     }
-    Ok(())
+    Ok(c)
 }
 
 /// `--stats`: wall and CPU time, peak memory and OOM kills, on stderr.
@@ -499,18 +503,26 @@ fn capabilities(args: &Args) -> contain::Result<CapSet> {
 }
 
 fn resources(args: &Args) -> contain::Result<Resources> {
-    let mut r = Resources::default();
-    r.memory_max = args.memory.map(Max::Limit);
-    if let Some(total) = &args.memory_swap {
-        r.memory_swap_max = if total == "-1" {
-            Some(Max::Unlimited)
-        } else {
-            memory_swap(args, Bytes(parse_size(total, "--memory-swap")?))?
-        };
+    let mut r = Resources::new();
+    if let Some(memory) = args.memory {
+        r = r.memory_max(memory);
     }
-    r.cpu_max = args.cpus.map(CpuMax::cpus).transpose()?;
-    r.cpu_weight = args.cpu_weight.map(Weight::new).transpose()?;
-    r.pids_max = args.pids.map(Max::Limit);
+    if let Some(total) = &args.memory_swap {
+        if total == "-1" {
+            r = r.memory_swap_max(Max::Unlimited);
+        } else if let Some(swap) = memory_swap(args, parse_size(total, "--memory-swap")?)? {
+            r = r.memory_swap_max(swap);
+        }
+    }
+    if let Some(cpus) = args.cpus {
+        r = r.cpu_max(CpuMax::cpus(cpus)?);
+    }
+    if let Some(weight) = args.cpu_weight {
+        r = r.cpu_weight(Weight::new(weight)?);
+    }
+    if let Some(pids) = args.pids {
+        r = r.pids_max(pids);
+    }
     Ok(r)
 }
 
@@ -553,33 +565,33 @@ fn rootfs(args: &Args) -> contain::Result<Rootfs> {
         rootfs = rootfs.mount(Mount::parse_tmpfs(spec)?);
     }
     if let Some(size) = &args.shm_size {
-        rootfs = rootfs.shm_size(contain::mount::parse_size(size, "--shm-size")?);
+        rootfs = rootfs.shm_size(parse_size(size, "--shm-size")?);
     }
     Ok(rootfs)
 }
 
 /// `--add-host`, `--dns`, `--dns-search`, `--dns-option`, as docker's.
-fn names(args: &Args, c: &mut Container) -> contain::Result<()> {
+fn names(args: &Args, mut c: Container) -> contain::Result<Container> {
     for spec in &args.add_host {
         let host: contain::net::ExtraHost = spec.parse()?;
-        c.add_host(host.name, host.addr);
+        c = c.add_host(host.name, host.addr);
     }
     for &ip in &args.dns {
-        c.dns(ip);
+        c = c.dns(ip);
     }
     for domain in &args.dns_search {
-        c.dns_search(domain);
+        c = c.dns_search(domain);
     }
     for option in &args.dns_option {
-        c.dns_option(option);
+        c = c.dns_option(option);
     }
-    Ok(())
+    Ok(c)
 }
 
 /// docker's `--security-opt`: `no-new-privileges[=BOOL]` (also the old `:` spelling;
 /// docker's default is off), `seccomp=unconfined`, and `apparmor=unconfined` and
 /// `label=disable` as no-ops (no AppArmor profile or SELinux label is applied here).
-fn security_opts(args: &Args, c: &mut Container) -> contain::Result<()> {
+fn security_opts(args: &Args, mut c: Container) -> contain::Result<Container> {
     let mut no_new_privs = false;
     for opt in &args.security_opt {
         let (key, value) = match opt.split_once(['=', ':']) {
@@ -596,9 +608,7 @@ fn security_opts(args: &Args, c: &mut Container) -> contain::Result<()> {
                     ),
                 })?;
             }
-            ("seccomp", Some("unconfined")) => {
-                c.seccomp(Seccomp::Disabled);
-            }
+            ("seccomp", Some("unconfined")) => c = c.seccomp(Seccomp::Disabled),
             ("apparmor", Some("unconfined")) | ("label", Some("disable")) => {}
             ("seccomp" | "apparmor" | "label", _) => {
                 return Err(Error::Config {
@@ -621,8 +631,7 @@ fn security_opts(args: &Args, c: &mut Container) -> contain::Result<()> {
             }
         }
     }
-    c.no_new_privs(no_new_privs);
-    Ok(())
+    Ok(c.no_new_privs(no_new_privs))
 }
 
 /// A boolean as docker parses one (Go's strconv.ParseBool).
@@ -719,8 +728,8 @@ fn memory_value(s: &str) -> Result<Bytes, String> {
     }
     // docker's size syntax (1.5g, 512MiB), as --shm-size and --tmpfs size= take it.
     match parse_size(s, "--memory") {
-        Ok(0) => Err("--memory must be greater than 0 (leave it out for no limit)".into()),
-        Ok(n) => Ok(Bytes(n)),
+        Ok(Bytes(0)) => Err("--memory must be greater than 0 (leave it out for no limit)".into()),
+        Ok(n) => Ok(n),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -785,9 +794,9 @@ fn default_hostname(net: NetMode) -> contain::Result<Option<OsString>> {
 }
 
 /// `--domainname`, which needs a UTS namespace as `--hostname` does.
-fn domainname(args: &Args, ns: Namespaces, c: &mut Container) -> contain::Result<()> {
+fn domainname(args: &Args, ns: Namespaces, c: Container) -> contain::Result<Container> {
     let Some(name) = &args.domainname else {
-        return Ok(());
+        return Ok(c);
     };
     if !ns.contains(Namespaces::UTS) {
         return Err(Error::Config {
@@ -795,8 +804,7 @@ fn domainname(args: &Args, ns: Namespaces, c: &mut Container) -> contain::Result
             reason: "needs a UTS namespace of the container's own (add uts to --ns)".into(),
         });
     }
-    c.domainname(name);
-    Ok(())
+    Ok(c.domainname(name))
 }
 
 /// `--limits-best-effort`: one warning per limit the host could not apply.

@@ -160,11 +160,13 @@ impl CapSet {
     }
 
     /// The set plus `cap`.
+    #[must_use]
     pub fn with(self, cap: Capability) -> CapSet {
         CapSet(self.0 | 1 << cap.0)
     }
 
     /// The set minus `cap`.
+    #[must_use]
     pub fn without(self, cap: Capability) -> CapSet {
         CapSet(self.0 & !(1 << cap.0))
     }

@@ -54,62 +54,52 @@ fn refused_configurations_leave_nothing_behind() {
     let null = || -> std::os::fd::OwnedFd { std::fs::File::open("/dev/null").unwrap().into() };
     let user = Namespaces::USER;
     let mut cases: Vec<(&str, Container, Expect)> = vec![
-        ("empty program", build("", |_| {}), config("program")),
-        ("NUL in program", build("a\0b", |_| {}), config("program")),
+        ("empty program", build("", |c| c), config("program")),
+        ("NUL in program", build("a\0b", |c| c), config("program")),
         (
             "NUL in argument",
-            build("true", |c| {
-                c.arg("x\0y");
-            }),
+            build("true", |c| c.arg("x\0y")),
             config("argument"),
         ),
         (
             "NUL in env",
-            build("true", |c| {
-                c.env("K", "v\0");
-            }),
+            build("true", |c| c.env("K", "v\0")),
             config("environment"),
         ),
         (
             "= in env name",
-            build("true", |c| {
-                c.env("K=V", "v");
-            }),
+            build("true", |c| c.env("K=V", "v")),
             config("environment"),
         ),
         (
             "hostname without UTS",
-            build("true", |c| {
-                c.hostname("x");
-            }),
+            build("true", |c| c.hostname("x")),
             config("hostname"),
         ),
         (
             "hostname too long",
             build("true", |c| {
-                c.namespaces(Namespaces::UTS).hostname("h".repeat(65));
+                c.namespaces(Namespaces::UTS).hostname("h".repeat(65))
             }),
             config("hostname"),
         ),
         (
             "uid map without USER",
-            build("true", |c| {
-                c.uid_map(&[IdMap::new(0, 1000, 1)]);
-            }),
+            build("true", |c| c.uid_map(&[IdMap::new(0, 1000, 1)])),
             config("id maps"),
         ),
         (
             "overlapping uid map",
             build("true", |c| {
                 c.namespaces(user)
-                    .uid_map(&[IdMap::new(0, 1000, 10), IdMap::new(5, 5000, 1)]);
+                    .uid_map(&[IdMap::new(0, 1000, 10), IdMap::new(5, 5000, 1)])
             }),
             config("uid map"),
         ),
         (
             "count 0 gid map",
             build("true", |c| {
-                c.namespaces(user).gid_map(&[IdMap::new(0, 1000, 0)]);
+                c.namespaces(user).gid_map(&[IdMap::new(0, 1000, 0)])
             }),
             config("gid map"),
         ),
@@ -118,56 +108,48 @@ fn refused_configurations_leave_nothing_behind() {
             build("true", |c| {
                 c.namespaces(user)
                     .uid_map(&[IdMap::new(0, 100_000, 10)])
-                    .uid(50);
+                    .uid(50)
             }),
             config("uid"),
         ),
         (
             "gid not mapped by default",
-            build("true", |c| {
-                c.namespaces(user).gid(7);
-            }),
+            build("true", |c| c.namespaces(user).gid(7)),
             config("gid"),
         ),
         (
             "fd target 1",
-            build("true", |c| {
-                c.pass_fd(null(), 1);
-            }),
+            build("true", |c| c.pass_fd(null(), 1)),
             config("passed fd"),
         ),
         (
             "fd target twice",
-            build("true", |c| {
-                c.pass_fd(null(), 9).pass_fd(null(), 9);
-            }),
+            build("true", |c| c.pass_fd(null(), 9).pass_fd(null(), 9)),
             config("passed fd"),
         ),
         (
             "create and join NET",
             build("true", |c| {
                 c.namespaces(Namespaces::NET)
-                    .join(Namespace::current(Namespaces::NET).unwrap());
+                    .join(Namespace::current(Namespaces::NET).unwrap())
             }),
             config("namespaces"),
         ),
         (
             "time with legacy clone",
             build("true", |c| {
-                c.namespaces(Namespaces::TIME).clone_call(CloneCall::Legacy);
+                c.namespaces(Namespaces::TIME).clone_call(CloneCall::Legacy)
             }),
             config("namespaces"),
         ),
         (
             "missing program",
-            build("/nonexistent/program", |_| {}),
+            build("/nonexistent/program", |c| c),
             setup(SetupStage::Exec, Errno::ENOENT),
         ),
         (
             "missing cwd",
-            build("true", |c| {
-                c.current_dir("/nonexistent");
-            }),
+            build("true", |c| c.current_dir("/nonexistent")),
             chdir("/nonexistent", Errno::ENOENT),
         ),
     ];
@@ -177,7 +159,7 @@ fn refused_configurations_leave_nothing_behind() {
             "join a host namespace from a new user namespace",
             build("true", |c| {
                 c.namespaces(Namespaces::all() - Namespaces::NET)
-                    .join(own_net);
+                    .join(own_net)
             }),
             setup(SetupStage::JoinNamespace, Errno::EPERM),
         ));
@@ -187,8 +169,10 @@ fn refused_configurations_leave_nothing_behind() {
             build("true", |c| {
                 c.namespaces(user)
                     .uid_map(&[IdMap::new(0, 0, 65536)])
-                    .gid_map(&[IdMap::new(0, 0, 65536)]);
-                c.uid(1000).gid(1000).current_dir("/root");
+                    .gid_map(&[IdMap::new(0, 0, 65536)])
+                    .uid(1000)
+                    .gid(1000)
+                    .current_dir("/root")
             }),
             chdir("/root", Errno::EACCES),
         ));
@@ -221,10 +205,8 @@ fn refused_configurations_leave_nothing_behind() {
 
 type Expect = Box<dyn Fn(&Error) -> bool>;
 
-fn build(program: &str, f: impl FnOnce(&mut Container)) -> Container {
-    let mut c = Container::new(program);
-    f(&mut c);
-    c
+fn build(program: &str, f: impl FnOnce(Container) -> Container) -> Container {
+    f(Container::new(program))
 }
 
 fn config(what: &'static str) -> Expect {

@@ -501,9 +501,8 @@ fn hugetlb_limits() {
     if !root("hugetlb_limits") {
         return;
     }
-    let mut limits = Resources::default();
-    let two_mb = HugePageSize::from_bytes(2 << 20).unwrap();
-    limits.hugetlb_max = vec![(two_mb, Max::Limit(Bytes::mib(4)))];
+    let two_mb = HugePageSize::from_bytes(Bytes::mib(2)).unwrap();
+    let limits = Resources::new().hugetlb_max(two_mb, Bytes::mib(4));
     let builder = CgroupBuilder::new(name("hugetlb")).resources(limits);
     let Some(cg) = create("hugetlb_limits", &builder, &[Controller::Hugetlb]) else {
         return;
@@ -525,7 +524,7 @@ fn hugetlb_limits() {
     assert_eq!(hugetlb.events(two_mb).unwrap(), 0);
     // A size the kernel does not have is a clear error, not a silent no-op.
     let e = hugetlb
-        .max(HugePageSize::from_bytes(1 << 40).unwrap())
+        .max(HugePageSize::from_bytes(Bytes(1 << 40)).unwrap())
         .unwrap_err();
     assert!(matches!(e, Error::Unsupported { .. }), "{e}");
     drop(cg);
@@ -610,9 +609,9 @@ fn memory_max_oom_kills() {
     if !root("memory_max_oom_kills") {
         return;
     }
-    let mut limits = Resources::default();
-    limits.memory_max = Some(Max::Limit(Bytes::mib(32)));
-    limits.memory_swap_max = Some(Max::Limit(Bytes(0)));
+    let limits = Resources::new()
+        .memory_max(Bytes::mib(32))
+        .memory_swap_max(Bytes(0));
     let builder = CgroupBuilder::new(name("oom")).resources(limits);
     let Some(cg) = create("memory_max_oom_kills", &builder, &[Controller::Memory]) else {
         if !has(Controller::Memory) {
@@ -668,8 +667,7 @@ fn pids_max_makes_forks_fail() {
     if !root("pids_max_makes_forks_fail") {
         return;
     }
-    let mut limits = Resources::default();
-    limits.pids_max = Some(Max::Limit(4));
+    let limits = Resources::new().pids_max(4);
     let builder = CgroupBuilder::new(name("pids")).resources(limits);
     let Some(cg) = create("pids_max_makes_forks_fail", &builder, &[Controller::Pids]) else {
         return;
@@ -696,9 +694,9 @@ fn cpu_max_limits_a_busy_loop() {
     if !root("cpu_max_limits_a_busy_loop") {
         return;
     }
-    let mut limits = Resources::default();
-    limits.cpu_max = Some(CpuMax::cpus(0.2).unwrap());
-    limits.cpu_weight = Some(Weight::new(50).unwrap());
+    let limits = Resources::new()
+        .cpu_max(CpuMax::cpus(0.2).unwrap())
+        .cpu_weight(Weight::new(50).unwrap());
     let builder = CgroupBuilder::new(name("cpu")).resources(limits);
     let Some(cg) = create("cpu_max_limits_a_busy_loop", &builder, &[Controller::Cpu]) else {
         return;
@@ -726,8 +724,7 @@ fn cpuset_and_io() {
     if !root("cpuset_and_io") {
         return;
     }
-    let mut limits = Resources::default();
-    limits.cpuset_cpus = Some(CpuList::from_ids([0]));
+    let limits = Resources::new().cpuset_cpus(CpuList::from_ids([0]));
     let builder = CgroupBuilder::new(name("cpuset")).resources(limits);
     if let Some(cg) = create("cpuset_and_io", &builder, &[Controller::Cpuset]) {
         let cpuset = cg.cpuset().unwrap();
@@ -884,9 +881,7 @@ fn groups_with_controllers_go_to_the_crate_parent_from_a_busy_cgroup() {
     }
     let own = Cgroup::own().unwrap();
     let own_before = own.subtree_control().unwrap();
-    let mut limits = Resources::default();
-    limits.memory_max = Some(Max::Limit(Bytes::mib(64)));
-    limits.pids_max = Some(Max::Limit(16));
+    let limits = Resources::new().memory_max(Bytes::mib(64)).pids_max(16);
     let builder = CgroupBuilder::new(name("default")).resources(limits);
     let Some(cg) = create(test, &builder, &[Controller::Memory, Controller::Pids]) else {
         return;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::{is_root, output, role, stdout};
 use contain::cgroup::{
-    Bytes, Cgroup, CgroupBuilder, Controller, CpuMax, HostCgroups, Max, OwnedCgroup, Resources,
+    Bytes, Cgroup, CgroupBuilder, Controller, CpuMax, HostCgroups, OwnedCgroup, Resources,
 };
 use contain::namespace::Namespaces;
 use contain::process::{CloneCall, Container};
@@ -144,9 +144,9 @@ fn limits_create_a_cgroup_that_goes_with_the_child() {
         return;
     }
     let parent = test_group("limits", &[Controller::Pids]);
-    let mut limits = Resources::default();
+    let mut limits = Resources::new();
     if available(Controller::Pids).is_ok() {
-        limits.pids_max = Some(Max::Limit(64));
+        limits = limits.pids_max(64);
     }
     let mut child = Container::new("sleep")
         .arg("0.1")
@@ -174,9 +174,9 @@ fn memory_limit_ends_in_an_oom_kill_that_the_report_shows() {
     if !is_root("memory_limit_ends_in_an_oom_kill_that_the_report_shows") {
         return;
     }
-    let mut limits = Resources::default();
-    limits.memory_max = Some(Max::Limit(Bytes::mib(32)));
-    limits.memory_swap_max = Some(Max::Limit(Bytes(0)));
+    let limits = Resources::new()
+        .memory_max(Bytes::mib(32))
+        .memory_swap_max(Bytes(0));
     let parent = test_group("oom", &[Controller::Memory]);
     let spawned = Container::new("dd")
         .args(["if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"])
@@ -213,8 +213,7 @@ fn pids_limit_makes_forks_fail() {
     if !is_root("pids_limit_makes_forks_fail") {
         return;
     }
-    let mut limits = Resources::default();
-    limits.pids_max = Some(Max::Limit(4));
+    let limits = Resources::new().pids_max(4);
     let parent = test_group("pids", &[Controller::Pids]);
     let spawned = Container::new("sh")
         .args(["-c", "for i in 1 2 3 4 5 6 7 8; do sleep 2 & done; wait"])
@@ -248,8 +247,7 @@ fn cpu_limit_holds_a_busy_loop_near_its_share() {
     if !is_root("cpu_limit_holds_a_busy_loop_near_its_share") {
         return;
     }
-    let mut limits = Resources::default();
-    limits.cpu_max = Some(CpuMax::cpus(0.2).unwrap());
+    let limits = Resources::new().cpu_max(CpuMax::cpus(0.2).unwrap());
     let parent = test_group("cpu", &[Controller::Cpu]);
     let spawned = Container::new("sh")
         .args(["-c", "while :; do :; done"])
@@ -320,12 +318,12 @@ fn the_container_sees_its_own_cgroup_read_only_unless_delegated() {
 
 /// The limits the default-placement tests ask for: memory and pids where cgroup v2 has them.
 fn small_limits() -> Resources {
-    let mut limits = Resources::default();
+    let mut limits = Resources::new();
     if available(Controller::Memory).is_ok() {
-        limits.memory_max = Some(Max::Limit(Bytes::mib(64)));
+        limits = limits.memory_max(Bytes::mib(64));
     }
     if available(Controller::Pids).is_ok() {
-        limits.pids_max = Some(Max::Limit(32));
+        limits = limits.pids_max(32);
     }
     limits
 }

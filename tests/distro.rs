@@ -49,15 +49,14 @@ fn debian_rootfs() -> PathBuf {
 }
 
 fn debian(image: &Path) -> Container {
-    let mut c = Container::new("/bin/sh");
     // Ids 0-65535 kept as they are: the image's files (root:shadow /etc/gshadow ...) belong
     // to ids the user namespace must map for root inside to have power over them.
-    c.namespaces(Namespaces::all())
+    Container::new("/bin/sh")
+        .namespaces(Namespaces::all())
         .uid_map(&[IdMap::new(0, 0, 65_536)])
         .gid_map(&[IdMap::new(0, 0, 65_536)])
         .hostname("debian")
-        .rootfs(Rootfs::new(image));
-    c
+        .rootfs(Rootfs::new(image))
 }
 
 /// A listing of every file under `dir` with its size, mode and mtime, to prove it unchanged.

@@ -45,11 +45,10 @@ fn write_executable(path: &Path, content: &[u8], mode: u32) {
 
 /// Three memory, cpu and pids limits: what a CI runner sets.
 fn limits() -> Resources {
-    let mut r = Resources::default();
-    r.memory_max = Some(Max::Limit(Bytes::mib(256)));
-    r.cpu_max = Some(CpuMax::cpus(1.0).unwrap());
-    r.pids_max = Some(Max::Limit(64));
-    r
+    Resources::new()
+        .memory_max(Bytes::mib(256))
+        .cpu_max(CpuMax::cpus(1.0).unwrap())
+        .pids_max(64)
 }
 
 #[test]
@@ -368,7 +367,7 @@ fn best_effort_applies_what_the_host_supports_and_lists_the_rest() {
         false => Cgroup::open(&host.v2_mount().unwrap().mount_point).unwrap(),
     };
     let enabled = top.subtree_control().unwrap();
-    let two_mb = HugePageSize::from_bytes(2 << 20).unwrap();
+    let two_mb = HugePageSize::from_bytes(Bytes::mib(2)).unwrap();
     let mut r = limits();
     r.hugetlb_max = vec![(two_mb, Max::Limit(Bytes::mib(4)))];
     let mut child = Container::new("true")

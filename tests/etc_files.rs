@@ -32,8 +32,8 @@ const HEADER: &[&str] = &[
 
 /// `sh -c script` in a busybox container with its own namespaces (network: only `lo`).
 fn sh(rootfs: Rootfs, script: &str) -> Container {
-    let mut c = Container::new("/bin/sh");
-    c.args(["-c", script])
+    Container::new("/bin/sh")
+        .args(["-c", script])
         .env("PATH", "/bin:/usr/bin:/sbin:/usr/sbin")
         .namespaces(
             Namespaces::MOUNT
@@ -44,12 +44,11 @@ fn sh(rootfs: Rootfs, script: &str) -> Container {
         )
         .hostname("box")
         .rootfs(rootfs)
-        .stdin(Stdio::Null);
-    c
+        .stdin(Stdio::Null)
 }
 
 /// Runs `c`, which must succeed; its stdout.
-fn ok(c: &mut Container) -> String {
+fn ok(c: Container) -> String {
     let o = output(c);
     assert!(
         o.status.success(),
@@ -140,10 +139,9 @@ fn a_hostname_that_would_inject_lines_into_etc_hosts_is_refused() {
         (long.as_str(), None),
         ("box", Some("example.org\n6.6.6.6 example.com")),
     ] {
-        let mut c = sh(Rootfs::new(image.root()), "cat /etc/hosts");
-        c.hostname(host);
+        let mut c = sh(Rootfs::new(image.root()), "cat /etc/hosts").hostname(host);
         if let Some(d) = domain {
-            c.domainname(d);
+            c = c.domainname(d);
         }
         match c.spawn() {
             Err(Error::Config { what, reason }) => {
@@ -236,15 +234,15 @@ fn debian_resolves_localhost_and_its_hostname_with_getent() {
     );
     let before = fingerprint(&image);
     let debian = |mode: RootfsMode, script: &str| {
-        let mut c = Container::new("/bin/sh");
-        c.args(["-c", script])
+        let c = Container::new("/bin/sh")
+            .args(["-c", script])
             .namespaces(Namespaces::all())
             .uid_map(&[IdMap::new(0, 0, 65_536)])
             .gid_map(&[IdMap::new(0, 0, 65_536)])
             .hostname("web")
             .stdin(Stdio::Null)
             .rootfs(Rootfs::new(&image).mode(mode));
-        ok(&mut c)
+        ok(c)
     };
     // Overlay: /etc/hosts is made in the throw-away layer, then mounted over.
     let out = debian(
@@ -279,14 +277,14 @@ fn host_network_gets_the_hosts_resolv_conf_and_hosts() {
         return;
     }
     let image = BusyboxRootfs::new("etc-hostnet");
-    let mut c = sh(
+    let c = sh(
         Rootfs::new(image.root()),
         "cat /etc/resolv.conf 2>/dev/null; echo --; cat /etc/hosts",
-    );
-    c.namespaces(Namespaces::MOUNT | Namespaces::PID | Namespaces::UTS)
-        .network(Net::Host)
-        .hostname("elsewhere");
-    let out = ok(&mut c);
+    )
+    .namespaces(Namespaces::MOUNT | Namespaces::PID | Namespaces::UTS)
+    .network(Net::Host)
+    .hostname("elsewhere");
+    let out = ok(c);
     let (resolv, hosts) = out.split_once("--\n").unwrap();
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     assert_eq!(resolv, host_resolv);
@@ -319,8 +317,8 @@ fn veth_hosts_name_the_eth0_address_and_the_gateway() {
     let image = BusyboxRootfs::new("etc-veth");
     in_private_netns(|| {
         // Default addresses: chosen after clone, sent to the child behind the go-ahead.
-        let mut c = sh(Rootfs::new(image.root()), "cat /etc/hosts");
-        c.network(Net::veth())
+        let c = sh(Rootfs::new(image.root()), "cat /etc/hosts")
+            .network(Net::veth())
             .add_host("gw", HostAddr::HostGateway)
             .add_host("db", "10.1.2.3".parse::<std::net::IpAddr>().unwrap())
             .stdout(Stdio::Piped)
@@ -380,11 +378,11 @@ fn resolver_settings_replace_the_hosts_parts() {
         return;
     }
     let image = BusyboxRootfs::new("etc-dns");
-    let mut c = sh(Rootfs::new(image.root()), "cat /etc/resolv.conf");
-    c.dns("192.0.2.53".parse().unwrap())
+    let c = sh(Rootfs::new(image.root()), "cat /etc/resolv.conf")
+        .dns("192.0.2.53".parse().unwrap())
         .dns_search("corp.example")
         .dns_option("ndots:2");
-    let out = ok(&mut c);
+    let out = ok(c);
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines.contains(&"search corp.example"), "{out}");
     assert!(lines.contains(&"nameserver 192.0.2.53"), "{out}");
@@ -404,16 +402,13 @@ fn a_callers_bind_over_etc_hosts_wins() {
     let image = BusyboxRootfs::new("etc-callers");
     let mine = image.dir().join("my-hosts");
     std::fs::write(&mine, "10.9.9.9 mine\n").unwrap();
-    let out = ok(&mut sh(
+    let out = ok(sh(
         Rootfs::new(image.root()).mount(Mount::bind(&mine, "/etc/hosts").read_only()),
         "cat /etc/hosts; cat /etc/hostname",
     ));
     assert_eq!(out, "10.9.9.9 mine\nbox\n");
     // The opt-out: nothing generated at all.
-    let out = ok(&mut sh(
-        Rootfs::new(image.root()).etc_files(false),
-        "ls /etc",
-    ));
+    let out = ok(sh(Rootfs::new(image.root()).etc_files(false), "ls /etc"));
     assert_eq!(
         out.split_whitespace().collect::<Vec<_>>(),
         ["group", "image", "passwd"]
@@ -427,7 +422,7 @@ fn etc_hosts_is_writable_up_to_a_bound() {
     }
     let image = BusyboxRootfs::new("etc-bound");
     let mounts_before = mountinfo();
-    let out = ok(&mut sh(
+    let out = ok(sh(
         Rootfs::new(image.root()),
         "echo '10.3.3.3 added' >> /etc/hosts && grep added /etc/hosts; \
          head -c 16777216 /dev/zero >> /etc/hosts 2>/dev/null && echo unbounded || echo bounded; \
@@ -451,7 +446,7 @@ fn a_read_only_image_without_etc_still_runs() {
     }
     let image = BusyboxRootfs::new("etc-ro");
     std::fs::remove_dir_all(image.root().join("etc")).unwrap();
-    let out = ok(&mut sh(
+    let out = ok(sh(
         Rootfs::new(image.root()).mode(RootfsMode::ReadOnly),
         "cat /proc/sys/kernel/hostname; test -e /etc && echo etc || echo no-etc",
     ));
@@ -460,7 +455,7 @@ fn a_read_only_image_without_etc_still_runs() {
     // image has is replaced even read-only.
     std::fs::create_dir(image.root().join("etc")).unwrap();
     std::fs::write(image.root().join("etc/hostname"), "image-name\n").unwrap();
-    let out = ok(&mut sh(
+    let out = ok(sh(
         Rootfs::new(image.root()).mode(RootfsMode::ReadOnly),
         "cat /etc/hostname; test -e /etc/hosts && echo hosts || echo no-hosts",
     ));
@@ -488,11 +483,11 @@ fn rootless_containers_get_the_files_too() {
         }
     }
     let image = BusyboxRootfs::new("etc-rootless");
-    let mut c = sh(
+    let c = sh(
         Rootfs::new(image.root()),
         "cat /etc/hostname; grep box /etc/hosts",
-    );
-    c.namespaces(
+    )
+    .namespaces(
         Namespaces::USER
             | Namespaces::MOUNT
             | Namespaces::PID
@@ -500,7 +495,7 @@ fn rootless_containers_get_the_files_too() {
             | Namespaces::IPC
             | Namespaces::NET,
     );
-    assert_eq!(ok(&mut c), "box\n127.0.0.1\tbox\n");
+    assert_eq!(ok(c), "box\n127.0.0.1\tbox\n");
 }
 
 #[test]
@@ -508,8 +503,8 @@ fn nothing_is_left_on_the_host_even_when_the_parent_is_killed() {
     const NAME: &str = "nothing_is_left_on_the_host_even_when_the_parent_is_killed";
     if role().as_deref() == Some("killed-parent") {
         let image = std::env::var("CONTAIN_TEST_IMAGE").unwrap();
-        let mut c = sh(Rootfs::new(image), "echo started; exec sleep 60");
-        c.stdout(Stdio::Inherit)
+        let c = sh(Rootfs::new(image), "echo started; exec sleep 60")
+            .stdout(Stdio::Inherit)
             .add_host("db", "10.0.0.1".parse::<std::net::IpAddr>().unwrap());
         let _child = c.spawn().unwrap();
         let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());

@@ -59,12 +59,11 @@ fn rerun_as_root(name: &str, role: &str) {
 }
 
 fn init_container(program: &str, args: &[&str]) -> Container {
-    let mut c = Container::new(program);
-    c.args(args)
+    Container::new(program)
+        .args(args)
         .namespaces(Namespaces::PID | Namespaces::MOUNT)
         .init(true)
-        .stdin(Stdio::Null);
-    c
+        .stdin(Stdio::Null)
 }
 
 #[test]
@@ -263,10 +262,12 @@ fn a_uid_switch_leaves_the_caller_dumpable() {
         for i in 0..8 {
             s.spawn(move || {
                 for j in 0..6 {
-                    let mut c = Container::new(if j == 5 { "/no/such" } else { "/bin/true" });
-                    c.uid(65534).gid(65534);
+                    let mut c = Container::new(if j == 5 { "/no/such" } else { "/bin/true" })
+                        .uid(65534)
+                        .gid(65534);
                     if i % 2 == 1 {
-                        c.namespaces(Namespaces::USER)
+                        c = c
+                            .namespaces(Namespaces::USER)
                             .uid_map(&[IdMap::new(0, 100_000, 65_536)])
                             .gid_map(&[IdMap::new(0, 100_000, 65_536)]);
                     }
@@ -360,13 +361,12 @@ fn a_tty_works_when_the_caller_has_no_stdio() {
     match role().as_deref() {
         Some("no-stdio") => {
             let image = BusyboxRootfs::new("hardening-tty");
-            let mut c = Container::new("/bin/sh");
-            c.args(["-c", "test -t 0 && test -t 1 && test -t 2"])
+            let mut c = Container::new("/bin/sh")
+                .args(["-c", "test -t 0 && test -t 1 && test -t 2"])
                 .namespaces(Namespaces::PID | Namespaces::MOUNT)
                 .rootfs(Rootfs::new(image.root()))
                 .tty(true);
-            let mut without_rootfs = Container::new("sh");
-            without_rootfs
+            let mut without_rootfs = Container::new("sh")
                 .args(["-c", "test -t 0 && test -t 1 && test -t 2"])
                 .tty(true);
             // SAFETY: closing this process's stdio; nothing here uses it any more.
@@ -453,8 +453,9 @@ fn a_failed_pid_for_children_restore_fails_the_spawn() {
         return;
     }
     let _serial = serial();
-    let mut target = Container::new("sleep");
-    target.args(["60"]).namespaces(Namespaces::PID);
+    let target = Container::new("sleep")
+        .args(["60"])
+        .namespaces(Namespaces::PID);
     let mut target = target.spawn().unwrap();
     let pidns = Namespace::of_pid(target.pid(), Namespaces::PID).unwrap();
     let allowed = pidns.as_fd().as_raw_fd();
@@ -605,12 +606,9 @@ fn the_readme_example_runs_as_root_with_an_unprivileged_map() {
     // limit where the host has no cgroup v2 memory controller (a hybrid host like this VM).
     let with_limits = std::env::var_os("CONTAIN_IN_VM").is_some();
     let run = |rootfs: Rootfs, map: IdMap| {
-        let mut limits = contain::cgroup::Resources::default();
-        limits.memory_max = Some(contain::cgroup::Max::Limit(contain::cgroup::Bytes::mib(
-            256,
-        )));
-        let mut c = Container::new("/bin/sh");
-        c.args(["-c", "echo $$; hostname; id -u"])
+        let limits = contain::cgroup::Resources::new().memory_max(contain::Bytes::mib(256));
+        let mut c = Container::new("/bin/sh")
+            .args(["-c", "echo $$; hostname; id -u"])
             .namespaces(Namespaces::all())
             .uid_map(&[map])
             .gid_map(&[map])
@@ -618,7 +616,7 @@ fn the_readme_example_runs_as_root_with_an_unprivileged_map() {
             .rootfs(rootfs)
             .stdout(Stdio::Piped);
         if with_limits {
-            c.resources(limits);
+            c = c.resources(limits);
         }
         let child = c.spawn().unwrap_or_else(|e| panic!("{map:?}: {e}"));
         let out = child.wait_with_output().unwrap();

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use contain::mount::{self, Atime, Mount, PreparedMount, Propagation};
 use contain::mountinfo::{MountFlags, MountInfo};
-use contain::{Errno, Error};
+use contain::{Bytes, Errno, Error};
 use nix::sched::CloneFlags;
 
 // ---------------------------------------------------------------------------------------------
@@ -330,7 +330,7 @@ fn tmpfs_with_size_mode_and_flags() {
     for kernel in [Kernel::Current, Kernel::NoNewMountApi] {
         run(CloneFlags::empty(), kernel, || {
             Mount::tmpfs(&target)
-                .size(1 << 20)
+                .size(Bytes::mib(1))
                 .mode(0o710)
                 .nosuid()
                 .nodev()
@@ -1087,7 +1087,7 @@ fn apply_in_does_not_allocate() {
             let prepared = [
                 prepare(
                     Mount::tmpfs("/new/tmp")
-                        .size(1 << 20)
+                        .size(Bytes::mib(1))
                         .read_only()
                         .propagation(Propagation::Private, true),
                 ),

@@ -41,15 +41,14 @@ fn namespaces() -> Namespaces {
 }
 
 fn sh(rootfs: Rootfs, script: &str) -> Container {
-    let mut c = Container::new("/bin/sh");
-    c.args(["-c", script])
+    Container::new("/bin/sh")
+        .args(["-c", script])
         .env("PATH", "/bin")
         .namespaces(namespaces())
         .rootfs(rootfs)
         .stdin(Stdio::Null)
         .stdout(Stdio::Piped)
-        .stderr(Stdio::Piped);
-    c
+        .stderr(Stdio::Piped)
 }
 
 fn run_sh(rootfs: Rootfs, script: &str) -> Result<Output, Error> {
@@ -256,8 +255,7 @@ fn a_persistent_upper_is_used_by_one_container_at_a_time() {
     let upper = image.dir().join("upper");
     let work = image.dir().join("upper.work");
     let rootfs = || Rootfs::new(image.root()).persistent_upper(&upper);
-    let mut first = sh(rootfs(), "echo ready; read x; echo $x > /written");
-    first.stdin(Stdio::Piped);
+    let first = sh(rootfs(), "echo ready; read x; echo $x > /written").stdin(Stdio::Piped);
     let mut first = first.spawn().unwrap();
     let ready = read_until(first.stdout.as_ref().unwrap(), "ready");
     assert_eq!(ready, "ready\n");
@@ -297,8 +295,7 @@ fn a_persistent_upper_is_used_by_one_container_at_a_time() {
     assert!(first.wait().unwrap().success());
     assert_eq!(ok_sh(rootfs(), "cat /written"), "one\n");
     // Dropped without waiting (killed and reaped): released as well.
-    let mut c = sh(rootfs(), "echo ready; read x");
-    c.stdin(Stdio::Piped);
+    let c = sh(rootfs(), "echo ready; read x").stdin(Stdio::Piped);
     let child = c.spawn().unwrap();
     read_until(child.stdout.as_ref().unwrap(), "ready");
     drop(child);

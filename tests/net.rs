@@ -129,8 +129,9 @@ fn veth_script(dev: &str) -> String {
     )
 }
 
-fn spawn_piped(c: &mut Container) -> Child {
-    c.stdin(Stdio::Piped)
+fn spawn_piped(mut c: Container) -> Child {
+    c = c
+        .stdin(Stdio::Piped)
         .stdout(Stdio::Piped)
         .stderr(Stdio::Piped);
     c.spawn().unwrap_or_else(|e| panic!("spawn: {e}"))
@@ -200,12 +201,13 @@ fn none_is_only_lo_and_it_is_up() {
             Some(Net::None),
         ),
     ] {
-        let mut c = Container::new("sh");
-        c.args(["-c", &show_net()]).namespaces(ns);
+        let mut c = Container::new("sh")
+            .args(["-c", &show_net()])
+            .namespaces(ns);
         if let Some(net) = net.clone() {
-            c.network(net);
+            c = c.network(net);
         }
-        let o = output(&mut c);
+        let o = output(c);
         let text = stdout(&o);
         assert!(o.status.success(), "{ns:?} {net:?}: {o:?}");
         check_only_lo_up(&text);

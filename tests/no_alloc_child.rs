@@ -17,8 +17,7 @@ use contain::mount::Mount;
 use contain::namespace::{Namespace, Namespaces};
 use contain::process::{CloneCall, Container, Stdio};
 use contain::rootfs::{Rootfs, RootfsMode};
-use contain::Signal;
-use contain::{Error, SetupStage};
+use contain::{Bytes, Error, SetupStage, Signal};
 
 const ALLOCATED_IN_CHILD: i32 = 99;
 
@@ -90,14 +89,15 @@ fn spawn_with_every_feature_allocates_nothing_in_the_child() {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     nix::unistd::write(&w, b"fd\n").unwrap();
     drop(w);
-    let mut c = Container::new("sh");
-    c.args(["-c", "cat <&7; hostname; id -u; pwd; exit 7"])
+    let mut c = Container::new("sh")
+        .args(["-c", "cat <&7; hostname; id -u; pwd; exit 7"])
         .env("A", "b")
         .current_dir("/tmp")
         .pass_fd(r, 7)
         .stdin(Stdio::Null);
     if is_root("spawn_with_every_feature_allocates_nothing_in_the_child (namespaces part)") {
-        c.namespaces(Namespaces::all())
+        c = c
+            .namespaces(Namespaces::all())
             .uid_map(&[IdMap::new(0, 100_000, 65_536)])
             .gid_map(&[IdMap::new(0, 100_000, 65_536)])
             .uid(5)
@@ -105,7 +105,7 @@ fn spawn_with_every_feature_allocates_nothing_in_the_child() {
             .hostname("noalloc")
             .domainname("test");
     }
-    let o = output(&mut c);
+    let o = output(c);
     assert_eq!(o.status.code(), Some(7), "{o:?}");
     let text = stdout(&o);
     if nix::unistd::geteuid().is_root() {
@@ -139,14 +139,14 @@ fn an_init_spawn_allocates_nothing_in_the_child() {
         no_new_privs: false,
         ..Default::default()
     };
-    let mut c = Container::new("sh");
-    c.args(["-c", "echo $$; exit 4"])
+    let c = Container::new("sh")
+        .args(["-c", "echo $$; exit 4"])
         .namespaces(Namespaces::PID | Namespaces::MOUNT)
         .init(true)
         .uid(5)
         .gid(5)
         .security(security.clone());
-    let o = output(&mut c);
+    let o = output(c);
     assert_eq!(o.status.code(), Some(4), "{o:?}");
     assert_eq!(stdout(&o), "2");
     let e = Container::new("/nonexistent")
@@ -228,9 +228,9 @@ fn joining_namespaces_allocates_nothing_in_the_child() {
         .unwrap();
     let mut c = Container::new("hostname");
     for kind in ns.iter() {
-        c.join(Namespace::of_pid(first.pid(), kind).unwrap());
+        c = c.join(Namespace::of_pid(first.pid(), kind).unwrap());
     }
-    let o = output(&mut c);
+    let o = output(c);
     assert_eq!(stdout(&o), "joined", "{o:?}");
     first.kill(Signal::SIGKILL).unwrap();
     first.wait().unwrap();
@@ -249,7 +249,7 @@ fn rootfs_assembly_allocates_nothing_in_the_child() {
         .contains("\toverlay\n");
     let with_mounts = |r: Rootfs| {
         r.mount(Mount::bind(volume.path(), "/data").read_only())
-            .mount(Mount::tmpfs("/mnt").size(1 << 20))
+            .mount(Mount::tmpfs("/mnt").size(Bytes::mib(1)))
             .mask("/etc/image")
     };
     let mut rootfses = vec![
@@ -262,7 +262,7 @@ fn rootfs_assembly_allocates_nothing_in_the_child() {
     if overlay {
         rootfses.push((
             "overlay",
-            with_mounts(Rootfs::new(image.root()).size(1 << 20)),
+            with_mounts(Rootfs::new(image.root()).size(Bytes::mib(1))),
         ));
     }
     // Without a user namespace (mknod) and with one (device binds, userxattr).
@@ -273,26 +273,27 @@ fn rootfs_assembly_allocates_nothing_in_the_child() {
             } else {
                 Namespaces::all() - Namespaces::USER
             };
-            let mut c = Container::new("/bin/sh");
-            c.args([
-                "-c",
-                "cat /data/v; pwd; head -c 1 /dev/zero | wc -c; exit 7",
-            ])
-            .namespaces(ns)
-            .current_dir("/mnt")
-            .rootfs(rootfs.clone());
+            let mut c = Container::new("/bin/sh")
+                .args([
+                    "-c",
+                    "cat /data/v; pwd; head -c 1 /dev/zero | wc -c; exit 7",
+                ])
+                .namespaces(ns)
+                .current_dir("/mnt")
+                .rootfs(rootfs.clone());
             if userns {
-                c.uid_map(&[IdMap::new(0, 0, 65_536)])
+                c = c
+                    .uid_map(&[IdMap::new(0, 0, 65_536)])
                     .gid_map(&[IdMap::new(0, 0, 65_536)]);
             }
-            let o = output(&mut c);
+            let o = output(c);
             assert_eq!(o.status.code(), Some(7), "{name}, userns {userns}: {o:?}");
             assert_eq!(stdout(&o), "volume\n/mnt\n1", "{name}, userns {userns}");
         }
     }
     // A pty opened inside the container's own devpts, its master sent back over a socket.
-    let mut c = Container::new("/bin/sh");
-    c.args(["-c", "tty; exit 3"])
+    let c = Container::new("/bin/sh")
+        .args(["-c", "tty; exit 3"])
         .namespaces(Namespaces::all() - Namespaces::USER)
         .tty(true)
         .rootfs(Rootfs::host());
@@ -356,7 +357,7 @@ fn mount_points_behind_symlinks_and_their_errors_allocate_nothing_in_the_child()
             .mount(Mount::bind(&dir, "/etc/d"))
             .mount(Mount::bind(&file, "/etc/c1"))
             .mount(Mount::parse_tmpfs("/run:size=1m,mode=755,uid=0,nr_inodes=1k").unwrap())
-            .shm_size(1 << 20)
+            .shm_size(Bytes::mib(1))
     };
     // The overlay first: the ReadWrite run creates the targets in the image itself.
     let mut rootfses = Vec::new();
@@ -370,11 +371,11 @@ fn mount_points_behind_symlinks_and_their_errors_allocate_nothing_in_the_child()
     }
     rootfses.push(with_links(Rootfs::new(&root).mode(RootfsMode::ReadWrite)));
     for rootfs in rootfses {
-        let mut c = Container::new("/bin/sh");
-        c.args(["-c", "cat /etc/localtime /var/c; exit 7"])
+        let c = Container::new("/bin/sh")
+            .args(["-c", "cat /etc/localtime /var/c; exit 7"])
             .namespaces(Namespaces::all() - Namespaces::USER)
             .rootfs(rootfs);
-        let o = output(&mut c);
+        let o = output(c);
         assert_eq!(o.status.code(), Some(7), "{o:?}");
         assert_eq!(stdout(&o), "zone\nzone");
     }
@@ -434,8 +435,8 @@ fn generated_etc_files_allocate_nothing_in_the_child() {
         (0, RootfsMode::ReadOnly, ""),
         (100_000, RootfsMode::Overlay, ""),
     ] {
-        let mut c = Container::new("/bin/sh");
-        c.args(["-c", script])
+        let c = Container::new("/bin/sh")
+            .args(["-c", script])
             .namespaces(Namespaces::all())
             .uid_map(&[IdMap::new(0, outside, 65_536)])
             .gid_map(&[IdMap::new(0, outside, 65_536)])
@@ -445,7 +446,7 @@ fn generated_etc_files_allocate_nothing_in_the_child() {
             .dns("192.0.2.1".parse().unwrap())
             .rootfs(Rootfs::new(image.root()).mode(mode))
             .stdin(Stdio::Null);
-        let o = output(&mut c);
+        let o = output(c);
         assert_eq!(o.status.code(), Some(4), "{mode:?}: {o:?}");
         assert!(
             String::from_utf8_lossy(&o.stdout).starts_with(want),
@@ -457,14 +458,14 @@ fn generated_etc_files_allocate_nothing_in_the_child() {
     std::thread::scope(|s| {
         s.spawn(|| {
             contain::namespace::unshare(Namespaces::NET).unwrap();
-            let mut c = Container::new("/bin/sh");
-            c.args(["-c", "grep -c '^10\\.200\\.' /etc/hosts; exit 5"])
+            let c = Container::new("/bin/sh")
+                .args(["-c", "grep -c '^10\\.200\\.' /etc/hosts; exit 5"])
                 .namespaces(Namespaces::all() - Namespaces::USER)
                 .network(contain::net::Net::veth())
                 .add_host("gw", contain::net::HostAddr::HostGateway)
                 .rootfs(Rootfs::new(image.root()))
                 .stdin(Stdio::Null);
-            let o = output(&mut c);
+            let o = output(c);
             assert_eq!(o.status.code(), Some(5), "{o:?}");
             assert_eq!(stdout(&o), "2", "{o:?}");
         })
@@ -517,22 +518,22 @@ fn process_defaults_allocate_nothing_in_the_child() {
     .unwrap();
     // umask, sysctls (docker's defaults and the caller's), a user by name, a working
     // directory created inside the root, and stdio pipes given to the user.
-    let mut c = Container::new("/bin/sh");
-    c.args([
-        "-c",
-        "umask; pwd; id -G; cat /proc/sys/net/core/somaxconn; echo x >/proc/self/fd/1; exit 7",
-    ])
-    .namespaces(Namespaces::all() - Namespaces::USER)
-    .rootfs(
-        Rootfs::new(image.root())
-            .mode(RootfsMode::ReadOnly)
-            .mount(Mount::tmpfs("/mnt")),
-    )
-    .current_dir("/mnt/a/b")
-    .umask(0o027)
-    .user("alice".parse().unwrap())
-    .sysctl("net.core.somaxconn", "321");
-    let o = output(&mut c);
+    let c = Container::new("/bin/sh")
+        .args([
+            "-c",
+            "umask; pwd; id -G; cat /proc/sys/net/core/somaxconn; echo x >/proc/self/fd/1; exit 7",
+        ])
+        .namespaces(Namespaces::all() - Namespaces::USER)
+        .rootfs(
+            Rootfs::new(image.root())
+                .mode(RootfsMode::ReadOnly)
+                .mount(Mount::tmpfs("/mnt")),
+        )
+        .current_dir("/mnt/a/b")
+        .umask(0o027)
+        .user("alice".parse().unwrap())
+        .sysctl("net.core.somaxconn", "321");
+    let o = output(c);
     assert_eq!(o.status.code(), Some(7), "{o:?}");
     assert_eq!(stdout(&o), "0027\n/mnt/a/b\n1000 50\n321\nx");
 
@@ -552,8 +553,8 @@ fn process_defaults_allocate_nothing_in_the_child() {
     assert!(e.to_string().contains("EROFS"), "{e}");
 
     // A pty the parent opened (no rootfs), given to the container's user.
-    let mut c = Container::new("sh");
-    c.args(["-c", "echo x >/dev/stdout; exit 3"])
+    let c = Container::new("sh")
+        .args(["-c", "echo x >/dev/stdout; exit 3"])
         .uid(65534)
         .gid(65534)
         .tty(true);
@@ -587,11 +588,11 @@ fn rlimits_raised_and_a_late_nofile_limit_allocate_nothing_in_the_child() {
         );
     }
     for (soft, hard) in [(0, 0), (16, if raise { hard + 1 } else { hard })] {
-        let mut c = Container::new("/bin/sh");
-        c.args(["-c", "exit 5"])
+        let c = Container::new("/bin/sh")
+            .args(["-c", "exit 5"])
             .stdin(Stdio::Null)
             .rlimit(contain::security::Rlimit::parse(&format!("nofile={soft}:{hard}")).unwrap());
-        let o = output(&mut c);
+        let o = output(c);
         // The setup succeeded (spawn returned); a dynamically linked sh cannot load its
         // libraries without a descriptor (127 from the loader), a static one exits 5.
         let ok: &[i32] = if soft == 0 { &[5, 127] } else { &[5] };

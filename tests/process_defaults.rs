@@ -59,11 +59,10 @@ fn allow_setuid_whoami(image: &BusyboxRootfs) {
 
 /// A container in all namespaces but the user one (root only) with `image` as its rootfs.
 fn in_image(root: &Path, script: &str) -> Container {
-    let mut c = Container::new("/bin/sh");
-    c.args(["-c", script])
+    Container::new("/bin/sh")
+        .args(["-c", script])
         .namespaces(Namespaces::all() - Namespaces::USER)
-        .rootfs(Rootfs::new(root));
-    c
+        .rootfs(Rootfs::new(root))
 }
 
 fn stderr(o: &contain::process::Output) -> String {
@@ -111,8 +110,8 @@ fn home_comes_from_the_images_passwd_as_runc_sets_it() {
         return;
     }
     let image = image("home");
-    let home = |c: &mut Container| stdout(&output(c));
-    assert_eq!(home(&mut in_image(&image.root(), "echo $HOME")), "/root");
+    let home = |c: Container| stdout(&output(c));
+    assert_eq!(home(in_image(&image.root(), "echo $HOME")), "/root");
     assert_eq!(
         home(in_image(&image.root(), "echo $HOME").uid(1000)),
         "/home/alice"
@@ -137,9 +136,9 @@ fn home_comes_from_the_images_passwd_as_runc_sets_it() {
         "root:x:0:0:root:/from-upper:/bin/sh\n",
     )
     .unwrap();
-    let mut c = in_image(&image.root(), "echo $HOME");
-    c.rootfs(Rootfs::new(image.root()).persistent_upper(&upper));
-    assert_eq!(home(&mut c), "/from-upper");
+    let c = in_image(&image.root(), "echo $HOME")
+        .rootfs(Rootfs::new(image.root()).persistent_upper(&upper));
+    assert_eq!(home(c), "/from-upper");
 }
 
 #[test]
@@ -164,12 +163,12 @@ fn the_images_passwd_is_resolved_inside_the_image() {
     )
     .unwrap();
     assert!(!Path::new("/etc/passwd-decoy").exists());
-    let mut c = in_image(&root, "echo $HOME");
-    assert_eq!(stdout(&output(&mut c)), "/decoy");
-    let mut c = in_image(&root, "echo $(id -u) $HOME");
-    c.user("alice".parse().unwrap())
+    let c = in_image(&root, "echo $HOME");
+    assert_eq!(stdout(&output(c)), "/decoy");
+    let c = in_image(&root, "echo $(id -u) $HOME")
+        .user("alice".parse().unwrap())
         .rootfs(Rootfs::new(&root).mode(RootfsMode::ReadOnly));
-    assert_eq!(stdout(&output(&mut c)), "1000 /home/alice");
+    assert_eq!(stdout(&output(c)), "1000 /home/alice");
 }
 
 #[test]
@@ -219,8 +218,8 @@ fn hostname_is_in_the_environment_as_docker_sets_it() {
     // The environment as `env` shows it: bash (the guest's sh) sets a HOSTNAME shell
     // variable of its own.
     let bb = common::busybox::busybox_path().display().to_string();
-    let env_hostname = |c: &mut Container| {
-        c.args([
+    let env_hostname = |mut c: Container| {
+        c = c.args([
             "-c".to_string(),
             format!(
                 "echo \"[$({bb} env | {bb} sed -n s/^HOSTNAME=//p)] $(cat /proc/sys/kernel/hostname)\""
@@ -230,19 +229,21 @@ fn hostname_is_in_the_environment_as_docker_sets_it() {
         assert!(o.status.success(), "{o:?}");
         stdout(&o)
     };
-    let mut c = Container::new("/bin/sh");
-    c.namespaces(Namespaces::UTS).hostname("box");
-    assert_eq!(env_hostname(&mut c), "[box] box");
+    let c = Container::new("/bin/sh")
+        .namespaces(Namespaces::UTS)
+        .hostname("box");
+    assert_eq!(env_hostname(c), "[box] box");
     // The caller's HOSTNAME wins.
-    let mut c = Container::new("/bin/sh");
-    c.namespaces(Namespaces::UTS)
+    let c = Container::new("/bin/sh")
+        .namespaces(Namespaces::UTS)
         .hostname("box")
         .env("HOSTNAME", "mine");
-    assert_eq!(env_hostname(&mut c), "[mine] box");
+    assert_eq!(env_hostname(c), "[mine] box");
     // No hostname set: none in the environment (the process keeps its inherited name).
-    let mut c = Container::new("/bin/sh");
-    c.namespaces(Namespaces::UTS).env_remove("HOSTNAME");
-    let got = env_hostname(&mut c);
+    let c = Container::new("/bin/sh")
+        .namespaces(Namespaces::UTS)
+        .env_remove("HOSTNAME");
+    let got = env_hostname(c);
     assert!(got.starts_with("[] "), "{got}");
 
     // The run example: its default, --hostname, and with --net host the host's name (as
@@ -291,9 +292,11 @@ fn a_missing_working_directory_is_created_for_the_container_user() {
         return;
     }
     let image = image("workdir");
-    let mut c = in_image(&image.root(), "pwd; stat -c '%u:%g %a' . /none");
-    c.current_dir("/none/such").uid(65534).gid(65534);
-    let o = output(&mut c);
+    let c = in_image(&image.root(), "pwd; stat -c '%u:%g %a' . /none")
+        .current_dir("/none/such")
+        .uid(65534)
+        .gid(65534);
+    let o = output(c);
     assert_eq!(
         stdout(&o),
         "/none/such\n65534:65534 755\n65534:65534 755",
@@ -314,8 +317,8 @@ fn a_working_directory_in_a_read_only_root_is_refused_with_the_remedy() {
         return;
     }
     let image = image("workdir-ro");
-    let mut c = in_image(&image.root(), "pwd");
-    c.current_dir("/none/such")
+    let c = in_image(&image.root(), "pwd")
+        .current_dir("/none/such")
         .rootfs(Rootfs::new(image.root()).mode(RootfsMode::ReadOnly));
     let e = c.spawn().unwrap_err().to_string();
     assert!(
@@ -341,8 +344,7 @@ fn a_working_directory_never_leads_out_of_the_root_nor_is_made_on_the_host() {
     let image = image("workdir-escape");
     let target = format!("../../../../../../../../..{}", host.path().display());
     symlink(&target, image.root().join("out")).unwrap();
-    let mut c = in_image(&image.root(), "pwd");
-    c.current_dir("/out/new");
+    let c = in_image(&image.root(), "pwd").current_dir("/out/new");
     let result = c
         .stdout(Stdio::Piped)
         .spawn()
@@ -360,9 +362,8 @@ fn a_working_directory_never_leads_out_of_the_root_nor_is_made_on_the_host() {
     symlink("/nowhere/x", image.root().join("dangl")).unwrap();
     symlink("../srv/real", image.root().join("etc/rel")).unwrap();
     for (cwd, made) in [("/dangl/sub", "nowhere/x/sub"), ("/etc/rel", "srv/real")] {
-        let mut c = in_image(&image.root(), "pwd -P; stat -c %a .");
-        c.current_dir(cwd);
-        let o = output(&mut c);
+        let c = in_image(&image.root(), "pwd -P; stat -c %a .").current_dir(cwd);
+        let o = output(c);
         assert!(o.status.success(), "{cwd}: {o:?}");
         assert_eq!(stdout(&o), format!("/{made}\n755"), "{cwd}");
         assert!(!image.root().join(made).exists(), "the image is unchanged");
@@ -383,8 +384,7 @@ fn a_relative_working_directory_is_refused_with_a_rootfs_and_kept_without() {
         return;
     }
     let image = image("workdir-relative");
-    let mut c = in_image(&image.root(), "pwd");
-    c.current_dir("rel/dir");
+    let c = in_image(&image.root(), "pwd").current_dir("rel/dir");
     let e = c.spawn().unwrap_err().to_string();
     assert!(
         e.contains("rel/dir") && e.contains("needs to be an absolute path"),
@@ -409,9 +409,8 @@ fn a_relative_working_directory_is_refused_with_a_rootfs_and_kept_without() {
     }
     rel.push(dir.path().strip_prefix("/").unwrap());
     assert!(rel.is_relative());
-    let mut c = Container::new("/bin/pwd");
-    c.current_dir(&rel);
-    let o = output(&mut c);
+    let c = Container::new("/bin/pwd").current_dir(&rel);
+    let o = output(c);
     assert_eq!(stdout(&o), dir.path().display().to_string(), "{o:?}");
 }
 
@@ -426,12 +425,12 @@ fn user_names_resolve_in_the_image_with_their_groups() {
     let image = image("user");
     let root = image.root();
     let ids = |user: &str| {
-        let mut c = in_image(
+        let c = in_image(
             &root,
             "echo $(id -u) $(id -g) $(sed -n 's/^Groups:\\t*//p' /proc/self/status) $HOME",
-        );
-        c.user(user.parse().unwrap());
-        let o = output(&mut c);
+        )
+        .user(user.parse().unwrap());
+        let o = output(c);
         assert!(o.status.success(), "{user}: {o:?}");
         stdout(&o)
     };
@@ -444,22 +443,21 @@ fn user_names_resolve_in_the_image_with_their_groups() {
     assert_eq!(ids("4242:audio"), "4242 29 /");
     assert_eq!(ids("nobody"), "65534 65534 /nonexistent");
 
-    let mut c = in_image(&root, "true");
-    c.user("mallory".parse().unwrap());
+    let c = in_image(&root, "true").user("mallory".parse().unwrap());
     let e = c.spawn().unwrap_err().to_string();
     assert!(
         e.contains("unable to find user mallory: no matching entries in passwd file"),
         "{e}"
     );
-    let mut c = in_image(&root, "true");
-    c.user("alice:wheel".parse().unwrap());
+    let c = in_image(&root, "true").user("alice:wheel".parse().unwrap());
     let e = c.spawn().unwrap_err().to_string();
     assert!(e.contains("unable to find group wheel"), "{e}");
 
     // Explicit ids win over the resolved ones.
-    let mut c = in_image(&root, "echo $(id -u) $(id -g)");
-    c.user("alice".parse().unwrap()).uid(7);
-    assert_eq!(stdout(&output(&mut c)), "7 1000");
+    let c = in_image(&root, "echo $(id -u) $(id -g)")
+        .user("alice".parse().unwrap())
+        .uid(7);
+    assert_eq!(stdout(&output(c)), "7 1000");
 }
 
 #[test]
@@ -566,20 +564,21 @@ fn a_non_root_user_binds_port_80() {
     // busybox nc: bound, it waits 1 s for a client and says "timed out"; refused, it says
     // "Permission denied" at once.
     let image = image("port80");
-    let mut c = in_image(&image.root(), "nc -l -p 80 -w 1");
-    c.uid(65534).gid(65534);
-    let o = output(&mut c);
+    let c = in_image(&image.root(), "nc -l -p 80 -w 1")
+        .uid(65534)
+        .gid(65534);
+    let o = output(c);
     let err = stderr(&o);
     assert!(
         err.contains("timed out") && !err.contains("denied"),
         "{o:?}"
     );
     // The caller's own value wins over docker's default.
-    let mut c = in_image(&image.root(), "nc -l -p 80 -w 1");
-    c.uid(65534)
+    let c = in_image(&image.root(), "nc -l -p 80 -w 1")
+        .uid(65534)
         .gid(65534)
         .sysctl("net.ipv4.ip_unprivileged_port_start", "1024");
-    let o = output(&mut c);
+    let o = output(c);
     assert!(stderr(&o).contains("denied"), "{o:?}");
     // And through the run example, in a user namespace.
     let root = image.root().display().to_string();
@@ -599,25 +598,24 @@ fn ping_sockets_work_for_any_group() {
     if !is_root(TEST) {
         return;
     }
-    let range = |c: &mut Container| {
-        c.args(["/proc/sys/net/ipv4/ping_group_range"]);
+    let range = |mut c: Container| {
+        c = c.args(["/proc/sys/net/ipv4/ping_group_range"]);
         stdout(&output(c)).replace('\t', " ")
     };
-    let mut c = Container::new("cat");
-    c.namespaces(Namespaces::NET);
-    assert_eq!(range(&mut c), "0 2147483647");
+    let c = Container::new("cat").namespaces(Namespaces::NET);
+    assert_eq!(range(c), "0 2147483647");
     // In a user namespace: the mapped gids.
-    let mut c = Container::new("cat");
-    c.namespaces(Namespaces::NET | Namespaces::USER)
+    let c = Container::new("cat")
+        .namespaces(Namespaces::NET | Namespaces::USER)
         .uid_map(&[IdMap::new(0, 0, 65_536)])
         .gid_map(&[IdMap::new(0, 0, 65_536)]);
-    assert_eq!(range(&mut c), "0 65535");
+    assert_eq!(range(c), "0 65535");
     // Mapping every id: capped at the sysctl's own bound, 2^31 - 1.
-    let mut c = Container::new("cat");
-    c.namespaces(Namespaces::NET | Namespaces::USER)
+    let c = Container::new("cat")
+        .namespaces(Namespaces::NET | Namespaces::USER)
         .uid_map(&[IdMap::new(0, 0, u32::MAX)])
         .gid_map(&[IdMap::new(0, 0, u32::MAX)]);
-    assert_eq!(range(&mut c), "0 2147483647");
+    assert_eq!(range(c), "0 2147483647");
 
     // socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) as uid/gid 65534 in a container's network
     // namespace: a process that joins it (before: EACCES).
@@ -812,12 +810,14 @@ fn setuid_binaries_gain_privileges_only_without_no_new_privileges() {
     assert_eq!(mode(&[]).as_deref(), Some("2"));
 
     // The library keeps it on by default.
-    let mut c = in_image(&image.root(), "/suid/whoami");
-    c.uid(65534).gid(65534);
-    let o = output(&mut c);
+    let whoami = || {
+        in_image(&image.root(), "/suid/whoami")
+            .uid(65534)
+            .gid(65534)
+    };
+    let o = output(whoami());
     assert!(!o.status.success(), "{o:?}");
-    c.no_new_privs(false);
-    assert_eq!(stdout(&output(&mut c)), "root");
+    assert_eq!(stdout(&output(whoami().no_new_privs(false))), "root");
 }
 
 // ---- rootless ----

@@ -21,7 +21,7 @@ use contain::mountinfo::MountInfo;
 use contain::namespace::Namespaces;
 use contain::process::{Container, Output, Stdio};
 use contain::rootfs::{Rootfs, RootfsMode, DEFAULT_MASKED_PATHS, DEFAULT_READ_ONLY_PATHS};
-use contain::{Errno, Error, SetupStage};
+use contain::{Bytes, Errno, Error, SetupStage};
 
 // ---------------------------------------------------------------------------------------------
 // Harness
@@ -62,15 +62,14 @@ fn namespaces() -> Namespaces {
 
 /// `/bin/sh -c script` in a container with `rootfs`.
 fn sh(rootfs: Rootfs, script: &str) -> Container {
-    let mut c = Container::new("/bin/sh");
-    c.args(["-c", script])
+    Container::new("/bin/sh")
+        .args(["-c", script])
         .env("PATH", "/bin:/usr/bin:/sbin:/usr/sbin")
         .namespaces(namespaces())
         .rootfs(rootfs)
         .stdin(Stdio::Null)
         .stdout(Stdio::Piped)
-        .stderr(Stdio::Piped);
-    c
+        .stderr(Stdio::Piped)
 }
 
 fn run(c: &Container) -> Result<Output, Error> {
@@ -348,7 +347,7 @@ fn mounts_made_inside_never_reach_the_host() {
                       cat /data/f && grep -c ' /data ' /proc/self/mountinfo";
         let mut c = sh(Rootfs::new(image.root()).mode(RootfsMode::ReadOnly), script);
         // Mounting inside needs CAP_SYS_ADMIN, which the default capability set drops.
-        c.capabilities(contain::security::CapSet::ALL);
+        c = c.capabilities(contain::security::CapSet::ALL);
         assert_eq!(ok(&c), "in\n1");
         assert_eq!(snapshot(image.dir()), before);
     });
@@ -405,8 +404,8 @@ fn failures_name_the_path_and_leave_the_host_alone() {
             other => panic!("{other:?}"),
         }
         // A failure after pivot_root: the command is not in the image.
-        let mut c = Container::new("/usr/bin/env");
-        c.namespaces(namespaces())
+        let c = Container::new("/usr/bin/env")
+            .namespaces(namespaces())
             .rootfs(Rootfs::new(image.root()).mode(RootfsMode::ReadOnly));
         match c.spawn() {
             Err(Error::Setup {
@@ -528,11 +527,11 @@ fn without_a_network_namespace_sys_is_a_read_only_bind() {
         || {
             let _host = HostMountsUnchanged::new();
             let image = BusyboxRootfs::new("sysbind");
-            let mut c = sh(
+            let c = sh(
                 Rootfs::new(image.root()).mode(RootfsMode::ReadOnly),
                 "(touch /sys/x) 2>&1; grep ' /sys' /proc/self/mountinfo",
-            );
-            c.namespaces(namespaces() - Namespaces::NET);
+            )
+            .namespaces(namespaces() - Namespaces::NET);
             let out = ok(&c);
             assert!(
                 out.starts_with("touch: /sys/x: Read-only file system\n"),
@@ -897,8 +896,8 @@ fn a_working_directory_through_a_host_descriptor_is_refused() {
             let mut c = sh(
                 Rootfs::new(image.root()).mode(RootfsMode::ReadOnly),
                 "pwd; ls",
-            );
-            c.current_dir(&cwd);
+            )
+            .current_dir(&cwd);
             match run(&c) {
                 Err(Error::Sys {
                     syscall,
@@ -908,7 +907,7 @@ fn a_working_directory_through_a_host_descriptor_is_refused() {
                 other => panic!("{other:?}"),
             }
             // A directory inside the image is fine.
-            c.current_dir("/etc");
+            c = c.current_dir("/etc");
             assert_eq!(ok(&c).lines().next(), Some("/etc"));
             drop(host_dir);
         },
@@ -1004,10 +1003,10 @@ fn nothing_is_left_when_the_parent_is_killed() {
     if role().as_deref() == Some("killed-parent") {
         // Start a container and hang until killed.
         let image = std::env::var("CONTAIN_TEST_IMAGE").unwrap();
-        let mut c = Container::new("/bin/sleep");
-        c.arg("60")
+        let c = Container::new("/bin/sleep")
+            .arg("60")
             .namespaces(namespaces())
-            .rootfs(Rootfs::new(image).size(1 << 20));
+            .rootfs(Rootfs::new(image).size(Bytes::mib(1)));
         match c.spawn() {
             Ok(child) => {
                 println!("container={}", child.id());

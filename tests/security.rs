@@ -9,8 +9,8 @@ use contain::process::Container;
 use contain::security::{CapSet, Rlimit, Seccomp, Security};
 
 /// The fields of /proc/self/status as the container's command sees them.
-fn status_of(c: &mut Container) -> Vec<(String, String)> {
-    c.arg("/proc/self/status");
+fn status_of(mut c: Container) -> Vec<(String, String)> {
+    c = c.arg("/proc/self/status");
     let o = output(c);
     assert!(o.status.success(), "{o:?}");
     stdout(&o)
@@ -34,7 +34,7 @@ fn defaults_reduce_capabilities_and_set_no_new_privs_and_seccomp() {
         return;
     }
     let docker = format!("{:016x}", CapSet::DOCKER_DEFAULT.bits());
-    let st = status_of(&mut Container::new("cat"));
+    let st = status_of(Container::new("cat"));
     assert_eq!(field(&st, "CapBnd"), docker);
     assert_eq!(field(&st, "CapEff"), docker);
     assert_eq!(field(&st, "CapPrm"), docker);
@@ -57,7 +57,7 @@ fn defaults_reduce_capabilities_and_set_no_new_privs_and_seccomp() {
 fn unprivileged_defaults_apply_too() {
     match role().as_deref() {
         Some("nobody") => {
-            let st = status_of(&mut Container::new("cat"));
+            let st = status_of(Container::new("cat"));
             assert_eq!(field(&st, "NoNewPrivs"), "1");
             assert_eq!(field(&st, "Seccomp"), "2");
             assert_eq!(field(&st, "CapEff"), "0000000000000000");
@@ -429,7 +429,7 @@ fn the_container_leads_its_own_session() {
     let pid = text.split_whitespace().next().unwrap();
     assert_eq!(after_comm[3], pid, "session id: {text}");
     assert_eq!(after_comm[2], pid, "process group: {text}");
-    let mut c = Container::new("cat");
+    let c = Container::new("cat");
     let s = Security {
         new_session: false,
         ..Default::default()
@@ -496,12 +496,13 @@ fn device_nodes_for_host_disks_cannot_be_read() {
             .create_in(&contain::cgroup::Cgroup::root().unwrap())
             .unwrap();
     let run = |script: String, security: Security, own_cgroup: bool| {
-        let mut c = Container::new("sh");
-        c.args(["-c", &script]).security(security);
+        let mut c = Container::new("sh")
+            .args(["-c", &script])
+            .security(security);
         if own_cgroup {
-            c.resources(Default::default()).cgroup_parent(parent.path());
+            c = c.resources(Default::default()).cgroup_parent(parent.path());
         }
-        let o = output(&mut c);
+        let o = output(c);
         let _ = std::fs::remove_file(d.path().join("node"));
         (
             o.status.code(),

@@ -14,8 +14,10 @@ use contain::{Error, SetupStage};
 
 /// Spawns `sleep` with `ns`, compares every namespace of it with ours, kills it.
 fn check_namespaces(ns: Namespaces, call: CloneCall) {
-    let mut c = Container::new("sleep");
-    c.arg("30").namespaces(ns).clone_call(call);
+    let c = Container::new("sleep")
+        .arg("30")
+        .namespaces(ns)
+        .clone_call(call);
     let mut child = c.spawn().unwrap_or_else(|e| panic!("{ns:?}: {e}"));
     for kind in Namespaces::all().iter() {
         let mine = Namespace::current(kind).unwrap().id().unwrap();
@@ -97,16 +99,16 @@ fn uid_0_inside_maps_to_the_given_outside_range() {
     if !is_root("uid_0_inside_maps_to_the_given_outside_range") {
         return;
     }
-    let mut c = Container::new("sh");
-    c.args([
-        "-c",
-        "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; read x",
-    ])
-    .namespaces(Namespaces::USER | Namespaces::PID)
-    .uid_map(&[IdMap::new(0, 100_000, 65_536)])
-    .gid_map(&[IdMap::new(0, 200_000, 1000), IdMap::new(1000, 300_000, 1)])
-    .stdin(Stdio::Piped)
-    .stdout(Stdio::Piped);
+    let c = Container::new("sh")
+        .args([
+            "-c",
+            "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; read x",
+        ])
+        .namespaces(Namespaces::USER | Namespaces::PID)
+        .uid_map(&[IdMap::new(0, 100_000, 65_536)])
+        .gid_map(&[IdMap::new(0, 200_000, 1000), IdMap::new(1000, 300_000, 1)])
+        .stdin(Stdio::Piped)
+        .stdout(Stdio::Piped);
     let mut child = c.spawn().unwrap();
     // Seen from outside, the process runs as uid 100000 and gid 200000.
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
@@ -279,8 +281,9 @@ fn only_passed_fds_reach_the_child() {
     drop(w);
     // A static program: a dynamic one's loader briefly holds its libraries open (fd 3) right
     // after the exec, when spawn has returned and this test looks.
-    let mut c = Container::new(common::busybox::busybox_path());
-    c.args(["sleep", "30"]).pass_fd(r, 5);
+    let c = Container::new(common::busybox::busybox_path())
+        .args(["sleep", "30"])
+        .pass_fd(r, 5);
     let mut child = c.spawn().unwrap();
     let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
         .unwrap()
@@ -446,12 +449,11 @@ fn joins_the_namespaces_of_another_container() {
         .hostname("first")
         .spawn()
         .unwrap();
-    let mut second = Container::new("sh");
-    second
+    let mut second = Container::new("sh")
         .args(["-c", "hostname; echo $$; sleep 30"])
         .stdout(Stdio::Piped);
     for kind in ns.iter() {
-        second.join(Namespace::of_pid(first.pid(), kind).unwrap());
+        second = second.join(Namespace::of_pid(first.pid(), kind).unwrap());
     }
     let mut second = second.spawn().unwrap();
     for kind in ns.iter() {

@@ -635,10 +635,9 @@ impl Cgroup {
     /// a value it refused). The rules of [`LimitPolicy::BestEffort`](super::LimitPolicy).
     ///
     /// ```no_run
-    /// use contain::cgroup::{Bytes, Cgroup, Max, Resources};
-    /// let mut limits = Resources::default();
-    /// limits.memory_max = Some(Max::Limit(Bytes::mib(64)));
-    /// limits.pids_max = Some(Max::Limit(32));
+    /// use contain::cgroup::{Cgroup, Resources};
+    /// use contain::Bytes;
+    /// let limits = Resources::new().memory_max(Bytes::mib(64)).pids_max(32);
     /// for s in Cgroup::open("/sys/fs/cgroup/job")?.apply_best_effort(&limits) {
     ///     eprintln!("{} not applied: {}", s.setting, s.reason);
     /// }

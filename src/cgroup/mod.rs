@@ -34,10 +34,9 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use contain::cgroup::{Bytes, Cgroup, CgroupBuilder, Max, Resources};
+//! use contain::cgroup::{Bytes, Cgroup, CgroupBuilder, Resources};
 //!
-//! let mut limits = Resources::default();
-//! limits.memory_max = Some(Max::Limit(Bytes::mib(64)));
+//! let limits = Resources::new().memory_max(Bytes::mib(64));
 //! let job = CgroupBuilder::new("job-42").resources(limits).create_in_default()?;
 //! let child = std::process::Command::new("sleep").arg("60").spawn().expect("spawn");
 //! job.add_process(contain::Pid::from_raw(child.id() as i32).expect("a pid"))?;

@@ -11,17 +11,30 @@ use super::value::{Bytes, CpuList, CpuMax, HugePageSize, IoMax, Max, Weight};
 use crate::{Error, Result};
 
 /// Limits for a cgroup, as plain data: every `None` (or empty list) leaves the kernel's
-/// default. Applied with [`Cgroup::apply`] or given to [`CgroupBuilder::resources`], which
-/// also enables the controllers they need.
+/// default. Applied with [`Cgroup::apply`] or given to [`CgroupBuilder::resources`] or
+/// [`Container::resources`](crate::process::Container::resources), which also enable the
+/// controllers they need.
+///
+/// Built with one setter per field, by value like every builder of the crate (the struct is
+/// `#[non_exhaustive]`, so it cannot be written as a literal outside the crate); the fields
+/// stay public to read. Sizes take [`Bytes`] or [`Max::Unlimited`], counts a plain number:
 ///
 /// ```
-/// use contain::cgroup::{Bytes, CpuMax, Max, Resources};
-/// let mut limits = Resources::default();
-/// limits.memory_max = Some(Max::Limit(Bytes::mib(256)));
-/// limits.memory_swap_max = Some(Max::Limit(Bytes(0)));
-/// limits.cpu_max = Some(CpuMax::cpus(0.5)?);
-/// limits.pids_max = Some(Max::Limit(128));
+/// use contain::cgroup::{CpuMax, Max, Resources};
+/// use contain::Bytes;
+/// let limits = Resources::new()
+///     .memory_max(Bytes::mib(256))
+///     .memory_swap_max(Bytes(0)) // no swap
+///     .cpu_max(CpuMax::cpus(0.5)?)
+///     .pids_max(128);
+/// assert_eq!(limits.memory_max, Some(Max::Limit(Bytes::mib(256))));
 /// assert_eq!(limits.controllers().len(), 3);
+///
+/// // A setting that depends on the job: the builder is a value, reassign it.
+/// let mut limits = limits;
+/// if let Some(pids) = std::env::var("JOB_PIDS").ok().and_then(|p| p.parse::<u64>().ok()) {
+///     limits = limits.pids_max(pids);
+/// }
 /// # Ok::<(), contain::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -58,6 +71,119 @@ pub struct Resources {
 }
 
 impl Resources {
+    /// No limits: every field `None` or empty (the same as [`Resources::default`]).
+    pub fn new() -> Resources {
+        Resources::default()
+    }
+
+    /// `memory.max`: the hard limit; above it the kernel reclaims, then OOM-kills in the
+    /// group (docker's `--memory`). Takes [`Bytes`] or [`Max::Unlimited`].
+    #[must_use]
+    pub fn memory_max(mut self, v: impl Into<Max<Bytes>>) -> Resources {
+        self.memory_max = Some(v.into());
+        self
+    }
+
+    /// `memory.high`: the throttle limit; above it the group is slowed and reclaimed hard,
+    /// never OOM-killed for it. Takes [`Bytes`] or [`Max::Unlimited`].
+    #[must_use]
+    pub fn memory_high(mut self, v: impl Into<Max<Bytes>>) -> Resources {
+        self.memory_high = Some(v.into());
+        self
+    }
+
+    /// `memory.low`: best-effort protection from reclaim (docker's `--memory-reservation` on
+    /// cgroup v2). Takes [`Bytes`] or [`Max::Unlimited`].
+    #[must_use]
+    pub fn memory_low(mut self, v: impl Into<Max<Bytes>>) -> Resources {
+        self.memory_low = Some(v.into());
+        self
+    }
+
+    /// `memory.min`: hard protection from reclaim. Takes [`Bytes`] or [`Max::Unlimited`].
+    #[must_use]
+    pub fn memory_min(mut self, v: impl Into<Max<Bytes>>) -> Resources {
+        self.memory_min = Some(v.into());
+        self
+    }
+
+    /// `memory.swap.max`: the swap the group may use (`Bytes(0)`: none). Note that docker's
+    /// `--memory-swap` is memory *plus* swap; this is swap alone. Takes [`Bytes`] or
+    /// [`Max::Unlimited`].
+    #[must_use]
+    pub fn memory_swap_max(mut self, v: impl Into<Max<Bytes>>) -> Resources {
+        self.memory_swap_max = Some(v.into());
+        self
+    }
+
+    /// `memory.oom.group`: whether an OOM kill takes the whole group (Linux 4.19).
+    #[must_use]
+    pub fn memory_oom_group(mut self, on: bool) -> Resources {
+        self.memory_oom_group = Some(on);
+        self
+    }
+
+    /// `cpu.max`: CPU bandwidth ([`CpuMax::cpus`] for docker's `--cpus`).
+    #[must_use]
+    pub fn cpu_max(mut self, v: CpuMax) -> Resources {
+        self.cpu_max = Some(v);
+        self
+    }
+
+    /// `cpu.weight`: the relative CPU share (1 to 10000, default 100).
+    #[must_use]
+    pub fn cpu_weight(mut self, v: Weight) -> Resources {
+        self.cpu_weight = Some(v);
+        self
+    }
+
+    /// `pids.max`: at most this many processes and threads (docker's `--pids-limit`). Takes a
+    /// number or [`Max::Unlimited`].
+    #[must_use]
+    pub fn pids_max(mut self, v: impl Into<Max<u64>>) -> Resources {
+        self.pids_max = Some(v.into());
+        self
+    }
+
+    /// Adds an `io.max` entry; an earlier entry for the same device is replaced.
+    #[must_use]
+    pub fn io_max(mut self, v: IoMax) -> Resources {
+        self.io_max.retain(|m| m.device != v.device);
+        self.io_max.push(v);
+        self
+    }
+
+    /// The default `io.weight` (1 to 10000, default 100).
+    #[must_use]
+    pub fn io_weight(mut self, v: Weight) -> Resources {
+        self.io_weight = Some(v);
+        self
+    }
+
+    /// `cpuset.cpus`: the CPUs the group may run on (docker's `--cpuset-cpus`).
+    #[must_use]
+    pub fn cpuset_cpus(mut self, v: CpuList) -> Resources {
+        self.cpuset_cpus = Some(v);
+        self
+    }
+
+    /// `cpuset.mems`: the memory nodes the group may allocate from (docker's
+    /// `--cpuset-mems`).
+    #[must_use]
+    pub fn cpuset_mems(mut self, v: CpuList) -> Resources {
+        self.cpuset_mems = Some(v);
+        self
+    }
+
+    /// `hugetlb.<size>.max` for one page size; an earlier limit for the same size is
+    /// replaced. Takes [`Bytes`] or [`Max::Unlimited`].
+    #[must_use]
+    pub fn hugetlb_max(mut self, size: HugePageSize, v: impl Into<Max<Bytes>>) -> Resources {
+        self.hugetlb_max.retain(|(s, _)| *s != size);
+        self.hugetlb_max.push((size, v.into()));
+        self
+    }
+
     /// The controllers these limits need, each once.
     pub fn controllers(&self) -> Vec<Controller> {
         let mut out = Vec::new();
@@ -292,10 +418,9 @@ pub struct SkippedLimit {
 /// result is an [`OwnedCgroup`]: removed again on drop, and on any error during creation.
 ///
 /// ```no_run
-/// use contain::cgroup::{Bytes, Cgroup, CgroupBuilder, Controller, Max, Resources};
-/// let mut limits = Resources::default();
-/// limits.memory_max = Some(Max::Limit(Bytes::mib(64)));
-/// limits.pids_max = Some(Max::Limit(32));
+/// use contain::cgroup::{Cgroup, CgroupBuilder, Controller, Resources};
+/// use contain::Bytes;
+/// let limits = Resources::new().memory_max(Bytes::mib(64)).pids_max(32);
 /// let job = CgroupBuilder::new("job-42")
 ///     .resources(limits)
 ///     .controller(Controller::Cpu) // for cpu.stat throttling counters, say
@@ -322,6 +447,7 @@ impl CgroupBuilder {
     }
 
     /// Also enables `controller` for the group, beyond those its resources need.
+    #[must_use]
     pub fn controller(mut self, controller: Controller) -> Self {
         self.controllers.push(controller);
         self
@@ -334,6 +460,7 @@ impl CgroupBuilder {
     }
 
     /// The limits to apply.
+    #[must_use]
     pub fn resources(mut self, resources: Resources) -> Self {
         self.resources = resources;
         self
@@ -414,9 +541,9 @@ impl CgroupBuilder {
     /// # Examples
     ///
     /// ```no_run
-    /// use contain::cgroup::{Bytes, CgroupBuilder, Max, Resources};
-    /// let mut limits = Resources::default();
-    /// limits.memory_max = Some(Max::Limit(Bytes::mib(64)));
+    /// use contain::cgroup::{CgroupBuilder, Resources};
+    /// use contain::Bytes;
+    /// let limits = Resources::new().memory_max(Bytes::mib(64));
     /// // From a systemd service: /sys/fs/cgroup/contain/job-42
     /// let job = CgroupBuilder::new("job-42").resources(limits).create_in_default()?;
     /// println!("{}", job.path().display());
@@ -446,7 +573,10 @@ mod tests {
         let r = Resources {
             memory_oom_group: Some(true),
             io_weight: Some(Weight::DEFAULT),
-            hugetlb_max: vec![(HugePageSize::from_bytes(2 << 20).unwrap(), Max::Unlimited)],
+            hugetlb_max: vec![(
+                HugePageSize::from_bytes(Bytes::mib(2)).unwrap(),
+                Max::Unlimited,
+            )],
             cpuset_mems: Some(CpuList::from_ids([0])),
             ..Resources::default()
         };

@@ -75,19 +75,45 @@ where
     }
 }
 
-/// A size in bytes. Parses plain numbers and the kernel's `K`, `M`, `G`, `T` suffixes
-/// (powers of 1024, either case); formats as a plain number of bytes.
+/// A size in bytes: every size the crate takes (memory limits, [`Rootfs::size`],
+/// [`Rootfs::shm_size`], [`Mount::size`]) is one, so `Bytes::mib(64)` reads the same
+/// everywhere. Also re-exported as `contain::Bytes`.
+///
+/// [`Display`](fmt::Display) writes the plain number of bytes, as the kernel reads and writes
+/// it in cgroup files; [`human`](Self::human) is for people.
+///
+/// # Parsing
+/// [`FromStr`] takes both forms users meet, with units in powers of 1024:
+/// - the kernel's (`memory.max`, `memparse`): a plain number of bytes, or digits with a
+///   suffix `K`, `M`, `G`, `T` or `P`, either case (`512K`, `64M`);
+/// - docker's (`--memory`, `--shm-size`, `--tmpfs size=`, its `units.RAMInBytes`): a decimal
+///   number that may have a fraction (`1.5g`), then, optionally after blanks, a unit `k`, `m`,
+///   `g`, `t` or `p` with an optional `i` and `b` (`64mb`, `64 MiB`), or a bare `b` for bytes.
+///   As with docker, `kb`, `KiB` and `k` all mean 1024 bytes (never 1000). docker computes
+///   the fraction in floating point and truncates; here it is computed exactly and rounded
+///   down to whole bytes, so `1.5k` is 1536 in both. docker's pattern also lets an `i`
+///   stand without a unit (`5i`, `5ib`: 5 bytes); that is refused here as a likely typo.
+///
+/// Anything else (a sign, `.5m`, `1.2.3`, `1x`, an empty string) and sizes above `u64::MAX`
+/// are refused with [`Error::Parse`] saying what is wanted; parsing never panics.
 ///
 /// The kernel rounds memory limits down to whole pages, so a value read back may be smaller
 /// than the one written.
 ///
 /// ```
-/// use contain::cgroup::Bytes;
+/// use contain::Bytes;
 /// assert_eq!("512K".parse::<Bytes>()?, Bytes::kib(512));
+/// assert_eq!("1.5g".parse::<Bytes>()?, Bytes::mib(1536));
+/// assert_eq!("64 MiB".parse::<Bytes>()?, Bytes::mib(64));
+/// assert!("-1".parse::<Bytes>().is_err());
 /// assert_eq!(Bytes::gib(1).as_u64(), 1 << 30);
 /// assert_eq!(Bytes::mib(2).to_string(), "2097152");
 /// # Ok::<(), contain::Error>(())
 /// ```
+///
+/// [`Rootfs::size`]: crate::rootfs::Rootfs::size
+/// [`Rootfs::shm_size`]: crate::rootfs::Rootfs::shm_size
+/// [`Mount::size`]: crate::mount::Mount::size
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Bytes(pub u64);
 
@@ -161,25 +187,87 @@ impl fmt::Display for Bytes {
 impl FromStr for Bytes {
     type Err = Error;
 
+    /// See [Parsing](Bytes#parsing).
     fn from_str(s: &str) -> Result<Self> {
         let t = s.trim();
-        let bad = |why: &str| Error::parse("byte size", format!("{t:?}: {why}"));
-        let (digits, shift) = match t.char_indices().last() {
-            None => return Err(bad("empty")),
-            Some((i, c)) => match c.to_ascii_uppercase() {
-                'K' => (&t[..i], 10),
-                'M' => (&t[..i], 20),
-                'G' => (&t[..i], 30),
-                'T' => (&t[..i], 40),
-                _ => (t, 0),
-            },
-        };
-        let n = parse_u64(digits)
-            .ok_or_else(|| bad("expected a number with an optional K, M, G or T suffix"))?;
-        n.checked_mul(1u64 << shift)
-            .map(Bytes)
-            .ok_or_else(|| bad("too large"))
+        match parse_size(t) {
+            Ok(n) => Ok(Bytes(n)),
+            Err(TooLarge(true)) => Err(Error::parse(
+                "byte size",
+                format!(
+                    "{t:?} is too large: at most {} bytes (16 EiB - 1)",
+                    u64::MAX
+                ),
+            )),
+            Err(TooLarge(false)) => Err(Error::parse(
+                "byte size",
+                format!(
+                    "{t:?} is not a size: want a number with an optional unit k, m, g, t or p \
+                     (powers of 1024, e.g. 64m, 1.5g, 512KiB)"
+                ),
+            )),
+        }
     }
+}
+
+/// Why [`parse_size`] refused: `true` for a well-formed size above `u64::MAX`.
+struct TooLarge(bool);
+
+/// The one size parser, behind [`Bytes`]'s `FromStr` (the kernel's and docker's syntax);
+/// `t` is trimmed.
+fn parse_size(t: &str) -> std::result::Result<u64, TooLarge> {
+    let syntax = TooLarge(false);
+    let num_end = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(num_end);
+    if num.is_empty() || num.starts_with('.') || num.ends_with('.') || num.matches('.').count() > 1
+    {
+        return Err(syntax);
+    }
+    // At most three bytes (`KiB`): anything longer is refused before it is copied.
+    let unit = unit.trim_start();
+    if unit.len() > 3 {
+        return Err(syntax);
+    }
+    let mut unit = unit.to_ascii_lowercase();
+    if unit.ends_with('b') {
+        unit.pop();
+    }
+    if unit.len() == 2 && unit.ends_with('i') {
+        unit.pop();
+    }
+    let shift = match unit.as_str() {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        "p" => 50,
+        _ => return Err(syntax),
+    };
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    // Digits only here, so a failed parse is an overflow.
+    let too_large = TooLarge(true);
+    let Some(bytes) = int
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+    else {
+        return Err(too_large);
+    };
+    if frac.is_empty() {
+        return Ok(bytes);
+    }
+    // Exact enough: at most 18 fraction digits are looked at (10^18 << 50 fits a u128); more
+    // could only add less than a byte.
+    let digits = &frac[..frac.len().min(18)];
+    let f: u128 = digits.parse().map_err(|_| TooLarge(false))?;
+    let scale = 10u128.pow(digits.len() as u32);
+    u64::try_from((f << shift) / scale)
+        .ok()
+        .and_then(|extra| bytes.checked_add(extra))
+        .ok_or(too_large)
 }
 
 /// A plain decimal `u64` (digits only, no sign), as the kernel prints it.
@@ -590,21 +678,25 @@ impl IoMax {
         }
     }
     /// With a read bandwidth limit.
+    #[must_use]
     pub const fn rbps(mut self, v: Max<u64>) -> Self {
         self.rbps = v;
         self
     }
     /// With a write bandwidth limit.
+    #[must_use]
     pub const fn wbps(mut self, v: Max<u64>) -> Self {
         self.wbps = v;
         self
     }
     /// With a read IOPS limit.
+    #[must_use]
     pub const fn riops(mut self, v: Max<u64>) -> Self {
         self.riops = v;
         self
     }
     /// With a write IOPS limit.
+    #[must_use]
     pub const fn wiops(mut self, v: Max<u64>) -> Self {
         self.wiops = v;
         self
@@ -640,10 +732,10 @@ impl FromStr for IoMax {
 /// A huge page size, as named in `hugetlb.<size>.*` files (`2MB`, `1GB`, `64KB`).
 ///
 /// ```
-/// use contain::cgroup::HugePageSize;
+/// use contain::cgroup::{Bytes, HugePageSize};
 /// let size: HugePageSize = "2MB".parse()?;
-/// assert_eq!(size.bytes(), 2 << 20);
-/// assert_eq!(HugePageSize::from_bytes(1 << 30)?.to_string(), "1GB");
+/// assert_eq!(size.bytes(), Bytes::mib(2));
+/// assert_eq!(HugePageSize::from_bytes(Bytes::gib(1))?.to_string(), "1GB");
 /// # Ok::<(), contain::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -655,7 +747,8 @@ impl HugePageSize {
     /// # Errors
     ///
     /// [`Error::Config`] when `bytes` is not a power of two of at least 4096.
-    pub fn from_bytes(bytes: u64) -> Result<Self> {
+    pub fn from_bytes(bytes: Bytes) -> Result<Self> {
+        let bytes = bytes.as_u64();
         if bytes.is_power_of_two() && bytes >= 4096 {
             Ok(HugePageSize(bytes))
         } else {
@@ -666,9 +759,9 @@ impl HugePageSize {
         }
     }
 
-    /// The size in bytes.
-    pub const fn bytes(self) -> u64 {
-        self.0
+    /// The page size.
+    pub const fn bytes(self) -> Bytes {
+        Bytes(self.0)
     }
 }
 
@@ -705,7 +798,7 @@ impl FromStr for HugePageSize {
         let bytes = parse_u64(digits)
             .and_then(|n| n.checked_mul(1u64 << shift))
             .ok_or_else(bad)?;
-        let size = HugePageSize::from_bytes(bytes).map_err(|_| bad())?;
+        let size = HugePageSize::from_bytes(Bytes(bytes)).map_err(|_| bad())?;
         // Only the kernel's own spelling (no "1024MB" for 1GB), so names map one to one.
         if size.to_string() == t {
             Ok(size)
@@ -744,13 +837,16 @@ mod tests {
             "18446744073709551615".parse::<Bytes>().unwrap(),
             Bytes(u64::MAX)
         );
+        // docker's forms too (one parser for both).
+        assert_eq!("1.5G".parse::<Bytes>().unwrap(), Bytes::mib(1536));
+        assert_eq!("1KB".parse::<Bytes>().unwrap(), Bytes(1024));
+        assert_eq!("1 K".parse::<Bytes>().unwrap(), Bytes(1024));
         for bad in [
             "",
             "K",
-            "1.5G",
             "-1",
-            "1KB",
-            "1 K",
+            "1.5.G",
+            "1 K K",
             "99999999999999999999",
             "17179869184G",
             "ü",
@@ -856,9 +952,18 @@ mod tests {
 
     #[test]
     fn huge_page_sizes() {
-        assert_eq!("2MB".parse::<HugePageSize>().unwrap().bytes(), 2 << 20);
-        assert_eq!("1GB".parse::<HugePageSize>().unwrap().bytes(), 1 << 30);
-        assert_eq!("64KB".parse::<HugePageSize>().unwrap().bytes(), 64 << 10);
+        assert_eq!(
+            "2MB".parse::<HugePageSize>().unwrap().bytes(),
+            Bytes(2 << 20)
+        );
+        assert_eq!(
+            "1GB".parse::<HugePageSize>().unwrap().bytes(),
+            Bytes(1 << 30)
+        );
+        assert_eq!(
+            "64KB".parse::<HugePageSize>().unwrap().bytes(),
+            Bytes(64 << 10)
+        );
         for bad in [
             "",
             "2M",
@@ -945,7 +1050,7 @@ mod tests {
 
         #[test]
         fn huge_page_size_round_trips(shift in 12u32..63) {
-            let s = HugePageSize::from_bytes(1u64 << shift).unwrap();
+            let s = HugePageSize::from_bytes(Bytes(1u64 << shift)).unwrap();
             prop_assert_eq!(s.to_string().parse::<HugePageSize>().unwrap(), s);
         }
     }

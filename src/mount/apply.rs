@@ -69,8 +69,9 @@ impl PreparedMount {
     /// ```no_run
     /// use std::os::fd::AsFd;
     /// use contain::mount::Mount;
+    /// use contain::Bytes;
     ///
-    /// let prepared = Mount::tmpfs("/tmp").size(1 << 20).prepare()?; // in the parent
+    /// let prepared = Mount::tmpfs("/tmp").size(Bytes::mib(1)).prepare()?; // in the parent
     /// let rootfs = std::fs::File::open("/var/lib/c1/rootfs")?;   // in the child: raw openat2
     /// prepared.apply_in(Some(rootfs.as_fd())).map_err(|e| prepared.error(e))?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())

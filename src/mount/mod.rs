@@ -65,6 +65,7 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::mount::MsFlags;
 
+use crate::cgroup::Bytes;
 use crate::sys::mount as raw;
 use crate::{Errno, Error, Result};
 
@@ -144,10 +145,11 @@ impl Kind {
 /// # Example
 /// ```
 /// use contain::mount::{Atime, Mount, Propagation};
+/// use contain::Bytes;
 ///
 /// let mounts = [
 ///     Mount::proc("/proc").nosuid().nodev().noexec(),
-///     Mount::tmpfs("/tmp").size(64 << 20).mode(0o1777).nosuid().nodev(),
+///     Mount::tmpfs("/tmp").size(Bytes::mib(64)).mode(0o1777).nosuid().nodev(),
 ///     Mount::bind("/srv/data", "/data").read_only().atime(Atime::Noatime),
 ///     Mount::devpts("/dev/pts").ptmxmode(0o666).mode(0o620).gid(5),
 ///     Mount::tmpfs("/run").propagation(Propagation::Private, true),
@@ -223,7 +225,8 @@ impl Mount {
     ///
     /// ```
     /// use contain::mount::Mount;
-    /// let m = Mount::tmpfs("/dev/shm").size(64 << 20).mode(0o1777).nosuid().nodev();
+    /// use contain::Bytes;
+    /// let m = Mount::tmpfs("/dev/shm").size(Bytes::mib(64)).mode(0o1777).nosuid().nodev();
     /// ```
     pub fn tmpfs(target: impl Into<PathBuf>) -> Mount {
         Mount::new(Kind::Tmpfs, target.into())
@@ -328,36 +331,42 @@ impl Mount {
     }
 
     /// Makes the mount read-only (for a recursive bind, every submount too).
+    #[must_use]
     pub fn read_only(mut self) -> Mount {
         self.read_only = true;
         self
     }
 
     /// Ignores set-user-id and set-group-id bits and file capabilities.
+    #[must_use]
     pub fn nosuid(mut self) -> Mount {
         self.nosuid = true;
         self
     }
 
     /// Refuses access to device nodes.
+    #[must_use]
     pub fn nodev(mut self) -> Mount {
         self.nodev = true;
         self
     }
 
     /// Refuses to execute programs.
+    #[must_use]
     pub fn noexec(mut self) -> Mount {
         self.noexec = true;
         self
     }
 
     /// Refuses to follow symlinks on this mount in path resolution (Linux 5.10).
+    #[must_use]
     pub fn nosymfollow(mut self) -> Mount {
         self.nosymfollow = true;
         self
     }
 
     /// Sets how access times are updated.
+    #[must_use]
     pub fn atime(mut self, atime: Atime) -> Mount {
         self.atime = Some(atime);
         self
@@ -365,32 +374,40 @@ impl Mount {
 
     /// For a bind: whether submounts of the source come along (default `true`), and with them
     /// the flags. New filesystems have no submounts, so it changes nothing for them.
+    #[must_use]
     pub fn recursive(mut self, recursive: bool) -> Mount {
         self.recursive = recursive;
         self
     }
 
     /// Sets the propagation of the new mount (with `recursive`, of its submounts too).
+    #[must_use]
     pub fn propagation(mut self, propagation: Propagation, recursive: bool) -> Mount {
         self.propagation = Some((propagation, recursive));
         self
     }
 
     /// Whether a missing mount point is created (default `true`).
+    #[must_use]
     pub fn create_target(mut self, create: bool) -> Mount {
         self.create_target = create;
         self
     }
 
-    /// tmpfs only: the size limit in bytes.
-    pub fn size(mut self, bytes: u64) -> Mount {
-        self.size = Some(bytes);
+    /// tmpfs only: the size limit (`Bytes::mib(64)`, or `"64m".parse()?` for docker's
+    /// `--tmpfs size=` syntax); writes beyond fail with `ENOSPC`. The kernel rounds it up to
+    /// whole pages; `Bytes(0)` is no limit, as tmpfs reads `size=0`. Default: the kernel's
+    /// tmpfs default (half of RAM).
+    #[must_use]
+    pub fn size(mut self, bytes: Bytes) -> Mount {
+        self.size = Some(bytes.as_u64());
         self
     }
 
     /// tmpfs: permissions of the root directory; devpts: permissions of new pty nodes.
     /// Permission bits such as `0o1777` (at most `0o7777`); the kernel's defaults are `1777`
     /// for tmpfs and `600` for devpts.
+    #[must_use]
     pub fn mode(mut self, mode: u32) -> Mount {
         self.mode = Some(mode);
         self
@@ -398,12 +415,14 @@ impl Mount {
 
     /// devpts only: permissions of the `ptmx` node (the kernel's default, `000`, makes it
     /// unusable; `0o666` is what containers use).
+    #[must_use]
     pub fn ptmxmode(mut self, mode: u32) -> Mount {
         self.ptmxmode = Some(mode);
         self
     }
 
     /// devpts only: group of new pty nodes.
+    #[must_use]
     pub fn gid(mut self, gid: u32) -> Mount {
         self.gid = Some(gid);
         self
@@ -411,12 +430,14 @@ impl Mount {
 
     /// A filesystem option `key=value` passed as it is (e.g. tmpfs `nr_inodes`, proc
     /// `hidepid`, overlay `redirect_dir`). Not for binds.
+    #[must_use]
     pub fn option(mut self, key: impl Into<String>, value: impl Into<String>) -> Mount {
         self.options.push((key.into(), Some(value.into())));
         self
     }
 
     /// A filesystem flag option without a value (e.g. overlay `userxattr`). Not for binds.
+    #[must_use]
     pub fn option_flag(mut self, key: impl Into<String>) -> Mount {
         self.options.push((key.into(), None));
         self
@@ -530,7 +551,8 @@ impl Mount {
     ///
     /// ```no_run
     /// use contain::mount::Mount;
-    /// Mount::tmpfs("/mnt/scratch").size(16 << 20).mount()?;
+    /// use contain::Bytes;
+    /// Mount::tmpfs("/mnt/scratch").size(Bytes::mib(16)).mount()?;
     /// # Ok::<(), contain::Error>(())
     /// ```
     ///

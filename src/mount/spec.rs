@@ -1,80 +1,35 @@
 //! docker's command-line mount syntax: `--tmpfs DST[:OPTIONS]`, `--volume SRC:DST[:OPTIONS]`
-//! and byte sizes (`--shm-size 64m`), parsed into [`Mount`]s and numbers.
+//! and byte sizes (`--shm-size 64m`), parsed into [`Mount`]s and [`Bytes`].
 
 use super::{Atime, Mount, Propagation};
+use crate::cgroup::Bytes;
 use crate::{Error, Result};
 
-/// Parses a byte size as docker's `--shm-size`, `--memory` and `--tmpfs size=` accept it:
-/// a decimal number (a fraction is allowed: `1.5g`), optionally followed by a binary unit
-/// `k`, `m`, `g`, `t` or `p` (any case, powers of 1024, with an optional `i` and `b`:
-/// `64m`, `64M`, `64mb`, `64MiB`), or a bare `b`/`B` for bytes. The result is rounded down to
-/// whole bytes.
+/// Parses a byte size as docker's `--shm-size`, `--memory` and `--tmpfs size=` accept it
+/// (`64m`, `1.5g`, `512KiB`, powers of 1024): [`Bytes`]'s [`FromStr`](std::str::FromStr),
+/// the crate's one size parser (see [its syntax](Bytes#parsing)), with the error naming
+/// `what`, the flag or setting the text came from.
 ///
 /// # Errors
 ///
-/// Fails with [`Error::Config`] (naming `what`) for anything else, or a size above
-/// `u64::MAX`.
+/// Fails with [`Error::Config`] (naming `what`) for anything `Bytes` refuses.
 ///
 /// # Examples
 ///
 /// ```
 /// use contain::mount::parse_size;
-/// assert_eq!(parse_size("64m", "--shm-size")?, 64 << 20);
-/// assert_eq!(parse_size("1.5KiB", "--shm-size")?, 1536);
-/// assert_eq!(parse_size("4096", "--shm-size")?, 4096);
+/// use contain::Bytes;
+/// assert_eq!(parse_size("64m", "--shm-size")?, Bytes::mib(64));
+/// assert_eq!(parse_size("1.5KiB", "--shm-size")?, Bytes(1536));
+/// assert_eq!(parse_size("4096", "--shm-size")?, Bytes(4096));
 /// assert!(parse_size("12x", "--shm-size").is_err());
 /// # Ok::<(), contain::Error>(())
 /// ```
-pub fn parse_size(s: &str, what: &'static str) -> Result<u64> {
-    let bad = || {
-        Error::config(
-            what,
-            format!(
-                "{s:?} is not a size: want a number with an optional unit k, m, g, t or p \
-                 (powers of 1024, e.g. 64m, 1.5g, 512KiB)"
-            ),
-        )
-    };
-    let t = s.trim();
-    let num_end = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(num_end);
-    if num.is_empty() || num.starts_with('.') || num.ends_with('.') || num.matches('.').count() > 1
-    {
-        return Err(bad());
-    }
-    let mut unit = unit.trim_start().to_ascii_lowercase();
-    if unit.ends_with('b') {
-        unit.pop();
-    }
-    if unit.len() == 2 && unit.ends_with('i') {
-        unit.pop();
-    }
-    let shift = match unit.as_str() {
-        "" => 0,
-        "k" => 10,
-        "m" => 20,
-        "g" => 30,
-        "t" => 40,
-        "p" => 50,
-        _ => return Err(bad()),
-    };
-    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
-    let int: u64 = int.parse().map_err(|_| bad())?;
-    let mut bytes = int.checked_mul(1u64 << shift).ok_or_else(bad)?;
-    if !frac.is_empty() {
-        // Exact enough: at most 18 fraction digits are looked at.
-        let digits = &frac[..frac.len().min(18)];
-        let f: u128 = digits.parse().map_err(|_| bad())?;
-        let scale = 10u128.pow(digits.len() as u32);
-        let extra = (f << shift) / scale;
-        bytes = u64::try_from(extra)
-            .ok()
-            .and_then(|e| bytes.checked_add(e))
-            .ok_or_else(bad)?;
-    }
-    Ok(bytes)
+pub fn parse_size(s: &str, what: &'static str) -> Result<Bytes> {
+    s.parse::<Bytes>().map_err(|e| match e {
+        Error::Parse { reason, .. } => Error::config(what, reason),
+        e => e,
+    })
 }
 
 /// An unsigned number in the kernel's `memparse` syntax (`nr_inodes=1k`): decimal digits
@@ -138,9 +93,10 @@ impl Mount {
     ///
     /// ```
     /// use contain::mount::Mount;
+    /// use contain::Bytes;
     /// let run = Mount::parse_tmpfs("/run:size=1m,mode=755")?;
     /// assert_eq!(run.target(), std::path::Path::new("/run"));
-    /// assert_eq!(run, Mount::tmpfs("/run").mode(0o755).size(1 << 20).noexec().nosuid().nodev());
+    /// assert_eq!(run, Mount::tmpfs("/run").mode(0o755).size(Bytes::mib(1)).noexec().nosuid().nodev());
     /// assert!(Mount::parse_tmpfs("/run:size=1m,bogus").is_err());
     /// # Ok::<(), contain::Error>(())
     /// ```
@@ -183,7 +139,7 @@ impl Mount {
                         None => {
                             let bytes = parse_size(v, WHAT)
                                 .map_err(|_| bad("not a size (e.g. 64m, 1g, 50%)"))?;
-                            if bytes == 0 {
+                            if bytes.as_u64() == 0 {
                                 // tmpfs reads size=0 as "no limit".
                                 return Err(bad("0 bytes: leave size out for no limit"));
                             }
@@ -358,7 +314,7 @@ mod tests {
             ("1.5k", 1536),
             ("0.5m", 512 << 10),
         ] {
-            assert_eq!(parse_size(s, "t").unwrap(), n, "{s}");
+            assert_eq!(parse_size(s, "t").unwrap(), Bytes(n), "{s}");
         }
         for s in [
             "",

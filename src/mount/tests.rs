@@ -23,7 +23,7 @@ fn refuses_bad_configurations() {
     assert!(config_err(&Mount::tmpfs("/t\0mp")).contains("NUL"));
     assert!(config_err(&Mount::bind("/a\0b", "/x")).contains("NUL"));
     assert!(config_err(&Mount::bind("", "/x")).contains("empty"));
-    assert!(config_err(&Mount::proc("/proc").size(1)).contains("proc"));
+    assert!(config_err(&Mount::proc("/proc").size(Bytes(1))).contains("proc"));
     assert!(config_err(&Mount::proc("/proc").mode(0o755)).contains("mode"));
     assert!(config_err(&Mount::tmpfs("/t").ptmxmode(0o666)).contains("ptmxmode"));
     assert!(config_err(&Mount::tmpfs("/t").gid(5)).contains("gid"));
@@ -48,7 +48,7 @@ fn refuses_bad_configurations() {
 fn builds_option_strings() {
     assert_eq!(data(&Mount::tmpfs("/t")), None);
     assert_eq!(
-        data(&Mount::tmpfs("/t").size(64 << 20).mode(0o1777)).as_deref(),
+        data(&Mount::tmpfs("/t").size(Bytes::mib(64)).mode(0o1777)).as_deref(),
         Some("size=67108864,mode=1777")
     );
     assert_eq!(

@@ -61,16 +61,19 @@ use rtnl::{Reply, Rtnl};
 /// use contain::process::Container;
 ///
 /// // Own network namespace, only `lo` (up): the default with Namespaces::NET.
-/// let mut isolated = Container::new("ip");
-/// isolated.args(["-o", "link"]).namespaces(Namespaces::NET).network(Net::None);
+/// let isolated = Container::new("ip")
+///     .args(["-o", "link"])
+///     .namespaces(Namespaces::NET)
+///     .network(Net::None);
 ///
 /// // A veth pair with the default /30 from 10.200.0.0/16 (root only).
-/// let mut wired = Container::new("ping");
-/// wired.args(["-c1", "10.200.0.1"]).namespaces(Namespaces::NET).network(Net::veth());
+/// let wired = Container::new("ping")
+///     .args(["-c1", "10.200.0.1"])
+///     .namespaces(Namespaces::NET)
+///     .network(Net::veth());
 ///
 /// // The caller's own network: no network namespace at all.
-/// let mut host = Container::new("ip");
-/// host.arg("addr").network(Net::Host);
+/// let host = Container::new("ip").arg("addr").network(Net::Host);
 /// # Ok::<(), contain::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,12 +152,14 @@ impl VethConfig {
     }
 
     /// The host end's name (1 to 15 bytes; default `ctn<PID>`, PID as the caller sees it).
+    #[must_use]
     pub fn host_name(mut self, name: impl Into<String>) -> VethConfig {
         self.host_name = Some(name.into());
         self
     }
 
     /// The container end's name (default `eth0`).
+    #[must_use]
     pub fn container_name(mut self, name: impl Into<String>) -> VethConfig {
         self.container_name = Some(name.into());
         self
@@ -162,6 +167,7 @@ impl VethConfig {
 
     /// Both addresses: `host` for the caller's end, `container` for the container's (the
     /// default route's gateway is `host`). They must be distinct addresses of one subnet.
+    #[must_use]
     pub fn addresses(mut self, host: Ipv4Cidr, container: Ipv4Cidr) -> VethConfig {
         self.addresses = Addresses::Both { host, container };
         self
@@ -169,6 +175,7 @@ impl VethConfig {
 
     /// The container's address; the host end gets the first other usable address of the same
     /// subnet (`10.9.0.1/24` for `10.9.0.5/24`, `10.9.0.2/30` for `10.9.0.1/30`).
+    #[must_use]
     pub fn container_address(mut self, container: Ipv4Cidr) -> VethConfig {
         self.addresses = Addresses::Container(container);
         self

@@ -112,6 +112,53 @@ pub enum CloneCall {
 /// assert!(status.success());
 /// # Ok::<(), contain::Error>(())
 /// ```
+///
+/// # Builder style
+/// Every setter takes the container by value and returns it (`#[must_use]`: a dropped
+/// `c.arg(x);` is a compiler warning), as [`Rootfs`], [`Mount`](crate::mount::Mount),
+/// [`Resources`] and every other builder of the crate does (see the
+/// [crate's conventions](crate#conventions)). So the values nest in one expression, a
+/// `Mount` into a `Rootfs` into a `Container`; a setting that depends on something reads
+/// `c = c.hostname(h)`; and a helper takes a `Container` and returns it. [`spawn`](Self::spawn)
+/// only borrows, so one configured container can be spawned any number of times (as std's
+/// `thread::Builder` and clap's `Command` are used):
+///
+/// ```no_run
+/// use contain::mount::Mount;
+/// use contain::namespace::Namespaces;
+/// use contain::process::Container;
+/// use contain::rootfs::Rootfs;
+/// use contain::Bytes;
+///
+/// let job = |host: Option<&str>| {
+///     let mut c = Container::new("/bin/sh")
+///         .args(["-c", "hostname > /tmp/name && cat /tmp/name"])
+///         .namespaces(Namespaces::all())
+///         .rootfs(
+///             Rootfs::new("/srv/images/alpine")
+///                 .mount(Mount::tmpfs("/tmp").size(Bytes::mib(16))),
+///         );
+///     if let Some(h) = host {
+///         c = c.hostname(h);
+///     }
+///     c
+/// };
+/// let c = job(Some("box"));
+/// for _ in 0..3 {
+///     assert!(c.spawn()?.wait()?.success());
+/// }
+/// # Ok::<(), contain::Error>(())
+/// ```
+///
+/// A setting whose result is dropped is lost, and the compiler says so (an error under
+/// `#![deny(unused_must_use)]` or `-D warnings`):
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// # use contain::process::Container;
+/// let c = Container::new("ls");
+/// c.arg("-l"); // unused return value of `Container::arg` that must be used
+/// ```
 #[derive(Debug)]
 pub struct Container {
     program: OsString,
@@ -203,13 +250,15 @@ impl Container {
     }
 
     /// Adds one argument.
-    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
+    #[must_use]
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
         self.args.push(arg.as_ref().to_owned());
         self
     }
 
     /// Adds several arguments.
-    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    #[must_use]
+    pub fn args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -220,7 +269,8 @@ impl Container {
     }
 
     /// Sets `argv[0]` (default: the program as given).
-    pub fn arg0(&mut self, arg0: impl AsRef<OsStr>) -> &mut Self {
+    #[must_use]
+    pub fn arg0(mut self, arg0: impl AsRef<OsStr>) -> Self {
         self.arg0 = Some(arg0.as_ref().to_owned());
         self
     }
@@ -237,20 +287,23 @@ impl Container {
     /// upper](crate::rootfs::Rootfs::persistent_upper)'s own copy wins), or the host's for
     /// [`Rootfs::host`] and without a rootfs. A file mounted over it with
     /// [`Rootfs::mount`](crate::rootfs::Rootfs::mount) is not looked at.
-    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Self {
+    #[must_use]
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
         self.env
             .insert(key.as_ref().to_owned(), value.as_ref().to_owned());
         self
     }
 
     /// Removes an environment variable (also the default `PATH`).
-    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Self {
+    #[must_use]
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Self {
         self.env.remove(key.as_ref());
         self
     }
 
     /// Removes every environment variable, the default `PATH` included.
-    pub fn env_clear(&mut self) -> &mut Self {
+    #[must_use]
+    pub fn env_clear(mut self) -> Self {
         self.env.clear();
         self
     }
@@ -269,26 +322,30 @@ impl Container {
     /// With a rootfs the directory must be absolute (as docker: "it needs to be an absolute
     /// path"); a relative one is refused by `spawn`. Without a rootfs a relative directory is
     /// relative to the caller's working directory, as with `std::process::Command`.
-    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+    #[must_use]
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.cwd = Some(dir.as_ref().to_owned());
         self
     }
 
     /// The user id to run as (in the container's user namespace when it has one).
-    pub fn uid(&mut self, uid: u32) -> &mut Self {
+    #[must_use]
+    pub fn uid(mut self, uid: u32) -> Self {
         self.uid = Some(uid);
         self
     }
 
     /// The group id to run as. Supplementary groups are cleared unless set with
     /// [`groups`](Self::groups).
-    pub fn gid(&mut self, gid: u32) -> &mut Self {
+    #[must_use]
+    pub fn gid(mut self, gid: u32) -> Self {
         self.gid = Some(gid);
         self
     }
 
     /// The supplementary groups.
-    pub fn groups(&mut self, groups: &[u32]) -> &mut Self {
+    #[must_use]
+    pub fn groups(mut self, groups: &[u32]) -> Self {
         self.groups = Some(groups.to_vec());
         self
     }
@@ -321,7 +378,8 @@ impl Container {
     /// # child.wait()?;
     /// # Ok::<(), contain::Error>(())
     /// ```
-    pub fn user(&mut self, user: User) -> &mut Self {
+    #[must_use]
+    pub fn user(mut self, user: User) -> Self {
         self.user = Some(user);
         self
     }
@@ -329,7 +387,8 @@ impl Container {
     /// The file mode creation mask of the command (default [`DEFAULT_UMASK`], 0o022, as runc,
     /// crun and docker: the caller's own umask does not leak in). Only the permission bits
     /// (0o777) count; `spawn` refuses more.
-    pub fn umask(&mut self, mask: u32) -> &mut Self {
+    #[must_use]
+    pub fn umask(mut self, mask: u32) -> Self {
         self.umask = mask;
         self
     }
@@ -354,7 +413,8 @@ impl Container {
     ///
     /// The child writes them through `/proc/sys` once it is in its new namespaces (the file
     /// shows the opener's namespace) and before its rootfs makes `/proc/sys` read-only.
-    pub fn sysctl(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+    #[must_use]
+    pub fn sysctl(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.sysctls.insert(key.into(), value.into());
         self
     }
@@ -371,20 +431,23 @@ impl Container {
     /// caller set `HOSTNAME` with [`env`](Self::env). Without a hostname set here the
     /// container keeps the name it inherits (the host's, or the joined namespace's) and gets
     /// no `HOSTNAME`.
-    pub fn hostname(&mut self, name: impl AsRef<OsStr>) -> &mut Self {
+    #[must_use]
+    pub fn hostname(mut self, name: impl AsRef<OsStr>) -> Self {
         self.hostname = Some(name.as_ref().to_owned());
         self
     }
 
     /// The NIS domain name; needs a UTS namespace of the container's (new or joined).
     /// Checked as [`hostname`](Self::hostname) is (it ends the FQDN in `/etc/hosts`).
-    pub fn domainname(&mut self, name: impl AsRef<OsStr>) -> &mut Self {
+    #[must_use]
+    pub fn domainname(mut self, name: impl AsRef<OsStr>) -> Self {
         self.domainname = Some(name.as_ref().to_owned());
         self
     }
 
     /// The namespaces to create (replaces the set).
-    pub fn namespaces(&mut self, namespaces: Namespaces) -> &mut Self {
+    #[must_use]
+    pub fn namespaces(mut self, namespaces: Namespaces) -> Self {
         self.namespaces = namespaces;
         self
     }
@@ -397,19 +460,22 @@ impl Container {
     /// Joining a PID namespace switches the calling thread's `pid_for_children` around the
     /// clone and so needs `CAP_SYS_ADMIN` over it in the caller; joining a time namespace makes
     /// the spawn copy the parent's page tables (the kernel refuses a shared address space).
-    pub fn join(&mut self, namespace: Namespace) -> &mut Self {
+    #[must_use]
+    pub fn join(mut self, namespace: Namespace) -> Self {
         self.join.push(namespace);
         self
     }
 
     /// The uid map of a new user namespace (default: the caller's euid mapped to 0).
-    pub fn uid_map(&mut self, maps: &[IdMap]) -> &mut Self {
+    #[must_use]
+    pub fn uid_map(mut self, maps: &[IdMap]) -> Self {
         self.uid_map = maps.to_vec();
         self
     }
 
     /// The gid map of a new user namespace (default: the caller's egid mapped to 0).
-    pub fn gid_map(&mut self, maps: &[IdMap]) -> &mut Self {
+    #[must_use]
+    pub fn gid_map(mut self, maps: &[IdMap]) -> Self {
         self.gid_map = maps.to_vec();
         self
     }
@@ -426,39 +492,45 @@ impl Container {
     /// terminal) are never touched: they are objects of the caller's filesystem whose
     /// ownership must not change because a container ran. Where the kernel refuses (the user
     /// is not mapped: `EINVAL`, `EPERM`, `EROFS`), the stream is left as it is, as in runc.
-    pub fn stdin(&mut self, stdio: impl Into<Stdio>) -> &mut Self {
+    #[must_use]
+    pub fn stdin(mut self, stdio: impl Into<Stdio>) -> Self {
         self.stdin = stdio.into();
         self
     }
 
     /// Where the child's stdout goes.
-    pub fn stdout(&mut self, stdio: impl Into<Stdio>) -> &mut Self {
+    #[must_use]
+    pub fn stdout(mut self, stdio: impl Into<Stdio>) -> Self {
         self.stdout = stdio.into();
         self
     }
 
     /// Where the child's stderr goes.
-    pub fn stderr(&mut self, stdio: impl Into<Stdio>) -> &mut Self {
+    #[must_use]
+    pub fn stderr(mut self, stdio: impl Into<Stdio>) -> Self {
         self.stderr = stdio.into();
         self
     }
 
     /// Passes `fd` to the child as descriptor number `target` (≥ 3). Every other descriptor
     /// is closed at exec.
-    pub fn pass_fd(&mut self, fd: OwnedFd, target: RawFd) -> &mut Self {
+    #[must_use]
+    pub fn pass_fd(mut self, fd: OwnedFd, target: RawFd) -> Self {
         self.fds.push((fd, target));
         self
     }
 
     /// The signal the child gets when the thread that spawned it dies (default SIGKILL;
     /// `None` to let it outlive the caller). The kernel ties this to the spawning *thread*.
-    pub fn parent_death_signal(&mut self, signal: Option<Signal>) -> &mut Self {
+    #[must_use]
+    pub fn parent_death_signal(mut self, signal: Option<Signal>) -> Self {
         self.parent_death_signal = signal;
         self
     }
 
     /// Which clone system call to use (default [`CloneCall::Auto`]).
-    pub fn clone_call(&mut self, call: CloneCall) -> &mut Self {
+    #[must_use]
+    pub fn clone_call(mut self, call: CloneCall) -> Self {
         self.clone_call = call;
         self
     }
@@ -477,7 +549,8 @@ impl Container {
     /// Without it the command itself is PID 1: the kernel delivers it only the signals it has
     /// handlers for (a SIGTERM to a shell that set none does nothing), and orphans in the
     /// container are reparented to it and stay zombies unless it reaps them.
-    pub fn init(&mut self, init: bool) -> &mut Self {
+    #[must_use]
+    pub fn init(mut self, init: bool) -> Self {
         self.init = init;
         self
     }
@@ -486,38 +559,44 @@ impl Container {
     /// terminal (this replaces the stdio settings and implies a new session). The master side
     /// is in [`Child::take_tty`]; [`TtyRelay`] connects it to the caller's terminal. `TERM`
     /// is [`DEFAULT_TERM`] unless set with [`env`](Self::env), as docker's `-t`.
-    pub fn tty(&mut self, tty: bool) -> &mut Self {
+    #[must_use]
+    pub fn tty(mut self, tty: bool) -> Self {
         self.tty = tty;
         self
     }
 
     /// The security settings (default: [`Security::default`], see [`crate::security`]).
-    pub fn security(&mut self, security: Security) -> &mut Self {
+    #[must_use]
+    pub fn security(mut self, security: Security) -> Self {
         self.security = security;
         self
     }
 
     /// The capabilities the process keeps (default: docker's set).
-    pub fn capabilities(&mut self, caps: CapSet) -> &mut Self {
+    #[must_use]
+    pub fn capabilities(mut self, caps: CapSet) -> Self {
         self.security.capabilities = caps;
         self
     }
 
     /// `PR_SET_NO_NEW_PRIVS` (default on, see [`Security::no_new_privs`] for why, and for why
     /// docker's default is off).
-    pub fn no_new_privs(&mut self, on: bool) -> &mut Self {
+    #[must_use]
+    pub fn no_new_privs(mut self, on: bool) -> Self {
         self.security.no_new_privs = on;
         self
     }
 
     /// The seccomp filter (default: [`Seccomp::Default`]).
-    pub fn seccomp(&mut self, seccomp: Seccomp) -> &mut Self {
+    #[must_use]
+    pub fn seccomp(mut self, seccomp: Seccomp) -> Self {
         self.security.seccomp = seccomp;
         self
     }
 
     /// Sets a resource limit (replacing the default `RLIMIT_NOFILE` only if it names it).
-    pub fn rlimit(&mut self, limit: Rlimit) -> &mut Self {
+    #[must_use]
+    pub fn rlimit(mut self, limit: Rlimit) -> Self {
         let limits = self
             .security
             .rlimits
@@ -531,7 +610,8 @@ impl Container {
     /// `clone3(CLONE_INTO_CGROUP)` puts the child there atomically, so it never runs outside;
     /// on kernels before 5.7 the parent writes `cgroup.procs` before it lets the child go on.
     /// With a new cgroup namespace, this cgroup is the container's `/`.
-    pub fn cgroup(&mut self, cgroup: Cgroup) -> &mut Self {
+    #[must_use]
+    pub fn cgroup(mut self, cgroup: Cgroup) -> Self {
         self.cgroup = Some(CgroupPlacement::Existing(cgroup));
         self
     }
@@ -542,18 +622,18 @@ impl Container {
     /// statistics after exit, and dropping the `Child` kills what is left in it and removes it.
     ///
     /// ```no_run
-    /// use contain::cgroup::{Bytes, CpuMax, Max, Resources};
+    /// use contain::cgroup::{CpuMax, Resources};
     /// use contain::process::Container;
+    /// use contain::Bytes;
     ///
-    /// let mut limits = Resources::default();
-    /// limits.memory_max = Some(Max::Limit(Bytes::mib(64)));
-    /// limits.cpu_max = Some(CpuMax::cpus(0.5)?);
+    /// let limits = Resources::new().memory_max(Bytes::mib(64)).cpu_max(CpuMax::cpus(0.5)?);
     /// let mut child = Container::new("/bin/true").resources(limits).spawn()?;
     /// child.wait()?;
     /// println!("{:?}", child.usage()?);
     /// # Ok::<(), contain::Error>(())
     /// ```
-    pub fn resources(&mut self, resources: Resources) -> &mut Self {
+    #[must_use]
+    pub fn resources(mut self, resources: Resources) -> Self {
         let parent = match self.cgroup.take() {
             Some(CgroupPlacement::Create { parent, .. }) => parent,
             _ => None,
@@ -578,14 +658,12 @@ impl Container {
     /// warning; here skipping is asked for, and reported rather than printed.
     ///
     /// ```no_run
-    /// use contain::cgroup::{Bytes, LimitPolicy, Max, Resources};
+    /// use contain::cgroup::{LimitPolicy, Resources};
     /// use contain::process::Container;
+    /// use contain::Bytes;
     ///
-    /// let mut limits = Resources::default();
-    /// limits.memory_max = Some(Max::Limit(Bytes::mib(64)));
-    /// limits.pids_max = Some(Max::Limit(64));
     /// let mut child = Container::new("/bin/true")
-    ///     .resources(limits)
+    ///     .resources(Resources::new().memory_max(Bytes::mib(64)).pids_max(64))
     ///     .limit_policy(LimitPolicy::BestEffort)
     ///     .spawn()?;
     /// for s in child.skipped_limits() {
@@ -594,7 +672,8 @@ impl Container {
     /// child.wait()?;
     /// # Ok::<(), contain::Error>(())
     /// ```
-    pub fn limit_policy(&mut self, policy: LimitPolicy) -> &mut Self {
+    #[must_use]
+    pub fn limit_policy(mut self, policy: LimitPolicy) -> Self {
         self.limit_policy = policy;
         self
     }
@@ -606,7 +685,8 @@ impl Container {
     /// caller is in it, else `<cgroup2 mount>/contain`
     /// ([`cgroup::PARENT`](crate::cgroup::PARENT)), made on demand: a cgroup that holds
     /// processes (the caller's, on most hosts) cannot enable controllers for its children.
-    pub fn cgroup_parent(&mut self, parent: impl AsRef<Path>) -> &mut Self {
+    #[must_use]
+    pub fn cgroup_parent(mut self, parent: impl AsRef<Path>) -> Self {
         let resources = match self.cgroup.take() {
             Some(CgroupPlacement::Create { resources, .. }) => resources,
             _ => Box::default(),
@@ -638,7 +718,8 @@ impl Container {
     /// child.wait()?;
     /// # Ok::<(), contain::Error>(())
     /// ```
-    pub fn network(&mut self, net: Net) -> &mut Self {
+    #[must_use]
+    pub fn network(mut self, net: Net) -> Self {
         self.network = Some(net);
         self
     }
@@ -660,7 +741,8 @@ impl Container {
     ///     .wait()?;
     /// # Ok::<(), contain::Error>(())
     /// ```
-    pub fn rootfs(&mut self, rootfs: Rootfs) -> &mut Self {
+    #[must_use]
+    pub fn rootfs(mut self, rootfs: Rootfs) -> Self {
         self.rootfs = Some(rootfs);
         self
     }
@@ -676,18 +758,20 @@ impl Container {
     /// ```no_run
     /// use contain::net::HostAddr;
     /// use contain::process::Container;
-    /// let mut c = Container::new("getent");
-    /// c.args(["hosts", "db"]).add_host("db", "10.0.0.5".parse::<std::net::IpAddr>()?)
+    /// let c = Container::new("getent")
+    ///     .args(["hosts", "db"])
+    ///     .add_host("db", "10.0.0.5".parse::<std::net::IpAddr>()?)
     ///     .add_host("host.docker.internal", HostAddr::HostGateway);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
     /// [`HostAddr::HostGateway`]: crate::net::HostAddr::HostGateway
+    #[must_use]
     pub fn add_host(
-        &mut self,
+        mut self,
         name: impl Into<String>,
         addr: impl Into<crate::net::HostAddr>,
-    ) -> &mut Self {
+    ) -> Self {
         self.etc.hosts.push(crate::net::ExtraHost {
             name: name.into(),
             addr: addr.into(),
@@ -698,7 +782,8 @@ impl Container {
     /// Adds a nameserver to the container's generated `/etc/resolv.conf`: docker's `--dns`.
     /// Given at least once, these replace the host's nameservers (and the fallbacks). Needs a
     /// rootfs with generated `/etc` files; with [`Net::None`] it makes the file be generated.
-    pub fn dns(&mut self, server: std::net::IpAddr) -> &mut Self {
+    #[must_use]
+    pub fn dns(mut self, server: std::net::IpAddr) -> Self {
         self.etc.resolver.servers.push(server);
         self
     }
@@ -706,7 +791,8 @@ impl Container {
     /// Adds a search domain to the generated `/etc/resolv.conf`: docker's `--dns-search`.
     /// Given at least once, these replace the host's `search`/`domain` lines; `.` alone means
     /// no search domain at all (as docker).
-    pub fn dns_search(&mut self, domain: impl Into<String>) -> &mut Self {
+    #[must_use]
+    pub fn dns_search(mut self, domain: impl Into<String>) -> Self {
         self.etc.resolver.search.push(domain.into());
         self
     }
@@ -714,13 +800,19 @@ impl Container {
     /// Adds a resolver option (`ndots:2`, `timeout:1`, `edns0`, ...) to the generated
     /// `/etc/resolv.conf`: docker's `--dns-option`. Given at least once, these replace the
     /// host's `options` lines.
-    pub fn dns_option(&mut self, option: impl Into<String>) -> &mut Self {
+    #[must_use]
+    pub fn dns_option(mut self, option: impl Into<String>) -> Self {
         self.etc.resolver.options.push(option.into());
         self
     }
 
     /// Starts the process. Returns once the command has been exec'd, or with the error of
     /// the setup step that failed; nothing is left running or open on failure.
+    ///
+    /// Borrows the container: it can be spawned again, each time as a new process with the
+    /// same settings (descriptors given with [`Stdio::Fd`] and [`pass_fd`](Self::pass_fd)
+    /// are duplicated for each child; a [`cgroup`](Self::cgroup) is shared by all of them,
+    /// [`resources`](Self::resources) makes a new cgroup for each).
     ///
     /// # Errors
     ///

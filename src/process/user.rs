@@ -158,6 +158,7 @@ impl User {
     }
 
     /// The same user with an explicit group (no supplementary groups then, as docker).
+    #[must_use]
     pub fn with_group(mut self, group: Id) -> User {
         self.group = Some(group);
         self

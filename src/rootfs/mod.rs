@@ -139,6 +139,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
+use crate::cgroup::Bytes;
 use crate::error::io_errno;
 use crate::mount::{absolute, cstring, Mount, MountError, MountStep, PreparedMount};
 use crate::namespace::Namespaces;
@@ -231,11 +232,12 @@ const DEVICES: &[(&str, u32, u32)] = &[
 /// use contain::namespace::Namespaces;
 /// use contain::process::Container;
 /// use contain::rootfs::Rootfs;
+/// use contain::Bytes;
 ///
 /// let rootfs = Rootfs::new("/srv/images/alpine")        // overlay, writes vanish at exit
-///     .size(256 << 20)                                  // at most 256 MiB of writes
+///     .size(Bytes::mib(256))                            // at most 256 MiB of writes
 ///     .mount(Mount::bind("/srv/data", "/data").read_only())
-///     .mount(Mount::tmpfs("/run").size(16 << 20));
+///     .mount(Mount::tmpfs("/run").size(Bytes::mib(16)));
 /// let status = Container::new("/bin/sh")
 ///     .args(["-c", "echo hello > /hello && cat /hello"])
 ///     .namespaces(Namespaces::MOUNT | Namespaces::PID | Namespaces::UTS | Namespaces::IPC)
@@ -298,7 +300,8 @@ impl Rootfs {
     ///
     /// ```
     /// use contain::rootfs::Rootfs;
-    /// let rootfs = Rootfs::host().size(64 << 20);
+    /// use contain::Bytes;
+    /// let rootfs = Rootfs::host().size(Bytes::mib(64));
     /// ```
     pub fn host() -> Rootfs {
         Rootfs::with_image(None)
@@ -310,6 +313,7 @@ impl Rootfs {
     /// use contain::rootfs::{Rootfs, RootfsMode};
     /// let rootfs = Rootfs::new("/srv/images/debian").mode(RootfsMode::ReadWrite);
     /// ```
+    #[must_use]
     pub fn mode(mut self, mode: RootfsMode) -> Rootfs {
         self.mode = mode;
         self
@@ -346,6 +350,7 @@ impl Rootfs {
     /// // Writes land in /var/lib/c1/upper; overlayfs works in /var/lib/c1/upper.work.
     /// let rootfs = Rootfs::new("/srv/images/debian").persistent_upper("/var/lib/c1/upper");
     /// ```
+    #[must_use]
     pub fn persistent_upper(mut self, dir: impl Into<PathBuf>) -> Rootfs {
         self.upper = Some(dir.into());
         self
@@ -356,10 +361,12 @@ impl Rootfs {
     ///
     /// ```
     /// use contain::rootfs::Rootfs;
-    /// let rootfs = Rootfs::new("/srv/images/debian").size(128 << 20);
+    /// use contain::Bytes;
+    /// let rootfs = Rootfs::new("/srv/images/debian").size(Bytes::mib(128));
     /// ```
-    pub fn size(mut self, bytes: u64) -> Rootfs {
-        self.size = Some(bytes);
+    #[must_use]
+    pub fn size(mut self, bytes: Bytes) -> Rootfs {
+        self.size = Some(bytes.as_u64());
         self
     }
 
@@ -371,10 +378,12 @@ impl Rootfs {
     ///
     /// ```
     /// use contain::rootfs::Rootfs;
-    /// let rootfs = Rootfs::new("/srv/images/postgres").shm_size(1 << 30);
+    /// use contain::Bytes;
+    /// let rootfs = Rootfs::new("/srv/images/postgres").shm_size(Bytes::gib(1));
     /// ```
-    pub fn shm_size(mut self, bytes: u64) -> Rootfs {
-        self.shm_size = Some(bytes);
+    #[must_use]
+    pub fn shm_size(mut self, bytes: Bytes) -> Rootfs {
+        self.shm_size = Some(bytes.as_u64());
         self
     }
 
@@ -386,11 +395,13 @@ impl Rootfs {
     /// ```
     /// use contain::mount::Mount;
     /// use contain::rootfs::Rootfs;
+    /// use contain::Bytes;
     /// let rootfs = Rootfs::new("/srv/images/debian")
     ///     .mount(Mount::bind("/srv/cache", "/var/cache/apt"))              // SRC:DST
     ///     .mount(Mount::bind("/etc/resolv.conf", "/etc/resolv.conf").read_only()) // SRC:DST:ro
-    ///     .mount(Mount::tmpfs("/tmp").size(64 << 20).mode(0o1777));
+    ///     .mount(Mount::tmpfs("/tmp").size(Bytes::mib(64)).mode(0o1777));
     /// ```
+    #[must_use]
     pub fn mount(mut self, mount: Mount) -> Rootfs {
         self.mounts.push(mount);
         self
@@ -403,6 +414,7 @@ impl Rootfs {
     /// use contain::rootfs::Rootfs;
     /// let rootfs = Rootfs::new("/srv/images/debian").mask("/proc/interrupts");
     /// ```
+    #[must_use]
     pub fn mask(mut self, path: impl Into<PathBuf>) -> Rootfs {
         self.masked.push(path.into());
         self
@@ -415,6 +427,7 @@ impl Rootfs {
     /// use contain::rootfs::Rootfs;
     /// let rootfs = Rootfs::new("/srv/images/debian").read_only_path("/proc/sys/net");
     /// ```
+    #[must_use]
     pub fn read_only_path(mut self, path: impl Into<PathBuf>) -> Rootfs {
         self.read_only_paths.push(path.into());
         self
@@ -428,6 +441,7 @@ impl Rootfs {
     /// use contain::rootfs::Rootfs;
     /// let rootfs = Rootfs::new("/srv/images/debian").chroot_fallback(true);
     /// ```
+    #[must_use]
     pub fn chroot_fallback(mut self, allow: bool) -> Rootfs {
         self.chroot_fallback = allow;
         self
@@ -441,6 +455,7 @@ impl Rootfs {
     /// use contain::rootfs::Rootfs;
     /// let rootfs = Rootfs::new("/srv/images/systemd-in-a-box").cgroup_writable(true);
     /// ```
+    #[must_use]
     pub fn cgroup_writable(mut self, writable: bool) -> Rootfs {
         self.cgroup_writable = writable;
         self
@@ -457,6 +472,7 @@ impl Rootfs {
     /// use contain::rootfs::Rootfs;
     /// let rootfs = Rootfs::new("/srv/images/debian").etc_files(false);
     /// ```
+    #[must_use]
     pub fn etc_files(mut self, generate: bool) -> Rootfs {
         self.etc_files = generate;
         self
@@ -578,7 +594,7 @@ impl Rootfs {
         steps.push(Step::mount(
             Mount::tmpfs("/dev")
                 .mode(0o755)
-                .size(DEV_SIZE)
+                .size(Bytes(DEV_SIZE))
                 .nosuid()
                 .noexec(),
             Special::None,
@@ -609,7 +625,7 @@ impl Rootfs {
         steps.push(Step::mount(
             Mount::tmpfs("/dev/shm")
                 .mode(0o1777)
-                .size(self.shm_size.filter(|&b| b > 0).unwrap_or(SHM_SIZE))
+                .size(Bytes(self.shm_size.filter(|&b| b > 0).unwrap_or(SHM_SIZE)))
                 .nosuid()
                 .nodev()
                 .noexec(),

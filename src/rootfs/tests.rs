@@ -42,11 +42,11 @@ fn conflicting_settings_are_refused() {
     assert_eq!(config_what(prepare(&host_rw).unwrap_err()), "rootfs");
     let host_upper = Rootfs::host().persistent_upper("/tmp/u");
     assert_eq!(config_what(prepare(&host_upper).unwrap_err()), "rootfs");
-    let zero = Rootfs::new("/srv/image").size(0);
+    let zero = Rootfs::new("/srv/image").size(Bytes(0));
     assert_eq!(config_what(prepare(&zero).unwrap_err()), "rootfs size");
     let ro_size = Rootfs::new("/srv/image")
         .mode(RootfsMode::ReadOnly)
-        .size(1 << 20);
+        .size(Bytes::mib(1));
     assert_eq!(config_what(prepare(&ro_size).unwrap_err()), "rootfs size");
     let ro_upper = Rootfs::new("/srv/image")
         .mode(RootfsMode::ReadOnly)

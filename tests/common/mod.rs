@@ -52,8 +52,8 @@ pub fn copy_executable(from: &Path, to: &Path) {
 }
 
 /// Runs a container with piped stdout/stderr and returns what it wrote.
-pub fn output(c: &mut Container) -> Output {
-    c.stdout(Stdio::Piped).stderr(Stdio::Piped);
+pub fn output(c: Container) -> Output {
+    let c = c.stdout(Stdio::Piped).stderr(Stdio::Piped);
     let child = c.spawn().unwrap_or_else(|e| panic!("spawn failed: {e}"));
     child.wait_with_output().expect("wait_with_output")
 }
