@@ -309,7 +309,10 @@ fn the_deadline_ends_the_wait_when_an_escaped_process_holds_the_output() {
         .unwrap();
     assert!(out.timed_out);
     assert_eq!(out.status.code(), Some(5), "{}", out.status);
-    assert!(!has_exited(&escaped.0), "out of reach of the kill, as documented");
+    assert!(
+        !has_exited(&escaped.0),
+        "out of reach of the kill, as documented"
+    );
 }
 
 /// A child that ends before the deadline: not timed out, its output whole.

@@ -367,6 +367,12 @@ impl HostCgroups {
     /// booting with `systemd.unified_cgroup_hierarchy=1` on a hybrid host). The feature is
     /// `"memory controller"` for one, `"memory, cpu and pids controllers"` for several.
     ///
+    /// # Errors
+    ///
+    /// The one [`Error::Unsupported`] above, when any controller is missing.
+    ///
+    /// # Examples
+    ///
     /// ```
     /// use contain::cgroup::{Controller, HostCgroups};
     /// let mountinfo = "41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\

@@ -11,9 +11,9 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use super::usage::{Rusage, Usage};
 use super::Signaller;
 use crate::cgroup::{Cgroup, OwnedCgroup, DROP_TIMEOUT};
+use crate::errno::NixResultExt;
 use crate::net::Veth;
 use crate::sys;
-use crate::errno::NixResultExt;
 use crate::{Errno, Error, Pid, Result, Signal};
 
 /// How a process ended.
