@@ -522,3 +522,34 @@ fn rusage_counts_the_descendants_that_were_waited_for() {
         }
     }
 }
+
+/// The runner's loop with its own timeout: `wait_timeout` says the job still runs, and
+/// `kill_container` ends it with everything it started in its cgroup (no PID namespace here,
+/// so only the cgroup reaches the grandchild), and reaps it.
+#[test]
+fn kill_container_after_wait_timeout_ends_every_process_of_the_cgroup() {
+    if !is_root("kill_container_after_wait_timeout_ends_every_process_of_the_cgroup") {
+        return;
+    }
+    let mut child = Container::new("sh")
+        .args(["-c", "sleep 1000 & echo up >&2; wait"])
+        .resources(Resources::new())
+        .stderr(Stdio::Piped)
+        .spawn()
+        .unwrap();
+    assert!(read_until(child.stderr.as_ref().unwrap(), "up").contains("up"));
+    let grandchildren: Vec<KillOnDrop> = children_of(&child)
+        .into_iter()
+        .map(|p| KillOnDrop(pidfd_open(p)))
+        .collect();
+    assert_eq!(grandchildren.len(), 1, "sleep runs as the shell's child");
+    assert_eq!(child.wait_timeout(Duration::from_millis(50)).unwrap(), None);
+    let status = child.kill_container().unwrap();
+    assert_eq!(status.signal(), Some(Signal::SIGKILL), "{status}");
+    assert!(
+        has_exited(&grandchildren[0].0),
+        "the grandchild in the cgroup outlived kill_container"
+    );
+    // Already ended: the same status again, no error.
+    assert_eq!(child.kill_container().unwrap(), status);
+}

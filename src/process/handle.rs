@@ -306,9 +306,8 @@ impl Child {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`] naming `pidfd_send_signal` (Linux 5.1): `EINVAL` for a number that is no
-    /// signal, `EPERM` when the caller may not signal the child (it changed its user ids to ones
-    /// the caller has no rights over).
+    /// [`Error::Sys`] naming `pidfd_send_signal` (Linux 5.1): `EPERM` when the caller may not
+    /// signal the child (it changed its user ids to ones the caller has no rights over).
     pub fn kill(&mut self, signal: Signal) -> Result<()> {
         if self.status.is_some() {
             return Ok(());
@@ -402,10 +401,11 @@ impl Child {
     /// use std::time::Duration;
     /// use contain::process::Container;
     /// let mut child = Container::new("sleep").arg("100").spawn()?;
-    /// if child.wait_timeout(Duration::from_secs(5))?.is_none() {
-    ///     child.kill(contain::Signal::SIGKILL)?;
-    ///     child.wait()?;
-    /// }
+    /// let status = match child.wait_timeout(Duration::from_secs(5))? {
+    ///     Some(status) => status,
+    ///     None => child.kill_container()?, // every process of it, and reaped
+    /// };
+    /// # let _ = status;
     /// # Ok::<(), contain::Error>(())
     /// ```
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
@@ -571,15 +571,31 @@ impl Child {
         })
     }
 
-    /// SIGKILL to the whole container (its own cgroup, else the child through its pidfd,
-    /// which ends its PID namespace if it has one), then reaps the child.
-    fn kill_container(&mut self) -> Result<()> {
+    /// Ends the whole container with SIGKILL and reaps the child: what
+    /// [`wait_with_output_timeout`](Self::wait_with_output_timeout) does at its deadline, for
+    /// callers that wait with [`wait_timeout`](Self::wait_timeout) or their own event loop.
+    ///
+    /// "The whole container" is every process in the child's cgroup when `spawn` made one
+    /// (`cgroup.kill`, Linux 5.14; before, SIGKILL to each process of the frozen group), then
+    /// the child through its pidfd, which, with a new PID namespace, makes the kernel kill
+    /// every other process in it. Without either, only the child ends: what it started
+    /// outside its PID namespace and cgroup may outlive it. A child that has already ended
+    /// just gives its status.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Cgroup::kill`] and [`Cgroup::wait_empty`] (the group still holds processes
+    /// after [`DROP_TIMEOUT`]), of [`kill`](Self::kill) and of [`wait`](Self::wait).
+    pub fn kill_container(&mut self) -> Result<ExitStatus> {
+        if let Some(status) = self.status {
+            return Ok(status);
+        }
         if let Some(cg) = self.cgroup.as_deref() {
             cg.kill()?;
             cg.wait_empty(DROP_TIMEOUT)?;
         }
         self.kill(Signal::SIGKILL)?;
-        self.wait().map(drop)
+        self.wait()
     }
 }
 
