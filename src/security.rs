@@ -26,6 +26,10 @@ use seccompiler::BpfProgram;
 use crate::cgroup::DeviceRule;
 use crate::{Error, Result};
 
+/// The most instructions the kernel takes in one classic BPF program (`BPF_MAXINSNS`,
+/// include/uapi/linux/bpf_common.h): a longer seccomp filter fails with `EINVAL`.
+const BPF_MAXINSNS: usize = 4096;
+
 /// Capability names in kernel order (`CAP_CHOWN` is 0).
 const CAP_NAMES: [&str; 41] = [
     "CHOWN",
@@ -252,8 +256,8 @@ impl Seccomp {
     /// # Errors
     ///
     /// [`Error::Unsupported`] on an architecture other than x86_64 and aarch64 (no syscall table
-    /// for it); [`Error::Config`] if the program would exceed 65535 instructions (the length field
-    /// of `sock_fprog`; the kernel itself takes at most 4096, `BPF_MAXINSNS`).
+    /// for it); [`Error::Config`] if the program would exceed 4096 instructions
+    /// (`BPF_MAXINSNS`, the kernel's limit for one filter).
     pub fn default_program(capabilities: CapSet) -> Result<BpfProgram> {
         Ok(default_filter(capabilities)?.into_owned())
     }
@@ -482,10 +486,15 @@ impl PreparedSecurity {
         let filter = match &s.seccomp {
             Seccomp::Default => default_filter(s.capabilities)?,
             Seccomp::Disabled => Cow::Borrowed(&[][..]),
-            Seccomp::Program(p) if p.len() > u16::MAX as usize => {
+            Seccomp::Program(p) if p.len() > BPF_MAXINSNS => {
                 return Err(Error::config(
                     "seccomp filter",
-                    "more than 65535 instructions",
+                    format!(
+                        "{} instructions: the kernel takes at most {BPF_MAXINSNS} in one \
+                         filter (BPF_MAXINSNS); split it, or shorten it with a binary search \
+                         over the syscall numbers",
+                        p.len()
+                    ),
                 ))
             }
             Seccomp::Program(p) => Cow::Owned(p.clone()),
@@ -973,10 +982,13 @@ fn compile_default(keep: u64) -> Result<BpfProgram> {
             format!("no syscall table for {}", std::env::consts::ARCH),
         ));
     }
-    if out.len() > u16::MAX as usize {
+    if out.len() > BPF_MAXINSNS {
         return Err(Error::config(
             "seccomp filter",
-            "more than 65535 instructions",
+            format!(
+                "the default program has {} instructions: more than the kernel's {BPF_MAXINSNS}",
+                out.len()
+            ),
         ));
     }
     Ok(out)
@@ -1008,6 +1020,22 @@ fn default_filter(caps: CapSet) -> Result<Cow<'static, [seccompiler::sock_filter
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_program_longer_than_the_kernel_takes_is_refused_before_spawn() {
+        let with = |n: usize| Security {
+            seccomp: Seccomp::Program(vec![insn(BPF_RET_K, 0, 0, RET_ALLOW); n]),
+            ..Security::default()
+        };
+        assert!(PreparedSecurity::prepare(&with(BPF_MAXINSNS), true).is_ok());
+        let e = PreparedSecurity::prepare(&with(BPF_MAXINSNS + 1), true)
+            .map(drop)
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Config { .. }) && e.to_string().contains("4097 instructions"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn capability_names_round_trip() {

@@ -416,8 +416,21 @@ fn kill_ends_every_process() {
     assert_eq!(p.wait().signal(), Some(libc::SIGKILL));
     assert_eq!(q.wait().signal(), Some(libc::SIGKILL));
 
-    let e = Cgroup::root().unwrap().kill().unwrap_err();
+    let root = Cgroup::root().unwrap();
+    let e = root.kill().unwrap_err();
     assert!(matches!(e, Error::Config { .. }), "{e}");
+    // signal_all at the root would reach every process of the host, this one included:
+    // refused too (SIGURG, ignored by default, in case the refusal ever breaks).
+    let e = root.signal_all(Signal::SIGURG).unwrap_err();
+    assert!(matches!(e, Error::Config { .. }), "{e}");
+    // The root has no cgroup.events: Unsupported, saying so, not a bare ENOENT.
+    let e = root.events().unwrap_err();
+    assert!(
+        matches!(e, Error::Unsupported { .. }) && e.to_string().contains("root cgroup"),
+        "{e}"
+    );
+    let e = root.wait_empty(TIMEOUT).unwrap_err();
+    assert!(matches!(e, Error::Unsupported { .. }), "{e}");
     drop((sub, cg));
     assert_gone(&path);
 }

@@ -819,3 +819,31 @@ fn memory_sizes_take_docker_s_syntax() {
         assert!(!err.contains("not a size"), "{args:?}: {err}");
     }
 }
+
+/// A relay that cannot start (its "master" is no terminal, so setting the window size fails)
+/// leaves the caller's terminal as it was: not raw, and SIGWINCH not blocked.
+#[test]
+fn a_relay_that_fails_to_start_leaves_the_terminal_and_the_mask_as_they_were() {
+    let _one = RELAY.lock().unwrap_or_else(|e| e.into_inner());
+    use nix::sys::termios::{tcgetattr, LocalFlags};
+    let size = nix::pty::Winsize {
+        ws_row: 21,
+        ws_col: 55,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let (not_a_master, _w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let before = blocked_now();
+    let e = TtyRelay::start(not_a_master, slave.as_fd(), slave.as_fd())
+        .map(drop)
+        .unwrap_err();
+    assert!(e.to_string().contains("TIOCSWINSZ"), "{e}");
+    let t = tcgetattr(&slave).unwrap();
+    assert!(
+        t.local_flags.contains(LocalFlags::ICANON) && t.local_flags.contains(LocalFlags::ECHO),
+        "the input terminal was left raw: {t:?}"
+    );
+    assert_eq!(blocked_now(), before, "the signal mask was left changed");
+}

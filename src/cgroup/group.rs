@@ -739,8 +739,14 @@ impl Cgroup {
     ///   "Delegation Containment": it needs write access to `cgroup.procs` of the common ancestor
     ///   of both groups), `ENOENT` when the group was removed.
     pub fn add_process(&self, pid: Pid) -> Result<()> {
+        // Only the write's errno says something about the move; an open that fails is
+        // reported as what it is.
         match self.write_file("cgroup.procs", &pid.to_string()) {
-            Err(Error::Sys { errno, .. }) => Err(self.attach_error(Some(pid), errno)),
+            Err(Error::Sys {
+                syscall: "write",
+                errno,
+                ..
+            }) => Err(self.attach_error(Some(pid), errno)),
             other => other,
         }
     }
@@ -749,10 +755,29 @@ impl Cgroup {
     ///
     /// # Errors
     ///
-    /// Those of [`read_file`](Self::read_file) on `cgroup.events` (the root cgroup has none:
-    /// [`Error::Sys`] naming `openat` with `ENOENT`); [`Error::Parse`] when it lacks `populated`.
+    /// [`Error::Unsupported`] on the root cgroup, which has no `cgroup.events`; those of
+    /// [`read_file`](Self::read_file); [`Error::Parse`] when it lacks `populated`.
     pub fn events(&self) -> Result<CgroupEvents> {
         self.read_parsed("cgroup.events")
+            .map_err(|e| self.no_events(e))
+    }
+
+    /// `cgroup.events` missing is the root cgroup (or a kernel before 4.5): say so.
+    fn no_events(&self, e: Error) -> Error {
+        match e {
+            Error::Sys {
+                errno: Errno::ENOENT,
+                ..
+            } => Error::unsupported(
+                "cgroup.events",
+                format!(
+                    "{} has no cgroup.events (the root cgroup has none; kernels before 4.5 \
+                     lack it): watch a non-root group",
+                    self.path.display()
+                ),
+            ),
+            e => e,
+        }
     }
 
     /// Waits until `cgroup.events` satisfies `done`, sleeping in `poll(POLLPRI)`: the kernel
@@ -763,7 +788,9 @@ impl Cgroup {
         done: impl Fn(&CgroupEvents) -> bool,
     ) -> Result<CgroupEvents> {
         let name = "cgroup.events";
-        let mut file = self.open_file(name, OFlag::O_RDONLY)?;
+        let mut file = self
+            .open_file(name, OFlag::O_RDONLY)
+            .map_err(|e| self.no_events(e))?;
         let deadline = Instant::now().checked_add(timeout);
         loop {
             // Reading re-arms the notification, so read first, then poll.
@@ -802,8 +829,8 @@ impl Cgroup {
     /// # Errors
     ///
     /// [`Error::Sys`] naming `poll` and `<group>/cgroup.events` with `ETIMEDOUT` when processes are
-    /// still there after `timeout`; those of [`events`](Self::events) (the root cgroup has no
-    /// `cgroup.events`).
+    /// still there after `timeout`; those of [`events`](Self::events) ([`Error::Unsupported`]
+    /// on the root cgroup).
     pub fn wait_empty(&self, timeout: Duration) -> Result<()> {
         self.wait_events(timeout, |e| !e.populated).map(drop)
     }
@@ -947,8 +974,10 @@ impl Cgroup {
     /// [`Error::Sys`] naming `pidfd_open`, `pidfd_send_signal` or `kill` (before Linux 5.3: no
     /// pidfds) with `EPERM` when the caller may not signal a process; those of reading
     /// `cgroup.procs` ([`procs`](Self::procs)) and of listing and opening the child groups.
-    /// Processes that exit meanwhile (`ESRCH`) are skipped, not errors.
+    /// Processes that exit meanwhile (`ESRCH`) are skipped, not errors. [`Error::Config`] on
+    /// the root cgroup: every process of the host, the caller included, is in its subtree.
     pub fn signal_all(&self, signal: Signal) -> Result<usize> {
+        self.refuse_root("signal every process in")?;
         let mut sent = 0;
         let mut stack = vec![self.try_clone()?];
         while let Some(cg) = stack.pop() {

@@ -178,29 +178,9 @@ impl TtyRelay {
         let output = output
             .try_clone_to_owned()
             .map_err(io_err("fcntl(F_DUPFD_CLOEXEC)"))?;
-        let saved = match termios::tcgetattr(&input) {
-            Ok(t) => {
-                let mut raw = t.clone();
-                termios::cfmakeraw(&mut raw);
-                termios::tcsetattr(&input, SetArg::TCSANOW, &raw)
-                    .map_err(|e| Error::sys("tcsetattr", e))?;
-                if let Some(ws) = get_winsize(input.as_fd()) {
-                    set_winsize(master.as_fd(), &ws)?;
-                }
-                let keep = input
-                    .try_clone()
-                    .map_err(io_err("fcntl(F_DUPFD_CLOEXEC)"))?;
-                Some((keep, t))
-            }
-            Err(_) => {
-                // Not a terminal: plain copying, no raw mode; the size of the terminal we
-                // write to, if any.
-                if let Some(ws) = get_winsize(output.as_fd()) {
-                    set_winsize(master.as_fd(), &ws)?;
-                }
-                None
-            }
-        };
+        // SIGWINCH is blocked (to be read from a signalfd) before anything else changes, and
+        // the guard that undoes both exists from then on: no early return can leave the
+        // caller's terminal raw or its mask changed.
         let mut winch = SigSet::empty();
         winch.add(Signal::SIGWINCH);
         let mut old_mask = SigSet::empty();
@@ -208,9 +188,31 @@ impl TtyRelay {
             .map_err(|e| Error::sys("pthread_sigmask", e))?;
         let mut relay = TtyRelay {
             thread: None,
-            saved,
+            saved: None,
             old_mask,
         };
+        match termios::tcgetattr(&input) {
+            Ok(t) => {
+                if let Some(ws) = get_winsize(input.as_fd()) {
+                    set_winsize(master.as_fd(), &ws)?;
+                }
+                let keep = input
+                    .try_clone()
+                    .map_err(io_err("fcntl(F_DUPFD_CLOEXEC)"))?;
+                let mut raw = t.clone();
+                termios::cfmakeraw(&mut raw);
+                termios::tcsetattr(&input, SetArg::TCSANOW, &raw)
+                    .map_err(|e| Error::sys("tcsetattr", e))?;
+                relay.saved = Some((keep, t));
+            }
+            Err(_) => {
+                // Not a terminal: plain copying, no raw mode; the size of the terminal we
+                // write to, if any.
+                if let Some(ws) = get_winsize(output.as_fd()) {
+                    set_winsize(master.as_fd(), &ws)?;
+                }
+            }
+        }
         let sfd = SignalFd::with_flags(&winch, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .map_err(|e| Error::sys("signalfd", e))?;
         let thread = std::thread::Builder::new()
