@@ -1,7 +1,6 @@
-//! `contain`: Linux container primitives.
-//!
-//! Namespaces, id maps, mounts, `pivot_root` and cgroup v2 as safe builders, and a process layer
-//! that composes them: `clone3` straight into new namespaces with a pidfd handle.
+// The crate's front page is the README: what the crate is, the library example (a doctest
+// that CI runs, so the README's example cannot break), the module map and how `spawn` works.
+#![doc = include_str!("../README.md")]
 //!
 //! # Conventions
 //!

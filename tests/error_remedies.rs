@@ -300,7 +300,8 @@ fn a_rootless_cgroup_failure_explains_delegation() {
         "EACCES",
         "systemd-run --user --scope -p Delegate=yes",
         "run as root",
-        "drop the limits",
+        "drop these limits",
+        "LimitPolicy::BestEffort",
     ] {
         assert!(msg.contains(needed), "{needed:?} missing from: {msg}");
     }
@@ -326,10 +327,8 @@ fn a_rootless_cgroup_failure_explains_delegation() {
     }
 
     // Best effort: the container runs without a cgroup, and says what it did not apply.
-    let mut r = Resources::default();
-    r.pids_max = Some(Max::Limit(64));
     let mut child = Container::new("true")
-        .resources(r)
+        .resources(Resources::new().pids_max(64))
         .limit_policy(LimitPolicy::BestEffort)
         .spawn()
         .unwrap();
@@ -341,6 +340,11 @@ fn a_rootless_cgroup_failure_explains_delegation() {
     assert!(
         matches!(skipped[0].reason, Error::Unsupported { .. }),
         "{skipped:?}"
+    );
+    assert!(
+        !skipped[0].to_string().contains("BestEffort"),
+        "the reason suggests what the caller chose: {}",
+        skipped[0]
     );
     assert!(child.wait().unwrap().success());
 }
@@ -381,7 +385,14 @@ fn best_effort_applies_what_the_host_supports_and_lists_the_rest() {
         .map(|s| (s.setting.clone(), s.value.clone(), s.controller))
         .collect();
     for s in child.skipped_limits() {
-        eprintln!("skipped {}={}: {}", s.setting, s.value, s.reason);
+        eprintln!("{s}");
+        // The caller chose best effort already: the reason does not suggest it again.
+        assert!(!s.to_string().contains("BestEffort"), "{s}");
+        assert!(
+            s.to_string()
+                .starts_with(&format!("{}={} not applied: ", s.setting, s.value)),
+            "{s}"
+        );
     }
     let cg = child.cgroup().expect("a cgroup as root");
     let mut expected = Vec::new();

@@ -13,6 +13,25 @@ use std::path::{Path, PathBuf};
 use super::controllers::Controller;
 use crate::{Error, Result};
 
+/// The last remedy of a missing controller, for strict callers; dropped from the reasons of
+/// [`SkippedLimit`](super::SkippedLimit)s, whose callers already chose it.
+pub(crate) const BEST_EFFORT_HINT: &str = "; or drop these limits, or have the limits this \
+     host supports applied and the rest reported (LimitPolicy::BestEffort)";
+
+/// `e` without [`BEST_EFFORT_HINT`]: the reason a limit was skipped under best effort.
+pub(crate) fn without_best_effort_hint(e: &Error) -> Error {
+    match e {
+        Error::Unsupported { feature, reason } => Error::Unsupported {
+            feature: feature.clone(),
+            reason: reason
+                .strip_suffix(BEST_EFFORT_HINT)
+                .unwrap_or(reason)
+                .to_owned(),
+        },
+        e => e.clone(),
+    }
+}
+
 /// A cgroup v2 mount.
 ///
 /// ```
@@ -420,8 +439,7 @@ impl HostCgroups {
         Err(Error::unsupported(
             feature,
             format!(
-                "{}. To fix: {}; or drop these limits, or have the limits this host supports \
-                 applied and the rest reported (LimitPolicy::BestEffort)",
+                "{}. To fix: {}{BEST_EFFORT_HINT}",
                 reason.join("; "),
                 remedies.join("; ")
             ),

@@ -44,7 +44,7 @@ use std::sync::{Mutex, OnceLock};
 use nix::sys::stat::{self, Mode};
 
 use super::controllers::Controller;
-use super::discover::{and_list, HostCgroups};
+use super::discover::{and_list, without_best_effort_hint, HostCgroups, BEST_EFFORT_HINT};
 use super::group::{remove_if_empty, Cgroup, OwnedCgroup};
 use super::resources::{CgroupBuilder, Resources, SkippedLimit};
 use crate::errno::NixResultExt;
@@ -343,7 +343,7 @@ pub(crate) fn create_for_container_best_effort(
     let skip_all = |r: &Resources, e: &Error| -> Vec<SkippedLimit> {
         r.controllers()
             .into_iter()
-            .flat_map(|c| r.skip(c, e))
+            .flat_map(|c| r.skip(c, &without_best_effort_hint(e)))
             .collect()
     };
     let mut skipped = Vec::new();
@@ -357,7 +357,7 @@ pub(crate) fn create_for_container_best_effort(
     let mut rest = resources.clone();
     for c in resources.controllers() {
         if let Err(e) = host.check(c) {
-            skipped.extend(rest.skip(c, &e));
+            skipped.extend(rest.skip(c, &without_best_effort_hint(&e)));
             rest = rest.without(c);
         }
     }
@@ -652,9 +652,8 @@ fn not_delegated(own: &Cgroup, at: &Cgroup, wanted: &[Controller], e: Error) -> 
              only in a subtree delegated to its user: run the program in one, e.g. \
              `systemd-run --user --scope -p Delegate=yes PROGRAM` (then, for limits that need \
              controllers, move it into a leaf child of the scope and pass another child as the \
-             parent: Container::cgroup_parent, `run --cgroup-parent`); or run as root; or drop \
-             the limits (no Container::resources), or run without what this host cannot give \
-             with LimitPolicy::BestEffort",
+             parent: Container::cgroup_parent, `run --cgroup-parent`); or run as \
+             root{BEST_EFFORT_HINT}",
             at.path().display()
         ),
     )

@@ -410,6 +410,17 @@ pub struct SkippedLimit {
     pub reason: Error,
 }
 
+impl std::fmt::Display for SkippedLimit {
+    /// `memory.max=268435456 not applied: ` and the reason.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}={} not applied: {}",
+            self.setting, self.value, self.reason
+        )
+    }
+}
+
 /// Creates a cgroup: plain data until [`create_in`](Self::create_in) or
 /// [`create_in_own`](Self::create_in_own).
 ///
