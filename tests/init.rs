@@ -4,10 +4,10 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use common::{is_root, output, role, stdout};
+use common::{is_root, output, pidfd_open, role, stdout};
 use contain::namespace::Namespaces;
 use contain::process::{Container, Stdio};
 use contain::Signal;
@@ -94,18 +94,6 @@ fn host_pid(member: i32, ns_pid: i32) -> i32 {
             in_ns(pid) && std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|n| n == ns)
         })
         .unwrap_or_else(|| panic!("no process {ns_pid} in the namespace of {member}"))
-}
-
-fn pidfd_open(pid: i32) -> OwnedFd {
-    // SAFETY: pidfd_open(2) with a pid and no flags; the result is checked and then owned.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    assert!(
-        fd >= 0,
-        "pidfd_open {pid}: {}",
-        std::io::Error::last_os_error()
-    );
-    // SAFETY: a fresh descriptor nobody else owns.
-    unsafe { OwnedFd::from_raw_fd(fd as i32) }
 }
 
 /// poll(2) on `fd` for `events` (empty: only POLLHUP and POLLERR), at most `limit`; what

@@ -9,29 +9,15 @@
 mod common;
 
 use std::io::Write;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use common::run::read_until;
-use common::{is_root, role};
+use common::{is_root, pidfd_open, role};
 use contain::cgroup::{CgroupBuilder, HostCgroups, Resources};
 use contain::namespace::Namespaces;
 use contain::process::{Child, Container, Stdio};
 use contain::Signal;
-
-/// A pidfd for `pid`, so that a process of the container can be checked (and, if a test
-/// fails, killed) without hitting a reused pid.
-fn pidfd_open(pid: i32) -> OwnedFd {
-    // SAFETY: pidfd_open takes no pointers; the fd it returns is new and ours.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    assert!(
-        fd >= 0,
-        "pidfd_open({pid}): {}",
-        std::io::Error::last_os_error()
-    );
-    // SAFETY: the kernel just returned this descriptor to us.
-    unsafe { OwnedFd::from_raw_fd(fd as i32) }
-}
 
 /// Whether the process behind `pidfd` has exited (its pidfd is readable), without waiting.
 fn has_exited(pidfd: &OwnedFd) -> bool {

@@ -162,5 +162,21 @@ pub fn assert_passes_as_nobody(name: &str, role: &str, subids: bool) {
         "{name}: the scenario did not run"
     );
 }
+/// A pidfd for `pid` (pidfd_open(2), Linux 5.3), so that a test can check on a process, or
+/// kill a leftover one, without ever hitting a reused pid. Panics when there is no such
+/// process.
+pub fn pidfd_open(pid: i32) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes no pointers; the result is checked before it is owned.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    assert!(
+        fd >= 0,
+        "pidfd_open({pid}): {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: the kernel just returned this descriptor; nobody else owns it.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) }
+}
+
 pub mod busybox;
 pub mod run;
