@@ -539,3 +539,40 @@ fn kill_container_after_wait_timeout_ends_every_process_of_the_cgroup() {
     // Already ended: the same status again, no error.
     assert_eq!(child.kill_container().unwrap(), status);
 }
+
+/// `Container::output` as std's `Command::output`: stdout and stderr captured, stdin
+/// `/dev/null` (a reader gets EOF at once instead of the test's stdin), streams set
+/// explicitly kept; `status` runs to the end; a tty has nothing to capture and is refused.
+#[test]
+fn output_and_status_work_as_std_s() {
+    let cat = Container::new("sh").args([
+        "-c",
+        "readlink /proc/self/fd/0; cat; echo out; echo err >&2; exit 3",
+    ]);
+    let out = cat.output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        (&out.stdout[..], &out.stderr[..]),
+        (&b"/dev/null\nout\n"[..], &b"err\n"[..])
+    );
+    assert!(!out.timed_out);
+    assert!(out.usage.rusage.is_some(), "{:?}", out.usage);
+    // The same container again, stderr set explicitly: kept, not captured.
+    let out = cat.stderr(Stdio::Null).output().unwrap();
+    assert_eq!(
+        (&out.stdout[..], &out.stderr[..]),
+        (&b"/dev/null\nout\n"[..], &b""[..])
+    );
+
+    let status = Container::new("sh")
+        .args(["-c", "exit 6"])
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(6));
+
+    let e = Container::new("true").tty(true).output().unwrap_err();
+    assert!(
+        matches!(e, contain::Error::Config { what: "output", .. }),
+        "{e}"
+    );
+}

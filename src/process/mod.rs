@@ -847,6 +847,52 @@ impl Container {
     /// [`Error::Unsupported`]: crate::Error::Unsupported
     pub fn spawn(&self) -> Result<Child> {
         let prepared = Prepared::new(self)?;
-        prepared.spawn(self)
+        prepared.spawn(self, false)
+    }
+
+    /// Runs the command to its end and collects what it wrote, as
+    /// `std::process::Command::output` does: the streams left at [`Stdio::Inherit`] (the
+    /// default) are stdin from `/dev/null` and stdout and stderr piped; a stream set to
+    /// something else is kept. [`Output`] also has what the container used
+    /// ([`Output::usage`]). The same as `spawn()?.wait_with_output()`; for a deadline, use
+    /// [`Child::wait_with_output_timeout`].
+    ///
+    /// ```no_run
+    /// use contain::namespace::Namespaces;
+    /// use contain::process::Container;
+    /// let out = Container::new("uname").arg("-n")
+    ///     .namespaces(Namespaces::USER | Namespaces::UTS)
+    ///     .hostname("box")
+    ///     .output()?;
+    /// assert_eq!(out.stdout, b"box\n");
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`](crate::Error::Config) with [`tty`](Self::tty) (the streams are the
+    /// terminal's, there is nothing to capture); those of [`spawn`](Self::spawn) and
+    /// [`Child::wait_with_output`].
+    pub fn output(&self) -> Result<Output> {
+        if self.tty {
+            return Err(crate::Error::config(
+                "output",
+                "a container with a tty writes to its terminal, not to pipes: use spawn() and \
+                 Child::take_tty, or leave tty off",
+            ));
+        }
+        let prepared = Prepared::new(self)?;
+        prepared.spawn(self, true)?.wait_with_output()
+    }
+
+    /// Runs the command to its end with the streams as set (the caller's by default) and
+    /// returns how it ended, as `std::process::Command::status` does: the same as
+    /// `spawn()?.wait()`.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`spawn`](Self::spawn) and [`Child::wait`].
+    pub fn status(&self) -> Result<ExitStatus> {
+        self.spawn()?.wait()
     }
 }

@@ -140,7 +140,10 @@ impl Prepared {
 
     /// Clones the child and sees it through its setup: its cgroup and descriptors, the
     /// clone, the parent's steps while it waits, then its verdict (EOF: it exec'd).
-    pub(super) fn spawn(mut self, c: &Container) -> Result<Child> {
+    ///
+    /// `capture`: [`Container::output`]'s defaults (stdin from `/dev/null`, stdout and stderr
+    /// piped) for the streams left at [`Stdio::Inherit`].
+    pub(super) fn spawn(mut self, c: &Container, capture: bool) -> Result<Child> {
         let network = net::Setup::prepare(c.network.as_ref(), c.namespaces)?;
         // Declared first so that it is removed last, after a failed child is reaped.
         let (owned_cgroup, skipped_limits) = create_cgroup(c)?;
@@ -150,7 +153,7 @@ impl Prepared {
             _ => None,
         };
         self.cgroup = target.map(|cg| cg.as_fd().as_raw_fd());
-        let fds = ChildFds::new(c, self.min_fd)?;
+        let fds = ChildFds::new(c, self.min_fd, capture)?;
         let pipes = Pipes::new(self.min_fd)?;
         let buffers = self.buffers(c, &fds, pipes.err_write.as_raw_fd())?;
         let mut plan = self.child_plan(c, &buffers, &fds, &pipes, network.as_ref());
@@ -1197,7 +1200,7 @@ struct ChildFds {
 
 impl ChildFds {
     /// The pty's socket or the pty itself (with `-t`), then stdio, then passed descriptors.
-    fn new(c: &Container, min_fd: RawFd) -> Result<ChildFds> {
+    fn new(c: &Container, min_fd: RawFd, capture: bool) -> Result<ChildFds> {
         // With a rootfs the pty must come from the container's own devpts (its name must
         // resolve inside): the child opens it and sends us the master.
         let pty_in_child = c.tty && c.rootfs.is_some();
@@ -1216,7 +1219,7 @@ impl ChildFds {
             }
             false => None,
         };
-        let parent_ends = stdio_fds(c, min_fd, &mut moves)?;
+        let parent_ends = stdio_fds(c, min_fd, capture, &mut moves)?;
         for (fd, target) in &c.fds {
             moves.push((dup_high(fd.as_fd(), min_fd)?, *target));
         }
@@ -1242,10 +1245,13 @@ fn pty_socket(min_fd: RawFd) -> Result<(OwnedFd, OwnedFd)> {
 }
 
 /// Adds the moves for stdin, stdout and stderr as `Stdio` asks (with a tty they are the
-/// pty's, set elsewhere), and returns our ends of the piped ones.
+/// pty's, set elsewhere), and returns our ends of the piped ones. With `capture`, streams
+/// left at `Inherit` are as `std::process::Command::output` has them: stdin `/dev/null`,
+/// stdout and stderr piped.
 fn stdio_fds(
     c: &Container,
     min_fd: RawFd,
+    capture: bool,
     moves: &mut Vec<(OwnedFd, RawFd)>,
 ) -> Result<[Option<OwnedFd>; 3]> {
     let mut parent_ends: [Option<OwnedFd>; 3] = [None, None, None];
@@ -1254,7 +1260,12 @@ fn stdio_fds(
     } else {
         [&c.stdin, &c.stdout, &c.stderr]
     };
+    let captured = [&Stdio::Null, &Stdio::Piped, &Stdio::Piped];
     for (i, stdio) in stdio.into_iter().enumerate() {
+        let stdio = match stdio {
+            Stdio::Inherit if capture => captured[i],
+            other => other,
+        };
         match stdio {
             Stdio::Inherit => {}
             Stdio::Null => {
