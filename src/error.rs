@@ -77,7 +77,8 @@ pub enum Error {
         /// Why it cannot be had and what is missing.
         reason: String,
     },
-    /// A kernel interface file could not be parsed.
+    /// A kernel interface file (`/proc/self/mountinfo`, a cgroup file), or a value given as
+    /// text (a size such as `"64m"`, a CIDR), could not be parsed.
     Parse {
         /// Which file or format, e.g. `"/proc/self/mountinfo"`.
         what: String,

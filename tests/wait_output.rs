@@ -373,6 +373,8 @@ fn usage_without_a_cgroup_comes_from_waitids_rusage() {
         .unwrap();
     assert_eq!(out.stdout, b"100000\n");
     assert_eq!(out.usage.cgroup, None);
+    // No cgroup: no peak memory figure, rather than maxrss passed off as one.
+    assert_eq!(out.usage.memory_peak(), None);
     let ru = out.usage.rusage.expect("waitid's rusage");
     eprintln!("{test}: {ru:?}");
     assert!(ru.utime + ru.stime > Duration::ZERO, "{ru:?}");
@@ -416,6 +418,7 @@ fn output_carries_the_cgroups_usage_too() {
     let cg = out.usage.cgroup.expect("the cgroup's usage");
     assert!(cg.cpu.usage() > Duration::ZERO, "{cg:?}");
     assert_eq!(out.usage.cpu(), Some(cg.cpu.usage()));
+    assert_eq!(out.usage.memory_peak(), cg.memory_peak);
     let ru = out.usage.rusage.expect("waitid's rusage");
     assert!(ru.utime + ru.stime > Duration::ZERO, "{ru:?}");
     assert!(

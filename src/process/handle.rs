@@ -249,15 +249,18 @@ impl Child {
         self.veth.as_ref()
     }
 
-    /// The exit report: CPU time, peak memory and OOM kills of the child's cgroup (the one
-    /// `spawn` created). Read it after [`wait`](Self::wait): the cgroup is removed when the
-    /// `Child` is dropped.
+    /// What the container used ([`Usage`]): the rusage `waitid` gave when the child was
+    /// reaped (CPU time, max RSS; no cgroup or privilege needed, so rootless callers get it)
+    /// and, when `spawn` made a cgroup for the child
+    /// ([`Container::resources`](super::Container::resources)), that cgroup's CPU time, peak
+    /// memory and OOM kills, read now. Read it after [`wait`](Self::wait) (the rusage comes
+    /// with the exit status) and before the `Child` is dropped (the cgroup goes with it);
+    /// [`wait_with_output`](Self::wait_with_output) puts it in [`Output::usage`].
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when the child has no cgroup of its own (no
-    /// [`Container::resources`](super::Container::resources)); otherwise those of
-    /// [`Cgroup::usage`].
+    /// [`Error::Config`] when there is neither: the child still runs (or somebody else reaped
+    /// it) and has no cgroup of its own; otherwise those of [`Cgroup::usage`].
     pub fn usage(&self) -> Result<Usage> {
         let cgroup = self.cgroup.as_deref().map(Cgroup::usage).transpose()?;
         if cgroup.is_none() && self.rusage.is_none() {

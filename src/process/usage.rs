@@ -55,6 +55,16 @@ impl Usage {
             (None, None) => None,
         }
     }
+
+    /// Peak memory of the container: its cgroup's `memory.peak` (Linux 5.19; every process
+    /// of the container and its page cache), when `spawn` made a cgroup with the memory
+    /// controller. `None` otherwise, deliberately: the rusage's
+    /// [`maxrss`](Rusage::maxrss) is no substitute, as it is at least the caller's own peak
+    /// RSS (the child shares the caller's memory until it execs) and counts one process, not
+    /// the container; read it there when a rough figure is enough.
+    pub fn memory_peak(&self) -> Option<Bytes> {
+        self.cgroup.as_ref().and_then(|cg| cg.memory_peak)
+    }
 }
 
 /// `struct rusage` as `waitid(2)` (or `wait4(2)`) reports it for a reaped child: the child's
