@@ -9,7 +9,7 @@
 mod common;
 
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use common::run::read_until;
@@ -578,4 +578,80 @@ fn output_and_status_work_as_std_s() {
         matches!(e, contain::Error::Config { what: "output", .. }),
         "{e}"
     );
+}
+
+/// `kill_container` on a child that has already exited still ends what it left running in
+/// its cgroup (a daemonised process, no PID namespace to take it down).
+#[test]
+fn kill_container_after_the_child_exited_ends_what_it_left_in_the_cgroup() {
+    if !is_root("kill_container_after_the_child_exited_ends_what_it_left_in_the_cgroup") {
+        return;
+    }
+    let mut child = Container::new("sh")
+        .args(["-c", "sleep 1000 & echo $! >&2"])
+        .resources(Resources::new())
+        .stderr(Stdio::Piped)
+        .spawn()
+        .unwrap();
+    let pid = read_until(child.stderr.as_ref().unwrap(), "\n");
+    let daemon = KillOnDrop(pidfd_open(pid.trim().parse().unwrap()));
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(
+        !has_exited(&daemon.0),
+        "the daemon runs on after its parent"
+    );
+    assert_eq!(child.kill_container().unwrap().code(), Some(0));
+    assert!(
+        has_exited(&daemon.0),
+        "kill_container left the daemon in the cgroup"
+    );
+}
+
+/// A child reaped behind the handle's back (as a caller that ignores SIGCHLD, or a
+/// `waitpid(-1)` reaper, would): from Linux 6.15 the pidfd still has the status, and
+/// `wait_with_output` returns the output and status without a rusage instead of failing;
+/// before, it says who took the status.
+#[test]
+fn output_survives_a_child_reaped_by_someone_else() {
+    let child = Container::new("sh")
+        .args(["-c", "echo out; read x; exit 3"])
+        .stdin(Stdio::Piped)
+        .stdout(Stdio::Piped)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.as_ref().unwrap();
+    assert!(read_until(stdout, "out\n").contains("out"));
+    // Reap it ourselves through its pidfd once stdin is closed.
+    let pidfd = child.pidfd().try_clone_to_owned().unwrap();
+    let mut child = child;
+    drop(child.stdin.take());
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid with a valid siginfo_t to fill; P_PIDFD is 3.
+    let r = unsafe {
+        libc::waitid(
+            3, /* P_PIDFD */
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED,
+        )
+    };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let release = release.trim();
+    let mut parts = release
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    match child.wait_with_output() {
+        Ok(out) => {
+            assert!(version >= (6, 15), "Ok on {release}: {out:?}");
+            assert_eq!(out.status.code(), Some(3), "{}", out.status);
+            assert_eq!(out.stdout, b"", "read before: {:?}", out.stdout);
+            assert_eq!(out.usage.rusage, None);
+        }
+        Err(e) => {
+            assert!(version < (6, 15), "failed on {release}: {e}");
+            assert!(e.to_string().contains("another waiter"), "{e}");
+        }
+    }
 }

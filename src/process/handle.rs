@@ -444,8 +444,8 @@ impl Child {
     /// # Errors
     ///
     /// [`Error::Sys`] naming `poll` or `read(output pipe)` when waiting on the pipes fails (the
-    /// child is then killed, as the handle is dropped); those of [`wait`](Self::wait) and of
-    /// [`usage`](Self::usage) (reading the cgroup's counters).
+    /// child is then killed, as the handle is dropped); those of [`wait`](Self::wait). Usage
+    /// that cannot be had is left out of [`Output::usage`] rather than failing the call.
     pub fn wait_with_output(self) -> Result<Output> {
         self.collect_output(None)
     }
@@ -563,7 +563,13 @@ impl Child {
             }
         }
         let status = self.wait()?;
-        let usage = self.usage()?;
+        // What can be had: no rusage when somebody else reaped the child (the status then
+        // came from the pidfd), no cgroup counters when they could not be read. Neither is
+        // worth losing the output and the status for.
+        let usage = Usage {
+            rusage: self.rusage,
+            cgroup: self.cgroup.as_deref().and_then(|cg| cg.usage().ok()),
+        };
         let [stdout, stderr] = bufs;
         Ok(Output {
             status,
@@ -583,22 +589,24 @@ impl Child {
     /// the child through its pidfd, which, with a new PID namespace, makes the kernel kill
     /// every other process in it. Without either, only the child ends: what it started
     /// outside its PID namespace and cgroup may outlive it. A child that has already ended
-    /// just gives its status.
+    /// gives its status, and what it left running in its cgroup is killed all the same.
     ///
     /// # Errors
     ///
     /// Those of [`Cgroup::kill`] and [`Cgroup::wait_empty`] (the group still holds processes
-    /// after [`DROP_TIMEOUT`]), of [`kill`](Self::kill) and of [`wait`](Self::wait).
+    /// after [`DROP_TIMEOUT`]): the child is then killed and reaped through its pidfd all the
+    /// same before the error is returned; those of [`kill`](Self::kill) and of
+    /// [`wait`](Self::wait).
     pub fn kill_container(&mut self) -> Result<ExitStatus> {
-        if let Some(status) = self.status {
-            return Ok(status);
+        let group = match self.cgroup.as_deref() {
+            Some(cg) => cg.kill().and_then(|()| cg.wait_empty(DROP_TIMEOUT)),
+            None => Ok(()),
+        };
+        if self.status.is_none() {
+            self.kill(Signal::SIGKILL)?;
         }
-        if let Some(cg) = self.cgroup.as_deref() {
-            cg.kill()?;
-            cg.wait_empty(DROP_TIMEOUT)?;
-        }
-        self.kill(Signal::SIGKILL)?;
-        self.wait()
+        let status = self.wait()?;
+        group.map(|()| status)
     }
 }
 

@@ -40,7 +40,9 @@ pub struct Usage {
     /// `waitpid(-1)` loop: the status then comes from the pidfd, which keeps no rusage).
     pub rusage: Option<Rusage>,
     /// The counters of the child's own cgroup (`cpu.stat`, `memory.peak`, `memory.events`),
-    /// read when the usage was asked for; `None` when `spawn` made no cgroup for the child.
+    /// read when the usage was asked for; `None` when `spawn` made no cgroup for the child
+    /// (and, in [`Output::usage`](super::Output::usage), when they could not be read: the
+    /// output and status are not given up for them).
     pub cgroup: Option<cgroup::Usage>,
 }
 
