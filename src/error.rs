@@ -374,7 +374,9 @@ const EXEC_ENOEXEC: &str = "the kernel does not recognize the format: a binary f
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ExecTarget {
-    /// Not looked at (a seccomp filter was installed, or the path was tried by the init).
+    /// Not looked at: the caller's own seccomp program is installed (a filter that kills on
+    /// the syscalls of the look would make a failed exec read as a successful one), or the
+    /// path could not be examined (e.g. a directory on it may not be searched).
     Unknown,
     /// No file at the path (or a dangling symlink).
     Missing,
@@ -416,6 +418,13 @@ pub struct ExecFailure {
     pub target: ExecTarget,
     /// Whether the paths are inside a rootfs (the image) rather than the caller's root.
     pub in_rootfs: bool,
+    /// For a [`ExecTarget::Script`]: the interpreter its `#!` line names (the path up to the
+    /// first blank: `/usr/bin/env` for `#!/usr/bin/env python3`), as read in the container.
+    /// At most 126 bytes: a longer one is cut, and `interpreter_truncated` says so. `None`
+    /// when the file was not read or names none.
+    pub interpreter: Option<PathBuf>,
+    /// Whether `interpreter` is only the start of a longer name.
+    pub interpreter_truncated: bool,
 }
 
 impl ExecFailure {
@@ -429,7 +438,21 @@ impl ExecFailure {
         };
         let at = self.path.as_deref().map(Path::display);
         let searched = self.search_path.as_deref().map(|p| Path::new(p).display());
+        let not_examined = "(not examined: the caller's seccomp program is installed, or the \
+             path could not be looked at)";
         match (errno, self.target, at, searched) {
+            (Errno::ENOENT, ExecTarget::Script, Some(at), _) if self.interpreter.is_some() => {
+                format!(
+                    "{at} exists but is a script whose interpreter {}{} is missing in {root}",
+                    self.interpreter
+                        .as_deref()
+                        .map_or(Path::new("").display(), Path::display),
+                    match self.interpreter_truncated {
+                        true => "... (its #! line, cut here, is longer than what was read)",
+                        false => "",
+                    }
+                )
+            }
             (Errno::ENOENT, ExecTarget::Script, Some(at), _) => format!(
                 "{at} exists but is a script whose interpreter (the program on its #! line) \
                  is missing in {root}"
@@ -442,6 +465,15 @@ impl ExecFailure {
             (Errno::ENOENT, ExecTarget::Other, Some(at), _) => {
                 format!("{at} exists, so its interpreter or loader is missing in {root}")
             }
+            (Errno::ENOENT, ExecTarget::Unknown, _, Some(path)) => format!(
+                "{program:?} was not found in any directory of PATH={path} in {root}, or is a \
+                 script whose #! interpreter or a binary whose loader is missing {not_examined}"
+            ),
+            (Errno::ENOENT, ExecTarget::Unknown, at, None) => format!(
+                "{} was not found in {root}, or is a script whose #! interpreter or a binary \
+                 whose loader is missing {not_examined}",
+                at.map_or_else(|| program.to_string(), |p| p.to_string())
+            ),
             (Errno::ENOENT, _, _, Some(path)) => format!(
                 "{program:?} was not found in any directory of PATH={path} in {root} \
                  (ENOENT from execve also means a script's #! interpreter or a binary's \
@@ -476,6 +508,26 @@ impl ExecFailure {
             false => format!("install {what}"),
         };
         Some(match (errno, self.target) {
+            (Errno::ENOENT, ExecTarget::Script) if self.interpreter.is_some() => {
+                let name = self
+                    .interpreter
+                    .as_deref()
+                    .unwrap_or(Path::new(""))
+                    .display();
+                Cow::Owned(match self.interpreter_truncated {
+                    false => format!(
+                        "{}, or change the script's #! line to an interpreter that exists \
+                         (e.g. #!/bin/sh)",
+                        install(&name.to_string())
+                    ),
+                    true => format!(
+                        "read the script's first line (`head -1 SCRIPT`, it starts with \
+                         {name}) and {}, or change the #! line to one that exists (e.g. \
+                         #!/bin/sh)",
+                        install("the interpreter it names")
+                    ),
+                })
+            }
             (Errno::ENOENT, ExecTarget::Script) => Cow::Owned(format!(
                 "read the script's first line (`head -1 SCRIPT`) and {}, or change the #! line \
                  to one that exists (e.g. #!/bin/sh)",
@@ -731,6 +783,8 @@ mod tests {
                     search_path: search.map(OsString::from),
                     target,
                     in_rootfs: true,
+                    interpreter: None,
+                    interpreter_truncated: false,
                 })),
             }
             .to_string()
