@@ -425,6 +425,9 @@ pub struct ExecFailure {
     pub interpreter: Option<PathBuf>,
     /// Whether `interpreter` is only the start of a longer name.
     pub interpreter_truncated: bool,
+    /// Whether `interpreter` exists: then what is missing is the interpreter's own `#!`
+    /// interpreter or dynamic loader (execve says ENOENT for any of them).
+    pub interpreter_exists: bool,
 }
 
 impl ExecFailure {
@@ -441,6 +444,17 @@ impl ExecFailure {
         let not_examined = "(not examined: the caller's seccomp program is installed, or the \
              path could not be looked at)";
         match (errno, self.target, at, searched) {
+            (Errno::ENOENT, ExecTarget::Script, Some(at), _)
+                if self.interpreter.is_some() && self.interpreter_exists =>
+            {
+                format!(
+                    "{at} exists and is a script whose interpreter {} exists too, but cannot \
+                     be run: its own #! interpreter or dynamic loader is missing in {root}",
+                    self.interpreter
+                        .as_deref()
+                        .map_or(Path::new("").display(), Path::display),
+                )
+            }
             (Errno::ENOENT, ExecTarget::Script, Some(at), _) if self.interpreter.is_some() => {
                 format!(
                     "{at} exists but is a script whose interpreter {}{} is missing in {root}",
@@ -508,6 +522,15 @@ impl ExecFailure {
             false => format!("install {what}"),
         };
         Some(match (errno, self.target) {
+            (Errno::ENOENT, ExecTarget::Script) if self.interpreter_exists => Cow::Owned(format!(
+                "run the interpreter {} by hand to see what it lacks (`head -1` of it for a \
+                 script, `readelf -l` of it for a binary's loader) and {}",
+                self.interpreter
+                    .as_deref()
+                    .unwrap_or(Path::new(""))
+                    .display(),
+                install("that")
+            )),
             (Errno::ENOENT, ExecTarget::Script) if self.interpreter.is_some() => {
                 let name = self
                     .interpreter
@@ -785,6 +808,7 @@ mod tests {
                     in_rootfs: true,
                     interpreter: None,
                     interpreter_truncated: false,
+                    interpreter_exists: false,
                 })),
             }
             .to_string()

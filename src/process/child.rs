@@ -118,7 +118,7 @@ pub(crate) const CWD_OPEN: u32 = 3;
 /// The `step` of a working-directory report: a new level could not be given to the user.
 pub(crate) const CWD_CHOWN: u32 = 4;
 
-/// How to exec the init: its sealed memfd and its argv (`contain-init ERRFD PATH... --
+/// How to exec the init: its sealed memfd and its argv (`contain-init ERRFD [probe] PATH... --
 /// ARGV...`, see `init/program.rs`).
 pub(crate) struct InitPlan {
     /// The memfd holding `contain-init` (close-on-exec; `execveat(AT_EMPTY_PATH)` runs it).
@@ -1167,7 +1167,8 @@ unsafe fn exec(
 
 use super::init::probe::EXEC_OTHER;
 pub(crate) use super::init::probe::{
-    classify, EXEC_INDEXED, EXEC_INTERP_TRUNCATED, EXEC_MISSING, EXEC_UNKNOWN, INTERP_SIZE,
+    check_interpreter, classify, EXEC_INDEXED, EXEC_INTERP_EXISTS, EXEC_INTERP_TRUNCATED,
+    EXEC_MISSING, EXEC_UNKNOWN, INTERP_SIZE,
 };
 
 /// What is at `path`, after execve failed on it: nothing, a script (`#!`), an ELF binary, or
@@ -1203,9 +1204,23 @@ unsafe fn probe(path: *const c_char, interpreter: &mut [u8; INTERP_SIZE]) -> u32
         let mut head = [0u8; INTERP_SIZE];
         let got = sys::syscall3(libc::SYS_read, fd, head.as_mut_ptr() as usize, head.len());
         let _ = sys::syscall3(libc::SYS_close, fd, 0, 0);
-        match got {
+        let step = match got {
             Ok(n) => classify(&head, n, interpreter),
             Err(_) => EXEC_OTHER,
+        };
+        // An interpreter that exists fails only for want of its own interpreter or loader.
+        // `interpreter` is NUL-ended (classify leaves its last byte 0).
+        let exists = check_interpreter(step, interpreter)
+            && sys::syscall3(
+                libc::SYS_faccessat,
+                libc::AT_FDCWD as usize,
+                interpreter.as_ptr() as usize,
+                libc::F_OK as usize,
+            )
+            .is_ok();
+        match exists {
+            true => step | EXEC_INTERP_EXISTS,
+            false => step,
         }
     }
 }

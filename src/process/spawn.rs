@@ -443,6 +443,7 @@ impl Prepared {
             interpreter: interpreter.map(|i| PathBuf::from(OsStr::from_bytes(i))),
             interpreter_truncated: interpreter.is_some()
                 && e.step & child::EXEC_INTERP_TRUNCATED != 0,
+            interpreter_exists: interpreter.is_some() && e.step & child::EXEC_INTERP_EXISTS != 0,
         }
     }
 

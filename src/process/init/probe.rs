@@ -14,12 +14,20 @@ pub const EXEC_OTHER: u32 = 4;
 pub const EXEC_INDEXED: u32 = 0x100;
 /// In `step`: the interpreter field holds only the start of a longer name.
 pub const EXEC_INTERP_TRUNCATED: u32 = 0x200;
+/// In `step`: the interpreter exists (so what is missing is *its* interpreter or loader).
+pub const EXEC_INTERP_EXISTS: u32 = 0x400;
 
 /// Size of the interpreter field that follows the 16-byte head of a report, and of the
 /// buffer a file's first bytes are read into: the `#!` interpreter of the script whose exec
 /// failed, NUL-padded (all NUL in other reports). A name that does not fit is cut, and the
 /// report's `step` has [`EXEC_INTERP_TRUNCATED`].
 pub const INTERP_SIZE: usize = 128;
+
+/// Whether a probe that found `step` should check that the interpreter in `out` exists: a
+/// script with a whole name.
+pub fn check_interpreter(step: u32, out: &[u8; INTERP_SIZE]) -> bool {
+    step & 0xff == EXEC_SCRIPT && step & EXEC_INTERP_TRUNCATED == 0 && out[0] != 0
+}
 
 /// What the first `got` bytes of a file (read into `head`) say it is: [`EXEC_SCRIPT`],
 /// [`EXEC_ELF`] or [`EXEC_OTHER`]. For a script, its interpreter is copied to `out` (see

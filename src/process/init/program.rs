@@ -195,6 +195,7 @@ struct Report {
 }
 
 /// Writes the setup report for a failed exec (in one write, under PIPE_BUF) and exits 127.
+#[inline(never)]
 fn report(errfd: usize, errno: isize, index: u32, step: u32, interp: &[u8; INTERP_SIZE]) -> ! {
     let r = Report {
         head: [STAGE_EXEC, errno as u32, index, step],
@@ -208,6 +209,7 @@ fn report(errfd: usize, errno: isize, index: u32, step: u32, interp: &[u8; INTER
 
 /// What is at `path` (a `probe::EXEC_*` code); a script's interpreter goes to `interp`. As the
 /// library's child does: faccessat, then the first bytes of the file.
+#[inline(never)]
 unsafe fn look(path: *const u8, interp: &mut [u8; INTERP_SIZE]) -> u32 {
     *interp = [0; INTERP_SIZE];
     // SAFETY (whole function): a NUL-terminated path; a local buffer; close of our own fd.
@@ -228,7 +230,16 @@ unsafe fn look(path: *const u8, interp: &mut [u8; INTERP_SIZE]) -> u32 {
         if got < 0 {
             return EXEC_OTHER;
         }
-        probe::classify(&head, got as usize, interp)
+        let step = probe::classify(&head, got as usize, interp);
+        // An interpreter that exists fails only for want of its own interpreter or loader
+        // (`interp` is NUL-ended: classify leaves its last byte 0).
+        if probe::check_interpreter(step, interp)
+            && syscall(nr::FACCESSAT, AT_FDCWD as usize, interp.as_ptr() as usize, 0, 0) == 0
+        {
+            step | probe::EXEC_INTERP_EXISTS
+        } else {
+            step
+        }
     }
 }
 
@@ -248,23 +259,26 @@ unsafe fn exec_payload(
         true => unsafe { look(path, interp) },
         false => EXEC_UNKNOWN,
     };
-    let mut err = (ENOENT, 0usize);
-    let mut eacces: Option<usize> = None;
+    // Candidates are kept with their paths, not indexed again (no bounds checks, which
+    // would bring in core's formatting machinery: this program stays small).
+    // `main` passes at least one path; the null one is never probed (`err` is set by then).
+    let mut err = (ENOENT, 0usize, core::ptr::null::<u8>());
+    let mut eacces: Option<(usize, *const u8)> = None;
     let mut broken: Option<(usize, u32)> = None;
     for (i, &path) in paths.iter().enumerate() {
         // SAFETY: NUL-terminated path, NULL-terminated argv and envp from our own stack.
         let e = -unsafe { syscall(nr::EXECVE, path as usize, argv as usize, envp as usize, 0) };
         match e {
             ENOENT if broken.is_none() => {
-                err = (e, i);
+                err = (e, i, path);
                 let found = look_at(path, &mut interp);
                 if found != EXEC_MISSING && found != EXEC_UNKNOWN {
                     broken = Some((i, found));
                 }
             }
-            ENOENT | ENOTDIR | ESTALE | ENODEV | ETIMEDOUT => err = (e, i),
+            ENOENT | ENOTDIR | ESTALE | ENODEV | ETIMEDOUT => err = (e, i, path),
             EACCES => {
-                eacces.get_or_insert(i);
+                eacces.get_or_insert((i, path));
             }
             other => {
                 let found = look_at(path, &mut interp);
@@ -273,9 +287,9 @@ unsafe fn exec_payload(
         }
     }
     let (errno, index, found) = match (eacces, broken) {
-        (Some(i), _) => (EACCES, i, look_at(paths[i], &mut interp)),
+        (Some((i, path)), _) => (EACCES, i, look_at(path, &mut interp)),
         (None, Some((i, found))) => (ENOENT, i, found),
-        (None, None) => (err.0, err.1, look_at(paths[err.1], &mut interp)),
+        (None, None) => (err.0, err.1, look_at(err.2, &mut interp)),
     };
     report(errfd, errno, index as u32, found | EXEC_INDEXED, &interp)
 }
