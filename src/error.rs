@@ -831,6 +831,57 @@ mod tests {
             s.contains("exists, so its interpreter or loader is missing"),
             "{s}"
         );
+        // Not examined: never "does not exist".
+        let s = exec(ExecTarget::Unknown, Some("/bin/job"), None);
+        assert!(
+            s.contains(
+                "/bin/job was not found in the container's root, or is a script whose #! \
+                 interpreter or a binary whose loader is missing (not examined: "
+            ),
+            "{s}"
+        );
+        assert!(!s.contains("does not exist"), "{s}");
+        let s = exec(ExecTarget::Unknown, None, Some("/bin"));
+        assert!(s.contains("\"job\" was not found in any directory of PATH=/bin in the container's root, or is a script"), "{s}");
+        // The interpreter named, cut, or present itself.
+        let script = |interpreter: &str, truncated: bool, exists: bool| {
+            let e = Error::Setup {
+                stage: SetupStage::Exec,
+                errno: Errno::ENOENT,
+                exec: Some(Box::new(ExecFailure {
+                    program: "/job".into(),
+                    path: Some("/job".into()),
+                    search_path: None,
+                    target: ExecTarget::Script,
+                    in_rootfs: true,
+                    interpreter: Some(interpreter.into()),
+                    interpreter_truncated: truncated,
+                    interpreter_exists: exists,
+                })),
+            };
+            (e.to_string(), e.remedy().unwrap().into_owned())
+        };
+        let (s, r) = script("/usr/bin/python3", false, false);
+        assert!(s.contains("/job exists but is a script whose interpreter /usr/bin/python3 is missing in the container's root"), "{s}");
+        assert!(
+            r.starts_with("add /usr/bin/python3 to the image, or change the script's #! line"),
+            "{r}"
+        );
+        let (s, r) = script("/opt/very/long", true, false);
+        assert!(
+            s.contains("interpreter /opt/very/long... (its #! line, cut here"),
+            "{s}"
+        );
+        assert!(r.contains("head -1 SCRIPT"), "{r}");
+        let (s, r) = script("/usr/bin/python3", false, true);
+        assert!(
+            s.contains("interpreter /usr/bin/python3 exists too, but cannot be run"),
+            "{s}"
+        );
+        assert!(
+            r.contains("run the interpreter /usr/bin/python3 by hand"),
+            "{r}"
+        );
     }
 
     #[test]

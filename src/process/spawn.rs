@@ -203,16 +203,15 @@ impl Prepared {
         }
         // The child reported a failure and exits with 127: reap it, then say what failed.
         let _ = child.wait();
-        let head: &[u8; ChildError::WIRE_SIZE] = report[..ChildError::WIRE_SIZE]
-            .try_into()
-            .expect("a report starts with its head");
+        let mut head = [0u8; ChildError::WIRE_SIZE];
+        head.copy_from_slice(&report[..ChildError::WIRE_SIZE]);
         // The short form (the head alone) is a report without an interpreter field.
         let interpreter = match got {
             child::REPORT_SIZE => ChildError::interpreter(&report[ChildError::WIRE_SIZE..]),
             _ => None,
         };
         let whole = got == ChildError::WIRE_SIZE || got == child::REPORT_SIZE;
-        match ChildError::from_wire(head).filter(|_| whole) {
+        match ChildError::from_wire(&head).filter(|_| whole) {
             Some(e) => Err(self.describe(e, interpreter)),
             None => Err(Error::sys("read(error pipe)", Errno::EPROTO)),
         }
