@@ -1,6 +1,6 @@
 //! Builds `contain-init`, the PID 1 that `Container::init(true)` execs from a sealed memfd
 //! (see src/process/init/program.rs), with the same rustc and target as the crate: a
-//! freestanding static executable of about 2 KiB that the library embeds with
+//! freestanding static executable of a few KiB that the library embeds with
 //! `include_bytes!`. It needs only what building any Rust binary for a Linux target needs (the
 //! target's `core` and a linker).
 
@@ -11,6 +11,7 @@ use std::process::Command;
 fn main() {
     let source = "src/process/init/program.rs";
     println!("cargo:rerun-if-changed={source}");
+    println!("cargo:rerun-if-changed=src/process/init/probe.rs");
     println!("cargo:rerun-if-changed=build.rs");
     let out =
         PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("contain-init");

@@ -375,7 +375,9 @@ const EXEC_ENOEXEC: &str = "the kernel does not recognize the format: a binary f
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ExecTarget {
-    /// Not looked at (a seccomp filter was installed, or the path was tried by the init).
+    /// Not looked at: the caller's own seccomp program is installed (a filter that kills on
+    /// the syscalls of the look would make a failed exec read as a successful one), or the
+    /// path could not be examined (e.g. a directory on it may not be searched).
     Unknown,
     /// No file at the path (or a dangling symlink).
     Missing,
@@ -417,6 +419,16 @@ pub struct ExecFailure {
     pub target: ExecTarget,
     /// Whether the paths are inside a rootfs (the image) rather than the caller's root.
     pub in_rootfs: bool,
+    /// For a [`ExecTarget::Script`]: the interpreter its `#!` line names (the path up to the
+    /// first blank: `/usr/bin/env` for `#!/usr/bin/env python3`), as read in the container.
+    /// At most 126 bytes: a longer one is cut, and `interpreter_truncated` says so. `None`
+    /// when the file was not read or names none.
+    pub interpreter: Option<PathBuf>,
+    /// Whether `interpreter` is only the start of a longer name.
+    pub interpreter_truncated: bool,
+    /// Whether `interpreter` exists: then what is missing is the interpreter's own `#!`
+    /// interpreter or dynamic loader (execve says ENOENT for any of them).
+    pub interpreter_exists: bool,
 }
 
 impl ExecFailure {
@@ -430,7 +442,32 @@ impl ExecFailure {
         };
         let at = self.path.as_deref().map(Path::display);
         let searched = self.search_path.as_deref().map(|p| Path::new(p).display());
+        let not_examined = "(not examined: the caller's seccomp program is installed, or the \
+             path could not be looked at)";
         match (errno, self.target, at, searched) {
+            (Errno::ENOENT, ExecTarget::Script, Some(at), _)
+                if self.interpreter.is_some() && self.interpreter_exists =>
+            {
+                format!(
+                    "{at} exists and is a script whose interpreter {} exists too, but cannot \
+                     be run: its own #! interpreter or dynamic loader is missing in {root}",
+                    self.interpreter
+                        .as_deref()
+                        .map_or(Path::new("").display(), Path::display),
+                )
+            }
+            (Errno::ENOENT, ExecTarget::Script, Some(at), _) if self.interpreter.is_some() => {
+                format!(
+                    "{at} exists but is a script whose interpreter {}{} is missing in {root}",
+                    self.interpreter
+                        .as_deref()
+                        .map_or(Path::new("").display(), Path::display),
+                    match self.interpreter_truncated {
+                        true => "... (its #! line, cut here, is longer than what was read)",
+                        false => "",
+                    }
+                )
+            }
             (Errno::ENOENT, ExecTarget::Script, Some(at), _) => format!(
                 "{at} exists but is a script whose interpreter (the program on its #! line) \
                  is missing in {root}"
@@ -443,6 +480,15 @@ impl ExecFailure {
             (Errno::ENOENT, ExecTarget::Other, Some(at), _) => {
                 format!("{at} exists, so its interpreter or loader is missing in {root}")
             }
+            (Errno::ENOENT, ExecTarget::Unknown, _, Some(path)) => format!(
+                "{program:?} was not found in any directory of PATH={path} in {root}, or is a \
+                 script whose #! interpreter or a binary whose loader is missing {not_examined}"
+            ),
+            (Errno::ENOENT, ExecTarget::Unknown, at, None) => format!(
+                "{} was not found in {root}, or is a script whose #! interpreter or a binary \
+                 whose loader is missing {not_examined}",
+                at.map_or_else(|| program.to_string(), |p| p.to_string())
+            ),
             (Errno::ENOENT, _, _, Some(path)) => format!(
                 "{program:?} was not found in any directory of PATH={path} in {root} \
                  (ENOENT from execve also means a script's #! interpreter or a binary's \
@@ -477,6 +523,35 @@ impl ExecFailure {
             false => format!("install {what}"),
         };
         Some(match (errno, self.target) {
+            (Errno::ENOENT, ExecTarget::Script) if self.interpreter_exists => Cow::Owned(format!(
+                "run the interpreter {} by hand to see what it lacks (`head -1` of it for a \
+                 script, `readelf -l` of it for a binary's loader) and {}",
+                self.interpreter
+                    .as_deref()
+                    .unwrap_or(Path::new(""))
+                    .display(),
+                install("that")
+            )),
+            (Errno::ENOENT, ExecTarget::Script) if self.interpreter.is_some() => {
+                let name = self
+                    .interpreter
+                    .as_deref()
+                    .unwrap_or(Path::new(""))
+                    .display();
+                Cow::Owned(match self.interpreter_truncated {
+                    false => format!(
+                        "{}, or change the script's #! line to an interpreter that exists \
+                         (e.g. #!/bin/sh)",
+                        install(&name.to_string())
+                    ),
+                    true => format!(
+                        "read the script's first line (`head -1 SCRIPT`, it starts with \
+                         {name}) and {}, or change the #! line to one that exists (e.g. \
+                         #!/bin/sh)",
+                        install("the interpreter it names")
+                    ),
+                })
+            }
             (Errno::ENOENT, ExecTarget::Script) => Cow::Owned(format!(
                 "read the script's first line (`head -1 SCRIPT`) and {}, or change the #! line \
                  to one that exists (e.g. #!/bin/sh)",
@@ -732,6 +807,9 @@ mod tests {
                     search_path: search.map(OsString::from),
                     target,
                     in_rootfs: true,
+                    interpreter: None,
+                    interpreter_truncated: false,
+                    interpreter_exists: false,
                 })),
             }
             .to_string()
@@ -753,6 +831,57 @@ mod tests {
         assert!(
             s.contains("exists, so its interpreter or loader is missing"),
             "{s}"
+        );
+        // Not examined: never "does not exist".
+        let s = exec(ExecTarget::Unknown, Some("/bin/job"), None);
+        assert!(
+            s.contains(
+                "/bin/job was not found in the container's root, or is a script whose #! \
+                 interpreter or a binary whose loader is missing (not examined: "
+            ),
+            "{s}"
+        );
+        assert!(!s.contains("does not exist"), "{s}");
+        let s = exec(ExecTarget::Unknown, None, Some("/bin"));
+        assert!(s.contains("\"job\" was not found in any directory of PATH=/bin in the container's root, or is a script"), "{s}");
+        // The interpreter named, cut, or present itself.
+        let script = |interpreter: &str, truncated: bool, exists: bool| {
+            let e = Error::Setup {
+                stage: SetupStage::Exec,
+                errno: Errno::ENOENT,
+                exec: Some(Box::new(ExecFailure {
+                    program: "/job".into(),
+                    path: Some("/job".into()),
+                    search_path: None,
+                    target: ExecTarget::Script,
+                    in_rootfs: true,
+                    interpreter: Some(interpreter.into()),
+                    interpreter_truncated: truncated,
+                    interpreter_exists: exists,
+                })),
+            };
+            (e.to_string(), e.remedy().unwrap().into_owned())
+        };
+        let (s, r) = script("/usr/bin/python3", false, false);
+        assert!(s.contains("/job exists but is a script whose interpreter /usr/bin/python3 is missing in the container's root"), "{s}");
+        assert!(
+            r.starts_with("add /usr/bin/python3 to the image, or change the script's #! line"),
+            "{r}"
+        );
+        let (s, r) = script("/opt/very/long", true, false);
+        assert!(
+            s.contains("interpreter /opt/very/long... (its #! line, cut here"),
+            "{s}"
+        );
+        assert!(r.contains("head -1 SCRIPT"), "{r}");
+        let (s, r) = script("/usr/bin/python3", false, true);
+        assert!(
+            s.contains("interpreter /usr/bin/python3 exists too, but cannot be run"),
+            "{s}"
+        );
+        assert!(
+            r.contains("run the interpreter /usr/bin/python3 by hand"),
+            "{r}"
         );
     }
 

@@ -20,6 +20,7 @@ use contain::cgroup::{
 use contain::namespace::Namespaces;
 use contain::process::Container;
 use contain::rootfs::Rootfs;
+use contain::security::{CapSet, Seccomp};
 use contain::{Errno, Error, ExecFailure, ExecTarget, SetupStage};
 
 fn in_vm() -> bool {
@@ -119,15 +120,25 @@ fn a_script_whose_interpreter_is_missing_says_so() {
     let exec = exec_failure(&e, Errno::ENOENT);
     assert_eq!(exec.target, ExecTarget::Script, "{e}");
     assert_eq!(exec.path.as_deref(), Some(script.as_path()));
+    assert_eq!(
+        exec.interpreter.as_deref(),
+        Some(Path::new("/no/such/interpreter"))
+    );
+    assert!(!exec.interpreter_truncated);
     let msg = e.to_string();
     assert!(
         msg.contains(&format!(
-            "{} exists but is a script whose interpreter (the program on its #! line) is missing",
+            "{} exists but is a script whose interpreter /no/such/interpreter is missing in the \
+             caller's root",
             script.display()
         )),
         "{msg}"
     );
-    assert!(e.remedy().unwrap().contains("head -1 SCRIPT"), "{msg}");
+    assert!(
+        e.remedy().unwrap().contains("install /no/such/interpreter")
+            && e.remedy().unwrap().contains("change the script's #! line"),
+        "{msg}"
+    );
 
     // Through PATH, after a directory without it: the broken candidate is the one named.
     let e = Container::new("job.sh")
@@ -137,6 +148,101 @@ fn a_script_whose_interpreter_is_missing_says_so() {
     let exec = exec_failure(&e, Errno::ENOENT);
     assert_eq!(exec.target, ExecTarget::Script, "{e}");
     assert_eq!(exec.path.as_deref(), Some(script.as_path()), "{e}");
+    assert_eq!(
+        exec.interpreter.as_deref(),
+        Some(Path::new("/no/such/interpreter")),
+        "{e}"
+    );
+
+    // An interpreter that exists but is itself a script with a missing interpreter: execve
+    // says ENOENT too, and the message must not claim the interpreter is missing.
+    let nested = dir.path().join("nested");
+    write_executable(
+        &nested,
+        format!("#!{}\n", script.display()).as_bytes(),
+        0o755,
+    );
+    let e = Container::new(&nested).spawn().unwrap_err();
+    let exec = exec_failure(&e, Errno::ENOENT);
+    assert_eq!(exec.interpreter.as_deref(), Some(script.as_path()), "{e}");
+    assert!(exec.interpreter_exists, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!(
+            "whose interpreter {} exists too, but cannot be run",
+            script.display()
+        )),
+        "{msg}"
+    );
+    assert!(
+        !exec_failure(&Container::new(&script).spawn().unwrap_err(), Errno::ENOENT)
+            .interpreter_exists
+    );
+
+    // An interpreter line with arguments: the interpreter is what the #! line names, up to
+    // the first blank (execve fails on it, not on the program it would run).
+    let with_args = dir.path().join("with-args");
+    write_executable(&with_args, b"#! /no/such/env -S python3 -u\n", 0o755);
+    let e = Container::new(&with_args).spawn().unwrap_err();
+    let exec = exec_failure(&e, Errno::ENOENT);
+    assert_eq!(
+        exec.interpreter.as_deref(),
+        Some(Path::new("/no/such/env")),
+        "{e}"
+    );
+    assert!(e.to_string().contains("interpreter /no/such/env is"), "{e}");
+
+    // A #! line longer than what the child reads (128 bytes), shorter than the kernel's 256:
+    // execve says ENOENT; the name is cut, said so, and nothing overflows.
+    let long_interp = format!("/no/{}/python3", "d".repeat(180));
+    let long = dir.path().join("long");
+    write_executable(&long, format!("#!{long_interp}\n").as_bytes(), 0o755);
+    let e = Container::new(&long).spawn().unwrap_err();
+    let exec = exec_failure(&e, Errno::ENOENT);
+    assert_eq!(exec.target, ExecTarget::Script, "{e}");
+    assert!(exec.interpreter_truncated, "{e}");
+    let cut = exec.interpreter.as_deref().expect("the start of the name");
+    assert_eq!(cut.as_os_str().len(), 126, "{e}");
+    assert!(long_interp.starts_with(cut.to_str().unwrap()), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!("interpreter {}... (its #! line", cut.display())),
+        "{msg}"
+    );
+    assert!(e.remedy().unwrap().contains("head -1 SCRIPT"), "{msg}");
+
+    // Under the caller's own seccomp program nothing is probed: the message must not claim
+    // that the file does not exist.
+    let custom = || Seccomp::Program(Seccomp::default_program(CapSet::DOCKER_DEFAULT).unwrap());
+    let e = Container::new(&script)
+        .seccomp(custom())
+        .spawn()
+        .unwrap_err();
+    let exec = exec_failure(&e, Errno::ENOENT);
+    assert_eq!(exec.target, ExecTarget::Unknown, "{e}");
+    assert_eq!(exec.interpreter, None, "{e}");
+    let msg = e.to_string();
+    assert!(!msg.contains("does not exist"), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "{} was not found in the caller's root (no rootfs), or is a script whose #! \
+             interpreter or a binary whose loader is missing (not examined: ",
+            script.display()
+        )),
+        "{msg}"
+    );
+    let e = Container::new("job.sh")
+        .env("PATH", format!("/nonexistent:{}", dir.path().display()))
+        .seccomp(custom())
+        .spawn()
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(!msg.contains("does not exist"), "{msg}");
+    assert!(
+        msg.contains("\"job.sh\" was not found in any directory of PATH=")
+            && msg.contains("or is a script whose #! interpreter or a binary whose loader is missing (not examined: "),
+        "{msg}"
+    );
 
     // A dynamically linked binary whose loader is missing: ENOENT too, said as such.
     let true_bin = common::in_path("true").expect("true in PATH");
@@ -195,9 +301,84 @@ fn a_script_whose_interpreter_is_missing_says_so() {
     assert_eq!(exec.target, ExecTarget::Script, "{e}");
     assert_eq!(exec.path.as_deref(), Some(Path::new("/bin/job.py")), "{e}");
     assert!(
-        e.to_string().contains("missing in the container's root"),
+        e.to_string().contains(
+            "/bin/job.py exists but is a script whose interpreter /usr/bin/python3 is missing \
+             in the container's root"
+        ),
         "{e}"
     );
+    assert!(
+        e.remedy()
+            .unwrap()
+            .contains("add /usr/bin/python3 to the image"),
+        "{e}"
+    );
+
+    // The same under init(true): contain-init probes as the child does, directly and through
+    // PATH, and its report names the interpreter.
+    write_executable(
+        &image.root().join("bin/env-job"),
+        b"#!/opt/bin/env python3\nprint('hi')\n",
+        0o755,
+    );
+    let in_image = |program: &str, seccomp: Seccomp| {
+        Container::new(program)
+            .namespaces(Namespaces::MOUNT | Namespaces::PID)
+            .rootfs(Rootfs::new(image.root()))
+            .init(true)
+            .seccomp(seccomp)
+            .spawn()
+            .unwrap_err()
+    };
+    for (program, interpreter) in [
+        ("job.py", "/usr/bin/python3"),
+        ("/bin/job.py", "/usr/bin/python3"),
+        ("env-job", "/opt/bin/env"),
+    ] {
+        let e = in_image(program, Seccomp::Default);
+        let exec = exec_failure(&e, Errno::ENOENT);
+        assert_eq!(exec.target, ExecTarget::Script, "{program}: {e}");
+        assert_eq!(
+            exec.interpreter.as_deref(),
+            Some(Path::new(interpreter)),
+            "{program}: {e}"
+        );
+        let msg = e.to_string();
+        assert!(!msg.contains("does not exist"), "{program}: {msg}");
+        assert!(
+            msg.contains(&format!(
+                "exists but is a script whose interpreter {interpreter} is missing in the \
+                 container's root"
+            )),
+            "{program}: {msg}"
+        );
+    }
+    // An interpreter that exists in the image (a script whose own interpreter is missing).
+    write_executable(&image.root().join("bin/nested"), b"#!/bin/job.py\n", 0o755);
+    let e = in_image("nested", Seccomp::Default);
+    let exec = exec_failure(&e, Errno::ENOENT);
+    assert_eq!(
+        exec.interpreter.as_deref(),
+        Some(Path::new("/bin/job.py")),
+        "{e}"
+    );
+    assert!(exec.interpreter_exists, "{e}");
+    // A program that is really missing, under init: said so.
+    let e = in_image("/bin/no-such-job", Seccomp::Default);
+    let exec = exec_failure(&e, Errno::ENOENT);
+    assert_eq!(exec.target, ExecTarget::Missing, "{e}");
+    assert!(
+        e.to_string()
+            .contains("/bin/no-such-job does not exist in the container's root"),
+        "{e}"
+    );
+    // Under init and the caller's seccomp program, the init does not probe either.
+    let e = in_image("/bin/job.py", custom());
+    let exec = exec_failure(&e, Errno::ENOENT);
+    assert_eq!(exec.target, ExecTarget::Unknown, "{e}");
+    let msg = e.to_string();
+    assert!(!msg.contains("does not exist"), "{msg}");
+    assert!(msg.contains("(not examined: "), "{msg}");
 }
 
 #[test]

@@ -605,12 +605,9 @@ fn job_errors_name_the_problem_and_a_remedy() {
 
 /// The runner's default (`init` on): a script whose `#!` interpreter is missing must not be
 /// reported as a script that "does not exist", and the message should name the interpreter.
-/// Ignored: with `Container::init(true)` the crate reports `ExecTarget::Unknown` and says
-/// "/job/script does not exist in the container's root" (and, for a bare name found in
-/// `PATH`, "was not found in any directory of PATH"), which sends the user to the wrong
-/// file. Un-ignore when that is fixed.
+/// (It once said "/job/script does not exist in the container's root": under
+/// `Container::init(true)` nothing looked at the file.)
 #[test]
-#[ignore = "finding: under init(true) a missing #! interpreter is reported as a missing script"]
 fn bad_interpreter_is_named_under_init() {
     if !is_root("bad_interpreter_is_named_under_init") {
         return;

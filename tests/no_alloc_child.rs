@@ -195,9 +195,22 @@ fn probing_a_failed_exec_allocates_nothing_in_the_child() {
     write("script", b"#!/no/such/interpreter\n", 0o755);
     write("plain", b"#!/bin/sh\n", 0o644);
     write("no-shebang", b"echo hi\n", 0o755);
+    // The interpreter is read out of the #! line: with arguments, and longer than the
+    // child's 128-byte buffer (cut, not overflowed).
+    write("with-args", b"#! /no/such/env -S python3\n", 0o755);
+    let long = format!("#!/no/{}/python3\n", "d".repeat(180));
+    write("long", long.as_bytes(), 0o755);
+    write("elf-stub", b"\x7fELF", 0o755);
+    // An interpreter that exists (a script whose own interpreter is missing).
+    let nested = format!("#!{}/script\n", dir.path().display());
+    write("nested", nested.as_bytes(), 0o755);
     let path = format!("/nonexistent:{}", dir.path().display());
     for (program, errno) in [
         ("script", contain::Errno::ENOENT),
+        ("with-args", contain::Errno::ENOENT),
+        ("long", contain::Errno::ENOENT),
+        ("nested", contain::Errno::ENOENT),
+        ("elf-stub", contain::Errno::ENOEXEC),
         ("missing", contain::Errno::ENOENT),
         ("plain", contain::Errno::EACCES),
         ("no-shebang", contain::Errno::ENOEXEC),

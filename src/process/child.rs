@@ -118,7 +118,7 @@ pub(crate) const CWD_OPEN: u32 = 3;
 /// The `step` of a working-directory report: a new level could not be given to the user.
 pub(crate) const CWD_CHOWN: u32 = 4;
 
-/// How to exec the init: its sealed memfd and its argv (`contain-init ERRFD PATH... --
+/// How to exec the init: its sealed memfd and its argv (`contain-init ERRFD [probe] PATH... --
 /// ARGV...`, see `init/program.rs`).
 pub(crate) struct InitPlan {
     /// The memfd holding `contain-init` (close-on-exec; `execveat(AT_EMPTY_PATH)` runs it).
@@ -127,8 +127,9 @@ pub(crate) struct InitPlan {
     pub argv: *const *const c_char,
 }
 
-/// A failed setup step as the child reports it: 16 bytes on the error pipe. `index` and
-/// `step` say more where the stage has parts (which mount, which syscall of it).
+/// A failed setup step as the child reports it: 16 bytes on the error pipe (followed by the
+/// interpreter field, see [`Report`]). `index` and `step` say more where the stage has parts
+/// (which mount, which syscall of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
 pub(crate) struct ChildError {
@@ -157,6 +158,13 @@ impl ChildError {
             self.index,
             self.step,
         ]
+    }
+
+    /// The `#!` interpreter in a full report's trailing field (see [`Report`]): the bytes
+    /// before the first NUL, `None` when empty.
+    pub(crate) fn interpreter(field: &[u8]) -> Option<&[u8]> {
+        let len = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+        (len > 0).then(|| &field[..len])
     }
 
     /// Decodes a report; `None` for bytes no child of ours would send.
@@ -191,25 +199,41 @@ impl<T> At<T> for Result<T, Errno> {
 pub(crate) unsafe extern "C" fn child_main(arg: *mut c_void) -> ! {
     // SAFETY: the parent passed a pointer to a live ChildPlan (see above).
     let plan = unsafe { &*(arg as *const ChildPlan<'_>) };
+    let mut interpreter = [0u8; INTERP_SIZE];
     // SAFETY: run in a freshly cloned child, as `setup` requires.
-    let report = match unsafe { setup(plan) } {
+    let head = match unsafe { setup(plan, &mut interpreter) } {
         Ok(never) => match never {},
         Err(e) => e.to_wire(),
     };
-    // SAFETY: writing 8 bytes from a local array to our error pipe; if the write fails there
-    // is nobody left to tell, and the parent then sees EOF plus an exit status of 127.
+    let report = Report { head, interpreter };
+    // SAFETY: one write of a local struct (REPORT_SIZE <= PIPE_BUF, so atomic) to our error
+    // pipe; if the write fails there is nobody left to tell, and the parent then sees EOF
+    // plus an exit status of 127.
     unsafe {
         let _ = sys::syscall3(
             libc::SYS_write,
             plan.err_fd as usize,
-            report.as_ptr() as usize,
-            ChildError::WIRE_SIZE,
+            &report as *const Report as usize,
+            REPORT_SIZE,
         );
         let _ = sys::syscall3(libc::SYS_exit_group, SETUP_FAILED_EXIT, 0, 0);
     }
     // exit_group does not return; if it somehow did, trap.
     #[allow(clippy::empty_loop)]
     loop {}
+}
+
+/// A full report: head and interpreter field, written in ONE write (at most `PIPE_BUF`, so
+/// the parent never sees half of it). `contain-init` writes the same layout.
+pub(crate) const REPORT_SIZE: usize = ChildError::WIRE_SIZE + INTERP_SIZE;
+const _: () = assert!(REPORT_SIZE <= libc::PIPE_BUF);
+const _: () = assert!(std::mem::size_of::<Report>() == REPORT_SIZE);
+
+/// The bytes on the error pipe (no padding: 16 + 128 bytes, alignment 4).
+#[repr(C)]
+struct Report {
+    head: [u32; 4],
+    interpreter: [u8; INTERP_SIZE],
 }
 
 /// Kernel `struct sigaction` (not glibc's): handler, flags, restorer, mask.
@@ -225,7 +249,10 @@ struct KernelSigaction {
 ///
 /// # Safety
 /// Must run in a child created by `spawn` with `plan` describing fds the child owns.
-unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildError> {
+unsafe fn setup(
+    plan: &ChildPlan<'_>,
+    interpreter: &mut [u8; INTERP_SIZE],
+) -> Result<std::convert::Infallible, ChildError> {
     // SAFETY (whole function): each step gets pointers into `plan` (live, see child_main) or
     // into locals, and fds the parent prepared for this child.
     unsafe {
@@ -293,7 +320,7 @@ unsafe fn setup(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildE
             Some(init) => exec_init(plan, init),
             None => {
                 unblock_signals()?;
-                exec(plan)
+                exec(plan, interpreter)
             }
         }
     }
@@ -1055,16 +1082,22 @@ unsafe fn close_fds_except(plan: &ChildPlan<'_>) -> Result<(), Errno> {
 
 /// Tries each prepared path like `execvp` does; returns the error to report, with the index
 /// of the path it is about and what [`probe`] found there (`step`, an `ExecTarget` wire code),
-/// so that the parent can name the program and say why.
-unsafe fn exec(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildError> {
+/// so that the parent can name the program and say why; `interpreter` gets the `#!`
+/// interpreter of the script at that path.
+unsafe fn exec(
+    plan: &ChildPlan<'_>,
+    interpreter: &mut [u8; INTERP_SIZE],
+) -> Result<std::convert::Infallible, ChildError> {
     // The caller's own seccomp filter may kill on a probe's syscalls, and a child killed
     // without a report would read as a successful exec: report the errno alone. (The default
     // profile allows faccessat, openat and read.)
     let may_probe = !plan.security.custom_filter;
-    let probe_at = |path: *const c_char| {
+    // Each probe overwrites `interpreter`; the last one probed is always the path reported
+    // (the broken candidate is not probed again once found).
+    let mut probe_at = |path: *const c_char| {
         if may_probe {
             // SAFETY: a NUL-terminated path the parent prepared.
-            unsafe { probe(path) }
+            unsafe { probe(path, interpreter) }
         } else {
             EXEC_UNKNOWN
         }
@@ -1132,22 +1165,20 @@ unsafe fn exec(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, ChildEr
     })
 }
 
-/// `ExecTarget` wire codes (see `crate::error::ExecTarget::from_wire`), in the low byte of
-/// the report's `step`; `EXEC_INDEXED` says that `index` names the candidate path (the init's
-/// report of its payload's exec has neither).
-pub(crate) const EXEC_INDEXED: u32 = 0x100;
-const EXEC_UNKNOWN: u32 = 0;
-const EXEC_MISSING: u32 = 1;
-const EXEC_SCRIPT: u32 = 2;
-const EXEC_ELF: u32 = 3;
-const EXEC_OTHER: u32 = 4;
+use super::init::probe::EXEC_OTHER;
+pub(crate) use super::init::probe::{
+    check_interpreter, classify, EXEC_INDEXED, EXEC_INTERP_EXISTS, EXEC_INTERP_TRUNCATED,
+    EXEC_MISSING, EXEC_UNKNOWN, INTERP_SIZE,
+};
 
 /// What is at `path`, after execve failed on it: nothing, a script (`#!`), an ELF binary, or
-/// something else. Raw syscalls on a stack buffer only.
+/// something else; for a script, its interpreter goes to `interpreter` (NUL-padded, see
+/// [`classify`]). Raw syscalls on a stack buffer only.
 ///
 /// # Safety
 /// `path` is a NUL-terminated string.
-unsafe fn probe(path: *const c_char) -> u32 {
+unsafe fn probe(path: *const c_char, interpreter: &mut [u8; INTERP_SIZE]) -> u32 {
+    *interpreter = [0; INTERP_SIZE];
     // SAFETY: faccessat/openat on a NUL-terminated path; read into a local buffer; close of
     // the descriptor we opened.
     unsafe {
@@ -1170,13 +1201,26 @@ unsafe fn probe(path: *const c_char) -> u32 {
         ) else {
             return EXEC_OTHER;
         };
-        let mut head = [0u8; 4];
+        let mut head = [0u8; INTERP_SIZE];
         let got = sys::syscall3(libc::SYS_read, fd, head.as_mut_ptr() as usize, head.len());
         let _ = sys::syscall3(libc::SYS_close, fd, 0, 0);
-        match got {
-            Ok(n) if n >= 2 && head[..2] == *b"#!" => EXEC_SCRIPT,
-            Ok(4) if head == *b"\x7fELF" => EXEC_ELF,
-            _ => EXEC_OTHER,
+        let step = match got {
+            Ok(n) => classify(&head, n, interpreter),
+            Err(_) => EXEC_OTHER,
+        };
+        // An interpreter that exists fails only for want of its own interpreter or loader.
+        // `interpreter` is NUL-ended (classify leaves its last byte 0).
+        let exists = check_interpreter(step, interpreter)
+            && sys::syscall3(
+                libc::SYS_faccessat,
+                libc::AT_FDCWD as usize,
+                interpreter.as_ptr() as usize,
+                libc::F_OK as usize,
+            )
+            .is_ok();
+        match exists {
+            true => step | EXEC_INTERP_EXISTS,
+            false => step,
         }
     }
 }

@@ -540,11 +540,19 @@ impl Container {
     /// and SIGSTOP) to the command, and exits with the command's status (128+N when a signal
     /// N killed it). Needs [`Namespaces::PID`].
     ///
-    /// The init is `contain-init`, a 2 KiB static program the crate carries and execs from a
+    /// The init is `contain-init`, a static program of a few KiB the crate carries and execs from a
     /// memfd sealed against writes: PID 1 holds nothing of the caller (no memory, no
     /// descriptor but stdio, and `/proc/1/exe` is the sealed memfd, not the caller's binary).
     /// The memfd is made at the first such spawn and stays open (close-on-exec) in the caller.
-    /// `ps` in the container shows PID 1 as `contain-init ERRFD PATH... -- COMMAND...`.
+    /// `ps` in the container shows PID 1 as `contain-init ERRFD [probe] PATH... --
+    /// COMMAND...` (`probe`: it may look at a path whose exec failed, to say why, as the
+    /// child does without an init; not under a
+    /// [`Seccomp::Program`] of the caller's).
+    ///
+    /// When the command cannot be executed, the error is the same as without an init
+    /// ([`Error::Setup`](crate::Error::Setup) at [`SetupStage::Exec`](crate::SetupStage),
+    /// with an [`ExecFailure`](crate::ExecFailure) that names the path and, for a script, its
+    /// missing `#!` interpreter).
     ///
     /// Without it the command itself is PID 1: the kernel delivers it only the signals it has
     /// handlers for (a SIGTERM to a shell that set none does nothing), and orphans in the

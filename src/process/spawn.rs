@@ -203,8 +203,16 @@ impl Prepared {
         }
         // The child reported a failure and exits with 127: reap it, then say what failed.
         let _ = child.wait();
-        match ChildError::from_wire(&report).filter(|_| got == report.len()) {
-            Some(e) => Err(self.describe(e)),
+        let mut head = [0u8; ChildError::WIRE_SIZE];
+        head.copy_from_slice(&report[..ChildError::WIRE_SIZE]);
+        // The short form (the head alone) is a report without an interpreter field.
+        let interpreter = match got {
+            child::REPORT_SIZE => ChildError::interpreter(&report[ChildError::WIRE_SIZE..]),
+            _ => None,
+        };
+        let whole = got == ChildError::WIRE_SIZE || got == child::REPORT_SIZE;
+        match ChildError::from_wire(&head).filter(|_| whole) {
+            Some(e) => Err(self.describe(e, interpreter)),
             None => Err(Error::sys("read(error pipe)", Errno::EPROTO)),
         }
     }
@@ -233,7 +241,9 @@ impl Prepared {
         // Points into the strings (heap buffers, which stay put when the vectors and the
         // CString are moved into the struct), not into the vectors themselves.
         let init_argv = match &err_fd_digits {
-            Some(digits) => super::init::argv(digits, &exec_ptrs, &argv_ptrs),
+            Some(digits) => {
+                super::init::argv(digits, !self.security.custom_filter, &exec_ptrs, &argv_ptrs)
+            }
             None => Vec::new(),
         };
         Ok(PlanBuffers {
@@ -310,7 +320,7 @@ impl Prepared {
     }
 
     /// Turns a child's report into the error `spawn` returns.
-    fn describe(&self, e: ChildError) -> Error {
+    fn describe(&self, e: ChildError, interpreter: Option<&[u8]>) -> Error {
         // The working directory, for the errors of the steps that reach it.
         let cwd = || (self.cwd.as_deref()).map(|c| PathBuf::from(OsStr::from_bytes(c.to_bytes())));
         match (&self.rootfs, e.stage) {
@@ -405,14 +415,14 @@ impl Prepared {
             (_, SetupStage::Exec) => Error::Setup {
                 stage: e.stage,
                 errno: e.errno,
-                exec: Some(Box::new(self.exec_failure(&e))),
+                exec: Some(Box::new(self.exec_failure(&e, interpreter))),
             },
             _ => Error::setup(e.stage, e.errno),
         }
     }
 
     /// What the parent knows about the program the child could not execute.
-    fn exec_failure(&self, e: &ChildError) -> crate::ExecFailure {
+    fn exec_failure(&self, e: &ChildError, interpreter: Option<&[u8]>) -> crate::ExecFailure {
         let indexed = e.step & child::EXEC_INDEXED != 0;
         let path = match (indexed, &self.search_path) {
             (true, _) => self.exec_paths.get(e.index as usize),
@@ -429,6 +439,10 @@ impl Prepared {
                 false => crate::ExecTarget::Unknown,
             },
             in_rootfs: self.rootfs.is_some(),
+            interpreter: interpreter.map(|i| PathBuf::from(OsStr::from_bytes(i))),
+            interpreter_truncated: interpreter.is_some()
+                && e.step & child::EXEC_INTERP_TRUNCATED != 0,
+            interpreter_exists: interpreter.is_some() && e.step & child::EXEC_INTERP_EXISTS != 0,
         }
     }
 
@@ -1364,10 +1378,11 @@ fn release_child(
     Ok(veth)
 }
 
-/// Reads the child's report from the error pipe until EOF or a full report; returns it and
-/// how many bytes came (0: exec succeeded, the pipe being close-on-exec).
-fn read_report(err_read: &OwnedFd) -> Result<([u8; ChildError::WIRE_SIZE], usize)> {
-    let mut report = [0u8; ChildError::WIRE_SIZE];
+/// Reads the child's report from the error pipe until EOF or a full report (head and
+/// interpreter field; a head alone is the short form); returns it and how many bytes came
+/// (0: exec succeeded, the pipe being close-on-exec).
+fn read_report(err_read: &OwnedFd) -> Result<([u8; child::REPORT_SIZE], usize)> {
+    let mut report = [0u8; child::REPORT_SIZE];
     let mut got = 0;
     while got < report.len() {
         match nix::unistd::read(err_read, &mut report[got..]).ours() {

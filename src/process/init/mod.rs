@@ -1,12 +1,12 @@
 //! The PID 1 of [`Container::init`](super::Container::init): `contain-init`, a freestanding
-//! static program of about 2 KiB (source: `program.rs` beside this file, built by `build.rs`),
+//! static program of a few KiB (source: `program.rs` beside this file, built by `build.rs`),
 //! kept in a sealed memfd and exec'd by the child in place of the payload.
 //!
 //! Why exec an init rather than fork one from the caller: a forked PID 1 would hold a
 //! copy-on-write copy of the caller's whole memory, its descriptors (every one, CLOEXEC or
 //! not, until it execs — which it never does) and `/proc/1/exe` would be the caller's binary
 //! (the CVE-2019-5736 pattern). Exec'd from a memfd sealed against writes, PID 1 holds only
-//! its own 2 KiB, stdio, and an executable nobody can modify; and the spawn can use
+//! its own few KiB, stdio, and an executable nobody can modify; and the spawn can use
 //! `CLONE_VM` like every other spawn, at a cost independent of the caller's size.
 
 use std::ffi::CStr;
@@ -16,24 +16,33 @@ use std::sync::OnceLock;
 use crate::errno::NixResultExt;
 use crate::{Errno, Error, Result};
 
+pub(crate) mod probe;
+
 /// The program, built for the crate's target by `build.rs`.
 static PROGRAM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/contain-init"));
 
-/// The init's NULL-terminated argv, `contain-init ERRFD PATH... -- ARGV...`: `exec_paths` are
-/// the payload's candidate paths, `argv` its NULL-terminated argv. `contain-init` is what `ps`
-/// shows for PID 1.
+/// The init's NULL-terminated argv, `contain-init ERRFD [probe] PATH... -- ARGV...`:
+/// `exec_paths` are the payload's candidate paths, `argv` its NULL-terminated argv; `probe`
+/// lets the init look at a path whose exec failed with ENOENT (not under the caller's own
+/// seccomp program, which may kill on the look's syscalls). `contain-init` is what `ps` shows
+/// for PID 1.
 pub(crate) fn argv(
     err_fd: &CStr,
+    probe: bool,
     exec_paths: &[*const libc::c_char],
     argv: &[*const libc::c_char],
 ) -> Vec<*const libc::c_char> {
     [c"contain-init".as_ptr(), err_fd.as_ptr()]
         .into_iter()
+        .chain(probe.then_some(PROBE.as_ptr()))
         .chain(exec_paths.iter().copied())
         .chain([c"--".as_ptr()])
         .chain(argv.iter().copied())
         .collect()
 }
+
+/// The init's argument that allows it to probe (see `program.rs`): no `/`, so no path.
+const PROBE: &CStr = c"probe";
 
 /// `MFD_EXEC` (6.3): executable even where `vm.memfd_noexec` makes memfds non-executable by
 /// default.
@@ -94,6 +103,37 @@ mod tests {
             super::super::child::SETUP_FAILED_EXIT
         );
         assert!(source.contains(&line), "program.rs must say {line}");
+        let line = format!(
+            "const PROBE: &[u8] = b{:?};",
+            super::PROBE.to_str().unwrap()
+        );
+        assert!(source.contains(&line), "program.rs must say {line}");
+        // The report's layout and codes: one file, compiled into both.
+        assert!(
+            source.contains("\nmod probe;\n"),
+            "program.rs must include probe.rs"
+        );
+        assert!(
+            source.contains("interpreter: [u8; INTERP_SIZE],")
+                && source.contains("probe::classify(")
+        );
+        assert_eq!(
+            super::super::child::REPORT_SIZE,
+            crate::process::child::ChildError::WIRE_SIZE + super::probe::INTERP_SIZE
+        );
+    }
+
+    #[test]
+    fn the_init_may_probe_only_when_told() {
+        let err = c"5";
+        let (path, arg) = (c"/bin/job", c"job");
+        let with = super::argv(err, true, &[path.as_ptr()], &[arg.as_ptr()]);
+        assert_eq!(with.len(), 6);
+        // SAFETY: pointers into the C string literals above.
+        assert_eq!(unsafe { std::ffi::CStr::from_ptr(with[2]) }, c"probe");
+        let without = super::argv(err, false, &[path.as_ptr()], &[arg.as_ptr()]);
+        assert_eq!(without.len(), 5);
+        assert_eq!(without[2], path.as_ptr());
     }
 
     #[test]

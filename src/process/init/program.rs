@@ -8,11 +8,16 @@
 //! Command line, prepared by the library:
 //!
 //! ```text
-//! contain-init ERRFD PATH... -- ARGV0 ARG...
+//! contain-init ERRFD [probe] PATH... -- ARGV0 ARG...
 //! ```
 //!
 //! - `ERRFD`: the spawn's error pipe (decimal). It is made close-on-exec here, so the payload's
 //!   successful `execve` closes it; this process closes its own copy after the fork.
+//! - `probe`: when present, a path whose exec fails with ENOENT is looked at (faccessat,
+//!   openat, read of its first bytes), so that the report says whether the file exists and
+//!   names a script's `#!` interpreter. The library leaves it out under the caller's own
+//!   seccomp program, which may kill on those syscalls (a killed payload would read as one
+//!   that exec'd).
 //! - `PATH...`: where to look for the payload, tried in order as `execvp` does (each contains
 //!   a `/`, so none is `--`).
 //! - `ARGV0 ARG...`: the payload's argv. Its environment is this program's.
@@ -23,23 +28,33 @@
 //! PID 1 exits with its status (128+N for a signal N, since PID 1 cannot be killed by its own
 //! signals); the kernel then kills whatever else is left in the PID namespace.
 //!
-//! If the payload cannot be executed, it writes the library's 16-byte setup report (stage
-//! `Exec`, errno) to `ERRFD` and exits 127, exactly as a payload without an init would.
+//! If the payload cannot be executed, it writes the library's setup report (stage `Exec`,
+//! errno, the candidate path's index, what was found there, and a script's interpreter: the
+//! layout of `probe.rs`, shared with the library) to `ERRFD` in one write and exits 127,
+//! exactly as a payload without an init would.
 #![no_std]
 #![no_main]
 
 use core::arch::{asm, global_asm};
 
+mod probe;
+use probe::{INTERP_SIZE, EXEC_INDEXED, EXEC_MISSING, EXEC_OTHER, EXEC_UNKNOWN};
+
 /// `SetupStage::Exec` as the library encodes it on the error pipe (checked by a unit test
 /// in the library).
 const STAGE_EXEC: u32 = 20;
+/// The argument that allows probing (the library's `init::PROBE`).
+const PROBE: &[u8] = b"probe";
 /// Exit status when the payload could not be executed (the library's `SETUP_FAILED_EXIT`).
 const SETUP_FAILED_EXIT: usize = 127;
 
 #[cfg(target_arch = "x86_64")]
 mod nr {
+    pub const READ: usize = 0;
     pub const WRITE: usize = 1;
     pub const CLOSE: usize = 3;
+    pub const OPENAT: usize = 257;
+    pub const FACCESSAT: usize = 269;
     pub const RT_SIGPROCMASK: usize = 14;
     pub const CLONE: usize = 56;
     pub const EXECVE: usize = 59;
@@ -52,8 +67,11 @@ mod nr {
 
 #[cfg(target_arch = "aarch64")]
 mod nr {
+    pub const READ: usize = 63;
     pub const WRITE: usize = 64;
     pub const CLOSE: usize = 57;
+    pub const OPENAT: usize = 56;
+    pub const FACCESSAT: usize = 48;
     pub const RT_SIGPROCMASK: usize = 135;
     pub const CLONE: usize = 220;
     pub const EXECVE: usize = 221;
@@ -75,6 +93,9 @@ const ENODEV: isize = 19;
 const ESTALE: isize = 116;
 const ETIMEDOUT: isize = 110;
 const EINVAL: isize = 22;
+const AT_FDCWD: isize = -100;
+// O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC (same values on x86_64 and aarch64).
+const PROBE_OPEN_FLAGS: usize = 0o400 | 0o4000 | 0o2000000;
 
 /// A raw system call; returns the kernel's value (`-errno` on failure).
 #[inline(always)]
@@ -166,36 +187,111 @@ unsafe fn number(p: *const u8) -> Option<usize> {
     }
 }
 
-/// Writes the setup report for a failed exec and exits 127.
-fn report(errfd: usize, errno: isize) -> ! {
-    let wire: [u32; 4] = [STAGE_EXEC, errno as u32, 0, 0];
-    // SAFETY: 16 bytes from a local array to a descriptor we were given.
-    unsafe { syscall(nr::WRITE, errfd, wire.as_ptr() as usize, 16, 0) };
+/// The report: the library's `child::Report` (16-byte head, then the interpreter field).
+#[repr(C)]
+struct Report {
+    head: [u32; 4],
+    interpreter: [u8; INTERP_SIZE],
+}
+
+/// Writes the setup report for a failed exec (in one write, under PIPE_BUF) and exits 127.
+#[inline(never)]
+fn report(errfd: usize, errno: isize, index: u32, step: u32, interp: &[u8; INTERP_SIZE]) -> ! {
+    let r = Report {
+        head: [STAGE_EXEC, errno as u32, index, step],
+        interpreter: *interp,
+    };
+    let size = core::mem::size_of::<Report>();
+    // SAFETY: a local struct to a descriptor we were given.
+    unsafe { syscall(nr::WRITE, errfd, &r as *const Report as usize, size, 0) };
     exit(SETUP_FAILED_EXIT)
 }
 
-/// `execvp`'s choice of error over the candidate paths.
+/// What is at `path` (a `probe::EXEC_*` code); a script's interpreter goes to `interp`. As the
+/// library's child does: faccessat, then the first bytes of the file.
+#[inline(never)]
+unsafe fn look(path: *const u8, interp: &mut [u8; INTERP_SIZE]) -> u32 {
+    *interp = [0; INTERP_SIZE];
+    // SAFETY (whole function): a NUL-terminated path; a local buffer; close of our own fd.
+    unsafe {
+        let e = syscall(nr::FACCESSAT, AT_FDCWD as usize, path as usize, 0 /* F_OK */, 0);
+        if e == -ENOENT || e == -ENOTDIR {
+            return EXEC_MISSING;
+        } else if e < 0 {
+            return EXEC_UNKNOWN;
+        }
+        let fd = syscall(nr::OPENAT, AT_FDCWD as usize, path as usize, PROBE_OPEN_FLAGS, 0);
+        if fd < 0 {
+            return EXEC_OTHER;
+        }
+        let mut head = [0u8; INTERP_SIZE];
+        let got = syscall(nr::READ, fd as usize, head.as_mut_ptr() as usize, INTERP_SIZE, 0);
+        syscall(nr::CLOSE, fd as usize, 0, 0, 0);
+        if got < 0 {
+            return EXEC_OTHER;
+        }
+        let step = probe::classify(&head, got as usize, interp);
+        // An interpreter that exists fails only for want of its own interpreter or loader
+        // (`interp` is NUL-ended: classify leaves its last byte 0).
+        if probe::check_interpreter(step, interp)
+            && syscall(nr::FACCESSAT, AT_FDCWD as usize, interp.as_ptr() as usize, 0, 0) == 0
+        {
+            step | probe::EXEC_INTERP_EXISTS
+        } else {
+            step
+        }
+    }
+}
+
+/// `execvp`'s choice of error over the candidate paths, and the library's choice of which to
+/// report: the first that exists although execve said ENOENT (its interpreter or loader is
+/// missing), else an EACCES one, else the last error. Writes the report and exits.
 unsafe fn exec_payload(
+    errfd: usize,
+    may_probe: bool,
     paths: &[*const u8],
     argv: *const *const u8,
     envp: *const *const u8,
-) -> isize {
-    let mut err = ENOENT;
-    let mut seen_eacces = false;
-    for &path in paths {
+) -> ! {
+    let mut interp = [0u8; INTERP_SIZE];
+    let look_at = |path: *const u8, interp: &mut [u8; INTERP_SIZE]| match may_probe {
+        // SAFETY: one of our NUL-terminated argv strings.
+        true => unsafe { look(path, interp) },
+        false => EXEC_UNKNOWN,
+    };
+    // Candidates are kept with their paths, not indexed again (no bounds checks, which
+    // would bring in core's formatting machinery: this program stays small).
+    // `main` passes at least one path; the null one is never probed (`err` is set by then).
+    let mut err = (ENOENT, 0usize, core::ptr::null::<u8>());
+    let mut eacces: Option<(usize, *const u8)> = None;
+    let mut broken: Option<(usize, u32)> = None;
+    for (i, &path) in paths.iter().enumerate() {
         // SAFETY: NUL-terminated path, NULL-terminated argv and envp from our own stack.
         let e = -unsafe { syscall(nr::EXECVE, path as usize, argv as usize, envp as usize, 0) };
         match e {
-            ENOENT | ENOTDIR | ESTALE | ENODEV | ETIMEDOUT => err = e,
-            EACCES => seen_eacces = true,
-            other => return other,
+            ENOENT if broken.is_none() => {
+                err = (e, i, path);
+                let found = look_at(path, &mut interp);
+                if found != EXEC_MISSING && found != EXEC_UNKNOWN {
+                    broken = Some((i, found));
+                }
+            }
+            ENOENT | ENOTDIR | ESTALE | ENODEV | ETIMEDOUT => err = (e, i, path),
+            EACCES => {
+                eacces.get_or_insert((i, path));
+            }
+            other => {
+                let found = look_at(path, &mut interp);
+                report(errfd, other, i as u32, found | EXEC_INDEXED, &interp)
+            }
         }
     }
-    if seen_eacces {
-        EACCES
-    } else {
-        err
-    }
+    let (errno, index, found) = match (eacces, broken) {
+        (Some((i, path)), _) => (EACCES, i, look_at(path, &mut interp)),
+        (None, Some((i, found))) => (ENOENT, i, found),
+        (None, None) => (err.0, err.1, look_at(err.2, &mut interp)),
+    };
+    report(errfd, errno, index as u32, found | EXEC_INDEXED, &interp)
 }
 
 unsafe extern "C" fn main(sp: *const usize) -> ! {
@@ -215,10 +311,13 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
         while i < argc && !is(*argv.add(i), b"--") {
             i += 1;
         }
-        if i == 2 || i + 1 >= argc {
-            report(errfd, EINVAL);
+        let no_interp = [0u8; INTERP_SIZE];
+        let may_probe = is(*argv.add(2), PROBE);
+        let first = if may_probe { 3 } else { 2 };
+        if i <= first || i + 1 >= argc {
+            report(errfd, EINVAL, 0, 0, &no_interp);
         }
-        let paths = core::slice::from_raw_parts(argv.add(2), i - 2);
+        let paths = core::slice::from_raw_parts(argv.add(first), i - first);
         let payload_argv = argv.add(i + 1);
         // The library starts us with every signal blocked; block them here too, so that a
         // PID 1 started any other way cannot lose a SIGCHLD to its default disposition.
@@ -229,7 +328,7 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
 
         let pid = syscall(nr::CLONE, SIGCHLD, 0, 0, 0);
         if pid < 0 {
-            report(errfd, -pid);
+            report(errfd, -pid, 0, 0, &no_interp);
         }
         if pid == 0 {
             let empty: u64 = 0;
@@ -240,7 +339,7 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
                 0,
                 8,
             );
-            report(errfd, exec_payload(paths, payload_argv, envp));
+            exec_payload(errfd, may_probe, paths, payload_argv, envp);
         }
         syscall(nr::CLOSE, errfd, 0, 0, 0);
         supervise(pid)
@@ -296,6 +395,27 @@ fn supervise(payload: isize) -> ! {
             }
         }
     }
+}
+
+// Without libc, nothing provides the memory functions that the compiler calls for array
+// copies and clears (the report's interpreter field). Byte loops through volatile accesses,
+// which the optimizer cannot turn back into calls to these very functions.
+#[no_mangle]
+unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    for i in 0..n {
+        // SAFETY: the caller passes `n` valid bytes at both, not overlapping.
+        unsafe { core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i))) };
+    }
+    dst
+}
+
+#[no_mangle]
+unsafe extern "C" fn memset(dst: *mut u8, c: i32, n: usize) -> *mut u8 {
+    for i in 0..n {
+        // SAFETY: the caller passes `n` valid bytes at `dst`.
+        unsafe { core::ptr::write_volatile(dst.add(i), c as u8) };
+    }
+    dst
 }
 
 /// The precompiled `core` refers to the unwinder's personality routine even with
