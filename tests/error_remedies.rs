@@ -659,3 +659,53 @@ fn the_run_example_explains_a_missing_command_and_warns_about_skipped_limits() {
         assert!(!warned, "the guest has pids: {err}");
     }
 }
+
+/// execve refuses a FIFO (or a device) with EACCES before opening it; the probe that looks
+/// at a failed program must not open it either: that would release a writer blocked in
+/// `open` and eat its data. Here the FIFO holds data (we keep it open read-write): after the
+/// failed spawn the data must still be there, unread.
+#[test]
+fn a_fifo_as_the_program_is_not_opened_by_the_probe() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = TempDir::new("fifo-program");
+    let fifo = dir.path().join("prog");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo on a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o755) }, 0);
+    // Read-write: neither end blocks, and the data stays in the pipe until someone reads.
+    let mut ours = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    ours.write_all(b"DATA").unwrap();
+    for init in [false, true] {
+        let ns = match init {
+            true => Namespaces::USER | Namespaces::PID,
+            false => Namespaces::empty(),
+        };
+        let e = Container::new(&fifo)
+            .namespaces(ns)
+            .init(init)
+            .spawn()
+            .map(drop)
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Setup {
+                    stage: SetupStage::Exec,
+                    errno: Errno::EACCES,
+                    ..
+                }
+            ),
+            "init {init}: {e}"
+        );
+        assert!(e.to_string().contains(fifo.to_str().unwrap()), "{e}");
+    }
+    let mut left = [0u8; 8];
+    let n = ours.read(&mut left).unwrap();
+    assert_eq!(&left[..n], b"DATA", "the probe read from the FIFO");
+}

@@ -310,7 +310,8 @@ unsafe fn setup(
         // Nothing of the caller may reach the container, not even for the duration of execve
         // (a program path through /proc/self/fd/N would resolve in the caller's world).
         close_fds_except(plan).at(SetupStage::CloseFds)?;
-        // From here on no step opens a descriptor (execve and execveat of the memfd take none).
+        // From here on no step keeps a descriptor: execve and execveat of the memfd take none,
+        // and a failed exec's probe closes the one file it opens before it reports.
         apply_nofile_limit(plan.security)?;
         lock_down(plan.security, plan.tty)?;
         if plan.security.no_new_privs {
@@ -1090,7 +1091,7 @@ unsafe fn exec(
 ) -> Result<std::convert::Infallible, ChildError> {
     // The caller's own seccomp filter may kill on a probe's syscalls, and a child killed
     // without a report would read as a successful exec: report the errno alone. (The default
-    // profile allows faccessat, openat and read.)
+    // profile allows newfstatat, faccessat, openat and read.)
     let may_probe = !plan.security.custom_filter;
     // Each probe overwrites `interpreter`; the last one probed is always the path reported
     // (the broken candidate is not probed again once found).
@@ -1165,7 +1166,7 @@ unsafe fn exec(
     })
 }
 
-use super::init::probe::EXEC_OTHER;
+use super::init::probe::{self, EXEC_OTHER};
 pub(crate) use super::init::probe::{
     check_interpreter, classify, EXEC_INDEXED, EXEC_INTERP_EXISTS, EXEC_INTERP_TRUNCATED,
     EXEC_MISSING, EXEC_UNKNOWN, INTERP_SIZE,
@@ -1179,18 +1180,26 @@ pub(crate) use super::init::probe::{
 /// `path` is a NUL-terminated string.
 unsafe fn probe(path: *const c_char, interpreter: &mut [u8; INTERP_SIZE]) -> u32 {
     *interpreter = [0; INTERP_SIZE];
-    // SAFETY: faccessat/openat on a NUL-terminated path; read into a local buffer; close of
-    // the descriptor we opened.
+    // SAFETY: newfstatat into a local buffer of the kernel's struct stat size; openat on a
+    // NUL-terminated path; read into a local buffer; close of the descriptor we opened.
     unsafe {
-        match sys::syscall3(
-            libc::SYS_faccessat,
+        let mut st = [0u64; probe::STAT_WORDS];
+        match sys::syscall6(
+            probe::NR_NEWFSTATAT as libc::c_long,
             libc::AT_FDCWD as usize,
             path as usize,
-            libc::F_OK as usize,
+            st.as_mut_ptr() as usize,
+            0,
+            0,
+            0,
         ) {
             Ok(_) => {}
             Err(Errno::ENOENT | Errno::ENOTDIR) => return EXEC_MISSING,
             Err(_) => return EXEC_UNKNOWN,
+        }
+        // Only a regular file is opened (see probe::NR_NEWFSTATAT).
+        if !probe::is_regular(&st) {
+            return EXEC_OTHER;
         }
         let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK;
         let Ok(fd) = sys::syscall3(

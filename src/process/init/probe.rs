@@ -23,6 +23,32 @@ pub const EXEC_INTERP_EXISTS: u32 = 0x400;
 /// report's `step` has [`EXEC_INTERP_TRUNCATED`].
 pub const INTERP_SIZE: usize = 128;
 
+/// `newfstatat(2)`, the one call that says what a path is without opening it: the probe
+/// opens and reads only regular files. Opening a FIFO would release a writer blocked in its
+/// `open` and eat its data; opening a device can have effects of its own (a tty's input, a
+/// serial line's DTR, a watchdog). execve refuses those with `EACCES` before opening them
+/// (Linux 5.8), and the probe must not bring the opening back.
+#[cfg(target_arch = "x86_64")]
+pub const NR_NEWFSTATAT: usize = 262;
+/// See the x86_64 one.
+#[cfg(target_arch = "aarch64")]
+pub const NR_NEWFSTATAT: usize = 79;
+
+/// `struct stat` as `newfstatat` fills it, as 8-byte words (x86_64: 144 bytes; aarch64, the
+/// generic layout: 128).
+pub const STAT_WORDS: usize = 18;
+
+/// Whether the `struct stat` in `st` is of a regular file: `st_mode` is at byte 24 on
+/// x86_64 (after st_dev, st_ino and a 64-bit st_nlink) and at byte 16 in the generic layout
+/// of aarch64 (after st_dev and st_ino).
+pub fn is_regular(st: &[u64; STAT_WORDS]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    let mode = st[3] as u32;
+    #[cfg(target_arch = "aarch64")]
+    let mode = st[2] as u32;
+    mode & 0o170000 == 0o100000
+}
+
 /// Whether a probe that found `step` should check that the interpreter in `out` exists: a
 /// script with a whole name.
 pub fn check_interpreter(step: u32, out: &[u8; INTERP_SIZE]) -> bool {
@@ -74,6 +100,40 @@ pub fn shebang(head: &[u8], more: bool, out: &mut [u8; INTERP_SIZE]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The syscall number and the `st_mode` offset agree with the C library's, on a regular
+    /// file, a directory and a FIFO.
+    #[test]
+    fn newfstatat_tells_a_regular_file_from_the_rest() {
+        assert_eq!(NR_NEWFSTATAT as libc::c_long, libc::SYS_newfstatat);
+        let dir = std::env::temp_dir().join(format!("contain-probe-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        let file = dir.join("file");
+        std::fs::write(&file, b"#!/bin/sh\n").unwrap();
+        let fifo = dir.join("fifo");
+        let c =
+            |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c(&fifo).as_ptr(), 0o755) }, 0);
+        let regular = |p: &std::path::Path| {
+            let mut st = [0u64; STAT_WORDS];
+            // SAFETY: newfstatat into a buffer at least the size of the kernel's struct stat.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_newfstatat,
+                    libc::AT_FDCWD,
+                    c(p).as_ptr(),
+                    st.as_mut_ptr(),
+                    0,
+                )
+            };
+            assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+            is_regular(&st)
+        };
+        let seen = (regular(&file), regular(&dir), regular(&fifo));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(seen, (true, false, false));
+    }
 
     fn interp(head: &[u8], more: bool) -> (Vec<u8>, u32) {
         let mut out = [0u8; INTERP_SIZE];

@@ -13,7 +13,7 @@
 //!
 //! - `ERRFD`: the spawn's error pipe (decimal). It is made close-on-exec here, so the payload's
 //!   successful `execve` closes it; this process closes its own copy after the fork.
-//! - `probe`: when present, a path whose exec fails with ENOENT is looked at (faccessat,
+//! - `probe`: when present, a path whose exec fails with ENOENT is looked at (newfstatat,
 //!   openat, read of its first bytes), so that the report says whether the file exists and
 //!   names a script's `#!` interpreter. The library leaves it out under the caller's own
 //!   seccomp program, which may kill on those syscalls (a killed payload would read as one
@@ -208,17 +208,28 @@ fn report(errfd: usize, errno: isize, index: u32, step: u32, interp: &[u8; INTER
 }
 
 /// What is at `path` (a `probe::EXEC_*` code); a script's interpreter goes to `interp`. As the
-/// library's child does: faccessat, then the first bytes of the file.
+/// library's child does: newfstatat, then, for a regular file, its first bytes.
 #[inline(never)]
 unsafe fn look(path: *const u8, interp: &mut [u8; INTERP_SIZE]) -> u32 {
     *interp = [0; INTERP_SIZE];
     // SAFETY (whole function): a NUL-terminated path; a local buffer; close of our own fd.
     unsafe {
-        let e = syscall(nr::FACCESSAT, AT_FDCWD as usize, path as usize, 0 /* F_OK */, 0);
+        let mut st = [0u64; probe::STAT_WORDS];
+        let e = syscall(
+            probe::NR_NEWFSTATAT,
+            AT_FDCWD as usize,
+            path as usize,
+            st.as_mut_ptr() as usize,
+            0,
+        );
         if e == -ENOENT || e == -ENOTDIR {
             return EXEC_MISSING;
         } else if e < 0 {
             return EXEC_UNKNOWN;
+        }
+        // Only a regular file is opened: a FIFO's or a device's open has effects.
+        if !probe::is_regular(&st) {
+            return EXEC_OTHER;
         }
         let fd = syscall(nr::OPENAT, AT_FDCWD as usize, path as usize, PROBE_OPEN_FLAGS, 0);
         if fd < 0 {
