@@ -15,7 +15,8 @@ use std::path::Path;
 use common::busybox::BusyboxRootfs;
 use common::{is_root, role, TempDir};
 use contain::cgroup::{
-    Bytes, Cgroup, Controller, CpuMax, HostCgroups, HugePageSize, LimitPolicy, Max, Resources,
+    Bytes, Cgroup, CgroupBuilder, Controller, CpuMax, HostCgroups, HugePageSize, LimitPolicy, Max,
+    Resources,
 };
 use contain::namespace::Namespaces;
 use contain::process::Container;
@@ -515,18 +516,42 @@ fn a_rootless_cgroup_failure_explains_delegation() {
         .unwrap();
     assert!(child.cgroup().is_none());
     let skipped = child.skipped_limits();
-    assert_eq!(skipped.len(), 1, "{skipped:?}");
-    assert_eq!(skipped[0].setting, "pids.max");
-    assert_eq!(skipped[0].value, "64");
-    assert!(
-        matches!(skipped[0].reason, Error::Unsupported { .. }),
+    let settings: Vec<(&str, &str, bool)> = skipped
+        .iter()
+        .map(|s| (&s.setting[..], &s.value[..], s.controller.is_some()))
+        .collect();
+    // The limit, and that there is no cgroup at all (kill_container then reaches only what
+    // a PID namespace holds): a runner must be able to tell.
+    assert_eq!(
+        settings,
+        [
+            ("pids.max", "64", true),
+            ("cgroup", "a cgroup of the container's own", false)
+        ],
         "{skipped:?}"
     );
-    assert!(
-        !skipped[0].to_string().contains("BestEffort"),
-        "the reason suggests what the caller chose: {}",
-        skipped[0]
-    );
+    for s in skipped {
+        assert!(matches!(s.reason, Error::Unsupported { .. }), "{s}");
+        assert!(
+            !s.to_string().contains("BestEffort"),
+            "the reason suggests what the caller chose: {s}"
+        );
+    }
+    assert!(child.wait().unwrap().success());
+    // No limits, only a cgroup asked for (for usage and kill_container): its absence is
+    // reported too, not silently dropped.
+    let mut child = Container::new("true")
+        .resources(Resources::new())
+        .limit_policy(LimitPolicy::BestEffort)
+        .spawn()
+        .unwrap();
+    assert!(child.cgroup().is_none());
+    let skipped: Vec<&str> = child
+        .skipped_limits()
+        .iter()
+        .map(|s| &s.setting[..])
+        .collect();
+    assert_eq!(skipped, ["cgroup"]);
     assert!(child.wait().unwrap().success());
 }
 
@@ -563,7 +588,10 @@ fn best_effort_applies_what_the_host_supports_and_lists_the_rest() {
     let skipped: Vec<(String, String, Controller)> = child
         .skipped_limits()
         .iter()
-        .map(|s| (s.setting.clone(), s.value.clone(), s.controller))
+        .map(|s| {
+            let c = s.controller.expect("as root the container gets a cgroup");
+            (s.setting.clone(), s.value.clone(), c)
+        })
         .collect();
     for s in child.skipped_limits() {
         eprintln!("{s}");
@@ -594,7 +622,9 @@ fn best_effort_applies_what_the_host_supports_and_lists_the_rest() {
     assert_eq!(skipped, expected);
     for s in child.skipped_limits() {
         let msg = s.reason.to_string();
-        let c = s.controller;
+        let c = s
+            .controller
+            .expect("only limits of controllers are skipped here");
         assert!(matches!(s.reason, Error::Unsupported { .. }), "{msg}");
         let why = if host.check(c).is_err() {
             format!("{c} controller is not supported here")
@@ -708,4 +738,75 @@ fn a_fifo_as_the_program_is_not_opened_by_the_probe() {
     let mut left = [0u8; 8];
     let n = ours.read(&mut left).unwrap();
     assert_eq!(&left[..n], b"DATA", "the probe read from the FIFO");
+}
+
+/// A rootless caller in a cgroup delegated to it (systemd's `Delegate=yes`, the remedy the
+/// crate itself gives) may make cgroups but not load BPF programs: the default device
+/// allowlist cannot be attached. Strict says so with what to do; best effort skips it, says
+/// so, and the container runs in its cgroup.
+#[test]
+fn a_delegated_rootless_caller_gets_a_cgroup_without_the_device_filter() {
+    const TEST: &str = "a_delegated_rootless_caller_gets_a_cgroup_without_the_device_filter";
+    if let Some(r) = role() {
+        // The role carries the delegated cgroup's path.
+        let Some(deleg) = r.strip_prefix("delegated:") else {
+            return;
+        };
+        let job = || {
+            Container::new("true")
+                .resources(Resources::new())
+                .cgroup_parent(deleg)
+        };
+        let e = job().spawn().map(drop).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, Error::Unsupported { .. }), "{msg}");
+        for needed in ["BPF_PROG_LOAD", "CAP_BPF", "device_allowlist", "BestEffort"] {
+            assert!(msg.contains(needed), "{needed:?} missing from: {msg}");
+        }
+        let mut child = job().limit_policy(LimitPolicy::BestEffort).spawn().unwrap();
+        let skipped: Vec<(&str, bool)> = child
+            .skipped_limits()
+            .iter()
+            .map(|s| (&s.setting[..], s.controller.is_none()))
+            .collect();
+        assert_eq!(skipped, [("devices", true)], "{:?}", child.skipped_limits());
+        let cg = child
+            .cgroup()
+            .expect("a cgroup in the delegated one")
+            .path()
+            .to_owned();
+        assert!(cg.starts_with(deleg), "{}", cg.display());
+        assert!(child.wait().unwrap().success());
+        return;
+    }
+    if !is_root(TEST) {
+        return;
+    }
+    let host = match HostCgroups::detect() {
+        Ok(h) if h.v2_mount().is_ok() => h,
+        _ => return common::skip(TEST, "no cgroup v2 here"),
+    };
+    drop(host);
+    // The delegated subtree: owned by nobody as systemd hands it over, the process in a leaf
+    // of it ("proc"), its containers made beside it.
+    let deleg = CgroupBuilder::new(format!("contain-test-deleg-{}", std::process::id()))
+        .create_in_default()
+        .unwrap();
+    let leaf = CgroupBuilder::new("proc").create_in(&deleg).unwrap().keep();
+    for p in [
+        deleg.path().to_owned(),
+        deleg.path().join("cgroup.procs"),
+        deleg.path().join("cgroup.subtree_control"),
+        deleg.path().join("cgroup.threads"),
+        leaf.path().to_owned(),
+        leaf.path().join("cgroup.procs"),
+    ] {
+        std::os::unix::fs::chown(&p, Some(65534), Some(65534)).unwrap();
+    }
+    let role = format!("delegated:{}", deleg.path().display());
+    let out = common::rerun_as_nobody_in(TEST, &role, false, Some(leaf.path()));
+    assert!(out.status.success(), "{TEST} failed as nobody");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
+    drop(leaf);
+    drop(deleg);
 }

@@ -226,10 +226,20 @@ pub fn attach_device_filter(cgroup: &Cgroup, rules: &[DeviceRule]) -> Result<()>
     let fd = match load(&prog, None) {
         Ok(fd) => fd,
         Err(e @ (Errno::EPERM | Errno::ENOSYS)) => {
+            let why = match e {
+                Errno::EPERM => {
+                    "loading a BPF program needs CAP_BPF or CAP_SYS_ADMIN in the initial user \
+                     namespace, which a rootless caller (even in a delegated cgroup) lacks. To \
+                     fix: run as root; or leave the allowlist out (Security::device_allowlist = \
+                     None: the default seccomp profile still refuses block device nodes); or \
+                     LimitPolicy::BestEffort, which skips the default allowlist and reports it"
+                }
+                _ => "this kernel has no bpf(2) (CONFIG_BPF_SYSCALL)",
+            };
             return Err(Error::unsupported(
                 "cgroup device filter",
-                format!("bpf(BPF_PROG_LOAD) of a BPF_PROG_TYPE_CGROUP_DEVICE program: {e}"),
-            ))
+                format!("bpf(BPF_PROG_LOAD) of a BPF_PROG_TYPE_CGROUP_DEVICE program: {e}; {why}"),
+            ));
         }
         Err(e @ (Errno::EINVAL | Errno::EACCES)) => {
             // Load again with the verifier's log, to say why.

@@ -336,10 +336,13 @@ pub(crate) fn create_for_container(
 /// made. Each controller the host lacks, or the default parent's top does not enable, is
 /// skipped with its own error; a group that cannot be made with the rest is made without
 /// controllers (for usage and kill) when it can, its limits skipped with the first error.
+///
+/// Errors: a parent the caller named that is not there or not a cgroup (a typo is not
+/// something the host lacks), and a refused configuration.
 pub(crate) fn create_for_container_best_effort(
     parent: Option<&std::path::Path>,
     resources: &Resources,
-) -> (Option<OwnedCgroup>, Vec<SkippedLimit>) {
+) -> Result<(Option<OwnedCgroup>, Vec<SkippedLimit>)> {
     let skip_all = |r: &Resources, e: &Error| -> Vec<SkippedLimit> {
         r.controllers()
             .into_iter()
@@ -352,7 +355,11 @@ pub(crate) fn create_for_container_best_effort(
         Ok(h)
     }) {
         Ok(h) => h,
-        Err(e) => return (None, skip_all(resources, &e)),
+        Err(e) => {
+            let mut skipped = skip_all(resources, &e);
+            skipped.push(no_cgroup(&e));
+            return Ok((None, skipped));
+        }
     };
     let mut rest = resources.clone();
     for c in resources.controllers() {
@@ -399,12 +406,30 @@ pub(crate) fn create_for_container_best_effort(
     match made {
         Ok(cg) => {
             skipped.extend(rest.apply_best_effort(&cg));
-            (Some(cg), skipped)
+            Ok((Some(cg), skipped))
         }
+        Err(e @ Error::Config { .. }) => Err(e),
+        Err(
+            e @ Error::Sys {
+                errno: Errno::ENOENT | Errno::ENOTDIR,
+                ..
+            },
+        ) if parent.is_some() => Err(e),
         Err(e) => {
             skipped.extend(skip_all(&rest, &e));
-            (None, skipped)
+            skipped.push(no_cgroup(&e));
+            Ok((None, skipped))
         }
+    }
+}
+
+/// The entry of [`SkippedLimit`] that says the container runs without a cgroup of its own.
+fn no_cgroup(e: &Error) -> SkippedLimit {
+    SkippedLimit {
+        setting: "cgroup".to_owned(),
+        value: "a cgroup of the container's own".to_owned(),
+        controller: None,
+        reason: without_best_effort_hint(e),
     }
 }
 

@@ -352,7 +352,7 @@ impl Setting {
         SkippedLimit {
             setting: self.file,
             value: self.value,
-            controller: self.controller,
+            controller: Some(self.controller),
             reason,
         }
     }
@@ -404,8 +404,13 @@ pub struct SkippedLimit {
     pub setting: String,
     /// The value, as it would have been written (e.g. `"67108864"`, `"max 100000"`).
     pub value: String,
-    /// The controller the setting belongs to.
-    pub controller: Controller,
+    /// The controller the setting belongs to; `None` for what belongs to none: `"cgroup"` (no
+    /// cgroup could be made for the container at all: it runs without one, so
+    /// [`Child::cgroup`](crate::process::Child::cgroup) is `None` and
+    /// [`Child::kill_container`](crate::process::Child::kill_container) reaches only what its
+    /// PID namespace holds) and `"devices"` (the default device allowlist, a BPF program
+    /// that could not be loaded).
+    pub controller: Option<Controller>,
     /// Why it was not applied (usually [`Error::Unsupported`], naming the cause and remedy).
     pub reason: Error,
 }

@@ -1153,9 +1153,10 @@ fn create_cgroup(
     let Some(CgroupPlacement::Create { parent, resources }) = &c.cgroup else {
         return Ok((None, Vec::new()));
     };
-    let (cg, skipped) = match c.limit_policy {
+    let best_effort = c.limit_policy == crate::cgroup::LimitPolicy::BestEffort;
+    let (cg, mut skipped) = match c.limit_policy {
         crate::cgroup::LimitPolicy::BestEffort => {
-            crate::cgroup::place::create_for_container_best_effort(parent.as_deref(), resources)
+            crate::cgroup::place::create_for_container_best_effort(parent.as_deref(), resources)?
         }
         _ => (
             Some(crate::cgroup::place::create_for_container(
@@ -1165,12 +1166,24 @@ fn create_cgroup(
             Vec::new(),
         ),
     };
+    let default_rules = crate::cgroup::DeviceRule::default_allowlist();
     match (&c.security.device_allowlist, &cg) {
-        (Some(rules), Some(cg)) => crate::cgroup::attach_device_filter(cg, rules)?,
+        (Some(rules), Some(cg)) => match crate::cgroup::attach_device_filter(cg, rules) {
+            // A rootless caller in a delegated cgroup may make groups but not load BPF: under
+            // best effort the default allowlist is skipped (and said), as without a cgroup.
+            Err(e @ Error::Unsupported { .. }) if best_effort && *rules == default_rules => skipped
+                .push(crate::cgroup::SkippedLimit {
+                    setting: "devices".to_owned(),
+                    value: "the default device allowlist (BPF_CGROUP_DEVICE)".to_owned(),
+                    controller: None,
+                    reason: e,
+                }),
+            other => other?,
+        },
         // Best effort made no cgroup. The default allowlist is then left out, as for a
         // container without limits (the default seccomp filter's ban on block device nodes
         // closes the same hole); one of the caller's is security, not a limit: never skipped.
-        (Some(rules), None) if *rules != crate::cgroup::DeviceRule::default_allowlist() => {
+        (Some(rules), None) if *rules != default_rules => {
             let why = skipped
                 .last()
                 .map_or_else(String::new, |s| s.reason.to_string());

@@ -98,6 +98,20 @@ pub fn role() -> Option<String> {
 /// mount namespace in which /etc/subuid and /etc/subgid say "nobody:200000:65536" (the host's
 /// files are not touched).
 pub fn rerun_as_nobody(name: &str, role: &str, subids: bool) -> std::process::Output {
+    rerun_as_nobody_in(name, role, subids, None)
+}
+
+/// [`rerun_as_nobody`], the process first moved (still as root) into the cgroup v2 directory
+/// `cgroup` (its `cgroup.procs` is written), as a delegated scope would hold it.
+pub fn rerun_as_nobody_in(
+    name: &str,
+    role: &str,
+    subids: bool,
+    cgroup: Option<&Path>,
+) -> std::process::Output {
+    let procs_c = cgroup.map(|c| {
+        std::ffi::CString::new(c.join("cgroup.procs").as_os_str().as_encoded_bytes()).unwrap()
+    });
     let dir = TempDir::new("nobody");
     std::fs::set_permissions(
         dir.path(),
@@ -136,6 +150,15 @@ pub fn rerun_as_nobody(name: &str, role: &str, subids: bool) -> std::process::Ou
                         None::<&OsStr>,
                     )?;
                 }
+            }
+            if let Some(procs) = &procs_c {
+                // "0": the writing process itself. libc only, a prepared path and a static
+                // buffer: no allocation after fork.
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::close(fd);
             }
             nix::unistd::setgroups(&[])?;
             nix::unistd::setresgid(65534.into(), 65534.into(), 65534.into())?;
