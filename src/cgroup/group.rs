@@ -624,8 +624,9 @@ impl Cgroup {
     ///
     /// The first error of the controller accessors ([`memory`](Self::memory), ...:
     /// [`Error::Unsupported`] when a controller a limit needs is not enabled for the group) and of
-    /// the setters ([`Memory::set_max`], ...). Limits are written one by one (cpuset, memory, cpu,
-    /// io, pids, hugetlb) and the first failure stops the rest: those before it stay applied.
+    /// the setters ([`Memory::set_max`], ...). Limits are written one by one, in the order of
+    /// [`Resources::controllers`]'s settings, and the first failure stops the rest: those
+    /// before it stay applied.
     pub fn apply(&self, resources: &Resources) -> Result<()> {
         resources.apply_to(self)
     }
@@ -643,6 +644,7 @@ impl Cgroup {
     /// }
     /// # Ok::<(), contain::Error>(())
     /// ```
+    #[must_use = "the limits that were not applied are in the returned list"]
     pub fn apply_best_effort(&self, resources: &Resources) -> Vec<super::SkippedLimit> {
         resources.apply_best_effort(self)
     }

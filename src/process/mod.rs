@@ -618,6 +618,11 @@ impl Container {
     /// `clone3(CLONE_INTO_CGROUP)` puts the child there atomically, so it never runs outside;
     /// on kernels before 5.7 the parent writes `cgroup.procs` before it lets the child go on.
     /// With a new cgroup namespace, this cgroup is the container's `/`.
+    ///
+    /// One placement at a time: this replaces [`resources`](Self::resources) and
+    /// [`cgroup_parent`](Self::cgroup_parent) given before, and they replace it (the last
+    /// one given wins). Limits for an existing group are the caller's to write
+    /// ([`Cgroup::apply`]).
     #[must_use]
     pub fn cgroup(mut self, cgroup: Cgroup) -> Self {
         self.cgroup = Some(CgroupPlacement::Existing(cgroup));
@@ -640,6 +645,9 @@ impl Container {
     /// println!("{:?}", child.usage()?);
     /// # Ok::<(), contain::Error>(())
     /// ```
+    ///
+    /// It keeps a [`cgroup_parent`](Self::cgroup_parent) given before and replaces an
+    /// existing [`cgroup`](Self::cgroup) (one placement at a time).
     #[must_use]
     pub fn resources(mut self, resources: Resources) -> Self {
         let parent = match self.cgroup.take() {
