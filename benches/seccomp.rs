@@ -27,7 +27,7 @@ fn seccomp_benches(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3))
         .sample_size(50);
     // One instruction (allow everything): what installing any filter costs.
-    let allow = vec![seccompiler::sock_filter {
+    let allow = vec![contain::security::SockFilter {
         code: 0x06, // BPF_RET | BPF_K
         jt: 0,
         jf: 0,

@@ -21,8 +21,6 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::{Mutex, OnceLock};
 
-use seccompiler::BpfProgram;
-
 use crate::cgroup::DeviceRule;
 use crate::{Error, Result};
 
@@ -237,9 +235,47 @@ pub enum Seccomp {
     Default,
     /// No filter.
     Disabled,
-    /// A filter of the caller's, e.g. compiled with `seccompiler`.
-    Program(BpfProgram),
+    /// A filter of the caller's: classic BPF over `struct seccomp_data`, at most 4096
+    /// instructions. Compiled with `seccompiler`, each of its `sock_filter`s converts field by
+    /// field ([`SockFilter::new`]).
+    Program(Vec<SockFilter>),
 }
+
+/// One classic BPF instruction, as the kernel reads it in a seccomp program
+/// (`struct sock_filter`, include/uapi/linux/filter.h): the crate's own type, so that the
+/// API does not tie callers to one BPF compiler's version.
+///
+/// ```
+/// use contain::security::{Seccomp, SockFilter};
+/// // BPF_RET | BPF_K, SECCOMP_RET_ALLOW: allow every system call.
+/// let allow = Seccomp::Program(vec![SockFilter::new(0x06, 0, 0, 0x7fff_0000)]);
+/// # let _ = allow;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(C)]
+pub struct SockFilter {
+    /// The opcode (`BPF_LD | BPF_W | BPF_ABS`, `BPF_JMP | BPF_JEQ | BPF_K`, `BPF_RET | BPF_K`, ...).
+    pub code: u16,
+    /// Instructions to skip when a jump's condition holds.
+    pub jt: u8,
+    /// Instructions to skip when it does not.
+    pub jf: u8,
+    /// The constant operand (an offset into `seccomp_data`, a value, a `SECCOMP_RET_*`).
+    pub k: u32,
+}
+
+impl SockFilter {
+    /// The instruction `{ code, jt, jf, k }`.
+    pub const fn new(code: u16, jt: u8, jf: u8, k: u32) -> SockFilter {
+        SockFilter { code, jt, jf, k }
+    }
+}
+
+// The child hands the program to the kernel as `struct sock_filter`s: same size and layout.
+const _: () = assert!(
+    std::mem::size_of::<SockFilter>() == std::mem::size_of::<libc::sock_filter>()
+        && std::mem::align_of::<SockFilter>() == std::mem::align_of::<libc::sock_filter>()
+);
 
 impl Seccomp {
     /// The BPF program [`Seccomp::Default`] installs for a container that keeps `capabilities`
@@ -258,7 +294,7 @@ impl Seccomp {
     /// [`Error::Unsupported`] on an architecture other than x86_64 and aarch64 (no syscall table
     /// for it); [`Error::Config`] if the program would exceed 4096 instructions
     /// (`BPF_MAXINSNS`, the kernel's limit for one filter).
-    pub fn default_program(capabilities: CapSet) -> Result<BpfProgram> {
+    pub fn default_program(capabilities: CapSet) -> Result<Vec<SockFilter>> {
         Ok(default_filter(capabilities)?.into_owned())
     }
 }
@@ -462,7 +498,7 @@ pub(crate) struct PreparedSecurity {
     pub last_cap: u32,
     pub no_new_privs: bool,
     /// The BPF program, empty for none (the default one is compiled once per process).
-    pub filter: Cow<'static, [seccompiler::sock_filter]>,
+    pub filter: Cow<'static, [SockFilter]>,
     /// The filter is the caller's own ([`Seccomp::Program`]): it may kill on any syscall, so
     /// the child makes none after exec fails beyond reporting (no probe of the program).
     pub custom_filter: bool,
@@ -778,8 +814,8 @@ const fn arg(i: u32) -> u32 {
     16 + 8 * i
 }
 
-fn insn(code: u16, jt: u8, jf: u8, k: u32) -> seccompiler::sock_filter {
-    seccompiler::sock_filter { code, jt, jf, k }
+fn insn(code: u16, jt: u8, jf: u8, k: u32) -> SockFilter {
+    SockFilter { code, jt, jf, k }
 }
 
 /// A jump offset, which classic BPF holds in 8 bits.
@@ -803,7 +839,7 @@ enum To {
 /// An instruction of a block before its jumps are resolved.
 #[derive(Debug, Clone)]
 enum Op {
-    Plain(seccompiler::sock_filter),
+    Plain(SockFilter),
     Jump(u16, u32, To, To),
 }
 
@@ -815,7 +851,7 @@ enum Op {
 /// costing most), then runs it once for every system call number of the native and the compat
 /// ABI to cache the decisions that read no argument (a cost that grows with the steps an
 /// allowed call takes: a linear chain of 70 rules costs several times a search).
-fn abi_block(abi: Abi, keep: u64) -> Result<BpfProgram> {
+fn abi_block(abi: Abi, keep: u64) -> Result<Vec<SockFilter>> {
     let mut ops = vec![Op::Plain(insn(BPF_LD_W_ABS, 0, 0, NR))];
     if abi == Abi::X86_64 {
         // x32 reaches the same system calls with X32_SYSCALL_BIT set: refuse that ABI.
@@ -914,7 +950,7 @@ fn rule_body(r: &Rule) -> Vec<Op> {
 }
 
 /// The block's instructions with every jump resolved, followed by its shared returns.
-fn resolve(ops: &[Op]) -> Result<BpfProgram> {
+fn resolve(ops: &[Op]) -> Result<Vec<SockFilter>> {
     let mut errnos: Vec<i32> = Vec::new();
     for op in ops {
         if let Op::Jump(_, _, jt, jf) = op {
@@ -940,7 +976,7 @@ fn resolve(ops: &[Op]) -> Result<BpfProgram> {
     let mut out = Vec::with_capacity(ops.len() + 1 + errnos.len());
     for (at, op) in ops.iter().enumerate() {
         out.push(match *op {
-            Op::Plain(ref i) => i.clone(),
+            Op::Plain(ref i) => *i,
             // An unconditional jump holds its offset in k (32 bits).
             Op::Jump(BPF_JA, _, to, _) => insn(BPF_JA, 0, 0, target(to, at)? as u32),
             Op::Jump(code, k, jt, jf) => {
@@ -959,7 +995,7 @@ fn resolve(ops: &[Op]) -> Result<BpfProgram> {
 /// (any architecture but the native one and, on x86_64, i386 is killed: its numbers mean other
 /// calls), then one block per ABI. On x86_64, i386 programs get the same decisions by their
 /// own numbers and x32 numbers are refused.
-fn compile_default(keep: u64) -> Result<BpfProgram> {
+fn compile_default(keep: u64) -> Result<Vec<SockFilter>> {
     let kill = libc::SECCOMP_RET_KILL_PROCESS;
     let mut out = vec![insn(BPF_LD_W_ABS, 0, 0, ARCH)];
     if cfg!(target_arch = "x86_64") {
@@ -1000,8 +1036,8 @@ const CACHED_FILTERS: usize = 16;
 
 /// The default filter for a container keeping `caps`, compiled once per process for each
 /// distinct set of the capabilities that matter to it ([`GATING_CAPS`]).
-fn default_filter(caps: CapSet) -> Result<Cow<'static, [seccompiler::sock_filter]>> {
-    type Cache = Vec<(u64, &'static [seccompiler::sock_filter])>;
+fn default_filter(caps: CapSet) -> Result<Cow<'static, [SockFilter]>> {
+    type Cache = Vec<(u64, &'static [SockFilter])>;
     static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
     let key = caps.bits() & GATING_CAPS;
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
@@ -1012,7 +1048,7 @@ fn default_filter(caps: CapSet) -> Result<Cow<'static, [seccompiler::sock_filter
     if cache.len() >= CACHED_FILTERS {
         return Ok(Cow::Owned(program));
     }
-    let leaked: &'static [seccompiler::sock_filter] = Box::leak(program.into_boxed_slice());
+    let leaked: &'static [SockFilter] = Box::leak(program.into_boxed_slice());
     cache.push((key, leaked));
     Ok(Cow::Borrowed(leaked))
 }
@@ -1068,17 +1104,12 @@ mod tests {
     }
 
     /// Runs a classic BPF program on one `seccomp_data` (nr, arch, args), as the kernel would.
-    fn run(p: &[seccompiler::sock_filter], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
+    fn run(p: &[SockFilter], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
         run_counting(p, nr, arch, args).0
     }
 
     /// [`run`], and how many instructions it took.
-    fn run_counting(
-        p: &[seccompiler::sock_filter],
-        nr: u32,
-        arch: u32,
-        args: [u64; 6],
-    ) -> (u32, usize) {
+    fn run_counting(p: &[SockFilter], nr: u32, arch: u32, args: [u64; 6]) -> (u32, usize) {
         let mut data = [0u8; 64];
         data[0..4].copy_from_slice(&nr.to_ne_bytes());
         data[4..8].copy_from_slice(&arch.to_ne_bytes());

@@ -617,3 +617,37 @@ fn thirty_two_bit_programs_run_and_get_the_same_denials() {
         "keyctl through int 0x80 is denied: {with}"
     );
 }
+
+/// A caller's own program, written with the crate's `SockFilter` (no BPF compiler's type
+/// needed): `uname(2)` fails with EPERM in the container, everything else runs.
+#[test]
+fn a_program_of_sock_filters_is_installed() {
+    use contain::security::SockFilter;
+    #[cfg(target_arch = "x86_64")]
+    const AUDIT_ARCH: u32 = 0xC000_003E;
+    #[cfg(target_arch = "aarch64")]
+    const AUDIT_ARCH: u32 = 0xC000_00B7;
+    let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    let ret = (libc::BPF_RET | libc::BPF_K) as u16;
+    let jeq = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    let program = vec![
+        SockFilter::new(ld, 0, 0, 4), // seccomp_data.arch
+        SockFilter::new(jeq, 1, 0, AUDIT_ARCH),
+        SockFilter::new(ret, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
+        SockFilter::new(ld, 0, 0, 0), // seccomp_data.nr
+        SockFilter::new(jeq, 0, 1, libc::SYS_uname as u32),
+        SockFilter::new(ret, 0, 0, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        SockFilter::new(ret, 0, 0, libc::SECCOMP_RET_ALLOW),
+    ];
+    let out = Container::new("sh")
+        .args(["-c", "echo before; uname -s; echo status $?"])
+        .namespaces(Namespaces::USER)
+        .seccomp(Seccomp::Program(program))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}: {stdout}", out.status);
+    assert!(stdout.starts_with("before\n"), "{stdout}");
+    assert!(!stdout.contains("Linux"), "uname ran: {stdout}");
+    assert!(stdout.ends_with("status 1\n"), "{stdout}");
+}

@@ -988,6 +988,7 @@ unsafe fn install_seccomp(sec: &PreparedSecurity) -> Step {
     }
     let prog = libc::sock_fprog {
         len: sec.filter.len() as u16,
+        // SockFilter is repr(C) with struct sock_filter's layout (checked at compile time).
         filter: sec.filter.as_ptr() as *mut libc::sock_filter,
     };
     // SAFETY: a sock_fprog on our stack pointing into the prepared filter.
