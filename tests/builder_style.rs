@@ -138,8 +138,8 @@ fn resources_setters_fill_the_fields() {
         .cpu_max(CpuMax::cpus(0.5).unwrap())
         .cpu_weight(Weight::new(200).unwrap())
         .pids_max(64)
-        .io_max(sda.rbps(Max::Limit(1)))
-        .io_max(sda.wbps(Max::Limit(2))) // the same device: replaces
+        .io_max(sda.rbps(Bytes(1)))
+        .io_max(sda.wbps(Bytes(2))) // the same device: replaces
         .io_weight(Weight::MIN)
         .cpuset_cpus(CpuList::from_ids([0]))
         .cpuset_mems(CpuList::from_ids([0]))
@@ -154,7 +154,7 @@ fn resources_setters_fill_the_fields() {
     assert_eq!(r.cpu_max, Some(CpuMax::cpus(0.5).unwrap()));
     assert_eq!(r.cpu_weight, Some(Weight::new(200).unwrap()));
     assert_eq!(r.pids_max, Some(Max::Limit(64)));
-    assert_eq!(r.io_max, vec![sda.wbps(Max::Limit(2))]);
+    assert_eq!(r.io_max, vec![sda.wbps(Bytes(2))]);
     assert_eq!(r.io_weight, Some(Weight::MIN));
     assert_eq!(r.cpuset_cpus, Some(CpuList::from_ids([0])));
     assert_eq!(r.cpuset_mems, Some(CpuList::from_ids([0])));

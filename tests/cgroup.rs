@@ -763,7 +763,7 @@ fn cpuset_and_io() {
         // Limits on a device that does not exist are refused by the kernel (the guest has
         // no block device to limit for real).
         let e = io
-            .set_max(IoMax::new(Device::new(254, 254)).wbps(Max::Limit(1 << 20)))
+            .set_max(IoMax::new(Device::new(254, 254)).wbps(Bytes::mib(1)))
             .unwrap_err();
         assert_eq!(e.errno(), Some(Errno::ENODEV), "{e}");
         let path = cg.path().to_owned();

@@ -453,9 +453,10 @@ impl FromStr for IoWeights {
 /// The io controller of one cgroup.
 ///
 /// ```no_run
-/// use contain::cgroup::{Cgroup, Device, IoMax, Max};
+/// use contain::cgroup::{Cgroup, Device, IoMax};
+/// use contain::Bytes;
 /// let cg = Cgroup::open("/sys/fs/cgroup/job")?;
-/// cg.io()?.set_max(IoMax::new(Device::new(8, 0)).wbps(Max::Limit(10 << 20)))?;
+/// cg.io()?.set_max(IoMax::new(Device::new(8, 0)).wbps(Bytes::mib(10)))?; // 10 MiB/s
 /// for dev in cg.io()?.stat()? {
 ///     println!("{}: {} bytes read", dev.device, dev.rbytes);
 /// }

@@ -10,7 +10,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::value::{parse_u64, Device, IoMax, Max};
+use super::value::{parse_u64, Bytes, Device, IoMax, Max};
 use crate::{Error, Result};
 
 /// Parses a flat-keyed file: one `KEY VALUE` line per entry, `VALUE` an unsigned integer.
@@ -220,9 +220,13 @@ pub fn io_max(text: &str) -> Result<Vec<IoMax>> {
                 let v = v
                     .parse::<Max<u64>>()
                     .map_err(|e| Error::parse("io.max", format!("{} {k}: {e}", l.key)))?;
+                let bytes = |v: Max<u64>| match v {
+                    Max::Limit(n) => Max::Limit(Bytes(n)),
+                    Max::Unlimited => Max::Unlimited,
+                };
                 match k {
-                    "rbps" => m.rbps = v,
-                    "wbps" => m.wbps = v,
+                    "rbps" => m.rbps = bytes(v),
+                    "wbps" => m.wbps = bytes(v),
                     "riops" => m.riops = v,
                     "wiops" => m.wiops = v,
                     _ => {
@@ -499,7 +503,7 @@ mod tests {
         assert!(io_stat("8:16 rbytes=max").is_err());
         assert!(io_stat("sda rbytes=1").is_err());
         let max = io_max("8:16 rbps=2097152 wbps=max riops=max wiops=120\n8:0 rbps=1\n").unwrap();
-        assert_eq!(max[0].rbps, Max::Limit(2097152));
+        assert_eq!(max[0].rbps, Max::Limit(Bytes(2097152)));
         assert_eq!(max[0].wbps, Max::Unlimited);
         assert_eq!(max[1].wiops, Max::Unlimited);
         assert!(io_max("8:0 bogus=1").is_err());

@@ -648,8 +648,9 @@ impl FromStr for Device {
 /// One device's limits in `io.max`: bytes and I/O operations per second, read and write.
 ///
 /// ```
-/// use contain::cgroup::{Device, IoMax, Max};
-/// let limit = IoMax::new(Device::new(8, 0)).wbps(Max::Limit(10 << 20)).riops(Max::Limit(1000));
+/// use contain::cgroup::{Device, IoMax};
+/// use contain::Bytes;
+/// let limit = IoMax::new(Device::new(8, 0)).wbps(Bytes::mib(10)).riops(1000);
 /// assert_eq!(limit.to_string(), "8:0 rbps=max wbps=10485760 riops=1000 wiops=max");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -657,9 +658,9 @@ pub struct IoMax {
     /// The device the limits apply to.
     pub device: Device,
     /// Read bytes per second.
-    pub rbps: Max<u64>,
+    pub rbps: Max<Bytes>,
     /// Written bytes per second.
-    pub wbps: Max<u64>,
+    pub wbps: Max<Bytes>,
     /// Read operations per second.
     pub riops: Max<u64>,
     /// Write operations per second.
@@ -677,28 +678,28 @@ impl IoMax {
             wiops: Max::Unlimited,
         }
     }
-    /// With a read bandwidth limit.
+    /// With a read bandwidth limit: bytes per second (`Bytes::mib(10)`: 10 MiB/s).
     #[must_use]
-    pub const fn rbps(mut self, v: Max<u64>) -> Self {
-        self.rbps = v;
+    pub fn rbps(mut self, v: impl Into<Max<Bytes>>) -> Self {
+        self.rbps = v.into();
         self
     }
-    /// With a write bandwidth limit.
+    /// With a write bandwidth limit: bytes per second.
     #[must_use]
-    pub const fn wbps(mut self, v: Max<u64>) -> Self {
-        self.wbps = v;
+    pub fn wbps(mut self, v: impl Into<Max<Bytes>>) -> Self {
+        self.wbps = v.into();
         self
     }
-    /// With a read IOPS limit.
+    /// With a read IOPS limit: operations per second.
     #[must_use]
-    pub const fn riops(mut self, v: Max<u64>) -> Self {
-        self.riops = v;
+    pub fn riops(mut self, v: impl Into<Max<u64>>) -> Self {
+        self.riops = v.into();
         self
     }
-    /// With a write IOPS limit.
+    /// With a write IOPS limit: operations per second.
     #[must_use]
-    pub const fn wiops(mut self, v: Max<u64>) -> Self {
-        self.wiops = v;
+    pub fn wiops(mut self, v: impl Into<Max<u64>>) -> Self {
+        self.wiops = v.into();
         self
     }
 }
@@ -942,9 +943,9 @@ mod tests {
         assert_eq!(
             m,
             IoMax::new(Device::new(8, 0))
-                .rbps(Max::Limit(1))
-                .riops(Max::Limit(3))
-                .wiops(Max::Limit(4))
+                .rbps(Bytes(1))
+                .riops(3)
+                .wiops(4)
         );
         assert!("8:0 rbps=1\n8:1 rbps=2".parse::<IoMax>().is_err());
         assert!("".parse::<IoMax>().is_err());
@@ -1043,7 +1044,8 @@ mod tests {
         #[test]
         fn device_and_io_max_round_trip(maj in any::<u32>(), min in any::<u32>(),
                                         r in any_max(), w in any_max(), ri in any_max(), wi in any_max()) {
-            let m = IoMax { device: Device::new(maj, min), rbps: r, wbps: w, riops: ri, wiops: wi };
+            let bytes = |v: Max<u64>| match v { Max::Limit(n) => Max::Limit(Bytes(n)), Max::Unlimited => Max::Unlimited };
+            let m = IoMax { device: Device::new(maj, min), rbps: bytes(r), wbps: bytes(w), riops: ri, wiops: wi };
             prop_assert_eq!(m.to_string().parse::<IoMax>().unwrap(), m);
             prop_assert_eq!(m.device.to_string().parse::<Device>().unwrap(), m.device);
         }
