@@ -465,19 +465,30 @@ fn cgroup(args: &Args, mut c: Container) -> contain::Result<Container> {
 
 /// `--stats`: wall and CPU time, peak memory and OOM kills, on stderr.
 fn print_stats(child: &Child, wall: Duration, status: &ExitStatus) -> contain::Result<()> {
-    let Some(u) = child.usage()?.cgroup else {
-        return Ok(());
+    // The cgroup's counters when there is a cgroup (every process of the container), else
+    // waitid's rusage (the processes that were waited for); peak memory only from the
+    // cgroup: the rusage's maxrss is at least this program's own.
+    let u = child.usage()?;
+    let secs =
+        |d: Option<Duration>| d.map_or("n/a".to_string(), |d| format!("{:.3}s", d.as_secs_f64()));
+    let (user, system) = match (&u.cgroup, &u.rusage) {
+        (Some(cg), _) => (Some(cg.cpu.user()), Some(cg.cpu.system())),
+        (None, Some(ru)) => (Some(ru.utime), Some(ru.stime)),
+        (None, None) => (None, None),
     };
-    let peak = u.memory_peak.map_or("n/a".to_string(), |b| b.0.to_string());
+    let peak = u
+        .memory_peak()
+        .map_or("n/a".to_string(), |b| b.0.to_string());
     let oom = u
-        .memory_events
+        .cgroup
+        .and_then(|cg| cg.memory_events)
         .map_or("n/a".to_string(), |e| e.oom_kill.to_string());
     eprintln!(
-        "contain: stats: wall={:.3}s cpu={:.3}s user={:.3}s system={:.3}s peak_memory={peak} oom_kill={oom} status={}",
+        "contain: stats: wall={:.3}s cpu={} user={} system={} peak_memory={peak} oom_kill={oom} status={}",
         wall.as_secs_f64(),
-        u.cpu.usage().as_secs_f64(),
-        u.cpu.user().as_secs_f64(),
-        u.cpu.system().as_secs_f64(),
+        secs(u.cpu()),
+        secs(user),
+        secs(system),
         status.shell_code(),
     );
     Ok(())

@@ -292,6 +292,28 @@ fn rootless_runs_and_says_what_it_cannot_do() {
         err.contains("veth") && err.contains("root"),
         "says what to do: {err}"
     );
+    // No cgroup for nobody here: with --limits-best-effort it runs, says what it skipped,
+    // and --stats comes from waitid's rusage (no peak memory: maxrss is no such figure).
+    let o = as_nobody(&[
+        "--stats",
+        "--limits-best-effort",
+        "--pids",
+        "64",
+        "--",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 0, "{err}");
+    assert!(err.contains("pids.max=64 not applied"), "{err}");
+    let cpu: f64 = err
+        .split("cpu=")
+        .nth(1)
+        .and_then(|r| r.split('s').next())
+        .and_then(|v| v.parse().ok())
+        .expect("cpu= in the stats line");
+    assert!(cpu > 0.0 && err.contains("peak_memory=n/a"), "{err}");
 }
 
 #[test]
