@@ -145,12 +145,7 @@ fn stats_line_reports_cpu_time() {
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(code(&o), 0, "{err}");
-    let cpu: f64 = err
-        .split("cpu=")
-        .nth(1)
-        .and_then(|r| r.split('s').next())
-        .and_then(|v| v.parse().ok())
-        .expect("cpu= in the stats line");
+    let cpu = stats_cpu(&err);
     assert!(cpu > 0.0, "{err}");
 }
 
@@ -307,12 +302,7 @@ fn rootless_runs_and_says_what_it_cannot_do() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(code(&o), 0, "{err}");
     assert!(err.contains("pids.max=64 not applied"), "{err}");
-    let cpu: f64 = err
-        .split("cpu=")
-        .nth(1)
-        .and_then(|r| r.split('s').next())
-        .and_then(|v| v.parse().ok())
-        .expect("cpu= in the stats line");
+    let cpu = stats_cpu(&err);
     assert!(cpu > 0.0 && err.contains("peak_memory=n/a"), "{err}");
 }
 
@@ -365,4 +355,14 @@ fn net_host_as_root_has_no_user_namespace_and_binds_port_80() {
             "{extra:?}: {o:?}"
         );
     }
+}
+
+/// The CPU seconds of the run example's `--stats` line (`cpu=0.123s`) on `stderr`.
+fn stats_cpu(stderr: &str) -> f64 {
+    stderr
+        .split("cpu=")
+        .nth(1)
+        .and_then(|r| r.split('s').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no cpu= in the stats line: {stderr}"))
 }
