@@ -307,15 +307,84 @@ impl Seccomp {
 /// `sigpending`, a ceiling for `nice` (as `20 - value`) and `rtprio`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rlimit {
-    /// `RLIMIT_*` number.
+    /// `RLIMIT_*` number: one of [`Rlimit::RLIMIT_NOFILE`] and its siblings.
     pub resource: u32,
-    /// Soft limit (`RLIM_INFINITY` for none).
+    /// Soft limit ([`Rlimit::INFINITY`] for none).
     pub soft: u64,
     /// Hard limit.
     pub hard: u64,
 }
 
 impl Rlimit {
+    /// No limit (`RLIM_INFINITY`), for [`soft`](Self::soft) or [`hard`](Self::hard).
+    pub const INFINITY: u64 = libc::RLIM_INFINITY;
+    /// `RLIMIT_CPU` (getrlimit(2)).
+    #[allow(clippy::unnecessary_cast)]
+    pub const RLIMIT_CPU: u32 = libc::RLIMIT_CPU as u32;
+    /// `RLIMIT_FSIZE` (getrlimit(2)).
+    #[allow(clippy::unnecessary_cast)]
+    pub const RLIMIT_FSIZE: u32 = libc::RLIMIT_FSIZE as u32;
+    /// `RLIMIT_DATA` (getrlimit(2)).
+    #[allow(clippy::unnecessary_cast)]
+    pub const RLIMIT_DATA: u32 = libc::RLIMIT_DATA as u32;
+    /// `RLIMIT_STACK` (getrlimit(2)).
+    #[allow(clippy::unnecessary_cast)]
+    pub const RLIMIT_STACK: u32 = libc::RLIMIT_STACK as u32;
+    /// `RLIMIT_CORE` (getrlimit(2)).
+    #[allow(clippy::unnecessary_cast)]
+    pub const RLIMIT_CORE: u32 = libc::RLIMIT_CORE as u32;
+    /// `RLIMIT_RSS` (getrlimit(2)).
+    #[allow(clippy::unnecessary_cast)]
+    pub const RLIMIT_RSS: u32 = libc::RLIMIT_RSS as u32;
+    /// `RLIMIT_NPROC` (getrlimit(2)).
+    #[allow(clippy::unnecessary_cast)]
+    pub const RLIMIT_NPROC: u32 = libc::RLIMIT_NPROC as u32;
+    /// `RLIMIT_NOFILE` (getrlimit(2)).
+    #[allow(clippy::unnecessary_cast)]
+    pub const RLIMIT_NOFILE: u32 = libc::RLIMIT_NOFILE as u32;
+    /// `RLIMIT_MEMLOCK` (getrlimit(2)).
+    #[allow(clippy::unnecessary_cast)]
+    pub const RLIMIT_MEMLOCK: u32 = libc::RLIMIT_MEMLOCK as u32;
+    /// `RLIMIT_AS` (getrlimit(2)).
+    #[allow(clippy::unnecessary_cast)]
+    pub const RLIMIT_AS: u32 = libc::RLIMIT_AS as u32;
+    /// `RLIMIT_LOCKS` (getrlimit(2)).
+    #[allow(clippy::unnecessary_cast)]
+    pub const RLIMIT_LOCKS: u32 = libc::RLIMIT_LOCKS as u32;
+    /// `RLIMIT_SIGPENDING` (getrlimit(2)).
+    #[allow(clippy::unnecessary_cast)]
+    pub const RLIMIT_SIGPENDING: u32 = libc::RLIMIT_SIGPENDING as u32;
+    /// `RLIMIT_MSGQUEUE` (getrlimit(2)).
+    #[allow(clippy::unnecessary_cast)]
+    pub const RLIMIT_MSGQUEUE: u32 = libc::RLIMIT_MSGQUEUE as u32;
+    /// `RLIMIT_NICE` (getrlimit(2)).
+    #[allow(clippy::unnecessary_cast)]
+    pub const RLIMIT_NICE: u32 = libc::RLIMIT_NICE as u32;
+    /// `RLIMIT_RTPRIO` (getrlimit(2)).
+    #[allow(clippy::unnecessary_cast)]
+    pub const RLIMIT_RTPRIO: u32 = libc::RLIMIT_RTPRIO as u32;
+    /// `RLIMIT_RTTIME` (getrlimit(2)).
+    #[allow(clippy::unnecessary_cast)]
+    pub const RLIMIT_RTTIME: u32 = libc::RLIMIT_RTTIME as u32;
+
+    /// `resource` (one of the `RLIMIT_*` constants above) limited to `soft` and `hard`, in
+    /// the resource's unit (see [`Rlimit`]).
+    ///
+    /// ```
+    /// use contain::security::Rlimit;
+    /// let nofile = Rlimit::new(Rlimit::RLIMIT_NOFILE, 1024, 4096);
+    /// assert_eq!(nofile, Rlimit::parse("nofile=1024:4096")?);
+    /// assert_eq!(Rlimit::new(Rlimit::RLIMIT_CORE, 0, Rlimit::INFINITY), Rlimit::parse("core=0:unlimited")?);
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    pub const fn new(resource: u32, soft: u64, hard: u64) -> Rlimit {
+        Rlimit {
+            resource,
+            soft,
+            hard,
+        }
+    }
+
     /// The `--ulimit` name of `resource` (`nofile`, ...), or `None` for a number it lacks.
     pub(crate) fn name_of(resource: u32) -> Option<&'static str> {
         RLIMIT_NAMES
