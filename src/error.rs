@@ -432,6 +432,31 @@ pub struct ExecFailure {
 }
 
 impl ExecFailure {
+    /// The interpreter as it can be printed: bytes from the image, with control characters
+    /// escaped (a `\r` of a CRLF line, escape sequences that would drive a terminal).
+    fn interpreter_shown(&self) -> String {
+        let Some(p) = self.interpreter.as_deref() else {
+            return String::new();
+        };
+        String::from_utf8_lossy(p.as_os_str().as_encoded_bytes())
+            .chars()
+            .flat_map(|c| {
+                let escape = c.is_control();
+                let plain = (!escape).then_some(c).into_iter();
+                plain.chain(escape.then(|| c.escape_default()).into_iter().flatten())
+            })
+            .collect()
+    }
+
+    /// The `#!` line ends in a carriage return: a script saved with CRLF line endings, whose
+    /// interpreter the kernel looks for with the `\r` (binfmt_script stops only at a blank
+    /// or newline).
+    fn crlf(&self) -> bool {
+        self.interpreter
+            .as_deref()
+            .is_some_and(|p| p.as_os_str().as_encoded_bytes().ends_with(b"\r"))
+    }
+
     /// The explanation after `"container setup failed at execve: ERRNO: "`.
     fn describe(&self, errno: Errno) -> String {
         let program = Path::new(&self.program).display();
@@ -445,23 +470,24 @@ impl ExecFailure {
         let not_examined = "(not examined: the caller's seccomp program is installed, or the \
              path could not be looked at)";
         match (errno, self.target, at, searched) {
+            (Errno::ENOENT, ExecTarget::Script, Some(at), _) if self.crlf() => format!(
+                "{at} is a script whose #! line ends in a carriage return (CRLF, Windows line \
+                 endings): the kernel looks for the interpreter \"{}\", which is not in {root}",
+                self.interpreter_shown()
+            ),
             (Errno::ENOENT, ExecTarget::Script, Some(at), _)
                 if self.interpreter.is_some() && self.interpreter_exists =>
             {
                 format!(
                     "{at} exists and is a script whose interpreter {} exists too, but cannot \
                      be run: its own #! interpreter or dynamic loader is missing in {root}",
-                    self.interpreter
-                        .as_deref()
-                        .map_or(Path::new("").display(), Path::display),
+                    self.interpreter_shown(),
                 )
             }
             (Errno::ENOENT, ExecTarget::Script, Some(at), _) if self.interpreter.is_some() => {
                 format!(
                     "{at} exists but is a script whose interpreter {}{} is missing in {root}",
-                    self.interpreter
-                        .as_deref()
-                        .map_or(Path::new("").display(), Path::display),
+                    self.interpreter_shown(),
                     match self.interpreter_truncated {
                         true => "... (its #! line, cut here, is longer than what was read)",
                         false => "",
@@ -523,26 +549,23 @@ impl ExecFailure {
             false => format!("install {what}"),
         };
         Some(match (errno, self.target) {
+            (Errno::ENOENT, ExecTarget::Script) if self.crlf() => Cow::Borrowed(
+                "convert the script to Unix line endings (`dos2unix SCRIPT`, or \
+                 `sed -i 's/\\r$//' SCRIPT`)",
+            ),
             (Errno::ENOENT, ExecTarget::Script) if self.interpreter_exists => Cow::Owned(format!(
                 "run the interpreter {} by hand to see what it lacks (`head -1` of it for a \
                  script, `readelf -l` of it for a binary's loader) and {}",
-                self.interpreter
-                    .as_deref()
-                    .unwrap_or(Path::new(""))
-                    .display(),
+                self.interpreter_shown(),
                 install("that")
             )),
             (Errno::ENOENT, ExecTarget::Script) if self.interpreter.is_some() => {
-                let name = self
-                    .interpreter
-                    .as_deref()
-                    .unwrap_or(Path::new(""))
-                    .display();
+                let name = self.interpreter_shown();
                 Cow::Owned(match self.interpreter_truncated {
                     false => format!(
                         "{}, or change the script's #! line to an interpreter that exists \
                          (e.g. #!/bin/sh)",
-                        install(&name.to_string())
+                        install(&name)
                     ),
                     true => format!(
                         "read the script's first line (`head -1 SCRIPT`, it starts with \

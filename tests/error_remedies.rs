@@ -810,3 +810,35 @@ fn a_delegated_rootless_caller_gets_a_cgroup_without_the_device_filter() {
     drop(leaf);
     drop(deleg);
 }
+
+/// A script saved with CRLF line endings: execve looks for `/bin/sh\r`. The message says so
+/// and how to convert it, instead of "/bin/sh is missing" (it is not), and the `\r` is shown
+/// escaped rather than sent to the terminal.
+#[test]
+fn a_crlf_script_is_called_what_it_is() {
+    let dir = TempDir::new("crlf");
+    let script = dir.path().join("crlf.sh");
+    std::fs::write(&script, b"#!/bin/sh\r\necho hi\r\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for init in [false, true] {
+        let ns = match init {
+            true => Namespaces::USER | Namespaces::PID,
+            false => Namespaces::empty(),
+        };
+        let e = Container::new(&script)
+            .namespaces(ns)
+            .init(init)
+            .spawn()
+            .map(drop)
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("carriage return")
+                && msg.contains("\"/bin/sh\\r\"")
+                && msg.contains("dos2unix"),
+            "init {init}: {msg}"
+        );
+        assert!(!msg.contains('\r'), "a raw carriage return in: {msg:?}");
+        assert!(!msg.contains("install /bin/sh"), "init {init}: {msg}");
+    }
+}
