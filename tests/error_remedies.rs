@@ -842,3 +842,28 @@ fn a_crlf_script_is_called_what_it_is() {
         assert!(!msg.contains("install /bin/sh"), "init {init}: {msg}");
     }
 }
+
+/// `Container::output` consumes its `Child`: the best-effort report comes in `Output`, the
+/// same as `spawn()` gives (here on a hybrid host, limits skipped; in the guest, none).
+#[test]
+fn output_reports_the_skipped_limits_as_spawn_does() {
+    if !is_root("output_reports_the_skipped_limits_as_spawn_does") {
+        return;
+    }
+    let job = Container::new("true")
+        .resources(limits())
+        .limit_policy(LimitPolicy::BestEffort);
+    let settings = |s: &[contain::cgroup::SkippedLimit]| -> Vec<String> {
+        s.iter().map(|s| s.setting.clone()).collect()
+    };
+    let mut child = job.spawn().unwrap();
+    let from_spawn = settings(child.skipped_limits());
+    child.wait().unwrap();
+    let lacks_memory = HostCgroups::detect()
+        .and_then(|h| h.check(Controller::Memory))
+        .is_err();
+    assert_eq!(from_spawn.is_empty(), !lacks_memory, "{from_spawn:?}");
+    let out = job.output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(settings(&out.skipped_limits), from_spawn);
+}

@@ -151,7 +151,7 @@ pub struct Child {
 /// Everything a finished child wrote, with its status and what it used: what
 /// [`wait_with_output`](Child::wait_with_output) and
 /// [`wait_with_output_timeout`](Child::wait_with_output_timeout) return.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Output {
     /// How it ended (`killed by signal 9` when the deadline of
     /// [`wait_with_output_timeout`](Child::wait_with_output_timeout) ended it).
@@ -169,6 +169,10 @@ pub struct Output {
     /// is then SIGKILL's, or the child's own when it had exited and only a background process
     /// kept the output open. Always `false` from [`wait_with_output`](Child::wait_with_output).
     pub timed_out: bool,
+    /// What [`Child::skipped_limits`] said: the limits not applied under
+    /// [`LimitPolicy::BestEffort`](crate::cgroup::LimitPolicy::BestEffort), so that
+    /// [`Container::output`](super::Container::output) reports them too.
+    pub skipped_limits: Vec<crate::cgroup::SkippedLimit>,
 }
 
 impl Child {
@@ -577,6 +581,7 @@ impl Child {
             stderr,
             usage,
             timed_out,
+            skipped_limits: std::mem::take(&mut self.skipped_limits),
         })
     }
 
