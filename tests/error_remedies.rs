@@ -867,3 +867,43 @@ fn output_reports_the_skipped_limits_as_spawn_does() {
     assert!(out.status.success());
     assert_eq!(settings(&out.skipped_limits), from_spawn);
 }
+
+/// A parent the caller names that is not there, or not a cgroup v2 directory, is a mistake
+/// to fix, not something the host lacks: refused with what to do, under best effort too.
+#[test]
+fn a_wrong_cgroup_parent_is_refused_even_under_best_effort() {
+    const TEST: &str = "a_wrong_cgroup_parent_is_refused_even_under_best_effort";
+    if HostCgroups::detect()
+        .and_then(|h| h.v2_mount().map(drop))
+        .is_err()
+    {
+        return common::skip(TEST, "no cgroup v2 here");
+    }
+    let dir = TempDir::new("not-a-cgroup");
+    let nosuch = format!("contain-no-such-parent-{}", std::process::id());
+    for policy in [LimitPolicy::Strict, LimitPolicy::BestEffort] {
+        for (parent, says) in [
+            (nosuch.as_str(), "does not exist"),
+            (dir.path().to_str().unwrap(), "not"),
+        ] {
+            let e = Container::new("true")
+                .resources(Resources::new().pids_max(8))
+                .cgroup_parent(parent)
+                .limit_policy(policy)
+                .spawn()
+                .map(drop)
+                .unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                matches!(
+                    e,
+                    Error::Config {
+                        what: "cgroup parent",
+                        ..
+                    }
+                ) && msg.contains(says),
+                "{policy:?} {parent}: {msg}"
+            );
+        }
+    }
+}

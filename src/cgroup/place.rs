@@ -442,11 +442,7 @@ fn create_for_container_with(
     match parent {
         None => create_in_default(builder, true),
         Some(p) => {
-            let parent = if p.is_absolute() {
-                Cgroup::open(p)?
-            } else {
-                Cgroup::root()?.child(p)?
-            };
+            let parent = open_parent(p)?;
             sweep_once(&parent);
             builder.create_in(&parent).map_err(|e| match e.errno() {
                 Some(Errno::EACCES | Errno::EPERM | Errno::EROFS) => {
@@ -460,6 +456,38 @@ fn create_for_container_with(
             })
         }
     }
+}
+
+/// The parent the caller named (absolute, or relative to the cgroup v2 root). One that is
+/// not there, or not a cgroup v2 directory, is the caller's mistake (a typo, a v1 path):
+/// [`Error::Config`] with what to do, also under best effort, which skips only what the host
+/// lacks.
+fn open_parent(p: &std::path::Path) -> Result<Cgroup> {
+    let opened = match p.is_absolute() {
+        true => Cgroup::open(p),
+        false => Cgroup::root()?.child(p),
+    };
+    opened.map_err(|e| match e {
+        Error::Sys {
+            errno: Errno::ENOENT | Errno::ENOTDIR,
+            ..
+        } => Error::config(
+            "cgroup parent",
+            format!(
+                "{} does not exist ({e}): create it first (mkdir in the cgroup v2 hierarchy), \
+                 or fix the path (absolute, or relative to the cgroup v2 root)",
+                p.display()
+            ),
+        ),
+        Error::Unsupported { reason, .. } if p.is_absolute() => Error::config(
+            "cgroup parent",
+            format!(
+                "{}: {reason}; give a directory of the cgroup v2 hierarchy",
+                p.display()
+            ),
+        ),
+        e => e,
+    })
 }
 
 /// [`CgroupBuilder::create_in_default`], sweeping the parent first when `sweep`.
