@@ -235,7 +235,7 @@ struct Args {
     /// docker's --domainname; needs a UTS namespace.
     #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     domainname: Option<String>,
-    /// Apply the limits (--memory, --cpus, --pids-limit, ...) this host supports and warn
+    /// Apply the limits (--memory, --cpus, --pids, ...) this host supports and warn
     /// about the rest on stderr, instead of refusing to run (contain's LimitPolicy::BestEffort;
     /// docker drops some unsupported limits with a warning by default).
     #[arg(long)]
@@ -298,7 +298,7 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
     };
     let started = Instant::now();
     let mut child = c.spawn()?;
-    warn_skipped_limits(&child);
+    warn_skipped_limits(args, &child)?;
     forward.forward_to(child.signaller()?)?;
     let relay = match child.take_tty() {
         Some(master) => Some(TtyRelay::start(
@@ -450,6 +450,7 @@ fn filesystem(args: &Args, mut c: Container) -> contain::Result<Container> {
 /// A cgroup of the container's own when there are limits, `--stats` or `--cgroup-parent`.
 fn cgroup(args: &Args, mut c: Container) -> contain::Result<Container> {
     let limits = resources(args)?;
+    let best_effort = args.limits_best_effort || stats_only(args, &limits);
     let use_cgroup = args.stats || args.cgroup_parent.is_some() || limits != Resources::default();
     if use_cgroup {
         c = c.resources(limits);
@@ -457,10 +458,17 @@ fn cgroup(args: &Args, mut c: Container) -> contain::Result<Container> {
     if let Some(parent) = &args.cgroup_parent {
         c = c.cgroup_parent(parent);
     }
-    if args.limits_best_effort {
+    // --stats alone asks for a cgroup only to count: without one (rootless, no delegated
+    // cgroup) the counts come from waitid's rusage, and nothing needs to be said.
+    if best_effort {
         c = c.limit_policy(contain::cgroup::LimitPolicy::BestEffort);
     }
     Ok(c)
+}
+
+/// `--stats` is the only reason for a cgroup: no limit, no `--cgroup-parent`.
+fn stats_only(args: &Args, limits: &Resources) -> bool {
+    args.stats && args.cgroup_parent.is_none() && *limits == Resources::default()
 }
 
 /// `--stats`: wall and CPU time, peak memory and OOM kills, on stderr.
@@ -819,11 +827,14 @@ fn domainname(args: &Args, ns: Namespaces, c: Container) -> contain::Result<Cont
 }
 
 /// `--limits-best-effort`: one warning per limit the host could not apply.
-fn warn_skipped_limits(child: &contain::process::Child) {
+fn warn_skipped_limits(args: &Args, child: &contain::process::Child) -> contain::Result<()> {
+    // With --stats alone no limit was asked for: a missing cgroup (and with it the device
+    // allowlist, as without --stats) is not worth a warning.
+    let quiet = stats_only(args, &resources(args)?);
     for s in child.skipped_limits() {
-        eprintln!(
-            "contain: warning: {}={} not applied: {}",
-            s.setting, s.value, s.reason
-        );
+        if !(quiet && s.controller.is_none()) {
+            eprintln!("contain: warning: {s}");
+        }
     }
+    Ok(())
 }

@@ -304,6 +304,14 @@ fn rootless_runs_and_says_what_it_cannot_do() {
     assert!(err.contains("pids.max=64 not applied"), "{err}");
     let cpu = stats_cpu(&err);
     assert!(cpu > 0.0 && err.contains("peak_memory=n/a"), "{err}");
+    // --stats alone asks for no limit: it runs without a cgroup, silently.
+    let o = as_nobody(&["--stats", "--", "true"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 0, "{err}");
+    assert!(
+        err.starts_with("contain: stats: ") && !err.contains("warning"),
+        "{err}"
+    );
 }
 
 #[test]
