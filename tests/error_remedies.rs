@@ -526,7 +526,7 @@ fn a_rootless_cgroup_failure_explains_delegation() {
         settings,
         [
             ("pids.max", "64", true),
-            ("cgroup", "a cgroup of the container's own", false)
+            ("cgroup", "the container's own cgroup", false)
         ],
         "{skipped:?}"
     );
@@ -770,6 +770,12 @@ fn a_delegated_rootless_caller_gets_a_cgroup_without_the_device_filter() {
             .map(|s| (&s.setting[..], s.controller.is_none()))
             .collect();
         assert_eq!(skipped, [("devices", true)], "{:?}", child.skipped_limits());
+        let devices = child.skipped_limits()[0].to_string();
+        assert!(
+            devices.starts_with("the default device allowlist (BPF_CGROUP_DEVICE) not made: ")
+                && !devices.contains("BestEffort"),
+            "{devices}"
+        );
         let cg = child
             .cgroup()
             .expect("a cgroup in the delegated one")

@@ -229,10 +229,12 @@ pub fn attach_device_filter(cgroup: &Cgroup, rules: &[DeviceRule]) -> Result<()>
             let why = match e {
                 Errno::EPERM => {
                     "loading a BPF program needs CAP_BPF or CAP_SYS_ADMIN in the initial user \
-                     namespace, which a rootless caller (even in a delegated cgroup) lacks. To \
-                     fix: run as root; or leave the allowlist out (Security::device_allowlist = \
-                     None: the default seccomp profile still refuses block device nodes); or \
-                     LimitPolicy::BestEffort, which skips the default allowlist and reports it"
+                     namespace, which a rootless caller (even in a delegated cgroup) lacks, and \
+                     a seccomp or LSM policy may forbid bpf(2) to root as well (inside a \
+                     container). To fix: run as root, outside such a policy; or leave the \
+                     allowlist out (Security::device_allowlist = None: the default seccomp \
+                     profile still refuses block device nodes); or LimitPolicy::BestEffort, \
+                     which skips the default allowlist and reports it"
                 }
                 _ => "this kernel has no bpf(2) (CONFIG_BPF_SYSCALL)",
             };

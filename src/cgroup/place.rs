@@ -427,7 +427,7 @@ pub(crate) fn create_for_container_best_effort(
 fn no_cgroup(e: &Error) -> SkippedLimit {
     SkippedLimit {
         setting: "cgroup".to_owned(),
-        value: "a cgroup of the container's own".to_owned(),
+        value: "the container's own cgroup".to_owned(),
         controller: None,
         reason: without_best_effort_hint(e),
     }

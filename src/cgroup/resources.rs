@@ -406,23 +406,26 @@ pub struct SkippedLimit {
     pub value: String,
     /// The controller the setting belongs to; `None` for what belongs to none: `"cgroup"` (no
     /// cgroup could be made for the container at all: it runs without one, so
-    /// [`Child::cgroup`](crate::process::Child::cgroup) is `None` and
+    /// [`Child::cgroup`](crate::process::Child::cgroup) is `None`,
     /// [`Child::kill_container`](crate::process::Child::kill_container) reaches only what its
-    /// PID namespace holds) and `"devices"` (the default device allowlist, a BPF program
-    /// that could not be loaded).
+    /// PID namespace holds, and the default device allowlist, attached to that cgroup, is left
+    /// out as for a container without limits) and `"devices"` (the default device allowlist,
+    /// a BPF program that could not be loaded).
     pub controller: Option<Controller>,
     /// Why it was not applied (usually [`Error::Unsupported`], naming the cause and remedy).
     pub reason: Error,
 }
 
 impl std::fmt::Display for SkippedLimit {
-    /// `memory.max=268435456 not applied: ` and the reason.
+    /// `memory.max=268435456 not applied: ` and the reason; for the entries of no controller,
+    /// e.g. `the container's own cgroup not made: ` and the reason.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}={} not applied: {}",
-            self.setting, self.value, self.reason
-        )
+        match self.controller {
+            Some(_) => write!(f, "{}={} not applied: ", self.setting, self.value)?,
+            // "cgroup", "devices": the value says what is missing.
+            None => write!(f, "{} not made: ", self.value)?,
+        }
+        write!(f, "{}", self.reason)
     }
 }
 
