@@ -46,7 +46,7 @@ use contain::process::{Child, Container, ExitStatus, SignalForwarder, TtyRelay};
 use contain::rootfs::{Rootfs, RootfsMode};
 use contain::security::{CapSet, Rlimit, Seccomp};
 use contain::Signal;
-use contain::{Errno, Error, SetupStage};
+use contain::{Errno, Error, ExecTarget, SetupStage};
 
 const EXIT_CONTAIN_FAILED: u8 = 125;
 const EXIT_CANNOT_EXECUTE: u8 = 126;
@@ -261,13 +261,21 @@ fn main() -> ExitCode {
                 Error::Setup {
                     stage: SetupStage::Exec,
                     errno: Errno::ENOENT,
-                    ..
+                    exec,
                 } => (
+                    // 127 as docker, whichever file is missing; the words say which. The
+                    // library's message names the PATH searched and the likely cause.
                     EXIT_NOT_FOUND,
-                    // The library's message names the PATH searched and the likely cause.
                     format!(
-                        "{}: command not found: {e}",
-                        args.command[0].to_string_lossy()
+                        "{}: {}: {e}",
+                        args.command[0].to_string_lossy(),
+                        match exec.as_ref().map(|f| f.target) {
+                            Some(ExecTarget::Missing | ExecTarget::Unknown) | None => {
+                                "command not found"
+                            }
+                            // It exists: its interpreter or loader is what is missing.
+                            Some(_) => "cannot run",
+                        }
                     ),
                 ),
                 Error::Setup {

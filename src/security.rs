@@ -602,12 +602,20 @@ impl PreparedSecurity {
                     ),
                 ))
             }
+            Seccomp::Program(p) if p.is_empty() => {
+                return Err(Error::config(
+                    "seccomp filter",
+                    "an empty program (the kernel refuses one with EINVAL): use \
+                     Seccomp::Disabled for no filter",
+                ))
+            }
             Seccomp::Program(p) => Cow::Owned(p.clone()),
         };
         if !filter.is_empty() && !s.no_new_privs && !privileged {
             return Err(Error::config(
                 "seccomp filter",
-                "without no_new_privs only a privileged process may install a filter: run                  as root or in a new user namespace (Namespaces::USER)",
+                "without no_new_privs only a privileged process may install a filter: run \
+                 as root or in a new user namespace (Namespaces::USER)",
             ));
         }
         Ok(PreparedSecurity {
@@ -1133,6 +1141,10 @@ mod tests {
             ..Security::default()
         };
         assert!(PreparedSecurity::prepare(&with(BPF_MAXINSNS), true).is_ok());
+        let e = PreparedSecurity::prepare(&with(0), true)
+            .map(drop)
+            .unwrap_err();
+        assert!(e.to_string().contains("Seccomp::Disabled"), "{e}");
         let e = PreparedSecurity::prepare(&with(BPF_MAXINSNS + 1), true)
             .map(drop)
             .unwrap_err();

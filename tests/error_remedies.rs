@@ -669,6 +669,19 @@ fn the_run_example_explains_a_missing_command_and_warns_about_skipped_limits() {
             && err.contains("not found in any directory of PATH=/usr/local/sbin:"),
         "{err}"
     );
+    // A script that exists, with a CRLF #! line: still 127 as docker, but not "not found".
+    let dir = TempDir::new("run-crlf");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = dir.path().join("crlf.sh");
+    std::fs::write(&script, b"#!/bin/sh\r\necho hi\r\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = run(&["--no-rootfs", "--", script.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 127, "{err}");
+    assert!(
+        err.contains("crlf.sh: cannot run: ") && err.contains("carriage return"),
+        "{err}"
+    );
 
     let host = match HostCgroups::detect() {
         Ok(h) if h.v2_mount().is_ok() => h,

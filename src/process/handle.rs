@@ -474,7 +474,9 @@ impl Child {
     /// # Errors
     ///
     /// Those of [`wait_with_output`](Self::wait_with_output), and of the kill at the deadline
-    /// ([`Error::Sys`] naming `pidfd_send_signal`, or the cgroup's `cgroup.kill`).
+    /// ([`Error::Sys`] naming `pidfd_send_signal`, or the cgroup's `cgroup.kill` and
+    /// [`Cgroup::wait_empty`]): the child is then killed and reaped all the same, but what it
+    /// wrote is not returned, as something of the container may still be running.
     ///
     /// # Examples
     ///

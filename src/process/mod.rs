@@ -869,7 +869,9 @@ impl Container {
     /// Runs the command to its end and collects what it wrote, as
     /// `std::process::Command::output` does: the streams left at [`Stdio::Inherit`] (the
     /// default) are stdin from `/dev/null` and stdout and stderr piped; a stream set to
-    /// something else is kept. [`Output`] also has what the container used
+    /// something else is kept (unlike std, a stream set to `Inherit` explicitly cannot be told
+    /// from the default and is captured too: to pass the caller's stderr through, give
+    /// `Stdio::Fd` a duplicate of it). [`Output`] also has what the container used
     /// ([`Output::usage`]). The same as `spawn()?.wait_with_output()`; for a deadline, use
     /// [`Child::wait_with_output_timeout`].
     ///

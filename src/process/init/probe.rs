@@ -27,7 +27,9 @@ pub const INTERP_SIZE: usize = 128;
 /// opens and reads only regular files. Opening a FIFO would release a writer blocked in its
 /// `open` and eat its data; opening a device can have effects of its own (a tty's input, a
 /// serial line's DTR, a watchdog). execve refuses those with `EACCES` before opening them
-/// (Linux 5.8), and the probe must not bring the opening back.
+/// (Linux 5.8), and the probe must not bring the opening back. (A process of the container
+/// that swaps the path for a FIFO between the stat and the open can still have it opened,
+/// non-blocking, for one read: its own FIFO, in its own container.)
 #[cfg(target_arch = "x86_64")]
 pub const NR_NEWFSTATAT: usize = 262;
 /// See the x86_64 one.
