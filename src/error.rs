@@ -438,14 +438,14 @@ impl ExecFailure {
         let Some(p) = self.interpreter.as_deref() else {
             return String::new();
         };
-        String::from_utf8_lossy(p.as_os_str().as_encoded_bytes())
-            .chars()
-            .flat_map(|c| {
-                let escape = c.is_control();
-                let plain = (!escape).then_some(c).into_iter();
-                plain.chain(escape.then(|| c.escape_default()).into_iter().flatten())
-            })
-            .collect()
+        let mut shown = String::new();
+        for c in String::from_utf8_lossy(p.as_os_str().as_encoded_bytes()).chars() {
+            match c.is_control() {
+                true => shown.extend(c.escape_default()),
+                false => shown.push(c),
+            }
+        }
+        shown
     }
 
     /// The `#!` line ends in a carriage return: a script saved with CRLF line endings, whose

@@ -389,12 +389,7 @@ fn after_input_eof_the_relay_waits_without_spinning() {
 fn raw_mode_only_on_a_terminal_and_the_size_from_whichever_is_one() {
     let _one = RELAY.lock().unwrap_or_else(|e| e.into_inner());
     use nix::sys::termios::{tcgetattr, LocalFlags};
-    let size = nix::pty::Winsize {
-        ws_row: 21,
-        ws_col: 55,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
+    let size = size_21x55();
     // The relay itself, input a pipe, output a terminal: no raw mode on the terminal (it
     // is not the input), and the container's terminal has its size.
     let pty = nix::pty::openpty(Some(&size), None).unwrap();
@@ -826,12 +821,7 @@ fn memory_sizes_take_docker_s_syntax() {
 fn a_relay_that_fails_to_start_leaves_the_terminal_and_the_mask_as_they_were() {
     let _one = RELAY.lock().unwrap_or_else(|e| e.into_inner());
     use nix::sys::termios::{tcgetattr, LocalFlags};
-    let size = nix::pty::Winsize {
-        ws_row: 21,
-        ws_col: 55,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
+    let size = size_21x55();
     let pty = nix::pty::openpty(Some(&size), None).unwrap();
     let slave = std::fs::File::from(pty.slave);
     let (not_a_master, _w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
@@ -846,4 +836,14 @@ fn a_relay_that_fails_to_start_leaves_the_terminal_and_the_mask_as_they_were() {
         "the input terminal was left raw: {t:?}"
     );
     assert_eq!(blocked_now(), before, "the signal mask was left changed");
+}
+
+/// The window size the relay tests give their terminals: 21 rows, 55 columns.
+fn size_21x55() -> nix::pty::Winsize {
+    nix::pty::Winsize {
+        ws_row: 21,
+        ws_col: 55,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    }
 }

@@ -210,6 +210,11 @@ fn load(prog: &[Insn], log: Option<&mut [u8]>) -> std::result::Result<OwnedFd, E
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// The last remedy of a device filter that cannot be loaded, for strict callers; dropped
+/// from the reason of a skip under best effort (see `discover::without_best_effort_hint`).
+pub(crate) const DEVICES_BEST_EFFORT_HINT: &str =
+    "; or LimitPolicy::BestEffort, which skips the default allowlist and reports it";
+
 /// Loads a device program for `rules` and attaches it to `cgroup` (in addition to programs
 /// already there: a device is allowed only if every attached program allows it).
 ///
@@ -227,16 +232,15 @@ pub fn attach_device_filter(cgroup: &Cgroup, rules: &[DeviceRule]) -> Result<()>
         Ok(fd) => fd,
         Err(e @ (Errno::EPERM | Errno::ENOSYS)) => {
             let why = match e {
-                Errno::EPERM => {
+                Errno::EPERM => format!(
                     "loading a BPF program needs CAP_BPF or CAP_SYS_ADMIN in the initial user \
                      namespace, which a rootless caller (even in a delegated cgroup) lacks, and \
                      a seccomp or LSM policy may forbid bpf(2) to root as well (inside a \
                      container). To fix: run as root, outside such a policy; or leave the \
                      allowlist out (Security::device_allowlist = None: the default seccomp \
-                     profile still refuses block device nodes); or LimitPolicy::BestEffort, \
-                     which skips the default allowlist and reports it"
-                }
-                _ => "this kernel has no bpf(2) (CONFIG_BPF_SYSCALL)",
+                     profile still refuses block device nodes){DEVICES_BEST_EFFORT_HINT}"
+                ),
+                _ => "this kernel has no bpf(2) (CONFIG_BPF_SYSCALL)".to_owned(),
             };
             return Err(Error::unsupported(
                 "cgroup device filter",

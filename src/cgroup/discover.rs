@@ -18,13 +18,15 @@ use crate::{Error, Result};
 pub(crate) const BEST_EFFORT_HINT: &str = "; or drop these limits, or have the limits this \
      host supports applied and the rest reported (LimitPolicy::BestEffort)";
 
-/// `e` without [`BEST_EFFORT_HINT`]: the reason a limit was skipped under best effort.
+/// `e` without its last remedy, best effort ([`BEST_EFFORT_HINT`], or the device filter's
+/// `DEVICES_BEST_EFFORT_HINT`): the reason something was skipped under best effort.
 pub(crate) fn without_best_effort_hint(e: &Error) -> Error {
     match e {
         Error::Unsupported { feature, reason } => Error::Unsupported {
             feature: feature.clone(),
-            reason: reason
-                .strip_suffix(BEST_EFFORT_HINT)
+            reason: [BEST_EFFORT_HINT, super::devices::DEVICES_BEST_EFFORT_HINT]
+                .iter()
+                .find_map(|hint| reason.strip_suffix(hint))
                 .unwrap_or(reason)
                 .to_owned(),
         },

@@ -57,6 +57,7 @@ mod value;
 
 pub use controllers::{Controller, Cpu, Cpuset, Hugetlb, Io, IoWeights, Memory, Pids};
 pub use devices::{attach_device_filter, DeviceAccess, DeviceKind, DeviceRule};
+pub(crate) use discover::without_best_effort_hint;
 pub use discover::{Hierarchy, HostCgroups, KernelController, V1Mount, V2Mount};
 pub use group::{Cgroup, OwnedCgroup, Usage, DROP_TIMEOUT};
 pub use parse::{CgroupEvents, CpuStat, IoStat, MemoryEvents, MemoryStat, PidsEvents};

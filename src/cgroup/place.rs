@@ -408,13 +408,8 @@ pub(crate) fn create_for_container_best_effort(
             skipped.extend(rest.apply_best_effort(&cg));
             Ok((Some(cg), skipped))
         }
+        // A parent the caller named that is not there is a Config error (open_parent).
         Err(e @ Error::Config { .. }) => Err(e),
-        Err(
-            e @ Error::Sys {
-                errno: Errno::ENOENT | Errno::ENOTDIR,
-                ..
-            },
-        ) if parent.is_some() => Err(e),
         Err(e) => {
             skipped.extend(skip_all(&rest, &e));
             skipped.push(no_cgroup(&e));

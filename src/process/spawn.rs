@@ -1176,7 +1176,7 @@ fn create_cgroup(
                     setting: "devices".to_owned(),
                     value: "the default device allowlist (BPF_CGROUP_DEVICE)".to_owned(),
                     controller: None,
-                    reason: without_chosen_best_effort(e),
+                    reason: crate::cgroup::without_best_effort_hint(&e),
                 }),
             other => other?,
         },
@@ -1523,19 +1523,5 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         // Child's own Drop kills (SIGKILL via pidfd) and reaps.
         drop(self.0.take());
-    }
-}
-
-/// `e` without its last remedy, `LimitPolicy::BestEffort`: the reason of a skip under best
-/// effort, whose caller chose it already.
-fn without_chosen_best_effort(e: Error) -> Error {
-    const HINT: &str = "; or LimitPolicy::BestEffort, which skips the default allowlist and \
-                        reports it";
-    match e {
-        Error::Unsupported { feature, reason } => Error::Unsupported {
-            reason: reason.strip_suffix(HINT).unwrap_or(&reason).to_owned(),
-            feature,
-        },
-        e => e,
     }
 }
