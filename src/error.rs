@@ -109,6 +109,42 @@ pub enum Error {
         /// Who holds it and what to do.
         reason: String,
     },
+    /// An image, one of its blobs or one of its layers is missing, malformed, hostile or not
+    /// what its digest says (see [`crate::image`]).
+    Image {
+        /// What kind of fault; match on it.
+        kind: ImageErrorKind,
+        /// What it is about: an image reference (`busybox:latest`), `layer sha256:...`,
+        /// `blob sha256:...`, `manifest.json`.
+        object: String,
+        /// The layer's tar entry that was refused, as named in the tar.
+        entry: Option<PathBuf>,
+        /// What is wrong, in words.
+        reason: String,
+    },
+}
+
+/// The kinds of [`Error::Image`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ImageErrorKind {
+    /// No such image, tag, blob or layer.
+    NotFound,
+    /// Content does not hash to the digest (or diff_id) that names it.
+    DigestMismatch,
+    /// Content is longer or shorter than its descriptor's `size`.
+    SizeMismatch,
+    /// A JSON document, a digest string or a tar stream does not parse.
+    Malformed,
+    /// A layer entry would write outside its layer directory, or through a link: an absolute
+    /// or `..` path, a symbolic link in its parent, a hard link out of the image, an escaping
+    /// whiteout.
+    UnsafeEntry,
+    /// Valid, but not something this crate handles: a media type, a platform, a digest
+    /// algorithm other than sha256, a tar entry type.
+    Unsupported,
+    /// The reference matches more than one image (an index with several and no tag).
+    Ambiguous,
 }
 
 impl Error {
@@ -172,6 +208,20 @@ impl Error {
         }
     }
 
+    /// An image fault without a tar entry.
+    pub(crate) fn image(
+        kind: ImageErrorKind,
+        object: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::Image {
+            kind,
+            object: object.into(),
+            entry: None,
+            reason: reason.into(),
+        }
+    }
+
     /// A kernel file that did not parse.
     pub(crate) fn parse(what: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Parse {
@@ -196,7 +246,8 @@ impl From<Error> for std::io::Error {
     /// [`Error`] itself (`get_ref()` and `downcast_ref::<contain::Error>()`). Its
     /// [`kind`](std::io::Error::kind) is the errno's (`NotFound` for `ENOENT`), or
     /// `InvalidInput` for [`Error::Config`], `Unsupported` for [`Error::Unsupported`],
-    /// `InvalidData` for [`Error::Parse`] and `Other` for the rest.
+    /// `InvalidData` for [`Error::Parse`] and [`Error::Image`] (`NotFound` for
+    /// [`ImageErrorKind::NotFound`]) and `Other` for the rest.
     /// [`raw_os_error`](std::io::Error::raw_os_error) is `None`, as for every `io::Error`
     /// that carries a message: take the errno from [`Error::errno`], or convert an
     /// [`Errno`] alone to keep it.
@@ -207,6 +258,14 @@ impl From<Error> for std::io::Error {
             (Error::Config { .. }, _) => ErrorKind::InvalidInput,
             (Error::Unsupported { .. }, _) => ErrorKind::Unsupported,
             (Error::Parse { .. }, _) => ErrorKind::InvalidData,
+            (
+                Error::Image {
+                    kind: ImageErrorKind::NotFound,
+                    ..
+                },
+                _,
+            ) => ErrorKind::NotFound,
+            (Error::Image { .. }, _) => ErrorKind::InvalidData,
             _ => ErrorKind::Other,
         };
         std::io::Error::new(kind, e)
@@ -252,6 +311,15 @@ impl fmt::Display for Error {
                 write!(f, "{} failed: {detail}", program.display())?
             }
             Error::InUse { path, reason } => write!(f, "{} is in use: {reason}", path.display())?,
+            Error::Image {
+                object,
+                entry,
+                reason,
+                ..
+            } => match entry {
+                Some(e) => write!(f, "{object}: entry {}: {reason}", e.display())?,
+                None => write!(f, "{object}: {reason}")?,
+            },
         }
         match self.remedy() {
             Some(r) => write!(f, "; remedy: {r}"),

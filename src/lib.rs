@@ -50,6 +50,8 @@ pub mod cgroup;
 mod errno;
 pub mod error;
 pub mod idmap;
+#[cfg(feature = "image")]
+pub mod image;
 pub mod mount;
 pub mod mountinfo;
 pub mod namespace;
@@ -63,6 +65,6 @@ pub(crate) mod sys;
 
 pub use cgroup::{Bytes, Max};
 pub use errno::Errno;
-pub use error::{Error, ExecFailure, ExecTarget, Result, SetupStage};
+pub use error::{Error, ExecFailure, ExecTarget, ImageErrorKind, Result, SetupStage};
 pub use pid::Pid;
 pub use signal::Signal;

@@ -1,0 +1,1 @@
+//! An overlay upper directory as a layer tar. (Interface stub.)

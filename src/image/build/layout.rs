@@ -1,0 +1,1 @@
+//! Writing an OCI image layout or oci-archive. (Interface stub.)

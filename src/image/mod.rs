@@ -1,0 +1,59 @@
+//! Images: a read-only stack of content-addressed layers, imported from an OCI image layout,
+//! an `oci-archive` or a `docker save` tarball into a [`Store`], run with a throw-away layer
+//! on top ([`Image::rootfs`], [`Image::container`]), and built step by step ([`build`]).
+//!
+//! (Feature `image`, on by default.)
+//!
+//! # The store
+//! One directory (see [`Store::open`]):
+//!
+//! ```text
+//! ROOT/lock                       flock: image records and names change under it
+//!      blobs/sha256/HEX           manifests, configs and layer blobs as imported (kept for
+//!                                 export and for flattening)
+//!      layers/FLAVOUR/CHAINHEX/   one committed layer: its tree, whiteouts as overlayfs
+//!                                 takes them; keyed by chain id (the layer and all below it)
+//!      locks/CHAINHEX             flock: one import unpacks a layer at a time
+//!      images/IDHEX.json          one image: its manifest, config and layer chain
+//!      names.json                 NAME:TAG -> image id
+//!      tmp/                       unpacks in progress, renamed into layers/ when complete
+//! ```
+//!
+//! A layer is unpacked into `tmp/` and renamed into `layers/` when it is complete, so a
+//! killed import leaves no layer that could be used; the next [`Store::open`] removes what
+//! is left in `tmp/`.
+
+pub mod build;
+mod compress;
+mod config;
+mod source;
+mod store;
+mod unpack;
+
+pub use config::ImageCommand;
+pub use oci_spec::image::{Config as ImageConfig, Digest, ImageConfiguration};
+pub use source::ImageRef;
+pub use store::{GcReport, Image, ImageSummary, Layer, Progress, Store};
+
+/// Which xattr namespace the store's opaque-directory markers are in: overlayfs honours
+/// `trusted.overlay.*` or, mounted with `userxattr` (kernel 5.11), `user.overlay.*`, never
+/// both in one mount. Whiteouts themselves are 0/0 character devices in both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OverlayFlavour {
+    /// Made by root: `trusted.overlay.opaque` and `user.overlay.opaque` both set, so the
+    /// layers serve overlay mounts with and without `userxattr` (a container with a user
+    /// namespace mounts with `userxattr`).
+    Trusted,
+    /// Made without privilege: `user.overlay.opaque` only; mounted with `userxattr`.
+    User,
+}
+
+impl OverlayFlavour {
+    /// The directory name under `layers/`.
+    pub(crate) fn dir_name(self) -> &'static str {
+        match self {
+            OverlayFlavour::Trusted => "overlay",
+            OverlayFlavour::User => "overlay-user",
+        }
+    }
+}
