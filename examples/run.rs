@@ -6,7 +6,16 @@
 //!     [--rootfs DIR] [--read-only] [--upper DIR] [--volume SRC:DST[:OPTS]]... [--tmpfs DST[:OPTS]]...
 //!     [--shm-size SIZE] [--dns IP]... [--add-host NAME:IP]...
 //!     [--no-rootfs] [--sysctl K=V]... [--security-opt OPT]... [--] COMMAND [ARG...]
+//! cargo run --release --example run -- --image REF [--entrypoint CMD] [--store DIR] [OPTIONS]
+//!     [--] [ARG...]
 //! ```
+//!
+//! `--image REF` runs an image, as `docker run IMAGE`: REF is an OCI layout directory with an
+//! optional `:TAG` (`DIR:TAG`, as skopeo's `oci:` transport names it), an `oci-archive` or
+//! `docker save` tarball (`FILE[:TAG]`), or `NAME[:TAG]` of an image already in the store (see
+//! the `images` example; a layout or tarball is imported into the store first). The image's
+//! Entrypoint, Cmd, Env, WorkingDir and User apply; ARGs replace its Cmd; `--entrypoint`,
+//! `--env`, `--workdir` and `--user` override it, as docker's flags do.
 //!
 //! As with docker, set-uid binaries work (no_new_privs is off unless
 //! `--security-opt no-new-privileges`), the umask is 0022, HOME comes from the image's
@@ -39,6 +48,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use contain::cgroup::{Bytes, CpuMax, Max, Resources, Weight};
 use contain::idmap::IdMap;
+use contain::image::{Image, ImageCommand, ImageRef, Store};
 use contain::mount::{parse_size, Mount};
 use contain::namespace::Namespaces;
 use contain::net::{Net, VethConfig};
@@ -196,8 +206,9 @@ struct Args {
     /// Run in the caller's filesystem (no rootfs; a mount namespace is still created if asked).
     #[arg(long)]
     no_rootfs: bool,
-    /// The command and its arguments.
-    #[arg(required = true, value_name = "COMMAND")]
+    /// The command and its arguments (with --image: the arguments, which replace the image's
+    /// Cmd).
+    #[arg(required_unless_present = "image", value_name = "COMMAND")]
     command: Vec<OsString>,
     /// Size of /dev/shm, e.g. 256m (default 64m, as docker; 0 means the default).
     #[arg(
@@ -240,6 +251,21 @@ struct Args {
     /// docker drops some unsupported limits with a warning by default).
     #[arg(long)]
     limits_best_effort: bool,
+    /// Run an image: an OCI layout DIR[:TAG], an archive FILE[:TAG], or NAME[:TAG] in the store.
+    #[arg(
+        long,
+        value_name = "REF",
+        conflicts_with_all = ["rootfs", "no_rootfs"],
+        allow_hyphen_values = true
+    )]
+    image: Option<String>,
+    /// With --image: the program to run instead of the image's Entrypoint ("" clears it); the
+    /// image's Cmd is dropped too, as docker's --entrypoint.
+    #[arg(long, value_name = "CMD", requires = "image", allow_hyphen_values = true)]
+    entrypoint: Option<OsString>,
+    /// The image store (default /var/lib/contain as root, else $XDG_DATA_HOME/contain).
+    #[arg(long, value_name = "DIR", requires = "image", allow_hyphen_values = true)]
+    store: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -268,7 +294,7 @@ fn main() -> ExitCode {
                     EXIT_NOT_FOUND,
                     format!(
                         "{}: {}: {e}",
-                        args.command[0].to_string_lossy(),
+                        program_name(&args, exec.as_deref()),
                         match exec.as_ref().map(|f| f.target) {
                             Some(ExecTarget::Missing | ExecTarget::Unknown) | None => {
                                 "command not found"
@@ -280,16 +306,30 @@ fn main() -> ExitCode {
                 ),
                 Error::Setup {
                     stage: SetupStage::Exec,
+                    exec,
                     ..
                 } => (
                     EXIT_CANNOT_EXECUTE,
-                    format!("{}: cannot execute: {e}", args.command[0].to_string_lossy()),
+                    format!(
+                        "{}: cannot execute: {e}",
+                        program_name(&args, exec.as_deref())
+                    ),
                 ),
                 _ => (EXIT_CONTAIN_FAILED, e.to_string()),
             };
             eprintln!("contain: {msg}");
             ExitCode::from(code)
         }
+    }
+}
+
+/// The program that could not run, for messages: as the failure names it, else as given (an
+/// image's Entrypoint or Cmd is not among the flags).
+fn program_name(args: &Args, exec: Option<&contain::ExecFailure>) -> String {
+    match (exec, args.command.first()) {
+        (Some(f), _) => f.program.to_string_lossy().into_owned(),
+        (None, Some(c)) => c.to_string_lossy().into_owned(),
+        (None, None) => "the image's command".to_owned(),
     }
 }
 
@@ -331,7 +371,17 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
 /// the order in which bad flags are reported.
 fn container(args: &Args) -> contain::Result<Container> {
     let root = nix::unistd::geteuid().is_root();
-    let c = Container::new(&args.command[0]).args(&args.command[1..]);
+    let image = image(args)?;
+    let c = match &image {
+        Some(image) => image.container(&ImageCommand {
+            entrypoint: args
+                .entrypoint
+                .as_ref()
+                .map(|e| if e.is_empty() { Vec::new() } else { vec![e.clone()] }),
+            args: args.command.clone(),
+        })?,
+        None => Container::new(&args.command[0]).args(&args.command[1..]),
+    };
     let (mut c, ns) = namespace_options(args, root, c)?;
     c = process_options(args, c)?;
     c = security(args, c)?;
@@ -342,8 +392,24 @@ fn container(args: &Args) -> contain::Result<Container> {
         c = c.sysctl(k, v);
     }
     c = security_opts(args, c)?;
-    c = filesystem(args, c)?;
+    c = filesystem(args, image.as_ref(), c)?;
     cgroup(args, c)
+}
+
+/// `--image`: the image in the store, imported first when REF is a layout or an archive.
+fn image(args: &Args) -> contain::Result<Option<Image>> {
+    let Some(reference) = &args.image else {
+        return Ok(None);
+    };
+    let store = match &args.store {
+        Some(dir) => Store::open(dir)?,
+        None => Store::open_default()?,
+    };
+    let reference: ImageRef = reference.parse()?;
+    Ok(Some(match &reference {
+        ImageRef::Stored(name) => store.image(name)?,
+        _ => store.import(&reference, None)?,
+    }))
 }
 
 /// `--ns`, `--net`, `--veth-addr` and `--hostname` (and a user namespace when not root or
@@ -448,9 +514,9 @@ fn identity(
 }
 
 /// The root filesystem (unless `--no-rootfs`) and the names in its generated /etc files.
-fn filesystem(args: &Args, mut c: Container) -> contain::Result<Container> {
+fn filesystem(args: &Args, image: Option<&Image>, mut c: Container) -> contain::Result<Container> {
     if !args.no_rootfs {
-        c = c.rootfs(rootfs(args)?);
+        c = c.rootfs(rootfs(args, image)?);
     }
     names(args, c)
 }
@@ -574,10 +640,11 @@ fn memory_swap(args: &Args, total: Bytes) -> contain::Result<Option<Max<Bytes>>>
 }
 
 /// The rootfs the flags describe.
-fn rootfs(args: &Args) -> contain::Result<Rootfs> {
-    let mut rootfs = match &args.rootfs {
-        Some(dir) => Rootfs::new(dir),
-        None => Rootfs::host(),
+fn rootfs(args: &Args, image: Option<&Image>) -> contain::Result<Rootfs> {
+    let mut rootfs = match (image, &args.rootfs) {
+        (Some(image), _) => image.rootfs()?,
+        (None, Some(dir)) => Rootfs::new(dir),
+        (None, None) => Rootfs::host(),
     };
     if args.read_only {
         rootfs = rootfs.mode(RootfsMode::ReadOnly);

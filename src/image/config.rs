@@ -1,14 +1,204 @@
 //! The image config applied to a container: Entrypoint, Cmd, Env, WorkingDir, User,
-//! StopSignal, as docker applies them.
+//! StopSignal, as docker applies them (image-spec config.md; moby's `getEntrypointAndArgs`).
 
 use std::ffi::OsString;
 
-/// What to run: the image's Entrypoint and Cmd as docker combines them with what the caller
-/// gives.
+use super::store::Image;
+use crate::process::Container;
+use crate::rootfs::Rootfs;
+use crate::{Error, ImageErrorKind, Result, Signal};
+
+/// What to run in an image: its Entrypoint and Cmd, as docker combines them with what the
+/// caller gives (`docker run --entrypoint E IMAGE ARGS...`).
+///
+/// | caller | runs |
+/// |---|---|
+/// | nothing | image Entrypoint ++ image Cmd |
+/// | `args` | image Entrypoint ++ `args` |
+/// | `entrypoint` | `entrypoint` (the image's Cmd is dropped, as docker) |
+/// | `entrypoint` and `args` | `entrypoint` ++ `args` |
+///
+/// `entrypoint: Some(vec![])` clears the image's Entrypoint (`--entrypoint ""`). An empty
+/// result is refused: "no command specified".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageCommand {
     /// `--entrypoint`: `None` keeps the image's; `Some(vec![])` clears it.
     pub entrypoint: Option<Vec<OsString>>,
     /// Arguments: replace the image's Cmd when not empty.
     pub args: Vec<OsString>,
+}
+
+impl ImageCommand {
+    /// Runs the image's own Entrypoint and Cmd.
+    pub fn image_default() -> ImageCommand {
+        ImageCommand::default()
+    }
+
+    /// Replaces the image's Cmd with `args` (the image's Entrypoint stays).
+    pub fn args<I, S>(args: I) -> ImageCommand
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        ImageCommand {
+            entrypoint: None,
+            args: args.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// The argv, from the image's Entrypoint and Cmd.
+    fn argv(&self, entrypoint: &[String], cmd: &[String]) -> Vec<OsString> {
+        let own = |v: &[String]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        let mut argv = match &self.entrypoint {
+            Some(e) => e.clone(),
+            None => own(entrypoint),
+        };
+        if !self.args.is_empty() {
+            argv.extend(self.args.iter().cloned());
+        } else if self.entrypoint.is_none() {
+            argv.extend(own(cmd));
+        }
+        argv
+    }
+}
+
+impl Image {
+    /// The image's layers as the root of a container, with a throw-away layer on top
+    /// ([`Rootfs::from_layers`]); the bottom layers are flattened into one cached directory
+    /// when the stack is deeper than this kernel mounts ([`crate::rootfs::max_lowers`]).
+    /// Layers made without privilege ([`OverlayFlavour::User`](super::OverlayFlavour)) are
+    /// mounted with `userxattr`.
+    ///
+    /// # Errors
+    /// [`Error::Sys`] when flattening fails, [`Error::Image`] when a kept blob no longer
+    /// matches its digest.
+    pub fn rootfs(&self) -> Result<Rootfs> {
+        let max = crate::rootfs::max_lowers()?;
+        let dirs = self.lower_dirs(max)?;
+        let rootfs = Rootfs::from_layers(dirs);
+        Ok(match self.store().overlay_flavour() {
+            super::OverlayFlavour::User => rootfs.overlay_userxattr(true),
+            super::OverlayFlavour::Trusted => rootfs,
+        })
+    }
+
+    /// A container that runs `command` in this image as docker runs it: the argv from
+    /// [`ImageCommand`], the image's `Env` (over the default `PATH`), `WorkingDir`, `User`
+    /// (resolved in the image's `/etc/passwd` at spawn), on [`Image::rootfs`]. Namespaces,
+    /// limits and the rest are the caller's to add; a later [`Container::user`],
+    /// [`Container::env`] or [`Container::current_dir`] overrides the image's, as `docker run
+    /// --user`, `-e` and `-w` do.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when there is no command (neither the image nor `command` gives one)
+    /// or the image's `User` is malformed; [`Error::Image`] (`Malformed`) for an `Env` entry
+    /// without `=` or a relative `WorkingDir`; as [`Image::rootfs`].
+    pub fn container(&self, command: &ImageCommand) -> Result<Container> {
+        let cfg = self.configuration().config().clone().unwrap_or_default();
+        let object = format!("image {}", self.id());
+        let argv = command.argv(
+            cfg.entrypoint().as_deref().unwrap_or_default(),
+            cfg.cmd().as_deref().unwrap_or_default(),
+        );
+        let Some((program, args)) = argv.split_first() else {
+            return Err(Error::config(
+                "command",
+                format!(
+                    "no command specified: {object} has no Entrypoint or Cmd; give one"
+                ),
+            ));
+        };
+        let mut c = Container::new(program).args(args).rootfs(self.rootfs()?);
+        for kv in cfg.env().as_deref().unwrap_or_default() {
+            let Some((k, v)) = kv.split_once('=') else {
+                return Err(Error::image(
+                    ImageErrorKind::Malformed,
+                    object,
+                    format!("Env entry {kv:?} is not KEY=VALUE"),
+                ));
+            };
+            if k.is_empty() {
+                return Err(Error::image(
+                    ImageErrorKind::Malformed,
+                    object,
+                    format!("Env entry {kv:?} has an empty name"),
+                ));
+            }
+            c = c.env(k, v);
+        }
+        if let Some(dir) = cfg.working_dir().as_deref().filter(|d| !d.is_empty()) {
+            if !dir.starts_with('/') {
+                return Err(Error::image(
+                    ImageErrorKind::Malformed,
+                    object,
+                    format!("WorkingDir {dir:?} is not an absolute path"),
+                ));
+            }
+            c = c.current_dir(dir);
+        }
+        if let Some(user) = cfg.user().as_deref().filter(|u| !u.is_empty()) {
+            c = c.user(user.parse()?);
+        }
+        Ok(c)
+    }
+
+    /// The signal that stops a container of this image (`StopSignal`: a name such as
+    /// `SIGQUIT` or `SIGRTMIN+3`, or a number), [`Signal::SIGTERM`] when unset (as docker).
+    ///
+    /// # Errors
+    /// [`Error::Image`] (`Malformed`) when `StopSignal` names no signal.
+    pub fn stop_signal(&self) -> Result<Signal> {
+        let cfg = self.configuration().config().clone().unwrap_or_default();
+        match cfg.stop_signal().as_deref().filter(|s| !s.is_empty()) {
+            None => Ok(Signal::SIGTERM),
+            Some(s) => s.parse().map_err(|_| {
+                Error::image(
+                    ImageErrorKind::Malformed,
+                    format!("image {}", self.id()),
+                    format!("StopSignal {s:?} is no signal"),
+                )
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+    fn o(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn entrypoint_and_cmd_combine_as_docker_run() {
+        let (e, c) = (s(&["/ep", "-x"]), s(&["cmd", "arg"]));
+        let none = ImageCommand::default();
+        assert_eq!(none.argv(&e, &c), o(&["/ep", "-x", "cmd", "arg"]));
+        assert_eq!(none.argv(&[], &c), o(&["cmd", "arg"]));
+        assert_eq!(none.argv(&e, &[]), o(&["/ep", "-x"]));
+        assert!(none.argv(&[], &[]).is_empty());
+        // Explicit args replace Cmd, keep Entrypoint.
+        assert_eq!(ImageCommand::args(["a"]).argv(&e, &c), o(&["/ep", "-x", "a"]));
+        // --entrypoint drops the image's Cmd too.
+        let ep = ImageCommand {
+            entrypoint: Some(o(&["/bin/sh"])),
+            args: Vec::new(),
+        };
+        assert_eq!(ep.argv(&e, &c), o(&["/bin/sh"]));
+        let ep_args = ImageCommand {
+            entrypoint: Some(o(&["/bin/sh"])),
+            args: o(&["-c", "true"]),
+        };
+        assert_eq!(ep_args.argv(&e, &c), o(&["/bin/sh", "-c", "true"]));
+        // --entrypoint "" clears it: args alone (or nothing).
+        let cleared = ImageCommand {
+            entrypoint: Some(Vec::new()),
+            args: o(&["ls"]),
+        };
+        assert_eq!(cleared.argv(&e, &c), o(&["ls"]));
+    }
 }

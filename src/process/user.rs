@@ -194,6 +194,13 @@ impl FromStr for User {
         if group.is_some_and(|g| g.contains(':')) {
             return Err(bad("more than two fields"));
         }
+        // A number that is no valid id is refused, never looked up as a name: an image's
+        // passwd could map the name "4294967296" to uid 0 (CVE-2026-46680).
+        for part in std::iter::once(user).chain(group) {
+            if part.bytes().all(|b| b.is_ascii_digit()) && parse_id(part.as_bytes()).is_none() {
+                return Err(bad("a numeric id must be below 4294967295"));
+            }
+        }
         Ok(User {
             user: Id::parse(user),
             group: group.map(Id::parse),
@@ -340,6 +347,19 @@ mod tests {
 
     fn resolve_str(spec: &str) -> Result<ResolvedUser> {
         resolve(&spec.parse()?, Some(PASSWD), Some(GROUP))
+    }
+
+    #[test]
+    fn numbers_too_big_for_an_id_are_refused_not_looked_up_as_names() {
+        // CVE-2026-46680: passwd maps the "name" 4294967296 to uid 0.
+        let passwd = b"4294967296:x:0:0::/root:/bin/sh\n";
+        for spec in ["4294967296", "4294967295", "99999999999", "0:4294967296"] {
+            let err = spec.parse::<User>().unwrap_err();
+            assert!(err.to_string().contains("numeric id"), "{spec}: {err}");
+        }
+        let ok: User = "4294967294:0".parse().unwrap();
+        let r = resolve(&ok, Some(passwd), None).unwrap();
+        assert_eq!((r.uid, r.gid), (4294967294, 0));
     }
 
     #[test]

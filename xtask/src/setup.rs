@@ -36,7 +36,7 @@ struct Need {
 }
 
 /// Keep in step with the package list in `.ci/run` (a unit test checks it).
-const NEEDS: [Need; 7] = [
+const NEEDS: [Need; 10] = [
     Need {
         check: Check::Program("qemu-system-x86_64"),
         package: "qemu-system-x86",
@@ -85,6 +85,27 @@ const NEEDS: [Need; 7] = [
         host: true,
         vm: false,
         why: "tests/distro.rs: a Debian minbase rootfs",
+    },
+    Need {
+        check: Check::Program("umoci"),
+        package: "umoci",
+        host: true,
+        vm: false,
+        why: "image tests: OCI layouts made by another tool, and reading ours",
+    },
+    Need {
+        check: Check::Program("skopeo"),
+        package: "skopeo",
+        host: true,
+        vm: false,
+        why: "image tests: oci-archive and docker-archive tarballs, and reading ours",
+    },
+    Need {
+        check: Check::Program("buildah"),
+        package: "buildah",
+        host: true,
+        vm: false,
+        why: "image tests: an image built from a Containerfile by another tool",
     },
 ];
 
@@ -264,7 +285,10 @@ mod tests {
                 "busybox-static",
                 "uidmap",
                 "iproute2",
-                "debootstrap"
+                "debootstrap",
+                "umoci",
+                "skopeo",
+                "buildah"
             ]
         );
         assert!(NEEDS.iter().all(|n| n.host || n.vm));

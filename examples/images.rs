@@ -1,0 +1,262 @@
+//! `images`: the image store — import, list, inspect, remove, collect garbage.
+//!
+//! ```text
+//! cargo run --release --example images -- [--store DIR] import REF [NAME[:TAG]]
+//! cargo run --release --example images -- [--store DIR] ls
+//! cargo run --release --example images -- [--store DIR] inspect REF
+//! cargo run --release --example images -- [--store DIR] rm REF...
+//! cargo run --release --example images -- [--store DIR] gc
+//! ```
+//!
+//! REF for `import` is an OCI image layout directory with an optional `:TAG` (`DIR:TAG`, as
+//! skopeo's `oci:` transport names it; `oci:DIR:TAG` also works), an `oci-archive` or
+//! `docker save` tarball (`FILE[:TAG]`). Elsewhere REF is `NAME[:TAG]` (tag `latest` by
+//! default) or an image id (`sha256:HEX` or at least 12 digits of HEX). The store is
+//! /var/lib/contain as root, else $XDG_DATA_HOME/contain (`--store` to choose).
+//!
+//! `import` shows a progress bar per layer on a terminal (nothing when stderr is not one)
+//! and prints the image id. `rm` works as `docker rmi`: a name is untagged and the image
+//! goes with its last name; layers stay until `gc`.
+//!
+//! Exit status: 0, or 1 with a message on stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use contain::image::{ImageRef, Progress, Store};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+#[derive(Parser, Debug)]
+#[command(about = "Import, list and remove images in contain's store")]
+struct Args {
+    /// The store directory (default /var/lib/contain as root, else $XDG_DATA_HOME/contain).
+    #[arg(long, value_name = "DIR", global = true)]
+    store: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Import an OCI layout DIR[:TAG], or an oci-archive / docker-save FILE[:TAG], and name it.
+    Import {
+        /// What to import.
+        reference: String,
+        /// The name to give it (default: the name the source gives, if any).
+        name: Option<String>,
+        /// syncfs each layer before committing it.
+        #[arg(long)]
+        sync: bool,
+    },
+    /// List the images.
+    #[command(alias = "list")]
+    Ls,
+    /// Print an image's config (JSON) and layers.
+    Inspect {
+        /// NAME[:TAG] or id.
+        reference: String,
+    },
+    /// Remove images (by name: untag; by id: the image and all its names).
+    #[command(alias = "rmi")]
+    Rm {
+        /// NAME[:TAG] or id, one or more.
+        #[arg(required = true)]
+        references: Vec<String>,
+    },
+    /// Remove layers and blobs no image uses, and leftovers of killed imports.
+    Gc,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("images: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> contain::Result<()> {
+    let store = match &args.store {
+        Some(dir) => Store::open(dir)?,
+        None => Store::open_default()?,
+    };
+    match &args.command {
+        Command::Import {
+            reference,
+            name,
+            sync,
+        } => {
+            let reference: ImageRef = reference.parse()?;
+            let bars = Bars::new();
+            let image = store
+                .clone()
+                .sync(*sync)
+                .import_with(&reference, name.as_deref(), &|p| bars.update(p))?;
+            bars.finish();
+            println!("{}", image.id());
+        }
+        Command::Ls => {
+            println!(
+                "{:<40} {:<14} {:>6} {:>10}  CREATED",
+                "NAME", "IMAGE ID", "LAYERS", "SIZE"
+            );
+            for i in store.images()? {
+                let id = &i.id.digest()[..12];
+                let names = if i.names.is_empty() {
+                    vec!["<none>".to_owned()]
+                } else {
+                    i.names.clone()
+                };
+                for n in names {
+                    println!(
+                        "{n:<40} {id:<14} {:>6} {:>10}  {}",
+                        i.layers,
+                        human(i.size),
+                        ago(i.created)
+                    );
+                }
+            }
+        }
+        Command::Inspect { reference } => {
+            let image = store.image(reference)?;
+            println!("id: {}", image.id());
+            println!("names: {}", image.names().join(", "));
+            for l in image.layers() {
+                println!(
+                    "layer {} ({}, {}) at {}",
+                    l.diff_id,
+                    l.media_type,
+                    human(l.size),
+                    l.dir.display()
+                );
+            }
+            let json = serde_json::to_string_pretty(image.configuration())
+                .unwrap_or_else(|e| format!("(cannot show the config: {e})"));
+            println!("{json}");
+        }
+        Command::Rm { references } => {
+            for r in references {
+                let removed = store.remove(r)?;
+                match removed.as_slice() {
+                    [] => println!("Untagged: {r}"),
+                    ids => {
+                        for id in ids {
+                            println!("Deleted: {id}");
+                        }
+                    }
+                }
+            }
+        }
+        Command::Gc => {
+            let r = store.gc()?;
+            println!(
+                "removed {} layers, {} flattened stacks, {} blobs ({}), {} leftovers",
+                r.layers,
+                r.flattened,
+                r.blobs,
+                human(r.blob_bytes),
+                r.temporaries
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One progress bar per layer, on stderr when it is a terminal.
+struct Bars {
+    multi: MultiProgress,
+    bars: Mutex<Vec<ProgressBar>>,
+}
+
+impl Bars {
+    fn new() -> Bars {
+        Bars {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn update(&self, p: &Progress) {
+        let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
+        match p {
+            Progress::Resolved {
+                layers, platform, ..
+            } => {
+                if let Some(note) = platform {
+                    let _ = self.multi.println(note);
+                }
+                for i in 0..*layers {
+                    let bar = self.multi.add(ProgressBar::new(0));
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {msg}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                    );
+                    bar.set_prefix(format!("layer {}", i + 1));
+                    bar.enable_steady_tick(Duration::from_millis(200));
+                    bars.push(bar);
+                }
+            }
+            Progress::Layer { index, read, size } => {
+                if let Some(bar) = bars.get(*index) {
+                    if let Some(size) = size {
+                        bar.set_length(*size);
+                    }
+                    bar.set_position(*read);
+                }
+            }
+            Progress::LayerDone { index, cached, .. } => {
+                if let Some(bar) = bars.get(*index) {
+                    bar.finish_with_message(if *cached { "cached" } else { "done" });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(&self) {
+        for bar in self.bars.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            if !bar.is_finished() {
+                bar.abandon();
+            }
+        }
+    }
+}
+
+/// `1.5 MB` as docker shows sizes (powers of 1000).
+fn human(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < units.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{v:.1}{}", units[u])
+    }
+}
+
+/// `3 minutes ago`.
+fn ago(secs: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let d = now.saturating_sub(secs);
+    match d {
+        0..=59 => format!("{d} seconds ago"),
+        60..=3599 => format!("{} minutes ago", d / 60),
+        3600..=86399 => format!("{} hours ago", d / 3600),
+        _ => format!("{} days ago", d / 86400),
+    }
+}

@@ -1,0 +1,508 @@
+//! The image store end to end: images made by umoci and skopeo imported, run, cached, named,
+//! removed and collected; a killed import; a hostile layer; concurrent imports. Needs root
+//! (umoci unpack keeps owners) and umoci/skopeo (skipped, with a message, without them).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use common::busybox::BusyboxRootfs;
+use common::TempDir;
+use contain::image::{ImageCommand, ImageRef, Progress, Store};
+use contain::namespace::Namespaces;
+use contain::{Error, ImageErrorKind};
+
+fn tool(test: &str, name: &str) -> bool {
+    if common::in_path(name).is_none() {
+        common::skip(test, &format!("{name} is not installed (apt-get install {name})"));
+        return false;
+    }
+    true
+}
+
+fn sh(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An OCI layout made by umoci: `base` (the busybox rootfs, one layer) and `app` (base plus
+/// a layer that deletes /etc/image and adds /etc/app), `app` with an image config.
+struct Layout {
+    _busybox: BusyboxRootfs,
+    dir: TempDir,
+}
+
+impl Layout {
+    fn new(tag: &str) -> Layout {
+        let busybox = BusyboxRootfs::new(tag);
+        let dir = TempDir::new(&format!("{tag}-oci"));
+        let layout = dir.path().join("layout");
+        let l = layout.to_str().unwrap();
+        sh(Command::new("umoci").args(["init", "--layout", l]));
+        sh(Command::new("umoci").args(["new", "--image", &format!("{l}:empty")]));
+        let b1 = dir.path().join("b1");
+        sh(Command::new("umoci").args(["unpack", "--image", &format!("{l}:empty")]).arg(&b1));
+        sh(Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", busybox.root().display()))
+            .arg(b1.join("rootfs")));
+        sh(Command::new("umoci").args(["repack", "--image", &format!("{l}:base")]).arg(&b1));
+        let b2 = dir.path().join("b2");
+        sh(Command::new("umoci").args(["unpack", "--image", &format!("{l}:base")]).arg(&b2));
+        std::fs::remove_file(b2.join("rootfs/etc/image")).unwrap();
+        std::fs::write(b2.join("rootfs/etc/app"), "app layer\n").unwrap();
+        std::fs::create_dir(b2.join("rootfs/work")).unwrap();
+        sh(Command::new("umoci").args(["repack", "--image", &format!("{l}:app")]).arg(&b2));
+        sh(Command::new("umoci").args([
+            "config",
+            "--image",
+            &format!("{l}:app"),
+            "--config.entrypoint",
+            "/bin/sh",
+            "--config.entrypoint",
+            "-c",
+            "--config.cmd",
+            "echo cmd $GREETING; pwd; id -u",
+            "--config.env",
+            "GREETING=hello",
+            "--config.workingdir",
+            "/work",
+            "--config.user",
+            "65534",
+        ]));
+        for b in [b1, b2] {
+            let _ = std::fs::remove_dir_all(b);
+        }
+        Layout {
+            _busybox: busybox,
+            dir,
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("layout")
+    }
+
+    fn reference(&self, tag: &str) -> ImageRef {
+        format!("{}:{tag}", self.path().display()).parse().unwrap()
+    }
+}
+
+/// A store in a temporary directory.
+fn store(tag: &str) -> (TempDir, Store) {
+    let dir = TempDir::new(tag);
+    let store = Store::open(dir.path().join("store")).unwrap();
+    (dir, store)
+}
+
+/// The layers an import reported as unpacked (not cached), by index.
+fn import_counting(
+    store: &Store,
+    r: &ImageRef,
+    name: Option<&str>,
+) -> (contain::image::Image, Vec<usize>) {
+    let unpacked = Mutex::new(Vec::new());
+    let image = store
+        .import_with(r, name, &|p| {
+            if let Progress::LayerDone {
+                index,
+                cached: false,
+                ..
+            } = p
+            {
+                unpacked.lock().unwrap().push(*index);
+            }
+        })
+        .unwrap();
+    let mut v = unpacked.into_inner().unwrap();
+    v.sort();
+    (image, v)
+}
+
+fn run_in(image: &contain::image::Image, cmd: ImageCommand) -> (i32, String, String) {
+    let c = image
+        .container(&cmd)
+        .unwrap()
+        .namespaces(Namespaces::MOUNT | Namespaces::PID | Namespaces::UTS | Namespaces::IPC);
+    let out = c.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn tmp_entries(store: &Store) -> Vec<String> {
+    std::fs::read_dir(store.root().join("tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn umoci_layout_imports_runs_and_a_second_import_unpacks_nothing() {
+    let t = "umoci_layout_imports_runs_and_a_second_import_unpacks_nothing";
+    if !common::is_root(t) || !tool(t, "umoci") {
+        return;
+    }
+    let layout = Layout::new("store-umoci");
+    let (_d, store) = store("store-umoci-s");
+    let (image, unpacked) = import_counting(&store, &layout.reference("app"), Some("app:1"));
+    assert_eq!(image.layers().len(), 2);
+    assert_eq!(unpacked, vec![0, 1]);
+    assert_eq!(image.names(), ["app:1".to_owned()]);
+    // The whiteout of the second layer hides the first layer's /etc/image.
+    let (code, out, err) = run_in(
+        &image,
+        ImageCommand {
+            entrypoint: Some(vec!["/bin/sh".into()]),
+            args: vec!["-c".into(), "cat /etc/app; test -e /etc/image || echo gone".into()],
+        },
+    );
+    assert_eq!((code, out.as_str()), (0, "app layer\ngone\n"), "{err}");
+
+    let (again, unpacked) = import_counting(&store, &layout.reference("app"), None);
+    assert_eq!(again.id(), image.id());
+    assert!(unpacked.is_empty(), "second import unpacked layers {unpacked:?}");
+    assert!(tmp_entries(&store).is_empty(), "{:?}", tmp_entries(&store));
+    // The stored image by name is the same.
+    assert_eq!(store.image("app:1").unwrap().id(), image.id());
+}
+
+#[test]
+fn an_image_sharing_a_layer_unpacks_only_its_own() {
+    let t = "an_image_sharing_a_layer_unpacks_only_its_own";
+    if !common::is_root(t) || !tool(t, "umoci") {
+        return;
+    }
+    let layout = Layout::new("store-share");
+    let (_d, store) = store("store-share-s");
+    let (base, unpacked) = import_counting(&store, &layout.reference("base"), Some("base"));
+    assert_eq!(unpacked, vec![0]);
+    let (app, unpacked) = import_counting(&store, &layout.reference("app"), Some("app"));
+    assert_eq!(unpacked, vec![1], "the base layer was unpacked again");
+    assert_eq!(app.layers()[0].chain_id, base.layers()[0].chain_id);
+    assert_eq!(app.layers()[0].dir, base.layers()[0].dir);
+}
+
+#[test]
+fn the_image_config_drives_the_container_as_docker_run() {
+    let t = "the_image_config_drives_the_container_as_docker_run";
+    if !common::is_root(t) || !tool(t, "umoci") {
+        return;
+    }
+    let layout = Layout::new("store-config");
+    let (_d, store) = store("store-config-s");
+    let image = store.import(&layout.reference("app"), None).unwrap();
+    // Entrypoint + Cmd, Env, WorkingDir, User.
+    let (code, out, err) = run_in(&image, ImageCommand::default());
+    assert_eq!((code, out.as_str()), (0, "cmd hello\n/work\n65534\n"), "{err}");
+    // Arguments replace Cmd and keep the Entrypoint (`sh -c ARG`).
+    let (code, out, _) = run_in(&image, ImageCommand::args(["echo args $GREETING"]));
+    assert_eq!((code, out.as_str()), (0, "args hello\n"));
+    // The base image has neither: no command.
+    let base = store.import(&layout.reference("base"), None).unwrap();
+    let err = base.container(&ImageCommand::default()).unwrap_err();
+    assert!(err.to_string().contains("no command specified"), "{err}");
+    assert_eq!(image.stop_signal().unwrap(), contain::Signal::SIGTERM);
+}
+
+#[test]
+fn skopeo_archives_import_with_their_names() {
+    let t = "skopeo_archives_import_with_their_names";
+    if !common::is_root(t) || !tool(t, "umoci") || !tool(t, "skopeo") {
+        return;
+    }
+    let layout = Layout::new("store-skopeo");
+    let (d, store) = store("store-skopeo-s");
+    let oci_archive = d.path().join("app-oci.tar");
+    let docker_archive = d.path().join("app-docker.tar");
+    let src = format!("oci:{}:app", layout.path().display());
+    sh(Command::new("skopeo").args([
+        "copy",
+        &src,
+        &format!("oci-archive:{}:app", oci_archive.display()),
+    ]));
+    sh(Command::new("skopeo").args([
+        "copy",
+        &src,
+        &format!("docker-archive:{}:example.org/app:v2", docker_archive.display()),
+    ]));
+    let from_oci = store
+        .import(&oci_archive.display().to_string().parse().unwrap(), Some("from-oci:1"))
+        .unwrap();
+    let from_docker = store
+        .import(&docker_archive.display().to_string().parse().unwrap(), None)
+        .unwrap();
+    // docker-save has the name in RepoTags.
+    assert_eq!(from_docker.names(), ["example.org/app:v2".to_owned()]);
+    // The same layers (docker-archive's are uncompressed: same diff_ids, same chain ids).
+    let chains = |i: &contain::image::Image| {
+        i.layers().iter().map(|l| l.chain_id.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(chains(&from_oci), chains(&from_docker));
+    let (code, out, err) = run_in(&from_docker, ImageCommand::default());
+    assert_eq!((code, out.as_str()), (0, "cmd hello\n/work\n65534\n"), "{err}");
+}
+
+#[test]
+fn remove_untags_then_deletes_and_gc_collects_unused_layers() {
+    let t = "remove_untags_then_deletes_and_gc_collects_unused_layers";
+    if !common::is_root(t) || !tool(t, "umoci") {
+        return;
+    }
+    let layout = Layout::new("store-gc");
+    let (_d, store) = store("store-gc-s");
+    let base = store.import(&layout.reference("base"), Some("base")).unwrap();
+    let app = store.import(&layout.reference("app"), Some("app:1")).unwrap();
+    store.tag(&app, "app:2").unwrap();
+    assert_eq!(store.images().unwrap().len(), 2);
+    // Untag one name: the image stays.
+    assert!(store.remove("app:1").unwrap().is_empty());
+    assert_eq!(store.image("app:2").unwrap().id(), app.id());
+    let err = store.image("app:1").unwrap_err();
+    assert!(matches!(err, Error::Image { kind: ImageErrorKind::NotFound, .. }), "{err}");
+    // gc keeps what images use.
+    let r = store.gc().unwrap();
+    assert_eq!((r.layers, r.blobs), (0, 0), "{r:?}");
+    // The last name: the image goes; gc then removes its own layer and blobs, not the base's.
+    assert_eq!(store.remove("app:2").unwrap(), vec![app.id().clone()]);
+    let r = store.gc().unwrap();
+    assert_eq!(r.layers, 1, "{r:?}");
+    assert!(r.blobs >= 3, "layer, manifest and config blobs: {r:?}");
+    assert!(!app.layers()[1].dir.exists());
+    assert!(base.layers()[0].dir.is_dir());
+    // By id prefix.
+    let short = &base.id().digest()[..12];
+    assert_eq!(store.remove(short).unwrap(), vec![base.id().clone()]);
+    assert!(store.images().unwrap().is_empty());
+    assert_eq!(store.gc().unwrap().layers, 1);
+}
+
+/// The role of a re-executed test binary: import, and stop (blocked) after the first bytes
+/// of a layer were read, telling the parent on stdout.
+fn slow_import_role() {
+    let layout = std::env::var("CONTAIN_TEST_LAYOUT").unwrap();
+    let store = Store::open(std::env::var("CONTAIN_TEST_STORE").unwrap()).unwrap();
+    let told = Mutex::new(false);
+    let _ = store.import_with(&layout.parse().unwrap(), None, &|p| {
+        if let Progress::Layer { .. } = p {
+            {
+                let mut t = told.lock().unwrap();
+                if !*t {
+                    *t = true;
+                    println!("reading");
+                    std::io::stdout().flush().unwrap();
+                }
+            }
+            // Every layer thread waits here to be killed (stdin never gets data).
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+        }
+    });
+}
+
+#[test]
+fn a_killed_import_leaves_no_partial_layer_and_the_next_one_succeeds() {
+    if std::env::var("CONTAIN_TEST_ROLE").as_deref() == Ok("slow-import") {
+        return slow_import_role();
+    }
+    let t = "a_killed_import_leaves_no_partial_layer_and_the_next_one_succeeds";
+    if !common::is_root(t) || !tool(t, "umoci") {
+        return;
+    }
+    let layout = Layout::new("store-kill");
+    let (_d, store) = store("store-kill-s");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([t, "--exact", "--nocapture", "--test-threads=1"])
+        .env("CONTAIN_TEST_ROLE", "slow-import")
+        .env("CONTAIN_TEST_LAYOUT", format!("{}:app", layout.path().display()))
+        .env("CONTAIN_TEST_STORE", store.root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("reading") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the import ended early");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Something is half-done in tmp/, and no layer is committed.
+    assert!(!tmp_entries(&store).is_empty());
+    let committed = |s: &Store| {
+        std::fs::read_dir(s.root().join("layers/overlay")).unwrap().count()
+    };
+    assert_eq!(committed(&store), 0);
+    // The next open removes the leftovers; the import succeeds and runs.
+    let store = Store::open(store.root()).unwrap();
+    assert!(tmp_entries(&store).is_empty(), "{:?}", tmp_entries(&store));
+    let (image, unpacked) = import_counting(&store, &layout.reference("app"), None);
+    assert_eq!(unpacked, vec![0, 1]);
+    let (code, out, err) = run_in(&image, ImageCommand::default());
+    assert_eq!((code, out.as_str()), (0, "cmd hello\n/work\n65534\n"), "{err}");
+}
+
+/// A one-layer OCI layout written by hand whose layer is `tar` (uncompressed).
+fn hand_layout(dir: &Path, tar: &[u8]) -> PathBuf {
+    use sha2::{Digest as _, Sha256};
+    let hex = |b: &[u8]| {
+        Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>()
+    };
+    let layout = dir.join("hand");
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |b: &[u8]| {
+        let h = hex(b);
+        std::fs::write(blobs.join(&h), b).unwrap();
+        (format!("sha256:{h}"), b.len())
+    };
+    let (layer, layer_size) = put(tar);
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{layer}"]}}}}"#
+    );
+    let (config, config_size) = put(config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":{layer_size}}}]}}"#
+    );
+    let (manifest, manifest_size) = put(manifest.as_bytes());
+    std::fs::write(
+        layout.join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{manifest}","size":{manifest_size},"annotations":{{"org.opencontainers.image.ref.name":"evil"}}}}]}}"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    layout
+}
+
+/// A tar with a good file, then an entry named `name` (bypassing the tar crate's checks).
+fn tar_with_entry(name: &[u8]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(3);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, "ok", &b"ok\n"[..]).unwrap();
+    let mut h = tar::Header::new_old();
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    h.set_size(5);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    b.append(&h, &b"evil\n"[..]).unwrap();
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn a_hostile_layer_fails_the_import_naming_the_entry_and_leaves_nothing() {
+    let t = "a_hostile_layer_fails_the_import_naming_the_entry_and_leaves_nothing";
+    if !common::is_root(t) {
+        return;
+    }
+    let (d, store) = store("store-hostile");
+    let canary = d.path().join("canary");
+    std::fs::create_dir(&canary).unwrap();
+    let depth = "../".repeat(16);
+    let name = format!("{depth}{}", canary.join("evil").display().to_string().trim_start_matches('/'));
+    let layout = hand_layout(d.path(), &tar_with_entry(name.as_bytes()));
+    let err = store
+        .import(&format!("{}:evil", layout.display()).parse().unwrap(), None)
+        .unwrap_err();
+    match &err {
+        Error::Image {
+            kind: ImageErrorKind::UnsafeEntry,
+            object,
+            entry: Some(entry),
+            ..
+        } => {
+            assert!(object.starts_with("layer sha256:"), "{err}");
+            assert!(entry.to_string_lossy().contains("evil"), "{err}");
+        }
+        e => panic!("expected an UnsafeEntry error, got {e:?}"),
+    }
+    assert!(!canary.join("evil").exists());
+    assert_eq!(std::fs::read_dir(store.root().join("layers/overlay")).unwrap().count(), 0);
+    assert!(tmp_entries(&store).is_empty(), "{:?}", tmp_entries(&store));
+    assert!(store.images().unwrap().is_empty());
+}
+
+#[test]
+fn concurrent_imports_of_images_sharing_a_layer_both_succeed() {
+    let t = "concurrent_imports_of_images_sharing_a_layer_both_succeed";
+    if !common::is_root(t) || !tool(t, "umoci") {
+        return;
+    }
+    let layout = Layout::new("store-conc");
+    let (_d, store) = store("store-conc-s");
+    let unpacked = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for tag in ["app", "base", "app"] {
+            let (store, layout, unpacked) = (&store, &layout, &unpacked);
+            s.spawn(move || {
+                let (_, u) = import_counting(store, &layout.reference(tag), None);
+                unpacked.lock().unwrap().push(u);
+            });
+        }
+    });
+    // Each layer was unpacked exactly once among the three imports.
+    let all: Vec<usize> = unpacked.into_inner().unwrap().into_iter().flatten().collect();
+    assert_eq!(all.iter().filter(|&&i| i == 0).count(), 1, "{all:?}");
+    assert_eq!(all.iter().filter(|&&i| i == 1).count(), 1, "{all:?}");
+    assert!(tmp_entries(&store).is_empty());
+}
+
+#[test]
+fn the_run_and_images_examples_import_list_run_and_remove() {
+    let t = "the_run_and_images_examples_import_list_run_and_remove";
+    if !common::is_root(t) || !tool(t, "umoci") {
+        return;
+    }
+    let layout = Layout::new("store-cli");
+    let (_d, store) = store("store-cli-s");
+    let exe = std::env::current_exe().unwrap();
+    let images = exe.parent().unwrap().parent().unwrap().join("examples/images");
+    assert!(images.exists(), "build it: cargo build --example images");
+    let s = store.root().to_str().unwrap();
+    let img = |args: &[&str]| {
+        let o = Command::new(&images).arg("--store").arg(s).args(args).output().unwrap();
+        assert!(o.status.success(), "images {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let id = img(&["import", &format!("{}:app", layout.path().display()), "cli:1"]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    let ls = img(&["ls"]);
+    assert!(ls.contains("cli:1") && ls.contains(&id.trim()[7..19]), "{ls}");
+    // run --image by name, with args replacing Cmd, and with --entrypoint.
+    let o = common::run::run(&["--store", s, "--image", "cli:1", "--", "echo $GREETING from $(pwd)"]);
+    assert_eq!(common::run::code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hello from /work\n");
+    let o = common::run::run(&[
+        "--store", s, "--image", "cli:1", "--entrypoint", "/bin/cat", "--", "/etc/app",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "app layer\n");
+    // run --image straight from the layout imports it.
+    let o = common::run::run(&["--store", s, "--image", &format!("{}:base", layout.path().display()), "--", "cat", "/etc/image"]);
+    assert_eq!(common::run::code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("image store-cli"));
+    let rm = img(&["rm", "cli:1"]);
+    assert!(rm.contains("Deleted: sha256:"), "{rm}");
+    let gc = img(&["gc"]);
+    assert!(gc.contains("removed 1 layers"), "{gc}");
+    let _ = std::fs::set_permissions(store.root(), std::fs::Permissions::from_mode(0o700));
+}
