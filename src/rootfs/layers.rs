@@ -22,10 +22,10 @@
 //!   to five digits.
 //!
 //! Which one: the parent opens an overlay context (`fsopen`, needs `CAP_SYS_ADMIN` over its
-//! mount namespace) and sets `lowerdir+` to `/proc/self/fd/-1`, which exists nowhere: `ENOENT`
-//! says the key was parsed and the path looked up (6.7+), `EINVAL` an unknown key (6.5, 6.6),
-//! success the legacy option page of kernels before 6.5, which takes any key and parses only
-//! at `FSCONFIG_CMD_CREATE`. A parent without that capability (rootless) cannot open the
+//! mount namespace; it is never created), sets `lowerdir+` to `/` and a made-up flag:
+//! `lowerdir+` taken and the made-up key refused is 6.7+. 6.5 and 6.6 refuse `lowerdir+`
+//! (`EINVAL`, unknown key); kernels before 6.5 take both, as their legacy option page takes
+//! any key and is parsed only at `FSCONFIG_CMD_CREATE`. A parent without that capability (rootless) cannot open the
 //! context and goes by the kernel release (6.7 and later: `lowerdir+`); a child whose first
 //! `lowerdir+` is refused with `EINVAL` falls back to `mount(2)`. [`OVERLAY_LEGACY_ENV`]`=1` in the
 //! environment forces `mount(2)`.
@@ -122,18 +122,34 @@ fn probe() -> Option<LowerMethod> {
         Err(_) if legacy => return Some(LowerMethod::Legacy),
         Err(_) => return Some(by_release()),
     };
+    if legacy {
+        return Some(LowerMethod::Legacy);
+    }
+    let ctx = fs.as_raw_fd();
     // SAFETY: key and value are NUL-terminated strings that live across the call.
-    let set = unsafe {
+    let appended = unsafe {
         raw::fsconfig(
-            fs.as_raw_fd(),
+            ctx,
             raw::FSCONFIG_SET_STRING,
             c"lowerdir+".as_ptr(),
-            c"/proc/self/fd/-1".as_ptr().cast(),
+            c"/".as_ptr().cast(),
             0,
         )
     };
-    match set {
-        Err(Errno::ENOENT) if !legacy => Some(LowerMethod::Append),
+    // SAFETY: the key is a NUL-terminated string; a flag has no value.
+    let unknown = unsafe {
+        raw::fsconfig(
+            ctx,
+            raw::FSCONFIG_SET_FLAG,
+            c"contain-probe-unknown-key".as_ptr(),
+            std::ptr::null(),
+            0,
+        )
+    };
+    match (appended, unknown) {
+        // A parser that knows lowerdir+ and refuses what it does not know.
+        (Ok(()), Err(_)) => Some(LowerMethod::Append),
+        // 6.5, 6.6: lowerdir+ unknown; before 6.5: the legacy page takes any key.
         _ => Some(LowerMethod::Legacy),
     }
 }
@@ -473,6 +489,18 @@ mod tests {
             b"index=off,redirect_dir=nofollow,metacopy=off,lowerdir="
         );
         assert!(legacy_head(true).len() + 2 * 30 < LEGACY_RESERVED);
+    }
+
+    #[test]
+    fn the_probe_finds_lowerdir_plus_from_6_7_on_as_root() {
+        if !nix::unistd::geteuid().is_root() || std::env::var_os(OVERLAY_LEGACY_ENV).is_some() {
+            return;
+        }
+        // As root the probe runs (it is not by_release): it agrees with the release here,
+        // on the host's 6.18 and the guest's 6.1 alike.
+        if let Some(method) = lower_method() {
+            assert_eq!(method, by_release());
+        }
     }
 
     #[test]
