@@ -615,3 +615,88 @@ fn rlimits_raised_and_a_late_nofile_limit_allocate_nothing_in_the_child() {
         );
     }
 }
+
+/// Stacks of layers (`Rootfs::from_layers`): the child opens every layer and passes it with
+/// `lowerdir+` (Linux 6.7+) or builds one `mount(2)` page on its stack (older kernels, and
+/// here again with `CONTAIN_OVERLAY_LEGACY=1` in a second run of this test), with a throw-away,
+/// a persistent and no upper layer, with and without a user namespace.
+#[test]
+fn stacks_of_layers_allocate_nothing_in_the_child() {
+    const TEST: &str = "stacks_of_layers_allocate_nothing_in_the_child";
+    let legacy_run = std::env::var_os("CONTAIN_TEST_ROLE").is_some_and(|r| r == "legacy");
+    if !is_root(TEST) || contain::rootfs::max_lowers().is_err() {
+        return;
+    }
+    let image = BusyboxRootfs::new("noalloc-stack");
+    let layers_dir = TempDir::new("noalloc-layers");
+    let mut layers = vec![image.root()];
+    for i in 1..60 {
+        let l = layers_dir.path().join(format!("{i}"));
+        std::fs::create_dir_all(l.join("f")).unwrap();
+        std::fs::write(l.join("f").join(format!("{i}")), "").unwrap();
+        layers.push(l);
+    }
+    let upper = layers_dir.path().join("upper");
+    let rootfses = [
+        (
+            "throw-away upper",
+            Rootfs::from_layers(&layers).size(Bytes::mib(1)),
+        ),
+        (
+            "persistent upper",
+            Rootfs::from_layers(&layers).persistent_upper(&upper),
+        ),
+        (
+            "read-only",
+            Rootfs::from_layers(&layers).mode(RootfsMode::ReadOnly),
+        ),
+    ];
+    for userns in [false, true] {
+        for (name, rootfs) in &rootfses {
+            let ns = if userns {
+                Namespaces::all()
+            } else {
+                Namespaces::all() - Namespaces::USER
+            };
+            let mut c = Container::new("/bin/sh")
+                .args(["-c", "ls /f | wc -l; exit 7"])
+                .namespaces(ns)
+                .rootfs(rootfs.clone());
+            if userns {
+                c = c
+                    .uid_map(&[IdMap::new(0, 0, 65_536)])
+                    .gid_map(&[IdMap::new(0, 0, 65_536)]);
+            }
+            let o = output(c);
+            assert_eq!(o.status.code(), Some(7), "{name}, userns {userns}: {o:?}");
+            assert_eq!(stdout(&o), "59", "{name}, userns {userns}");
+        }
+    }
+    // A layer that is not there: the child's error report allocates nothing either.
+    let mut missing = layers.clone();
+    missing.push(layers_dir.path().join("missing"));
+    let e = Container::new("/bin/true")
+        .namespaces(Namespaces::MOUNT | Namespaces::PID)
+        .rootfs(Rootfs::from_layers(&missing))
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Sys { syscall: "openat2", path: Some(p), .. } if p.ends_with("missing")),
+        "{e}"
+    );
+    if !legacy_run {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([TEST, "--exact", "--nocapture", "--test-threads=1"])
+            .env("CONTAIN_TEST_ROLE", "legacy")
+            .env(contain::rootfs::OVERLAY_LEGACY_ENV, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "the mount(2) run: {}\n{text}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -855,9 +855,12 @@ fn lookup_user(
     c: &Container,
     needs_home: bool,
 ) -> Result<(Option<Vec<u8>>, Option<user::ResolvedUser>)> {
+    // The overlay of a container with a user namespace honours user.overlay.* xattrs only.
+    let userns = c.namespaces.contains(Namespaces::USER)
+        || c.join.iter().any(|n| n.kind() == Namespaces::USER);
     let read_etc = |rel: &std::ffi::CStr| match &c.rootfs {
-        Some(r) => r.read_file(rel),
-        None => Rootfs::host().read_file(rel),
+        Some(r) => r.read_file(rel, userns),
+        None => Rootfs::host().read_file(rel, userns),
     };
     let passwd = match (&c.user, needs_home) {
         (Some(_), _) => read_etc(c"etc/passwd")?,

@@ -11,7 +11,8 @@ use std::os::fd::BorrowedFd;
 
 use libc::{c_char, c_int};
 
-use super::{Base, InRoot, Op, PreparedRootfs, Step, Upper};
+use super::layers::{LowerMethod, LEGACY_DATA_MAX, OVL_MAX_STACK, UNTRUSTED_LOWER_OPTIONS};
+use super::{Base, InRoot, Op, Overlay, PreparedRootfs, Step, Upper, LOWER_OPEN_STEP, LOWER_STEP};
 use crate::mount::apply::{open, Fd};
 use crate::mount::MountError;
 use crate::sys::mount as raw;
@@ -216,13 +217,8 @@ impl PreparedRootfs {
                 attach_on_slash(tree.0, Op::AttachRoot)?;
                 tree
             }
-            Base::Overlay {
-                lower,
-                upper,
-                userxattr,
-                ..
-            } => {
-                let root = overlay(lower, upper, *userxattr)?;
+            Base::Overlay(o) => {
+                let root = overlay(o)?;
                 attach_on_slash(root.0, Op::AttachRoot)?;
                 root
             }
@@ -260,64 +256,305 @@ impl PreparedRootfs {
     }
 }
 
-/// The overlay of the image (`lower`) and a writable layer, detached.
-fn overlay(lower: &CStr, upper: &Upper, userxattr: bool) -> Result<Fd, Failure> {
-    let lower = open(libc::AT_FDCWD, lower, O_PATH_DIR, 0, 0).map_err(at(Op::OpenLower))?;
+/// The overlay of the layers and the writable layer (if any), detached.
+fn overlay(o: &Overlay) -> Result<Fd, Failure> {
+    let scratch = match &o.upper {
+        Some(Upper::Scratch { size }) => Some(scratch_upper(size.as_deref(), o)?),
+        _ => None,
+    };
+    let appended = match o.method {
+        LowerMethod::Append => overlay_append(o, scratch.as_ref())?,
+        LowerMethod::Legacy => None,
+    };
+    let mnt = match appended {
+        Some(mnt) => mnt,
+        None => overlay_legacy(o, scratch.as_ref())?,
+    };
+    if let Some(scratch) = scratch {
+        // Out of the tree again: the overlay keeps the layer alive, nothing else sees it, and
+        // the new root can then sit directly on the old one.
+        detach(&scratch)?;
+    }
+    Ok(mnt)
+}
+
+/// Opens the lower layer `i` (top first) of `o`.
+fn open_lower(o: &Overlay, i: usize) -> Result<Fd, Failure> {
+    let path = o
+        .lowers
+        .get(i)
+        .ok_or((Op::OverlayConfig as u32, Errno::EINVAL))?;
+    open(libc::AT_FDCWD, path, O_PATH_DIR, 0, 0)
+        .map_err(|errno| (layer_step(LOWER_OPEN_STEP, i), errno))
+}
+
+fn layer_step(base: u32, i: usize) -> u32 {
+    base.saturating_add(u32::try_from(i).unwrap_or(u32::MAX))
+}
+
+/// A tmpfs attached on top of `/` (for `/proc/self/fd/N` paths into it: overlayfs takes
+/// its own reference to the layers, and the caller detaches it afterwards) with `upper`
+/// (the mode of the top layer's root: it becomes the overlay's root directory) and `work`.
+fn scratch_upper(size: Option<&CStr>, o: &Overlay) -> Result<Fd, Failure> {
+    let ops = [Op::ScratchOpen, Op::ScratchConfig, Op::ScratchMount];
+    let scratch = tmpfs(size, c"700", 0, ops)?;
+    attach_on_slash(scratch.0, Op::ScratchAttach)?;
+    let top = open_lower(o, 0)?;
+    let stx = raw::fstatx(top.0, libc::STATX_MODE).map_err(at(Op::StatLower))?;
+    let mode = u32::from(stx.stx_mode) & 0o7777;
+    for (name, mode) in [(c"upper", mode), (c"work", 0o700)] {
+        // SAFETY: `name` is a NUL-terminated string.
+        unsafe { raw::mkdirat(scratch.0, name.as_ptr(), mode) }.map_err(at(Op::MakeLayerDir))?;
+    }
+    Ok(scratch)
+}
+
+/// A persistent upper layer's directories, opened here (in the container's namespace).
+fn open_upper(upper: &CStr, work: &CStr) -> Result<(Fd, Fd), Failure> {
+    let up = open(libc::AT_FDCWD, upper, O_PATH_DIR, 0, 0).map_err(at(Op::OpenUpper))?;
+    let wk = open(libc::AT_FDCWD, work, O_PATH_DIR, 0, 0).map_err(at(Op::OpenWork))?;
+    Ok((up, wk))
+}
+
+/// Detaches the scratch tmpfs (with what is still mounted in it).
+fn detach(scratch: &Fd) -> Result<(), Failure> {
+    let path = FdPath::new(scratch.0, b"");
+    // SAFETY: a NUL-terminated stack buffer; the magic link must be followed to the mount.
+    unsafe { raw::umount2(path.as_ptr(), libc::MNT_DETACH) }.map_err(at(Op::ScratchDetach))
+}
+
+/// The overlay through `fsconfig`, one `lowerdir+` per layer (Linux 6.7, which resolves
+/// each path at once, so every layer's descriptor is closed right after); `None` when the
+/// kernel refuses the key (`EINVAL` for the first layer): the caller falls back to mount(2).
+fn overlay_append(o: &Overlay, scratch: Option<&Fd>) -> Result<Option<Fd>, Failure> {
     // SAFETY: the type is a NUL-terminated string.
     let fs = Fd(
         unsafe { raw::fsopen(c"overlay".as_ptr(), raw::FSOPEN_CLOEXEC) }
             .map_err(at(Op::OverlayOpen))?,
     );
     set_string(fs.0, c"source", c"overlay".as_ptr(), Op::OverlayConfig)?;
-    let lower_path = FdPath::new(lower.0, b"");
-    set_string(fs.0, c"lowerdir", lower_path.as_ptr(), Op::OverlayConfig)?;
-    // Before 6.5 overlayfs parses its options only at FSCONFIG_CMD_CREATE: every layer's
-    // /proc/self/fd path must still name an open descriptor then (`lower`, `scratch`, `dirs`).
-    let (scratch, _dirs) = match upper {
-        Upper::Scratch { size } => {
-            let ops = [Op::ScratchOpen, Op::ScratchConfig, Op::ScratchMount];
-            let scratch = tmpfs(size.as_deref(), c"700", 0, ops)?;
-            // Attached only while overlayfs takes its own reference to the layers.
-            attach_on_slash(scratch.0, Op::ScratchAttach)?;
-            // The overlay's root directory is the upper one: give it the image root's mode.
-            let stx = raw::fstatx(lower.0, libc::STATX_MODE).map_err(at(Op::StatLower))?;
-            let mode = u32::from(stx.stx_mode) & 0o7777;
-            for (name, mode) in [(c"upper", mode), (c"work", 0o700)] {
-                // SAFETY: `name` is a NUL-terminated string.
-                unsafe { raw::mkdirat(scratch.0, name.as_ptr(), mode) }
-                    .map_err(at(Op::MakeLayerDir))?;
-            }
-            let (up, work) = (
-                FdPath::new(scratch.0, b"/upper"),
-                FdPath::new(scratch.0, b"/work"),
-            );
+    for i in 0..o.lowers.len() {
+        let lower = open_lower(o, i)?;
+        let path = FdPath::new(lower.0, b"");
+        match set_string(fs.0, c"lowerdir+", path.as_ptr(), Op::OverlayConfig) {
+            Ok(()) => {}
+            Err((_, Errno::EINVAL)) if i == 0 => return Ok(None),
+            Err((_, errno)) => return Err((layer_step(LOWER_STEP, i), errno)),
+        }
+    }
+    // Held until the superblock exists.
+    let _dirs = match &o.upper {
+        Some(Upper::Scratch { .. }) => {
+            let scratch = scratch.map_or(-1, |s| s.0);
+            let up = FdPath::new(scratch, b"/upper");
+            let work = FdPath::new(scratch, b"/work");
             set_string(fs.0, c"upperdir", up.as_ptr(), Op::OverlayConfig)?;
             set_string(fs.0, c"workdir", work.as_ptr(), Op::OverlayConfig)?;
-            (Some(scratch), None)
+            None
         }
-        Upper::Dir { upper, work, .. } => {
-            let up = open(libc::AT_FDCWD, upper, O_PATH_DIR, 0, 0).map_err(at(Op::OpenUpper))?;
-            let wk = open(libc::AT_FDCWD, work, O_PATH_DIR, 0, 0).map_err(at(Op::OpenWork))?;
+        Some(Upper::Dir { upper, work, .. }) => {
+            let (up, wk) = open_upper(upper, work)?;
             let (up_path, wk_path) = (FdPath::new(up.0, b""), FdPath::new(wk.0, b""));
             set_string(fs.0, c"upperdir", up_path.as_ptr(), Op::OverlayConfig)?;
             set_string(fs.0, c"workdir", wk_path.as_ptr(), Op::OverlayConfig)?;
-            (None, Some((up, wk)))
+            Some((up, wk))
         }
+        None => None,
     };
-    if userxattr {
-        // In a user namespace overlayfs cannot use trusted.* xattrs.
+    for (key, value) in UNTRUSTED_LOWER_OPTIONS {
+        set_string(fs.0, key, value.as_ptr(), Op::OverlayConfig)?;
+    }
+    if o.userxattr {
+        // user.overlay.* instead of trusted.overlay.* (a user namespace cannot use trusted.*).
         set_flag(fs.0, c"userxattr", Op::OverlayConfig)?;
     }
     create(fs.0, Op::OverlayCreate)?;
-    let mnt = Fd(raw::fsmount(fs.0, raw::FSMOUNT_CLOEXEC, 0).map_err(at(Op::OverlayMount))?);
-    if let Some(scratch) = scratch {
-        // Out of the tree again: the overlay keeps the layer alive, nothing else sees it, and
-        // the new root can then sit directly on the old one.
-        let path = FdPath::new(scratch.0, b"");
-        // SAFETY: a NUL-terminated stack buffer; the magic link must be followed to the mount.
-        unsafe { raw::umount2(path.as_ptr(), libc::MNT_DETACH) }.map_err(at(Op::ScratchDetach))?;
+    let attrs = if o.upper.is_none() {
+        raw::MOUNT_ATTR_RDONLY as u32
+    } else {
+        0
+    };
+    let mnt = raw::fsmount(fs.0, raw::FSMOUNT_CLOEXEC, attrs).map_err(at(Op::OverlayMount))?;
+    Ok(Some(Fd(mnt)))
+}
+
+/// The descriptors of the lower layers for the legacy method, closed on drop.
+struct LowerFds {
+    fds: [c_int; OVL_MAX_STACK],
+    len: usize,
+}
+
+impl Drop for LowerFds {
+    fn drop(&mut self) {
+        for fd in self.fds.iter().take(self.len) {
+            drop(Fd(*fd));
+        }
     }
-    Ok(mnt)
+}
+
+/// The overlay through one `mount(2)` (kernels without `lowerdir+`): the data names the
+/// layers by descriptor number relative to `/proc/self/fd`, this process's working
+/// directory for the call. Mounted on a directory of a scratch tmpfs and cloned off it, so
+/// that the result is detached as `fsmount`'s is.
+fn overlay_legacy(o: &Overlay, scratch: Option<&Fd>) -> Result<Fd, Failure> {
+    let own;
+    let dir = match scratch {
+        Some(s) => s,
+        None => {
+            own = tmpfs(
+                None,
+                c"700",
+                0,
+                [Op::ScratchOpen, Op::ScratchConfig, Op::ScratchMount],
+            )?;
+            attach_on_slash(own.0, Op::ScratchAttach)?;
+            &own
+        }
+    };
+    // SAFETY: the name is a NUL-terminated string.
+    unsafe { raw::mkdirat(dir.0, c"merged".as_ptr(), 0o700) }.map_err(at(Op::MakeLayerDir))?;
+    let target = FdPath::new(dir.0, b"/merged");
+
+    let mut data = Data::new();
+    data.push(&o.legacy_head);
+    // Open until mount(2) has parsed the data.
+    let mut lowers = LowerFds {
+        fds: [-1; OVL_MAX_STACK],
+        len: 0,
+    };
+    for i in 0..o.lowers.len() {
+        let fd = open_lower(o, i)?;
+        let Some(slot) = lowers.fds.get_mut(i) else {
+            return Err((Op::LegacyMount as u32, Errno::E2BIG));
+        };
+        *slot = fd.0;
+        std::mem::forget(fd);
+        lowers.len = i + 1;
+        if i > 0 {
+            data.push(b":");
+        }
+        data.push_number(*slot);
+    }
+    let _dirs = match &o.upper {
+        Some(Upper::Scratch { .. }) => {
+            let s = scratch.map_or(-1, |s| s.0);
+            data.push_upper(s, b"/upper", s, b"/work");
+            None
+        }
+        Some(Upper::Dir { upper, work, .. }) => {
+            let (up, wk) = open_upper(upper, work)?;
+            data.push_upper(up.0, b"", wk.0, b"");
+            Some((up, wk))
+        }
+        None => None,
+    };
+    let data = data.finish().map_err(at(Op::LegacyMount))?;
+    let flags = if o.upper.is_none() {
+        libc::MS_RDONLY
+    } else {
+        0
+    };
+    let cwd = open(libc::AT_FDCWD, c".", O_PATH_DIR, 0, 0).map_err(at(Op::SaveCwd))?;
+    // SAFETY: the path is a NUL-terminated string.
+    unsafe { raw::chdir(c"/proc/self/fd".as_ptr()) }.map_err(at(Op::ChdirFds))?;
+    // SAFETY: all four are NUL-terminated strings (`data` lives across the call).
+    let mounted = unsafe {
+        raw::mount(
+            c"overlay".as_ptr(),
+            target.as_ptr(),
+            c"overlay".as_ptr(),
+            flags,
+            data.cast(),
+        )
+    };
+    let back = raw::fchdir(cwd.0);
+    mounted.map_err(at(Op::LegacyMount))?;
+    back.map_err(at(Op::RestoreCwd))?;
+    drop(lowers);
+    let flags = raw::OPEN_TREE_CLONE | raw::OPEN_TREE_CLOEXEC;
+    // SAFETY: the path is a NUL-terminated stack buffer.
+    let tree = Fd(
+        unsafe { raw::open_tree(libc::AT_FDCWD, target.as_ptr(), flags) }
+            .map_err(at(Op::CloneOverlay))?,
+    );
+    if scratch.is_none() {
+        // With the overlay mounted in it; the clone keeps the overlay.
+        detach(dir)?;
+    }
+    Ok(tree)
+}
+
+/// The `mount(2)` data of [`overlay_legacy`], built on the stack: one page at most.
+struct Data {
+    buf: [u8; LEGACY_DATA_MAX + 1],
+    len: usize,
+    overflow: bool,
+}
+
+impl Data {
+    fn new() -> Data {
+        Data {
+            buf: [0; LEGACY_DATA_MAX + 1],
+            len: 0,
+            overflow: false,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if self.len + bytes.len() > LEGACY_DATA_MAX {
+            self.overflow = true;
+            return;
+        }
+        for (slot, byte) in self.buf.iter_mut().skip(self.len).zip(bytes) {
+            *slot = *byte;
+        }
+        self.len += bytes.len();
+    }
+
+    /// `n` in decimal.
+    fn push_number(&mut self, n: c_int) {
+        let mut digits = [0u8; 10];
+        let mut n = n.unsigned_abs();
+        let mut start = digits.len();
+        while start > 0 {
+            start -= 1;
+            if let Some(d) = digits.get_mut(start) {
+                *d = b'0' + (n % 10) as u8;
+            }
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(digits.get(start..).unwrap_or_default());
+    }
+
+    /// `,upperdir=U<upper>,workdir=W<work>`.
+    fn push_upper(&mut self, upper: c_int, upper_sfx: &[u8], work: c_int, work_sfx: &[u8]) {
+        self.push(b",upperdir=");
+        self.push_number(upper);
+        self.push(upper_sfx);
+        self.push(b",workdir=");
+        self.push_number(work);
+        self.push(work_sfx);
+    }
+
+    /// The NUL-terminated data, or `E2BIG` when it did not fit (the kernel would cut it).
+    fn finish(&mut self) -> Result<*const c_char, Errno> {
+        if self.overflow {
+            return Err(Errno::E2BIG);
+        }
+        match self.buf.get_mut(self.len) {
+            Some(nul) => *nul = 0,
+            None => return Err(Errno::E2BIG),
+        }
+        Ok(self.buf.as_ptr().cast())
+    }
+
+    #[cfg(test)]
+    fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
 }
 
 impl Step {
@@ -446,5 +683,52 @@ pub(crate) fn check_cwd() -> Result<(), Errno> {
         Ok(())
     } else {
         Err(Errno::ENOENT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Data;
+    use crate::rootfs::layers::{legacy_head, LEGACY_DATA_MAX};
+
+    #[test]
+    fn legacy_data_names_layers_by_descriptor_top_first() {
+        let mut d = Data::new();
+        d.push(&legacy_head(true));
+        for (i, fd) in [12, 13, 140].into_iter().enumerate() {
+            if i > 0 {
+                d.push(b":");
+            }
+            d.push_number(fd);
+        }
+        d.push_upper(7, b"/upper", 7, b"/work");
+        assert_eq!(
+            d.bytes(),
+            b"index=off,redirect_dir=nofollow,metacopy=off,userxattr,lowerdir=12:13:140,\
+              upperdir=7/upper,workdir=7/work"
+        );
+        assert!(d.finish().is_ok());
+        let mut d = Data::new();
+        d.push_number(0);
+        d.push(b",");
+        d.push_number(i32::MAX);
+        assert_eq!(d.bytes(), b"0,2147483647");
+    }
+
+    #[test]
+    fn five_hundred_layers_fit_a_page_and_more_than_a_page_is_e2big() {
+        let mut d = Data::new();
+        d.push(&legacy_head(true));
+        for fd in 10_000..10_500 {
+            d.push_number(fd);
+            d.push(b":");
+        }
+        d.push_upper(99_999, b"/upper", 99_999, b"/work");
+        assert!(d.finish().is_ok());
+        let mut d = Data::new();
+        for _ in 0..=LEGACY_DATA_MAX / 8 {
+            d.push(b"1234567:");
+        }
+        assert_eq!(d.finish().unwrap_err(), crate::Errno::E2BIG);
     }
 }

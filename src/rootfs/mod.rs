@@ -22,7 +22,8 @@
 //!      `/proc/self/fd/N` of descriptors the child opened, so no host path appears in the
 //!      container's `/proc/self/mountinfo` and any directory name works.
 //!    - [`RootfsMode::ReadOnly`] / [`RootfsMode::ReadWrite`]: a recursive bind of the image
-//!      directory (read-only, or writable straight to the directory).
+//!      directory (read-only, or writable straight to the directory). A read-only stack of
+//!      layers ([`Rootfs::from_layers`]) is an overlay without an upper layer.
 //!    - [`Rootfs::host`]: a tmpfs with read-only binds of the host's `/usr`, `/bin`, `/lib*`,
 //!      ... and a few files of `/etc`.
 //! 3. Inside the new root, every mount target is resolved with `openat2(RESOLVE_IN_ROOT)`
@@ -44,6 +45,31 @@
 //! The image directory is never modified in `Overlay` and `ReadOnly` modes. A bind-mounted
 //! root (`ReadOnly`, `ReadWrite`) shows the image's host path in the *root* column of the
 //! container's mountinfo, as any bind mount does; the overlay does not.
+//!
+//! # Layers
+//! [`Rootfs::from_layers`] runs a stack of layer directories as an image store keeps them
+//! (each layer its own directory, bottom first as in an image manifest): they are the lower
+//! layers of one overlay, with the throw-away (or [persistent](Rootfs::persistent_upper))
+//! upper layer on top. Inside a layer, a character device 0:0 is a whiteout (the name is
+//! deleted from the layers below) and a directory with the xattr `trusted.overlay.opaque` =
+//! `y` (or `user.overlay.opaque` on a [`userxattr`](Rootfs::userxattr) mount) hides what the
+//! layers below have in it: overlayfs' own format, which the image store writes.
+//!
+//! - The parent opens every layer; the child names them by descriptor, with `lowerdir+`
+//!   (Linux 6.7) or, on older kernels, in one `mount(2)` page of options: at most
+//!   [`max_lowers`] layers (500 either way); more fail at `spawn` with [`Error::Unsupported`]
+//!   ("too many layers"). Flatten the bottom layers into one directory to fit.
+//! - Every overlay (one layer or many) is mounted with `index=off`, `redirect_dir=nofollow`
+//!   and `metacopy=off`: a layer's crafted `overlay.redirect` or `overlay.metacopy` xattrs are
+//!   never followed. Renaming a directory of a lower layer fails with `EXDEV` (`mv` copies),
+//!   as with the kernel's default.
+//! - With a user namespace, or [`Rootfs::userxattr`]`(true)`, the mount honours
+//!   `user.overlay.*` xattrs only (layers made without privilege carry only those);
+//!   otherwise `trusted.overlay.*` only.
+//! - [`RootfsMode::ReadOnly`] of two layers or more is an overlay without an upper layer
+//!   (read-only by nature); of one layer, a read-only bind as for [`Rootfs::new`].
+//!   [`RootfsMode::ReadWrite`] needs a single directory.
+//! - The layer directories are never written, whatever the mode.
 //!
 //! # /proc, /sys, /dev
 //! - `/proc` is a new procfs, which shows the container's processes only if it has its own
@@ -132,6 +158,7 @@
 
 mod apply;
 pub(crate) mod etc;
+mod layers;
 mod lock;
 
 use std::ffi::{CStr, CString, OsStr};
@@ -147,6 +174,8 @@ use crate::{Errno, Error, Result, SetupStage};
 
 pub(crate) use apply::check_cwd;
 pub use etc::ETC_FILES_MIN_SIZE;
+use layers::LowerMethod;
+pub use layers::{max_lowers, OVERLAY_LEGACY_ENV};
 use lock::lock_layer_dir;
 pub(crate) use lock::LayerLock;
 
@@ -249,7 +278,10 @@ const DEVICES: &[(&str, u32, u32)] = &[
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rootfs {
-    image: Option<PathBuf>,
+    /// Bottom first.
+    layers: Vec<PathBuf>,
+    /// [`Rootfs::host`] (no layers).
+    host: bool,
     mode: RootfsMode,
     upper: Option<PathBuf>,
     size: Option<u64>,
@@ -260,12 +292,14 @@ pub struct Rootfs {
     chroot_fallback: bool,
     cgroup_writable: bool,
     etc_files: bool,
+    userxattr: bool,
 }
 
 impl Rootfs {
-    fn with_image(image: Option<PathBuf>) -> Rootfs {
+    fn with_layers(layers: Vec<PathBuf>, host: bool) -> Rootfs {
         Rootfs {
-            image,
+            layers,
+            host,
             mode: RootfsMode::Overlay,
             upper: None,
             size: None,
@@ -276,6 +310,7 @@ impl Rootfs {
             chroot_fallback: false,
             cgroup_writable: false,
             etc_files: true,
+            userxattr: false,
         }
     }
 
@@ -287,7 +322,37 @@ impl Rootfs {
     /// let frozen = Rootfs::new("/srv/images/debian").mode(RootfsMode::ReadOnly);
     /// ```
     pub fn new(dir: impl Into<PathBuf>) -> Rootfs {
-        Rootfs::with_image(Some(dir.into()))
+        Rootfs::with_layers(vec![dir.into()], false)
+    }
+
+    /// A stack of layer directories, **bottom layer first** (as an image manifest lists
+    /// them), as the lower layers of one overlay; see the [module documentation](self#layers)
+    /// for the whiteouts and opaque directories a layer may hold. Every option of
+    /// [`Rootfs::new`] works the same: [`RootfsMode::Overlay`] (default) with a throw-away
+    /// tmpfs ([`size`](Rootfs::size)) or a [`persistent_upper`](Rootfs::persistent_upper) on
+    /// top (what a build step keeps as its new layer), [`RootfsMode::ReadOnly`], mounts,
+    /// masks, generated `/etc` files. One layer is the same as [`Rootfs::new`].
+    ///
+    /// `spawn` fails with [`Error::Config`] for an empty list or with
+    /// [`RootfsMode::ReadWrite`] and more than one layer (there is no single directory to
+    /// write to), with [`Error::Unsupported`] for more than [`max_lowers`] layers, and with
+    /// [`Error::Sys`] (`openat2`, naming the layer) for a layer that cannot be opened.
+    ///
+    /// ```
+    /// use contain::rootfs::Rootfs;
+    /// let rootfs = Rootfs::from_layers([
+    ///     "/var/lib/store/layers/base",   // bottom
+    ///     "/var/lib/store/layers/libs",
+    ///     "/var/lib/store/layers/app",    // top
+    /// ]);
+    /// assert_eq!(rootfs.layers().len(), 3);
+    /// ```
+    pub fn from_layers<I>(layers: I) -> Rootfs
+    where
+        I: IntoIterator,
+        I::Item: Into<PathBuf>,
+    {
+        Rootfs::with_layers(layers.into_iter().map(Into::into).collect(), false)
     }
 
     /// A read-only view of the host's programs and libraries ([`HOST_DIRS`]) and a minimal
@@ -304,7 +369,7 @@ impl Rootfs {
     /// let rootfs = Rootfs::host().size(Bytes::mib(64));
     /// ```
     pub fn host() -> Rootfs {
-        Rootfs::with_image(None)
+        Rootfs::with_layers(Vec::new(), true)
     }
 
     /// Where writes go (default [`RootfsMode::Overlay`]).
@@ -478,28 +543,67 @@ impl Rootfs {
         self
     }
 
-    /// The image directory (`None` for [`Rootfs::host`]).
+    /// Mounts the overlay with `userxattr` even without a user namespace: overlayfs then
+    /// reads its whiteout and opaque markers from `user.overlay.*` xattrs instead of
+    /// `trusted.overlay.*`, as layers made without privilege carry them (Linux 5.11). With
+    /// a user namespace (created or joined) the overlay always has `userxattr`, and `false`
+    /// (the default) changes nothing there.
+    ///
+    /// ```
+    /// use contain::rootfs::Rootfs;
+    /// let rootfs = Rootfs::from_layers(["/store/l1", "/store/l2"]).userxattr(true);
+    /// ```
+    #[must_use]
+    pub fn userxattr(mut self, force: bool) -> Rootfs {
+        self.userxattr = force;
+        self
+    }
+
+    /// The image directory: the directory of [`Rootfs::new`], the **top** layer of
+    /// [`Rootfs::from_layers`] (see [`layers`](Rootfs::layers) for all of them), `None` for
+    /// [`Rootfs::host`] (and for an empty list of layers).
     pub fn image(&self) -> Option<&Path> {
-        self.image.as_deref()
+        self.layers.last().map(PathBuf::as_path)
+    }
+
+    /// The layer directories, bottom first: one for [`Rootfs::new`], none for
+    /// [`Rootfs::host`].
+    pub fn layers(&self) -> &[PathBuf] {
+        &self.layers
     }
 
     /// The first 16 MiB of the file `rel` (relative, e.g.
-    /// `etc/passwd`) as the container will see it, read by the caller before clone: from a
-    /// persistent upper directory when it has its own copy (a whiteout there hides the
-    /// image's), else from the image, each resolved inside its directory with
-    /// `openat2(RESOLVE_IN_ROOT)`; from the host for [`Rootfs::host`] (whose `/etc` files are
-    /// the host's). `None` when there is no such regular file.
-    pub(crate) fn read_file(&self, rel: &CStr) -> Result<Option<Vec<u8>>> {
-        let Some(image) = &self.image else {
+    /// `etc/passwd`) as the container will see it, read by the caller before clone; from the
+    /// host for [`Rootfs::host`] (whose `/etc` files are the host's). `None` when there is no
+    /// such regular file.
+    ///
+    /// An image is looked up as overlayfs merges it: a persistent upper directory (in
+    /// `Overlay` mode) above the layers, top down, one component at a time, each opened in
+    /// its layer directory with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS)`. The topmost
+    /// layer with the name wins; a whiteout (character device 0:0) hides it and everything
+    /// below; a directory merges with the same directories below it down to an opaque one
+    /// (`user.overlay.opaque` when the mount has `userxattr`, i.e. with `userns` or
+    /// [`Rootfs::userxattr`], else `trusted.overlay.opaque`). A symbolic link is followed in
+    /// the merged view (absolute targets from its root, `..` lexically on the directories
+    /// walked, at most 40 links). Not handled: overlayfs' xattr whiteouts and `opaque=x`
+    /// (Linux 6.7; the image store writes character devices), redirects (never followed by
+    /// the mount either), and the opaque marker of a layer's root directory (ignored, as the
+    /// mount's root merges every layer).
+    pub(crate) fn read_file(&self, rel: &CStr, userns: bool) -> Result<Option<Vec<u8>>> {
+        if self.host {
             return read_in(Path::new("/"), rel).map(Found::into_option);
-        };
-        if let (RootfsMode::Overlay, Some(upper)) = (self.mode, &self.upper) {
-            match read_in(upper, rel)? {
-                Found::Missing => {}
-                found => return Ok(found.into_option()),
-            }
         }
-        read_in(image, rel).map(Found::into_option)
+        let mut stack: Vec<&Path> = Vec::with_capacity(self.layers.len() + 1);
+        if let (RootfsMode::Overlay, Some(upper)) = (self.mode, &self.upper) {
+            stack.push(upper);
+        }
+        stack.extend(self.layers.iter().rev().map(PathBuf::as_path));
+        let opaque = if self.userxattr || userns {
+            c"user.overlay.opaque"
+        } else {
+            c"trusted.overlay.opaque"
+        };
+        layers::read_merged(&stack, rel, opaque, crate::process::MAX_ETC_FILE)
     }
 
     /// Validates the configuration for a container with namespaces `created` and `joined`
@@ -549,12 +653,12 @@ impl Rootfs {
         let mut locks = Vec::new();
         let base = self.prepare_base(userns, &mut locks)?;
         let mut steps = Vec::new();
-        if self.image.is_none() {
+        if self.host {
             host_view(&mut steps)?;
         }
         // Before /proc, /sys and /dev: a link in the image's /etc resolves into the image only.
         if self.etc_files {
-            let create = self.image.is_none() || self.mode != RootfsMode::ReadOnly;
+            let create = self.host || self.mode != RootfsMode::ReadOnly;
             if let Some(files) = etc::prepare(etc, &self.mounts, create)? {
                 steps.push(Step::Etc(Box::new(files)));
             }
@@ -662,7 +766,7 @@ impl Rootfs {
             locks,
             base,
             steps,
-            read_only_root: self.image.is_none() && self.mode == RootfsMode::ReadOnly,
+            read_only_root: self.host && self.mode == RootfsMode::ReadOnly,
             chroot_fallback: self.chroot_fallback || root_is_initramfs(),
             userns,
         })
@@ -684,28 +788,28 @@ impl Rootfs {
                 }
             })
             .transpose()?;
-        let Some(image) = &self.image else {
-            match (self.mode, &self.upper) {
-                (RootfsMode::ReadWrite, _) | (_, Some(_)) => {
-                    return Err(Error::config(
-                        "rootfs",
-                        "Rootfs::host has no image directory to write to: its writable \
-                         layer is a tmpfs (or nothing, with RootfsMode::ReadOnly)",
-                    ))
-                }
-                _ => return Ok(Base::Tmpfs { size }),
+        if self.host {
+            return match (self.mode, &self.upper) {
+                (RootfsMode::ReadWrite, _) | (_, Some(_)) => Err(Error::config(
+                    "rootfs",
+                    "Rootfs::host has no image directory to write to: its writable \
+                     layer is a tmpfs (or nothing, with RootfsMode::ReadOnly)",
+                )),
+                _ => Ok(Base::Tmpfs { size }),
+            };
+        }
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| absolute(l, "rootfs directory"))
+            .collect::<Result<Vec<_>>>()?;
+        let userxattr = self.userxattr || userns;
+        match (self.mode, &self.upper, layers.as_slice()) {
+            (RootfsMode::Overlay, None, _) => {
+                let lowers = Lowers::new(&layers)?;
+                Base::overlay(lowers, Some(Upper::Scratch { size }), userxattr)
             }
-        };
-        let image = absolute(image, "rootfs directory")?;
-        let image_c = cstring(image.as_os_str(), "rootfs directory")?;
-        match (self.mode, &self.upper) {
-            (RootfsMode::Overlay, None) => Ok(Base::Overlay {
-                lower: image_c,
-                lower_path: image,
-                upper: Upper::Scratch { size },
-                userxattr: userns,
-            }),
-            (RootfsMode::Overlay, Some(upper)) => {
+            (RootfsMode::Overlay, Some(upper), _) => {
                 if size.is_some() {
                     return Err(Error::config(
                         "rootfs size",
@@ -714,22 +818,25 @@ impl Rootfs {
                     ));
                 }
                 let upper = upper_dir(&absolute(upper, "persistent upper directory")?)?;
-                // Compared as the kernel resolves them, so that no symlinked path puts the
-                // layer inside the image (nothing is created before this check).
-                let real_image = std::fs::canonicalize(&image).unwrap_or_else(|_| image.clone());
                 let work = work_dir(&upper)?;
-                for dir in [&upper, &work] {
-                    if dir.starts_with(&real_image) || real_image.starts_with(dir) {
-                        return Err(Error::config(
-                            "persistent upper directory",
-                            format!(
-                                "{} and the image {} must not contain one another",
-                                dir.display(),
-                                real_image.display()
-                            ),
-                        ));
+                // Compared as the kernel resolves them, so that no symlinked path puts the
+                // layer inside an image layer (nothing is created before this check).
+                for image in &layers {
+                    let real_image = std::fs::canonicalize(image).unwrap_or_else(|_| image.clone());
+                    for dir in [&upper, &work] {
+                        if dir.starts_with(&real_image) || real_image.starts_with(dir) {
+                            return Err(Error::config(
+                                "persistent upper directory",
+                                format!(
+                                    "{} and the image {} must not contain one another",
+                                    dir.display(),
+                                    real_image.display()
+                                ),
+                            ));
+                        }
                     }
                 }
+                let lowers = Lowers::new(&layers)?;
                 let upper = create_layer_dir(&upper, true, &upper)?;
                 // The canonical upper: a symlinked alias gets the same work directory and
                 // the same locks.
@@ -737,19 +844,32 @@ impl Rootfs {
                 for dir in [&upper, &work] {
                     locks.push(lock_layer_dir(dir, &upper)?);
                 }
-                Ok(Base::Overlay {
-                    lower: image_c,
-                    lower_path: image,
-                    upper: Upper::Dir {
+                Base::overlay(
+                    lowers,
+                    Some(Upper::Dir {
                         upper: cstring(upper.as_os_str(), "persistent upper directory")?,
                         work: cstring(work.as_os_str(), "persistent upper directory")?,
                         upper_path: upper,
                         work_path: work,
-                    },
-                    userxattr: userns,
-                })
+                    }),
+                    userxattr,
+                )
             }
-            (mode, None) => {
+            (RootfsMode::ReadOnly, None, [_, _, ..]) => {
+                if size.is_some() {
+                    return Err(Error::config(
+                        "rootfs size",
+                        "only RootfsMode::Overlay has a throw-away layer to limit",
+                    ));
+                }
+                Base::overlay(Lowers::new(&layers)?, None, userxattr)
+            }
+            (RootfsMode::ReadWrite, None, [_, _, ..]) => Err(Error::config(
+                "rootfs",
+                "RootfsMode::ReadWrite writes to the image directory itself: a stack of \
+                 layers has none (use RootfsMode::Overlay with a persistent upper directory)",
+            )),
+            (mode, None, [image]) => {
                 if size.is_some() {
                     return Err(Error::config(
                         "rootfs size",
@@ -757,16 +877,59 @@ impl Rootfs {
                     ));
                 }
                 Ok(Base::Bind {
-                    source: image_c,
-                    path: image,
+                    source: cstring(image.as_os_str(), "rootfs directory")?,
+                    path: image.clone(),
                     read_only: mode == RootfsMode::ReadOnly,
                 })
             }
-            (_, Some(_)) => Err(Error::config(
+            (_, None, _) => Err(Error::config("rootfs", "Rootfs::from_layers got no layer")),
+            (_, Some(_), _) => Err(Error::config(
                 "persistent upper directory",
                 "it is the upper layer of an overlay: it needs RootfsMode::Overlay",
             )),
         }
+    }
+}
+
+/// The lower layers of an overlay, top first (overlayfs' order).
+#[derive(Debug)]
+struct Lowers {
+    paths: Vec<PathBuf>,
+    c_paths: Vec<CString>,
+}
+
+impl Lowers {
+    /// `layers` (bottom first), after checking their number against the kernel's limit. An
+    /// empty list is refused.
+    fn new(layers: &[PathBuf]) -> Result<Lowers> {
+        if layers.is_empty() {
+            return Err(Error::config("rootfs", "Rootfs::from_layers got no layer"));
+        }
+        // Without overlayfs the child's fsopen or mount says so, as for one layer.
+        let max = max_lowers().unwrap_or(layers::OVL_MAX_STACK);
+        if layers.len() > max {
+            return Err(layers::too_many_layers(layers.len(), max));
+        }
+        let paths: Vec<PathBuf> = layers.iter().rev().cloned().collect();
+        let c_paths = paths
+            .iter()
+            .map(|p| cstring(p.as_os_str(), "rootfs directory"))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Lowers { paths, c_paths })
+    }
+}
+
+impl Base {
+    fn overlay(lowers: Lowers, upper: Option<Upper>, userxattr: bool) -> Result<Base> {
+        Ok(Base::Overlay(Overlay {
+            lowers: lowers.c_paths,
+            lower_paths: lowers.paths,
+            upper,
+            userxattr,
+            method: layers::lower_method().unwrap_or(LowerMethod::Legacy),
+            // Built for every method: a child refused `lowerdir+` falls back to mount(2).
+            legacy_head: layers::legacy_head(userxattr),
+        }))
     }
 }
 
@@ -1056,12 +1219,7 @@ enum Special {
 /// The filesystem under the new root.
 #[derive(Debug)]
 enum Base {
-    Overlay {
-        lower: CString,
-        lower_path: PathBuf,
-        upper: Upper,
-        userxattr: bool,
-    },
+    Overlay(Overlay),
     Bind {
         source: CString,
         path: PathBuf,
@@ -1070,6 +1228,23 @@ enum Base {
     Tmpfs {
         size: Option<CString>,
     },
+}
+
+/// An overlay of layers, ready for the child.
+#[derive(Debug)]
+struct Overlay {
+    /// The lower layers, top first. The child opens them: overlayfs takes only layers on
+    /// mounts of the mounting process's own namespace (`clone_private_mount`), and the
+    /// parent's descriptors are on the parent's (`EINVAL`, "failed to clone lowerpath").
+    lowers: Vec<CString>,
+    /// Their paths, top first, for errors.
+    lower_paths: Vec<PathBuf>,
+    /// `None`: a read-only overlay.
+    upper: Option<Upper>,
+    userxattr: bool,
+    method: LowerMethod,
+    /// The start of the legacy method's `mount(2)` data (see `layers::legacy_head`).
+    legacy_head: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -1204,13 +1379,17 @@ pub(crate) enum Op {
     ScratchAttach,
     MakeLayerDir,
     StatLower,
-    OpenLower,
     OpenUpper,
     OpenWork,
     OverlayOpen,
     OverlayConfig,
     OverlayCreate,
     OverlayMount,
+    SaveCwd,
+    ChdirFds,
+    LegacyMount,
+    RestoreCwd,
+    CloneOverlay,
     ScratchDetach,
     CloneImage,
     ImageReadOnly,
@@ -1239,7 +1418,7 @@ pub(crate) enum Op {
 }
 
 impl Op {
-    const ALL: [Op; 40] = [
+    const ALL: [Op; 44] = [
         Op::MakePrivate,
         Op::ScratchOpen,
         Op::ScratchConfig,
@@ -1248,13 +1427,17 @@ impl Op {
         Op::ScratchAttach,
         Op::MakeLayerDir,
         Op::StatLower,
-        Op::OpenLower,
         Op::OpenUpper,
         Op::OpenWork,
         Op::OverlayOpen,
         Op::OverlayConfig,
         Op::OverlayCreate,
         Op::OverlayMount,
+        Op::SaveCwd,
+        Op::ChdirFds,
+        Op::LegacyMount,
+        Op::RestoreCwd,
+        Op::CloneOverlay,
         Op::ScratchDetach,
         Op::CloneImage,
         Op::ImageReadOnly,
@@ -1296,10 +1479,14 @@ impl Op {
             ScratchAttach | AttachRoot => "move_mount",
             MakeLayerDir | Mkdir => "mkdirat",
             StatLower | StatTarget | CheckNull => "statx",
-            OpenLower | OpenUpper | OpenWork | OpenParent | OpenNull | OpenTarget => "openat2",
+            OpenUpper | OpenWork | SaveCwd | OpenParent | OpenNull | OpenTarget => "openat2",
             OverlayOpen => "fsopen(overlay)",
             OverlayConfig | OverlayCreate => "fsconfig(overlay)",
             OverlayMount => "fsmount(overlay)",
+            ChdirFds => "chdir(/proc/self/fd)",
+            LegacyMount => "mount(overlay)",
+            RestoreCwd => "fchdir",
+            CloneOverlay => "open_tree",
             ScratchDetach | DetachOldRoot => "umount2(MNT_DETACH)",
             CloneImage | CloneTarget => "open_tree",
             ImageReadOnly | SetReadOnly | RootReadOnly | RootPrivate => "mount_setattr",
@@ -1319,6 +1506,11 @@ impl Op {
 
 /// The `step` of a working-directory report: `getcwd` found the directory outside the root.
 pub(crate) const CWD_OUTSIDE_ROOT: u32 = 1;
+
+/// The `step` of a failed `fsconfig(lowerdir+)`: this plus the layer's index, top first.
+pub(crate) const LOWER_STEP: u32 = 1_000;
+/// The `step` of a layer the child could not open: this plus its index, top first.
+pub(crate) const LOWER_OPEN_STEP: u32 = 2_000;
 
 impl PreparedRootfs {
     /// Turns the child's report of a failed step into the error `spawn` returns.
@@ -1348,6 +1540,19 @@ impl PreparedRootfs {
             );
         }
         if index == 0 {
+            if let Base::Overlay(o) = &self.base {
+                let layer = |base: u32| {
+                    step.checked_sub(base)
+                        .and_then(|i| o.lower_paths.get(i as usize))
+                        .cloned()
+                };
+                if let Some(path) = layer(LOWER_OPEN_STEP) {
+                    return Error::sys_path("openat2", path, errno);
+                }
+                if let Some(path) = layer(LOWER_STEP) {
+                    return Error::sys_path("fsconfig(overlay, lowerdir+)", path, errno);
+                }
+            }
             return self.base_error(op, errno);
         }
         let Some(s) = self.steps.get(index as usize - 1) else {
@@ -1408,20 +1613,17 @@ impl PreparedRootfs {
             return Error::setup(SetupStage::Mount, errno);
         };
         match &self.base {
-            Base::Overlay {
-                lower_path, upper, ..
-            } => {
-                if op == Op::OverlayOpen && errno == Errno::ENODEV {
-                    return Error::unsupported(
-                        "overlay filesystem",
-                        "the kernel has no overlayfs (not in /proc/filesystems, and no module \
-                         could be loaded): RootfsMode::ReadOnly or ReadWrite work without it",
-                    );
+            Base::Overlay(o) => {
+                if matches!(op, Op::OverlayOpen | Op::LegacyMount) && errno == Errno::ENODEV {
+                    return layers::no_overlayfs();
                 }
-                let scratch = matches!(upper, Upper::Scratch { .. });
+                let scratch = matches!(o.upper, Some(Upper::Scratch { .. }));
                 if self.userns
                     && scratch
-                    && matches!(op, Op::OverlayOpen | Op::OverlayConfig | Op::OverlayCreate)
+                    && matches!(
+                        op,
+                        Op::OverlayOpen | Op::OverlayConfig | Op::OverlayCreate | Op::LegacyMount
+                    )
                     && matches!(errno, Errno::EPERM | Errno::EINVAL)
                 {
                     return Error::unsupported(
@@ -1434,11 +1636,27 @@ impl PreparedRootfs {
                         ),
                     );
                 }
-                let path = match (op, upper) {
+                if op == Op::LegacyMount && errno == Errno::E2BIG {
+                    return Error::unsupported(
+                        "an overlay of this many layers",
+                        format!(
+                            "too many layers: the mount(2) options naming {} lower layers by \
+                             descriptor number do not fit in the page of {} bytes the kernel \
+                             reads (this kernel has no lowerdir+, Linux 6.7); flatten the \
+                             bottom layers into one directory",
+                            o.lower_paths.len(),
+                            layers::LEGACY_DATA_MAX
+                        ),
+                    );
+                }
+                let top = o.lower_paths.first().cloned().unwrap_or_default();
+                let path = match (op, &o.upper) {
                     (Op::MakePrivate | Op::ScratchAttach | Op::AttachRoot, _) => PathBuf::from("/"),
-                    (Op::OpenUpper, Upper::Dir { upper_path, .. }) => upper_path.clone(),
-                    (Op::OpenWork, Upper::Dir { work_path, .. }) => work_path.clone(),
-                    _ => lower_path.clone(),
+                    (Op::SaveCwd | Op::RestoreCwd, _) => PathBuf::from("."),
+                    (Op::ChdirFds, _) => PathBuf::from("/proc/self/fd"),
+                    (Op::OpenUpper, Some(Upper::Dir { upper_path, .. })) => upper_path.clone(),
+                    (Op::OpenWork, Some(Upper::Dir { work_path, .. })) => work_path.clone(),
+                    _ => top,
                 };
                 Error::sys_path(op.syscall(), path, errno)
             }

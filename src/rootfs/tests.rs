@@ -5,6 +5,9 @@ use crate::mount::Mount;
 
 const NS: Namespaces = Namespaces::MOUNT.union(Namespaces::PID);
 
+/// An image directory that exists (the parent opens the layers): this crate's sources.
+const IMG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+
 fn prepare(r: &Rootfs) -> Result<PreparedRootfs> {
     r.prepare(NS, Namespaces::empty(), true)
 }
@@ -18,7 +21,7 @@ fn config_what(e: Error) -> &'static str {
 
 #[test]
 fn needs_its_own_mount_and_pid_namespaces() {
-    let r = Rootfs::new("/srv/image");
+    let r = Rootfs::new(IMG);
     let e = r
         .prepare(Namespaces::PID, Namespaces::empty(), true)
         .unwrap_err();
@@ -42,30 +45,31 @@ fn conflicting_settings_are_refused() {
     assert_eq!(config_what(prepare(&host_rw).unwrap_err()), "rootfs");
     let host_upper = Rootfs::host().persistent_upper("/tmp/u");
     assert_eq!(config_what(prepare(&host_upper).unwrap_err()), "rootfs");
-    let zero = Rootfs::new("/srv/image").size(Bytes(0));
+    let zero = Rootfs::new(IMG).size(Bytes(0));
     assert_eq!(config_what(prepare(&zero).unwrap_err()), "rootfs size");
-    let ro_size = Rootfs::new("/srv/image")
+    let ro_size = Rootfs::new(IMG)
         .mode(RootfsMode::ReadOnly)
         .size(Bytes::mib(1));
     assert_eq!(config_what(prepare(&ro_size).unwrap_err()), "rootfs size");
-    let ro_upper = Rootfs::new("/srv/image")
+    let ro_upper = Rootfs::new(IMG)
         .mode(RootfsMode::ReadOnly)
         .persistent_upper("/tmp/u");
     assert_eq!(
         config_what(prepare(&ro_upper).unwrap_err()),
         "persistent upper directory"
     );
-    let nested = Rootfs::new("/srv/image").persistent_upper("/srv/image/upper");
+    let nested =
+        Rootfs::new(IMG).persistent_upper(concat!(env!("CARGO_MANIFEST_DIR"), "/src/upper"));
     assert_eq!(
         config_what(prepare(&nested).unwrap_err()),
         "persistent upper directory"
     );
-    let over_root = Rootfs::new("/srv/image").mount(Mount::tmpfs("/x/.."));
+    let over_root = Rootfs::new(IMG).mount(Mount::tmpfs("/x/.."));
     assert_eq!(
         config_what(prepare(&over_root).unwrap_err()),
         "rootfs mount"
     );
-    let relative = Rootfs::new("/srv/image").mask("proc/kcore");
+    let relative = Rootfs::new(IMG).mask("proc/kcore");
     assert_eq!(config_what(prepare(&relative).unwrap_err()), "masked path");
     let nul = Rootfs::new("/srv/im\0age");
     assert_eq!(config_what(prepare(&nul).unwrap_err()), "rootfs directory");
@@ -73,7 +77,7 @@ fn conflicting_settings_are_refused() {
 
 #[test]
 fn the_plan_has_proc_sys_dev_then_volumes_then_masks() {
-    let r = Rootfs::new("/srv/image").mount(Mount::bind("/srv/data", "/data"));
+    let r = Rootfs::new(IMG).mount(Mount::bind("/srv/data", "/data"));
     let p = r
         .prepare(
             NS | Namespaces::NET | Namespaces::IPC,
@@ -100,10 +104,10 @@ fn the_plan_has_proc_sys_dev_then_volumes_then_masks() {
     }
     assert!(matches!(
         p.base,
-        Base::Overlay {
+        Base::Overlay(Overlay {
             userxattr: false,
             ..
-        }
+        })
     ));
 
     // Without an IPC namespace no mqueue (it would be the host's).
@@ -113,7 +117,7 @@ fn the_plan_has_proc_sys_dev_then_volumes_then_masks() {
 
 #[test]
 fn devices_are_made_as_root_and_bound_in_a_user_namespace() {
-    let r = Rootfs::new("/srv/image");
+    let r = Rootfs::new(IMG);
     let root = prepare(&r).unwrap();
     let userns = r
         .prepare(NS | Namespaces::USER, Namespaces::empty(), false)
@@ -135,10 +139,19 @@ fn devices_are_made_as_root_and_bound_in_a_user_namespace() {
     }
     assert!(matches!(
         userns.base,
-        Base::Overlay {
+        Base::Overlay(Overlay {
             userxattr: true,
             ..
-        }
+        })
+    ));
+    // Forced without a user namespace.
+    let forced = prepare(&Rootfs::new(IMG).userxattr(true)).unwrap();
+    assert!(matches!(
+        forced.base,
+        Base::Overlay(Overlay {
+            userxattr: true,
+            ..
+        })
     ));
 }
 
@@ -172,17 +185,17 @@ fn host_view_recreates_symlinks_and_binds_directories() {
 
 #[test]
 fn errors_name_the_step_and_the_path() {
-    let r = Rootfs::new("/srv/image").mount(Mount::bind("/srv/data", "/data"));
+    let r = Rootfs::new(IMG).mount(Mount::bind("/srv/data", "/data"));
     let p = prepare(&r).unwrap();
     let e = p.error(SetupStage::Mount, 0, Op::OverlayOpen as u32, Errno::ENODEV);
     assert!(
         matches!(&e, Error::Unsupported { feature, .. } if feature.contains("overlay")),
         "{e}"
     );
-    let e = p.error(SetupStage::Mount, 0, Op::OpenLower as u32, Errno::ENOENT);
+    let e = p.error(SetupStage::Mount, 0, LOWER_OPEN_STEP, Errno::ENOENT);
     assert_eq!(
         e.to_string(),
-        "openat2 /srv/image: ENOENT: No such file or directory"
+        format!("openat2 {IMG}: ENOENT: No such file or directory")
     );
     let data = p
         .steps
@@ -239,7 +252,7 @@ fn op_numbers_round_trip_and_stay_clear_of_mount_steps() {
 
 #[test]
 fn steps_the_kernel_refuses_in_a_user_namespace_say_why() {
-    let r = Rootfs::new("/srv/image");
+    let r = Rootfs::new(IMG);
     let p = r
         .prepare(NS | Namespaces::USER, Namespaces::empty(), false)
         .unwrap();
@@ -279,4 +292,82 @@ fn steps_the_kernel_refuses_in_a_user_namespace_say_why() {
         Errno::EPERM,
     );
     assert!(e.to_string().starts_with("fsconfig /proc"), "{e}");
+}
+
+#[test]
+fn a_stack_of_layers_is_an_overlay_of_them_top_first() {
+    let bottom = format!("{IMG}/rootfs");
+    let top = format!("{IMG}/process");
+    let r = Rootfs::from_layers([&bottom, &top]);
+    assert_eq!(r.layers(), [PathBuf::from(&bottom), PathBuf::from(&top)]);
+    assert_eq!(r.image(), Some(Path::new(&top)));
+    let p = prepare(&r).unwrap();
+    let Base::Overlay(o) = &p.base else {
+        panic!("not an overlay: {:?}", p.base);
+    };
+    assert_eq!(o.lower_paths, [PathBuf::from(&top), PathBuf::from(&bottom)]);
+    assert_eq!(
+        o.lowers,
+        [
+            CString::new(top.clone()).unwrap(),
+            CString::new(bottom.clone()).unwrap()
+        ]
+    );
+    assert!(matches!(o.upper, Some(Upper::Scratch { .. })));
+    assert_eq!(
+        o.legacy_head,
+        b"index=off,redirect_dir=nofollow,metacopy=off,lowerdir="
+    );
+
+    // Read-only: an overlay without an upper layer; one layer stays a read-only bind.
+    let ro = prepare(&r.clone().mode(RootfsMode::ReadOnly)).unwrap();
+    assert!(matches!(
+        ro.base,
+        Base::Overlay(Overlay { upper: None, .. })
+    ));
+    let one = prepare(&Rootfs::from_layers([&top]).mode(RootfsMode::ReadOnly)).unwrap();
+    assert!(matches!(
+        one.base,
+        Base::Bind {
+            read_only: true,
+            ..
+        }
+    ));
+
+    // A failed lowerdir+ or open names its layer (top first).
+    let e = p.error(SetupStage::Mount, 0, LOWER_STEP + 1, Errno::EACCES);
+    assert!(e.to_string().contains(&bottom), "{e}");
+    assert!(e.to_string().contains("lowerdir+"), "{e}");
+    let e = p.error(SetupStage::Mount, 0, LOWER_OPEN_STEP + 1, Errno::ENOENT);
+    assert!(
+        e.to_string()
+            .starts_with(&format!("openat2 {bottom}: ENOENT")),
+        "{e}"
+    );
+    // A mount(2) page that overflowed is the typed "too many layers".
+    let e = p.error(SetupStage::Mount, 0, Op::LegacyMount as u32, Errno::E2BIG);
+    assert!(
+        matches!(&e, Error::Unsupported { reason, .. } if reason.contains("too many layers")),
+        "{e}"
+    );
+}
+
+#[test]
+fn stacks_refuse_read_write_no_layer_and_too_many_layers() {
+    let rw = Rootfs::from_layers([IMG, IMG]).mode(RootfsMode::ReadWrite);
+    assert_eq!(config_what(prepare(&rw).unwrap_err()), "rootfs");
+    let none = Rootfs::from_layers(Vec::<PathBuf>::new());
+    assert_eq!(config_what(prepare(&none).unwrap_err()), "rootfs");
+    assert_eq!(none.image(), None);
+    let max = max_lowers().unwrap_or(layers::OVL_MAX_STACK);
+    let many = Rootfs::from_layers(vec![IMG; max + 1]);
+    let e = prepare(&many).unwrap_err();
+    assert!(
+        matches!(&e, Error::Unsupported { reason, .. } if reason.contains("too many layers")),
+        "{e}"
+    );
+    let ro_size = Rootfs::from_layers([IMG, IMG])
+        .mode(RootfsMode::ReadOnly)
+        .size(Bytes::mib(1));
+    assert_eq!(config_what(prepare(&ro_size).unwrap_err()), "rootfs size");
 }
