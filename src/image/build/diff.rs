@@ -1,1 +1,1 @@
-//! An overlay upper directory as a layer tar. (Interface stub.)
+//! An overlay upper directory as a layer tar. (Being written.)

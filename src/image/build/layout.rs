@@ -1,1 +1,1 @@
-//! Writing an OCI image layout or oci-archive. (Interface stub.)
+//! Writing an OCI image layout or oci-archive. (Being written.)
