@@ -492,17 +492,17 @@ impl Containerfile {
                     continue;
                 }
                 "ARG" if from.is_none() => {
-                    global_args.extend(parse_arg(line, rest, escape)?.into_iter().map(|a| (line, a)));
+                    global_args.extend(
+                        parse_arg(line, rest, escape)?
+                            .into_iter()
+                            .map(|a| (line, a)),
+                    );
                     continue;
                 }
                 "RUN" | "COPY" | "ENV" | "WORKDIR" | "USER" | "ENTRYPOINT" | "CMD" | "LABEL"
                 | "ARG" => {
                     if from.is_none() {
-                        return Err(perr(
-                            line,
-                            instr,
-                            "only ARG may come before the first FROM",
-                        ));
+                        return Err(perr(line, instr, "only ARG may come before the first FROM"));
                     }
                 }
                 "ADD" | "SHELL" | "EXPOSE" | "VOLUME" | "HEALTHCHECK" | "ONBUILD"
@@ -515,13 +515,7 @@ impl Containerfile {
                          ENTRYPOINT, CMD, LABEL, ARG)",
                     ))
                 }
-                _ => {
-                    return Err(perr(
-                        line,
-                        &printable(name),
-                        "unknown instruction",
-                    ))
-                }
+                _ => return Err(perr(line, &printable(name), "unknown instruction")),
             }
             let kind = match instr {
                 "RUN" => {
@@ -583,9 +577,7 @@ impl Containerfile {
             let value = match build_args.get(&a.name) {
                 Some(v) => Some(v.clone()),
                 None => match &a.default {
-                    Some(d) => Some(expand(*line, "ARG", d, self.escape, &|n| {
-                        lookup(&out, n)
-                    })?),
+                    Some(d) => Some(expand(*line, "ARG", d, self.escape, &|n| lookup(&out, n))?),
                     None => None,
                 },
             };
@@ -605,9 +597,13 @@ impl Containerfile {
     /// empty name.
     pub fn base(&self, build_args: &BTreeMap<String, String>) -> Result<Base> {
         let globals = self.globals(build_args)?;
-        let image = expand(self.from.line, "FROM", &self.from.image, self.escape, &|n| {
-            lookup(&globals, n)
-        })?;
+        let image = expand(
+            self.from.line,
+            "FROM",
+            &self.from.image,
+            self.escape,
+            &|n| lookup(&globals, n),
+        )?;
         if image.is_empty() {
             return Err(perr(self.from.line, "FROM", "the image name is empty"));
         }
@@ -848,7 +844,11 @@ fn logical_lines(text: &str) -> Result<(char, Vec<Logical>)> {
             if let Some((k, v)) = directive(line) {
                 if k.eq_ignore_ascii_case("escape") {
                     if escape_seen {
-                        return Err(perr(n, "# escape", "only one escape directive may be given"));
+                        return Err(perr(
+                            n,
+                            "# escape",
+                            "only one escape directive may be given",
+                        ));
                     }
                     escape_seen = true;
                     escape = match v {
@@ -1040,7 +1040,11 @@ fn parse_copy(line: usize, rest: &str, escape: char) -> Result<Copy> {
             .collect(),
     };
     if words.len() < 2 {
-        return Err(perr(line, "COPY", "needs at least one source and a destination"));
+        return Err(perr(
+            line,
+            "COPY",
+            "needs at least one source and a destination",
+        ));
     }
     for w in &words {
         validate(line, "COPY", w, escape)?;
@@ -1090,7 +1094,10 @@ fn parse_key_values(line: usize, instr: &str, rest: &str, escape: char) -> Resul
             return Err(perr(
                 line,
                 instr,
-                format!("{:?} has no value (ENV NAME=VALUE or ENV NAME VALUE)", printable(k)),
+                format!(
+                    "{:?} has no value (ENV NAME=VALUE or ENV NAME VALUE)",
+                    printable(k)
+                ),
             ));
         }
         out.push(KeyValue {
@@ -1132,10 +1139,17 @@ fn parse_arg(line: usize, rest: &str, escape: char) -> Result<Vec<ArgDecl>> {
             Some((n, d)) => (n, Some(Word(d.to_string()))),
             None => (w.as_str(), None),
         };
-        let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let ok = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !ok {
-            return Err(perr(line, "ARG", format!("invalid name {:?}", printable(name))));
+            return Err(perr(
+                line,
+                "ARG",
+                format!("invalid name {:?}", printable(name)),
+            ));
         }
         if let Some(d) = &default {
             validate(line, "ARG", d, escape)?;
@@ -1422,7 +1436,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn args(v: &[(&str, &str)]) -> BTreeMap<String, String> {
-        v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn eval(text: &str) -> Vec<Step> {
@@ -1465,7 +1481,10 @@ mod tests {
         ] {
             let e = Containerfile::parse(text).unwrap_err();
             assert!(matches!(e, Error::Unsupported { .. }), "{text:?}: {e}");
-            assert!(e.to_string().contains("line 2") || text.starts_with("FROM --"), "{e}");
+            assert!(
+                e.to_string().contains("line 2") || text.starts_with("FROM --"),
+                "{e}"
+            );
         }
     }
 
@@ -1475,7 +1494,10 @@ mod tests {
         assert!(e.contains("line 4 (ENV)"), "{e}");
         assert!(e.contains("unterminated"), "{e}");
         let e = parse_err("FROM a\nFROBNICATE x\n");
-        assert!(e.contains("line 2 (FROBNICATE)") && e.contains("unknown"), "{e}");
+        assert!(
+            e.contains("line 2 (FROBNICATE)") && e.contains("unknown"),
+            "{e}"
+        );
         let e = parse_err("RUN x\nFROM a\n");
         assert!(e.contains("line 1 (RUN)"), "{e}");
         let e = parse_err("ARG x=1\n");
@@ -1561,7 +1583,13 @@ mod tests {
             "FROM scratch\nENV abc=hello\nENV abc=bye def=$abc\nENV ghi=$abc\n\
              ENV q=\"a b\" s='$abc' e=x\\ y d=\"\\$abc\"\nENV legacy some value \"quoted\"\n",
         );
-        assert_eq!(s[1].kind, StepKind::Env(vec![("abc".into(), "bye".into()), ("def".into(), "hello".into())]));
+        assert_eq!(
+            s[1].kind,
+            StepKind::Env(vec![
+                ("abc".into(), "bye".into()),
+                ("def".into(), "hello".into())
+            ])
+        );
         assert_eq!(s[2].kind, StepKind::Env(vec![("ghi".into(), "bye".into())]));
         assert_eq!(
             s[3].kind,
@@ -1610,22 +1638,32 @@ mod tests {
             ("m", "$"),
             ("n", "v"),
         ];
-        let want: Vec<(String, String)> =
-            want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         assert_eq!(s[1].kind, StepKind::Label(want));
         let c = Containerfile::parse("FROM scratch\nLABEL x=${nope:?must_be_set}\n").unwrap();
         let e = c
             .evaluate(&ImageConfig::default(), &BTreeMap::new())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("line 2 (LABEL)") && e.contains("must_be_set"), "{e}");
+        assert!(
+            e.contains("line 2 (LABEL)") && e.contains("must_be_set"),
+            "{e}"
+        );
     }
 
     #[test]
     fn no_substitution_in_run_cmd_entrypoint() {
         let s = eval("FROM scratch\nENV x=1\nRUN echo $x\nCMD echo $x\nENTRYPOINT [\"$x\"]\n");
-        assert!(matches!(&s[1].kind, StepKind::Run { command: CommandForm::Shell(t), .. } if t == "echo $x"));
-        assert_eq!(s[2].kind, StepKind::Cmd(CommandForm::Shell("echo $x".into())));
+        assert!(
+            matches!(&s[1].kind, StepKind::Run { command: CommandForm::Shell(t), .. } if t == "echo $x")
+        );
+        assert_eq!(
+            s[2].kind,
+            StepKind::Cmd(CommandForm::Shell("echo $x".into()))
+        );
     }
 
     #[test]
@@ -1633,18 +1671,27 @@ mod tests {
         let text = "ARG BASE=debian\nARG TAG=12\nFROM ${BASE}:$TAG\nARG TAG\nARG v=1 w\n\
                     ENV v=env\nRUN true\nLABEL t=$TAG base=$BASE v=$v\n";
         let c = Containerfile::parse(text).unwrap();
-        assert_eq!(c.base(&BTreeMap::new()).unwrap(), Base::Image("debian:12".into()));
+        assert_eq!(
+            c.base(&BTreeMap::new()).unwrap(),
+            Base::Image("debian:12".into())
+        );
         assert_eq!(
             c.base(&args(&[("TAG", "13")])).unwrap(),
             Base::Image("debian:13".into())
         );
         let s = c
-            .evaluate(&ImageConfig::default(), &args(&[("w", "given"), ("http_proxy", "p")]))
+            .evaluate(
+                &ImageConfig::default(),
+                &args(&[("w", "given"), ("http_proxy", "p")]),
+            )
             .unwrap();
         match &s[3].kind {
             StepKind::Run { env, proxy_env, .. } => {
                 // ENV v wins over ARG v; TAG inherited from the global default; w given.
-                assert_eq!(env, &vec!["v=env".to_string(), "TAG=12".into(), "w=given".into()]);
+                assert_eq!(
+                    env,
+                    &vec!["v=env".to_string(), "TAG=12".into(), "w=given".into()]
+                );
                 assert_eq!(proxy_env, &vec!["http_proxy=p".to_string()]);
             }
             k => panic!("{k:?}"),
@@ -1668,7 +1715,10 @@ mod tests {
             .evaluate(&ImageConfig::default(), &args(&[("w", "other")]))
             .unwrap();
         assert_ne!(k1, s3[3].cache_key());
-        assert_eq!(c.unused_build_args(&args(&[("w", "1"), ("zzz", "2"), ("no_proxy", "x")])), vec!["zzz".to_string()]);
+        assert_eq!(
+            c.unused_build_args(&args(&[("w", "1"), ("zzz", "2"), ("no_proxy", "x")])),
+            vec!["zzz".to_string()]
+        );
         // ARGs never reach the config.
         let mut cfg = ImageConfig::default();
         for st in &s {
@@ -1700,7 +1750,9 @@ mod tests {
         )
         .unwrap();
         let s = c.evaluate(&base, &BTreeMap::new()).unwrap();
-        assert!(matches!(&s[0].kind, StepKind::Run { user, workdir, .. } if user == "daemon" && workdir == "/srv"));
+        assert!(
+            matches!(&s[0].kind, StepKind::Run { user, workdir, .. } if user == "daemon" && workdir == "/srv")
+        );
         assert_eq!(s[1].kind, StepKind::Workdir("/srv/a".into()));
         assert_eq!(s[2].kind, StepKind::Workdir("/srv/b/c".into()));
         assert_eq!(s[3].kind, StepKind::Workdir("/srv/b/c/data".into()));
@@ -1708,21 +1760,36 @@ mod tests {
         assert_eq!(
             s[5].kind,
             StepKind::Copy {
-                chown: Some(Chown { user: "1".into(), group: Some("2".into()) }),
+                chown: Some(Chown {
+                    user: "1".into(),
+                    group: Some("2".into())
+                }),
                 sources: vec!["x".into(), "y/".into()],
                 dest: "/srv/b/c/data/".into(),
             }
         );
         assert_eq!(
             s[6].kind,
-            StepKind::Copy { chown: None, sources: vec!["s p".into()], dest: "/srv/b/c/data/rel".into() }
+            StepKind::Copy {
+                chown: None,
+                sources: vec!["s p".into()],
+                dest: "/srv/b/c/data/rel".into()
+            }
         );
         assert_eq!(
             s[7].kind,
-            StepKind::Copy { chown: None, sources: vec!["a b".into()], dest: "/dst".into() }
+            StepKind::Copy {
+                chown: None,
+                sources: vec!["a b".into()],
+                dest: "/dst".into()
+            }
         );
-        assert!(matches!(&s[8].kind, StepKind::Copy { chown: Some(Chown { user, group: None }), .. } if user == "data"));
-        assert!(matches!(&s[9].kind, StepKind::Run { user, workdir, .. } if user == "1000:data" && workdir == "/srv/b/c/data"));
+        assert!(
+            matches!(&s[8].kind, StepKind::Copy { chown: Some(Chown { user, group: None }), .. } if user == "data")
+        );
+        assert!(
+            matches!(&s[9].kind, StepKind::Run { user, workdir, .. } if user == "1000:data" && workdir == "/srv/b/c/data")
+        );
         let e = Containerfile::parse("FROM a\nCOPY a b c\n")
             .unwrap()
             .evaluate(&base, &BTreeMap::new())
@@ -1761,10 +1828,12 @@ mod tests {
     fn labels_add_and_override() {
         let mut base = ImageConfig::default();
         base.set_labels(Some([("a".to_string(), "1".to_string())].into()));
-        let s = Containerfile::parse("FROM img\nLABEL b=2 \"c d\"=\"e f\"\nLABEL a=3\nLABEL legacy value here\n")
-            .unwrap()
-            .evaluate(&base, &BTreeMap::new())
-            .unwrap();
+        let s = Containerfile::parse(
+            "FROM img\nLABEL b=2 \"c d\"=\"e f\"\nLABEL a=3\nLABEL legacy value here\n",
+        )
+        .unwrap()
+        .evaluate(&base, &BTreeMap::new())
+        .unwrap();
         let mut cfg = base.clone();
         for st in &s {
             st.apply_to(&mut cfg);
