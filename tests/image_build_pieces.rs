@@ -404,3 +404,317 @@ fn long_link_targets_big_ids_and_symlink_xattrs_use_pax() {
     let big = e.iter().find(|e| e.path == "big").unwrap();
     assert_eq!(big.uid, 3_000_000);
 }
+
+// ---------------------------------------------------------------------------------------
+// OCI layout and oci-archive, read by skopeo and umoci.
+
+use contain::image::build::layout::{
+    image_documents, write_archive, write_gzip_layer, write_layout, Blob, BlobSource, HistoryEntry,
+    LayoutImage, NewImage, NewLayer,
+};
+use contain::image::ImageConfig;
+
+/// A tool's output, or None (and a skip message) when it is not installed.
+fn tool(test: &str, name: &str, args: &[&str]) -> Option<std::process::Output> {
+    let Some(p) = common::in_path(name) else {
+        common::skip(test, &format!("{name} is not installed"));
+        return None;
+    };
+    Some(
+        std::process::Command::new(p)
+            .args(args)
+            .output()
+            .expect("run tool"),
+    )
+}
+
+fn ok(o: &std::process::Output, what: &str) -> String {
+    assert!(
+        o.status.success(),
+        "{what}: {}\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A two-layer image: layer 1 has etc/hostname, bin/tool and gone; layer 2 deletes gone and
+/// adds app/run. Returns the documents and the gzip blobs (in `blobs`).
+fn two_layer_image(t: &TempDir, cmd: &str) -> (NewImage, Vec<NewLayer>, Vec<PathBuf>) {
+    let l1 = t.path().join("l1");
+    fs::create_dir_all(l1.join("etc")).unwrap();
+    fs::create_dir_all(l1.join("bin")).unwrap();
+    fs::write(l1.join("etc/hostname"), "box\n").unwrap();
+    fs::write(l1.join("bin/tool"), "#!/bin/sh\n").unwrap();
+    fs::set_permissions(l1.join("bin/tool"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(l1.join("gone"), "bye").unwrap();
+    let l2 = t.path().join("l2");
+    fs::create_dir_all(l2.join("app")).unwrap();
+    fs::write(l2.join("app/run"), cmd).unwrap();
+    mknod_whiteout(&l2.join("gone"));
+    let mut layers = Vec::new();
+    let mut files = Vec::new();
+    for (i, dir) in [&l1, &l2].into_iter().enumerate() {
+        let f = t.path().join(format!("layer{i}.tar.gz"));
+        let out = fs::File::create(&f).unwrap();
+        let d = fs::File::open(dir).unwrap();
+        let (layer, diff, _) =
+            write_gzip_layer(d.as_fd(), &DiffOptions::new(OverlayFlavour::Trusted), out)
+                .expect("gzip layer");
+        assert_eq!(fs::metadata(&f).unwrap().len(), layer.size);
+        assert_eq!(layer.diff_id, diff.diff_id);
+        layers.push(layer);
+        files.push(f);
+    }
+    let mut cfg = ImageConfig::default();
+    cfg.set_cmd(Some(vec!["/app/run".into()]));
+    cfg.set_env(Some(vec!["PATH=/bin".into()]));
+    let hist = [
+        HistoryEntry {
+            created_by: "COPY l1 /".into(),
+            empty_layer: false,
+            comment: None,
+        },
+        HistoryEntry {
+            created_by: "RUN /bin/sh -c make".into(),
+            empty_layer: false,
+            comment: None,
+        },
+        HistoryEntry {
+            created_by: "CMD [\"/app/run\"]".into(),
+            empty_layer: true,
+            comment: None,
+        },
+    ];
+    let img = image_documents(None, &cfg, &layers, &hist, Some("2026-11-30T00:00:00Z"))
+        .expect("documents");
+    (img, layers, files)
+}
+
+fn layout_image<'a>(layers: &'a [NewLayer], files: &'a [PathBuf]) -> Vec<Blob<'a>> {
+    layers
+        .iter()
+        .zip(files)
+        .map(|(l, f)| Blob {
+            digest: &l.digest,
+            size: l.size,
+            source: BlobSource::Path(f),
+        })
+        .collect()
+}
+
+#[test]
+fn layout_and_archive_are_read_by_skopeo_and_umoci() {
+    const T: &str = "layout_and_archive_are_read_by_skopeo_and_umoci";
+    if !common::is_root(T) {
+        return;
+    }
+    let t = TempDir::new("layout");
+    let (img, layers, files) = two_layer_image(&t, "v1");
+    let blobs = layout_image(&layers, &files);
+    let image = LayoutImage {
+        manifest: &img.manifest,
+        config: &img.config,
+        layers: &blobs,
+    };
+    let dir = t.path().join("oci");
+    let digest = write_layout(&dir, &image, Some("example.com/test:v1")).expect("layout");
+    assert_eq!(digest, img.manifest_digest);
+    let index = fs::read_to_string(dir.join("index.json")).unwrap();
+    assert!(
+        index.contains("\"org.opencontainers.image.ref.name\":\"v1\""),
+        "{index}"
+    );
+    assert!(
+        index.contains("\"io.containerd.image.name\":\"example.com/test:v1\""),
+        "{index}"
+    );
+
+    // oci-archive, twice: the same bytes.
+    let (d1, a1) = write_archive(Vec::new(), &image, Some("test:v1")).expect("archive");
+    let (_, a2) = write_archive(Vec::new(), &image, Some("test:v1")).expect("archive");
+    assert_eq!(d1, digest);
+    assert!(a1 == a2, "archives differ");
+    let archive = t.path().join("image.tar");
+    fs::write(&archive, &a1).unwrap();
+
+    // A blob that does not match its digest is refused.
+    let bad = [
+        Blob {
+            digest: &layers[0].digest,
+            size: layers[0].size,
+            source: BlobSource::Path(&files[1]),
+        },
+        blobs[1],
+    ];
+    let e = write_layout(
+        &t.path().join("bad"),
+        &LayoutImage {
+            layers: &bad,
+            ..image
+        },
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Image {
+                kind: ImageErrorKind::DigestMismatch | ImageErrorKind::SizeMismatch,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = write_archive(
+        Vec::new(),
+        &LayoutImage {
+            layers: &bad,
+            ..image
+        },
+        None,
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::Image { .. }), "{e}");
+
+    let oci_ref = format!("oci:{}:v1", dir.display());
+    if let Some(o) = tool(T, "skopeo", &["inspect", &oci_ref]) {
+        let out = ok(&o, "skopeo inspect");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["Digest"], digest.to_string(), "{out}");
+        let ls: Vec<String> = v["Layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            ls,
+            layers
+                .iter()
+                .map(|l| l.digest.to_string())
+                .collect::<Vec<_>>()
+        );
+        let copied = t.path().join("copied.tar");
+        let o = tool(
+            T,
+            "skopeo",
+            &[
+                "copy",
+                &oci_ref,
+                &format!("oci-archive:{}:v1", copied.display()),
+            ],
+        )
+        .unwrap();
+        ok(&o, "skopeo copy to oci-archive");
+        // Our own archive reads as skopeo's does.
+        let o = tool(
+            T,
+            "skopeo",
+            &["inspect", &format!("oci-archive:{}:v1", archive.display())],
+        )
+        .unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&ok(&o, "skopeo inspect oci-archive")).unwrap();
+        assert_eq!(v["Digest"], digest.to_string());
+        let o = tool(T, "skopeo", &["inspect", "--config", &oci_ref]).unwrap();
+        let c: serde_json::Value =
+            serde_json::from_str(&ok(&o, "skopeo inspect --config")).unwrap();
+        assert_eq!(c["config"]["Cmd"][0], "/app/run");
+    }
+    if let Some(o) = tool(T, "umoci", &["ls", "--layout", dir.to_str().unwrap()]) {
+        assert_eq!(ok(&o, "umoci ls").trim(), "v1");
+        let bundle = t.path().join("bundle");
+        let o = tool(
+            T,
+            "umoci",
+            &[
+                "unpack",
+                "--image",
+                &format!("{}:v1", dir.display()),
+                bundle.to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+        ok(&o, "umoci unpack");
+        let rootfs = bundle.join("rootfs");
+        assert_eq!(
+            fs::read_to_string(rootfs.join("etc/hostname")).unwrap(),
+            "box\n"
+        );
+        assert_eq!(fs::read_to_string(rootfs.join("app/run")).unwrap(), "v1");
+        assert!(
+            !rootfs.join("gone").exists(),
+            "the whiteout of layer 2 was not applied"
+        );
+        assert!(!rootfs.join(".wh.gone").exists());
+        let mode = fs::metadata(rootfs.join("bin/tool"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o755);
+    }
+}
+
+#[test]
+fn a_second_image_of_the_same_tag_takes_the_name() {
+    const T: &str = "a_second_image_of_the_same_tag_takes_the_name";
+    if !common::is_root(T) {
+        return;
+    }
+    let t = TempDir::new("layout-retag");
+    let dir = t.path().join("oci");
+    let (img1, layers1, files1) = two_layer_image(&t, "one");
+    let b1 = layout_image(&layers1, &files1);
+    write_layout(
+        &dir,
+        &LayoutImage {
+            manifest: &img1.manifest,
+            config: &img1.config,
+            layers: &b1,
+        },
+        Some("app:v1"),
+    )
+    .unwrap();
+    let t2 = TempDir::new("layout-retag2");
+    let (img2, layers2, files2) = two_layer_image(&t2, "two");
+    let b2 = layout_image(&layers2, &files2);
+    write_layout(
+        &dir,
+        &LayoutImage {
+            manifest: &img2.manifest,
+            config: &img2.config,
+            layers: &b2,
+        },
+        Some("app:v1"),
+    )
+    .unwrap();
+    // The same image and tag again: no second entry of it.
+    write_layout(
+        &dir,
+        &LayoutImage {
+            manifest: &img2.manifest,
+            config: &img2.config,
+            layers: &b2,
+        },
+        Some("app:v1"),
+    )
+    .unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let m = index["manifests"].as_array().unwrap();
+    let named: Vec<&serde_json::Value> = m
+        .iter()
+        .filter(|d| d["annotations"]["org.opencontainers.image.ref.name"] == "v1")
+        .collect();
+    assert_eq!(named.len(), 1, "{index}");
+    assert_eq!(named[0]["digest"], img2.manifest_digest.to_string());
+    assert!(
+        m.iter()
+            .any(|d| d["digest"] == img1.manifest_digest.to_string()),
+        "the first image stays, unnamed: {index}"
+    );
+    if let Some(o) = tool(T, "umoci", &["ls", "--layout", dir.to_str().unwrap()]) {
+        assert_eq!(ok(&o, "umoci ls").trim(), "v1");
+    }
+}
