@@ -381,8 +381,8 @@ fn names_a_layer_cannot_carry_are_refused() {
 }
 
 #[test]
-fn long_link_targets_big_ids_and_symlink_xattrs_use_pax() {
-    if !common::is_root("long_link_targets_big_ids_and_symlink_xattrs_use_pax") {
+fn long_link_targets_big_ids_symlink_xattrs_and_devices() {
+    if !common::is_root("long_link_targets_big_ids_symlink_xattrs_and_devices") {
         return;
     }
     let t = TempDir::new("diff-pax");
@@ -396,7 +396,29 @@ fn long_link_targets_big_ids_and_symlink_xattrs_use_pax() {
         Some(nix::unistd::Gid::from_raw(5)),
     )
     .unwrap();
+    nix::sys::stat::mknod(
+        &t.path().join("null"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        nix::sys::stat::makedev(1, 3),
+    )
+    .unwrap();
+    fs::set_permissions(t.path().join("null"), fs::Permissions::from_mode(0o666)).unwrap();
     let (_, b) = diff(t.path(), &DiffOptions::new(OverlayFlavour::Trusted)).unwrap();
+    let mut a = tar::Archive::new(&b[..]);
+    let null = a
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| &*e.path_bytes() == b"null")
+        .expect("the device is in the layer");
+    let h = null.header();
+    assert_eq!(h.entry_type(), tar::EntryType::Char);
+    assert_eq!(
+        (h.device_major().unwrap(), h.device_minor().unwrap()),
+        (Some(1), Some(3))
+    );
+    assert_eq!(h.mode().unwrap(), 0o666);
     let e = entries(&b);
     let l = e.iter().find(|e| e.path == "l").unwrap();
     assert_eq!(l.link.as_deref(), Some(target.as_str()));

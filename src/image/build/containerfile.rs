@@ -836,6 +836,8 @@ fn logical_lines(text: &str) -> Result<(char, Vec<Logical>)> {
     let mut directives = true;
     let mut out = Vec::new();
     let mut cur: Option<Logical> = None;
+    // A UTF-8 byte order mark is no part of the first line.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, raw) in text.split('\n').enumerate() {
         let n = i + 1;
         let line = raw.strip_suffix('\r').unwrap_or(raw);
@@ -995,7 +997,7 @@ fn check_heredoc(line: usize, instr: &str, rest: &str) -> Result<()> {
 
 /// Exec form when the text is a JSON array of strings, else shell form.
 fn parse_command(line: usize, instr: &str, rest: &str) -> Result<CommandForm> {
-    if let Some(v) = json_array(rest) {
+    if let Some(v) = json_array(line, instr, rest)? {
         return Ok(CommandForm::Exec(v));
     }
     if rest.is_empty() {
@@ -1004,12 +1006,28 @@ fn parse_command(line: usize, instr: &str, rest: &str) -> Result<CommandForm> {
     Ok(CommandForm::Shell(rest.to_string()))
 }
 
-fn json_array(rest: &str) -> Option<Vec<String>> {
+/// The strings of a JSON array; `None` when the text is no JSON array (shell form). A
+/// JSON array with other values than strings is an error, as BuildKit makes it.
+fn json_array(line: usize, instr: &str, rest: &str) -> Result<Option<Vec<String>>> {
     let t = rest.trim();
-    if !t.starts_with('[') || !t.ends_with(']') {
-        return None;
+    if !t.starts_with('[') {
+        return Ok(None);
     }
-    serde_json::from_str::<Vec<String>>(t).ok()
+    let Ok(values) = serde_json::from_str::<Vec<serde_json::Value>>(t) else {
+        return Ok(None);
+    };
+    values
+        .into_iter()
+        .map(|v| match v {
+            serde_json::Value::String(s) => Ok(s),
+            other => Err(perr(
+                line,
+                instr,
+                format!("the exec form takes strings only, not {other}"),
+            )),
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
 }
 
 fn parse_copy(line: usize, rest: &str, escape: char) -> Result<Copy> {
@@ -1032,7 +1050,7 @@ fn parse_copy(line: usize, rest: &str, escape: char) -> Result<Copy> {
         }
     }
     check_heredoc(line, "COPY", rest)?;
-    let mut words: Vec<Word> = match json_array(rest) {
+    let mut words: Vec<Word> = match json_array(line, "COPY", rest)? {
         Some(v) => v.into_iter().map(Word).collect(),
         None => split_words(line, "COPY", rest, escape)?
             .into_iter()
@@ -1454,7 +1472,7 @@ mod tests {
 
     #[test]
     fn from_scratch_and_image_with_stage_name() {
-        let c = Containerfile::parse("FROM scratch\n").unwrap();
+        let c = Containerfile::parse("\u{feff}FROM scratch\r\n").unwrap();
         assert_eq!(c.base(&BTreeMap::new()).unwrap(), Base::Scratch);
         let c = Containerfile::parse("from debian:12 As Build\n").unwrap();
         assert_eq!(c.from.stage_name.as_deref(), Some("build"));
@@ -1520,7 +1538,7 @@ mod tests {
 
     #[test]
     fn run_shell_and_exec_forms() {
-        let s = eval("FROM scratch\nRUN echo $HOME\nRUN [\"echo\", \"$HOME\"]\nRUN [\"bad\", 1]\nRUN [not json\n");
+        let s = eval("FROM scratch\nRUN echo $HOME\nRUN [\"echo\", \"$HOME\"]\nRUN [\"x\" \"y\"]\nRUN [not json\n");
         let forms: Vec<_> = s
             .iter()
             .map(|s| match &s.kind {
@@ -1533,8 +1551,13 @@ mod tests {
             forms[1],
             CommandForm::Exec(vec!["echo".into(), "$HOME".into()])
         );
-        assert_eq!(forms[2], CommandForm::Shell("[\"bad\", 1]".into()));
+        assert_eq!(forms[2], CommandForm::Shell("[\"x\" \"y\"]".into()));
         assert_eq!(forms[3], CommandForm::Shell("[not json".into()));
+        let e = parse_err("FROM scratch\nCMD [\"bad\", 1]\n");
+        assert!(
+            e.contains("line 2 (CMD)") && e.contains("strings only"),
+            "{e}"
+        );
         assert_eq!(
             forms[0].argv(),
             vec!["/bin/sh".to_string(), "-c".into(), "echo $HOME".into()]

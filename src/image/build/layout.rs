@@ -402,6 +402,29 @@ pub fn write_gzip_layer<W: Write>(
     ))
 }
 
+/// [`write_layer`] of `upper` into `out` uncompressed: the new layer (its digest is its
+/// diff_id, [`MEDIA_TYPE_LAYER_TAR`]), what the diff wrote, and `out`.
+///
+/// # Errors
+/// Those of [`write_layer`].
+pub fn write_tar_layer<W: Write>(
+    upper: BorrowedFd<'_>,
+    opts: &DiffOptions,
+    out: W,
+) -> Result<(NewLayer, LayerDiff, W)> {
+    let (diff, out) = write_layer(upper, opts, out)?;
+    Ok((
+        NewLayer {
+            diff_id: diff.diff_id.clone(),
+            digest: diff.diff_id.clone(),
+            size: diff.size,
+            media_type: MEDIA_TYPE_LAYER_TAR.into(),
+        },
+        diff,
+        out,
+    ))
+}
+
 /// Where a blob's bytes are.
 #[derive(Debug, Clone, Copy)]
 pub enum BlobSource<'a> {
