@@ -12,6 +12,8 @@
 #![allow(clippy::too_many_arguments)]
 
 pub(crate) mod mount;
+#[cfg(feature = "image")]
+pub(crate) mod xattr;
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
