@@ -94,10 +94,11 @@ fn run(args: &Args) -> contain::Result<()> {
         } => {
             let reference: ImageRef = reference.parse()?;
             let bars = Bars::new();
-            let image = store
-                .clone()
-                .sync(*sync)
-                .import_with(&reference, name.as_deref(), &|p| bars.update(p))?;
+            let image =
+                store
+                    .clone()
+                    .sync(*sync)
+                    .import_with(&reference, name.as_deref(), &|p| bars.update(p))?;
             bars.finish();
             println!("{}", image.id());
         }

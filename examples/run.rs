@@ -261,10 +261,20 @@ struct Args {
     image: Option<String>,
     /// With --image: the program to run instead of the image's Entrypoint ("" clears it); the
     /// image's Cmd is dropped too, as docker's --entrypoint.
-    #[arg(long, value_name = "CMD", requires = "image", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "CMD",
+        requires = "image",
+        allow_hyphen_values = true
+    )]
     entrypoint: Option<OsString>,
     /// The image store (default /var/lib/contain as root, else $XDG_DATA_HOME/contain).
-    #[arg(long, value_name = "DIR", requires = "image", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "image",
+        allow_hyphen_values = true
+    )]
     store: Option<PathBuf>,
 }
 
@@ -374,10 +384,13 @@ fn container(args: &Args) -> contain::Result<Container> {
     let image = image(args)?;
     let c = match &image {
         Some(image) => image.container(&ImageCommand {
-            entrypoint: args
-                .entrypoint
-                .as_ref()
-                .map(|e| if e.is_empty() { Vec::new() } else { vec![e.clone()] }),
+            entrypoint: args.entrypoint.as_ref().map(|e| {
+                if e.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![e.clone()]
+                }
+            }),
             args: args.command.clone(),
         })?,
         None => Container::new(&args.command[0]).args(&args.command[1..]),

@@ -145,6 +145,8 @@ pub enum ImageErrorKind {
     Unsupported,
     /// The reference matches more than one image (an index with several and no tag).
     Ambiguous,
+    /// A build step (a RUN) failed: the object names it, the reason gives its exit status.
+    StepFailed,
 }
 
 impl Error {

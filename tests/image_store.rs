@@ -18,7 +18,10 @@ use contain::{Error, ImageErrorKind};
 
 fn tool(test: &str, name: &str) -> bool {
     if common::in_path(name).is_none() {
-        common::skip(test, &format!("{name} is not installed (apt-get install {name})"));
+        common::skip(
+            test,
+            &format!("{name} is not installed (apt-get install {name})"),
+        );
         return false;
     }
     true
@@ -50,18 +53,26 @@ impl Layout {
         sh(Command::new("umoci").args(["init", "--layout", l]));
         sh(Command::new("umoci").args(["new", "--image", &format!("{l}:empty")]));
         let b1 = dir.path().join("b1");
-        sh(Command::new("umoci").args(["unpack", "--image", &format!("{l}:empty")]).arg(&b1));
+        sh(Command::new("umoci")
+            .args(["unpack", "--image", &format!("{l}:empty")])
+            .arg(&b1));
         sh(Command::new("cp")
             .arg("-a")
             .arg(format!("{}/.", busybox.root().display()))
             .arg(b1.join("rootfs")));
-        sh(Command::new("umoci").args(["repack", "--image", &format!("{l}:base")]).arg(&b1));
+        sh(Command::new("umoci")
+            .args(["repack", "--image", &format!("{l}:base")])
+            .arg(&b1));
         let b2 = dir.path().join("b2");
-        sh(Command::new("umoci").args(["unpack", "--image", &format!("{l}:base")]).arg(&b2));
+        sh(Command::new("umoci")
+            .args(["unpack", "--image", &format!("{l}:base")])
+            .arg(&b2));
         std::fs::remove_file(b2.join("rootfs/etc/image")).unwrap();
         std::fs::write(b2.join("rootfs/etc/app"), "app layer\n").unwrap();
         std::fs::create_dir(b2.join("rootfs/work")).unwrap();
-        sh(Command::new("umoci").args(["repack", "--image", &format!("{l}:app")]).arg(&b2));
+        sh(Command::new("umoci")
+            .args(["repack", "--image", &format!("{l}:app")])
+            .arg(&b2));
         sh(Command::new("umoci").args([
             "config",
             "--image",
@@ -165,14 +176,20 @@ fn umoci_layout_imports_runs_and_a_second_import_unpacks_nothing() {
         &image,
         ImageCommand {
             entrypoint: Some(vec!["/bin/sh".into()]),
-            args: vec!["-c".into(), "cat /etc/app; test -e /etc/image || echo gone".into()],
+            args: vec![
+                "-c".into(),
+                "cat /etc/app; test -e /etc/image || echo gone".into(),
+            ],
         },
     );
     assert_eq!((code, out.as_str()), (0, "app layer\ngone\n"), "{err}");
 
     let (again, unpacked) = import_counting(&store, &layout.reference("app"), None);
     assert_eq!(again.id(), image.id());
-    assert!(unpacked.is_empty(), "second import unpacked layers {unpacked:?}");
+    assert!(
+        unpacked.is_empty(),
+        "second import unpacked layers {unpacked:?}"
+    );
     assert!(tmp_entries(&store).is_empty(), "{:?}", tmp_entries(&store));
     // The stored image by name is the same.
     assert_eq!(store.image("app:1").unwrap().id(), image.id());
@@ -205,7 +222,11 @@ fn the_image_config_drives_the_container_as_docker_run() {
     let image = store.import(&layout.reference("app"), None).unwrap();
     // Entrypoint + Cmd, Env, WorkingDir, User.
     let (code, out, err) = run_in(&image, ImageCommand::default());
-    assert_eq!((code, out.as_str()), (0, "cmd hello\n/work\n65534\n"), "{err}");
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "cmd hello\n/work\n65534\n"),
+        "{err}"
+    );
     // Arguments replace Cmd and keep the Entrypoint (`sh -c ARG`).
     let (code, out, _) = run_in(&image, ImageCommand::args(["echo args $GREETING"]));
     assert_eq!((code, out.as_str()), (0, "args hello\n"));
@@ -235,10 +256,16 @@ fn skopeo_archives_import_with_their_names() {
     sh(Command::new("skopeo").args([
         "copy",
         &src,
-        &format!("docker-archive:{}:example.org/app:v2", docker_archive.display()),
+        &format!(
+            "docker-archive:{}:example.org/app:v2",
+            docker_archive.display()
+        ),
     ]));
     let from_oci = store
-        .import(&oci_archive.display().to_string().parse().unwrap(), Some("from-oci:1"))
+        .import(
+            &oci_archive.display().to_string().parse().unwrap(),
+            Some("from-oci:1"),
+        )
         .unwrap();
     let from_docker = store
         .import(&docker_archive.display().to_string().parse().unwrap(), None)
@@ -247,11 +274,18 @@ fn skopeo_archives_import_with_their_names() {
     assert_eq!(from_docker.names(), ["example.org/app:v2".to_owned()]);
     // The same layers (docker-archive's are uncompressed: same diff_ids, same chain ids).
     let chains = |i: &contain::image::Image| {
-        i.layers().iter().map(|l| l.chain_id.clone()).collect::<Vec<_>>()
+        i.layers()
+            .iter()
+            .map(|l| l.chain_id.clone())
+            .collect::<Vec<_>>()
     };
     assert_eq!(chains(&from_oci), chains(&from_docker));
     let (code, out, err) = run_in(&from_docker, ImageCommand::default());
-    assert_eq!((code, out.as_str()), (0, "cmd hello\n/work\n65534\n"), "{err}");
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "cmd hello\n/work\n65534\n"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -262,15 +296,28 @@ fn remove_untags_then_deletes_and_gc_collects_unused_layers() {
     }
     let layout = Layout::new("store-gc");
     let (_d, store) = store("store-gc-s");
-    let base = store.import(&layout.reference("base"), Some("base")).unwrap();
-    let app = store.import(&layout.reference("app"), Some("app:1")).unwrap();
+    let base = store
+        .import(&layout.reference("base"), Some("base"))
+        .unwrap();
+    let app = store
+        .import(&layout.reference("app"), Some("app:1"))
+        .unwrap();
     store.tag(&app, "app:2").unwrap();
     assert_eq!(store.images().unwrap().len(), 2);
     // Untag one name: the image stays.
     assert!(store.remove("app:1").unwrap().is_empty());
     assert_eq!(store.image("app:2").unwrap().id(), app.id());
     let err = store.image("app:1").unwrap_err();
-    assert!(matches!(err, Error::Image { kind: ImageErrorKind::NotFound, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Image {
+                kind: ImageErrorKind::NotFound,
+                ..
+            }
+        ),
+        "{err}"
+    );
     // gc keeps what images use.
     let r = store.gc().unwrap();
     assert_eq!((r.layers, r.blobs), (0, 0), "{r:?}");
@@ -325,7 +372,10 @@ fn a_killed_import_leaves_no_partial_layer_and_the_next_one_succeeds() {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([t, "--exact", "--nocapture", "--test-threads=1"])
         .env("CONTAIN_TEST_ROLE", "slow-import")
-        .env("CONTAIN_TEST_LAYOUT", format!("{}:app", layout.path().display()))
+        .env(
+            "CONTAIN_TEST_LAYOUT",
+            format!("{}:app", layout.path().display()),
+        )
         .env("CONTAIN_TEST_STORE", store.root())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -335,14 +385,19 @@ fn a_killed_import_leaves_no_partial_layer_and_the_next_one_succeeds() {
     let mut line = String::new();
     while !line.contains("reading") {
         line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "the import ended early");
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the import ended early"
+        );
     }
     child.kill().unwrap();
     child.wait().unwrap();
     // Something is half-done in tmp/, and no layer is committed.
     assert!(!tmp_entries(&store).is_empty());
     let committed = |s: &Store| {
-        std::fs::read_dir(s.root().join("layers/overlay")).unwrap().count()
+        std::fs::read_dir(s.root().join("layers/overlay"))
+            .unwrap()
+            .count()
     };
     assert_eq!(committed(&store), 0);
     // The next open removes the leftovers; the import succeeds and runs.
@@ -351,7 +406,11 @@ fn a_killed_import_leaves_no_partial_layer_and_the_next_one_succeeds() {
     let (image, unpacked) = import_counting(&store, &layout.reference("app"), None);
     assert_eq!(unpacked, vec![0, 1]);
     let (code, out, err) = run_in(&image, ImageCommand::default());
-    assert_eq!((code, out.as_str()), (0, "cmd hello\n/work\n65534\n"), "{err}");
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "cmd hello\n/work\n65534\n"),
+        "{err}"
+    );
 }
 
 /// A one-layer OCI layout written by hand whose layer is `tar` (uncompressed).
@@ -387,7 +446,11 @@ fn hand_layout(dir: &Path, tar: &[u8]) -> PathBuf {
         ),
     )
     .unwrap();
-    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
     layout
 }
 
@@ -419,7 +482,14 @@ fn a_hostile_layer_fails_the_import_naming_the_entry_and_leaves_nothing() {
     let canary = d.path().join("canary");
     std::fs::create_dir(&canary).unwrap();
     let depth = "../".repeat(16);
-    let name = format!("{depth}{}", canary.join("evil").display().to_string().trim_start_matches('/'));
+    let name = format!(
+        "{depth}{}",
+        canary
+            .join("evil")
+            .display()
+            .to_string()
+            .trim_start_matches('/')
+    );
     let layout = hand_layout(d.path(), &tar_with_entry(name.as_bytes()));
     let err = store
         .import(&format!("{}:evil", layout.display()).parse().unwrap(), None)
@@ -437,7 +507,12 @@ fn a_hostile_layer_fails_the_import_naming_the_entry_and_leaves_nothing() {
         e => panic!("expected an UnsafeEntry error, got {e:?}"),
     }
     assert!(!canary.join("evil").exists());
-    assert_eq!(std::fs::read_dir(store.root().join("layers/overlay")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(store.root().join("layers/overlay"))
+            .unwrap()
+            .count(),
+        0
+    );
     assert!(tmp_entries(&store).is_empty(), "{:?}", tmp_entries(&store));
     assert!(store.images().unwrap().is_empty());
 }
@@ -461,7 +536,12 @@ fn concurrent_imports_of_images_sharing_a_layer_both_succeed() {
         }
     });
     // Each layer was unpacked exactly once among the three imports.
-    let all: Vec<usize> = unpacked.into_inner().unwrap().into_iter().flatten().collect();
+    let all: Vec<usize> = unpacked
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect();
     assert_eq!(all.iter().filter(|&&i| i == 0).count(), 1, "{all:?}");
     assert_eq!(all.iter().filter(|&&i| i == 1).count(), 1, "{all:?}");
     assert!(tmp_entries(&store).is_empty());
@@ -476,29 +556,82 @@ fn the_run_and_images_examples_import_list_run_and_remove() {
     let layout = Layout::new("store-cli");
     let (_d, store) = store("store-cli-s");
     let exe = std::env::current_exe().unwrap();
-    let images = exe.parent().unwrap().parent().unwrap().join("examples/images");
+    let images = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/images");
     assert!(images.exists(), "build it: cargo build --example images");
     let s = store.root().to_str().unwrap();
     let img = |args: &[&str]| {
-        let o = Command::new(&images).arg("--store").arg(s).args(args).output().unwrap();
-        assert!(o.status.success(), "images {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let o = Command::new(&images)
+            .arg("--store")
+            .arg(s)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "images {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
-    let id = img(&["import", &format!("{}:app", layout.path().display()), "cli:1"]);
+    let id = img(&[
+        "import",
+        &format!("{}:app", layout.path().display()),
+        "cli:1",
+    ]);
     assert!(id.trim().starts_with("sha256:"), "{id}");
     let ls = img(&["ls"]);
-    assert!(ls.contains("cli:1") && ls.contains(&id.trim()[7..19]), "{ls}");
+    assert!(
+        ls.contains("cli:1") && ls.contains(&id.trim()[7..19]),
+        "{ls}"
+    );
     // run --image by name, with args replacing Cmd, and with --entrypoint.
-    let o = common::run::run(&["--store", s, "--image", "cli:1", "--", "echo $GREETING from $(pwd)"]);
-    assert_eq!(common::run::code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let o = common::run::run(&[
+        "--store",
+        s,
+        "--image",
+        "cli:1",
+        "--",
+        "echo $GREETING from $(pwd)",
+    ]);
+    assert_eq!(
+        common::run::code(&o),
+        0,
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&o.stdout), "hello from /work\n");
     let o = common::run::run(&[
-        "--store", s, "--image", "cli:1", "--entrypoint", "/bin/cat", "--", "/etc/app",
+        "--store",
+        s,
+        "--image",
+        "cli:1",
+        "--entrypoint",
+        "/bin/cat",
+        "--",
+        "/etc/app",
     ]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), "app layer\n");
     // run --image straight from the layout imports it.
-    let o = common::run::run(&["--store", s, "--image", &format!("{}:base", layout.path().display()), "--", "cat", "/etc/image"]);
-    assert_eq!(common::run::code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let o = common::run::run(&[
+        "--store",
+        s,
+        "--image",
+        &format!("{}:base", layout.path().display()),
+        "--",
+        "cat",
+        "/etc/image",
+    ]);
+    assert_eq!(
+        common::run::code(&o),
+        0,
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("image store-cli"));
     let rm = img(&["rm", "cli:1"]);
     assert!(rm.contains("Deleted: sha256:"), "{rm}");

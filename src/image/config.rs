@@ -77,7 +77,7 @@ impl Image {
         let dirs = self.lower_dirs(max)?;
         let rootfs = Rootfs::from_layers(dirs);
         Ok(match self.store().overlay_flavour() {
-            super::OverlayFlavour::User => rootfs.overlay_userxattr(true),
+            super::OverlayFlavour::User => rootfs.userxattr(true),
             super::OverlayFlavour::Trusted => rootfs,
         })
     }
@@ -103,9 +103,7 @@ impl Image {
         let Some((program, args)) = argv.split_first() else {
             return Err(Error::config(
                 "command",
-                format!(
-                    "no command specified: {object} has no Entrypoint or Cmd; give one"
-                ),
+                format!("no command specified: {object} has no Entrypoint or Cmd; give one"),
             ));
         };
         let mut c = Container::new(program).args(args).rootfs(self.rootfs()?);
@@ -182,7 +180,10 @@ mod tests {
         assert_eq!(none.argv(&e, &[]), o(&["/ep", "-x"]));
         assert!(none.argv(&[], &[]).is_empty());
         // Explicit args replace Cmd, keep Entrypoint.
-        assert_eq!(ImageCommand::args(["a"]).argv(&e, &c), o(&["/ep", "-x", "a"]));
+        assert_eq!(
+            ImageCommand::args(["a"]).argv(&e, &c),
+            o(&["/ep", "-x", "a"])
+        );
         // --entrypoint drops the image's Cmd too.
         let ep = ImageCommand {
             entrypoint: Some(o(&["/bin/sh"])),

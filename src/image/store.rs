@@ -351,7 +351,8 @@ impl Store {
     fn clean_tmp(&self) -> Result<usize> {
         let tmp = self.root.join("tmp");
         let mut removed = 0;
-        let entries = std::fs::read_dir(&tmp).map_err(|e| Error::sys_path("opendir", &tmp, io_errno(&e)))?;
+        let entries =
+            std::fs::read_dir(&tmp).map_err(|e| Error::sys_path("opendir", &tmp, io_errno(&e)))?;
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
@@ -444,7 +445,8 @@ impl Store {
 
         let id = resolved.config_digest();
         self.write_blob(&id, &resolved.config)?;
-        let manifest = resolved.manifest_for(&done.iter().map(|d| d.0.clone()).collect::<Vec<_>>())?;
+        let manifest =
+            resolved.manifest_for(&done.iter().map(|d| d.0.clone()).collect::<Vec<_>>())?;
         let manifest_digest = digest_of(&manifest);
         self.write_blob(&manifest_digest, &manifest)?;
         let record = Record {
@@ -467,7 +469,12 @@ impl Store {
         };
         let _meta = self.lock_wait("store", false)?;
         self.write_record(&record)?;
-        if let Some(n) = name.or_else(|| resolved.name.as_deref().and_then(|n| normalize_name(n).ok())) {
+        if let Some(n) = name.or_else(|| {
+            resolved
+                .name
+                .as_deref()
+                .and_then(|n| normalize_name(n).ok())
+        }) {
             let mut names = self.read_names()?;
             names.insert(n, id.to_string());
             self.write_names(&names)?;
@@ -577,14 +584,24 @@ impl Store {
             .map_err(|e| Error::sys_path("open", &blob_tmp, io_errno(&e)))?;
         let raw = resolved.open_layer(i)?;
         let size = source.expected.size;
-        let report = |read| progress(&Progress::Layer { index: i, read, size });
+        let report = |read| {
+            progress(&Progress::Layer {
+                index: i,
+                read,
+                size,
+            })
+        };
         let counted = Counted {
             inner: raw,
             read: 0,
             step: 0,
             report: &report,
         };
-        let mut stream = LayerStream::new(Box::new(counted), source.expected.clone(), Some(&mut blob_file))?;
+        let mut stream = LayerStream::new(
+            Box::new(counted),
+            source.expected.clone(),
+            Some(&mut blob_file),
+        )?;
         let cached = dir.is_dir();
         let stats = if cached {
             // The layer is here but its blob is not (another image brought the same
@@ -593,10 +610,6 @@ impl Store {
                 .map_err(|e| Error::image(ImageErrorKind::Malformed, &object, e.to_string()))?;
             UnpackStats::default()
         } else {
-            let mut b = std::fs::DirBuilder::new();
-            b.mode(0o755);
-            b.create(&tmp).map_err(|e| Error::sys_path("mkdir", &tmp, io_errno(&e)))?;
-            let tmp_fd = open_dir(&tmp)?;
             let mut lowers = || -> Result<Vec<OwnedFd>> {
                 state.wait_below(i)?;
                 (0..i)
@@ -604,17 +617,14 @@ impl Store {
                     .map(|j| open_dir(&self.layer_dir(&chains[j])))
                     .collect()
             };
-            let opts = UnpackOptions {
-                apply: Apply::Layer(self.flavour),
-                chown: self.chown,
-            };
-            let stats = unpack(&mut stream, tmp_fd.as_fd(), &mut lowers, opts)
-                .map_err(|e| in_object(e, &object))?;
-            if self.sync {
-                nix::unistd::syncfs(tmp_fd.as_fd())
-                    .map_err(|e| Error::sys_path("syncfs", &tmp, e))?;
-            }
-            stats
+            let fd = new_dir(&tmp)?;
+            self.unpack_into(
+                &mut stream,
+                &fd,
+                Apply::Layer(self.flavour),
+                &mut lowers,
+                &object,
+            )?
         };
         let (digest, size) = stream.finish()?;
         drop(blob_file);
@@ -635,6 +645,189 @@ impl Store {
         Ok((digest, size))
     }
 
+    /// Whether layers get the owners their tars give (root in the initial user namespace).
+    pub(crate) fn owns_files(&self) -> bool {
+        self.chown
+    }
+
+    /// The gc lock, shared: what is committed meanwhile is not collected.
+    pub(crate) fn gc_lock_shared(&self) -> Result<Lock> {
+        self.lock_wait("gc", true)
+    }
+
+    pub(crate) fn layer_dir_of(&self, chain: &Digest) -> PathBuf {
+        self.layer_dir(chain)
+    }
+
+    pub(crate) fn blob_path_of(&self, digest: &Digest) -> PathBuf {
+        self.blob_path(digest)
+    }
+
+    /// Writes a store file through `tmp/` and a rename.
+    pub(crate) fn write_file_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        write_atomic(&self.root.join("tmp"), path, bytes)
+    }
+
+    /// A new directory in `tmp/`, removed on drop (`tag` starts its name: it is also the
+    /// name of the lock that keeps [`Store::open`] from removing it meanwhile — held by the
+    /// build through the gc lock, so any tag works).
+    pub(crate) fn temp_dir(&self, tag: &str) -> Result<crate::image::build::TempDir> {
+        let path = self.root.join("tmp").join(format!(
+            "{tag}-{}-{}.{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed),
+            now()
+        ));
+        let mut b = std::fs::DirBuilder::new();
+        b.mode(0o700);
+        b.create(&path)
+            .map_err(|e| Error::sys_path("mkdir", &path, io_errno(&e)))?;
+        Ok(crate::image::build::TempDir { path })
+    }
+
+    /// The directories of `layers` (bottom first) to mount, the bottom ones flattened when
+    /// there are more than `max`.
+    pub(crate) fn lower_dirs_of(&self, layers: &[Layer], max: usize) -> Result<Vec<PathBuf>> {
+        let max = max.max(2);
+        if layers.len() <= max {
+            return Ok(layers.iter().map(|l| l.dir.clone()).collect());
+        }
+        let cut = layers.len() - max + 1;
+        let flat = self.flatten(&layers[..cut])?;
+        Ok(std::iter::once(flat)
+            .chain(layers[cut..].iter().map(|l| l.dir.clone()))
+            .collect())
+    }
+
+    /// Stores a new image: its config and manifest blobs, its record (its layers already
+    /// committed), and its names.
+    pub(crate) fn record_image(
+        &self,
+        config: &[u8],
+        manifest: &[u8],
+        layers: &[Layer],
+        names: &[String],
+    ) -> Result<Image> {
+        let id = digest_of(config);
+        self.write_blob(&id, config)?;
+        let manifest_digest = digest_of(manifest);
+        self.write_blob(&manifest_digest, manifest)?;
+        let record = Record {
+            id: id.to_string(),
+            manifest: manifest_digest.to_string(),
+            layers: layers
+                .iter()
+                .map(|l| LayerRecord {
+                    diff_id: l.diff_id.to_string(),
+                    chain_id: l.chain_id.to_string(),
+                    digest: l.digest.to_string(),
+                    size: l.size,
+                    media_type: l.media_type.clone(),
+                })
+                .collect(),
+            created: now(),
+        };
+        let _meta = self.lock_wait("store", false)?;
+        self.write_record(&record)?;
+        if !names.is_empty() {
+            let mut all = self.read_names()?;
+            for n in names {
+                all.insert(normalize_name(n)?, id.to_string());
+            }
+            self.write_names(&all)?;
+        }
+        drop(_meta);
+        self.image(&id.to_string())
+    }
+
+    /// Applies the layer tar `tar` to the directory `dir` (in `tmp/`) and, when asked,
+    /// `syncfs`es its filesystem once.
+    fn unpack_into(
+        &self,
+        tar: &mut dyn Read,
+        dir: &OwnedFd,
+        apply: Apply,
+        lowers: &mut dyn FnMut() -> Result<Vec<OwnedFd>>,
+        object: &str,
+    ) -> Result<UnpackStats> {
+        let opts = UnpackOptions {
+            apply,
+            chown: self.chown,
+        };
+        let stats = unpack(tar, dir.as_fd(), lowers, opts).map_err(|e| in_object(e, object))?;
+        if self.sync {
+            nix::unistd::syncfs(dir.as_fd()).map_err(|e| Error::sys("syncfs", e))?;
+        }
+        Ok(stats)
+    }
+
+    /// Commits a layer a build made: `blob` (a file in `tmp/`, which is moved or removed)
+    /// unpacked onto `below` (the image's layers so far, bottom first), unless the store
+    /// has that chain already.
+    pub(crate) fn commit_layer_blob(
+        &self,
+        blob: &Path,
+        diff_id: &Digest,
+        digest: &Digest,
+        size: u64,
+        media_type: &str,
+        below: &[Layer],
+    ) -> Result<Layer> {
+        let chain = match below.last() {
+            None => diff_id.clone(),
+            Some(parent) => digest_of(format!("{} {diff_id}", parent.chain_id).as_bytes()),
+        };
+        let object = format!("layer {diff_id}");
+        let _lock = self.lock_wait(chain.digest(), false)?;
+        let dir = self.layer_dir(&chain);
+        let tmp = self.root.join("tmp").join(format!(
+            "{}.{}.{}",
+            chain.digest(),
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _cleanup = Cleanup(vec![tmp.clone(), blob.to_path_buf()]);
+        if !dir.is_dir() {
+            let file = File::open(blob).map_err(|e| Error::sys_path("open", blob, io_errno(&e)))?;
+            let expected = Expected {
+                digest: Some(digest.clone()),
+                size: Some(size),
+                diff_id: diff_id.clone(),
+                object: object.clone(),
+            };
+            let mut stream = LayerStream::new(
+                Box::new(std::io::BufReader::with_capacity(1 << 20, file)),
+                expected,
+                None,
+            )?;
+            let fd = new_dir(&tmp)?;
+            let mut lowers = || below.iter().rev().map(|l| open_dir(&l.dir)).collect();
+            self.unpack_into(
+                &mut stream,
+                &fd,
+                Apply::Layer(self.flavour),
+                &mut lowers,
+                &object,
+            )?;
+            stream.finish()?;
+        }
+        let kept = self.blob_path(digest);
+        if !kept.exists() {
+            rename(blob, &kept)?;
+        }
+        if !dir.is_dir() {
+            rename(&tmp, &dir)?;
+        }
+        Ok(Layer {
+            diff_id: diff_id.clone(),
+            chain_id: chain,
+            digest: digest.clone(),
+            size,
+            media_type: media_type.to_owned(),
+            dir,
+        })
+    }
+
     fn write_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<()> {
         let path = self.blob_path(digest);
         if path.is_file() {
@@ -644,7 +837,9 @@ impl Store {
     }
 
     fn record_path(&self, id: &Digest) -> PathBuf {
-        self.root.join("images").join(format!("{}.json", id.digest()))
+        self.root
+            .join("images")
+            .join(format!("{}.json", id.digest()))
     }
 
     fn write_record(&self, r: &Record) -> Result<()> {
@@ -676,7 +871,10 @@ impl Store {
                     e.to_string(),
                 )
             }),
-            Err(Error::Sys { errno: Errno::ENOENT, .. }) => Ok(BTreeMap::new()),
+            Err(Error::Sys {
+                errno: Errno::ENOENT,
+                ..
+            }) => Ok(BTreeMap::new()),
             Err(e) => Err(e),
         }
     }
@@ -684,7 +882,11 @@ impl Store {
     fn write_names(&self, names: &BTreeMap<String, String>) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(names)
             .map_err(|e| Error::image(ImageErrorKind::Malformed, "names.json", e.to_string()))?;
-        write_atomic(&self.root.join("tmp"), &self.root.join("names.json"), &bytes)
+        write_atomic(
+            &self.root.join("tmp"),
+            &self.root.join("names.json"),
+            &bytes,
+        )
     }
 
     fn record_ids(&self) -> Result<Vec<Digest>> {
@@ -712,7 +914,11 @@ impl Store {
             }
         }
         let hex = reference.strip_prefix("sha256:").unwrap_or(reference);
-        if hex.len() >= 12 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        if hex.len() >= 12
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
             let found: Vec<Digest> = self
                 .record_ids()?
                 .into_iter()
@@ -753,7 +959,11 @@ impl Store {
         let record = self.read_record(id)?;
         let config_bytes = read_capped(&self.blob_path(id))?;
         let config = ImageConfiguration::from_reader(&config_bytes[..]).map_err(|e| {
-            Error::image(ImageErrorKind::Malformed, format!("config {id}"), e.to_string())
+            Error::image(
+                ImageErrorKind::Malformed,
+                format!("config {id}"),
+                e.to_string(),
+            )
         })?;
         let layers = record
             .layers
@@ -878,15 +1088,24 @@ impl Store {
             }
         }
         for flavour in [OverlayFlavour::Trusted, OverlayFlavour::User] {
-            for (top, count) in [("layers", &mut report.layers), ("flat", &mut report.flattened)] {
+            for (top, count) in [
+                ("layers", &mut report.layers),
+                ("flat", &mut report.flattened),
+            ] {
                 let dir = self.root.join(top).join(flavour.dir_name());
-                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
                 for e in entries.flatten() {
                     let name = e.file_name().to_string_lossy().into_owned();
                     if chains.contains(&name) {
                         continue;
                     }
-                    let key = if top == "flat" { format!("flat-{name}") } else { name };
+                    let key = if top == "flat" {
+                        format!("flat-{name}")
+                    } else {
+                        name
+                    };
                     if let Some(_l) = self.lock(&key, FlockArg::LockExclusiveNonblock)? {
                         remove_tree(&e.path())?;
                         *count += 1;
@@ -1015,7 +1234,16 @@ fn in_object(e: Error, object: &str) -> Error {
     }
 }
 
-/// `path` as an `O_PATH` directory fd (no symlink followed at the last component).
+/// Creates the directory `path` (mode 0755, as a layer's root) and opens it.
+fn new_dir(path: &Path) -> Result<OwnedFd> {
+    let mut b = std::fs::DirBuilder::new();
+    b.mode(0o755);
+    b.create(path)
+        .map_err(|e| Error::sys_path("mkdir", path, io_errno(&e)))?;
+    open_dir(path)
+}
+
+/// `path` as a directory fd (no symlink followed at the last component).
 fn open_dir(path: &Path) -> Result<OwnedFd> {
     let file = OpenOptions::new()
         .read(true)
@@ -1078,7 +1306,8 @@ pub(crate) fn remove_tree(path: &Path) -> Result<()> {
         Err(e) => return Err(Error::sys_path("lstat", path, io_errno(&e))),
     };
     if !meta.is_dir() {
-        return std::fs::remove_file(path).map_err(|e| Error::sys_path("unlink", path, io_errno(&e)));
+        return std::fs::remove_file(path)
+            .map_err(|e| Error::sys_path("unlink", path, io_errno(&e)));
     }
     if std::fs::remove_dir_all(path).is_ok() {
         return Ok(());
@@ -1125,10 +1354,12 @@ pub(crate) fn digest_of(bytes: &[u8]) -> Digest {
 /// Lower-case hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// A `sha256:HEX` digest (64 lower-case hex digits), else [`ImageErrorKind::Malformed`] (or
@@ -1145,7 +1376,11 @@ pub(crate) fn parse_digest(s: &str, what: &str) -> Result<Digest> {
             format!("{s:?} is not a sha256 digest"),
         ));
     };
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if hex.len() != 64
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(Error::image(
             ImageErrorKind::Malformed,
             what,
@@ -1247,15 +1482,7 @@ impl Image {
     /// The layer directories to mount, bottom first: the image's layers, with the bottom
     /// ones flattened into one cached directory when there are more than `max` of them.
     pub(crate) fn lower_dirs(&self, max: usize) -> Result<Vec<PathBuf>> {
-        let max = max.max(2);
-        if self.layers.len() <= max {
-            return Ok(self.layers.iter().map(|l| l.dir.clone()).collect());
-        }
-        let cut = self.layers.len() - max + 1;
-        let flat = self.store.flatten(&self.layers[..cut])?;
-        Ok(std::iter::once(flat)
-            .chain(self.layers[cut..].iter().map(|l| l.dir.clone()))
-            .collect())
+        self.store.lower_dirs_of(&self.layers, max)
     }
 }
 
@@ -1281,14 +1508,12 @@ impl Store {
             SEQ.fetch_add(1, Ordering::Relaxed)
         ));
         let cleanup = Cleanup(vec![tmp.clone()]);
-        let mut b = std::fs::DirBuilder::new();
-        b.mode(0o755);
-        b.create(&tmp).map_err(|e| Error::sys_path("mkdir", &tmp, io_errno(&e)))?;
-        let fd = open_dir(&tmp)?;
+        let fd = new_dir(&tmp)?;
         for l in layers {
             let object = format!("layer {}", l.diff_id);
             let path = self.blob_path(&l.digest);
-            let file = File::open(&path).map_err(|e| Error::sys_path("open", &path, io_errno(&e)))?;
+            let file =
+                File::open(&path).map_err(|e| Error::sys_path("open", &path, io_errno(&e)))?;
             let expected = Expected {
                 digest: Some(l.digest.clone()),
                 size: Some(l.size),
@@ -1300,12 +1525,13 @@ impl Store {
                 expected,
                 None,
             )?;
-            let opts = UnpackOptions {
-                apply: Apply::Flatten,
-                chown: self.chown,
-            };
-            unpack(&mut stream, fd.as_fd(), &mut || Ok(Vec::new()), opts)
-                .map_err(|e| in_object(e, &object))?;
+            self.unpack_into(
+                &mut stream,
+                &fd,
+                Apply::Flatten,
+                &mut || Ok(Vec::new()),
+                &object,
+            )?;
             stream.finish()?;
         }
         rename(&tmp, &dir)?;
@@ -1313,4 +1539,3 @@ impl Store {
         Ok(dir)
     }
 }
-

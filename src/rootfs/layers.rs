@@ -240,7 +240,7 @@ fn open_layer(path: &Path, what: &'static str) -> Result<OwnedFd> {
     Ok(into_owned(fd))
 }
 
-fn into_owned(fd: Fd) -> OwnedFd {
+pub(crate) fn into_owned(fd: Fd) -> OwnedFd {
     let raw = fd.0;
     std::mem::forget(fd);
     // SAFETY: `Fd` owned this open descriptor and was forgotten: ownership moves here.
@@ -298,6 +298,48 @@ pub(crate) fn read_merged(
     std::io::Read::read_to_end(&mut std::io::Read::take(f, max), &mut bytes)
         .map_err(|e| Error::sys_path("read", path(), io_errno(&e)))?;
     Ok(Some(bytes))
+}
+
+/// A directory of the merged view as [`merged_dir`] finds it: the path with every symbolic
+/// link resolved, as components from the root, split into the part that exists (each with
+/// the attributes of its topmost layer's directory) and the part that does not.
+#[derive(Debug, Default)]
+pub(crate) struct MergedDir {
+    /// Existing directories from the root: name and `(mode, uid, gid, mtime seconds, mtime
+    /// nanoseconds)` of the topmost layer's copy.
+    pub existing: Vec<(Vec<u8>, DirAttrs)>,
+    /// The components that do not exist (no link among them to resolve).
+    pub missing: Vec<Vec<u8>>,
+}
+
+/// The attributes a directory made in an upper layer copies from the lower one it stands
+/// for: mode (permission bits), uid, gid, mtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DirAttrs {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: (i64, u32),
+}
+
+/// Where the directory `rel` of the overlay of `layers` (top first) is, for writing into a
+/// new upper layer: symbolic links resolved the way the merged view resolves them (a link
+/// in a lower layer, `/bin -> usr/bin`, is followed inside the stack, never out of it).
+///
+/// # Errors
+/// [`Error::Config`] when a component is a file (not a directory) or the links loop; as
+/// [`read_merged`] for the layers.
+pub(crate) fn merged_dir(layers: &[&Path], rel: &[u8], opaque: &CStr) -> Result<MergedDir> {
+    let mut roots = Vec::with_capacity(layers.len());
+    for layer in layers {
+        roots.push(open_layer(layer, "layer directory")?);
+    }
+    let lookup = Lookup {
+        roots: &roots,
+        opaque,
+        what: layers.first().copied().unwrap_or(Path::new("/")),
+    };
+    lookup.dir(rel)
 }
 
 struct Lookup<'a> {
@@ -363,6 +405,90 @@ impl Lookup<'_> {
             }
         }
         Ok(None)
+    }
+
+    /// See [`merged_dir`].
+    fn dir(&self, rel: &[u8]) -> Result<MergedDir> {
+        let shown = || self.what.join(OsStr::from_bytes(rel));
+        let refuse = |why: &str| {
+            Err(Error::config(
+                "directory in the image",
+                format!("{}: {why}", String::from_utf8_lossy(rel)),
+            ))
+        };
+        let mut pending: Vec<Vec<u8>> = split(rel).rev().map(<[u8]>::to_vec).collect();
+        let mut out = MergedDir::default();
+        let mut cur: Option<Vec<OwnedFd>> = None;
+        let (mut links, mut seen) = (0, 0);
+        while let Some(name) = pending.pop() {
+            seen += 1;
+            if seen > MAX_COMPONENTS {
+                return refuse("too many path components");
+            }
+            if name == b"." {
+                continue;
+            }
+            if name == b".." {
+                out.existing.pop();
+                let walked: Vec<Vec<u8>> = out.existing.iter().map(|(n, _)| n.clone()).collect();
+                cur = match self.rewalk(&walked)? {
+                    Some(dirs) => dirs,
+                    None => return refuse("a directory changed while it was looked up"),
+                };
+                continue;
+            }
+            let dirs = cur.as_deref().unwrap_or(self.roots);
+            match self.entry(dirs, &name)? {
+                Entry::Missing => {
+                    out.missing.push(name);
+                    // Nothing below a missing directory exists: the rest is created as named
+                    // (`..` leaves what is to be created).
+                    while let Some(n) = pending.pop() {
+                        match n.as_slice() {
+                            b"." => {}
+                            b".." => {
+                                if out.missing.pop().is_none() {
+                                    return refuse("`..` out of a directory to be created");
+                                }
+                            }
+                            _ => out.missing.push(n),
+                        }
+                    }
+                    return Ok(out);
+                }
+                Entry::Symlink(link) => {
+                    links += 1;
+                    if links > MAX_SYMLINKS {
+                        return refuse("too many levels of symbolic links");
+                    }
+                    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+                    let len = raw::readlink_fd(link.as_raw_fd(), &mut buf)
+                        .map_err(|e| Error::sys_path("readlinkat", shown(), e))?;
+                    buf.truncate(len);
+                    if buf.first() == Some(&b'/') {
+                        out.existing.clear();
+                        cur = None;
+                    }
+                    pending.extend(split(&buf).rev().map(<[u8]>::to_vec));
+                }
+                Entry::Dir(fds) => {
+                    let mask =
+                        libc::STATX_MODE | libc::STATX_UID | libc::STATX_GID | libc::STATX_MTIME;
+                    let stx = raw::fstatx(fds[0].as_raw_fd(), mask)
+                        .map_err(|e| Error::sys_path("statx", shown(), e))?;
+                    let attrs = DirAttrs {
+                        mode: u32::from(stx.stx_mode) & 0o7777,
+                        uid: stx.stx_uid,
+                        gid: stx.stx_gid,
+                        mtime: (stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec),
+                    };
+                    out.existing.push((name, attrs));
+                    cur = Some(fds);
+                }
+                Entry::File(_) => return refuse("a component is not a directory"),
+            }
+        }
+        Ok(out)
     }
 
     /// The merged directory at `walked` (from the root, no links in it), `None` if it is

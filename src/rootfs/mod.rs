@@ -158,7 +158,7 @@
 
 mod apply;
 pub(crate) mod etc;
-mod layers;
+pub(crate) mod layers;
 mod lock;
 
 use std::ffi::{CStr, CString, OsStr};

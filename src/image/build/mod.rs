@@ -9,6 +9,11 @@
 //! - [`layout`]: the manifest and config of a new image, gzip layer blobs, and writing an
 //!   OCI image layout directory or an `oci-archive` that skopeo and umoci read.
 
+mod builder;
 pub mod containerfile;
+mod copy;
 pub mod diff;
 pub mod layout;
+
+pub(crate) use builder::TempDir;
+pub use builder::{BuildEvent, BuildOptions};

@@ -1,0 +1,663 @@
+//! The build driver: each RUN runs in a container of this crate on the image's layers with a
+//! persistent upper directory, which becomes the new layer; COPY and WORKDIR write into an
+//! upper directory directly; an unchanged step reuses its cached layer without running.
+
+use std::collections::BTreeMap;
+use std::ffi::CStr;
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::ImageManifest;
+use serde::{Deserialize, Serialize};
+
+use super::containerfile::{Base, Containerfile, Step, StepKind};
+use super::copy::{self, Target};
+use super::diff::DiffOptions;
+use super::layout::{self, HistoryEntry, NewLayer};
+use crate::image::store::{digest_of, parse_digest, remove_tree, Layer};
+use crate::image::{Digest, Image, ImageConfig, OverlayFlavour, Store};
+use crate::namespace::Namespaces;
+use crate::process::Container;
+use crate::rootfs::Rootfs;
+use crate::{Error, ImageErrorKind, Result};
+
+/// The most bytes of a Containerfile read.
+const MAX_CONTAINERFILE: u64 = 1 << 20;
+
+/// What to build, as `docker build` / `buildah bud` take it.
+///
+/// ```no_run
+/// use contain::image::build::BuildOptions;
+/// use contain::image::Store;
+/// let store = Store::open_default()?;
+/// let image = store.build(&BuildOptions::new("./app").tag("app:1"), &|_| {})?;
+/// println!("built {}", image.id());
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct BuildOptions {
+    /// The build context: the directory COPY reads from.
+    pub context: PathBuf,
+    /// The Containerfile (`-f`); default `CONTEXT/Containerfile`, else `CONTEXT/Dockerfile`
+    /// (as buildah and podman look for them).
+    pub file: Option<PathBuf>,
+    /// Names for the result (`-t NAME[:TAG]`, repeatable).
+    pub tags: Vec<String>,
+    /// `--build-arg K=V`.
+    pub build_args: BTreeMap<String, String>,
+    /// Run every step, reusing no cached layer (`--no-cache`).
+    pub no_cache: bool,
+    /// `SOURCE_DATE_EPOCH`: the config's `created` times, and every file time in new layers
+    /// clamped to it, so that the same input gives the same digests (seconds since the epoch).
+    pub source_date_epoch: Option<i64>,
+}
+
+impl BuildOptions {
+    /// Builds `context` with its `Containerfile` (or `Dockerfile`).
+    pub fn new(context: impl Into<PathBuf>) -> BuildOptions {
+        BuildOptions {
+            context: context.into(),
+            ..BuildOptions::default()
+        }
+    }
+
+    /// Names the result `name` (`NAME[:TAG]`); repeatable.
+    #[must_use]
+    pub fn tag(mut self, name: impl Into<String>) -> BuildOptions {
+        self.tags.push(name.into());
+        self
+    }
+
+    /// The Containerfile to read instead of the context's.
+    #[must_use]
+    pub fn file(mut self, file: impl Into<PathBuf>) -> BuildOptions {
+        self.file = Some(file.into());
+        self
+    }
+
+    /// A build argument (`--build-arg K=V`).
+    #[must_use]
+    pub fn build_arg(mut self, key: impl Into<String>, value: impl Into<String>) -> BuildOptions {
+        self.build_args.insert(key.into(), value.into());
+        self
+    }
+
+    /// Runs every step again (`--no-cache`).
+    #[must_use]
+    pub fn no_cache(mut self, no_cache: bool) -> BuildOptions {
+        self.no_cache = no_cache;
+        self
+    }
+
+    /// Times fixed for reproducible images (see [`BuildOptions::source_date_epoch`]).
+    #[must_use]
+    pub fn source_date_epoch(mut self, secs: i64) -> BuildOptions {
+        self.source_date_epoch = Some(secs);
+        self
+    }
+}
+
+/// What a build reports as it goes.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum BuildEvent {
+    /// A step starts: `number` of `total` (from 1), as written (`RUN make`).
+    Step {
+        /// Which step, from 1.
+        number: usize,
+        /// How many steps (FROM included).
+        total: usize,
+        /// The instruction as docker's history shows it.
+        instruction: String,
+    },
+    /// The step's layer came from the cache: it did not run.
+    Cached {
+        /// Which step.
+        number: usize,
+    },
+    /// The build is done.
+    Done {
+        /// The new image's id.
+        id: Digest,
+    },
+}
+
+/// A cache record: `build-cache/KEYHEX.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CacheRecord {
+    /// `None`: the step wrote nothing.
+    layer: Option<CachedLayer>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CachedLayer {
+    diff_id: String,
+    digest: String,
+    size: u64,
+    media_type: String,
+}
+
+/// The state of the image being built.
+struct State {
+    layers: Vec<Layer>,
+    new_layers: Vec<NewLayer>,
+    history: Vec<HistoryEntry>,
+    config: ImageConfig,
+}
+
+impl Store {
+    /// Builds an image from a Containerfile (see [`super::containerfile`] for the subset):
+    /// each RUN in a container of this crate (all namespaces, no network, as root), whose
+    /// writable layer becomes a new layer; COPY from the context. A step whose parent
+    /// layers, instruction (and, for COPY, source contents) are unchanged reuses its cached
+    /// layer without running. The base image must be in the store (`FROM scratch` needs
+    /// none). The result is named [`BuildOptions::tags`].
+    ///
+    /// # Errors
+    /// [`Error::Parse`] for the Containerfile (with the line); [`Error::Image`] with
+    /// [`ImageErrorKind::StepFailed`] when a RUN exits non-zero, [`ImageErrorKind::NotFound`]
+    /// for a missing base; [`Error::Config`] for a COPY source missing from the context;
+    /// [`Error::Unsupported`] without root (a rootless build would need the layers' owners
+    /// mapped back); and the errors of [`Container::spawn`] for a RUN.
+    pub fn build(
+        &self,
+        opts: &BuildOptions,
+        events: &(dyn Fn(&BuildEvent) + Sync),
+    ) -> Result<Image> {
+        if !self.owns_files() {
+            return Err(Error::unsupported(
+                "a build without root",
+                "RUN steps run as root inside and the new layers would carry the caller's ids: \
+                 build as root (rootless builds are not supported yet)",
+            ));
+        }
+        let tags = opts
+            .tags
+            .iter()
+            .map(|t| crate::image::store::normalize_name(t))
+            .collect::<Result<Vec<_>>>()?;
+        let text = read_containerfile(opts)?;
+        let file = Containerfile::parse(&text)?;
+        let (base_image, mut state) = match file.base(&opts.build_args)? {
+            Base::Scratch => (
+                None,
+                State {
+                    layers: Vec::new(),
+                    new_layers: Vec::new(),
+                    history: Vec::new(),
+                    config: ImageConfig::default(),
+                },
+            ),
+            Base::Image(name) => {
+                let image = self.image(&name).map_err(|e| match e {
+                    Error::Image {
+                        kind: ImageErrorKind::NotFound,
+                        object,
+                        ..
+                    } => Error::image(
+                        ImageErrorKind::NotFound,
+                        object,
+                        "the FROM image is not in the store: import it first (images import)",
+                    ),
+                    e => e,
+                })?;
+                let config = image.configuration().config().clone().unwrap_or_default();
+                let state = State {
+                    layers: image.layers().to_vec(),
+                    new_layers: Vec::new(),
+                    history: Vec::new(),
+                    config,
+                };
+                (Some(image), state)
+            }
+        };
+        let steps = file.evaluate(&state.config, &opts.build_args)?;
+        let total = steps.len() + 1;
+        let _gc = self.gc_lock_shared()?;
+        for (i, step) in steps.iter().enumerate() {
+            let number = i + 2;
+            events(&BuildEvent::Step {
+                number,
+                total,
+                instruction: step.created_by(),
+            });
+            step.apply_to(&mut state.config);
+            let makes_layer = step.makes_layer() || matches!(step.kind, StepKind::Workdir(_));
+            if !makes_layer {
+                state.history.push(HistoryEntry {
+                    created_by: step.created_by(),
+                    empty_layer: true,
+                    comment: None,
+                });
+                continue;
+            }
+            let key = self.cache_key(&state, step, opts)?;
+            let cached = if opts.no_cache {
+                None
+            } else {
+                self.cache_hit(&key, &state)?
+            };
+            let layer = match cached {
+                Some(hit) => {
+                    events(&BuildEvent::Cached { number });
+                    hit
+                }
+                None => {
+                    let made = self.run_step(&state, step, opts)?;
+                    self.write_cache(&key, made.as_ref().map(|(n, _)| n))?;
+                    made.map(|(_, l)| l)
+                }
+            };
+            match layer {
+                Some(layer) => {
+                    state.new_layers.push(NewLayer {
+                        diff_id: layer.diff_id.clone(),
+                        digest: layer.digest.clone(),
+                        size: layer.size,
+                        media_type: layer.media_type.clone(),
+                    });
+                    state.layers.push(layer);
+                    state.history.push(HistoryEntry {
+                        created_by: step.created_by(),
+                        empty_layer: false,
+                        comment: None,
+                    });
+                }
+                None => state.history.push(HistoryEntry {
+                    created_by: step.created_by(),
+                    empty_layer: true,
+                    comment: None,
+                }),
+            }
+        }
+        let image = self.record_built(base_image.as_ref(), &state, &tags, opts)?;
+        events(&BuildEvent::Done {
+            id: image.id().clone(),
+        });
+        Ok(image)
+    }
+
+    /// The cache key of a layer-making step: the parent chain, the resolved instruction, and
+    /// for COPY the digest of the sources' contents.
+    fn cache_key(&self, state: &State, step: &Step, opts: &BuildOptions) -> Result<Digest> {
+        let parent = state
+            .layers
+            .last()
+            .map_or_else(|| "scratch".to_owned(), |l| l.chain_id.to_string());
+        let mut text = format!("{parent}\n{}\n", step.cache_key());
+        if let StepKind::Copy { sources, .. } = &step.kind {
+            text.push_str(&copy::sources_digest(&opts.context, sources)?);
+        }
+        if let Some(epoch) = opts.source_date_epoch {
+            text.push_str(&format!("\nSOURCE_DATE_EPOCH={epoch}"));
+        }
+        Ok(digest_of(text.as_bytes()))
+    }
+
+    fn cache_path(&self, key: &Digest) -> PathBuf {
+        self.root()
+            .join("build-cache")
+            .join(format!("{}.json", key.digest()))
+    }
+
+    /// The cached result of a step, if its layer is still in the store: `Some(None)` for a
+    /// step that wrote nothing.
+    #[allow(clippy::option_option)]
+    fn cache_hit(&self, key: &Digest, state: &State) -> Result<Option<Option<Layer>>> {
+        let Ok(bytes) = std::fs::read(self.cache_path(key)) else {
+            return Ok(None);
+        };
+        let Ok(record) = serde_json::from_slice::<CacheRecord>(&bytes) else {
+            return Ok(None);
+        };
+        let Some(l) = record.layer else {
+            return Ok(Some(None));
+        };
+        let diff_id = parse_digest(&l.diff_id, "build cache")?;
+        let digest = parse_digest(&l.digest, "build cache")?;
+        let chain = match state.layers.last() {
+            None => diff_id.clone(),
+            Some(p) => digest_of(format!("{} {diff_id}", p.chain_id).as_bytes()),
+        };
+        let dir = self.layer_dir_of(&chain);
+        if !dir.is_dir() || !self.blob_path_of(&digest).is_file() {
+            return Ok(None);
+        }
+        Ok(Some(Some(Layer {
+            diff_id,
+            chain_id: chain,
+            digest,
+            size: l.size,
+            media_type: l.media_type,
+            dir,
+        })))
+    }
+
+    fn write_cache(&self, key: &Digest, layer: Option<&NewLayer>) -> Result<()> {
+        let record = CacheRecord {
+            layer: layer.map(|l| CachedLayer {
+                diff_id: l.diff_id.to_string(),
+                digest: l.digest.to_string(),
+                size: l.size,
+                media_type: l.media_type.clone(),
+            }),
+        };
+        let dir = self.root().join("build-cache");
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| Error::sys_path("mkdir", &dir, crate::error::io_errno(&e)))?;
+        let bytes = serde_json::to_vec(&record)
+            .map_err(|e| Error::image(ImageErrorKind::Malformed, "build cache", e.to_string()))?;
+        self.write_file_atomic(&self.cache_path(key), &bytes)
+    }
+
+    /// Runs a RUN, COPY or WORKDIR step into a fresh upper directory and commits what it
+    /// wrote as a layer (`None` when it wrote nothing).
+    fn run_step(
+        &self,
+        state: &State,
+        step: &Step,
+        opts: &BuildOptions,
+    ) -> Result<Option<(NewLayer, Layer)>> {
+        let work = self.temp_dir("build")?;
+        let upper = work.path.join("upper");
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&upper)
+            .map_err(|e| Error::sys_path("mkdir", &upper, crate::error::io_errno(&e)))?;
+        let lowers = self.step_lowers(state, &work.path)?;
+        let top_first: Vec<&Path> = lowers.iter().rev().map(PathBuf::as_path).collect();
+        let opaque = opaque_xattr(self.overlay_flavour());
+        match &step.kind {
+            StepKind::Run {
+                command,
+                env,
+                proxy_env,
+                user,
+                workdir,
+            } => {
+                let stubs = mount_point_stubs(&top_first, opaque);
+                let argv = command.argv();
+                let Some((program, args)) = argv.split_first() else {
+                    return Err(Error::image(
+                        ImageErrorKind::Malformed,
+                        format!("RUN at line {}", step.line),
+                        "an empty command",
+                    ));
+                };
+                let mut c = Container::new(program)
+                    .args(args)
+                    .namespaces(Namespaces::all() - Namespaces::USER)
+                    .current_dir(workdir)
+                    .rootfs(
+                        Rootfs::from_layers(lowers.clone())
+                            .persistent_upper(&upper)
+                            .userxattr(self.overlay_flavour() == OverlayFlavour::User),
+                    );
+                for kv in env.iter().chain(proxy_env) {
+                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                    c = c.env(k, v);
+                }
+                if !user.is_empty() {
+                    c = c.user(user.parse()?);
+                }
+                let status = c.spawn()?.wait()?;
+                if !status.success() {
+                    return Err(Error::image(
+                        ImageErrorKind::StepFailed,
+                        format!("RUN at line {}", step.line),
+                        format!("{} returned {status}", step.created_by()),
+                    ));
+                }
+                remove_stubs(&upper, &stubs);
+            }
+            StepKind::Copy {
+                chown,
+                sources,
+                dest,
+            } => {
+                let owner = match chown {
+                    None => (0, 0),
+                    Some(c) => chown_ids(&lowers, c)?,
+                };
+                let t = Target {
+                    upper: &upper,
+                    lowers: &top_first,
+                    opaque,
+                    owner,
+                };
+                copy::copy(&t, &opts.context, sources, dest)?;
+            }
+            StepKind::Workdir(dir) => {
+                let t = Target {
+                    upper: &upper,
+                    lowers: &top_first,
+                    opaque,
+                    owner: (0, 0),
+                };
+                copy::make_dir(&t, dir)?;
+            }
+            _ => return Ok(None),
+        }
+        self.commit_upper(state, &upper, &work.path, opts)
+    }
+
+    /// The layer directories a step runs on, bottom first (flattened past the kernel's
+    /// limit); for an image without layers, one empty directory in `work`.
+    fn step_lowers(&self, state: &State, work: &Path) -> Result<Vec<PathBuf>> {
+        if state.layers.is_empty() {
+            let empty = work.join("empty");
+            std::fs::DirBuilder::new()
+                .mode(0o755)
+                .create(&empty)
+                .map_err(|e| Error::sys_path("mkdir", &empty, crate::error::io_errno(&e)))?;
+            return Ok(vec![empty]);
+        }
+        let max = crate::rootfs::max_lowers()?;
+        self.lower_dirs_of(&state.layers, max)
+    }
+
+    /// The upper directory as a gzip layer blob, committed; `None` when it is empty.
+    fn commit_upper(
+        &self,
+        state: &State,
+        upper: &Path,
+        work: &Path,
+        opts: &BuildOptions,
+    ) -> Result<Option<(NewLayer, Layer)>> {
+        let fd = File::open(upper)
+            .map_err(|e| Error::sys_path("open", upper, crate::error::io_errno(&e)))?;
+        let blob_path = work.join("layer.tar.gz");
+        let out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&blob_path)
+            .map_err(|e| Error::sys_path("open", &blob_path, crate::error::io_errno(&e)))?;
+        let mut diff_opts = DiffOptions::new(self.overlay_flavour());
+        diff_opts.source_date_epoch = opts.source_date_epoch;
+        let (new, diff, out) = layout::write_gzip_layer(
+            std::os::fd::AsFd::as_fd(&fd),
+            &diff_opts,
+            std::io::BufWriter::with_capacity(1 << 20, out),
+        )?;
+        out.into_inner()
+            .map_err(|e| Error::sys_path("write", &blob_path, crate::error::io_errno(e.error())))?;
+        if diff.entries == 0 {
+            return Ok(None);
+        }
+        let layer = self.commit_layer_blob(
+            &blob_path,
+            &new.diff_id,
+            &new.digest,
+            new.size,
+            &new.media_type,
+            &state.layers,
+        )?;
+        Ok(Some((new, layer)))
+    }
+
+    /// Writes the built image's config, manifest and record, and names it.
+    fn record_built(
+        &self,
+        base: Option<&Image>,
+        state: &State,
+        tags: &[String],
+        opts: &BuildOptions,
+    ) -> Result<Image> {
+        let created_secs = opts.source_date_epoch.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        });
+        let created = layout::rfc3339(created_secs);
+        let base_manifest = match base {
+            Some(b) => {
+                let bytes = std::fs::read(self.blob_path_of(b.manifest_digest())).map_err(|e| {
+                    Error::sys_path(
+                        "read",
+                        self.blob_path_of(b.manifest_digest()),
+                        crate::error::io_errno(&e),
+                    )
+                })?;
+                Some(ImageManifest::from_reader(&bytes[..]).map_err(|e| {
+                    Error::image(
+                        ImageErrorKind::Malformed,
+                        format!("manifest {}", b.manifest_digest()),
+                        e.to_string(),
+                    )
+                })?)
+            }
+            None => None,
+        };
+        let base_docs = match (base, &base_manifest) {
+            (Some(b), Some(m)) => Some((b.configuration(), m.layers().as_slice())),
+            _ => None,
+        };
+        let docs = layout::image_documents(
+            base_docs,
+            &state.config,
+            &state.new_layers,
+            &state.history,
+            Some(&created),
+        )?;
+        self.record_image(&docs.config, &docs.manifest, &state.layers, tags)
+    }
+}
+
+/// The opaque-directory xattr of a store flavour's layers (and of the overlay mounted on them).
+fn opaque_xattr(f: OverlayFlavour) -> &'static CStr {
+    match f {
+        OverlayFlavour::Trusted => c"trusted.overlay.opaque",
+        OverlayFlavour::User => c"user.overlay.opaque",
+    }
+}
+
+/// The mount points a container's rootfs creates when the image lacks them: `/proc`, `/sys`,
+/// `/dev`, and the generated `/etc` files. Those missing from the layers are removed from a
+/// RUN's upper afterwards (when still empty), so that they do not become part of the layer.
+const MOUNT_POINTS: &[&str] = &[
+    "proc",
+    "sys",
+    "dev",
+    "etc/hosts",
+    "etc/hostname",
+    "etc/resolv.conf",
+    "etc",
+];
+
+fn mount_point_stubs(top_first: &[&Path], opaque: &CStr) -> Vec<&'static str> {
+    MOUNT_POINTS
+        .iter()
+        .copied()
+        .filter(|p| {
+            crate::rootfs::layers::merged_dir(top_first, p.as_bytes(), opaque)
+                .map(|d| !d.missing.is_empty())
+                // A file (etc/hosts) is no directory: it exists.
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Removes the empty mount-point stubs a RUN left (files of size 0, empty directories).
+fn remove_stubs(upper: &Path, stubs: &[&str]) {
+    for s in stubs {
+        let p = upper.join(s);
+        match p.symlink_metadata() {
+            Ok(m) if m.is_file() && m.len() == 0 => {
+                let _ = std::fs::remove_file(&p);
+            }
+            Ok(m) if m.is_dir() => {
+                // Fails, and keeps it, unless empty.
+                let _ = std::fs::remove_dir(&p);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `--chown` as ids: names through the image's `/etc/passwd` and `/etc/group`; a user
+/// without a group gets the gid equal to its uid (Dockerfile reference, COPY --chown).
+fn chown_ids(lowers: &[PathBuf], c: &super::containerfile::Chown) -> Result<(u32, u32)> {
+    let rootfs = Rootfs::from_layers(lowers.to_vec());
+    let spec = match &c.group {
+        Some(g) => format!("{}:{g}", c.user),
+        None => c.user.clone(),
+    };
+    let user: crate::process::User = spec.parse()?;
+    let passwd = rootfs.read_file(c"etc/passwd", false)?;
+    let group = match user.group() {
+        Some(crate::process::Id::Name(_)) => rootfs.read_file(c"etc/group", false)?,
+        _ => None,
+    };
+    let r = user.resolve(passwd.as_deref(), group.as_deref())?;
+    Ok(match &c.group {
+        Some(_) => (r.uid, r.gid),
+        None => (r.uid, r.uid),
+    })
+}
+
+/// The Containerfile's text (at most 1 MiB).
+fn read_containerfile(opts: &BuildOptions) -> Result<String> {
+    let path = match &opts.file {
+        Some(f) => f.clone(),
+        None => {
+            let c = opts.context.join("Containerfile");
+            if c.exists() {
+                c
+            } else {
+                opts.context.join("Dockerfile")
+            }
+        }
+    };
+    let f = File::open(&path)
+        .map_err(|e| Error::sys_path("open", &path, crate::error::io_errno(&e)))?;
+    let mut text = String::new();
+    f.take(MAX_CONTAINERFILE + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| Error::sys_path("read", &path, crate::error::io_errno(&e)))?;
+    if text.len() as u64 > MAX_CONTAINERFILE {
+        return Err(Error::parse(
+            path.display().to_string(),
+            "larger than 1 MiB",
+        ));
+    }
+    Ok(text)
+}
+
+/// A directory in the store's `tmp/`, removed on drop.
+pub(crate) struct TempDir {
+    pub(crate) path: PathBuf,
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = remove_tree(&self.path);
+    }
+}
