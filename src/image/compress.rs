@@ -3,7 +3,8 @@
 //!
 //! One pass over the blob: the raw bytes are counted, hashed and copied to the caller's `tee`
 //! (the store keeps the blob) as the decompressor pulls them through a 1 MiB buffer; what the
-//! decompressor yields is hashed again (the diff_id) on its way to the caller. The
+//! decompressor yields is hashed again (the diff_id) on its way to the caller (a plain tar
+//! is hashed once: its digest is its diff_id, the tar stream being the raw stream). The
 //! compression is told by the first bytes, not by the media type (docker-save archives label
 //! layers inconsistently): gzip `1f 8b`, zstd `28 b5 2f fd` or a skippable frame
 //! `5X 2a 4d 18` first (RFC 8878 §3.1.2), anything else a plain tar.
@@ -247,7 +248,7 @@ impl BufRead for Buf<'_> {
 /// The decompressor in use.
 enum Decoder<'a> {
     Plain(Buf<'a>),
-    Gzip(flate2::bufread::GzDecoder<Buf<'a>>),
+    Gzip(Box<flate2::bufread::GzDecoder<Buf<'a>>>),
     /// After the last gzip member: what follows is not gzip, it is only hashed.
     Trailing(Buf<'a>),
     Zstd(zstd::stream::read::Decoder<'static, Buf<'a>>),
@@ -290,10 +291,10 @@ impl<'a> Decoder<'a> {
                     let Decoder::Gzip(d) = std::mem::replace(self, Decoder::Swapping) else {
                         return Ok(0);
                     };
-                    let mut b = d.into_inner();
+                    let mut b = (*d).into_inner();
                     let more = b.peek(2).map(|next| next == [0x1f, 0x8b]);
                     *self = if matches!(more, Ok(true)) {
-                        Decoder::Gzip(flate2::bufread::GzDecoder::new(b))
+                        Decoder::Gzip(Box::new(flate2::bufread::GzDecoder::new(b)))
                     } else {
                         Decoder::Trailing(b)
                     };
@@ -349,7 +350,7 @@ impl<'a> LayerStream<'a> {
             Err(e) => return Err(Self::io_fault(&buf.inner, &expected, &e)),
         };
         let dec = match compression {
-            Compression::Gzip => Decoder::Gzip(flate2::bufread::GzDecoder::new(buf)),
+            Compression::Gzip => Decoder::Gzip(Box::new(flate2::bufread::GzDecoder::new(buf))),
             Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(buf) {
                 Ok(d) => Decoder::Zstd(d),
                 Err(e) => {
@@ -474,7 +475,11 @@ impl<'a> LayerStream<'a> {
                 format!("{} stream: {e}", self.compression.name()),
             ));
         }
-        let diff_id = sha256_digest(std::mem::take(&mut self.diff));
+        let diff_id = if self.compression == Compression::None {
+            digest.clone()
+        } else {
+            sha256_digest(std::mem::take(&mut self.diff))
+        };
         if diff_id != self.expected.diff_id {
             return Err(Error::image(
                 ImageErrorKind::DigestMismatch,
@@ -496,7 +501,10 @@ impl Read for LayerStream<'_> {
         }
         match self.dec.read(buf) {
             Ok(n) => {
-                self.diff.update(&buf[..n]);
+                // A plain blob is its own tar: its digest is its diff_id, hashed once.
+                if self.compression != Compression::None {
+                    self.diff.update(&buf[..n]);
+                }
                 self.tar_bytes += n as u64;
                 Ok(n)
             }
@@ -528,7 +536,11 @@ pub fn bench_layer_stream(raw: &[u8], diff_id: &str) -> Result<String> {
     };
     let mut s = LayerStream::new(Box::new(raw), expected, None)?;
     let mut buf = vec![0u8; RAW_BUF];
-    while s.read(&mut buf).map_err(|e| Error::sys("read", io_errno(&e)))? > 0 {}
+    while s
+        .read(&mut buf)
+        .map_err(|e| Error::sys("read", io_errno(&e)))?
+        > 0
+    {}
     Ok(s.finish()?.0.to_string())
 }
 

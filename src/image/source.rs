@@ -37,8 +37,9 @@
 //! by digests are confined to the archive: absolute paths and `..` are refused
 //! (CVE-2014-9358); a symbolic-link member (skopeo writes `<id>/layer.tar -> ../<hex>.tar`)
 //! or a hard-link member is followed one level, inside the archive. A tarball compressed as
-//! a whole (`docker save | gzip`) is refused as unsupported, with the advice to decompress
-//! it first: reading members in place needs the plain tar.
+//! a whole with gzip or zstd (`docker save | gzip`, as `docker load` and skopeo take) is
+//! first decompressed into an unnamed temporary file in `$TMPDIR` (disk space for the plain
+//! tar, freed when the [`Resolved`] is dropped); xz and bzip2 are refused as unsupported.
 //!
 //! An archive with `manifest.json` is a `docker save` archive (all three shapes: Docker ≤ 24
 //! `<id>/layer.tar`, Docker 25+ with an OCI layout of uncompressed blobs inside, the
@@ -450,9 +451,11 @@ pub(crate) fn parse_sha256(s: &str, object: &str) -> Result<(Digest, String)> {
     }
     // The grammar of descriptor.md: a well-formed digest of another algorithm.
     let alg_ok = !alg.is_empty()
-        && alg
-            .split(['+', '.', '_', '-'])
-            .all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        && alg.split(['+', '.', '_', '-']).all(|c| {
+            !c.is_empty()
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        });
     let enc_ok = !hex.is_empty()
         && hex
             .bytes()
@@ -751,8 +754,7 @@ fn is_attestation(d: &Desc) -> bool {
     d.annotations
         .get("vnd.docker.reference.type")
         .is_some_and(|t| t == "attestation-manifest")
-        || d
-            .platform
+        || d.platform
             .as_ref()
             .is_some_and(|p| p.os == "unknown" || p.architecture == "unknown")
 }
@@ -796,14 +798,15 @@ fn choose_platform(
             },
         ));
     };
-    let picked = candidates.into_iter().nth(i).ok_or_else(|| {
-        malformed(object, "platform choice out of range")
-    })?;
+    let picked = candidates
+        .into_iter()
+        .nth(i)
+        .ok_or_else(|| malformed(object, "platform choice out of range"))?;
     let note = (n > 1).then(|| {
-        let what = picked
-            .platform
-            .as_ref()
-            .map_or_else(|| "the manifest without a platform".to_owned(), |p| p.to_string());
+        let what = picked.platform.as_ref().map_or_else(
+            || "the manifest without a platform".to_owned(),
+            |p| p.to_string(),
+        );
         format!("picked {what} of {n} platforms")
     });
     Ok((picked, note))
@@ -842,7 +845,10 @@ fn select_in_index(entries: Vec<Desc>, tag: Option<&str>, object: &str) -> Resul
         .filter(|d| kind_of(&d.media_type) != Kind::Other)
         .collect();
     let names = |images: &[Desc]| -> String {
-        let mut v: Vec<String> = images.iter().filter_map(|d| d.name().map(str::to_owned)).collect();
+        let mut v: Vec<String> = images
+            .iter()
+            .filter_map(|d| d.name().map(str::to_owned))
+            .collect();
         v.dedup();
         if v.is_empty() {
             "no names".to_owned()
@@ -1045,17 +1051,21 @@ impl Source {
             return Err(malformed(&object, "not a regular file"));
         }
         let mut head = [0u8; 6];
-        let n = read_full_at(&file, &mut head, 0).map_err(|e| Error::sys_path("read", path, io_errno(&e)))?;
-        let c = Compression::detect(&head[..n]);
-        if c != Compression::None || head[..n] == [0xfd, b'7', b'z', b'X', b'Z', 0] || head[..n.min(3)] == *b"BZh" {
+        let n = read_full_at(&file, &mut head, 0)
+            .map_err(|e| Error::sys_path("read", path, io_errno(&e)))?;
+        if head[..n] == [0xfd, b'7', b'z', b'X', b'Z', 0] || head[..n.min(3)] == *b"BZh" {
             return Err(Error::image(
                 ImageErrorKind::Unsupported,
                 object,
-                "the archive is compressed as a whole; decompress it first (gunzip, zstd -d, \
-                 unxz, bunzip2): layers are read in place from the plain tar",
+                "the archive is compressed with xz or bzip2; decompress it first (unxz, \
+                 bunzip2), or use gzip or zstd",
             ));
         }
-        let members = index_archive(&file, meta.len(), &object)?;
+        let (file, len) = match Compression::detect(&head[..n]) {
+            Compression::None => (file, meta.len()),
+            c => decompress_to_temp(file, c, path)?,
+        };
+        let members = index_archive(&file, len, &object)?;
         Ok(Source::Archive {
             path: path.to_owned(),
             file,
@@ -1215,7 +1225,10 @@ impl Source {
             .read_to_end(&mut v)
             .map_err(|e| Error::sys_path("read", self.where_().join(rel), io_errno(&e)))?;
         if v.len() as u64 > cap {
-            return Err(malformed(object, format!("{rel} grew past the limit of {cap} bytes")));
+            return Err(malformed(
+                object,
+                format!("{rel} grew past the limit of {cap} bytes"),
+            ));
         }
         Ok(v)
     }
@@ -1247,7 +1260,11 @@ impl Source {
                     "expected {} bytes, the blob has {}{}",
                     d.size,
                     v.len(),
-                    if v.len() as u64 > d.size { " or more" } else { "" }
+                    if v.len() as u64 > d.size {
+                        " or more"
+                    } else {
+                        ""
+                    }
                 ),
             ));
         }
@@ -1261,6 +1278,52 @@ impl Source {
         }
         Ok(v)
     }
+}
+
+/// An archive compressed as a whole (`docker save | gzip`), decompressed into an unnamed
+/// temporary file (`O_TMPFILE` in `$TMPDIR`, gone when closed) so that its members can be
+/// read in place like those of a plain tar. Its length is limited by the file system only.
+fn decompress_to_temp(file: File, c: Compression, path: &Path) -> Result<(File, u64)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp_dir = std::env::temp_dir();
+    let tmp = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+        .open(&tmp_dir)
+        .map_err(|e| Error::sys_path("open(O_TMPFILE)", &tmp_dir, io_errno(&e)))?;
+    let input = io::BufReader::with_capacity(1 << 20, file);
+    let mut decoder: Box<dyn Read> = match c {
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        _ => Box::new(
+            zstd::stream::read::Decoder::with_buffer(input).map_err(|e| {
+                malformed(&path.display().to_string(), format!("zstd decoder: {e}"))
+            })?,
+        ),
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = match decoder.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.raw_os_error().is_some() => {
+                return Err(Error::sys_path("read", path, io_errno(&e)))
+            }
+            Err(e) => {
+                return Err(malformed(
+                    &path.display().to_string(),
+                    format!("{} stream of the archive: {e}", c.name()),
+                ))
+            }
+        };
+        tmp.write_all_at(&buf[..n], len)
+            .map_err(|e| Error::sys_path("write", &tmp_dir, io_errno(&e)))?;
+        len += n as u64;
+    }
+    Ok((tmp, len))
 }
 
 /// `pread` until `buf` is full or EOF; the bytes read.
@@ -1317,9 +1380,7 @@ fn index_archive(file: &File, len: u64, object: &str) -> Result<HashMap<String, 
             || ty.is_gnu_longlink()
             || ty.is_pax_local_extensions()
             || ty.is_pax_global_extensions();
-        let mut size = header
-            .entry_size()
-            .map_err(|e| bad(pos, &e.to_string()))?;
+        let mut size = header.entry_size().map_err(|e| bad(pos, &e.to_string()))?;
         let mut pax_path = None;
         let mut pax_link = None;
         if !is_ext {
@@ -1348,7 +1409,10 @@ fn index_archive(file: &File, len: u64, object: &str) -> Result<HashMap<String, 
             .ok_or_else(|| bad(pos, &format!("an entry of {size} bytes runs past the end")))?;
         let read_ext = |cap: u64, what: &str| -> Result<Vec<u8>> {
             if size > cap {
-                return Err(bad(pos, &format!("{what} of {size} bytes, more than {cap}")));
+                return Err(bad(
+                    pos,
+                    &format!("{what} of {size} bytes, more than {cap}"),
+                ));
             }
             let mut v = vec![0u8; size as usize];
             read_at(&mut v, data)?;
@@ -1419,7 +1483,10 @@ fn index_archive(file: &File, len: u64, object: &str) -> Result<HashMap<String, 
             .ok_or_else(|| bad(pos, "size overflow"))?;
     }
     if long_name.is_some() || long_link.is_some() || pax.is_some() {
-        return Err(malformed(object, "the archive ends after an extension header"));
+        return Err(malformed(
+            object,
+            "the archive ends after an extension header",
+        ));
     }
     Ok(members)
 }
@@ -1551,7 +1618,10 @@ fn resolve_layout(source: Source, tag: Option<&str>, object: &str) -> Result<Res
                 return Err(Error::image(
                     ImageErrorKind::Unsupported,
                     desc.object(),
-                    format!("media type {:?} is no image manifest or index", desc.media_type),
+                    format!(
+                        "media type {:?} is no image manifest or index",
+                        desc.media_type
+                    ),
                 ))
             }
         }
@@ -1636,8 +1706,8 @@ fn digest_in_path(p: &str) -> Option<(Digest, String)> {
 /// Resolves an image of a `docker save` archive.
 fn resolve_docker(source: &Source, tag: Option<&str>, object: &str) -> Result<Parts> {
     let bytes = source.read_capped("manifest.json", MAX_JSON, "manifest.json")?;
-    let items: Vec<DockerItem> = serde_json::from_slice(&bytes)
-        .map_err(|e| malformed("manifest.json", e.to_string()))?;
+    let items: Vec<DockerItem> =
+        serde_json::from_slice(&bytes).map_err(|e| malformed("manifest.json", e.to_string()))?;
     let all_tags = || {
         let v: Vec<&str> = items
             .iter()
@@ -1669,10 +1739,7 @@ fn resolve_docker(source: &Source, tag: Option<&str>, object: &str) -> Result<Pa
         }
         None => match items.as_slice() {
             [] => return Err(not_found(object, "manifest.json lists no image")),
-            [i] => (
-                i,
-                i.repo_tags.as_ref().and_then(|t| t.first().cloned()),
-            ),
+            [i] => (i, i.repo_tags.as_ref().and_then(|t| t.first().cloned())),
             _ => {
                 return Err(Error::image(
                     ImageErrorKind::Ambiguous,

@@ -62,9 +62,18 @@ fn kind(r: &Result<(Digest, u64)>) -> Option<ImageErrorKind> {
 #[test]
 fn magic_detection() {
     assert_eq!(Compression::detect(&[0x1f, 0x8b, 8, 0]), Compression::Gzip);
-    assert_eq!(Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd]), Compression::Zstd);
-    assert_eq!(Compression::detect(&[0x5e, 0x2a, 0x4d, 0x18]), Compression::Zstd);
-    assert_eq!(Compression::detect(&[0x60, 0x2a, 0x4d, 0x18]), Compression::None);
+    assert_eq!(
+        Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd]),
+        Compression::Zstd
+    );
+    assert_eq!(
+        Compression::detect(&[0x5e, 0x2a, 0x4d, 0x18]),
+        Compression::Zstd
+    );
+    assert_eq!(
+        Compression::detect(&[0x60, 0x2a, 0x4d, 0x18]),
+        Compression::None
+    );
     assert_eq!(Compression::detect(b"etc/"), Compression::None);
     assert_eq!(Compression::detect(&[0x1f]), Compression::None);
     assert_eq!(Compression::detect(&[]), Compression::None);
@@ -115,8 +124,12 @@ fn finish_drains_what_the_reader_left() {
     // The unpacker stops at the end blocks; finish() must still hash the padding.
     let tar = tar_bytes();
     for raw in [gzip(&tar), tar.clone()] {
-        let mut s = LayerStream::new(Box::new(std::io::Cursor::new(raw.clone())), expected(&raw, &tar), None)
-            .unwrap();
+        let mut s = LayerStream::new(
+            Box::new(std::io::Cursor::new(raw.clone())),
+            expected(&raw, &tar),
+            None,
+        )
+        .unwrap();
         let mut head = [0u8; 512];
         s.read_exact(&mut head).unwrap();
         let (d, n) = s.finish().unwrap();
@@ -147,7 +160,10 @@ fn digest_mismatch_names_both() {
     let (r, _, _) = run(raw.clone(), exp);
     let msg = r.as_ref().unwrap_err().to_string();
     assert_eq!(kind(&r), Some(ImageErrorKind::DigestMismatch), "{msg}");
-    assert!(msg.contains(wrong.as_ref()) && msg.contains(sha256_of(&raw).as_ref()), "{msg}");
+    assert!(
+        msg.contains(wrong.as_ref()) && msg.contains(sha256_of(&raw).as_ref()),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -225,7 +241,10 @@ fn corrupt_gzip_reports_the_digest_first_then_malformed() {
     exp.digest = None;
     let (r, _, _) = run(bad, exp);
     assert!(
-        matches!(kind(&r), Some(ImageErrorKind::Malformed | ImageErrorKind::DigestMismatch)),
+        matches!(
+            kind(&r),
+            Some(ImageErrorKind::Malformed | ImageErrorKind::DigestMismatch)
+        ),
         "{r:?}"
     );
 }

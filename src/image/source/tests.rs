@@ -32,9 +32,8 @@ impl Drop for TempDir {
 }
 
 fn tool(name: &str, test: &str) -> bool {
-    let found = std::env::var_os("PATH").is_some_and(|p| {
-        std::env::split_paths(&p).any(|d| d.join(name).is_file())
-    });
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()));
     if !found {
         eprintln!("skipped: {test}: {name} is not installed");
     }
@@ -116,7 +115,11 @@ impl Layout {
     fn new(tag: &str) -> Layout {
         let dir = TempDir::new(tag);
         std::fs::create_dir_all(dir.0.join("blobs/sha256")).unwrap();
-        std::fs::write(dir.0.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        std::fs::write(
+            dir.0.join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .unwrap();
         Layout { dir }
     }
 
@@ -144,8 +147,13 @@ impl Layout {
     }
 
     fn index(&self, manifests: Vec<serde_json::Value>) {
-        let i = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
-        std::fs::write(self.path().join("index.json"), serde_json::to_vec(&i).unwrap()).unwrap();
+        let i =
+            serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
+        std::fs::write(
+            self.path().join("index.json"),
+            serde_json::to_vec(&i).unwrap(),
+        )
+        .unwrap();
     }
 
     fn r#ref(&self, tag: Option<&str>) -> ImageRef {
@@ -178,27 +186,79 @@ fn image_ref_forms_and_round_trip() {
     let d = dir.display().to_string();
     let f = file.display().to_string();
     let cases = [
-        (format!("oci:{d}:v1"), ImageRef::Layout { dir: dir.clone(), tag: Some("v1".into()) }),
-        (format!("oci-archive:{f}"), ImageRef::Archive { path: file.clone(), tag: None }),
+        (
+            format!("oci:{d}:v1"),
+            ImageRef::Layout {
+                dir: dir.clone(),
+                tag: Some("v1".into()),
+            },
+        ),
+        (
+            format!("oci-archive:{f}"),
+            ImageRef::Archive {
+                path: file.clone(),
+                tag: None,
+            },
+        ),
         (
             format!("docker-archive:{f}:busybox:latest"),
-            ImageRef::Archive { path: file.clone(), tag: Some("busybox:latest".into()) },
+            ImageRef::Archive {
+                path: file.clone(),
+                tag: Some("busybox:latest".into()),
+            },
         ),
-        (d.clone(), ImageRef::Layout { dir: dir.clone(), tag: None }),
-        (format!("{d}:t"), ImageRef::Layout { dir: dir.clone(), tag: Some("t".into()) }),
-        (f.clone(), ImageRef::Archive { path: file.clone(), tag: None }),
-        (format!("{f}:a:b"), ImageRef::Archive { path: file.clone(), tag: Some("a:b".into()) }),
-        ("busybox:latest".into(), ImageRef::Stored("busybox:latest".into())),
+        (
+            d.clone(),
+            ImageRef::Layout {
+                dir: dir.clone(),
+                tag: None,
+            },
+        ),
+        (
+            format!("{d}:t"),
+            ImageRef::Layout {
+                dir: dir.clone(),
+                tag: Some("t".into()),
+            },
+        ),
+        (
+            f.clone(),
+            ImageRef::Archive {
+                path: file.clone(),
+                tag: None,
+            },
+        ),
+        (
+            format!("{f}:a:b"),
+            ImageRef::Archive {
+                path: file.clone(),
+                tag: Some("a:b".into()),
+            },
+        ),
+        (
+            "busybox:latest".into(),
+            ImageRef::Stored("busybox:latest".into()),
+        ),
         ("sha256:0123".into(), ImageRef::Stored("sha256:0123".into())),
-        (format!("{}/nothere:x", t.0.display()), ImageRef::Stored(format!("{}/nothere:x", t.0.display()))),
+        (
+            format!("{}/nothere:x", t.0.display()),
+            ImageRef::Stored(format!("{}/nothere:x", t.0.display())),
+        ),
     ];
     for (s, want) in cases {
         let got = ImageRef::parse(&s).unwrap();
         assert_eq!(got, want, "{s}");
-        assert_eq!(got.to_string().parse::<ImageRef>().unwrap(), want, "{s} round trip");
+        assert_eq!(
+            got.to_string().parse::<ImageRef>().unwrap(),
+            want,
+            "{s} round trip"
+        );
     }
     for bad in ["", "oci:", "oci:/x:", "docker-archive:"] {
-        assert!(matches!(ImageRef::parse(bad), Err(Error::Config { .. })), "{bad:?}");
+        assert!(
+            matches!(ImageRef::parse(bad), Err(Error::Config { .. })),
+            "{bad:?}"
+        );
     }
 }
 
@@ -216,10 +276,17 @@ fn digests_are_checked_before_use() {
         "nocolon".to_owned(),
         "".to_owned(),
     ] {
-        assert_eq!(kind(&parse_sha256(&bad, "o")), ImageErrorKind::Malformed, "{bad}");
+        assert_eq!(
+            kind(&parse_sha256(&bad, "o")),
+            ImageErrorKind::Malformed,
+            "{bad}"
+        );
     }
     let sha512 = format!("sha512:{}", "ab".repeat(64));
-    assert_eq!(kind(&parse_sha256(&sha512, "o")), ImageErrorKind::Unsupported);
+    assert_eq!(
+        kind(&parse_sha256(&sha512, "o")),
+        ImageErrorKind::Unsupported
+    );
 }
 
 // --- Hand-written layouts ----------------------------------------------------------------
@@ -260,9 +327,18 @@ fn containerd_names_and_tag_part() {
     });
     let b = named(one_layer(&l, b"b"), "v2");
     l.index(vec![d, b]);
-    for tag in ["busybox:latest", "busybox", "docker.io/library/busybox:latest", "latest"] {
+    for tag in [
+        "busybox:latest",
+        "busybox",
+        "docker.io/library/busybox:latest",
+        "latest",
+    ] {
         let r = Resolved::open(&l.r#ref(Some(tag))).unwrap();
-        assert_eq!(r.name.as_deref(), Some("docker.io/library/busybox:latest"), "{tag}");
+        assert_eq!(
+            r.name.as_deref(),
+            Some("docker.io/library/busybox:latest"),
+            "{tag}"
+        );
     }
     // NAME:TAG whose tag part is a bare ref.name.
     let r = Resolved::open(&l.r#ref(Some("myimage:v2"))).unwrap();
@@ -300,7 +376,8 @@ fn platform_manifest(l: &Layout, arch: &str, variant: Option<&str>, os: &str) ->
 fn multi_platform_index_picks_the_host() {
     let l = Layout::new("multi");
     let mut attest = platform_manifest(&l, "unknown", None, "unknown");
-    attest["annotations"] = serde_json::json!({"vnd.docker.reference.type": "attestation-manifest"});
+    attest["annotations"] =
+        serde_json::json!({"vnd.docker.reference.type": "attestation-manifest"});
     let entries = vec![
         platform_manifest(&l, "arm64", Some("v8"), "linux"),
         platform_manifest(&l, "amd64", None, "linux"),
@@ -321,7 +398,10 @@ fn multi_platform_index_picks_the_host() {
     assert_eq!(d.platform.unwrap().variant.as_deref(), Some("v2"));
     let (d, note) = pick(host("amd64", 4));
     assert_eq!(d.platform.unwrap().variant.as_deref(), Some("v3"));
-    assert_eq!(note.as_deref(), Some("picked linux/amd64/v3 of 4 platforms"));
+    assert_eq!(
+        note.as_deref(),
+        Some("picked linux/amd64/v3 of 4 platforms")
+    );
     let (d, _) = pick(host("arm64", 1));
     assert_eq!(d.platform.unwrap().architecture, "arm64");
     let e = choose_platform(descs.clone(), &host("s390x", 1), "t");
@@ -336,7 +416,10 @@ fn multi_platform_index_picks_the_host() {
     if h.arch == "amd64" || h.arch == "arm64" {
         let r = Resolved::open(&l.r#ref(Some("multi"))).unwrap();
         let note = r.platform_note.clone().unwrap();
-        assert!(note.starts_with(&format!("picked linux/{}", h.arch)), "{note}");
+        assert!(
+            note.starts_with(&format!("picked linux/{}", h.arch)),
+            "{note}"
+        );
         verify_layers(&r).unwrap();
     }
 }
@@ -368,7 +451,11 @@ fn blob_digest_size_and_diff_id_mismatches() {
     let l2 = Layout::new("diffid");
     let other = layer_tar("etc/y", b"y");
     let md = l2.image(&[(&raw, &other)]);
-    std::fs::write(l2.path().join("blobs/sha256").join(hex(&sha256_of(&raw))), &raw).unwrap();
+    std::fs::write(
+        l2.path().join("blobs/sha256").join(hex(&sha256_of(&raw))),
+        &raw,
+    )
+    .unwrap();
     l2.index(vec![md]);
     let r = Resolved::open(&l2.r#ref(None)).unwrap();
     let e = verify_layers(&r);
@@ -378,17 +465,28 @@ fn blob_digest_size_and_diff_id_mismatches() {
     // A manifest blob that is not what its descriptor says.
     let l3 = Layout::new("manifest-mismatch");
     let mut md = one_layer(&l3, b"q");
-    let mhex = md["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap().to_owned();
+    let mhex = md["digest"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("sha256:")
+        .unwrap()
+        .to_owned();
     md["size"] = (md["size"].as_u64().unwrap() + 1).into();
     l3.index(vec![md.clone()]);
-    assert_eq!(kind(&Resolved::open(&l3.r#ref(None))), ImageErrorKind::SizeMismatch);
+    assert_eq!(
+        kind(&Resolved::open(&l3.r#ref(None))),
+        ImageErrorKind::SizeMismatch
+    );
     md["size"] = (md["size"].as_u64().unwrap() - 1).into();
     l3.index(vec![md]);
     let p = l3.path().join("blobs/sha256").join(mhex);
     let mut bytes = std::fs::read(&p).unwrap();
     bytes[0] = b' ';
     std::fs::write(&p, bytes).unwrap();
-    assert_eq!(kind(&Resolved::open(&l3.r#ref(None))), ImageErrorKind::DigestMismatch);
+    assert_eq!(
+        kind(&Resolved::open(&l3.r#ref(None))),
+        ImageErrorKind::DigestMismatch
+    );
 }
 
 #[test]
@@ -401,8 +499,14 @@ fn traversal_and_uppercase_digests_never_reach_the_file_system() {
         format!("sha256:{}", "A".repeat(64)),
         format!("sha256:../{}", "a".repeat(61)),
     ] {
-        l.index(vec![serde_json::json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": 2})]);
-        assert_eq!(kind(&Resolved::open(&l.r#ref(None))), ImageErrorKind::Malformed, "{digest}");
+        l.index(vec![
+            serde_json::json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": 2}),
+        ]);
+        assert_eq!(
+            kind(&Resolved::open(&l.r#ref(None))),
+            ImageErrorKind::Malformed,
+            "{digest}"
+        );
     }
 }
 
@@ -411,14 +515,22 @@ fn a_symlinked_blob_cannot_lead_out_of_the_layout() {
     let l = Layout::new("symlink");
     let md = one_layer(&l, b"s");
     l.index(vec![md.clone()]);
-    let hexd = md["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap().to_owned();
+    let hexd = md["digest"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("sha256:")
+        .unwrap()
+        .to_owned();
     let outside = TempDir::new("outside");
     let target = outside.0.join("m");
     let p = l.path().join("blobs/sha256").join(&hexd);
     std::fs::rename(&p, &target).unwrap();
     std::os::unix::fs::symlink(&target, &p).unwrap();
     // Resolved inside the layout's root: /tmp/.../m is looked up under the layout.
-    assert_eq!(kind(&Resolved::open(&l.r#ref(None))), ImageErrorKind::NotFound);
+    assert_eq!(
+        kind(&Resolved::open(&l.r#ref(None))),
+        ImageErrorKind::NotFound
+    );
 }
 
 #[test]
@@ -426,8 +538,16 @@ fn media_type_confusion_is_refused() {
     // A config descriptor that names a manifest blob (CVE-2021-41190 shape).
     let l = Layout::new("confusion");
     let inner = one_layer(&l, b"c");
-    let inner_bytes =
-        std::fs::read(l.path().join("blobs/sha256").join(inner["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap())).unwrap();
+    let inner_bytes = std::fs::read(
+        l.path().join("blobs/sha256").join(
+            inner["digest"]
+                .as_str()
+                .unwrap()
+                .strip_prefix("sha256:")
+                .unwrap(),
+        ),
+    )
+    .unwrap();
     let cfg_as_manifest = l.blob(OCI_CONFIG, &inner_bytes);
     let m = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": cfg_as_manifest, "layers": []});
     let md = l.blob(OCI_MANIFEST, &serde_json::to_vec(&m).unwrap());
@@ -441,7 +561,10 @@ fn media_type_confusion_is_refused() {
     let m = serde_json::json!({"schemaVersion": 2, "config": cfg, "layers": []});
     let md = l.blob(OCI_MANIFEST, &serde_json::to_vec(&m).unwrap());
     l.index(vec![md]);
-    assert_eq!(kind(&Resolved::open(&l.r#ref(None))), ImageErrorKind::Unsupported);
+    assert_eq!(
+        kind(&Resolved::open(&l.r#ref(None))),
+        ImageErrorKind::Unsupported
+    );
 
     // A manifest whose own mediaType says index.
     let mut m: serde_json::Value = serde_json::from_slice(&inner_bytes).unwrap();
@@ -456,7 +579,10 @@ fn media_type_confusion_is_refused() {
     let mut d = one_layer(&l, b"d");
     d["mediaType"] = OCI_INDEX.into();
     l.index(vec![d]);
-    assert_eq!(kind(&Resolved::open(&l.r#ref(None))), ImageErrorKind::Malformed);
+    assert_eq!(
+        kind(&Resolved::open(&l.r#ref(None))),
+        ImageErrorKind::Malformed
+    );
 }
 
 #[test]
@@ -471,18 +597,34 @@ fn huge_sizes_are_refused_unread() {
     // index.json itself over the cap: read no further than the cap.
     let big = vec![b' '; (MAX_JSON + 10) as usize];
     std::fs::write(l.path().join("index.json"), big).unwrap();
-    assert_eq!(kind(&Resolved::open(&l.r#ref(None))), ImageErrorKind::Malformed);
+    assert_eq!(
+        kind(&Resolved::open(&l.r#ref(None))),
+        ImageErrorKind::Malformed
+    );
 }
 
 #[test]
 fn missing_or_bad_layout_files() {
     let l = Layout::new("nolayout");
     l.index(vec![one_layer(&l, b"n")]);
-    std::fs::write(l.path().join("oci-layout"), br#"{"imageLayoutVersion":"2.0.0"}"#).unwrap();
-    assert_eq!(kind(&Resolved::open(&l.r#ref(None))), ImageErrorKind::Unsupported);
+    std::fs::write(
+        l.path().join("oci-layout"),
+        br#"{"imageLayoutVersion":"2.0.0"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        kind(&Resolved::open(&l.r#ref(None))),
+        ImageErrorKind::Unsupported
+    );
     std::fs::remove_file(l.path().join("oci-layout")).unwrap();
-    assert_eq!(kind(&Resolved::open(&l.r#ref(None))), ImageErrorKind::Malformed);
-    let none = ImageRef::Layout { dir: l.path().join("nope"), tag: None };
+    assert_eq!(
+        kind(&Resolved::open(&l.r#ref(None))),
+        ImageErrorKind::Malformed
+    );
+    let none = ImageRef::Layout {
+        dir: l.path().join("nope"),
+        tag: None,
+    };
     assert_eq!(kind(&Resolved::open(&none)), ImageErrorKind::NotFound);
 }
 
@@ -511,7 +653,10 @@ fn write_archive(dir: &Path, name: &str, b: tar::Builder<Vec<u8>>) -> PathBuf {
 }
 
 fn archive_ref(p: &Path, tag: Option<&str>) -> ImageRef {
-    ImageRef::Archive { path: p.to_owned(), tag: tag.map(str::to_owned) }
+    ImageRef::Archive {
+        path: p.to_owned(),
+        tag: tag.map(str::to_owned),
+    }
 }
 
 /// The Docker <= 24 shape: `<id>/layer.tar` (one of them a symlink, as skopeo writes),
@@ -525,7 +670,11 @@ fn legacy_archive(dir: &Path, manifest: Option<serde_json::Value>) -> PathBuf {
     append(&mut b, "1111/layer.tar", &t1);
     append(&mut b, "1111/VERSION", b"1.0");
     append(&mut b, &format!("{}.tar", hex(&sha256_of(&t2))), &t2);
-    append_symlink(&mut b, "2222/layer.tar", &format!("../{}.tar", hex(&sha256_of(&t2))));
+    append_symlink(
+        &mut b,
+        "2222/layer.tar",
+        &format!("../{}.tar", hex(&sha256_of(&t2))),
+    );
     append(&mut b, &format!("{chex}.json"), &config);
     let m = manifest.unwrap_or_else(|| {
         serde_json::json!([{"Config": format!("{chex}.json"), "RepoTags": ["busybox:latest", "busybox:1"], "Layers": ["1111/layer.tar", "2222/layer.tar"]}])
@@ -538,7 +687,12 @@ fn legacy_archive(dir: &Path, manifest: Option<serde_json::Value>) -> PathBuf {
 fn docker_save_legacy_shape() {
     let t = TempDir::new("legacy");
     let p = legacy_archive(&t.0, None);
-    for tag in [None, Some("busybox:1"), Some("docker.io/library/busybox:latest"), Some("busybox")] {
+    for tag in [
+        None,
+        Some("busybox:1"),
+        Some("docker.io/library/busybox:latest"),
+        Some("busybox"),
+    ] {
         let r = Resolved::open(&archive_ref(&p, tag)).unwrap();
         assert!(r.needs_manifest());
         assert!(r.layers.iter().all(|l| l.expected.digest.is_none()));
@@ -558,11 +712,26 @@ fn docker_save_legacy_shape() {
 fn docker_save_hostile_paths_and_lengths() {
     let t = TempDir::new("hostile-docker");
     for (layers, want) in [
-        (serde_json::json!(["../1111/layer.tar", "2222/layer.tar"]), ImageErrorKind::UnsafeEntry),
-        (serde_json::json!(["/1111/layer.tar", "2222/layer.tar"]), ImageErrorKind::UnsafeEntry),
-        (serde_json::json!(["1111/../../etc/passwd", "2222/layer.tar"]), ImageErrorKind::UnsafeEntry),
-        (serde_json::json!(["1111/layer.tar"]), ImageErrorKind::Malformed),
-        (serde_json::json!(["1111/layer.tar", "3333/layer.tar"]), ImageErrorKind::NotFound),
+        (
+            serde_json::json!(["../1111/layer.tar", "2222/layer.tar"]),
+            ImageErrorKind::UnsafeEntry,
+        ),
+        (
+            serde_json::json!(["/1111/layer.tar", "2222/layer.tar"]),
+            ImageErrorKind::UnsafeEntry,
+        ),
+        (
+            serde_json::json!(["1111/../../etc/passwd", "2222/layer.tar"]),
+            ImageErrorKind::UnsafeEntry,
+        ),
+        (
+            serde_json::json!(["1111/layer.tar"]),
+            ImageErrorKind::Malformed,
+        ),
+        (
+            serde_json::json!(["1111/layer.tar", "3333/layer.tar"]),
+            ImageErrorKind::NotFound,
+        ),
     ] {
         // The config's name is taken from a good archive first.
         let good = legacy_archive(&t.0, None);
@@ -571,7 +740,11 @@ fn docker_save_hostile_paths_and_lengths() {
         drop(r);
         let m = serde_json::json!([{"Config": format!("{chex}.json"), "RepoTags": null, "Layers": layers}]);
         let p = legacy_archive(&t.0, Some(m));
-        assert_eq!(kind(&Resolved::open(&archive_ref(&p, None))), want, "{layers}");
+        assert_eq!(
+            kind(&Resolved::open(&archive_ref(&p, None))),
+            want,
+            "{layers}"
+        );
     }
     // A symlink member out of the archive.
     let t1 = layer_tar("a", b"1");
@@ -589,10 +762,14 @@ fn docker_save_hostile_paths_and_lengths() {
     let mut b = tar::Builder::new(Vec::new());
     append(&mut b, "a.tar", &t1);
     append(&mut b, &format!("{}.json", "0".repeat(64)), &config);
-    let m = serde_json::json!([{"Config": format!("{}.json", "0".repeat(64)), "Layers": ["a.tar"]}]);
+    let m =
+        serde_json::json!([{"Config": format!("{}.json", "0".repeat(64)), "Layers": ["a.tar"]}]);
     append(&mut b, "manifest.json", &serde_json::to_vec(&m).unwrap());
     let p = write_archive(&t.0, "cfg.tar", b);
-    assert_eq!(kind(&Resolved::open(&archive_ref(&p, None))), ImageErrorKind::DigestMismatch);
+    assert_eq!(
+        kind(&Resolved::open(&archive_ref(&p, None))),
+        ImageErrorKind::DigestMismatch
+    );
 }
 
 #[test]
@@ -632,7 +809,11 @@ fn docker_save_v25_shape() {
     append(&mut b, &blob(&t1), &t1);
     append(&mut b, &blob(&g2), &g2);
     append(&mut b, &blob(&config), &config);
-    append(&mut b, "index.json", br#"{"schemaVersion":2,"manifests":[]}"#);
+    append(
+        &mut b,
+        "index.json",
+        br#"{"schemaVersion":2,"manifests":[]}"#,
+    );
     let m = serde_json::json!([{"Config": blob(&config), "RepoTags": ["app:v25"], "Layers": [blob(&t1), blob(&g2)]}]);
     append(&mut b, "manifest.json", &serde_json::to_vec(&m).unwrap());
     let p = write_archive(&t.0, "v25.tar", b);
@@ -648,9 +829,29 @@ fn docker_save_v25_shape() {
 fn compressed_archives_and_bad_tars() {
     let t = TempDir::new("badtar");
     let good = legacy_archive(&t.0, None);
+    // Compressed as a whole: read through a temporary copy.
+    let plain = std::fs::read(&good).unwrap();
     let gz = t.0.join("legacy.tar.gz");
-    std::fs::write(&gz, gzip(&std::fs::read(&good).unwrap())).unwrap();
-    assert_eq!(kind(&Resolved::open(&archive_ref(&gz, None))), ImageErrorKind::Unsupported);
+    std::fs::write(&gz, gzip(&plain)).unwrap();
+    let zst = t.0.join("legacy.tar.zst");
+    std::fs::write(&zst, zstd::stream::encode_all(&plain[..], 3).unwrap()).unwrap();
+    for p in [&gz, &zst] {
+        let r = Resolved::open(&archive_ref(p, Some("busybox:1"))).unwrap();
+        assert_eq!(verify_layers(&r).unwrap().len(), 2);
+    }
+    let xz = t.0.join("legacy.tar.xz");
+    std::fs::write(&xz, [0xfd, b'7', b'z', b'X', b'Z', 0, 0, 0]).unwrap();
+    assert_eq!(
+        kind(&Resolved::open(&archive_ref(&xz, None))),
+        ImageErrorKind::Unsupported
+    );
+    // A truncated gzip archive.
+    let cut = gzip(&plain);
+    std::fs::write(&gz, &cut[..cut.len() / 2]).unwrap();
+    assert_eq!(
+        kind(&Resolved::open(&archive_ref(&gz, None))),
+        ImageErrorKind::Malformed
+    );
     // A broken header checksum.
     let mut bytes = std::fs::read(&good).unwrap();
     bytes[0] ^= 1;
@@ -668,7 +869,10 @@ fn compressed_archives_and_bad_tars() {
     v.resize(512 + (1 << 20), 0);
     let lf = t.0.join("long.tar");
     std::fs::write(&lf, &v).unwrap();
-    assert_eq!(kind(&Resolved::open(&archive_ref(&lf, None))), ImageErrorKind::Malformed);
+    assert_eq!(
+        kind(&Resolved::open(&archive_ref(&lf, None))),
+        ImageErrorKind::Malformed
+    );
 }
 
 // --- Images made by umoci and skopeo --------------------------------------------------------
@@ -680,10 +884,21 @@ fn umoci_layout(t: &TempDir) -> PathBuf {
     let src = t.0.join("hello");
     std::fs::write(&src, b"hello\n").unwrap();
     let image = |tag: &str| format!("{}:{tag}", layout.display());
-    sh(Command::new("umoci").args(["init", "--layout"]).arg(&layout));
+    sh(Command::new("umoci")
+        .args(["init", "--layout"])
+        .arg(&layout));
     sh(Command::new("umoci").args(["new", "--image", &image("t")]));
-    sh(Command::new("umoci").args(["insert", "--image", &image("t"), "/bin/busybox", "/bin/busybox"]));
-    sh(Command::new("umoci").args(["insert", "--image", &image("t")]).arg(&src).arg("/etc/hello"));
+    sh(Command::new("umoci").args([
+        "insert",
+        "--image",
+        &image("t"),
+        "/bin/busybox",
+        "/bin/busybox",
+    ]));
+    sh(Command::new("umoci")
+        .args(["insert", "--image", &image("t")])
+        .arg(&src)
+        .arg("/etc/hello"));
     sh(Command::new("umoci").args(["tag", "--image", &image("t"), "t2"]));
     sh(Command::new("umoci").args(["new", "--image", &image("other")]));
     layout
@@ -700,11 +915,21 @@ fn umoci_layouts() {
     assert_eq!(r.layers.len(), 2);
     let v = verify_layers(&r).unwrap();
     assert!(v.iter().all(|(_, _, c)| *c == Compression::Gzip));
-    let r2 = Resolved::open(&ImageRef::Layout { dir: layout.clone(), tag: Some("t2".into()) }).unwrap();
+    let r2 = Resolved::open(&ImageRef::Layout {
+        dir: layout.clone(),
+        tag: Some("t2".into()),
+    })
+    .unwrap();
     assert_eq!(r2.config_digest(), r.config_digest());
-    let e = Resolved::open(&ImageRef::Layout { dir: layout.clone(), tag: None });
+    let e = Resolved::open(&ImageRef::Layout {
+        dir: layout.clone(),
+        tag: None,
+    });
     assert_eq!(kind(&e), ImageErrorKind::Ambiguous);
-    let e = Resolved::open(&ImageRef::Layout { dir: layout, tag: Some("nope".into()) });
+    let e = Resolved::open(&ImageRef::Layout {
+        dir: layout,
+        tag: Some("nope".into()),
+    });
     assert_eq!(kind(&e), ImageErrorKind::NotFound);
     let m = msg(e);
     assert!(m.contains("t, t2, other"), "{m}");
@@ -723,14 +948,30 @@ fn skopeo_archives() {
     let oci_archive = t.0.join("oci.tar");
     let docker_archive = t.0.join("docker.tar");
     let src = format!("oci:{}:t", layout.display());
-    sh(Command::new("skopeo").args(["--insecure-policy", "copy", &src])
+    sh(Command::new("skopeo")
+        .args(["--insecure-policy", "copy", &src])
         .arg(format!("oci-archive:{}:t", oci_archive.display())));
-    sh(Command::new("skopeo").args(["--insecure-policy", "copy", &src])
-        .arg(format!("docker-archive:{}:busybox:latest", docker_archive.display())));
-    let from_layout = Resolved::open(&ImageRef::Layout { dir: layout, tag: Some("t".into()) }).unwrap();
-    let diff_ids: Vec<Digest> = from_layout.layers.iter().map(|l| l.expected.diff_id.clone()).collect();
+    sh(Command::new("skopeo")
+        .args(["--insecure-policy", "copy", &src])
+        .arg(format!(
+            "docker-archive:{}:busybox:latest",
+            docker_archive.display()
+        )));
+    let from_layout = Resolved::open(&ImageRef::Layout {
+        dir: layout,
+        tag: Some("t".into()),
+    })
+    .unwrap();
+    let diff_ids: Vec<Digest> = from_layout
+        .layers
+        .iter()
+        .map(|l| l.expected.diff_id.clone())
+        .collect();
 
-    let r = Resolved::open(&ImageRef::parse(&format!("oci-archive:{}:t", oci_archive.display())).unwrap()).unwrap();
+    let r = Resolved::open(
+        &ImageRef::parse(&format!("oci-archive:{}:t", oci_archive.display())).unwrap(),
+    )
+    .unwrap();
     assert!(!r.needs_manifest());
     assert_eq!(r.name.as_deref(), Some("t"));
     verify_layers(&r).unwrap();
@@ -741,11 +982,18 @@ fn skopeo_archives() {
         let r = Resolved::open(&archive_ref(&docker_archive, tag)).unwrap();
         assert!(r.needs_manifest());
         assert_eq!(r.name.as_deref(), Some("docker.io/library/busybox:latest"));
-        let got: Vec<Digest> = r.layers.iter().map(|l| l.expected.diff_id.clone()).collect();
+        let got: Vec<Digest> = r
+            .layers
+            .iter()
+            .map(|l| l.expected.diff_id.clone())
+            .collect();
         assert_eq!(got, diff_ids);
         let v = verify_layers(&r).unwrap();
         // skopeo stores layers uncompressed: digest = diff_id.
-        assert!(v.iter().zip(&diff_ids).all(|((d, _, c), id)| d == id && *c == Compression::None));
+        assert!(v
+            .iter()
+            .zip(&diff_ids)
+            .all(|((d, _, c), id)| d == id && *c == Compression::None));
     }
 }
 
