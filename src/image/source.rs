@@ -116,6 +116,8 @@ const ANN_REF_NAME: &str = "org.opencontainers.image.ref.name";
 ///   archive, told apart by content). As skopeo's transports: the path ends at the first
 ///   `:`, everything after it is the tag, which may contain `:` itself; a path containing
 ///   `:` cannot be named.
+/// - A layout's tag may be `@N` instead: index.json's entry N (0-based), as skopeo takes
+///   it, for images without a name.
 /// - Without a prefix: an existing directory is a layout and an existing file an archive;
 ///   `DIR:TAG` or `FILE:TAG` where the part before the first `:` exists names a tag in it;
 ///   anything else is [`ImageRef::Stored`].
@@ -322,11 +324,8 @@ impl Resolved {
             }
             ImageRef::Archive { path, tag } => {
                 let source = Source::open_archive(path)?;
-                let Source::Archive { members, .. } = &source else {
-                    unreachable!("open_archive returns an archive")
-                };
-                let docker = members.contains_key("manifest.json");
-                let layout = members.contains_key("index.json");
+                let docker = source.has_member("manifest.json");
+                let layout = source.has_member("index.json");
                 if docker {
                     match resolve_docker(&source, tag.as_deref(), &object) {
                         Err(Error::Image {
@@ -840,6 +839,19 @@ fn tag_part(name: &str) -> Option<&str> {
 
 /// Picks an entry of index.json by `tag`, or the only image.
 fn select_in_index(entries: Vec<Desc>, tag: Option<&str>, object: &str) -> Result<Desc> {
+    // `@N`: index.json's entry N, as skopeo's `oci:DIR@N` (a ref name cannot start with `@`).
+    if let Some(n) = tag.and_then(|t| t.strip_prefix('@')) {
+        let len = entries.len();
+        let i: usize = n
+            .parse()
+            .map_err(|_| Error::config("image reference", format!("@{n}: not an entry number")))?;
+        return entries.into_iter().nth(i).ok_or_else(|| {
+            not_found(
+                object,
+                format!("index.json has {len} entries, no entry @{i}"),
+            )
+        });
+    }
     let images: Vec<Desc> = entries
         .into_iter()
         .filter(|d| kind_of(&d.media_type) != Kind::Other)
@@ -1071,6 +1083,11 @@ impl Source {
             file,
             members,
         })
+    }
+
+    /// Whether an archive has a member of that (normalized) name.
+    fn has_member(&self, key: &str) -> bool {
+        matches!(self, Source::Archive { members, .. } if members.contains_key(key))
     }
 
     /// The member at `key` with one level of link followed: `(offset, size)`.

@@ -311,6 +311,13 @@ fn layout_by_tag_and_alone() {
     assert_eq!(kind(&e), ImageErrorKind::NotFound);
     let m = msg(e);
     assert!(m.contains("a, b"), "{m}");
+    // By position, as skopeo's oci:DIR@N.
+    let r = Resolved::open(&l.r#ref(Some("@1"))).unwrap();
+    assert_eq!(r.name.as_deref(), Some("b"));
+    assert_eq!(
+        kind(&Resolved::open(&l.r#ref(Some("@2")))),
+        ImageErrorKind::NotFound
+    );
     // One image named twice is not ambiguous.
     l.index(vec![named(a.clone(), "a"), named(a, "again")]);
     Resolved::open(&l.r#ref(None)).unwrap();
@@ -421,6 +428,21 @@ fn multi_platform_index_picks_the_host() {
             "{note}"
         );
         verify_layers(&r).unwrap();
+        // Other platforms' blobs may be missing (a containerd-store docker save).
+        let ours = r.manifest.clone();
+        for e in &entries {
+            let d = e["digest"]
+                .as_str()
+                .unwrap()
+                .strip_prefix("sha256:")
+                .unwrap();
+            let p = l.path().join("blobs/sha256").join(d);
+            if std::fs::read(&p).unwrap() != ours {
+                std::fs::remove_file(p).unwrap();
+            }
+        }
+        let again = Resolved::open(&l.r#ref(Some("multi"))).unwrap();
+        assert_eq!(again.config_digest(), r.config_digest());
     }
 }
 
@@ -1019,4 +1041,91 @@ fn layers_read_concurrently() {
             h.join().unwrap();
         }
     });
+}
+
+/// buildah builds from a umoci base offline (COPY, ENV, an exec-form RUN) and pushes the
+/// result to a layout and a docker archive; both resolve and verify.
+#[test]
+fn buildah_image() {
+    let test = "buildah_image";
+    if !tool("umoci", test) || !tool("buildah", test) || !Path::new("/bin/busybox").is_file() {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: {test}: needs root (buildah storage in a temporary directory)");
+        return;
+    }
+    let t = TempDir::new("buildah");
+    let layout = umoci_layout(&t);
+    let ctx = t.0.join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(ctx.join("hello"), b"hello\n").unwrap();
+    std::fs::write(
+        ctx.join("Containerfile"),
+        format!(
+            "FROM oci:{}:t\nCOPY hello /etc/hello\nENV A=b\nRUN [\"/bin/busybox\", \"mkdir\", \"/made\"]\n",
+            layout.display()
+        ),
+    )
+    .unwrap();
+    let buildah = || {
+        let mut c = Command::new("buildah");
+        c.arg("--root")
+            .arg(t.0.join("storage"))
+            .arg("--runroot")
+            .arg(t.0.join("run"))
+            .args(["--storage-driver", "vfs"]);
+        c
+    };
+    sh(buildah()
+        .args(["bud", "--pull-never", "--isolation", "chroot", "-f"])
+        .arg(ctx.join("Containerfile"))
+        .args(["-t", "localhost/app:1"])
+        .arg(&ctx));
+    let out = t.0.join("out");
+    let archive = t.0.join("app.tar");
+    sh(buildah()
+        .args(["push", "localhost/app:1"])
+        .arg(format!("oci:{}:app", out.display())));
+    sh(buildah()
+        .args(["push", "localhost/app:1"])
+        .arg(format!("docker-archive:{}:app:1", archive.display())));
+    let base = Resolved::open(&ImageRef::Layout {
+        dir: layout,
+        tag: Some("t".into()),
+    })
+    .unwrap();
+    for r in [
+        ImageRef::Layout {
+            dir: out,
+            tag: Some("app".into()),
+        },
+        ImageRef::Archive {
+            path: archive,
+            tag: Some("app:1".into()),
+        },
+    ] {
+        let img = Resolved::open(&r).unwrap();
+        let env = img
+            .config_parsed
+            .config()
+            .as_ref()
+            .and_then(|c| c.env().clone())
+            .unwrap_or_default();
+        assert!(env.iter().any(|e| e == "A=b"), "{r}: {env:?}");
+        assert!(img.layers.len() > base.layers.len(), "{r}");
+        // The base's layers are the new image's bottom layers.
+        for (a, b) in base.layers.iter().zip(&img.layers) {
+            assert_eq!(a.expected.diff_id, b.expected.diff_id, "{r}");
+        }
+        verify_layers(&img).unwrap();
+    }
+}
+
+#[test]
+fn shareable_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Resolved>();
+    send::<LayerStream<'static>>();
 }
