@@ -308,9 +308,10 @@ impl Resolved {
     /// there are), `Ambiguous` (several images and no tag), `Malformed` (JSON, digests,
     /// tar headers, paths), `DigestMismatch`/`SizeMismatch` (index, manifest or config not
     /// what its descriptor says), `UnsafeEntry` (a member path out of the archive),
-    /// `Unsupported` (a compressed archive, another digest algorithm, a platform the host
-    /// cannot run, an artifact). [`Error::Sys`] for a failed read. [`Error::Config`] for an
-    /// [`ImageRef::Stored`].
+    /// `Unsupported` (an archive compressed with xz or bzip2, another digest algorithm, a
+    /// platform the host cannot run, an artifact, a layout version other than 1.x).
+    /// [`Error::Sys`] for a failed read. [`Error::Config`] for an [`ImageRef::Stored`] or a
+    /// bad `@N`.
     pub(crate) fn open(r: &ImageRef) -> Result<Resolved> {
         let object = r.to_string();
         match r {
@@ -327,13 +328,8 @@ impl Resolved {
                 let docker = source.has_member("manifest.json");
                 let layout = source.has_member("index.json");
                 if docker {
-                    match resolve_docker(&source, tag.as_deref(), &object) {
-                        Err(Error::Image {
-                            kind: ImageErrorKind::NotFound,
-                            ..
-                        }) if layout && tag.is_some() => {}
-                        Err(e) => return Err(e),
-                        Ok(parts) => return Ok(parts.into_resolved(source)),
+                    if let Some(parts) = resolve_docker(&source, tag.as_deref(), &object, layout)? {
+                        return Ok(parts.into_resolved(source));
                     }
                 } else if !layout {
                     return Err(Error::image(
@@ -1140,7 +1136,10 @@ impl Source {
             }) => Ok((*offset, *size)),
             Some(_) => Err(malformed(
                 object,
-                format!("member {key:?} links to {target:?}, which is no file (one level of links is followed)"),
+                format!(
+                    "member {key:?} links to {target:?}, which is no file (one level of links \
+                     is followed)"
+                ),
             )),
             None => Err(not_found(
                 object,
@@ -1720,8 +1719,14 @@ fn digest_in_path(p: &str) -> Option<(Digest, String)> {
     parse_sha256(&format!("sha256:{hex}"), "").ok()
 }
 
-/// Resolves an image of a `docker save` archive.
-fn resolve_docker(source: &Source, tag: Option<&str>, object: &str) -> Result<Parts> {
+/// Resolves an image of a `docker save` archive; `None` when `tag` is in no `RepoTags` and
+/// `layout_fallback` says the archive's layout is to be asked.
+fn resolve_docker(
+    source: &Source,
+    tag: Option<&str>,
+    object: &str,
+    layout_fallback: bool,
+) -> Result<Option<Parts>> {
     let bytes = source.read_capped("manifest.json", MAX_JSON, "manifest.json")?;
     let items: Vec<DockerItem> =
         serde_json::from_slice(&bytes).map_err(|e| malformed("manifest.json", e.to_string()))?;
@@ -1747,12 +1752,17 @@ fn resolve_docker(source: &Source, tag: Option<&str>, object: &str) -> Result<Pa
                     .find(|rt| *rt == t || familiar(rt) == want)
                     .map(|rt| (i, Some(rt.clone())))
             });
-            hit.ok_or_else(|| {
-                not_found(
-                    object,
-                    format!("no image tagged {t:?}; the archive has {}", all_tags()),
-                )
-            })?
+            match hit {
+                Some(hit) => hit,
+                // The layout in the same archive may know it (an OCI ref name).
+                None if layout_fallback => return Ok(None),
+                None => {
+                    return Err(not_found(
+                        object,
+                        format!("no image tagged {t:?}; the archive has {}", all_tags()),
+                    ))
+                }
+            }
         }
         None => match items.as_slice() {
             [] => return Err(not_found(object, "manifest.json lists no image")),
@@ -1813,7 +1823,7 @@ fn resolve_docker(source: &Source, tag: Option<&str>, object: &str) -> Result<Pa
             at: BlobAt::Member(key),
         });
     }
-    Ok(Parts {
+    Ok(Some(Parts {
         name,
         platform_note: None,
         manifest: Vec::new(),
@@ -1822,7 +1832,7 @@ fn resolve_docker(source: &Source, tag: Option<&str>, object: &str) -> Result<Pa
         config_digest,
         layers,
         synthesized: true,
-    })
+    }))
 }
 
 #[cfg(test)]
