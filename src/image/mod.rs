@@ -30,6 +30,8 @@ mod source;
 mod store;
 mod unpack;
 
+#[doc(hidden)]
+pub use compress::bench_layer_stream;
 pub use config::ImageCommand;
 pub use oci_spec::image::{Config as ImageConfig, Digest, ImageConfiguration};
 pub use source::ImageRef;
