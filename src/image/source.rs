@@ -361,14 +361,6 @@ impl Resolved {
         self.source.open_blob(&l.at, &l.expected.object)
     }
 
-    /// The manifest to keep in the store, given the digests of the layer blobs as read
-    /// (bottom first): the source's own bytes when it has a manifest, else (docker-save) an
-    /// OCI manifest written for it.
-    pub(crate) fn manifest_for(&self, digests: &[Digest]) -> Result<Vec<u8>> {
-        let _ = digests;
-        unimplemented!()
-    }
-
     /// The image id: the config's digest.
     pub(crate) fn config_digest(&self) -> Digest {
         self.config_digest.clone()

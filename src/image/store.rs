@@ -15,7 +15,7 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::compress::{Expected, LayerStream};
+use super::compress::{Compression, Expected, LayerStream};
 use super::source::Resolved;
 use super::unpack::{unpack, Apply, UnpackOptions, UnpackStats};
 use super::{Digest, ImageConfiguration, ImageRef, OverlayFlavour};
@@ -445,8 +445,11 @@ impl Store {
 
         let id = resolved.config_digest();
         self.write_blob(&id, &resolved.config)?;
-        let manifest =
-            resolved.manifest_for(&done.iter().map(|d| d.0.clone()).collect::<Vec<_>>())?;
+        let manifest = if resolved.needs_manifest() {
+            resolved.synthesize_manifest(&done)?
+        } else {
+            resolved.manifest.clone()
+        };
         let manifest_digest = digest_of(&manifest);
         self.write_blob(&manifest_digest, &manifest)?;
         let record = Record {
@@ -457,12 +460,16 @@ impl Store {
                 .iter()
                 .zip(&done)
                 .zip(diff_ids.iter().zip(&chains))
-                .map(|((l, (digest, size)), (diff, chain))| LayerRecord {
+                .map(|((l, (digest, size, compression)), (diff, chain))| LayerRecord {
                     diff_id: diff.to_string(),
                     chain_id: chain.to_string(),
                     digest: digest.to_string(),
                     size: *size,
-                    media_type: l.media_type.clone(),
+                    media_type: if l.media_type.is_empty() {
+                        compression.layer_media_type().to_owned()
+                    } else {
+                        l.media_type.clone()
+                    },
                 })
                 .collect(),
             created: now(),
@@ -483,20 +490,22 @@ impl Store {
         self.image(&id.to_string())
     }
 
-    /// Unpacks (or finds) every layer; returns each blob's digest and size, bottom first.
+    /// Unpacks (or finds) every layer; returns each blob's digest, size and compression,
+    /// bottom first.
     fn unpack_all(
         &self,
         resolved: &Resolved,
         chains: &[Digest],
         progress: &(dyn Fn(&Progress) + Sync),
-    ) -> Result<Vec<(Digest, u64)>> {
+    ) -> Result<Vec<(Digest, u64, Compression)>> {
         let n = resolved.layers.len();
         let state = Committed {
             done: Mutex::new(vec![None; n]),
             cond: Condvar::new(),
         };
         let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<Option<Result<(Digest, u64)>>>> = Mutex::new(vec![None; n]);
+        let results: Mutex<Vec<Option<Result<(Digest, u64, Compression)>>>> =
+            Mutex::new(vec![None; n]);
         std::thread::scope(|s| {
             for _ in 0..self.jobs.min(n) {
                 s.spawn(|| loop {
@@ -542,7 +551,7 @@ impl Store {
         i: usize,
         state: &Committed,
         progress: &(dyn Fn(&Progress) + Sync),
-    ) -> Result<(Digest, u64)> {
+    ) -> Result<(Digest, u64, Compression)> {
         let source = &resolved.layers[i];
         let chain = &chains[i];
         let object = format!("layer {}", source.expected.diff_id);
@@ -558,12 +567,13 @@ impl Store {
         let blob = self.blob_path(&digest);
         if dir.is_dir() && blob.is_file() {
             let size = std::fs::metadata(&blob).map_or(0, |m| m.len());
+            let compression = blob_compression(&blob)?;
             progress(&Progress::LayerDone {
                 index: i,
                 cached: true,
                 stats: LayerStats::default(),
             });
-            return Ok((digest, size));
+            return Ok((digest, size, compression));
         }
         drop(blob);
         let tmp_name = format!(
@@ -626,6 +636,7 @@ impl Store {
                 &object,
             )?
         };
+        let compression = stream.compression();
         let (digest, size) = stream.finish()?;
         drop(blob_file);
         let blob = self.blob_path(&digest);
@@ -642,7 +653,7 @@ impl Store {
             cached,
             stats: stats.into(),
         });
-        Ok((digest, size))
+        Ok((digest, size, compression))
     }
 
     /// Whether layers get the owners their tars give (root in the initial user namespace).
@@ -1232,6 +1243,21 @@ fn in_object(e: Error, object: &str) -> Error {
         },
         e => e,
     }
+}
+
+/// The compression of a kept blob, from its first bytes.
+fn blob_compression(path: &Path) -> Result<Compression> {
+    let mut head = [0u8; 8];
+    let mut f = File::open(path).map_err(|e| Error::sys_path("open", path, io_errno(&e)))?;
+    let mut got = 0;
+    while got < head.len() {
+        match f.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => return Err(Error::sys_path("read", path, io_errno(&e))),
+        }
+    }
+    Ok(Compression::detect(&head[..got]))
 }
 
 /// Creates the directory `path` (mode 0755, as a layer's root) and opens it.

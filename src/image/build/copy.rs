@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{readlinkat, AtFlags};
 use nix::sys::stat::{fchmod, fstat, mkdirat, utimensat, Mode, UtimensatFlags};
 use nix::sys::time::TimeSpec;
-use nix::unistd::{fchownat, symlinkat, unlinkat, FchownatFlags, Gid, Uid, UnlinkatFlags};
+use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use sha2::{Digest as _, Sha256};
 
 use crate::errno::IntoErrno;
@@ -486,7 +486,7 @@ fn copy_as(
                 dst_c.as_c_str(),
                 owner.0,
                 owner.1,
-                FchownatFlags::NoFollowSymlink,
+                AtFlags::AT_SYMLINK_NOFOLLOW,
             )
             .map_err(|e| sys("fchownat", &shown, e))?;
             utimensat(
