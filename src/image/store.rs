@@ -1505,6 +1505,78 @@ impl Image {
         self.store.blob_path(digest)
     }
 
+    /// Writes this image into the OCI image layout directory `dir` (created if missing; other
+    /// images there stay), named `name` (`NAME[:TAG]`: `org.opencontainers.image.ref.name` is
+    /// the tag, as skopeo's `oci:DIR:TAG` reads it). Blobs are copied from the store and
+    /// checked against their digests. Returns the manifest's digest.
+    ///
+    /// # Errors
+    /// [`Error::Image`] when a kept blob no longer matches its digest or is missing;
+    /// [`Error::Sys`] for the files written.
+    pub fn write_layout(&self, dir: &Path, name: Option<&str>) -> Result<Digest> {
+        self.with_documents(|image| super::build::layout::write_layout(dir, image, name))
+    }
+
+    /// Writes this image as an `oci-archive` tarball (a tar of an OCI image layout, as skopeo's
+    /// `oci-archive:FILE:TAG` reads it) to `path` (written through a temporary file in the
+    /// same directory and renamed). Returns the manifest's digest.
+    ///
+    /// # Errors
+    /// As [`Image::write_layout`].
+    pub fn write_archive(&self, path: &Path, name: Option<&str>) -> Result<Digest> {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let tmp = dir.join(format!(
+            ".{}.{}.tmp",
+            path.file_name().map_or("archive".into(), |n| n.to_string_lossy()),
+            std::process::id()
+        ));
+        let guard = Cleanup(vec![tmp.clone()]);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&tmp)
+            .map_err(|e| Error::sys_path("open", &tmp, io_errno(&e)))?;
+        let out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let digest = self.with_documents(|image| {
+            let (d, out) = super::build::layout::write_archive(out, image, name)?;
+            out.into_inner()
+                .map_err(|e| Error::sys_path("write", &tmp, io_errno(e.error())))?;
+            Ok(d)
+        })?;
+        rename(&tmp, path)?;
+        drop(guard);
+        Ok(digest)
+    }
+
+    /// Calls `f` with this image's manifest, config and layer blobs as the layout writers
+    /// take them.
+    fn with_documents<T>(
+        &self,
+        f: impl FnOnce(&super::build::layout::LayoutImage<'_>) -> Result<T>,
+    ) -> Result<T> {
+        use super::build::layout::{Blob, BlobSource, LayoutImage};
+        let manifest = read_capped(&self.blob_path(&self.manifest))?;
+        let config = read_capped(&self.blob_path(&self.id))?;
+        let paths: Vec<PathBuf> = self.layers.iter().map(|l| self.blob_path(&l.digest)).collect();
+        let blobs: Vec<Blob<'_>> = self
+            .layers
+            .iter()
+            .zip(&paths)
+            .map(|(l, p)| Blob {
+                digest: &l.digest,
+                size: l.size,
+                source: BlobSource::Path(p),
+            })
+            .collect();
+        f(&LayoutImage {
+            manifest: &manifest,
+            config: &config,
+            layers: &blobs,
+        })
+    }
+
     /// The layer directories to mount, bottom first: the image's layers, with the bottom
     /// ones flattened into one cached directory when there are more than `max` of them.
     pub(crate) fn lower_dirs(&self, max: usize) -> Result<Vec<PathBuf>> {
