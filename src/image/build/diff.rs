@@ -145,7 +145,8 @@ pub(crate) fn sha256_digest(h: Sha256) -> Digest {
 /// written (diff_id, size, counts) and `out` (flushed).
 ///
 /// The directory must not change meanwhile (the container that wrote it has exited and the
-/// overlay is unmounted, or at least no process writes to it).
+/// overlay is unmounted, or at least no process writes to it). On an error, what was
+/// written to `out` is no layer: the caller discards it.
 ///
 /// # Errors
 /// - [`Error::Sys`] naming the syscall and the entry's path in the layer for a failed
