@@ -148,3 +148,43 @@ pub(crate) fn dir_names(dir: BorrowedFd<'_>) -> Result<Vec<std::ffi::CString>, E
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn dir_names_lists_every_name_but_dot_and_dotdot() {
+        let dir = std::env::temp_dir().join(format!("contain-dirnames-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut want: Vec<String> = (0..300).map(|i| format!("{i:0>120}")).collect();
+        want.push("a\nb".into());
+        for n in &want {
+            std::fs::write(dir.join(n), "").unwrap();
+        }
+        let f = std::fs::File::open(&dir).unwrap();
+        let mut got: Vec<String> = dir_names(f.as_fd())
+            .unwrap()
+            .into_iter()
+            .map(|c| c.into_string().unwrap())
+            .collect();
+        // The offset is at the end now: a second call on the same description lists nothing.
+        let again = dir_names(f.as_fd());
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(again, Ok(Vec::new()));
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn xattrs_of_a_file_without_any_are_empty() {
+        let f = std::fs::File::open("/proc/self/exe").unwrap();
+        // Whatever the filesystem keeps (security labels), the list parses into names.
+        let names = list(f.as_fd()).unwrap();
+        assert!(names.is_empty() || names.last() == Some(&0));
+        let e = get(f.as_fd(), c"user.contain-none").unwrap_err();
+        assert!(e == Errno::ENODATA || e == Errno::EOPNOTSUPP, "{e}");
+    }
+}

@@ -1108,12 +1108,12 @@ fn parse_key_values(line: usize, instr: &str, rest: &str, escape: char) -> Resul
         // Legacy form: the first word is the name, the rest of the line the value.
         let name_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
         let (k, v) = (&rest[..name_end], rest[name_end..].trim());
-        if v.is_empty() && instr == "ENV" {
+        if v.is_empty() {
             return Err(perr(
                 line,
                 instr,
                 format!(
-                    "{:?} has no value (ENV NAME=VALUE or ENV NAME VALUE)",
+                    "{:?} has no value ({instr} NAME=VALUE or {instr} NAME VALUE)",
                     printable(k)
                 ),
             ));
@@ -1530,6 +1530,11 @@ mod tests {
         assert!(e.contains("line 2 (RUN)"), "{e}");
         let e = parse_err("FROM a\nENV novalue\n");
         assert!(e.contains("line 2 (ENV)"), "{e}");
+        let e = parse_err("FROM a\nLABEL novalue\n");
+        assert!(
+            e.contains("line 2 (LABEL)") && e.contains("no value"),
+            "{e}"
+        );
         assert!(matches!(
             Containerfile::parse("FROM a\nWORKDIR\n"),
             Err(Error::Parse { .. })

@@ -46,7 +46,7 @@ use crate::image::{Digest, OverlayFlavour};
 use crate::{Error, ImageErrorKind, Result};
 
 /// How to turn an upper directory into a layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiffOptions {
     /// Which xattr marks opaque directories: the namespace the overlay was mounted with
     /// (`trusted.overlay.opaque`, or `user.overlay.opaque` under `userxattr`).
@@ -55,6 +55,10 @@ pub struct DiffOptions {
     /// `SOURCE_DATE_EPOCH` rewrite does, for layers that do not depend on when they were
     /// built. `None`: mtimes as in the tree.
     pub source_date_epoch: Option<i64>,
+    /// Paths (relative to the upper directory, no leading `/`, e.g. `proc` or
+    /// `etc/resolv.conf`) left out with everything under them: mount points the container
+    /// runtime created for a RUN step, which are no part of what the step wrote.
+    pub exclude: Vec<PathBuf>,
 }
 
 impl DiffOptions {
@@ -63,6 +67,7 @@ impl DiffOptions {
         DiffOptions {
             flavour,
             source_date_epoch: None,
+            exclude: Vec::new(),
         }
     }
 }
@@ -131,24 +136,17 @@ impl<W: Write> Write for DigestWriter<W> {
 /// `sha256:HEX` of a finished hasher.
 pub(crate) fn sha256_digest(h: Sha256) -> Digest {
     let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    // 64 lowercase hex digits always parse as a sha256 digest.
-    Digest::try_from(format!("sha256:{hex}")).unwrap_or_else(|_| unreachable_digest())
-}
-
-#[cold]
-fn unreachable_digest() -> Digest {
-    // Not reachable: `sha256:` and 64 lowercase hex digits is the spec's own grammar.
-    Digest::try_from(
-        "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".to_string(),
-    )
-    .unwrap_or_else(|_| std::process::abort())
+    format!("sha256:{hex}")
+        .parse()
+        .expect("sha256: and 64 lowercase hex digits is a digest")
 }
 
 /// Writes the layer tar of the overlay upper directory `upper` to `out` and returns what was
 /// written (diff_id, size, counts) and `out` (flushed).
 ///
 /// The directory must not change meanwhile (the container that wrote it has exited and the
-/// overlay is unmounted, or at least no process writes to it).
+/// overlay is unmounted, or at least no process writes to it). On an error, what was
+/// written to `out` is no layer: the caller discards it.
 ///
 /// # Errors
 /// - [`Error::Sys`] naming the syscall and the entry's path in the layer for a failed
@@ -164,7 +162,7 @@ pub fn write_layer<W: Write>(
 ) -> Result<(LayerDiff, W)> {
     let mut w = Walker {
         out: DigestWriter::new(out),
-        opts: *opts,
+        opts: opts.clone(),
         links: std::collections::HashMap::new(),
         stats: Counts::default(),
         buf: vec![0u8; 128 * 1024],
@@ -309,6 +307,14 @@ impl<W: Write> Walker<W> {
             };
             let mut path = top.prefix.clone();
             path.extend_from_slice(child.name.to_bytes());
+            if self
+                .opts
+                .exclude
+                .iter()
+                .any(|e| e.as_os_str().as_bytes() == path)
+            {
+                continue;
+            }
             if let Some(frame) = self.entry(top.fd.as_fd(), &child, path)? {
                 stack.push(frame);
             }
