@@ -380,6 +380,7 @@ fn a_persistent_upper_over_layers_gets_the_writes_and_whiteouts() {
         let s = Stack::new("upper");
         let layers = three_layers(&s, !rootless());
         let upper = s.dir.path().join("upper");
+        let _work = WorkDirCleanup(s.dir.path().join("upper.work/work"));
         let rootfs = Rootfs::from_layers(&layers).persistent_upper(&upper);
         run(
             rootfs.clone(),
@@ -550,6 +551,16 @@ fn an_opaque_etc_hides_the_lower_passwd_from_the_lookup() {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
+
+/// overlayfs leaves its `work` directory mode 000: a rootless owner could not remove it
+/// (and the temp dir around it) without making it writable again.
+struct WorkDirCleanup(PathBuf);
+
+impl Drop for WorkDirCleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::set_permissions(&self.0, PermissionsExt::from_mode(0o700));
+    }
+}
 
 trait TapParent {
     /// `self`, its parent directory created.

@@ -3,7 +3,10 @@
 //! clone. Parent-side code; the child's part is in `apply.rs`.
 //!
 //! # Passing the lowers
-//! The parent opens every layer `O_PATH` and the child names each by its descriptor:
+//! The child opens every layer `O_PATH` (in its own mount namespace: overlayfs takes only
+//! layers on mounts of the mounting process's namespace, `clone_private_mount`, so a
+//! descriptor the parent opened fails with `EINVAL`, "failed to clone lowerpath") and names
+//! each by its descriptor:
 //! - **`lowerdir+`** (Linux 6.7; the documentation says 6.8): one
 //!   `fsconfig(FSCONFIG_SET_STRING, "lowerdir+", "/proc/self/fd/N")` per layer, top first.
 //!   Each value is far below fsconfig's 256-byte cap, so the kernel's own limit of 500 lowers

@@ -55,7 +55,7 @@
 //! `y` (or `user.overlay.opaque` on a [`userxattr`](Rootfs::userxattr) mount) hides what the
 //! layers below have in it: overlayfs' own format, which the image store writes.
 //!
-//! - The parent opens every layer; the child names them by descriptor, with `lowerdir+`
+//! - The child opens every layer and names them by descriptor, with `lowerdir+`
 //!   (Linux 6.7) or, on older kernels, in one `mount(2)` page of options: at most
 //!   [`max_lowers`] layers (500 either way); more fail at `spawn` with [`Error::Unsupported`]
 //!   ("too many layers"). Flatten the bottom layers into one directory to fit.

@@ -5,7 +5,7 @@ use crate::mount::Mount;
 
 const NS: Namespaces = Namespaces::MOUNT.union(Namespaces::PID);
 
-/// An image directory that exists (the parent opens the layers): this crate's sources.
+/// An image directory that exists: this crate's sources.
 const IMG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
 
 fn prepare(r: &Rootfs) -> Result<PreparedRootfs> {
