@@ -10,103 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
-use common::busybox::BusyboxRootfs;
+use common::oci::{sh, tool, Layout};
 use common::TempDir;
 use contain::image::{ImageCommand, ImageRef, Progress, Store};
 use contain::namespace::Namespaces;
 use contain::{Error, ImageErrorKind};
-
-fn tool(test: &str, name: &str) -> bool {
-    if common::in_path(name).is_none() {
-        common::skip(
-            test,
-            &format!("{name} is not installed (apt-get install {name})"),
-        );
-        return false;
-    }
-    true
-}
-
-fn sh(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// An OCI layout made by umoci: `base` (the busybox rootfs, one layer) and `app` (base plus
-/// a layer that deletes /etc/image and adds /etc/app), `app` with an image config.
-struct Layout {
-    _busybox: BusyboxRootfs,
-    dir: TempDir,
-}
-
-impl Layout {
-    fn new(tag: &str) -> Layout {
-        let busybox = BusyboxRootfs::new(tag);
-        let dir = TempDir::new(&format!("{tag}-oci"));
-        let layout = dir.path().join("layout");
-        let l = layout.to_str().unwrap();
-        sh(Command::new("umoci").args(["init", "--layout", l]));
-        sh(Command::new("umoci").args(["new", "--image", &format!("{l}:empty")]));
-        let b1 = dir.path().join("b1");
-        sh(Command::new("umoci")
-            .args(["unpack", "--image", &format!("{l}:empty")])
-            .arg(&b1));
-        sh(Command::new("cp")
-            .arg("-a")
-            .arg(format!("{}/.", busybox.root().display()))
-            .arg(b1.join("rootfs")));
-        sh(Command::new("umoci")
-            .args(["repack", "--image", &format!("{l}:base")])
-            .arg(&b1));
-        let b2 = dir.path().join("b2");
-        sh(Command::new("umoci")
-            .args(["unpack", "--image", &format!("{l}:base")])
-            .arg(&b2));
-        std::fs::remove_file(b2.join("rootfs/etc/image")).unwrap();
-        std::fs::write(b2.join("rootfs/etc/app"), "app layer\n").unwrap();
-        std::fs::create_dir(b2.join("rootfs/work")).unwrap();
-        sh(Command::new("umoci")
-            .args(["repack", "--image", &format!("{l}:app")])
-            .arg(&b2));
-        sh(Command::new("umoci").args([
-            "config",
-            "--image",
-            &format!("{l}:app"),
-            "--config.entrypoint",
-            "/bin/sh",
-            "--config.entrypoint",
-            "-c",
-            "--config.cmd",
-            "echo cmd $GREETING; pwd; id -u",
-            "--config.env",
-            "GREETING=hello",
-            "--config.workingdir",
-            "/work",
-            "--config.user",
-            "65534",
-        ]));
-        for b in [b1, b2] {
-            let _ = std::fs::remove_dir_all(b);
-        }
-        Layout {
-            _busybox: busybox,
-            dir,
-        }
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().join("layout")
-    }
-
-    fn reference(&self, tag: &str) -> ImageRef {
-        format!("{}:{tag}", self.path().display()).parse().unwrap()
-    }
-}
 
 /// A store in a temporary directory.
 fn store(tag: &str) -> (TempDir, Store) {
@@ -638,4 +546,60 @@ fn the_run_and_images_examples_import_list_run_and_remove() {
     let gc = img(&["gc"]);
     assert!(gc.contains("removed 1 layers"), "{gc}");
     let _ = std::fs::set_permissions(store.root(), std::fs::Permissions::from_mode(0o700));
+}
+
+/// The merged tree of an imported image, mounted read-only with the kernel's overlay.
+fn mounted(image: &contain::image::Image, at: &Path) -> Mounted {
+    let lowers: Vec<String> = image
+        .layers()
+        .iter()
+        .rev()
+        .map(|l| l.dir.display().to_string())
+        .collect();
+    std::fs::create_dir_all(at).unwrap();
+    let opts = if lowers.len() == 1 {
+        // One layer: a read-only bind of it (an overlay needs two lowers without an upper).
+        sh(Command::new("mount").args(["--bind", "-o", "ro", &lowers[0]]).arg(at));
+        return Mounted(at.to_path_buf());
+    } else {
+        format!("lowerdir={},index=off,redirect_dir=nofollow", lowers.join(":"))
+    };
+    sh(Command::new("mount").args(["-t", "overlay", "overlay", "-o", &opts]).arg(at));
+    Mounted(at.to_path_buf())
+}
+
+/// Unmounts on drop.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn the_imported_tree_equals_what_umoci_unpack_gives() {
+    let t = "the_imported_tree_equals_what_umoci_unpack_gives";
+    if !common::is_root(t) || !tool(t, "umoci") {
+        return;
+    }
+    let layout = Layout::new("store-tree");
+    let (d, store) = store("store-tree-s");
+    // Two layers, one of them an `umoci insert` layer (no tar end blocks in 0.4.7).
+    let l = layout.path().display().to_string();
+    let extra = d.path().join("extra");
+    std::fs::create_dir_all(extra.join("deep/er")).unwrap();
+    std::fs::write(extra.join("deep/er/file"), "inserted\n").unwrap();
+    sh(Command::new("umoci").args(["insert", "--image", &format!("{l}:app"), "--tag", "ins"]).arg(&extra).arg("/opt"));
+    let image = store.import(&layout.reference("ins"), None).unwrap();
+    assert_eq!(image.layers().len(), 3);
+    let bundle = d.path().join("bundle");
+    sh(Command::new("umoci").args(["unpack", "--image", &format!("{l}:ins")]).arg(&bundle));
+    let ours = mounted(&image, &d.path().join("merged"));
+    let diff = common::oci::tree_diff(
+        &common::oci::tree(&bundle.join("rootfs")),
+        &common::oci::tree(&ours.0),
+    );
+    assert!(diff.is_empty(), "trees differ:\n{}", diff.join("\n"));
+    assert_eq!(std::fs::read_to_string(ours.0.join("opt/deep/er/file")).unwrap(), "inserted\n");
 }

@@ -202,4 +202,5 @@ pub fn pidfd_open(pid: i32) -> std::os::fd::OwnedFd {
 }
 
 pub mod busybox;
+pub mod oci;
 pub mod run;

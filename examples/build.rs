@@ -1,0 +1,130 @@
+//! `build`: build an image from a Containerfile, as `docker build` and `buildah bud` do.
+//!
+//! ```text
+//! cargo run --release --example build -- [-f Containerfile] -t NAME[:TAG]... [--build-arg K=V]...
+//!     [--no-cache] [--output DIR | --output oci-archive:FILE] [--store DIR] CONTEXT
+//! ```
+//!
+//! Each RUN runs in a container of `contain` (every namespace, no network, as root) on the
+//! image so far, and what it writes becomes a new layer; COPY takes files from CONTEXT. A step
+//! whose parent, instruction (and COPY sources) are unchanged reuses its cached layer and does
+//! not run. The Containerfile subset: FROM (an image in the store, see the `images` example,
+//! or `scratch`), RUN, COPY [--chown], ENV, WORKDIR, USER, ENTRYPOINT, CMD, LABEL, ARG.
+//! `SOURCE_DATE_EPOCH` in the environment fixes the times, so that the same input gives the
+//! same image id.
+//!
+//! The image goes into the store, named by `-t`; `--output DIR` also writes it as an OCI image
+//! layout (skopeo's `oci:DIR:TAG` reads it), `--output oci-archive:FILE` as an archive.
+//! The RUN steps' output goes to stdout and stderr; the steps are listed on stderr. Prints the
+//! image id. Exit status: 0, or 1 with a message.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use contain::image::build::{BuildEvent, BuildOptions};
+use contain::image::Store;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+#[derive(Parser, Debug)]
+#[command(about = "Build an image from a Containerfile into contain's store")]
+struct Args {
+    /// The Containerfile (default CONTEXT/Containerfile, else CONTEXT/Dockerfile).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Name the image (repeatable).
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    tags: Vec<String>,
+    /// A build argument (repeatable).
+    #[arg(long = "build-arg", value_name = "K=V")]
+    build_args: Vec<String>,
+    /// Run every step, using no cached layer.
+    #[arg(long)]
+    no_cache: bool,
+    /// Also write the image as an OCI layout DIR, or oci-archive:FILE.
+    #[arg(long, value_name = "DIR|oci-archive:FILE")]
+    output: Option<String>,
+    /// The store (default /var/lib/contain as root, else $XDG_DATA_HOME/contain).
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// The build context.
+    context: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("build: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> contain::Result<()> {
+    let store = match &args.store {
+        Some(dir) => Store::open(dir)?,
+        None => Store::open_default()?,
+    };
+    let mut build_args = BTreeMap::new();
+    for kv in &args.build_args {
+        let (k, v) = kv.split_once('=').ok_or_else(|| contain::Error::Config {
+            what: "--build-arg",
+            reason: format!("{kv:?} is not K=V"),
+        })?;
+        build_args.insert(k.to_owned(), v.to_owned());
+    }
+    let mut opts = BuildOptions::new(&args.context).no_cache(args.no_cache);
+    opts.build_args = build_args;
+    opts.file = args.file.clone();
+    for t in &args.tags {
+        opts = opts.tag(t);
+    }
+    if let Some(epoch) = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+    {
+        opts = opts.source_date_epoch(epoch);
+    }
+    // One line per step; a spinner while it runs, on a terminal only.
+    let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    spinner.set_style(
+        ProgressStyle::with_template("{spinner} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let image = store.build(&opts, &|e| match e {
+        BuildEvent::Step {
+            number,
+            total,
+            instruction,
+        } => {
+            let line = format!("STEP {number}/{total}: {instruction}");
+            if spinner.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                spinner.println(&line);
+                spinner.set_message(line);
+            }
+        }
+        BuildEvent::Cached { .. } => {
+            if spinner.is_hidden() {
+                eprintln!("--> Using cache");
+            } else {
+                spinner.println("--> Using cache");
+            }
+        }
+        _ => {}
+    })?;
+    spinner.finish_and_clear();
+    if let Some(out) = &args.output {
+        let name = args.tags.first().map(String::as_str);
+        match out.strip_prefix("oci-archive:") {
+            Some(file) => image.write_archive(std::path::Path::new(file), name)?,
+            None => image.write_layout(std::path::Path::new(out), name)?,
+        };
+    }
+    println!("{}", image.id());
+    Ok(())
+}
