@@ -28,7 +28,7 @@ mod compress;
 mod config;
 mod source;
 mod store;
-mod unpack;
+pub mod unpack;
 
 pub use config::ImageCommand;
 pub use oci_spec::image::{Config as ImageConfig, Digest, ImageConfiguration};
