@@ -15,7 +15,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{is_root, role, skip, TempDir};
+use common::{is_root, role, skip};
 use contain::image::unpack::{unpack, Apply, UnpackOptions, UnpackStats};
 use contain::image::OverlayFlavour;
 use contain::{Error, ImageErrorKind};
@@ -181,6 +181,40 @@ impl Tar {
 
 // ---------------------------------------------------------------------------------------------
 // Applying and looking at the result.
+
+/// A [`common::TempDir`] whose read-only directories (layers hold 0555 ones) are made
+/// writable before it is removed, so that a rootless run leaves nothing behind either.
+struct TempDir(Option<common::TempDir>);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        TempDir(Some(common::TempDir::new(tag)))
+    }
+    fn path(&self) -> &Path {
+        self.0
+            .as_ref()
+            .map(|t| t.path())
+            .unwrap_or(Path::new("/nonexistent"))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        fn writable(dir: &Path) {
+            let _ = std::fs::set_permissions(dir, PermissionsExt::from_mode(0o700));
+            if let Ok(rd) = std::fs::read_dir(dir) {
+                for e in rd.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        writable(&e.path());
+                    }
+                }
+            }
+        }
+        if let Some(t) = self.0.take() {
+            writable(t.path());
+        }
+    }
+}
 
 fn open_dir(p: &Path) -> OwnedFd {
     File::open(p)
@@ -405,6 +439,16 @@ fn layer1() -> Vec<u8> {
                 ..Meta::default()
             },
         )
+        .dir("g/")
+        .file("g/old", b"g1")
+        .dir_m(
+            "ro/",
+            &Meta {
+                mode: 0o555,
+                ..Meta::default()
+            },
+        )
+        .file("ro/r1", b"r1")
         .done()
 }
 
@@ -423,6 +467,12 @@ fn layer2() -> Vec<u8> {
         .wh(".wh.f")
         // no entry for tmp/: the parent takes the lower layer's mode (1777)
         .file("tmp/t2", b"t")
+        // recreated, then deleted: the whiteout hides layer 1's g/ only, this layer's stays
+        .dir("g/")
+        .file("g/new", b"g2")
+        .wh(".wh.g")
+        // into a read-only directory of layer 1 (rootless flattening must get in)
+        .file("ro/r2", b"r2")
         .done()
 }
 
@@ -439,8 +489,8 @@ fn layer3() -> Vec<u8> {
 }
 
 const MERGED: &[&str] = &[
-    "a", "a/q", "b", "b/again", "c", "c/new", "d", "d/fresh", "e", "e/e1", "e/e2", "h3", "tmp",
-    "tmp/t2",
+    "a", "a/q", "b", "b/again", "c", "c/new", "d", "d/fresh", "e", "e/e1", "e/e2", "g", "g/new",
+    "h3", "ro", "ro/r1", "ro/r2", "tmp", "tmp/t2",
 ];
 
 fn three_layers(base: &Path) -> [PathBuf; 3] {
@@ -450,7 +500,7 @@ fn three_layers(base: &Path) -> [PathBuf; 3] {
     }
     let root = nix::unistd::geteuid().is_root();
     let st1 = apply_with(&layer1(), &dirs[0], root_flavour(), root, &[]).unwrap();
-    assert_eq!(st1.entries, 16);
+    assert_eq!(st1.entries, 20);
     let st2 = apply_with(&layer2(), &dirs[1], root_flavour(), root, &[&dirs[0]]).unwrap();
     assert_eq!(st2.hardlinks_copied, 0);
     let st3 = apply_with(
@@ -508,6 +558,11 @@ fn check_layer_dirs(dirs: &[PathBuf; 3], user_only: bool) {
     opaque(&l2.join("c"));
     opaque(&l2.join("d"));
     opaque(&l3.join("a"));
+    opaque(&l2.join("g"));
+    assert_eq!(
+        std::fs::metadata(l2.join("ro")).unwrap().mode() & 0o7777,
+        0o555
+    );
     assert_eq!(
         getxattr(&l2.join("e"), "user.overlay.opaque"),
         None,
@@ -580,6 +635,10 @@ fn whiteouts_and_opaque_dirs_across_three_layers_through_overlay() {
     // Flattening the same three layers gives the merged tree (directory mtimes aside).
     let flat = flatten(t.path());
     assert_eq!(snapshot(&flat), seen);
+    assert_eq!(
+        std::fs::metadata(flat.join("ro")).unwrap().mode() & 0o7777,
+        0o555
+    );
     drop(_umount);
     // And the same without privilege.
     common::assert_passes_as_nobody(TEST, "nobody", false);
@@ -711,8 +770,6 @@ fn modes_times_long_names_pax_and_xattrs_are_kept() {
     // user.* on a symlink: the kernel refuses it; skipped and counted
     assert_eq!(st.xattrs_skipped, 1, "{st:?}");
     assert_eq!(st.bytes, (4 + 1 + 2 + 2 + 16 + 3 + 5) as u64);
-    // Make the read-only directory removable for TempDir.
-    std::fs::set_permissions(p.join("ro"), PermissionsExt::from_mode(0o755)).unwrap();
 }
 
 #[test]

@@ -69,6 +69,14 @@
 //! (whichever comes first in the tar): that is a directory deleted and recreated in one
 //! layer, and the lower directory's contents must not show through.
 //!
+//! # Parents
+//! A parent directory missing from the tar is made. With [`Apply::Layer`] it then takes the
+//! owner, mode, xattrs and times of the directory it stands for in the layers below (from
+//! [`Lowers`], the first layer that shows it), as containerd does: in an overlay the upper
+//! directory's attributes win, so a plain 0755 `tmp/` over the base's 1777 one would change
+//! the image. Without a lower directory (or with [`Apply::Flatten`], where the lower one is
+//! there already) it is 0755, owned by the caller.
+//!
 //! # Hard links
 //! The target is looked up in this layer first. When it is not there, [`Lowers`] gives the
 //! layers below (in [`Apply::Layer`] mode), and the target is taken from the first that has
@@ -145,8 +153,10 @@ pub struct UnpackStats {
     pub hardlinks_copied: u64,
 }
 
-/// The layers below, top first, opened on first need (only a hard link into a lower layer
-/// needs them; the caller may have to wait for them to be committed). Each is a directory
+/// The layers below, top first, opened on first need (the caller may have to wait for them
+/// to be committed): only a hard link into a lower layer, or a directory that this layer
+/// fills without an entry of its own (see [the module documentation](self), "Parents"),
+/// needs them; most layers never call it. Each is a directory
 /// descriptor of a layer unpacked with [`Apply::Layer`] (whiteouts as character devices,
 /// opaque directories as xattrs). Called at most once per [`unpack`].
 pub type Lowers<'a> = &'a mut dyn FnMut() -> Result<Vec<OwnedFd>>;
@@ -439,9 +449,46 @@ impl Unpacker<'_> {
                 self.touched.insert(comps[..i].join(&b'/'));
             }
         }
+        if !self.opts.chown {
+            self.make_writable(&fd, path)?;
+        }
         let fd = Rc::new(fd);
         self.cache = Some((path.to_vec(), fd.clone()));
         Ok(fd)
+    }
+
+    /// Without privilege, a directory that is not writable by its owner (a lower layer's
+    /// 0555 when flattening) cannot take new entries: it is made writable now and gets its
+    /// mode and times back at the end.
+    fn make_writable(&mut self, fd: &OwnedFd, path: &[u8]) -> Result<()> {
+        if self.dirs.contains_key(path) {
+            // Ours: made 0700, its mode comes at the end anyway.
+            return Ok(());
+        }
+        let st = sysfs::fstat(fd.as_raw_fd()).map_err(|e| sys("fstat", path, e))?;
+        if st.st_mode & 0o700 == 0o700 {
+            return Ok(());
+        }
+        sysfs::fchmod(fd.as_raw_fd(), (st.st_mode & 0o7777) | 0o700)
+            .map_err(|e| sys("fchmod", path, e))?;
+        self.dirs.insert(
+            path.to_vec(),
+            DirMeta {
+                mode: st.st_mode & 0o7777,
+                times: Some([
+                    libc::timespec {
+                        tv_sec: st.st_atime,
+                        tv_nsec: st.st_atime_nsec,
+                    },
+                    libc::timespec {
+                        tv_sec: st.st_mtime,
+                        tv_nsec: st.st_mtime_nsec,
+                    },
+                ]),
+                inherit: false,
+            },
+        );
+        Ok(())
     }
 
     /// The slow way of [`Unpacker::parent`]: one component at a time, making missing
@@ -581,7 +628,7 @@ impl Unpacker<'_> {
         }
         match e.kind {
             Kind::Dir => {
-                if existing.map_or(true, |st| !is_dir(&st)) {
+                if existing.is_none_or(|st| !is_dir(&st)) {
                     sysfs::mkdirat(pfd, &name, 0o700).map_err(|err| sys("mkdirat", path, err))?;
                 }
                 let fd = sysfs::openat(
@@ -634,8 +681,16 @@ impl Unpacker<'_> {
                     Kind::Block => (libc::S_IFBLK, libc::makedev(e.dev_major, e.dev_minor)),
                     _ => (libc::S_IFIFO, 0),
                 };
-                sysfs::mknodat(pfd, &name, ty | 0o600, dev)
-                    .map_err(|err| sys("mknodat", path, err))?;
+                match sysfs::mknodat(pfd, &name, ty | 0o600, dev) {
+                    Ok(()) => {}
+                    // Root of a user namespace has no CAP_MKNOD for devices (containerd
+                    // skips them there too).
+                    Err(Errno::EPERM) if e.kind != Kind::Fifo => {
+                        self.stats.devices_skipped += 1;
+                        return Ok(());
+                    }
+                    Err(err) => return Err(sys("mknodat", path, err)),
+                }
                 self.meta_at(pfd, &name, e, false, path)?;
             }
             Kind::HardLink => unreachable!("hard links are made by Unpacker::hardlink"),
@@ -741,7 +796,7 @@ impl Unpacker<'_> {
         path: &[u8],
     ) -> Result<()> {
         // SAFETY: a duplicate of our own descriptor, owned by the `File` (closed on drop).
-        let dup = fd.try_clone().map_err(|err| io_error(err))?;
+        let dup = fd.try_clone().map_err(io_error)?;
         let mut file = std::fs::File::from(dup);
         let werr = |err: std::io::Error| {
             sys(
