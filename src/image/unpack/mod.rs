@@ -230,22 +230,21 @@ fn stream_error(e: StreamError) -> Error {
 /// An error of the tar's reader: the crate's own error when it carries one (a digest
 /// check), the errno when there is one, else a malformed stream (a corrupt gzip).
 fn io_error(e: std::io::Error) -> Error {
-    if e.get_ref()
-        .and_then(|r| r.downcast_ref::<Error>())
-        .is_some()
-    {
-        if let Ok(inner) = e.into_inner().expect("checked above").downcast::<Error>() {
-            return *inner;
-        }
-        unreachable!("downcast_ref succeeded");
+    if let Some(n) = e.raw_os_error() {
+        return Error::sys("read", Errno::from_raw(n));
     }
-    match e.raw_os_error() {
-        Some(n) => Error::sys("read", Errno::from_raw(n)),
-        None => Error::image(
+    let malformed = |why: String| {
+        Error::image(
             ImageErrorKind::Malformed,
             "",
-            format!("reading the layer: {e}"),
-        ),
+            format!("reading the layer: {why}"),
+        )
+    };
+    let msg = e.to_string();
+    match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+        Some(Ok(ours)) => *ours,
+        Some(Err(other)) => malformed(other.to_string()),
+        None => malformed(msg),
     }
 }
 
@@ -660,7 +659,9 @@ impl Unpacker<'_> {
                     0o600,
                 )
                 .map_err(|err| sys("openat", path, err))?;
-                self.write_data(&fd, e, stream, path)?;
+                let mut file = std::fs::File::from(fd);
+                self.write_data(&mut file, e, stream, path)?;
+                let fd = file;
                 self.chown_fd(fd.as_raw_fd(), e, path)?;
                 sysfs::fchmod(fd.as_raw_fd(), e.mode).map_err(|err| sys("fchmod", path, err))?;
                 self.xattrs(XattrTarget::Fd(fd.as_raw_fd()), e, false, path)?;
@@ -693,7 +694,8 @@ impl Unpacker<'_> {
                 }
                 self.meta_at(pfd, &name, e, false, path)?;
             }
-            Kind::HardLink => unreachable!("hard links are made by Unpacker::hardlink"),
+            // Made by Unpacker::hardlink; never dispatched here.
+            Kind::HardLink => return self.hardlink(e, parents, parent_path, base, path),
         }
         Ok(())
     }
@@ -790,14 +792,11 @@ impl Unpacker<'_> {
     /// Writes the entry's data (with holes for a sparse file).
     fn write_data(
         &mut self,
-        fd: &OwnedFd,
+        file: &mut std::fs::File,
         e: &Entry,
         stream: &mut Stream<'_>,
         path: &[u8],
     ) -> Result<()> {
-        // SAFETY: a duplicate of our own descriptor, owned by the `File` (closed on drop).
-        let dup = fd.try_clone().map_err(io_error)?;
-        let mut file = std::fs::File::from(dup);
         let werr = |err: std::io::Error| {
             sys(
                 "write",
@@ -998,19 +997,19 @@ impl Unpacker<'_> {
             }
             None => None,
         };
-        let tdir = match tst {
-            Some(st) if is_dir(&st) => {
+        let tdir = match (tdir, tst) {
+            (_, Some(st)) if is_dir(&st) => {
                 return Err(unsafe_entry(&e.name, "a hard link to a directory"))
             }
-            Some(st) if is_whiteout(&st) && self.whiteouts.contains(&tpath) => {
+            (_, Some(st)) if is_whiteout(&st) && self.whiteouts.contains(&tpath) => {
                 return Err(image_err(
                     ImageErrorKind::Malformed,
                     Some(&e.name),
                     "the hard link's target was deleted in this layer",
                 ))
             }
-            Some(_) => tdir.expect("a target was found in it"),
-            None => {
+            (Some(dir), Some(_)) => dir,
+            _ => {
                 if self.opts.apply == Apply::Flatten
                     || !self.copy_up(&e.name, tparents, &tparent_path, tbase, &tpath)?
                 {
