@@ -45,9 +45,10 @@
 //! Xattrs named `trusted.overlay.*` or `user.overlay.*` are dropped and counted
 //! ([`UnpackStats::overlay_xattrs_stripped`]): overlayfs would act on them (hide, redirect).
 //! `user.*` xattrs on symlinks and special files are dropped (the kernel allows them on
-//! regular files and directories only), and without `chown` (rootless) an xattr the kernel
-//! refuses (`EPERM`, `EACCES`, `ENOTSUP`: `security.*`, `trusted.*`) is dropped too; both
-//! counted in [`UnpackStats::xattrs_skipped`].
+//! regular files and directories only), and so are those on a filesystem without `user.*`
+//! xattrs (`ENOTSUP`: tmpfs before Linux 6.6); without `chown` (rootless) an xattr the
+//! kernel refuses (`EPERM`, `EACCES`, `ENOTSUP`: `security.*`, `trusted.*`) is dropped too;
+//! all counted in [`UnpackStats::xattrs_skipped`].
 //!
 //! Device nodes are created only with `chown` (they need `CAP_MKNOD`); otherwise skipped and
 //! counted. FIFOs are created. Sparse files (GNU type `S`) are written with holes. Global PAX
@@ -770,9 +771,7 @@ impl Unpacker<'_> {
             };
             match r {
                 Ok(()) => {}
-                Err(Errno::EPERM | Errno::EACCES | Errno::EOPNOTSUPP) if !self.opts.chown => {
-                    self.stats.xattrs_skipped += 1;
-                }
+                Err(err) if self.skippable(key, err) => self.stats.xattrs_skipped += 1,
                 Err(err) => {
                     return Err(Error::sys_path(
                         "setxattr",
@@ -859,6 +858,10 @@ impl Unpacker<'_> {
     }
 
     /// Marks the directory `fd` opaque ([`Apply::Layer`]), as the flavour says.
+    ///
+    /// The `user.overlay.opaque` of [`OverlayFlavour::Trusted`] is a courtesy to mounts
+    /// with `userxattr`; a filesystem without `user.*` xattrs (tmpfs before Linux 6.6) goes
+    /// without it. For [`OverlayFlavour::User`] it is the marker: an error there.
     fn set_opaque(&mut self, fd: RawFd, path: &[u8]) -> Result<()> {
         let Apply::Layer(flavour) = self.opts.apply else {
             return Ok(());
@@ -867,8 +870,21 @@ impl Unpacker<'_> {
             sysfs::fsetxattr(fd, c"trusted.overlay.opaque", b"y")
                 .map_err(|e| sys("fsetxattr trusted.overlay.opaque", path, e))?;
         }
-        sysfs::fsetxattr(fd, c"user.overlay.opaque", b"y")
-            .map_err(|e| sys("fsetxattr user.overlay.opaque", path, e))
+        match sysfs::fsetxattr(fd, c"user.overlay.opaque", b"y") {
+            Err(Errno::EOPNOTSUPP) if flavour == OverlayFlavour::Trusted => Ok(()),
+            r => r.map_err(|e| sys("fsetxattr user.overlay.opaque", path, e)),
+        }
+    }
+
+    /// Whether an xattr the kernel refused is skipped (and counted) rather than an error:
+    /// without privilege, whatever it refuses (`security.*`, `trusted.*`); with it, `user.*`
+    /// where the filesystem has none (tmpfs before Linux 6.6).
+    fn skippable(&self, key: &[u8], e: Errno) -> bool {
+        match e {
+            Errno::EPERM | Errno::EACCES | Errno::EOPNOTSUPP if !self.opts.chown => true,
+            Errno::EOPNOTSUPP => key.starts_with(b"user."),
+            _ => false,
+        }
     }
 
     /// Removes every child of the directory `fd` (at `path`) that this layer did not write,
@@ -1337,9 +1353,7 @@ impl Unpacker<'_> {
             };
             match sysfs::fsetxattr(dst.as_raw_fd(), &k, &value[..len]) {
                 Ok(()) => {}
-                Err(Errno::EPERM | Errno::EACCES | Errno::EOPNOTSUPP) if !self.opts.chown => {
-                    self.stats.xattrs_skipped += 1
-                }
+                Err(err) if self.skippable(key, err) => self.stats.xattrs_skipped += 1,
                 Err(e) => return Err(sys("fsetxattr", path, e)),
             }
         }
