@@ -1138,7 +1138,18 @@ fn an_umoci_insert_layer_without_end_blocks_applies() {
 #[test]
 fn the_stream_is_read_to_its_end() {
     let t = TempDir::new("unpack-drain");
-    let mut tar = Tar::default().file("a", b"1").done();
+    // A global PAX header first (git archive writes one): ignored.
+    let mut tar = Tar::default();
+    let body = pax_record("comment", b"global");
+    tar.raw(
+        b"pax_global_header",
+        b'g',
+        b"",
+        &Meta::default(),
+        body.len() as u64,
+        &body,
+    );
+    let mut tar = tar.file("a", b"1").done();
     tar.extend_from_slice(b"trailing bytes after the end-of-archive blocks");
     let mut reader = &tar[..];
     let fd = open_dir(t.path());
@@ -1153,6 +1164,8 @@ fn the_stream_is_read_to_its_end() {
     )
     .unwrap();
     assert!(reader.is_empty(), "{} bytes left unread", reader.len());
+    assert_eq!(std::fs::read(t.path().join("a")).unwrap(), b"1");
+    assert!(!t.path().join("pax_global_header").exists());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1359,6 +1372,15 @@ fn hostile_layers_are_refused_and_write_nothing_outside() {
     .unwrap();
     assert!(std::fs::symlink_metadata(d.join("l2")).is_err());
     canary.assert_untouched("flatten over symlinks");
+    drop(t);
+    if role().is_none() && nix::unistd::geteuid().is_root() {
+        // The same, rootless (User flavour, no chown).
+        common::assert_passes_as_nobody(
+            "hostile_layers_are_refused_and_write_nothing_outside",
+            "nobody",
+            false,
+        );
+    }
 }
 
 #[test]
@@ -1397,6 +1419,17 @@ fn huge_metadata_headers_are_bounded() {
         }) => {}
         other => panic!("{other:?}"),
     }
+    // A name longer than PATH_MAX (a 1 MiB-deep tree would make recursive removals deep).
+    let deep = "d/".repeat(2100) + "f";
+    match apply(&Tar::default().file(&deep, b"").done(), t.path()) {
+        Err(Error::Image {
+            kind: ImageErrorKind::Unsupported,
+            entry: Some(e),
+            ..
+        }) => assert_eq!(e, Path::new(&deep)),
+        other => panic!("{other:?}"),
+    }
+    assert!(!t.path().join("d").exists(), "nothing of it was made");
     // Two GNU long names for one entry.
     let mut two = Tar::default();
     two.raw(b"././@LongLink", b'L', b"", &Meta::default(), 2, b"a\0");

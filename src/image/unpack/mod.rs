@@ -283,21 +283,33 @@ fn join(parent: &[u8], name: &[u8]) -> Vec<u8> {
     p
 }
 
+/// The longest name accepted, `PATH_MAX` with its NUL: no real file is deeper, and it bounds
+/// how deep the recursive removals of whiteouts and replacements go.
+const NAME_MAX_BYTES: usize = 4095;
+
 /// The components of an entry name: empty and `.` components dropped; `..`, an absolute
-/// name and NUL refused (the reason is returned). An empty list is the root.
-fn components(name: &[u8]) -> std::result::Result<Vec<&[u8]>, &'static str> {
+/// name and NUL refused (the reason is returned), and names longer than `PATH_MAX`
+/// ([`ImageErrorKind::Unsupported`]). An empty list is the root.
+fn components(name: &[u8]) -> std::result::Result<Vec<&[u8]>, (ImageErrorKind, &'static str)> {
+    let unsafe_name = |why| Err((ImageErrorKind::UnsafeEntry, why));
     if name.contains(&0) {
-        return Err("the name holds a NUL byte");
+        return unsafe_name("the name holds a NUL byte");
     }
     let comps: Vec<&[u8]> = name
         .split(|b| *b == b'/')
         .filter(|c| !c.is_empty() && *c != b".")
         .collect();
     if comps.iter().any(|c| *c == b"..") {
-        return Err("a '..' component");
+        return unsafe_name("a '..' component");
     }
     if name.starts_with(b"/") && !comps.is_empty() {
-        return Err("an absolute name");
+        return unsafe_name("an absolute name");
+    }
+    if comps.iter().map(|c| c.len() + 1).sum::<usize>() > NAME_MAX_BYTES + 1 {
+        return Err((
+            ImageErrorKind::Unsupported,
+            "a name longer than PATH_MAX (4096 bytes)",
+        ));
     }
     Ok(comps)
 }
@@ -362,7 +374,8 @@ struct Unpacker<'l> {
 
 impl Unpacker<'_> {
     fn apply(&mut self, e: Entry, stream: &mut Stream<'_>) -> Result<()> {
-        let comps = components(&e.name).map_err(|why| unsafe_entry(&e.name, why))?;
+        let comps =
+            components(&e.name).map_err(|(kind, why)| image_err(kind, Some(&e.name), why))?;
         let Some((base, parents)) = comps.split_last() else {
             if e.kind != Kind::Dir {
                 return Err(unsafe_entry(
@@ -973,8 +986,9 @@ impl Unpacker<'_> {
         base: &[u8],
         path: &[u8],
     ) -> Result<()> {
-        let tcomps = components(&e.link)
-            .map_err(|why| unsafe_entry(&e.name, format!("hard link target: {why}")))?;
+        let tcomps = components(&e.link).map_err(|(kind, why)| {
+            image_err(kind, Some(&e.name), format!("hard link target: {why}"))
+        })?;
         let Some((tbase, tparents)) = tcomps.split_last() else {
             return Err(unsafe_entry(&e.name, "a hard link to the layer's root"));
         };
