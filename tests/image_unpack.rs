@@ -469,6 +469,14 @@ fn layer1() -> Vec<u8> {
             },
         )
         .file("ro/r1", b"r1")
+        .dir_m(
+            "ro/deep/",
+            &Meta {
+                mode: 0o555,
+                ..Meta::default()
+            },
+        )
+        .file("ro/deep/x", b"x1")
         .done()
 }
 
@@ -492,6 +500,13 @@ fn layer2() -> Vec<u8> {
         .file("g/new", b"g2")
         .wh(".wh.g")
         // into a read-only directory of layer 1 (rootless flattening must get in)
+        .dir_m(
+            "ro/",
+            &Meta {
+                mode: 0o555,
+                ..Meta::default()
+            },
+        )
         .file("ro/r2", b"r2")
         .done()
 }
@@ -505,12 +520,35 @@ fn layer3() -> Vec<u8> {
         // into layer 1, through layer 2's merged e/
         .hardlink("h3", "e/e1")
         .wh(".wh.link")
+        // a new directory inside layer 1's read-only ro/deep/
+        .file("ro/deep/more/z", b"z3")
         .done()
 }
 
 const MERGED: &[&str] = &[
-    "a", "a/q", "b", "b/again", "c", "c/new", "d", "d/fresh", "e", "e/e1", "e/e2", "g", "g/new",
-    "h3", "ro", "ro/r1", "ro/r2", "tmp", "tmp/t2",
+    "a",
+    "a/q",
+    "b",
+    "b/again",
+    "c",
+    "c/new",
+    "d",
+    "d/fresh",
+    "e",
+    "e/e1",
+    "e/e2",
+    "g",
+    "g/new",
+    "h3",
+    "ro",
+    "ro/deep",
+    "ro/deep/more",
+    "ro/deep/more/z",
+    "ro/deep/x",
+    "ro/r1",
+    "ro/r2",
+    "tmp",
+    "tmp/t2",
 ];
 
 fn three_layers(base: &Path) -> [PathBuf; 3] {
@@ -520,7 +558,7 @@ fn three_layers(base: &Path) -> [PathBuf; 3] {
     }
     let root = nix::unistd::geteuid().is_root();
     let st1 = apply_with(&layer1(), &dirs[0], root_flavour(), root, &[]).unwrap();
-    assert_eq!(st1.entries, 20);
+    assert_eq!(st1.entries, 22);
     let st2 = apply_with(&layer2(), &dirs[1], root_flavour(), root, &[&dirs[0]]).unwrap();
     assert_eq!(st2.hardlinks_copied, 0);
     let st3 = apply_with(

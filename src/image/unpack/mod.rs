@@ -147,7 +147,8 @@ pub struct UnpackStats {
     pub devices_skipped: u64,
     /// `trusted.overlay.*` and `user.overlay.*` xattrs dropped.
     pub overlay_xattrs_stripped: u64,
-    /// Other xattrs not set: `user.*` on symlinks and special files, and, without
+    /// Other xattrs not set: `user.*` on symlinks and special files or on a filesystem
+    /// without `user.*` xattrs (tmpfs before Linux 6.6), and, without
     /// [`UnpackOptions::chown`], those the kernel refused (`security.*`, `trusted.*`).
     pub xattrs_skipped: u64,
     /// Hard links whose target was in a lower layer (copied up).
@@ -174,8 +175,8 @@ pub type Lowers<'a> = &'a mut dyn FnMut() -> Result<Vec<OwnedFd>>;
 ///   a malformed tar or a hard link to a missing file, [`ImageErrorKind::Unsupported`] for a
 ///   tar feature not handled.
 /// - [`Error::Sys`] for a failed syscall, its path the entry's inside the layer (e.g.
-///   `ENOSPC`, or `ENOTSUP` for `user.overlay.opaque` on a filesystem without `user.*`
-///   xattrs: tmpfs before Linux 6.6).
+///   `ENOSPC`, or `ENOTSUP` for the `user.overlay.opaque` of [`OverlayFlavour::User`] on a
+///   filesystem without `user.*` xattrs: tmpfs before Linux 6.6).
 /// - What `lowers` returns; errors of `tar` as [`Error::Sys`] (`read`) or, when the reader
 ///   carries a [`crate::Error`] in its `io::Error`, that error.
 ///
@@ -463,7 +464,7 @@ impl Unpacker<'_> {
             }
         }
         if !self.opts.chown {
-            self.make_writable(&fd, path)?;
+            self.make_writable(fd.as_raw_fd(), path)?;
         }
         let fd = Rc::new(fd);
         self.cache = Some((path.to_vec(), fd.clone()));
@@ -473,34 +474,31 @@ impl Unpacker<'_> {
     /// Without privilege, a directory that is not writable by its owner (a lower layer's
     /// 0555 when flattening) cannot take new entries: it is made writable now and gets its
     /// mode and times back at the end.
-    fn make_writable(&mut self, fd: &OwnedFd, path: &[u8]) -> Result<()> {
-        if self.dirs.contains_key(path) {
-            // Ours: made 0700, its mode comes at the end anyway.
+    fn make_writable(&mut self, fd: RawFd, path: &[u8]) -> Result<()> {
+        if self.opts.chown {
+            // CAP_DAC_OVERRIDE.
             return Ok(());
         }
-        let st = sysfs::fstat(fd.as_raw_fd()).map_err(|e| sys("fstat", path, e))?;
+        let st = sysfs::fstat(fd).map_err(|e| sys("fstat", path, e))?;
         if st.st_mode & 0o700 == 0o700 {
             return Ok(());
         }
-        sysfs::fchmod(fd.as_raw_fd(), (st.st_mode & 0o7777) | 0o700)
-            .map_err(|e| sys("fchmod", path, e))?;
-        self.dirs.insert(
-            path.to_vec(),
-            DirMeta {
-                mode: st.st_mode & 0o7777,
-                times: Some([
-                    libc::timespec {
-                        tv_sec: st.st_atime,
-                        tv_nsec: st.st_atime_nsec,
-                    },
-                    libc::timespec {
-                        tv_sec: st.st_mtime,
-                        tv_nsec: st.st_mtime_nsec,
-                    },
-                ]),
-                inherit: false,
-            },
-        );
+        sysfs::fchmod(fd, (st.st_mode & 0o7777) | 0o700).map_err(|e| sys("fchmod", path, e))?;
+        // A directory of this layer has its mode and times recorded already.
+        self.dirs.entry(path.to_vec()).or_insert(DirMeta {
+            mode: st.st_mode & 0o7777,
+            times: Some([
+                libc::timespec {
+                    tv_sec: st.st_atime,
+                    tv_nsec: st.st_atime_nsec,
+                },
+                libc::timespec {
+                    tv_sec: st.st_mtime,
+                    tv_nsec: st.st_mtime_nsec,
+                },
+            ]),
+            inherit: false,
+        });
         Ok(())
     }
 
@@ -517,7 +515,8 @@ impl Unpacker<'_> {
         .map_err(|e| sys("openat", b".", e))?;
         let mut path: Vec<u8> = Vec::new();
         for comp in comps {
-            path = join(&path, comp);
+            let cur_path = std::mem::take(&mut path);
+            path = join(&cur_path, comp);
             let name = cstr(comp);
             let open = |cur: &OwnedFd| {
                 sysfs::openat2(
@@ -530,6 +529,7 @@ impl Unpacker<'_> {
             let next = match open(&cur) {
                 Ok(fd) => fd,
                 Err(Errno::ENOENT) => {
+                    self.make_writable(cur.as_raw_fd(), &cur_path)?;
                     self.mkdir_parent(&cur, &name, &path, true)?;
                     open(&cur).map_err(|e| sys("openat2", &path, e))?
                 }
@@ -552,6 +552,7 @@ impl Unpacker<'_> {
                     // deleted below and recreated here, so opaque. Any other non-directory
                     // (a file `a`, then `a/b`) is replaced by a directory, as umoci does.
                     let was_whiteout = self.whiteouts.remove(&path);
+                    self.make_writable(cur.as_raw_fd(), &cur_path)?;
                     sysfs::unlinkat(cur.as_raw_fd(), &name, 0)
                         .map_err(|e| sys("unlinkat", &path, e))?;
                     self.mkdir_parent(&cur, &name, &path, false)?;
@@ -903,6 +904,7 @@ impl Unpacker<'_> {
     /// Removes every child of the directory `fd` (at `path`) that this layer did not write,
     /// keeping the directories on the way to what it wrote (and clearing them in turn).
     fn clear_unwritten(&mut self, fd: RawFd, path: &[u8]) -> Result<()> {
+        self.make_writable(fd, path)?;
         for child in list(fd, path)? {
             let cpath = join(path, child.to_bytes());
             if self.touched.contains(&cpath) {
