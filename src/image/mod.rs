@@ -28,7 +28,7 @@ mod compress;
 mod config;
 mod source;
 mod store;
-mod unpack;
+pub mod unpack;
 
 #[doc(hidden)]
 pub use compress::bench_layer_stream;

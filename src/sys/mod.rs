@@ -11,6 +11,8 @@
 
 #![allow(clippy::too_many_arguments)]
 
+#[cfg(feature = "image")]
+pub(crate) mod fs;
 pub(crate) mod mount;
 #[cfg(feature = "image")]
 pub(crate) mod xattr;
