@@ -178,8 +178,13 @@ fn skopeo_archives_import_with_their_names() {
     let from_docker = store
         .import(&docker_archive.display().to_string().parse().unwrap(), None)
         .unwrap();
-    // docker-save has the name in RepoTags.
-    assert_eq!(from_docker.names(), ["example.org/app:v2".to_owned()]);
+    // docker-save has the name in RepoTags; the config is the same, so it is the same image
+    // with both names.
+    assert_eq!(from_docker.id(), from_oci.id());
+    assert_eq!(
+        from_docker.names(),
+        ["example.org/app:v2".to_owned(), "from-oci:1".to_owned()]
+    );
     // The same layers (docker-archive's are uncompressed: same diff_ids, same chain ids).
     let chains = |i: &contain::image::Image| {
         i.layers()
@@ -559,12 +564,19 @@ fn mounted(image: &contain::image::Image, at: &Path) -> Mounted {
     std::fs::create_dir_all(at).unwrap();
     let opts = if lowers.len() == 1 {
         // One layer: a read-only bind of it (an overlay needs two lowers without an upper).
-        sh(Command::new("mount").args(["--bind", "-o", "ro", &lowers[0]]).arg(at));
+        sh(Command::new("mount")
+            .args(["--bind", "-o", "ro", &lowers[0]])
+            .arg(at));
         return Mounted(at.to_path_buf());
     } else {
-        format!("lowerdir={},index=off,redirect_dir=nofollow", lowers.join(":"))
+        format!(
+            "lowerdir={},index=off,redirect_dir=nofollow",
+            lowers.join(":")
+        )
     };
-    sh(Command::new("mount").args(["-t", "overlay", "overlay", "-o", &opts]).arg(at));
+    sh(Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &opts])
+        .arg(at));
     Mounted(at.to_path_buf())
 }
 
@@ -590,16 +602,24 @@ fn the_imported_tree_equals_what_umoci_unpack_gives() {
     let extra = d.path().join("extra");
     std::fs::create_dir_all(extra.join("deep/er")).unwrap();
     std::fs::write(extra.join("deep/er/file"), "inserted\n").unwrap();
-    sh(Command::new("umoci").args(["insert", "--image", &format!("{l}:app"), "--tag", "ins"]).arg(&extra).arg("/opt"));
+    sh(Command::new("umoci")
+        .args(["insert", "--image", &format!("{l}:app"), "--tag", "ins"])
+        .arg(&extra)
+        .arg("/opt"));
     let image = store.import(&layout.reference("ins"), None).unwrap();
     assert_eq!(image.layers().len(), 3);
     let bundle = d.path().join("bundle");
-    sh(Command::new("umoci").args(["unpack", "--image", &format!("{l}:ins")]).arg(&bundle));
+    sh(Command::new("umoci")
+        .args(["unpack", "--image", &format!("{l}:ins")])
+        .arg(&bundle));
     let ours = mounted(&image, &d.path().join("merged"));
     let diff = common::oci::tree_diff(
         &common::oci::tree(&bundle.join("rootfs")),
         &common::oci::tree(&ours.0),
     );
     assert!(diff.is_empty(), "trees differ:\n{}", diff.join("\n"));
-    assert_eq!(std::fs::read_to_string(ours.0.join("opt/deep/er/file")).unwrap(), "inserted\n");
+    assert_eq!(
+        std::fs::read_to_string(ours.0.join("opt/deep/er/file")).unwrap(),
+        "inserted\n"
+    );
 }

@@ -460,17 +460,19 @@ impl Store {
                 .iter()
                 .zip(&done)
                 .zip(diff_ids.iter().zip(&chains))
-                .map(|((l, (digest, size, compression)), (diff, chain))| LayerRecord {
-                    diff_id: diff.to_string(),
-                    chain_id: chain.to_string(),
-                    digest: digest.to_string(),
-                    size: *size,
-                    media_type: if l.media_type.is_empty() {
-                        compression.layer_media_type().to_owned()
-                    } else {
-                        l.media_type.clone()
+                .map(
+                    |((l, (digest, size, compression)), (diff, chain))| LayerRecord {
+                        diff_id: diff.to_string(),
+                        chain_id: chain.to_string(),
+                        digest: digest.to_string(),
+                        size: *size,
+                        media_type: if l.media_type.is_empty() {
+                            compression.layer_media_type().to_owned()
+                        } else {
+                            l.media_type.clone()
+                        },
                     },
-                })
+                )
                 .collect(),
             created: now(),
         };
@@ -1524,10 +1526,14 @@ impl Image {
     /// # Errors
     /// As [`Image::write_layout`].
     pub fn write_archive(&self, path: &Path, name: Option<&str>) -> Result<Digest> {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let tmp = dir.join(format!(
             ".{}.{}.tmp",
-            path.file_name().map_or("archive".into(), |n| n.to_string_lossy()),
+            path.file_name()
+                .map_or("archive".into(), |n| n.to_string_lossy()),
             std::process::id()
         ));
         let guard = Cleanup(vec![tmp.clone()]);
@@ -1559,7 +1565,11 @@ impl Image {
         use super::build::layout::{Blob, BlobSource, LayoutImage};
         let manifest = read_capped(&self.blob_path(&self.manifest))?;
         let config = read_capped(&self.blob_path(&self.id))?;
-        let paths: Vec<PathBuf> = self.layers.iter().map(|l| self.blob_path(&l.digest)).collect();
+        let paths: Vec<PathBuf> = self
+            .layers
+            .iter()
+            .map(|l| self.blob_path(&l.digest))
+            .collect();
         let blobs: Vec<Blob<'_>> = self
             .layers
             .iter()

@@ -105,7 +105,6 @@ impl Layout {
     }
 }
 
-
 /// One entry of a tree as compared: type, mode, owner, size, content hash or link target,
 /// device numbers. Times are left out (tools differ on directory times).
 pub fn tree(root: &Path) -> BTreeMap<PathBuf, String> {
@@ -142,7 +141,12 @@ fn walk(root: &Path, rel: &Path, out: &mut BTreeMap<PathBuf, String>) {
         };
         out.insert(
             r.clone(),
-            format!("{what} mode {:o} {}:{}", m.mode() & 0o7777, m.uid(), m.gid()),
+            format!(
+                "{what} mode {:o} {}:{}",
+                m.mode() & 0o7777,
+                m.uid(),
+                m.gid()
+            ),
         );
         if t.is_dir() {
             walk(root, &r, out);

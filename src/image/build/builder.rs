@@ -216,6 +216,14 @@ impl Store {
         };
         let steps = file.evaluate(&state.config, &opts.build_args)?;
         let total = steps.len() + 1;
+        events(&BuildEvent::Step {
+            number: 1,
+            total,
+            instruction: match &base_image {
+                Some(_) => format!("FROM {}", file.from.image.raw()),
+                None => "FROM scratch".to_owned(),
+            },
+        });
         let _gc = self.gc_lock_shared()?;
         for (i, step) in steps.iter().enumerate() {
             let number = i + 2;
