@@ -17,7 +17,6 @@
 //! found without reading it all.
 
 // Used by the store (being written on another branch).
-#![allow(dead_code)]
 
 use std::io::{self, BufRead, Read, Write};
 
@@ -266,15 +265,6 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn buf_ref(&self) -> Option<&Buf<'a>> {
-        match self {
-            Decoder::Plain(b) | Decoder::Trailing(b) => Some(b),
-            Decoder::Gzip(d) => Some(d.get_ref()),
-            Decoder::Zstd(d) => Some(d.get_ref()),
-            Decoder::Swapping => None,
-        }
-    }
-
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         loop {
             match self {
@@ -388,16 +378,6 @@ impl<'a> LayerStream<'a> {
     /// The compression found.
     pub(crate) fn compression(&self) -> Compression {
         self.compression
-    }
-
-    /// Raw bytes read so far (for progress).
-    pub(crate) fn raw_bytes(&self) -> u64 {
-        self.dec.buf_ref().map_or(0, |b| b.inner.count)
-    }
-
-    /// Uncompressed bytes read so far.
-    pub(crate) fn tar_bytes(&self) -> u64 {
-        self.tar_bytes
     }
 
     /// Drains both streams to EOF, then checks size, digest and diff_id. Returns the

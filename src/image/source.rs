@@ -55,7 +55,6 @@
 //! layer, not two).
 
 // Used by the store (being written on another branch).
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::CString;

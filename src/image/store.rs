@@ -181,6 +181,9 @@ struct LayerRecord {
     media_type: String,
 }
 
+/// A layer blob as read: its digest, size and compression.
+type LayerRead = (Digest, u64, Compression);
+
 /// A held `flock`, released on drop.
 type Lock = Flock<File>;
 
@@ -403,7 +406,7 @@ impl Store {
             let image = self.image(reference)?;
             if let Some(name) = name {
                 self.tag(&image, name)?;
-                return self.image(&image.id.to_string());
+                return self.image(image.id.as_ref());
             }
             return Ok(image);
         }
@@ -489,7 +492,7 @@ impl Store {
             self.write_names(&names)?;
         }
         drop(_meta);
-        self.image(&id.to_string())
+        self.image(id.as_ref())
     }
 
     /// Unpacks (or finds) every layer; returns each blob's digest, size and compression,
@@ -506,8 +509,7 @@ impl Store {
             cond: Condvar::new(),
         };
         let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<Option<Result<(Digest, u64, Compression)>>>> =
-            Mutex::new(vec![None; n]);
+        let results: Mutex<Vec<Option<Result<LayerRead>>>> = Mutex::new(vec![None; n]);
         std::thread::scope(|s| {
             for _ in 0..self.jobs.min(n) {
                 s.spawn(|| loop {
@@ -750,7 +752,7 @@ impl Store {
             self.write_names(&all)?;
         }
         drop(_meta);
-        self.image(&id.to_string())
+        self.image(id.as_ref())
     }
 
     /// Applies the layer tar `tar` to the directory `dir` (in `tmp/`) and, when asked,

@@ -424,11 +424,8 @@ mod tests {
         for s in ["", ":", "a:", ":b", "a:b:c", "a\0b"] {
             assert!(s.parse::<User>().is_err(), "{s:?}");
         }
-        // Too big for an id: a name (that will not be found).
-        assert_eq!(
-            "4294967295".parse::<User>().unwrap().user(),
-            &Id::Name("4294967295".into())
-        );
+        // Too big for an id: refused, never taken as a name (CVE-2026-46680).
+        assert!("4294967295".parse::<User>().is_err());
     }
 
     #[test]
