@@ -14,9 +14,11 @@
 //!      layers/FLAVOUR/CHAINHEX/   one committed layer: its tree, whiteouts as overlayfs
 //!                                 takes them; keyed by chain id (the layer and all below it)
 //!      locks/CHAINHEX             flock: one import unpacks a layer at a time
+//!      locks/pid-PID              flock (shared): held while process PID has the store open
 //!      images/IDHEX.json          one image: its manifest, config and layer chain
 //!      names.json                 NAME:TAG -> image id
 //!      tmp/                       unpacks in progress, renamed into layers/ when complete
+//!                                 (named CHAINHEX.* under that layer's lock, or pid-PID.*)
 //! ```
 //!
 //! A layer is unpacked into `tmp/` and renamed into `layers/` when it is complete, so a

@@ -43,6 +43,9 @@ pub struct Store {
     chown: bool,
     sync: bool,
     jobs: usize,
+    /// `locks/pid-PID`, held shared while this process has the store open: its temporaries
+    /// (`tmp/pid-PID.*`) are not another process's to clean up.
+    _owner: std::sync::Arc<Lock>,
 }
 
 /// An image in the store: its config and its layers, bottom first.
@@ -181,6 +184,32 @@ struct LayerRecord {
     media_type: String,
 }
 
+/// The name of this process's owner lock (see `Store::_owner`), and the first part of the
+/// names of its temporaries that no other lock covers.
+fn pid_lock() -> String {
+    format!("pid-{}", std::process::id())
+}
+
+/// Takes the lock `dir/NAME` (a blocking `arg` waits; a non-blocking one gives `None` when
+/// it is held).
+fn lock_file(dir: &Path, name: &str, arg: FlockArg) -> Result<Option<Lock>> {
+    let path = dir.join(name);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| Error::sys_path("open", &path, io_errno(&e)))?;
+    match Flock::lock(file, arg) {
+        Ok(l) => Ok(Some(l)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(Error::sys_path("flock", &path, e)),
+    }
+}
+
 /// A layer blob as read: its digest, size and compression.
 type LayerRead = (Digest, u64, Compression);
 
@@ -250,6 +279,13 @@ impl Store {
                 .join(root)
         };
         let chown = initial_root();
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true).mode(0o700);
+        let locks = root.join("locks");
+        b.create(&locks)
+            .map_err(|e| Error::sys_path("mkdir", &locks, io_errno(&e)))?;
+        let owner = lock_file(&locks, &pid_lock(), FlockArg::LockShared)?
+            .ok_or_else(|| Error::sys_path("flock", locks.join(pid_lock()), Errno::EWOULDBLOCK))?;
         let store = Store {
             root,
             flavour: if chown {
@@ -260,6 +296,7 @@ impl Store {
             chown,
             sync: false,
             jobs: std::thread::available_parallelism().map_or(2, |n| n.get().min(8)),
+            _owner: std::sync::Arc::new(owner),
         };
         store.create_dirs()?;
         store.clean_tmp()?;
@@ -320,23 +357,10 @@ impl Store {
         Ok(())
     }
 
-    /// Takes the lock `locks/NAME` (`blocking`: waits; else `None` when it is held).
+    /// Takes the lock `locks/NAME` (a blocking `arg` waits; a non-blocking one gives `None`
+    /// when it is held).
     fn lock(&self, name: &str, arg: FlockArg) -> Result<Option<Lock>> {
-        let path = self.root.join("locks").join(name);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| Error::sys_path("open", &path, io_errno(&e)))?;
-        match Flock::lock(file, arg) {
-            Ok(l) => Ok(Some(l)),
-            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
-            Err((_, e)) => Err(Error::sys_path("flock", &path, e)),
-        }
+        lock_file(&self.root.join("locks"), name, arg)
     }
 
     fn lock_wait(&self, name: &str, shared: bool) -> Result<Lock> {
@@ -683,15 +707,13 @@ impl Store {
         write_atomic(&self.root.join("tmp"), path, bytes)
     }
 
-    /// A new directory in `tmp/`, removed on drop (`tag` starts its name: it is also the
-    /// name of the lock that keeps [`Store::open`] from removing it meanwhile — held by the
-    /// build through the gc lock, so any tag works).
+    /// A new directory in `tmp/`, removed on drop; named after this process's owner lock,
+    /// so that no [`Store::open`] of another process removes it meanwhile.
     pub(crate) fn temp_dir(&self, tag: &str) -> Result<crate::image::build::TempDir> {
         let path = self.root.join("tmp").join(format!(
-            "{tag}-{}-{}.{}",
-            std::process::id(),
+            "{}.{tag}.{}",
+            pid_lock(),
             SEQ.fetch_add(1, Ordering::Relaxed),
-            now()
         ));
         let mut b = std::fs::DirBuilder::new();
         b.mode(0o700);
@@ -1146,7 +1168,8 @@ impl Store {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let chain = name.strip_prefix("flat-").unwrap_or(&name);
-                if chain.len() == 64 && !chains.contains(chain) {
+                let dead_owner = name.starts_with("pid-");
+                if dead_owner || (chain.len() == 64 && !chains.contains(chain)) {
                     if let Some(_l) = self.lock(&name, FlockArg::LockExclusiveNonblock)? {
                         let _ = std::fs::remove_file(e.path());
                     }
@@ -1290,8 +1313,8 @@ fn rename(from: &Path, to: &Path) -> Result<()> {
 /// Writes `bytes` to `path` through a temporary file in `tmp` (same filesystem) and a rename.
 fn write_atomic(tmp: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     let t = tmp.join(format!(
-        "write.{}.{}",
-        std::process::id(),
+        "{}.write.{}",
+        pid_lock(),
         SEQ.fetch_add(1, Ordering::Relaxed)
     ));
     let guard = Cleanup(vec![t.clone()]);
@@ -1647,5 +1670,54 @@ impl Store {
         rename(&tmp, &dir)?;
         drop(cleanup);
         Ok(dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_removes_only_temporaries_no_live_process_owns() {
+        let root = std::env::temp_dir().join(format!("contain-store-tmp-{}", std::process::id()));
+        let _ = remove_tree(&root);
+        let store = Store::open(&root).unwrap();
+        let tmp = root.join("tmp");
+        // A killed process's (no one holds its lock), a killed import's layer (its chain
+        // lock is free), and this process's own build directory.
+        let dead = tmp.join("pid-4000000000.write.1");
+        let dead_layer = tmp.join(format!("{}.77.1", "a".repeat(64)));
+        let ours = store.temp_dir("build").unwrap();
+        std::fs::write(&dead, b"x").unwrap();
+        std::fs::create_dir(&dead_layer).unwrap();
+        // Another open (as another process would do it) while ours is alive.
+        let again = Store::open(&root).unwrap();
+        assert!(!dead.exists() && !dead_layer.exists());
+        assert!(ours.path.is_dir(), "a live process's temporary was removed");
+        drop((ours, again, store));
+        remove_tree(&root).unwrap();
+    }
+
+    #[test]
+    fn chain_ids_and_names() {
+        let d =
+            |c: char| parse_digest(&format!("sha256:{}", c.to_string().repeat(64)), "t").unwrap();
+        let chains = chain_ids(&[d('a'), d('b')]);
+        assert_eq!(chains[0], d('a'));
+        assert_eq!(
+            chains[1],
+            digest_of(format!("{} {}", d('a'), d('b')).as_bytes())
+        );
+        assert_eq!(normalize_name("busybox").unwrap(), "busybox:latest");
+        assert_eq!(
+            normalize_name("host:5000/a/b").unwrap(),
+            "host:5000/a/b:latest"
+        );
+        assert_eq!(normalize_name("a/b:1.2").unwrap(), "a/b:1.2");
+        for bad in ["", "a:", "sha256:abc", "a b", "../x\0"] {
+            assert!(normalize_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_digest("sha256:../../etc", "t").is_err());
+        assert!(parse_digest(&format!("sha256:{}", "A".repeat(64)), "t").is_err());
     }
 }
