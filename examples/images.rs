@@ -214,9 +214,26 @@ impl Bars {
                     bar.set_position(*read);
                 }
             }
-            Progress::LayerDone { index, cached, .. } => {
+            Progress::LayerDone {
+                index,
+                cached,
+                stats,
+            } => {
                 if let Some(bar) = bars.get(*index) {
-                    bar.finish_with_message(if *cached { "cached" } else { "done" });
+                    let msg = match (cached, stats.devices_skipped) {
+                        (true, _) => "cached".to_owned(),
+                        (false, 0) => "done".to_owned(),
+                        // Rootless: the kernel lets no one but root make device nodes.
+                        (false, n) => format!("done ({n} device nodes skipped: not root)"),
+                    };
+                    bar.finish_with_message(msg);
+                }
+                if stats.devices_skipped > 0 && self.multi.is_hidden() {
+                    eprintln!(
+                        "layer {}: {} device nodes skipped (not root)",
+                        index + 1,
+                        stats.devices_skipped
+                    );
                 }
             }
             _ => {}

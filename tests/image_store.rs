@@ -623,3 +623,65 @@ fn the_imported_tree_equals_what_umoci_unpack_gives() {
         "inserted\n"
     );
 }
+
+#[test]
+fn a_stack_deeper_than_allowed_runs_with_its_bottom_layers_flattened() {
+    let t = "a_stack_deeper_than_allowed_runs_with_its_bottom_layers_flattened";
+    if !common::is_root(t) || !tool(t, "umoci") {
+        return;
+    }
+    let layout = Layout::new("store-flat");
+    let (d, store) = store("store-flat-s");
+    let l = layout.path().display().to_string();
+    let extra = d.path().join("extra");
+    std::fs::create_dir_all(&extra).unwrap();
+    std::fs::write(extra.join("top"), "top layer\n").unwrap();
+    sh(Command::new("umoci")
+        .args(["insert", "--image", &format!("{l}:app"), "--tag", "three"])
+        .arg(&extra)
+        .arg("/top"));
+    let image = store.import(&layout.reference("three"), None).unwrap();
+    assert_eq!(image.layers().len(), 3);
+    // At most 2 lowers: layers 1 and 2 flattened into one directory, layer 3 on top.
+    let rootfs = image.rootfs_with_lowers(2).unwrap();
+    assert_eq!(rootfs.layers().len(), 2);
+    let flat = rootfs.layers()[0].clone();
+    assert!(
+        flat.starts_with(store.root().join("flat")),
+        "{}",
+        flat.display()
+    );
+    assert_eq!(
+        flat.file_name().unwrap().to_str().unwrap(),
+        image.layers()[1].chain_id.digest(),
+        "keyed by the chain id of the top layer flattened"
+    );
+    // The flattened copy applied layer 2's whiteout: /etc/image is gone, not a char device.
+    assert!(std::fs::symlink_metadata(flat.join("etc/image")).is_err());
+    assert_eq!(
+        std::fs::read_to_string(flat.join("etc/app")).unwrap(),
+        "app layer\n"
+    );
+    let out = contain::process::Container::new("/bin/sh")
+        .args([
+            "-c",
+            "cat /etc/app /top/top; test -e /etc/image || echo gone",
+        ])
+        .namespaces(Namespaces::MOUNT | Namespaces::PID)
+        .rootfs(rootfs)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "app layer\ntop layer\ngone\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Built once: a second call reuses the directory; gc keeps it while the image lives.
+    let again = image.rootfs_with_lowers(2).unwrap();
+    assert_eq!(again.layers()[0], flat);
+    assert_eq!(store.gc().unwrap().flattened, 0);
+    store.remove(image.id().as_ref()).unwrap();
+    assert_eq!(store.gc().unwrap().flattened, 1);
+    assert!(!flat.exists());
+}

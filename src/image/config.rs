@@ -73,7 +73,17 @@ impl Image {
     /// [`Error::Sys`] when flattening fails, [`Error::Image`] when a kept blob no longer
     /// matches its digest.
     pub fn rootfs(&self) -> Result<Rootfs> {
-        let max = crate::rootfs::max_lowers()?;
+        self.rootfs_with_lowers(crate::rootfs::max_lowers()?)
+    }
+
+    /// As [`Image::rootfs`], with at most `max` lower layers (at least 2): the bottom ones
+    /// are flattened into one directory, cached in the store under the chain id of the top
+    /// one flattened (`flat/FLAVOUR/CHAINHEX`) and built once. Fewer lowers make path
+    /// lookups in a deep image cheaper, at the cost of the flattened copy's disk space.
+    ///
+    /// # Errors
+    /// As [`Image::rootfs`].
+    pub fn rootfs_with_lowers(&self, max: usize) -> Result<Rootfs> {
         let dirs = self.lower_dirs(max)?;
         let rootfs = Rootfs::from_layers(dirs);
         Ok(match self.store().overlay_flavour() {
