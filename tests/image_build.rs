@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
@@ -334,4 +335,113 @@ fn the_build_example_builds_and_writes_a_layout() {
     let (code, stdout, _) = run(&f.store.image("cli:1").unwrap());
     assert_eq!(code, 0);
     assert!(stdout.starts_with("hey\n"), "{stdout}");
+}
+
+/// The rootless part of [`a_rootless_build_records_the_callers_files_as_root`], as nobody.
+fn rootless_build_role(args: &str) {
+    let (dir, layout) = args.split_once('|').unwrap();
+    let dir = std::path::PathBuf::from(dir);
+    let store = Store::open(dir.join("store")).unwrap();
+    assert_eq!(
+        store.overlay_flavour(),
+        contain::image::OverlayFlavour::User
+    );
+    store
+        .import(&layout.parse().unwrap(), Some("base:1"))
+        .unwrap();
+    let ctx = dir.join("ctx");
+    let image = store
+        .build(&BuildOptions::new(&ctx).tag("rootless:1"), &|_| {})
+        .unwrap();
+    let out = image
+        .container(&ImageCommand {
+            entrypoint: Some(vec!["/bin/sh".into(), "-c".into()]),
+            args: vec![
+                "cat /app/greeting /app/a.txt; stat -c %u:%g /app/greeting /app/a.txt; \
+                 test -e /etc/image || echo no-image"
+                    .into(),
+            ],
+        })
+        .unwrap()
+        .namespaces(Namespaces::all())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hi\nA\n0:0\n0:0\nno-image\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The RUN layer's tar says 0/0 too (not nobody's 65534), as it is exported.
+    let blob = store
+        .root()
+        .join("blobs/sha256")
+        .join(image.layers().last().unwrap().digest.digest());
+    let listing = Command::new("tar")
+        .args(["--numeric-owner", "-tzvf"])
+        .arg(&blob)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let line = listing
+        .lines()
+        .find(|l| l.ends_with("app/greeting"))
+        .unwrap_or_else(|| panic!("no app/greeting in\n{listing}"));
+    assert!(line.contains(" 0/0 "), "{line}");
+    assert!(!listing.contains("65534"), "{listing}");
+    // A --chown to another user cannot be had rootless: said so.
+    std::fs::write(
+        ctx.join("Containerfile"),
+        "FROM base:1\nCOPY --chown=1000:1000 files/ /x/\n",
+    )
+    .unwrap();
+    let err = store.build(&BuildOptions::new(&ctx), &|_| {}).unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+    println!("rootless build done");
+}
+
+#[test]
+fn a_rootless_build_records_the_callers_files_as_root() {
+    if let Some(args) = common::role()
+        .as_deref()
+        .and_then(|r| r.strip_prefix("rootless-build:"))
+    {
+        return rootless_build_role(args);
+    }
+    let t = "a_rootless_build_records_the_callers_files_as_root";
+    if !common::is_root(t) || !tool(t, "umoci") {
+        return;
+    }
+    let layout = Layout::new("build-rootless");
+    let dir = TempDir::new("build-rootless-b");
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(ctx.join("files")).unwrap();
+    std::fs::write(ctx.join("files/a.txt"), "A\n").unwrap();
+    std::fs::write(
+        ctx.join("Containerfile"),
+        "FROM base:1\nWORKDIR /app\nCOPY files/ ./\nRUN echo hi > greeting && rm /etc/image\n",
+    )
+    .unwrap();
+    let chown = |p: &Path| {
+        sh(Command::new("chown").args(["-R", "65534:65534"]).arg(p));
+    };
+    chown(dir.path());
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    // The layout: readable by nobody (its parent directories too).
+    sh(Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(layout.path().parent().unwrap()));
+    // The role carries the paths (no environment variable set in a threaded test process).
+    let role = format!(
+        "rootless-build:{}|{}:base",
+        dir.path().display(),
+        layout.path().display()
+    );
+    let out = common::rerun_as_nobody(t, &role, false);
+    assert!(out.status.success(), "the rootless build failed");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rootless build done"));
 }

@@ -150,7 +150,7 @@ struct State {
 
 impl Store {
     /// Builds an image from a Containerfile (see [`super::containerfile`] for the subset):
-    /// each RUN in a container of this crate (all namespaces, no network, as root), whose
+    /// each RUN in a container of this crate (all namespaces, no network, as root inside), whose
     /// writable layer becomes a new layer; COPY from the context. A step whose parent
     /// layers, instruction (and, for COPY, source contents) are unchanged reuses its cached
     /// layer without running. The base image must be in the store (`FROM scratch` needs
@@ -160,20 +160,17 @@ impl Store {
     /// [`Error::Parse`] for the Containerfile (with the line); [`Error::Image`] with
     /// [`ImageErrorKind::StepFailed`] when a RUN exits non-zero, [`ImageErrorKind::NotFound`]
     /// for a missing base; [`Error::Config`] for a COPY source missing from the context;
-    /// [`Error::Unsupported`] without root (a rootless build would need the layers' owners
-    /// mapped back); and the errors of [`Container::spawn`] for a RUN.
+    /// [`Error::Unsupported`] for a rootless `COPY --chown` to another user than root (only the
+    /// caller's own ids exist there); and the errors of [`Container::spawn`] for a RUN.
+    ///
+    /// Rootless (not root in the initial user namespace), each RUN gets a user namespace with
+    /// the caller as root, and what the caller owns in the new layer is recorded as 0:0, as
+    /// the unpacked layers show it to the container.
     pub fn build(
         &self,
         opts: &BuildOptions,
         events: &(dyn Fn(&BuildEvent) + Sync),
     ) -> Result<Image> {
-        if !self.owns_files() {
-            return Err(Error::unsupported(
-                "a build without root",
-                "RUN steps run as root inside and the new layers would carry the caller's ids: \
-                 build as root (rootless builds are not supported yet)",
-            ));
-        }
         let tags = opts
             .tags
             .iter()
@@ -288,6 +285,22 @@ impl Store {
         Ok(image)
     }
 
+    /// The host ids that files of the container's `ids` get in an upper layer: themselves
+    /// as root; rootless, the caller's for root, and nothing else can be had.
+    fn host_ids(&self, ids: (u32, u32)) -> Result<(u32, u32)> {
+        match (self.owns_files(), ids) {
+            (true, ids) => Ok(ids),
+            (false, (0, 0)) => Ok(caller_ids()),
+            (false, (u, g)) => Err(Error::unsupported(
+                "COPY --chown in a rootless build",
+                format!(
+                    "{u}:{g}: without root only the caller's own ids (root inside) can own \
+                     files; build as root, or chown in a RUN step"
+                ),
+            )),
+        }
+    }
+
     /// The cache key of a layer-making step: the parent chain, the resolved instruction, and
     /// for COPY the digest of the sources' contents.
     fn cache_key(&self, state: &State, step: &Step, opts: &BuildOptions) -> Result<Digest> {
@@ -398,9 +411,16 @@ impl Store {
                         "an empty command",
                     ));
                 };
+                // As root no user namespace: the layers' owners and trusted.* xattrs are
+                // the host's. Rootless one, with the caller as root.
+                let namespaces = if self.owns_files() {
+                    Namespaces::all() - Namespaces::USER
+                } else {
+                    Namespaces::all()
+                };
                 let mut c = Container::new(program)
                     .args(args)
-                    .namespaces(Namespaces::all() - Namespaces::USER)
+                    .namespaces(namespaces)
                     .current_dir(workdir)
                     .rootfs(
                         Rootfs::from_layers(lowers.clone())
@@ -433,6 +453,7 @@ impl Store {
                     None => (0, 0),
                     Some(c) => chown_ids(&lowers, c)?,
                 };
+                let owner = self.host_ids(owner)?;
                 let t = Target {
                     upper: &upper,
                     lowers: &top_first,
@@ -446,7 +467,7 @@ impl Store {
                     upper: &upper,
                     lowers: &top_first,
                     opaque,
-                    owner: (0, 0),
+                    owner: self.host_ids((0, 0))?,
                 };
                 copy::make_dir(&t, dir)?;
             }
@@ -490,6 +511,9 @@ impl Store {
             .map_err(|e| Error::sys_path("open", &blob_path, crate::error::io_errno(&e)))?;
         let mut diff_opts = DiffOptions::new(self.overlay_flavour());
         diff_opts.source_date_epoch = opts.source_date_epoch;
+        if !self.owns_files() {
+            diff_opts.root_ids = Some(caller_ids());
+        }
         let (new, diff, out) = layout::write_gzip_layer(
             std::os::fd::AsFd::as_fd(&fd),
             &diff_opts,
@@ -557,6 +581,14 @@ impl Store {
         )?;
         self.record_image(&docs.config, &docs.manifest, &state.layers, tags)
     }
+}
+
+/// The caller's effective uid and gid.
+fn caller_ids() -> (u32, u32) {
+    (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    )
 }
 
 /// The opaque-directory xattr of a store flavour's layers (and of the overlay mounted on them).

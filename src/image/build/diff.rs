@@ -59,6 +59,10 @@ pub struct DiffOptions {
     /// `etc/resolv.conf`) left out with everything under them: mount points the container
     /// runtime created for a RUN step, which are no part of what the step wrote.
     pub exclude: Vec<PathBuf>,
+    /// The host uid and gid that stand for root in the container that wrote the upper (a
+    /// rootless build maps the caller to root): recorded as 0. Other ids are recorded as they
+    /// are. `None`: every id as it is.
+    pub root_ids: Option<(u32, u32)>,
 }
 
 impl DiffOptions {
@@ -68,6 +72,7 @@ impl DiffOptions {
             flavour,
             source_date_epoch: None,
             exclude: Vec::new(),
+            root_ids: None,
         }
     }
 }
@@ -511,7 +516,14 @@ impl<W: Write> Walker<W> {
         let mut pax = Vec::new();
         h.set_entry_type(ty);
         h.set_mode(st.st_mode & 0o7777);
-        for (id, key) in [(st.st_uid, "uid"), (st.st_gid, "gid")] {
+        let (uid, gid) = match self.opts.root_ids {
+            Some((ru, rg)) => (
+                if st.st_uid == ru { 0 } else { st.st_uid },
+                if st.st_gid == rg { 0 } else { st.st_gid },
+            ),
+            None => (st.st_uid, st.st_gid),
+        };
+        for (id, key) in [(uid, "uid"), (gid, "gid")] {
             let v = u64::from(id);
             let fits = v <= 0o7777777;
             if !fits {
