@@ -3,7 +3,7 @@
 //! upper directory directly; an unchanged step reuses its cached layer without running.
 
 use std::collections::BTreeMap;
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -627,18 +627,42 @@ fn mount_point_stubs(top_first: &[&Path], opaque: &CStr) -> Vec<&'static str> {
 
 /// Removes the empty mount-point stubs a RUN left (files of size 0, empty directories).
 fn remove_stubs(upper: &Path, stubs: &[&str]) {
+    use std::os::fd::AsFd;
+    let Ok(root) = File::open(upper) else {
+        return;
+    };
     for s in stubs {
-        let p = upper.join(s);
-        match p.symlink_metadata() {
-            Ok(m) if m.is_file() && m.len() == 0 => {
-                let _ = std::fs::remove_file(&p);
-            }
-            Ok(m) if m.is_dir() => {
-                // Fails, and keeps it, unless empty.
-                let _ = std::fs::remove_dir(&p);
-            }
-            _ => {}
-        }
+        let (parent, name) = match s.rsplit_once('/') {
+            Some((p, n)) => (p, n),
+            None => (".", *s),
+        };
+        // Through descriptors, no symlink followed: the RUN may have left `etc` as a link
+        // to anywhere on the host.
+        let (Ok(parent_c), Ok(name_c)) = (CString::new(parent), CString::new(name)) else {
+            continue;
+        };
+        let Ok(dir) = copy::open_beneath(
+            root.as_fd(),
+            &parent_c,
+            libc::O_DIRECTORY | libc::O_RDONLY,
+            0,
+        ) else {
+            continue;
+        };
+        let Ok(st) = nix::sys::stat::fstatat(
+            dir.as_fd(),
+            name_c.as_c_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) else {
+            continue;
+        };
+        let flag = match st.st_mode & libc::S_IFMT {
+            libc::S_IFREG if st.st_size == 0 => nix::unistd::UnlinkatFlags::NoRemoveDir,
+            // Fails, and keeps it, unless empty.
+            libc::S_IFDIR => nix::unistd::UnlinkatFlags::RemoveDir,
+            _ => continue,
+        };
+        let _ = nix::unistd::unlinkat(dir.as_fd(), name_c.as_c_str(), flag);
     }
 }
 

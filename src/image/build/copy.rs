@@ -55,7 +55,7 @@ fn cstr(name: &[u8], what: &Path) -> Result<CString> {
 }
 
 /// `openat2(dir, name, flags, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`.
-fn open_beneath(
+pub(crate) fn open_beneath(
     dir: BorrowedFd<'_>,
     name: &CStr,
     flags: i32,
