@@ -437,6 +437,7 @@ fn a_hand_made_three_layer_image_imports_and_runs_as_root_and_rootless() {
             let store = Store::open(r[2]).unwrap();
             assert_eq!(store.overlay_flavour(), OverlayFlavour::User);
             check_three(&store, Path::new(r[1]));
+            build_is_refused(&store, Path::new(r[2]), "three");
             return;
         }
         Some(_) => return,
@@ -548,17 +549,7 @@ fn umoci_as_nobody(layout: &Path, store_dir: &Path) {
         "{out:?}"
     );
 
-    // A build needs root: the documented Unsupported error, and nothing built.
-    let ctx = store_dir.parent().unwrap().join("ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(ctx.join("Containerfile"), "FROM rl:1\nRUN true\n").unwrap();
-    let e = store
-        .build(&BuildOptions::new(&ctx).tag("built"), &|_| {})
-        .unwrap_err();
-    assert!(
-        matches!(&e, Error::Unsupported { feature, .. } if feature.contains("without root")),
-        "{e:?}"
-    );
+    build_is_refused(&store, store_dir, "rl:1");
     assert_eq!(store.images().unwrap().len(), 1);
 }
 
@@ -635,6 +626,106 @@ fn a_umoci_image_with_whiteouts_and_an_opaque_dir_imports_and_runs_rootless() {
         String::from_utf8_lossy(&out.stdout).contains("1 passed"),
         "{TEST}: the rootless scenario did not run"
     );
+}
+
+/// A rootless build of `FROM base` fails with the documented Unsupported error and builds
+/// nothing (`store_dir` is the store's directory, owned by the caller).
+fn build_is_refused(store: &Store, store_dir: &Path, base: &str) {
+    let before = store.images().unwrap().len();
+    let ctx = store_dir.parent().unwrap().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Containerfile"),
+        format!("FROM {base}\nRUN true\n"),
+    )
+    .unwrap();
+    let e = store
+        .build(&BuildOptions::new(&ctx).tag("built"), &|_| {})
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Unsupported { feature, .. } if feature.contains("without root")),
+        "{e:?}"
+    );
+    assert_eq!(store.images().unwrap().len(), before);
+    assert!(store.image("built").is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// A build on the hand-made image (no image tools needed)
+
+#[test]
+fn a_build_from_a_hand_made_image_deletes_and_replaces_lower_content() {
+    const TEST: &str = "a_build_from_a_hand_made_image_deletes_and_replaces_lower_content";
+    if role().is_some() || !common::is_root(TEST) {
+        return;
+    }
+    let d = TempDir::new("rl-build");
+    let layout = three_layer_layout(d.path());
+    let store = Store::open(d.path().join("store")).unwrap();
+    store
+        .import(
+            &format!("{}:three", layout.display()).parse().unwrap(),
+            Some("three"),
+        )
+        .unwrap();
+    let ctx = d.path().join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(ctx.join("hello"), "hello\n").unwrap();
+    // A file of a lower layer deleted (a whiteout); a directory deleted and made again (opaque
+    // in the RUN's upper layer: neither layer 1's old nor layer 2's new shows through); a
+    // hard-linked lower file kept through its other name.
+    std::fs::write(
+        ctx.join("Containerfile"),
+        "FROM three\n\
+         RUN rm /e/e1 && rm -rf /data/d && mkdir /data/d && echo built > /data/d/b && \
+             echo x > /etc/new\n\
+         COPY hello /hello\n",
+    )
+    .unwrap();
+    let image = store
+        .build(&BuildOptions::new(&ctx).tag("built"), &|_| {})
+        .unwrap();
+    assert_eq!(image.layers().len(), 5);
+    // The RUN layer marks /data/d opaque (or whites out each of its lower names).
+    let run_layer = &image.layers()[3].dir;
+    let dd = run_layer.join("data/d");
+    let opaque = xattr(&dd, c"trusted.overlay.opaque").is_some();
+    let whiteouts = std::fs::read_dir(&dd)
+        .unwrap()
+        .filter(|e| {
+            let m = e.as_ref().unwrap().metadata().unwrap();
+            std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type())
+        })
+        .count();
+    assert!(
+        opaque || whiteouts > 0,
+        "/data/d of the RUN layer hides nothing"
+    );
+    let ns = Namespaces::MOUNT | Namespaces::PID | Namespaces::UTS | Namespaces::IPC;
+    let (code, out, err) = run_script(
+        &image,
+        "test -e /e/e1 && echo e1-visible; ls /data/d; cat /h3 /hello /etc/new",
+        ns,
+    );
+    assert_eq!((code, out.as_str()), (0, "b\ne1\nhello\nx\n"), "{err}");
+    // A rebuild is all cache and the same image, even seconds later (a slow guest): the
+    // config's `created` is when the last step first ran, kept in the build cache.
+    let again = store
+        .build(&BuildOptions::new(&ctx).tag("built"), &|_| {})
+        .unwrap();
+    assert_eq!(again.id(), image.id());
+    for e in std::fs::read_dir(store.root().join("build-cache")).unwrap() {
+        let p = e.unwrap().path();
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        assert!(v["made"].is_i64(), "{}: {v}", p.display());
+        v["made"] = 86_400.into();
+        std::fs::write(&p, serde_json::to_vec(&v).unwrap()).unwrap();
+    }
+    let old = store
+        .build(&BuildOptions::new(&ctx).tag("built"), &|_| {})
+        .unwrap();
+    let created = old.configuration().created().clone().unwrap_or_default();
+    assert!(created.starts_with("1970-01-02T00:00:00"), "{created}");
 }
 
 // ---------------------------------------------------------------------------------------------
