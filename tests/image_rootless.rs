@@ -734,7 +734,7 @@ fn a_build_from_a_hand_made_image_deletes_and_replaces_lower_content() {
 /// Runs the three-layer image with memory and pids limits under `BestEffort`: each limit is
 /// either applied (the value in the container's cgroup) or reported skipped, never both, and
 /// the image runs either way.
-fn limits_on_an_image(image: &Image, parent: Option<&contain::cgroup::OwnedCgroup>) {
+fn limits_on_an_image(image: &Image, parent: Option<&Path>) {
     let limits = Resources::new().memory_max(Bytes::mib(64)).pids_max(32);
     // Rootless with a user namespace; as root without one (a root store on tmpfs before 6.6
     // refuses one for an image with opaque directories, see check_three).
@@ -749,7 +749,7 @@ fn limits_on_an_image(image: &Image, parent: Option<&contain::cgroup::OwnedCgrou
         .limit_policy(LimitPolicy::BestEffort)
         .stdout(contain::process::Stdio::Piped);
     if let Some(p) = parent {
-        c = c.cgroup_parent(p.path());
+        c = c.cgroup_parent(p);
     }
     let mut child = c.spawn().unwrap();
     let mut out = String::new();
@@ -766,10 +766,19 @@ fn limits_on_an_image(image: &Image, parent: Option<&contain::cgroup::OwnedCgrou
         Some(cg) => {
             // Inside, the container's own group (a cgroup namespace: its root).
             assert!(out.lines().any(|l| l == "0::/"), "{out}");
-            for (file, value) in [("memory.max", "67108864"), ("pids.max", "32")] {
+            let hosts = HostCgroups::detect().unwrap();
+            for (file, value, controller) in [
+                ("memory.max", "67108864", Controller::Memory),
+                ("pids.max", "32", Controller::Pids),
+            ] {
                 let applied =
                     std::fs::read_to_string(cg.path().join(file)).is_ok_and(|v| v.trim() == value);
                 let was_skipped = skipped.iter().any(|s| s == file);
+                // In a parent of ours (or a delegated one) where the host has the controller
+                // on cgroup v2 (the guest), the limit must be applied.
+                if parent.is_some() && hosts.check(controller).is_ok() {
+                    assert!(applied, "{file} not applied: {skipped:?}");
+                }
                 assert!(
                     applied != was_skipped,
                     "{file}: applied {applied}, skipped {skipped:?}"
@@ -789,12 +798,13 @@ fn limits_on_an_image(image: &Image, parent: Option<&contain::cgroup::OwnedCgrou
 fn an_imported_image_runs_with_cgroup_limits_best_effort() {
     const TEST: &str = "an_imported_image_runs_with_cgroup_limits_best_effort";
     match role().as_deref().map(|r| r.split('|').collect::<Vec<_>>()) {
-        Some(r) if r.len() == 3 && r[0] == "nobody" => {
+        // nobody|LAYOUT|STORE[|DELEGATED CGROUP]
+        Some(r) if (3..=4).contains(&r.len()) && r[0] == "nobody" => {
             let store = Store::open(r[2]).unwrap();
             let image = store
                 .import(&format!("{}:three", r[1]).parse().unwrap(), None)
                 .unwrap();
-            return limits_on_an_image(&image, None);
+            return limits_on_an_image(&image, r.get(3).map(Path::new));
         }
         Some(_) => return,
         None => {}
@@ -823,7 +833,7 @@ fn an_imported_image_runs_with_cgroup_limits_best_effort() {
     }
     match b.create_in_default() {
         Ok(parent) => {
-            limits_on_an_image(&image, Some(&parent));
+            limits_on_an_image(&image, Some(parent.path()));
             parent.remove(std::time::Duration::from_secs(5)).unwrap();
         }
         Err(e) => {
@@ -847,4 +857,41 @@ fn an_imported_image_runs_with_cgroup_limits_best_effort() {
         String::from_utf8_lossy(&out.stdout).contains("1 passed"),
         "{TEST}: the rootless scenario did not run"
     );
+
+    // Rootless again, from a cgroup delegated to nobody (as systemd's Delegate=yes hands it
+    // over: owned by nobody, the process in a leaf "proc", its containers made beside it,
+    // the controllers enabled for them): the limits apply (in the guest) without root.
+    if hosts.v2_mount().is_err() {
+        return skip(TEST, "delegated half: no cgroup v2 here");
+    }
+    let mut b = CgroupBuilder::new(format!("contain-test-rl-deleg-{}", std::process::id()));
+    for c in [Controller::Memory, Controller::Pids] {
+        if hosts.check(c).is_ok() {
+            b = b.controller(c);
+        }
+    }
+    let deleg = b.create_in_default().unwrap();
+    let leaf = CgroupBuilder::new("proc").create_in(&deleg).unwrap().keep();
+    for p in [
+        deleg.path().to_owned(),
+        deleg.path().join("cgroup.procs"),
+        deleg.path().join("cgroup.subtree_control"),
+        deleg.path().join("cgroup.threads"),
+        leaf.path().to_owned(),
+        leaf.path().join("cgroup.procs"),
+    ] {
+        std::os::unix::fs::chown(&p, Some(65534), Some(65534)).unwrap();
+    }
+    let role = format!("{role}|{}", deleg.path().display());
+    let out = common::rerun_as_nobody_in(TEST, &role, false, Some(leaf.path()));
+    assert!(
+        out.status.success(),
+        "{TEST} failed as nobody in a delegated cgroup"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "{TEST}: the delegated scenario did not run"
+    );
+    drop(leaf);
+    deleg.remove(std::time::Duration::from_secs(5)).unwrap();
 }
