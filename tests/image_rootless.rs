@@ -20,6 +20,7 @@ use std::process::Command;
 use common::oci::{sh, tool, Layout};
 use common::{role, skip, TempDir};
 use contain::cgroup::{Bytes, CgroupBuilder, Controller, HostCgroups, LimitPolicy, Resources};
+use contain::idmap::IdMap;
 use contain::image::build::BuildOptions;
 use contain::image::{Image, ImageCommand, OverlayFlavour, Store};
 use contain::namespace::Namespaces;
@@ -493,7 +494,7 @@ fn a_hand_made_three_layer_image_imports_and_runs_as_root_and_rootless() {
 // An image made by umoci, imported and run as nobody
 
 /// The role of the rootless half: import the umoci image `rl` and run it.
-fn umoci_as_nobody(layout: &Path, store_dir: &Path) {
+fn umoci_as_nobody(layout: &Path, store_dir: &Path, subids: bool) {
     let store = Store::open(store_dir).unwrap();
     assert_eq!(store.overlay_flavour(), OverlayFlavour::User);
     let r = format!("{}:rl", layout.display()).parse().unwrap();
@@ -535,6 +536,7 @@ fn umoci_as_nobody(layout: &Path, store_dir: &Path) {
         .output()
         .unwrap_err();
     let msg = e.to_string();
+    eprintln!("the image's User, not mapped: {msg}");
     assert!(msg.contains("65534"), "{msg}");
     let out = image
         .container(&ImageCommand::args(["echo $GREETING; pwd; id -u"]))
@@ -548,6 +550,32 @@ fn umoci_as_nobody(layout: &Path, store_dir: &Path) {
         "hello\n/work\n0\n",
         "{out:?}"
     );
+    if !subids {
+        return;
+    }
+    // With nobody's subordinate ids (/etc/subuid: nobody:200000:65536, through newuidmap)
+    // mapped above the caller's own, the image's User runs as it is (as podman does), and
+    // the caller's files are still root's.
+    let maps = [IdMap::new(0, me, 1), IdMap::new(1, 200_000, 65_536)];
+    let gmaps = [
+        IdMap::new(0, nix::unistd::getegid().as_raw(), 1),
+        IdMap::new(1, 200_000, 65_536),
+    ];
+    let out = image
+        .container(&ImageCommand::args([
+            "echo $GREETING; pwd; id -u; stat -c %u:%g /etc/passwd",
+        ]))
+        .unwrap()
+        .namespaces(all())
+        .uid_map(&maps)
+        .gid_map(&gmaps)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello\n/work\n65534\n0:0\n",
+        "{out:?}"
+    );
 
     build_is_refused(&store, store_dir, "rl:1");
     assert_eq!(store.images().unwrap().len(), 1);
@@ -557,8 +585,9 @@ fn umoci_as_nobody(layout: &Path, store_dir: &Path) {
 fn a_umoci_image_with_whiteouts_and_an_opaque_dir_imports_and_runs_rootless() {
     const TEST: &str = "a_umoci_image_with_whiteouts_and_an_opaque_dir_imports_and_runs_rootless";
     match role().as_deref().map(|r| r.split('|').collect::<Vec<_>>()) {
-        Some(r) if r.len() == 3 && r[0] == "nobody" => {
-            return umoci_as_nobody(Path::new(r[1]), Path::new(r[2]))
+        // nobody|LAYOUT|STORE|SUBIDS
+        Some(r) if r.len() == 4 && r[0] == "nobody" => {
+            return umoci_as_nobody(Path::new(r[1]), Path::new(r[2]), r[3] == "subids")
         }
         Some(_) => return,
         None => {}
@@ -615,12 +644,28 @@ fn a_umoci_image_with_whiteouts_and_an_opaque_dir_imports_and_runs_rootless() {
         }
         std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o755)).unwrap();
     }
+    // With subordinate ids for nobody (see rerun_as_nobody_in) where the host has the
+    // helpers and the files to replace.
+    let subids = ["newuidmap", "newgidmap"]
+        .iter()
+        .all(|h| common::in_path(h).is_some())
+        && ["/etc/subuid", "/etc/subgid"]
+            .iter()
+            .all(|f| Path::new(f).exists());
+    if !subids {
+        skip(
+            TEST,
+            "the image's User with subordinate ids: needs newuidmap, newgidmap, /etc/subuid \
+             and /etc/subgid (apt-get install uidmap)",
+        );
+    }
     let role = format!(
-        "nobody|{}|{}",
+        "nobody|{}|{}|{}",
         layout.path().display(),
-        nobody.path.join("store").display()
+        nobody.path.join("store").display(),
+        if subids { "subids" } else { "none" }
     );
-    let out = common::rerun_as_nobody_in(TEST, &role, false, None);
+    let out = common::rerun_as_nobody_in(TEST, &role, subids, None);
     assert!(out.status.success(), "{TEST} failed as nobody");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("1 passed"),

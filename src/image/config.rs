@@ -75,7 +75,10 @@ impl Image {
     ///
     /// # Errors
     /// [`Error::Sys`] when flattening fails, [`Error::Image`] when a kept blob no longer
-    /// matches its digest.
+    /// matches its digest. A container on it with a user namespace fails at spawn with
+    /// [`Error::Unsupported`] when the layers are of the `Trusted` flavour on a filesystem
+    /// without `user.*` xattrs (tmpfs before Linux 6.6) and have an opaque directory: its
+    /// marker is then in `trusted.overlay.*` only, which such a mount does not read.
     pub fn rootfs(&self) -> Result<Rootfs> {
         let max = crate::rootfs::max_lowers()?;
         let dirs = self.lower_dirs(max)?;
