@@ -1,12 +1,16 @@
 //! The image config applied to a container: Entrypoint, Cmd, Env, WorkingDir, User,
 //! StopSignal, as docker applies them (image-spec config.md; moby's `getEntrypointAndArgs`).
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsString};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 use super::store::Image;
 use crate::process::Container;
 use crate::rootfs::Rootfs;
-use crate::{Error, ImageErrorKind, Result, Signal};
+use crate::sys::fs as sysfs;
+use crate::{Errno, Error, ImageErrorKind, Result, Signal};
 
 /// What to run in an image: its Entrypoint and Cmd, as docker combines them with what the
 /// caller gives (`docker run --entrypoint E IMAGE ARGS...`).
@@ -71,7 +75,10 @@ impl Image {
     ///
     /// # Errors
     /// [`Error::Sys`] when flattening fails, [`Error::Image`] when a kept blob no longer
-    /// matches its digest.
+    /// matches its digest. A container on it with a user namespace fails at spawn with
+    /// [`Error::Unsupported`] when the layers are of the `Trusted` flavour on a filesystem
+    /// without `user.*` xattrs (tmpfs before Linux 6.6) and have an opaque directory: its
+    /// marker is then in `trusted.overlay.*` only, which such a mount does not read.
     pub fn rootfs(&self) -> Result<Rootfs> {
         self.rootfs_with_lowers(crate::rootfs::max_lowers()?)
     }
@@ -85,10 +92,22 @@ impl Image {
     /// As [`Image::rootfs`].
     pub fn rootfs_with_lowers(&self, max: usize) -> Result<Rootfs> {
         let dirs = self.lower_dirs(max)?;
-        let rootfs = Rootfs::from_layers(dirs);
+        let rootfs = Rootfs::from_layers(dirs.iter().cloned());
         Ok(match self.store().overlay_flavour() {
             super::OverlayFlavour::User => rootfs.userxattr(true),
-            super::OverlayFlavour::Trusted => rootfs,
+            super::OverlayFlavour::Trusted => match trusted_only_opaque(&dirs)? {
+                Some(dir) => rootfs.refuse_userns(format!(
+                    "the layer {} has opaque directories marked in trusted.overlay.* only: the \
+                     store {} is on a filesystem without user.* xattrs (tmpfs before Linux \
+                     6.6), and an overlay in a user namespace reads user.overlay.* only (it \
+                     would show what those directories hide). Run without a user namespace, \
+                     or keep the store on a filesystem with user xattrs (ext4, xfs, btrfs, \
+                     tmpfs from 6.6) and import again",
+                    dir.display(),
+                    self.store().root().display()
+                )),
+                None => rootfs,
+            },
         })
     }
 
@@ -168,6 +187,58 @@ impl Image {
             }),
         }
     }
+}
+
+/// The first of `dirs` (layers of a root store, bottom first) holding an opaque directory
+/// without `user.overlay.opaque`, when their filesystem has no `user.*` xattrs at all (the
+/// store then kept only `trusted.overlay.opaque`); `None` otherwise. Only there is the tree
+/// walked (a filesystem with user xattrs answers `ENODATA` to the first probe).
+fn trusted_only_opaque(dirs: &[PathBuf]) -> Result<Option<PathBuf>> {
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+    let open = |p: &Path| {
+        let c = CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| Error::config("image layer", format!("{} has a NUL byte", p.display())))?;
+        sysfs::openat(libc::AT_FDCWD, &c, flags, 0).map_err(|e| Error::sys_path("open", p, e))
+    };
+    let mut buf = [0u8; 4];
+    let Some(top) = dirs.last() else {
+        return Ok(None);
+    };
+    let fd = open(top)?;
+    if sysfs::fgetxattr(fd.as_raw_fd(), c"user.overlay.opaque", &mut buf) != Err(Errno::EOPNOTSUPP)
+    {
+        return Ok(None);
+    }
+    for dir in dirs {
+        // Depth first, with a stack of (parent, name): the open descriptors are those of the
+        // directories on the current path only.
+        let root = std::rc::Rc::new(open(dir)?);
+        let mut stack: Vec<(std::rc::Rc<OwnedFd>, Option<CString>)> = vec![(root.clone(), None)];
+        while let Some((parent, name)) = stack.pop() {
+            let fd = match name {
+                None => parent,
+                // Not a directory (ENOTDIR) or a symlink (ELOOP): nothing to look into.
+                Some(name) => match sysfs::openat(parent.as_raw_fd(), &name, flags, 0) {
+                    Ok(sub) => std::rc::Rc::new(sub),
+                    Err(Errno::ENOTDIR | Errno::ELOOP) => continue,
+                    Err(e) => return Err(Error::sys_path("openat", dir, e)),
+                },
+            };
+            // The marker of a layer's root is ignored by the mount (its root merges every
+            // layer).
+            let opaque = matches!(
+                sysfs::fgetxattr(fd.as_raw_fd(), c"trusted.overlay.opaque", &mut buf),
+                Ok(1) if buf[0] == b'y'
+            );
+            if opaque && !std::rc::Rc::ptr_eq(&fd, &root) {
+                return Ok(Some(dir.clone()));
+            }
+            let names = sysfs::read_dir_names(fd.as_raw_fd())
+                .map_err(|e| Error::sys_path("readdir", dir, e))?;
+            stack.extend(names.into_iter().map(|n| (fd.clone(), Some(n))));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

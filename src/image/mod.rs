@@ -46,7 +46,10 @@ pub use store::{GcReport, Image, ImageSummary, Layer, Progress, Store};
 pub enum OverlayFlavour {
     /// Made by root: `trusted.overlay.opaque` and `user.overlay.opaque` both set, so the
     /// layers serve overlay mounts with and without `userxattr` (a container with a user
-    /// namespace mounts with `userxattr`).
+    /// namespace mounts with `userxattr`). On a filesystem without `user.*` xattrs (tmpfs
+    /// before Linux 6.6) only the first is set, and an image with opaque directories then
+    /// refuses a user namespace at spawn ([`crate::Error::Unsupported`]) rather than show
+    /// what they hide.
     Trusted,
     /// Made without privilege: `user.overlay.opaque` only; mounted with `userxattr`.
     User,

@@ -341,15 +341,19 @@ impl Store {
     fn create_dirs(&self) -> Result<()> {
         let mut b = std::fs::DirBuilder::new();
         b.recursive(true).mode(0o700);
-        for sub in [
+        // Both flavours' directories: [`Store::flavour`] may choose the other one after
+        // `open` (root choosing `User`), and a layer is renamed into them.
+        let flavoured = [OverlayFlavour::Trusted, OverlayFlavour::User]
+            .into_iter()
+            .flat_map(|f| [Path::new("layers"), Path::new("flat")].map(|t| t.join(f.dir_name())));
+        let plain = [
             PathBuf::new(),
             "blobs/sha256".into(),
-            Path::new("layers").join(self.flavour.dir_name()),
-            Path::new("flat").join(self.flavour.dir_name()),
             "locks".into(),
             "images".into(),
             "tmp".into(),
-        ] {
+        ];
+        for sub in plain.into_iter().chain(flavoured) {
             let dir = self.root.join(sub);
             b.create(&dir)
                 .map_err(|e| Error::sys_path("mkdir", &dir, io_errno(&e)))?;

@@ -293,6 +293,9 @@ pub struct Rootfs {
     cgroup_writable: bool,
     etc_files: bool,
     userxattr: bool,
+    /// Why the layers cannot serve an overlay in a user namespace (set by the image store:
+    /// opaque markers in `trusted.overlay.*` only); `spawn` with a user namespace fails.
+    no_userns: Option<String>,
 }
 
 impl Rootfs {
@@ -311,6 +314,7 @@ impl Rootfs {
             cgroup_writable: false,
             etc_files: true,
             userxattr: false,
+            no_userns: None,
         }
     }
 
@@ -559,6 +563,15 @@ impl Rootfs {
         self
     }
 
+    /// Refuses, at `spawn`, a container with a user namespace on these layers, saying `why`:
+    /// their opaque markers are in `trusted.overlay.*` only, which an overlay mounted in a
+    /// user namespace (always with `userxattr`) does not read, so that it would show what the
+    /// opaque directories hide.
+    pub(crate) fn refuse_userns(mut self, why: String) -> Rootfs {
+        self.no_userns = Some(why);
+        self
+    }
+
     /// The image directory: the directory of [`Rootfs::new`], the **top** layer of
     /// [`Rootfs::from_layers`] (see [`layers`](Rootfs::layers) for all of them), `None` for
     /// [`Rootfs::host`] (and for an empty list of layers).
@@ -797,6 +810,12 @@ impl Rootfs {
                 )),
                 _ => Ok(Base::Tmpfs { size }),
             };
+        }
+        if let (true, Some(why)) = (userns, &self.no_userns) {
+            return Err(Error::unsupported(
+                "image layers in a user namespace",
+                why.clone(),
+            ));
         }
         let layers = self
             .layers

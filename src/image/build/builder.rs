@@ -130,6 +130,9 @@ pub enum BuildEvent {
 struct CacheRecord {
     /// `None`: the step wrote nothing.
     layer: Option<CachedLayer>,
+    /// When the step ran (seconds since the epoch); absent in records of older versions.
+    #[serde(default)]
+    made: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -154,7 +157,10 @@ impl Store {
     /// writable layer becomes a new layer; COPY from the context. A step whose parent
     /// layers, instruction (and, for COPY, source contents) are unchanged reuses its cached
     /// layer without running. The base image must be in the store (`FROM scratch` needs
-    /// none). The result is named [`BuildOptions::tags`].
+    /// none). The result is named [`BuildOptions::tags`]. Its config's `created` is when its
+    /// last layer-making step ran (first ran, for one from the cache), so that a rebuild
+    /// entirely from the cache is the same image; [`BuildOptions::source_date_epoch`] fixes
+    /// it instead.
     ///
     /// # Errors
     /// [`Error::Parse`] for the Containerfile (with the line); [`Error::Image`] with
@@ -222,6 +228,9 @@ impl Store {
             },
         });
         let _gc = self.gc_lock_shared()?;
+        // When the last layer-making step ran (or, from the cache, first ran): the image's
+        // `created`, so that a rebuild from the cache is the same image (same id).
+        let mut made: Option<i64> = None;
         for (i, step) in steps.iter().enumerate() {
             let number = i + 2;
             events(&BuildEvent::Step {
@@ -246,14 +255,15 @@ impl Store {
                 self.cache_hit(&key, &state)?
             };
             let layer = match cached {
-                Some(hit) => {
+                Some((hit, at)) => {
                     events(&BuildEvent::Cached { number });
+                    made = at;
                     hit
                 }
                 None => {
-                    let made = self.run_step(&state, step, opts)?;
-                    self.write_cache(&key, made.as_ref().map(|(n, _)| n))?;
-                    made.map(|(_, l)| l)
+                    let new = self.run_step(&state, step, opts)?;
+                    made = Some(self.write_cache(&key, new.as_ref().map(|(n, _)| n))?);
+                    new.map(|(_, l)| l)
                 }
             };
             match layer {
@@ -278,7 +288,7 @@ impl Store {
                 }),
             }
         }
-        let image = self.record_built(base_image.as_ref(), &state, &tags, opts)?;
+        let image = self.record_built(base_image.as_ref(), &state, &tags, opts, made)?;
         events(&BuildEvent::Done {
             id: image.id().clone(),
         });
@@ -324,18 +334,22 @@ impl Store {
             .join(format!("{}.json", key.digest()))
     }
 
-    /// The cached result of a step, if its layer is still in the store: `Some(None)` for a
-    /// step that wrote nothing.
-    #[allow(clippy::option_option)]
-    fn cache_hit(&self, key: &Digest, state: &State) -> Result<Option<Option<Layer>>> {
+    /// The cached result of a step, if its layer is still in the store (`None` for a step
+    /// that wrote nothing), and when the step ran.
+    fn cache_hit(
+        &self,
+        key: &Digest,
+        state: &State,
+    ) -> Result<Option<(Option<Layer>, Option<i64>)>> {
         let Ok(bytes) = std::fs::read(self.cache_path(key)) else {
             return Ok(None);
         };
         let Ok(record) = serde_json::from_slice::<CacheRecord>(&bytes) else {
             return Ok(None);
         };
+        let made = record.made;
         let Some(l) = record.layer else {
-            return Ok(Some(None));
+            return Ok(Some((None, made)));
         };
         let diff_id = parse_digest(&l.diff_id, "build cache")?;
         let digest = parse_digest(&l.digest, "build cache")?;
@@ -347,18 +361,24 @@ impl Store {
         if !dir.is_dir() || !self.blob_path_of(&digest).is_file() {
             return Ok(None);
         }
-        Ok(Some(Some(Layer {
-            diff_id,
-            chain_id: chain,
-            digest,
-            size: l.size,
-            media_type: l.media_type,
-            dir,
-        })))
+        Ok(Some((
+            Some(Layer {
+                diff_id,
+                chain_id: chain,
+                digest,
+                size: l.size,
+                media_type: l.media_type,
+                dir,
+            }),
+            made,
+        )))
     }
 
-    fn write_cache(&self, key: &Digest, layer: Option<&NewLayer>) -> Result<()> {
+    /// Records the result of a step that ran now; returns now (seconds since the epoch).
+    fn write_cache(&self, key: &Digest, layer: Option<&NewLayer>) -> Result<i64> {
+        let now = unix_now();
         let record = CacheRecord {
+            made: Some(now),
             layer: layer.map(|l| CachedLayer {
                 diff_id: l.diff_id.to_string(),
                 digest: l.digest.to_string(),
@@ -374,7 +394,8 @@ impl Store {
             .map_err(|e| Error::sys_path("mkdir", &dir, crate::error::io_errno(&e)))?;
         let bytes = serde_json::to_vec(&record)
             .map_err(|e| Error::image(ImageErrorKind::Malformed, "build cache", e.to_string()))?;
-        self.write_file_atomic(&self.cache_path(key), &bytes)
+        self.write_file_atomic(&self.cache_path(key), &bytes)?;
+        Ok(now)
     }
 
     /// Runs a RUN, COPY or WORKDIR step into a fresh upper directory and commits what it
@@ -535,19 +556,17 @@ impl Store {
         Ok(Some((new, layer)))
     }
 
-    /// Writes the built image's config, manifest and record, and names it.
+    /// Writes the built image's config, manifest and record, and names it. Its `created`:
+    /// `SOURCE_DATE_EPOCH`, else `made` (when its last layer-making step ran), else now.
     fn record_built(
         &self,
         base: Option<&Image>,
         state: &State,
         tags: &[String],
         opts: &BuildOptions,
+        made: Option<i64>,
     ) -> Result<Image> {
-        let created_secs = opts.source_date_epoch.unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64)
-        });
+        let created_secs = opts.source_date_epoch.or(made).unwrap_or_else(unix_now);
         let created = layout::rfc3339(created_secs);
         let base_manifest = match base {
             Some(b) => {
@@ -724,4 +743,11 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = remove_tree(&self.path);
     }
+}
+
+/// Seconds since the epoch (0 for a clock before it).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
