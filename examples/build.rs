@@ -13,6 +13,9 @@
 //! `SOURCE_DATE_EPOCH` in the environment fixes the times, so that the same input gives the
 //! same image id.
 //!
+//! A `.dockerignore` or `.containerignore` in CONTEXT is not supported: the build stops
+//! (COPY would take what it excludes).
+//!
 //! The image goes into the store, named by `-t`; `--output DIR` also writes it as an OCI image
 //! layout (skopeo's `oci:DIR:TAG` reads it), `--output oci-archive:FILE` as an archive.
 //! The RUN steps' output goes to stdout and stderr; the steps are listed on stderr. Prints the
@@ -64,6 +67,21 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> contain::Result<()> {
+    // docker and buildah leave out of COPY what these list; this build would take it all
+    // (keys, .git, .env), so it stops rather than put into the image what was left out.
+    for ignore in [".containerignore", ".dockerignore"] {
+        let path = args.context.join(ignore);
+        if path.exists() {
+            return Err(contain::Error::Unsupported {
+                feature: ignore.to_owned(),
+                reason: format!(
+                    "{} would be ignored, and COPY take the files it excludes: move them \
+                     out of the context (or the file away) and build again",
+                    path.display()
+                ),
+            });
+        }
+    }
     let store = match &args.store {
         Some(dir) => Store::open(dir)?,
         None => Store::open_default()?,

@@ -4,6 +4,7 @@
 //! cargo run --release --example images -- [--store DIR] import REF [NAME[:TAG]]
 //! cargo run --release --example images -- [--store DIR] ls
 //! cargo run --release --example images -- [--store DIR] inspect REF
+//! cargo run --release --example images -- [--store DIR] tag REF NAME[:TAG]
 //! cargo run --release --example images -- [--store DIR] rm REF...
 //! cargo run --release --example images -- [--store DIR] gc
 //! ```
@@ -11,7 +12,10 @@
 //! REF for `import` is an OCI image layout directory with an optional `:TAG` (`DIR:TAG`, as
 //! skopeo's `oci:` transport names it; `oci:DIR:TAG` also works), an `oci-archive` or
 //! `docker save` tarball (`FILE[:TAG]`). Elsewhere REF is `NAME[:TAG]` (tag `latest` by
-//! default) or an image id (`sha256:HEX` or at least 12 digits of HEX). The store is
+//! default; `docker.io/library/NAME` is `NAME`, and `NAME` also finds `localhost/NAME`, as
+//! docker and podman name them) or an image id (`sha256:HEX` or at least 12 digits of HEX).
+//! A directory or file given without `oci:` is a source only when it is one (a directory
+//! with an `oci-layout` file, a tarball), so `./app` does not hide the image `app`. The store is
 //! /var/lib/contain as root, else $XDG_DATA_HOME/contain (`--store` to choose).
 //!
 //! `import` shows a progress bar per layer on a terminal (nothing when stderr is not one)
@@ -58,6 +62,13 @@ enum Command {
     Inspect {
         /// NAME[:TAG] or id.
         reference: String,
+    },
+    /// Give an image another name, as docker tag (the name leaves the image that had it).
+    Tag {
+        /// NAME[:TAG] or id of the image.
+        reference: String,
+        /// The new NAME[:TAG].
+        name: String,
     },
     /// Remove images (by name: untag; by id: the image and all its names).
     #[command(alias = "rmi")]
@@ -140,6 +151,10 @@ fn run(args: &Args) -> contain::Result<()> {
             let json = serde_json::to_string_pretty(image.configuration())
                 .unwrap_or_else(|e| format!("(cannot show the config: {e})"));
             println!("{json}");
+        }
+        Command::Tag { reference, name } => {
+            let image = store.image(reference)?;
+            store.tag(&image, name)?;
         }
         Command::Rm { references } => {
             for r in references {

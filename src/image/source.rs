@@ -117,9 +117,11 @@ const ANN_REF_NAME: &str = "org.opencontainers.image.ref.name";
 ///   `:` cannot be named.
 /// - A layout's tag may be `@N` instead: index.json's entry N (0-based), as skopeo takes
 ///   it, for images without a name.
-/// - Without a prefix: an existing directory is a layout and an existing file an archive;
-///   `DIR:TAG` or `FILE:TAG` where the part before the first `:` exists names a tag in it;
-///   anything else is [`ImageRef::Stored`].
+/// - Without a prefix: a directory holding an `oci-layout` file is a layout, and a regular
+///   file that starts as a tar (or a gzip, zstd, xz or bzip2 stream) an archive;
+///   `DIR:TAG` or `FILE:TAG` where the part before the first `:` is one names a tag in it;
+///   anything else is [`ImageRef::Stored`], so that a directory of the same name as an
+///   image (the build context `./app` of the image `app:1`) does not hide the image.
 ///
 /// [`Display`](fmt::Display) writes the prefixed form (`oci:`, `oci-archive:`), which
 /// parses back to the same value wherever it is run.
@@ -198,7 +200,7 @@ impl FromStr for ImageRef {
                 });
             }
         }
-        let kind = |p: &Path| std::fs::metadata(p).ok().map(|m| m.is_dir());
+        let kind = source_kind;
         if let Some(is_dir) = kind(Path::new(s)) {
             let path = PathBuf::from(s);
             return Ok(if is_dir {
@@ -225,6 +227,58 @@ impl FromStr for ImageRef {
         }
         Ok(ImageRef::Stored(s.to_owned()))
     }
+}
+
+/// What an existing path given without a prefix is: `Some(true)` for an OCI image layout (a
+/// directory with an `oci-layout` file), `Some(false)` for what may be an archive (a regular
+/// file that starts with a tar header or a compressed stream's magic), `None` for anything
+/// else (missing, or a directory or file that is no image).
+fn source_kind(p: &Path) -> Option<bool> {
+    let meta = std::fs::metadata(p).ok()?;
+    if meta.is_dir() {
+        return std::fs::metadata(p.join("oci-layout"))
+            .is_ok_and(|m| m.is_file())
+            .then_some(true);
+    }
+    if !meta.is_file() {
+        return None;
+    }
+    let mut head = [0u8; 512];
+    let mut n = 0;
+    let mut f = File::open(p).ok()?;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    let head = &head[..n];
+    let compressed = [
+        &[0x1f, 0x8b][..],
+        &[0x28, 0xb5, 0x2f, 0xfd],
+        &[0xfd, b'7', b'z', b'X', b'Z', 0],
+        b"BZh",
+    ]
+    .iter()
+    .any(|m| head.starts_with(m));
+    let tar = head.get(257..262) == Some(&b"ustar"[..]);
+    (compressed || tar).then_some(false)
+}
+
+/// Why `reference`, not found in a store, may not be what was meant: it (or the part before
+/// its first `:`) is a path that exists but is neither an OCI image layout nor an archive.
+pub(crate) fn path_hint(reference: &str) -> Option<String> {
+    let path = [Some(reference), reference.split_once(':').map(|(h, _)| h)]
+        .into_iter()
+        .flatten()
+        .find(|p| !p.is_empty() && std::fs::symlink_metadata(p).is_ok())?;
+    Some(if Path::new(path).is_dir() {
+        format!("{path} is a directory but not an OCI image layout: it has no oci-layout file")
+    } else {
+        format!("{path} is a file but not an image archive: it does not start as a tar")
+    })
 }
 
 impl fmt::Display for ImageRef {
@@ -812,11 +866,13 @@ fn choose_platform(
 /// A docker-style name in one form: `docker.io/library/` dropped, `:latest` added when
 /// there is no tag or digest. (`busybox`, `busybox:latest` and
 /// `docker.io/library/busybox:latest` are one name.)
-fn familiar(name: &str) -> String {
+pub(crate) fn familiar(name: &str) -> String {
     let n = name
         .strip_prefix("docker.io/library/")
         .or_else(|| name.strip_prefix("index.docker.io/library/"))
         .or_else(|| name.strip_prefix("docker.io/"))
+        .or_else(|| name.strip_prefix("index.docker.io/"))
+        .or_else(|| name.strip_prefix("library/"))
         .unwrap_or(name);
     let last = n.rsplit('/').next().unwrap_or(n);
     if last.contains(':') || last.contains('@') {

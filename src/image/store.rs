@@ -949,10 +949,8 @@ impl Store {
     /// The image id that `reference` names: `NAME[:TAG]` (tag `latest` by default), a full
     /// id `sha256:HEX`, or a prefix of HEX of at least 12 digits (unique).
     fn resolve_id(&self, reference: &str, names: &BTreeMap<String, String>) -> Result<Digest> {
-        if let Ok(n) = normalize_name(reference) {
-            if let Some(id) = names.get(&n) {
-                return parse_digest(id, "names.json");
-            }
+        if let Some(id) = find_name(reference, names).and_then(|n| names.get(&n)) {
+            return parse_digest(id, "names.json");
         }
         let hex = reference.strip_prefix("sha256:").unwrap_or(reference);
         if hex.len() >= 12
@@ -985,14 +983,35 @@ impl Store {
     }
 
     /// The image `reference` names: `NAME[:TAG]` (tag `latest` by default), `sha256:HEX`, or
-    /// a unique prefix of HEX of at least 12 digits.
+    /// a unique prefix of HEX of at least 12 digits. Names are compared as docker shows them
+    /// (`docker.io/library/busybox:1` is `busybox:1`), and a name without a registry also
+    /// finds `localhost/NAME` (podman's local images) when the store has no `NAME` itself.
     ///
     /// # Errors
     /// [`Error::Image`] with [`ImageErrorKind::NotFound`] (or `Ambiguous` for a prefix of
     /// several ids), or `Malformed` for a damaged record.
     pub fn image(&self, reference: &str) -> Result<Image> {
         let names = self.read_names()?;
-        let id = self.resolve_id(reference, &names)?;
+        let id = self.resolve_id(reference, &names).map_err(|e| match e {
+            Error::Image {
+                kind: ImageErrorKind::NotFound,
+                object,
+                entry,
+                reason,
+            } => {
+                let reason = match super::source::path_hint(reference) {
+                    Some(hint) => format!("{reason}; {hint}"),
+                    None => reason,
+                };
+                Error::Image {
+                    kind: ImageErrorKind::NotFound,
+                    object,
+                    entry,
+                    reason,
+                }
+            }
+            e => e,
+        })?;
         self.load(&id, &names)
     }
 
@@ -1086,9 +1105,7 @@ impl Store {
         let mut names = self.read_names()?;
         let id = self.resolve_id(reference, &names)?;
         let id_text = id.to_string();
-        let by_name = normalize_name(reference)
-            .ok()
-            .filter(|n| names.get(n) == Some(&id_text));
+        let by_name = find_name(reference, &names).filter(|n| names.get(n) == Some(&id_text));
         match by_name {
             Some(n) => {
                 names.remove(&n);
@@ -1462,8 +1479,9 @@ pub(crate) fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
 }
 
 /// `NAME[:TAG]` with the tag made explicit (`latest`); the tag is what follows the last `:`
-/// after the last `/` (a registry's `host:port/` is not a tag). A digest reference
-/// (`NAME@sha256:...`) is kept as it is.
+/// after the last `/` (a registry's `host:port/` is not a tag), and `docker.io/library/` or
+/// `docker.io/` dropped as docker shows names. A digest reference (`NAME@sha256:...`) keeps
+/// its digest.
 pub(crate) fn normalize_name(name: &str) -> Result<String> {
     let bad = |why: &str| {
         Err(Error::config(
@@ -1483,21 +1501,40 @@ pub(crate) fn normalize_name(name: &str) -> Result<String> {
     if name.starts_with("sha256:") {
         return bad("an image id is not a name");
     }
-    if name.contains('@') {
-        return Ok(name.to_owned());
-    }
     let last = name.rsplit('/').next().unwrap_or(name);
-    if last.is_empty() || last.starts_with(':') {
-        return bad("no name");
-    }
-    if last.contains(':') {
+    if !name.contains('@') {
+        if last.is_empty() || last.starts_with(':') {
+            return bad("no name");
+        }
         if last.ends_with(':') {
             return bad("empty tag");
         }
-        Ok(name.to_owned())
-    } else {
-        Ok(format!("{name}:latest"))
     }
+    // As docker names it: `docker.io/library/` (what skopeo and buildah write into a
+    // docker-archive's RepoTags) is dropped, so that `busybox:1` finds it.
+    let familiar = super::source::familiar(name);
+    if familiar.is_empty() || familiar.starts_with(['/', ':', '@']) {
+        return bad("no name");
+    }
+    Ok(familiar)
+}
+
+/// The key of `names` that `reference` (a name) means: the name itself in its familiar form,
+/// else, for a name without a registry, `localhost/NAME` (podman's and buildah's local
+/// images) when the store has it.
+fn find_name(reference: &str, names: &BTreeMap<String, String>) -> Option<String> {
+    let n = normalize_name(reference).ok()?;
+    if names.contains_key(&n) {
+        return Some(n);
+    }
+    // A name recorded before names were kept in the familiar form.
+    if let Some(k) = names.keys().find(|k| super::source::familiar(k) == n) {
+        return Some(k.clone());
+    }
+    let first = n.split('/').next().unwrap_or(&n);
+    let registry = n.contains('/') && (first.contains(['.', ':']) || first == "localhost");
+    let local = format!("localhost/{n}");
+    (!registry && names.contains_key(&local)).then_some(local)
 }
 
 impl Image {

@@ -768,6 +768,27 @@ fn mapped(maps: &[IdMap], id: u32) -> bool {
     }
 }
 
+/// Why `id` (a user's or an image's, e.g. USER app) cannot be taken in the new user
+/// namespace, with the ids that are mapped and what to do.
+fn unmapped(id: u32, maps: &[IdMap], which: &str, subids: &str) -> String {
+    let inside = match maps {
+        [] => "only 0 (the caller)".to_owned(),
+        _ => maps
+            .iter()
+            .map(|m| match m.count {
+                1 => m.inside.to_string(),
+                n => format!("{}-{}", m.inside, u64::from(m.inside) + u64::from(n) - 1),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    format!(
+        "{id} is not mapped in the new user namespace, whose {which} maps {inside}: map a \
+         range that holds it (without root, ranges of {subids} through newuidmap/newgidmap), \
+         run as root, or run as a mapped user (docker's --user 0)"
+    )
+}
+
 /// The maps given, or by default `id` (the caller's) as 0 inside.
 fn map_or_default(maps: &[IdMap], id: u32) -> Vec<IdMap> {
     if maps.is_empty() {
@@ -899,13 +920,13 @@ fn final_ids(
     if let Some(u) = uid.filter(|u| !mapped(&c.uid_map, *u)) {
         return Err(Error::config(
             "uid",
-            format!("{u} is not mapped in the new user namespace (see uid_map)"),
+            unmapped(u, &c.uid_map, "uid_map", "/etc/subuid"),
         ));
     }
     if let Some(g) = gid.filter(|g| !mapped(&c.gid_map, *g)) {
         return Err(Error::config(
             "gid",
-            format!("{g} is not mapped in the new user namespace (see gid_map)"),
+            unmapped(g, &c.gid_map, "gid_map", "/etc/subgid"),
         ));
     }
     Ok((uid, gid))

@@ -181,8 +181,15 @@ fn image_ref_forms_and_round_trip() {
     let t = TempDir::new("ref");
     let dir = t.0.join("layout");
     std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let file = t.0.join("img.tar");
-    std::fs::write(&file, b"").unwrap();
+    std::fs::write(&file, [0x1f, 0x8b, 8, 0]).unwrap();
+    // Paths that exist but are no image: a name of the store, not a source.
+    let plain = t.0.join("app");
+    std::fs::create_dir(&plain).unwrap();
+    let text = t.0.join("notes");
+    std::fs::write(&text, b"not a tar\n").unwrap();
+    let (p, n) = (plain.display().to_string(), text.display().to_string());
     let d = dir.display().to_string();
     let f = file.display().to_string();
     let cases = [
@@ -240,6 +247,9 @@ fn image_ref_forms_and_round_trip() {
             ImageRef::Stored("busybox:latest".into()),
         ),
         ("sha256:0123".into(), ImageRef::Stored("sha256:0123".into())),
+        (format!("{p}:1"), ImageRef::Stored(format!("{p}:1"))),
+        (p.clone(), ImageRef::Stored(p.clone())),
+        (format!("{n}:1"), ImageRef::Stored(format!("{n}:1"))),
         (
             format!("{}/nothere:x", t.0.display()),
             ImageRef::Stored(format!("{}/nothere:x", t.0.display())),
