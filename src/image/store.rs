@@ -1740,3 +1740,81 @@ impl Store {
         Ok(dir)
     }
 }
+
+#[cfg(test)]
+mod pipe_tests {
+    use super::*;
+
+    /// A reader of `len` counting bytes in reads of odd sizes, failing at `fail` if given.
+    struct Source {
+        pos: usize,
+        len: usize,
+        fail: Option<usize>,
+    }
+
+    impl Read for Source {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if Some(self.pos) == self.fail {
+                return Err(std::io::Error::other("bad blob"));
+            }
+            let end = self.len.min(self.fail.unwrap_or(usize::MAX));
+            let n = buf.len().min(end - self.pos).min(100_003);
+            for (i, b) in buf[..n].iter_mut().enumerate() {
+                *b = ((self.pos + i) % 251) as u8;
+            }
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_pipe_gives_the_bytes_in_order_then_the_error_then_the_stream_back() {
+        let len = 3 * PIPE_CHUNK + 12_345;
+        std::thread::scope(|s| {
+            let src = Source {
+                pos: 0,
+                len,
+                fail: None,
+            };
+            let (mut pipe, pump) = Pipe::start(s, src);
+            let mut got = Vec::new();
+            let mut small = [0u8; 777];
+            loop {
+                let n = pipe.read(&mut small).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&small[..n]);
+            }
+            assert_eq!(got.len(), len);
+            assert!(got.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+            assert_eq!(pump.join().unwrap().pos, len);
+        });
+        std::thread::scope(|s| {
+            let fail = PIPE_CHUNK + 10;
+            let src = Source {
+                pos: 0,
+                len,
+                fail: Some(fail),
+            };
+            let (mut pipe, _pump) = Pipe::start(s, src);
+            let mut got = Vec::new();
+            let err = std::io::copy(&mut pipe, &mut got).unwrap_err();
+            assert_eq!(err.to_string(), "bad blob");
+            assert_eq!(got.len(), fail);
+        });
+        // The reading end dropped early: the reader stops (the scope ends).
+        std::thread::scope(|s| {
+            let src = Source {
+                pos: 0,
+                len: 1 << 30,
+                fail: None,
+            };
+            let (mut pipe, pump) = Pipe::start(s, src);
+            let mut b = [0u8; 10];
+            pipe.read_exact(&mut b).unwrap();
+            drop(pipe);
+            assert!(pump.join().unwrap().pos < 1 << 30);
+        });
+    }
+}
