@@ -1,7 +1,7 @@
 //! `images`: the image store — import, list, inspect, remove, collect garbage.
 //!
 //! ```text
-//! cargo run --release --example images -- [--store DIR] import REF [NAME[:TAG]]
+//! cargo run --release --example images -- [--store DIR] import [--sync] [--jobs N] REF [NAME[:TAG]]
 //! cargo run --release --example images -- [--store DIR] ls
 //! cargo run --release --example images -- [--store DIR] inspect REF
 //! cargo run --release --example images -- [--store DIR] tag REF NAME[:TAG]
@@ -54,6 +54,9 @@ enum Command {
         /// syncfs each layer before committing it.
         #[arg(long)]
         sync: bool,
+        /// Layers unpacked at once (default: the CPUs, at most 8).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
     },
     /// List the images.
     #[command(alias = "list")]
@@ -102,14 +105,15 @@ fn run(args: &Args) -> contain::Result<()> {
             reference,
             name,
             sync,
+            jobs,
         } => {
             let reference: ImageRef = reference.parse()?;
             let bars = Bars::new();
-            let image =
-                store
-                    .clone()
-                    .sync(*sync)
-                    .import_with(&reference, name.as_deref(), &|p| bars.update(p))?;
+            let mut store = store.clone().sync(*sync);
+            if let Some(n) = jobs {
+                store = store.jobs(*n);
+            }
+            let image = store.import_with(&reference, name.as_deref(), &|p| bars.update(p))?;
             bars.finish();
             println!("{}", image.id());
         }

@@ -660,13 +660,23 @@ impl Store {
                     .collect()
             };
             let fd = new_dir(&tmp)?;
-            self.unpack_into(
-                &mut stream,
-                &fd,
-                Apply::Layer(self.flavour),
-                &mut lowers,
-                &object,
-            )?
+            // Reading, hashing and inflating on one thread, the file system calls on this
+            // one: each layer costs the slower of the two instead of their sum.
+            let (unpacked, back) = std::thread::scope(|s| {
+                let (mut tar, pump) = Pipe::start(s, stream);
+                let r = self.unpack_into(
+                    &mut tar,
+                    &fd,
+                    Apply::Layer(self.flavour),
+                    &mut lowers,
+                    &object,
+                );
+                drop(tar);
+                (r, pump.join())
+            });
+            stream =
+                back.map_err(|_| Error::sys("import (a layer reader thread ended)", Errno::EIO))?;
+            unpacked?
         };
         let compression = stream.compression();
         let (digest, size) = stream.finish()?;
@@ -1255,6 +1265,87 @@ impl Drop for Cleanup {
     }
 }
 
+/// Chunks the reader thread of a [`Pipe`] reads at once.
+const PIPE_CHUNK: usize = 256 << 10;
+/// Chunks in flight between the two threads of a [`Pipe`] (4 MiB at most).
+const PIPE_DEPTH: usize = 16;
+
+/// A layer's stream read on a thread of its own: the reading end of a bounded queue of
+/// chunks (the buffers go back to the reader for reuse). Reading it gives the stream's bytes
+/// in order, then its error or its end. Dropping it stops the reader at its next chunk.
+struct Pipe {
+    chunks: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    empty: std::sync::mpsc::Sender<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Pipe {
+    /// Starts reading `stream` on a thread of `scope`; the thread gives it back at its end
+    /// (end of stream, read error, or the [`Pipe`] dropped).
+    fn start<'scope, 'env, R: Read + Send + 'scope>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        mut stream: R,
+    ) -> (Pipe, std::thread::ScopedJoinHandle<'scope, R>) {
+        let (tx, chunks) = std::sync::mpsc::sync_channel(PIPE_DEPTH);
+        let (empty, recycled) = std::sync::mpsc::channel::<Vec<u8>>();
+        let pump = scope.spawn(move || {
+            loop {
+                let mut buf = recycled
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(PIPE_CHUNK));
+                buf.resize(PIPE_CHUNK, 0);
+                let sent = match stream.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        tx.send(Ok(buf))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        break;
+                    }
+                };
+                if sent.is_err() {
+                    break; // the reading end is gone
+                }
+            }
+            stream
+        });
+        let pipe = Pipe {
+            chunks,
+            empty,
+            cur: Vec::new(),
+            pos: 0,
+        };
+        (pipe, pump)
+    }
+}
+
+impl Read for Pipe {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.chunks.recv() {
+                Ok(Ok(chunk)) => {
+                    let used = std::mem::replace(&mut self.cur, chunk);
+                    self.pos = 0;
+                    if used.capacity() != 0 {
+                        let _ = self.empty.send(used);
+                    }
+                }
+                Ok(Err(e)) => return Err(e),
+                // The reader ended: the stream's end (errors come as chunks).
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 /// A reader that reports how much it has read, every 1 MiB.
 struct Counted<'a> {
     inner: Box<dyn Read + Send + 'a>,
@@ -1760,5 +1851,83 @@ mod tests {
         }
         assert!(parse_digest("sha256:../../etc", "t").is_err());
         assert!(parse_digest(&format!("sha256:{}", "A".repeat(64)), "t").is_err());
+    }
+}
+
+#[cfg(test)]
+mod pipe_tests {
+    use super::*;
+
+    /// A reader of `len` counting bytes in reads of odd sizes, failing at `fail` if given.
+    struct Source {
+        pos: usize,
+        len: usize,
+        fail: Option<usize>,
+    }
+
+    impl Read for Source {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if Some(self.pos) == self.fail {
+                return Err(std::io::Error::other("bad blob"));
+            }
+            let end = self.len.min(self.fail.unwrap_or(usize::MAX));
+            let n = buf.len().min(end - self.pos).min(100_003);
+            for (i, b) in buf[..n].iter_mut().enumerate() {
+                *b = ((self.pos + i) % 251) as u8;
+            }
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_pipe_gives_the_bytes_in_order_then_the_error_then_the_stream_back() {
+        let len = 3 * PIPE_CHUNK + 12_345;
+        std::thread::scope(|s| {
+            let src = Source {
+                pos: 0,
+                len,
+                fail: None,
+            };
+            let (mut pipe, pump) = Pipe::start(s, src);
+            let mut got = Vec::new();
+            let mut small = [0u8; 777];
+            loop {
+                let n = pipe.read(&mut small).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&small[..n]);
+            }
+            assert_eq!(got.len(), len);
+            assert!(got.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+            assert_eq!(pump.join().unwrap().pos, len);
+        });
+        std::thread::scope(|s| {
+            let fail = PIPE_CHUNK + 10;
+            let src = Source {
+                pos: 0,
+                len,
+                fail: Some(fail),
+            };
+            let (mut pipe, _pump) = Pipe::start(s, src);
+            let mut got = Vec::new();
+            let err = std::io::copy(&mut pipe, &mut got).unwrap_err();
+            assert_eq!(err.to_string(), "bad blob");
+            assert_eq!(got.len(), fail);
+        });
+        // The reading end dropped early: the reader stops (the scope ends).
+        std::thread::scope(|s| {
+            let src = Source {
+                pos: 0,
+                len: 1 << 30,
+                fail: None,
+            };
+            let (mut pipe, pump) = Pipe::start(s, src);
+            let mut b = [0u8; 10];
+            pipe.read_exact(&mut b).unwrap();
+            drop(pipe);
+            assert!(pump.join().unwrap().pos < 1 << 30);
+        });
     }
 }
