@@ -9,7 +9,7 @@
 //! image so far, and what it writes becomes a new layer; COPY takes files from CONTEXT. A step
 //! whose parent, instruction (and COPY sources) are unchanged reuses its cached layer and does
 //! not run. The Containerfile subset: FROM (an image in the store, see the `images` example,
-//! or `scratch`), RUN, COPY [--chown], ENV, WORKDIR, USER, ENTRYPOINT, CMD, LABEL, ARG.
+//! or `scratch`), RUN, COPY [--chown], ENV, WORKDIR, USER, ENTRYPOINT, CMD, LABEL, ARG, EXPOSE, VOLUME, STOPSIGNAL.
 //! `SOURCE_DATE_EPOCH` in the environment fixes the times, so that the same input gives the
 //! same image id.
 //!

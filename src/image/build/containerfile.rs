@@ -1,5 +1,5 @@
 //! The Containerfile (Dockerfile) subset: FROM, RUN, COPY, ENV, WORKDIR, USER, ENTRYPOINT,
-//! CMD, LABEL, ARG.
+//! CMD, LABEL, ARG; EXPOSE, VOLUME and STOPSIGNAL, recorded in the config.
 //!
 //! Two passes, as the build driver needs them:
 //! 1. [`Containerfile::parse`] reads the text: parser directives (`# escape=`), comments,
@@ -29,8 +29,9 @@
 //!   line and stay out of the cache key unless declared.
 //! - A relative WORKDIR is relative to the previous one; a relative COPY destination is
 //!   relative to the WORKDIR. ENTRYPOINT clears a CMD that came from the base image.
-//! - Only the subset above: ADD, SHELL, EXPOSE, VOLUME, HEALTHCHECK, ONBUILD, STOPSIGNAL,
-//!   MAINTAINER, a second FROM (multi-stage), `COPY --from`, `RUN --mount` and heredocs
+//! - EXPOSE, VOLUME and STOPSIGNAL are recorded in the config (`ExposedPorts`, `Volumes`,
+//!   `StopSignal`); nothing is published or mounted by them.
+//! - Only the subset above: ADD, SHELL, HEALTHCHECK, ONBUILD, MAINTAINER, a second FROM (multi-stage), `COPY --from`, `RUN --mount` and heredocs
 //!   (`RUN <<EOF`) are refused with [`Error::Unsupported`] naming the line.
 //!
 //! Where this crate chooses: COPY's shell form is split into words as ENV's is (quotes
@@ -113,6 +114,12 @@ pub enum InstructionKind {
     Cmd(CommandForm),
     /// `LABEL K=V ...` (or legacy `LABEL K V`).
     Label(Vec<KeyValue>),
+    /// `EXPOSE PORT[/PROTO] ...`.
+    Expose(Vec<Word>),
+    /// `VOLUME PATH ...` or `VOLUME ["PATH", ...]`.
+    Volume(Vec<Word>),
+    /// `STOPSIGNAL SIGNAL`.
+    StopSignal(Word),
     /// `ARG NAME[=DEFAULT] ...`.
     Arg(Vec<ArgDecl>),
 }
@@ -248,6 +255,14 @@ pub enum StepKind {
     Cmd(CommandForm),
     /// Add labels (a later key replaces an earlier one).
     Label(Vec<(String, String)>),
+    /// Add exposed ports, as `PORT/tcp` or `PORT/udp` (the config's `ExposedPorts`; only
+    /// recorded: nothing is published).
+    Expose(Vec<String>),
+    /// Add volumes (the config's `Volumes`; only recorded: a container of this crate mounts
+    /// what its caller asks for).
+    Volume(Vec<String>),
+    /// Set the stop signal (`StopSignal`; see [`Image::stop_signal`](crate::image::Image::stop_signal)).
+    StopSignal(String),
     /// Declare build arguments (name, value when it has one). Changes nothing in the config;
     /// the values reach later RUN steps through their `env`.
     Arg(Vec<(String, Option<String>)>),
@@ -297,6 +312,9 @@ impl Step {
             }
             StepKind::Cmd(c) => json!({"op": "CMD", "form": form_json(c)}),
             StepKind::Label(kv) => json!({"op": "LABEL", "labels": pairs_json(kv)}),
+            StepKind::Expose(p) => json!({"op": "EXPOSE", "ports": p}),
+            StepKind::Volume(v) => json!({"op": "VOLUME", "paths": v}),
+            StepKind::StopSignal(sig) => json!({"op": "STOPSIGNAL", "signal": sig}),
             StepKind::Arg(a) => json!({"op": "ARG", "args": a}),
         };
         format!("contain-build-v1 {v}")
@@ -336,6 +354,9 @@ impl Step {
             }
             StepKind::Cmd(c) => format!("CMD {}", json!(c.argv())),
             StepKind::Label(kv) => format!("LABEL {}", pairs_text(kv)),
+            StepKind::Expose(p) => format!("EXPOSE {}", p.join(" ")),
+            StepKind::Volume(v) => format!("VOLUME {}", json!(v)),
+            StepKind::StopSignal(sig) => format!("STOPSIGNAL {sig}"),
             StepKind::Arg(a) => {
                 let parts: Vec<String> = a
                     .iter()
@@ -387,6 +408,27 @@ impl Step {
                     labels.insert(k.clone(), v.clone());
                 }
                 config.set_labels(Some(labels));
+            }
+            StepKind::Expose(ports) => {
+                let mut all = config.exposed_ports().clone().unwrap_or_default();
+                for p in ports {
+                    if !all.contains(p) {
+                        all.push(p.clone());
+                    }
+                }
+                config.set_exposed_ports(Some(all));
+            }
+            StepKind::Volume(paths) => {
+                let mut all = config.volumes().clone().unwrap_or_default();
+                for p in paths {
+                    if !all.contains(p) {
+                        all.push(p.clone());
+                    }
+                }
+                config.set_volumes(Some(all));
+            }
+            StepKind::StopSignal(sig) => {
+                config.set_stop_signal(Some(sig.clone()));
             }
             StepKind::Run { .. } | StepKind::Copy { .. } | StepKind::Arg(_) => {}
         }
@@ -500,19 +542,18 @@ impl Containerfile {
                     continue;
                 }
                 "RUN" | "COPY" | "ENV" | "WORKDIR" | "USER" | "ENTRYPOINT" | "CMD" | "LABEL"
-                | "ARG" => {
+                | "ARG" | "EXPOSE" | "VOLUME" | "STOPSIGNAL" => {
                     if from.is_none() {
                         return Err(perr(line, instr, "only ARG may come before the first FROM"));
                     }
                 }
-                "ADD" | "SHELL" | "EXPOSE" | "VOLUME" | "HEALTHCHECK" | "ONBUILD"
-                | "STOPSIGNAL" | "MAINTAINER" => {
+                "ADD" | "SHELL" | "HEALTHCHECK" | "ONBUILD" | "MAINTAINER" => {
                     return Err(unsupported(
                         line,
                         instr,
                         "instruction",
                         "not in the supported subset (FROM, RUN, COPY, ENV, WORKDIR, USER, \
-                         ENTRYPOINT, CMD, LABEL, ARG)",
+                         ENTRYPOINT, CMD, LABEL, ARG, EXPOSE, VOLUME, STOPSIGNAL)",
                     ))
                 }
                 _ => return Err(perr(line, &printable(name), "unknown instruction")),
@@ -539,6 +580,34 @@ impl Containerfile {
                 "COPY" => InstructionKind::Copy(parse_copy(line, rest, escape)?),
                 "ENV" => InstructionKind::Env(parse_key_values(line, instr, rest, escape)?),
                 "LABEL" => InstructionKind::Label(parse_key_values(line, instr, rest, escape)?),
+                "EXPOSE" | "VOLUME" => {
+                    let words: Vec<Word> = match json_array(line, instr, rest)? {
+                        Some(v) if instr == "VOLUME" => v.into_iter().map(Word).collect(),
+                        _ => split_words(line, instr, rest, escape)?
+                            .into_iter()
+                            .map(Word)
+                            .collect(),
+                    };
+                    if words.is_empty() {
+                        return Err(perr(line, instr, "needs an argument"));
+                    }
+                    for w in &words {
+                        validate(line, instr, w, escape)?;
+                    }
+                    if instr == "EXPOSE" {
+                        InstructionKind::Expose(words)
+                    } else {
+                        InstructionKind::Volume(words)
+                    }
+                }
+                "STOPSIGNAL" => {
+                    if rest.is_empty() {
+                        return Err(perr(line, instr, "needs a signal"));
+                    }
+                    let w = Word(rest.to_string());
+                    validate(line, instr, &w, escape)?;
+                    InstructionKind::StopSignal(w)
+                }
                 "WORKDIR" | "USER" => {
                     if rest.is_empty() {
                         return Err(perr(line, instr, "needs an argument"));
@@ -790,6 +859,34 @@ impl Containerfile {
                     cmd_set = true;
                     StepKind::Cmd(c.clone())
                 }
+                InstructionKind::Expose(words) => {
+                    let mut ports = Vec::with_capacity(words.len());
+                    for w in words {
+                        ports.push(exposed_port(
+                            line,
+                            &expand(line, "EXPOSE", w, esc, &scope)?,
+                        )?);
+                    }
+                    StepKind::Expose(ports)
+                }
+                InstructionKind::Volume(words) => {
+                    let mut paths = Vec::with_capacity(words.len());
+                    for w in words {
+                        let p = expand(line, "VOLUME", w, esc, &scope)?;
+                        if p.is_empty() {
+                            return Err(perr(line, "VOLUME", "an empty path"));
+                        }
+                        paths.push(clean_abs(&workdir, &p));
+                    }
+                    StepKind::Volume(paths)
+                }
+                InstructionKind::StopSignal(w) => {
+                    let sig = expand(line, "STOPSIGNAL", w, esc, &scope)?;
+                    if sig.parse::<crate::Signal>().is_err() {
+                        return Err(perr(line, "STOPSIGNAL", format!("{sig:?} is no signal")));
+                    }
+                    StepKind::StopSignal(sig)
+                }
                 InstructionKind::Arg(decls) => {
                     let mut set = Vec::with_capacity(decls.len());
                     for a in decls {
@@ -813,6 +910,21 @@ impl Containerfile {
         }
         Ok(out)
     }
+}
+
+/// `80` as `80/tcp`; `53/udp` as it is; a range or anything else that is no port is refused.
+fn exposed_port(line: usize, p: &str) -> Result<String> {
+    let (port, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+    let proto = proto.to_ascii_lowercase();
+    let ok_port = port.parse::<u16>().is_ok_and(|n| n > 0);
+    if !ok_port || !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(perr(
+            line,
+            "EXPOSE",
+            format!("{p:?} is not PORT[/tcp|udp|sctp]"),
+        ));
+    }
+    Ok(format!("{port}/{proto}"))
 }
 
 fn lookup(vars: &[(String, String)], name: &str) -> Option<String> {
@@ -1495,7 +1607,7 @@ mod tests {
             "FROM a\nRUN cat <<-'END' > f\n",
             "FROM a\nCOPY <<EOF /x\n",
             "FROM --platform=linux/arm64 a\n",
-            "FROM a\nEXPOSE 80\n",
+            "FROM a\nHEALTHCHECK CMD true\n",
         ] {
             let e = Containerfile::parse(text).unwrap_err();
             assert!(matches!(e, Error::Unsupported { .. }), "{text:?}: {e}");
@@ -1921,6 +2033,44 @@ mod tests {
             if let Ok(c) = Containerfile::parse(&text) {
                 let _ = c.evaluate(&ImageConfig::default(), &BTreeMap::new());
             }
+        }
+    }
+
+    #[test]
+    fn expose_volume_and_stopsignal_are_recorded_in_the_config() {
+        let f = Containerfile::parse(
+            "FROM a\nARG P=8080\nWORKDIR /srv\nEXPOSE 80 $P/udp 80\nVOLUME [\"/data\", \"cache\"]\n\
+             VOLUME /logs\nSTOPSIGNAL SIGQUIT\n",
+        )
+        .unwrap();
+        let steps = f
+            .evaluate(&ImageConfig::default(), &BTreeMap::new())
+            .unwrap();
+        let mut config = ImageConfig::default();
+        for s in &steps {
+            assert!(!s.makes_layer() || matches!(s.kind, StepKind::Workdir(_)));
+            s.apply_to(&mut config);
+        }
+        assert_eq!(
+            config.exposed_ports().clone().unwrap(),
+            ["80/tcp", "8080/udp"]
+        );
+        assert_eq!(
+            config.volumes().clone().unwrap(),
+            ["/data", "/srv/cache", "/logs"]
+        );
+        assert_eq!(config.stop_signal().as_deref(), Some("SIGQUIT"));
+        assert_eq!(steps[2].created_by(), "EXPOSE 80/tcp 8080/udp 80/tcp");
+        for bad in [
+            "FROM a\nEXPOSE 0\n",
+            "FROM a\nEXPOSE 80-90\n",
+            "FROM a\nEXPOSE 80/icmp\n",
+            "FROM a\nSTOPSIGNAL SIGNOPE\n",
+            "FROM a\nVOLUME\n",
+        ] {
+            let r = Containerfile::parse(bad)
+                .and_then(|f| f.evaluate(&ImageConfig::default(), &BTreeMap::new()));
+            assert!(matches!(r, Err(Error::Parse { .. })), "{bad:?}: {r:?}");
         }
     }
 }
