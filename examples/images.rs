@@ -61,7 +61,7 @@ enum Command {
     /// List the images.
     #[command(alias = "list")]
     Ls,
-    /// Print an image's config (JSON) and layers.
+    /// Print an image as one JSON document: id, names, manifest, layers, config.
     Inspect {
         /// NAME[:TAG] or id.
         reference: String,
@@ -140,21 +140,32 @@ fn run(args: &Args) -> contain::Result<()> {
             }
         }
         Command::Inspect { reference } => {
+            // One JSON document, as `docker image inspect` prints (for jq).
             let image = store.image(reference)?;
-            println!("id: {}", image.id());
-            println!("names: {}", image.names().join(", "));
-            for l in image.layers() {
-                println!(
-                    "layer {} ({}, {}) at {}",
-                    l.diff_id,
-                    l.media_type,
-                    human(l.size),
-                    l.dir.display()
-                );
-            }
-            let json = serde_json::to_string_pretty(image.configuration())
-                .unwrap_or_else(|e| format!("(cannot show the config: {e})"));
-            println!("{json}");
+            let layers: Vec<serde_json::Value> = image
+                .layers()
+                .iter()
+                .map(|l| {
+                    serde_json::json!({
+                        "DiffID": l.diff_id.to_string(),
+                        "ChainID": l.chain_id.to_string(),
+                        "Digest": l.digest.to_string(),
+                        "MediaType": l.media_type,
+                        "Size": l.size,
+                        "Dir": l.dir,
+                    })
+                })
+                .collect();
+            let doc = serde_json::json!({
+                "Id": image.id().to_string(),
+                "RepoTags": image.names(),
+                "Manifest": image.manifest_digest().to_string(),
+                "Layers": layers,
+                "Config": image.configuration(),
+            });
+            let text = serde_json::to_string_pretty(&doc)
+                .unwrap_or_else(|e| format!("{{\"error\": \"cannot show the image: {e}\"}}"));
+            println!("{text}");
         }
         Command::Tag { reference, name } => {
             let image = store.image(reference)?;

@@ -497,6 +497,10 @@ fn the_run_and_images_examples_import_list_run_and_remove() {
         "cli:1",
     ]);
     assert!(id.trim().starts_with("sha256:"), "{id}");
+    let inspect: serde_json::Value = serde_json::from_str(&img(&["inspect", "cli:1"])).unwrap();
+    assert_eq!(inspect["Id"], id.trim());
+    assert_eq!(inspect["Layers"].as_array().unwrap().len(), 2);
+    assert_eq!(inspect["Config"]["config"]["WorkingDir"], "/work");
     let ls = img(&["ls"]);
     assert!(
         ls.contains("cli:1") && ls.contains(&id.trim()[7..19]),
