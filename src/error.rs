@@ -21,6 +21,7 @@
 //! | `setns`, [`SetupStage::JoinNamespace`]: `EPERM` | the capability needed over the namespace's owner |
 //! | [`SetupStage::Exec`] | the program: not in the image, wrong `PATH`, missing `#!` interpreter or dynamic loader, not executable, another architecture |
 //! | a failing `newuidmap`/`newgidmap` | `/etc/subuid`, `/etc/subgid` and the helpers' privileges |
+//! | [`Error::Image`] of kind [`ImageErrorKind::StepFailed`] | the step's output, and that RUN steps have no network |
 //!
 //! [`Error::Unsupported`] and [`Error::Config`] carry their advice in their `reason` (it is
 //! specific to the setting); `remedy()` is `None` for them.
@@ -363,6 +364,13 @@ impl Error {
                      cap_setuid/cap_setgid file capabilities (reinstall the uidmap package)",
                 ))
             }
+            Error::Image {
+                kind: ImageErrorKind::StepFailed,
+                ..
+            } => Some(Cow::Borrowed(
+                "the step's own output above says why; RUN steps have no network (loopback \
+                 only), so downloads fail: put what they fetch into the build context and COPY it",
+            )),
             _ => None,
         }
     }

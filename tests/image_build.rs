@@ -246,6 +246,7 @@ fn a_failing_run_fails_the_build_and_names_the_step() {
             ..
         } => {
             assert!(object.contains("line 3"), "{err}");
+            assert!(err.remedy().unwrap().contains("no network"), "{err}");
             assert!(reason.contains("exit 3") && reason.contains('3'), "{err}");
         }
         e => panic!("expected StepFailed, got {e:?}"),
