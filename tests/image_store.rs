@@ -689,3 +689,71 @@ fn a_stack_deeper_than_allowed_runs_with_its_bottom_layers_flattened() {
     assert_eq!(store.gc().unwrap().flattened, 1);
     assert!(!flat.exists());
 }
+
+#[test]
+fn a_buildah_image_imports_runs_and_equals_umoci_unpack() {
+    let t = "a_buildah_image_imports_runs_and_equals_umoci_unpack";
+    if !common::is_root(t) || !tool(t, "umoci") || !tool(t, "buildah") {
+        return;
+    }
+    let layout = Layout::new("store-buildah");
+    let (d, store) = store("store-buildah-s");
+    let ctx = d.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("hello"), "hello from buildah\n").unwrap();
+    // Built offline from the local base, as a user of buildah would: a COPY, a RUN that
+    // deletes a base file (a whiteout) and makes a directory, an ENV and a CMD.
+    std::fs::write(
+        ctx.join("Containerfile"),
+        format!(
+            "FROM oci:{}:base\nCOPY hello /etc/hello\nENV B=uildah\n\
+             RUN rm /etc/image && mkdir /made\nCMD [\"/bin/sh\", \"-c\", \"cat /etc/hello; echo b$B\"]\n",
+            layout.path().display()
+        ),
+    )
+    .unwrap();
+    let buildah = || {
+        let mut c = Command::new("buildah");
+        c.arg("--root")
+            .arg(d.path().join("storage"))
+            .arg("--runroot")
+            .arg(d.path().join("run"))
+            .args(["--storage-driver", "vfs"]);
+        c
+    };
+    sh(buildah()
+        .args(["bud", "--pull-never", "--isolation", "chroot", "-f"])
+        .arg(ctx.join("Containerfile"))
+        .args(["-t", "localhost/bapp:1"])
+        .arg(&ctx));
+    let out = d.path().join("out");
+    sh(buildah()
+        .args(["push", "localhost/bapp:1"])
+        .arg(format!("oci:{}:bapp", out.display())));
+    let image = store
+        .import(
+            &format!("{}:bapp", out.display()).parse().unwrap(),
+            Some("bapp:1"),
+        )
+        .unwrap();
+    assert!(image.layers().len() >= 2);
+    let (code, stdout, err) = run_in(&image, ImageCommand::default());
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "hello from buildah\nbuildah\n"),
+        "{err}"
+    );
+    // The tree is what umoci unpacks from the same layout.
+    let bundle = d.path().join("bundle");
+    sh(Command::new("umoci")
+        .args(["unpack", "--image", &format!("{}:bapp", out.display())])
+        .arg(&bundle));
+    let ours = mounted(&image, &d.path().join("merged"));
+    let diff = common::oci::tree_diff(
+        &common::oci::tree(&bundle.join("rootfs")),
+        &common::oci::tree(&ours.0),
+    );
+    assert!(diff.is_empty(), "trees differ:\n{}", diff.join("\n"));
+    // buildah's storage: its files are root's in a temporary directory that TempDir removes;
+    // vfs leaves no mounts.
+}
