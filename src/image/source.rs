@@ -716,17 +716,8 @@ struct HostPlatform {
 
 impl HostPlatform {
     fn detect() -> HostPlatform {
-        let arch = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            "x86" => "386",
-            "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
-            "powerpc64" => "ppc64",
-            "loongarch64" => "loong64",
-            other => other,
-        };
         HostPlatform {
-            arch,
+            arch: super::build::layout::host_architecture(),
             amd64_level: amd64_level(),
         }
     }

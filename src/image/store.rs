@@ -13,9 +13,8 @@ use std::sync::{Condvar, Mutex};
 
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
-use super::compress::{Compression, Expected, LayerStream};
+use super::compress::{sha256_of, Compression, Expected, LayerStream};
 use super::source::Resolved;
 use super::unpack::{unpack, Apply, UnpackOptions, UnpackStats};
 use super::{Digest, ImageConfiguration, ImageRef, OverlayFlavour};
@@ -481,7 +480,7 @@ impl Store {
         } else {
             resolved.manifest.clone()
         };
-        let manifest_digest = digest_of(&manifest);
+        let manifest_digest = sha256_of(&manifest);
         self.write_blob(&manifest_digest, &manifest)?;
         let record = Record {
             id: id.to_string(),
@@ -759,9 +758,9 @@ impl Store {
         layers: &[Layer],
         names: &[String],
     ) -> Result<Image> {
-        let id = digest_of(config);
+        let id = sha256_of(config);
         self.write_blob(&id, config)?;
-        let manifest_digest = digest_of(manifest);
+        let manifest_digest = sha256_of(manifest);
         self.write_blob(&manifest_digest, manifest)?;
         let record = Record {
             id: id.to_string(),
@@ -826,7 +825,7 @@ impl Store {
     ) -> Result<Layer> {
         let chain = match below.last() {
             None => diff_id.clone(),
-            Some(parent) => digest_of(format!("{} {diff_id}", parent.chain_id).as_bytes()),
+            Some(parent) => sha256_of(format!("{} {diff_id}", parent.chain_id).as_bytes()),
         };
         let object = format!("layer {diff_id}");
         let _lock = self.lock_wait(chain.digest(), false)?;
@@ -1510,12 +1509,6 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// sha256 of `bytes` as a digest.
-pub(crate) fn digest_of(bytes: &[u8]) -> Digest {
-    let hex = hex(&Sha256::digest(bytes));
-    Digest::from_str(&format!("sha256:{hex}")).expect("a sha256 hex digest parses")
-}
-
 /// Lower-case hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
@@ -1562,7 +1555,7 @@ pub(crate) fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
     for d in diff_ids {
         let next = match out.last() {
             None => d.clone(),
-            Some(parent) => digest_of(format!("{parent} {d}").as_bytes()),
+            Some(parent) => sha256_of(format!("{parent} {d}").as_bytes()),
         };
         out.push(next);
     }
@@ -1838,7 +1831,7 @@ mod tests {
         assert_eq!(chains[0], d('a'));
         assert_eq!(
             chains[1],
-            digest_of(format!("{} {}", d('a'), d('b')).as_bytes())
+            sha256_of(format!("{} {}", d('a'), d('b')).as_bytes())
         );
         assert_eq!(normalize_name("busybox").unwrap(), "busybox:latest");
         assert_eq!(

@@ -16,7 +16,8 @@ use super::containerfile::{Base, Containerfile, Step, StepKind};
 use super::copy::{self, Target};
 use super::diff::DiffOptions;
 use super::layout::{self, HistoryEntry, NewLayer};
-use crate::image::store::{digest_of, parse_digest, remove_tree, Layer};
+use crate::image::compress::sha256_of;
+use crate::image::store::{parse_digest, remove_tree, Layer};
 use crate::image::{Digest, Image, ImageConfig, OverlayFlavour, Store};
 use crate::namespace::Namespaces;
 use crate::process::Container;
@@ -325,7 +326,7 @@ impl Store {
         if let Some(epoch) = opts.source_date_epoch {
             text.push_str(&format!("\nSOURCE_DATE_EPOCH={epoch}"));
         }
-        Ok(digest_of(text.as_bytes()))
+        Ok(sha256_of(text.as_bytes()))
     }
 
     fn cache_path(&self, key: &Digest) -> PathBuf {
@@ -355,7 +356,7 @@ impl Store {
         let digest = parse_digest(&l.digest, "build cache")?;
         let chain = match state.layers.last() {
             None => diff_id.clone(),
-            Some(p) => digest_of(format!("{} {diff_id}", p.chain_id).as_bytes()),
+            Some(p) => sha256_of(format!("{} {diff_id}", p.chain_id).as_bytes()),
         };
         let dir = self.layer_dir_of(&chain);
         if !dir.is_dir() || !self.blob_path_of(&digest).is_file() {

@@ -138,13 +138,7 @@ impl<W: Write> Write for DigestWriter<W> {
     }
 }
 
-/// `sha256:HEX` of a finished hasher.
-pub(crate) fn sha256_digest(h: Sha256) -> Digest {
-    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
-        .parse()
-        .expect("sha256: and 64 lowercase hex digits is a digest")
-}
+pub(crate) use crate::image::compress::sha256_digest;
 
 /// Writes the layer tar of the overlay upper directory `upper` to `out` and returns what was
 /// written (diff_id, size, counts) and `out` (flushed).

@@ -20,10 +20,9 @@ use std::path::{Path, PathBuf};
 
 use flate2::write::GzEncoder;
 use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
 use tar::{EntryType, Header};
 
-use super::diff::{sha256_digest, write_layer, DiffOptions, DigestWriter, LayerDiff};
+use super::diff::{write_layer, DiffOptions, DigestWriter, LayerDiff};
 use crate::image::{Digest, ImageConfig, ImageConfiguration};
 use crate::{Error, ImageErrorKind, Result};
 
@@ -86,9 +85,7 @@ pub struct NewImage {
 
 /// The sha256 digest of `bytes`.
 pub fn sha256(bytes: &[u8]) -> Digest {
-    let mut h = Sha256::new();
-    h.update(bytes);
-    sha256_digest(h)
+    crate::image::compress::sha256_of(bytes)
 }
 
 /// `secs` since the epoch as RFC 3339 in UTC (`2026-11-30T17:00:00Z`), the form of the
