@@ -232,3 +232,33 @@ pub(crate) fn read_dir_names(dir: RawFd) -> Result<Vec<std::ffi::CString>, Errno
     unsafe { libc::closedir(dirp) };
     result.map(|()| names)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn dir_names_lists_every_name_but_dot_and_dotdot() {
+        let dir = std::env::temp_dir().join(format!("contain-dirnames-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut want: Vec<String> = (0..300).map(|i| format!("{i:0>120}")).collect();
+        want.push("a\nb".into());
+        for n in &want {
+            std::fs::write(dir.join(n), "").unwrap();
+        }
+        let f = std::fs::File::open(&dir).unwrap();
+        let mut got: Vec<String> = read_dir_names(f.as_raw_fd())
+            .unwrap()
+            .into_iter()
+            .map(|c| c.into_string().unwrap())
+            .collect();
+        // A fresh descriptor each time: a second call lists the same.
+        let again = read_dir_names(f.as_raw_fd()).unwrap().len();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(again, want.len());
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+    }
+}

@@ -216,7 +216,7 @@ fn reopen(fd: &OwnedFd, shown: &Path, dir: bool) -> Result<OwnedFd> {
 
 /// A directory's entry names (not `.` and `..`), sorted.
 fn names(dir: &OwnedFd, shown: &Path) -> Result<Vec<Vec<u8>>> {
-    let mut out: Vec<Vec<u8>> = crate::sys::xattr::dir_names(dir.as_fd())
+    let mut out: Vec<Vec<u8>> = crate::sys::fs::read_dir_names(dir.as_raw_fd())
         .map_err(|e| sys("getdents64", shown, e))?
         .into_iter()
         .map(|n| n.into_bytes())

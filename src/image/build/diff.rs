@@ -33,7 +33,7 @@
 
 use std::ffi::{CStr, CString, OsStr};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -262,15 +262,9 @@ impl<W: Write> Walker<W> {
     /// Lists `dir`: whiteouts first, then the rest, each sorted by name bytes.
     fn list(&self, dir: BorrowedFd<'_>, prefix: &[u8]) -> Result<Vec<Child>> {
         let shown = || path_of(if prefix.is_empty() { b"." } else { prefix });
-        let own = openat(
-            dir,
-            ".",
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::sys_path("openat", shown(), e))?;
-        let names = crate::sys::xattr::dir_names(own.as_fd())
-            .map_err(|e| Error::sys_path("getdents64", shown(), e))?;
+        // read_dir_names opens the directory afresh: `dir`'s own offset stays.
+        let names = crate::sys::fs::read_dir_names(dir.as_raw_fd())
+            .map_err(|e| Error::sys_path("readdir", shown(), e))?;
         let mut children = Vec::with_capacity(names.len());
         for name in names {
             let name = name.as_c_str();
