@@ -1,13 +1,13 @@
 //! [`Cgroup`]: a handle on one cgroup v2 directory, and [`OwnedCgroup`]: one this process
 //! created and removes again.
 
-use std::ffi::{CStr, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Deref;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -1193,40 +1193,12 @@ pub(crate) fn check_child_name(name: &OsStr) -> Result<()> {
 }
 
 /// The entries of the directory `dir` (without `.` and `..`), with whether each is a
-/// directory. Through `fdopendir` on a fresh descriptor, so `dir`'s offset is untouched.
+/// directory (cgroupfs fills in `d_type`). `dir`'s own offset is untouched.
 fn read_dir(dir: BorrowedFd<'_>) -> std::result::Result<Vec<(OsString, bool)>, Errno> {
-    let fd = fcntl::openat(dir, ".", DIR_FLAGS, Mode::empty()).ours()?;
-    let raw = fd.into_raw_fd();
-    // SAFETY: `raw` is an open directory descriptor we own; on success the DIR owns it.
-    let dirp = unsafe { libc::fdopendir(raw) };
-    if dirp.is_null() {
-        let e = Errno::last();
-        // SAFETY: fdopendir failed, so we still own `raw`; wrapping it closes it on drop.
-        drop(unsafe { OwnedFd::from_raw_fd(raw) });
-        return Err(e);
-    }
-    let mut out = Vec::new();
-    let result = loop {
-        Errno::clear();
-        // SAFETY: `dirp` is a valid DIR* that only this function uses.
-        let ent = unsafe { libc::readdir(dirp) };
-        if ent.is_null() {
-            break match Errno::last().raw() {
-                0 => Ok(()),
-                e => Err(Errno::from_raw(e)),
-            };
-        }
-        // SAFETY: readdir returned a valid dirent whose d_name is NUL-terminated; it stays
-        // valid until the next readdir/closedir, and we copy it before that.
-        let (name, d_type) = unsafe { (CStr::from_ptr((*ent).d_name.as_ptr()), (*ent).d_type) };
-        let name = OsStr::from_bytes(name.to_bytes());
-        if name != "." && name != ".." {
-            out.push((name.to_owned(), d_type == libc::DT_DIR));
-        }
-    };
-    // SAFETY: `dirp` is valid and not used after this; closedir closes `raw`.
-    unsafe { libc::closedir(dirp) };
-    result.map(|()| out)
+    Ok(crate::sys::read_dir(dir.as_raw_fd())?
+        .into_iter()
+        .map(|(n, t)| (OsString::from_vec(n.into_bytes()), t == libc::DT_DIR))
+        .collect())
 }
 
 /// A cgroup this process created: removed (its processes killed first) when dropped.

@@ -197,40 +197,10 @@ pub(crate) fn copy_file_range(fd_in: RawFd, fd_out: RawFd, len: usize) -> Result
     } as isize)
 }
 
-/// The names in the directory `dir` (without `.` and `..`), through `fdopendir` on a fresh
+/// The names in the directory `dir` (without `.` and `..`), read through a fresh
 /// descriptor of it (so `dir`'s own offset is untouched).
 pub(crate) fn read_dir_names(dir: RawFd) -> Result<Vec<std::ffi::CString>, Errno> {
-    use std::os::fd::IntoRawFd;
-    let raw = openat(dir, c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?.into_raw_fd();
-    // SAFETY: `raw` is an open directory descriptor we own; on success the DIR owns it.
-    let dirp = unsafe { libc::fdopendir(raw) };
-    if dirp.is_null() {
-        let e = Errno::last();
-        // SAFETY: fdopendir failed, so we still own `raw`; wrapping it closes it on drop.
-        drop(unsafe { OwnedFd::from_raw_fd(raw) });
-        return Err(e);
-    }
-    let mut names = Vec::new();
-    let result = loop {
-        Errno::clear();
-        // SAFETY: `dirp` is a valid DIR* only this function uses.
-        let ent = unsafe { libc::readdir(dirp) };
-        if ent.is_null() {
-            break match Errno::last().raw() {
-                0 => Ok(()),
-                e => Err(Errno::from_raw(e)),
-            };
-        }
-        // SAFETY: readdir returned a valid dirent whose d_name is NUL-terminated and stays
-        // valid until the next readdir/closedir; it is copied before that.
-        let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
-        if name.to_bytes() != b"." && name.to_bytes() != b".." {
-            names.push(name.to_owned());
-        }
-    };
-    // SAFETY: `dirp` is valid and not used after this; closedir closes `raw`.
-    unsafe { libc::closedir(dirp) };
-    result.map(|()| names)
+    Ok(super::read_dir(dir)?.into_iter().map(|(n, _)| n).collect())
 }
 
 #[cfg(test)]

@@ -517,6 +517,55 @@ impl FdPath {
     }
 }
 
+/// The entries of the directory `dir` (without `.` and `..`) with their `d_type` (`DT_DIR`,
+/// ..., `DT_UNKNOWN` where the filesystem does not say), through `fdopendir` on a fresh
+/// descriptor of it (`O_NOFOLLOW`), so that `dir`'s own offset is untouched.
+pub(crate) fn read_dir(dir: libc::c_int) -> Result<Vec<(std::ffi::CString, u8)>, Errno> {
+    use std::os::fd::IntoRawFd;
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: "." is a NUL-terminated string; the result is checked.
+    let raw = unsafe { libc::openat(dir, c".".as_ptr(), flags) };
+    if raw < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: `raw` is a new descriptor of ours.
+    let raw = unsafe { OwnedFd::from_raw_fd(raw) }.into_raw_fd();
+    // SAFETY: `raw` is an open directory descriptor we own; on success the DIR owns it.
+    let dirp = unsafe { libc::fdopendir(raw) };
+    if dirp.is_null() {
+        let e = Errno::last();
+        // SAFETY: fdopendir failed, so we still own `raw`; wrapping it closes it on drop.
+        drop(unsafe { OwnedFd::from_raw_fd(raw) });
+        return Err(e);
+    }
+    let mut out = Vec::new();
+    let result = loop {
+        Errno::clear();
+        // SAFETY: `dirp` is a valid DIR* that only this function uses.
+        let ent = unsafe { libc::readdir(dirp) };
+        if ent.is_null() {
+            break match Errno::last().raw() {
+                0 => Ok(()),
+                e => Err(Errno::from_raw(e)),
+            };
+        }
+        // SAFETY: readdir returned a valid dirent whose d_name is NUL-terminated; it stays
+        // valid until the next readdir/closedir, and it is copied before that.
+        let (name, d_type) = unsafe {
+            (
+                std::ffi::CStr::from_ptr((*ent).d_name.as_ptr()),
+                (*ent).d_type,
+            )
+        };
+        if name.to_bytes() != b"." && name.to_bytes() != b".." {
+            out.push((name.to_owned(), d_type));
+        }
+    };
+    // SAFETY: `dirp` is valid and not used after this; closedir closes `raw`.
+    unsafe { libc::closedir(dirp) };
+    result.map(|()| out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::{AllSignalsBlocked, FdPath, Stack};
