@@ -594,16 +594,49 @@ fn mount_point_stubs(top_first: &[&Path], opaque: &CStr) -> Vec<&'static str> {
 }
 
 /// Removes the empty mount-point stubs a RUN left (files of size 0, empty directories).
+///
+/// The upper directory is the RUN's work: a parent on the way (`etc`) may be a symbolic link
+/// it made, even one to a host directory. Each stub's parent is opened beneath the upper
+/// without following any link (a stub whose parent is a link is the RUN's and stays), and
+/// the stub itself is looked at and removed there, never followed.
 fn remove_stubs(upper: &Path, stubs: &[&str]) {
+    use crate::sys::fs as sysfs;
+    use crate::sys::mount::{RESOLVE_BENEATH, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS};
+    use std::os::fd::AsRawFd;
+    let Ok(root) = File::open(upper) else {
+        return;
+    };
     for s in stubs {
-        let p = upper.join(s);
-        match p.symlink_metadata() {
-            Ok(m) if m.is_file() && m.len() == 0 => {
-                let _ = std::fs::remove_file(&p);
+        let (parent, name) = s.rsplit_once('/').unwrap_or(("", s));
+        let Ok(name) = std::ffi::CString::new(name) else {
+            continue;
+        };
+        let dir = if parent.is_empty() {
+            sysfs::openat(
+                root.as_raw_fd(),
+                c".",
+                libc::O_RDONLY | libc::O_DIRECTORY,
+                0,
+            )
+        } else {
+            let Ok(p) = std::ffi::CString::new(parent) else {
+                continue;
+            };
+            sysfs::openat2(
+                root.as_raw_fd(),
+                &p,
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+            )
+        };
+        let Ok(dir) = dir else { continue };
+        match sysfs::lstatat(dir.as_raw_fd(), &name) {
+            Ok(Some(st)) if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_size == 0 => {
+                let _ = sysfs::unlinkat(dir.as_raw_fd(), &name, 0);
             }
-            Ok(m) if m.is_dir() => {
+            Ok(Some(st)) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {
                 // Fails, and keeps it, unless empty.
-                let _ = std::fs::remove_dir(&p);
+                let _ = sysfs::unlinkat(dir.as_raw_fd(), &name, libc::AT_REMOVEDIR);
             }
             _ => {}
         }
