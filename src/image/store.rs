@@ -231,7 +231,7 @@ impl Store {
     }
 
     /// Opens (creating it, mode 0700) the store in `root`, and removes what killed imports
-    /// left in `tmp/`.
+    /// and builds left in `tmp/` (when none is running: see [`Store::gc`]).
     ///
     /// Its flavour is [`OverlayFlavour::Trusted`] for root in the initial user namespace
     /// (owners from the layers, device nodes created), [`OverlayFlavour::User`] otherwise
@@ -262,7 +262,12 @@ impl Store {
             jobs: std::thread::available_parallelism().map_or(2, |n| n.get().min(8)),
         };
         store.create_dirs()?;
-        store.clean_tmp()?;
+        // Imports and builds hold the gc lock shared while their temporaries exist, and so do
+        // `tag` and `remove` while they write names.json: with it free, what `tmp/` holds was
+        // left by killed processes (or is a flattening's, under its own lock).
+        if let Some(_gc) = store.lock("gc", FlockArg::LockExclusiveNonblock)? {
+            store.clean_tmp()?;
+        }
         Ok(store)
     }
 
@@ -349,8 +354,11 @@ impl Store {
             .ok_or_else(|| Error::sys("flock", Errno::EWOULDBLOCK))
     }
 
-    /// Removes `tmp/` entries whose lock (the part of the name before the first `.`) is free:
-    /// what killed imports left.
+    /// Removes what killed imports, builds and flattenings left in `tmp/`. The caller holds
+    /// the gc lock exclusively, so no import or build is running; a flattening (which does
+    /// not take the gc lock) keeps its `flat-CHAIN.*` entries under the lock `flat-CHAIN`
+    /// (the part of the name before the first `.`), and layer commits theirs under the
+    /// chain's: such entries go only when that lock is free.
     fn clean_tmp(&self) -> Result<usize> {
         let tmp = self.root.join("tmp");
         let mut removed = 0;
@@ -360,7 +368,18 @@ impl Store {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             let key = name.split('.').next().unwrap_or(name);
-            if let Some(_held) = self.lock(key, FlockArg::LockExclusiveNonblock)? {
+            let chain = key.strip_prefix("flat-").unwrap_or(key);
+            let keyed = chain.len() == 64 && chain.bytes().all(|b| b.is_ascii_hexdigit());
+            // Other names (`build-*`, `write.*`) have no lock of their own: the gc lock
+            // covers them.
+            let held = if keyed {
+                self.lock(key, FlockArg::LockExclusiveNonblock)?
+                    .map(drop)
+                    .is_some()
+            } else {
+                true
+            };
+            if held {
                 remove_tree(&entry.path())?;
                 removed += 1;
             }
@@ -683,9 +702,9 @@ impl Store {
         write_atomic(&self.root.join("tmp"), path, bytes)
     }
 
-    /// A new directory in `tmp/`, removed on drop (`tag` starts its name: it is also the
-    /// name of the lock that keeps [`Store::open`] from removing it meanwhile — held by the
-    /// build through the gc lock, so any tag works).
+    /// A new directory in `tmp/`, removed on drop (`tag` starts its name). The caller holds
+    /// the gc lock shared ([`Store::gc_lock_shared`]) for as long as it exists: that is what
+    /// keeps [`Store::open`] and [`Store::gc`] from removing it meanwhile.
     pub(crate) fn temp_dir(&self, tag: &str) -> Result<crate::image::build::TempDir> {
         let path = self.root.join("tmp").join(format!(
             "{tag}-{}-{}.{}",
@@ -1043,6 +1062,8 @@ impl Store {
     /// [`Error::Config`] for a malformed name; [`Error::Sys`] for the store's files.
     pub fn tag(&self, image: &Image, name: &str) -> Result<()> {
         let name = normalize_name(name)?;
+        // names.json is written through `tmp/`: the gc lock keeps `Store::open` off it.
+        let _gc = self.lock_wait("gc", true)?;
         let _meta = self.lock_wait("store", false)?;
         let mut names = self.read_names()?;
         names.insert(name, image.id.to_string());
@@ -1056,6 +1077,8 @@ impl Store {
     /// # Errors
     /// As [`Store::image`].
     pub fn remove(&self, reference: &str) -> Result<Vec<Digest>> {
+        // As in `tag`: names.json is written through `tmp/`.
+        let _gc = self.lock_wait("gc", true)?;
         let _meta = self.lock_wait("store", false)?;
         let mut names = self.read_names()?;
         let id = self.resolve_id(reference, &names)?;
