@@ -1280,7 +1280,13 @@ impl Unpacker<'_> {
             };
             let st =
                 sysfs::fstat(src.as_raw_fd()).map_err(|e| sys("fstat (lower layer)", &path, e))?;
-            let dst = open_dir_in(root, &path).map_err(|e| sys("openat2", &path, e))?;
+            let dst = match open_dir_in(root, &path) {
+                Ok(fd) => fd,
+                // Replaced by a non-directory later in the tar (`a/x`, then `a`), or removed
+                // with a directory above it: nothing to inherit.
+                Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => continue,
+                Err(e) => return Err(sys("openat2", &path, e)),
+            };
             if self.opts.chown {
                 sysfs::fchownat(
                     dst.as_raw_fd(),
@@ -1309,24 +1315,59 @@ impl Unpacker<'_> {
         Ok(())
     }
 
-    /// File content from `src` to `dst`: `copy_file_range`, or read and write where it
-    /// cannot (another filesystem before Linux 5.3 or since 5.19, some filesystems).
+    /// File content from `src` to `dst`, its holes kept: each data region (`SEEK_DATA`,
+    /// `SEEK_HOLE`) copied at its offset, then the size set. A lower layer's sparse file (a
+    /// GNU sparse entry of a terabyte in a few hundred bytes of tar) must not become its size
+    /// in zeros on disk.
     fn copy_content(&mut self, src: &OwnedFd, dst: &OwnedFd, path: &[u8]) -> Result<()> {
-        loop {
-            match sysfs::copy_file_range(src.as_raw_fd(), dst.as_raw_fd(), 1 << 30) {
+        let (s, d) = (src.as_raw_fd(), dst.as_raw_fd());
+        let size = sysfs::fstat(s)
+            .map_err(|e| sys("fstat (lower layer)", path, e))?
+            .st_size;
+        let seek = |fd: RawFd, off: i64, whence: i32| {
+            sysfs::lseek(fd, off, whence).map_err(|e| sys("lseek", path, e))
+        };
+        let mut off = 0i64;
+        while off < size {
+            let data = match sysfs::lseek(s, off, libc::SEEK_DATA) {
+                Ok(data) => data,
+                Err(Errno::ENXIO) => break,
+                Err(e) => return Err(sys("lseek (lower layer)", path, e)),
+            };
+            let hole = seek(s, data, libc::SEEK_HOLE)?.min(size);
+            seek(s, data, libc::SEEK_SET)?;
+            seek(d, data, libc::SEEK_SET)?;
+            self.copy_range(src, dst, (hole - data) as u64, path)?;
+            off = hole;
+        }
+        sysfs::ftruncate(d, size).map_err(|e| sys("ftruncate", path, e))
+    }
+
+    /// `len` bytes from `src` to `dst` at their offsets: `copy_file_range`, or read and write
+    /// where it cannot (another filesystem before Linux 5.3 or since 5.19, some filesystems).
+    fn copy_range(&mut self, src: &OwnedFd, dst: &OwnedFd, len: u64, path: &[u8]) -> Result<()> {
+        let mut left = len;
+        while left > 0 {
+            let want = left.min(1 << 30) as usize;
+            match sysfs::copy_file_range(src.as_raw_fd(), dst.as_raw_fd(), want) {
+                // The file shrank meanwhile: the size set after stands.
                 Ok(0) => return Ok(()),
-                Ok(n) => self.stats.bytes += n as u64,
+                Ok(n) => {
+                    self.stats.bytes += n as u64;
+                    left -= n as u64;
+                }
                 Err(
                     Errno::EXDEV | Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP | Errno::EPERM,
                 ) => break,
                 Err(e) => return Err(sys("copy_file_range", path, e)),
             }
         }
-        // SAFETY-free fallback through std: duplicates so the Files own their descriptors.
+        // Duplicates share the offsets; the Files own them.
         let mut r = std::fs::File::from(src.try_clone().map_err(io_error)?);
         let mut w = std::fs::File::from(dst.try_clone().map_err(io_error)?);
-        loop {
-            let n = r.read(&mut self.buf).map_err(|e| {
+        while left > 0 {
+            let want = left.min(self.buf.len() as u64) as usize;
+            let n = r.read(&mut self.buf[..want]).map_err(|e| {
                 sys(
                     "read (lower layer)",
                     path,
@@ -1344,7 +1385,9 @@ impl Unpacker<'_> {
                 )
             })?;
             self.stats.bytes += n as u64;
+            left -= n as u64;
         }
+        Ok(())
     }
 
     /// The xattrs of `src` onto `dst`, but `*.overlay.*`.
