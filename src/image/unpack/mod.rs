@@ -19,7 +19,9 @@
 //! - a hard link to a directory, to an absolute or `..` target, or through a symlink;
 //! - `.wh.` with an empty name, `.wh..`, `.wh...`.
 //!
-//! A malformed tar is [`ImageErrorKind::Malformed`]; a tar entry type or format this module
+//! A malformed tar is [`ImageErrorKind::Malformed`] (so is an entry whose PAX `path` or
+//! `linkpath` and GNU long name or link differ: GNU tar reads the one, Go's `archive/tar`
+//! the other; an empty PAX value deletes its record, the header's field stands); a tar entry type or format this module
 //! does not read (PAX-format sparse files, GNU volume headers) is
 //! [`ImageErrorKind::Unsupported`].
 //!
