@@ -191,6 +191,44 @@ fn an_implicit_parent_replaced_later_in_the_layer_applies() {
     assert_eq!(std::fs::read(l2.join("a")).unwrap(), b"file");
 }
 
+/// A layer of entries with deep parents that the tar does not list (`0/a/a/.../a/f`, 2000
+/// levels, each chain distinct): each entry makes 2000 directories, and setting their modes
+/// and times at the end (and looking for their attributes in the layers below) walked each
+/// one's path from the root: 20 such entries (100 KiB of tar) took 470 s in a release
+/// build. Bounded here far above what a linear walk takes, far below what the square of the
+/// depth does.
+#[test]
+fn deep_implicit_parents_cost_linear_time() {
+    let t = TempDir::new("hostile-deep");
+    let (l1, l2) = (mkdir(&t.path().join("l1")), mkdir(&t.path().join("l2")));
+    apply(&Tar::default().dir("other", 0o755).done(), &l1, &[]).unwrap();
+    let mut tar = Tar::default();
+    for i in 0..4 {
+        let mut p = format!("{i}/").into_bytes();
+        while p.len() < 4000 {
+            p.extend_from_slice(b"a/");
+        }
+        p.push(b'f');
+        tar.pax(&[("path", &p)]).file("f", b"");
+    }
+    let tar = tar.done();
+    let start = std::time::Instant::now();
+    let stats = apply(&tar, &l2, &[&l1]).unwrap();
+    let took = start.elapsed();
+    assert_eq!(stats.entries, 4);
+    // Before: 74 s in a debug build; now 6 s.
+    assert!(took.as_secs() < 30, "4 deep entries took {took:?}");
+    // The chains are there, with the default mode.
+    let mut p = l2.join("3");
+    for _ in 0..10 {
+        p.push("a");
+    }
+    assert_eq!(
+        std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
+        0o755
+    );
+}
+
 fn assert_malformed(r: contain::Result<UnpackStats>) {
     match r {
         Err(Error::Image {

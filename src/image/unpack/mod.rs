@@ -1237,13 +1237,6 @@ impl Unpacker<'_> {
             let Some((base, parents)) = comps.split_last() else {
                 continue;
             };
-            // An opaque directory of this layer on the way hides the lower ones.
-            if matches!(
-                hidden_in(root, parents)?,
-                Visible::Hidden | Visible::LastLayer
-            ) {
-                continue;
-            }
             let name = cstr(base);
             let mut found = None;
             for &lower in &lowers {
@@ -1280,6 +1273,15 @@ impl Unpacker<'_> {
             let Some(src) = found else {
                 continue;
             };
+            // An opaque directory of this layer on the way hides the lower ones. (Asked only
+            // now: walking this layer's path for every directory of a deep chain that no lower
+            // has would cost the square of its depth.)
+            if matches!(
+                hidden_in(root, parents)?,
+                Visible::Hidden | Visible::LastLayer
+            ) {
+                continue;
+            }
             let st =
                 sysfs::fstat(src.as_raw_fd()).map_err(|e| sys("fstat (lower layer)", &path, e))?;
             let dst = match open_dir_in(root, &path) {
@@ -1430,13 +1432,32 @@ impl Unpacker<'_> {
         }
         let mut dirs: Vec<(Vec<u8>, DirMeta)> = self.dirs.drain().collect();
         dirs.sort_by(|a, b| b.0.cmp(&a.0));
+        // The parent of the directory just done, opened through its `..`: the next one when
+        // walking up a chain (`a/b/c`, `a/b`, `a`), which then costs no walk from the root (a
+        // layer of deep paths would cost the square of their depth, else).
+        let mut up: Option<(Vec<u8>, OwnedFd)> = None;
         for (path, meta) in dirs {
-            let fd = match open_dir_in(self.root.as_raw_fd(), &path) {
-                Ok(fd) => fd,
-                // Replaced by a non-directory later in the tar.
-                Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => continue,
-                Err(e) => return Err(sys("openat2", &path, e)),
+            let fd = match up.take() {
+                Some((p, fd)) if p == path => fd,
+                _ => match open_dir_in(self.root.as_raw_fd(), &path) {
+                    Ok(fd) => fd,
+                    // Replaced by a non-directory later in the tar.
+                    Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => continue,
+                    Err(e) => return Err(sys("openat2", &path, e)),
+                },
             };
+            // Before the mode may take away the search permission. A directory of the layer
+            // below its root: its `..` is its parent in the layer.
+            if let Some(cut) = path.iter().rposition(|b| *b == b'/') {
+                up = sysfs::openat(
+                    fd.as_raw_fd(),
+                    c"..",
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                    0,
+                )
+                .ok()
+                .map(|p| (path[..cut].to_vec(), p));
+            }
             sysfs::fchmod(fd.as_raw_fd(), meta.mode).map_err(|e| sys("fchmod", &path, e))?;
             if let Some(t) = meta.times {
                 sysfs::futimens(fd.as_raw_fd(), &t).map_err(|e| sys("futimens", &path, e))?;
