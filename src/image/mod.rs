@@ -20,8 +20,9 @@
 //! ```
 //!
 //! A layer is unpacked into `tmp/` and renamed into `layers/` when it is complete, so a
-//! killed import leaves no layer that could be used; the next [`Store::open`] removes what
-//! is left in `tmp/`.
+//! killed import leaves no layer that could be used; the next [`Store::open`] that finds no
+//! import or build running (they hold the store's gc lock shared) removes what is left in
+//! `tmp/`.
 
 pub mod build;
 mod compress;
