@@ -578,7 +578,11 @@ fn umoci_as_nobody(layout: &Path, store_dir: &Path, subids: bool) {
     );
 
     build_works_rootless(&store, store_dir, "rl:1");
-    assert_eq!(store.images().unwrap().len(), 1);
+    assert_eq!(
+        store.images().unwrap().len(),
+        2,
+        "the image and the one built on it"
+    );
 }
 
 #[test]
@@ -681,7 +685,8 @@ fn build_works_rootless(store: &Store, store_dir: &Path, base: &str) {
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(
         ctx.join("Containerfile"),
-        format!("FROM {base}\nRUN echo built > /built\n"),
+        // USER 0: the base may run as a user a one-id map has not (umoci's as 65534).
+        format!("FROM {base}\nUSER 0\nRUN echo built > /built\n"),
     )
     .unwrap();
     let image = store

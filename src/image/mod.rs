@@ -14,16 +14,17 @@
 //!      layers/FLAVOUR/CHAINHEX/   one committed layer: its tree, whiteouts as overlayfs
 //!                                 takes them; keyed by chain id (the layer and all below it)
 //!      locks/CHAINHEX             flock: one import unpacks a layer at a time
-//!      locks/pid-PID              flock (shared): held while process PID has the store open
 //!      images/IDHEX.json          one image: its manifest, config and layer chain
 //!      names.json                 NAME:TAG -> image id
 //!      tmp/                       unpacks in progress, renamed into layers/ when complete
-//!                                 (named CHAINHEX.* under that layer's lock, or pid-PID.*)
+//!                                 (CHAINHEX.* under that layer's lock; pid-PID.* under the
+//!                                 gc lock, which imports and builds hold shared)
 //! ```
 //!
 //! A layer is unpacked into `tmp/` and renamed into `layers/` when it is complete, so a
-//! killed import leaves no layer that could be used; the next [`Store::open`] removes what
-//! is left in `tmp/`.
+//! killed import leaves no layer that could be used; the next [`Store::open`] that finds no
+//! import or build running (they hold the store's gc lock shared) removes what is left in
+//! `tmp/`.
 
 pub mod build;
 mod compress;

@@ -42,9 +42,6 @@ pub struct Store {
     chown: bool,
     sync: bool,
     jobs: usize,
-    /// `locks/pid-PID`, held shared while this process has the store open: its temporaries
-    /// (`tmp/pid-PID.*`) are not another process's to clean up.
-    _owner: std::sync::Arc<Lock>,
 }
 
 /// An image in the store: its config and its layers, bottom first.
@@ -183,8 +180,8 @@ struct LayerRecord {
     media_type: String,
 }
 
-/// The name of this process's owner lock (see `Store::_owner`), and the first part of the
-/// names of its temporaries that no other lock covers.
+/// The first part of the names of this process's temporaries that no layer lock covers
+/// (the gc lock does: see `Store::open`).
 fn pid_lock() -> String {
     format!("pid-{}", std::process::id())
 }
@@ -259,7 +256,7 @@ impl Store {
     }
 
     /// Opens (creating it, mode 0700) the store in `root`, and removes what killed imports
-    /// left in `tmp/`.
+    /// and builds left in `tmp/` (when none is running: see [`Store::gc`]).
     ///
     /// Its flavour is [`OverlayFlavour::Trusted`] for root in the initial user namespace
     /// (owners from the layers, device nodes created), [`OverlayFlavour::User`] otherwise
@@ -278,13 +275,6 @@ impl Store {
                 .join(root)
         };
         let chown = initial_root();
-        let mut b = std::fs::DirBuilder::new();
-        b.recursive(true).mode(0o700);
-        let locks = root.join("locks");
-        b.create(&locks)
-            .map_err(|e| Error::sys_path("mkdir", &locks, io_errno(&e)))?;
-        let owner = lock_file(&locks, &pid_lock(), FlockArg::LockShared)?
-            .ok_or_else(|| Error::sys_path("flock", locks.join(pid_lock()), Errno::EWOULDBLOCK))?;
         let store = Store {
             root,
             flavour: if chown {
@@ -295,10 +285,14 @@ impl Store {
             chown,
             sync: false,
             jobs: std::thread::available_parallelism().map_or(2, |n| n.get().min(8)),
-            _owner: std::sync::Arc::new(owner),
         };
         store.create_dirs()?;
-        store.clean_tmp()?;
+        // Imports and builds hold the gc lock shared while their temporaries exist, and so do
+        // `tag` and `remove` while they write names.json: with it free, what `tmp/` holds was
+        // left by killed processes (or is a flattening's, under its own lock).
+        if let Some(_gc) = store.lock("gc", FlockArg::LockExclusiveNonblock)? {
+            store.clean_tmp()?;
+        }
         Ok(store)
     }
 
@@ -376,8 +370,11 @@ impl Store {
             .ok_or_else(|| Error::sys("flock", Errno::EWOULDBLOCK))
     }
 
-    /// Removes `tmp/` entries whose lock (the part of the name before the first `.`) is free:
-    /// what killed imports left.
+    /// Removes what killed imports, builds and flattenings left in `tmp/`. The caller holds
+    /// the gc lock exclusively, so no import or build is running; a flattening (which does
+    /// not take the gc lock) keeps its `flat-CHAIN.*` entries under the lock `flat-CHAIN`
+    /// (the part of the name before the first `.`), and layer commits theirs under the
+    /// chain's: such entries go only when that lock is free.
     fn clean_tmp(&self) -> Result<usize> {
         let tmp = self.root.join("tmp");
         let mut removed = 0;
@@ -387,7 +384,18 @@ impl Store {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             let key = name.split('.').next().unwrap_or(name);
-            if let Some(_held) = self.lock(key, FlockArg::LockExclusiveNonblock)? {
+            let chain = key.strip_prefix("flat-").unwrap_or(key);
+            let keyed = chain.len() == 64 && chain.bytes().all(|b| b.is_ascii_hexdigit());
+            // Other names (`build-*`, `write.*`) have no lock of their own: the gc lock
+            // covers them.
+            let held = if keyed {
+                self.lock(key, FlockArg::LockExclusiveNonblock)?
+                    .map(drop)
+                    .is_some()
+            } else {
+                true
+            };
+            if held {
                 remove_tree(&entry.path())?;
                 removed += 1;
             }
@@ -720,8 +728,9 @@ impl Store {
         write_atomic(&self.root.join("tmp"), path, bytes)
     }
 
-    /// A new directory in `tmp/`, removed on drop; named after this process's owner lock,
-    /// so that no [`Store::open`] of another process removes it meanwhile.
+    /// A new directory in `tmp/`, removed on drop (`pid-PID.TAG.N`). The caller holds the gc
+    /// lock shared ([`Store::gc_lock_shared`]) for as long as it exists: that is what keeps
+    /// [`Store::open`] and [`Store::gc`] from removing it meanwhile.
     pub(crate) fn temp_dir(&self, tag: &str) -> Result<crate::image::build::TempDir> {
         let path = self.root.join("tmp").join(format!(
             "{}.{tag}.{}",
@@ -1097,6 +1106,8 @@ impl Store {
     /// [`Error::Config`] for a malformed name; [`Error::Sys`] for the store's files.
     pub fn tag(&self, image: &Image, name: &str) -> Result<()> {
         let name = normalize_name(name)?;
+        // names.json is written through `tmp/`: the gc lock keeps `Store::open` off it.
+        let _gc = self.lock_wait("gc", true)?;
         let _meta = self.lock_wait("store", false)?;
         let mut names = self.read_names()?;
         names.insert(name, image.id.to_string());
@@ -1110,6 +1121,8 @@ impl Store {
     /// # Errors
     /// As [`Store::image`].
     pub fn remove(&self, reference: &str) -> Result<Vec<Digest>> {
+        // As in `tag`: names.json is written through `tmp/`.
+        let _gc = self.lock_wait("gc", true)?;
         let _meta = self.lock_wait("store", false)?;
         let mut names = self.read_names()?;
         let id = self.resolve_id(reference, &names)?;
@@ -1198,8 +1211,7 @@ impl Store {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let chain = name.strip_prefix("flat-").unwrap_or(&name);
-                let dead_owner = name.starts_with("pid-");
-                if dead_owner || (chain.len() == 64 && !chains.contains(chain)) {
+                if chain.len() == 64 && !chains.contains(chain) {
                     if let Some(_l) = self.lock(&name, FlockArg::LockExclusiveNonblock)? {
                         let _ = std::fs::remove_file(e.path());
                     }
@@ -1803,23 +1815,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn open_removes_only_temporaries_no_live_process_owns() {
+    fn open_removes_only_temporaries_no_import_or_build_holds() {
         let root = std::env::temp_dir().join(format!("contain-store-tmp-{}", std::process::id()));
         let _ = remove_tree(&root);
         let store = Store::open(&root).unwrap();
         let tmp = root.join("tmp");
-        // A killed process's (no one holds its lock), a killed import's layer (its chain
-        // lock is free), and this process's own build directory.
+        // A killed process's write, a killed import's layer (its chain lock is free), and this
+        // process's own build directory.
         let dead = tmp.join("pid-4000000000.write.1");
         let dead_layer = tmp.join(format!("{}.77.1", "a".repeat(64)));
+        // A build holds the gc lock shared while its directory exists.
+        let gc = store.gc_lock_shared().unwrap();
         let ours = store.temp_dir("build").unwrap();
         std::fs::write(&dead, b"x").unwrap();
         std::fs::create_dir(&dead_layer).unwrap();
-        // Another open (as another process would do it) while ours is alive.
+        // Another open (as another process would do it) while the build runs: nothing goes.
         let again = Store::open(&root).unwrap();
-        assert!(!dead.exists() && !dead_layer.exists());
-        assert!(ours.path.is_dir(), "a live process's temporary was removed");
-        drop((ours, again, store));
+        assert!(
+            ours.path.is_dir(),
+            "a running build's directory was removed"
+        );
+        assert!(dead.exists() && dead_layer.exists());
+        drop((ours, again, gc));
+        // With no import or build running, a dead process's leftovers go at the next open.
+        let dead = tmp.join("pid-4000000000.build.1");
+        std::fs::create_dir(&dead).unwrap();
+        let third = Store::open(&root).unwrap();
+        assert!(!dead.exists());
+        drop((third, store));
         remove_tree(&root).unwrap();
     }
 

@@ -197,6 +197,23 @@ pub(crate) fn copy_file_range(fd_in: RawFd, fd_out: RawFd, len: usize) -> Result
     } as isize)
 }
 
+/// `lseek(2)`: the new offset (`SEEK_DATA` past the last data region is `ENXIO`).
+pub(crate) fn lseek(fd: RawFd, offset: i64, whence: i32) -> Result<i64, Errno> {
+    // SAFETY: no pointers.
+    let r = unsafe { libc::lseek(fd, offset, whence) };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(r)
+    }
+}
+
+/// `ftruncate(2)`.
+pub(crate) fn ftruncate(fd: RawFd, len: i64) -> Result<(), Errno> {
+    // SAFETY: no pointers.
+    check(unsafe { libc::ftruncate(fd, len) }).map(drop)
+}
+
 /// The names in the directory `dir` (without `.` and `..`), read through a fresh
 /// descriptor of it (so `dir`'s own offset is untouched).
 pub(crate) fn read_dir_names(dir: RawFd) -> Result<Vec<std::ffi::CString>, Errno> {

@@ -646,6 +646,11 @@ fn mount_point_stubs(top_first: &[&Path], opaque: &CStr) -> Vec<&'static str> {
 }
 
 /// Removes the empty mount-point stubs a RUN left (files of size 0, empty directories).
+///
+/// The upper directory is the RUN's work: a parent on the way (`etc`) may be a symbolic link
+/// it made, even one to a host directory. Each stub's parent is opened beneath the upper
+/// without following any link (a stub whose parent is a link is the RUN's and stays), and
+/// the stub itself is looked at and removed there, never followed.
 fn remove_stubs(upper: &Path, stubs: &[&str]) {
     use std::os::fd::AsFd;
     let Ok(root) = File::open(upper) else {

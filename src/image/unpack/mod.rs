@@ -19,7 +19,9 @@
 //! - a hard link to a directory, to an absolute or `..` target, or through a symlink;
 //! - `.wh.` with an empty name, `.wh..`, `.wh...`.
 //!
-//! A malformed tar is [`ImageErrorKind::Malformed`]; a tar entry type or format this module
+//! A malformed tar is [`ImageErrorKind::Malformed`] (so is an entry whose PAX `path` or
+//! `linkpath` and GNU long name or link differ: GNU tar reads the one, Go's `archive/tar`
+//! the other; an empty PAX value deletes its record, the header's field stands); a tar entry type or format this module
 //! does not read (PAX-format sparse files, GNU volume headers) is
 //! [`ImageErrorKind::Unsupported`].
 //!
@@ -1235,13 +1237,6 @@ impl Unpacker<'_> {
             let Some((base, parents)) = comps.split_last() else {
                 continue;
             };
-            // An opaque directory of this layer on the way hides the lower ones.
-            if matches!(
-                hidden_in(root, parents)?,
-                Visible::Hidden | Visible::LastLayer
-            ) {
-                continue;
-            }
             let name = cstr(base);
             let mut found = None;
             for &lower in &lowers {
@@ -1278,9 +1273,24 @@ impl Unpacker<'_> {
             let Some(src) = found else {
                 continue;
             };
+            // An opaque directory of this layer on the way hides the lower ones. (Asked only
+            // now: walking this layer's path for every directory of a deep chain that no lower
+            // has would cost the square of its depth.)
+            if matches!(
+                hidden_in(root, parents)?,
+                Visible::Hidden | Visible::LastLayer
+            ) {
+                continue;
+            }
             let st =
                 sysfs::fstat(src.as_raw_fd()).map_err(|e| sys("fstat (lower layer)", &path, e))?;
-            let dst = open_dir_in(root, &path).map_err(|e| sys("openat2", &path, e))?;
+            let dst = match open_dir_in(root, &path) {
+                Ok(fd) => fd,
+                // Replaced by a non-directory later in the tar (`a/x`, then `a`), or removed
+                // with a directory above it: nothing to inherit.
+                Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => continue,
+                Err(e) => return Err(sys("openat2", &path, e)),
+            };
             if self.opts.chown {
                 sysfs::fchownat(
                     dst.as_raw_fd(),
@@ -1309,24 +1319,59 @@ impl Unpacker<'_> {
         Ok(())
     }
 
-    /// File content from `src` to `dst`: `copy_file_range`, or read and write where it
-    /// cannot (another filesystem before Linux 5.3 or since 5.19, some filesystems).
+    /// File content from `src` to `dst`, its holes kept: each data region (`SEEK_DATA`,
+    /// `SEEK_HOLE`) copied at its offset, then the size set. A lower layer's sparse file (a
+    /// GNU sparse entry of a terabyte in a few hundred bytes of tar) must not become its size
+    /// in zeros on disk.
     fn copy_content(&mut self, src: &OwnedFd, dst: &OwnedFd, path: &[u8]) -> Result<()> {
-        loop {
-            match sysfs::copy_file_range(src.as_raw_fd(), dst.as_raw_fd(), 1 << 30) {
+        let (s, d) = (src.as_raw_fd(), dst.as_raw_fd());
+        let size = sysfs::fstat(s)
+            .map_err(|e| sys("fstat (lower layer)", path, e))?
+            .st_size;
+        let seek = |fd: RawFd, off: i64, whence: i32| {
+            sysfs::lseek(fd, off, whence).map_err(|e| sys("lseek", path, e))
+        };
+        let mut off = 0i64;
+        while off < size {
+            let data = match sysfs::lseek(s, off, libc::SEEK_DATA) {
+                Ok(data) => data,
+                Err(Errno::ENXIO) => break,
+                Err(e) => return Err(sys("lseek (lower layer)", path, e)),
+            };
+            let hole = seek(s, data, libc::SEEK_HOLE)?.min(size);
+            seek(s, data, libc::SEEK_SET)?;
+            seek(d, data, libc::SEEK_SET)?;
+            self.copy_range(src, dst, (hole - data) as u64, path)?;
+            off = hole;
+        }
+        sysfs::ftruncate(d, size).map_err(|e| sys("ftruncate", path, e))
+    }
+
+    /// `len` bytes from `src` to `dst` at their offsets: `copy_file_range`, or read and write
+    /// where it cannot (another filesystem before Linux 5.3 or since 5.19, some filesystems).
+    fn copy_range(&mut self, src: &OwnedFd, dst: &OwnedFd, len: u64, path: &[u8]) -> Result<()> {
+        let mut left = len;
+        while left > 0 {
+            let want = left.min(1 << 30) as usize;
+            match sysfs::copy_file_range(src.as_raw_fd(), dst.as_raw_fd(), want) {
+                // The file shrank meanwhile: the size set after stands.
                 Ok(0) => return Ok(()),
-                Ok(n) => self.stats.bytes += n as u64,
+                Ok(n) => {
+                    self.stats.bytes += n as u64;
+                    left -= n as u64;
+                }
                 Err(
                     Errno::EXDEV | Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP | Errno::EPERM,
                 ) => break,
                 Err(e) => return Err(sys("copy_file_range", path, e)),
             }
         }
-        // SAFETY-free fallback through std: duplicates so the Files own their descriptors.
+        // Duplicates share the offsets; the Files own them.
         let mut r = std::fs::File::from(src.try_clone().map_err(io_error)?);
         let mut w = std::fs::File::from(dst.try_clone().map_err(io_error)?);
-        loop {
-            let n = r.read(&mut self.buf).map_err(|e| {
+        while left > 0 {
+            let want = left.min(self.buf.len() as u64) as usize;
+            let n = r.read(&mut self.buf[..want]).map_err(|e| {
                 sys(
                     "read (lower layer)",
                     path,
@@ -1344,7 +1389,9 @@ impl Unpacker<'_> {
                 )
             })?;
             self.stats.bytes += n as u64;
+            left -= n as u64;
         }
+        Ok(())
     }
 
     /// The xattrs of `src` onto `dst`, but `*.overlay.*`.
@@ -1385,13 +1432,32 @@ impl Unpacker<'_> {
         }
         let mut dirs: Vec<(Vec<u8>, DirMeta)> = self.dirs.drain().collect();
         dirs.sort_by(|a, b| b.0.cmp(&a.0));
+        // The parent of the directory just done, opened through its `..`: the next one when
+        // walking up a chain (`a/b/c`, `a/b`, `a`), which then costs no walk from the root (a
+        // layer of deep paths would cost the square of their depth, else).
+        let mut up: Option<(Vec<u8>, OwnedFd)> = None;
         for (path, meta) in dirs {
-            let fd = match open_dir_in(self.root.as_raw_fd(), &path) {
-                Ok(fd) => fd,
-                // Replaced by a non-directory later in the tar.
-                Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => continue,
-                Err(e) => return Err(sys("openat2", &path, e)),
+            let fd = match up.take() {
+                Some((p, fd)) if p == path => fd,
+                _ => match open_dir_in(self.root.as_raw_fd(), &path) {
+                    Ok(fd) => fd,
+                    // Replaced by a non-directory later in the tar.
+                    Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => continue,
+                    Err(e) => return Err(sys("openat2", &path, e)),
+                },
             };
+            // Before the mode may take away the search permission. A directory of the layer
+            // below its root: its `..` is its parent in the layer.
+            if let Some(cut) = path.iter().rposition(|b| *b == b'/') {
+                up = sysfs::openat(
+                    fd.as_raw_fd(),
+                    c"..",
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                    0,
+                )
+                .ok()
+                .map(|p| (path[..cut].to_vec(), p));
+            }
             sysfs::fchmod(fd.as_raw_fd(), meta.mode).map_err(|e| sys("fchmod", &path, e))?;
             if let Some(t) = meta.times {
                 sysfs::futimens(fd.as_raw_fd(), &t).map_err(|e| sys("futimens", &path, e))?;

@@ -307,6 +307,28 @@ impl<'r> Stream<'r> {
                 _ => {}
             }
             let pax = pax.unwrap_or_default();
+            // GNU tar takes the PAX record over the GNU long name, Go's archive/tar (and so
+            // containerd and most scanners) the long name: an entry with both, different,
+            // is a different file to each.
+            let differ = |what: &str, p: &[u8]| {
+                malformed(
+                    Some(p),
+                    format!(
+                        "the PAX {what} and the GNU long {what} differ (tar readers disagree \
+                         on which one wins)"
+                    ),
+                )
+            };
+            if let (Some(p), Some(l)) = (&pax.path, &long_name) {
+                if p != l {
+                    return differ("path", p);
+                }
+            }
+            if let (Some(p), Some(l)) = (&pax.linkpath, &long_link) {
+                if p != l {
+                    return differ("linkpath", p);
+                }
+            }
             let name = match (pax.path, long_name) {
                 (Some(p), _) => p,
                 (None, Some(l)) => l,
@@ -544,14 +566,18 @@ fn parse_pax(mut body: &[u8]) -> Result<Pax> {
                     Ok,
                 )
         };
+        // An empty value deletes the record: the header's field stands (POSIX `pax`,
+        // "extended header"; Go's archive/tar does the same). Taken as a value, an empty
+        // `path` would name the layer's root where other readers see the header's name.
+        let set = !value.is_empty();
         match key {
-            b"path" => pax.path = Some(value.to_vec()),
-            b"linkpath" => pax.linkpath = Some(value.to_vec()),
-            b"size" => pax.size = Some(num(value)?),
-            b"uid" => pax.uid = Some(num(value)?),
-            b"gid" => pax.gid = Some(num(value)?),
-            b"mtime" => pax.mtime = Some(parse_time(value)?),
-            b"atime" => pax.atime = Some(parse_time(value)?),
+            b"path" => pax.path = set.then(|| value.to_vec()),
+            b"linkpath" => pax.linkpath = set.then(|| value.to_vec()),
+            b"size" => pax.size = if set { Some(num(value)?) } else { None },
+            b"uid" => pax.uid = if set { Some(num(value)?) } else { None },
+            b"gid" => pax.gid = if set { Some(num(value)?) } else { None },
+            b"mtime" => pax.mtime = if set { Some(parse_time(value)?) } else { None },
+            b"atime" => pax.atime = if set { Some(parse_time(value)?) } else { None },
             _ => {
                 if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
                     if name.is_empty() || name.contains(&0) {
