@@ -300,47 +300,6 @@ fn an_empty_pax_path_names_the_header_entry_not_the_root() {
 // ---------------------------------------------------------------------------------------------
 // Store and build (root: builds run as root)
 
-/// A one-layer OCI layout at `dir/NAME` whose layer is `tar`.
-fn layout_of(dir: &Path, name: &str, tar: &[u8]) -> PathBuf {
-    use sha2::{Digest as _, Sha256};
-    let hex = |b: &[u8]| {
-        Sha256::digest(b)
-            .iter()
-            .map(|x| format!("{x:02x}"))
-            .collect::<String>()
-    };
-    let layout = dir.join(name);
-    let blobs = layout.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let put = |b: &[u8]| {
-        let h = hex(b);
-        std::fs::write(blobs.join(&h), b).unwrap();
-        (format!("sha256:{h}"), b.len())
-    };
-    let (layer, layer_size) = put(tar);
-    let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{layer}"]}}}}"#
-    );
-    let (config, config_size) = put(config.as_bytes());
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":{layer_size}}}]}}"#
-    );
-    let (manifest, manifest_size) = put(manifest.as_bytes());
-    std::fs::write(
-        layout.join("index.json"),
-        format!(
-            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{manifest}","size":{manifest_size}}}]}}"#
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        layout.join("oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    layout
-}
-
 /// A store with `mini:1` imported: `/bin/busybox` and a FIFO `/fifo`, no `/etc`, `/proc`...
 /// Returns the store and the FIFO's path in its layer directory.
 fn mini_store(dir: &Path) -> (Store, PathBuf) {
@@ -350,7 +309,7 @@ fn mini_store(dir: &Path) -> (Store, PathBuf) {
         .raw(b"bin/busybox", b'0', b"", 0o755, busybox)
         .raw(b"fifo", b'6', b"", 0o666, b"")
         .done();
-    let layout = layout_of(dir, "mini", &tar);
+    let layout = common::oci::one_layer_layout(dir, "mini", &tar, None);
     let store = Store::open(dir.join("store")).unwrap();
     let image = store
         .import(

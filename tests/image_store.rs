@@ -326,47 +326,6 @@ fn a_killed_import_leaves_no_partial_layer_and_the_next_one_succeeds() {
     );
 }
 
-/// A one-layer OCI layout written by hand whose layer is `tar` (uncompressed).
-fn hand_layout(dir: &Path, tar: &[u8]) -> PathBuf {
-    use sha2::{Digest as _, Sha256};
-    let hex = |b: &[u8]| {
-        Sha256::digest(b)
-            .iter()
-            .map(|x| format!("{x:02x}"))
-            .collect::<String>()
-    };
-    let layout = dir.join("hand");
-    let blobs = layout.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let put = |b: &[u8]| {
-        let h = hex(b);
-        std::fs::write(blobs.join(&h), b).unwrap();
-        (format!("sha256:{h}"), b.len())
-    };
-    let (layer, layer_size) = put(tar);
-    let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{layer}"]}}}}"#
-    );
-    let (config, config_size) = put(config.as_bytes());
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":{layer_size}}}]}}"#
-    );
-    let (manifest, manifest_size) = put(manifest.as_bytes());
-    std::fs::write(
-        layout.join("index.json"),
-        format!(
-            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{manifest}","size":{manifest_size},"annotations":{{"org.opencontainers.image.ref.name":"evil"}}}}]}}"#
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        layout.join("oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    layout
-}
-
 /// A tar with a good file, then an entry named `name` (bypassing the tar crate's checks).
 fn tar_with_entry(name: &[u8]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
@@ -403,7 +362,12 @@ fn a_hostile_layer_fails_the_import_naming_the_entry_and_leaves_nothing() {
             .to_string()
             .trim_start_matches('/')
     );
-    let layout = hand_layout(d.path(), &tar_with_entry(name.as_bytes()));
+    let layout = common::oci::one_layer_layout(
+        d.path(),
+        "hand",
+        &tar_with_entry(name.as_bytes()),
+        Some("evil"),
+    );
     let err = store
         .import(&format!("{}:evil", layout.display()).parse().unwrap(), None)
         .unwrap_err();

@@ -171,3 +171,46 @@ pub fn tree_diff(a: &BTreeMap<PathBuf, String>, b: &BTreeMap<PathBuf, String>) -
     }
     out
 }
+
+/// A one-layer OCI layout at `dir/NAME`, written by hand, whose layer is `tar`
+/// (uncompressed), its index entry named `tag` when given.
+pub fn one_layer_layout(dir: &Path, name: &str, tar: &[u8], tag: Option<&str>) -> PathBuf {
+    use sha2::{Digest as _, Sha256};
+    let layout = dir.join(name);
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |b: &[u8]| {
+        let h: String = Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect();
+        std::fs::write(blobs.join(&h), b).unwrap();
+        (format!("sha256:{h}"), b.len())
+    };
+    let (layer, layer_size) = put(tar);
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{layer}"]}}}}"#
+    );
+    let (config, config_size) = put(config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":{layer_size}}}]}}"#
+    );
+    let (manifest, manifest_size) = put(manifest.as_bytes());
+    let annotations = match tag {
+        Some(t) => format!(r#","annotations":{{"org.opencontainers.image.ref.name":"{t}"}}"#),
+        None => String::new(),
+    };
+    std::fs::write(
+        layout.join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{manifest}","size":{manifest_size}{annotations}}}]}}"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    layout
+}
