@@ -134,7 +134,8 @@ fn run(args: &Args) -> contain::Result<()> {
                         "{n:<40} {id:<14} {:>6} {:>10}  {}",
                         i.layers,
                         human(i.size),
-                        ago(i.created)
+                        // As docker: when the image was made, else when it came here.
+                        ago(i.image_created.map_or(i.created, |t| t.max(0) as u64))
                     );
                 }
             }
@@ -300,11 +301,19 @@ fn ago(secs: u64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    // docker's wording (go-units HumanDuration).
     let d = now.saturating_sub(secs);
+    let (m, day) = (d / 60, d / 86400);
     match d {
-        0..=59 => format!("{d} seconds ago"),
-        60..=3599 => format!("{} minutes ago", d / 60),
-        3600..=86399 => format!("{} hours ago", d / 3600),
-        _ => format!("{} days ago", d / 86400),
+        0 => "Less than a second ago".to_owned(),
+        1..=59 => format!("{d} seconds ago"),
+        60..=119 => "About a minute ago".to_owned(),
+        120..=2699 => format!("{m} minutes ago"),
+        2700..=5399 => "About an hour ago".to_owned(),
+        5400..=172_799 => format!("{} hours ago", (d + 1800) / 3600),
+        _ if day < 14 => format!("{day} days ago"),
+        _ if day < 60 => format!("{} weeks ago", day / 7),
+        _ if day < 730 => format!("{} months ago", day / 30),
+        _ => format!("{} years ago", day / 365),
     }
 }

@@ -87,6 +87,10 @@ pub struct ImageSummary {
     pub layers: usize,
     /// When it was imported or built, in seconds since the Unix epoch.
     pub created: u64,
+    /// When the image says it was made (its config's `created`, RFC 3339), in seconds since
+    /// the Unix epoch: what `docker images` shows as CREATED. `None` when the config has no
+    /// (parsable) time.
+    pub image_created: Option<i64>,
 }
 
 /// What [`Store::gc`] removed.
@@ -208,6 +212,72 @@ fn lock_file(dir: &Path, name: &str, arg: FlockArg) -> Result<Option<Lock>> {
 
 /// A layer blob as read: its digest, size and compression.
 type LayerRead = (Digest, u64, Compression);
+
+/// The one field of a config that `images` reads.
+#[derive(Deserialize)]
+struct CreatedOnly {
+    created: Option<String>,
+}
+
+/// Seconds since the epoch of an RFC 3339 time (`2024-01-02T03:04:05.123Z`,
+/// `...+02:00`), as image configs write `created`; `None` when it is not one.
+pub(crate) fn parse_rfc3339(t: &str) -> Option<i64> {
+    let b = t.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let s = t.get(r)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    // Fraction, then the zone.
+    let mut i = 19;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+    }
+    let offset = match (b.get(i), t.get(i + 1..)) {
+        (Some(b'Z' | b'z'), Some("")) => 0,
+        (Some(sign @ (b'+' | b'-')), Some(z)) if z.len() == 5 && z.as_bytes()[2] == b':' => {
+            let (zh, zm) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+            let o = zh * 3600 + zm * 60;
+            if *sign == b'+' {
+                o
+            } else {
+                -o
+            }
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + sec - offset)
+}
 
 /// A held `flock`, released on drop.
 type Lock = Flock<File>;
@@ -1092,6 +1162,11 @@ impl Store {
                 size: record.layers.iter().map(|l| l.size).sum(),
                 layers: record.layers.len(),
                 created: record.created,
+                image_created: read_capped(&self.blob_path(&id))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<CreatedOnly>(&b).ok())
+                    .and_then(|c| c.created)
+                    .and_then(|t| parse_rfc3339(&t)),
                 id,
             });
         }
@@ -1844,6 +1919,36 @@ mod tests {
         assert!(!dead.exists());
         drop((third, store));
         remove_tree(&root).unwrap();
+    }
+
+    #[test]
+    fn rfc3339_times_as_configs_write_them() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2023-11-14T22:13:20Z"), Some(1_700_000_000));
+        assert_eq!(
+            parse_rfc3339("2023-11-14T22:13:20.123456789Z"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2023-11-15T00:13:20+02:00"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(parse_rfc3339("2000-02-29T12:00:00Z"), Some(951_825_600));
+        // What the build writes reads back.
+        assert_eq!(
+            parse_rfc3339(&crate::image::build::layout::rfc3339(1_234_567_890)),
+            Some(1_234_567_890)
+        );
+        for bad in [
+            "",
+            "2023-11-14",
+            "2023-13-14T22:13:20Z",
+            "2023-11-14T22:13:20",
+            "x023-11-14T22:13:20Z",
+            "2023-11-14T22:13:20.Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
