@@ -410,21 +410,11 @@ impl Step {
                 config.set_labels(Some(labels));
             }
             StepKind::Expose(ports) => {
-                let mut all = config.exposed_ports().clone().unwrap_or_default();
-                for p in ports {
-                    if !all.contains(p) {
-                        all.push(p.clone());
-                    }
-                }
+                let all = union(config.exposed_ports().as_deref(), ports);
                 config.set_exposed_ports(Some(all));
             }
             StepKind::Volume(paths) => {
-                let mut all = config.volumes().clone().unwrap_or_default();
-                for p in paths {
-                    if !all.contains(p) {
-                        all.push(p.clone());
-                    }
-                }
+                let all = union(config.volumes().as_deref(), paths);
                 config.set_volumes(Some(all));
             }
             StepKind::StopSignal(sig) => {
@@ -910,6 +900,17 @@ impl Containerfile {
         }
         Ok(out)
     }
+}
+
+/// `old` (if any) with the items of `new` it lacks appended, in order.
+fn union(old: Option<&[String]>, new: &[String]) -> Vec<String> {
+    let mut all = old.map(<[String]>::to_vec).unwrap_or_default();
+    for item in new {
+        if !all.contains(item) {
+            all.push(item.clone());
+        }
+    }
+    all
 }
 
 /// `80` as `80/tcp`; `53/udp` as it is; a range or anything else that is no port is refused.

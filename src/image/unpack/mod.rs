@@ -489,16 +489,7 @@ impl Unpacker<'_> {
         // A directory of this layer has its mode and times recorded already.
         self.dirs.entry(path.to_vec()).or_insert(DirMeta {
             mode: st.st_mode & 0o7777,
-            times: Some([
-                libc::timespec {
-                    tv_sec: st.st_atime,
-                    tv_nsec: st.st_atime_nsec,
-                },
-                libc::timespec {
-                    tv_sec: st.st_mtime,
-                    tv_nsec: st.st_mtime_nsec,
-                },
-            ]),
+            times: Some(stat_times(&st)),
             inherit: false,
         });
         Ok(())
@@ -1138,16 +1129,7 @@ impl Unpacker<'_> {
         let dir = self.parent(entry, tparents, tparent_path)?;
         let dfd = dir.as_raw_fd();
         let fmt = st.st_mode & libc::S_IFMT;
-        let times = [
-            libc::timespec {
-                tv_sec: st.st_atime,
-                tv_nsec: st.st_atime_nsec,
-            },
-            libc::timespec {
-                tv_sec: st.st_mtime,
-                tv_nsec: st.st_mtime_nsec,
-            },
-        ];
+        let times = stat_times(&st);
         match fmt {
             libc::S_IFREG => {
                 let src = sysfs::openat(
@@ -1304,16 +1286,7 @@ impl Unpacker<'_> {
             self.copy_xattrs(&src, &dst, &path)?;
             if let Some(meta) = self.dirs.get_mut(&path) {
                 meta.mode = st.st_mode & 0o7777;
-                meta.times = Some([
-                    libc::timespec {
-                        tv_sec: st.st_atime,
-                        tv_nsec: st.st_atime_nsec,
-                    },
-                    libc::timespec {
-                        tv_sec: st.st_mtime,
-                        tv_nsec: st.st_mtime_nsec,
-                    },
-                ]);
+                meta.times = Some(stat_times(&st));
             }
         }
         Ok(())
@@ -1597,4 +1570,18 @@ fn remove(dir: RawFd, name: &CStr, path: &[u8]) -> Result<()> {
         }
     }
     sysfs::unlinkat(dir, name, libc::AT_REMOVEDIR).map_err(|e| sys("unlinkat", path, e))
+}
+
+/// The access and modification times of `st`, as `utimensat` takes them.
+fn stat_times(st: &libc::stat) -> [libc::timespec; 2] {
+    [
+        libc::timespec {
+            tv_sec: st.st_atime,
+            tv_nsec: st.st_atime_nsec,
+        },
+        libc::timespec {
+            tv_sec: st.st_mtime,
+            tv_nsec: st.st_mtime_nsec,
+        },
+    ]
 }
