@@ -287,6 +287,65 @@ impl Child {
         })
     }
 
+    /// Freezes every process of the container (`docker pause`): writes `cgroup.freeze` of
+    /// the cgroup `spawn` made ([`Container::resources`](super::Container::resources)) and
+    /// waits until the kernel reports the whole group frozen (Linux 5.2). Frozen processes
+    /// use no CPU and see no time pass but keep their memory; signals other than SIGKILL wait
+    /// for [`thaw`](Self::thaw), and [`kill_container`](Self::kill_container) still ends them.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use contain::cgroup::Resources;
+    /// use contain::process::Container;
+    /// let child = Container::new("sleep").arg("60").resources(Resources::new()).spawn()?;
+    /// child.freeze(Duration::from_secs(5))?;
+    /// assert!(child.is_frozen()?);
+    /// child.thaw(Duration::from_secs(5))?;
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the child has no cgroup of its own (set
+    /// `Container::resources`, even empty: without a cgroup there is nothing to freeze the
+    /// container's processes as one); those of [`Cgroup::freeze`] (`ETIMEDOUT` from `poll`
+    /// when the group is not frozen within `timeout`).
+    pub fn freeze(&self, timeout: Duration) -> Result<()> {
+        self.own_cgroup("freeze")?.freeze(timeout)
+    }
+
+    /// Thaws a container frozen with [`freeze`](Self::freeze) (`docker unpause`) and waits
+    /// until the kernel reports it running again.
+    ///
+    /// # Errors
+    ///
+    /// As [`freeze`](Self::freeze), with [`Cgroup::thaw`].
+    pub fn thaw(&self, timeout: Duration) -> Result<()> {
+        self.own_cgroup("thaw")?.thaw(timeout)
+    }
+
+    /// Whether the container's cgroup is frozen now (`frozen` in `cgroup.events`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] without a cgroup of its own, as [`freeze`](Self::freeze); those
+    /// of [`Cgroup::events`].
+    pub fn is_frozen(&self) -> Result<bool> {
+        Ok(self.own_cgroup("is_frozen")?.events()?.frozen)
+    }
+
+    /// The child's own cgroup, or the error that says why `what` needs one.
+    fn own_cgroup(&self, what: &str) -> Result<&Cgroup> {
+        self.cgroup.as_deref().ok_or_else(|| {
+            Error::unsupported(
+                format!("Child::{what}"),
+                "the container has no cgroup of its own, and freezing works on one (the \
+                 cgroup v2 freezer, cgroup.freeze): set Container::resources (an empty \
+                 Resources::new() is enough) so that spawn makes one",
+            )
+        })
+    }
+
     /// Takes the master side of the container's pseudo-terminal (with
     /// [`Container::tty`](super::Container::tty)).
     pub fn take_tty(&mut self) -> Option<OwnedFd> {
