@@ -5,7 +5,9 @@
 //!     [--workdir DIR] [--user USER[:GROUP]] [--rootless]
 //!     [--rootfs DIR] [--read-only] [--upper DIR] [--volume SRC:DST[:OPTS]]... [--tmpfs DST[:OPTS]]...
 //!     [--shm-size SIZE] [--dns IP]... [--add-host NAME:IP]...
-//!     [--no-rootfs] [--sysctl K=V]... [--security-opt OPT]... [--] COMMAND [ARG...]
+//!     [--no-rootfs] [--sysctl K=V]... [--security-opt OPT]...
+//!     [--memory SIZE] [--cpus N] [--pids N] [--device-write-bps DEV:RATE]... [--cpuset-cpus LIST]
+//!     [--stats] [--pause-after SECS [--pause-for SECS]] [--] COMMAND [ARG...]
 //! cargo run --release --example run -- --image REF [--entrypoint CMD] [--store DIR] [OPTIONS]
 //!     [--] [ARG...]
 //! ```
@@ -35,6 +37,14 @@
 //! the container instead of stopping `run`. SIGWINCH resizes the container's terminal with
 //! `-t`.
 //!
+//! Limits are docker's flags on cgroup v2: `--memory`, `--memory-swap`, `--cpus`,
+//! `--cpu-weight`, `--pids`, `--device-{read,write}-{bps,iops} DEV:RATE` (DEV the path of a
+//! whole disk, resolved to its `major:minor` by the library; RATE with docker's units, `1mb`
+//! being 1 MiB), `--blkio-weight`, `--cpuset-cpus` and `--cpuset-mems`. A host whose cgroup v2
+//! lacks a controller fails them with 125 and the library's message, unless
+//! `--limits-best-effort`. `--stats` prints what the container used, `--pause-after` freezes
+//! it a while (docker pause) to show the freezer.
+//!
 //! Exit status, as `docker run`: the command's own; 128+N if a signal N killed it; 125 if
 //! contain failed before the command started; 126 if the command cannot be executed; 127 if
 //! it was not found.
@@ -46,7 +56,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use contain::cgroup::{Bytes, CpuMax, Max, Resources, Weight};
+use contain::cgroup::{Bytes, CpuList, CpuMax, Device, IoMax, Max, Resources, Weight};
 use contain::idmap::IdMap;
 use contain::image::{Image, ImageCommand, ImageRef, Store};
 use contain::mount::{parse_size, Mount};
@@ -157,12 +167,47 @@ struct Args {
     /// Maximum number of processes (pids.max).
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = pids_value)]
     pids: Option<u64>,
+    /// Limit reads from a block device, in bytes per second: DEV:RATE with docker's units,
+    /// e.g. /dev/sda:1mb or /dev/nvme0n1:512kb (repeatable; io.max rbps). DEV is a whole
+    /// disk: the kernel limits disks, not partitions.
+    #[arg(long, value_name = "DEV:RATE", allow_hyphen_values = true)]
+    device_read_bps: Vec<String>,
+    /// Limit writes to a block device, in bytes per second: DEV:RATE (repeatable; io.max wbps).
+    #[arg(long, value_name = "DEV:RATE", allow_hyphen_values = true)]
+    device_write_bps: Vec<String>,
+    /// Limit reads from a block device, in operations per second: DEV:N (repeatable; io.max
+    /// riops).
+    #[arg(long, value_name = "DEV:N", allow_hyphen_values = true)]
+    device_read_iops: Vec<String>,
+    /// Limit writes to a block device, in operations per second: DEV:N (repeatable; io.max
+    /// wiops).
+    #[arg(long, value_name = "DEV:N", allow_hyphen_values = true)]
+    device_write_iops: Vec<String>,
+    /// Relative block I/O weight, 10 to 1000 as docker's (0: unset), mapped onto io.weight
+    /// 1-10000 as runc and crun map it; it takes effect where the disk's I/O scheduler
+    /// honours io.weight (iocost).
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = blkio_weight_value)]
+    blkio_weight: Option<u64>,
+    /// CPUs the container may run on, e.g. 0-3 or 1,3 (cpuset.cpus).
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes the container may allocate from, e.g. 0 or 0-1 (cpuset.mems; NUMA).
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
+    cpuset_mems: Option<String>,
+    /// Freeze the container SECS seconds after it starts (docker pause, cgroup.freeze) and
+    /// thaw it --pause-for seconds later: a demonstration of freezing from the handle.
+    #[arg(long, value_name = "SECS", value_parser = seconds_value)]
+    pause_after: Option<Duration>,
+    /// How long --pause-after keeps the container frozen (default 1).
+    #[arg(long, value_name = "SECS", value_parser = seconds_value, requires = "pause_after")]
+    pause_for: Option<Duration>,
     /// Cgroup under which the container's cgroup is made (absolute, or relative to the
     /// cgroup v2 root); default: the caller's own cgroup when no controller is needed, else
     /// `/sys/fs/cgroup/contain` (a group that holds processes cannot delegate controllers).
     #[arg(long, value_name = "PATH", allow_hyphen_values = true)]
     cgroup_parent: Option<PathBuf>,
-    /// Print one line to stderr at exit: wall time, peak memory, CPU time, OOM kills.
+    /// Print one line to stderr at exit: wall time, CPU time, peak memory, OOM kills, and
+    /// the bytes and operations read and written on block devices (io.stat).
     #[arg(long)]
     stats: bool,
     /// The image directory to use as the root (default: a read-only view of the host).
@@ -366,7 +411,14 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
         )?),
         None => None,
     };
-    let status = child.wait()?;
+    let status = match args.pause_after {
+        Some(after) => pause_then_wait(
+            &mut child,
+            after,
+            args.pause_for.unwrap_or(Duration::from_secs(1)),
+        )?,
+        None => child.wait()?,
+    };
     drop(forward);
     if let Some(relay) = relay {
         relay.finish();
@@ -375,6 +427,31 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
         print_stats(&child, started.elapsed(), &status)?;
     }
     Ok(ExitCode::from(status.shell_code().clamp(0, 255) as u8))
+}
+
+/// `--pause-after`: freezes the container after `after` (unless it has ended), thaws it
+/// `length` later, and waits for it, saying each step on stderr.
+fn pause_then_wait(
+    child: &mut Child,
+    after: Duration,
+    length: Duration,
+) -> contain::Result<ExitStatus> {
+    const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
+    if let Some(status) = child.wait_timeout(after)? {
+        return Ok(status);
+    }
+    child.freeze(FREEZE_TIMEOUT)?;
+    eprintln!(
+        "contain: paused (cgroup.freeze) for {:.3}s",
+        length.as_secs_f64()
+    );
+    // A frozen container does not exit unless killed (SIGKILL ends frozen processes).
+    if let Some(status) = child.wait_timeout(length)? {
+        return Ok(status);
+    }
+    child.thaw(FREEZE_TIMEOUT)?;
+    eprintln!("contain: resumed");
+    child.wait()
 }
 
 /// The container the flags describe. The groups of flags are read in this order, which is
@@ -538,7 +615,10 @@ fn filesystem(args: &Args, image: Option<&Image>, mut c: Container) -> contain::
 fn cgroup(args: &Args, mut c: Container) -> contain::Result<Container> {
     let limits = resources(args)?;
     let best_effort = args.limits_best_effort || stats_only(args, &limits);
-    let use_cgroup = args.stats || args.cgroup_parent.is_some() || limits != Resources::default();
+    let use_cgroup = args.stats
+        || args.pause_after.is_some()
+        || args.cgroup_parent.is_some()
+        || limits != Resources::default();
     if use_cgroup {
         c = c.resources(limits);
     }
@@ -578,8 +658,18 @@ fn print_stats(child: &Child, wall: Duration, status: &ExitStatus) -> contain::R
         .cgroup
         .and_then(|cg| cg.memory_events)
         .map_or("n/a".to_string(), |e| e.oom_kill.to_string());
+    // Block-layer I/O from io.stat, with the io controller (which I/O limits enable).
+    let io = u.cgroup.and_then(|cg| cg.io).map_or(
+        "rbytes=n/a wbytes=n/a rios=n/a wios=n/a".to_string(),
+        |io| {
+            format!(
+                "rbytes={} wbytes={} rios={} wios={}",
+                io.rbytes, io.wbytes, io.rios, io.wios
+            )
+        },
+    );
     eprintln!(
-        "contain: stats: wall={:.3}s cpu={} user={} system={} peak_memory={peak} oom_kill={oom} status={}",
+        "contain: stats: wall={:.3}s cpu={} user={} system={} peak_memory={peak} oom_kill={oom} {io} status={}",
         wall.as_secs_f64(),
         secs(u.cpu()),
         secs(user),
@@ -629,7 +719,97 @@ fn resources(args: &Args) -> contain::Result<Resources> {
     if let Some(pids) = args.pids {
         r = r.pids_max(pids);
     }
+    for limit in io_limits(args)? {
+        r = r.io_max(limit);
+    }
+    if let Some(weight) = args.blkio_weight.filter(|&w| w != 0) {
+        r = r.io_weight(Weight::from_blkio_weight(weight)?);
+    }
+    if let Some(cpus) = &args.cpuset_cpus {
+        r = r.cpuset_cpus(cpu_list(cpus, "--cpuset-cpus")?);
+    }
+    if let Some(mems) = &args.cpuset_mems {
+        r = r.cpuset_mems(cpu_list(mems, "--cpuset-mems")?);
+    }
     Ok(r)
+}
+
+/// `--cpuset-cpus` and `--cpuset-mems`: a list such as 0-3,8.
+fn cpu_list(s: &str, what: &'static str) -> contain::Result<CpuList> {
+    s.parse().map_err(|_| Error::Config {
+        what,
+        reason: format!("{s:?} is not a list of numbers and ranges, e.g. 0-3 or 1,3"),
+    })
+}
+
+/// The `--device-{read,write}-{bps,iops}` flags, one io.max entry per device (the disk a path
+/// names, resolved by the library).
+fn io_limits(args: &Args) -> contain::Result<Vec<IoMax>> {
+    let mut limits: Vec<IoMax> = Vec::new();
+    let flags: [(&'static str, &[String]); 4] = [
+        ("--device-read-bps", &args.device_read_bps),
+        ("--device-write-bps", &args.device_write_bps),
+        ("--device-read-iops", &args.device_read_iops),
+        ("--device-write-iops", &args.device_write_iops),
+    ];
+    for (what, specs) in flags {
+        for spec in specs {
+            let (path, rate) = device_rate(spec, what)?;
+            let device = Device::from_block_device(path)?;
+            let i = match limits.iter().position(|l| l.device == device) {
+                Some(i) => i,
+                None => {
+                    limits.push(IoMax::new(device));
+                    limits.len() - 1
+                }
+            };
+            let l = limits[i];
+            limits[i] = match what {
+                "--device-read-bps" => l.rbps(Bytes(rate)),
+                "--device-write-bps" => l.wbps(Bytes(rate)),
+                "--device-read-iops" => l.riops(rate),
+                _ => l.wiops(rate),
+            };
+        }
+    }
+    Ok(limits)
+}
+
+/// `DEV:RATE` of an I/O limit flag: the path and the rate, bytes with docker's units (1mb is
+/// 1 MiB) for the bps flags, a whole number for the iops ones; at least 2, as the kernel
+/// takes (blk-throttle refuses 0 and 1).
+fn device_rate<'a>(spec: &'a str, what: &'static str) -> contain::Result<(&'a str, u64)> {
+    let bps = what.ends_with("bps");
+    let form = if bps {
+        "DEV:RATE, e.g. /dev/sda:1mb (bytes per second; units b, kb, mb, gb)"
+    } else {
+        "DEV:N, e.g. /dev/sda:100 (operations per second)"
+    };
+    let bad = |why: String| Error::Config {
+        what,
+        reason: format!("{spec:?}: {why}"),
+    };
+    let (path, rate) = spec
+        .rsplit_once(':')
+        .filter(|(p, r)| !p.is_empty() && !r.is_empty())
+        .ok_or_else(|| bad(format!("expected {form}")))?;
+    let n = if bps {
+        parse_size(rate, what)
+            .map_err(|_| bad(format!("{rate:?} is not a rate: expected {form}")))?
+            .0
+    } else {
+        rate.trim()
+            .parse::<u64>()
+            .map_err(|_| bad(format!("{rate:?} is not a whole number: expected {form}")))?
+    };
+    if n < 2 {
+        return Err(bad(
+            "the rate must be at least 2 (the kernel refuses 0 and 1; leave the flag out for \
+             no limit)"
+                .into(),
+        ));
+    }
+    Ok((path, n))
 }
 
 /// swap.max for `--memory-swap TOTAL`: TOTAL - --memory; none for 0 (unset, as docker).
@@ -826,6 +1006,25 @@ fn pids_value(s: &str) -> Result<u64, String> {
         ),
         Err(_) => Err("not a whole number".into()),
     }
+}
+
+/// `--blkio-weight`: 10 to 1000, or 0 for none, as docker's.
+fn blkio_weight_value(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<i64>() {
+        Ok(0) => Ok(0),
+        Ok(n @ 10..=1000) => Ok(n as u64),
+        Ok(_) => Err("--blkio-weight must be 10 to 1000 (or 0 for none), as docker's".into()),
+        Err(_) => Err("not a whole number (10 to 1000)".into()),
+    }
+}
+
+/// `--pause-after`, `--pause-for`: seconds, a decimal of at least 0.
+fn seconds_value(s: &str) -> Result<Duration, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|n| Duration::try_from_secs_f64(n).ok())
+        .ok_or_else(|| "not a number of seconds (a decimal of 0 or more, e.g. 1.5)".into())
 }
 
 /// `--memory`: a size greater than 0, e.g. 256M.

@@ -746,8 +746,23 @@ fn cpuset_and_io() {
         cpuset.set_mems(&"0".parse().unwrap()).unwrap();
         assert_eq!(cpuset.mems().unwrap().to_string(), "0");
         assert!(cpuset.effective_mems().unwrap().contains(0));
-        // CPUs the parent does not have are refused by the kernel.
-        assert!(cpuset.set_cpus(&CpuList::from_ids([4000])).is_err());
+        // CPUs the parent does not have are refused by the kernel, and the error says which
+        // the parent has, as docker's "Requested CPUs are not available".
+        for cpus in [4000, 8191] {
+            let e = cpuset.set_cpus(&CpuList::from_ids([cpus])).unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                matches!(e, Error::Config { what: "cpuset", .. })
+                    && msg.contains(&format!("requested CPUs {cpus} are not available"))
+                    && msg.contains("cpuset.cpus.effective"),
+                "{msg}"
+            );
+        }
+        assert_eq!(
+            cpuset.cpus().unwrap(),
+            CpuList::from_ids([0]),
+            "left as it was"
+        );
         let path = cg.path().to_owned();
         drop(cg);
         assert_gone(&path);
@@ -760,12 +775,25 @@ fn cpuset_and_io() {
         assert_eq!(io.weight().unwrap().default, Weight::new(200).unwrap());
         assert!(io.stat().unwrap().iter().all(|s| s.device.major > 0));
         assert!(io.max().unwrap().is_empty());
-        // Limits on a device that does not exist are refused by the kernel (the guest has
-        // no block device to limit for real).
+        // Limits on a device that does not exist, and rates of 0 and 1, are refused by the
+        // kernel (ENODEV, ERANGE, EINVAL), and said in words.
         let e = io
             .set_max(IoMax::new(Device::new(254, 254)).wbps(Bytes::mib(1)))
             .unwrap_err();
-        assert_eq!(e.errno(), Some(Errno::ENODEV), "{e}");
+        assert!(
+            matches!(&e, Error::Config { what: "io.max", reason } if reason.contains("no whole disk")),
+            "{e}"
+        );
+        let ram0 = Device::from_block_device("/dev/ram0");
+        if let Ok(ram0) = ram0 {
+            for rate in [0, 1] {
+                let e = io.set_max(IoMax::new(ram0).riops(rate)).unwrap_err();
+                assert!(
+                    matches!(&e, Error::Config { what: "io.max", reason } if reason.contains("rates of 2 and more")),
+                    "{e}"
+                );
+            }
+        }
         let path = cg.path().to_owned();
         drop(cg);
         assert_gone(&path);

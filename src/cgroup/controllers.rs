@@ -10,7 +10,7 @@ use std::str::FromStr;
 use super::group::Cgroup;
 use super::parse::{self, CpuStat, IoStat, MemoryEvents, MemoryStat, PidsEvents};
 use super::value::{Bytes, CpuList, CpuMax, Device, HugePageSize, IoMax, Max, Weight};
-use crate::{Error, Result};
+use crate::{Errno, Error, Result};
 
 /// A cgroup v2 controller.
 ///
@@ -472,11 +472,16 @@ impl Io<'_> {
     ///
     /// # Errors
     ///
-    /// [`Error::Unsupported`] when the group has no `io.max` (the root cgroup has none); otherwise
-    /// those of [`Cgroup::write_file`]: `ENODEV` from `write` when no block device has that number
-    /// on this host.
+    /// [`Error::Unsupported`] when the group has no `io.max` (the root cgroup has none);
+    /// [`Error::Config`] (what: `"io.max"`) when the kernel refuses the entry: a rate of 0
+    /// (`ERANGE`) or 1 (`EINVAL`), or a device number that is no whole disk here (`ENODEV`:
+    /// none, or a partition; [`Device::from_block_device`] says which before); otherwise
+    /// those of [`Cgroup::write_file`].
     pub fn set_max(&self, v: IoMax) -> Result<()> {
-        self.cg.write_interface("io.max", v)
+        let line = v.to_string();
+        self.cg
+            .write_interface("io.max", &line)
+            .map_err(|e| explain_io_max(self.cg, &line, e))
     }
     /// `io.max`: the devices with limits.
     ///
@@ -555,10 +560,14 @@ impl Cpuset<'_> {
     /// # Errors
     ///
     /// [`Error::Unsupported`] when the group has no `cpuset.cpus` (the root cgroup has none);
-    /// otherwise those of [`Cgroup::write_file`]: `EINVAL` from `write` when the list names a CPU
-    /// this machine does not have (`ERANGE` past the kernel's CPU count).
+    /// [`Error::Config`] (what: `"cpuset"`) when the kernel refuses the list (`EINVAL` or
+    /// `ERANGE`): a CPU the parent does not have, named with the parent's
+    /// `cpuset.cpus.effective` (docker's "Requested CPUs are not available"); otherwise those
+    /// of [`Cgroup::write_file`].
     pub fn set_cpus(&self, v: &CpuList) -> Result<()> {
-        self.cg.write_interface("cpuset.cpus", v)
+        self.cg
+            .write_interface("cpuset.cpus", v)
+            .map_err(|e| explain_cpuset(self.cg, "cpuset.cpus", &v.to_string(), e))
     }
     /// `cpuset.cpus` as configured.
     ///
@@ -585,10 +594,13 @@ impl Cpuset<'_> {
     /// # Errors
     ///
     /// [`Error::Unsupported`] when the group has no `cpuset.mems` (the root cgroup has none);
-    /// otherwise those of [`Cgroup::write_file`]: `EINVAL` from `write` when the list names a
-    /// memory node this machine does not have (`ERANGE` past the kernel's node count).
+    /// [`Error::Config`] (what: `"cpuset"`) when the kernel refuses the list (`EINVAL` or
+    /// `ERANGE`): a memory node the parent does not have, named with the parent's
+    /// `cpuset.mems.effective`; otherwise those of [`Cgroup::write_file`].
     pub fn set_mems(&self, v: &CpuList) -> Result<()> {
-        self.cg.write_interface("cpuset.mems", v)
+        self.cg
+            .write_interface("cpuset.mems", v)
+            .map_err(|e| explain_cpuset(self.cg, "cpuset.mems", &v.to_string(), e))
     }
     /// `cpuset.mems` as configured.
     ///
@@ -610,6 +622,65 @@ impl Cpuset<'_> {
     pub fn effective_mems(&self) -> Result<CpuList> {
         self.cg.read_interface("cpuset.mems.effective")
     }
+}
+
+/// An `io.max` write that the kernel refused, said in words: `ERANGE` and `EINVAL` are rates
+/// below 2 (blk-throttle's `tg_set_limit` takes 2 and up, or `max`), `ENODEV` a device
+/// number that is no whole disk; any other error as it was.
+pub(crate) fn explain_io_max(cg: &Cgroup, line: &str, e: Error) -> Error {
+    let why = match e {
+        Error::Sys {
+            errno: Errno::ERANGE | Errno::EINVAL,
+            syscall: "write",
+            ..
+        } => "the kernel takes rates of 2 and more (bytes or operations per second), or max",
+        Error::Sys {
+            errno: Errno::ENODEV,
+            syscall: "write",
+            ..
+        } => "no whole disk has that device number here (a partition's is refused too: give its disk)",
+        e => return e,
+    };
+    Error::config(
+        "io.max",
+        format!("{line:?} was refused for {}: {why}", cg.path().display()),
+    )
+}
+
+/// A `cpuset.cpus` or `cpuset.mems` write that the kernel refused with `EINVAL` (a CPU or
+/// node the parent group does not have) or `ERANGE` (past the kernel's count), said as docker
+/// says it, with what the parent has; any other error as it was.
+pub(crate) fn explain_cpuset(cg: &Cgroup, file: &str, value: &str, e: Error) -> Error {
+    let Error::Sys {
+        errno: errno @ (Errno::EINVAL | Errno::ERANGE),
+        syscall: "write",
+        ..
+    } = e
+    else {
+        return e;
+    };
+    let (what, effective) = if file == "cpuset.mems" {
+        ("memory nodes", "cpuset.mems.effective")
+    } else {
+        ("CPUs", "cpuset.cpus.effective")
+    };
+    let mut reason = format!(
+        "requested {what} {value} are not available ({file} of {}: {errno:?})",
+        cg.path().display()
+    );
+    if let Some((parent, has)) = cg
+        .parent()
+        .ok()
+        .flatten()
+        .and_then(|p| p.read_file(effective).ok().map(|has| (p, has)))
+    {
+        reason += &format!(
+            ": its parent {} has {} ({effective})",
+            parent.path().display(),
+            has.trim()
+        );
+    }
+    Error::config("cpuset", reason)
 }
 
 /// The hugetlb controller of one cgroup (in cgroup v2 since Linux 5.6).

@@ -20,7 +20,7 @@ use nix::unistd::{self, UnlinkatFlags};
 
 use super::controllers::{Controller, Cpu, Cpuset, Hugetlb, Io, Memory, Pids};
 use super::discover::HostCgroups;
-use super::parse::{CgroupEvents, CpuStat, MemoryEvents};
+use super::parse::{CgroupEvents, CpuStat, IoStat, MemoryEvents};
 use super::resources::Resources;
 use super::value::Bytes;
 use crate::errno::NixResultExt;
@@ -666,11 +666,12 @@ impl Cgroup {
     /// # Errors
     ///
     /// Those of [`cpu_stat`](Self::cpu_stat), [`controllers`](Self::controllers) and (with the
-    /// memory controller) [`Memory::events`]. A missing `memory.peak` (kernels before 5.19) is
+    /// memory controller) [`Memory::events`], (with the io controller) [`Io::stat`]. A missing `memory.peak` (kernels before 5.19) is
     /// `None`, not an error.
     pub fn usage(&self) -> Result<Usage> {
         let cpu = self.cpu_stat()?;
-        let (memory_peak, memory_events) = if self.controllers()?.contains(&Controller::Memory) {
+        let controllers = self.controllers()?;
+        let (memory_peak, memory_events) = if controllers.contains(&Controller::Memory) {
             let mem = Memory { cg: self };
             let peak = match mem.peak() {
                 Ok(p) => Some(p),
@@ -681,10 +682,16 @@ impl Cgroup {
         } else {
             (None, None)
         };
+        let io = if controllers.contains(&Controller::Io) {
+            Some(IoUsage::sum(&Io { cg: self }.stat()?))
+        } else {
+            None
+        };
         Ok(Usage {
             cpu,
             memory_peak,
             memory_events,
+            io,
         })
     }
 
@@ -1087,6 +1094,51 @@ pub struct Usage {
     pub memory_peak: Option<Bytes>,
     /// `memory.events` (OOM kills); `None` without the memory controller.
     pub memory_events: Option<MemoryEvents>,
+    /// Disk I/O summed over every device (`io.stat`); `None` without the io controller.
+    pub io: Option<IoUsage>,
+}
+
+/// Disk I/O a group did, summed over its devices' `io.stat` lines: what was read and
+/// written at the block layer. Direct I/O counts when it is issued; buffered writes count
+/// when written back, to the group that dirtied the pages (cgroup writeback, with the memory
+/// controller; otherwise to the flusher's group).
+///
+/// ```
+/// use contain::cgroup::{parse, IoUsage};
+/// let io = IoUsage::sum(&parse::io_stat("8:0 rbytes=4096 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n\
+///                                         8:16 rbytes=0 wbytes=8192 rios=0 wios=2 dbytes=0 dios=0\n")?);
+/// assert_eq!((io.rbytes, io.wbytes, io.rios, io.wios), (4096, 8192, 1, 2));
+/// # Ok::<(), contain::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct IoUsage {
+    /// Bytes read.
+    pub rbytes: u64,
+    /// Bytes written.
+    pub wbytes: u64,
+    /// Read operations.
+    pub rios: u64,
+    /// Write operations.
+    pub wios: u64,
+    /// Bytes discarded.
+    pub dbytes: u64,
+    /// Discard operations.
+    pub dios: u64,
+}
+
+impl IoUsage {
+    /// The sum of `stats` (saturating: counters are 64-bit and never wrap in practice).
+    pub fn sum(stats: &[IoStat]) -> IoUsage {
+        stats.iter().fold(IoUsage::default(), |a, s| IoUsage {
+            rbytes: a.rbytes.saturating_add(s.rbytes),
+            wbytes: a.wbytes.saturating_add(s.wbytes),
+            rios: a.rios.saturating_add(s.rios),
+            wios: a.wios.saturating_add(s.wios),
+            dbytes: a.dbytes.saturating_add(s.dbytes),
+            dios: a.dios.saturating_add(s.dios),
+        })
+    }
 }
 
 /// Kills, waits for, and removes `node` (named `name` in `parent`) and its descendants,

@@ -46,6 +46,7 @@
 //! # Ok::<(), contain::Error>(())
 //! ```
 
+mod blockdev;
 mod controllers;
 mod devices;
 mod discover;
@@ -59,7 +60,7 @@ pub use controllers::{Controller, Cpu, Cpuset, Hugetlb, Io, IoWeights, Memory, P
 pub use devices::{attach_device_filter, DeviceAccess, DeviceKind, DeviceRule};
 pub(crate) use discover::without_best_effort_hint;
 pub use discover::{Hierarchy, HostCgroups, KernelController, V1Mount, V2Mount};
-pub use group::{Cgroup, OwnedCgroup, Usage, DROP_TIMEOUT};
+pub use group::{Cgroup, IoUsage, OwnedCgroup, Usage, DROP_TIMEOUT};
 pub use parse::{CgroupEvents, CpuStat, IoStat, MemoryEvents, MemoryStat, PidsEvents};
 pub use place::{cleanup, cleanup_in, Cleanup, PARENT};
 pub use resources::{CgroupBuilder, LimitPolicy, Resources, SkippedLimit};

@@ -5,7 +5,7 @@ use std::ffi::OsString;
 
 use nix::sys::stat::{self, Mode};
 
-use super::controllers::Controller;
+use super::controllers::{explain_cpuset, explain_io_max, Controller};
 use super::group::{Cgroup, OwnedCgroup};
 use super::value::{Bytes, CpuList, CpuMax, HugePageSize, IoMax, Max, Weight};
 use crate::{Error, Result};
@@ -145,7 +145,11 @@ impl Resources {
         self
     }
 
-    /// Adds an `io.max` entry; an earlier entry for the same device is replaced.
+    /// Adds an `io.max` entry (docker's `--device-{read,write}-{bps,iops}`); an earlier entry
+    /// for the same device is replaced. The device is a whole disk:
+    /// [`Device::from_block_device`](super::Device::from_block_device) resolves a path and
+    /// refuses a partition. The kernel throttles I/O the container's processes submit to
+    /// that disk: direct I/O at once, buffered writes when they are written back.
     #[must_use]
     pub fn io_max(mut self, v: IoMax) -> Resources {
         self.io_max.retain(|m| m.device != v.device);
@@ -153,7 +157,9 @@ impl Resources {
         self
     }
 
-    /// The default `io.weight` (1 to 10000, default 100).
+    /// The default `io.weight` (1 to 10000, default 100); docker's `--blkio-weight` maps onto
+    /// it with [`Weight::from_blkio_weight`]. It takes effect on disks whose I/O is
+    /// controlled by the iocost controller (`io.cost.qos`, Linux 5.4).
     #[must_use]
     pub fn io_weight(mut self, v: Weight) -> Resources {
         self.io_weight = Some(v);
@@ -219,11 +225,7 @@ impl Resources {
 
     /// Writes every limit that is set; stops at the first error.
     pub(crate) fn apply_to(&self, cg: &Cgroup) -> Result<()> {
-        for s in self.settings() {
-            cg.require_controller(s.controller)?;
-            cg.write_interface(&s.file, &s.value)?;
-        }
-        Ok(())
+        self.settings().iter().try_for_each(|s| s.write_to(cg))
     }
 
     /// Writes every limit that is set and returns those that could not be written, each
@@ -231,10 +233,7 @@ impl Resources {
     pub(crate) fn apply_best_effort(&self, cg: &Cgroup) -> Vec<SkippedLimit> {
         let mut skipped = Vec::new();
         for s in self.settings() {
-            let written = cg
-                .require_controller(s.controller)
-                .and_then(|()| cg.write_interface(&s.file, &s.value));
-            if let Err(reason) = written {
+            if let Err(reason) = s.write_to(cg) {
                 skipped.push(s.skipped(reason));
             }
         }
@@ -348,6 +347,17 @@ pub(crate) struct Setting {
 }
 
 impl Setting {
+    /// Writes the setting to its file in `cg`, which must have the controller enabled.
+    fn write_to(&self, cg: &Cgroup) -> Result<()> {
+        cg.require_controller(self.controller)?;
+        let written = cg.write_interface(&self.file, &self.value);
+        written.map_err(|e| match self.file.as_str() {
+            "cpuset.cpus" | "cpuset.mems" => explain_cpuset(cg, &self.file, &self.value, e),
+            "io.max" => explain_io_max(cg, &self.value, e),
+            _ => e,
+        })
+    }
+
     fn skipped(self, reason: Error) -> SkippedLimit {
         SkippedLimit {
             setting: self.file,

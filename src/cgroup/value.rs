@@ -310,6 +310,33 @@ impl Weight {
         }
     }
 
+    /// The `io.weight` for docker's `--blkio-weight N` (cgroup v1's `blkio.weight`, 10 to
+    /// 1000), mapped onto 1 to 10000 as runc and crun map it for cgroup v2:
+    /// `1 + (N - 10) * 9999 / 990`, so 10 is 1, 500 is 4950 and 1000 is 10000.
+    ///
+    /// ```
+    /// use contain::cgroup::Weight;
+    /// assert_eq!(Weight::from_blkio_weight(10)?.get(), 1);
+    /// assert_eq!(Weight::from_blkio_weight(500)?.get(), 4950);
+    /// assert_eq!(Weight::from_blkio_weight(1000)?.get(), 10000);
+    /// assert!(Weight::from_blkio_weight(5).is_err());
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when `n` is outside 10 to 1000 (docker's range; its 0, "unset", is
+    /// for the caller to leave out).
+    pub fn from_blkio_weight(n: u64) -> Result<Weight> {
+        if !(10..=1000).contains(&n) {
+            return Err(Error::config(
+                "blkio weight",
+                format!("{n} is outside 10..=1000 (cgroup v1's blkio.weight range, as docker's --blkio-weight)"),
+            ));
+        }
+        Weight::new(1 + (n - 10) * 9999 / 990)
+    }
+
     /// The weight as a number.
     pub const fn get(self) -> u16 {
         self.0
