@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use common::run::{code, run, run_example};
 use common::{is_root, skip};
 use contain::cgroup::{
-    Controller, Device, DeviceAccess, DeviceKind, DeviceRule, HostCgroups, IoMax, Resources,
+    Controller, Device, DeviceAccess, DeviceKind, DeviceRule, HostCgroups, IoMax, IoUsage,
+    Resources,
 };
 use contain::namespace::Namespaces;
 use contain::process::{Container, Output, Stdio};
@@ -116,6 +117,30 @@ fn assert_unthrottled(took: Duration, throttled_bound: Duration, what: &str) {
     );
 }
 
+/// 8 MiB at 2 MiB/s, or 100 operations at 25 per second: 4 s, at least 3.5 s with the first
+/// slice.
+const BOUND: Duration = Duration::from_millis(3500);
+
+/// `dd` moving `count` blocks of `bs` between /dev/ram0 and /dev/zero or /dev/null with
+/// direct I/O: without a limit (fast), then with `limit` (at least [`BOUND`]). Returns what
+/// io.stat counted for the throttled run.
+fn throttled_dd(write: bool, bs: &str, count: &str, limit: fn(IoMax) -> IoMax) -> IoUsage {
+    let ram0 = Device::from_block_device(RAM0).unwrap();
+    let (bs, count) = (format!("bs={bs}"), format!("count={count}"));
+    let args: [&str; 5] = if write {
+        ["if=/dev/zero", "of=/dev/ram0", &bs, &count, "oflag=direct"]
+    } else {
+        ["if=/dev/ram0", "of=/dev/null", &bs, &count, "iflag=direct"]
+    };
+    let limit = limit(IoMax::new(ram0));
+    let what = format!("dd {args:?}");
+    let (took, _) = timed_dd(ram0, None, &args);
+    assert_unthrottled(took, BOUND, &what);
+    let (took, out) = timed_dd(ram0, Some(limit), &args);
+    assert_throttled(took, BOUND, &format!("{what} with {limit}"));
+    out.usage.cgroup.and_then(|cg| cg.io).expect("io.stat")
+}
+
 #[test]
 fn bps_limits_throttle_direct_writes_and_reads_of_a_disk() {
     let test = "bps_limits_throttle_direct_writes_and_reads_of_a_disk";
@@ -123,38 +148,9 @@ fn bps_limits_throttle_direct_writes_and_reads_of_a_disk() {
         return skip(test, &why);
     }
     let _ram0 = RAM0_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let ram0 = Device::from_block_device(RAM0).unwrap();
-    // 8 MiB at 2 MiB/s: 4 s, at least 3.5 s with the first slice.
-    let bound = Duration::from_millis(3500);
-    let write = [
-        "if=/dev/zero",
-        "of=/dev/ram0",
-        "bs=1M",
-        "count=8",
-        "oflag=direct",
-    ];
-    let read = [
-        "if=/dev/ram0",
-        "of=/dev/null",
-        "bs=1M",
-        "count=8",
-        "iflag=direct",
-    ];
-
-    let (took, _) = timed_dd(ram0, None, &write);
-    assert_unthrottled(took, bound, "8 MiB direct writes");
-    let limit = IoMax::new(ram0).wbps(Bytes::mib(2));
-    let (took, out) = timed_dd(ram0, Some(limit), &write);
-    assert_throttled(took, bound, "8 MiB direct writes at wbps 2 MiB/s");
-    let io = out.usage.cgroup.and_then(|cg| cg.io).expect("io.stat");
+    let io = throttled_dd(true, "1M", "8", |l| l.wbps(Bytes::mib(2)));
     assert!(io.wbytes >= 8 << 20 && io.wios >= 8, "{io:?}");
-
-    let (took, _) = timed_dd(ram0, None, &read);
-    assert_unthrottled(took, bound, "8 MiB direct reads");
-    let limit = IoMax::new(ram0).rbps(Bytes::mib(2));
-    let (took, out) = timed_dd(ram0, Some(limit), &read);
-    assert_throttled(took, bound, "8 MiB direct reads at rbps 2 MiB/s");
-    let io = out.usage.cgroup.and_then(|cg| cg.io).expect("io.stat");
+    let io = throttled_dd(false, "1M", "8", |l| l.rbps(Bytes::mib(2)));
     assert!(io.rbytes >= 8 << 20 && io.rios >= 8, "{io:?}");
 }
 
@@ -165,36 +161,9 @@ fn iops_limits_throttle_direct_writes_and_reads_of_a_disk() {
         return skip(test, &why);
     }
     let _ram0 = RAM0_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let ram0 = Device::from_block_device(RAM0).unwrap();
-    // 100 operations of 4 KiB at 25 per second: 4 s, at least 3.5 s.
-    let bound = Duration::from_millis(3500);
-    let write = [
-        "if=/dev/zero",
-        "of=/dev/ram0",
-        "bs=4k",
-        "count=100",
-        "oflag=direct",
-    ];
-    let read = [
-        "if=/dev/ram0",
-        "of=/dev/null",
-        "bs=4k",
-        "count=100",
-        "iflag=direct",
-    ];
-
-    let (took, _) = timed_dd(ram0, None, &write);
-    assert_unthrottled(took, bound, "100 direct 4 KiB writes");
-    let (took, out) = timed_dd(ram0, Some(IoMax::new(ram0).wiops(25)), &write);
-    assert_throttled(took, bound, "100 direct 4 KiB writes at wiops 25");
-    let io = out.usage.cgroup.and_then(|cg| cg.io).expect("io.stat");
+    let io = throttled_dd(true, "4k", "100", |l| l.wiops(25));
     assert!(io.wios >= 100, "{io:?}");
-
-    let (took, _) = timed_dd(ram0, None, &read);
-    assert_unthrottled(took, bound, "100 direct 4 KiB reads");
-    let (took, out) = timed_dd(ram0, Some(IoMax::new(ram0).riops(25)), &read);
-    assert_throttled(took, bound, "100 direct 4 KiB reads at riops 25");
-    let io = out.usage.cgroup.and_then(|cg| cg.io).expect("io.stat");
+    let io = throttled_dd(false, "4k", "100", |l| l.riops(25));
     assert!(io.rios >= 100, "{io:?}");
 }
 
@@ -261,7 +230,6 @@ fn the_run_examples_docker_flags_throttle_a_volume_on_the_disk() {
     // As a docker user does: the data lives on a volume, the limit names the disk under it.
     let fs = Ram0Fs::new();
     let volume = format!("{}:/data", fs.dir.display());
-    let bound = Duration::from_millis(3500);
     let write = [
         "dd",
         "if=/dev/zero",
@@ -273,7 +241,7 @@ fn the_run_examples_docker_flags_throttle_a_volume_on_the_disk() {
     let mut args = vec!["-v", &volume, "--stats", "--"];
     args.extend(write);
     let (took, _) = timed_run(&args);
-    assert_unthrottled(took, bound, "run: 8 MiB direct writes to a volume");
+    assert_unthrottled(took, BOUND, "run: 8 MiB direct writes to a volume");
 
     let mut args = vec![
         "--device-write-bps",
@@ -285,7 +253,7 @@ fn the_run_examples_docker_flags_throttle_a_volume_on_the_disk() {
     ];
     args.extend(write);
     let (took, err) = timed_run(&args);
-    assert_throttled(took, bound, "run --device-write-bps /dev/ram0:2mb");
+    assert_throttled(took, BOUND, "run --device-write-bps /dev/ram0:2mb");
     assert!(stat(&err, "wbytes") >= 8 << 20, "{err}");
     assert!(stat(&err, "wios") >= 8, "{err}");
 
@@ -309,7 +277,7 @@ fn the_run_examples_docker_flags_throttle_a_volume_on_the_disk() {
     ];
     args.extend(read);
     let (took, err) = timed_run(&args);
-    assert_throttled(took, bound, "run --device-read-iops /dev/ram0:25");
+    assert_throttled(took, BOUND, "run --device-read-iops /dev/ram0:25");
     assert!(stat(&err, "rios") >= 100, "{err}");
     assert!(stat(&err, "rbytes") >= 100 * 4096, "{err}");
     drop(fs);
