@@ -181,6 +181,33 @@ fn failing_spawns_allocate_nothing_in_the_child() {
     }
 }
 
+/// OCI create/start: the child parks before exec (lookup of the program, close of the error
+/// pipe, a blocking read of the exec fifo), then execs once started; a program that cannot be
+/// found fails `create` from the same lookup.
+#[test]
+fn create_and_start_allocate_nothing_in_the_child() {
+    if !is_root("create_and_start_allocate_nothing_in_the_child") {
+        return;
+    }
+    let dir = TempDir::new("noalloc-create");
+    for (i, call) in [CloneCall::Auto, CloneCall::Legacy].into_iter().enumerate() {
+        let fifo = dir.path().join(format!("exec{i}.fifo"));
+        let created = Container::new("sh")
+            .args(["-c", "exit 7"])
+            .namespaces(Namespaces::PID | Namespaces::MOUNT)
+            .clone_call(call)
+            .create(&fifo)
+            .unwrap();
+        let status = created.start().unwrap().wait().unwrap();
+        assert_eq!(status.code(), Some(7), "{call:?}: {status:?}");
+        let e = Container::new("no-such-program-here")
+            .clone_call(call)
+            .create(&fifo)
+            .unwrap_err();
+        assert_exec_failed(&e);
+    }
+}
+
 /// A failed execve is probed in the child (does the file exist, is it a script or ELF): raw
 /// syscalls on a stack buffer, for each candidate in PATH and for EACCES and ENOEXEC.
 #[test]

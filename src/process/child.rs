@@ -30,6 +30,10 @@ pub(crate) struct ChildPlan<'a> {
     pub err_fd: RawFd,
     /// Read end of the go-ahead pipe (close-on-exec).
     pub go_fd: RawFd,
+    /// The exec fifo of [`Container::create`](super::Container::create), open read-write
+    /// (kept through the close before exec, closed once read), or -1: park before exec until
+    /// `start` writes a byte to it.
+    pub park_fd: RawFd,
     /// The parent's ends of both pipes, which the child closes in fork mode.
     pub parent_fds: [RawFd; 2],
     /// Block until the parent writes the go-ahead byte (id maps, cgroup placement).
@@ -316,6 +320,9 @@ unsafe fn setup(
         lock_down(plan.security, plan.tty)?;
         if plan.security.no_new_privs {
             install_seccomp(plan.security)?;
+        }
+        if plan.park_fd >= 0 {
+            park(plan, interpreter)?;
         }
         match &plan.init {
             Some(init) => exec_init(plan, init),
@@ -1080,6 +1087,81 @@ unsafe fn close_fds_except(plan: &ChildPlan<'_>) -> Result<(), Errno> {
         }
     }
     Ok(())
+}
+
+/// OCI `create`'s last step: the container is set up, and waits for `start`.
+///
+/// First the command is looked for (unless a filter of the caller's may kill on the
+/// lookup's syscalls), so that a missing program fails `create`, where it can still be
+/// reported, as runc does. Then the error pipe is closed: its EOF tells the parent that
+/// the setup is done. Then the process blocks reading the exec fifo (opened read-write by
+/// the parent, so that a read waits for data and never sees EOF) until `start` writes its
+/// byte. A failure after that has nobody to tell: the process exits with 127.
+unsafe fn park(plan: &ChildPlan<'_>, interpreter: &mut [u8; INTERP_SIZE]) -> Step {
+    // SAFETY (whole function): syscalls on our own descriptors and a local buffer; the
+    // lookup reads NUL-terminated paths the parent prepared.
+    unsafe {
+        if !plan.security.custom_filter {
+            find_program(plan, interpreter)?;
+        }
+        let _ = sys::syscall3(libc::SYS_close, plan.err_fd as usize, 0, 0);
+        let mut byte = 0u8;
+        loop {
+            match sys::syscall3(
+                libc::SYS_read,
+                plan.park_fd as usize,
+                &mut byte as *mut u8 as usize,
+                1,
+            ) {
+                Ok(1) => break,
+                Err(Errno::EINTR) => continue,
+                Ok(_) => return Err(ChildError::new(SetupStage::Exec, Errno::EPIPE)),
+                Err(e) => return Err(ChildError::new(SetupStage::Exec, e)),
+            }
+        }
+        let _ = sys::syscall3(libc::SYS_close, plan.park_fd as usize, 0, 0);
+    }
+    Ok(())
+}
+
+/// Whether one of the prepared paths is an executable file (`faccessat(X_OK)`); if none is,
+/// the error `exec` would report for them, with what [`probe`] found at the first path that
+/// exists (else the last one).
+///
+/// # Safety
+/// The plan's exec paths are NUL-terminated strings.
+unsafe fn find_program(plan: &ChildPlan<'_>, interpreter: &mut [u8; INTERP_SIZE]) -> Step {
+    let mut found: Option<(Errno, u32)> = None;
+    for (i, &path) in plan.exec_paths.iter().enumerate() {
+        // SAFETY: a NUL-terminated path the parent prepared.
+        let access = unsafe {
+            sys::syscall3(
+                libc::SYS_faccessat,
+                libc::AT_FDCWD as usize,
+                path as usize,
+                libc::X_OK as usize,
+            )
+        };
+        match access {
+            Ok(_) => return Ok(()),
+            Err(e @ (Errno::ENOENT | Errno::ENOTDIR)) => {
+                found.get_or_insert((e, i as u32));
+            }
+            Err(e) => found = Some((e, i as u32)),
+        }
+    }
+    let (errno, index) = found.unwrap_or((Errno::ENOENT, 0));
+    let step = match plan.exec_paths.get(index as usize) {
+        // SAFETY: as above.
+        Some(&path) => unsafe { probe(path, interpreter) },
+        None => EXEC_UNKNOWN,
+    };
+    Err(ChildError {
+        stage: SetupStage::Exec,
+        errno,
+        index,
+        step: step | EXEC_INDEXED,
+    })
 }
 
 /// Tries each prepared path like `execvp` does; returns the error to report, with the index

@@ -146,6 +146,8 @@ pub struct Child {
     pub(crate) locks: Vec<crate::rootfs::LayerLock>,
     /// The limits [`LimitPolicy::BestEffort`](crate::cgroup::LimitPolicy) skipped.
     pub(crate) skipped_limits: Vec<crate::cgroup::SkippedLimit>,
+    /// Let go of by [`release`](Self::release): not killed when dropped.
+    released: bool,
 }
 
 /// Everything a finished child wrote, with its status and what it used: what
@@ -191,7 +193,17 @@ impl Child {
             veth: None,
             locks: Vec::new(),
             skipped_limits: Vec::new(),
+            released: false,
         }
+    }
+
+    /// Lets go of the process without killing it: its cgroup is kept (returned, no longer
+    /// removed), its veth stays, its pidfd and our stdio ends are closed. For
+    /// [`Created::detach`](super::Created::detach).
+    pub(crate) fn release(mut self) -> (Pid, Option<Cgroup>) {
+        self.released = true;
+        std::mem::forget(self.veth.take());
+        (self.pid, self.cgroup.take().map(OwnedCgroup::keep))
     }
 
     /// The process id, as seen from the caller's PID namespace, as
@@ -715,7 +727,7 @@ fn drain(fd: &OwnedFd, buf: &mut Vec<u8>) -> Result<bool> {
 
 impl Drop for Child {
     fn drop(&mut self) {
-        if self.status.is_none() {
+        if self.status.is_none() && !self.released {
             let _ = sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
             let _ = sys::waitid_pidfd(self.pidfd.as_fd(), 0);
         }

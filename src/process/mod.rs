@@ -12,6 +12,7 @@
 //! close-on-exec pipe; EOF on that pipe means exec succeeded.
 
 mod child;
+mod created;
 mod handle;
 mod init;
 mod signals;
@@ -27,6 +28,7 @@ use std::fs::File;
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
+pub use created::{start, Created, Detached};
 pub use handle::{Child, ExitStatus, Output};
 pub use signals::{
     forwardable_signals, real_time_signals, SignalForwarder, Signaller, FORWARDABLE,
@@ -863,7 +865,7 @@ impl Container {
     /// [`Error::Unsupported`]: crate::Error::Unsupported
     pub fn spawn(&self) -> Result<Child> {
         let prepared = Prepared::new(self)?;
-        prepared.spawn(self, false)
+        prepared.spawn(self, false, None)
     }
 
     /// Runs the command to its end and collects what it wrote, as
@@ -900,7 +902,7 @@ impl Container {
             ));
         }
         let prepared = Prepared::new(self)?;
-        prepared.spawn(self, true)?.wait_with_output()
+        prepared.spawn(self, true, None)?.wait_with_output()
     }
 
     /// Runs the command to its end with the streams as set (the caller's by default) and

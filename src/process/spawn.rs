@@ -143,7 +143,15 @@ impl Prepared {
     ///
     /// `capture`: [`Container::output`]'s defaults (stdin from `/dev/null`, stdout and stderr
     /// piped) for the streams left at [`Stdio::Inherit`].
-    pub(super) fn spawn(mut self, c: &Container, capture: bool) -> Result<Child> {
+    ///
+    /// `park`: the exec fifo of [`Container::create`]: the child parks before exec until a
+    /// byte is written to it, and this returns once it is parked.
+    pub(super) fn spawn(
+        mut self,
+        c: &Container,
+        capture: bool,
+        park: Option<BorrowedFd<'_>>,
+    ) -> Result<Child> {
         let network = net::Setup::prepare(c.network.as_ref(), c.namespaces)?;
         // Declared first so that it is removed last, after a failed child is reaped.
         let (owned_cgroup, skipped_limits) = create_cgroup(c)?;
@@ -155,8 +163,14 @@ impl Prepared {
         self.cgroup = target.map(|cg| cg.as_fd().as_raw_fd());
         let fds = ChildFds::new(c, self.min_fd, capture)?;
         let pipes = Pipes::new(self.min_fd)?;
-        let buffers = self.buffers(c, &fds, pipes.err_write.as_raw_fd())?;
+        let park = park.map(|fd| dup_high(fd, self.min_fd)).transpose()?;
+        // A parked child outlives this frame, whose plan and stack it reads until exec: it
+        // needs a copy of our memory, not a share of it.
+        self.share_vm &= park.is_none();
+        let park_fd = park.as_ref().map(AsRawFd::as_raw_fd);
+        let buffers = self.buffers(c, &fds, pipes.err_write.as_raw_fd(), park_fd)?;
         let mut plan = self.child_plan(c, &buffers, &fds, &pipes, network.as_ref());
+        plan.park_fd = park_fd.unwrap_or(-1);
 
         // The child's stack. Declared before the child guard so that it is unmapped only
         // after the child has exec'd or been killed and reaped.
@@ -219,7 +233,13 @@ impl Prepared {
 
     /// The arrays the child reads (the plan points into them): descriptor moves, the
     /// descriptors exec keeps, the pointer arrays for execve, and the init's argv.
-    fn buffers(&self, c: &Container, fds: &ChildFds, err_write: RawFd) -> Result<PlanBuffers> {
+    fn buffers(
+        &self,
+        c: &Container,
+        fds: &ChildFds,
+        err_write: RawFd,
+        park_fd: Option<RawFd>,
+    ) -> Result<PlanBuffers> {
         let fd_moves = fds
             .moves
             .iter()
@@ -232,6 +252,7 @@ impl Prepared {
         let mut keep_fds: Vec<RawFd> = c.fds.iter().map(|(_, t)| *t).collect();
         keep_fds.push(err_write);
         keep_fds.extend(init_memfd);
+        keep_fds.extend(park_fd);
         keep_fds.sort_unstable();
         let exec_ptrs: Vec<*const c_char> = self.exec_paths.iter().map(|p| p.as_ptr()).collect();
         let argv_ptrs = null_terminated(&self.argv);
@@ -270,6 +291,7 @@ impl Prepared {
         ChildPlan {
             err_fd: pipes.err_write.as_raw_fd(),
             go_fd: pipes.go_read.as_raw_fd(),
+            park_fd: -1,
             parent_fds: [pipes.err_read.as_raw_fd(), pipes.go_write.as_raw_fd()],
             wait_for_go: self.id_maps.is_some() || network.is_some_and(|n| n.needs_parent()),
             unshare_cgroup_ns: false,
