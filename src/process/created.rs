@@ -29,10 +29,32 @@ use crate::{Errno, Error, Pid, Result};
 /// OCI runtime's `create` does before it exits.
 #[derive(Debug)]
 pub struct Created {
-    child: Option<Child>,
-    exec_fifo: PathBuf,
-    /// Our read-write end of the fifo, for [`start`](Self::start) in this process.
-    fifo: OwnedFd,
+    child: Child,
+    fifo: ExecFifo,
+}
+
+/// The exec fifo, removed when dropped unless [`keep`](Self::keep) said otherwise.
+#[derive(Debug)]
+struct ExecFifo {
+    path: PathBuf,
+    /// Our read-write end, for [`Created::start`] in this process.
+    fd: OwnedFd,
+    keep: bool,
+}
+
+impl ExecFifo {
+    fn keep(mut self) -> PathBuf {
+        self.keep = true;
+        std::mem::take(&mut self.path)
+    }
+}
+
+impl Drop for ExecFifo {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// What [`Created::detach`] leaves: the parked process, which nothing here owns any more.
@@ -81,111 +103,76 @@ impl Container {
         let path = exec_fifo.as_ref();
         nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600))
             .map_err(|e| Error::sys_path("mkfifo", path, e))?;
-        let removed = RemoveOnError(Some(path));
-        let fifo = nix::fcntl::open(path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
-            .ours()
-            .map_err(|e| Error::sys_path("open", path, e))?;
+        let fd = match nix::fcntl::open(path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = std::fs::remove_file(path);
+                return Err(Error::sys_path("open", path, Errno::from_raw(e as i32)));
+            }
+        };
+        let fifo = ExecFifo {
+            path: path.to_owned(),
+            fd,
+            keep: false,
+        };
         let prepared = super::spawn::Prepared::new(self)?;
-        let child = prepared.spawn(self, false, Some(fifo.as_fd()))?;
-        removed.disarm();
-        Ok(Created {
-            child: Some(child),
-            exec_fifo: path.to_owned(),
-            fifo,
-        })
-    }
-}
-
-/// Removes the fifo unless disarmed.
-struct RemoveOnError<'a>(Option<&'a Path>);
-
-impl RemoveOnError<'_> {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for RemoveOnError<'_> {
-    fn drop(&mut self) {
-        if let Some(path) = self.0 {
-            let _ = std::fs::remove_file(path);
-        }
+        let child = prepared.spawn(self, false, Some(fifo.fd.as_fd()))?;
+        Ok(Created { child, fifo })
     }
 }
 
 impl Created {
-    fn child(&self) -> &Child {
-        self.child
-            .as_ref()
-            .expect("a Created holds its child until consumed")
-    }
-
     /// The parked process, in the caller's PID namespace (OCI state's `pid`).
     pub fn pid(&self) -> Pid {
-        self.child().pid()
+        self.child.pid()
     }
 
     /// A pidfd of the parked process.
     pub fn pidfd(&self) -> BorrowedFd<'_> {
-        self.child().pidfd()
+        self.child.pidfd()
     }
 
     /// The cgroup `create` made for it, if any.
     pub fn cgroup(&self) -> Option<&Cgroup> {
-        self.child().cgroup()
+        self.child.cgroup()
     }
 
     /// Where its exec fifo is.
     pub fn exec_fifo(&self) -> &Path {
-        &self.exec_fifo
+        &self.fifo.path
     }
 
     /// Takes the master side of its pseudo-terminal ([`Container::tty`]), e.g. to send it to
     /// an OCI `--console-socket`.
     pub fn take_tty(&mut self) -> Option<OwnedFd> {
-        self.child.as_mut().and_then(Child::take_tty)
+        self.child.take_tty()
     }
 
     /// Lets it exec and returns it as a [`Child`] (OCI's `start` in the creating process).
+    /// The fifo is removed.
     ///
     /// # Errors
     ///
     /// [`Error::Sys`] naming `write(exec fifo)`; the parked process is then killed (the
     /// `Created` is dropped).
-    pub fn start(mut self) -> Result<Child> {
-        write_byte(self.fifo.as_fd(), &self.exec_fifo)?;
-        let _ = std::fs::remove_file(&self.exec_fifo);
-        Ok(self
-            .child
-            .take()
-            .expect("a Created holds its child until consumed"))
+    pub fn start(self) -> Result<Child> {
+        write_byte(self.fifo.fd.as_fd(), &self.fifo.path)?;
+        Ok(self.child)
     }
 
     /// Leaves the process parked and lets go of it: it is not killed, its cgroup is not
     /// removed and its fifo stays, for another process to [`start`](start()) it and the
-    /// caller's subreaper to reap it. The caller's stdio ends of [`Stdio::Piped`] streams are
+    /// caller's subreaper to reap it. The caller's ends of [`Stdio::Piped`] streams are
     /// closed.
     ///
     /// [`Stdio::Piped`]: super::Stdio::Piped
-    pub fn detach(mut self) -> Detached {
-        let child = self
-            .child
-            .take()
-            .expect("a Created holds its child until consumed");
-        let (pid, cgroup) = child.release();
+    pub fn detach(self) -> Detached {
+        let exec_fifo = self.fifo.keep();
+        let (pid, cgroup) = self.child.release();
         Detached {
             pid,
             cgroup: cgroup.map(|cg| cg.path().to_owned()),
-            exec_fifo: std::mem::take(&mut self.exec_fifo),
-        }
-    }
-}
-
-impl Drop for Created {
-    fn drop(&mut self) {
-        // The child (if still ours) is killed, reaped and its cgroup removed by its own drop.
-        if self.child.is_some() {
-            let _ = std::fs::remove_file(&self.exec_fifo);
+            exec_fifo,
         }
     }
 }
