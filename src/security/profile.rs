@@ -469,6 +469,11 @@ impl SeccompRule {
 /// - a name no syscall table here knows (a call of another architecture, of a newer kernel
 ///   than Linux 6.17, or a typo) is skipped, as runc skips names libseccomp does not know; a
 ///   name is compiled for each listed ABI that has it (`socketcall` only for i386);
+/// - when the default action refuses (anything but `SCMP_ACT_ALLOW`, `SCMP_ACT_LOG` and
+///   `SCMP_ACT_TRACE`), a call numbered above every call the profile names for its ABI fails
+///   with `ENOSYS` instead, as runc's filters do: a call newer than the profile, for which
+///   the C library falls back to an older one (`clone3` to `clone`) where it would give up
+///   on `EPERM`;
 /// - arguments are compared as 64-bit values on x86_64 and x32 (high and low 32-bit halves,
 ///   as libseccomp does on 64-bit ABIs); on i386, whose arguments are 32 bits wide (the kernel
 ///   zero-extends them), only the low 32 bits of the argument, `value` and `valueTwo` count;
@@ -610,6 +615,7 @@ impl SeccompProfile {
             .default_action
             .ret(self.default_errno_ret, "defaultAction")?;
         let rules = self.rules(default)?;
+        let above = self.enosys_above();
         let listed = |a: SeccompArch| self.architectures.contains(&a);
         let native = self.architectures.is_empty() || listed(SeccompArch::X86_64);
         let (x32, i386) = (listed(SeccompArch::X32), listed(SeccompArch::X86));
@@ -618,11 +624,14 @@ impl SeccompProfile {
         if native || x32 {
             blocks.push((
                 AUDIT_ARCH_X86_64,
-                x86_64_block(&rules, native, x32, default)?,
+                x86_64_block(&rules, native, x32, default, above)?,
             ));
         }
         if i386 {
-            blocks.push((AUDIT_ARCH_I386, abi_block(&rules, &[Abi::I386], default)?));
+            blocks.push((
+                AUDIT_ARCH_I386,
+                abi_block(&rules, Abi::I386, default, above)?,
+            ));
         }
         // ld arch; per block: jeq its arch, ja to it; then kill: any other ABI's numbers mean
         // other calls.
@@ -650,6 +659,39 @@ impl SeccompProfile {
             ));
         }
         Ok(out)
+    }
+
+    /// Per ABI (x86_64, i386, x32 with its bit), the number above which calls get `ENOSYS`
+    /// (`u32::MAX` for none): the highest the profile names, when the default refuses.
+    fn enosys_above(&self) -> [u32; 3] {
+        let mut above = [u32::MAX; 3];
+        use SeccompAction::{Allow, Log, Trace};
+        if matches!(self.default_action, Allow | Log | Trace) {
+            return above;
+        }
+        let mut highest: [Option<u32>; 3] = [None; 3];
+        for nrs in self
+            .syscalls
+            .iter()
+            .flat_map(|r| &r.names)
+            .filter_map(|n| syscall_numbers(n))
+        {
+            for (h, nr) in highest.iter_mut().zip(nrs) {
+                if nr != NONE {
+                    *h = (*h).max(Some(nr));
+                }
+            }
+        }
+        for (abi, h) in highest.into_iter().enumerate() {
+            if let Some(nr) = h {
+                above[abi] = if abi == Abi::X32 as usize {
+                    nr | X32_SYSCALL_BIT
+                } else {
+                    nr
+                };
+            }
+        }
+        above
     }
 
     /// The rules as compiled, checked: those equal to the default left out, those with two
@@ -747,20 +789,36 @@ fn x86_64_block(
     native: bool,
     x32: bool,
     default: u32,
+    enosys_above: [u32; 3],
 ) -> Result<Vec<SockFilter>> {
     let kill = insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS);
     let mut out = vec![insn(BPF_LD_W_ABS, 0, 0, NR)];
+    let (above_64, above_x32) = (
+        enosys_above[Abi::X86_64 as usize],
+        enosys_above[Abi::X32 as usize],
+    );
     let abis: &[Abi] = match (native, x32) {
-        (true, true) => &[Abi::X86_64, Abi::X32],
+        (true, true) => {
+            if above_64 != u32::MAX || above_x32 != u32::MAX {
+                // x32 numbers are compared with the x32 limit, the others with x86_64's.
+                out.push(insn(BPF_JGE_K, 0, 1, X32_SYSCALL_BIT));
+                out.push(insn(BPF_JGT_K, 1, 2, above_x32));
+                out.push(insn(BPF_JGT_K, 0, 1, above_64));
+                out.push(insn(BPF_RET_K, 0, 0, ENOSYS));
+            }
+            &[Abi::X86_64, Abi::X32]
+        }
         (true, false) => {
             // x32 numbers: an ABI the profile does not list.
             out.push(insn(BPF_JGE_K, 0, 1, X32_SYSCALL_BIT));
             out.push(kill);
+            out.extend(enosys_check(above_64));
             &[Abi::X86_64]
         }
         _ => {
             out.push(insn(BPF_JGE_K, 1, 0, X32_SYSCALL_BIT));
             out.push(kill);
+            out.extend(enosys_check(above_x32));
             &[Abi::X32]
         }
     };
@@ -769,10 +827,28 @@ fn x86_64_block(
     Ok(out)
 }
 
+/// `SECCOMP_RET_ERRNO | ENOSYS`.
+const ENOSYS: u32 = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+
+/// `ENOSYS` for a number above `above` (none for `u32::MAX`), the number in the accumulator.
+fn enosys_check(above: u32) -> Vec<SockFilter> {
+    if above == u32::MAX {
+        return Vec::new();
+    }
+    vec![insn(BPF_JGT_K, 0, 1, above), insn(BPF_RET_K, 0, 0, ENOSYS)]
+}
+
 /// The block for one 32-bit ABI.
-fn abi_block(rules: &[Compiled], abis: &[Abi], default: u32) -> Result<Vec<SockFilter>> {
+fn abi_block(
+    rules: &[Compiled],
+    abi: Abi,
+    default: u32,
+    enosys_above: [u32; 3],
+) -> Result<Vec<SockFilter>> {
+    let abis = [abi];
     let mut out = vec![insn(BPF_LD_W_ABS, 0, 0, NR)];
-    out.extend(tree(&by_number(rules, abis), false, default)?);
+    out.extend(enosys_check(enosys_above[abi as usize]));
+    out.extend(tree(&by_number(rules, &abis), false, default)?);
     Ok(out)
 }
 
@@ -1077,6 +1153,33 @@ mod tests {
             .default_action
             .ret(profile.default_errno_ret, "")
             .unwrap();
+        // A number above every one the profile names for this ABI: ENOSYS, unless the
+        // default lets calls through.
+        let own = |n: &String| {
+            syscall_numbers(n)
+                .map(|nrs| nrs[abi as usize])
+                .filter(|nr| *nr != NONE)
+                .map(|nr| {
+                    if abi == Abi::X32 {
+                        nr | X32_SYSCALL_BIT
+                    } else {
+                        nr
+                    }
+                })
+        };
+        let highest = profile
+            .syscalls
+            .iter()
+            .flat_map(|r| &r.names)
+            .filter_map(own)
+            .max();
+        let lets_through = matches!(
+            profile.default_action,
+            SeccompAction::Allow | SeccompAction::Log | SeccompAction::Trace
+        );
+        if !lets_through && highest.is_some_and(|h| nr > h) {
+            return ERRNO | libc::ENOSYS as u32;
+        }
         let narrow = |v: u64| if abi == Abi::I386 { v as u32 as u64 } else { v };
         let mut best: Option<(i32, u32)> = None;
         for rule in &profile.syscalls {
@@ -1364,6 +1467,41 @@ mod tests {
             ..p
         };
         assert_eq!(empty.compile().unwrap(), code);
+    }
+
+    /// runc's `ENOSYS` for calls newer than the profile, when the default refuses.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn calls_above_the_profile_get_enosys_when_the_default_refuses() {
+        let rules = vec![
+            SeccompRule::new(["read", "getppid"], SeccompAction::Allow),
+            SeccompRule::new(["ioctl"], SeccompAction::Errno).errno(1), // x32: 514
+        ];
+        let eperm = profile(SeccompAction::Errno, rules.clone());
+        let code = eperm.compile().unwrap();
+        let x32 = |nr: u32| nr | X32_SYSCALL_BIT;
+        let enosys = ERRNO | libc::ENOSYS as u32;
+        let cases = [
+            (AUDIT_ARCH_X86_64, 39, ERRNO | 1), // getpid: below getppid (110)
+            (AUDIT_ARCH_X86_64, 111, enosys),   // getpgrp: above it
+            (AUDIT_ARCH_X86_64, 435, enosys),   // clone3
+            (AUDIT_ARCH_X86_64, 110, libc::SECCOMP_RET_ALLOW),
+            (AUDIT_ARCH_I386, 63, ERRNO | 1), // dup2: below getppid (64)
+            (AUDIT_ARCH_I386, 65, enosys),    // getpgrp
+            (AUDIT_ARCH_X86_64, x32(513), ERRNO | 1), // below ioctl (514)
+            (AUDIT_ARCH_X86_64, x32(515), enosys),
+        ];
+        for (arch, nr, want) in cases {
+            assert_eq!(run(&code, nr, arch, [0; 6]), want, "{arch:#x} {nr:#x}");
+            assert_eq!(meaning(&eperm, arch, nr, [0; 6]), want, "{arch:#x} {nr:#x}");
+        }
+        // A default that lets calls through needs no such answer.
+        let log = profile(SeccompAction::Log, rules);
+        let code = log.compile().unwrap();
+        assert_eq!(
+            run(&code, 435, AUDIT_ARCH_X86_64, [0; 6]),
+            libc::SECCOMP_RET_LOG
+        );
     }
 
     /// A profile naming every call the table knows, allowed, with the default ERRNO: blocks
