@@ -465,7 +465,8 @@ impl SeccompRule {
 /// - where rules with different actions match one call, the most restrictive action wins, in
 ///   the order the kernel uses between stacked filters (seccomp(2): `KILL_PROCESS`,
 ///   `KILL_THREAD`, `TRAP`, `ERRNO`, `USER_NOTIF`, `TRACE`, `LOG`, `ALLOW`); between two
-///   rules with the same action and different data (errno), the first in the profile wins;
+///   rules with the same action and different data (errno), the first in the profile wins
+///   (libseccomp's manual gives no order for overlapping rules: this one is the kernel's);
 /// - a name no syscall table here knows (a call of another architecture, of a newer kernel
 ///   than Linux 6.17, or a typo) is skipped, as runc skips names libseccomp does not know; a
 ///   name is compiled for each listed ABI that has it (`socketcall` only for i386);
@@ -474,9 +475,10 @@ impl SeccompRule {
 ///   with `ENOSYS` instead, as runc's filters do: a call newer than the profile, for which
 ///   the C library falls back to an older one (`clone3` to `clone`) where it would give up
 ///   on `EPERM`;
-/// - arguments are compared as 64-bit values on x86_64 and x32 (high and low 32-bit halves,
-///   as libseccomp does on 64-bit ABIs); on i386, whose arguments are 32 bits wide (the kernel
-///   zero-extends them), only the low 32 bits of the argument, `value` and `valueTwo` count;
+/// - arguments are compared as 64-bit values on x86_64 and on x32, whose registers are 64
+///   bits wide (high and low 32-bit halves, as libseccomp does on 64-bit ABIs); on i386,
+///   whose arguments are 32 bits wide (the kernel zero-extends them), only the low 32 bits of
+///   the argument, `value` and `valueTwo` count;
 /// - `SCMP_CMP_MASKED_EQ` holds when `arg & value == valueTwo` (`value` is the mask);
 /// - a call from an ABI the profile does not list is killed (`SECCOMP_RET_KILL_PROCESS`): its
 ///   numbers mean other calls. An empty `architectures` list means the native ABI only.
