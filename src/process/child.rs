@@ -998,12 +998,13 @@ unsafe fn install_seccomp(sec: &PreparedSecurity) -> Step {
         // SockFilter is repr(C) with struct sock_filter's layout (checked at compile time).
         filter: sec.filter.as_ptr() as *mut libc::sock_filter,
     };
-    // SAFETY: a sock_fprog on our stack pointing into the prepared filter.
+    // SAFETY: a sock_fprog on our stack pointing into the prepared filter; the flags are
+    // SECCOMP_FILTER_FLAG_* bits the parent checked (none that returns a descriptor).
     unsafe {
         sys::syscall3(
             libc::SYS_seccomp,
             libc::SECCOMP_SET_MODE_FILTER as usize,
-            0,
+            sec.filter_flags as usize,
             &prog as *const libc::sock_fprog as usize,
         )
     }

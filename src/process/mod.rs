@@ -549,7 +549,7 @@ impl Container {
     /// `ps` in the container shows PID 1 as `contain-init ERRFD [probe] PATH... --
     /// COMMAND...` (`probe`: it may look at a path whose exec failed, to say why, as the
     /// child does without an init; not under a
-    /// [`Seccomp::Program`] of the caller's).
+    /// [`Seccomp::Program`] or [`Seccomp::Profile`] of the caller's).
     ///
     /// When the command cannot be executed, the error is the same as without an init
     /// ([`Error::Setup`](crate::Error::Setup) at [`SetupStage::Exec`](crate::SetupStage),

@@ -9,6 +9,8 @@
 //!   for the kept capabilities (namespaces, mounts, `clone` with namespace flags, modules,
 //!   reboot, clock setting, kexec, swap, keyrings, bpf, perf events, io_uring, ...),
 //!   `ioctl(TIOCSTI)` and `mknod` of block devices; `clone3` gets `ENOSYS`;
+//!   [`Seccomp::Profile`] installs a profile instead (the OCI runtime spec's `linux.seccomp`,
+//!   [`SeccompProfile`]), [`Seccomp::Program`] a BPF program of the caller's;
 //! - rlimits: `RLIMIT_NOFILE` 1024 soft, 524288 hard (capped at the caller's hard limit);
 //! - `setsid`: the container cannot push input into the caller's terminal or signal its
 //!   process group.
@@ -23,6 +25,13 @@ use std::sync::{Mutex, OnceLock};
 
 use crate::cgroup::DeviceRule;
 use crate::{Error, Result};
+
+mod profile;
+mod syscalls;
+
+pub use profile::{
+    SeccompAction, SeccompArch, SeccompArg, SeccompFlag, SeccompOp, SeccompProfile, SeccompRule,
+};
 
 /// The most instructions the kernel takes in one classic BPF program (`BPF_MAXINSNS`,
 /// include/uapi/linux/bpf_common.h): a longer seccomp filter fails with `EINVAL`.
@@ -239,6 +248,10 @@ pub enum Seccomp {
     /// instructions. Compiled with `seccompiler`, each of its `sock_filter`s converts field by
     /// field ([`SockFilter::new`]).
     Program(Vec<SockFilter>),
+    /// A profile (the OCI runtime spec's `linux.seccomp`), compiled at spawn with
+    /// [`SeccompProfile::compile`]; its flags ([`SeccompProfile::kernel_flags`]) go to
+    /// `seccomp(2)`. Spawning fails with the compiler's errors.
+    Profile(SeccompProfile),
 }
 
 /// One classic BPF instruction, as the kernel reads it in a seccomp program
@@ -568,8 +581,11 @@ pub(crate) struct PreparedSecurity {
     pub no_new_privs: bool,
     /// The BPF program, empty for none (the default one is compiled once per process).
     pub filter: Cow<'static, [SockFilter]>,
-    /// The filter is the caller's own ([`Seccomp::Program`]): it may kill on any syscall, so
-    /// the child makes none after exec fails beyond reporting (no probe of the program).
+    /// `SECCOMP_FILTER_FLAG_*` bits for `seccomp(2)` ([`Seccomp::Profile`]'s flags).
+    pub filter_flags: u32,
+    /// The filter is the caller's own ([`Seccomp::Program`], [`Seccomp::Profile`]): it may
+    /// kill on any syscall, so the child makes none after exec fails beyond reporting (no
+    /// probe of the program).
     pub custom_filter: bool,
     pub rlimits: Vec<Rlimit>,
     pub new_session: bool,
@@ -610,6 +626,11 @@ impl PreparedSecurity {
                 ))
             }
             Seccomp::Program(p) => Cow::Owned(p.clone()),
+            Seccomp::Profile(p) => Cow::Owned(p.compile()?),
+        };
+        let filter_flags = match &s.seccomp {
+            Seccomp::Profile(p) => p.kernel_flags()?,
+            _ => 0,
         };
         if !filter.is_empty() && !s.no_new_privs && !privileged {
             return Err(Error::config(
@@ -623,7 +644,8 @@ impl PreparedSecurity {
             last_cap,
             no_new_privs: s.no_new_privs,
             filter,
-            custom_filter: matches!(s.seccomp, Seccomp::Program(_)),
+            filter_flags,
+            custom_filter: matches!(s.seccomp, Seccomp::Program(_) | Seccomp::Profile(_)),
             rlimits: s.rlimits.clone().unwrap_or_else(Security::default_rlimits),
             new_session: s.new_session,
         })
