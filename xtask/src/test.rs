@@ -216,7 +216,7 @@ fn build_examples(cargo_opts: &[OsString]) -> Result<Vec<PathBuf>> {
 
 /// Run cargo with `--message-format=json` and return its messages. Compiler errors, which
 /// JSON mode would swallow, are printed; a failed build is an error.
-fn cargo_artifacts(mut command: Command) -> Result<Vec<json::Value>> {
+pub(crate) fn cargo_artifacts(mut command: Command) -> Result<Vec<json::Value>> {
     command.arg("--message-format=json").stdout(Stdio::piped());
     eprintln!("xtask: [vm] {}", cmd::display_as(&command, "cargo"));
     let mut child = command
@@ -257,7 +257,11 @@ fn cargo_artifacts(mut command: Command) -> Result<Vec<json::Value>> {
 }
 
 /// A compiler artifact of target kind `kind`, in the test profile or not.
-fn artifact<'a>(message: &'a json::Value, kind: &str, test: bool) -> Option<&'a json::Value> {
+pub(crate) fn artifact<'a>(
+    message: &'a json::Value,
+    kind: &str,
+    test: bool,
+) -> Option<&'a json::Value> {
     if message.get("reason")?.as_str()? != "compiler-artifact" {
         return None;
     }
@@ -354,7 +358,7 @@ fn split_cargo_args(args: &[OsString]) -> (&[OsString], &[OsString]) {
 }
 
 /// The cargo that runs us (so toolchain overrides hold), from the workspace root.
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     command.current_dir(workspace_root());
     command
