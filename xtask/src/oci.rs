@@ -308,7 +308,7 @@ fn build_contain_oci() -> Result<PathBuf> {
     }
     let mut build = cargo();
     build.args(["build", "--release", "--package", PACKAGE, "--bin", PACKAGE]);
-    let binary = cargo_artifacts(build)?
+    let binary = cargo_artifacts(build, "")?
         .iter()
         .filter_map(|m| artifact(m, "bin", false))
         .find(|m| {

@@ -190,7 +190,7 @@ fn build_integration_tests(cargo_opts: &[OsString]) -> Result<Vec<TestBinary>> {
         command.arg("--tests");
     }
     command.args(cargo_opts);
-    let mut tests: Vec<TestBinary> = cargo_artifacts(command)?
+    let mut tests: Vec<TestBinary> = cargo_artifacts(command, "[vm] ")?
         .iter()
         .filter_map(integration_test)
         .collect();
@@ -206,7 +206,7 @@ fn build_examples(cargo_opts: &[OsString]) -> Result<Vec<PathBuf>> {
     command
         .args(["build", "--package", PACKAGE, "--examples"])
         .args(build_options(cargo_opts));
-    let mut examples: Vec<PathBuf> = cargo_artifacts(command)?
+    let mut examples: Vec<PathBuf> = cargo_artifacts(command, "[vm] ")?
         .iter()
         .filter_map(example)
         .collect();
@@ -214,11 +214,12 @@ fn build_examples(cargo_opts: &[OsString]) -> Result<Vec<PathBuf>> {
     Ok(examples)
 }
 
-/// Run cargo with `--message-format=json` and return its messages. Compiler errors, which
-/// JSON mode would swallow, are printed; a failed build is an error.
-pub(crate) fn cargo_artifacts(mut command: Command) -> Result<Vec<json::Value>> {
+/// Run cargo with `--message-format=json` and return its messages, after printing the
+/// command as `xtask: TAG cargo ...`. Compiler errors, which JSON mode would swallow, are
+/// printed; a failed build is an error.
+pub(crate) fn cargo_artifacts(mut command: Command, tag: &str) -> Result<Vec<json::Value>> {
     command.arg("--message-format=json").stdout(Stdio::piped());
-    eprintln!("xtask: [vm] {}", cmd::display_as(&command, "cargo"));
+    eprintln!("xtask: {tag}{}", cmd::display_as(&command, "cargo"));
     let mut child = command
         .spawn()
         .with_context(|| format!("cannot run `{}`", cmd::display(&command)))?;
