@@ -967,6 +967,53 @@ mod tests {
             .ends_with("exec /usr/bin/crun --root /tmp/rtt/state/crun --log '/tmp/a b' \"$@\"\n"));
         assert!(script.contains(r#"\11.0.2"/"#), "{script}");
         let plain = wrapper_script(Path::new("/x/rt"), None, &Options::default());
-        assert_eq!(plain, "#!/bin/bash\n# Written by `cargo xtask oci-validate`: the runtime under test.\nexec /x/rt \"$@\"\n");
+        assert_eq!(
+            plain,
+            concat!(
+                "#!/bin/bash\n",
+                "# Written by `cargo xtask oci-validate`: the runtime under test.\n",
+                "exec /x/rt \"$@\"\n"
+            )
+        );
+    }
+
+    /// The generated script, run by bash: only `create` rewrites, only 1.N.x with N >= 1.
+    #[test]
+    fn wrapper_rewrites_oci_version_on_create_only() {
+        let dir = std::env::temp_dir().join(format!("xtask-oci-{:x}", crate::cache::random_u64()));
+        std::fs::create_dir(&dir).unwrap();
+        let config = dir.join("config.json");
+        let wrapper = dir.join("wrapper");
+        let opts = Options {
+            oci_version: Some("1.0.2".into()),
+            ..Options::default()
+        };
+        std::fs::write(
+            &wrapper,
+            wrapper_script(Path::new("/bin/true"), None, &opts),
+        )
+        .unwrap();
+        let run = |args: &[&str], version: &str| {
+            std::fs::write(
+                &config,
+                format!("{{\"ociVersion\" : \"{version}\", \"x\": 1}}"),
+            )
+            .unwrap();
+            let status = Command::new("bash")
+                .arg(&wrapper)
+                .args(args)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            std::fs::read_to_string(&config).unwrap()
+        };
+        let bundle = dir.to_str().unwrap();
+        let created = run(&["create", "--bundle", bundle, "id"], "1.3.0");
+        let started = run(&["start", "--bundle", bundle, "id"], "1.3.0");
+        let old = run(&["create", "--bundle", bundle, "id"], "1.0.0");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(created, "{\"ociVersion\" : \"1.0.2\", \"x\": 1}");
+        assert_eq!(started, "{\"ociVersion\" : \"1.3.0\", \"x\": 1}");
+        assert_eq!(old, "{\"ociVersion\" : \"1.0.0\", \"x\": 1}");
     }
 }
