@@ -21,7 +21,8 @@ pub fn display_as(command: &Command, program: impl AsRef<OsStr>) -> String {
     out
 }
 
-fn shell_word(word: &OsStr) -> String {
+/// One word for a shell: as is when plain, else single-quoted.
+pub fn shell_word(word: &OsStr) -> String {
     let s = word.to_string_lossy();
     let plain = !s.is_empty()
         && s.chars()

@@ -4,6 +4,8 @@
 //!   binary of `contain` in a qemu guest with a pure cgroup v2 hierarchy.
 //! - `cargo xtask vm -- PROGRAM [ARGS...]`: one program in that guest, its exit code returned.
 //! - `cargo xtask setup`: install what the tests need (both commands above do it first).
+//! - `cargo xtask oci-validate`: the runtime-tools validation suite against `contain-oci`
+//!   (or another OCI runtime), one line per test file and the totals.
 
 mod cache;
 mod cmd;
@@ -11,6 +13,7 @@ mod cpio;
 mod error;
 mod guest;
 mod json;
+mod oci;
 mod setup;
 mod sys;
 mod test;
@@ -45,6 +48,29 @@ usage:
       125: the guest reported no status, 126: the VM could not be set up). PROGRAM is a host
       file (copied into the guest at the same absolute path with its shared libraries,
       e.g. target/release/examples/run) or a command the guest's busybox provides (/bin/sh).
+  cargo xtask oci-validate [--runtime PATH] [--only REGEX] [--oci-version V] [--timeout S]
+                           [--hide-unified | --no-hide] [--no-root] [-- EXTRA...]
+      Runs the opencontainers/runtime-tools validation suite (validation/*/*.go, TAP) on
+      this host, as root, and prints a line per test file (PASS/FAIL, assertions passed,
+      failed and skipped, seconds, why) and the totals; exit 0 iff every file passed. The
+      runtime: `cargo build --release -p contain-oci`, or PATH (a path or a name in PATH,
+      not built). Installs golang-go if no go >= 1.19 is found. The suite's source is not
+      in this repository: it is expected at $RTT/src (RTT defaults to /tmp/rtt), a plain
+      tree of commit 260e151; when missing, the error says how to get it. The programs are
+      built there offline (GOFLAGS=-mod=vendor) into $RTT/bin; TAP output is kept in
+      $RTT/results/. The files run in private mount, cgroup, ipc, uts and net namespaces,
+      with container cgroups below our own; the runtime is called as
+      `RUNTIME --root $RTT/state/NAME EXTRA... COMMAND ...`.
+        --only REGEX     only the test files whose name matches (grep -E)
+        --oci-version V  on create, rewrite a bundle's ociVersion 1.N.x (N >= 1) to V
+                         (crun 1.8 needs 1.0.2)
+        --timeout S      per-file timeout (default 120)
+        --hide-unified   cover /sys/fs/cgroup/unified/cgroup.controllers with an empty
+                         file (crun 1.8 refuses hybrid hosts otherwise; default for crun*)
+        --no-hide        never do that
+        --no-root        no --root flag (a runtime without runc's global --root)
+          cargo xtask oci-validate --only 'state|kill'
+          cargo xtask oci-validate --runtime crun --oci-version 1.0.2
 
 VM options:
   --mem MIB            guest memory (default 1024, more for large payloads)
@@ -82,6 +108,7 @@ fn main() -> ExitCode {
             eprintln!("xtask: everything the tests need is installed");
             Ok(0)
         }),
+        Some("oci-validate") => oci::parse(&args[1..]).and_then(|opts| oci::run(&opts)),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

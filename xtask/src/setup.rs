@@ -196,24 +196,48 @@ pub fn ensure(scope: Scope) -> Result<()> {
     for (need, what) in &missing {
         eprintln!("xtask:   {what} (package {}): {}", need.package, need.why);
     }
+    apt_install(
+        &packages,
+        "run this again (--host-only skips the guest's needs)",
+    )?;
+    let still: Vec<String> = self::missing(scope).into_iter().map(|(_, w)| w).collect();
+    if !still.is_empty() {
+        bail!(
+            "still missing after installing {}: {}",
+            packages.join(" "),
+            still.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Install `packages`, which another xtask command needs (`why`), as [`ensure`] does:
+/// as root with apt-get; otherwise the command to run is printed and this fails.
+pub fn install(packages: &[&str], why: &str) -> Result<()> {
+    eprintln!("xtask: installing {}: {why}", packages.join(" "));
+    apt_install(packages, "run this again")
+}
+
+/// `apt-get update` and `apt-get install` of `packages` as root; not root, or without
+/// apt-get, an error saying what to install (`then`: what to do after that).
+fn apt_install(packages: &[&str], then: &str) -> Result<()> {
     if find_program("apt-get").is_none() {
         bail!(
-            "no apt-get here: install the equivalents of the Debian packages {} and run this \
-             again (--host-only skips the guest's needs)",
+            "no apt-get here: install the equivalents of the Debian packages {} and {then}",
             packages.join(" ")
         );
     }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("xtask: not root, so nothing was installed; run this, then try again:");
-        eprintln!("    {}", install_hint(&packages));
+        eprintln!("    {}", install_hint(packages));
         bail!("missing packages: {}", packages.join(" "));
     }
     apt_get_update()?;
     let mut install = Command::new("apt-get");
     install
         .args(["install", "-y", "-q", "--no-install-recommends"])
-        .args(&packages)
+        .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive");
     eprintln!("xtask: {}", cmd::display(&install));
     let status = cmd::status(&mut install)?;
@@ -222,14 +246,6 @@ pub fn ensure(scope: Scope) -> Result<()> {
             "`{}` failed ({})",
             cmd::display(&install),
             cmd::describe(status)
-        );
-    }
-    let still: Vec<String> = self::missing(scope).into_iter().map(|(_, w)| w).collect();
-    if !still.is_empty() {
-        bail!(
-            "still missing after installing {}: {}",
-            packages.join(" "),
-            still.join(", ")
         );
     }
     Ok(())

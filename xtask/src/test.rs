@@ -190,7 +190,7 @@ fn build_integration_tests(cargo_opts: &[OsString]) -> Result<Vec<TestBinary>> {
         command.arg("--tests");
     }
     command.args(cargo_opts);
-    let mut tests: Vec<TestBinary> = cargo_artifacts(command)?
+    let mut tests: Vec<TestBinary> = cargo_artifacts(command, "[vm] ")?
         .iter()
         .filter_map(integration_test)
         .collect();
@@ -206,7 +206,7 @@ fn build_examples(cargo_opts: &[OsString]) -> Result<Vec<PathBuf>> {
     command
         .args(["build", "--package", PACKAGE, "--examples"])
         .args(build_options(cargo_opts));
-    let mut examples: Vec<PathBuf> = cargo_artifacts(command)?
+    let mut examples: Vec<PathBuf> = cargo_artifacts(command, "[vm] ")?
         .iter()
         .filter_map(example)
         .collect();
@@ -214,11 +214,12 @@ fn build_examples(cargo_opts: &[OsString]) -> Result<Vec<PathBuf>> {
     Ok(examples)
 }
 
-/// Run cargo with `--message-format=json` and return its messages. Compiler errors, which
-/// JSON mode would swallow, are printed; a failed build is an error.
-fn cargo_artifacts(mut command: Command) -> Result<Vec<json::Value>> {
+/// Run cargo with `--message-format=json` and return its messages, after printing the
+/// command as `xtask: TAG cargo ...`. Compiler errors, which JSON mode would swallow, are
+/// printed; a failed build is an error.
+pub(crate) fn cargo_artifacts(mut command: Command, tag: &str) -> Result<Vec<json::Value>> {
     command.arg("--message-format=json").stdout(Stdio::piped());
-    eprintln!("xtask: [vm] {}", cmd::display_as(&command, "cargo"));
+    eprintln!("xtask: {tag}{}", cmd::display_as(&command, "cargo"));
     let mut child = command
         .spawn()
         .with_context(|| format!("cannot run `{}`", cmd::display(&command)))?;
@@ -257,7 +258,11 @@ fn cargo_artifacts(mut command: Command) -> Result<Vec<json::Value>> {
 }
 
 /// A compiler artifact of target kind `kind`, in the test profile or not.
-fn artifact<'a>(message: &'a json::Value, kind: &str, test: bool) -> Option<&'a json::Value> {
+pub(crate) fn artifact<'a>(
+    message: &'a json::Value,
+    kind: &str,
+    test: bool,
+) -> Option<&'a json::Value> {
     if message.get("reason")?.as_str()? != "compiler-artifact" {
         return None;
     }
@@ -354,7 +359,7 @@ fn split_cargo_args(args: &[OsString]) -> (&[OsString], &[OsString]) {
 }
 
 /// The cargo that runs us (so toolchain overrides hold), from the workspace root.
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     command.current_dir(workspace_root());
     command
