@@ -13,7 +13,9 @@ use super::{refuse, Warn, NO_PROCESS_PROGRAM};
 /// Capabilities: the library keeps one set, used as bounding, effective and permitted, and
 /// empties inheritable and ambient (CVE-2022-29162). The set is the config's `bounding` (all
 /// five sets empty when `capabilities` is absent, as runc); an `effective` or `permitted`
-/// that differs from it, and a non-empty `inheritable` or `ambient`, are warned about.
+/// that differs from it, effective capabilities for a uid other than 0 (which the library
+/// drops at the identity switch, as docker does), and a non-empty `inheritable` or
+/// `ambient`, are warned about.
 ///
 /// # Errors
 ///
@@ -93,6 +95,13 @@ pub(crate) fn container(
                      {bounding:?} as its {name} set instead of {other:?} (one set for both)"
                 ));
             }
+        }
+        if user.uid() != 0 && !set(caps.effective()).is_empty() {
+            warn.say(format!(
+                "process.capabilities.effective: uid {} gets empty effective and permitted \
+                 sets (the library keeps them for uid 0 only; the bounding set is kept)",
+                user.uid()
+            ));
         }
         for (name, other) in [
             ("inheritable", set(caps.inheritable())),

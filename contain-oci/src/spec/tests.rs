@@ -147,6 +147,17 @@ fn capabilities_and_rlimits_are_exact() {
         ]
     );
     assert!(warn.0.is_empty(), "{:?}", warn.0);
+    // Effective capabilities for another uid than 0 are dropped by the library: said.
+    let s = spec(json!({"process": {"user": {"uid": 10, "gid": 10},
+        "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"],
+                         "permitted": ["CAP_KILL"]}}}));
+    process::container(s.process().as_ref(), &mut warn).unwrap();
+    assert_eq!(warn.0.len(), 1, "{:?}", warn.0);
+    assert!(
+        warn.0[0].starts_with("process.capabilities.effective: uid 10"),
+        "{:?}",
+        warn.0
+    );
     // No capabilities object: no capabilities (runc), not the library's docker set.
     let (_, sec) = process::container(spec(json!({})).process().as_ref(), &mut warn).unwrap();
     assert!(sec.capabilities.is_empty());
