@@ -41,6 +41,51 @@ pub type Warnings = Vec<String>;
 /// `process.args[0]` would.
 pub const NO_PROCESS_PROGRAM: &str = "true";
 
+/// What the runtime applies itself to the created (parked) container process, from the
+/// host, before `start` lets it exec: settings the library has no builder for, which a
+/// process inherits across `execve`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AfterCreate {
+    /// `process.oomScoreAdj`: written to `/proc/PID/oom_score_adj` (-1000 to 1000; lowering
+    /// it below the current value needs `CAP_SYS_RESOURCE`, proc(5)).
+    pub oom_score_adj: Option<i32>,
+}
+
+impl AfterCreate {
+    /// What `spec` asks to be applied after create.
+    pub fn of(spec: &Spec) -> AfterCreate {
+        AfterCreate {
+            oom_score_adj: spec.process().as_ref().and_then(|p| p.oom_score_adj()),
+        }
+    }
+
+    /// Applies it to the container's process `pid` (a host pid): call between create and
+    /// start, while the process is parked.
+    ///
+    /// # Errors
+    ///
+    /// [`contain::Error::Config`] for an `oomScoreAdj` outside -1000 to 1000;
+    /// [`contain::Error::Sys`] naming `write` and `/proc/PID/oom_score_adj` with the errno
+    /// (`EACCES` lowering it without `CAP_SYS_RESOURCE`, `ENOENT` when the process is gone).
+    pub fn apply(&self, pid: i32) -> contain::Result<()> {
+        if let Some(adj) = self.oom_score_adj {
+            if !(-1000..=1000).contains(&adj) {
+                return Err(refuse(
+                    "process.oomScoreAdj",
+                    format!("{adj} is outside -1000 to 1000"),
+                ));
+            }
+            let path = std::path::PathBuf::from(format!("/proc/{pid}/oom_score_adj"));
+            std::fs::write(&path, adj.to_string()).map_err(|e| contain::Error::Sys {
+                syscall: "write",
+                path: Some(path),
+                errno: contain::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            })?;
+        }
+        Ok(())
+    }
+}
+
 /// Collects warnings, each text once.
 #[derive(Debug, Default)]
 pub(crate) struct Warn(Warnings);
@@ -68,6 +113,8 @@ pub(crate) fn refuse(what: &'static str, reason: impl Into<String>) -> contain::
 /// - `process`: args, env, cwd, user (uid, gid, additionalGids, umask),
 ///   terminal, capabilities (the bounding set is the library's one set), rlimits (exactly
 ///   those listed), noNewPrivileges. Without `process`: [`NO_PROCESS_PROGRAM`].
+///   `oomScoreAdj` is not on the container: the runtime applies [`AfterCreate`] to the
+///   parked process.
 /// - `root`: the bundle's rootfs bound read-write (runc writes into it), or read-only with
 ///   `readonly`; no generated `/etc` files (an OCI runtime leaves `/etc` to the bundle).
 /// - `hostname`, `domainname`.

@@ -141,9 +141,6 @@ pub(crate) fn container(
     if p.selinux_label().as_ref().is_some_and(|s| !s.is_empty()) {
         warn.say("process.selinuxLabel: ignored (SELinux is not supported)");
     }
-    if p.oom_score_adj().is_some() {
-        warn.say("process.oomScoreAdj: not applied by the library yet");
-    }
     if p.io_priority().is_some() {
         warn.say("process.ioPriority: not applied");
     }

@@ -185,14 +185,13 @@ fn capability_sets_the_library_lacks_warn() {
 #[test]
 fn unsupported_process_fields_warn_once() {
     let (_, w) = shown(&spec(json!({
-        "process": {"apparmorProfile": "x", "selinuxLabel": "y", "oomScoreAdj": 100,
+        "process": {"apparmorProfile": "x", "selinuxLabel": "y",
                     "terminal": true, "consoleSize": {"height": 24, "width": 80}},
         "linux": {"mountLabel": "z", "intelRdt": {"closID": "a"}}
     })));
     for field in [
         "process.apparmorProfile",
         "process.selinuxLabel",
-        "process.oomScoreAdj",
         "process.consoleSize",
         "linux.mountLabel",
         "linux.intelRdt",
@@ -575,6 +574,48 @@ fn seccomp_profile_is_mapped() {
         linux::seccomp(&bad.linux().clone().unwrap()),
         Err(contain::Error::Config {
             what: "linux.seccomp",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn oom_score_adj_is_applied_after_create() {
+    let s = spec(json!({"process": {"oomScoreAdj": 500}}));
+    let after = AfterCreate::of(&s);
+    assert_eq!(after.oom_score_adj, Some(500));
+    assert_eq!(AfterCreate::of(&spec(json!({}))), AfterCreate::default());
+    // A process of ours stands for the parked container (raising needs no privilege).
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let result = after.apply(pid);
+    let read = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    result.unwrap();
+    assert_eq!(read.unwrap().trim(), "500");
+    // Gone: the write's errno, with the path.
+    match after.apply(pid) {
+        Err(contain::Error::Sys {
+            syscall: "write",
+            path: Some(p),
+            errno,
+        }) => {
+            assert_eq!(p, Path::new(&format!("/proc/{pid}/oom_score_adj")));
+            assert_eq!(errno.raw(), libc::ENOENT);
+        }
+        other => panic!("{other:?}"),
+    }
+    let bad = AfterCreate {
+        oom_score_adj: Some(1001),
+    };
+    assert!(matches!(
+        bad.apply(pid),
+        Err(contain::Error::Config {
+            what: "process.oomScoreAdj",
             ..
         })
     ));
