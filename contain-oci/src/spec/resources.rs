@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use contain::cgroup::{
     CpuList, CpuMax, Device, DeviceAccess, DeviceKind, DeviceRule, HugePageSize, IoMax, Resources,
-    Weight,
+    UnifiedKey, Weight,
 };
 use contain::process::Container;
 use contain::{Bytes, Max};
@@ -48,7 +48,9 @@ fn bytes(v: i64) -> Option<Max<Bytes>> {
 ///   the list, an allow adds its rule, a deny of one rule removes an equal allow (another
 ///   deny is warned about); when anything was denied, runc's default nodes are allowed too
 ///   (the library's [`DeviceRule::default_allowlist`]). `None`: no filter.
-/// - `unified`, `network`, `rdma`: warned about.
+/// - `unified`: each file written as given, after the others (`Resources::unified`; keys
+///   in name order, checked by `UnifiedKey`).
+/// - `network`, `rdma`: warned about.
 ///
 /// `cgroupsPath`: the library names the container's group itself, so the group is made under
 /// the path's parent (relative to the cgroup v2 root), with a warning.
@@ -239,8 +241,15 @@ pub(crate) fn limits(r: &LinuxResources, warn: &mut Warn) -> contain::Result<Res
             },
         );
     }
-    if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
-        warn.say("linux.resources.unified: not applied (no raw cgroup file writes yet)");
+    if let Some(unified) = r.unified() {
+        let mut keys: Vec<_> = unified.iter().collect();
+        keys.sort();
+        for (k, v) in keys {
+            let key: UnifiedKey = k
+                .parse()
+                .map_err(|e| refuse("linux.resources.unified", format!("{e}")))?;
+            res = res.unified(key, v.as_str());
+        }
     }
     if r.network().is_some() {
         warn.say("linux.resources.network: not applied (net_cls/net_prio are cgroup v1 only)");

@@ -444,12 +444,21 @@ fn resources_are_mapped() {
         .pids_max(32)
         .io_weight(Weight::from_blkio_weight(500).unwrap())
         .io_max(IoMax::new(Device::new(8, 0)).rbps(Bytes(1000)).wiops(10))
-        .hugetlb_max("2MB".parse::<HugePageSize>().unwrap(), Bytes(4_194_304));
+        .hugetlb_max("2MB".parse::<HugePageSize>().unwrap(), Bytes(4_194_304))
+        .unified("memory.high".parse().unwrap(), "1000000");
     assert_eq!(got, want);
-    assert_eq!(warn.0.len(), 3, "{:?}", warn.0);
+    assert_eq!(warn.0.len(), 2, "{:?}", warn.0);
     assert!(warn.0[0].contains("swappiness"));
     assert!(warn.0[1].contains("realtimeRuntime"));
-    assert!(warn.0[2].contains("unified"));
+    let bad: oci_spec::runtime::LinuxResources =
+        serde_json::from_value(json!({"unified": {"cgroup.procs": "1"}})).unwrap();
+    assert!(matches!(
+        resources::limits(&bad, &mut warn),
+        Err(contain::Error::Config {
+            what: "linux.resources.unified",
+            ..
+        })
+    ));
 
     let bad: oci_spec::runtime::LinuxResources =
         serde_json::from_value(json!({"memory": {"limit": 2048, "swap": 1024}})).unwrap();
