@@ -183,7 +183,7 @@ pub fn container(bundle: &Path, spec: &Spec) -> contain::Result<(Container, Warn
             rootfs,
             &mut warn,
         )?;
-        rootfs = linux::paths(&linux, rootfs);
+        rootfs = linux::paths(&linux, rootfs)?;
         c = c.rootfs(rootfs);
     } else if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
         warn.say("mounts: ignored without root (this runtime mounts only inside a root)");

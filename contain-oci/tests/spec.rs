@@ -39,7 +39,7 @@ use serde_json::json;
 
 /// runc 1.1's `runc spec` (rootfs read-only, hostname `runc`, the three capabilities, the
 /// mounts, masked and read-only paths, and the deny-all device rule), with `args`, a uid, a
-/// bind of `<bundle>/vol` at `/data`, one more masked path and a sysctl.
+/// bind of `<bundle>/vol` at `/data`, one more masked path, a sysctl and an `rshared` root.
 fn runc_default(uid: u32, args: &[&str]) -> serde_json::Value {
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     json!({
@@ -83,6 +83,7 @@ fn runc_default(uid: u32, args: &[&str]) -> serde_json::Value {
                 {"type": "mount"}, {"type": "cgroup"}
             ],
             "sysctl": {"net.ipv4.ip_forward": "1"},
+            "rootfsPropagation": "rshared",
             "maskedPaths": [
                 "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
                 "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
@@ -161,22 +162,24 @@ fn runc_default_config_runs_on_busybox() {
 }
 
 #[test]
-fn runc_default_config_as_root_keeps_its_capabilities() {
+fn runc_default_config_as_root_keeps_its_capabilities_and_root_propagation() {
     if !nix::unistd::geteuid().is_root() {
         eprintln!(
-            "skipped: runc_default_config_as_root_keeps_its_capabilities: needs root (CI runs \
-             as root)"
+            "skipped: runc_default_config_as_root_keeps_its_capabilities_and_root_propagation: \
+             needs root (CI runs as root)"
         );
         return;
     }
     let image = bundle();
+    // The root's mountinfo line: "ID PARENT MAJ:MIN ROOT / OPTIONS [shared:N ...] - ...".
     let (stdout, _) = run(
         image.dir(),
         0,
-        "id -u; grep -E '^Cap(Prm|Eff|Bnd):' /proc/self/status",
+        "id -u; grep -E '^Cap(Prm|Eff|Bnd):' /proc/self/status; \
+         grep -E '^[0-9]+ [0-9]+ [0-9:]+ [^ ]+ / ' /proc/self/mountinfo | grep -o 'shared:' ",
     );
     assert_eq!(
         stdout,
-        format!("0\nCapPrm:\t{CAPS}\nCapEff:\t{CAPS}\nCapBnd:\t{CAPS}\n")
+        format!("0\nCapPrm:\t{CAPS}\nCapEff:\t{CAPS}\nCapBnd:\t{CAPS}\nshared:\n")
     );
 }

@@ -252,7 +252,22 @@ impl PreparedRootfs {
             Err(errno) => return Err((Op::PivotRoot as u32, errno)),
         }
         // SAFETY: "/" is a NUL-terminated string.
-        unsafe { raw::chdir(c"/".as_ptr()) }.map_err(at(Op::ChdirRoot))
+        unsafe { raw::chdir(c"/".as_ptr()) }.map_err(at(Op::ChdirRoot))?;
+        if self.root_propagation != 0 {
+            let null = std::ptr::null();
+            // SAFETY: the target is a NUL-terminated string; the other pointers are null.
+            unsafe {
+                raw::mount(
+                    null,
+                    c"/".as_ptr(),
+                    null,
+                    self.root_propagation,
+                    null.cast(),
+                )
+            }
+            .map_err(at(Op::RootPropagation))?;
+        }
+        Ok(())
     }
 }
 

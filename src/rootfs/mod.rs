@@ -168,7 +168,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::cgroup::Bytes;
 use crate::error::io_errno;
-use crate::mount::{absolute, cstring, Mount, MountError, MountStep, PreparedMount};
+use crate::mount::{absolute, cstring, Mount, MountError, MountStep, PreparedMount, Propagation};
 use crate::namespace::Namespaces;
 use crate::{Errno, Error, Result, SetupStage};
 
@@ -290,6 +290,8 @@ pub struct Rootfs {
     masked: Vec<PathBuf>,
     read_only_paths: Vec<PathBuf>,
     chroot_fallback: bool,
+    /// `(propagation, recursive)` of `/` after `pivot_root`; `None`: private, as attached.
+    root_propagation: Option<(Propagation, bool)>,
     cgroup_writable: bool,
     etc_files: bool,
     userxattr: bool,
@@ -311,6 +313,7 @@ impl Rootfs {
             masked: DEFAULT_MASKED_PATHS.iter().map(PathBuf::from).collect(),
             read_only_paths: DEFAULT_READ_ONLY_PATHS.iter().map(PathBuf::from).collect(),
             chroot_fallback: false,
+            root_propagation: None,
             cgroup_writable: false,
             etc_files: true,
             userxattr: false,
@@ -513,6 +516,26 @@ impl Rootfs {
     #[must_use]
     pub fn chroot_fallback(mut self, allow: bool) -> Rootfs {
         self.chroot_fallback = allow;
+        self
+    }
+
+    /// The propagation of the container's `/` (with `recursive`, of every mount below it
+    /// too), set after `pivot_root` as the OCI spec's `linux.rootfsPropagation` asks (runc
+    /// and crun do the same): [`Propagation::Shared`] makes later mounts under `/` shared
+    /// within the container's mount namespace (a new peer group: the root was made private
+    /// when it was attached, so nothing reaches the host), [`Propagation::Slave`] of a
+    /// private mount leaves it private, [`Propagation::Unbindable`] refuses bind mounts of it.
+    /// Default: private, as attached. A failure is reported as `mount(MS_SHARED|...)` at
+    /// [`SetupStage::PivotRoot`].
+    ///
+    /// ```
+    /// use contain::mount::Propagation;
+    /// use contain::rootfs::Rootfs;
+    /// let rootfs = Rootfs::new("/srv/images/debian").root_propagation(Propagation::Shared, true);
+    /// ```
+    #[must_use]
+    pub fn root_propagation(mut self, propagation: Propagation, recursive: bool) -> Rootfs {
+        self.root_propagation = Some((propagation, recursive));
         self
     }
 
@@ -781,6 +804,19 @@ impl Rootfs {
             steps,
             read_only_root: self.host && self.mode == RootfsMode::ReadOnly,
             chroot_fallback: self.chroot_fallback || root_is_initramfs(),
+            root_propagation: self.root_propagation.map_or(0, |(p, recursive)| {
+                let flag = match p {
+                    Propagation::Private => libc::MS_PRIVATE,
+                    Propagation::Slave => libc::MS_SLAVE,
+                    Propagation::Shared => libc::MS_SHARED,
+                    Propagation::Unbindable => libc::MS_UNBINDABLE,
+                };
+                if recursive {
+                    flag | libc::MS_REC
+                } else {
+                    flag
+                }
+            }),
             userns,
         })
     }
@@ -1382,6 +1418,8 @@ pub(crate) struct PreparedRootfs {
     steps: Vec<Step>,
     read_only_root: bool,
     chroot_fallback: bool,
+    /// `MS_SHARED` (...) and `MS_REC` for `mount(2)` on `/` after `pivot_root`; 0 for none.
+    root_propagation: libc::c_ulong,
     userns: bool,
 }
 
@@ -1434,10 +1472,11 @@ pub(crate) enum Op {
     DetachOldRoot,
     Chroot,
     ChdirRoot,
+    RootPropagation,
 }
 
 impl Op {
-    const ALL: [Op; 44] = [
+    const ALL: [Op; 45] = [
         Op::MakePrivate,
         Op::ScratchOpen,
         Op::ScratchConfig,
@@ -1482,6 +1521,7 @@ impl Op {
         Op::DetachOldRoot,
         Op::Chroot,
         Op::ChdirRoot,
+        Op::RootPropagation,
     ];
 
     fn from_u32(n: u32) -> Option<Op> {
@@ -1519,6 +1559,7 @@ impl Op {
             PivotRoot => "pivot_root",
             Chroot => "chroot",
             ChdirRoot => "chdir",
+            RootPropagation => "mount(MS_SHARED|MS_SLAVE|MS_PRIVATE|MS_UNBINDABLE)",
         }
     }
 }

@@ -109,8 +109,26 @@ fn open_namespace(path: &Path, want: Namespaces) -> contain::Result<Namespace> {
 }
 
 /// `maskedPaths` and `readonlyPaths` on `rootfs`, less the library's own defaults (which
-/// every rootfs gets: a config that lists fewer still gets those).
-pub(crate) fn paths(linux: &Linux, mut rootfs: Rootfs) -> Rootfs {
+/// every rootfs gets: a config that lists fewer still gets those); `rootfsPropagation`
+/// (`[r]private`, `[r]shared`, `[r]slave`, `[r]unbindable`) as [`Rootfs::root_propagation`].
+///
+/// # Errors
+///
+/// [`contain::Error::Config`] for another `rootfsPropagation`.
+pub(crate) fn paths(linux: &Linux, mut rootfs: Rootfs) -> contain::Result<Rootfs> {
+    if let Some(p) = linux
+        .rootfs_propagation()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        let (propagation, recursive) = super::mounts::propagation(p).ok_or_else(|| {
+            refuse(
+                "linux.rootfsPropagation",
+                format!("{p:?} is not one of [r]private, [r]shared, [r]slave, [r]unbindable"),
+            )
+        })?;
+        rootfs = rootfs.root_propagation(propagation, recursive);
+    }
     let mut seen = Vec::new();
     for p in linux.masked_paths().as_deref().unwrap_or(&[]) {
         if !DEFAULT_MASKED_PATHS.contains(&p.as_str()) && !seen.contains(p) {
@@ -125,7 +143,7 @@ pub(crate) fn paths(linux: &Linux, mut rootfs: Rootfs) -> Rootfs {
             rootfs = rootfs.read_only_path(p);
         }
     }
-    rootfs
+    Ok(rootfs)
 }
 
 /// The library's maps for `maps`.
@@ -135,7 +153,7 @@ fn id_maps(maps: &[LinuxIdMapping]) -> Vec<IdMap> {
         .collect()
 }
 
-/// The rest of `linux` on `c`: id maps, sysctl, devices, rootfsPropagation, personality, and
+/// The rest of `linux` on `c`: id maps, sysctl, devices, personality, and
 /// warnings for what is not applied (intelRdt, mountLabel, ...).
 ///
 /// # Errors
@@ -191,13 +209,6 @@ pub(crate) fn apply(
         ));
     }
 
-    if let Some(p) = linux.rootfs_propagation() {
-        if !matches!(p.as_str(), "" | "private" | "rprivate") {
-            warn.say(format!(
-                "linux.rootfsPropagation: {p:?} not applied (the root is a private mount)"
-            ));
-        }
-    }
     if let Some(p) = linux.personality() {
         if p.domain() != LinuxPersonalityDomain::PerLinux
             || p.flags().as_ref().is_some_and(|f| !f.is_empty())

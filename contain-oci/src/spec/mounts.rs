@@ -216,7 +216,7 @@ fn options_on(
 }
 
 /// The propagation a mount(8) option names, and whether it is recursive.
-fn propagation(option: &str) -> Option<(Propagation, bool)> {
+pub(crate) fn propagation(option: &str) -> Option<(Propagation, bool)> {
     let (name, recursive) = match option.strip_prefix('r') {
         Some(rest @ ("private" | "shared" | "slave" | "unbindable")) => (rest, true),
         _ => (option, false),

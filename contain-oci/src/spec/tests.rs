@@ -384,20 +384,28 @@ fn devices_propagation_personality_warn() {
             {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229},
             {"path": "/dev/loop9", "type": "b", "major": 7, "minor": 9}
         ],
-        "rootfsPropagation": "shared",
         "personality": {"domain": "LINUX32"}
     }})));
-    assert_eq!(w.len(), 3, "{w:?}");
+    assert_eq!(w.len(), 2, "{w:?}");
     assert!(
         w[0].starts_with("linux.devices") && w[0].ends_with("/dev/fuse, /dev/loop9"),
         "{w:?}"
     );
-    assert!(w[1].starts_with("linux.rootfsPropagation"), "{w:?}");
-    assert!(w[2].starts_with("linux.personality"), "{w:?}");
-    let (_, w) = shown(&spec(json!({"linux": {
-        "rootfsPropagation": "rprivate", "personality": {"domain": "LINUX"}
+    assert!(w[1].starts_with("linux.personality"), "{w:?}");
+    let (c, w) = shown(&spec(json!({"linux": {
+        "rootfsPropagation": "rslave", "personality": {"domain": "LINUX"}
     }})));
     assert!(w.is_empty(), "{w:?}");
+    assert!(c.contains("root_propagation: Some((Slave, true))"), "{c}");
+    let (c, _) = shown(&spec(json!({"linux": {"rootfsPropagation": "unbindable"}})));
+    assert!(
+        c.contains("root_propagation: Some((Unbindable, false))"),
+        "{c}"
+    );
+    let (c, _) = shown(&spec(json!({})));
+    assert!(c.contains("root_propagation: None"), "{c}");
+    let (what, _) = refused(map(&spec(json!({"linux": {"rootfsPropagation": "bogus"}}))));
+    assert_eq!(what, "linux.rootfsPropagation");
 }
 
 #[test]
