@@ -39,7 +39,8 @@ use serde_json::json;
 
 /// runc 1.1's `runc spec` (rootfs read-only, hostname `runc`, the three capabilities, the
 /// mounts, masked and read-only paths, and the deny-all device rule), with `args`, a uid, a
-/// bind of `<bundle>/vol` at `/data`, one more masked path, a sysctl and an `rshared` root.
+/// bind of `<bundle>/vol` at `/data`, one more masked path, three device nodes, a sysctl and
+/// an `rshared` root.
 fn runc_default(uid: u32, args: &[&str]) -> serde_json::Value {
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     json!({
@@ -81,6 +82,12 @@ fn runc_default(uid: u32, args: &[&str]) -> serde_json::Value {
             "namespaces": [
                 {"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"},
                 {"type": "mount"}, {"type": "cgroup"}
+            ],
+            "devices": [
+                {"path": "/dev/test1", "type": "c", "major": 1, "minor": 3, "fileMode": 432,
+                 "uid": 10, "gid": 5},
+                {"path": "/dev/test2", "type": "b", "major": 7, "minor": 200},
+                {"path": "/dev/test3", "type": "p", "fileMode": 384}
             ],
             "sysctl": {"net.ipv4.ip_forward": "1"},
             "rootfsPropagation": "rshared",
@@ -162,10 +169,10 @@ fn runc_default_config_runs_on_busybox() {
 }
 
 #[test]
-fn runc_default_config_as_root_keeps_its_capabilities_and_root_propagation() {
+fn runc_default_config_as_root_keeps_caps_and_makes_devices_and_root_propagation() {
     if !nix::unistd::geteuid().is_root() {
         eprintln!(
-            "skipped: runc_default_config_as_root_keeps_its_capabilities_and_root_propagation: \
+            "skipped: runc_default_config_as_root_keeps_caps_and_makes_devices_and_root_propagation: \
              needs root (CI runs as root)"
         );
         return;
@@ -176,10 +183,16 @@ fn runc_default_config_as_root_keeps_its_capabilities_and_root_propagation() {
         image.dir(),
         0,
         "id -u; grep -E '^Cap(Prm|Eff|Bnd):' /proc/self/status; \
-         grep -E '^[0-9]+ [0-9]+ [0-9:]+ [^ ]+ / ' /proc/self/mountinfo | grep -o 'shared:' ",
+         grep -E '^[0-9]+ [0-9]+ [0-9:]+ [^ ]+ / ' /proc/self/mountinfo | grep -o 'shared:'; \
+         for d in /dev/test1 /dev/test2 /dev/test3; do stat -c '%n %F %t:%T %a %u:%g' $d; done",
     );
     assert_eq!(
         stdout,
-        format!("0\nCapPrm:\t{CAPS}\nCapEff:\t{CAPS}\nCapBnd:\t{CAPS}\nshared:\n")
+        format!(
+            "0\nCapPrm:\t{CAPS}\nCapEff:\t{CAPS}\nCapBnd:\t{CAPS}\nshared:\n\
+             /dev/test1 character special file 1:3 660 10:5\n\
+             /dev/test2 block special file 7:c8 666 0:0\n\
+             /dev/test3 fifo 0:0 600 0:0\n"
+        )
     );
 }

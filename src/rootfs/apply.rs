@@ -597,15 +597,28 @@ impl Step {
                 parent,
                 name,
                 rdev,
+                mode,
+                owner,
                 mknod,
                 bind,
             } => {
                 if *mknod {
                     let dir = open_dir(root, parent)?;
-                    let mode = libc::S_IFCHR | 0o666;
                     // SAFETY: `name` is a NUL-terminated string.
-                    match unsafe { raw::mknodat(dir.0, name.as_ptr(), mode, *rdev) } {
-                        Ok(()) => return Ok(()),
+                    match unsafe { raw::mknodat(dir.0, name.as_ptr(), *mode, *rdev) } {
+                        Ok(()) => {
+                            if let Some((uid, gid)) = *owner {
+                                crate::sys::fs::fchownat(
+                                    dir.0,
+                                    name,
+                                    uid,
+                                    gid,
+                                    libc::AT_SYMLINK_NOFOLLOW,
+                                )
+                                .map_err(at(Op::DeviceChown))?;
+                            }
+                            return Ok(());
+                        }
                         // No CAP_MKNOD: bind the host's node instead.
                         Err(Errno::EPERM) if bind.is_some() => {}
                         Err(errno) => return Err((Op::Mknod as u32, errno)),

@@ -8,25 +8,19 @@ use std::path::Path;
 use contain::idmap::IdMap;
 use contain::namespace::{Namespace, Namespaces};
 use contain::process::Container;
-use contain::rootfs::{Rootfs, DEFAULT_MASKED_PATHS, DEFAULT_READ_ONLY_PATHS};
+use contain::rootfs::{
+    DeviceNode, NodeKind, Rootfs, DEFAULT_MASKED_PATHS, DEFAULT_READ_ONLY_PATHS,
+};
 use contain::security::{
     Seccomp, SeccompAction, SeccompArch, SeccompArg, SeccompFlag, SeccompOp, SeccompProfile,
     SeccompRule,
 };
-use oci_spec::runtime::{Arch, Linux, LinuxIdMapping, LinuxNamespaceType, LinuxPersonalityDomain};
+use oci_spec::runtime::{
+    Arch, Linux, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, LinuxPersonalityDomain,
+};
 use serde::Serialize;
 
 use super::{refuse, Warn};
-
-/// The device nodes the library makes in every rootfs's `/dev`.
-const LIBRARY_DEVICES: [&str; 6] = [
-    "/dev/null",
-    "/dev/zero",
-    "/dev/full",
-    "/dev/random",
-    "/dev/urandom",
-    "/dev/tty",
-];
 
 /// The namespaces of `linux.namespaces`.
 #[derive(Debug, Default)]
@@ -109,13 +103,46 @@ fn open_namespace(path: &Path, want: Namespaces) -> contain::Result<Namespace> {
 }
 
 /// `maskedPaths` and `readonlyPaths` on `rootfs`, less the library's own defaults (which
-/// every rootfs gets: a config that lists fewer still gets those); `rootfsPropagation`
+/// every rootfs gets: a config that lists fewer still gets those); `devices` as
+/// [`Rootfs::device`] nodes (mode `0o666` and owner 0:0 unless given); `rootfsPropagation`
 /// (`[r]private`, `[r]shared`, `[r]slave`, `[r]unbindable`) as [`Rootfs::root_propagation`].
 ///
 /// # Errors
 ///
-/// [`contain::Error::Config`] for another `rootfsPropagation`.
+/// [`contain::Error::Config`] for another `rootfsPropagation`, a device of type `a` or with
+/// a negative or too large number.
 pub(crate) fn paths(linux: &Linux, mut rootfs: Rootfs) -> contain::Result<Rootfs> {
+    for d in linux.devices().as_deref().unwrap_or(&[]) {
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => NodeKind::Char,
+            LinuxDeviceType::B => NodeKind::Block,
+            LinuxDeviceType::P => NodeKind::Fifo,
+            LinuxDeviceType::A => {
+                return Err(refuse(
+                    "linux.devices",
+                    format!("{:?}: type \"a\" is a cgroup rule, not a node", d.path()),
+                ))
+            }
+        };
+        let number = |n: i64| {
+            u32::try_from(n).map_err(|_| {
+                refuse(
+                    "linux.devices",
+                    format!("{:?}: {n} is not a device number", d.path()),
+                )
+            })
+        };
+        let (major, minor) = if kind == NodeKind::Fifo {
+            (0, 0)
+        } else {
+            (number(d.major())?, number(d.minor())?)
+        };
+        rootfs = rootfs.device(
+            DeviceNode::new(d.path(), kind, major, minor)
+                .mode(d.file_mode().map_or(0o666, |m| m & 0o7777))
+                .owner(d.uid().unwrap_or(0), d.gid().unwrap_or(0)),
+        );
+    }
     if let Some(p) = linux
         .rootfs_propagation()
         .as_deref()
@@ -153,7 +180,7 @@ fn id_maps(maps: &[LinuxIdMapping]) -> Vec<IdMap> {
         .collect()
 }
 
-/// The rest of `linux` on `c`: id maps, sysctl, devices, personality, and
+/// The rest of `linux` on `c`: id maps, sysctl, personality, and
 /// warnings for what is not applied (intelRdt, mountLabel, ...).
 ///
 /// # Errors
@@ -191,22 +218,6 @@ pub(crate) fn apply(
         for (k, v) in keys {
             c = c.sysctl(k, v);
         }
-    }
-
-    let missing: Vec<String> = linux
-        .devices()
-        .as_deref()
-        .unwrap_or(&[])
-        .iter()
-        .map(|d| d.path().display().to_string())
-        .filter(|p| !LIBRARY_DEVICES.contains(&p.as_str()))
-        .collect();
-    if !missing.is_empty() {
-        warn.say(format!(
-            "linux.devices: not created (the runtime's /dev has only {}): {}",
-            LIBRARY_DEVICES.join(", "),
-            missing.join(", ")
-        ));
     }
 
     if let Some(p) = linux.personality() {

@@ -377,21 +377,35 @@ fn id_maps_sysctl_and_paths() {
 }
 
 #[test]
-fn devices_propagation_personality_warn() {
-    let (_, w) = shown(&spec(json!({"linux": {
+fn devices_propagation_personality() {
+    let (c, w) = shown(&spec(json!({"linux": {
         "devices": [
-            {"path": "/dev/null", "type": "c", "major": 1, "minor": 3},
-            {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229},
-            {"path": "/dev/loop9", "type": "b", "major": 7, "minor": 9}
+            {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 432,
+             "uid": 10, "gid": 5},
+            {"path": "/dev/loop9", "type": "b", "major": 7, "minor": 9},
+            {"path": "/dev/fifo", "type": "p"}
         ],
         "personality": {"domain": "LINUX32"}
     }})));
-    assert_eq!(w.len(), 2, "{w:?}");
     assert!(
-        w[0].starts_with("linux.devices") && w[0].ends_with("/dev/fuse, /dev/loop9"),
-        "{w:?}"
+        c.contains(
+            "devices: [DeviceNode { path: \"/dev/fuse\", kind: Char, major: 10, minor: 229, \
+             mode: 432, uid: 10, gid: 5 }, DeviceNode { path: \"/dev/loop9\", kind: Block, \
+             major: 7, minor: 9, mode: 438, uid: 0, gid: 0 }, DeviceNode { path: \"/dev/fifo\", \
+             kind: Fifo, major: 0, minor: 0, mode: 438, uid: 0, gid: 0 }]"
+        ),
+        "{c}"
     );
-    assert!(w[1].starts_with("linux.personality"), "{w:?}");
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].starts_with("linux.personality"), "{w:?}");
+    let (what, _) = refused(map(&spec(json!({"linux": {"devices": [
+        {"path": "/dev/x", "type": "a"}
+    ]}}))));
+    assert_eq!(what, "linux.devices");
+    let (what, _) = refused(map(&spec(json!({"linux": {"devices": [
+        {"path": "/dev/x", "type": "c", "major": -1, "minor": 0}
+    ]}}))));
+    assert_eq!(what, "linux.devices");
     let (c, w) = shown(&spec(json!({"linux": {
         "rootfsPropagation": "rslave", "personality": {"domain": "LINUX"}
     }})));
