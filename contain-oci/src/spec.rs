@@ -180,6 +180,7 @@ pub fn container(bundle: &Path, spec: &Spec) -> contain::Result<(Container, Warn
         rootfs = mounts::apply(
             bundle,
             spec.mounts().as_deref().unwrap_or(&[]),
+            has(contain::namespace::Namespaces::CGROUP),
             rootfs,
             &mut warn,
         )?;

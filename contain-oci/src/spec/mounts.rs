@@ -41,7 +41,9 @@ const STANDARD_OPTIONS: [&str; 12] = [
 
 /// `rootfs` with `mounts` added: the standard ones (see [`STANDARD`]) are left to the library
 /// (a `size=` of `/dev/shm` is its size, an `rw` `/sys/fs/cgroup` makes it writable, other
-/// options it cannot honour are warned about); the others become [`Mount`]s in order.
+/// options it cannot honour are warned about, and so is `/sys/fs/cgroup` without a cgroup
+/// namespace, `cgroupns`, where the library mounts none); the others become [`Mount`]s in
+/// order.
 ///
 /// # Errors
 ///
@@ -51,6 +53,7 @@ const STANDARD_OPTIONS: [&str; 12] = [
 pub(crate) fn apply(
     bundle: &Path,
     mounts: &[OciMount],
+    cgroupns: bool,
     mut rootfs: Rootfs,
     warn: &mut Warn,
 ) -> contain::Result<Rootfs> {
@@ -73,7 +76,7 @@ pub(crate) fn apply(
         }
 
         if let Some((_, types)) = STANDARD.iter().find(|(d, _)| Path::new(d) == dest) {
-            rootfs = standard(dest, typ, types, options, rootfs, warn)?;
+            rootfs = standard(dest, typ, types, options, cgroupns, rootfs, warn)?;
             continue;
         }
         let mount = match typ {
@@ -119,6 +122,7 @@ fn standard(
     typ: &str,
     types: &[&str],
     options: &[String],
+    cgroupns: bool,
     mut rootfs: Rootfs,
     warn: &mut Warn,
 ) -> contain::Result<Rootfs> {
@@ -149,10 +153,10 @@ fn standard(
             )),
         }
     }
-    if dest == Path::new("/sys/fs/cgroup") {
+    if dest == Path::new("/sys/fs/cgroup") && !cgroupns {
         warn.say(
-            "mounts: \"/sys/fs/cgroup\": mounted only with a cgroup namespace (a cgroup2 of \
-             the container's own cgroup, read-only unless \"rw\")",
+            "mounts: \"/sys/fs/cgroup\": not mounted without a cgroup namespace (the runtime \
+             mounts a cgroup2 of the container's own cgroup there in one)",
         );
     }
     Ok(rootfs)

@@ -1,7 +1,7 @@
 //! `process` (config.md#process): what runs, as whom, with which capabilities and limits.
 
 use contain::process::Container;
-use contain::security::{CapSet, Capability, Rlimit, Seccomp, Security};
+use contain::security::{CapSet, CapSets, Capability, Rlimit, Seccomp, Security};
 use oci_spec::runtime::{Capabilities, PosixRlimitType, Process};
 
 use super::{refuse, Warn, NO_PROCESS_PROGRAM};
@@ -10,12 +10,9 @@ use super::{refuse, Warn, NO_PROCESS_PROGRAM};
 /// settings it asks for, which the caller completes (seccomp, device rules) and applies last
 /// with [`Container::security`].
 ///
-/// Capabilities: the library keeps one set, used as bounding, effective and permitted, and
-/// empties inheritable and ambient (CVE-2022-29162). The set is the config's `bounding` (all
-/// five sets empty when `capabilities` is absent, as runc); an `effective` or `permitted`
-/// that differs from it, effective capabilities for a uid other than 0 (which the library
-/// drops at the identity switch, as docker does), and a non-empty `inheritable` or
-/// `ambient`, are warned about.
+/// Capabilities: `bounding` is the library's [`Security::capabilities`], the four others
+/// its [`Security::cap_sets`], each exactly as listed (an absent set is empty; without
+/// `capabilities` every set is empty, as runc does).
 ///
 /// # Errors
 ///
@@ -31,6 +28,7 @@ pub(crate) fn container(
         seccomp: Seccomp::Disabled,
         rlimits: Some(Vec::new()),
         new_session: true,
+        cap_sets: None,
         device_allowlist: None,
     };
     let Some(p) = process else {
@@ -83,37 +81,13 @@ pub(crate) fn container(
 
     if let Some(caps) = p.capabilities() {
         let set = |c: &Option<Capabilities>| c.as_ref().map(cap_set).unwrap_or(CapSet::EMPTY);
-        let bounding = set(caps.bounding());
-        security.capabilities = bounding;
-        for (name, other) in [
-            ("effective", set(caps.effective())),
-            ("permitted", set(caps.permitted())),
-        ] {
-            if other != bounding {
-                warn.say(format!(
-                    "process.capabilities.{name}: the container gets the bounding set \
-                     {bounding:?} as its {name} set instead of {other:?} (one set for both)"
-                ));
-            }
-        }
-        if user.uid() != 0 && !set(caps.effective()).is_empty() {
-            warn.say(format!(
-                "process.capabilities.effective: uid {} gets empty effective and permitted \
-                 sets (the library keeps them for uid 0 only; the bounding set is kept)",
-                user.uid()
-            ));
-        }
-        for (name, other) in [
-            ("inheritable", set(caps.inheritable())),
-            ("ambient", set(caps.ambient())),
-        ] {
-            if !other.is_empty() {
-                warn.say(format!(
-                    "process.capabilities.{name}: not applied, the {name} set stays empty \
-                     (CVE-2022-29162)"
-                ));
-            }
-        }
+        security.capabilities = set(caps.bounding());
+        security.cap_sets = Some(CapSets {
+            effective: set(caps.effective()),
+            permitted: set(caps.permitted()),
+            inheritable: set(caps.inheritable()),
+            ambient: set(caps.ambient()),
+        });
     }
 
     let mut limits = Vec::new();
