@@ -187,3 +187,34 @@ fn runc_default_config_as_root_keeps_caps_and_makes_devices_and_root_propagation
         )
     );
 }
+
+/// A profile that refuses `close_range` with EPERM, installed before the setup's own
+/// `close_range` (without noNewPrivileges the filter comes first, while the process may
+/// still install it): the setup falls back to closing one descriptor at a time, as with
+/// runtime-tools' default profile (which lists calls up to landlock's, but not close_range).
+#[test]
+fn profile_without_close_range_before_the_setup_ends() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: profile_without_close_range_before_the_setup_ends: needs root");
+        return;
+    }
+    let image = bundle();
+    let mut config = runc_default(0, &["sh", "-c", "echo started"]);
+    config["process"]["noNewPrivileges"] = json!(false);
+    config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ["close_range"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    let spec: Spec = serde_json::from_value(config).unwrap();
+    let (c, _) = container(image.dir(), &spec).expect("the config maps");
+    let out = c
+        .stdout(Stdio::Piped)
+        .stderr(Stdio::Piped)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"))
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success(), "{}", out.status);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "started\n");
+}

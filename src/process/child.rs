@@ -1116,10 +1116,13 @@ unsafe fn close_fds_except(plan: &ChildPlan<'_>) -> Result<(), Errno> {
         result = unsafe { sys::close_range(first, u32::MAX, 0) };
     }
     match result {
-        Err(Errno::ENOSYS) => {}
+        // ENOSYS: a kernel before 5.9, or a seccomp profile newer than 5.9 refusing it so;
+        // EPERM (which close_range itself never returns): a profile that does not list it,
+        // installed already (without no_new_privs, the filter comes before this step).
+        Err(Errno::ENOSYS | Errno::EPERM) => {}
         other => return other,
     }
-    // Kernels before 5.9: one descriptor at a time, up to the parent's limit.
+    // One descriptor at a time, up to the parent's limit.
     for fd in 3..plan.fd_limit {
         if !plan.keep_fds.contains(&fd) {
             // SAFETY: close of a number that may not be open (EBADF is fine).
