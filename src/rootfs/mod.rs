@@ -28,9 +28,9 @@
 //!      ... and a few files of `/etc`.
 //! 3. Inside the new root, every mount target is resolved with `openat2(RESOLVE_IN_ROOT)`
 //!    (see [`crate::mount`]): a symlink in the image (`/dev -> /host/dir`, `../../..`) can
-//!    only ever resolve inside the root. `/proc`, `/sys`, `/dev` (tmpfs; device nodes,
-//!    devpts, `/dev/shm`, `/dev/mqueue`, the fd links), the caller's mounts, then the masked
-//!    and read-only paths.
+//!    only ever resolve inside the root. `/proc`, `/dev` (tmpfs; device nodes, devpts,
+//!    `/dev/shm`, `/dev/mqueue`, the fd links), `/sys` (the order of runc's default mounts),
+//!    the caller's mounts, then the masked and read-only paths.
 //! 4. `pivot_root(".", ".")` from the new root, and the old root is detached
 //!    (`umount2(MNT_DETACH)`), so the host's mounts are gone from the container's namespace.
 //!
@@ -801,27 +801,6 @@ impl Rootfs {
             Mount::proc("/proc").nosuid().nodev().noexec(),
             Special::Proc,
         )?);
-        let sys = if (created | joined).contains(Namespaces::NET) {
-            Mount::sysfs("/sys")
-        } else {
-            Mount::bind("/sys", "/sys")
-        };
-        steps.push(Step::mount(
-            sys.read_only().nosuid().nodev().noexec(),
-            Special::Sysfs,
-        )?);
-        // With its own cgroup namespace the container sees its cgroup as the root of a fresh
-        // cgroup2 mount: read-only unless delegated (see `cgroup_writable`).
-        if created.contains(Namespaces::CGROUP) {
-            let cgroup = Mount::cgroup2("/sys/fs/cgroup").nosuid().nodev().noexec();
-            let cgroup = if self.cgroup_writable {
-                cgroup
-            } else {
-                cgroup.read_only()
-            };
-            steps.push(Step::mount(cgroup, Special::None)?);
-        }
-
         steps.push(Step::mount(
             Mount::tmpfs("/dev")
                 .mode(0o755)
@@ -865,6 +844,7 @@ impl Rootfs {
         steps.push(Step::mount(devpts, Special::None)?);
         steps.push(Step::mount(
             Mount::tmpfs("/dev/shm")
+                .source_name("shm")
                 .mode(0o1777)
                 .size(Bytes(self.shm_size.filter(|&b| b > 0).unwrap_or(SHM_SIZE)))
                 .nosuid()
@@ -877,6 +857,27 @@ impl Rootfs {
                 Mount::mqueue("/dev/mqueue").nosuid().nodev().noexec(),
                 Special::None,
             )?);
+        }
+        // /sys after /dev, in the order of runc's (and the OCI tools') default mounts.
+        let sys = if (created | joined).contains(Namespaces::NET) {
+            Mount::sysfs("/sys")
+        } else {
+            Mount::bind("/sys", "/sys")
+        };
+        steps.push(Step::mount(
+            sys.read_only().nosuid().nodev().noexec(),
+            Special::Sysfs,
+        )?);
+        // With its own cgroup namespace the container sees its cgroup as the root of a fresh
+        // cgroup2 mount: read-only unless delegated (see `cgroup_writable`).
+        if created.contains(Namespaces::CGROUP) {
+            let cgroup = Mount::cgroup2("/sys/fs/cgroup").nosuid().nodev().noexec();
+            let cgroup = if self.cgroup_writable {
+                cgroup
+            } else {
+                cgroup.read_only()
+            };
+            steps.push(Step::mount(cgroup, Special::None)?);
         }
 
         for m in &self.mounts {

@@ -110,6 +110,13 @@ pub(crate) fn apply(
                 ))
             }
         };
+        let mount = match m.source() {
+            // A new filesystem's source is a name (mountinfo shows it), a bind's a path.
+            Some(name) if typ != "bind" && !name.as_os_str().is_empty() => {
+                mount.source_name(name.to_string_lossy())
+            }
+            _ => mount,
+        };
         rootfs = rootfs.mount(options_on(mount, dest, typ, options, warn)?);
     }
     Ok(rootfs)

@@ -273,6 +273,7 @@ fn mounts_become_library_mounts() {
         "{mounts}"
     );
     assert!(mounts.contains("nr_inodes"), "{mounts}");
+    assert!(mounts.contains("source_name: Some(\"tmpfs\")"), "{mounts}");
     assert!(w.is_empty(), "{w:?}");
 }
 
