@@ -111,8 +111,8 @@ pub(crate) fn refuse(what: &'static str, reason: impl Into<String>) -> contain::
 /// The container `spec` describes, its root and relative paths taken from `bundle`.
 ///
 /// - `process`: args, env, cwd, user (uid, gid, additionalGids, umask),
-///   terminal, capabilities (the bounding set is the library's one set), rlimits (exactly
-///   those listed), noNewPrivileges. Without `process`: [`NO_PROCESS_PROGRAM`].
+///   terminal, capabilities (all five sets), rlimits (exactly those listed),
+///   noNewPrivileges. Without `process`: [`NO_PROCESS_PROGRAM`].
 ///   `oomScoreAdj` is not on the container: the runtime applies [`AfterCreate`] to the
 ///   parked process.
 /// - `root`: the bundle's rootfs bound read-write (runc writes into it), or read-only with
@@ -122,8 +122,10 @@ pub(crate) fn refuse(what: &'static str, reason: impl Into<String>) -> contain::
 ///   `bind`/`rbind` and `tmpfs` (and `proc`, `sysfs`, `devpts`, `mqueue`, `cgroup2`
 ///   elsewhere) become [`contain::mount::Mount`]s; other types are refused.
 /// - `linux`: namespaces (new, or joined by path), id maps, sysctl,
-///   maskedPaths/readonlyPaths, seccomp, devices, rootfsPropagation, personality.
-/// - `linux.resources` and `cgroupsPath`: cgroup v2 limits, device rules.
+///   maskedPaths/readonlyPaths, seccomp, devices (nodes), rootfsPropagation; personality
+///   other than `LINUX` is warned about.
+/// - `linux.resources` and `cgroupsPath`: cgroup v2 limits (with `unified`), device rules;
+///   the cgroup is made under `cgroupsPath`'s parent, not at the path itself (warned).
 ///
 /// Opening a namespace path (to join it) is the only thing it does on the host.
 ///
