@@ -63,5 +63,5 @@ pub use discover::{Hierarchy, HostCgroups, KernelController, V1Mount, V2Mount};
 pub use group::{Cgroup, IoUsage, OwnedCgroup, Usage, DROP_TIMEOUT};
 pub use parse::{CgroupEvents, CpuStat, IoStat, MemoryEvents, MemoryStat, PidsEvents};
 pub use place::{cleanup, cleanup_in, Cleanup, PARENT};
-pub use resources::{CgroupBuilder, LimitPolicy, Resources, SkippedLimit};
+pub use resources::{CgroupBuilder, LimitPolicy, Resources, SkippedLimit, UnifiedKey};
 pub use value::{Bytes, CpuList, CpuMax, Device, HugePageSize, IoMax, Max, Weight};

@@ -68,6 +68,83 @@ pub struct Resources {
     pub cpuset_mems: Option<CpuList>,
     /// `hugetlb.<size>.max`, per page size.
     pub hugetlb_max: Vec<(HugePageSize, Max<Bytes>)>,
+    /// Other interface files, written as given after the settings above (the OCI spec's
+    /// `linux.resources.unified`): see [`Resources::unified`].
+    pub unified: Vec<(UnifiedKey, String)>,
+}
+
+/// The name of a cgroup v2 interface file for [`Resources::unified`]: `<prefix>.<name>`
+/// (`memory.high`, `cgroup.max.descendants`), of ASCII lower-case letters, digits, `_` and
+/// `.`, at most 255 bytes, and none of the files that place processes or change the group's
+/// kind or state (`cgroup.procs`, `cgroup.threads`, `cgroup.subtree_control`,
+/// `cgroup.type`, `cgroup.freeze`, `cgroup.kill`), which are the runtime's, not a limit.
+///
+/// ```
+/// use contain::cgroup::UnifiedKey;
+/// assert!("memory.high".parse::<UnifiedKey>().is_ok());
+/// assert!("../memory.high".parse::<UnifiedKey>().is_err());
+/// assert!("cgroup.procs".parse::<UnifiedKey>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UnifiedKey(String);
+
+/// Files [`UnifiedKey`] refuses.
+const UNIFIED_REFUSED: [&str; 6] = [
+    "cgroup.procs",
+    "cgroup.threads",
+    "cgroup.subtree_control",
+    "cgroup.type",
+    "cgroup.freeze",
+    "cgroup.kill",
+];
+
+impl UnifiedKey {
+    /// The file name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The controller the file belongs to (its prefix, `memory` for `memory.high`); `None`
+    /// for the core `cgroup.*` files and prefixes this crate does not know.
+    pub fn controller(&self) -> Option<Controller> {
+        self.0.split_once('.').and_then(|(p, _)| p.parse().ok())
+    }
+}
+
+impl std::str::FromStr for UnifiedKey {
+    type Err = Error;
+
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming `cgroup unified key` for a name that is not `<prefix>.<name>`
+    /// of the allowed characters, or one of the refused files (see [`UnifiedKey`]).
+    fn from_str(s: &str) -> Result<UnifiedKey> {
+        let bad = |why: &str| Error::config("cgroup unified key", format!("{s:?}: {why}"));
+        let Some((prefix, rest)) = s.split_once('.') else {
+            return Err(bad("not <controller>.<file>"));
+        };
+        if prefix.is_empty() || rest.is_empty() || s.len() > 255 {
+            return Err(bad("not <controller>.<file>"));
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+        {
+            return Err(bad(
+                "only a-z, 0-9, '_' and '.' make an interface file name",
+            ));
+        }
+        if UNIFIED_REFUSED.contains(&s) {
+            return Err(bad("the runtime's own file, not a limit"));
+        }
+        Ok(UnifiedKey(s.to_owned()))
+    }
+}
+
+impl std::fmt::Display for UnifiedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 impl Resources {
@@ -190,6 +267,26 @@ impl Resources {
         self
     }
 
+    /// Writes `value` to the interface file `key` of the group, after every other setting
+    /// (the OCI spec's `linux.resources.unified`, config-linux.md#unified); an earlier value
+    /// for the same file is replaced. The key's controller (its prefix, when this crate knows
+    /// it) is enabled like the others'; a core `cgroup.*` file needs none.
+    ///
+    /// ```
+    /// use contain::cgroup::Resources;
+    /// let limits = Resources::new()
+    ///     .unified("memory.high".parse()?, "1G")
+    ///     .unified("cgroup.max.descendants".parse()?, "10");
+    /// assert_eq!(limits.controllers().len(), 1); // memory
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    #[must_use]
+    pub fn unified(mut self, key: UnifiedKey, value: impl Into<String>) -> Resources {
+        self.unified.retain(|(k, _)| *k != key);
+        self.unified.push((key, value.into()));
+        self
+    }
+
     /// The controllers these limits need, each once.
     pub fn controllers(&self) -> Vec<Controller> {
         let mut out = Vec::new();
@@ -220,6 +317,11 @@ impl Resources {
                 out.push(c);
             }
         }
+        for c in self.unified.iter().filter_map(|(k, _)| k.controller()) {
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
         out
     }
 
@@ -242,13 +344,13 @@ impl Resources {
 
     /// Every limit that is set, as written to its interface file, in the order they are
     /// applied: cpuset, memory (protections first, then limits, so a tightening never trips
-    /// over a stale value), cpu, pids, io, hugetlb.
+    /// over a stale value), cpu, pids, io, hugetlb, then the unified ones in order.
     pub(crate) fn settings(&self) -> Vec<Setting> {
         let mut out = Vec::new();
         let mut add = |controller, file: &str, value: Option<String>| {
             if let Some(value) = value {
                 out.push(Setting {
-                    controller,
+                    controller: Some(controller),
                     file: file.to_owned(),
                     value,
                 });
@@ -294,6 +396,13 @@ impl Resources {
         for (size, v) in &self.hugetlb_max {
             add(Hugetlb, &format!("hugetlb.{size}.max"), Some(s(v)));
         }
+        for (key, value) in &self.unified {
+            out.push(Setting {
+                controller: key.controller(),
+                file: key.as_str().to_owned(),
+                value: value.clone(),
+            });
+        }
         out
     }
 
@@ -325,6 +434,7 @@ impl Resources {
             Controller::Hugetlb => r.hugetlb_max.clear(),
             Controller::Rdma | Controller::Misc => {}
         }
+        r.unified.retain(|(k, _)| k.controller() != Some(c));
         r
     }
 
@@ -332,7 +442,7 @@ impl Resources {
     pub(crate) fn skip(&self, c: Controller, reason: &Error) -> Vec<SkippedLimit> {
         self.settings()
             .into_iter()
-            .filter(|s| s.controller == c)
+            .filter(|s| s.controller == Some(c))
             .map(|s| s.skipped(reason.clone()))
             .collect()
     }
@@ -341,7 +451,8 @@ impl Resources {
 /// One limit of a [`Resources`], as written to its interface file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Setting {
-    pub controller: Controller,
+    /// `None` for a core `cgroup.*` file (or an unknown prefix) of [`Resources::unified`].
+    pub controller: Option<Controller>,
     pub file: String,
     pub value: String,
 }
@@ -349,7 +460,9 @@ pub(crate) struct Setting {
 impl Setting {
     /// Writes the setting to its file in `cg`, which must have the controller enabled.
     fn write_to(&self, cg: &Cgroup) -> Result<()> {
-        cg.require_controller(self.controller)?;
+        if let Some(c) = self.controller {
+            cg.require_controller(c)?;
+        }
         let written = cg.write_interface(&self.file, &self.value);
         written.map_err(|e| match self.file.as_str() {
             "cpuset.cpus" | "cpuset.mems" => explain_cpuset(cg, &self.file, &self.value, e),
@@ -362,7 +475,7 @@ impl Setting {
         SkippedLimit {
             setting: self.file,
             value: self.value,
-            controller: Some(self.controller),
+            controller: self.controller,
             reason,
         }
     }
@@ -414,7 +527,8 @@ pub struct SkippedLimit {
     pub setting: String,
     /// The value, as it would have been written (e.g. `"67108864"`, `"max 100000"`).
     pub value: String,
-    /// The controller the setting belongs to; `None` for what belongs to none: `"cgroup"` (no
+    /// The controller the setting belongs to; `None` for a core `cgroup.*` file of
+    /// [`Resources::unified`] and for what belongs to none: `"cgroup"` (no
     /// cgroup could be made for the container at all: it runs without one, so
     /// [`Child::cgroup`](crate::process::Child::cgroup) is `None`,
     /// [`Child::kill_container`](crate::process::Child::kill_container) reaches only what its
@@ -427,13 +541,16 @@ pub struct SkippedLimit {
 }
 
 impl std::fmt::Display for SkippedLimit {
-    /// `memory.max=268435456 not applied: ` and the reason; for the entries of no controller,
-    /// e.g. `the container's own cgroup not made: ` and the reason.
+    /// `memory.max=268435456 not applied: ` and the reason (also for a core `cgroup.*` file
+    /// of [`Resources::unified`]); for the `"cgroup"` and `"devices"` entries, e.g. `the
+    /// container's own cgroup not made: ` and the reason.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.controller {
-            Some(_) => write!(f, "{}={} not applied: ", self.setting, self.value)?,
+        match self.setting.as_str() {
             // "cgroup", "devices": the value says what is missing.
-            None => write!(f, "{} not made: ", self.value)?,
+            "cgroup" | "devices" if self.controller.is_none() => {
+                write!(f, "{} not made: ", self.value)?
+            }
+            _ => write!(f, "{}={} not applied: ", self.setting, self.value)?,
         }
         write!(f, "{}", self.reason)
     }
@@ -624,6 +741,95 @@ mod tests {
             ..Resources::default()
         };
         assert_eq!(r.controllers(), vec![Controller::Cpu, Controller::Pids]);
+    }
+
+    #[test]
+    fn unified_keys_are_checked_and_written_last() {
+        for bad in [
+            "",
+            "memory",
+            ".high",
+            "memory.",
+            "../memory.high",
+            "memory/high",
+            "Memory.high",
+            "memory.high\n",
+            "cgroup.procs",
+            "cgroup.subtree_control",
+            "cgroup.kill",
+        ] {
+            let e = bad.parse::<UnifiedKey>().unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    Error::Config {
+                        what: "cgroup unified key",
+                        ..
+                    }
+                ),
+                "{bad:?}: {e}"
+            );
+        }
+        let key = |k: &str| k.parse::<UnifiedKey>().unwrap();
+        assert_eq!(key("memory.high").controller(), Some(Controller::Memory));
+        assert_eq!(key("cgroup.max.descendants").controller(), None);
+        assert_eq!(key("rdma.max").controller(), Some(Controller::Rdma));
+        let r = Resources::new()
+            .unified(key("memory.high"), "1")
+            .pids_max(5)
+            .unified(key("cgroup.max.depth"), "2")
+            .unified(key("memory.high"), "3");
+        assert_eq!(r.controllers(), vec![Controller::Pids, Controller::Memory]);
+        let files: Vec<_> = r
+            .settings()
+            .into_iter()
+            .map(|s| (s.controller, s.file, s.value))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                (Some(Controller::Pids), "pids.max".into(), "5".into()),
+                (None, "cgroup.max.depth".into(), "2".into()),
+                (Some(Controller::Memory), "memory.high".into(), "3".into()),
+            ]
+        );
+        let r = r.without(Controller::Memory);
+        assert_eq!(r.unified, [(key("cgroup.max.depth"), "2".to_owned())]);
+        let skipped = SkippedLimit {
+            setting: "cgroup.max.depth".into(),
+            value: "2".into(),
+            controller: None,
+            reason: Error::config("x", "y"),
+        };
+        assert!(
+            skipped
+                .to_string()
+                .starts_with("cgroup.max.depth=2 not applied: "),
+            "{skipped}"
+        );
+    }
+
+    /// As root with a cgroup v2 hierarchy: a core file of `unified` reaches the new group.
+    #[test]
+    fn unified_core_file_is_written() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: unified_core_file_is_written: needs root");
+            return;
+        }
+        if Cgroup::own().is_err() {
+            eprintln!("skipped: unified_core_file_is_written: no cgroup v2 here");
+            return;
+        }
+        let name = format!("contain-unified-{}", std::process::id());
+        let r = Resources::new().unified("cgroup.max.descendants".parse().unwrap(), "3");
+        let cg = CgroupBuilder::new(&name)
+            .resources(r)
+            .create_in_own()
+            .unwrap();
+        assert_eq!(cg.read_file("cgroup.max.descendants").unwrap().trim(), "3");
+        let path = cg.path().to_owned();
+        drop(cg);
+        assert!(!path.exists());
     }
 
     #[test]

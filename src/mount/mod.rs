@@ -178,6 +178,8 @@ pub struct Mount {
     ptmxmode: Option<u32>,
     gid: Option<u32>,
     options: Vec<(String, Option<String>)>,
+    /// The source of a new filesystem (its type when `None`).
+    source_name: Option<String>,
 }
 
 impl Mount {
@@ -199,6 +201,7 @@ impl Mount {
             ptmxmode: None,
             gid: None,
             options: Vec::new(),
+            source_name: None,
         }
     }
 
@@ -428,6 +431,21 @@ impl Mount {
         self
     }
 
+    /// For a new filesystem: the source name the kernel shows for it (mountinfo's source
+    /// field, `df`), e.g. `shm` for a tmpfs at `/dev/shm` as docker and runc name theirs.
+    /// Default: the filesystem type. Ignored for binds (their source is the path). A name
+    /// with a NUL is refused when the mount is prepared.
+    ///
+    /// ```
+    /// use contain::mount::Mount;
+    /// let m = Mount::tmpfs("/dev/shm").source_name("shm");
+    /// ```
+    #[must_use]
+    pub fn source_name(mut self, name: impl Into<String>) -> Mount {
+        self.source_name = Some(name.into());
+        self
+    }
+
     /// A filesystem option `key=value` passed as it is (e.g. tmpfs `nr_inodes`, proc
     /// `hidepid`, overlay `redirect_dir`). Not for binds.
     #[must_use]
@@ -513,7 +531,10 @@ impl Mount {
                 let fstype = kind.fstype();
                 Op::New {
                     fstype: cstring(OsStr::new(fstype), "filesystem type")?,
-                    source: cstring(OsStr::new(fstype), "mount source")?,
+                    source: cstring(
+                        OsStr::new(self.source_name.as_deref().unwrap_or(fstype)),
+                        "mount source",
+                    )?,
                     data: if data.is_empty() {
                         None
                     } else {

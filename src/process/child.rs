@@ -852,6 +852,20 @@ unsafe fn limit_privileges(plan: &ChildPlan<'_>) -> Step {
             Ok(_) | Err(Errno::EINVAL) => {}
             Err(e) => return Err(ChildError::new(SetupStage::Capabilities, e)),
         }
+        if sec.cap_sets.is_some() {
+            // Keep the permitted set across a switch to another uid, for `lock_down` to set
+            // the asked sets from (the flag is cleared again by execve).
+            sys::syscall6(
+                libc::SYS_prctl,
+                libc::PR_SET_KEEPCAPS as usize,
+                1,
+                0,
+                0,
+                0,
+                0,
+            )
+            .at(SetupStage::Capabilities)?;
+        }
         for (i, l) in sec.rlimits.iter().enumerate() {
             let fail = |e| ChildError {
                 stage: SetupStage::Rlimits,
@@ -938,7 +952,8 @@ unsafe fn apply_nofile_limit(sec: &PreparedSecurity) -> Step {
 }
 
 /// After the identity switch, right before exec: new session, effective/permitted/inheritable
-/// capabilities, no_new_privs. The seccomp filter comes after (see [`install_seccomp`]).
+/// capabilities (and ambient ones, with [`Security::cap_sets`](crate::security::Security::cap_sets)),
+/// no_new_privs. The seccomp filter comes after (see [`install_seccomp`]).
 unsafe fn lock_down(sec: &PreparedSecurity, tty: bool) -> Step {
     // SAFETY: setsid, ioctl, capget/capset on local header and data, prctl with integers.
     unsafe {
@@ -964,13 +979,37 @@ unsafe fn lock_down(sec: &PreparedSecurity, tty: bool) -> Step {
         sys::syscall3(libc::SYS_capget, hp, data.as_mut_ptr() as usize, 0)
             .at(SetupStage::Capabilities)?;
         for (i, d) in data.iter_mut().enumerate() {
-            let keep = (sec.keep >> (32 * i)) as u32;
-            d.effective &= keep;
-            d.permitted &= keep;
-            d.inheritable = 0;
+            let half = |set: u64| (set >> (32 * i)) as u32;
+            match sec.cap_sets {
+                Some(sets) => {
+                    d.effective = half(sets.effective.bits());
+                    d.permitted = half(sets.permitted.bits());
+                    d.inheritable = half(sets.inheritable.bits());
+                }
+                None => {
+                    d.effective &= half(sec.keep);
+                    d.permitted &= half(sec.keep);
+                    d.inheritable = 0;
+                }
+            }
         }
         sys::syscall3(libc::SYS_capset, hp, data.as_ptr() as usize, 0)
             .at(SetupStage::Capabilities)?;
+        if let Some(sets) = sec.cap_sets {
+            let ambient = sets.ambient.bits();
+            for cap in (0..=sec.last_cap).filter(|c| ambient & (1u64 << c) != 0) {
+                sys::syscall6(
+                    libc::SYS_prctl,
+                    libc::PR_CAP_AMBIENT as usize,
+                    libc::PR_CAP_AMBIENT_RAISE as usize,
+                    cap as usize,
+                    0,
+                    0,
+                    0,
+                )
+                .at(SetupStage::Capabilities)?;
+            }
+        }
         if sec.no_new_privs {
             sys::syscall6(
                 libc::SYS_prctl,
@@ -1077,10 +1116,13 @@ unsafe fn close_fds_except(plan: &ChildPlan<'_>) -> Result<(), Errno> {
         result = unsafe { sys::close_range(first, u32::MAX, 0) };
     }
     match result {
-        Err(Errno::ENOSYS) => {}
+        // ENOSYS: a kernel before 5.9, or a seccomp profile newer than 5.9 refusing it so;
+        // EPERM (which close_range itself never returns): a profile that does not list it,
+        // installed already (without no_new_privs, the filter comes before this step).
+        Err(Errno::ENOSYS | Errno::EPERM) => {}
         other => return other,
     }
-    // Kernels before 5.9: one descriptor at a time, up to the parent's limit.
+    // One descriptor at a time, up to the parent's limit.
     for fd in 3..plan.fd_limit {
         if !plan.keep_fds.contains(&fd) {
             // SAFETY: close of a number that may not be open (EBADF is fine).

@@ -252,7 +252,22 @@ impl PreparedRootfs {
             Err(errno) => return Err((Op::PivotRoot as u32, errno)),
         }
         // SAFETY: "/" is a NUL-terminated string.
-        unsafe { raw::chdir(c"/".as_ptr()) }.map_err(at(Op::ChdirRoot))
+        unsafe { raw::chdir(c"/".as_ptr()) }.map_err(at(Op::ChdirRoot))?;
+        if self.root_propagation != 0 {
+            let null = std::ptr::null();
+            // SAFETY: the target is a NUL-terminated string; the other pointers are null.
+            unsafe {
+                raw::mount(
+                    null,
+                    c"/".as_ptr(),
+                    null,
+                    self.root_propagation,
+                    null.cast(),
+                )
+            }
+            .map_err(at(Op::RootPropagation))?;
+        }
+        Ok(())
     }
 }
 
@@ -582,15 +597,28 @@ impl Step {
                 parent,
                 name,
                 rdev,
+                mode,
+                owner,
                 mknod,
                 bind,
             } => {
                 if *mknod {
                     let dir = open_dir(root, parent)?;
-                    let mode = libc::S_IFCHR | 0o666;
                     // SAFETY: `name` is a NUL-terminated string.
-                    match unsafe { raw::mknodat(dir.0, name.as_ptr(), mode, *rdev) } {
-                        Ok(()) => return Ok(()),
+                    match unsafe { raw::mknodat(dir.0, name.as_ptr(), *mode, *rdev) } {
+                        Ok(()) => {
+                            if let Some((uid, gid)) = *owner {
+                                crate::sys::fs::fchownat(
+                                    dir.0,
+                                    name,
+                                    uid,
+                                    gid,
+                                    libc::AT_SYMLINK_NOFOLLOW,
+                                )
+                                .map_err(at(Op::DeviceChown))?;
+                            }
+                            return Ok(());
+                        }
                         // No CAP_MKNOD: bind the host's node instead.
                         Err(Errno::EPERM) if bind.is_some() => {}
                         Err(errno) => return Err((Op::Mknod as u32, errno)),

@@ -28,9 +28,9 @@
 //!      ... and a few files of `/etc`.
 //! 3. Inside the new root, every mount target is resolved with `openat2(RESOLVE_IN_ROOT)`
 //!    (see [`crate::mount`]): a symlink in the image (`/dev -> /host/dir`, `../../..`) can
-//!    only ever resolve inside the root. `/proc`, `/sys`, `/dev` (tmpfs; device nodes,
-//!    devpts, `/dev/shm`, `/dev/mqueue`, the fd links), the caller's mounts, then the masked
-//!    and read-only paths.
+//!    only ever resolve inside the root. `/proc`, `/dev` (tmpfs; device nodes, devpts,
+//!    `/dev/shm`, `/dev/mqueue`, the fd links), `/sys` (the order of runc's default mounts),
+//!    the caller's mounts, then the masked and read-only paths.
 //! 4. `pivot_root(".", ".")` from the new root, and the old root is detached
 //!    (`umount2(MNT_DETACH)`), so the host's mounts are gone from the container's namespace.
 //!
@@ -168,7 +168,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::cgroup::Bytes;
 use crate::error::io_errno;
-use crate::mount::{absolute, cstring, Mount, MountError, MountStep, PreparedMount};
+use crate::mount::{absolute, cstring, Mount, MountError, MountStep, PreparedMount, Propagation};
 use crate::namespace::Namespaces;
 use crate::{Errno, Error, Result, SetupStage};
 
@@ -254,6 +254,73 @@ const DEVICES: &[(&str, u32, u32)] = &[
     ("tty", 5, 0),
 ];
 
+/// The kind of a [`DeviceNode`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeKind {
+    /// A character device (`S_IFCHR`).
+    Char,
+    /// A block device (`S_IFBLK`).
+    Block,
+    /// A named pipe (`S_IFIFO`; major and minor are ignored).
+    Fifo,
+}
+
+/// One more node in the container's `/dev` (or elsewhere): the OCI spec's `linux.devices`
+/// entry (config-linux.md#devices). See [`Rootfs::device`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeviceNode {
+    /// Its path in the container, absolute; the parent directory must exist.
+    pub path: PathBuf,
+    /// Character device, block device or fifo.
+    pub kind: NodeKind,
+    /// Major number.
+    pub major: u32,
+    /// Minor number.
+    pub minor: u32,
+    /// Permission bits (`0o666` by default; no file type bits).
+    pub mode: u32,
+    /// Owner uid and gid (`0`, `0` by default), as the container's user namespace maps them.
+    pub uid: u32,
+    /// Owner gid.
+    pub gid: u32,
+}
+
+impl DeviceNode {
+    /// A node at `path` of `kind` and `major:minor`, mode `0o666`, owned by 0:0.
+    ///
+    /// ```
+    /// use contain::rootfs::{DeviceNode, NodeKind};
+    /// let fuse = DeviceNode::new("/dev/fuse", NodeKind::Char, 10, 229);
+    /// assert_eq!(fuse.mode, 0o666);
+    /// ```
+    pub fn new(path: impl Into<PathBuf>, kind: NodeKind, major: u32, minor: u32) -> DeviceNode {
+        DeviceNode {
+            path: path.into(),
+            kind,
+            major,
+            minor,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        }
+    }
+
+    /// The permission bits (only `0o7777` counts).
+    #[must_use]
+    pub fn mode(mut self, mode: u32) -> DeviceNode {
+        self.mode = mode;
+        self
+    }
+
+    /// The owner.
+    #[must_use]
+    pub fn owner(mut self, uid: u32, gid: u32) -> DeviceNode {
+        self.uid = uid;
+        self.gid = gid;
+        self
+    }
+}
+
 /// The container's root filesystem: plain data until the container is spawned.
 ///
 /// ```no_run
@@ -289,7 +356,10 @@ pub struct Rootfs {
     mounts: Vec<Mount>,
     masked: Vec<PathBuf>,
     read_only_paths: Vec<PathBuf>,
+    devices: Vec<DeviceNode>,
     chroot_fallback: bool,
+    /// `(propagation, recursive)` of `/` after `pivot_root`; `None`: private, as attached.
+    root_propagation: Option<(Propagation, bool)>,
     cgroup_writable: bool,
     etc_files: bool,
     userxattr: bool,
@@ -310,7 +380,9 @@ impl Rootfs {
             mounts: Vec::new(),
             masked: DEFAULT_MASKED_PATHS.iter().map(PathBuf::from).collect(),
             read_only_paths: DEFAULT_READ_ONLY_PATHS.iter().map(PathBuf::from).collect(),
+            devices: Vec::new(),
             chroot_fallback: false,
+            root_propagation: None,
             cgroup_writable: false,
             etc_files: true,
             userxattr: false,
@@ -516,6 +588,48 @@ impl Rootfs {
         self
     }
 
+    /// Adds a device node (or fifo), made after `/dev` and its standard nodes with `mknod`
+    /// with exactly `node.mode` and then `fchownat` to `node.uid`:`node.gid` (the OCI spec's
+    /// `linux.devices`). A node at the path of one of the standard nodes (`/dev/null`, ...)
+    /// replaces it. In a user namespace, where `mknod` of a device is not allowed, the host's
+    /// node at the same path is bound instead when it is the same device (a fifo is made
+    /// there too); `spawn` fails with [`Error::Unsupported`] naming the path when the host
+    /// has none. `mknod` failing with `EPERM` (no `CAP_MKNOD`) falls back to the same bind.
+    /// The parent directory must exist (`/dev` does): `spawn` fails with `openat2: ENOENT`
+    /// for it otherwise.
+    ///
+    /// ```
+    /// use contain::rootfs::{DeviceNode, NodeKind, Rootfs};
+    /// let rootfs = Rootfs::new("/srv/images/debian")
+    ///     .device(DeviceNode::new("/dev/fuse", NodeKind::Char, 10, 229).mode(0o660).owner(0, 5));
+    /// ```
+    #[must_use]
+    pub fn device(mut self, node: DeviceNode) -> Rootfs {
+        self.devices.retain(|d| d.path != node.path);
+        self.devices.push(node);
+        self
+    }
+
+    /// The propagation of the container's `/` (with `recursive`, of every mount below it
+    /// too), set after `pivot_root` as the OCI spec's `linux.rootfsPropagation` asks (runc
+    /// and crun do the same): [`Propagation::Shared`] makes later mounts under `/` shared
+    /// within the container's mount namespace (a new peer group: the root was made private
+    /// when it was attached, so nothing reaches the host), [`Propagation::Slave`] of a
+    /// private mount leaves it private, [`Propagation::Unbindable`] refuses bind mounts of it.
+    /// Default: private, as attached. A failure is reported as `mount(MS_SHARED|...)` at
+    /// [`SetupStage::PivotRoot`].
+    ///
+    /// ```
+    /// use contain::mount::Propagation;
+    /// use contain::rootfs::Rootfs;
+    /// let rootfs = Rootfs::new("/srv/images/debian").root_propagation(Propagation::Shared, true);
+    /// ```
+    #[must_use]
+    pub fn root_propagation(mut self, propagation: Propagation, recursive: bool) -> Rootfs {
+        self.root_propagation = Some((propagation, recursive));
+        self
+    }
+
     /// Mounts the container's cgroup (`/sys/fs/cgroup`, with a new cgroup namespace) writable,
     /// delegating it to the container on purpose. By default it is read-only: a container
     /// that could write its own cgroup could lift its limits (CVE-2023-25809).
@@ -687,27 +801,6 @@ impl Rootfs {
             Mount::proc("/proc").nosuid().nodev().noexec(),
             Special::Proc,
         )?);
-        let sys = if (created | joined).contains(Namespaces::NET) {
-            Mount::sysfs("/sys")
-        } else {
-            Mount::bind("/sys", "/sys")
-        };
-        steps.push(Step::mount(
-            sys.read_only().nosuid().nodev().noexec(),
-            Special::Sysfs,
-        )?);
-        // With its own cgroup namespace the container sees its cgroup as the root of a fresh
-        // cgroup2 mount: read-only unless delegated (see `cgroup_writable`).
-        if created.contains(Namespaces::CGROUP) {
-            let cgroup = Mount::cgroup2("/sys/fs/cgroup").nosuid().nodev().noexec();
-            let cgroup = if self.cgroup_writable {
-                cgroup
-            } else {
-                cgroup.read_only()
-            };
-            steps.push(Step::mount(cgroup, Special::None)?);
-        }
-
         steps.push(Step::mount(
             Mount::tmpfs("/dev")
                 .mode(0o755)
@@ -717,9 +810,19 @@ impl Rootfs {
             Special::None,
         )?);
         for &(name, major, minor) in DEVICES {
+            if self
+                .devices
+                .iter()
+                .any(|d| d.path == Path::new("/dev").join(name))
+            {
+                continue;
+            }
             if let Some(step) = Step::device(name, major, minor, userns)? {
                 steps.push(step);
             }
+        }
+        for node in &self.devices {
+            steps.push(Step::node(node, userns)?);
         }
         for (name, target) in [
             ("fd", "/proc/self/fd"),
@@ -741,6 +844,7 @@ impl Rootfs {
         steps.push(Step::mount(devpts, Special::None)?);
         steps.push(Step::mount(
             Mount::tmpfs("/dev/shm")
+                .source_name("shm")
                 .mode(0o1777)
                 .size(Bytes(self.shm_size.filter(|&b| b > 0).unwrap_or(SHM_SIZE)))
                 .nosuid()
@@ -753,6 +857,27 @@ impl Rootfs {
                 Mount::mqueue("/dev/mqueue").nosuid().nodev().noexec(),
                 Special::None,
             )?);
+        }
+        // /sys after /dev, in the order of runc's (and the OCI tools') default mounts.
+        let sys = if (created | joined).contains(Namespaces::NET) {
+            Mount::sysfs("/sys")
+        } else {
+            Mount::bind("/sys", "/sys")
+        };
+        steps.push(Step::mount(
+            sys.read_only().nosuid().nodev().noexec(),
+            Special::Sysfs,
+        )?);
+        // With its own cgroup namespace the container sees its cgroup as the root of a fresh
+        // cgroup2 mount: read-only unless delegated (see `cgroup_writable`).
+        if created.contains(Namespaces::CGROUP) {
+            let cgroup = Mount::cgroup2("/sys/fs/cgroup").nosuid().nodev().noexec();
+            let cgroup = if self.cgroup_writable {
+                cgroup
+            } else {
+                cgroup.read_only()
+            };
+            steps.push(Step::mount(cgroup, Special::None)?);
         }
 
         for m in &self.mounts {
@@ -781,6 +906,19 @@ impl Rootfs {
             steps,
             read_only_root: self.host && self.mode == RootfsMode::ReadOnly,
             chroot_fallback: self.chroot_fallback || root_is_initramfs(),
+            root_propagation: self.root_propagation.map_or(0, |(p, recursive)| {
+                let flag = match p {
+                    Propagation::Private => libc::MS_PRIVATE,
+                    Propagation::Slave => libc::MS_SLAVE,
+                    Propagation::Shared => libc::MS_SHARED,
+                    Propagation::Unbindable => libc::MS_UNBINDABLE,
+                };
+                if recursive {
+                    flag | libc::MS_REC
+                } else {
+                    flag
+                }
+            }),
             userns,
         })
     }
@@ -1300,6 +1438,10 @@ enum Step {
         parent: InRoot,
         name: CString,
         rdev: u64,
+        /// `S_IF*` type and permission bits for `mknod`.
+        mode: u32,
+        /// `fchownat` after `mknod`; `None` to leave it the creator's.
+        owner: Option<(u32, u32)>,
         /// Try `mknod` first (not in a user namespace).
         mknod: bool,
         /// A bind of the host's node: in a user namespace, or where `mknod` says `EPERM`.
@@ -1351,9 +1493,59 @@ impl Step {
             parent,
             name,
             rdev,
+            mode: libc::S_IFCHR | 0o666,
+            owner: None,
             mknod: !userns,
             bind,
         }))
+    }
+
+    /// A caller's [`DeviceNode`]: `mknod` (a fifo even in a user namespace), else a bind of
+    /// the host's same node at the same path.
+    fn node(node: &DeviceNode, userns: bool) -> Result<Step> {
+        let (file_type, rdev) = match node.kind {
+            NodeKind::Char => (libc::S_IFCHR, libc::makedev(node.major, node.minor)),
+            NodeKind::Block => (libc::S_IFBLK, libc::makedev(node.major, node.minor)),
+            NodeKind::Fifo => (libc::S_IFIFO, 0),
+        };
+        let path = absolute(&node.path, "device path")?;
+        let host_has_it = node.kind != NodeKind::Fifo
+            && std::fs::metadata(&path).is_ok_and(|m| {
+                let t = m.file_type();
+                m.rdev() == rdev
+                    && if node.kind == NodeKind::Char {
+                        t.is_char_device()
+                    } else {
+                        t.is_block_device()
+                    }
+            });
+        let bind = if host_has_it {
+            Some(Mount::bind(&path, &path).recursive(false).prepare()?)
+        } else {
+            None
+        };
+        let mknod = !userns || node.kind == NodeKind::Fifo;
+        if !mknod && bind.is_none() {
+            return Err(Error::unsupported(
+                "device node",
+                format!(
+                    "{}: a user namespace may not mknod a device, and the host has no such                      node ({}:{}) at that path to bind",
+                    path.display(),
+                    node.major,
+                    node.minor
+                ),
+            ));
+        }
+        let (parent, name) = InRoot::split(&path, "device")?;
+        Ok(Step::Device {
+            parent,
+            name,
+            rdev,
+            mode: file_type | (node.mode & 0o7777),
+            owner: Some((node.uid, node.gid)),
+            mknod,
+            bind,
+        })
     }
 
     /// The container path this step works on.
@@ -1382,6 +1574,8 @@ pub(crate) struct PreparedRootfs {
     steps: Vec<Step>,
     read_only_root: bool,
     chroot_fallback: bool,
+    /// `MS_SHARED` (...) and `MS_REC` for `mount(2)` on `/` after `pivot_root`; 0 for none.
+    root_propagation: libc::c_ulong,
     userns: bool,
 }
 
@@ -1434,10 +1628,12 @@ pub(crate) enum Op {
     DetachOldRoot,
     Chroot,
     ChdirRoot,
+    RootPropagation,
+    DeviceChown,
 }
 
 impl Op {
-    const ALL: [Op; 44] = [
+    const ALL: [Op; 46] = [
         Op::MakePrivate,
         Op::ScratchOpen,
         Op::ScratchConfig,
@@ -1482,6 +1678,8 @@ impl Op {
         Op::DetachOldRoot,
         Op::Chroot,
         Op::ChdirRoot,
+        Op::RootPropagation,
+        Op::DeviceChown,
     ];
 
     fn from_u32(n: u32) -> Option<Op> {
@@ -1519,6 +1717,8 @@ impl Op {
             PivotRoot => "pivot_root",
             Chroot => "chroot",
             ChdirRoot => "chdir",
+            RootPropagation => "mount(MS_SHARED|MS_SLAVE|MS_PRIVATE|MS_UNBINDABLE)",
+            DeviceChown => "fchownat",
         }
     }
 }

@@ -475,6 +475,22 @@ impl Rlimit {
     }
 }
 
+/// The effective, permitted, inheritable and ambient capability sets the command gets, as
+/// the OCI spec's `process.capabilities` gives them (config.md#process; capabilities(7)).
+/// See [`Security::cap_sets`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CapSets {
+    /// The effective set before `execve`.
+    pub effective: CapSet,
+    /// The permitted set before `execve`.
+    pub permitted: CapSet,
+    /// The inheritable set.
+    pub inheritable: CapSet,
+    /// The ambient set (each must also be permitted and inheritable): what a program without
+    /// file capabilities keeps across `execve` when its user is not root.
+    pub ambient: CapSet,
+}
+
 /// The security settings of a container; see the module docs for the defaults.
 ///
 /// ```no_run
@@ -513,6 +529,15 @@ pub struct Security {
     pub rlimits: Option<Vec<Rlimit>>,
     /// `setsid()` before exec.
     pub new_session: bool,
+    /// The four other capability sets, set exactly, after the identity switch, right before
+    /// `execve` (a uid other than 0 keeps its permitted set across the switch with
+    /// `PR_SET_KEEPCAPS`), ambient capabilities raised one by one. `None` (the default):
+    /// effective and permitted are [`capabilities`](Self::capabilities) for uid 0 and empty
+    /// for another uid (the kernel clears them at the switch, as docker has it), inheritable
+    /// and ambient empty (CVE-2022-29162). What `execve` then makes of them is the kernel's
+    /// rule (capabilities(7)): a non-root program without file capabilities keeps only the
+    /// ambient set.
+    pub cap_sets: Option<CapSets>,
     /// The devices the container may open, enforced by a `BPF_CGROUP_DEVICE` program on the
     /// cgroup `spawn` creates for it ([`Container::resources`](crate::process::Container::resources));
     /// `None` for no filter. Without a cgroup of its own, the default seccomp filter's ban on
@@ -528,6 +553,7 @@ impl Default for Security {
             seccomp: Seccomp::Default,
             rlimits: None,
             new_session: true,
+            cap_sets: None,
             device_allowlist: Some(DeviceRule::default_allowlist()),
         }
     }
@@ -543,6 +569,7 @@ impl Security {
             seccomp: Seccomp::Disabled,
             rlimits: Some(Vec::new()),
             new_session: false,
+            cap_sets: None,
             device_allowlist: None,
         }
     }
@@ -589,6 +616,8 @@ pub(crate) struct PreparedSecurity {
     pub custom_filter: bool,
     pub rlimits: Vec<Rlimit>,
     pub new_session: bool,
+    /// [`Security::cap_sets`].
+    pub cap_sets: Option<CapSets>,
 }
 
 impl PreparedSecurity {
@@ -648,6 +677,7 @@ impl PreparedSecurity {
             custom_filter: matches!(s.seccomp, Seccomp::Program(_) | Seccomp::Profile(_)),
             rlimits: s.rlimits.clone().unwrap_or_else(Security::default_rlimits),
             new_session: s.new_session,
+            cap_sets: s.cap_sets,
         })
     }
 }
