@@ -276,6 +276,58 @@ fn joining_namespaces_allocates_nothing_in_the_child() {
     first.wait().unwrap();
 }
 
+/// What an OCI runtime adds to the setup: extra device nodes (mknod, or a bind of the
+/// host's node in a user namespace), the propagation of the new root, and exact capability
+/// sets kept across a switch to another uid.
+#[test]
+fn oci_device_nodes_root_propagation_and_cap_sets_allocate_nothing_in_the_child() {
+    use contain::mount::Propagation;
+    use contain::rootfs::{DeviceNode, NodeKind};
+    use contain::security::{CapSet, CapSets, Security};
+    if !is_root("oci_device_nodes_root_propagation_and_cap_sets_allocate_nothing_in_the_child") {
+        return;
+    }
+    let image = BusyboxRootfs::new("noalloc-oci");
+    let caps = CapSet::EMPTY.with("NET_BIND_SERVICE".parse().unwrap());
+    let mut security = Security::default();
+    security.capabilities = caps;
+    security.cap_sets = Some(CapSets {
+        effective: caps,
+        permitted: caps,
+        inheritable: caps,
+        ambient: caps,
+    });
+    for userns in [false, true] {
+        let ns = if userns {
+            Namespaces::all()
+        } else {
+            Namespaces::all() - Namespaces::USER
+        };
+        let rootfs = Rootfs::new(image.root())
+            .mode(RootfsMode::ReadOnly)
+            .device(DeviceNode::new("/dev/kmsg", NodeKind::Char, 1, 11))
+            .root_propagation(Propagation::Shared, true);
+        let mut c = Container::new("/bin/sh")
+            .args([
+                "-c",
+                "ls -l /dev/kmsg | head -c 1; grep -q '^CapAmb:.*400$' /proc/self/status || exit 1; exit 7",
+            ])
+            .namespaces(ns)
+            .uid(1000)
+            .gid(1000)
+            .security(security.clone())
+            .rootfs(rootfs);
+        if userns {
+            c = c
+                .uid_map(&[IdMap::new(0, 0, 65_536)])
+                .gid_map(&[IdMap::new(0, 0, 65_536)]);
+        }
+        let o = output(c);
+        assert_eq!(o.status.code(), Some(7), "userns {userns}: {o:?}");
+        assert_eq!(stdout(&o), "c", "userns {userns}");
+    }
+}
+
 #[test]
 fn rootfs_assembly_allocates_nothing_in_the_child() {
     if !is_root("rootfs_assembly_allocates_nothing_in_the_child") {

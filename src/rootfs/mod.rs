@@ -1529,7 +1529,7 @@ impl Step {
             return Err(Error::unsupported(
                 "device node",
                 format!(
-                    "{}: a user namespace may not mknod a device, and the host has no such                      node ({}:{}) at that path to bind",
+                    "{}: a user namespace may not mknod a device, and the host has no such node ({}:{}) at that path to bind",
                     path.display(),
                     node.major,
                     node.minor
