@@ -289,14 +289,16 @@ fn oci_device_nodes_root_propagation_and_cap_sets_allocate_nothing_in_the_child(
     }
     let image = BusyboxRootfs::new("noalloc-oci");
     let caps = CapSet::EMPTY.with("NET_BIND_SERVICE".parse().unwrap());
-    let mut security = Security::default();
-    security.capabilities = caps;
-    security.cap_sets = Some(CapSets {
-        effective: caps,
-        permitted: caps,
-        inheritable: caps,
-        ambient: caps,
-    });
+    let security = Security {
+        capabilities: caps,
+        cap_sets: Some(CapSets {
+            effective: caps,
+            permitted: caps,
+            inheritable: caps,
+            ambient: caps,
+        }),
+        ..Security::default()
+    };
     for userns in [false, true] {
         let ns = if userns {
             Namespaces::all()
