@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -191,6 +191,15 @@ impl Locked {
             return Err(not_exist(id));
         }
         let lock = open_lock(&dir).map_err(|e| if dir.is_dir() { e } else { not_exist(id) })?;
+        // Whoever held the lock before us may have deleted the container: the file we
+        // locked is then unlinked (or a new `create` made another), not ROOT/ID/lock.
+        let held = lock
+            .metadata()
+            .map_err(|e| Error::io("fstat", dir.join("lock"), e))?;
+        match std::fs::metadata(dir.join("lock")) {
+            Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => {}
+            _ => return Err(not_exist(id)),
+        }
         Ok(Locked {
             dir,
             id: id.to_owned(),

@@ -1,0 +1,477 @@
+//! The contain-oci binary driven as containerd and runtime-tools drive runc: create ->
+//! running -> stopped, the error words callers match, the lock, ids that could escape the
+//! root. Each test makes a bundle with a busybox rootfs and a state root in its own temporary
+//! directory. The container tests need root (they say so and skip otherwise).
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_contain-oci");
+
+fn is_root(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("{test}: skipped, needs root");
+    }
+    root
+}
+
+/// A temporary directory, removed (with what is in it) on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let base = std::env::temp_dir();
+        for n in 0.. {
+            let p = base.join(format!("contain-oci-{tag}-{}-{n}", std::process::id()));
+            if std::fs::create_dir(&p).is_ok() {
+                return TempDir(p);
+            }
+        }
+        unreachable!()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A static busybox from the host (`$CONTAIN_TEST_BUSYBOX`, /bin/busybox, /usr/bin/busybox).
+fn busybox() -> PathBuf {
+    let env = std::env::var_os("CONTAIN_TEST_BUSYBOX").map(PathBuf::from);
+    env.into_iter()
+        .chain(["/bin/busybox".into(), "/usr/bin/busybox".into()])
+        .find(|p| p.exists())
+        .expect("these tests need a static busybox (apt-get install busybox-static)")
+}
+
+/// A test's bundle (`dir/bundle` with `rootfs/` and config.json) and state root (`dir/root`).
+struct Bundle {
+    dir: TempDir,
+}
+
+impl Bundle {
+    /// A bundle whose process runs `args` in a busybox rootfs.
+    fn new(tag: &str, args: &[&str]) -> Bundle {
+        let dir = TempDir::new(tag);
+        let rootfs = dir.0.join("bundle/rootfs");
+        std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+        for d in ["proc", "dev", "sys", "tmp"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::copy(busybox(), rootfs.join("bin/busybox")).unwrap();
+        for applet in ["sh", "sleep", "echo", "true", "cat", "trap"] {
+            symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+        }
+        let b = Bundle { dir };
+        b.config(args);
+        b
+    }
+
+    fn config(&self, args: &[&str]) {
+        let config = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {
+                "args": args,
+                "env": ["PATH=/bin"],
+                "cwd": "/",
+                "user": { "uid": 0, "gid": 0 }
+            },
+            "root": { "path": "rootfs" },
+            "hostname": "lifecycle",
+            "annotations": { "test": "lifecycle" }
+        });
+        std::fs::write(self.bundle().join("config.json"), config.to_string()).unwrap();
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.dir.0.join("bundle")
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.0.join("root")
+    }
+
+    /// `contain-oci --root ROOT ARGS...`, stdio captured.
+    fn oci(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--root")
+            .arg(self.root())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// `create --bundle BUNDLE ID`, the container's stdout and stderr going to `out`.
+    fn create(&self, id: &str, out: &Path) -> Output {
+        let f = std::fs::File::create(out).unwrap();
+        let status = Command::new(BIN)
+            .arg("--root")
+            .arg(self.root())
+            .args(["create", "--bundle"])
+            .arg(self.bundle())
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .status()
+            .unwrap();
+        Output {
+            status,
+            stdout: Vec::new(),
+            stderr: std::fs::read(out).unwrap(),
+        }
+    }
+
+    fn state(&self, id: &str) -> serde_json::Value {
+        let out = self.oci(&["state", id]);
+        assert!(out.status.success(), "state {id}: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A pidfd of `pid` (none: already reaped).
+fn pidfd(pid: i64) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    // SAFETY: a descriptor the kernel just opened, owned by nobody else.
+    (r >= 0).then(|| unsafe { OwnedFd::from_raw_fd(r as i32) })
+}
+
+/// Waits (up to 10 s, on the pidfd, not by sleeping) for `pid` to exit.
+fn wait_exit(pid: i64) {
+    let Some(fd) = pidfd(pid) else { return };
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, valid for the call.
+    let r = unsafe { libc::poll(&mut p, 1, 10_000) };
+    assert_eq!(r, 1, "pid {pid} still running after 10 s");
+}
+
+#[test]
+fn created_then_running_then_stopped() {
+    if !is_root("created_then_running_then_stopped") {
+        return;
+    }
+    let b = Bundle::new(
+        "life",
+        &[
+            "sh",
+            "-c",
+            "echo hello from $(cat /proc/sys/kernel/hostname)",
+        ],
+    );
+    let out = b.dir.0.join("out");
+    let c = b.create("c1", &out);
+    assert!(c.status.success(), "create: {}", text(&c.stderr));
+    let st = b.state("c1");
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["id"], "c1");
+    assert_eq!(st["annotations"]["test"], "lifecycle");
+    assert_eq!(st["bundle"], b.bundle().to_str().unwrap());
+    let pid = st["pid"].as_i64().unwrap();
+    assert!(pid > 0);
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        b"",
+        "nothing runs before start"
+    );
+    let s = b.oci(&["start", "c1"]);
+    assert!(s.status.success(), "start: {}", text(&s.stderr));
+    wait_exit(pid);
+    // The container wrote to create's stdout, although create has long exited.
+    assert_eq!(
+        text(&std::fs::read(&out).unwrap()),
+        "hello from lifecycle\n"
+    );
+    assert_eq!(b.state("c1")["status"], "stopped");
+    assert_eq!(b.state("c1")["pid"], 0);
+    // A second start of a stopped container fails.
+    assert!(!b.oci(&["start", "c1"]).status.success());
+    let d = b.oci(&["delete", "c1"]);
+    assert!(d.status.success(), "delete: {}", text(&d.stderr));
+    assert!(!b.root().join("c1").exists());
+}
+
+#[test]
+fn running_kill_and_a_stopped_container_is_not_running() {
+    if !is_root("running_kill_and_a_stopped_container_is_not_running") {
+        return;
+    }
+    let b = Bundle::new("kill", &["sleep", "30"]);
+    let out = b.dir.0.join("out");
+    assert!(
+        b.create("k", &out).status.success(),
+        "{}",
+        text(&std::fs::read(&out).unwrap())
+    );
+    let pid = b.state("k")["pid"].as_i64().unwrap();
+    assert!(b.oci(&["start", "k"]).status.success());
+    assert_eq!(b.state("k")["status"], "running");
+    let k = b.oci(&["kill", "k", "KILL"]);
+    assert!(k.status.success(), "kill: {}", text(&k.stderr));
+    wait_exit(pid);
+    assert_eq!(b.state("k")["status"], "stopped");
+    let again = b.oci(&["kill", "k", "SIGTERM"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("container not running"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(
+        b.state("k")["status"],
+        "stopped",
+        "kill of a stopped one changes nothing"
+    );
+    assert!(b.oci(&["delete", "k"]).status.success());
+}
+
+#[test]
+fn delete_without_force_refuses_created_and_running_containers() {
+    if !is_root("delete_without_force_refuses_created_and_running_containers") {
+        return;
+    }
+    let b = Bundle::new("delete", &["sleep", "30"]);
+    let out = b.dir.0.join("out");
+    assert!(b.create("d", &out).status.success());
+    let pid = b.state("d")["pid"].as_i64().unwrap();
+    let d = b.oci(&["delete", "d"]);
+    assert_eq!(d.status.code(), Some(1));
+    assert!(
+        text(&d.stderr).contains("not stopped"),
+        "{}",
+        text(&d.stderr)
+    );
+    assert_eq!(b.state("d")["status"], "created");
+    assert!(b.oci(&["start", "d"]).status.success());
+    assert!(!b.oci(&["delete", "d"]).status.success());
+    assert_eq!(b.state("d")["status"], "running");
+    let f = b.oci(&["delete", "--force", "d"]);
+    assert!(f.status.success(), "delete --force: {}", text(&f.stderr));
+    assert!(!b.root().join("d").exists());
+    // --force waited for it: no such live process (a zombie or reaped).
+    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
+        .unwrap_or(false);
+    assert!(!alive, "pid {pid} still alive after delete --force");
+}
+
+#[test]
+fn unknown_ids_do_not_exist_and_bad_ids_make_no_paths() {
+    let b = Bundle::new("ids", &["true"]);
+    for cmd in [
+        &["state", "nope"][..],
+        &["kill", "nope", "KILL"],
+        &["delete", "nope"],
+        &["start", "nope"],
+    ] {
+        let o = b.oci(cmd);
+        assert_eq!(o.status.code(), Some(1), "{cmd:?}");
+        assert!(
+            text(&o.stderr).contains("does not exist"),
+            "{cmd:?}: {}",
+            text(&o.stderr)
+        );
+        assert_eq!(
+            text(&o.stderr).lines().count(),
+            1,
+            "one line: {}",
+            text(&o.stderr)
+        );
+    }
+    let out = b.dir.0.join("out");
+    for bad in ["a/b", "..", "../escape", "", "."] {
+        let o = b.create(bad, &out);
+        assert_eq!(o.status.code(), Some(1), "create {bad:?}");
+        assert!(
+            text(&o.stderr).contains("container id"),
+            "{bad:?}: {}",
+            text(&o.stderr)
+        );
+        let o = b.oci(&["delete", "--force", bad]);
+        assert_eq!(o.status.code(), Some(1), "delete {bad:?}");
+    }
+    assert!(!b.dir.0.join("escape").exists());
+    assert!(!b.root().join("a").exists());
+    // Missing ids are usage errors.
+    for cmd in ["state", "start", "kill", "delete"] {
+        assert!(!b.oci(&[cmd]).status.success(), "{cmd} without an id");
+    }
+}
+
+#[test]
+fn a_failed_create_leaves_no_state_and_ids_are_unique() {
+    if !is_root("a_failed_create_leaves_no_state_and_ids_are_unique") {
+        return;
+    }
+    let b = Bundle::new("failed", &["/no/such/program"]);
+    let out = b.dir.0.join("out");
+    let c = b.create("f", &out);
+    assert_eq!(c.status.code(), Some(1));
+    assert!(
+        !b.root().join("f").exists(),
+        "a failed create left its directory"
+    );
+    b.config(&["sleep", "30"]);
+    assert!(b.create("f", &out).status.success());
+    let dup = b.create("f", &out);
+    assert_eq!(dup.status.code(), Some(1));
+    assert!(
+        text(&dup.stderr).contains("already exists"),
+        "{}",
+        text(&dup.stderr)
+    );
+    assert_eq!(
+        b.state("f")["status"],
+        "created",
+        "the duplicate changed nothing"
+    );
+    // An invalid ociVersion is refused at create.
+    let spec = std::fs::read_to_string(b.bundle().join("config.json")).unwrap();
+    std::fs::write(
+        b.bundle().join("config.json"),
+        spec.replace("1.0.2", "invalid"),
+    )
+    .unwrap();
+    assert_eq!(b.create("g", &out).status.code(), Some(1));
+    assert!(!b.root().join("g").exists());
+    assert!(b.oci(&["delete", "--force", "f"]).status.success());
+}
+
+#[test]
+fn concurrent_deletes_take_turns_on_the_lock() {
+    if !is_root("concurrent_deletes_take_turns_on_the_lock") {
+        return;
+    }
+    let b = Bundle::new("lock", &["sleep", "30"]);
+    let out = b.dir.0.join("out");
+    assert!(b.create("l", &out).status.success());
+    assert!(b.oci(&["start", "l"]).status.success());
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(BIN)
+                .arg("--root")
+                .arg(b.root())
+                .args(["delete", "--force", "l"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let ok = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(
+        ok,
+        1,
+        "exactly one delete wins: {:?}",
+        outs.iter().map(|o| text(&o.stderr)).collect::<Vec<_>>()
+    );
+    for o in outs.iter().filter(|o| !o.status.success()) {
+        assert!(
+            text(&o.stderr).contains("does not exist"),
+            "{}",
+            text(&o.stderr)
+        );
+    }
+    assert!(!b.root().join("l").exists());
+}
+
+#[test]
+fn concurrent_kills_all_land_or_say_not_running() {
+    if !is_root("concurrent_kills_all_land_or_say_not_running") {
+        return;
+    }
+    let b = Bundle::new("kills", &["sleep", "30"]);
+    let out = b.dir.0.join("out");
+    assert!(b.create("k", &out).status.success());
+    let pid = b.state("k")["pid"].as_i64().unwrap();
+    assert!(b.oci(&["start", "k"]).status.success());
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(BIN)
+                .arg("--root")
+                .arg(b.root())
+                .args(["kill", "k", "9"])
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    assert!(outs.iter().any(|o| o.status.success()), "no kill landed");
+    for o in outs.iter().filter(|o| !o.status.success()) {
+        assert!(
+            text(&o.stderr).contains("container not running"),
+            "{}",
+            text(&o.stderr)
+        );
+    }
+    wait_exit(pid);
+    assert_eq!(b.state("k")["status"], "stopped");
+    assert!(b.oci(&["delete", "k"]).status.success());
+}
+
+#[test]
+fn errors_are_json_lines_in_the_log_and_version_names_the_spec() {
+    let b = Bundle::new("log", &["true"]);
+    let log = b.dir.0.join("log.json");
+    let o = b.oci(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "state",
+        "ghost",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let last = std::fs::read_to_string(&log).unwrap();
+    let v: serde_json::Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
+    assert_eq!(v["level"], "error");
+    assert!(v["msg"]
+        .as_str()
+        .unwrap()
+        .contains("container ghost does not exist"));
+    let s = b.oci(&["--systemd-cgroup", "list"]);
+    assert_eq!(s.status.code(), Some(1));
+    assert!(text(&s.stderr).contains("not supported"));
+    let v = b.oci(&["--version"]);
+    assert!(v.status.success());
+    let version = text(&v.stdout);
+    assert!(version.starts_with("contain-oci version "), "{version}");
+    assert!(version.contains("\nspec: 1."), "{version}");
+    let f = b.oci(&["features"]);
+    let features: serde_json::Value = serde_json::from_slice(&f.stdout).unwrap();
+    assert_eq!(features["ociVersionMin"], "1.0.0");
+    assert!(features["linux"]["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c == "CAP_SYS_ADMIN"));
+    let l = b.oci(&["list", "-q"]);
+    assert!(
+        l.status.success() && l.stdout.is_empty(),
+        "{}",
+        text(&l.stderr)
+    );
+}
