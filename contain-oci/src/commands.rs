@@ -255,7 +255,7 @@ pub fn create(ctx: &Ctx, args: &cli::Create) -> Result<(), Error> {
 /// Kills the process of `state` (when it is still the one `create` made) and waits up to
 /// [`KILL_TIMEOUT`] for it to exit.
 fn kill_and_wait(state: &State) -> Result<(), Error> {
-    let Some((pidfd, _)) = open_pid(state)? else {
+    let Some(pidfd) = open_pid(state)? else {
         return Ok(());
     };
     match sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL) {
@@ -281,7 +281,7 @@ fn kill_and_wait(state: &State) -> Result<(), Error> {
 
 /// A pidfd of the container's process when it is alive and still ours (its start time
 /// checked after the pidfd pins it); `None` when it is gone.
-fn open_pid(state: &State) -> Result<Option<(OwnedFd, ())>, Error> {
+fn open_pid(state: &State) -> Result<Option<OwnedFd>, Error> {
     let pidfd = match sys::pidfd_open(state.pid) {
         Ok(fd) => fd,
         Err(Errno::ESRCH) => return Ok(None),
@@ -290,7 +290,7 @@ fn open_pid(state: &State) -> Result<Option<(OwnedFd, ())>, Error> {
     if !state.alive() {
         return Ok(None);
     }
-    Ok(Some((pidfd, ())))
+    Ok(Some(pidfd))
 }
 
 /// `start`: prestart hooks, the go-ahead through the exec fifo, poststart hooks.
@@ -314,10 +314,21 @@ pub fn start(ctx: &Ctx, id: &str) -> Result<(), Error> {
     let spec = saved_config(&locked.dir)?;
     let json = st.oci_json().to_string();
     if let Err(e) = hooks::run("prestart", &hook_list(&spec, |h| h.prestart()), &json) {
-        // The process must never run: kill it; `state` then says stopped.
+        // runtime.md#lifecycle: a failing prestart hook stops the container and the
+        // lifecycle goes on at step 9 (delete): the process never runs and the id is gone.
         let _ = kill_and_wait(&st);
+        let _ = remove_cgroup(&st);
+        let _ = finish_delete(&locked, &st);
         return Err(e);
     }
+    // Our own reader of the fifo: it sees POLLHUP once no writer is left, i.e. once the
+    // parked process (which holds it read-write) has closed it, right before its exec.
+    let exec_seen = nix::fcntl::open(
+        &st.exec_fifo,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok();
     contain::process::start(&st.exec_fifo).map_err(|e| match e {
         contain::Error::Sys {
             errno: contain::Errno::ENXIO | contain::Errno::ENOENT,
@@ -325,9 +336,40 @@ pub fn start(ctx: &Ctx, id: &str) -> Result<(), Error> {
         } => Error::msg(format!("cannot start container {id}: it has stopped")),
         e => e.into(),
     })?;
+    if let Some(fd) = exec_seen {
+        wait_hangup(&fd, KILL_TIMEOUT);
+    }
     let json = st.oci_json().to_string();
     hooks::run_warn("poststart", &hook_list(&spec, |h| h.poststart()), &json);
     Ok(())
+}
+
+/// Waits up to `timeout` for POLLHUP on a fifo reader (every writer gone). While `start`'s
+/// byte is still unread the fifo polls readable at once: then the parked process is about to
+/// read it, and this yields until it has.
+fn wait_hangup(fd: &OwnedFd, timeout: Duration) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout};
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            log::debug("start: no exec seen on the fifo in time; poststart hooks run anyway");
+            return;
+        }
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(n) if n > 0 => {
+                let got = fds[0].revents().unwrap_or(PollFlags::empty());
+                if got.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
+                    return;
+                }
+                std::thread::yield_now();
+            }
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => return,
+        }
+    }
 }
 
 /// `state`: the OCI state JSON on stdout.
@@ -355,7 +397,7 @@ pub fn kill(ctx: &Ctx, args: &cli::Kill) -> Result<(), Error> {
             return Ok(());
         }
     }
-    let Some((pidfd, _)) = open_pid(&st)? else {
+    let Some(pidfd) = open_pid(&st)? else {
         return Err(Error::msg("container not running"));
     };
     match sys::pidfd_send_signal(pidfd.as_fd(), signal.raw()) {

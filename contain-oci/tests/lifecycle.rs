@@ -73,7 +73,12 @@ impl Bundle {
     }
 
     fn config(&self, args: &[&str]) {
-        let config = serde_json::json!({
+        self.config_with(args, serde_json::json!({}));
+    }
+
+    /// config.json running `args`, with the top-level fields of `extra` added.
+    fn config_with(&self, args: &[&str], extra: serde_json::Value) {
+        let mut config = serde_json::json!({
             "ociVersion": "1.0.2",
             "process": {
                 "args": args,
@@ -85,6 +90,9 @@ impl Bundle {
             "hostname": "lifecycle",
             "annotations": { "test": "lifecycle" }
         });
+        for (k, v) in extra.as_object().unwrap() {
+            config[k] = v.clone();
+        }
         std::fs::write(self.bundle().join("config.json"), config.to_string()).unwrap();
     }
 
@@ -474,4 +482,105 @@ fn errors_are_json_lines_in_the_log_and_version_names_the_spec() {
         "{}",
         text(&l.stderr)
     );
+}
+
+/// A host hook appending `word` to `log`.
+fn hook(word: &str, log: &Path) -> serde_json::Value {
+    serde_json::json!({
+        "path": "/bin/sh",
+        "args": ["sh", "-c", format!("echo {word} >> {}", log.display())],
+    })
+}
+
+#[test]
+fn hooks_run_in_order_at_create_start_and_delete_with_the_state_on_stdin() {
+    if !is_root("hooks_run_in_order_at_create_start_and_delete_with_the_state_on_stdin") {
+        return;
+    }
+    let b = Bundle::new("hooks", &["true"]);
+    let log = b.dir.0.join("hooks.log");
+    let stdin = b.dir.0.join("stdin.json");
+    b.config_with(
+        &["sh", "-c", "echo process > /ran"],
+        serde_json::json!({ "hooks": {
+            "createRuntime": [hook("createRuntime", &log)],
+            "prestart": [
+                hook("prestart1", &log),
+                { "path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", stdin.display())],
+                  "timeout": 5 },
+                hook("prestart2", &log),
+            ],
+            "poststart": [hook("poststart", &log)],
+            "poststop": [{ "path": "/bin/false" }, hook("poststop", &log)],
+        }}),
+    );
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    let out = b.dir.0.join("out");
+    let c = b.create("h", &out);
+    assert!(c.status.success(), "create: {}", text(&c.stderr));
+    assert_eq!(
+        read(),
+        "createRuntime\n",
+        "prestart runs at start, not create"
+    );
+    let pid = b.state("h")["pid"].as_i64().unwrap();
+    let s = b.oci(&["start", "h"]);
+    assert!(s.status.success(), "start: {}", text(&s.stderr));
+    assert_eq!(read(), "createRuntime\nprestart1\nprestart2\npoststart\n");
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(&stdin).unwrap()).unwrap();
+    assert_eq!(state["id"], "h");
+    assert_eq!(state["status"], "created");
+    assert_eq!(state["annotations"]["test"], "lifecycle");
+    wait_exit(pid);
+    let d = b.oci(&["delete", "h"]);
+    assert!(
+        d.status.success(),
+        "a failing poststop is a warning: {}",
+        text(&d.stderr)
+    );
+    assert!(
+        text(&d.stderr).contains("poststop hook #0"),
+        "{}",
+        text(&d.stderr)
+    );
+    assert_eq!(
+        read(),
+        "createRuntime\nprestart1\nprestart2\npoststart\npoststop\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.bundle().join("rootfs/ran")).unwrap(),
+        "process\n"
+    );
+}
+
+#[test]
+fn a_failing_prestart_hook_fails_start_and_the_process_never_runs() {
+    if !is_root("a_failing_prestart_hook_fails_start_and_the_process_never_runs") {
+        return;
+    }
+    let b = Bundle::new("prestart-fail", &["true"]);
+    b.config_with(
+        &["sh", "-c", "echo process > /ran"],
+        serde_json::json!({ "hooks": { "prestart": [{ "path": "/bin/false" }] } }),
+    );
+    let out = b.dir.0.join("out");
+    assert!(b.create("p", &out).status.success());
+    let pid = b.state("p")["pid"].as_i64().unwrap();
+    let s = b.oci(&["start", "p"]);
+    assert_eq!(s.status.code(), Some(1));
+    assert!(
+        text(&s.stderr).contains("prestart hook #0"),
+        "{}",
+        text(&s.stderr)
+    );
+    wait_exit(pid);
+    assert!(!b.bundle().join("rootfs/ran").exists(), "the process ran");
+    // runtime.md#lifecycle: on to step 9, delete: the container is gone.
+    let st = b.oci(&["state", "p"]);
+    assert!(
+        text(&st.stderr).contains("does not exist"),
+        "{}",
+        text(&st.stderr)
+    );
+    assert!(!b.root().join("p").exists());
 }
