@@ -1,5 +1,5 @@
 //! OCI hooks (config.md#posix-platform-hooks): each runs on the host with the state JSON on its
-//! stdin, its `args` (args[0] as argv[0]), its `env` only, and its `timeout` in seconds.
+//! stdin, its `args` (`args[0]` as `argv[0]`), its `env` only, and its `timeout` in seconds.
 
 use std::io::Write;
 use std::os::fd::AsFd;

@@ -172,6 +172,12 @@ impl Locked {
             Err(e) => return Err(Error::io("mkdir", &dir, e)),
         }
         let lock = open_lock(&dir)?;
+        if !still_current(&lock, &dir)? {
+            // Taken for a leftover and removed by a `delete` between our mkdir and flock.
+            return Err(Error::msg(format!(
+                "container {id} was deleted while being created"
+            )));
+        }
         Ok(Locked {
             dir,
             id: id.to_owned(),
@@ -191,14 +197,8 @@ impl Locked {
             return Err(not_exist(id));
         }
         let lock = open_lock(&dir).map_err(|e| if dir.is_dir() { e } else { not_exist(id) })?;
-        // Whoever held the lock before us may have deleted the container: the file we
-        // locked is then unlinked (or a new `create` made another), not ROOT/ID/lock.
-        let held = lock
-            .metadata()
-            .map_err(|e| Error::io("fstat", dir.join("lock"), e))?;
-        match std::fs::metadata(dir.join("lock")) {
-            Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => {}
-            _ => return Err(not_exist(id)),
+        if !still_current(&lock, &dir)? {
+            return Err(not_exist(id));
         }
         Ok(Locked {
             dir,
@@ -234,19 +234,35 @@ impl Locked {
         write_atomic(&self.dir.join("state.json"), &json)
     }
 
-    /// Removes ROOT/ID and everything in it (the lock stays held on the unlinked file until
-    /// this is dropped; a waiter then finds no state).
+    /// Removes ROOT/ID and everything in it. It is first renamed, in one step, to
+    /// `ROOT/ID~deleted~PID` (not a valid id: never listed, never another container's), so a
+    /// command waiting for the lock can never open a fresh ROOT/ID/lock in a directory being
+    /// emptied: it finds ROOT/ID gone and says "does not exist".
     ///
     /// # Errors
     ///
-    /// `remove_dir_all` errors with the path.
+    /// `rename` or `remove_dir_all` errors with the path.
     pub fn remove(&self) -> Result<(), Error> {
-        match std::fs::remove_dir_all(&self.dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io("remove_dir_all", &self.dir, e)),
+        let grave = self
+            .dir
+            .with_file_name(format!("{}~deleted~{}", self.id, std::process::id()));
+        match std::fs::rename(&self.dir, &grave) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io("rename", &self.dir, e)),
         }
+        std::fs::remove_dir_all(&grave).map_err(|e| Error::io("remove_dir_all", &grave, e))
     }
+}
+
+/// Whether `lock` (flocked) is still the file at `dir/lock`: whoever held the lock before us
+/// may have deleted the container (the file is then gone with its directory).
+fn still_current(lock: &File, dir: &Path) -> Result<bool, Error> {
+    let held = lock
+        .metadata()
+        .map_err(|e| Error::io("fstat", dir.join("lock"), e))?;
+    Ok(matches!(std::fs::metadata(dir.join("lock")),
+        Ok(now) if now.dev() == held.dev() && now.ino() == held.ino()))
 }
 
 /// "container ID does not exist", the words containerd matches.

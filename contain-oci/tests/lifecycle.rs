@@ -584,3 +584,96 @@ fn a_failing_prestart_hook_fails_start_and_the_process_never_runs() {
     );
     assert!(!b.root().join("p").exists());
 }
+
+#[test]
+fn run_exits_with_the_containers_status_and_leaves_nothing() {
+    if !is_root("run_exits_with_the_containers_status_and_leaves_nothing") {
+        return;
+    }
+    let b = Bundle::new("run", &["sh", "-c", "echo ran; exit 3"]);
+    let o = Command::new(BIN)
+        .arg("--root")
+        .arg(b.root())
+        .args(["run", "--bundle"])
+        .arg(b.bundle())
+        .arg("r")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "ran\n", "the container has run's stdout");
+    assert!(!b.root().join("r").exists());
+}
+
+#[test]
+fn a_create_that_died_midway_is_not_listed_and_delete_cleans_it() {
+    let b = Bundle::new("stale", &["true"]);
+    // What a `create` killed between making its directory and writing state.json leaves.
+    std::fs::create_dir_all(b.root().join("half")).unwrap();
+    std::fs::write(b.root().join("half/lock"), "").unwrap();
+    let st = b.oci(&["state", "half"]);
+    assert!(
+        text(&st.stderr).contains("does not exist"),
+        "{}",
+        text(&st.stderr)
+    );
+    let l = b.oci(&["list", "-q"]);
+    assert!(l.status.success());
+    assert_eq!(text(&l.stdout), "", "listed a container with no state");
+    let d = b.oci(&["delete", "--force", "half"]);
+    assert!(d.status.success(), "{}", text(&d.stderr));
+    assert!(!b.root().join("half").exists());
+}
+
+#[test]
+fn the_terminal_master_goes_to_the_console_socket() {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::io::IoSliceMut;
+    use std::os::unix::net::UnixListener;
+    if !is_root("the_terminal_master_goes_to_the_console_socket") {
+        return;
+    }
+    let b = Bundle::new("console", &["true"]);
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.bundle().join("config.json")).unwrap()).unwrap();
+    config["process"]["terminal"] = true.into();
+    config["process"]["args"] = serde_json::json!(["sleep", "30"]);
+    std::fs::write(b.bundle().join("config.json"), config.to_string()).unwrap();
+    let out = b.dir.0.join("out");
+    // Without a socket to hand the terminal to, create refuses.
+    assert_eq!(b.create("t0", &out).status.code(), Some(1));
+    assert!(!b.root().join("t0").exists());
+    let sock_path = b.dir.0.join("console.sock");
+    let listener = UnixListener::bind(&sock_path).unwrap();
+    let o = b.oci(&[
+        "create",
+        "--bundle",
+        b.bundle().to_str().unwrap(),
+        "--console-socket",
+        sock_path.to_str().unwrap(),
+        "t",
+    ]);
+    assert!(o.status.success(), "create: {}", text(&o.stderr));
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 64];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .unwrap();
+    let mut fds = Vec::new();
+    for c in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(v) = c {
+            fds.extend(v);
+        }
+    }
+    assert_eq!(fds.len(), 1, "one descriptor");
+    // SAFETY: the descriptor SCM_RIGHTS just gave us, owned by nobody else.
+    let master = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    assert!(nix::unistd::isatty(&master).unwrap(), "not a terminal");
+    assert!(b.oci(&["delete", "--force", "t"]).status.success());
+}
