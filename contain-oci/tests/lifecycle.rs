@@ -677,3 +677,48 @@ fn the_terminal_master_goes_to_the_console_socket() {
     assert!(nix::unistd::isatty(&master).unwrap(), "not a terminal");
     assert!(b.oci(&["delete", "--force", "t"]).status.success());
 }
+
+#[test]
+fn preserve_fds_hands_fd_3_to_the_container() {
+    use std::os::unix::process::CommandExt;
+    if !is_root("preserve_fds_hands_fd_3_to_the_container") {
+        return;
+    }
+    let b = Bundle::new("fds", &["sh", "-c", "echo through fd 3 >&3"]);
+    let target = b.dir.0.join("fd3");
+    let file = std::fs::File::create(&target).unwrap();
+    let raw = file.as_raw_fd();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--root")
+        .arg(b.root())
+        .args(["create", "--preserve-fds", "1", "--bundle"])
+        .arg(b.bundle())
+        .arg("p")
+        .stdin(Stdio::null())
+        // Not pipes: the container keeps create's stdio, so output() would wait for it.
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(b.dir.0.join("err")).unwrap());
+    // SAFETY: dup2 and fcntl are async-signal-safe and touch only descriptors.
+    unsafe {
+        cmd.pre_exec(move || {
+            let r = if raw == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, 3)
+            };
+            if r < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let status = cmd.status().unwrap();
+    let err = std::fs::read(b.dir.0.join("err")).unwrap();
+    assert!(status.success(), "create: {}", text(&err));
+    drop(file);
+    let pid = b.state("p")["pid"].as_i64().unwrap();
+    assert!(b.oci(&["start", "p"]).status.success());
+    wait_exit(pid);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "through fd 3\n");
+    assert!(b.oci(&["delete", "p"]).status.success());
+}
