@@ -722,3 +722,43 @@ fn preserve_fds_hands_fd_3_to_the_container() {
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "through fd 3\n");
     assert!(b.oci(&["delete", "p"]).status.success());
 }
+
+#[test]
+fn ps_lists_the_containers_processes_and_list_shows_it() {
+    if !is_root("ps_lists_the_containers_processes_and_list_shows_it") {
+        return;
+    }
+    // Two processes in its PID namespace: a background sleep and the init (exec'd sleep).
+    let b = Bundle::new("ps", &["sh", "-c", "sleep 30 & exec sleep 31"]);
+    let out = b.dir.0.join("out");
+    assert!(b.create("ps", &out).status.success());
+    let pid = b.state("ps")["pid"].as_i64().unwrap();
+    assert!(b.oci(&["start", "ps"]).status.success());
+    // start returns before sh has forked: ask again (each ps is a fresh process, no sleep)
+    // until both are there, for at most 10 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let pids = loop {
+        let o = b.oci(&["ps", "--format", "json", "ps"]);
+        assert!(o.status.success(), "ps: {}", text(&o.stderr));
+        let pids: Vec<i64> = serde_json::from_slice(&o.stdout).unwrap();
+        if pids.len() == 2 || std::time::Instant::now() > deadline {
+            break pids;
+        }
+        std::thread::yield_now();
+    };
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    assert!(pids.contains(&pid), "{pids:?} lacks the init {pid}");
+    let l = b.oci(&["list", "--format", "json"]);
+    let all: serde_json::Value = serde_json::from_slice(&l.stdout).unwrap();
+    assert_eq!(all[0]["id"], "ps");
+    assert_eq!(all[0]["status"], "running");
+    assert!(b.oci(&["delete", "--force", "ps"]).status.success());
+    // The PID namespace went with its init: the background sleep too.
+    for p in pids {
+        let alive = std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
+            .unwrap_or(false);
+        assert!(!alive, "{p} survived delete --force");
+    }
+}
