@@ -1,0 +1,158 @@
+//! runc's command line (the subset containerd's shim and podman call), as clap derive types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The whole command line: global flags, then one command.
+#[derive(Debug, Parser)]
+#[command(
+    name = "contain-oci",
+    about = "An OCI runtime built on the contain crate (runc's command line)",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Where container state lives (default: /run/contain-oci as root,
+    /// $XDG_RUNTIME_DIR/contain-oci otherwise).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Also write log lines (errors, warnings, and with --debug debug lines) to FILE.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// The format of the --log lines.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log debug lines too.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use systemd for cgroups (not supported: an error).
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
+    /// Print the version, the OCI runtime spec version, and exit.
+    #[arg(short = 'v', long)]
+    pub version: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// How `--log` lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `time level msg`.
+    Text,
+    /// One JSON object a line: `{"level":...,"msg":...,"time":...}` (what containerd reads).
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container from a bundle, parked before its process runs.
+    Create(Create),
+    /// Let a created container's process run.
+    Start(Id),
+    /// Print a container's state as JSON (runtime spec, runtime.md#state).
+    State(Id),
+    /// Send a signal to a container's process (default TERM).
+    Kill(Kill),
+    /// Delete a stopped container (running or created ones with --force).
+    Delete(Delete),
+    /// Create and start a container, wait for it, delete it; exit with its status.
+    Run(Create),
+    /// List the containers under --root.
+    List(List),
+    /// Print the features this runtime supports (runtime spec, features.md).
+    Features,
+    /// List a container's processes (host pids).
+    Ps(Ps),
+    /// Freeze every process of a container (cgroup.freeze).
+    Pause(Id),
+    /// Thaw a paused container.
+    Resume(Id),
+}
+
+/// A command taking only a container id.
+#[derive(Debug, Args)]
+pub struct Id {
+    /// The container id.
+    pub id: String,
+}
+
+/// `create` and `run`.
+#[derive(Debug, Args)]
+pub struct Create {
+    /// The bundle directory (holding config.json).
+    #[arg(long, short = 'b', default_value = ".")]
+    pub bundle: PathBuf,
+    /// Write the container process's host pid here (no newline; written atomically).
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// A unix socket to which the pty master is sent (SCM_RIGHTS) when process.terminal.
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Pass fds 3 .. 3+N-1 on to the container.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+    /// Accepted for runc compatibility (the rootfs switch is the library's choice).
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Accepted for runc compatibility (no session keyring is made).
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    /// The container id.
+    pub id: String,
+}
+
+/// `kill`.
+#[derive(Debug, Args)]
+pub struct Kill {
+    /// Signal every process of the container's cgroup, not only its init.
+    #[arg(long, short = 'a')]
+    pub all: bool,
+    /// The container id.
+    pub id: String,
+    /// The signal: a name with or without SIG (KILL, SIGTERM) or a number.
+    #[arg(default_value = "TERM")]
+    pub signal: String,
+}
+
+/// `delete`.
+#[derive(Debug, Args)]
+pub struct Delete {
+    /// Kill a created or running container first.
+    #[arg(long, short = 'f')]
+    pub force: bool,
+    /// The container id.
+    pub id: String,
+}
+
+/// `list` and `ps` output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns.
+    Table,
+    /// JSON.
+    Json,
+}
+
+/// `list`.
+#[derive(Debug, Args)]
+pub struct List {
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Print only the ids.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// `ps`.
+#[derive(Debug, Args)]
+pub struct Ps {
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// The container id.
+    pub id: String,
+}

@@ -1,0 +1,764 @@
+//! The contain-oci binary driven as containerd and runtime-tools drive runc: create ->
+//! running -> stopped, the error words callers match, the lock, ids that could escape the
+//! root. Each test makes a bundle with a busybox rootfs and a state root in its own temporary
+//! directory. The container tests need root (they say so and skip otherwise).
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_contain-oci");
+
+fn is_root(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("{test}: skipped, needs root");
+    }
+    root
+}
+
+/// A temporary directory, removed (with what is in it) on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let base = std::env::temp_dir();
+        for n in 0.. {
+            let p = base.join(format!("contain-oci-{tag}-{}-{n}", std::process::id()));
+            if std::fs::create_dir(&p).is_ok() {
+                return TempDir(p);
+            }
+        }
+        unreachable!()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A static busybox from the host (`$CONTAIN_TEST_BUSYBOX`, /bin/busybox, /usr/bin/busybox).
+fn busybox() -> PathBuf {
+    let env = std::env::var_os("CONTAIN_TEST_BUSYBOX").map(PathBuf::from);
+    env.into_iter()
+        .chain(["/bin/busybox".into(), "/usr/bin/busybox".into()])
+        .find(|p| p.exists())
+        .expect("these tests need a static busybox (apt-get install busybox-static)")
+}
+
+/// A test's bundle (`dir/bundle` with `rootfs/` and config.json) and state root (`dir/root`).
+struct Bundle {
+    dir: TempDir,
+}
+
+impl Bundle {
+    /// A bundle whose process runs `args` in a busybox rootfs.
+    fn new(tag: &str, args: &[&str]) -> Bundle {
+        let dir = TempDir::new(tag);
+        let rootfs = dir.0.join("bundle/rootfs");
+        std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+        for d in ["proc", "dev", "sys", "tmp"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::copy(busybox(), rootfs.join("bin/busybox")).unwrap();
+        for applet in ["sh", "sleep", "echo", "true", "cat", "trap"] {
+            symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+        }
+        let b = Bundle { dir };
+        b.config(args);
+        b
+    }
+
+    fn config(&self, args: &[&str]) {
+        self.config_with(args, serde_json::json!({}));
+    }
+
+    /// config.json running `args`, with the top-level fields of `extra` added.
+    fn config_with(&self, args: &[&str], extra: serde_json::Value) {
+        let mut config = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {
+                "args": args,
+                "env": ["PATH=/bin"],
+                "cwd": "/",
+                "user": { "uid": 0, "gid": 0 }
+            },
+            "root": { "path": "rootfs" },
+            "hostname": "lifecycle",
+            "annotations": { "test": "lifecycle" }
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            config[k] = v.clone();
+        }
+        std::fs::write(self.bundle().join("config.json"), config.to_string()).unwrap();
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.dir.0.join("bundle")
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.0.join("root")
+    }
+
+    /// `contain-oci --root ROOT ARGS...`, stdio captured.
+    fn oci(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--root")
+            .arg(self.root())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// `create --bundle BUNDLE ID`, the container's stdout and stderr going to `out`.
+    fn create(&self, id: &str, out: &Path) -> Output {
+        let f = std::fs::File::create(out).unwrap();
+        let status = Command::new(BIN)
+            .arg("--root")
+            .arg(self.root())
+            .args(["create", "--bundle"])
+            .arg(self.bundle())
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .status()
+            .unwrap();
+        Output {
+            status,
+            stdout: Vec::new(),
+            stderr: std::fs::read(out).unwrap(),
+        }
+    }
+
+    fn state(&self, id: &str) -> serde_json::Value {
+        let out = self.oci(&["state", id]);
+        assert!(out.status.success(), "state {id}: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A pidfd of `pid` (none: already reaped).
+fn pidfd(pid: i64) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    // SAFETY: a descriptor the kernel just opened, owned by nobody else.
+    (r >= 0).then(|| unsafe { OwnedFd::from_raw_fd(r as i32) })
+}
+
+/// Waits (up to 10 s, on the pidfd, not by sleeping) for `pid` to exit.
+fn wait_exit(pid: i64) {
+    let Some(fd) = pidfd(pid) else { return };
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, valid for the call.
+    let r = unsafe { libc::poll(&mut p, 1, 10_000) };
+    assert_eq!(r, 1, "pid {pid} still running after 10 s");
+}
+
+#[test]
+fn created_then_running_then_stopped() {
+    if !is_root("created_then_running_then_stopped") {
+        return;
+    }
+    let b = Bundle::new(
+        "life",
+        &[
+            "sh",
+            "-c",
+            "echo hello from $(cat /proc/sys/kernel/hostname)",
+        ],
+    );
+    let out = b.dir.0.join("out");
+    let c = b.create("c1", &out);
+    assert!(c.status.success(), "create: {}", text(&c.stderr));
+    let st = b.state("c1");
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["id"], "c1");
+    assert_eq!(st["annotations"]["test"], "lifecycle");
+    assert_eq!(st["bundle"], b.bundle().to_str().unwrap());
+    let pid = st["pid"].as_i64().unwrap();
+    assert!(pid > 0);
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        b"",
+        "nothing runs before start"
+    );
+    let s = b.oci(&["start", "c1"]);
+    assert!(s.status.success(), "start: {}", text(&s.stderr));
+    wait_exit(pid);
+    // The container wrote to create's stdout, although create has long exited.
+    assert_eq!(
+        text(&std::fs::read(&out).unwrap()),
+        "hello from lifecycle\n"
+    );
+    assert_eq!(b.state("c1")["status"], "stopped");
+    assert_eq!(b.state("c1")["pid"], 0);
+    // A second start of a stopped container fails.
+    assert!(!b.oci(&["start", "c1"]).status.success());
+    let d = b.oci(&["delete", "c1"]);
+    assert!(d.status.success(), "delete: {}", text(&d.stderr));
+    assert!(!b.root().join("c1").exists());
+}
+
+#[test]
+fn running_kill_and_a_stopped_container_is_not_running() {
+    if !is_root("running_kill_and_a_stopped_container_is_not_running") {
+        return;
+    }
+    let b = Bundle::new("kill", &["sleep", "30"]);
+    let out = b.dir.0.join("out");
+    assert!(
+        b.create("k", &out).status.success(),
+        "{}",
+        text(&std::fs::read(&out).unwrap())
+    );
+    let pid = b.state("k")["pid"].as_i64().unwrap();
+    assert!(b.oci(&["start", "k"]).status.success());
+    assert_eq!(b.state("k")["status"], "running");
+    let k = b.oci(&["kill", "k", "KILL"]);
+    assert!(k.status.success(), "kill: {}", text(&k.stderr));
+    wait_exit(pid);
+    assert_eq!(b.state("k")["status"], "stopped");
+    let again = b.oci(&["kill", "k", "SIGTERM"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("container not running"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(
+        b.state("k")["status"],
+        "stopped",
+        "kill of a stopped one changes nothing"
+    );
+    assert!(b.oci(&["delete", "k"]).status.success());
+}
+
+#[test]
+fn delete_without_force_refuses_created_and_running_containers() {
+    if !is_root("delete_without_force_refuses_created_and_running_containers") {
+        return;
+    }
+    let b = Bundle::new("delete", &["sleep", "30"]);
+    let out = b.dir.0.join("out");
+    assert!(b.create("d", &out).status.success());
+    let pid = b.state("d")["pid"].as_i64().unwrap();
+    let d = b.oci(&["delete", "d"]);
+    assert_eq!(d.status.code(), Some(1));
+    assert!(
+        text(&d.stderr).contains("not stopped"),
+        "{}",
+        text(&d.stderr)
+    );
+    assert_eq!(b.state("d")["status"], "created");
+    assert!(b.oci(&["start", "d"]).status.success());
+    assert!(!b.oci(&["delete", "d"]).status.success());
+    assert_eq!(b.state("d")["status"], "running");
+    let f = b.oci(&["delete", "--force", "d"]);
+    assert!(f.status.success(), "delete --force: {}", text(&f.stderr));
+    assert!(!b.root().join("d").exists());
+    // --force waited for it: no such live process (a zombie or reaped).
+    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
+        .unwrap_or(false);
+    assert!(!alive, "pid {pid} still alive after delete --force");
+}
+
+#[test]
+fn unknown_ids_do_not_exist_and_bad_ids_make_no_paths() {
+    let b = Bundle::new("ids", &["true"]);
+    for cmd in [
+        &["state", "nope"][..],
+        &["kill", "nope", "KILL"],
+        &["delete", "nope"],
+        &["start", "nope"],
+    ] {
+        let o = b.oci(cmd);
+        assert_eq!(o.status.code(), Some(1), "{cmd:?}");
+        assert!(
+            text(&o.stderr).contains("does not exist"),
+            "{cmd:?}: {}",
+            text(&o.stderr)
+        );
+        assert_eq!(
+            text(&o.stderr).lines().count(),
+            1,
+            "one line: {}",
+            text(&o.stderr)
+        );
+    }
+    let out = b.dir.0.join("out");
+    for bad in ["a/b", "..", "../escape", "", "."] {
+        let o = b.create(bad, &out);
+        assert_eq!(o.status.code(), Some(1), "create {bad:?}");
+        assert!(
+            text(&o.stderr).contains("container id"),
+            "{bad:?}: {}",
+            text(&o.stderr)
+        );
+        let o = b.oci(&["delete", "--force", bad]);
+        assert_eq!(o.status.code(), Some(1), "delete {bad:?}");
+    }
+    assert!(!b.dir.0.join("escape").exists());
+    assert!(!b.root().join("a").exists());
+    // Missing ids are usage errors.
+    for cmd in ["state", "start", "kill", "delete"] {
+        assert!(!b.oci(&[cmd]).status.success(), "{cmd} without an id");
+    }
+}
+
+#[test]
+fn a_failed_create_leaves_no_state_and_ids_are_unique() {
+    if !is_root("a_failed_create_leaves_no_state_and_ids_are_unique") {
+        return;
+    }
+    let b = Bundle::new("failed", &["/no/such/program"]);
+    let out = b.dir.0.join("out");
+    let c = b.create("f", &out);
+    assert_eq!(c.status.code(), Some(1));
+    assert!(
+        !b.root().join("f").exists(),
+        "a failed create left its directory"
+    );
+    b.config(&["sleep", "30"]);
+    assert!(b.create("f", &out).status.success());
+    let dup = b.create("f", &out);
+    assert_eq!(dup.status.code(), Some(1));
+    assert!(
+        text(&dup.stderr).contains("already exists"),
+        "{}",
+        text(&dup.stderr)
+    );
+    assert_eq!(
+        b.state("f")["status"],
+        "created",
+        "the duplicate changed nothing"
+    );
+    // An invalid ociVersion is refused at create.
+    let spec = std::fs::read_to_string(b.bundle().join("config.json")).unwrap();
+    std::fs::write(
+        b.bundle().join("config.json"),
+        spec.replace("1.0.2", "invalid"),
+    )
+    .unwrap();
+    assert_eq!(b.create("g", &out).status.code(), Some(1));
+    assert!(!b.root().join("g").exists());
+    assert!(b.oci(&["delete", "--force", "f"]).status.success());
+}
+
+#[test]
+fn concurrent_deletes_take_turns_on_the_lock() {
+    if !is_root("concurrent_deletes_take_turns_on_the_lock") {
+        return;
+    }
+    let b = Bundle::new("lock", &["sleep", "30"]);
+    let out = b.dir.0.join("out");
+    assert!(b.create("l", &out).status.success());
+    assert!(b.oci(&["start", "l"]).status.success());
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(BIN)
+                .arg("--root")
+                .arg(b.root())
+                .args(["delete", "--force", "l"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let ok = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(
+        ok,
+        1,
+        "exactly one delete wins: {:?}",
+        outs.iter().map(|o| text(&o.stderr)).collect::<Vec<_>>()
+    );
+    for o in outs.iter().filter(|o| !o.status.success()) {
+        assert!(
+            text(&o.stderr).contains("does not exist"),
+            "{}",
+            text(&o.stderr)
+        );
+    }
+    assert!(!b.root().join("l").exists());
+}
+
+#[test]
+fn concurrent_kills_all_land_or_say_not_running() {
+    if !is_root("concurrent_kills_all_land_or_say_not_running") {
+        return;
+    }
+    let b = Bundle::new("kills", &["sleep", "30"]);
+    let out = b.dir.0.join("out");
+    assert!(b.create("k", &out).status.success());
+    let pid = b.state("k")["pid"].as_i64().unwrap();
+    assert!(b.oci(&["start", "k"]).status.success());
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(BIN)
+                .arg("--root")
+                .arg(b.root())
+                .args(["kill", "k", "9"])
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    assert!(outs.iter().any(|o| o.status.success()), "no kill landed");
+    for o in outs.iter().filter(|o| !o.status.success()) {
+        assert!(
+            text(&o.stderr).contains("container not running"),
+            "{}",
+            text(&o.stderr)
+        );
+    }
+    wait_exit(pid);
+    assert_eq!(b.state("k")["status"], "stopped");
+    assert!(b.oci(&["delete", "k"]).status.success());
+}
+
+#[test]
+fn errors_are_json_lines_in_the_log_and_version_names_the_spec() {
+    let b = Bundle::new("log", &["true"]);
+    let log = b.dir.0.join("log.json");
+    let o = b.oci(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "state",
+        "ghost",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let last = std::fs::read_to_string(&log).unwrap();
+    let v: serde_json::Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
+    assert_eq!(v["level"], "error");
+    assert!(v["msg"]
+        .as_str()
+        .unwrap()
+        .contains("container ghost does not exist"));
+    let s = b.oci(&["--systemd-cgroup", "list"]);
+    assert_eq!(s.status.code(), Some(1));
+    assert!(text(&s.stderr).contains("not supported"));
+    let v = b.oci(&["--version"]);
+    assert!(v.status.success());
+    let version = text(&v.stdout);
+    assert!(version.starts_with("contain-oci version "), "{version}");
+    assert!(version.contains("\nspec: 1."), "{version}");
+    let f = b.oci(&["features"]);
+    let features: serde_json::Value = serde_json::from_slice(&f.stdout).unwrap();
+    assert_eq!(features["ociVersionMin"], "1.0.0");
+    assert!(features["linux"]["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c == "CAP_SYS_ADMIN"));
+    let l = b.oci(&["list", "-q"]);
+    assert!(
+        l.status.success() && l.stdout.is_empty(),
+        "{}",
+        text(&l.stderr)
+    );
+}
+
+/// A host hook appending `word` to `log`.
+fn hook(word: &str, log: &Path) -> serde_json::Value {
+    serde_json::json!({
+        "path": "/bin/sh",
+        "args": ["sh", "-c", format!("echo {word} >> {}", log.display())],
+    })
+}
+
+#[test]
+fn hooks_run_in_order_at_create_start_and_delete_with_the_state_on_stdin() {
+    if !is_root("hooks_run_in_order_at_create_start_and_delete_with_the_state_on_stdin") {
+        return;
+    }
+    let b = Bundle::new("hooks", &["true"]);
+    let log = b.dir.0.join("hooks.log");
+    let stdin = b.dir.0.join("stdin.json");
+    b.config_with(
+        &["sh", "-c", "echo process > /ran"],
+        serde_json::json!({ "hooks": {
+            "createRuntime": [hook("createRuntime", &log)],
+            "prestart": [
+                hook("prestart1", &log),
+                { "path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", stdin.display())],
+                  "timeout": 5 },
+                hook("prestart2", &log),
+            ],
+            "poststart": [hook("poststart", &log)],
+            "poststop": [{ "path": "/bin/false" }, hook("poststop", &log)],
+        }}),
+    );
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    let out = b.dir.0.join("out");
+    let c = b.create("h", &out);
+    assert!(c.status.success(), "create: {}", text(&c.stderr));
+    assert_eq!(
+        read(),
+        "createRuntime\n",
+        "prestart runs at start, not create"
+    );
+    let pid = b.state("h")["pid"].as_i64().unwrap();
+    let s = b.oci(&["start", "h"]);
+    assert!(s.status.success(), "start: {}", text(&s.stderr));
+    assert_eq!(read(), "createRuntime\nprestart1\nprestart2\npoststart\n");
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(&stdin).unwrap()).unwrap();
+    assert_eq!(state["id"], "h");
+    assert_eq!(state["status"], "created");
+    assert_eq!(state["annotations"]["test"], "lifecycle");
+    wait_exit(pid);
+    let d = b.oci(&["delete", "h"]);
+    assert!(
+        d.status.success(),
+        "a failing poststop is a warning: {}",
+        text(&d.stderr)
+    );
+    assert!(
+        text(&d.stderr).contains("poststop hook #0"),
+        "{}",
+        text(&d.stderr)
+    );
+    assert_eq!(
+        read(),
+        "createRuntime\nprestart1\nprestart2\npoststart\npoststop\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.bundle().join("rootfs/ran")).unwrap(),
+        "process\n"
+    );
+}
+
+#[test]
+fn a_failing_prestart_hook_fails_start_and_the_process_never_runs() {
+    if !is_root("a_failing_prestart_hook_fails_start_and_the_process_never_runs") {
+        return;
+    }
+    let b = Bundle::new("prestart-fail", &["true"]);
+    b.config_with(
+        &["sh", "-c", "echo process > /ran"],
+        serde_json::json!({ "hooks": { "prestart": [{ "path": "/bin/false" }] } }),
+    );
+    let out = b.dir.0.join("out");
+    assert!(b.create("p", &out).status.success());
+    let pid = b.state("p")["pid"].as_i64().unwrap();
+    let s = b.oci(&["start", "p"]);
+    assert_eq!(s.status.code(), Some(1));
+    assert!(
+        text(&s.stderr).contains("prestart hook #0"),
+        "{}",
+        text(&s.stderr)
+    );
+    wait_exit(pid);
+    assert!(!b.bundle().join("rootfs/ran").exists(), "the process ran");
+    // runtime.md#lifecycle: on to step 9, delete: the container is gone.
+    let st = b.oci(&["state", "p"]);
+    assert!(
+        text(&st.stderr).contains("does not exist"),
+        "{}",
+        text(&st.stderr)
+    );
+    assert!(!b.root().join("p").exists());
+}
+
+#[test]
+fn run_exits_with_the_containers_status_and_leaves_nothing() {
+    if !is_root("run_exits_with_the_containers_status_and_leaves_nothing") {
+        return;
+    }
+    let b = Bundle::new("run", &["sh", "-c", "echo ran; exit 3"]);
+    let o = Command::new(BIN)
+        .arg("--root")
+        .arg(b.root())
+        .args(["run", "--bundle"])
+        .arg(b.bundle())
+        .arg("r")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "ran\n", "the container has run's stdout");
+    assert!(!b.root().join("r").exists());
+}
+
+#[test]
+fn a_create_that_died_midway_is_not_listed_and_delete_cleans_it() {
+    let b = Bundle::new("stale", &["true"]);
+    // What a `create` killed between making its directory and writing state.json leaves.
+    std::fs::create_dir_all(b.root().join("half")).unwrap();
+    std::fs::write(b.root().join("half/lock"), "").unwrap();
+    let st = b.oci(&["state", "half"]);
+    assert!(
+        text(&st.stderr).contains("does not exist"),
+        "{}",
+        text(&st.stderr)
+    );
+    let l = b.oci(&["list", "-q"]);
+    assert!(l.status.success());
+    assert_eq!(text(&l.stdout), "", "listed a container with no state");
+    let d = b.oci(&["delete", "--force", "half"]);
+    assert!(d.status.success(), "{}", text(&d.stderr));
+    assert!(!b.root().join("half").exists());
+}
+
+#[test]
+fn the_terminal_master_goes_to_the_console_socket() {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::io::IoSliceMut;
+    use std::os::unix::net::UnixListener;
+    if !is_root("the_terminal_master_goes_to_the_console_socket") {
+        return;
+    }
+    let b = Bundle::new("console", &["true"]);
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.bundle().join("config.json")).unwrap()).unwrap();
+    config["process"]["terminal"] = true.into();
+    config["process"]["args"] = serde_json::json!(["sleep", "30"]);
+    std::fs::write(b.bundle().join("config.json"), config.to_string()).unwrap();
+    let out = b.dir.0.join("out");
+    // Without a socket to hand the terminal to, create refuses.
+    assert_eq!(b.create("t0", &out).status.code(), Some(1));
+    assert!(!b.root().join("t0").exists());
+    let sock_path = b.dir.0.join("console.sock");
+    let listener = UnixListener::bind(&sock_path).unwrap();
+    let o = b.oci(&[
+        "create",
+        "--bundle",
+        b.bundle().to_str().unwrap(),
+        "--console-socket",
+        sock_path.to_str().unwrap(),
+        "t",
+    ]);
+    assert!(o.status.success(), "create: {}", text(&o.stderr));
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 64];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .unwrap();
+    let mut fds = Vec::new();
+    for c in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(v) = c {
+            fds.extend(v);
+        }
+    }
+    assert_eq!(fds.len(), 1, "one descriptor");
+    // SAFETY: the descriptor SCM_RIGHTS just gave us, owned by nobody else.
+    let master = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    assert!(nix::unistd::isatty(&master).unwrap(), "not a terminal");
+    assert!(b.oci(&["delete", "--force", "t"]).status.success());
+}
+
+#[test]
+fn preserve_fds_hands_fd_3_to_the_container() {
+    use std::os::unix::process::CommandExt;
+    if !is_root("preserve_fds_hands_fd_3_to_the_container") {
+        return;
+    }
+    let b = Bundle::new("fds", &["sh", "-c", "echo through fd 3 >&3"]);
+    let target = b.dir.0.join("fd3");
+    let file = std::fs::File::create(&target).unwrap();
+    let raw = file.as_raw_fd();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--root")
+        .arg(b.root())
+        .args(["create", "--preserve-fds", "1", "--bundle"])
+        .arg(b.bundle())
+        .arg("p")
+        .stdin(Stdio::null())
+        // Not pipes: the container keeps create's stdio, so output() would wait for it.
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(b.dir.0.join("err")).unwrap());
+    // SAFETY: dup2 and fcntl are async-signal-safe and touch only descriptors.
+    unsafe {
+        cmd.pre_exec(move || {
+            let r = if raw == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, 3)
+            };
+            if r < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let status = cmd.status().unwrap();
+    let err = std::fs::read(b.dir.0.join("err")).unwrap();
+    assert!(status.success(), "create: {}", text(&err));
+    drop(file);
+    let pid = b.state("p")["pid"].as_i64().unwrap();
+    assert!(b.oci(&["start", "p"]).status.success());
+    wait_exit(pid);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "through fd 3\n");
+    assert!(b.oci(&["delete", "p"]).status.success());
+}
+
+#[test]
+fn ps_lists_the_containers_processes_and_list_shows_it() {
+    if !is_root("ps_lists_the_containers_processes_and_list_shows_it") {
+        return;
+    }
+    // Two processes in its PID namespace: a background sleep and the init (exec'd sleep).
+    let b = Bundle::new("ps", &["sh", "-c", "sleep 30 & exec sleep 31"]);
+    let out = b.dir.0.join("out");
+    assert!(b.create("ps", &out).status.success());
+    let pid = b.state("ps")["pid"].as_i64().unwrap();
+    assert!(b.oci(&["start", "ps"]).status.success());
+    // start returns before sh has forked: ask again (each ps is a fresh process, no sleep)
+    // until both are there, for at most 10 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let pids = loop {
+        let o = b.oci(&["ps", "--format", "json", "ps"]);
+        assert!(o.status.success(), "ps: {}", text(&o.stderr));
+        let pids: Vec<i64> = serde_json::from_slice(&o.stdout).unwrap();
+        if pids.len() == 2 || std::time::Instant::now() > deadline {
+            break pids;
+        }
+        std::thread::yield_now();
+    };
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    assert!(pids.contains(&pid), "{pids:?} lacks the init {pid}");
+    let l = b.oci(&["list", "--format", "json"]);
+    let all: serde_json::Value = serde_json::from_slice(&l.stdout).unwrap();
+    assert_eq!(all[0]["id"], "ps");
+    assert_eq!(all[0]["status"], "running");
+    assert!(b.oci(&["delete", "--force", "ps"]).status.success());
+    // The PID namespace went with its init: the background sleep too.
+    for p in pids {
+        let alive = std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
+            .unwrap_or(false);
+        assert!(!alive, "{p} survived delete --force");
+    }
+}
