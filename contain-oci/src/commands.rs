@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use contain::cgroup::Cgroup;
 use contain::process::{Container, Created};
-use contain::rootfs::{Rootfs, RootfsMode};
 use contain::Signal;
 use nix::errno::Errno;
 use oci_spec::runtime::{Hook, Spec};
@@ -58,64 +57,13 @@ fn check_oci_version(v: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// The container `spec` describes: the spec mapping's, or until that lands (it answers
-/// Unsupported "config.json") a minimal one made here.
+/// The container `spec` describes, its warnings logged once each.
 fn container_for(bundle: &Path, spec: &Spec) -> Result<Container, Error> {
-    match crate::spec::container(bundle, spec) {
-        Ok((c, warnings)) => {
-            for w in warnings {
-                log::warn(&w);
-            }
-            Ok(c)
-        }
-        // TEMPORARY: remove this arm (and `fallback_container`) once spec.rs maps configs.
-        Err(contain::Error::Unsupported { feature, .. }) if feature == "config.json" => {
-            fallback_container(bundle, spec)
-        }
-        Err(e) => Err(e.into()),
+    let (c, warnings) = contain_oci::spec::container(bundle, spec)?;
+    for w in warnings {
+        log::warn(&w);
     }
-}
-
-/// A minimal mapping (args, env, cwd, uid/gid, terminal, hostname, root) for testing the
-/// lifecycle while spec.rs is not there.
-fn fallback_container(bundle: &Path, spec: &Spec) -> Result<Container, Error> {
-    use contain::namespace::Namespaces;
-    let process = spec.process().as_ref();
-    let args: Vec<String> = process
-        .and_then(|p| p.args().clone())
-        .unwrap_or_else(|| vec!["true".into()]);
-    let (prog, rest) = args
-        .split_first()
-        .ok_or_else(|| Error::msg("config.json: process.args is empty"))?;
-    let mut c = Container::new(prog)
-        .args(rest)
-        .namespaces(Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC)
-        .env_clear();
-    if let Some(p) = process {
-        for kv in p.env().iter().flatten() {
-            if let Some((k, v)) = kv.split_once('=') {
-                c = c.env(k, v);
-            }
-        }
-        c = c
-            .current_dir(p.cwd())
-            .uid(p.user().uid())
-            .gid(p.user().gid())
-            .tty(p.terminal().unwrap_or(false));
-    }
-    if let Some(h) = spec.hostname() {
-        c = c.hostname(h);
-    }
-    let root = spec
-        .root()
-        .as_ref()
-        .ok_or_else(|| Error::msg("config.json: no root"))?;
-    let mode = if root.readonly().unwrap_or(false) {
-        RootfsMode::ReadOnly
-    } else {
-        RootfsMode::ReadWrite
-    };
-    Ok(c.rootfs(Rootfs::new(bundle.join(root.path())).mode(mode)))
+    Ok(c)
 }
 
 /// Removes a half-made container's directory unless disarmed.
@@ -197,6 +145,8 @@ fn make(ctx: &Ctx, args: &cli::Create) -> Result<Made, Error> {
     }
     let fifo = locked.dir.join("exec.fifo");
     let mut created = container.create(&fifo)?;
+    // What is set on the parked process before it runs (oomScoreAdj).
+    contain_oci::spec::AfterCreate::of(&spec).apply(created.pid().raw())?;
     if let Some(sock) = &args.console_socket {
         let master = created
             .take_tty()

@@ -7,7 +7,6 @@ mod cli;
 mod commands;
 mod hooks;
 mod log;
-mod spec;
 mod state;
 mod sys;
 

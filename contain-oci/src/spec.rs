@@ -13,10 +13,6 @@
 //! The parts: `process.rs` (`process`), `mounts.rs` (`mounts`), `linux.rs` (`linux` without
 //! its resources) and `resources.rs` (`linux.resources`, `linux.cgroupsPath`).
 
-// The binary's `mod spec;` compiles this module a second time, where nothing calls it until
-// the CLI uses `contain_oci::spec` instead.
-#![allow(dead_code)]
-
 mod linux;
 mod mounts;
 mod process;
