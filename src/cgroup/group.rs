@@ -665,9 +665,9 @@ impl Cgroup {
     ///
     /// # Errors
     ///
-    /// Those of [`cpu_stat`](Self::cpu_stat), [`controllers`](Self::controllers) and (with the
-    /// memory controller) [`Memory::events`], (with the io controller) [`Io::stat`]. A missing `memory.peak` (kernels before 5.19) is
-    /// `None`, not an error.
+    /// Those of [`cpu_stat`](Self::cpu_stat), [`controllers`](Self::controllers), (with the
+    /// memory controller) [`Memory::events`] and (with the io controller) [`Io::stat`]. A
+    /// missing `memory.peak` (kernels before 5.19) is `None`, not an error.
     pub fn usage(&self) -> Result<Usage> {
         let cpu = self.cpu_stat()?;
         let controllers = self.controllers()?;
