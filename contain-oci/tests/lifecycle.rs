@@ -115,6 +115,28 @@ impl Bundle {
             .unwrap()
     }
 
+    /// `n` runs of the command `args` at once (stdout dropped, stderr kept), each one's
+    /// output once all have ended.
+    fn oci_at_once(&self, n: usize, args: &[&str]) -> Vec<Output> {
+        let children: Vec<_> = (0..n)
+            .map(|_| {
+                Command::new(BIN)
+                    .arg("--root")
+                    .arg(self.root())
+                    .args(args)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect()
+    }
+
     /// `create --bundle BUNDLE ID`, the container's stdout and stderr going to `out`.
     fn create(&self, id: &str, out: &Path) -> Output {
         let f = std::fs::File::create(out).unwrap();
@@ -369,22 +391,7 @@ fn concurrent_deletes_take_turns_on_the_lock() {
     let out = b.dir.0.join("out");
     assert!(b.create("l", &out).status.success());
     assert!(b.oci(&["start", "l"]).status.success());
-    let children: Vec<_> = (0..4)
-        .map(|_| {
-            Command::new(BIN)
-                .arg("--root")
-                .arg(b.root())
-                .args(["delete", "--force", "l"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let outs: Vec<Output> = children
-        .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
-        .collect();
+    let outs = b.oci_at_once(4, &["delete", "--force", "l"]);
     let ok = outs.iter().filter(|o| o.status.success()).count();
     assert_eq!(
         ok,
@@ -412,21 +419,7 @@ fn concurrent_kills_all_land_or_say_not_running() {
     assert!(b.create("k", &out).status.success());
     let pid = b.state("k")["pid"].as_i64().unwrap();
     assert!(b.oci(&["start", "k"]).status.success());
-    let children: Vec<_> = (0..4)
-        .map(|_| {
-            Command::new(BIN)
-                .arg("--root")
-                .arg(b.root())
-                .args(["kill", "k", "9"])
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let outs: Vec<Output> = children
-        .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
-        .collect();
+    let outs = b.oci_at_once(4, &["kill", "k", "9"]);
     assert!(outs.iter().any(|o| o.status.success()), "no kill landed");
     for o in outs.iter().filter(|o| !o.status.success()) {
         assert!(

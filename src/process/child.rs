@@ -1167,9 +1167,10 @@ unsafe fn park(plan: &ChildPlan<'_>, interpreter: &mut [u8; INTERP_SIZE]) -> Ste
     Ok(())
 }
 
-/// Whether one of the prepared paths is an executable file (`faccessat(X_OK)`); if none is,
-/// the error `exec` would report for them, with what [`probe`] found at the first path that
-/// exists (else the last one).
+/// Whether one of the prepared paths may be executed (`faccessat(X_OK)`: a directory passes
+/// too, and a script's missing interpreter is not seen; both then fail at exec, after
+/// `start`, with 127); if none may, an exec error for the last path that failed otherwise
+/// than ENOENT/ENOTDIR, else for the first, with what [`probe`] found there.
 ///
 /// # Safety
 /// The plan's exec paths are NUL-terminated strings.
