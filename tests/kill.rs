@@ -281,8 +281,11 @@ fn kill_container_ends_a_fork_bomb_held_by_pids_max() {
         skip(test, &format!("no pids controller on cgroup v2 here: {e}"));
         return;
     }
-    // Every process forks for ever; a failed fork ends only the shell that tried.
-    let bomb = "b() { while :; do b & done; }; b";
+    // Every process forks for ever; a failed fork ends only the shell that tried. The
+    // namespace's init starts the bomb while forks still succeed and then becomes a sleep
+    // that never forks: had it joined the bomb, its own refused fork would end it (exit 2)
+    // before the kill, and the whole namespace with it.
+    let bomb = "b() { while :; do b & done; }; b & exec sleep 1000000";
     let limits = Resources::new().pids_max(PROCESSES as u64);
     let Some(child) = spawn_in_cgroup(test, bomb, limits) else {
         return;
