@@ -6,14 +6,19 @@
 //! - `cargo xtask setup`: install what the tests need (both commands above do it first).
 //! - `cargo xtask oci-validate`: the runtime-tools validation suite against `contain-oci`
 //!   (or another OCI runtime), one line per test file and the totals.
+//! - `cargo xtask podman`, `cargo xtask containerd`: podman and containerd drive `contain-oci`
+//!   (or another OCI runtime); a table of cases.
 
 mod cache;
+mod clients;
 mod cmd;
+mod containerd;
 mod cpio;
 mod error;
 mod guest;
 mod json;
 mod oci;
+mod podman;
 mod setup;
 mod sys;
 mod test;
@@ -71,6 +76,21 @@ usage:
         --no-root        no --root flag (a runtime without runc's global --root)
           cargo xtask oci-validate --only 'state|kill'
           cargo xtask oci-validate --runtime crun --oci-version 1.0.2
+  cargo xtask podman [--runtime PATH] [--debian DIR | --no-debian]
+      As root: podman (Debian's 4.3, installed with conmon and umoci when missing) runs
+      containers with `--runtime contain-oci` (built in release) or PATH, from a busybox
+      image and a Debian bookworm minbase image (DIR, default
+      $CARGO_TARGET_DIR/debian-bookworm-minbase, made with debootstrap when missing), both
+      made as oci-archives with umoci and `podman load`ed into a private storage in a temp
+      dir. Cases: exit codes, output, -it (under script(1)), run -d, exec, kill -s USR1,
+      stop (TERM, and KILL after -t), --memory. Prints a table (case, expected, got,
+      PASS/FAIL/SKIP); exit 0 iff no case failed. Everything it made is removed.
+  cargo xtask containerd [--runtime PATH]
+      As root: a containerd of its own (Debian's 1.6; config, root, state and socket in a
+      temp dir) runs the busybox image (imported with `ctr image import`) through the runc
+      shim with `--runc-binary contain-oci` (or PATH): ctr run --rm, a detached task with
+      ctr task exec, kill and delete, and a missing program, whose error must name it.
+      A table as for podman; containerd is stopped and everything removed at the end.
 
 VM options:
   --mem MIB            guest memory (default 1024, more for large payloads)
@@ -109,6 +129,8 @@ fn main() -> ExitCode {
             Ok(0)
         }),
         Some("oci-validate") => oci::parse(&args[1..]).and_then(|opts| oci::run(&opts)),
+        Some("podman") => podman::parse(&args[1..]).and_then(|opts| podman::run(&opts)),
+        Some("containerd") => containerd::parse(&args[1..]).and_then(|opts| containerd::run(&opts)),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

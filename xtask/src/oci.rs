@@ -264,7 +264,7 @@ fn go_minor(version: &str) -> Option<u32> {
 }
 
 /// A runtime named with --runtime: a path, or a name looked up like `command -v`.
-fn resolve_runtime(path: &Path) -> Result<PathBuf> {
+pub(crate) fn resolve_runtime(path: &Path) -> Result<PathBuf> {
     let found = if path.components().count() == 1 {
         setup::find_program(&path.to_string_lossy())
     } else {
@@ -285,7 +285,7 @@ fn resolve_runtime(path: &Path) -> Result<PathBuf> {
 
 /// `cargo build --release -p contain-oci`, returning the binary; a clear error while the
 /// workspace has no such package.
-fn build_contain_oci() -> Result<PathBuf> {
+pub(crate) fn build_contain_oci() -> Result<PathBuf> {
     let mut metadata = cargo();
     metadata.args(["metadata", "--no-deps", "--format-version", "1"]);
     let text = cmd::stdout(&mut metadata)?;

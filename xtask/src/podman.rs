@@ -1,0 +1,696 @@
+//! `cargo xtask podman`: podman (Debian's 4.3, with conmon) drives `contain-oci` through
+//! `podman --runtime PATH`, and each result is checked: exit codes, captured output, a
+//! terminal (`-it` under `script(1)`), a detached container with `exec`, `kill -s USR1`,
+//! `stop` (SIGTERM honoured; SIGTERM ignored, then SIGKILL after `-t`), a Debian image, and
+//! `--memory`. Prints a table (case, expected, got, PASS/FAIL/SKIP) and exits non-zero on any
+//! failure.
+//!
+//! Nothing of the host's podman is used or changed: the images (busybox-static's applets, and
+//! the Debian bookworm minbase rootfs the project's tests use) are made as `oci-archive`
+//! tarballs with umoci and `podman load`ed into a private storage (`--root`, `--runroot`,
+//! `--tmpdir`, `--network-config-dir`, `CONTAINERS_CONF` and `CONTAINERS_STORAGE_CONF`
+//! pointing at files of ours, all in one temp dir); the runtime's own state goes there too
+//! (`--runtime-flag root=DIR`), conmon stays in our cgroup (`--cgroups no-conmon`) and the
+//! containers' cgroups go below `/xtask-podman-PID` (`--cgroup-parent`). At the end the
+//! containers, the storage (with its mounts), the temp dir and those cgroups are removed.
+//!
+//! What this host needs of podman, found by running it here: `--network none` (no netavark
+//! or CNI set up), and lower ulimits: podman asks for `RLIMIT_NOFILE` 1048576 and
+//! `RLIMIT_NPROC` 32768 (its own `default_ulimits`), which a runtime without
+//! `CAP_SYS_RESOURCE` cannot raise above the hard limits it inherited (runc fails
+//! "error setting rlimit type 6", crun "setrlimit `RLIMIT_NPROC`"); the runs pass
+//! `--ulimit nofile=1024:1024 --ulimit nproc=4096:4096`.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::clients::{self, Images, Ran, Table, WorkDir};
+use crate::cmd;
+use crate::error::{bail, Result};
+use crate::setup;
+
+/// `cargo xtask podman` options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// The runtime; `None`: `cargo build --release -p contain-oci`.
+    pub runtime: Option<PathBuf>,
+    /// The Debian rootfs (default: the tests' `$CARGO_TARGET_DIR/debian-bookworm-minbase`).
+    pub debian: Option<PathBuf>,
+    /// Leave the Debian image out (its archive takes a while on a slow machine).
+    pub no_debian: bool,
+    /// No qemu guest for `--memory` (it runs there when this host's memory controller is
+    /// not on cgroup v2).
+    pub no_vm: bool,
+    /// Internal: we are the run inside the guest; the busybox archive to load.
+    pub in_guest: Option<PathBuf>,
+}
+
+pub fn parse(args: &[OsString]) -> Result<Options> {
+    let mut opts = Options::default();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].to_string_lossy();
+        match arg.as_ref() {
+            "--runtime" | "--debian" | GUEST_FLAG => {
+                let Some(v) = args.get(i + 1) else {
+                    bail!("{arg} needs a value");
+                };
+                let path = Some(PathBuf::from(v));
+                match arg.as_ref() {
+                    "--runtime" => opts.runtime = path,
+                    "--debian" => opts.debian = path,
+                    _ => opts.in_guest = path,
+                }
+                i += 1;
+            }
+            "--no-debian" => opts.no_debian = true,
+            "--no-vm" => opts.no_vm = true,
+            _ => bail!("unknown argument {arg} (see `cargo xtask help`)"),
+        }
+        i += 1;
+    }
+    if opts.no_debian && opts.debian.is_some() {
+        bail!("--debian and --no-debian exclude each other");
+    }
+    Ok(opts)
+}
+
+/// The internal flag of the run inside the guest.
+const GUEST_FLAG: &str = "--in-guest";
+
+/// Programs the script runs, with the Debian package of each.
+const NEEDS: [(&str, &str); 6] = [
+    ("podman", "podman"),
+    ("conmon", "conmon"),
+    ("umoci", "umoci"),
+    ("script", "bsdutils"),
+    ("timeout", "coreutils"),
+    ("tar", "tar"),
+];
+
+/// How long one podman command may take.
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// Installs what is missing (as root, with apt-get), as `setup` does for the tests.
+pub fn ensure_programs(needs: &[(&str, &str)], why: &str) -> Result<()> {
+    let mut packages: Vec<&str> = Vec::new();
+    for (program, package) in needs {
+        if setup::find_program(program).is_none() && !packages.contains(package) {
+            packages.push(package);
+        }
+    }
+    if !packages.is_empty() {
+        setup::install(&packages, why)?;
+    }
+    for (program, package) in needs {
+        if setup::find_program(program).is_none() {
+            bail!("{program} not found after installing {package}");
+        }
+    }
+    Ok(())
+}
+
+/// `cargo xtask podman`: returns the exit code (0 iff no case failed).
+pub fn run(opts: &Options) -> Result<u8> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("podman with a private storage and cgroups needs root: run this as root");
+    }
+    if let Some(archive) = &opts.in_guest {
+        return in_guest(opts, archive);
+    }
+    ensure_programs(&NEEDS, "`cargo xtask podman` drives podman")?;
+    setup::ensure(setup::Scope {
+        host: true,
+        vm: !opts.no_vm,
+    })?;
+    let runtime = match &opts.runtime {
+        Some(path) => crate::oci::resolve_runtime(path)?,
+        None => crate::oci::build_contain_oci()?,
+    };
+    let debian = if opts.no_debian {
+        None
+    } else {
+        Some(clients::debian_rootfs(opts.debian.as_deref())?)
+    };
+    let work = WorkDir::new("podman")?;
+    let cgroup_parent = format!("xtask-podman-{}", std::process::id());
+    eprintln!(
+        "xtask: making the images (umoci) in {}",
+        work.path().display()
+    );
+    let images = clients::make_images(work.path(), debian.as_deref())?;
+    let podman = Podman::new(work.path(), &runtime, &cgroup_parent, "overlay")?;
+    let mut table = Table::default();
+    let mut outcome = cases(&podman, &images, &runtime, &mut table);
+    if outcome.is_ok() && !opts.no_vm && !memory_on_v2() {
+        outcome = vm_cases(&runtime, &images.busybox, &mut table);
+    }
+    podman.teardown();
+    drop(work);
+    clients::remove_cgroups(&cgroup_parent);
+    crate::sys::check_interrupted()?;
+    let podman_version = clients::version_line(Path::new("podman"), "--version");
+    let conmon_version = clients::version_line(Path::new("conmon"), "--version");
+    println!(
+        "runtime: {} ({}); {podman_version}; {conmon_version}; kernel {}",
+        runtime.display(),
+        clients::version_line(&runtime, "--version"),
+        kernel_release()
+    );
+    println!("{}", podman.example());
+    print!("{}", table.render());
+    outcome?;
+    Ok(u8::from(table.failed() > 0))
+}
+
+/// `uname -r`.
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// podman with the private storage and settings of this run.
+struct Podman {
+    global: Vec<OsString>,
+    run_flags: Vec<OsString>,
+    env: Vec<(&'static str, OsString)>,
+}
+
+impl Podman {
+    fn new(work: &Path, runtime: &Path, cgroup_parent: &str, driver: &str) -> Result<Podman> {
+        let conf = work.join("containers.conf");
+        // An empty containers.conf of ours: podman's built-in defaults, not the host's files.
+        std::fs::write(&conf, "# cargo xtask podman: podman's defaults\n")?;
+        let storage_conf = work.join("storage.conf");
+        std::fs::write(
+            &storage_conf,
+            format!(
+                "[storage]\ndriver = \"{driver}\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+                work.join("storage").display(),
+                work.join("run").display()
+            ),
+        )?;
+        let tmp = work.join("tmp");
+        std::fs::create_dir_all(&tmp)?;
+        let path = |name: &str| work.join(name).into_os_string();
+        let mut global: Vec<OsString> = Vec::new();
+        for (flag, value) in [
+            ("--root", path("storage")),
+            ("--runroot", path("run")),
+            ("--tmpdir", path("libpod-tmp")),
+            ("--network-config-dir", path("networks")),
+            ("--cgroup-manager", "cgroupfs".into()),
+            ("--events-backend", "file".into()),
+            ("--storage-driver", driver.into()),
+            ("--runtime", runtime.as_os_str().to_owned()),
+        ] {
+            global.push(flag.into());
+            global.push(value);
+        }
+        let mut state_flag = OsString::from("root=");
+        state_flag.push(work.join("runtime-state"));
+        global.push("--runtime-flag".into());
+        global.push(state_flag);
+        let run_flags = [
+            "--network",
+            "none",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=4096:4096",
+            "--cgroups",
+            "no-conmon",
+            "--cgroup-parent",
+        ]
+        .iter()
+        .map(OsString::from)
+        .chain([OsString::from(format!("/{cgroup_parent}"))])
+        .collect();
+        Ok(Podman {
+            global,
+            run_flags,
+            env: vec![
+                ("CONTAINERS_CONF", conf.into_os_string()),
+                ("CONTAINERS_STORAGE_CONF", storage_conf.into_os_string()),
+                ("TMPDIR", tmp.into_os_string()),
+            ],
+        })
+    }
+
+    /// The argument list of `podman GLOBAL args`.
+    fn argv(&self, args: &[&str]) -> Vec<OsString> {
+        let mut argv = self.global.clone();
+        argv.extend(args.iter().map(OsString::from));
+        argv
+    }
+
+    /// The argument list of `podman GLOBAL run RUN_FLAGS args`.
+    fn run_argv(&self, args: &[&str]) -> Vec<OsString> {
+        let mut argv = self.global.clone();
+        argv.push("run".into());
+        argv.extend(self.run_flags.iter().cloned());
+        argv.extend(args.iter().map(OsString::from));
+        argv
+    }
+
+    fn env(&self) -> Vec<(&str, &OsStr)> {
+        self.env.iter().map(|(k, v)| (*k, v.as_os_str())).collect()
+    }
+
+    fn podman(&self, args: &[&str]) -> Result<Ran> {
+        clients::run_limited("podman".as_ref(), &self.argv(args), &self.env(), LIMIT)
+    }
+
+    fn run(&self, args: &[&str]) -> Result<Ran> {
+        clients::run_limited("podman".as_ref(), &self.run_argv(args), &self.env(), LIMIT)
+    }
+
+    /// A `podman run` command line as a person would type it (for the header).
+    fn example(&self) -> String {
+        let mut line = String::new();
+        for (k, v) in &self.env {
+            line.push_str(&format!("{k}={} ", cmd::shell_word(v)));
+        }
+        line.push_str("podman");
+        for a in self.run_argv(&["--rm", "busybox", "true"]) {
+            line.push(' ');
+            line.push_str(&cmd::shell_word(&a));
+        }
+        line
+    }
+
+    /// Removes every container and image (the storage directory goes with the work dir).
+    fn teardown(&self) {
+        for args in [
+            &["rm", "--all", "--force", "--time", "0"][..],
+            &["rmi", "--all", "--force"],
+        ] {
+            match self.podman(args) {
+                Ok(r) if r.code == Some(0) => {}
+                Ok(r) => eprintln!("xtask: podman {}: {}", args.join(" "), r.last_error()),
+                Err(e) => eprintln!("xtask: podman {}: {e}", args.join(" ")),
+            }
+        }
+    }
+
+    /// Polls `podman logs NAME` until it holds `text` (at most 10 s): the container's own
+    /// word that it is ready (e.g. its signal traps are set).
+    fn wait_for_log(&self, name: &str, text: &str) -> Result<bool> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = self.podman(&["logs", name])?;
+            if r.stdout.contains(text) {
+                return Ok(true);
+            }
+            if Instant::now() > deadline || r.code != Some(0) {
+                return Ok(false);
+            }
+            crate::sys::check_interrupted()?;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// `exit N` and the first stderr line when it is not the expected code.
+fn exit_and_why(r: &Ran) -> String {
+    if r.code == Some(0) {
+        r.exit()
+    } else {
+        format!("{}: {}", r.exit(), r.last_error())
+    }
+}
+
+fn cases(p: &Podman, images: &Images, runtime: &Path, t: &mut Table) -> Result<()> {
+    let load = |archive: &Path| -> Result<Ran> {
+        let archive = archive.to_string_lossy().into_owned();
+        p.podman(&["load", "--input", &archive])
+    };
+    let r = load(&images.busybox)?;
+    t.add(
+        "load busybox oci-archive",
+        "exit 0",
+        exit_and_why(&r),
+        r.code == Some(0),
+    );
+    if r.code != Some(0) {
+        return Ok(());
+    }
+    let bb = "localhost/busybox";
+
+    let r = p.run(&["--rm", bb, "true"])?;
+    t.add(
+        "run --rm true",
+        "exit 0",
+        exit_and_why(&r),
+        r.code == Some(0),
+    );
+
+    let r = p.run(&["--rm", bb, "sh", "-c", "exit 3"])?;
+    t.add(
+        "run --rm sh -c 'exit 3'",
+        "exit 3",
+        r.exit(),
+        r.code == Some(3),
+    );
+
+    let r = p.run(&["--rm", bb, "sh", "-c", "echo out; echo err >&2"])?;
+    let got = format!(
+        "{}, stdout {:?}, stderr {:?}",
+        r.exit(),
+        r.stdout,
+        r.stderr.trim()
+    );
+    let pass = r.code == Some(0) && r.stdout == "out\n" && r.stderr.contains("err");
+    t.add(
+        "output captured",
+        "stdout \"out\\n\", stderr err",
+        got,
+        pass,
+    );
+
+    // A terminal: podman's -it needs one on its own stdin, which script(1) provides.
+    let inner = p.run_argv(&[
+        "--rm",
+        "-it",
+        bb,
+        "sh",
+        "-c",
+        "tty; test -t 0 && test -t 1 && echo is-a-tty",
+    ]);
+    let mut line = String::from("podman");
+    for a in &inner {
+        line.push(' ');
+        line.push_str(&cmd::shell_word(a));
+    }
+    let script = [
+        OsString::from("-qec"),
+        OsString::from(line),
+        OsString::from("/dev/null"),
+    ];
+    let r = clients::run_limited("script".as_ref(), &script, &p.env(), LIMIT)?;
+    let pass = r.code == Some(0) && r.stdout.contains("is-a-tty") && r.stdout.contains("/dev/pts/");
+    let got = format!("{}, {:?}", r.exit(), r.stdout.trim());
+    t.add(
+        "run -it (script) sees a tty",
+        "/dev/pts/N, is-a-tty",
+        got,
+        pass,
+    );
+
+    // Detached: exec, then USR1 to a shell that traps it and exits 10.
+    let trap = "trap 'echo got USR1; exit 10' USR1; echo ready; while :; do sleep 0.1; done";
+    let r = p.run(&["-d", "--name", "sig", bb, "sh", "-c", trap])?;
+    t.add(
+        "run -d",
+        "exit 0, an id",
+        exit_and_why(&r),
+        r.code == Some(0),
+    );
+    if r.code == Some(0) {
+        let ready = p.wait_for_log("sig", "ready")?;
+        let state = p.podman(&["inspect", "--format", "{{.State.Status}}", "sig"])?;
+        t.add(
+            "detached is running",
+            "running, \"ready\" logged",
+            format!("{}, ready logged: {ready}", state.stdout.trim()),
+            state.stdout.trim() == "running" && ready,
+        );
+        if clients::runtime_has_command(runtime, "exec") {
+            let r = p.podman(&["exec", "sig", "sh", "-c", "echo in $(hostname); exit 4"])?;
+            let got = format!("{}, {:?}", r.exit(), r.stdout.trim());
+            t.add(
+                "exec",
+                "exit 4, \"in HOSTNAME\"",
+                got,
+                r.code == Some(4) && r.stdout.starts_with("in "),
+            );
+        } else {
+            t.skip(
+                "exec",
+                "exit 4, \"in HOSTNAME\"",
+                format!("{} has no exec command yet", runtime.display()),
+            );
+        }
+        let r = p.podman(&["kill", "--signal", "USR1", "sig"])?;
+        t.add(
+            "kill -s USR1",
+            "exit 0",
+            exit_and_why(&r),
+            r.code == Some(0),
+        );
+        let w = p.podman(&["wait", "sig"])?;
+        let logs = p.podman(&["logs", "sig"])?;
+        let got = format!("wait: {:?}, logs {:?}", w.stdout.trim(), logs.stdout.trim());
+        t.add(
+            "USR1 reached the trap",
+            "wait: \"10\", \"got USR1\" logged",
+            got,
+            w.stdout.trim() == "10" && logs.stdout.contains("got USR1"),
+        );
+    }
+
+    // stop: SIGTERM honoured.
+    let trap = "trap 'echo got TERM; exit 0' TERM; echo ready; while :; do sleep 0.1; done";
+    let r = p.run(&["-d", "--name", "term", bb, "sh", "-c", trap])?;
+    if r.code == Some(0) && p.wait_for_log("term", "ready")? {
+        let r = p.podman(&["stop", "--time", "10", "term"])?;
+        let code = p.podman(&["inspect", "--format", "{{.State.ExitCode}}", "term"])?;
+        let got = format!(
+            "{}, container exit {}, {:.1} s",
+            exit_and_why(&r),
+            code.stdout.trim(),
+            r.elapsed.as_secs_f64()
+        );
+        let pass = r.code == Some(0) && code.stdout.trim() == "0" && r.elapsed.as_secs() < 5;
+        t.add("stop (TERM trapped)", "container exit 0, < 5 s", got, pass);
+    } else {
+        t.add(
+            "stop (TERM trapped)",
+            "container exit 0, < 5 s",
+            format!("run -d: {}", exit_and_why(&r)),
+            false,
+        );
+    }
+
+    // stop: pid 1 without a handler ignores SIGTERM, so SIGKILL follows after -t.
+    let r = p.run(&["-d", "--name", "hang", bb, "sleep", "1000"])?;
+    if r.code == Some(0) {
+        let r = p.podman(&["stop", "--time", "2", "hang"])?;
+        let code = p.podman(&["inspect", "--format", "{{.State.ExitCode}}", "hang"])?;
+        let secs = r.elapsed.as_secs_f64();
+        let got = format!(
+            "{}, container exit {}, {secs:.1} s",
+            exit_and_why(&r),
+            code.stdout.trim()
+        );
+        let pass = r.code == Some(0) && code.stdout.trim() == "137" && (2.0..10.0).contains(&secs);
+        t.add(
+            "stop -t 2 (TERM ignored)",
+            "exit 137 after 2-10 s",
+            got,
+            pass,
+        );
+    } else {
+        t.add(
+            "stop -t 2 (TERM ignored)",
+            "exit 137 after 2-10 s",
+            format!("run -d: {}", exit_and_why(&r)),
+            false,
+        );
+    }
+
+    memory_case(p, bb, t)?;
+
+    if let Some(debian) = &images.debian {
+        let r = load(debian)?;
+        t.add(
+            "load debian oci-archive",
+            "exit 0",
+            exit_and_why(&r),
+            r.code == Some(0),
+        );
+        if r.code == Some(0) {
+            let r = p.run(&[
+                "--rm",
+                "localhost/debian",
+                "bash",
+                "-c",
+                ". /etc/os-release; echo $VERSION_CODENAME; dpkg-query -W -f '${Version}\\n' dpkg",
+            ])?;
+            let got = format!("{}, {:?}", exit_and_why(&r), r.stdout.trim());
+            let pass = r.code == Some(0) && r.stdout.starts_with("bookworm\n1.21");
+            t.add(
+                "debian: os-release, dpkg-query",
+                "bookworm, dpkg 1.21",
+                got,
+                pass,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `--memory 64m`: where the memory controller is on cgroup v2 the container sees
+/// `memory.max` 67108864; where it is bound to cgroup v1 (a hybrid host) the create must fail
+/// with an error that names the memory limit, and the limit must be in the config podman
+/// handed the runtime.
+fn memory_case(p: &Podman, bb: &str, t: &mut Table) -> Result<()> {
+    if memory_on_v2() {
+        let r = p.run(&[
+            "--rm",
+            "--memory",
+            "64m",
+            bb,
+            "cat",
+            "/sys/fs/cgroup/memory.max",
+        ])?;
+        let got = format!("{}, {:?}", exit_and_why(&r), r.stdout.trim());
+        t.add(
+            "--memory 64m",
+            "memory.max 67108864",
+            got,
+            r.stdout.trim() == "67108864",
+        );
+        return Ok(());
+    }
+    let show = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max";
+    let r = p.run(&["--name", "mem", "--memory", "64m", bb, "sh", "-c", show])?;
+    let err = r.last_error();
+    // A runtime with cgroup v1 support applies it; one without must say why it cannot.
+    let pass = (r.code == Some(0) && r.stdout.trim() == "67108864")
+        || (r.code != Some(0) && err.contains("memory"));
+    let got = if r.code == Some(0) {
+        format!("exit 0, {:?}", r.stdout.trim())
+    } else {
+        format!("{}: {err}", r.exit())
+    };
+    t.add(
+        "--memory 64m (memory on cgroup v1)",
+        "67108864 inside, or an error naming memory",
+        got,
+        pass,
+    );
+    let inspect = p.podman(&["inspect", "--format", "{{.HostConfig.Memory}}", "mem"])?;
+    t.add(
+        "--memory 64m reaches podman's config",
+        "HostConfig.Memory 67108864",
+        format!("{}, {:?}", inspect.exit(), inspect.stdout.trim()),
+        inspect.stdout.trim() == "67108864",
+    );
+    Ok(())
+}
+
+/// Whether the memory controller is on the cgroup v2 hierarchy at /sys/fs/cgroup.
+fn memory_on_v2() -> bool {
+    std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+        .is_ok_and(|c| c.split_whitespace().any(|w| w == "memory"))
+}
+
+/// The cases that need a pure cgroup v2 host, in the project's qemu guest: this xtask runs
+/// there again (`--in-guest ARCHIVE`) with podman, conmon, the runtime, the archive and
+/// /etc/containers/policy.json copied in; its table is printed as it runs, and its exit
+/// status is one row here.
+fn vm_cases(runtime: &Path, archive: &Path, t: &mut Table) -> Result<()> {
+    let name = "in the VM (pure cgroup v2): the guest's table above";
+    let mut files = vec![archive.to_path_buf()];
+    for program in ["podman", "conmon"] {
+        match setup::find_program(program) {
+            Some(p) => files.push(p),
+            None => bail!("{program} not found"),
+        }
+    }
+    let policy = PathBuf::from("/etc/containers/policy.json");
+    if policy.is_file() {
+        files.push(policy);
+    }
+    let options = crate::vm::VmOptions {
+        mem: Some(2048),
+        timeout: Duration::from_secs(300),
+        files,
+        ..crate::vm::VmOptions::default()
+    };
+    let vm = crate::vm::Vm::prepare(options)?;
+    let me = std::env::current_exe()?;
+    let argv = vec![
+        me.clone().into_os_string(),
+        "podman".into(),
+        "--runtime".into(),
+        runtime.as_os_str().to_owned(),
+        GUEST_FLAG.into(),
+        archive.as_os_str().to_owned(),
+    ];
+    eprintln!("xtask: booting the guest for the cgroup v2 cases");
+    let outcome = vm.run(vec![me, runtime.to_path_buf()], argv, Path::new("/"), &[])?;
+    let (got, pass) = match outcome.status {
+        crate::vm::Status::Exited(0) => ("guest exit 0".to_string(), true),
+        crate::vm::Status::Exited(c) => (format!("guest exit {c}"), false),
+        crate::vm::Status::TimedOut => ("the guest timed out".to_string(), false),
+        crate::vm::Status::Unreported => ("the guest reported no status".to_string(), false),
+    };
+    t.add(name, "guest exit 0", got, pass);
+    Ok(())
+}
+
+/// The run inside the guest: the busybox archive loaded into a private vfs storage,
+/// `run --rm true`, and `--memory 64m` (memory.max seen inside).
+fn in_guest(opts: &Options, archive: &Path) -> Result<u8> {
+    let Some(runtime) = &opts.runtime else {
+        bail!("{GUEST_FLAG} needs --runtime");
+    };
+    let work = WorkDir::new("podman")?;
+    let cgroup_parent = format!("xtask-podman-{}", std::process::id());
+    // vfs: no overlay on the guest's initramfs root needed.
+    let p = Podman::new(work.path(), runtime, &cgroup_parent, "vfs")?;
+    let mut t = Table::default();
+    let outcome = (|| -> Result<()> {
+        let r = p.podman(&["load", "--input", &archive.to_string_lossy()])?;
+        t.add(
+            "guest: load busybox",
+            "exit 0",
+            exit_and_why(&r),
+            r.code == Some(0),
+        );
+        if r.code != Some(0) {
+            return Ok(());
+        }
+        let r = p.run(&["--rm", "localhost/busybox", "true"])?;
+        t.add(
+            "guest: run --rm true",
+            "exit 0",
+            exit_and_why(&r),
+            r.code == Some(0),
+        );
+        memory_case(&p, "localhost/busybox", &mut t)
+    })();
+    p.teardown();
+    drop(work);
+    clients::remove_cgroups(&cgroup_parent);
+    println!("guest: kernel {}", kernel_release());
+    print!("{}", t.render());
+    outcome?;
+    Ok(u8::from(t.failed() > 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn options_parse() {
+        assert_eq!(parse(&[]).unwrap(), Options::default());
+        let o = parse(&args(&["--runtime", "runc", "--debian", "/d"])).unwrap();
+        assert_eq!(o.runtime, Some(PathBuf::from("runc")));
+        assert_eq!(o.debian, Some(PathBuf::from("/d")));
+        assert!(parse(&args(&["--no-debian"])).unwrap().no_debian);
+        assert!(parse(&args(&["--runtime"])).is_err());
+        assert!(parse(&args(&["--debian", "/d", "--no-debian"])).is_err());
+        assert!(parse(&args(&["--bogus"])).is_err());
+    }
+}
