@@ -40,7 +40,7 @@ fn bytes(v: i64) -> Option<Max<Bytes>> {
 ///   `kernel`, `kernelTCP`, `swappiness`, `disableOOMKiller` (v1 only) are warned about.
 /// - cpu: `shares` → `cpu.weight` ([`shares_to_weight`]), `quota`/`period` → `cpu.max`,
 ///   `cpus`/`mems` → cpuset; the realtime, `idle` and `burst` knobs are warned about.
-/// - pids: `limit` (≤ 0: none) → `pids.max`.
+/// - pids: `limit` → `pids.max` (negative: `max`; 0: not written, as runc does).
 /// - blockIO: `weight` → `io.weight` (v1's 10 to 1000 scaled), throttles → `io.max` per
 ///   device; `leafWeight` and `weightDevice` are warned about.
 /// - hugepageLimits → `hugetlb.<size>.max`.
@@ -180,12 +180,14 @@ pub(crate) fn limits(r: &LinuxResources, warn: &mut Warn) -> contain::Result<Res
         }
     }
 
+    // runc's meaning: 0 sets nothing (podman writes `{"limit": 0}` for `--pids-limit 0` and
+    // `-1`, so such a container needs no pids controller), a negative limit is "max".
     if let Some(pids) = r.pids() {
-        res = res.pids_max(if pids.limit() > 0 {
-            Max::Limit(pids.limit() as u64)
-        } else {
-            Max::Unlimited
-        });
+        match pids.limit() {
+            0 => {}
+            n if n > 0 => res = res.pids_max(Max::Limit(n as u64)),
+            _ => res = res.pids_max(Max::Unlimited),
+        }
     }
 
     if let Some(io) = r.block_io() {

@@ -506,6 +506,13 @@ fn resources_are_mapped() {
     assert_eq!(got.memory_max, Some(Max::Unlimited));
     assert_eq!(got.memory_swap_max, Some(Max::Unlimited));
     assert_eq!(got.pids_max, Some(Max::Unlimited));
+    // podman's `{"limit": 0}` (its --pids-limit 0 and -1): nothing to write, no pids
+    // controller needed (a host whose pids controller is on cgroup v1 runs it).
+    let zero: oci_spec::runtime::LinuxResources =
+        serde_json::from_value(json!({"pids": {"limit": 0}})).unwrap();
+    let got = resources::limits(&zero, &mut warn).unwrap();
+    assert_eq!(got.pids_max, None);
+    assert!(got.controllers().is_empty(), "{:?}", got.controllers());
 }
 
 #[test]
