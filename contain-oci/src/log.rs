@@ -1,5 +1,6 @@
 //! The `--log FILE` / `--log-format text|json` lines (containerd shows the last
-//! `{"level":"error","msg":...}` line of a failed command to its user).
+//! `{"level":"error","msg":...}` line of a failed command to its user). Errors go to stderr
+//! too; warnings go to stderr only without `--log` (see [`warn`]).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -64,9 +65,14 @@ pub fn error(msg: &str) {
     write("error", msg, true);
 }
 
-/// A warning: one line on stderr and in the log.
+/// A warning: one line in the `--log` file when there is one, else on stderr.
+///
+/// Not both, as runc does: `create`'s stderr is the container's own (containerd's shim and
+/// podman's conmon hand the container's stdio to `create`), so a warning written there would
+/// show up in the container's output; the shim passes `--log` and reads that.
 pub fn warn(msg: &str) {
-    write("warning", msg, true);
+    let to_stderr = LOGGER.get().is_none_or(|l| l.file.is_none());
+    write("warning", msg, to_stderr);
 }
 
 /// A debug line, in the log only, and only with `--debug`.

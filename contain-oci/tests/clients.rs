@@ -1,0 +1,182 @@
+//! What podman (with conmon) and containerd's runc shim need of the runtime beyond the
+//! lifecycle, found by `cargo xtask podman` and `cargo xtask containerd` and checked here
+//! without them: warnings stay out of the container's stderr when the caller reads `--log`,
+//! and podman's `"pids": {"limit": 0}` needs no pids controller. The tests create containers
+//! and need root (they say so and skip otherwise).
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_contain-oci");
+
+fn is_root(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("{test}: skipped, needs root");
+    }
+    root
+}
+
+/// A test's directory: `bundle/` (a busybox rootfs and config.json), `root/` (the state),
+/// removed with what is in it on drop.
+struct Bundle(PathBuf);
+
+impl Bundle {
+    /// `linux` and `process` merged into a config running `true`.
+    fn new(tag: &str, process: serde_json::Value, linux: serde_json::Value) -> Bundle {
+        let dir = (0..)
+            .map(|n| {
+                std::env::temp_dir().join(format!(
+                    "contain-oci-clients-{tag}-{}-{n}",
+                    std::process::id()
+                ))
+            })
+            .find(|p| std::fs::create_dir(p).is_ok())
+            .unwrap();
+        let b = Bundle(dir);
+        let rootfs = b.bundle().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+        for d in ["proc", "dev", "sys", "tmp"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        let busybox = std::env::var_os("CONTAIN_TEST_BUSYBOX")
+            .map(PathBuf::from)
+            .into_iter()
+            .chain(["/bin/busybox".into(), "/usr/bin/busybox".into()])
+            .find(|p| p.exists())
+            .expect("these tests need a static busybox (apt-get install busybox-static)");
+        std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
+        for applet in ["sh", "true"] {
+            symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+        }
+        let mut p = serde_json::json!({
+            "args": ["true"], "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0}
+        });
+        let mut l = serde_json::json!({"namespaces": [{"type": "pid"}, {"type": "mount"}]});
+        for (base, extra) in [(&mut p, process), (&mut l, linux)] {
+            for (k, v) in extra.as_object().unwrap() {
+                base[k] = v.clone();
+            }
+        }
+        let config = serde_json::json!({
+            "ociVersion": "1.0.2", "process": p, "root": {"path": "rootfs"}, "linux": l
+        });
+        std::fs::write(b.bundle().join("config.json"), config.to_string()).unwrap();
+        b
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.0.join("bundle")
+    }
+
+    /// `contain-oci --root ROOT GLOBAL... create --bundle BUNDLE ID` with its stdout and
+    /// stderr (the container's) going to the file `out`; returns the status and that file.
+    fn create(&self, global: &[&str], id: &str, out: &Path) -> Output {
+        let f = std::fs::File::create(out).unwrap();
+        let status = Command::new(BIN)
+            .arg("--root")
+            .arg(self.0.join("root"))
+            .args(global)
+            .args(["create", "--bundle"])
+            .arg(self.bundle())
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .status()
+            .unwrap();
+        Output {
+            status,
+            stdout: Vec::new(),
+            stderr: std::fs::read(out).unwrap(),
+        }
+    }
+
+    fn delete(&self, id: &str) {
+        let o = Command::new(BIN)
+            .arg("--root")
+            .arg(self.0.join("root"))
+            .args(["delete", "--force", id])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "delete --force {id}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn warnings_go_to_the_log_and_stay_out_of_the_containers_stderr() {
+    if !is_root("warnings_go_to_the_log_and_stay_out_of_the_containers_stderr") {
+        return;
+    }
+    // An AppArmor profile is warned about and ignored.
+    let b = Bundle::new(
+        "warn",
+        serde_json::json!({"apparmorProfile": "some-profile"}),
+        serde_json::json!({}),
+    );
+    let log = b.0.join("log.json");
+    let out = b.0.join("out");
+    let c = b.create(
+        &["--log", log.to_str().unwrap(), "--log-format", "json"],
+        "logged",
+        &out,
+    );
+    let stderr = String::from_utf8_lossy(&c.stderr).into_owned();
+    assert!(c.status.success(), "create: {stderr}");
+    assert!(
+        !stderr.contains("apparmorProfile"),
+        "the warning reached the container's stderr: {stderr:?}"
+    );
+    let lines = std::fs::read_to_string(&log).unwrap();
+    let warned = lines
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .any(|v| {
+            v["level"] == "warning"
+                && v["msg"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("apparmorProfile"))
+        });
+    assert!(warned, "no warning line in the log: {lines:?}");
+    b.delete("logged");
+
+    // Without --log (runtime-tools, a person at a terminal) stderr is the only place.
+    let c = b.create(&[], "plain", &out);
+    let stderr = String::from_utf8_lossy(&c.stderr).into_owned();
+    assert!(c.status.success(), "create: {stderr}");
+    assert!(stderr.contains("apparmorProfile"), "{stderr:?}");
+    b.delete("plain");
+}
+
+#[test]
+fn a_pids_limit_of_0_sets_nothing() {
+    if !is_root("a_pids_limit_of_0_sets_nothing") {
+        return;
+    }
+    // podman writes this for --pids-limit 0 and -1. On a host whose pids controller is on
+    // cgroup v1 (a hybrid one) a limit would be refused; 0 must not need the controller.
+    let b = Bundle::new(
+        "pids0",
+        serde_json::json!({}),
+        serde_json::json!({"resources": {"pids": {"limit": 0}}}),
+    );
+    let out = b.0.join("out");
+    let c = b.create(&[], "p", &out);
+    assert!(
+        c.status.success(),
+        "create: {}",
+        String::from_utf8_lossy(&c.stderr)
+    );
+    b.delete("p");
+}
