@@ -125,6 +125,23 @@ pub fn remove_cgroups(relative: &str) {
     }
 }
 
+/// Whether `controller` is on the cgroup v2 hierarchy mounted at /sys/fs/cgroup (a pure v2
+/// host); on a hybrid host /sys/fs/cgroup is a tmpfs of v1 hierarchies.
+pub fn on_v2(controller: &str) -> bool {
+    std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+        .is_ok_and(|c| c.split_whitespace().any(|w| w == controller))
+}
+
+/// Whether the cgroup directory `relative` exists in any hierarchy under /sys/fs/cgroup.
+pub fn cgroup_exists(relative: &str) -> bool {
+    Path::new("/sys/fs/cgroup").join(relative).is_dir()
+        || std::fs::read_dir("/sys/fs/cgroup").is_ok_and(|hierarchies| {
+            hierarchies
+                .flatten()
+                .any(|e| e.path().join(relative).is_dir())
+        })
+}
+
 fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
     out.push(dir.to_path_buf());
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -421,6 +438,45 @@ impl Table {
         );
         out
     }
+}
+
+/// Boots the project's qemu guest (pure cgroup v2, Debian's kernel) and runs this xtask
+/// there again: `xtask COMMAND --runtime RUNTIME FLAG ARCHIVE`, with the runtime, the
+/// archive and `files` (programs with their libraries, config files) copied in at the same
+/// paths. The guest's output streams through; returns the outcome for a table row
+/// (`guest exit 0` passes).
+pub fn in_vm(
+    command: &str,
+    runtime: &Path,
+    archive: &Path,
+    mut files: Vec<PathBuf>,
+    flag: &str,
+) -> Result<(String, bool)> {
+    files.push(archive.to_path_buf());
+    let options = crate::vm::VmOptions {
+        mem: Some(2048),
+        timeout: Duration::from_secs(300),
+        files,
+        ..crate::vm::VmOptions::default()
+    };
+    let vm = crate::vm::Vm::prepare(options)?;
+    let me = std::env::current_exe().context("the path of this xtask binary")?;
+    let argv = vec![
+        me.clone().into_os_string(),
+        command.into(),
+        "--runtime".into(),
+        runtime.as_os_str().to_owned(),
+        flag.into(),
+        archive.as_os_str().to_owned(),
+    ];
+    eprintln!("xtask: booting the guest for the cgroup v2 cases");
+    let outcome = vm.run(vec![me, runtime.to_path_buf()], argv, Path::new("/"), &[])?;
+    Ok(match outcome.status {
+        crate::vm::Status::Exited(0) => ("guest exit 0".to_string(), true),
+        crate::vm::Status::Exited(c) => (format!("guest exit {c}"), false),
+        crate::vm::Status::TimedOut => ("the guest timed out".to_string(), false),
+        crate::vm::Status::Unreported => ("the guest reported no status".to_string(), false),
+    })
 }
 
 /// Whether `runtime` has the command `name` (its `NAME --help` succeeds).

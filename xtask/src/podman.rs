@@ -10,9 +10,11 @@
 //! tarballs with umoci and `podman load`ed into a private storage (`--root`, `--runroot`,
 //! `--tmpdir`, `--network-config-dir`, `CONTAINERS_CONF` and `CONTAINERS_STORAGE_CONF`
 //! pointing at files of ours, all in one temp dir); the runtime's own state goes there too
-//! (`--runtime-flag root=DIR`), conmon stays in our cgroup (`--cgroups no-conmon`) and the
-//! containers' cgroups go below `/xtask-podman-PID` (`--cgroup-parent`). At the end the
-//! containers, the storage (with its mounts), the temp dir and those cgroups are removed.
+//! (`--runtime-flag root=DIR`). The cgroups are podman's defaults (cgroupfs manager: conmon in
+//! `/libpod_parent/conmon`, containers in `/libpod_parent/libpod-ID`), except for one case
+//! with `--cgroup-parent /xtask-podman-PID/sub`, a parent that does not exist yet. At the end
+//! the containers, the storage (with its mounts), the temp dir and the cgroups are removed
+//! (`libpod_parent` only when this run made it).
 //!
 //! What this host needs of podman, found by running it here: `--network none` (no netavark
 //! or CNI set up), and lower ulimits: podman asks for `RLIMIT_NOFILE` 1048576 and
@@ -76,6 +78,9 @@ pub fn parse(args: &[OsString]) -> Result<Options> {
     Ok(opts)
 }
 
+/// Where podman's cgroupfs manager puts conmon and the containers by default.
+const LIBPOD_PARENT: &str = "libpod_parent";
+
 /// The internal flag of the run inside the guest.
 const GUEST_FLAG: &str = "--in-guest";
 
@@ -136,20 +141,24 @@ pub fn run(opts: &Options) -> Result<u8> {
     };
     let work = WorkDir::new("podman")?;
     let cgroup_parent = format!("xtask-podman-{}", std::process::id());
+    let made_libpod_parent = !clients::cgroup_exists(LIBPOD_PARENT);
     eprintln!(
         "xtask: making the images (umoci) in {}",
         work.path().display()
     );
     let images = clients::make_images(work.path(), debian.as_deref())?;
-    let podman = Podman::new(work.path(), &runtime, &cgroup_parent, "overlay")?;
+    let podman = Podman::new(work.path(), &runtime, "overlay")?;
     let mut table = Table::default();
-    let mut outcome = cases(&podman, &images, &runtime, &mut table);
-    if outcome.is_ok() && !opts.no_vm && !memory_on_v2() {
+    let mut outcome = cases(&podman, &images, &runtime, &cgroup_parent, &mut table);
+    if outcome.is_ok() && !opts.no_vm && !clients::on_v2("memory") {
         outcome = vm_cases(&runtime, &images.busybox, &mut table);
     }
     podman.teardown();
     drop(work);
     clients::remove_cgroups(&cgroup_parent);
+    if made_libpod_parent {
+        clients::remove_cgroups(LIBPOD_PARENT);
+    }
     crate::sys::check_interrupted()?;
     let podman_version = clients::version_line(Path::new("podman"), "--version");
     let conmon_version = clients::version_line(Path::new("conmon"), "--version");
@@ -174,13 +183,15 @@ pub fn kernel_release() -> String {
 
 /// podman with the private storage and settings of this run.
 struct Podman {
+    /// The temp dir holding the storage and the settings.
+    work: PathBuf,
     global: Vec<OsString>,
     run_flags: Vec<OsString>,
     env: Vec<(&'static str, OsString)>,
 }
 
 impl Podman {
-    fn new(work: &Path, runtime: &Path, cgroup_parent: &str, driver: &str) -> Result<Podman> {
+    fn new(work: &Path, runtime: &Path, driver: &str) -> Result<Podman> {
         let conf = work.join("containers.conf");
         // An empty containers.conf of ours: podman's built-in defaults, not the host's files.
         std::fs::write(&conf, "# cargo xtask podman: podman's defaults\n")?;
@@ -214,22 +225,24 @@ impl Podman {
         state_flag.push(work.join("runtime-state"));
         global.push("--runtime-flag".into());
         global.push(state_flag);
-        let run_flags = [
+        let mut run_flags = [
             "--network",
             "none",
             "--ulimit",
             "nofile=1024:1024",
             "--ulimit",
             "nproc=4096:4096",
-            "--cgroups",
-            "no-conmon",
-            "--cgroup-parent",
         ]
-        .iter()
         .map(OsString::from)
-        .chain([OsString::from(format!("/{cgroup_parent}"))])
-        .collect();
+        .to_vec();
+        if !clients::on_v2("pids") {
+            // podman asks for pids.max 2048 by default (containers.conf pids_limit); where the
+            // pids controller is on cgroup v1 a v2-only runtime cannot apply it. The pids
+            // case checks that limit on its own.
+            run_flags.extend(["--pids-limit", "-1"].map(OsString::from));
+        }
         Ok(Podman {
+            work: work.to_path_buf(),
             global,
             run_flags,
             env: vec![
@@ -323,7 +336,13 @@ fn exit_and_why(r: &Ran) -> String {
     }
 }
 
-fn cases(p: &Podman, images: &Images, runtime: &Path, t: &mut Table) -> Result<()> {
+fn cases(
+    p: &Podman,
+    images: &Images,
+    runtime: &Path,
+    cgroup_parent: &str,
+    t: &mut Table,
+) -> Result<()> {
     let load = |archive: &Path| -> Result<Ran> {
         let archive = archive.to_string_lossy().into_owned();
         p.podman(&["load", "--input", &archive])
@@ -357,16 +376,12 @@ fn cases(p: &Podman, images: &Images, runtime: &Path, t: &mut Table) -> Result<(
     );
 
     let r = p.run(&["--rm", bb, "sh", "-c", "echo out; echo err >&2"])?;
-    let got = format!(
-        "{}, stdout {:?}, stderr {:?}",
-        r.exit(),
-        r.stdout,
-        r.stderr.trim()
-    );
-    let pass = r.code == Some(0) && r.stdout == "out\n" && r.stderr.contains("err");
+    let got = format!("{}, stdout {:?}, stderr {:?}", r.exit(), r.stdout, r.stderr);
+    // Exactly: the runtime's own warnings must not land in the container's stderr.
+    let pass = r.code == Some(0) && r.stdout == "out\n" && r.stderr == "err\n";
     t.add(
         "output captured",
-        "stdout \"out\\n\", stderr err",
+        "stdout \"out\\n\", stderr \"err\\n\"",
         got,
         pass,
     );
@@ -502,7 +517,17 @@ fn cases(p: &Podman, images: &Images, runtime: &Path, t: &mut Table) -> Result<(
         );
     }
 
-    memory_case(p, bb, t)?;
+    limit_case(p, bb, &MEMORY, t)?;
+    limit_case(p, bb, &PIDS, t)?;
+
+    let parent = format!("/{cgroup_parent}/sub");
+    let r = p.run(&["--rm", "--cgroup-parent", &parent, bb, "true"])?;
+    t.add(
+        "run --cgroup-parent /xtask-podman-PID/sub (not there yet)",
+        "exit 0",
+        exit_and_why(&r),
+        r.code == Some(0),
+    );
 
     if let Some(debian) = &images.debian {
         let r = load(debian)?;
@@ -533,60 +558,122 @@ fn cases(p: &Podman, images: &Images, runtime: &Path, t: &mut Table) -> Result<(
     Ok(())
 }
 
-/// `--memory 64m`: where the memory controller is on cgroup v2 the container sees
-/// `memory.max` 67108864; where it is bound to cgroup v1 (a hybrid host) the create must fail
-/// with an error that names the memory limit, and the limit must be in the config podman
-/// handed the runtime.
-fn memory_case(p: &Podman, bb: &str, t: &mut Table) -> Result<()> {
-    if memory_on_v2() {
-        let r = p.run(&[
-            "--rm",
-            "--memory",
-            "64m",
-            bb,
-            "cat",
-            "/sys/fs/cgroup/memory.max",
-        ])?;
+/// A cgroup limit podman passes on: `--memory 64m` (memory, 67108864) or `--pids-limit 2048`
+/// (pids). Where the controller is on cgroup v2 the container must see the value in its own
+/// group (`memory.max`, `pids.max`). Where cgroup v1 has it (a hybrid host), a runtime with v1
+/// support shows it in the v1 file, and one without (contain-oci is cgroup v2 only) must fail
+/// the create with an error naming the controller; then the limit must be in the bundle's
+/// config.json that podman handed the runtime (`linux.resources`).
+struct Limit {
+    flag: &'static str,
+    value: &'static str,
+    controller: &'static str,
+    /// The file in the container's own v2 group.
+    v2_file: &'static str,
+    /// The file in its v1 hierarchy, as runc mounts it.
+    v1_file: &'static str,
+    /// The number the kernel shows.
+    shown: &'static str,
+    /// config.json: linux.resources.RESOURCE.FIELD.
+    resource: (&'static str, &'static str),
+}
+
+const MEMORY: Limit = Limit {
+    flag: "--memory",
+    value: "64m",
+    controller: "memory",
+    v2_file: "/sys/fs/cgroup/memory.max",
+    v1_file: "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    shown: "67108864",
+    resource: ("memory", "limit"),
+};
+
+const PIDS: Limit = Limit {
+    flag: "--pids-limit",
+    value: "2048",
+    controller: "pids",
+    v2_file: "/sys/fs/cgroup/pids.max",
+    v1_file: "/sys/fs/cgroup/pids/pids.max",
+    shown: "2048",
+    resource: ("pids", "limit"),
+};
+
+fn limit_case(p: &Podman, bb: &str, limit: &Limit, t: &mut Table) -> Result<()> {
+    let name = format!("{} {}", limit.flag, limit.value);
+    if clients::on_v2(limit.controller) {
+        let r = p.run(&["--rm", limit.flag, limit.value, bb, "cat", limit.v2_file])?;
         let got = format!("{}, {:?}", exit_and_why(&r), r.stdout.trim());
-        t.add(
-            "--memory 64m",
-            "memory.max 67108864",
-            got,
-            r.stdout.trim() == "67108864",
-        );
+        let expected = format!("{} {}", limit.v2_file, limit.shown);
+        t.add(&name, &expected, got, r.stdout.trim() == limit.shown);
         return Ok(());
     }
-    let show = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max";
-    let r = p.run(&["--name", "mem", "--memory", "64m", bb, "sh", "-c", show])?;
+    let container = format!("limit-{}", limit.controller);
+    let show = format!("cat {} || cat {}", limit.v1_file, limit.v2_file);
+    let r = p.run(&[
+        "--name",
+        &container,
+        limit.flag,
+        limit.value,
+        bb,
+        "sh",
+        "-c",
+        &show,
+    ])?;
     let err = r.last_error();
-    // A runtime with cgroup v1 support applies it; one without must say why it cannot.
-    let pass = (r.code == Some(0) && r.stdout.trim() == "67108864")
-        || (r.code != Some(0) && err.contains("memory"));
+    let pass = (r.code == Some(0) && r.stdout.trim() == limit.shown)
+        || (r.code != Some(0) && err.contains(limit.controller));
     let got = if r.code == Some(0) {
         format!("exit 0, {:?}", r.stdout.trim())
     } else {
         format!("{}: {err}", r.exit())
     };
     t.add(
-        "--memory 64m (memory on cgroup v1)",
-        "67108864 inside, or an error naming memory",
+        &format!("{name} ({} on cgroup v1)", limit.controller),
+        &format!(
+            "{} inside, or an error naming {}",
+            limit.shown, limit.controller
+        ),
         got,
         pass,
     );
-    let inspect = p.podman(&["inspect", "--format", "{{.HostConfig.Memory}}", "mem"])?;
+    if r.code == Some(0) {
+        return Ok(());
+    }
+    let id = p.podman(&["inspect", "--format", "{{.Id}}", &container])?;
+    let config = p
+        .work
+        .join("storage/overlay-containers")
+        .join(id.stdout.trim())
+        .join("userdata/config.json");
+    let value = std::fs::read_to_string(&config)
+        .map_err(|e| e.to_string())
+        .and_then(|text| crate::json::parse(&text))
+        .map(|v| {
+            match v
+                .get("linux")
+                .and_then(|l| l.get("resources"))
+                .and_then(|r| r.get(limit.resource.0))
+                .and_then(|r| r.get(limit.resource.1))
+            {
+                Some(crate::json::Value::Number(n)) => n.clone(),
+                other => format!("{other:?}"),
+            }
+        });
+    let (got, pass) = match value {
+        Ok(n) => (n.clone(), n == limit.shown),
+        Err(e) => (format!("{}: {e}", config.display()), false),
+    };
     t.add(
-        "--memory 64m reaches podman's config",
-        "HostConfig.Memory 67108864",
-        format!("{}, {:?}", inspect.exit(), inspect.stdout.trim()),
-        inspect.stdout.trim() == "67108864",
+        &format!("{name} reaches the runtime's config.json"),
+        &format!(
+            "linux.resources.{}.{} {}",
+            limit.resource.0, limit.resource.1, limit.shown
+        ),
+        got,
+        pass,
     );
+    let _ = p.podman(&["rm", "--force", &container]);
     Ok(())
-}
-
-/// Whether the memory controller is on the cgroup v2 hierarchy at /sys/fs/cgroup.
-fn memory_on_v2() -> bool {
-    std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
-        .is_ok_and(|c| c.split_whitespace().any(|w| w == "memory"))
 }
 
 /// The cases that need a pure cgroup v2 host, in the project's qemu guest: this xtask runs
@@ -594,8 +681,7 @@ fn memory_on_v2() -> bool {
 /// /etc/containers/policy.json copied in; its table is printed as it runs, and its exit
 /// status is one row here.
 fn vm_cases(runtime: &Path, archive: &Path, t: &mut Table) -> Result<()> {
-    let name = "in the VM (pure cgroup v2): the guest's table above";
-    let mut files = vec![archive.to_path_buf()];
+    let mut files = Vec::new();
     for program in ["podman", "conmon"] {
         match setup::find_program(program) {
             Some(p) => files.push(p),
@@ -606,31 +692,13 @@ fn vm_cases(runtime: &Path, archive: &Path, t: &mut Table) -> Result<()> {
     if policy.is_file() {
         files.push(policy);
     }
-    let options = crate::vm::VmOptions {
-        mem: Some(2048),
-        timeout: Duration::from_secs(300),
-        files,
-        ..crate::vm::VmOptions::default()
-    };
-    let vm = crate::vm::Vm::prepare(options)?;
-    let me = std::env::current_exe()?;
-    let argv = vec![
-        me.clone().into_os_string(),
-        "podman".into(),
-        "--runtime".into(),
-        runtime.as_os_str().to_owned(),
-        GUEST_FLAG.into(),
-        archive.as_os_str().to_owned(),
-    ];
-    eprintln!("xtask: booting the guest for the cgroup v2 cases");
-    let outcome = vm.run(vec![me, runtime.to_path_buf()], argv, Path::new("/"), &[])?;
-    let (got, pass) = match outcome.status {
-        crate::vm::Status::Exited(0) => ("guest exit 0".to_string(), true),
-        crate::vm::Status::Exited(c) => (format!("guest exit {c}"), false),
-        crate::vm::Status::TimedOut => ("the guest timed out".to_string(), false),
-        crate::vm::Status::Unreported => ("the guest reported no status".to_string(), false),
-    };
-    t.add(name, "guest exit 0", got, pass);
+    let (got, pass) = clients::in_vm("podman", runtime, archive, files, GUEST_FLAG)?;
+    t.add(
+        "in the VM (pure cgroup v2): the guest's table above",
+        "guest exit 0",
+        got,
+        pass,
+    );
     Ok(())
 }
 
@@ -641,9 +709,8 @@ fn in_guest(opts: &Options, archive: &Path) -> Result<u8> {
         bail!("{GUEST_FLAG} needs --runtime");
     };
     let work = WorkDir::new("podman")?;
-    let cgroup_parent = format!("xtask-podman-{}", std::process::id());
     // vfs: no overlay on the guest's initramfs root needed.
-    let p = Podman::new(work.path(), runtime, &cgroup_parent, "vfs")?;
+    let p = Podman::new(work.path(), runtime, "vfs")?;
     let mut t = Table::default();
     let outcome = (|| -> Result<()> {
         let r = p.podman(&["load", "--input", &archive.to_string_lossy()])?;
@@ -663,11 +730,12 @@ fn in_guest(opts: &Options, archive: &Path) -> Result<u8> {
             exit_and_why(&r),
             r.code == Some(0),
         );
-        memory_case(&p, "localhost/busybox", &mut t)
+        limit_case(&p, "localhost/busybox", &MEMORY, &mut t)?;
+        limit_case(&p, "localhost/busybox", &PIDS, &mut t)
     })();
     p.teardown();
     drop(work);
-    clients::remove_cgroups(&cgroup_parent);
+    clients::remove_cgroups(LIBPOD_PARENT);
     println!("guest: kernel {}", kernel_release());
     print!("{}", t.render());
     outcome?;
