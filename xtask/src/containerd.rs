@@ -11,7 +11,14 @@
 //! shim's runtime root (`--runc-root`) and the IO fifos (`--fifo-dir`) there too, a
 //! containerd namespace `xtask-containerd-PID` (whose name is the containers' cgroup parent).
 //! At the end every task and container is deleted, containerd is stopped (SIGTERM, waited
-//! for), and the temp dir and the cgroups are removed.
+//! for), and the temp dir and the cgroups are removed (and /run/containerd/s, where 1.6's
+//! shims put their sockets, when this run made it).
+//!
+//! `ctr run` asks for `cpu.shares` 1024 by default; where the cpu controller is on cgroup v1
+//! (this hybrid host) the runs pass `--cpu-shares 0` (nothing in the config), and the default
+//! is a case of its own (applied, or refused naming cpu). The cases then run again in the
+//! project's qemu guest (pure cgroup v2) with ctr's defaults and a memory limit, this xtask
+//! running there with containerd, ctr, the shim and the runtime copied in.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -155,6 +162,36 @@ fn session(runtime: &Path, archive: &Path, table: &mut Table) -> Result<()> {
     println!("{}", daemon.example());
     let outcome = cases(&daemon, archive, runtime, table);
     daemon.teardown();
+    if outcome.is_ok() {
+        // Every container's group (NAMESPACE/ID) must be gone with its task.
+        let mut left = Vec::new();
+        let hierarchies = std::fs::read_dir("/sys/fs/cgroup")
+            .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        for root in hierarchies
+            .into_iter()
+            .chain([PathBuf::from("/sys/fs/cgroup")])
+        {
+            if let Ok(entries) = std::fs::read_dir(root.join(&namespace)) {
+                left.extend(
+                    entries
+                        .flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| e.path().display().to_string()),
+                );
+            }
+        }
+        table.add(
+            "nothing left after task and container delete",
+            "no container cgroup",
+            if left.is_empty() {
+                "none".into()
+            } else {
+                left.join(", ")
+            },
+            left.is_empty(),
+        );
+    }
     let stopped = daemon.stop();
     drop(work);
     clients::remove_cgroups(&namespace);
@@ -566,5 +603,6 @@ mod tests {
         assert_eq!(o.runtime, Some(PathBuf::from("runc")));
         assert!(parse(&[OsString::from("--runtime")]).is_err());
         assert!(parse(&[OsString::from("-x")]).is_err());
+        assert!(parse(&[OsString::from("--no-vm")]).unwrap().no_vm);
     }
 }

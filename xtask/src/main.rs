@@ -76,21 +76,26 @@ usage:
         --no-root        no --root flag (a runtime without runc's global --root)
           cargo xtask oci-validate --only 'state|kill'
           cargo xtask oci-validate --runtime crun --oci-version 1.0.2
-  cargo xtask podman [--runtime PATH] [--debian DIR | --no-debian]
+  cargo xtask podman [--runtime PATH] [--debian DIR | --no-debian] [--no-vm]
       As root: podman (Debian's 4.3, installed with conmon and umoci when missing) runs
       containers with `--runtime contain-oci` (built in release) or PATH, from a busybox
       image and a Debian bookworm minbase image (DIR, default
       $CARGO_TARGET_DIR/debian-bookworm-minbase, made with debootstrap when missing), both
       made as oci-archives with umoci and `podman load`ed into a private storage in a temp
       dir. Cases: exit codes, output, -it (under script(1)), run -d, exec, kill -s USR1,
-      stop (TERM, and KILL after -t), --memory. Prints a table (case, expected, got,
-      PASS/FAIL/SKIP); exit 0 iff no case failed. Everything it made is removed.
-  cargo xtask containerd [--runtime PATH]
+      stop (TERM, and KILL after -t), --memory and --pids-limit, --cgroup-parent, Debian.
+      Where the memory controller is not on cgroup v2 (a hybrid host), the limit cases run
+      again in the qemu guest (pure cgroup v2; --no-vm skips it). Prints a table (case,
+      expected, got, PASS/FAIL/SKIP); exit 0 iff no case failed. Everything it made is
+      removed (containers, storage, temp dir, cgroups).
+  cargo xtask containerd [--runtime PATH] [--no-vm]
       As root: a containerd of its own (Debian's 1.6; config, root, state and socket in a
       temp dir) runs the busybox image (imported with `ctr image import`) through the runc
       shim with `--runc-binary contain-oci` (or PATH): ctr run --rm, a detached task with
       ctr task exec, kill and delete, and a missing program, whose error must name it.
-      A table as for podman; containerd is stopped and everything removed at the end.
+      Where the cpu controller is not on cgroup v2 the cases run again in the qemu guest
+      with ctr's default spec and a memory limit (--no-vm skips it). A table as for
+      podman; containerd is stopped and everything removed at the end.
 
 VM options:
   --mem MIB            guest memory (default 1024, more for large payloads)

@@ -9,8 +9,12 @@
 //! the Debian bookworm minbase rootfs the project's tests use) are made as `oci-archive`
 //! tarballs with umoci and `podman load`ed into a private storage (`--root`, `--runroot`,
 //! `--tmpdir`, `--network-config-dir`, `CONTAINERS_CONF` and `CONTAINERS_STORAGE_CONF`
-//! pointing at files of ours, all in one temp dir); the runtime's own state goes there too
-//! (`--runtime-flag root=DIR`). The cgroups are podman's defaults (cgroupfs manager: conmon in
+//! pointing at files of ours, all in one temp dir). The runtime keeps its state in its default
+//! root (contain-oci: /run/contain-oci, removed at the end when this run made it and left it
+//! empty): podman 4.3 does not hand `--runtime-flag` to the `container cleanup` that conmon
+//! runs when a container exits, so with `--runtime-flag root=DIR` that cleanup's
+//! `delete --force` looks in the default root, finds nothing, and the container's state and
+//! cgroup stay behind. The cgroups are podman's defaults (cgroupfs manager: conmon in
 //! `/libpod_parent/conmon`, containers in `/libpod_parent/libpod-ID`), except for one case
 //! with `--cgroup-parent /xtask-podman-PID/sub`, a parent that does not exist yet. At the end
 //! the containers, the storage (with its mounts), the temp dir and the cgroups are removed
@@ -21,7 +25,14 @@
 //! `RLIMIT_NPROC` 32768 (its own `default_ulimits`), which a runtime without
 //! `CAP_SYS_RESOURCE` cannot raise above the hard limits it inherited (runc fails
 //! "error setting rlimit type 6", crun "setrlimit `RLIMIT_NPROC`"); the runs pass
-//! `--ulimit nofile=1024:1024 --ulimit nproc=4096:4096`.
+//! `--ulimit nofile=1024:1024 --ulimit nproc=4096:4096`. Where the pids controller is on
+//! cgroup v1 (this hybrid host) they also pass `--pids-limit -1` (podman's default 2048 needs
+//! the controller, which a cgroup v2 runtime cannot have here); `--pids-limit 2048` and
+//! `--memory 64m` are cases of their own, which on such a host pass when the runtime applies
+//! them or refuses them naming the controller (and the limit is in the config.json podman
+//! wrote). They run again in the project's qemu guest (pure cgroup v2), where the container
+//! must see them in its own group: this xtask runs there with podman, conmon and the runtime
+//! copied in, on a vfs storage.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -80,6 +91,54 @@ pub fn parse(args: &[OsString]) -> Result<Options> {
 
 /// Where podman's cgroupfs manager puts conmon and the containers by default.
 const LIBPOD_PARENT: &str = "libpod_parent";
+
+/// What the containers left once podman removed them all: entries in contain-oci's state
+/// root (when this run made it), and container cgroups (`libpod-*` below libpod_parent and
+/// below our `--cgroup-parent`), in every hierarchy.
+fn leftovers(state_root_ours: bool, cgroup_parent: &str) -> Vec<String> {
+    let mut left = Vec::new();
+    if state_root_ours {
+        if let Ok(entries) = std::fs::read_dir(CONTAIN_OCI_ROOT) {
+            left.extend(entries.flatten().map(|e| e.path().display().to_string()));
+        }
+    }
+    let hierarchies: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
+    roots.extend(hierarchies);
+    for root in roots {
+        for parent in [LIBPOD_PARENT, cgroup_parent] {
+            container_groups(&root.join(parent), &mut left);
+        }
+    }
+    left
+}
+
+/// The `libpod-*` directories at or below `dir` (a container's group, podman's name for it).
+fn container_groups(dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if e.file_name().to_string_lossy().starts_with("libpod-") {
+            out.push(e.path().display().to_string());
+        } else {
+            container_groups(&e.path(), out);
+        }
+    }
+}
+
+/// contain-oci's default state root as root (podman calls it without `--root`).
+const CONTAIN_OCI_ROOT: &str = "/run/contain-oci";
 
 /// The internal flag of the run inside the guest.
 const GUEST_FLAG: &str = "--in-guest";
@@ -142,6 +201,7 @@ pub fn run(opts: &Options) -> Result<u8> {
     let work = WorkDir::new("podman")?;
     let cgroup_parent = format!("xtask-podman-{}", std::process::id());
     let made_libpod_parent = !clients::cgroup_exists(LIBPOD_PARENT);
+    let made_state_root = !Path::new(CONTAIN_OCI_ROOT).exists();
     eprintln!(
         "xtask: making the images (umoci) in {}",
         work.path().display()
@@ -154,10 +214,31 @@ pub fn run(opts: &Options) -> Result<u8> {
         outcome = vm_cases(&runtime, &images.busybox, &mut table);
     }
     podman.teardown();
+    if outcome.is_ok() {
+        let left = leftovers(made_state_root, &cgroup_parent);
+        table.add(
+            "nothing left after podman rm",
+            "no container state or cgroup",
+            if left.is_empty() {
+                "none".into()
+            } else {
+                left.join(", ")
+            },
+            left.is_empty(),
+        );
+    }
     drop(work);
     clients::remove_cgroups(&cgroup_parent);
     if made_libpod_parent {
         clients::remove_cgroups(LIBPOD_PARENT);
+    }
+    if made_state_root {
+        // Only when empty: anything left there is a container of ours that was not deleted.
+        if let Err(e) = std::fs::remove_dir(CONTAIN_OCI_ROOT) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                eprintln!("xtask: cannot remove {CONTAIN_OCI_ROOT}: {e}");
+            }
+        }
     }
     crate::sys::check_interrupted()?;
     let podman_version = clients::version_line(Path::new("podman"), "--version");
@@ -221,10 +302,6 @@ impl Podman {
             global.push(flag.into());
             global.push(value);
         }
-        let mut state_flag = OsString::from("root=");
-        state_flag.push(work.join("runtime-state"));
-        global.push("--runtime-flag".into());
-        global.push(state_flag);
         let mut run_flags = [
             "--network",
             "none",
@@ -757,6 +834,9 @@ mod tests {
         assert_eq!(o.runtime, Some(PathBuf::from("runc")));
         assert_eq!(o.debian, Some(PathBuf::from("/d")));
         assert!(parse(&args(&["--no-debian"])).unwrap().no_debian);
+        assert!(parse(&args(&["--no-vm"])).unwrap().no_vm);
+        let g = parse(&args(&["--in-guest", "/a.tar"])).unwrap();
+        assert_eq!(g.in_guest, Some(PathBuf::from("/a.tar")));
         assert!(parse(&args(&["--runtime"])).is_err());
         assert!(parse(&args(&["--debian", "/d", "--no-debian"])).is_err());
         assert!(parse(&args(&["--bogus"])).is_err());
