@@ -161,7 +161,7 @@ fn capability_sets_are_mapped_each() {
             "effective": ["CAP_KILL"],
             "permitted": ["CAP_KILL", "CAP_CHOWN"],
             "inheritable": ["CAP_CHOWN"],
-            "ambient": ["CAP_SYS_ADMIN"]
+            "ambient": ["CAP_CHOWN"]
         }}}),
     );
     let mut warn = Warn::default();
@@ -174,10 +174,32 @@ fn capability_sets_are_mapped_each() {
             effective: set("KILL"),
             permitted: set("KILL,CHOWN"),
             inheritable: set("CHOWN"),
-            ambient: set("SYS_ADMIN"),
+            ambient: set("CHOWN"),
         })
     );
     assert!(warn.0.is_empty(), "{:?}", warn.0);
+}
+
+#[test]
+fn ambient_capabilities_not_permitted_and_inheritable_are_left_out_with_a_warning() {
+    // `runc spec` and `crun spec` write ambient capabilities with an empty inheritable set;
+    // raising them fails with EPERM, and both runtimes go on without them.
+    let s = spec(json!({"process": {"capabilities": {
+        "bounding": ["CAP_KILL", "CAP_CHOWN", "CAP_SETUID"],
+        "permitted": ["CAP_KILL", "CAP_CHOWN"],
+        "inheritable": ["CAP_CHOWN", "CAP_SETUID"],
+        "ambient": ["CAP_KILL", "CAP_CHOWN", "CAP_SETUID"]
+    }}}));
+    let mut warn = Warn::default();
+    let (_, sec) = process::container(s.process().as_ref(), &mut warn).unwrap();
+    let set = |s: &str| s.parse::<contain::security::CapSet>().unwrap();
+    assert_eq!(sec.cap_sets.unwrap().ambient, set("CHOWN"));
+    assert_eq!(warn.0.len(), 1, "{:?}", warn.0);
+    assert!(
+        warn.0[0].starts_with("process.capabilities.ambient: CAP_KILL, CAP_SETUID not raised"),
+        "{:?}",
+        warn.0
+    );
 }
 
 #[test]
