@@ -763,10 +763,13 @@ pub enum SetupStage {
     Sysctl,
     /// Giving the standard streams to the container's user (`fchown`).
     StdioOwner,
+    /// `prctl(PR_SET_DUMPABLE, 0)` of a process parked by
+    /// [`Container::create`](crate::process::Container::create).
+    Dumpable,
 }
 
 impl SetupStage {
-    const ALL: [SetupStage; 24] = [
+    const ALL: [SetupStage; 25] = [
         SetupStage::Signals,
         SetupStage::ParentDeathSignal,
         SetupStage::WaitForParent,
@@ -791,6 +794,7 @@ impl SetupStage {
         SetupStage::Init,
         SetupStage::Sysctl,
         SetupStage::StdioOwner,
+        SetupStage::Dumpable,
     ];
 
     /// The stage with this wire number, if any.
@@ -824,6 +828,7 @@ impl SetupStage {
             SetupStage::Init => "execveat of contain-init (memfd)",
             SetupStage::Sysctl => "sysctl write",
             SetupStage::StdioOwner => "fchown of a standard stream",
+            SetupStage::Dumpable => "prctl(PR_SET_DUMPABLE, 0) of the parked process",
         }
     }
 }

@@ -301,6 +301,9 @@ unsafe fn setup(
         give_stdio_to_user(plan)?;
         // Steps that need privileges of the setup itself, while the child still has them.
         limit_privileges(plan)?;
+        if plan.park_fd >= 0 {
+            make_undumpable()?;
+        }
         if !plan.security.no_new_privs {
             // Without no_new_privs the kernel takes a filter only from a holder of
             // CAP_SYS_ADMIN, which the identity switch or the capability drop may take away.
@@ -1165,6 +1168,25 @@ unsafe fn park(plan: &ChildPlan<'_>, interpreter: &mut [u8; INTERP_SIZE]) -> Ste
         let _ = sys::syscall3(libc::SYS_close, plan.park_fd as usize, 0, 0);
     }
     Ok(())
+}
+
+/// Makes a process that will park non-dumpable (CVE-2019-5736, CVE-2016-9962): until its
+/// `execve`, its image is the caller's binary (`/proc/PID/exe`) and its memory a copy of
+/// the caller's, and a process of the container (one started into it by an exec before
+/// `start`, with the same uid and capabilities) could otherwise open that binary through
+/// `/proc/1/exe` and write it once the caller is gone, or read that memory. A non-dumpable
+/// process's /proc files need `CAP_SYS_PTRACE` (ptrace access mode checks, ptrace(2)), which
+/// containers do not get by default. `execve` of the command makes it dumpable again.
+///
+/// Done after the id maps are written (the parent needs /proc/PID/uid_map of a dumpable
+/// child when rootless) and before a filter without no_new_privs is installed (a profile
+/// may refuse `prctl`). The identity switch after it keeps it non-dumpable (a credential
+/// change sets `fs.suid_dumpable`, 0 or 2).
+fn make_undumpable() -> Step {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { sys::syscall3(libc::SYS_prctl, libc::PR_SET_DUMPABLE as usize, 0, 0) }
+        .map(drop)
+        .at(SetupStage::Dumpable)
 }
 
 /// Whether one of the prepared paths may be executed (`faccessat(X_OK)`: a directory passes
