@@ -38,6 +38,9 @@ pub(crate) struct ChildPlan<'a> {
     pub parent_fds: [RawFd; 2],
     /// Block until the parent writes the go-ahead byte (id maps, cgroup placement).
     pub wait_for_go: bool,
+    /// Make the process non-dumpable before anything else: it is born into a PID namespace
+    /// it joins, where the container's processes can see it (see [`make_undumpable`]).
+    pub undumpable: bool,
     /// Make the new cgroup namespace after the go-ahead (the parent placed us in the cgroup).
     pub unshare_cgroup_ns: bool,
     /// `PR_SET_PDEATHSIG` signal, 0 for none.
@@ -260,6 +263,9 @@ unsafe fn setup(
     // SAFETY (whole function): each step gets pointers into `plan` (live, see child_main) or
     // into locals, and fds the parent prepared for this child.
     unsafe {
+        if plan.undumpable {
+            make_undumpable()?;
+        }
         reset_signal_handlers();
         // The caller's umask must not leak in; the rootfs assembly sets its own and puts this
         // one back.
@@ -1170,18 +1176,21 @@ unsafe fn park(plan: &ChildPlan<'_>, interpreter: &mut [u8; INTERP_SIZE]) -> Ste
     Ok(())
 }
 
-/// Makes a process that will park non-dumpable (CVE-2019-5736, CVE-2016-9962): until its
-/// `execve`, its image is the caller's binary (`/proc/PID/exe`) and its memory a copy of
-/// the caller's, and a process of the container (one started into it by an exec before
-/// `start`, with the same uid and capabilities) could otherwise open that binary through
-/// `/proc/1/exe` and write it once the caller is gone, or read that memory. A non-dumpable
+/// Makes the process non-dumpable (CVE-2019-5736, CVE-2016-9962) where the container's
+/// processes can see it before its `execve`: until then its image is the caller's binary
+/// (`/proc/PID/exe`) and its memory the caller's (or a copy), and a process of the
+/// container with the same uid and capabilities could otherwise open that binary through
+/// /proc and write it once the caller is gone, or read that memory. A non-dumpable
 /// process's /proc files need `CAP_SYS_PTRACE` (ptrace access mode checks, ptrace(2)), which
 /// containers do not get by default. `execve` of the command makes it dumpable again.
 ///
-/// Done after the id maps are written (the parent needs /proc/PID/uid_map of a dumpable
-/// child when rootless) and before a filter without no_new_privs is installed (a profile
-/// may refuse `prctl`). The identity switch after it keeps it non-dumpable (a credential
-/// change sets `fs.suid_dumpable`, 0 or 2).
+/// Two cases: a process born into a joined PID namespace (an exec into a running
+/// container) does it first of all ([`ChildPlan::undumpable`]; with a shared address space
+/// the flag is the caller's too, and `spawn` puts it back once the child has exec'd); a
+/// process that parks does it after the id maps are written (a rootless parent needs
+/// /proc/PID/uid_map of a dumpable child) and before a filter without no_new_privs is
+/// installed (a profile may refuse `prctl`). An identity switch after it keeps it
+/// non-dumpable (a credential change sets `fs.suid_dumpable`, 0 or 2).
 fn make_undumpable() -> Step {
     // SAFETY: prctl with integer arguments only.
     unsafe { sys::syscall3(libc::SYS_prctl, libc::PR_SET_DUMPABLE as usize, 0, 0) }

@@ -177,7 +177,8 @@ impl Prepared {
         let stack = Stack::new(256 * 1024, "mmap(child stack)")?;
         // Declared before the child guard so that the caller's dumpable flag comes back only
         // once the child has exec'd or been reaped.
-        let _dumpable = (self.share_vm && self.changes_credentials).then(KeepDumpable::new);
+        let _dumpable = (self.share_vm && (self.changes_credentials || plan.undumpable))
+            .then(KeepDumpable::new);
         let (pid, pidfd, placed) = self.clone(c.clone_call, &stack, &mut plan)?;
         let mut guard = KillOnDrop(Some(Child::new(pid, pidfd)));
         drop(pipes.err_write);
@@ -294,6 +295,9 @@ impl Prepared {
             park_fd: -1,
             parent_fds: [pipes.err_read.as_raw_fd(), pipes.go_write.as_raw_fd()],
             wait_for_go: self.id_maps.is_some() || network.is_some_and(|n| n.needs_parent()),
+            // Not with id maps to write: a rootless parent writes them through the child's
+            // /proc files, which a non-dumpable child gives to root.
+            undumpable: self.join_pid.is_some() && self.id_maps.is_none(),
             unshare_cgroup_ns: false,
             parent_death_signal: c.parent_death_signal.map_or(0, crate::Signal::raw),
             join: &self.join,
@@ -1524,7 +1528,8 @@ fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
         .collect()
 }
 
-/// Keeps the caller's dumpable flag as it was across spawns whose child changes credentials.
+/// Keeps the caller's dumpable flag as it was across spawns whose child changes credentials
+/// or makes itself non-dumpable (a child born into a joined PID namespace).
 ///
 /// The child shares the caller's memory until it execs, and the kernel resets the *memory's*
 /// dumpable flag (to `fs.suid_dumpable`, normally 0) whenever a process changes its euid,
