@@ -763,10 +763,12 @@ pub enum SetupStage {
     Sysctl,
     /// Giving the standard streams to the container's user (`fchown`).
     StdioOwner,
+    /// `personality(2)` of [`Container::personality`](crate::process::Container::personality).
+    Personality,
 }
 
 impl SetupStage {
-    const ALL: [SetupStage; 24] = [
+    const ALL: [SetupStage; 25] = [
         SetupStage::Signals,
         SetupStage::ParentDeathSignal,
         SetupStage::WaitForParent,
@@ -791,6 +793,7 @@ impl SetupStage {
         SetupStage::Init,
         SetupStage::Sysctl,
         SetupStage::StdioOwner,
+        SetupStage::Personality,
     ];
 
     /// The stage with this wire number, if any.
@@ -824,6 +827,7 @@ impl SetupStage {
             SetupStage::Init => "execveat of contain-init (memfd)",
             SetupStage::Sysctl => "sysctl write",
             SetupStage::StdioOwner => "fchown of a standard stream",
+            SetupStage::Personality => "personality",
         }
     }
 }
