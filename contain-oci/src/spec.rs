@@ -82,6 +82,24 @@ impl AfterCreate {
     }
 }
 
+/// The cgroup v2 limits of a `linux.resources` object, as `create` applies them (the same
+/// mapping, see [`container`]), with its warnings: what `update` writes to a running
+/// container's cgroup. Device rules are not in it (they are a BPF program attached at
+/// create).
+///
+/// # Errors
+///
+/// [`contain::Error::Config`] naming the field for a value the library refuses (a weight out
+/// of range, a swap below the memory limit, an unparsable `cpus`, `mems` or page size, a
+/// `unified` key that is not a cgroup file name).
+pub fn resource_limits(
+    r: &oci_spec::runtime::LinuxResources,
+) -> contain::Result<(contain::cgroup::Resources, Warnings)> {
+    let mut warn = Warn::default();
+    let res = resources::limits(r, &mut warn)?;
+    Ok((res, warn.0))
+}
+
 /// Collects warnings, each text once.
 #[derive(Debug, Default)]
 pub(crate) struct Warn(Warnings);
