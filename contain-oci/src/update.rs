@@ -64,7 +64,9 @@ pub fn update(ctx: &Ctx, args: &Update) -> Result<(), Error> {
     for w in warnings {
         log::warn(&w);
     }
-    Cgroup::open(cgroup)?.apply(&res)?;
+    let cg = Cgroup::open(cgroup)?;
+    enable_for(&cg, &res)?;
+    cg.apply(&res)?;
 
     let merged: LinuxResources =
         serde_json::from_value(merged).map_err(|e| Error::msg(format!("linux.resources: {e}")))?;
@@ -74,6 +76,37 @@ pub fn update(ctx: &Ctx, args: &Update) -> Result<(), Error> {
     spec.save(&path)
         .map_err(|e| Error::msg(format!("saving {}: {e}", path.display())))?;
     Ok(())
+}
+
+/// Enables in `cg`'s parent the controllers `res` needs that `cg` lacks: `create` enabled
+/// only those its own limits needed. A controller the host cannot give (bound to a cgroup v1
+/// hierarchy, not built) is the library's [`contain::Error::Unsupported`], which says so.
+fn enable_for(cg: &Cgroup, res: &contain::cgroup::Resources) -> Result<(), Error> {
+    let have = cg.controllers()?;
+    let missing: Vec<_> = res
+        .controllers()
+        .into_iter()
+        .filter(|c| !have.contains(c))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let Some(parent) = cg.parent()? else {
+        return Ok(());
+    };
+    if !parent.procs()?.is_empty() {
+        let names: Vec<String> = missing.iter().map(|c| c.to_string()).collect();
+        return Err(Error::msg(format!(
+            "cannot update: {} not enabled for the container's cgroup {}, and its parent {} \
+             holds processes, so cgroup v2's \"no internal processes\" rule keeps it from \
+             enabling them (the container was created without limits on them; give such limits \
+             in linux.resources, or a cgroupsPath, at create)",
+            names.join(", "),
+            cg.path().display(),
+            parent.path().display()
+        )));
+    }
+    Ok(parent.enable_controllers(&missing)?)
 }
 
 /// The `linux.resources` object the command line asks for: `--resources` (a file, `-` for
