@@ -439,6 +439,7 @@ mod tests {
 
     #[test]
     fn a_named_package_replaces_contain() {
+        let args = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
         assert!(names_package(&args(&[
             "-p",
             "contain-oci",
