@@ -125,7 +125,8 @@ pub(crate) fn refuse(what: &'static str, reason: impl Into<String>) -> contain::
 /// The container `spec` describes, its root and relative paths taken from `bundle`.
 ///
 /// - `process`: args, env, cwd, user (uid, gid, additionalGids, umask),
-///   terminal, capabilities (all five sets), rlimits (exactly those listed),
+///   terminal (with `consoleSize` as the pty's first size), capabilities (all five sets),
+///   rlimits (exactly those listed),
 ///   noNewPrivileges. Without `process`: [`NO_PROCESS_PROGRAM`].
 ///   `oomScoreAdj` is not on the container: the runtime applies [`AfterCreate`] to the
 ///   parked process.
@@ -136,8 +137,8 @@ pub(crate) fn refuse(what: &'static str, reason: impl Into<String>) -> contain::
 ///   `bind`/`rbind` and `tmpfs` (and `proc`, `sysfs`, `devpts`, `mqueue`, `cgroup2`
 ///   elsewhere) become [`contain::mount::Mount`]s; other types are refused.
 /// - `linux`: namespaces (new, or joined by path), id maps, sysctl,
-///   maskedPaths/readonlyPaths, seccomp, devices (nodes), rootfsPropagation; personality
-///   other than `LINUX` is warned about.
+///   maskedPaths/readonlyPaths, seccomp, devices (nodes), rootfsPropagation, personality
+///   (domain `LINUX`/`LINUX32` and flags by their kernel names, unknown ones refused).
 /// - `linux.resources` and `cgroupsPath`: cgroup v2 limits (with `unified`), device rules;
 ///   the cgroup is made under `cgroupsPath`'s parent, not at the path itself (warned).
 ///
