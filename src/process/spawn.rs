@@ -327,7 +327,7 @@ impl Prepared {
             // Only for a pty the child opens (see `pty_socket`); nix's Winsize is libc's
             // winsize; 0x0 when the caller has no terminal.
             winsize: (fds.pty_socket.as_ref())
-                .and_then(|_| tty::caller_window_size())
+                .and_then(|_| tty::first_window_size(c.console_size))
                 .unwrap_or(libc::winsize {
                     ws_row: 0,
                     ws_col: 0,
@@ -342,6 +342,7 @@ impl Prepared {
             workdir: self.workdir.as_ref(),
             stdio_owner: self.stdio_owner,
             own_pty_stdio: fds.tty_master.is_some(),
+            personality: c.personality.map(super::Personality::raw),
         }
     }
 
@@ -1288,7 +1289,7 @@ impl ChildFds {
         let mut moves: Vec<(OwnedFd, RawFd)> = Vec::new();
         let tty_master = match c.tty && !pty_in_child {
             true => {
-                let (master, slave) = tty::open_pty()?;
+                let (master, slave) = tty::open_pty(c.console_size)?;
                 for target in 0..3 {
                     moves.push((dup_high(slave.as_fd(), min_fd)?, target));
                 }
