@@ -763,10 +763,16 @@ pub enum SetupStage {
     Sysctl,
     /// Giving the standard streams to the container's user (`fchown`).
     StdioOwner,
+    /// `prctl(PR_SET_DUMPABLE, 0)` of a process parked by
+    /// [`Container::create`](crate::process::Container::create) or born into a joined PID
+    /// namespace.
+    Dumpable,
+    /// `personality(2)` of [`Container::personality`](crate::process::Container::personality).
+    Personality,
 }
 
 impl SetupStage {
-    const ALL: [SetupStage; 24] = [
+    const ALL: [SetupStage; 26] = [
         SetupStage::Signals,
         SetupStage::ParentDeathSignal,
         SetupStage::WaitForParent,
@@ -791,6 +797,8 @@ impl SetupStage {
         SetupStage::Init,
         SetupStage::Sysctl,
         SetupStage::StdioOwner,
+        SetupStage::Dumpable,
+        SetupStage::Personality,
     ];
 
     /// The stage with this wire number, if any.
@@ -824,6 +832,8 @@ impl SetupStage {
             SetupStage::Init => "execveat of contain-init (memfd)",
             SetupStage::Sysctl => "sysctl write",
             SetupStage::StdioOwner => "fchown of a standard stream",
+            SetupStage::Dumpable => "prctl(PR_SET_DUMPABLE, 0)",
+            SetupStage::Personality => "personality",
         }
     }
 }

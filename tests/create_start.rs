@@ -214,3 +214,51 @@ fn a_parked_container_outlives_its_creator_and_another_process_starts_it() {
     // A second start finds nothing to start.
     assert!(start(&fifo).is_err());
 }
+
+/// `readlink /proc/PID/exe` run as a container process would be: uid 0 with docker's default
+/// capabilities (no CAP_SYS_PTRACE), in the host's namespaces. `Some(target)` when allowed.
+fn exe_as_seen_by_a_container_process(pid: i32) -> Option<String> {
+    let out = Container::new("readlink")
+        .arg(format!("/proc/{pid}/exe"))
+        .stdout(Stdio::Piped)
+        .stderr(Stdio::Null)
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+#[test]
+fn a_parked_process_does_not_show_the_callers_binary_to_the_container() {
+    // CVE-2019-5736: a process of the container opening /proc/1/exe of the parked process
+    // (before start, through an exec) would hold the caller's binary, writable once the
+    // caller is gone.
+    if !is_root("a_parked_process_does_not_show_the_callers_binary_to_the_container") {
+        return;
+    }
+    let dir = TempDir::new("create-exe");
+    let fifo = dir.path().join("exec.fifo");
+    let created = Container::new("true")
+        .namespaces(Namespaces::PID | Namespaces::MOUNT)
+        .create(&fifo)
+        .unwrap();
+    // The check can fail: the same probe reads the exe of a dumpable process with the same
+    // uid and capabilities.
+    let mut control = Container::new("sleep")
+        .arg("1000")
+        .namespaces(Namespaces::PID | Namespaces::MOUNT)
+        .spawn()
+        .unwrap();
+    let seen = exe_as_seen_by_a_container_process(control.pid().raw());
+    assert!(
+        seen.as_deref().is_some_and(|p| p.ends_with("sleep")),
+        "{seen:?}"
+    );
+    control.kill_container().unwrap();
+    let parked = exe_as_seen_by_a_container_process(created.pid().raw());
+    assert_eq!(parked, None, "the parked process's exe is readable");
+    // After start the command is an ordinary (dumpable) process again.
+    let mut child = created.start().unwrap();
+    assert!(child.wait().unwrap().success());
+}

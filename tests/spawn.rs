@@ -463,6 +463,10 @@ fn joins_the_namespaces_of_another_container() {
             "{kind:?}"
         );
     }
+    // The joiner made itself non-dumpable while it ran our binary in the joined PID
+    // namespace, on our shared memory: our own flag is back.
+    // SAFETY: prctl(PR_GET_DUMPABLE) takes no pointers.
+    assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }, 1);
     // Our own thread's pid_for_children was restored after the spawn.
     let mine = std::fs::read_link("/proc/thread-self/ns/pid_for_children").unwrap();
     assert_eq!(

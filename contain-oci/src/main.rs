@@ -9,6 +9,7 @@ mod hooks;
 mod log;
 mod state;
 mod sys;
+mod update;
 
 use std::fmt;
 use std::path::Path;
@@ -82,6 +83,7 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Ps(a) => commands::ps(&ctx, &a)?,
         Command::Pause(a) => commands::freeze(&ctx, &a.id, true)?,
         Command::Resume(a) => commands::freeze(&ctx, &a.id, false)?,
+        Command::Update(a) => update::update(&ctx, &a)?,
     }
     Ok(0)
 }

@@ -38,6 +38,9 @@ pub(crate) struct ChildPlan<'a> {
     pub parent_fds: [RawFd; 2],
     /// Block until the parent writes the go-ahead byte (id maps, cgroup placement).
     pub wait_for_go: bool,
+    /// Make the process non-dumpable before anything else: it is born into a PID namespace
+    /// it joins, where the container's processes can see it (see [`make_undumpable`]).
+    pub undumpable: bool,
     /// Make the new cgroup namespace after the go-ahead (the parent placed us in the cgroup).
     pub unshare_cgroup_ns: bool,
     /// `PR_SET_PDEATHSIG` signal, 0 for none.
@@ -101,6 +104,8 @@ pub(crate) struct ChildPlan<'a> {
     pub stdio_owner: Option<(u32, u32)>,
     /// Fds 0-2 are the slave of a pty the parent opened for this container.
     pub own_pty_stdio: bool,
+    /// The persona for personality(2) ([`Container::personality`](super::Container::personality)).
+    pub personality: Option<u32>,
 }
 
 /// The working directory inside a rootfs, prepared for creating what is missing of it.
@@ -260,6 +265,9 @@ unsafe fn setup(
     // SAFETY (whole function): each step gets pointers into `plan` (live, see child_main) or
     // into locals, and fds the parent prepared for this child.
     unsafe {
+        if plan.undumpable {
+            make_undumpable()?;
+        }
         reset_signal_handlers();
         // The caller's umask must not leak in; the rootfs assembly sets its own and puts this
         // one back.
@@ -301,9 +309,20 @@ unsafe fn setup(
         give_stdio_to_user(plan)?;
         // Steps that need privileges of the setup itself, while the child still has them.
         limit_privileges(plan)?;
-        if !plan.security.no_new_privs {
-            // Without no_new_privs the kernel takes a filter only from a holder of
-            // CAP_SYS_ADMIN, which the identity switch or the capability drop may take away.
+        if plan.park_fd >= 0 {
+            make_undumpable()?;
+        }
+        // The seccomp filter comes as late as it can, so that the setup's own syscalls (the
+        // cwd check's getcwd, close_range, prlimit64, setsid, ...) never meet a profile that
+        // denies them: with no_new_privs right before the exec; without it (the kernel then
+        // takes a filter only from a holder of CAP_SYS_ADMIN) right before the capability
+        // drop in `lock_down`, unless the identity switch itself takes CAP_SYS_ADMIN away
+        // (a non-zero uid without `Security::cap_sets`, hence without PR_SET_KEEPCAPS): then
+        // before that switch.
+        let filter_before_switch = !plan.security.no_new_privs
+            && plan.security.cap_sets.is_none()
+            && plan.uid.is_some_and(|u| u != 0);
+        if filter_before_switch {
             install_seccomp(plan.security)?;
         }
         switch_identity(plan)?;
@@ -317,10 +336,19 @@ unsafe fn setup(
         // From here on no step keeps a descriptor: execve and execveat of the memfd take none,
         // and a failed exec's probe closes the one file it opens before it reports.
         apply_nofile_limit(plan.security)?;
-        lock_down(plan.security, plan.tty)?;
+        if let Some(persona) = plan.personality {
+            // Before the filter: profiles allow only a few persona values (docker's: 0, 8,
+            // 0x20000, 0x20008 and the query 0xffffffff).
+            set_personality(persona)?;
+        }
+        let filter_in_lock_down = !plan.security.no_new_privs && !filter_before_switch;
+        lock_down(plan.security, plan.tty, filter_in_lock_down)?;
         if plan.security.no_new_privs {
             install_seccomp(plan.security)?;
         }
+        // After the filter: only capset and the ambient raises (in `lock_down`, without
+        // no_new_privs), the park's read of the exec fifo (a setup failure before it must
+        // still reach `create`'s caller), the signal mask and the exec itself.
         if plan.park_fd >= 0 {
             park(plan, interpreter)?;
         }
@@ -951,10 +979,24 @@ unsafe fn apply_nofile_limit(sec: &PreparedSecurity) -> Step {
     Ok(())
 }
 
+/// personality(2) with `persona` (see [`Container::personality`](super::Container::personality)).
+unsafe fn set_personality(persona: u32) -> Step {
+    // SAFETY: personality takes an integer; it returns the previous persona (not an error).
+    unsafe { sys::syscall3(libc::SYS_personality, persona as usize, 0, 0) }
+        .map(drop)
+        .at(SetupStage::Personality)
+}
+
+/// `CAP_SYS_ADMIN`'s (21, linux/capability.h) bit in the low word of the capability sets.
+const CAP_SYS_ADMIN_BIT: u32 = 1 << 21;
+
 /// After the identity switch, right before exec: new session, effective/permitted/inheritable
 /// capabilities (and ambient ones, with [`Security::cap_sets`](crate::security::Security::cap_sets)),
-/// no_new_privs. The seccomp filter comes after (see [`install_seccomp`]).
-unsafe fn lock_down(sec: &PreparedSecurity, tty: bool) -> Step {
+/// no_new_privs. With `filter` (a filter without no_new_privs), the seccomp filter is
+/// installed right before the capability drop, with `CAP_SYS_ADMIN` raised in the effective
+/// set first when a switch to a non-zero uid cleared it but the permitted set kept it
+/// (PR_SET_KEEPCAPS); otherwise the filter comes after (see [`install_seccomp`]).
+unsafe fn lock_down(sec: &PreparedSecurity, tty: bool, filter: bool) -> Step {
     // SAFETY: setsid, ioctl, capget/capset on local header and data, prctl with integers.
     unsafe {
         if sec.new_session || tty {
@@ -978,6 +1020,17 @@ unsafe fn lock_down(sec: &PreparedSecurity, tty: bool) -> Step {
         let hp = &mut header as *mut CapHeader as usize;
         sys::syscall3(libc::SYS_capget, hp, data.as_mut_ptr() as usize, 0)
             .at(SetupStage::Capabilities)?;
+        if filter && !sec.filter.is_empty() {
+            if data[0].effective & CAP_SYS_ADMIN_BIT == 0
+                && data[0].permitted & CAP_SYS_ADMIN_BIT != 0
+            {
+                let mut raised = data;
+                raised[0].effective |= CAP_SYS_ADMIN_BIT;
+                sys::syscall3(libc::SYS_capset, hp, raised.as_ptr() as usize, 0)
+                    .at(SetupStage::Capabilities)?;
+            }
+            install_seccomp(sec)?;
+        }
         for (i, d) in data.iter_mut().enumerate() {
             let half = |set: u64| (set >> (32 * i)) as u32;
             match sec.cap_sets {
@@ -1027,7 +1080,7 @@ unsafe fn lock_down(sec: &PreparedSecurity, tty: bool) -> Step {
 }
 
 /// Installs the seccomp filter: last, so that it does not see the setup, or, without
-/// no_new_privs, before the identity switch, while the child still has CAP_SYS_ADMIN.
+/// no_new_privs, while the child still has CAP_SYS_ADMIN (see `setup`).
 unsafe fn install_seccomp(sec: &PreparedSecurity) -> Step {
     if sec.filter.is_empty() {
         return Ok(());
@@ -1165,6 +1218,28 @@ unsafe fn park(plan: &ChildPlan<'_>, interpreter: &mut [u8; INTERP_SIZE]) -> Ste
         let _ = sys::syscall3(libc::SYS_close, plan.park_fd as usize, 0, 0);
     }
     Ok(())
+}
+
+/// Makes the process non-dumpable (CVE-2019-5736, CVE-2016-9962) where the container's
+/// processes can see it before its `execve`: until then its image is the caller's binary
+/// (`/proc/PID/exe`) and its memory the caller's (or a copy), and a process of the
+/// container with the same uid and capabilities could otherwise open that binary through
+/// /proc and write it once the caller is gone, or read that memory. A non-dumpable
+/// process's /proc files need `CAP_SYS_PTRACE` (ptrace access mode checks, ptrace(2)), which
+/// containers do not get by default. `execve` of the command makes it dumpable again.
+///
+/// Two cases: a process born into a joined PID namespace (an exec into a running
+/// container) does it first of all ([`ChildPlan::undumpable`]; with a shared address space
+/// the flag is the caller's too, and `spawn` puts it back once the child has exec'd); a
+/// process that parks does it after the id maps are written (a rootless parent needs
+/// /proc/PID/uid_map of a dumpable child) and before a filter without no_new_privs is
+/// installed (a profile may refuse `prctl`). An identity switch after it keeps it
+/// non-dumpable (a credential change sets `fs.suid_dumpable`, 0 or 2).
+fn make_undumpable() -> Step {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { sys::syscall3(libc::SYS_prctl, libc::PR_SET_DUMPABLE as usize, 0, 0) }
+        .map(drop)
+        .at(SetupStage::Dumpable)
 }
 
 /// Whether one of the prepared paths may be executed (`faccessat(X_OK)`: a directory passes

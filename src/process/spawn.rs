@@ -177,7 +177,8 @@ impl Prepared {
         let stack = Stack::new(256 * 1024, "mmap(child stack)")?;
         // Declared before the child guard so that the caller's dumpable flag comes back only
         // once the child has exec'd or been reaped.
-        let _dumpable = (self.share_vm && self.changes_credentials).then(KeepDumpable::new);
+        let _dumpable = (self.share_vm && (self.changes_credentials || plan.undumpable))
+            .then(KeepDumpable::new);
         let (pid, pidfd, placed) = self.clone(c.clone_call, &stack, &mut plan)?;
         let mut guard = KillOnDrop(Some(Child::new(pid, pidfd)));
         drop(pipes.err_write);
@@ -294,6 +295,9 @@ impl Prepared {
             park_fd: -1,
             parent_fds: [pipes.err_read.as_raw_fd(), pipes.go_write.as_raw_fd()],
             wait_for_go: self.id_maps.is_some() || network.is_some_and(|n| n.needs_parent()),
+            // Not with id maps to write: a rootless parent writes them through the child's
+            // /proc files, which a non-dumpable child gives to root.
+            undumpable: self.join_pid.is_some() && self.id_maps.is_none(),
             unshare_cgroup_ns: false,
             parent_death_signal: c.parent_death_signal.map_or(0, crate::Signal::raw),
             join: &self.join,
@@ -323,7 +327,7 @@ impl Prepared {
             // Only for a pty the child opens (see `pty_socket`); nix's Winsize is libc's
             // winsize; 0x0 when the caller has no terminal.
             winsize: (fds.pty_socket.as_ref())
-                .and_then(|_| tty::caller_window_size())
+                .and_then(|_| tty::first_window_size(c.console_size))
                 .unwrap_or(libc::winsize {
                     ws_row: 0,
                     ws_col: 0,
@@ -338,6 +342,7 @@ impl Prepared {
             workdir: self.workdir.as_ref(),
             stdio_owner: self.stdio_owner,
             own_pty_stdio: fds.tty_master.is_some(),
+            personality: c.personality.map(super::Personality::raw),
         }
     }
 
@@ -1284,7 +1289,7 @@ impl ChildFds {
         let mut moves: Vec<(OwnedFd, RawFd)> = Vec::new();
         let tty_master = match c.tty && !pty_in_child {
             true => {
-                let (master, slave) = tty::open_pty()?;
+                let (master, slave) = tty::open_pty(c.console_size)?;
                 for target in 0..3 {
                     moves.push((dup_high(slave.as_fd(), min_fd)?, target));
                 }
@@ -1524,7 +1529,8 @@ fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
         .collect()
 }
 
-/// Keeps the caller's dumpable flag as it was across spawns whose child changes credentials.
+/// Keeps the caller's dumpable flag as it was across spawns whose child changes credentials
+/// or makes itself non-dumpable (a child born into a joined PID namespace).
 ///
 /// The child shares the caller's memory until it execs, and the kernel resets the *memory's*
 /// dumpable flag (to `fs.suid_dumpable`, normally 0) whenever a process changes its euid,

@@ -1,6 +1,6 @@
 //! `process` (config.md#process): what runs, as whom, with which capabilities and limits.
 
-use contain::process::Container;
+use contain::process::{Container, WindowSize};
 use contain::security::{CapSet, CapSets, Capability, Rlimit, Seccomp, Security};
 use oci_spec::runtime::{Capabilities, PosixRlimitType, Process};
 
@@ -71,22 +71,31 @@ pub(crate) fn container(
 
     if p.terminal().unwrap_or(false) {
         c = c.tty(true);
-        if p.console_size().is_some() {
-            warn.say(
-                "process.consoleSize: not applied (the library sizes the terminal from the \
-                 caller's own; a console socket's receiver sets the size)",
-            );
+        if let Some(size) = p.console_size() {
+            let cells = |n: u64, what: &str| {
+                u16::try_from(n).map_err(|_| {
+                    refuse(
+                        "process.consoleSize",
+                        format!("{what} {n} is more than a terminal has (65535)"),
+                    )
+                })
+            };
+            c = c.console_size(WindowSize {
+                rows: cells(size.height(), "height")?,
+                cols: cells(size.width(), "width")?,
+            });
         }
     }
 
     if let Some(caps) = p.capabilities() {
         let set = |c: &Option<Capabilities>| c.as_ref().map(cap_set).unwrap_or(CapSet::EMPTY);
         security.capabilities = set(caps.bounding());
+        let (permitted, inheritable) = (set(caps.permitted()), set(caps.inheritable()));
         security.cap_sets = Some(CapSets {
             effective: set(caps.effective()),
-            permitted: set(caps.permitted()),
-            inheritable: set(caps.inheritable()),
-            ambient: set(caps.ambient()),
+            permitted,
+            inheritable,
+            ambient: raisable_ambient(set(caps.ambient()), permitted, inheritable, warn),
         });
     }
 
@@ -128,6 +137,36 @@ pub(crate) fn container(
 }
 
 /// The set of `caps` (oci-spec's names are the kernel's, checked when parsed).
+/// The part of `ambient` that can be raised: a capability is ambient only if it is also
+/// permitted and inheritable (capabilities(7); `PR_CAP_AMBIENT_RAISE` fails with EPERM
+/// otherwise). The rest is warned about and left out, as runc and crun do: `runc spec` and
+/// `crun spec` list ambient capabilities with an empty inheritable set, and the runtime spec
+/// says a runtime SHOULD NOT fail for capabilities it cannot grant (config.md#process).
+fn raisable_ambient(
+    ambient: CapSet,
+    permitted: CapSet,
+    inheritable: CapSet,
+    warn: &mut Warn,
+) -> CapSet {
+    let raisable = ambient
+        .iter()
+        .filter(|&c| permitted.contains(c) && inheritable.contains(c))
+        .fold(CapSet::EMPTY, CapSet::with);
+    if raisable != ambient {
+        let left: Vec<String> = ambient
+            .iter()
+            .filter(|&c| !raisable.contains(c))
+            .map(|c| c.to_string())
+            .collect();
+        warn.say(format!(
+            "process.capabilities.ambient: {} not raised: an ambient capability must also be \
+             permitted and inheritable (capabilities(7))",
+            left.join(", ")
+        ));
+    }
+    raisable
+}
+
 pub(crate) fn cap_set(caps: &Capabilities) -> CapSet {
     caps.iter().fold(CapSet::EMPTY, |set, cap| {
         // oci-spec displays CAP_-less SCREAMING_SNAKE_CASE names, which the library parses.

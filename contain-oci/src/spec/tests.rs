@@ -161,7 +161,7 @@ fn capability_sets_are_mapped_each() {
             "effective": ["CAP_KILL"],
             "permitted": ["CAP_KILL", "CAP_CHOWN"],
             "inheritable": ["CAP_CHOWN"],
-            "ambient": ["CAP_SYS_ADMIN"]
+            "ambient": ["CAP_CHOWN"]
         }}}),
     );
     let mut warn = Warn::default();
@@ -174,10 +174,32 @@ fn capability_sets_are_mapped_each() {
             effective: set("KILL"),
             permitted: set("KILL,CHOWN"),
             inheritable: set("CHOWN"),
-            ambient: set("SYS_ADMIN"),
+            ambient: set("CHOWN"),
         })
     );
     assert!(warn.0.is_empty(), "{:?}", warn.0);
+}
+
+#[test]
+fn ambient_capabilities_not_permitted_and_inheritable_are_left_out_with_a_warning() {
+    // `runc spec` and `crun spec` write ambient capabilities with an empty inheritable set;
+    // raising them fails with EPERM, and both runtimes go on without them.
+    let s = spec(json!({"process": {"capabilities": {
+        "bounding": ["CAP_KILL", "CAP_CHOWN", "CAP_SETUID"],
+        "permitted": ["CAP_KILL", "CAP_CHOWN"],
+        "inheritable": ["CAP_CHOWN", "CAP_SETUID"],
+        "ambient": ["CAP_KILL", "CAP_CHOWN", "CAP_SETUID"]
+    }}}));
+    let mut warn = Warn::default();
+    let (_, sec) = process::container(s.process().as_ref(), &mut warn).unwrap();
+    let set = |s: &str| s.parse::<contain::security::CapSet>().unwrap();
+    assert_eq!(sec.cap_sets.unwrap().ambient, set("CHOWN"));
+    assert_eq!(warn.0.len(), 1, "{:?}", warn.0);
+    assert!(
+        warn.0[0].starts_with("process.capabilities.ambient: CAP_KILL, CAP_SETUID not raised"),
+        "{:?}",
+        warn.0
+    );
 }
 
 #[test]
@@ -190,7 +212,6 @@ fn unsupported_process_fields_warn_once() {
     for field in [
         "process.apparmorProfile",
         "process.selinuxLabel",
-        "process.consoleSize",
         "linux.mountLabel",
         "linux.intelRdt",
     ] {
@@ -404,8 +425,13 @@ fn devices_propagation_personality() {
         ),
         "{c}"
     );
-    assert_eq!(w.len(), 1, "{w:?}");
-    assert!(w[0].starts_with("linux.personality"), "{w:?}");
+    assert!(w.is_empty(), "{w:?}");
+    assert!(
+        c.contains(
+            "personality: Some(Personality { domain: Linux32, flags: PersonalityFlags(0x0) })"
+        ),
+        "{c}"
+    );
     let (what, _) = refused(map(&spec(json!({"linux": {"devices": [
         {"path": "/dev/x", "type": "a"}
     ]}}))));
@@ -665,4 +691,29 @@ fn oom_score_adj_is_applied_after_create() {
             ..
         })
     ));
+}
+
+#[test]
+fn personality_flags_and_console_size_are_mapped() {
+    let (c, w) = shown(&spec(json!({
+        "process": {"terminal": true, "consoleSize": {"height": 24, "width": 80}},
+        "linux": {"personality": {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}}
+    })));
+    assert!(w.is_empty(), "{w:?}");
+    assert!(
+        c.contains("console_size: Some(WindowSize { rows: 24, cols: 80 })"),
+        "{c}"
+    );
+    assert!(
+        c.contains("personality: Some(Personality { domain: Linux, flags: PersonalityFlags(ADDR_NO_RANDOMIZE) })"),
+        "{c}"
+    );
+    let (what, why) = refused(map(&spec(json!({
+        "linux": {"personality": {"domain": "LINUX", "flags": ["NO_SUCH"]}}
+    }))));
+    assert_eq!(what, "linux.personality", "{why}");
+    let (what, _) = refused(map(&spec(json!({
+        "process": {"terminal": true, "consoleSize": {"height": 70000, "width": 80}}
+    }))));
+    assert_eq!(what, "process.consoleSize");
 }
