@@ -504,6 +504,20 @@ fn cases(d: &Daemon, archive: &Path, runtime: &Path, t: &mut Table) -> Result<()
                 format!("{} has no exec command yet", runtime.display()),
             );
         }
+        let r = d.ctr(&["task", "pause", "bg"])?;
+        let paused = d.wait_status("bg", "PAUSED")?;
+        let u = d.ctr(&["task", "resume", "bg"])?;
+        let running = d.wait_status("bg", "RUNNING")?;
+        t.add(
+            "ctr task pause, resume",
+            "PAUSED, then RUNNING",
+            format!(
+                "{}, {paused}; {}, {running}",
+                exit_and_why(&r),
+                exit_and_why(&u)
+            ),
+            r.code == Some(0) && paused == "PAUSED" && u.code == Some(0) && running == "RUNNING",
+        );
         let r = d.ctr(&["task", "kill", "--signal", "SIGTERM", "bg"])?;
         let status = d.wait_status("bg", "STOPPED")?;
         t.add(

@@ -358,6 +358,21 @@ impl Podman {
         clients::run_limited("podman".as_ref(), &self.run_argv(args), &self.env(), LIMIT)
     }
 
+    /// `podman ARGV` under `script -qec ... /dev/null`, which gives it a terminal.
+    fn under_script(&self, argv: &[OsString]) -> Result<Ran> {
+        let mut line = String::from("podman");
+        for a in argv {
+            line.push(' ');
+            line.push_str(&cmd::shell_word(a));
+        }
+        let script = [
+            OsString::from("-qec"),
+            OsString::from(line),
+            OsString::from("/dev/null"),
+        ];
+        clients::run_limited("script".as_ref(), &script, &self.env(), LIMIT)
+    }
+
     /// A `podman run` command line as a person would type it (for the header).
     fn example(&self) -> String {
         let mut line = String::new();
@@ -464,25 +479,14 @@ fn cases(
     );
 
     // A terminal: podman's -it needs one on its own stdin, which script(1) provides.
-    let inner = p.run_argv(&[
+    let r = p.under_script(&p.run_argv(&[
         "--rm",
         "-it",
         bb,
         "sh",
         "-c",
         "tty; test -t 0 && test -t 1 && echo is-a-tty",
-    ]);
-    let mut line = String::from("podman");
-    for a in &inner {
-        line.push(' ');
-        line.push_str(&cmd::shell_word(a));
-    }
-    let script = [
-        OsString::from("-qec"),
-        OsString::from(line),
-        OsString::from("/dev/null"),
-    ];
-    let r = clients::run_limited("script".as_ref(), &script, &p.env(), LIMIT)?;
+    ]))?;
     let pass = r.code == Some(0) && r.stdout.contains("is-a-tty") && r.stdout.contains("/dev/pts/");
     let got = format!("{}, {:?}", r.exit(), r.stdout.trim());
     t.add(
@@ -519,6 +523,13 @@ fn cases(
                 got,
                 r.code == Some(4) && r.stdout.starts_with("in "),
             );
+            let r = p.under_script(&p.argv(&["exec", "-it", "sig", "sh", "-c", "tty"]))?;
+            t.add(
+                "exec -it (script) sees a tty",
+                "exit 0, /dev/pts/N",
+                format!("{}, {:?}", r.exit(), r.stdout.trim()),
+                r.code == Some(0) && r.stdout.contains("/dev/pts/"),
+            );
         } else {
             t.skip(
                 "exec",
@@ -526,6 +537,24 @@ fn cases(
                 format!("{} has no exec command yet", runtime.display()),
             );
         }
+        let status = |p: &Podman| -> Result<String> {
+            let r = p.podman(&["inspect", "--format", "{{.State.Status}}", "sig"])?;
+            Ok(r.stdout.trim().to_string())
+        };
+        let r = p.podman(&["pause", "sig"])?;
+        let paused = status(p)?;
+        let u = p.podman(&["unpause", "sig"])?;
+        let running = status(p)?;
+        t.add(
+            "pause, unpause",
+            "paused, then running",
+            format!(
+                "{}, {paused}; {}, {running}",
+                exit_and_why(&r),
+                exit_and_why(&u)
+            ),
+            r.code == Some(0) && paused == "paused" && u.code == Some(0) && running == "running",
+        );
         let r = p.podman(&["kill", "--signal", "USR1", "sig"])?;
         t.add(
             "kill -s USR1",
