@@ -382,9 +382,22 @@ fn remove_cgroup(st: &State) -> Result<(), Error> {
     }
 }
 
-/// `delete`: a stopped container (with --force, a created or running one killed first).
+/// `delete`: a stopped container (with --force, a created or running one killed first, and
+/// one that does not exist is no error).
 pub fn delete(ctx: &Ctx, args: &cli::Delete) -> Result<(), Error> {
-    let locked = Locked::existing(&ctx.root, &args.id)?;
+    let locked = match Locked::existing(&ctx.root, &args.id) {
+        Ok(l) => l,
+        // As runc and crun: `delete --force` of a container that is not there (any more)
+        // succeeds. podman runs it after a create that failed and shows what it prints.
+        Err(_)
+            if args.force
+                && state::validate_id(&args.id).is_ok()
+                && !ctx.root.join(&args.id).exists() =>
+        {
+            return Ok(())
+        }
+        Err(e) => return Err(e),
+    };
     let st = match locked.load() {
         Ok(st) => st,
         Err(e) => {

@@ -1,8 +1,9 @@
 //! What podman (with conmon) and containerd's runc shim need of the runtime beyond the
 //! lifecycle, found by `cargo xtask podman` and `cargo xtask containerd` and checked here
 //! without them: warnings stay out of the container's stderr when the caller reads `--log`,
-//! and podman's `"pids": {"limit": 0}` needs no pids controller. The tests create containers
-//! and need root (they say so and skip otherwise).
+//! podman's `"pids": {"limit": 0}` needs no pids controller, and `delete --force` of a
+//! container that is not there succeeds quietly. The tests that create containers need root
+//! (they say so and skip otherwise).
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
@@ -179,4 +180,30 @@ fn a_pids_limit_of_0_sets_nothing() {
         String::from_utf8_lossy(&c.stderr)
     );
     b.delete("p");
+}
+
+#[test]
+fn delete_force_of_a_missing_container_succeeds_quietly() {
+    // podman runs `delete --force ID` after a create that failed, and shows its output.
+    let b = Bundle::new("gone", serde_json::json!({}), serde_json::json!({}));
+    let oci = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("--root")
+            .arg(b.0.join("root"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let f = oci(&["delete", "--force", "never-made"]);
+    assert!(
+        f.status.success() && f.stderr.is_empty() && f.stdout.is_empty(),
+        "{:?}: {}",
+        f.status,
+        String::from_utf8_lossy(&f.stderr)
+    );
+    // Without --force it is still the error containerd matches, and a bad id still fails.
+    let p = oci(&["delete", "never-made"]);
+    assert_eq!(p.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&p.stderr).contains("does not exist"));
+    assert_eq!(oci(&["delete", "--force", "../x"]).status.code(), Some(1));
 }
