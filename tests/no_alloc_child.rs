@@ -781,3 +781,67 @@ fn stacks_of_layers_allocate_nothing_in_the_child() {
         );
     }
 }
+
+/// `Container::enter` (OCI's exec): setns(pidfd) into every namespace of a running container
+/// (a user namespace among them), its cgroup, its pty, a uid from its passwd; and the failed
+/// enter (a program missing inside, a cwd outside the root) reports without allocating.
+#[test]
+fn entering_a_running_container_allocates_nothing_in_the_child() {
+    use contain::cgroup::Resources;
+    use contain::process::Target;
+    const TEST: &str = "entering_a_running_container_allocates_nothing_in_the_child";
+    if !is_root(TEST) {
+        return;
+    }
+    let image = BusyboxRootfs::new("noalloc-enter");
+    let v2 = contain::cgroup::HostCgroups::detect()
+        .ok()
+        .is_some_and(|h| h.v2_mount().is_ok());
+    let mut target = Container::new("sleep")
+        .arg("60")
+        .namespaces(Namespaces::all())
+        .uid_map(&[IdMap::new(0, 0, 65_536)])
+        .gid_map(&[IdMap::new(0, 0, 65_536)])
+        .hostname("entered")
+        .rootfs(Rootfs::new(image.root()))
+        .stdin(Stdio::Null);
+    if v2 {
+        target = target.resources(Resources::new());
+    }
+    let mut target = target.spawn().unwrap();
+    let enter = || Target::from_pidfd(target.pidfd()).unwrap();
+    let o = output(
+        Container::new("sh")
+            .args(["-c", "hostname; id -u; pwd; exit 7"])
+            .user("nobody".parse().unwrap())
+            .current_dir("/tmp")
+            .enter(enter()),
+    );
+    assert_eq!(o.status.code(), Some(7), "{o:?}");
+    assert_eq!(stdout(&o), "entered\n65534\n/tmp");
+    // With a pty opened inside (the child sends its master over a socket).
+    let mut child = Container::new("true")
+        .tty(true)
+        .enter(enter())
+        .spawn()
+        .unwrap();
+    assert!(child.take_tty().is_some());
+    assert!(child.wait().unwrap().success());
+    let e = Container::new("/no/such/program")
+        .enter(enter())
+        .spawn()
+        .unwrap_err();
+    assert_exec_failed(&e);
+    let e = Container::new("true")
+        .current_dir("/proc/self/fd/0")
+        .stdin(std::fs::File::open("/").unwrap())
+        .enter(enter())
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Sys { syscall, .. } if syscall.starts_with("getcwd")),
+        "{e}"
+    );
+    target.kill(Signal::SIGKILL).unwrap();
+    target.wait().unwrap();
+}

@@ -104,6 +104,9 @@ pub(crate) struct ChildPlan<'a> {
     pub stdio_owner: Option<(u32, u32)>,
     /// Fds 0-2 are the slave of a pty the parent opened for this container.
     pub own_pty_stdio: bool,
+    /// The working directory must be inside the root after chdir: the child has a root of
+    /// its own (a rootfs, or a mount namespace entered with `Container::enter`).
+    pub cwd_in_root: bool,
 }
 
 /// The working directory inside a rootfs, prepared for creating what is missing of it.
@@ -406,7 +409,8 @@ unsafe fn enter_namespaces(plan: &ChildPlan<'_>) -> Step {
         for &(fd, nstype) in plan.join {
             sys::syscall3(libc::SYS_setns, fd as usize, nstype as usize, 0)
                 .at(SetupStage::JoinNamespace)?;
-            joined_user |= nstype == libc::CLONE_NEWUSER;
+            // A set of flags with a pidfd (Container::enter), one flag with a namespace fd.
+            joined_user |= nstype & libc::CLONE_NEWUSER != 0;
         }
         if joined_user {
             // Entering a user namespace this process's uid does not own changes its
@@ -601,7 +605,7 @@ unsafe fn enter_working_directory(plan: &ChildPlan<'_>) -> Step {
         unsafe { sys::syscall3(libc::SYS_chdir, cwd.as_ptr() as usize, 0, 0) }
             .at(SetupStage::Chdir)?;
     }
-    if plan.rootfs.is_some() {
+    if plan.cwd_in_root {
         // A directory reached through a host descriptor (/proc/self/fd/N) is outside the
         // new root: refuse to run there (runc CVE-2024-21626).
         rootfs::check_cwd().map_err(|errno| ChildError {

@@ -206,6 +206,18 @@ impl Child {
         (self.pid, self.cgroup.take().map(OwnedCgroup::keep))
     }
 
+    /// Lets go of the process without killing or reaping it, and returns its pid (in the
+    /// caller's PID namespace): it runs on, a child of this process until this process exits
+    /// and it is re-parented to the nearest subreaper (a container shim) or init, which then
+    /// reaps it. An OCI runtime's `exec --detach` does this, with
+    /// [`parent_death_signal`](super::Container::parent_death_signal)`(None)` set, before it
+    /// exits. The pidfd and the caller's ends of piped streams are closed; a cgroup `spawn`
+    /// made for it ([`Container::resources`](super::Container::resources)) is kept and no
+    /// longer removed; its veth pair stays.
+    pub fn detach(self) -> Pid {
+        self.release().0
+    }
+
     /// The process id, as seen from the caller's PID namespace, as
     /// [`std::process::Child::id`] gives it. Prefer [`pidfd`](Self::pidfd) for anything that
     /// must not race with pid reuse.

@@ -13,6 +13,7 @@
 
 mod child;
 mod created;
+mod enter;
 mod handle;
 mod init;
 mod signals;
@@ -29,6 +30,7 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 pub use created::{start, Created, Detached};
+pub use enter::Target;
 pub use handle::{Child, ExitStatus, Output};
 pub use signals::{
     forwardable_signals, real_time_signals, SignalForwarder, Signaller, FORWARDABLE,
@@ -194,6 +196,7 @@ pub struct Container {
     user: Option<User>,
     sysctls: BTreeMap<String, String>,
     limit_policy: LimitPolicy,
+    enter: Option<Target>,
 }
 
 /// Where `spawn` puts the child.
@@ -248,6 +251,7 @@ impl Container {
             user: None,
             sysctls: BTreeMap::new(),
             limit_policy: LimitPolicy::Strict,
+            enter: None,
         }
     }
 

@@ -58,6 +58,11 @@ pub(super) struct Prepared {
     sysctls: Vec<PreparedSysctl>,
     workdir: Option<WorkdirPlan>,
     stdio_owner: Option<(u32, u32)>,
+    /// The running container [`Container::enter`] enters (its cgroup is taken by `spawn`).
+    entered: Option<super::enter::Entered>,
+    /// The working directory must be inside the root (a rootfs, or an entered mount
+    /// namespace): checked after chdir.
+    cwd_in_root: bool,
 }
 
 impl Prepared {
@@ -70,11 +75,26 @@ impl Prepared {
         let mut envp = environment(c)?;
         let exec_paths = exec_paths(c, program)?;
 
-        let joined = joined_namespaces(c)?;
+        let entered = super::enter::prepare(c)?;
+        let entered_ns = entered
+            .as_ref()
+            .map_or(Namespaces::empty(), |e| e.namespaces);
+        let joined = joined_namespaces(c)? | entered_ns;
         let (hostname, domainname) = uts_names(c, joined)?;
-        let ids = Identity::new(c)?;
+        let ids = Identity::new(c, entered.as_ref())?;
         let min_fd = fd_targets(c)?;
-        let (join, join_pid) = join_fds(c, joined);
+        let (mut join, mut join_pid) = join_fds(c, joined);
+        if let Some(e) = &entered {
+            // All at once with setns(pidfd, flags) in the child; the PID namespace by the
+            // spawning thread's pid_for_children (setns(pidfd, CLONE_NEWPID)).
+            let rest = entered_ns - Namespaces::PID;
+            if !rest.is_empty() {
+                join.push((e.pidfd, rest.bits() as i32));
+            }
+            if entered_ns.contains(Namespaces::PID) {
+                join_pid = Some(e.pidfd);
+            }
+        }
         check_clone(c)?;
         // setns(time) needs a process that shares its memory with nobody: a spawn that joins
         // a time namespace copies the page tables instead. (A *new* time namespace is fine
@@ -101,7 +121,7 @@ impl Prepared {
             .as_deref()
             .map(|p| cstring(p.as_os_str(), "working directory"))
             .transpose()?;
-        let privileged = ids.euid == 0 || c.namespaces.contains(Namespaces::USER);
+        let privileged = ids.euid == 0 || (c.namespaces | joined).contains(Namespaces::USER);
         let security = PreparedSecurity::prepare(&c.security, privileged)?;
         let stdio_owner = (ids.uid.is_some() || ids.gid.is_some())
             .then(|| (ids.uid.unwrap_or(u32::MAX), ids.gid.unwrap_or(u32::MAX)));
@@ -135,6 +155,8 @@ impl Prepared {
             sysctls,
             workdir,
             stdio_owner,
+            cwd_in_root: c.rootfs.is_some() || entered_ns.contains(Namespaces::MOUNT),
+            entered,
         })
     }
 
@@ -155,13 +177,15 @@ impl Prepared {
         let network = net::Setup::prepare(c.network.as_ref(), c.namespaces)?;
         // Declared first so that it is removed last, after a failed child is reaped.
         let (owned_cgroup, skipped_limits) = create_cgroup(c)?;
+        // An entered container's cgroup, unless the caller gave one.
+        let entered_cgroup = self.entered.as_mut().and_then(|e| e.cgroup.take());
         let target: Option<&Cgroup> = match (&c.cgroup, &owned_cgroup) {
             (_, Some(owned)) => Some(owned),
             (Some(CgroupPlacement::Existing(cg)), None) => Some(cg),
-            _ => None,
+            _ => entered_cgroup.as_ref(),
         };
         self.cgroup = target.map(|cg| cg.as_fd().as_raw_fd());
-        let fds = ChildFds::new(c, self.min_fd, capture)?;
+        let fds = ChildFds::new(c, self.min_fd, capture, self.cwd_in_root)?;
         let pipes = Pipes::new(self.min_fd)?;
         let park = park.map(|fd| dup_high(fd, self.min_fd)).transpose()?;
         // A parked child outlives this frame, whose plan and stack it reads until exec: it
@@ -342,6 +366,7 @@ impl Prepared {
             workdir: self.workdir.as_ref(),
             stdio_owner: self.stdio_owner,
             own_pty_stdio: fds.tty_master.is_some(),
+            cwd_in_root: self.cwd_in_root,
         }
     }
 
@@ -368,13 +393,19 @@ impl Prepared {
                     _ => error,
                 }
             }
-            (Some(_), SetupStage::Chdir) if e.step == crate::rootfs::CWD_OUTSIDE_ROOT => {
-                Error::Sys {
-                    syscall: "getcwd (outside the container's root)",
-                    path: cwd(),
-                    errno: e.errno,
-                }
-            }
+            (_, SetupStage::JoinNamespace) if self.entered.is_some() => Error::Sys {
+                syscall: "setns(pidfd) (entering the running container's namespaces)",
+                path: self
+                    .entered
+                    .as_ref()
+                    .map(|t| PathBuf::from(format!("/proc/{}/ns", t.pid))),
+                errno: e.errno,
+            },
+            (_, SetupStage::Chdir) if e.step == crate::rootfs::CWD_OUTSIDE_ROOT => Error::Sys {
+                syscall: "getcwd (outside the container's root)",
+                path: cwd(),
+                errno: e.errno,
+            },
             (_, SetupStage::Chdir) if e.step >= child::CWD_CREATE => {
                 let syscall = match (e.step, e.errno) {
                     (child::CWD_CREATE, Errno::EROFS) => {
@@ -464,7 +495,7 @@ impl Prepared {
                 true => crate::ExecTarget::from_wire(e.step & 0xff),
                 false => crate::ExecTarget::Unknown,
             },
-            in_rootfs: self.rootfs.is_some(),
+            in_rootfs: self.cwd_in_root,
             interpreter: interpreter.map(|i| PathBuf::from(OsStr::from_bytes(i))),
             interpreter_truncated: interpreter.is_some()
                 && e.step & child::EXEC_INTERP_TRUNCATED != 0,
@@ -843,7 +874,7 @@ struct Identity {
 impl Identity {
     /// Looks up the user and decides the ids; the user namespace's maps first, since they
     /// bound which ids the child may end as.
-    fn new(c: &Container) -> Result<Identity> {
+    fn new(c: &Container, entered: Option<&super::enter::Entered>) -> Result<Identity> {
         let euid = nix::unistd::geteuid().as_raw();
         let egid = nix::unistd::getegid().as_raw();
         let id_maps = id_maps(c, euid, egid)?;
@@ -853,9 +884,22 @@ impl Identity {
         let become_namespace_root =
             id_maps.is_some() && mapped(&c.uid_map, 0) && mapped(&c.gid_map, 0);
         let needs_home = !c.env.contains_key(OsStr::new("HOME"));
-        let (passwd, resolved) = lookup_user(c, needs_home)?;
-        let (uid, gid) = final_ids(c, id_maps.is_some(), resolved.as_ref())?;
-        let groups = groups(c, id_maps.as_ref(), gid, resolved.as_ref())?;
+        let (passwd, resolved) = lookup_user(c, needs_home, entered)?;
+        let (mut uid, mut gid) = final_ids(c, id_maps.is_some(), resolved.as_ref())?;
+        let entered_userns = entered.is_some_and(|e| e.namespaces.contains(Namespaces::USER));
+        if entered_userns {
+            // As `nsenter -U`: root of the entered user namespace unless told otherwise.
+            uid = uid.or(Some(0));
+            gid = gid.or(Some(0));
+        }
+        let setgroups_denied = entered.is_some_and(|e| e.setgroups_denied);
+        let groups = groups(
+            c,
+            id_maps.as_ref(),
+            gid,
+            resolved.as_ref(),
+            setgroups_denied,
+        )?;
         let home = needs_home.then(|| match (&resolved, c.uid) {
             (Some(r), None) => r.home.clone(),
             _ => {
@@ -901,13 +945,18 @@ fn id_maps(c: &Container, euid: u32, egid: u32) -> Result<Option<PreparedIdMaps>
 fn lookup_user(
     c: &Container,
     needs_home: bool,
+    entered: Option<&super::enter::Entered>,
 ) -> Result<(Option<Vec<u8>>, Option<user::ResolvedUser>)> {
     // The overlay of a container with a user namespace honours user.overlay.* xattrs only.
     let userns = c.namespaces.contains(Namespaces::USER)
         || c.join.iter().any(|n| n.kind() == Namespaces::USER);
-    let read_etc = |rel: &std::ffi::CStr| match &c.rootfs {
-        Some(r) => r.read_file(rel, userns),
-        None => Rootfs::host().read_file(rel, userns),
+    // An entered container's files, resolved inside its root (/proc/PID/root).
+    let entered_root = entered
+        .filter(|e| e.namespaces.contains(Namespaces::MOUNT))
+        .map(|e| Rootfs::new(e.root()));
+    let read_etc = |rel: &std::ffi::CStr| match (&c.rootfs, &entered_root) {
+        (Some(r), _) | (None, Some(r)) => r.read_file(rel, userns),
+        (None, None) => Rootfs::host().read_file(rel, userns),
     };
     let passwd = match (&c.user, needs_home) {
         (Some(_), _) => read_etc(c"etc/passwd")?,
@@ -964,10 +1013,11 @@ fn groups(
     id_maps: Option<&PreparedIdMaps>,
     gid: Option<u32>,
     resolved: Option<&user::ResolvedUser>,
+    entered_setgroups_denied: bool,
 ) -> Result<Option<Vec<libc::gid_t>>> {
     // Clear supplementary groups whenever we switch identity, as docker does; in a user
     // namespace whose setgroups is denied the kernel refuses, so leave them then.
-    let setgroups_ok = id_maps.is_none_or(|m| m.setgroups_allowed());
+    let setgroups_ok = id_maps.is_none_or(|m| m.setgroups_allowed()) && !entered_setgroups_denied;
     Ok(match (&c.groups, gid) {
         (Some(g), _) if !setgroups_ok => {
             return Err(Error::config(
@@ -1277,10 +1327,11 @@ struct ChildFds {
 
 impl ChildFds {
     /// The pty's socket or the pty itself (with `-t`), then stdio, then passed descriptors.
-    fn new(c: &Container, min_fd: RawFd, capture: bool) -> Result<ChildFds> {
-        // With a rootfs the pty must come from the container's own devpts (its name must
-        // resolve inside): the child opens it and sends us the master.
-        let pty_in_child = c.tty && c.rootfs.is_some();
+    /// `inside`: the child has a root of its own (a rootfs, or an entered mount namespace).
+    fn new(c: &Container, min_fd: RawFd, capture: bool, inside: bool) -> Result<ChildFds> {
+        // With a root of its own the pty must come from the container's own devpts (its name
+        // must resolve inside): the child opens it and sends us the master.
+        let pty_in_child = c.tty && inside;
         let pty_socket = match pty_in_child {
             true => Some(pty_socket(min_fd)?),
             false => None,
