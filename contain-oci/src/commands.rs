@@ -29,7 +29,7 @@ pub struct Ctx {
 
 /// The config `create` saved (ROOT/ID/config.json): what `start` and `delete` run hooks
 /// from, whatever the bundle's config.json says now.
-fn saved_config(dir: &Path) -> Result<Spec, Error> {
+pub(crate) fn saved_config(dir: &Path) -> Result<Spec, Error> {
     let path = dir.join("config.json");
     Spec::load(&path).map_err(|e| Error::msg(format!("{}: {e}", path.display())))
 }
@@ -78,7 +78,7 @@ impl Drop for DirGuard<'_> {
 }
 
 /// Sends `fd` over the unix socket at `path` with SCM_RIGHTS (runc's --console-socket).
-fn send_console(path: &Path, fd: &OwnedFd) -> Result<(), Error> {
+pub(crate) fn send_console(path: &Path, fd: &OwnedFd) -> Result<(), Error> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     let sock = UnixStream::connect(path).map_err(|e| Error::io("connect", path, e))?;
     let fds = [fd.as_raw_fd()];

@@ -205,3 +205,26 @@ pub fn container(bundle: &Path, spec: &Spec) -> contain::Result<(Container, Warn
     }
     Ok((c, warn.0))
 }
+
+/// The process `exec` starts in a running container (runc's `exec`), before
+/// [`contain::process::Container::enter`]: `process` mapped as [`container`] maps
+/// config.json's (args, env, cwd, user, terminal, capabilities, rlimits, noNewPrivileges),
+/// with the container's seccomp profile from its saved `linux` (as runc gives an exec'd
+/// process the container's filter). The container's device rules are not repeated: they are
+/// attached to its cgroup, which the process joins. Nothing of `root`, `mounts`, `hostname`
+/// or namespaces applies: those are the running container's.
+///
+/// # Errors
+///
+/// Those of [`container`] for the `process` fields and `linux.seccomp`.
+pub fn exec_process(
+    process: &oci_spec::runtime::Process,
+    linux: Option<&oci_spec::runtime::Linux>,
+) -> contain::Result<(Container, Warnings)> {
+    let mut warn = Warn::default();
+    let (c, mut security) = process::container(Some(process), &mut warn)?;
+    if let Some(linux) = linux {
+        security.seccomp = linux::seccomp(linux)?;
+    }
+    Ok((c.security(security), warn.0))
+}

@@ -1,0 +1,357 @@
+//! `contain-oci exec` driven as containerd's shim and podman drive `runc exec`: the exit
+//! status, the container's namespaces, `--detach` with `--pid-file` (the process re-parented
+//! to the caller, a subreaper like the shim), `--process FILE` and the flags, exec into a
+//! stopped container, and what is left afterwards. Each test makes a bundle with a busybox
+//! rootfs and a state root in its own temporary directory; they need root (they say so and
+//! skip otherwise).
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_contain-oci");
+
+fn is_root(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("{test}: skipped, needs root");
+    }
+    root
+}
+
+/// A temporary directory, removed (with what is in it) on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A bundle (`dir/bundle`: busybox rootfs, config.json running `sleep 60` with hostname
+/// `execbox`) and a state root (`dir/root`), with one container `c` created and started.
+/// Dropping it deletes the container (`delete --force`).
+struct Running {
+    dir: TempDir,
+    pid: i32,
+}
+
+impl Running {
+    fn new(tag: &str, args: &[&str]) -> Running {
+        let base = std::env::temp_dir();
+        let dir = (0..)
+            .map(|n| base.join(format!("contain-oci-exec-{tag}-{}-{n}", std::process::id())))
+            .find(|p| std::fs::create_dir(p).is_ok())
+            .unwrap();
+        let dir = TempDir(dir);
+        let rootfs = dir.0.join("bundle/rootfs");
+        for d in ["bin", "proc", "dev", "sys", "tmp"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        let busybox = std::env::var_os("CONTAIN_TEST_BUSYBOX")
+            .map(PathBuf::from)
+            .into_iter()
+            .chain(["/bin/busybox".into(), "/usr/bin/busybox".into()])
+            .find(|p| p.exists())
+            .expect("these tests need a static busybox (apt-get install busybox-static)");
+        std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
+        for applet in [
+            "sh", "sleep", "echo", "true", "cat", "id", "pwd", "hostname", "readlink", "ls",
+        ] {
+            symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+        }
+        let config = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {
+                "args": args,
+                "env": ["PATH=/bin", "FROM=config"],
+                "cwd": "/",
+                "user": { "uid": 0, "gid": 0 },
+                "capabilities": {
+                    "bounding": ["CAP_KILL"], "effective": ["CAP_KILL"],
+                    "permitted": ["CAP_KILL"]
+                }
+            },
+            "root": { "path": "rootfs" },
+            "hostname": "execbox"
+        });
+        std::fs::write(dir.0.join("bundle/config.json"), config.to_string()).unwrap();
+        let out = std::fs::File::create(dir.0.join("out")).unwrap();
+        let status = Command::new(BIN)
+            .arg("--root")
+            .arg(dir.0.join("root"))
+            .args(["create", "--bundle"])
+            .arg(dir.0.join("bundle"))
+            .arg("c")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .status()
+            .unwrap();
+        assert!(status.success(), "create failed");
+        let mut r = Running { dir, pid: 0 };
+        let st: serde_json::Value = serde_json::from_slice(&r.oci(&["state", "c"]).stdout).unwrap();
+        r.pid = st["pid"].as_i64().unwrap() as i32;
+        let s = r.oci(&["start", "c"]);
+        assert!(s.status.success(), "start: {}", text(&s.stderr));
+        r
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.0.join("root")
+    }
+
+    /// `contain-oci --root ROOT ARGS...`, stdio captured.
+    fn oci(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--root")
+            .arg(self.root())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.oci(&["delete", "--force", "c"]);
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A pidfd of `pid` (none: already reaped).
+fn pidfd(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: a descriptor the kernel just opened, owned by nobody else.
+    (r >= 0).then(|| unsafe { OwnedFd::from_raw_fd(r as i32) })
+}
+
+/// Waits (up to 10 s, on a pidfd, not by sleeping) for `pid` to exit.
+fn wait_exit(pid: i32) {
+    let Some(fd) = pidfd(pid) else { return };
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, valid for the call.
+    let r = unsafe { libc::poll(&mut p, 1, 10_000) };
+    assert_eq!(r, 1, "pid {pid} still running after 10 s");
+}
+
+fn ns(pid: i32, kind: &str) -> PathBuf {
+    std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap()
+}
+
+#[test]
+fn exec_exits_with_the_status_and_runs_in_the_containers_namespaces() {
+    if !is_root("exec_exits_with_the_status_and_runs_in_the_containers_namespaces") {
+        return;
+    }
+    let r = Running::new("status", &["sleep", "60"]);
+    let o = r.oci(&[
+        "exec",
+        "c",
+        "sh",
+        "-c",
+        "hostname; echo $$; readlink /proc/self/ns/pid; readlink /proc/self/ns/mnt; exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(lines[0], "execbox", "the container's hostname");
+    let inner: i32 = lines[1].parse().unwrap();
+    assert!(
+        inner > 1,
+        "a pid in the container's PID namespace, not its init: {inner}"
+    );
+    assert_eq!(Path::new(lines[2]), ns(r.pid, "pid"));
+    assert_eq!(Path::new(lines[3]), ns(r.pid, "mnt"));
+    // Killed by a signal: 128 + N, as runc and a shell report it.
+    let o = r.oci(&["exec", "c", "sh", "-c", "kill -9 $$"]);
+    assert_eq!(o.status.code(), Some(137), "{}", text(&o.stderr));
+    // A command missing in the container is exec's own error (exit 1, the reason said).
+    let o = r.oci(&["exec", "c", "/no/such/program"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("/no/such/program"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn exec_detach_writes_the_pid_file_and_leaves_the_process_to_the_subreaper() {
+    if !is_root("exec_detach_writes_the_pid_file_and_leaves_the_process_to_the_subreaper") {
+        return;
+    }
+    let r = Running::new("detach", &["sleep", "60"]);
+    let pid_file = r.dir.0.join("exec.pid");
+    // As containerd's shim: a subreaper, so that the detached process becomes our child. Only
+    // this test's process tree is affected: it is this binary's only subreaper test.
+    // SAFETY: prctl with integer arguments.
+    assert_eq!(
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) },
+        0
+    );
+    let status = Command::new(BIN)
+        .arg("--root")
+        .arg(r.root())
+        .args(["exec", "--detach", "--pid-file"])
+        .arg(&pid_file)
+        .args(["c", "sleep", "30"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let written = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(!written.ends_with('\n'), "no newline: {written:?}");
+    let pid: i32 = written.parse().unwrap();
+    assert_eq!(ns(pid, "pid"), ns(r.pid, "pid"));
+    // Only stdio is open in it: nothing of contain-oci's.
+    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    fds.sort();
+    assert_eq!(fds, ["0", "1", "2"]);
+    // It is ours now (re-parented to the subreaper): we can reap it.
+    let fd = pidfd(pid).unwrap();
+    // SAFETY: pidfd_send_signal with a null siginfo.
+    let sent = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), 9, 0, 0) };
+    assert_eq!(sent, 0);
+    let reaped = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
+    assert!(
+        matches!(
+            reaped,
+            nix::sys::wait::WaitStatus::Signaled(_, nix::sys::signal::SIGKILL, _)
+        ),
+        "{reaped:?}"
+    );
+    // A detached exec whose command cannot run fails, and writes no pid file.
+    std::fs::remove_file(&pid_file).unwrap();
+    let o = r.oci(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "c",
+        "/no/such/program",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!pid_file.exists());
+}
+
+#[test]
+fn exec_process_file_and_flags_set_env_cwd_user_and_caps() {
+    if !is_root("exec_process_file_and_flags_set_env_cwd_user_and_caps") {
+        return;
+    }
+    let r = Running::new("process", &["sleep", "60"]);
+    let process = r.dir.0.join("process.json");
+    std::fs::write(
+        &process,
+        serde_json::json!({
+            "args": ["sh", "-c", "echo $FOO $FROM; pwd; id -u; id -g; grep CapBnd /proc/self/status"],
+            "env": ["PATH=/bin", "FOO=bar"],
+            "cwd": "/tmp",
+            "user": { "uid": 1000, "gid": 1001 }
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let o = r.oci(&["exec", "--process", process.to_str().unwrap(), "c"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // Nothing of the config's process: its env, its capabilities (none given: none).
+    assert_eq!(
+        text(&o.stdout),
+        "bar\n/tmp\n1000\n1001\nCapBnd:\t0000000000000000\n"
+    );
+    // Without --process: the config's process, ARGS and the flags on top.
+    let o = r.oci(&[
+        "exec",
+        "--cwd",
+        "/tmp",
+        "-e",
+        "FOO=baz",
+        "--user",
+        "1000:1002",
+        "--cap",
+        "CAP_NET_ADMIN",
+        "c",
+        "sh",
+        "-c",
+        "echo $FOO $FROM; pwd; id -u; id -g; grep CapBnd /proc/self/status",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // CAP_KILL (5) from the config, CAP_NET_ADMIN (12) from --cap.
+    assert_eq!(
+        text(&o.stdout),
+        "baz config\n/tmp\n1000\n1002\nCapBnd:\t0000000000001020\n"
+    );
+}
+
+#[test]
+fn exec_into_a_stopped_container_says_it_is_not_running() {
+    if !is_root("exec_into_a_stopped_container_says_it_is_not_running") {
+        return;
+    }
+    let r = Running::new("stopped", &["true"]);
+    wait_exit(r.pid);
+    let o = r.oci(&["exec", "c", "true"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("container c is not running"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = r.oci(&["exec", "nosuch", "true"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("does not exist"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn exec_leaves_nothing_behind() {
+    if !is_root("exec_leaves_nothing_behind") {
+        return;
+    }
+    let r = Running::new("nothing", &["sleep", "60"]);
+    let listing = || {
+        let mut v: Vec<_> = std::fs::read_dir(r.root().join("c"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = listing();
+    let ps = |r: &Running| -> Vec<i64> {
+        let o = r.oci(&["ps", "--format", "json", "c"]);
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let procs_before = ps(&r);
+    assert_eq!(procs_before, [i64::from(r.pid)]);
+    // The exec'd shell's own descriptors: stdio, and the one ls opens for the listing.
+    let o = r.oci(&["exec", "c", "ls", "/proc/self/fd"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout).split_whitespace().collect::<Vec<_>>(),
+        ["0", "1", "2", "3"]
+    );
+    assert_eq!(listing(), before, "the state directory is untouched");
+    assert_eq!(ps(&r), procs_before, "no process of the exec is left");
+    assert_eq!(r.oci(&["state", "c"]).status.code(), Some(0));
+}
