@@ -123,17 +123,6 @@ fn make(ctx: &Ctx, args: &cli::Create) -> Result<Made, Error> {
             "process.terminal is set: a --console-socket is needed to hand the terminal over",
         ));
     }
-    for (which, list) in [
-        (
-            "createContainer",
-            hook_list(&spec, |h| h.create_container()),
-        ),
-        ("startContainer", hook_list(&spec, |h| h.start_container())),
-    ] {
-        if !list.is_empty() {
-            log::warn(&format!("{which} hooks are not supported yet: not run"));
-        }
-    }
     let mut container = container_for(&bundle, &spec)?.parent_death_signal(None);
     for fd in 3..3 + args.preserve_fds as i32 {
         // SAFETY: fd is only borrowed for the dup; --preserve-fds says the caller passed it
@@ -180,6 +169,14 @@ fn make(ctx: &Ctx, args: &cli::Create) -> Result<Made, Error> {
         "createRuntime",
         &hook_list(&spec, |h| h.create_runtime()),
         &json,
+    )?;
+    // In the container's namespaces, entered from its parked process (runtime.md#lifecycle
+    // step 5); a failure ends the create (the parked process is killed, the state removed).
+    hooks::run_in(
+        "createContainer",
+        &hook_list(&spec, |h| h.create_container()),
+        &json,
+        created.pidfd(),
     )?;
     if let Some(path) = &args.pid_file {
         state::write_atomic(path, pid.to_string().as_bytes())?;
@@ -270,6 +267,23 @@ pub fn start(ctx: &Ctx, id: &str) -> Result<(), Error> {
         let _ = remove_cgroup(&st);
         let _ = finish_delete(&locked, &st);
         return Err(e);
+    }
+    // After start is called, before the program runs (runtime.md#lifecycle step 7): in the
+    // namespaces of the parked process, which waits on the fifo until the byte below.
+    let start_container = hook_list(&spec, |h| h.start_container());
+    if !start_container.is_empty() {
+        let entered = match open_pid(&st)? {
+            Some(pidfd) => hooks::run_in("startContainer", &start_container, &json, pidfd.as_fd()),
+            None => Err(Error::msg(format!(
+                "cannot start container {id}: it has stopped"
+            ))),
+        };
+        if let Err(e) = entered {
+            let _ = kill_and_wait(&st);
+            let _ = remove_cgroup(&st);
+            let _ = finish_delete(&locked, &st);
+            return Err(e);
+        }
     }
     // Our own reader of the fifo: it sees POLLHUP once no writer is left, i.e. once the
     // parked process (which holds it read-write) has closed it, right before its exec.
@@ -445,7 +459,16 @@ pub fn run(ctx: &Ctx, args: &cli::Create) -> Result<i32, Error> {
         spec,
     } = made;
     let json = st.oci_json().to_string();
-    if let Err(e) = hooks::run("prestart", &hook_list(&spec, |h| h.prestart()), &json) {
+    let hooked =
+        hooks::run("prestart", &hook_list(&spec, |h| h.prestart()), &json).and_then(|()| {
+            hooks::run_in(
+                "startContainer",
+                &hook_list(&spec, |h| h.start_container()),
+                &json,
+                created.pidfd(),
+            )
+        });
+    if let Err(e) = hooked {
         drop(created);
         let _ = locked.remove();
         return Err(e);
@@ -617,7 +640,10 @@ pub fn features() -> serde_json::Value {
     serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": state::OCI_VERSION,
-        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
+        "hooks": [
+            "prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+            "poststop"
+        ],
         "mountOptions": [
             "bind", "rbind", "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
             "private", "rprivate", "shared", "rshared", "slave", "rslave",

@@ -38,7 +38,17 @@ struct Running {
 }
 
 impl Running {
+    /// The container created and started.
     fn new(tag: &str, args: &[&str]) -> Running {
+        let mut r = Running::bundle(tag, args, serde_json::json!({}));
+        assert!(r.create().success(), "create: {}", r.out());
+        let s = r.oci(&["start", "c"]);
+        assert!(s.status.success(), "start: {}", text(&s.stderr));
+        r
+    }
+
+    /// The bundle only, with the top-level fields of `extra` added to its config.
+    fn bundle(tag: &str, args: &[&str], extra: serde_json::Value) -> Running {
         let base = std::env::temp_dir();
         let dir = (0..)
             .map(|n| base.join(format!("contain-oci-exec-{tag}-{}-{n}", std::process::id())))
@@ -61,7 +71,7 @@ impl Running {
         ] {
             symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
         }
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "ociVersion": "1.0.2",
             "process": {
                 "args": args,
@@ -76,26 +86,43 @@ impl Running {
             "root": { "path": "rootfs" },
             "hostname": "execbox"
         });
+        for (k, v) in extra.as_object().unwrap() {
+            config[k] = v.clone();
+        }
         std::fs::write(dir.0.join("bundle/config.json"), config.to_string()).unwrap();
-        let out = std::fs::File::create(dir.0.join("out")).unwrap();
+        Running { dir, pid: 0 }
+    }
+
+    /// `create --bundle BUNDLE c`, its stdout and stderr (and the container's) to `dir/out`;
+    /// on success the container's pid is noted.
+    fn create(&mut self) -> std::process::ExitStatus {
+        let out = std::fs::File::create(self.dir.0.join("out")).unwrap();
         let status = Command::new(BIN)
             .arg("--root")
-            .arg(dir.0.join("root"))
+            .arg(self.root())
             .args(["create", "--bundle"])
-            .arg(dir.0.join("bundle"))
+            .arg(self.dir.0.join("bundle"))
             .arg("c")
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .status()
             .unwrap();
-        assert!(status.success(), "create failed");
-        let mut r = Running { dir, pid: 0 };
-        let st: serde_json::Value = serde_json::from_slice(&r.oci(&["state", "c"]).stdout).unwrap();
-        r.pid = st["pid"].as_i64().unwrap() as i32;
-        let s = r.oci(&["start", "c"]);
-        assert!(s.status.success(), "start: {}", text(&s.stderr));
-        r
+        if status.success() {
+            let st: serde_json::Value =
+                serde_json::from_slice(&self.oci(&["state", "c"]).stdout).unwrap();
+            self.pid = st["pid"].as_i64().unwrap() as i32;
+        }
+        status
+    }
+
+    /// What create (and the container) wrote.
+    fn out(&self) -> String {
+        text(&std::fs::read(self.dir.0.join("out")).unwrap_or_default())
+    }
+
+    fn rootfs(&self) -> PathBuf {
+        self.dir.0.join("bundle/rootfs")
     }
 
     fn root(&self) -> PathBuf {
@@ -354,4 +381,99 @@ fn exec_leaves_nothing_behind() {
     assert_eq!(listing(), before, "the state directory is untouched");
     assert_eq!(ps(&r), procs_before, "no process of the exec is left");
     assert_eq!(r.oci(&["state", "c"]).status.code(), Some(0));
+}
+
+/// A hook running `script` with `/bin/sh` (found inside the container, as the host's).
+fn sh_hook(script: &str) -> serde_json::Value {
+    serde_json::json!({ "path": "/bin/sh", "args": ["sh", "-c", script] })
+}
+
+#[test]
+fn create_container_and_start_container_hooks_run_in_the_containers_namespaces() {
+    if !is_root("create_container_and_start_container_hooks_run_in_the_containers_namespaces") {
+        return;
+    }
+    let mut r = Running::bundle(
+        "hooks",
+        &["cat", "/started"],
+        serde_json::json!({ "hooks": {
+            "createContainer": [
+                sh_hook("hostname > /created; cat > /created.json; readlink /proc/self/ns/mnt > /created.mnt"),
+                // A path that exists only inside the container: resolved there.
+                { "path": "/inside-only.sh", "timeout": 10 },
+            ],
+            "startContainer": [sh_hook("echo start $(hostname) > /started")],
+        }}),
+    );
+    let rootfs = r.rootfs();
+    let script = rootfs.join("inside-only.sh");
+    std::fs::write(&script, "#!/bin/sh\necho yes > /inside\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    assert!(r.create().success(), "create: {}", r.out());
+    // createContainer ran at create, in the container's UTS and mount namespaces, with the
+    // state on its stdin; startContainer not yet.
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("created")).unwrap(),
+        "execbox\n"
+    );
+    assert_eq!(
+        Path::new(
+            std::fs::read_to_string(rootfs.join("created.mnt"))
+                .unwrap()
+                .trim_end()
+        ),
+        ns(r.pid, "mnt")
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(rootfs.join("created.json")).unwrap()).unwrap();
+    assert_eq!(state["id"], "c");
+    assert_eq!(state["status"], "created");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("inside")).unwrap(),
+        "yes\n"
+    );
+    assert!(
+        !rootfs.join("started").exists(),
+        "startContainer runs at start"
+    );
+    let s = r.oci(&["start", "c"]);
+    assert!(s.status.success(), "start: {}", text(&s.stderr));
+    // startContainer ran before the program: the program (whose stdout is create's) saw its
+    // file.
+    wait_exit(r.pid);
+    assert!(r.out().ends_with("start execbox\n"), "{}", r.out());
+}
+
+#[test]
+fn a_failing_or_late_container_hook_fails_create_and_start_and_leaves_nothing() {
+    if !is_root("a_failing_or_late_container_hook_fails_create_and_start_and_leaves_nothing") {
+        return;
+    }
+    let mut r = Running::bundle(
+        "hooks-late",
+        &["true"],
+        serde_json::json!({ "hooks": {
+            "createContainer": [{ "path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1 }],
+        }}),
+    );
+    assert!(!r.create().success());
+    let out = r.out();
+    assert!(out.contains("createContainer hook #0"), "{out}");
+    assert!(out.contains("timed out after 1 s"), "{out}");
+    assert!(!r.root().join("c").exists(), "no state left");
+    let mut r = Running::bundle(
+        "hooks-fail",
+        &["sh", "-c", "echo ran > /ran"],
+        serde_json::json!({ "hooks": { "startContainer": [sh_hook("exit 3")] }}),
+    );
+    assert!(r.create().success(), "create: {}", r.out());
+    let s = r.oci(&["start", "c"]);
+    assert_eq!(s.status.code(), Some(1));
+    assert!(
+        text(&s.stderr).contains("startContainer hook #0"),
+        "{}",
+        text(&s.stderr)
+    );
+    assert!(!r.rootfs().join("ran").exists(), "the program never ran");
+    assert!(!r.root().join("c").exists(), "the container is gone");
 }
