@@ -278,6 +278,9 @@ fn exec_detach_writes_the_pid_file_and_leaves_the_process_to_the_subreaper() {
     assert!(!pid_file.exists());
 }
 
+/// What the process of `exec_process_file_and_flags_set_env_cwd_user_and_caps` prints.
+const SHOW: &str = "echo $FOO $FROM; pwd; id -u; id -g; grep CapBnd /proc/self/status";
+
 #[test]
 fn exec_process_file_and_flags_set_env_cwd_user_and_caps() {
     if !is_root("exec_process_file_and_flags_set_env_cwd_user_and_caps") {
@@ -288,7 +291,7 @@ fn exec_process_file_and_flags_set_env_cwd_user_and_caps() {
     std::fs::write(
         &process,
         serde_json::json!({
-            "args": ["sh", "-c", "echo $FOO $FROM; pwd; id -u; id -g; grep CapBnd /proc/self/status"],
+            "args": ["sh", "-c", SHOW],
             "env": ["PATH=/bin", "FOO=bar"],
             "cwd": "/tmp",
             "user": { "uid": 1000, "gid": 1001 }
@@ -317,7 +320,7 @@ fn exec_process_file_and_flags_set_env_cwd_user_and_caps() {
         "c",
         "sh",
         "-c",
-        "echo $FOO $FROM; pwd; id -u; id -g; grep CapBnd /proc/self/status",
+        SHOW,
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     // CAP_KILL (5) from the config, CAP_NET_ADMIN (12) from --cap.
@@ -398,7 +401,10 @@ fn create_container_and_start_container_hooks_run_in_the_containers_namespaces()
         &["cat", "/started"],
         serde_json::json!({ "hooks": {
             "createContainer": [
-                sh_hook("hostname > /created; cat > /created.json; readlink /proc/self/ns/mnt > /created.mnt"),
+                sh_hook(
+                    "hostname > /created; cat > /created.json; \
+                     readlink /proc/self/ns/mnt > /created.mnt"
+                ),
                 // A path that exists only inside the container: resolved there.
                 { "path": "/inside-only.sh", "timeout": 10 },
             ],

@@ -7,36 +7,8 @@
 //! and the same child code as any other spawn (capabilities, no_new_privs, seccomp, rlimits,
 //! ids, umask, environment, tty, stdio are set exactly as there); only no rootfs is built.
 //!
-//! # How it enters
-//! - **Namespaces**: before clone, each kind of the target's namespaces is compared with the
-//!   calling thread's (`stat` of `/proc/PID/ns/KIND` against `/proc/thread-self/ns/KIND`,
-//!   the pidfd checked alive afterwards, so that a reused pid cannot be mistaken for the
-//!   target). Those that differ are entered; those equal are not (`setns` on one's own user
-//!   namespace is `EINVAL`). The child enters all but the PID namespace at once with
-//!   `setns(pidfd, flags)` (Linux 5.8; the kernel takes the user namespace first, all or
-//!   none). A PID namespace applies only to children: the spawning thread switches its
-//!   `pid_for_children` to the target's around the clone (`setns(pidfd, CLONE_NEWPID)`), so
-//!   the child is born in it, never PID 1 there.
-//! - **Root and working directory**: entering the mount namespace puts the child's root and
-//!   working directory at the container's root (the kernel looks up the topmost mount on the
-//!   namespace's `/`, i.e. what `pivot_root` left there). The working directory
-//!   ([`current_dir`](Container::current_dir), default the container's `/`) is then
-//!   resolved inside; one that ends up outside the root (`/proc/self/fd/N` naming a directory
-//!   of the caller's, CVE-2024-21626) is refused, and every descriptor of the caller's is
-//!   closed before exec, as in every spawn.
-//! - **Cgroup**: the target's cgroup v2 group (from `/proc/PID/cgroup`) is opened as a
-//!   directory and the child cloned into it with `clone3(CLONE_INTO_CGROUP)` (Linux 5.7; before,
-//!   the parent moves it before it runs). A target in the caller's own v2 group, or one
-//!   whose group is not under the host's cgroup2 mount (a host without cgroup v2), leaves the
-//!   child in the caller's group; on a hybrid host (v1 controllers) the v1 hierarchies are not
-//!   joined. A [`cgroup`](Container::cgroup) or [`resources`](Container::resources) given by
-//!   the caller wins over the target's group.
-//! - **Identity**: in an entered user namespace the child becomes uid 0 and gid 0 of it unless
-//!   a [`uid`](Container::uid), [`gid`](Container::gid) or [`user`](Container::user) says
-//!   otherwise (as `nsenter -U` does); a [`user`](Container::user) is looked up in the
-//!   container's `/etc/passwd` and `/etc/group`, resolved inside its root
-//!   (`/proc/PID/root`). Supplementary groups are left alone where the entered user
-//!   namespace denies `setgroups` (a rootless container).
+//! The public pieces are [`Target`] and [`Container::enter`], whose documentation says
+//! what is entered and how.
 
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -50,8 +22,8 @@ use crate::errno::NixResultExt;
 use crate::namespace::Namespaces;
 use crate::{sys, Errno, Error, Pid, Result};
 
-/// A running process whose namespaces and cgroup a new process enters (see the [module
-/// documentation](self)): a pidfd and the process id it names.
+/// A running process whose namespaces and cgroup a new process enters (see
+/// [`Container::enter`]): a pidfd and the process id it names.
 ///
 /// Holding the pidfd pins the process's identity: once the process has exited, spawning into
 /// it fails with `ESRCH` instead of entering whatever process got its pid next.
@@ -153,7 +125,7 @@ fn io_errno(e: &std::io::Error) -> Errno {
 
 impl Container {
     /// Starts the command inside the running process `target`'s namespaces and cgroup (OCI's
-    /// `exec`): see the [module documentation](super::enter) for what is entered and how.
+    /// `exec`, runc's `exec`, `nsenter`, `docker exec`).
     ///
     /// Everything else comes from this builder as for any spawn: the security settings
     /// (default [`Security::default`](crate::security::Security::default), *not* the
@@ -166,19 +138,50 @@ impl Container {
     /// [`rootfs`](Self::rootfs), [`hostname`](Self::hostname),
     /// [`domainname`](Self::domainname), [`sysctl`](Self::sysctl),
     /// [`network`](Self::network) and id maps are refused with it (`spawn` fails with
-    /// [`Error::Config`](crate::Error::Config)).
+    /// [`Error::Config`]).
+    ///
+    /// # What is entered, and how
+    /// - **Namespaces**: before clone, each kind of the target's namespaces is compared with the
+    ///   calling thread's (`stat` of `/proc/PID/ns/KIND` against `/proc/thread-self/ns/KIND`,
+    ///   the pidfd checked alive afterwards, so that a reused pid cannot be mistaken for the
+    ///   target). Those that differ are entered; those equal are not (`setns` on one's own user
+    ///   namespace is `EINVAL`). The child enters all but the PID namespace at once with
+    ///   `setns(pidfd, flags)` (Linux 5.8; the kernel takes the user namespace first, all or
+    ///   none). A PID namespace applies only to children: the spawning thread switches its
+    ///   `pid_for_children` to the target's around the clone (`setns(pidfd, CLONE_NEWPID)`), so
+    ///   the child is born in it, never PID 1 there.
+    /// - **Root and working directory**: entering the mount namespace puts the child's root and
+    ///   working directory at the container's root (the kernel looks up the topmost mount on the
+    ///   namespace's `/`, i.e. what `pivot_root` left there). The working directory
+    ///   ([`current_dir`](Container::current_dir), default the container's `/`) is then
+    ///   resolved inside; one that ends up outside the root (`/proc/self/fd/N` naming a directory
+    ///   of the caller's, CVE-2024-21626) is refused, and every descriptor of the caller's is
+    ///   closed before exec, as in every spawn.
+    /// - **Cgroup**: the target's cgroup v2 group (from `/proc/PID/cgroup`) is opened as a
+    ///   directory and the child cloned into it with `clone3(CLONE_INTO_CGROUP)` (Linux 5.7;
+    ///   before, the parent moves it before it runs). A target in the caller's own v2 group, or one
+    ///   whose group is not under the host's cgroup2 mount (a host without cgroup v2), leaves the
+    ///   child in the caller's group; on a hybrid host (v1 controllers) the v1 hierarchies are not
+    ///   joined. A [`cgroup`](Container::cgroup) or [`resources`](Container::resources) given by
+    ///   the caller wins over the target's group.
+    /// - **Identity**: in an entered user namespace the child becomes uid 0 and gid 0 of it unless
+    ///   a [`uid`](Container::uid), [`gid`](Container::gid) or [`user`](Container::user) says
+    ///   otherwise (as `nsenter -U` does); a [`user`](Container::user) is looked up in the
+    ///   container's `/etc/passwd` and `/etc/group`, resolved inside its root
+    ///   (`/proc/PID/root`). Supplementary groups are left alone where the entered user
+    ///   namespace denies `setgroups` (a rootless container).
     ///
     /// # Errors (of `spawn`, besides its usual ones)
     ///
-    /// - [`Error::Sys`](crate::Error::Sys) with `ESRCH` when the target has exited (naming
+    /// - [`Error::Sys`] with `ESRCH` when the target has exited (naming
     ///   `pidfd_send_signal`, or `setns(pidfd)` when it exits during the spawn); naming `stat`
     ///   and `/proc/PID/ns/KIND` or `read` and `/proc/PID/cgroup` when those cannot be read;
     ///   naming `setns(pidfd)` (`EPERM`: the caller may not enter them) or
     ///   `setns(pid)` for the PID namespace.
-    /// - [`Error::Sys`](crate::Error::Sys) naming `getcwd (outside the container's root)` for
+    /// - [`Error::Sys`] naming `getcwd (outside the container's root)` for
     ///   a working directory outside the container's root, `chdir` for one that does not
     ///   exist in it.
-    /// - [`Error::Setup`](crate::Error::Setup) at [`SetupStage::Exec`](crate::SetupStage)
+    /// - [`Error::Setup`] at [`SetupStage::Exec`](crate::SetupStage)
     ///   when the program is not found in the container.
     #[must_use]
     pub fn enter(mut self, target: Target) -> Self {
