@@ -1,7 +1,8 @@
 //! `contain-oci exec` driven as containerd's shim and podman drive `runc exec`: the exit
 //! status, the container's namespaces, `--detach` with `--pid-file` (the process re-parented
-//! to the caller, a subreaper like the shim), `--process FILE` and the flags, exec into a
-//! stopped container, and what is left afterwards. Each test makes a bundle with a busybox
+//! to a subreaper standing in for the shim), `--tty` with `--console-socket`, `--process FILE`
+//! and the flags, exec into a stopped container, what is left afterwards; and the
+//! createContainer and startContainer hooks, which run in the container's namespaces. Each test makes a bundle with a busybox
 //! rootfs and a state root in its own temporary directory; they need root (they say so and
 //! skip otherwise).
 
@@ -221,25 +222,44 @@ fn exec_detach_writes_the_pid_file_and_leaves_the_process_to_the_subreaper() {
     }
     let r = Running::new("detach", &["sleep", "60"]);
     let pid_file = r.dir.0.join("exec.pid");
-    // As containerd's shim: a subreaper, so that the detached process becomes our child. Only
-    // this test's process tree is affected: it is this binary's only subreaper test.
-    // SAFETY: prctl with integer arguments.
-    assert_eq!(
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) },
-        0
+    // A stand-in for containerd's shim: a shell made a subreaper (the flag survives its
+    // execve), which runs `exec --detach`, says its own pid and the exec'd process's parent,
+    // waits for a line from us, then kills the process.
+    let script = format!(
+        "{bin} --root {root} exec --detach --pid-file {pf} c sleep 30 \
+            </dev/null >/dev/null 2>&1 || exit 1; \
+         pid=$(cat {pf}); echo $$ $(sed -n 's/^PPid:\t//p' /proc/$pid/status); \
+         read _; kill -9 $pid",
+        bin = BIN,
+        root = r.root().display(),
+        pf = pid_file.display()
     );
-    let status = Command::new(BIN)
-        .arg("--root")
-        .arg(r.root())
-        .args(["exec", "--detach", "--pid-file"])
-        .arg(&pid_file)
-        .args(["c", "sleep", "30"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let mut shim = Command::new("/bin/sh");
+    shim.args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    // SAFETY: the closure only calls prctl, which is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut shim, || {
+            match libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    let mut shim = shim.spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(shim.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let ids: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(ids.len(), 2, "the shim said {line:?}");
+    assert_eq!(
+        ids[0], ids[1],
+        "the exec'd process is the shim's child once exec has exited (no intermediate of ours)"
+    );
     let written = std::fs::read_to_string(&pid_file).unwrap();
     assert!(!written.ends_with('\n'), "no newline: {written:?}");
     let pid: i32 = written.parse().unwrap();
@@ -251,19 +271,9 @@ fn exec_detach_writes_the_pid_file_and_leaves_the_process_to_the_subreaper() {
         .collect();
     fds.sort();
     assert_eq!(fds, ["0", "1", "2"]);
-    // It is ours now (re-parented to the subreaper): we can reap it.
-    let fd = pidfd(pid).unwrap();
-    // SAFETY: pidfd_send_signal with a null siginfo.
-    let sent = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), 9, 0, 0) };
-    assert_eq!(sent, 0);
-    let reaped = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
-    assert!(
-        matches!(
-            reaped,
-            nix::sys::wait::WaitStatus::Signaled(_, nix::sys::signal::SIGKILL, _)
-        ),
-        "{reaped:?}"
-    );
+    std::io::Write::write_all(&mut shim.stdin.take().unwrap(), b"go\n").unwrap();
+    assert!(shim.wait().unwrap().success());
+    wait_exit(pid);
     // A detached exec whose command cannot run fails, and writes no pid file.
     std::fs::remove_file(&pid_file).unwrap();
     let o = r.oci(&[
@@ -482,4 +492,87 @@ fn a_failing_or_late_container_hook_fails_create_and_start_and_leaves_nothing() 
     );
     assert!(!r.rootfs().join("ran").exists(), "the program never ran");
     assert!(!r.root().join("c").exists(), "the container is gone");
+}
+
+#[test]
+fn exec_tty_sends_the_master_to_the_console_socket_even_into_a_created_container() {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::io::IoSliceMut;
+    use std::os::unix::net::UnixListener;
+    const TEST: &str =
+        "exec_tty_sends_the_master_to_the_console_socket_even_into_a_created_container";
+    if !is_root(TEST) {
+        return;
+    }
+    let mut r = Running::bundle("tty", &["sleep", "60"], serde_json::json!({}));
+    assert!(r.create().success(), "create: {}", r.out());
+    let sock_path = r.dir.0.join("console.sock");
+    let listener = UnixListener::bind(&sock_path).unwrap();
+    // Created, not started: exec goes in all the same (as runc allows).
+    let mut exec = Command::new(BIN)
+        .arg("--root")
+        .arg(r.root())
+        .args(["exec", "--tty", "--console-socket"])
+        .arg(&sock_path)
+        .args(["c", "sh", "-c", "readlink /proc/self/fd/0; exit 4"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // No endless accept if exec fails before it connects: up to 10 s for the connection.
+    let mut p = libc::pollfd {
+        fd: listener.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, valid for the call.
+    if unsafe { libc::poll(&mut p, 1, 10_000) } != 1 {
+        let _ = exec.kill();
+        let out = exec.wait_with_output().unwrap();
+        panic!("exec never connected: {}", text(&out.stderr));
+    }
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 64];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .unwrap();
+    let mut fds = Vec::new();
+    for c in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(v) = c {
+            fds.extend(v);
+        }
+    }
+    assert_eq!(fds.len(), 1, "one descriptor");
+    // SAFETY: the descriptor SCM_RIGHTS just gave us, owned by nobody else.
+    let master = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+    // Read until the terminal's last user is gone (EIO).
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 256];
+    loop {
+        match std::io::Read::read(&mut &master, &mut chunk) {
+            Ok(0) => break,
+            Ok(n) => seen.extend_from_slice(&chunk[..n]),
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
+            Err(e) => panic!("read from the pty master: {e}"),
+        }
+    }
+    let out = exec.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&seen).starts_with("/dev/pts/"),
+        "a pty of the container's devpts: {:?}",
+        text(&seen)
+    );
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&r.oci(&["state", "c"]).stdout).unwrap()
+            ["status"],
+        "created"
+    );
 }
