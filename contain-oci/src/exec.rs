@@ -5,7 +5,8 @@
 //! rules: `--env` appended, `--cwd`, `--user UID[:GID]`, `--additional-gids`, `--cap` added to
 //! the bounding, effective and permitted sets (and ambient where the inheritable set is
 //! given), `--no-new-privs`, `--tty` as the terminal), or, with `--process FILE` (`-`:
-//! stdin), that OCI `process` object alone (the flags above are then ignored, as runc does).
+//! stdin), that OCI `process` object (the flags above are then ignored, as runc does), its
+//! missing `capabilities`, `rlimits` and `noNewPrivileges` taken from the container's.
 //! It gets the container's seccomp profile from the saved config, and enters the container's
 //! namespaces and cgroup through the library ([`contain::process::Container::enter`]).
 //!
@@ -148,8 +149,21 @@ fn preserve_fds(mut c: Container, n: u32) -> Result<Container, Error> {
 fn process(args: &cli::Exec, spec: &Spec) -> Result<Process, Error> {
     if let Some(path) = &args.process {
         let bytes = read_process_file(path)?;
-        let p: Process = serde_json::from_slice(&bytes)
+        let mut p: Process = serde_json::from_slice(&bytes)
             .map_err(|e| Error::msg(format!("--process {}: {e}", path.display())))?;
+        // What the object leaves out is the container's, as in runc (its init config takes
+        // the container's capabilities, rlimits and no_new_privs when the process has none).
+        if let Some(base) = spec.process() {
+            if p.capabilities().is_none() {
+                p.set_capabilities(base.capabilities().clone());
+            }
+            if p.rlimits().as_ref().is_none_or(|r| r.is_empty()) {
+                p.set_rlimits(base.rlimits().clone());
+            }
+            if p.no_new_privileges().is_none() {
+                p.set_no_new_privileges(base.no_new_privileges());
+            }
+        }
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {
             return Err(Error::msg(format!(
                 "--process {}: args must not be empty",

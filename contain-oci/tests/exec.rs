@@ -311,10 +311,11 @@ fn exec_process_file_and_flags_set_env_cwd_user_and_caps() {
     .unwrap();
     let o = r.oci(&["exec", "--process", process.to_str().unwrap(), "c"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    // Nothing of the config's process: its env, its capabilities (none given: none).
+    // The object's env, cwd and user, nothing of the config's env; capabilities it does not
+    // give are the container's (CAP_KILL, bit 5), as in runc.
     assert_eq!(
         text(&o.stdout),
-        "bar\n/tmp\n1000\n1001\nCapBnd:\t0000000000000000\n"
+        "bar\n/tmp\n1000\n1001\nCapBnd:\t0000000000000020\n"
     );
     // Without --process: the config's process, ARGS and the flags on top.
     let o = r.oci(&[
