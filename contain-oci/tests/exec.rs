@@ -69,6 +69,7 @@ impl Running {
         std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
         for applet in [
             "sh", "sleep", "echo", "true", "cat", "id", "pwd", "hostname", "readlink", "ls",
+            "mkdir",
         ] {
             symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
         }
@@ -575,5 +576,49 @@ fn exec_tty_sends_the_master_to_the_console_socket_even_into_a_created_container
         serde_json::from_slice::<serde_json::Value>(&r.oci(&["state", "c"]).stdout).unwrap()
             ["status"],
         "created"
+    );
+}
+
+#[test]
+fn exec_gets_the_containers_seccomp_profile() {
+    if !is_root("exec_gets_the_containers_seccomp_profile") {
+        return;
+    }
+    let mut r = Running::bundle(
+        "seccomp",
+        &["sleep", "60"],
+        serde_json::json!({ "linux": {
+            "namespaces": [{ "type": "pid" }, { "type": "mount" }, { "type": "uts" }],
+            "seccomp": {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{
+                    "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1
+                }]
+            }
+        }}),
+    );
+    assert!(r.create().success(), "create: {}", r.out());
+    assert!(r.oci(&["start", "c"]).status.success());
+    let o = r.oci(&[
+        "exec",
+        "c",
+        "sh",
+        "-c",
+        "mkdir /tmp/x; echo $?; echo ok > /tmp/y",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout),
+        "1\n",
+        "mkdir refused (EPERM) by the container's filter"
+    );
+    assert!(
+        text(&o.stderr).contains("Operation not permitted"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(
+        r.rootfs().join("tmp/y").exists(),
+        "what the profile allows runs"
     );
 }
