@@ -294,3 +294,50 @@ fn an_entered_process_is_a_pidfd_child_that_can_be_killed_and_waited() {
     assert_eq!(o.status.code(), Some(7));
     stop(box1);
 }
+
+/// Rootless: a caller without privileges enters the container it made in its own user
+/// namespace (run as nobody by the root test): one without a PID namespace of its own can be
+/// entered; one with its own PID namespace is refused with `Unsupported` (the kernel needs
+/// CAP_SYS_ADMIN in the caller's user namespace to set `pid_for_children`).
+#[test]
+fn a_rootless_caller_enters_its_own_container_but_not_its_pid_namespace() {
+    const TEST: &str = "a_rootless_caller_enters_its_own_container_but_not_its_pid_namespace";
+    if common::role().is_some() {
+        for pid_ns in [false, true] {
+            let mut ns = Namespaces::USER | Namespaces::MOUNT | Namespaces::UTS;
+            if pid_ns {
+                ns |= Namespaces::PID;
+            }
+            let mut box1 = Container::new("sleep")
+                .arg("60")
+                .namespaces(ns)
+                .hostname("rootless")
+                .stdin(Stdio::Null)
+                .spawn()
+                .expect("a rootless container");
+            let entered = Container::new("sh")
+                .args(["-c", "hostname; id -u"])
+                .stdout(Stdio::Piped)
+                .enter(Target::from_pidfd(box1.pidfd()).unwrap())
+                .spawn();
+            match (pid_ns, entered) {
+                (false, Ok(child)) => {
+                    let o = child.wait_with_output().unwrap();
+                    assert!(o.status.success(), "{o:?}");
+                    assert_eq!(stdout(&o), "rootless\n0");
+                }
+                (true, Err(Error::Unsupported { feature, .. })) => {
+                    assert!(feature.contains("PID namespace"), "{feature}")
+                }
+                (_, other) => panic!("pid namespace {pid_ns}: {other:?}"),
+            }
+            box1.kill(Signal::SIGKILL).unwrap();
+            box1.wait().unwrap();
+        }
+        return;
+    }
+    if !is_root(TEST) {
+        return;
+    }
+    common::assert_passes_as_nobody(TEST, "nobody", false);
+}

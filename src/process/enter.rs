@@ -183,6 +183,11 @@ impl Container {
     ///   exist in it.
     /// - [`Error::Setup`] at [`SetupStage::Exec`](crate::SetupStage)
     ///   when the program is not found in the container.
+    /// - [`Error::Unsupported`] for a caller without `CAP_SYS_ADMIN` in its own user namespace
+    ///   (rootless) entering a container with a PID namespace of its own: the kernel refuses
+    ///   the `pid_for_children` switch, and the second fork inside the container's user
+    ///   namespace that would avoid it is not done. Its other namespaces (a rootless
+    ///   container without a PID namespace) can be entered.
     #[must_use]
     pub fn enter(mut self, target: Target) -> Self {
         self.enter = Some(target);

@@ -514,7 +514,22 @@ impl Prepared {
     ) -> Result<(i32, OwnedFd, bool)> {
         let _blocked = sys::AllSignalsBlocked::new()?;
         let restore_pid_ns = match self.join_pid {
-            Some(fd) => Some(switch_pid_for_children(fd)?),
+            Some(fd) => Some(switch_pid_for_children(fd).map_err(|e| match e {
+                // The kernel lets a thread set pid_for_children only with CAP_SYS_ADMIN in its
+                // own user namespace, which an unprivileged caller never has there.
+                Error::Sys {
+                    errno: Errno::EPERM,
+                    ..
+                } if self.entered.is_some() => Error::unsupported(
+                    "entering a running container's PID namespace without CAP_SYS_ADMIN",
+                    "the spawning thread must set its pid_for_children to the container's \
+                     (setns(pidfd, CLONE_NEWPID): EPERM), which needs CAP_SYS_ADMIN in the \
+                     caller's own user namespace; a rootless caller would need a second fork \
+                     inside the container's user namespace, which Container::enter does not \
+                     do: run as root, or enter a container without a PID namespace of its own",
+                ),
+                e => e,
+            })?),
             None => None,
         };
         let result = self.clone_blocked(call, stack, plan);
