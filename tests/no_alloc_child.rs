@@ -825,8 +825,11 @@ fn entering_a_running_container_allocates_nothing_in_the_child() {
         .enter(enter())
         .spawn()
         .unwrap();
-    assert!(child.take_tty().is_some());
+    // Held until it has exited: a master closed earlier would hang it up (SIGHUP).
+    let master = child.take_tty();
+    assert!(master.is_some());
     assert!(child.wait().unwrap().success());
+    drop(master);
     let e = Container::new("/no/such/program")
         .enter(enter())
         .spawn()
