@@ -622,3 +622,25 @@ fn exec_gets_the_containers_seccomp_profile() {
         "what the profile allows runs"
     );
 }
+
+#[test]
+fn exec_tty_without_a_console_socket_relays_the_terminal() {
+    if !is_root("exec_tty_without_a_console_socket_relays_the_terminal") {
+        return;
+    }
+    let r = Running::new("relay", &["sleep", "60"]);
+    let o = r.oci(&[
+        "exec",
+        "-t",
+        "c",
+        "sh",
+        "-c",
+        "readlink /proc/self/fd/0; exit 5",
+    ]);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).starts_with("/dev/pts/"),
+        "{:?}",
+        text(&o.stdout)
+    );
+}
