@@ -296,12 +296,12 @@ fn an_entered_process_is_a_pidfd_child_that_can_be_killed_and_waited() {
 }
 
 /// Rootless: a caller without privileges enters the container it made in its own user
-/// namespace (run as nobody by the root test): one without a PID namespace of its own can be
-/// entered; one with its own PID namespace is refused with `Unsupported` (the kernel needs
-/// CAP_SYS_ADMIN in the caller's user namespace to set `pid_for_children`).
+/// namespace (run as nobody by the root test), with and without a PID namespace of its own
+/// (with one, the child forks the command's process inside, since the caller's thread may
+/// not set its `pid_for_children`).
 #[test]
-fn a_rootless_caller_enters_its_own_container_but_not_its_pid_namespace() {
-    const TEST: &str = "a_rootless_caller_enters_its_own_container_but_not_its_pid_namespace";
+fn a_rootless_caller_enters_its_own_container() {
+    const TEST: &str = "a_rootless_caller_enters_its_own_container";
     if common::role().is_some() {
         for pid_ns in [false, true] {
             let mut ns = Namespaces::USER | Namespaces::MOUNT | Namespaces::UTS;
@@ -315,25 +315,55 @@ fn a_rootless_caller_enters_its_own_container_but_not_its_pid_namespace() {
                 .stdin(Stdio::Null)
                 .spawn()
                 .expect("a rootless container");
-            let entered = Container::new("sh")
-                .args(["-c", "hostname; id -u"])
+            let mut entered = Container::new("sh")
+                .args(["-c", "hostname; id -u; exec sleep 30"])
                 .stdout(Stdio::Piped)
                 .enter(Target::from_pidfd(box1.pidfd()).unwrap())
-                .spawn();
-            match (pid_ns, entered) {
-                (false, Ok(child)) => {
-                    let o = child.wait_with_output().unwrap();
-                    assert!(o.status.success(), "{o:?}");
-                    assert_eq!(stdout(&o), "rootless\n0");
-                }
-                (true, Err(Error::Unsupported { feature, .. })) => {
-                    assert!(feature.contains("PID namespace"), "{feature}")
-                }
-                (_, other) => panic!("pid namespace {pid_ns}: {other:?}"),
+                .spawn()
+                .unwrap_or_else(|e| panic!("pid namespace {pid_ns}: {e}"));
+            let mut out = entered.stdout.take().unwrap();
+            let mut text = String::new();
+            let mut buf = [0u8; 64];
+            while text.matches('\n').count() < 2 {
+                let n = std::io::Read::read(&mut out, &mut buf).unwrap();
+                assert!(n > 0, "pid namespace {pid_ns}: EOF after {text:?}");
+                text.push_str(std::str::from_utf8(&buf[..n]).unwrap());
             }
+            assert_eq!(text, "rootless\n0\n", "pid namespace {pid_ns}");
+            let (t, e) = (box1.pid(), entered.pid());
+            for kind in KINDS {
+                assert_eq!(ns_link(e, kind), ns_link(t, kind), "{pid_ns}: {kind}");
+            }
+            // Its handle names it (not an intermediate): its pid, its signal, its status.
+            entered.kill(Signal::SIGTERM).unwrap();
+            assert_eq!(entered.wait().unwrap().signal(), Some(Signal::SIGTERM));
             box1.kill(Signal::SIGKILL).unwrap();
             box1.wait().unwrap();
         }
+        // A failed exec after the fork is reported as any other.
+        let mut box1 = Container::new("sleep")
+            .arg("60")
+            .namespaces(Namespaces::USER | Namespaces::MOUNT | Namespaces::PID)
+            .stdin(Stdio::Null)
+            .spawn()
+            .unwrap();
+        let e = Container::new("/no/such/program")
+            .enter(Target::from_pidfd(box1.pidfd()).unwrap())
+            .spawn()
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Setup {
+                    stage: SetupStage::Exec,
+                    errno: Errno::ENOENT,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        box1.kill(Signal::SIGKILL).unwrap();
+        box1.wait().unwrap();
         return;
     }
     if !is_root(TEST) {

@@ -848,3 +848,40 @@ fn entering_a_running_container_allocates_nothing_in_the_child() {
     target.kill(Signal::SIGKILL).unwrap();
     target.wait().unwrap();
 }
+
+/// A rootless `Container::enter` of a PID namespace: the child enters the container's user
+/// and PID namespaces, forks the command's process (CLONE_PARENT) and sends its pid and
+/// pidfd over a socket: none of it allocates (run as nobody by the root test).
+#[test]
+fn a_rootless_enter_that_forks_allocates_nothing_in_the_child() {
+    use contain::process::Target;
+    const TEST: &str = "a_rootless_enter_that_forks_allocates_nothing_in_the_child";
+    if common::role().is_some() {
+        let mut target = Container::new("sleep")
+            .arg("60")
+            .namespaces(Namespaces::USER | Namespaces::PID | Namespaces::UTS)
+            .hostname("forked")
+            .stdin(Stdio::Null)
+            .spawn()
+            .unwrap();
+        let o = output(
+            Container::new("sh")
+                .args(["-c", "hostname; exit 7"])
+                .enter(Target::from_pidfd(target.pidfd()).unwrap()),
+        );
+        assert_eq!(o.status.code(), Some(7), "{o:?}");
+        assert_eq!(stdout(&o), "forked");
+        let e = Container::new("/no/such/program")
+            .enter(Target::from_pidfd(target.pidfd()).unwrap())
+            .spawn()
+            .unwrap_err();
+        assert_exec_failed(&e);
+        target.kill(Signal::SIGKILL).unwrap();
+        target.wait().unwrap();
+        return;
+    }
+    if !is_root(TEST) {
+        return;
+    }
+    common::assert_passes_as_nobody(TEST, "nobody", false);
+}

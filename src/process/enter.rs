@@ -149,7 +149,12 @@ impl Container {
     ///   `setns(pidfd, flags)` (Linux 5.8; the kernel takes the user namespace first, all or
     ///   none). A PID namespace applies only to children: the spawning thread switches its
     ///   `pid_for_children` to the target's around the clone (`setns(pidfd, CLONE_NEWPID)`), so
-    ///   the child is born in it, never PID 1 there.
+    ///   the child is born in it, never PID 1 there. A caller without `CAP_SYS_ADMIN` in its
+    ///   own user namespace (rootless) may not do that; when it enters the container's user
+    ///   namespace too, the child sets its own `pid_for_children` as it enters them and forks
+    ///   the process that runs the command, with `CLONE_PARENT` (so that the caller is its
+    ///   parent), sends its pid and pidfd back over a socket and exits: the [`Child`](super::Child) is that
+    ///   process (runc's `nsexec` forks in the same way).
     /// - **Root and working directory**: entering the mount namespace puts the child's root and
     ///   working directory at the container's root (the kernel looks up the topmost mount on the
     ///   namespace's `/`, i.e. what `pivot_root` left there). The working directory
@@ -184,10 +189,8 @@ impl Container {
     /// - [`Error::Setup`] at [`SetupStage::Exec`](crate::SetupStage)
     ///   when the program is not found in the container.
     /// - [`Error::Unsupported`] for a caller without `CAP_SYS_ADMIN` in its own user namespace
-    ///   (rootless) entering a container with a PID namespace of its own: the kernel refuses
-    ///   the `pid_for_children` switch, and the second fork inside the container's user
-    ///   namespace that would avoid it is not done. Its other namespaces (a rootless
-    ///   container without a PID namespace) can be entered.
+    ///   entering a PID namespace but not a user namespace (a root's container, entered by
+    ///   another user): the kernel refuses the `pid_for_children` switch.
     #[must_use]
     pub fn enter(mut self, target: Target) -> Self {
         self.enter = Some(target);

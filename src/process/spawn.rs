@@ -63,6 +63,9 @@ pub(super) struct Prepared {
     /// The working directory must be inside the root (a rootfs, or an entered mount
     /// namespace): checked after chdir.
     cwd_in_root: bool,
+    /// A rootless caller enters a PID namespace: the child forks the command's process (see
+    /// `child::fork_into_pid_namespace`).
+    fork_into_pid: bool,
 }
 
 impl Prepared {
@@ -84,14 +87,24 @@ impl Prepared {
         let ids = Identity::new(c, entered.as_ref())?;
         let min_fd = fd_targets(c)?;
         let (mut join, mut join_pid) = join_fds(c, joined);
+        // Without CAP_SYS_ADMIN in its own user namespace, the spawning thread may not switch
+        // its pid_for_children: a rootless caller's child does it as it enters the
+        // container's user namespace, and forks.
+        let fork_into_pid = ids.euid != 0
+            && entered_ns.contains(Namespaces::PID)
+            && entered_ns.contains(Namespaces::USER);
         if let Some(e) = &entered {
             // All at once with setns(pidfd, flags) in the child; the PID namespace by the
-            // spawning thread's pid_for_children (setns(pidfd, CLONE_NEWPID)).
-            let rest = entered_ns - Namespaces::PID;
-            if !rest.is_empty() {
-                join.push((e.pidfd, rest.bits() as i32));
+            // spawning thread's pid_for_children (setns(pidfd, CLONE_NEWPID)), or rootless
+            // in the child too.
+            let in_child = match fork_into_pid {
+                true => entered_ns,
+                false => entered_ns - Namespaces::PID,
+            };
+            if !in_child.is_empty() {
+                join.push((e.pidfd, in_child.bits() as i32));
             }
-            if entered_ns.contains(Namespaces::PID) {
+            if entered_ns.contains(Namespaces::PID) && !fork_into_pid {
                 join_pid = Some(e.pidfd);
             }
         }
@@ -157,6 +170,7 @@ impl Prepared {
             stdio_owner,
             cwd_in_root: c.rootfs.is_some() || entered_ns.contains(Namespaces::MOUNT),
             entered,
+            fork_into_pid,
         })
     }
 
@@ -195,6 +209,18 @@ impl Prepared {
         let buffers = self.buffers(c, &fds, pipes.err_write.as_raw_fd(), park_fd)?;
         let mut plan = self.child_plan(c, &buffers, &fds, &pipes, network.as_ref());
         plan.park_fd = park_fd.unwrap_or(-1);
+        // Where the child sends the pid and pidfd of the process it forks (rootless enter of
+        // a PID namespace): ours, and its end, closed here once it is cloned.
+        let (fork_ours, fork_theirs) = match self.fork_into_pid {
+            true => {
+                let (ours, theirs) = pty_socket(self.min_fd)?;
+                (Some(ours), Some(theirs))
+            }
+            false => (None, None),
+        };
+        plan.fork_socket = fork_theirs.as_ref().map_or(-1, AsRawFd::as_raw_fd);
+        // The forked process is born in the PID namespace the container's processes see.
+        plan.undumpable |= self.fork_into_pid;
 
         // The child's stack. Declared before the child guard so that it is unmapped only
         // after the child has exec'd or been killed and reaped.
@@ -207,6 +233,7 @@ impl Prepared {
         let mut guard = KillOnDrop(Some(Child::new(pid, pidfd)));
         drop(pipes.err_write);
         drop(pipes.go_read);
+        drop(fork_theirs);
         let veth = release_child(
             self.id_maps.as_ref(),
             (pid, guard.0.as_ref().map(Child::pidfd)),
@@ -216,6 +243,19 @@ impl Prepared {
         )?;
         let (report, got) = read_report(&pipes.err_read)?;
         drop(pipes.go_write);
+        if let Some(ours) = &fork_ours {
+            // The child forked the command's process and exits: that process, our child too
+            // (CLONE_PARENT), is the one to hand back; none when the child failed first.
+            let forked = receive_pid_and_fd(ours);
+            if let Some(mut intermediate) = guard.0.take() {
+                let _ = intermediate.wait();
+            }
+            if let Some((pid, pidfd)) = forked? {
+                guard.0 = Some(Child::new(pid, pidfd));
+            } else if got == 0 {
+                return Err(Error::sys("recvmsg(the forked process)", Errno::EPROTO));
+            }
+        }
 
         let mut child = guard
             .0
@@ -367,6 +407,7 @@ impl Prepared {
             stdio_owner: self.stdio_owner,
             own_pty_stdio: fds.tty_master.is_some(),
             cwd_in_root: self.cwd_in_root,
+            fork_socket: -1,
         }
     }
 
@@ -524,9 +565,9 @@ impl Prepared {
                     "entering a running container's PID namespace without CAP_SYS_ADMIN",
                     "the spawning thread must set its pid_for_children to the container's \
                      (setns(pidfd, CLONE_NEWPID): EPERM), which needs CAP_SYS_ADMIN in the \
-                     caller's own user namespace; a rootless caller would need a second fork \
-                     inside the container's user namespace, which Container::enter does not \
-                     do: run as root, or enter a container without a PID namespace of its own",
+                     caller's own user namespace, and the container has no user namespace \
+                     of its own through which the child could do it: run as root, or as the \
+                     container's owner",
                 ),
                 e => e,
             })?),
@@ -1550,6 +1591,44 @@ fn receive_fd(socket: &OwnedFd) -> Result<OwnedFd> {
         }
     }
     Err(Error::sys("recvmsg(pty master)", Errno::EPROTO))
+}
+
+/// Receives the pid and pidfd a child forked into an entered PID namespace sends (see
+/// `child::fork_into_pid_namespace`), waiting for them; `None` when the child exited
+/// without sending (it failed before it forked).
+fn receive_pid_and_fd(socket: &OwnedFd) -> Result<Option<(i32, OwnedFd)>> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut pid = [0u8; 4];
+    let (got, fd) = loop {
+        let mut iov = [std::io::IoSliceMut::new(&mut pid)];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let msg = match recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(m) => m,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("recvmsg(the forked process)", e)),
+        };
+        let mut fd = None;
+        for cmsg in msg
+            .cmsgs()
+            .map_err(|e| Error::sys("recvmsg(the forked process)", e))?
+        {
+            if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                // SAFETY: SCM_RIGHTS just installed these descriptors in our table.
+                fd = fds.first().map(|&f| unsafe { OwnedFd::from_raw_fd(f) });
+            }
+        }
+        break (msg.bytes, fd);
+    };
+    match (got, fd) {
+        (0, None) => Ok(None),
+        (4, Some(fd)) => Ok(Some((i32::from_ne_bytes(pid), fd))),
+        _ => Err(Error::sys("recvmsg(the forked process)", Errno::EPROTO)),
+    }
 }
 
 /// Gives the child's handle our ends of its piped stdin, stdout and stderr.
