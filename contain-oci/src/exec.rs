@@ -92,14 +92,15 @@ pub fn exec(ctx: &Ctx, args: &cli::Exec) -> Result<i32, Error> {
     }
     c = c.parent_death_signal(None).enter(target);
     c = preserve_fds(c, args.preserve_fds)?;
-    let mut child = c.spawn()?;
-    let host_pid = child.pid();
-    // After exec (the library has no builder for it): the command may run briefly with the
-    // score it inherited from us.
+    // oomScoreAdj (the library has no builder for it) is inherited across fork: set on
+    // ourselves, it is the command's from its first instruction, and a command that exits
+    // at once cannot make it fail.
     contain_oci::spec::AfterCreate {
         oom_score_adj: process.oom_score_adj(),
     }
-    .apply(host_pid.raw())?;
+    .apply(std::process::id() as i32)?;
+    let mut child = c.spawn()?;
+    let host_pid = child.pid();
     let mut relay = None;
     if let Some(master) = child.take_tty() {
         match &args.console_socket {

@@ -2,9 +2,9 @@
 //! status, the container's namespaces, `--detach` with `--pid-file` (the process re-parented
 //! to a subreaper standing in for the shim), `--tty` with `--console-socket`, `--process FILE`
 //! and the flags, exec into a stopped container, what is left afterwards; and the
-//! createContainer and startContainer hooks, which run in the container's namespaces. Each test makes a bundle with a busybox
-//! rootfs and a state root in its own temporary directory; they need root (they say so and
-//! skip otherwise).
+//! createContainer and startContainer hooks, which run in the container's namespaces. Each
+//! test makes a bundle with a busybox rootfs and a state root in its own temporary directory;
+//! they need root (they say so and skip otherwise).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::symlink;
@@ -290,7 +290,8 @@ fn exec_detach_writes_the_pid_file_and_leaves_the_process_to_the_subreaper() {
 }
 
 /// What the process of `exec_process_file_and_flags_set_env_cwd_user_and_caps` prints.
-const SHOW: &str = "echo $FOO $FROM; pwd; id -u; id -g; grep CapBnd /proc/self/status";
+const SHOW: &str = "echo $FOO $FROM; pwd; id -u; id -g; grep CapBnd /proc/self/status; \
+                    cat /proc/self/oom_score_adj";
 
 #[test]
 fn exec_process_file_and_flags_set_env_cwd_user_and_caps() {
@@ -303,6 +304,7 @@ fn exec_process_file_and_flags_set_env_cwd_user_and_caps() {
         &process,
         serde_json::json!({
             "args": ["sh", "-c", SHOW],
+            "oomScoreAdj": 321,
             "env": ["PATH=/bin", "FOO=bar"],
             "cwd": "/tmp",
             "user": { "uid": 1000, "gid": 1001 }
@@ -316,7 +318,7 @@ fn exec_process_file_and_flags_set_env_cwd_user_and_caps() {
     // give are the container's (CAP_KILL, bit 5), as in runc.
     assert_eq!(
         text(&o.stdout),
-        "bar\n/tmp\n1000\n1001\nCapBnd:\t0000000000000020\n"
+        "bar\n/tmp\n1000\n1001\nCapBnd:\t0000000000000020\n321\n"
     );
     // Without --process: the config's process, ARGS and the flags on top.
     let o = r.oci(&[
@@ -336,9 +338,11 @@ fn exec_process_file_and_flags_set_env_cwd_user_and_caps() {
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     // CAP_KILL (5) from the config, CAP_NET_ADMIN (12) from --cap.
+    // No oomScoreAdj in the config: the score it inherits (ours).
+    let own = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap();
     assert_eq!(
         text(&o.stdout),
-        "baz config\n/tmp\n1000\n1002\nCapBnd:\t0000000000001020\n"
+        format!("baz config\n/tmp\n1000\n1002\nCapBnd:\t0000000000001020\n{own}")
     );
 }
 
