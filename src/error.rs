@@ -764,12 +764,15 @@ pub enum SetupStage {
     /// Giving the standard streams to the container's user (`fchown`).
     StdioOwner,
     /// `prctl(PR_SET_DUMPABLE, 0)` of a process parked by
-    /// [`Container::create`](crate::process::Container::create).
+    /// [`Container::create`](crate::process::Container::create) or born into a joined PID
+    /// namespace.
     Dumpable,
+    /// `personality(2)` of [`Container::personality`](crate::process::Container::personality).
+    Personality,
 }
 
 impl SetupStage {
-    const ALL: [SetupStage; 25] = [
+    const ALL: [SetupStage; 26] = [
         SetupStage::Signals,
         SetupStage::ParentDeathSignal,
         SetupStage::WaitForParent,
@@ -795,6 +798,7 @@ impl SetupStage {
         SetupStage::Sysctl,
         SetupStage::StdioOwner,
         SetupStage::Dumpable,
+        SetupStage::Personality,
     ];
 
     /// The stage with this wire number, if any.
@@ -828,7 +832,8 @@ impl SetupStage {
             SetupStage::Init => "execveat of contain-init (memfd)",
             SetupStage::Sysctl => "sysctl write",
             SetupStage::StdioOwner => "fchown of a standard stream",
-            SetupStage::Dumpable => "prctl(PR_SET_DUMPABLE, 0) of the parked process",
+            SetupStage::Dumpable => "prctl(PR_SET_DUMPABLE, 0)",
+            SetupStage::Personality => "personality",
         }
     }
 }

@@ -885,3 +885,47 @@ fn a_rootless_enter_that_forks_allocates_nothing_in_the_child() {
     }
     common::assert_passes_as_nobody(TEST, "nobody", false);
 }
+
+#[test]
+fn personality_console_size_and_a_late_filter_allocate_nothing_in_the_child() {
+    use contain::process::{Personality, PersonalityDomain, WindowSize};
+    use contain::security::{
+        CapSet, CapSets, Seccomp, SeccompAction, SeccompProfile, SeccompRule, Security,
+    };
+    if !is_root("personality_console_size_and_a_late_filter_allocate_nothing_in_the_child") {
+        return;
+    }
+    // personality(2), a pty of a given size opened in the child, and a filter without
+    // no_new_privs for uid 1000 keeping capabilities (installed in the capability drop,
+    // CAP_SYS_ADMIN raised again first).
+    let image = BusyboxRootfs::new("noalloc-persona");
+    let caps = CapSet::DOCKER_DEFAULT;
+    let security = Security {
+        no_new_privs: false,
+        seccomp: Seccomp::Profile(SeccompProfile {
+            syscalls: vec![SeccompRule::new(["getcwd"], SeccompAction::Errno).errno(1)],
+            ..SeccompProfile::new(SeccompAction::Allow)
+        }),
+        cap_sets: Some(CapSets {
+            effective: caps,
+            permitted: caps,
+            inheritable: CapSet::EMPTY,
+            ambient: CapSet::EMPTY,
+        }),
+        ..Security::default()
+    };
+    let mut child = Container::new("/bin/sh")
+        .args(["-c", "exit 7"])
+        .namespaces(Namespaces::MOUNT | Namespaces::PID)
+        .rootfs(Rootfs::new(image.root()))
+        .uid(1000)
+        .gid(1000)
+        .security(security)
+        .personality(Personality::new(PersonalityDomain::Linux32))
+        .tty(true)
+        .console_size(WindowSize { rows: 30, cols: 90 })
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn failed: {e}"));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(7), "{status:?}");
+}

@@ -601,3 +601,97 @@ fn a_profile_the_kernel_cannot_take_fails_the_spawn() {
         "{e}"
     );
 }
+
+/// Default allow; the calls the child's setup makes late (the cwd check's `getcwd`,
+/// `close_range`, `prlimit64` of `RLIMIT_NOFILE`, `setsid`, `personality`) fail with EPERM.
+fn late_setup_calls_profile() -> SeccompProfile {
+    SeccompProfile {
+        architectures: vec![SeccompArch::X86_64, SeccompArch::X86, SeccompArch::X32],
+        syscalls: vec![SeccompRule::new(
+            [
+                "getcwd",
+                "close_range",
+                "prlimit64",
+                "setsid",
+                "personality",
+            ],
+            SeccompAction::Errno,
+        )
+        .errno(1)],
+        ..SeccompProfile::new(SeccompAction::Allow)
+    }
+}
+
+/// runtime-tools' linux_seccomp (getcwd → errno, no noNewPrivileges): the filter comes after
+/// the setup's own calls, so a profile denying them still starts the program, and the
+/// program meets the denial. Each way the filter is installed: with no_new_privs (last),
+/// without it as root (before the capability drop), and without it as uid 1000 keeping
+/// capabilities (`cap_sets`: CAP_SYS_ADMIN raised again from the kept permitted set).
+#[test]
+fn a_profile_denying_the_setups_late_calls_still_starts_the_program() {
+    use common::busybox::BusyboxRootfs;
+    use contain::namespace::Namespaces;
+    use contain::process::{Personality, PersonalityDomain};
+    use contain::rootfs::Rootfs;
+    use contain::security::{CapSet, CapSets, Security};
+    if !is_root("a_profile_denying_the_setups_late_calls_still_starts_the_program") {
+        return;
+    }
+    let image = BusyboxRootfs::new("seccomp-late");
+    let all = CapSet::DOCKER_DEFAULT.with("SYS_ADMIN".parse().unwrap());
+    let keep = CapSets {
+        effective: all,
+        permitted: all,
+        inheritable: CapSet::EMPTY,
+        ambient: CapSet::EMPTY,
+    };
+    let cases: [(&str, bool, Option<u32>, Option<CapSets>); 3] = [
+        ("no_new_privs", true, None, None),
+        ("root without no_new_privs", false, None, None),
+        (
+            "uid 1000 keeping capabilities",
+            false,
+            Some(1000),
+            Some(keep),
+        ),
+    ];
+    for (what, nnp, uid, cap_sets) in cases {
+        let security = Security {
+            capabilities: all,
+            no_new_privs: nnp,
+            seccomp: Seccomp::Profile(late_setup_calls_profile()),
+            rlimits: Some(vec![Rlimit::new(Rlimit::RLIMIT_NOFILE, 512, 512)]),
+            new_session: true,
+            cap_sets,
+            ..Security::default()
+        };
+        let mut c = Container::new("/bin/sh")
+            .args(["-c", "/bin/pwd -P; echo rc=$?"])
+            .env("PATH", "/bin")
+            .namespaces(Namespaces::MOUNT | Namespaces::PID)
+            .rootfs(Rootfs::new(image.root()))
+            .current_dir("/tmp")
+            .personality(Personality::new(PersonalityDomain::Linux))
+            .security(security);
+        if let Some(uid) = uid {
+            c = c.uid(uid).gid(uid);
+        }
+        let o = output(c);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{what}: {o:?}");
+        // busybox's pwd applet (-P) calls getcwd: the profile's EPERM reaches the program.
+        assert_eq!(stdout(&o), "rc=1", "{what}: {o:?}");
+        assert!(err.contains("Operation not permitted"), "{what}: {err}");
+    }
+    // The same program without the profile prints the directory.
+    let o = output(
+        Container::new("/bin/sh")
+            .args(["-c", "/bin/pwd -P; echo rc=$?"])
+            .env("PATH", "/bin")
+            .namespaces(Namespaces::MOUNT | Namespaces::PID)
+            .rootfs(Rootfs::new(image.root()))
+            .current_dir("/tmp")
+            .no_new_privs(false),
+    );
+    assert_eq!(stdout(&o), "/tmp\nrc=0", "{o:?}");
+}

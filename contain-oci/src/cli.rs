@@ -59,7 +59,7 @@ pub enum Command {
     /// Delete a stopped container (running or created ones with --force).
     Delete(Delete),
     /// Create and start a container, wait for it, delete it; exit with its status.
-    Run(Create),
+    Run(Run),
     /// List the containers under --root.
     List(List),
     /// Print the features this runtime supports (runtime spec, features.md).
@@ -72,6 +72,8 @@ pub enum Command {
     Resume(Id),
     /// Run a new process inside a running container.
     Exec(Exec),
+    /// Change a created, running or paused container's cgroup limits.
+    Update(Update),
 }
 
 /// A command taking only a container id.
@@ -213,4 +215,63 @@ pub struct Ps {
     pub format: Format,
     /// The container id.
     pub id: String,
+}
+
+/// `update`: runc's flags; `--resources` first, each flag over it. Only what is given changes.
+#[derive(Debug, Args)]
+pub struct Update {
+    /// A JSON `linux.resources` object (runtime spec, config-linux.md#control-groups) in
+    /// FILE, or on stdin for `-`.
+    #[arg(long, short = 'r', value_name = "FILE")]
+    pub resources: Option<PathBuf>,
+    /// Memory limit (memory.max): bytes, or with a unit k, m, g, t (1024-based); -1: none.
+    #[arg(long, short = 'm', value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Memory soft limit (memory.low), as --memory.
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    /// Memory plus swap (cgroup v1's memsw): memory.swap.max is this minus the memory
+    /// limit; -1: unlimited swap.
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// CPU shares (cgroup v1's 2 to 262144), written as cpu.weight.
+    #[arg(long, value_name = "N")]
+    pub cpu_shares: Option<u64>,
+    /// CPU CFS quota in microseconds per period (cpu.max); -1: none.
+    #[arg(long, value_name = "US", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU CFS period in microseconds (cpu.max).
+    #[arg(long, value_name = "US")]
+    pub cpu_period: Option<u64>,
+    /// Realtime period (cgroup v1 only: refused).
+    #[arg(long, value_name = "US")]
+    pub cpu_rt_period: Option<u64>,
+    /// Realtime runtime (cgroup v1 only: refused).
+    #[arg(long, value_name = "US", allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// CPUs the container may run on (cpuset.cpus: `0-2,4`).
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes the container may use (cpuset.mems).
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_mems: Option<String>,
+    /// Maximum number of tasks (pids.max); 0 or less: none.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Block IO weight, 10 to 1000 (io.weight, scaled).
+    #[arg(long, value_name = "N")]
+    pub blkio_weight: Option<u16>,
+    /// The container id.
+    pub id: String,
+}
+
+/// `run`: `create`'s flags, and `--detach`.
+#[derive(Debug, Args)]
+pub struct Run {
+    /// Create and start the container, then exit (0) without waiting for it.
+    #[arg(long, short = 'd')]
+    pub detach: bool,
+    /// What `create` takes.
+    #[command(flatten)]
+    pub create: Create,
 }

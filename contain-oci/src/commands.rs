@@ -450,8 +450,42 @@ fn finish_delete(locked: &Locked, st: &State) -> Result<(), Error> {
 }
 
 /// `run`: create, start, wait, delete; returns the container's status as a shell gives it.
-pub fn run(ctx: &Ctx, args: &cli::Create) -> Result<i32, Error> {
-    let made = make(ctx, args)?;
+/// In the foreground, as runc does, the signals this process receives (every one it can
+/// catch but SIGCHLD and SIGPIPE: TERM, INT, HUP, QUIT, USR1, USR2, WINCH, ...) are
+/// forwarded to the container's process from the moment it exists, so that a caller
+/// stopping `run` stops the container, which then decides its own exit status.
+/// With `--detach`: create then start, as the two commands do, and return 0 at once (the
+/// container stays, for `state`, `kill` and `delete`).
+pub fn run(ctx: &Ctx, args: &cli::Run) -> Result<i32, Error> {
+    if args.detach {
+        let made = make(ctx, &args.create)?;
+        let id = made.state.id.clone();
+        let Made {
+            locked, created, ..
+        } = made;
+        let detached = created.detach();
+        drop(locked);
+        log::debug(&format!(
+            "run --detach: created {id} (pid {})",
+            detached.pid
+        ));
+        if let Err(e) = start(ctx, &id) {
+            // Nothing may stay behind a failed run: the parked process and its state go.
+            let _ = delete(
+                ctx,
+                &cli::Delete {
+                    force: true,
+                    id: id.clone(),
+                },
+            );
+            return Err(e);
+        }
+        return Ok(0);
+    }
+    // Blocked from here on, so that none arriving while the container is set up is lost
+    // (hooks run through std::process::Command, which resets the mask in its children).
+    let mut forward = contain::process::SignalForwarder::all()?;
+    let made = make(ctx, &args.create)?;
     let Made {
         locked,
         created,
@@ -480,9 +514,13 @@ pub fn run(ctx: &Ctx, args: &cli::Create) -> Result<i32, Error> {
             return Err(e.into());
         }
     };
+    if let Err(e) = child.signaller().and_then(|s| forward.forward_to(s)) {
+        log::warn(&format!("signals are not forwarded to the container: {e}"));
+    }
     let json = st.oci_json().to_string();
     hooks::run_warn("poststart", &hook_list(&spec, |h| h.poststart()), &json);
     let status = child.wait();
+    drop(forward);
     drop(child);
     let _ = remove_cgroup(&st);
     finish_delete(&locked, &st)?;

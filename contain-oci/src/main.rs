@@ -10,6 +10,7 @@ mod hooks;
 mod log;
 mod state;
 mod sys;
+mod update;
 
 use std::fmt;
 use std::path::Path;
@@ -87,6 +88,7 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             let code = exec::exec(&ctx, &a)?;
             return Ok(u8::try_from(code).unwrap_or(255));
         }
+        Command::Update(a) => update::update(&ctx, &a)?,
     }
     Ok(0)
 }

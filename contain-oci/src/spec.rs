@@ -82,6 +82,24 @@ impl AfterCreate {
     }
 }
 
+/// The cgroup v2 limits of a `linux.resources` object, as `create` applies them (the same
+/// mapping, see [`container`]), with its warnings: what `update` writes to a running
+/// container's cgroup. Device rules are not in it (they are a BPF program attached at
+/// create).
+///
+/// # Errors
+///
+/// [`contain::Error::Config`] naming the field for a value the library refuses (a weight out
+/// of range, a swap below the memory limit, an unparsable `cpus`, `mems` or page size, a
+/// `unified` key that is not a cgroup file name).
+pub fn resource_limits(
+    r: &oci_spec::runtime::LinuxResources,
+) -> contain::Result<(contain::cgroup::Resources, Warnings)> {
+    let mut warn = Warn::default();
+    let res = resources::limits(r, &mut warn)?;
+    Ok((res, warn.0))
+}
+
 /// Collects warnings, each text once.
 #[derive(Debug, Default)]
 pub(crate) struct Warn(Warnings);
@@ -107,7 +125,8 @@ pub(crate) fn refuse(what: &'static str, reason: impl Into<String>) -> contain::
 /// The container `spec` describes, its root and relative paths taken from `bundle`.
 ///
 /// - `process`: args, env, cwd, user (uid, gid, additionalGids, umask),
-///   terminal, capabilities (all five sets), rlimits (exactly those listed),
+///   terminal (with `consoleSize` as the pty's first size), capabilities (all five sets),
+///   rlimits (exactly those listed),
 ///   noNewPrivileges. Without `process`: [`NO_PROCESS_PROGRAM`].
 ///   `oomScoreAdj` is not on the container: the runtime applies [`AfterCreate`] to the
 ///   parked process.
@@ -118,8 +137,8 @@ pub(crate) fn refuse(what: &'static str, reason: impl Into<String>) -> contain::
 ///   `bind`/`rbind` and `tmpfs` (and `proc`, `sysfs`, `devpts`, `mqueue`, `cgroup2`
 ///   elsewhere) become [`contain::mount::Mount`]s; other types are refused.
 /// - `linux`: namespaces (new, or joined by path), id maps, sysctl,
-///   maskedPaths/readonlyPaths, seccomp, devices (nodes), rootfsPropagation; personality
-///   other than `LINUX` is warned about.
+///   maskedPaths/readonlyPaths, seccomp, devices (nodes), rootfsPropagation, personality
+///   (domain `LINUX`/`LINUX32` and flags by their kernel names, unknown ones refused).
 /// - `linux.resources` and `cgroupsPath`: cgroup v2 limits (with `unified`), device rules;
 ///   the cgroup is made under `cgroupsPath`'s parent, not at the path itself (warned).
 ///

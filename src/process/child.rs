@@ -111,6 +111,8 @@ pub(crate) struct ChildPlan<'a> {
     /// among them, for children), fork the process that runs the command (`CLONE_PARENT`)
     /// and send its pid and pidfd to the parent over this socket, then exit; -1 else.
     pub fork_socket: RawFd,
+    /// The persona for personality(2) ([`Container::personality`](super::Container::personality)).
+    pub personality: Option<u32>,
 }
 
 /// The working directory inside a rootfs, prepared for creating what is missing of it.
@@ -477,9 +479,17 @@ unsafe fn setup_inside(
         if plan.park_fd >= 0 {
             make_undumpable()?;
         }
-        if !plan.security.no_new_privs {
-            // Without no_new_privs the kernel takes a filter only from a holder of
-            // CAP_SYS_ADMIN, which the identity switch or the capability drop may take away.
+        // The seccomp filter comes as late as it can, so that the setup's own syscalls (the
+        // cwd check's getcwd, close_range, prlimit64, setsid, ...) never meet a profile that
+        // denies them: with no_new_privs right before the exec; without it (the kernel then
+        // takes a filter only from a holder of CAP_SYS_ADMIN) right before the capability
+        // drop in `lock_down`, unless the identity switch itself takes CAP_SYS_ADMIN away
+        // (a non-zero uid without `Security::cap_sets`, hence without PR_SET_KEEPCAPS): then
+        // before that switch.
+        let filter_before_switch = !plan.security.no_new_privs
+            && plan.security.cap_sets.is_none()
+            && plan.uid.is_some_and(|u| u != 0);
+        if filter_before_switch {
             install_seccomp(plan.security)?;
         }
         switch_identity(plan)?;
@@ -493,10 +503,19 @@ unsafe fn setup_inside(
         // From here on no step keeps a descriptor: execve and execveat of the memfd take none,
         // and a failed exec's probe closes the one file it opens before it reports.
         apply_nofile_limit(plan.security)?;
-        lock_down(plan.security, plan.tty)?;
+        if let Some(persona) = plan.personality {
+            // Before the filter: profiles allow only a few persona values (docker's: 0, 8,
+            // 0x20000, 0x20008 and the query 0xffffffff).
+            set_personality(persona)?;
+        }
+        let filter_in_lock_down = !plan.security.no_new_privs && !filter_before_switch;
+        lock_down(plan.security, plan.tty, filter_in_lock_down)?;
         if plan.security.no_new_privs {
             install_seccomp(plan.security)?;
         }
+        // After the filter: only capset and the ambient raises (in `lock_down`, without
+        // no_new_privs), the park's read of the exec fifo (a setup failure before it must
+        // still reach `create`'s caller), the signal mask and the exec itself.
         if plan.park_fd >= 0 {
             park(plan, interpreter)?;
         }
@@ -1128,10 +1147,24 @@ unsafe fn apply_nofile_limit(sec: &PreparedSecurity) -> Step {
     Ok(())
 }
 
+/// personality(2) with `persona` (see [`Container::personality`](super::Container::personality)).
+unsafe fn set_personality(persona: u32) -> Step {
+    // SAFETY: personality takes an integer; it returns the previous persona (not an error).
+    unsafe { sys::syscall3(libc::SYS_personality, persona as usize, 0, 0) }
+        .map(drop)
+        .at(SetupStage::Personality)
+}
+
+/// `CAP_SYS_ADMIN`'s (21, linux/capability.h) bit in the low word of the capability sets.
+const CAP_SYS_ADMIN_BIT: u32 = 1 << 21;
+
 /// After the identity switch, right before exec: new session, effective/permitted/inheritable
 /// capabilities (and ambient ones, with [`Security::cap_sets`](crate::security::Security::cap_sets)),
-/// no_new_privs. The seccomp filter comes after (see [`install_seccomp`]).
-unsafe fn lock_down(sec: &PreparedSecurity, tty: bool) -> Step {
+/// no_new_privs. With `filter` (a filter without no_new_privs), the seccomp filter is
+/// installed right before the capability drop, with `CAP_SYS_ADMIN` raised in the effective
+/// set first when a switch to a non-zero uid cleared it but the permitted set kept it
+/// (PR_SET_KEEPCAPS); otherwise the filter comes after (see [`install_seccomp`]).
+unsafe fn lock_down(sec: &PreparedSecurity, tty: bool, filter: bool) -> Step {
     // SAFETY: setsid, ioctl, capget/capset on local header and data, prctl with integers.
     unsafe {
         if sec.new_session || tty {
@@ -1155,6 +1188,17 @@ unsafe fn lock_down(sec: &PreparedSecurity, tty: bool) -> Step {
         let hp = &mut header as *mut CapHeader as usize;
         sys::syscall3(libc::SYS_capget, hp, data.as_mut_ptr() as usize, 0)
             .at(SetupStage::Capabilities)?;
+        if filter && !sec.filter.is_empty() {
+            if data[0].effective & CAP_SYS_ADMIN_BIT == 0
+                && data[0].permitted & CAP_SYS_ADMIN_BIT != 0
+            {
+                let mut raised = data;
+                raised[0].effective |= CAP_SYS_ADMIN_BIT;
+                sys::syscall3(libc::SYS_capset, hp, raised.as_ptr() as usize, 0)
+                    .at(SetupStage::Capabilities)?;
+            }
+            install_seccomp(sec)?;
+        }
         for (i, d) in data.iter_mut().enumerate() {
             let half = |set: u64| (set >> (32 * i)) as u32;
             match sec.cap_sets {
@@ -1204,7 +1248,7 @@ unsafe fn lock_down(sec: &PreparedSecurity, tty: bool) -> Step {
 }
 
 /// Installs the seccomp filter: last, so that it does not see the setup, or, without
-/// no_new_privs, before the identity switch, while the child still has CAP_SYS_ADMIN.
+/// no_new_privs, while the child still has CAP_SYS_ADMIN (see `setup`).
 unsafe fn install_seccomp(sec: &PreparedSecurity) -> Step {
     if sec.filter.is_empty() {
         return Ok(());

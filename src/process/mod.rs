@@ -16,6 +16,7 @@ mod created;
 mod enter;
 mod handle;
 mod init;
+mod personality;
 mod signals;
 mod spawn;
 mod sysctl;
@@ -32,6 +33,7 @@ use std::path::{Path, PathBuf};
 pub use created::{start, Created, Detached};
 pub use enter::Target;
 pub use handle::{Child, ExitStatus, Output};
+pub use personality::{Personality, PersonalityDomain, PersonalityFlags};
 pub use signals::{
     forwardable_signals, real_time_signals, SignalForwarder, Signaller, FORWARDABLE,
 };
@@ -197,6 +199,8 @@ pub struct Container {
     sysctls: BTreeMap<String, String>,
     limit_policy: LimitPolicy,
     enter: Option<Target>,
+    personality: Option<Personality>,
+    console_size: Option<WindowSize>,
 }
 
 /// Where `spawn` puts the child.
@@ -252,6 +256,8 @@ impl Container {
             sysctls: BTreeMap::new(),
             limit_policy: LimitPolicy::Strict,
             enter: None,
+            personality: None,
+            console_size: None,
         }
     }
 
@@ -387,6 +393,35 @@ impl Container {
     #[must_use]
     pub fn user(mut self, user: User) -> Self {
         self.user = Some(user);
+        self
+    }
+
+    /// The execution domain and flags of the command (personality(2); the OCI spec's
+    /// `linux.personality`), set in the container's process before it execs and before the
+    /// seccomp filter (docker's default profile allows only a few persona values). Default:
+    /// the caller's persona is inherited. A value the kernel refuses fails the spawn with
+    /// [`Error::Setup`](crate::Error::Setup) at
+    /// [`SetupStage::Personality`](crate::SetupStage::Personality).
+    ///
+    /// ```no_run
+    /// use contain::process::{Container, Personality, PersonalityDomain};
+    /// // On x86_64, `uname -m` then says i686.
+    /// let c = Container::new("uname").arg("-m")
+    ///     .personality(Personality::new(PersonalityDomain::Linux32));
+    /// ```
+    #[must_use]
+    pub fn personality(mut self, personality: Personality) -> Self {
+        self.personality = Some(personality);
+        self
+    }
+
+    /// The first window size of the container's pseudo-terminal (with [`tty`](Self::tty);
+    /// the OCI spec's `process.consoleSize`), set with `TIOCSWINSZ` on the new pty before the
+    /// command runs. Default: the caller's terminal's size (stdin's, else stdout's), or 0x0
+    /// when it has none. Without `tty` it does nothing.
+    #[must_use]
+    pub fn console_size(mut self, size: WindowSize) -> Self {
+        self.console_size = Some(size);
         self
     }
 

@@ -391,7 +391,7 @@ impl Prepared {
             // Only for a pty the child opens (see `pty_socket`); nix's Winsize is libc's
             // winsize; 0x0 when the caller has no terminal.
             winsize: (fds.pty_socket.as_ref())
-                .and_then(|_| tty::caller_window_size())
+                .and_then(|_| tty::first_window_size(c.console_size))
                 .unwrap_or(libc::winsize {
                     ws_row: 0,
                     ws_col: 0,
@@ -408,6 +408,7 @@ impl Prepared {
             own_pty_stdio: fds.tty_master.is_some(),
             cwd_in_root: self.cwd_in_root,
             fork_socket: -1,
+            personality: c.personality.map(super::Personality::raw),
         }
     }
 
@@ -1395,7 +1396,7 @@ impl ChildFds {
         let mut moves: Vec<(OwnedFd, RawFd)> = Vec::new();
         let tty_master = match c.tty && !pty_in_child {
             true => {
-                let (master, slave) = tty::open_pty()?;
+                let (master, slave) = tty::open_pty(c.console_size)?;
                 for target in 0..3 {
                     moves.push((dup_high(slave.as_fd(), min_fd)?, target));
                 }

@@ -95,9 +95,24 @@ pub(crate) fn caller_window_size() -> Option<libc::winsize> {
     get_winsize(std::io::stdin().as_fd()).or_else(|| get_winsize(std::io::stdout().as_fd()))
 }
 
-/// A new pty pair, the size of the caller's terminal (see [`caller_window_size`]).
-pub(crate) fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
-    let pty = nix::pty::openpty(caller_window_size().as_ref(), None)
+/// The first size of a container's pty: `asked` (its
+/// [`console_size`](super::Container::console_size)), else the caller's terminal's.
+pub(crate) fn first_window_size(asked: Option<WindowSize>) -> Option<libc::winsize> {
+    match asked {
+        Some(size) => Some(libc::winsize {
+            ws_row: size.rows,
+            ws_col: size.cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        }),
+        None => caller_window_size(),
+    }
+}
+
+/// A new pty pair, `asked` in size or else the size of the caller's terminal (see
+/// [`first_window_size`]).
+pub(crate) fn open_pty(asked: Option<WindowSize>) -> Result<(OwnedFd, OwnedFd)> {
+    let pty = nix::pty::openpty(first_window_size(asked).as_ref(), None)
         .map_err(|e| Error::sys_path("openpty", "/dev/ptmx", e))?;
     for fd in [&pty.master, &pty.slave] {
         nix::fcntl::fcntl(

@@ -520,8 +520,10 @@ pub struct Security {
     /// last, after the setup, without CAP_SYS_ADMIN. docker leaves it off unless asked
     /// (`--security-opt no-new-privileges`), so that `sudo` and `su` work in images that rely
     /// on them; turn it off for such images ([`Container::no_new_privs`](crate::process::Container::no_new_privs)).
-    /// Off, the filter is installed before the identity switch, while the process still holds
-    /// CAP_SYS_ADMIN (in its own user namespace, or as root).
+    /// Off, the filter is installed while the process still holds CAP_SYS_ADMIN (in its own
+    /// user namespace, or as root): right before the capability drop, after the rest of the
+    /// setup (or, for a non-zero uid without [`cap_sets`](Self::cap_sets), whose switch
+    /// clears the permitted set, before that switch).
     pub no_new_privs: bool,
     /// The seccomp filter.
     pub seccomp: Seccomp,

@@ -105,7 +105,7 @@ fn vm_runs(
     harness_args: &[OsString],
     runs: &mut Vec<Run>,
 ) -> Result<()> {
-    let tests = build_integration_tests(cargo_opts)?;
+    let (tests, binaries) = build_integration_tests(cargo_opts)?;
     if tests.is_empty() {
         eprintln!("xtask: [vm] package {PACKAGE} has no integration tests (tests/*.rs)");
         return Ok(());
@@ -134,6 +134,8 @@ fn vm_runs(
         let start = Instant::now();
         let mut executables = vec![test.executable.clone()];
         executables.extend(examples.iter().cloned());
+        // The package's binaries (contain-oci's tests run `CARGO_BIN_EXE_contain-oci`).
+        executables.extend(binaries.iter().cloned());
         let outcome = vm.run(executables, argv, &test.package_root, &env);
         sys::check_interrupted()?;
         let (passed, detail) = match &outcome {
@@ -181,21 +183,37 @@ struct TestBinary {
 }
 
 /// `cargo test --package contain --tests --no-run --message-format=json`, keeping the
-/// integration test executables (target kind "test", test profile). With `--test NAME` in
-/// the options, only those binaries (`--tests` would add every other one).
-fn build_integration_tests(cargo_opts: &[OsString]) -> Result<Vec<TestBinary>> {
+/// integration test executables (target kind "test", test profile) and the binaries built
+/// with them (kind "bin": what their tests run through `CARGO_BIN_EXE_<name>`). With
+/// `--test NAME` in the options, only those test binaries (`--tests` would add every other
+/// one); with `--package`/`-p` in them (`-p contain-oci`), that package instead of contain.
+fn build_integration_tests(cargo_opts: &[OsString]) -> Result<(Vec<TestBinary>, Vec<PathBuf>)> {
     let mut command = cargo();
-    command.args(["test", "--package", PACKAGE, "--no-run"]);
+    command.args(["test", "--no-run"]);
+    if !names_package(cargo_opts) {
+        command.args(["--package", PACKAGE]);
+    }
     if !names_tests(cargo_opts) {
         command.arg("--tests");
     }
     command.args(cargo_opts);
-    let mut tests: Vec<TestBinary> = cargo_artifacts(command, "[vm] ")?
-        .iter()
-        .filter_map(integration_test)
-        .collect();
+    let messages = cargo_artifacts(command, "[vm] ")?;
+    let mut tests: Vec<TestBinary> = messages.iter().filter_map(integration_test).collect();
     tests.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(tests)
+    let binaries = messages
+        .iter()
+        .filter_map(|m| artifact(m, "bin", false))
+        .filter_map(|m| Some(PathBuf::from(m.get("executable")?.as_str()?)))
+        .collect();
+    Ok((tests, binaries))
+}
+
+/// Whether the cargo options pick a package (`--package NAME`, `-p NAME`, `--package=NAME`).
+fn names_package(cargo_opts: &[OsString]) -> bool {
+    cargo_opts.iter().any(|a| {
+        let a = a.to_string_lossy();
+        a == "--package" || a == "-p" || a.starts_with("--package=") || a.starts_with("-p")
+    })
 }
 
 /// `cargo build --package contain --examples`: the tests of the examples (exit codes, OOM
@@ -417,6 +435,19 @@ mod tests {
         .collect();
         let kept: Vec<_> = build_options(&args);
         assert_eq!(kept, ["--release", "--features", "a b", "-j=2"]);
+    }
+
+    #[test]
+    fn a_named_package_replaces_contain() {
+        let args = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        assert!(names_package(&args(&[
+            "-p",
+            "contain-oci",
+            "--test",
+            "update_run"
+        ])));
+        assert!(names_package(&args(&["--package=contain-oci"])));
+        assert!(!names_package(&args(&["--release", "--test", "net"])));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use contain::idmap::IdMap;
 use contain::namespace::{Namespace, Namespaces};
-use contain::process::Container;
+use contain::process::{Container, Personality, PersonalityDomain, PersonalityFlags};
 use contain::rootfs::{
     DeviceNode, NodeKind, Rootfs, DEFAULT_MASKED_PATHS, DEFAULT_READ_ONLY_PATHS,
 };
@@ -16,7 +16,8 @@ use contain::security::{
     SeccompRule,
 };
 use oci_spec::runtime::{
-    Arch, Linux, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, LinuxPersonalityDomain,
+    Arch, Linux, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, LinuxPersonality,
+    LinuxPersonalityDomain,
 };
 use serde::Serialize;
 
@@ -221,11 +222,7 @@ pub(crate) fn apply(
     }
 
     if let Some(p) = linux.personality() {
-        if p.domain() != LinuxPersonalityDomain::PerLinux
-            || p.flags().as_ref().is_some_and(|f| !f.is_empty())
-        {
-            warn.say("linux.personality: not applied (the container runs as LINUX)");
-        }
+        c = c.personality(personality(p)?);
     }
     if linux.intel_rdt().is_some() {
         warn.say("linux.intelRdt: ignored (Intel RDT is not supported)");
@@ -301,4 +298,29 @@ pub(crate) fn seccomp(linux: &Linux) -> contain::Result<Seccomp> {
         profile.syscalls.push(rule);
     }
     Ok(Seccomp::Profile(profile))
+}
+
+/// `linux.personality` as the library's [`Personality`]: the domain (`LINUX`, `LINUX32`)
+/// and the flags by their kernel names (`ADDR_NO_RANDOMIZE`, ...).
+///
+/// # Errors
+///
+/// [`contain::Error::Config`] naming `linux.personality` for a flag name the kernel's
+/// `personality.h` does not have.
+pub(crate) fn personality(p: &LinuxPersonality) -> contain::Result<Personality> {
+    let domain = match p.domain() {
+        LinuxPersonalityDomain::PerLinux => PersonalityDomain::Linux,
+        LinuxPersonalityDomain::PerLinux32 => PersonalityDomain::Linux32,
+    };
+    let mut persona = Personality::new(domain);
+    for name in p.flags().as_deref().unwrap_or(&[]) {
+        let flag = PersonalityFlags::from_name(name).ok_or_else(|| {
+            refuse(
+                "linux.personality",
+                format!("unknown flag {name:?} (the kernel's names: ADDR_NO_RANDOMIZE, ...)"),
+            )
+        })?;
+        persona = persona.flags(flag);
+    }
+    Ok(persona)
 }

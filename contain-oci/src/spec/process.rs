@@ -1,6 +1,6 @@
 //! `process` (config.md#process): what runs, as whom, with which capabilities and limits.
 
-use contain::process::Container;
+use contain::process::{Container, WindowSize};
 use contain::security::{CapSet, CapSets, Capability, Rlimit, Seccomp, Security};
 use oci_spec::runtime::{Capabilities, PosixRlimitType, Process};
 
@@ -71,11 +71,19 @@ pub(crate) fn container(
 
     if p.terminal().unwrap_or(false) {
         c = c.tty(true);
-        if p.console_size().is_some() {
-            warn.say(
-                "process.consoleSize: not applied (the library sizes the terminal from the \
-                 caller's own; a console socket's receiver sets the size)",
-            );
+        if let Some(size) = p.console_size() {
+            let cells = |n: u64, what: &str| {
+                u16::try_from(n).map_err(|_| {
+                    refuse(
+                        "process.consoleSize",
+                        format!("{what} {n} is more than a terminal has (65535)"),
+                    )
+                })
+            };
+            c = c.console_size(WindowSize {
+                rows: cells(size.height(), "height")?,
+                cols: cells(size.width(), "width")?,
+            });
         }
     }
 

@@ -212,7 +212,6 @@ fn unsupported_process_fields_warn_once() {
     for field in [
         "process.apparmorProfile",
         "process.selinuxLabel",
-        "process.consoleSize",
         "linux.mountLabel",
         "linux.intelRdt",
     ] {
@@ -426,8 +425,13 @@ fn devices_propagation_personality() {
         ),
         "{c}"
     );
-    assert_eq!(w.len(), 1, "{w:?}");
-    assert!(w[0].starts_with("linux.personality"), "{w:?}");
+    assert!(w.is_empty(), "{w:?}");
+    assert!(
+        c.contains(
+            "personality: Some(Personality { domain: Linux32, flags: PersonalityFlags(0x0) })"
+        ),
+        "{c}"
+    );
     let (what, _) = refused(map(&spec(json!({"linux": {"devices": [
         {"path": "/dev/x", "type": "a"}
     ]}}))));
@@ -680,4 +684,29 @@ fn oom_score_adj_is_applied_after_create() {
             ..
         })
     ));
+}
+
+#[test]
+fn personality_flags_and_console_size_are_mapped() {
+    let (c, w) = shown(&spec(json!({
+        "process": {"terminal": true, "consoleSize": {"height": 24, "width": 80}},
+        "linux": {"personality": {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}}
+    })));
+    assert!(w.is_empty(), "{w:?}");
+    assert!(
+        c.contains("console_size: Some(WindowSize { rows: 24, cols: 80 })"),
+        "{c}"
+    );
+    assert!(
+        c.contains("personality: Some(Personality { domain: Linux, flags: PersonalityFlags(ADDR_NO_RANDOMIZE) })"),
+        "{c}"
+    );
+    let (what, why) = refused(map(&spec(json!({
+        "linux": {"personality": {"domain": "LINUX", "flags": ["NO_SUCH"]}}
+    }))));
+    assert_eq!(what, "linux.personality", "{why}");
+    let (what, _) = refused(map(&spec(json!({
+        "process": {"terminal": true, "consoleSize": {"height": 70000, "width": 80}}
+    }))));
+    assert_eq!(what, "process.consoleSize");
 }
