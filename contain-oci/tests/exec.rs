@@ -265,6 +265,10 @@ fn exec_detach_writes_the_pid_file_and_leaves_the_process_to_the_subreaper() {
     assert!(!written.ends_with('\n'), "no newline: {written:?}");
     let pid: i32 = written.parse().unwrap();
     assert_eq!(ns(pid, "pid"), ns(r.pid, "pid"));
+    // In the container's cgroup (its own where the host has cgroup v2; on a hybrid host the
+    // unified hierarchy's).
+    let cgroup = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert_eq!(cgroup(pid), cgroup(r.pid));
     // Only stdio is open in it: nothing of contain-oci's.
     let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
