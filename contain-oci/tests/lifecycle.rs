@@ -816,3 +816,35 @@ fn cgroups_path_is_exact_and_delete_removes_only_what_create_made() {
     );
     assert!(existing.0.is_dir(), "the parent that existed was removed");
 }
+
+/// A profile that denies getcwd (runtime-tools' linux_seccomp) does not stop the container:
+/// without noNewPrivileges the filter is installed before the identity switch, and the
+/// working directory check (CVE-2024-21626) runs before it.
+#[test]
+fn a_seccomp_profile_denying_getcwd_still_starts_the_container() {
+    if !is_root("a_seccomp_profile_denying_getcwd_still_starts_the_container") {
+        return;
+    }
+    let b = Bundle::new("getcwd", &[]);
+    b.config_with(
+        &["sh", "-c", "echo started"],
+        serde_json::json!({"linux": {
+            "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}],
+            "seccomp": {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]
+            }
+        }}),
+    );
+    let out = b.dir.0.join("out");
+    let c = b.create("gc", &out);
+    assert!(c.status.success(), "create: {}", text(&c.stderr));
+    let pid = b.state("gc")["pid"].as_i64().unwrap();
+    let s = b.oci(&["start", "gc"]);
+    assert!(s.status.success(), "start: {}", text(&s.stderr));
+    wait_exit(pid);
+    assert_eq!(text(&std::fs::read(&out).unwrap()), "started\n");
+    let d = b.oci(&["delete", "gc"]);
+    assert!(d.status.success(), "delete: {}", text(&d.stderr));
+}

@@ -302,12 +302,17 @@ unsafe fn setup(
         // Steps that need privileges of the setup itself, while the child still has them.
         limit_privileges(plan)?;
         if !plan.security.no_new_privs {
+            // The profile may deny getcwd (runtime-tools' linux_seccomp: errno for getcwd), so
+            // the working directory is checked before the filter, as root. The chdir after
+            // the identity switch resolves the same absolute path in the same root with the
+            // same descriptors, so it needs no second check (and gets the user's access check).
+            enter_working_directory(plan, true)?;
             // Without no_new_privs the kernel takes a filter only from a holder of
             // CAP_SYS_ADMIN, which the identity switch or the capability drop may take away.
             install_seccomp(plan.security)?;
         }
         switch_identity(plan)?;
-        enter_working_directory(plan)?;
+        enter_working_directory(plan, plan.security.no_new_privs)?;
         if plan.pty_socket >= 0 {
             open_pty_inside(plan)?;
         }
@@ -585,14 +590,14 @@ unsafe fn give_stdio_to_user(plan: &ChildPlan<'_>) -> Step {
     Ok(())
 }
 
-/// `chdir`, then, with a rootfs, the check that the directory is inside it.
-unsafe fn enter_working_directory(plan: &ChildPlan<'_>) -> Step {
+/// `chdir`, then, with a rootfs and `check`, the check that the directory is inside it.
+unsafe fn enter_working_directory(plan: &ChildPlan<'_>, check: bool) -> Step {
     if let Some(cwd) = plan.cwd {
         // SAFETY: a NUL-terminated path from the plan.
         unsafe { sys::syscall3(libc::SYS_chdir, cwd.as_ptr() as usize, 0, 0) }
             .at(SetupStage::Chdir)?;
     }
-    if plan.rootfs.is_some() {
+    if check && plan.rootfs.is_some() {
         // A directory reached through a host descriptor (/proc/self/fd/N) is outside the
         // new root: refuse to run there (runc CVE-2024-21626).
         rootfs::check_cwd().map_err(|errno| ChildError {
