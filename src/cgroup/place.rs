@@ -21,6 +21,16 @@
 //! when one is not, or the top holds processes (a container's cgroup namespace), or creating
 //! `contain` needs root, the error names the cgroup, the controller and what to do.
 //!
+//! # An exact path
+//!
+//! [`Container::cgroup_path`](crate::process::Container::cgroup_path) (OCI's
+//! `linux.cgroupsPath`) names the container's group itself: absolute below the mount,
+//! relative below the parent of the caller's own cgroup (as runc's cgroup v2 driver). The
+//! missing parents are made and owned with the group (removed after it, each only when
+//! empty); parents that existed are left as they were except for the controllers enabled
+//! down the path, which a parent holding processes refuses ("no internal processes", said in
+//! the error). An existing empty group at the path is taken over; a populated one is refused.
+//!
 //! # Names and sweeping
 //!
 //! A container's group is called `contain-<pid>-<start>-<pidns>-<seq>`: the creating

@@ -733,7 +733,7 @@ impl Container {
     /// says so. An existing group at `path` is taken over when it holds no process, refused
     /// otherwise. The [`Child`] owns the group and the parents made for it: dropping it
     /// removes the group, then those parents that are empty; parents that existed stay.
-    /// [`Created::detach`](super::Created::detach) lists both for a later `delete`.
+    /// [`Created::detach`](crate::process::Created::detach) lists both for a later `delete`.
     ///
     /// ```no_run
     /// use contain::cgroup::Resources;
