@@ -748,3 +748,39 @@ fn cgroup_path_refuses_a_populated_group_and_takes_over_an_empty_one() {
         .expect_err("`..` must be refused");
     assert!(matches!(e, Error::Config { .. }), "{e}");
 }
+
+/// A parent on the path that holds processes cannot enable the controllers the limits need
+/// (cgroup v2's "no internal processes" rule): the error says so, and nothing is made.
+#[test]
+fn cgroup_path_through_a_parent_with_processes_names_the_rule() {
+    let test = "cgroup_path_through_a_parent_with_processes_names_the_rule";
+    if !is_root(test) {
+        return;
+    }
+    let (limits, limited) = pids_17(test);
+    if !limited {
+        eprintln!("{test}: no controller to enable here; not run");
+        return;
+    }
+    let busy = test_group("busyparent", &[]);
+    let abs = Path::new("/").join(busy.path().strip_prefix(v2_mount()).unwrap());
+    let mut first = Container::new("sleep")
+        .arg("30")
+        .cgroup(busy.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let e = Container::new("true")
+        .resources(limits)
+        .cgroup_path(abs.join("made/leaf"))
+        .spawn()
+        .expect_err("a parent with processes cannot enable pids");
+    assert!(
+        matches!(e, Error::Unsupported { .. }) && e.to_string().contains("no internal processes"),
+        "{e}"
+    );
+    assert!(!busy.path().join("made").exists(), "a made parent was left");
+    first.kill(Signal::SIGKILL).unwrap();
+    first.wait().unwrap();
+    drop(first);
+    busy.remove(Duration::from_secs(5)).unwrap();
+}
