@@ -159,6 +159,7 @@ fn make(ctx: &Ctx, args: &cli::Create) -> Result<Made, Error> {
         rootfs,
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: created.cgroup().map(|c| c.path().to_owned()),
+        cgroup_parents_made: created.cgroup_parents_made(),
         created: state::now_rfc3339(),
         exec_fifo: fifo,
         owner: nix::unistd::geteuid().as_raw(),
@@ -375,25 +376,43 @@ pub fn kill(ctx: &Ctx, args: &cli::Kill) -> Result<(), Error> {
     }
 }
 
-/// Removes the container's cgroup, when it had one and it is still there.
+/// Removes the container's cgroup, when it had one and it is still there, then the parents
+/// `create` made for it (deepest first, each only when empty: another container's group in
+/// one keeps it).
 fn remove_cgroup(st: &State) -> Result<(), Error> {
     let Some(path) = &st.cgroup else {
         return Ok(());
     };
-    if !path.exists() {
-        return Ok(());
+    if path.exists() {
+        let cg = Cgroup::open(path)?;
+        let name = path
+            .file_name()
+            .ok_or_else(|| Error::msg(format!("{}: not a cgroup of ours", path.display())))?;
+        match cg.parent()? {
+            Some(parent) => parent.remove_child(name, KILL_TIMEOUT)?,
+            None => {
+                return Err(Error::msg(format!(
+                    "{}: the root cgroup is not removed",
+                    path.display()
+                )))
+            }
+        }
     }
-    let cg = Cgroup::open(path)?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::msg(format!("{}: not a cgroup of ours", path.display())))?;
-    match cg.parent()? {
-        Some(parent) => Ok(parent.remove_child(name, KILL_TIMEOUT)?),
-        None => Err(Error::msg(format!(
-            "{}: the root cgroup is not removed",
-            path.display()
-        ))),
+    for parent in &st.cgroup_parents_made {
+        match std::fs::remove_dir(parent) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // EBUSY: it holds another group or a process now; keep it and the ones above.
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => break,
+            Err(e) => {
+                return Err(Error::msg(format!(
+                    "rmdir {} (a parent cgroup create made): {e}",
+                    parent.display()
+                )))
+            }
+        }
     }
+    Ok(())
 }
 
 /// `delete`: a stopped container (with --force, a created or running one killed first).

@@ -140,7 +140,8 @@ pub(crate) fn refuse(what: &'static str, reason: impl Into<String>) -> contain::
 ///   maskedPaths/readonlyPaths, seccomp, devices (nodes), rootfsPropagation, personality
 ///   (domain `LINUX`/`LINUX32` and flags by their kernel names, unknown ones refused).
 /// - `linux.resources` and `cgroupsPath`: cgroup v2 limits (with `unified`), device rules;
-///   the cgroup is made under `cgroupsPath`'s parent, not at the path itself (warned).
+///   the cgroup is made at exactly `cgroupsPath` (absolute: below the cgroup v2 mount;
+///   relative: below the parent of the runtime's own cgroup), its missing parents with it.
 ///
 /// Opening a namespace path (to join it) is the only thing it does on the host.
 ///

@@ -490,10 +490,15 @@ unsafe fn setup_inside(
             && plan.security.cap_sets.is_none()
             && plan.uid.is_some_and(|u| u != 0);
         if filter_before_switch {
+            // The profile may deny getcwd (runtime-tools' linux_seccomp), so the working
+            // directory is checked before the filter, as root. The chdir after the identity
+            // switch resolves the same absolute path in the same root with the same
+            // descriptors, so it needs no second check (and gets the user's access check).
+            enter_working_directory(plan, true)?;
             install_seccomp(plan.security)?;
         }
         switch_identity(plan)?;
-        enter_working_directory(plan)?;
+        enter_working_directory(plan, !filter_before_switch)?;
         if plan.pty_socket >= 0 {
             open_pty_inside(plan)?;
         }
@@ -781,14 +786,15 @@ unsafe fn give_stdio_to_user(plan: &ChildPlan<'_>) -> Step {
     Ok(())
 }
 
-/// `chdir`, then, with a rootfs, the check that the directory is inside it.
-unsafe fn enter_working_directory(plan: &ChildPlan<'_>) -> Step {
+/// `chdir`, then, with `check` and a root the directory must be inside (a rootfs, or an
+/// entered mount namespace), the check that it is.
+unsafe fn enter_working_directory(plan: &ChildPlan<'_>, check: bool) -> Step {
     if let Some(cwd) = plan.cwd {
         // SAFETY: a NUL-terminated path from the plan.
         unsafe { sys::syscall3(libc::SYS_chdir, cwd.as_ptr() as usize, 0, 0) }
             .at(SetupStage::Chdir)?;
     }
-    if plan.cwd_in_root {
+    if check && plan.cwd_in_root {
         // A directory reached through a host descriptor (/proc/self/fd/N) is outside the
         // new root: refuse to run there (runc CVE-2024-21626).
         rootfs::check_cwd().map_err(|errno| ChildError {

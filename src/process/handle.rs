@@ -200,10 +200,17 @@ impl Child {
     /// Lets go of the process without killing it: its cgroup is kept (returned, no longer
     /// removed), its veth stays, its pidfd and our stdio ends are closed. For
     /// [`Created::detach`](super::Created::detach).
-    pub(crate) fn release(mut self) -> (Pid, Option<Cgroup>) {
+    /// Also the parents made for an exact cgroup path, deepest first
+    /// ([`OwnedCgroup::made_parents`]).
+    pub(crate) fn release(mut self) -> (Pid, Option<Cgroup>, Vec<std::path::PathBuf>) {
         self.released = true;
         std::mem::forget(self.veth.take());
-        (self.pid, self.cgroup.take().map(OwnedCgroup::keep))
+        let made = self
+            .cgroup
+            .as_ref()
+            .map(OwnedCgroup::made_parents)
+            .unwrap_or_default();
+        (self.pid, self.cgroup.take().map(OwnedCgroup::keep), made)
     }
 
     /// Lets go of the process without killing or reaping it, and returns its pid (in the

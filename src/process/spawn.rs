@@ -1307,12 +1307,22 @@ fn create_cgroup(
     Option<crate::cgroup::OwnedCgroup>,
     Vec<crate::cgroup::SkippedLimit>,
 )> {
-    let Some(CgroupPlacement::Create { parent, resources }) = &c.cgroup else {
+    let Some(CgroupPlacement::Create {
+        parent,
+        exact,
+        resources,
+    }) = &c.cgroup
+    else {
         return Ok((None, Vec::new()));
     };
     let best_effort = c.limit_policy == crate::cgroup::LimitPolicy::BestEffort;
-    let (cg, mut skipped) = match c.limit_policy {
-        crate::cgroup::LimitPolicy::BestEffort => {
+    let (cg, mut skipped) = match (c.limit_policy, parent) {
+        (_, Some(path)) if *exact => {
+            let (cg, skipped) =
+                crate::cgroup::place::create_for_container_at(path, resources, best_effort)?;
+            (Some(cg), skipped)
+        }
+        (crate::cgroup::LimitPolicy::BestEffort, _) => {
             crate::cgroup::place::create_for_container_best_effort(parent.as_deref(), resources)?
         }
         _ => (

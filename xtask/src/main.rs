@@ -49,7 +49,7 @@ usage:
       file (copied into the guest at the same absolute path with its shared libraries,
       e.g. target/release/examples/run) or a command the guest's busybox provides (/bin/sh).
   cargo xtask oci-validate [--runtime PATH] [--only REGEX] [--oci-version V] [--timeout S]
-                           [--hide-unified | --no-hide] [--no-root] [-- EXTRA...]
+                           [--hide-unified | --no-hide] [--no-root] [--vm] [-- EXTRA...]
       Runs the opencontainers/runtime-tools validation suite (validation/*/*.go, TAP) on
       this host, as root, and prints a line per test file (PASS/FAIL, assertions passed,
       failed and skipped, seconds, why) and the totals; exit 0 iff every file passed. The
@@ -69,8 +69,14 @@ usage:
                          file (crun 1.8 refuses hybrid hosts otherwise; default for crun*)
         --no-hide        never do that
         --no-root        no --root flag (a runtime without runc's global --root)
+        --vm             run the files in the qemu guest (pure cgroup v2, Debian's kernel;
+                         no root needed here): the runtime (with its libraries), this
+                         xtask, util-linux's unshare, GNU tar, the stripped test programs
+                         ($RTT/vm/bin), runtimetest and the rootfs tarball are copied in;
+                         the same lines and totals, TAP back in $RTT/results/NAME-vm-STAMP
           cargo xtask oci-validate --only 'state|kill'
           cargo xtask oci-validate --runtime crun --oci-version 1.0.2
+          cargo xtask oci-validate --vm --only '^linux_cgroups'
 
 VM options:
   --mem MIB            guest memory (default 1024, more for large payloads)
