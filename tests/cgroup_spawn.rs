@@ -604,3 +604,183 @@ fn stale_groups_of_dead_runs_are_swept() {
     );
     foreign.remove(Duration::from_secs(5)).unwrap();
 }
+
+/// The cgroup v2 mount point.
+fn v2_mount() -> PathBuf {
+    HostCgroups::detect()
+        .unwrap()
+        .v2_mount()
+        .unwrap()
+        .mount_point
+        .clone()
+}
+
+/// pids.max 17 where the host offers pids on cgroup v2 (the guest does), else no limit.
+fn pids_17(test: &str) -> (Resources, bool) {
+    match available(Controller::Pids) {
+        Ok(()) => (Resources::new().pids_max(17), true),
+        Err(e) => {
+            assert!(!in_vm(), "{e}");
+            eprintln!("{test}: no pids on cgroup v2 ({e}): placement checked without a limit");
+            (Resources::new(), false)
+        }
+    }
+}
+
+/// The pid is in `cg`, and pids.max is 17 there when the limit was asked for.
+fn assert_placed(child: &contain::process::Child, cg: &Path, limited: bool) {
+    let procs = std::fs::read_to_string(cg.join("cgroup.procs")).unwrap();
+    assert!(
+        procs.lines().any(|l| l == child.pid().to_string()),
+        "{} not in {}: {procs}",
+        child.pid(),
+        cg.display()
+    );
+    if limited {
+        let max = std::fs::read_to_string(cg.join("pids.max")).unwrap();
+        assert_eq!(max.trim(), "17", "{}", cg.display());
+    }
+}
+
+/// OCI's `linux.cgroupsPath` with an absolute path: the group is made at exactly that path
+/// below the mount, its missing parents on the way (and the controllers down the path); the
+/// parents made go with the child, the one that existed stays.
+#[test]
+fn cgroup_path_absolute_is_exact_and_only_made_parents_go_with_the_child() {
+    let test = "cgroup_path_absolute_is_exact_and_only_made_parents_go_with_the_child";
+    if !is_root(test) {
+        return;
+    }
+    let existing = test_group("exact", &[Controller::Pids]);
+    let rel = existing.path().strip_prefix(v2_mount()).unwrap().to_owned();
+    let (limits, limited) = pids_17(test);
+    let mut child = Container::new("sleep")
+        .arg("30")
+        .resources(limits)
+        .cgroup_path(Path::new("/").join(&rel).join("made-a/made-b/leaf"))
+        .spawn()
+        .unwrap();
+    let cg = child.cgroup().expect("a cgroup").path().to_owned();
+    assert_eq!(cg, existing.path().join("made-a/made-b/leaf"));
+    assert_placed(&child, &cg, limited);
+    child.kill(Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    drop(child);
+    assert!(
+        !existing.path().join("made-a").exists(),
+        "made parents left"
+    );
+    assert!(existing.path().is_dir(), "an existing parent was removed");
+    existing.remove(Duration::from_secs(5)).unwrap();
+}
+
+/// A relative `cgroupsPath` is below the parent of our own cgroup (which holds us and so
+/// cannot enable controllers), or below our own when it is the top, as runc's v2 driver.
+#[test]
+fn cgroup_path_relative_is_below_the_parent_of_our_own_cgroup() {
+    let test = "cgroup_path_relative_is_below_the_parent_of_our_own_cgroup";
+    if !is_root(test) {
+        return;
+    }
+    let own = Cgroup::own().unwrap();
+    let base = match own.parent().unwrap() {
+        Some(parent) => parent.path().to_owned(),
+        None => own.path().to_owned(),
+    };
+    let name = format!("contain-test-rel-{}", std::process::id());
+    let (limits, limited) = pids_17(test);
+    let mut child = Container::new("sleep")
+        .arg("30")
+        .resources(limits)
+        .cgroup_path(format!("{name}/inner"))
+        .spawn()
+        .unwrap();
+    let cg = child.cgroup().expect("a cgroup").path().to_owned();
+    assert_eq!(cg, base.join(&name).join("inner"));
+    assert_placed(&child, &cg, limited);
+    child.kill(Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    drop(child);
+    assert!(!base.join(&name).exists(), "the made parent was left");
+}
+
+/// An existing group at the path that holds processes is refused (and left alone); an
+/// empty one is taken over, and goes with the child. `..` is refused.
+#[test]
+fn cgroup_path_refuses_a_populated_group_and_takes_over_an_empty_one() {
+    let test = "cgroup_path_refuses_a_populated_group_and_takes_over_an_empty_one";
+    if !is_root(test) {
+        return;
+    }
+    let existing = test_group("busy", &[]);
+    let abs = Path::new("/").join(existing.path().strip_prefix(v2_mount()).unwrap());
+    let mut first = Container::new("sleep")
+        .arg("30")
+        .cgroup(existing.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let e = Container::new("true")
+        .cgroup_path(&abs)
+        .spawn()
+        .expect_err("a populated group must be refused");
+    assert!(
+        matches!(e, Error::Config { .. }) && e.to_string().contains("holds processes"),
+        "{e}"
+    );
+    first.kill(Signal::SIGKILL).unwrap();
+    first.wait().unwrap();
+    drop(first);
+    assert!(existing.path().is_dir());
+
+    let mut second = Container::new("true").cgroup_path(&abs).spawn().unwrap();
+    assert_eq!(second.cgroup().unwrap().path(), existing.path());
+    assert!(second.wait().unwrap().success());
+    drop(second);
+    assert!(
+        !existing.path().exists(),
+        "the adopted group stays ours to remove"
+    );
+    existing.remove(Duration::from_secs(5)).unwrap();
+
+    let e = Container::new("true")
+        .cgroup_path("a/../b")
+        .spawn()
+        .expect_err("`..` must be refused");
+    assert!(matches!(e, Error::Config { .. }), "{e}");
+}
+
+/// A parent on the path that holds processes cannot enable the controllers the limits need
+/// (cgroup v2's "no internal processes" rule): the error says so, and nothing is made.
+#[test]
+fn cgroup_path_through_a_parent_with_processes_names_the_rule() {
+    let test = "cgroup_path_through_a_parent_with_processes_names_the_rule";
+    if !is_root(test) {
+        return;
+    }
+    let (limits, limited) = pids_17(test);
+    if !limited {
+        eprintln!("{test}: no controller to enable here; not run");
+        return;
+    }
+    let busy = test_group("busyparent", &[]);
+    let abs = Path::new("/").join(busy.path().strip_prefix(v2_mount()).unwrap());
+    let mut first = Container::new("sleep")
+        .arg("30")
+        .cgroup(busy.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let e = Container::new("true")
+        .resources(limits)
+        .cgroup_path(abs.join("made/leaf"))
+        .spawn()
+        .expect_err("a parent with processes cannot enable pids");
+    assert!(
+        matches!(e, Error::Unsupported { .. }) && e.to_string().contains("no internal processes"),
+        "{e}"
+    );
+    assert!(!busy.path().join("made").exists(), "a made parent was left");
+    first.kill(Signal::SIGKILL).unwrap();
+    first.wait().unwrap();
+    drop(first);
+    busy.remove(Duration::from_secs(5)).unwrap();
+}

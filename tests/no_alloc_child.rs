@@ -782,6 +782,110 @@ fn stacks_of_layers_allocate_nothing_in_the_child() {
     }
 }
 
+/// `Container::enter` (OCI's exec): setns(pidfd) into every namespace of a running container
+/// (a user namespace among them), its cgroup, its pty, a uid from its passwd; and the failed
+/// enter (a program missing inside, a cwd outside the root) reports without allocating.
+#[test]
+fn entering_a_running_container_allocates_nothing_in_the_child() {
+    use contain::cgroup::Resources;
+    use contain::process::Target;
+    const TEST: &str = "entering_a_running_container_allocates_nothing_in_the_child";
+    if !is_root(TEST) {
+        return;
+    }
+    let image = BusyboxRootfs::new("noalloc-enter");
+    let v2 = contain::cgroup::HostCgroups::detect()
+        .ok()
+        .is_some_and(|h| h.v2_mount().is_ok());
+    let mut target = Container::new("sleep")
+        .arg("60")
+        .namespaces(Namespaces::all())
+        .uid_map(&[IdMap::new(0, 0, 65_536)])
+        .gid_map(&[IdMap::new(0, 0, 65_536)])
+        .hostname("entered")
+        .rootfs(Rootfs::new(image.root()))
+        .stdin(Stdio::Null);
+    if v2 {
+        target = target.resources(Resources::new());
+    }
+    let mut target = target.spawn().unwrap();
+    let enter = || Target::from_pidfd(target.pidfd()).unwrap();
+    let o = output(
+        Container::new("sh")
+            .args(["-c", "hostname; id -u; pwd; exit 7"])
+            .user("nobody".parse().unwrap())
+            .current_dir("/tmp")
+            .enter(enter()),
+    );
+    assert_eq!(o.status.code(), Some(7), "{o:?}");
+    assert_eq!(stdout(&o), "entered\n65534\n/tmp");
+    // With a pty opened inside (the child sends its master over a socket).
+    let mut child = Container::new("true")
+        .tty(true)
+        .enter(enter())
+        .spawn()
+        .unwrap();
+    // Held until it has exited: a master closed earlier would hang it up (SIGHUP).
+    let master = child.take_tty();
+    assert!(master.is_some());
+    assert!(child.wait().unwrap().success());
+    drop(master);
+    let e = Container::new("/no/such/program")
+        .enter(enter())
+        .spawn()
+        .unwrap_err();
+    assert_exec_failed(&e);
+    let e = Container::new("true")
+        .current_dir("/proc/self/fd/0")
+        .stdin(std::fs::File::open("/").unwrap())
+        .enter(enter())
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Sys { syscall, .. } if syscall.starts_with("getcwd")),
+        "{e}"
+    );
+    target.kill(Signal::SIGKILL).unwrap();
+    target.wait().unwrap();
+}
+
+/// A rootless `Container::enter` of a PID namespace: the child enters the container's user
+/// and PID namespaces, forks the command's process (CLONE_PARENT) and sends its pid and
+/// pidfd over a socket: none of it allocates (run as nobody by the root test).
+#[test]
+fn a_rootless_enter_that_forks_allocates_nothing_in_the_child() {
+    use contain::process::Target;
+    const TEST: &str = "a_rootless_enter_that_forks_allocates_nothing_in_the_child";
+    if common::role().is_some() {
+        let mut target = Container::new("sleep")
+            .arg("60")
+            .namespaces(Namespaces::USER | Namespaces::PID | Namespaces::UTS)
+            .hostname("forked")
+            .stdin(Stdio::Null)
+            .spawn()
+            .unwrap();
+        let o = output(
+            Container::new("sh")
+                .args(["-c", "hostname; exit 7"])
+                .enter(Target::from_pidfd(target.pidfd()).unwrap()),
+        );
+        assert_eq!(o.status.code(), Some(7), "{o:?}");
+        assert_eq!(stdout(&o), "forked");
+        let e = Container::new("/no/such/program")
+            .enter(Target::from_pidfd(target.pidfd()).unwrap())
+            .spawn()
+            .unwrap_err();
+        assert_exec_failed(&e);
+        target.kill(Signal::SIGKILL).unwrap();
+        target.wait().unwrap();
+        return;
+    }
+    if !is_root(TEST) {
+        return;
+    }
+    common::assert_passes_as_nobody(TEST, "nobody", false);
+}
+
 #[test]
 fn personality_console_size_and_a_late_filter_allocate_nothing_in_the_child() {
     use contain::process::{Personality, PersonalityDomain, WindowSize};

@@ -463,10 +463,6 @@ fn joins_the_namespaces_of_another_container() {
             "{kind:?}"
         );
     }
-    // The joiner made itself non-dumpable while it ran our binary in the joined PID
-    // namespace, on our shared memory: our own flag is back.
-    // SAFETY: prctl(PR_GET_DUMPABLE) takes no pointers.
-    assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }, 1);
     // Our own thread's pid_for_children was restored after the spawn.
     let mine = std::fs::read_link("/proc/thread-self/ns/pid_for_children").unwrap();
     assert_eq!(
@@ -643,4 +639,46 @@ fn a_failed_setup_with_a_tty_reports_its_own_error() {
         assert_eq!(e.errno(), Some(contain::Errno::ENOTDIR), "init {init}: {e}");
         assert!(!e.to_string().contains("recvmsg"), "init {init}: {e}");
     }
+}
+
+#[test]
+fn joining_a_pid_namespace_gives_the_callers_dumpable_flag_back() {
+    // The joiner makes itself non-dumpable while it runs our binary in the joined PID
+    // namespace, on our shared memory; our own flag must be back after the spawn. Other
+    // tests' spawns in this process change it meanwhile, so the check runs alone, in a
+    // second run of this binary with only this test.
+    let name = "joining_a_pid_namespace_gives_the_callers_dumpable_flag_back";
+    if !is_root(name) {
+        return;
+    }
+    if common::role().as_deref() != Some("alone") {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([name, "--exact", "--test-threads", "1", "--nocapture"])
+            .env("CONTAIN_TEST_ROLE", "alone")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    // SAFETY: prctl(PR_GET_DUMPABLE) takes no pointers.
+    assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }, 1);
+    let mut first = Container::new("sleep")
+        .arg("30")
+        .namespaces(Namespaces::PID | Namespaces::MOUNT)
+        .spawn()
+        .unwrap();
+    let mut second = Container::new("true")
+        .join(Namespace::of_pid(first.pid(), Namespaces::PID).unwrap())
+        .spawn()
+        .unwrap();
+    assert!(second.wait().unwrap().success());
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }, 1);
+    first.kill(Signal::SIGKILL).unwrap();
+    first.wait().unwrap();
 }

@@ -70,6 +70,8 @@ pub enum Command {
     Pause(Id),
     /// Thaw a paused container.
     Resume(Id),
+    /// Run a new process inside a running container.
+    Exec(Exec),
     /// Change a created, running or paused container's cgroup limits.
     Update(Update),
 }
@@ -104,6 +106,62 @@ pub struct Create {
     pub no_new_keyring: bool,
     /// The container id.
     pub id: String,
+}
+
+/// `exec` (runc's flags; see `exec.rs` for how they apply).
+#[derive(Debug, Args)]
+pub struct Exec {
+    /// An OCI `process` object (config.md#process) in a JSON file (`-`: stdin) to run; the
+    /// flags that shape the process are then ignored.
+    #[arg(long, short = 'p', value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    /// Return once the process runs (its exit goes to our subreaper).
+    #[arg(long, short = 'd')]
+    pub detach: bool,
+    /// Write the process's host pid here (no newline; written atomically).
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// A unix socket to which the pty master is sent (SCM_RIGHTS) with --tty.
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Give the process a pseudo-terminal.
+    #[arg(long, short = 't')]
+    pub tty: bool,
+    /// The working directory in the container.
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Set an environment variable (repeatable).
+    #[arg(long, short = 'e', value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Run as UID[:GID] (numbers).
+    #[arg(long, short = 'u', value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// Add a supplementary group (repeatable).
+    #[arg(long, short = 'g', value_name = "GID")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability (repeatable; CAP_NET_ADMIN or NET_ADMIN).
+    #[arg(long, short = 'c', value_name = "CAP")]
+    pub cap: Vec<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// Pass fds 3 .. 3+N-1 on to the process.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+    /// The SELinux label (not supported: a warning).
+    #[arg(long, short = 'l', value_name = "LABEL")]
+    pub process_label: Option<String>,
+    /// The AppArmor profile (not supported: a warning).
+    #[arg(long, value_name = "PROFILE")]
+    pub apparmor: Option<String>,
+    /// Exec into a paused container too.
+    #[arg(long)]
+    pub ignore_paused: bool,
+    /// The container id.
+    pub id: String,
+    /// The command and its arguments (without --process).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
 /// `kill`.

@@ -29,7 +29,7 @@ pub struct Ctx {
 
 /// The config `create` saved (ROOT/ID/config.json): what `start` and `delete` run hooks
 /// from, whatever the bundle's config.json says now.
-fn saved_config(dir: &Path) -> Result<Spec, Error> {
+pub(crate) fn saved_config(dir: &Path) -> Result<Spec, Error> {
     let path = dir.join("config.json");
     Spec::load(&path).map_err(|e| Error::msg(format!("{}: {e}", path.display())))
 }
@@ -78,7 +78,7 @@ impl Drop for DirGuard<'_> {
 }
 
 /// Sends `fd` over the unix socket at `path` with SCM_RIGHTS (runc's --console-socket).
-fn send_console(path: &Path, fd: &OwnedFd) -> Result<(), Error> {
+pub(crate) fn send_console(path: &Path, fd: &OwnedFd) -> Result<(), Error> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     let sock = UnixStream::connect(path).map_err(|e| Error::io("connect", path, e))?;
     let fds = [fd.as_raw_fd()];
@@ -123,17 +123,6 @@ fn make(ctx: &Ctx, args: &cli::Create) -> Result<Made, Error> {
             "process.terminal is set: a --console-socket is needed to hand the terminal over",
         ));
     }
-    for (which, list) in [
-        (
-            "createContainer",
-            hook_list(&spec, |h| h.create_container()),
-        ),
-        ("startContainer", hook_list(&spec, |h| h.start_container())),
-    ] {
-        if !list.is_empty() {
-            log::warn(&format!("{which} hooks are not supported yet: not run"));
-        }
-    }
     let mut container = container_for(&bundle, &spec)?.parent_death_signal(None);
     for fd in 3..3 + args.preserve_fds as i32 {
         // SAFETY: fd is only borrowed for the dup; --preserve-fds says the caller passed it
@@ -170,6 +159,7 @@ fn make(ctx: &Ctx, args: &cli::Create) -> Result<Made, Error> {
         rootfs,
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: created.cgroup().map(|c| c.path().to_owned()),
+        cgroup_parents_made: created.cgroup_parents_made(),
         created: state::now_rfc3339(),
         exec_fifo: fifo,
         owner: nix::unistd::geteuid().as_raw(),
@@ -180,6 +170,14 @@ fn make(ctx: &Ctx, args: &cli::Create) -> Result<Made, Error> {
         "createRuntime",
         &hook_list(&spec, |h| h.create_runtime()),
         &json,
+    )?;
+    // In the container's namespaces, entered from its parked process (runtime.md#lifecycle
+    // step 5); a failure ends the create (the parked process is killed, the state removed).
+    hooks::run_in(
+        "createContainer",
+        &hook_list(&spec, |h| h.create_container()),
+        &json,
+        created.pidfd(),
     )?;
     if let Some(path) = &args.pid_file {
         state::write_atomic(path, pid.to_string().as_bytes())?;
@@ -271,6 +269,23 @@ pub fn start(ctx: &Ctx, id: &str) -> Result<(), Error> {
         let _ = finish_delete(&locked, &st);
         return Err(e);
     }
+    // After start is called, before the program runs (runtime.md#lifecycle step 7): in the
+    // namespaces of the parked process, which waits on the fifo until the byte below.
+    let start_container = hook_list(&spec, |h| h.start_container());
+    if !start_container.is_empty() {
+        let entered = match open_pid(&st)? {
+            Some(pidfd) => hooks::run_in("startContainer", &start_container, &json, pidfd.as_fd()),
+            None => Err(Error::msg(format!(
+                "cannot start container {id}: it has stopped"
+            ))),
+        };
+        if let Err(e) = entered {
+            let _ = kill_and_wait(&st);
+            let _ = remove_cgroup(&st);
+            let _ = finish_delete(&locked, &st);
+            return Err(e);
+        }
+    }
     // Our own reader of the fifo: it sees POLLHUP once no writer is left, i.e. once the
     // parked process (which holds it read-write) has closed it, right before its exec.
     let exec_seen = nix::fcntl::open(
@@ -361,25 +376,43 @@ pub fn kill(ctx: &Ctx, args: &cli::Kill) -> Result<(), Error> {
     }
 }
 
-/// Removes the container's cgroup, when it had one and it is still there.
+/// Removes the container's cgroup, when it had one and it is still there, then the parents
+/// `create` made for it (deepest first, each only when empty: another container's group in
+/// one keeps it).
 fn remove_cgroup(st: &State) -> Result<(), Error> {
     let Some(path) = &st.cgroup else {
         return Ok(());
     };
-    if !path.exists() {
-        return Ok(());
+    if path.exists() {
+        let cg = Cgroup::open(path)?;
+        let name = path
+            .file_name()
+            .ok_or_else(|| Error::msg(format!("{}: not a cgroup of ours", path.display())))?;
+        match cg.parent()? {
+            Some(parent) => parent.remove_child(name, KILL_TIMEOUT)?,
+            None => {
+                return Err(Error::msg(format!(
+                    "{}: the root cgroup is not removed",
+                    path.display()
+                )))
+            }
+        }
     }
-    let cg = Cgroup::open(path)?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::msg(format!("{}: not a cgroup of ours", path.display())))?;
-    match cg.parent()? {
-        Some(parent) => Ok(parent.remove_child(name, KILL_TIMEOUT)?),
-        None => Err(Error::msg(format!(
-            "{}: the root cgroup is not removed",
-            path.display()
-        ))),
+    for parent in &st.cgroup_parents_made {
+        match std::fs::remove_dir(parent) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // EBUSY: it holds another group or a process now; keep it and the ones above.
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => break,
+            Err(e) => {
+                return Err(Error::msg(format!(
+                    "rmdir {} (a parent cgroup create made): {e}",
+                    parent.display()
+                )))
+            }
+        }
     }
+    Ok(())
 }
 
 /// `delete`: a stopped container (with --force, a created or running one killed first, and
@@ -492,7 +525,16 @@ pub fn run(ctx: &Ctx, args: &cli::Run) -> Result<i32, Error> {
         spec,
     } = made;
     let json = st.oci_json().to_string();
-    if let Err(e) = hooks::run("prestart", &hook_list(&spec, |h| h.prestart()), &json) {
+    let hooked =
+        hooks::run("prestart", &hook_list(&spec, |h| h.prestart()), &json).and_then(|()| {
+            hooks::run_in(
+                "startContainer",
+                &hook_list(&spec, |h| h.start_container()),
+                &json,
+                created.pidfd(),
+            )
+        });
+    if let Err(e) = hooked {
         drop(created);
         let _ = locked.remove();
         return Err(e);
@@ -668,7 +710,10 @@ pub fn features() -> serde_json::Value {
     serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": state::OCI_VERSION,
-        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
+        "hooks": [
+            "prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+            "poststop"
+        ],
         "mountOptions": [
             "bind", "rbind", "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
             "private", "rprivate", "shared", "rshared", "slave", "rslave",

@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod exec;
 mod hooks;
 mod log;
 mod state;
@@ -83,6 +84,10 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Ps(a) => commands::ps(&ctx, &a)?,
         Command::Pause(a) => commands::freeze(&ctx, &a.id, true)?,
         Command::Resume(a) => commands::freeze(&ctx, &a.id, false)?,
+        Command::Exec(a) => {
+            let code = exec::exec(&ctx, &a)?;
+            return Ok(u8::try_from(code).unwrap_or(255));
+        }
         Command::Update(a) => update::update(&ctx, &a)?,
     }
     Ok(0)

@@ -140,7 +140,8 @@ pub(crate) fn refuse(what: &'static str, reason: impl Into<String>) -> contain::
 ///   maskedPaths/readonlyPaths, seccomp, devices (nodes), rootfsPropagation, personality
 ///   (domain `LINUX`/`LINUX32` and flags by their kernel names, unknown ones refused).
 /// - `linux.resources` and `cgroupsPath`: cgroup v2 limits (with `unified`), device rules;
-///   the cgroup is made under `cgroupsPath`'s parent, not at the path itself (warned).
+///   the cgroup is made at exactly `cgroupsPath` (absolute: below the cgroup v2 mount;
+///   relative: below the parent of the runtime's own cgroup), its missing parents with it.
 ///
 /// Opening a namespace path (to join it) is the only thing it does on the host.
 ///
@@ -223,4 +224,27 @@ pub fn container(bundle: &Path, spec: &Spec) -> contain::Result<(Container, Warn
         warn.say("vm: ignored (this runtime runs containers, not virtual machines)");
     }
     Ok((c, warn.0))
+}
+
+/// The process `exec` starts in a running container (runc's `exec`), before
+/// [`contain::process::Container::enter`]: `process` mapped as [`container`] maps
+/// config.json's (args, env, cwd, user, terminal, capabilities, rlimits, noNewPrivileges),
+/// with the container's seccomp profile from its saved `linux` (as runc gives an exec'd
+/// process the container's filter). The container's device rules are not repeated: they are
+/// attached to its cgroup, which the process joins. Nothing of `root`, `mounts`, `hostname`
+/// or namespaces applies: those are the running container's.
+///
+/// # Errors
+///
+/// Those of [`container`] for the `process` fields and `linux.seccomp`.
+pub fn exec_process(
+    process: &oci_spec::runtime::Process,
+    linux: Option<&oci_spec::runtime::Linux>,
+) -> contain::Result<(Container, Warnings)> {
+    let mut warn = Warn::default();
+    let (c, mut security) = process::container(Some(process), &mut warn)?;
+    if let Some(linux) = linux {
+        security.seccomp = linux::seccomp(linux)?;
+    }
+    Ok((c.security(security), warn.0))
 }

@@ -42,6 +42,11 @@ pub struct State {
     pub annotations: HashMap<String, String>,
     /// The container's cgroup, when `create` made one.
     pub cgroup: Option<PathBuf>,
+    /// The parents of `cgroup` that `create` made for `linux.cgroupsPath`, deepest first:
+    /// `delete` removes them after it, each only when empty (runtime.md#delete: what create
+    /// made goes, what existed stays).
+    #[serde(default)]
+    pub cgroup_parents_made: Vec<PathBuf>,
     /// When `create` finished, RFC 3339 UTC.
     pub created: String,
     /// The exec fifo `start` writes to.

@@ -759,3 +759,96 @@ fn ps_lists_the_containers_processes_and_list_shows_it() {
         assert!(!alive, "{p} survived delete --force");
     }
 }
+
+/// A cgroup directory removed (when empty) on drop.
+struct CgroupDir(PathBuf);
+
+impl Drop for CgroupDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// `linux.cgroupsPath` is the container's cgroup exactly (runtime-tools and containerd read
+/// it there): the pid is in that group at `create`; `delete` removes it and the parent create
+/// made, not the parent that existed (runtime.md#delete, delete_only_create_resources).
+#[test]
+fn cgroups_path_is_exact_and_delete_removes_only_what_create_made() {
+    if !is_root("cgroups_path_is_exact_and_delete_removes_only_what_create_made") {
+        return;
+    }
+    let mount = contain::cgroup::HostCgroups::detect()
+        .unwrap()
+        .v2_mount()
+        .unwrap()
+        .mount_point
+        .clone();
+    let name = format!("contain-oci-test-{}", std::process::id());
+    let existing = CgroupDir(mount.join(&name));
+    std::fs::create_dir(&existing.0).unwrap();
+    let b = Bundle::new("cgpath", &["sleep", "30"]);
+    let cgroups_path = format!("/{name}/made/ctr");
+    b.config_with(
+        &["sleep", "30"],
+        serde_json::json!({"linux": {
+            "cgroupsPath": cgroups_path,
+            "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}]
+        }}),
+    );
+    let out = b.dir.0.join("out");
+    let c = b.create("cg", &out);
+    assert!(c.status.success(), "create: {}", text(&c.stderr));
+    assert!(
+        !text(&c.stderr).contains("cgroupsPath"),
+        "{}",
+        text(&c.stderr)
+    );
+    let pid = b.state("cg")["pid"].as_i64().unwrap();
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let v2 = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or("");
+    assert_eq!(v2, cgroups_path, "{own}");
+    let procs = std::fs::read_to_string(existing.0.join("made/ctr/cgroup.procs")).unwrap();
+    assert!(procs.lines().any(|l| l == pid.to_string()), "{procs}");
+    let d = b.oci(&["delete", "--force", "cg"]);
+    assert!(d.status.success(), "delete: {}", text(&d.stderr));
+    assert!(
+        !existing.0.join("made").exists(),
+        "the parent create made is left"
+    );
+    assert!(existing.0.is_dir(), "the parent that existed was removed");
+}
+
+/// A profile that denies getcwd (runtime-tools' linux_seccomp) does not stop the container:
+/// without noNewPrivileges the filter is installed before the identity switch, and the
+/// working directory check (CVE-2024-21626) runs before it.
+#[test]
+fn a_seccomp_profile_denying_getcwd_still_starts_the_container() {
+    if !is_root("a_seccomp_profile_denying_getcwd_still_starts_the_container") {
+        return;
+    }
+    let b = Bundle::new("getcwd", &[]);
+    b.config_with(
+        &["sh", "-c", "echo started"],
+        serde_json::json!({"linux": {
+            "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}],
+            "seccomp": {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]
+            }
+        }}),
+    );
+    let out = b.dir.0.join("out");
+    let c = b.create("gc", &out);
+    assert!(c.status.success(), "create: {}", text(&c.stderr));
+    let pid = b.state("gc")["pid"].as_i64().unwrap();
+    let s = b.oci(&["start", "gc"]);
+    assert!(s.status.success(), "start: {}", text(&s.stderr));
+    wait_exit(pid);
+    assert_eq!(text(&std::fs::read(&out).unwrap()), "started\n");
+    let d = b.oci(&["delete", "gc"]);
+    assert!(d.status.success(), "delete: {}", text(&d.stderr));
+}

@@ -1278,6 +1278,9 @@ struct Owned {
     cgroup: Cgroup,
     parent: Cgroup,
     name: OsString,
+    /// Ancestors made on the way to it (an exact path, `Container::cgroup_path`), deepest
+    /// first, each as (the group it was made in, its name): removed after it when empty.
+    made_parents: Vec<(Cgroup, OsString)>,
 }
 
 impl OwnedCgroup {
@@ -1287,8 +1290,34 @@ impl OwnedCgroup {
                 cgroup,
                 parent,
                 name,
+                made_parents: Vec::new(),
             }),
         }
+    }
+
+    /// Records the ancestors that were made for this group (deepest first, each as the group
+    /// it was made in and its name): [`remove`](Self::remove) and `Drop` remove them after
+    /// the group, each only when empty.
+    pub(crate) fn with_made_parents(mut self, made: Vec<(Cgroup, OsString)>) -> Self {
+        if let Some(o) = self.inner.as_mut() {
+            o.made_parents = made;
+        }
+        self
+    }
+
+    /// The ancestors that were created together with this group (by
+    /// [`Container::cgroup_path`](crate::process::Container::cgroup_path), for the missing
+    /// parents of the exact path), deepest first; empty for a group made in an existing
+    /// parent. [`remove`](Self::remove) and `Drop` remove them after the group, each only when
+    /// it is empty (a group another container made in one meanwhile keeps it). After
+    /// [`keep`](Self::keep), removing them is the caller's: an OCI runtime records them at
+    /// `create` for its `delete`.
+    pub fn made_parents(&self) -> Vec<PathBuf> {
+        self.owned()
+            .made_parents
+            .iter()
+            .map(|(holder, name)| holder.path().join(name))
+            .collect()
     }
 
     /// Leaves the group in place and returns a plain handle on it.
@@ -1357,11 +1386,24 @@ impl Owned {
                     ),
                 ))
             }
-            Err(Errno::ENOENT) => return Ok(()),
+            Err(Errno::ENOENT) => return remove_made_parents(&self.made_parents),
             Err(e) => return Err(Error::sys_path("fstatat", self.cgroup.path(), e)),
         }
-        remove_tree(&self.parent, &self.name, self.cgroup, timeout)
+        let made = self.made_parents;
+        remove_tree(&self.parent, &self.name, self.cgroup, timeout)?;
+        remove_made_parents(&made)
     }
+}
+
+/// Removes the ancestors made with a group, deepest first, stopping at the first that is not
+/// empty (it holds another group or a process).
+fn remove_made_parents(made: &[(Cgroup, OsString)]) -> Result<()> {
+    for (holder, name) in made {
+        if !remove_if_empty(holder, name)? {
+            break;
+        }
+    }
+    Ok(())
 }
 
 impl Deref for OwnedCgroup {

@@ -21,6 +21,16 @@
 //! when one is not, or the top holds processes (a container's cgroup namespace), or creating
 //! `contain` needs root, the error names the cgroup, the controller and what to do.
 //!
+//! # An exact path
+//!
+//! [`Container::cgroup_path`](crate::process::Container::cgroup_path) (OCI's
+//! `linux.cgroupsPath`) names the container's group itself: absolute below the mount,
+//! relative below the parent of the caller's own cgroup (as runc's cgroup v2 driver). The
+//! missing parents are made and owned with the group (removed after it, each only when
+//! empty); parents that existed are left as they were except for the controllers enabled
+//! down the path, which a parent holding processes refuses ("no internal processes", said in
+//! the error). An existing empty group at the path is taken over; a populated one is refused.
+//!
 //! # Names and sweeping
 //!
 //! A container's group is called `contain-<pid>-<start>-<pidns>-<seq>`: the creating
@@ -37,7 +47,7 @@
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -418,6 +428,38 @@ pub(crate) fn create_for_container_best_effort(
     }
 }
 
+/// The cgroup `spawn` makes for a container at exactly `path`
+/// ([`Container::cgroup_path`](crate::process::Container::cgroup_path); see
+/// [`create_exactly`]), with the limits best effort skipped. Under best effort the controllers
+/// the host lacks are skipped, but the group itself must be made: the caller named it.
+pub(crate) fn create_for_container_at(
+    path: &Path,
+    resources: &Resources,
+    best_effort: bool,
+) -> Result<(OwnedCgroup, Vec<SkippedLimit>)> {
+    if !best_effort {
+        let cg = create_exactly(path, &|name| {
+            CgroupBuilder::new(name).resources(resources.clone())
+        })?;
+        return Ok((cg, Vec::new()));
+    }
+    let host = HostCgroups::detect()?;
+    let mut rest = resources.clone();
+    let mut skipped = Vec::new();
+    for c in resources.controllers() {
+        if let Err(e) = host.check(c) {
+            skipped.extend(rest.skip(c, &without_best_effort_hint(&e)));
+            rest = rest.without(c);
+        }
+    }
+    let controllers = rest.controllers();
+    let cg = create_exactly(path, &|name| {
+        CgroupBuilder::new(name).controllers(&controllers)
+    })?;
+    skipped.extend(rest.apply_best_effort(&cg));
+    Ok((cg, skipped))
+}
+
 /// The entry of [`SkippedLimit`] that says the container runs without a cgroup of its own.
 fn no_cgroup(e: &Error) -> SkippedLimit {
     SkippedLimit {
@@ -483,6 +525,150 @@ fn open_parent(p: &std::path::Path) -> Result<Cgroup> {
         ),
         e => e,
     })
+}
+
+/// Where [`create_exactly`] resolves `path`: the group its components are made in, and the
+/// components (at least one, all plain names).
+///
+/// Absolute: below the cgroup v2 mount point (in a cgroup namespace with its own cgroup2
+/// mount, the namespace's root). Relative: below the *parent* of the caller's own cgroup (the
+/// caller's own cgroup when it is the top of the mount): the caller's own group holds the
+/// caller, so by cgroup v2's "no internal processes" rule it could not enable controllers
+/// for the new groups; runc's cgroup v2 driver (libcontainer/cgroups/fs2) resolves relative
+/// paths the same way.
+fn exact_base(host: &HostCgroups, path: &Path) -> Result<(Cgroup, Vec<OsString>)> {
+    let mut names = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::RootDir => {}
+            Component::Normal(name) => {
+                super::group::check_child_name(name)?;
+                names.push(name.to_owned());
+            }
+            _ => {
+                return Err(Error::config(
+                    "cgroup path",
+                    format!(
+                        "{}: `.` and `..` are not allowed in a cgroup path",
+                        path.display()
+                    ),
+                ))
+            }
+        }
+    }
+    if names.is_empty() {
+        return Err(Error::config(
+            "cgroup path",
+            format!(
+                "{:?} names the top of the hierarchy, not a group of the container's own",
+                path
+            ),
+        ));
+    }
+    let base = if path.is_absolute() {
+        Cgroup::open(&host.v2_mount()?.mount_point)?
+    } else {
+        let own = Cgroup::open(host.own_cgroup_dir()?)?;
+        match own.parent()? {
+            Some(parent) => parent,
+            None => own,
+        }
+    };
+    Ok((base, names))
+}
+
+/// The groups [`create_exactly`] made on its way, removed again (deepest first, each only
+/// when empty) if it fails.
+struct MadeOnTheWay(Vec<(Cgroup, OsString)>);
+
+impl MadeOnTheWay {
+    /// Deepest first, for [`OwnedCgroup::with_made_parents`]; nothing is removed any more.
+    fn take(mut self) -> Vec<(Cgroup, OsString)> {
+        let mut made = std::mem::take(&mut self.0);
+        made.reverse();
+        made
+    }
+}
+
+impl Drop for MadeOnTheWay {
+    fn drop(&mut self) {
+        for (holder, name) in self.0.iter().rev() {
+            if !matches!(remove_if_empty(holder, name), Ok(true)) {
+                break;
+            }
+        }
+    }
+}
+
+/// The container's group at exactly `path` (see [`exact_base`] for absolute and relative
+/// paths): the missing parents are made on the way (and recorded in the result, which removes
+/// them with the group), the controllers `resources` need are enabled down the path
+/// ([`Cgroup::enable_controllers`]: a parent that holds processes cannot enable them, and the
+/// error says so), and the limits are written. An existing last group is taken over when it
+/// holds no process (runc does the same) and refused otherwise; it is then removed with the
+/// container like a new one. `builder_for` makes the builder of the last group from its
+/// name (its resources and controllers).
+pub(crate) fn create_exactly(
+    path: &Path,
+    builder_for: &dyn Fn(OsString) -> CgroupBuilder,
+) -> Result<OwnedCgroup> {
+    let host = HostCgroups::detect()?;
+    let (base, names) = exact_base(&host, path)?;
+    let Some((leaf, parents)) = names.split_last() else {
+        return Err(Error::config("cgroup path", format!("{path:?} is empty")));
+    };
+    let builder = builder_for(leaf.clone());
+    host.check_all(&builder.wanted_controllers())?;
+    let mut made = MadeOnTheWay(Vec::new());
+    let mut cur = base;
+    for name in parents {
+        let next = match cur.child(name) {
+            Ok(next) => next,
+            Err(e) if e.errno() == Some(Errno::ENOENT) => {
+                let at = cur.path().join(name);
+                match stat::mkdirat(
+                    cur.as_fd(),
+                    name.as_os_str(),
+                    Mode::from_bits_truncate(0o755),
+                )
+                .ours()
+                {
+                    Ok(()) => made.0.push((cur.try_clone()?, name.clone())),
+                    // Made by someone else meanwhile: theirs, never removed by us.
+                    Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(Error::sys_path("mkdirat", at, e)),
+                }
+                cur.child(name)?
+            }
+            Err(e) => return Err(e),
+        };
+        cur = next;
+    }
+    let owned = match cur.child(leaf) {
+        Ok(existing) => {
+            let procs = existing.procs()?;
+            if existing.events()?.populated {
+                let shown: Vec<String> = procs.iter().take(8).map(|p| p.to_string()).collect();
+                return Err(Error::config(
+                    "cgroup path",
+                    format!(
+                        "{} exists and holds processes ({}): a container's cgroup must be new \
+                         or empty",
+                        existing.path().display(),
+                        if shown.is_empty() {
+                            "in its descendants".to_owned()
+                        } else {
+                            shown.join(", ")
+                        }
+                    ),
+                ));
+            }
+            builder.adopt_in(&cur)?
+        }
+        Err(e) if e.errno() == Some(Errno::ENOENT) => builder.create_in(&cur)?,
+        Err(e) => return Err(e),
+    };
+    Ok(owned.with_made_parents(made.take()))
 }
 
 /// [`CgroupBuilder::create_in_default`], sweeping the parent first when `sweep`.

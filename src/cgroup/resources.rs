@@ -653,6 +653,18 @@ impl CgroupBuilder {
         Ok(owned)
     }
 
+    /// Takes the existing, empty group `name` of `parent` as if it had been created here:
+    /// enables the controllers in `parent`, applies the limits, and owns it (removed on drop).
+    /// For an exact path whose last group is there already (an OCI runtime's
+    /// `cgroupsPath`, as runc takes an existing empty cgroup). Nothing is removed on failure.
+    pub(crate) fn adopt_in(&self, parent: &Cgroup) -> Result<OwnedCgroup> {
+        super::group::check_child_name(&self.name)?;
+        parent.enable_controllers(&self.wanted_controllers())?;
+        let cg = parent.child(&self.name)?;
+        cg.apply(&self.resources)?;
+        Ok(OwnedCgroup::new(cg, parent.try_clone()?, self.name.clone()))
+    }
+
     /// Creates the group under the caller's own cgroup (from `/proc/self/cgroup`).
     ///
     /// That cgroup holds the caller, so unless it is the root it cannot enable controllers

@@ -104,6 +104,13 @@ pub(crate) struct ChildPlan<'a> {
     pub stdio_owner: Option<(u32, u32)>,
     /// Fds 0-2 are the slave of a pty the parent opened for this container.
     pub own_pty_stdio: bool,
+    /// The working directory must be inside the root after chdir: the child has a root of
+    /// its own (a rootfs, or a mount namespace entered with `Container::enter`).
+    pub cwd_in_root: bool,
+    /// A rootless `Container::enter` of a PID namespace: after the namespaces (the PID one
+    /// among them, for children), fork the process that runs the command (`CLONE_PARENT`)
+    /// and send its pid and pidfd to the parent over this socket, then exit; -1 else.
+    pub fork_socket: RawFd,
     /// The persona for personality(2) ([`Container::personality`](super::Container::personality)).
     pub personality: Option<u32>,
 }
@@ -214,6 +221,37 @@ pub(crate) unsafe extern "C" fn child_main(arg: *mut c_void) -> ! {
         Ok(never) => match never {},
         Err(e) => e.to_wire(),
     };
+    // SAFETY: as report_and_exit requires.
+    unsafe { report_and_exit(plan, head, interpreter) }
+}
+
+/// The entry point of the process [`fork_into_pid_namespace`] forks (with `CLONE_PARENT`, a
+/// child of the caller's, born in the entered PID namespace): the rest of the setup.
+///
+/// # Safety
+/// `arg` points to a [`ChildPlan`] in this process's own copy of the parent's memory.
+unsafe extern "C" fn forked_main(arg: *mut c_void) -> ! {
+    // SAFETY: the forking process passed its plan pointer; the copy of its memory holds it.
+    let plan = unsafe { &*(arg as *const ChildPlan<'_>) };
+    let mut interpreter = [0u8; INTERP_SIZE];
+    // SAFETY: run in the freshly forked process, after the namespaces are entered.
+    let head = match unsafe { setup_forked(plan, &mut interpreter) } {
+        Ok(never) => match never {},
+        Err(e) => e.to_wire(),
+    };
+    // SAFETY: as report_and_exit requires.
+    unsafe { report_and_exit(plan, head, interpreter) }
+}
+
+/// Writes a failed step's report to the error pipe and exits with 127.
+///
+/// # Safety
+/// `plan.err_fd` is this process's error pipe.
+unsafe fn report_and_exit(
+    plan: &ChildPlan<'_>,
+    head: [u32; 4],
+    interpreter: [u8; INTERP_SIZE],
+) -> ! {
     let report = Report { head, interpreter };
     // SAFETY: one write of a local struct (REPORT_SIZE <= PIPE_BUF, so atomic) to our error
     // pipe; if the write fails there is nobody left to tell, and the parent then sees EOF
@@ -284,6 +322,135 @@ unsafe fn setup(
             wait_for_parent(plan)?;
         }
         enter_namespaces(plan)?;
+        if plan.fork_socket >= 0 {
+            return fork_into_pid_namespace(plan);
+        }
+        setup_inside(plan, interpreter)
+    }
+}
+
+/// The setup of the process forked into an entered PID namespace: what a fork does not
+/// inherit (the parent-death signal), then everything after the namespaces.
+///
+/// # Safety
+/// As [`setup`], in the process [`fork_into_pid_namespace`] made.
+unsafe fn setup_forked(
+    plan: &ChildPlan<'_>,
+    interpreter: &mut [u8; INTERP_SIZE],
+) -> Result<std::convert::Infallible, ChildError> {
+    // SAFETY: as in `setup`.
+    unsafe {
+        if plan.undumpable {
+            make_undumpable()?;
+        }
+        set_parent_death_signal(plan)?;
+        setup_inside(plan, interpreter)
+    }
+}
+
+/// Enters the PID namespace a rootless caller cannot put its own children in (its thread
+/// may not set `pid_for_children` without CAP_SYS_ADMIN in its own user namespace): this
+/// process set it while entering the container's user namespace (`setns(pidfd, ...)` with
+/// `CLONE_NEWPID`), and forks the process that runs the command, with `CLONE_PARENT` so that
+/// the caller is its parent (it waits for it through the pidfd sent here). This process then
+/// sends that pid and pidfd to the caller over `plan.fork_socket` and exits 0. Returns only
+/// on failure.
+///
+/// # Safety
+/// As [`setup`], after [`enter_namespaces`].
+unsafe fn fork_into_pid_namespace(
+    plan: &ChildPlan<'_>,
+) -> Result<std::convert::Infallible, ChildError> {
+    let mut pidfd: RawFd = -1;
+    let mut args = sys::CloneArgs {
+        flags: libc::CLONE_PARENT as u64 | sys::CLONE_PIDFD,
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        // With CLONE_PARENT, the exit signal is ours (SIGCHLD); clone3 wants 0 here.
+        exit_signal: 0,
+        ..Default::default()
+    };
+    let arg = plan as *const ChildPlan<'_> as *mut c_void;
+    // SAFETY: no stack given: the new process runs `forked_main` on a copy of this one's
+    // stack and memory (no CLONE_VM), where `plan` stays valid; `pidfd` is a live local.
+    let pid = unsafe { sys::clone3(&mut args, forked_main, arg) }.at(SetupStage::JoinNamespace)?;
+    // SAFETY: sendmsg of a local message (its iovec and control data on this stack) on the
+    // socket the parent prepared; exit_group with an integer.
+    unsafe {
+        if let Err(e) = send_pid_and_fd(plan.fork_socket, pid as i32, pidfd) {
+            let _ = sys::syscall6(
+                libc::SYS_pidfd_send_signal,
+                pidfd as usize,
+                libc::SIGKILL as usize,
+                0,
+                0,
+                0,
+                0,
+            );
+            return Err(ChildError::new(SetupStage::JoinNamespace, e));
+        }
+        let _ = sys::syscall3(libc::SYS_exit_group, 0, 0, 0);
+    }
+    // exit_group does not return; if it somehow did, trap.
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+/// `sendmsg(socket)` of `pid` (4 bytes) with `fd` attached (SCM_RIGHTS).
+///
+/// # Safety
+/// `socket` and `fd` are descriptors of this process.
+unsafe fn send_pid_and_fd(socket: RawFd, pid: i32, fd: RawFd) -> Result<(), Errno> {
+    #[repr(C)]
+    struct Control {
+        header: libc::cmsghdr,
+        fd: RawFd,
+        pad: u32,
+    }
+    let mut control = Control {
+        header: libc::cmsghdr {
+            cmsg_len: std::mem::size_of::<libc::cmsghdr>() + std::mem::size_of::<RawFd>(),
+            cmsg_level: libc::SOL_SOCKET,
+            cmsg_type: libc::SCM_RIGHTS,
+        },
+        fd,
+        pad: 0,
+    };
+    let mut data = pid;
+    let mut iov = libc::iovec {
+        iov_base: &mut data as *mut i32 as *mut c_void,
+        iov_len: std::mem::size_of::<i32>(),
+    };
+    // SAFETY: msghdr is plain data; every field that matters is set below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = &mut control as *mut Control as *mut c_void;
+    msg.msg_controllen = std::mem::size_of::<Control>();
+    // SAFETY: the message and what it points to live on this stack for the call.
+    let sent = unsafe {
+        sys::syscall3(
+            libc::SYS_sendmsg,
+            socket as usize,
+            &msg as *const libc::msghdr as usize,
+            libc::MSG_NOSIGNAL as usize,
+        )
+    }?;
+    match sent {
+        4 => Ok(()),
+        _ => Err(Errno::EIO),
+    }
+}
+
+/// Everything after the namespaces are entered.
+///
+/// # Safety
+/// As [`setup`].
+unsafe fn setup_inside(
+    plan: &ChildPlan<'_>,
+    interpreter: &mut [u8; INTERP_SIZE],
+) -> Result<std::convert::Infallible, ChildError> {
+    // SAFETY (whole function): as in `setup`.
+    unsafe {
         if plan.loopback_up {
             loopback_up()?;
         }
@@ -323,10 +490,15 @@ unsafe fn setup(
             && plan.security.cap_sets.is_none()
             && plan.uid.is_some_and(|u| u != 0);
         if filter_before_switch {
+            // The profile may deny getcwd (runtime-tools' linux_seccomp), so the working
+            // directory is checked before the filter, as root. The chdir after the identity
+            // switch resolves the same absolute path in the same root with the same
+            // descriptors, so it needs no second check (and gets the user's access check).
+            enter_working_directory(plan, true)?;
             install_seccomp(plan.security)?;
         }
         switch_identity(plan)?;
-        enter_working_directory(plan)?;
+        enter_working_directory(plan, !filter_before_switch)?;
         if plan.pty_socket >= 0 {
             open_pty_inside(plan)?;
         }
@@ -425,7 +597,8 @@ unsafe fn enter_namespaces(plan: &ChildPlan<'_>) -> Step {
         for &(fd, nstype) in plan.join {
             sys::syscall3(libc::SYS_setns, fd as usize, nstype as usize, 0)
                 .at(SetupStage::JoinNamespace)?;
-            joined_user |= nstype == libc::CLONE_NEWUSER;
+            // A set of flags with a pidfd (Container::enter), one flag with a namespace fd.
+            joined_user |= nstype & libc::CLONE_NEWUSER != 0;
         }
         if joined_user {
             // Entering a user namespace this process's uid does not own changes its
@@ -613,14 +786,15 @@ unsafe fn give_stdio_to_user(plan: &ChildPlan<'_>) -> Step {
     Ok(())
 }
 
-/// `chdir`, then, with a rootfs, the check that the directory is inside it.
-unsafe fn enter_working_directory(plan: &ChildPlan<'_>) -> Step {
+/// `chdir`, then, with `check` and a root the directory must be inside (a rootfs, or an
+/// entered mount namespace), the check that it is.
+unsafe fn enter_working_directory(plan: &ChildPlan<'_>, check: bool) -> Step {
     if let Some(cwd) = plan.cwd {
         // SAFETY: a NUL-terminated path from the plan.
         unsafe { sys::syscall3(libc::SYS_chdir, cwd.as_ptr() as usize, 0, 0) }
             .at(SetupStage::Chdir)?;
     }
-    if plan.rootfs.is_some() {
+    if check && plan.cwd_in_root {
         // A directory reached through a host descriptor (/proc/self/fd/N) is outside the
         // new root: refuse to run there (runc CVE-2024-21626).
         rootfs::check_cwd().map_err(|errno| ChildError {

@@ -65,6 +65,10 @@ pub struct Detached {
     pub pid: Pid,
     /// Its cgroup, when `create` made one (kept: no longer removed by this crate).
     pub cgroup: Option<PathBuf>,
+    /// The parents `create` made for an exact cgroup path
+    /// ([`Container::cgroup_path`]), deepest first: what a later `delete` removes after the
+    /// cgroup, each only when empty. Parents that existed before are not listed.
+    pub cgroup_parents_made: Vec<PathBuf>,
     /// The exec fifo that [`start`](start()) writes to.
     pub exec_fifo: PathBuf,
 }
@@ -137,6 +141,17 @@ impl Created {
         self.child.cgroup()
     }
 
+    /// The parents `create` made for its exact cgroup path ([`Container::cgroup_path`]),
+    /// deepest first ([`OwnedCgroup::made_parents`](crate::cgroup::OwnedCgroup::made_parents));
+    /// empty otherwise.
+    pub fn cgroup_parents_made(&self) -> Vec<PathBuf> {
+        self.child
+            .cgroup
+            .as_ref()
+            .map(crate::cgroup::OwnedCgroup::made_parents)
+            .unwrap_or_default()
+    }
+
     /// Where its exec fifo is.
     pub fn exec_fifo(&self) -> &Path {
         &self.fifo.path
@@ -168,10 +183,11 @@ impl Created {
     /// [`Stdio::Piped`]: super::Stdio::Piped
     pub fn detach(self) -> Detached {
         let exec_fifo = self.fifo.keep();
-        let (pid, cgroup) = self.child.release();
+        let (pid, cgroup, cgroup_parents_made) = self.child.release();
         Detached {
             pid,
             cgroup: cgroup.map(|cg| cg.path().to_owned()),
+            cgroup_parents_made,
             exec_fifo,
         }
     }

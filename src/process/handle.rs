@@ -200,10 +200,29 @@ impl Child {
     /// Lets go of the process without killing it: its cgroup is kept (returned, no longer
     /// removed), its veth stays, its pidfd and our stdio ends are closed. For
     /// [`Created::detach`](super::Created::detach).
-    pub(crate) fn release(mut self) -> (Pid, Option<Cgroup>) {
+    /// Also the parents made for an exact cgroup path, deepest first
+    /// ([`OwnedCgroup::made_parents`]).
+    pub(crate) fn release(mut self) -> (Pid, Option<Cgroup>, Vec<std::path::PathBuf>) {
         self.released = true;
         std::mem::forget(self.veth.take());
-        (self.pid, self.cgroup.take().map(OwnedCgroup::keep))
+        let made = self
+            .cgroup
+            .as_ref()
+            .map(OwnedCgroup::made_parents)
+            .unwrap_or_default();
+        (self.pid, self.cgroup.take().map(OwnedCgroup::keep), made)
+    }
+
+    /// Lets go of the process without killing or reaping it, and returns its pid (in the
+    /// caller's PID namespace): it runs on, a child of this process until this process exits
+    /// and it is re-parented to the nearest subreaper (a container shim) or init, which then
+    /// reaps it. An OCI runtime's `exec --detach` does this, with
+    /// [`parent_death_signal`](super::Container::parent_death_signal)`(None)` set, before it
+    /// exits. The pidfd and the caller's ends of piped streams are closed; a cgroup `spawn`
+    /// made for it ([`Container::resources`](super::Container::resources)) is kept and no
+    /// longer removed; its veth pair stays.
+    pub fn detach(self) -> Pid {
+        self.release().0
     }
 
     /// The process id, as seen from the caller's PID namespace, as

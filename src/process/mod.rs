@@ -13,6 +13,7 @@
 
 mod child;
 mod created;
+mod enter;
 mod handle;
 mod init;
 mod personality;
@@ -30,6 +31,7 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 pub use created::{start, Created, Detached};
+pub use enter::Target;
 pub use handle::{Child, ExitStatus, Output};
 pub use personality::{Personality, PersonalityDomain, PersonalityFlags};
 pub use signals::{
@@ -196,6 +198,7 @@ pub struct Container {
     user: Option<User>,
     sysctls: BTreeMap<String, String>,
     limit_policy: LimitPolicy,
+    enter: Option<Target>,
     personality: Option<Personality>,
     console_size: Option<WindowSize>,
 }
@@ -206,9 +209,11 @@ enum CgroupPlacement {
     /// An existing cgroup the caller owns.
     Existing(Cgroup),
     /// A new cgroup with these limits, created by `spawn` under `parent` (default: see
-    /// [`Container::resources`]) and removed with the [`Child`].
+    /// [`Container::resources`]), or at exactly `parent` when `exact`
+    /// ([`Container::cgroup_path`]), and removed with the [`Child`].
     Create {
         parent: Option<PathBuf>,
+        exact: bool,
         resources: Box<Resources>,
     },
 }
@@ -252,6 +257,7 @@ impl Container {
             user: None,
             sysctls: BTreeMap::new(),
             limit_policy: LimitPolicy::Strict,
+            enter: None,
             personality: None,
             console_size: None,
         }
@@ -683,16 +689,18 @@ impl Container {
     /// # Ok::<(), contain::Error>(())
     /// ```
     ///
-    /// It keeps a [`cgroup_parent`](Self::cgroup_parent) given before and replaces an
-    /// existing [`cgroup`](Self::cgroup) (one placement at a time).
+    /// It keeps a [`cgroup_parent`](Self::cgroup_parent) or
+    /// [`cgroup_path`](Self::cgroup_path) given before and replaces an existing
+    /// [`cgroup`](Self::cgroup) (one placement at a time).
     #[must_use]
     pub fn resources(mut self, resources: Resources) -> Self {
-        let parent = match self.cgroup.take() {
-            Some(CgroupPlacement::Create { parent, .. }) => parent,
-            _ => None,
+        let (parent, exact) = match self.cgroup.take() {
+            Some(CgroupPlacement::Create { parent, exact, .. }) => (parent, exact),
+            _ => (None, false),
         };
         self.cgroup = Some(CgroupPlacement::Create {
             parent,
+            exact,
             resources: Box::new(resources),
         });
         self
@@ -746,6 +754,55 @@ impl Container {
         };
         self.cgroup = Some(CgroupPlacement::Create {
             parent: Some(parent.as_ref().to_owned()),
+            exact: false,
+            resources,
+        });
+        self
+    }
+
+    /// The child's cgroup is made at exactly `path`, with [`resources`](Self::resources)'s
+    /// limits (OCI's `linux.cgroupsPath`, config-linux.md#cgroups-path): an absolute path is
+    /// below the cgroup v2 mount point (the namespace's root in a cgroup namespace with its own
+    /// mount), a relative one below the parent of the caller's own cgroup (which holds the
+    /// caller and so cannot enable controllers for children; runc's cgroup v2 driver resolves
+    /// relative paths the same way), or below the caller's own cgroup when that is the top.
+    ///
+    /// Missing parents are made, and the controllers the limits need enabled down the path; a
+    /// parent that holds processes cannot enable them ("no internal processes") and the error
+    /// says so. An existing group at `path` is taken over when it holds no process, refused
+    /// otherwise. The [`Child`] owns the group and the parents made for it: dropping it
+    /// removes the group, then those parents that are empty; parents that existed stay.
+    /// [`Created::detach`](crate::process::Created::detach) lists both for a later `delete`.
+    ///
+    /// ```no_run
+    /// use contain::cgroup::Resources;
+    /// use contain::process::Container;
+    /// let mut child = Container::new("/bin/true")
+    ///     .resources(Resources::new().pids_max(64))
+    ///     .cgroup_path("/machines/job-7") // /sys/fs/cgroup/machines/job-7
+    ///     .spawn()?;
+    /// child.wait()?;
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    ///
+    /// One placement at a time: it replaces a [`cgroup_parent`](Self::cgroup_parent) or
+    /// [`cgroup`](Self::cgroup) given before.
+    ///
+    /// # Errors (at `spawn`/`create`)
+    ///
+    /// [`Error::Config`](crate::Error::Config) for a path with `.`/`..`, one naming the top
+    /// of the hierarchy, or an existing group that holds processes; those of
+    /// [`Cgroup::enable_controllers`] (a parent with processes, a controller the host lacks)
+    /// and of `mkdirat` (`EACCES` without the right to write a parent).
+    #[must_use]
+    pub fn cgroup_path(mut self, path: impl AsRef<Path>) -> Self {
+        let resources = match self.cgroup.take() {
+            Some(CgroupPlacement::Create { resources, .. }) => resources,
+            _ => Box::default(),
+        };
+        self.cgroup = Some(CgroupPlacement::Create {
+            parent: Some(path.as_ref().to_owned()),
+            exact: true,
             resources,
         });
         self

@@ -58,6 +58,14 @@ pub(super) struct Prepared {
     sysctls: Vec<PreparedSysctl>,
     workdir: Option<WorkdirPlan>,
     stdio_owner: Option<(u32, u32)>,
+    /// The running container [`Container::enter`] enters (its cgroup is taken by `spawn`).
+    entered: Option<super::enter::Entered>,
+    /// The working directory must be inside the root (a rootfs, or an entered mount
+    /// namespace): checked after chdir.
+    cwd_in_root: bool,
+    /// A rootless caller enters a PID namespace: the child forks the command's process (see
+    /// `child::fork_into_pid_namespace`).
+    fork_into_pid: bool,
 }
 
 impl Prepared {
@@ -70,11 +78,36 @@ impl Prepared {
         let mut envp = environment(c)?;
         let exec_paths = exec_paths(c, program)?;
 
-        let joined = joined_namespaces(c)?;
+        let entered = super::enter::prepare(c)?;
+        let entered_ns = entered
+            .as_ref()
+            .map_or(Namespaces::empty(), |e| e.namespaces);
+        let joined = joined_namespaces(c)? | entered_ns;
         let (hostname, domainname) = uts_names(c, joined)?;
-        let ids = Identity::new(c)?;
+        let ids = Identity::new(c, entered.as_ref())?;
         let min_fd = fd_targets(c)?;
-        let (join, join_pid) = join_fds(c, joined);
+        let (mut join, mut join_pid) = join_fds(c, joined);
+        // Without CAP_SYS_ADMIN in its own user namespace, the spawning thread may not switch
+        // its pid_for_children: a rootless caller's child does it as it enters the
+        // container's user namespace, and forks.
+        let fork_into_pid = ids.euid != 0
+            && entered_ns.contains(Namespaces::PID)
+            && entered_ns.contains(Namespaces::USER);
+        if let Some(e) = &entered {
+            // All at once with setns(pidfd, flags) in the child; the PID namespace by the
+            // spawning thread's pid_for_children (setns(pidfd, CLONE_NEWPID)), or rootless
+            // in the child too.
+            let in_child = match fork_into_pid {
+                true => entered_ns,
+                false => entered_ns - Namespaces::PID,
+            };
+            if !in_child.is_empty() {
+                join.push((e.pidfd, in_child.bits() as i32));
+            }
+            if entered_ns.contains(Namespaces::PID) && !fork_into_pid {
+                join_pid = Some(e.pidfd);
+            }
+        }
         check_clone(c)?;
         // setns(time) needs a process that shares its memory with nobody: a spawn that joins
         // a time namespace copies the page tables instead. (A *new* time namespace is fine
@@ -101,7 +134,7 @@ impl Prepared {
             .as_deref()
             .map(|p| cstring(p.as_os_str(), "working directory"))
             .transpose()?;
-        let privileged = ids.euid == 0 || c.namespaces.contains(Namespaces::USER);
+        let privileged = ids.euid == 0 || (c.namespaces | joined).contains(Namespaces::USER);
         let security = PreparedSecurity::prepare(&c.security, privileged)?;
         let stdio_owner = (ids.uid.is_some() || ids.gid.is_some())
             .then(|| (ids.uid.unwrap_or(u32::MAX), ids.gid.unwrap_or(u32::MAX)));
@@ -135,6 +168,9 @@ impl Prepared {
             sysctls,
             workdir,
             stdio_owner,
+            cwd_in_root: c.rootfs.is_some() || entered_ns.contains(Namespaces::MOUNT),
+            entered,
+            fork_into_pid,
         })
     }
 
@@ -155,13 +191,15 @@ impl Prepared {
         let network = net::Setup::prepare(c.network.as_ref(), c.namespaces)?;
         // Declared first so that it is removed last, after a failed child is reaped.
         let (owned_cgroup, skipped_limits) = create_cgroup(c)?;
+        // An entered container's cgroup, unless the caller gave one.
+        let entered_cgroup = self.entered.as_mut().and_then(|e| e.cgroup.take());
         let target: Option<&Cgroup> = match (&c.cgroup, &owned_cgroup) {
             (_, Some(owned)) => Some(owned),
             (Some(CgroupPlacement::Existing(cg)), None) => Some(cg),
-            _ => None,
+            _ => entered_cgroup.as_ref(),
         };
         self.cgroup = target.map(|cg| cg.as_fd().as_raw_fd());
-        let fds = ChildFds::new(c, self.min_fd, capture)?;
+        let fds = ChildFds::new(c, self.min_fd, capture, self.cwd_in_root)?;
         let pipes = Pipes::new(self.min_fd)?;
         let park = park.map(|fd| dup_high(fd, self.min_fd)).transpose()?;
         // A parked child outlives this frame, whose plan and stack it reads until exec: it
@@ -171,6 +209,18 @@ impl Prepared {
         let buffers = self.buffers(c, &fds, pipes.err_write.as_raw_fd(), park_fd)?;
         let mut plan = self.child_plan(c, &buffers, &fds, &pipes, network.as_ref());
         plan.park_fd = park_fd.unwrap_or(-1);
+        // Where the child sends the pid and pidfd of the process it forks (rootless enter of
+        // a PID namespace): ours, and its end, closed here once it is cloned.
+        let (fork_ours, fork_theirs) = match self.fork_into_pid {
+            true => {
+                let (ours, theirs) = pty_socket(self.min_fd)?;
+                (Some(ours), Some(theirs))
+            }
+            false => (None, None),
+        };
+        plan.fork_socket = fork_theirs.as_ref().map_or(-1, AsRawFd::as_raw_fd);
+        // The forked process is born in the PID namespace the container's processes see.
+        plan.undumpable |= self.fork_into_pid;
 
         // The child's stack. Declared before the child guard so that it is unmapped only
         // after the child has exec'd or been killed and reaped.
@@ -183,6 +233,7 @@ impl Prepared {
         let mut guard = KillOnDrop(Some(Child::new(pid, pidfd)));
         drop(pipes.err_write);
         drop(pipes.go_read);
+        drop(fork_theirs);
         let veth = release_child(
             self.id_maps.as_ref(),
             (pid, guard.0.as_ref().map(Child::pidfd)),
@@ -192,6 +243,19 @@ impl Prepared {
         )?;
         let (report, got) = read_report(&pipes.err_read)?;
         drop(pipes.go_write);
+        if let Some(ours) = &fork_ours {
+            // The child forked the command's process and exits: that process, our child too
+            // (CLONE_PARENT), is the one to hand back; none when the child failed first.
+            let forked = receive_pid_and_fd(ours);
+            if let Some(mut intermediate) = guard.0.take() {
+                let _ = intermediate.wait();
+            }
+            if let Some((pid, pidfd)) = forked? {
+                guard.0 = Some(Child::new(pid, pidfd));
+            } else if got == 0 {
+                return Err(Error::sys("recvmsg(the forked process)", Errno::EPROTO));
+            }
+        }
 
         let mut child = guard
             .0
@@ -342,6 +406,8 @@ impl Prepared {
             workdir: self.workdir.as_ref(),
             stdio_owner: self.stdio_owner,
             own_pty_stdio: fds.tty_master.is_some(),
+            cwd_in_root: self.cwd_in_root,
+            fork_socket: -1,
             personality: c.personality.map(super::Personality::raw),
         }
     }
@@ -369,13 +435,19 @@ impl Prepared {
                     _ => error,
                 }
             }
-            (Some(_), SetupStage::Chdir) if e.step == crate::rootfs::CWD_OUTSIDE_ROOT => {
-                Error::Sys {
-                    syscall: "getcwd (outside the container's root)",
-                    path: cwd(),
-                    errno: e.errno,
-                }
-            }
+            (_, SetupStage::JoinNamespace) if self.entered.is_some() => Error::Sys {
+                syscall: "setns(pidfd) (entering the running container's namespaces)",
+                path: self
+                    .entered
+                    .as_ref()
+                    .map(|t| PathBuf::from(format!("/proc/{}/ns", t.pid))),
+                errno: e.errno,
+            },
+            (_, SetupStage::Chdir) if e.step == crate::rootfs::CWD_OUTSIDE_ROOT => Error::Sys {
+                syscall: "getcwd (outside the container's root)",
+                path: cwd(),
+                errno: e.errno,
+            },
             (_, SetupStage::Chdir) if e.step >= child::CWD_CREATE => {
                 let syscall = match (e.step, e.errno) {
                     (child::CWD_CREATE, Errno::EROFS) => {
@@ -465,7 +537,7 @@ impl Prepared {
                 true => crate::ExecTarget::from_wire(e.step & 0xff),
                 false => crate::ExecTarget::Unknown,
             },
-            in_rootfs: self.rootfs.is_some(),
+            in_rootfs: self.cwd_in_root,
             interpreter: interpreter.map(|i| PathBuf::from(OsStr::from_bytes(i))),
             interpreter_truncated: interpreter.is_some()
                 && e.step & child::EXEC_INTERP_TRUNCATED != 0,
@@ -484,7 +556,22 @@ impl Prepared {
     ) -> Result<(i32, OwnedFd, bool)> {
         let _blocked = sys::AllSignalsBlocked::new()?;
         let restore_pid_ns = match self.join_pid {
-            Some(fd) => Some(switch_pid_for_children(fd)?),
+            Some(fd) => Some(switch_pid_for_children(fd).map_err(|e| match e {
+                // The kernel lets a thread set pid_for_children only with CAP_SYS_ADMIN in its
+                // own user namespace, which an unprivileged caller never has there.
+                Error::Sys {
+                    errno: Errno::EPERM,
+                    ..
+                } if self.entered.is_some() => Error::unsupported(
+                    "entering a running container's PID namespace without CAP_SYS_ADMIN",
+                    "the spawning thread must set its pid_for_children to the container's \
+                     (setns(pidfd, CLONE_NEWPID): EPERM), which needs CAP_SYS_ADMIN in the \
+                     caller's own user namespace, and the container has no user namespace \
+                     of its own through which the child could do it: run as root, or as the \
+                     container's owner",
+                ),
+                e => e,
+            })?),
             None => None,
         };
         let result = self.clone_blocked(call, stack, plan);
@@ -844,7 +931,7 @@ struct Identity {
 impl Identity {
     /// Looks up the user and decides the ids; the user namespace's maps first, since they
     /// bound which ids the child may end as.
-    fn new(c: &Container) -> Result<Identity> {
+    fn new(c: &Container, entered: Option<&super::enter::Entered>) -> Result<Identity> {
         let euid = nix::unistd::geteuid().as_raw();
         let egid = nix::unistd::getegid().as_raw();
         let id_maps = id_maps(c, euid, egid)?;
@@ -854,9 +941,22 @@ impl Identity {
         let become_namespace_root =
             id_maps.is_some() && mapped(&c.uid_map, 0) && mapped(&c.gid_map, 0);
         let needs_home = !c.env.contains_key(OsStr::new("HOME"));
-        let (passwd, resolved) = lookup_user(c, needs_home)?;
-        let (uid, gid) = final_ids(c, id_maps.is_some(), resolved.as_ref())?;
-        let groups = groups(c, id_maps.as_ref(), gid, resolved.as_ref())?;
+        let (passwd, resolved) = lookup_user(c, needs_home, entered)?;
+        let (mut uid, mut gid) = final_ids(c, id_maps.is_some(), resolved.as_ref())?;
+        let entered_userns = entered.is_some_and(|e| e.namespaces.contains(Namespaces::USER));
+        if entered_userns {
+            // As `nsenter -U`: root of the entered user namespace unless told otherwise.
+            uid = uid.or(Some(0));
+            gid = gid.or(Some(0));
+        }
+        let setgroups_denied = entered.is_some_and(|e| e.setgroups_denied);
+        let groups = groups(
+            c,
+            id_maps.as_ref(),
+            gid,
+            resolved.as_ref(),
+            setgroups_denied,
+        )?;
         let home = needs_home.then(|| match (&resolved, c.uid) {
             (Some(r), None) => r.home.clone(),
             _ => {
@@ -902,13 +1002,18 @@ fn id_maps(c: &Container, euid: u32, egid: u32) -> Result<Option<PreparedIdMaps>
 fn lookup_user(
     c: &Container,
     needs_home: bool,
+    entered: Option<&super::enter::Entered>,
 ) -> Result<(Option<Vec<u8>>, Option<user::ResolvedUser>)> {
     // The overlay of a container with a user namespace honours user.overlay.* xattrs only.
     let userns = c.namespaces.contains(Namespaces::USER)
         || c.join.iter().any(|n| n.kind() == Namespaces::USER);
-    let read_etc = |rel: &std::ffi::CStr| match &c.rootfs {
-        Some(r) => r.read_file(rel, userns),
-        None => Rootfs::host().read_file(rel, userns),
+    // An entered container's files, resolved inside its root (/proc/PID/root).
+    let entered_root = entered
+        .filter(|e| e.namespaces.contains(Namespaces::MOUNT))
+        .map(|e| Rootfs::new(e.root()));
+    let read_etc = |rel: &std::ffi::CStr| match (&c.rootfs, &entered_root) {
+        (Some(r), _) | (None, Some(r)) => r.read_file(rel, userns),
+        (None, None) => Rootfs::host().read_file(rel, userns),
     };
     let passwd = match (&c.user, needs_home) {
         (Some(_), _) => read_etc(c"etc/passwd")?,
@@ -965,10 +1070,11 @@ fn groups(
     id_maps: Option<&PreparedIdMaps>,
     gid: Option<u32>,
     resolved: Option<&user::ResolvedUser>,
+    entered_setgroups_denied: bool,
 ) -> Result<Option<Vec<libc::gid_t>>> {
     // Clear supplementary groups whenever we switch identity, as docker does; in a user
     // namespace whose setgroups is denied the kernel refuses, so leave them then.
-    let setgroups_ok = id_maps.is_none_or(|m| m.setgroups_allowed());
+    let setgroups_ok = id_maps.is_none_or(|m| m.setgroups_allowed()) && !entered_setgroups_denied;
     Ok(match (&c.groups, gid) {
         (Some(g), _) if !setgroups_ok => {
             return Err(Error::config(
@@ -1201,12 +1307,22 @@ fn create_cgroup(
     Option<crate::cgroup::OwnedCgroup>,
     Vec<crate::cgroup::SkippedLimit>,
 )> {
-    let Some(CgroupPlacement::Create { parent, resources }) = &c.cgroup else {
+    let Some(CgroupPlacement::Create {
+        parent,
+        exact,
+        resources,
+    }) = &c.cgroup
+    else {
         return Ok((None, Vec::new()));
     };
     let best_effort = c.limit_policy == crate::cgroup::LimitPolicy::BestEffort;
-    let (cg, mut skipped) = match c.limit_policy {
-        crate::cgroup::LimitPolicy::BestEffort => {
+    let (cg, mut skipped) = match (c.limit_policy, parent) {
+        (_, Some(path)) if *exact => {
+            let (cg, skipped) =
+                crate::cgroup::place::create_for_container_at(path, resources, best_effort)?;
+            (Some(cg), skipped)
+        }
+        (crate::cgroup::LimitPolicy::BestEffort, _) => {
             crate::cgroup::place::create_for_container_best_effort(parent.as_deref(), resources)?
         }
         _ => (
@@ -1278,10 +1394,11 @@ struct ChildFds {
 
 impl ChildFds {
     /// The pty's socket or the pty itself (with `-t`), then stdio, then passed descriptors.
-    fn new(c: &Container, min_fd: RawFd, capture: bool) -> Result<ChildFds> {
-        // With a rootfs the pty must come from the container's own devpts (its name must
-        // resolve inside): the child opens it and sends us the master.
-        let pty_in_child = c.tty && c.rootfs.is_some();
+    /// `inside`: the child has a root of its own (a rootfs, or an entered mount namespace).
+    fn new(c: &Container, min_fd: RawFd, capture: bool, inside: bool) -> Result<ChildFds> {
+        // With a root of its own the pty must come from the container's own devpts (its name
+        // must resolve inside): the child opens it and sends us the master.
+        let pty_in_child = c.tty && inside;
         let pty_socket = match pty_in_child {
             true => Some(pty_socket(min_fd)?),
             false => None,
@@ -1485,6 +1602,44 @@ fn receive_fd(socket: &OwnedFd) -> Result<OwnedFd> {
         }
     }
     Err(Error::sys("recvmsg(pty master)", Errno::EPROTO))
+}
+
+/// Receives the pid and pidfd a child forked into an entered PID namespace sends (see
+/// `child::fork_into_pid_namespace`), waiting for them; `None` when the child exited
+/// without sending (it failed before it forked).
+fn receive_pid_and_fd(socket: &OwnedFd) -> Result<Option<(i32, OwnedFd)>> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut pid = [0u8; 4];
+    let (got, fd) = loop {
+        let mut iov = [std::io::IoSliceMut::new(&mut pid)];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let msg = match recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(m) => m,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("recvmsg(the forked process)", e)),
+        };
+        let mut fd = None;
+        for cmsg in msg
+            .cmsgs()
+            .map_err(|e| Error::sys("recvmsg(the forked process)", e))?
+        {
+            if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                // SAFETY: SCM_RIGHTS just installed these descriptors in our table.
+                fd = fds.first().map(|&f| unsafe { OwnedFd::from_raw_fd(f) });
+            }
+        }
+        break (msg.bytes, fd);
+    };
+    match (got, fd) {
+        (0, None) => Ok(None),
+        (4, Some(fd)) => Ok(Some((i32::from_ne_bytes(pid), fd))),
+        _ => Err(Error::sys("recvmsg(the forked process)", Errno::EPROTO)),
+    }
 }
 
 /// Gives the child's handle our ends of its piped stdin, stdout and stderr.

@@ -54,7 +54,7 @@ usage:
       file (copied into the guest at the same absolute path with its shared libraries,
       e.g. target/release/examples/run) or a command the guest's busybox provides (/bin/sh).
   cargo xtask oci-validate [--runtime PATH] [--only REGEX] [--oci-version V] [--timeout S]
-                           [--hide-unified | --no-hide] [--no-root] [-- EXTRA...]
+                           [--hide-unified | --no-hide] [--no-root] [--vm] [-- EXTRA...]
       Runs the opencontainers/runtime-tools validation suite (validation/*/*.go, TAP) on
       this host, as root, and prints a line per test file (PASS/FAIL, assertions passed,
       failed and skipped, seconds, why) and the totals; exit 0 iff every file passed. The
@@ -74,16 +74,23 @@ usage:
                          file (crun 1.8 refuses hybrid hosts otherwise; default for crun*)
         --no-hide        never do that
         --no-root        no --root flag (a runtime without runc's global --root)
+        --vm             run the files in the qemu guest (pure cgroup v2, Debian's kernel;
+                         no root needed here): the runtime (with its libraries), this
+                         xtask, util-linux's unshare, GNU tar, the stripped test programs
+                         ($RTT/vm/bin), runtimetest and the rootfs tarball are copied in;
+                         the same lines and totals, TAP back in $RTT/results/NAME-vm-STAMP
           cargo xtask oci-validate --only 'state|kill'
           cargo xtask oci-validate --runtime crun --oci-version 1.0.2
+          cargo xtask oci-validate --vm --only '^linux_cgroups'
   cargo xtask podman [--runtime PATH] [--debian DIR | --no-debian] [--no-vm]
       As root: podman (Debian's 4.3, installed with conmon and umoci when missing) runs
       containers with `--runtime contain-oci` (built in release) or PATH, from a busybox
       image and a Debian bookworm minbase image (DIR, default
       $CARGO_TARGET_DIR/debian-bookworm-minbase, made with debootstrap when missing), both
       made as oci-archives with umoci and `podman load`ed into a private storage in a temp
-      dir. Cases: exit codes, output, -it (under script(1)), run -d, exec, kill -s USR1,
-      stop (TERM, and KILL after -t), --memory and --pids-limit, --cgroup-parent, Debian.
+      dir. Cases: exit codes, output, -it and exec -it (under script(1)), run -d, exec,
+      pause/unpause, kill -s USR1, stop (TERM, and KILL after -t), --memory and
+      --pids-limit, --cgroup-parent, Debian, nothing left after rm.
       Where the memory controller is not on cgroup v2 (a hybrid host), the limit cases run
       again in the qemu guest (pure cgroup v2; --no-vm skips it). Prints a table (case,
       expected, got, PASS/FAIL/SKIP); exit 0 iff no case failed. Everything it made is
@@ -92,7 +99,8 @@ usage:
       As root: a containerd of its own (Debian's 1.6; config, root, state and socket in a
       temp dir) runs the busybox image (imported with `ctr image import`) through the runc
       shim with `--runc-binary contain-oci` (or PATH): ctr run --rm, a detached task with
-      ctr task exec, kill and delete, and a missing program, whose error must name it.
+      ctr task exec, pause/resume, kill and delete, a missing program, whose error must
+      name it, and nothing left after the deletes.
       Where the cpu controller is not on cgroup v2 the cases run again in the qemu guest
       with ctr's default spec and a memory limit (--no-vm skips it). A table as for
       podman; containerd is stopped and everything removed at the end.

@@ -40,6 +40,12 @@ const PACKAGE: &str = "contain-oci";
 const COMMIT: &str = "260e151";
 /// Set in the environment of the second xtask, the one inside the namespaces.
 const IN_SANDBOX: &str = "XTASK_OCI_IN_SANDBOX";
+/// Set in the environment of the xtask that `--vm` runs in the guest.
+const IN_VM: &str = "XTASK_OCI_IN_VM";
+/// The test file names, space-separated, for a guest (which has no source tree to list).
+const TESTS_ENV: &str = "XTASK_OCI_TESTS";
+/// Where the test programs are when not in `$RTT/bin` (the guest's stripped copies).
+const BIN_ENV: &str = "XTASK_OCI_BIN";
 
 /// `cargo xtask oci-validate` options.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +65,8 @@ pub struct Options {
     pub timeout: u32,
     /// Further global arguments for the runtime, after `--root DIR`.
     pub extra: Vec<OsString>,
+    /// Run the files in the qemu guest (pure cgroup v2) instead of on this host.
+    pub vm: bool,
 }
 
 impl Default for Options {
@@ -71,6 +79,7 @@ impl Default for Options {
             root_flag: true,
             timeout: 120,
             extra: Vec::new(),
+            vm: false,
         }
     }
 }
@@ -106,6 +115,7 @@ pub fn parse(args: &[OsString]) -> Result<Options> {
             "--hide-unified" => opts.hide_unified = Some(true),
             "--no-hide" => opts.hide_unified = Some(false),
             "--no-root" => opts.root_flag = false,
+            "--vm" => opts.vm = true,
             _ => bail!("unknown argument {arg} (see `cargo xtask help`)"),
         }
         i += 1;
@@ -116,6 +126,9 @@ pub fn parse(args: &[OsString]) -> Result<Options> {
 /// The same options as arguments, for the second xtask (with the runtime resolved).
 fn to_args(opts: &Options) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
+    if opts.vm {
+        args.push("--vm".into());
+    }
     if let Some(runtime) = &opts.runtime {
         args.extend(["--runtime".into(), runtime.clone().into_os_string()]);
     }
@@ -154,9 +167,13 @@ impl Dirs {
             Some(dir) if !dir.is_empty() => PathBuf::from(dir),
             _ => PathBuf::from("/tmp/rtt"),
         };
+        let bin = match std::env::var_os(BIN_ENV) {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => rtt.join("bin"),
+        };
         Dirs {
             src: rtt.join("src"),
-            bin: rtt.join("bin"),
+            bin,
             rtt,
         }
     }
@@ -167,8 +184,11 @@ pub fn run(opts: &Options) -> Result<u8> {
     if std::env::var_os(IN_SANDBOX).is_some() {
         return run_in_sandbox(opts);
     }
+    if std::env::var_os(IN_VM).is_some() {
+        return run_in_guest(opts);
+    }
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !opts.vm && unsafe { libc::geteuid() } != 0 {
         bail!("the validation suite needs root (namespaces, mounts, cgroups): run this as root");
     }
     for (program, package) in [("unshare", "util-linux"), ("timeout", "coreutils")] {
@@ -200,6 +220,9 @@ pub fn run(opts: &Options) -> Result<u8> {
         runtime: Some(runtime),
         ..opts.clone()
     };
+    if opts.vm {
+        return run_vm(&inner, &dirs, &tests);
+    }
     let me = std::env::current_exe().context("the path of this xtask binary")?;
     let mut command = Command::new("unshare");
     command
@@ -211,6 +234,183 @@ pub fn run(opts: &Options) -> Result<u8> {
         .env(IN_SANDBOX, "1");
     let status = cmd::status(&mut command)?;
     sys::check_interrupted()?;
+    match status.code() {
+        Some(code) => Ok(u8::try_from(code).unwrap_or(1)),
+        None => bail!("the sandboxed run {}", cmd::describe(status)),
+    }
+}
+
+/// `--vm`: the same run in the qemu guest (pure cgroup v2, the guest kernel): the runtime, this
+/// xtask, util-linux's `unshare` (the tests call `unshare --fork`, which busybox lacks), GNU
+/// tar (busybox's does not unpack the gzipped rootfs), the
+/// stripped test programs, `runtimetest` and the rootfs tarball are copied in at their host
+/// paths; the guest prints the per-file lines and hands the TAP files back as a base64 tar
+/// in a quiet region of its console, unpacked into `$RTT/results/NAME-vm-STAMP`.
+fn run_vm(opts: &Options, dirs: &Dirs, tests: &[String]) -> Result<u8> {
+    let Some(runtime) = &opts.runtime else {
+        bail!("internal: the VM run needs the resolved --runtime");
+    };
+    let Some(unshare) = setup::find_program("unshare") else {
+        bail!("unshare not found (Debian package util-linux)");
+    };
+    // GNU tar: busybox's does not see that the rootfs tarball is gzipped.
+    let Some(tar) = setup::find_program("tar") else {
+        bail!("tar not found (Debian package tar)");
+    };
+    let me = std::env::current_exe().context("the path of this xtask binary")?;
+    let vm_bin = dirs.rtt.join("vm").join("bin");
+    std::fs::create_dir_all(&vm_bin).with_context(|| format!("mkdir {}", vm_bin.display()))?;
+    let mut files = Vec::new();
+    for test in tests {
+        let from = dirs.bin.join(format!("{test}.t"));
+        let to = vm_bin.join(format!("{test}.t"));
+        let stale = match (std::fs::metadata(&from), std::fs::metadata(&to)) {
+            (Ok(f), Ok(t)) => f.modified().ok() > t.modified().ok(),
+            _ => true,
+        };
+        if stale {
+            // Without their debug information: a third less to copy into the guest.
+            let stripped = Command::new("strip")
+                .arg("-o")
+                .arg(&to)
+                .arg(&from)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !stripped {
+                std::fs::copy(&from, &to)
+                    .with_context(|| format!("copy {} to {}", from.display(), to.display()))?;
+            }
+        }
+        files.push(to);
+    }
+    for name in ["runtimetest", "rootfs-amd64.tar.gz"] {
+        let path = dirs.src.join(name);
+        if !path.is_file() {
+            bail!("{} is missing (the suite needs it)", path.display());
+        }
+        files.push(path);
+    }
+    let per_file = u64::from(opts.timeout) + 15;
+    let options = crate::vm::VmOptions {
+        // Every file at its timeout, plus the boot: only a bound for a hung guest.
+        timeout: std::time::Duration::from_secs(per_file * tests.len() as u64 + 300),
+        files,
+        ..crate::vm::VmOptions::default()
+    };
+    let vm = crate::vm::Vm::prepare(options)?;
+    let name = runtime
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "runtime".into());
+    let inner = Options {
+        vm: false,
+        ..opts.clone()
+    };
+    let mut argv: Vec<OsString> = vec![me.clone().into_os_string(), "oci-validate".into()];
+    argv.extend(to_args(&inner));
+    let env: Vec<(String, OsString)> = vec![
+        ("RTT".into(), dirs.rtt.clone().into_os_string()),
+        (IN_VM.into(), "1".into()),
+        (TESTS_ENV.into(), tests.join(" ").into()),
+        (BIN_ENV.into(), vm_bin.into_os_string()),
+    ];
+    eprintln!(
+        "xtask: {} test files of {} in the guest ({}, kernel {})",
+        tests.len(),
+        runtime.display(),
+        vm.accel_name(),
+        vm.kernel().display()
+    );
+    let outcome = vm.run(
+        vec![runtime.clone(), me, unshare, tar],
+        argv,
+        Path::new("/"),
+        &env,
+    )?;
+    sys::check_interrupted()?;
+    println!(
+        "guest: boot {:.1}s, whole VM run {:.0}s",
+        outcome.boot.map_or(0.0, |b| b.as_secs_f64()),
+        outcome.total.as_secs_f64()
+    );
+    if !outcome.captured.is_empty() {
+        let stamp = cmd::stdout(Command::new("date").args(["-u", "+%Y%m%d-%H%M%S"]))?;
+        let out = dirs
+            .rtt
+            .join("results")
+            .join(format!("{name}-vm-{}", stamp.trim()));
+        std::fs::create_dir_all(&out).with_context(|| format!("mkdir {}", out.display()))?;
+        unpack_base64_tar(&outcome.captured, &out)?;
+        println!("TAP of the guest run in {}", out.display());
+    }
+    match outcome.status {
+        crate::vm::Status::Exited(code) => Ok(u8::try_from(code).unwrap_or(1)),
+        crate::vm::Status::TimedOut => bail!("the guest run timed out"),
+        crate::vm::Status::Unreported => bail!("the guest ended without an exit status"),
+    }
+}
+
+/// `base64 -d | tar -xz -C out`.
+fn unpack_base64_tar(text: &[u8], out: &Path) -> Result<()> {
+    let mut decode = Command::new("sh");
+    decode
+        .arg("-c")
+        .arg("base64 -d | tar -xz -C \"$1\"")
+        .arg("sh")
+        .arg(out)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = decode
+        .spawn()
+        .with_context(|| format!("cannot run `{}`", cmd::display(&decode)))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A failed write shows in the exit status below.
+        let _ = stdin.write_all(text);
+    }
+    let done = child
+        .wait_with_output()
+        .context("waiting for base64 | tar")?;
+    if !done.status.success() {
+        bail!(
+            "unpacking the guest's results into {}: {}",
+            out.display(),
+            String::from_utf8_lossy(&done.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// The xtask `--vm` starts in the guest: the same sandboxed run (without a cgroup namespace:
+/// the guest runs us in the non-root /ci.scope, and a namespace rooted there would hide the
+/// cgroup2 mount's root from the runtime), then the TAP files as a base64 tar in a quiet
+/// region of the console for the host to unpack.
+fn run_in_guest(opts: &Options) -> Result<u8> {
+    let dirs = Dirs::from_env();
+    let me = std::env::current_exe().context("the path of this xtask binary")?;
+    let mut command = Command::new("unshare");
+    command
+        .args(["--mount", "--ipc", "--uts", "--net"])
+        .args(["--propagation", "private"])
+        .arg(me)
+        .arg("oci-validate")
+        .args(to_args(opts))
+        .env_remove(IN_VM)
+        .env(IN_SANDBOX, "1");
+    let status = cmd::status(&mut command)?;
+    let results = dirs.rtt.join("results");
+    println!("{}", crate::vm::QUIET_BEGIN);
+    let packed = Command::new("sh")
+        .arg("-c")
+        .arg("tar -cz -C \"$1\" . | base64")
+        .arg("sh")
+        .arg(&results)
+        .status();
+    println!("{}", crate::vm::QUIET_END);
+    if !packed.is_ok_and(|s| s.success()) {
+        eprintln!("xtask: could not pack {} for the host", results.display());
+    }
     match status.code() {
         Some(code) => Ok(u8::try_from(code).unwrap_or(1)),
         None => bail!("the sandboxed run {}", cmd::describe(status)),
@@ -465,7 +665,10 @@ fn run_in_sandbox(opts: &Options) -> Result<u8> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "runtime".into());
-    let tests = selected_tests(&dirs.src, opts.only.as_deref())?;
+    let tests = match std::env::var(TESTS_ENV) {
+        Ok(list) => list.split_whitespace().map(String::from).collect(),
+        Err(_) => selected_tests(&dirs.src, opts.only.as_deref())?,
+    };
     reroot_cgroup_mounts(&dirs)?;
     let unified = Path::new("/sys/fs/cgroup/unified/cgroup.controllers");
     let hide = opts.hide_unified.unwrap_or(name.starts_with("crun")) && unified.exists();
@@ -670,11 +873,11 @@ fn reroot_cgroup_mounts(dirs: &Dirs) -> Result<()> {
     Ok(())
 }
 
-/// The bash script the tests call as $RUNTIME.
+/// The POSIX sh script the tests call as $RUNTIME (the guest has busybox's sh only).
 fn wrapper_script(runtime: &Path, state: Option<&Path>, opts: &Options) -> String {
     let word = |s: &std::ffi::OsStr| cmd::shell_word(s);
     let mut script = String::from(
-        "#!/bin/bash\n# Written by `cargo xtask oci-validate`: the runtime under test.\n",
+        "#!/bin/sh\n# Written by `cargo xtask oci-validate`: the runtime under test.\n",
     );
     if let Some(version) = &opts.oci_version {
         // runtime-tools calls `create [--pid-file F] [--bundle DIR] ID`; no bundle: the cwd.
@@ -851,6 +1054,7 @@ mod tests {
             "--no-hide",
             "--timeout",
             "30",
+            "--vm",
             "--",
             "--debug",
             "--log",
@@ -861,6 +1065,7 @@ mod tests {
         assert_eq!(opts.only.as_deref(), Some("^linux_ns"));
         assert_eq!(opts.hide_unified, Some(false));
         assert_eq!(opts.timeout, 30);
+        assert!(opts.vm);
         assert_eq!(opts.extra, args(&["--debug", "--log", "/tmp/x"]));
         assert_eq!(parse(&to_args(&opts)).unwrap(), opts);
         assert_eq!(
@@ -962,7 +1167,7 @@ mod tests {
             Some(Path::new("/tmp/rtt/state/crun")),
             &opts,
         );
-        assert!(script.starts_with("#!/bin/bash\n"));
+        assert!(script.starts_with("#!/bin/sh\n"));
         assert!(script
             .ends_with("exec /usr/bin/crun --root /tmp/rtt/state/crun --log '/tmp/a b' \"$@\"\n"));
         assert!(script.contains(r#"\11.0.2"/"#), "{script}");
@@ -970,14 +1175,14 @@ mod tests {
         assert_eq!(
             plain,
             concat!(
-                "#!/bin/bash\n",
+                "#!/bin/sh\n",
                 "# Written by `cargo xtask oci-validate`: the runtime under test.\n",
                 "exec /x/rt \"$@\"\n"
             )
         );
     }
 
-    /// The generated script, run by bash: only `create` rewrites, only 1.N.x with N >= 1.
+    /// The generated script, run by sh: only `create` rewrites, only 1.N.x with N >= 1.
     #[test]
     fn wrapper_rewrites_oci_version_on_create_only() {
         let dir = std::env::temp_dir().join(format!("xtask-oci-{:x}", crate::cache::random_u64()));
@@ -999,7 +1204,7 @@ mod tests {
                 format!("{{\"ociVersion\" : \"{version}\", \"x\": 1}}"),
             )
             .unwrap();
-            let status = Command::new("bash")
+            let status = Command::new("sh")
                 .arg(&wrapper)
                 .args(args)
                 .status()

@@ -16,6 +16,9 @@ use crate::vm::{Status, Vm, VmOptions};
 
 /// The package whose integration tests run in the guest.
 const PACKAGE: &str = "contain";
+/// The other package whose integration tests run in the guest when neither a package nor a
+/// test is named (contain-oci's, whose cgroup paths need pure cgroup v2).
+const OCI_PACKAGE: &str = "contain-oci";
 
 pub struct TestOptions {
     pub host: bool,
@@ -186,12 +189,16 @@ struct TestBinary {
 /// integration test executables (target kind "test", test profile) and the binaries built
 /// with them (kind "bin": what their tests run through `CARGO_BIN_EXE_<name>`). With
 /// `--test NAME` in the options, only those test binaries (`--tests` would add every other
-/// one); with `--package`/`-p` in them (`-p contain-oci`), that package instead of contain.
+/// one); with `--package`/`-p` in them (`-p contain-oci`), that package instead of contain;
+/// with neither, contain-oci's tests too.
 fn build_integration_tests(cargo_opts: &[OsString]) -> Result<(Vec<TestBinary>, Vec<PathBuf>)> {
     let mut command = cargo();
     command.args(["test", "--no-run"]);
     if !names_package(cargo_opts) {
         command.args(["--package", PACKAGE]);
+        if !names_tests(cargo_opts) {
+            command.args(["--package", OCI_PACKAGE]);
+        }
     }
     if !names_tests(cargo_opts) {
         command.arg("--tests");
@@ -298,8 +305,14 @@ fn integration_test(message: &json::Value) -> Option<TestBinary> {
     let message = artifact(message, "test", true)?;
     let executable = PathBuf::from(message.get("executable")?.as_str()?);
     let manifest = Path::new(message.get("manifest_path")?.as_str()?);
+    let name = message.get("target")?.get("name")?.as_str()?;
+    // Another package's tests are named after it: contain-oci/exec beside exec.
+    let name = match manifest.parent()?.file_name()?.to_str()? {
+        dir if dir == OCI_PACKAGE => format!("{dir}/{name}"),
+        _ => name.to_string(),
+    };
     Some(TestBinary {
-        name: message.get("target")?.get("name")?.as_str()?.to_string(),
+        name,
         executable,
         package_root: manifest.parent()?.to_path_buf(),
     })
@@ -398,6 +411,11 @@ mod tests {
         let found = pick(line("test", true)).unwrap();
         assert_eq!(found.executable, Path::new("/w/target/debug/deps/t-1"));
         assert_eq!(found.package_root, Path::new("/w"));
+        assert_eq!(found.name, "t");
+        let oci = line("test", true).replace("/w/Cargo.toml", "/w/contain-oci/Cargo.toml");
+        let found = pick(oci).unwrap();
+        assert_eq!(found.name, "contain-oci/t");
+        assert_eq!(found.package_root, Path::new("/w/contain-oci"));
         assert!(pick(line("lib", true)).is_none());
         assert!(pick(line("test", false)).is_none());
         assert!(pick(r#"{"reason":"build-finished","success":true}"#.into()).is_none());

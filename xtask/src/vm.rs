@@ -119,7 +119,16 @@ pub struct Outcome {
     pub total: Duration,
     /// For a run without status: what qemu and the console said last.
     pub diagnostics: String,
+    /// The lines the command printed between [`QUIET_BEGIN`] and [`QUIET_END`] (not shown),
+    /// each with its newline: how a guest hands files back (e.g. a base64 archive).
+    pub captured: Vec<u8>,
 }
+
+/// A line the guest command prints alone to start a region of its output that is captured
+/// ([`Outcome::captured`]) instead of shown.
+pub const QUIET_BEGIN: &str = "@@XTASK_QUIET_BEGIN@@";
+/// The line that ends it.
+pub const QUIET_END: &str = "@@XTASK_QUIET_END@@";
 
 /// A prepared guest: kernel, base image and accelerator known; runs commands one VM each.
 pub struct Vm {
@@ -427,6 +436,7 @@ fn watch(
         boot: console.started.map(|t| t.duration_since(start)),
         total,
         diagnostics,
+        captured: console.captured,
     })
 }
 
@@ -445,6 +455,9 @@ struct Console {
     status: Option<i32>,
     /// The last lines of everything, for diagnosing a guest that never reported.
     log: Vec<u8>,
+    /// Inside a [`QUIET_BEGIN`] .. [`QUIET_END`] region.
+    quiet: bool,
+    captured: Vec<u8>,
 }
 
 const LOG_KEEP: usize = 16 * 1024;
@@ -460,6 +473,8 @@ impl Console {
             started: None,
             status: None,
             log: Vec::new(),
+            quiet: false,
+            captured: Vec::new(),
         }
     }
 
@@ -484,7 +499,7 @@ impl Console {
         }
         // Stream a partial line (a test's "test x ... " before its "ok") up to the first
         // '@', where a marker could begin, and short of a trailing '\r'.
-        if self.running() {
+        if self.running() && !self.quiet {
             let mut safe = self
                 .line
                 .iter()
@@ -516,6 +531,23 @@ impl Console {
                 let _ = out.write_all(b"\n");
             }
             return;
+        }
+        if line == QUIET_BEGIN.as_bytes() {
+            self.quiet = true;
+            return;
+        }
+        if self.quiet {
+            if line == QUIET_END.as_bytes() {
+                self.quiet = false;
+                return;
+            }
+            if find(line, &self.exit_marker).is_none() {
+                self.captured.extend_from_slice(line);
+                self.captured.push(b'\n');
+                return;
+            }
+            // An exit marker ends the region too (the command died inside it).
+            self.quiet = false;
         }
         let printed = self.printed.min(line.len());
         if let Some(at) = find(line, &self.exit_marker) {
@@ -568,13 +600,34 @@ mod tests {
     use super::*;
 
     fn run(chunks: &[&[u8]]) -> (String, Option<i32>) {
+        let (out, status, _) = run_capturing(chunks);
+        (out, status)
+    }
+
+    fn run_capturing(chunks: &[&[u8]]) -> (String, Option<i32>, String) {
         let mut console = Console::new("42", false);
         let mut out = Vec::new();
         for chunk in chunks {
             console.feed(chunk, &mut out);
         }
         console.finish(&mut out);
-        (String::from_utf8(out).unwrap(), console.status)
+        (
+            String::from_utf8(out).unwrap(),
+            console.status,
+            String::from_utf8(console.captured).unwrap(),
+        )
+    }
+
+    #[test]
+    fn captures_the_quiet_region_instead_of_showing_it() {
+        let (out, status, captured) = run_capturing(&[
+            b"@@XTASK_START_42@@\r\nbefore\r\n@@XTASK_QUIET_BEGIN@@\r\nSGVs",
+            b"bG8=\r\nd29y\r\n@@XTASK_QUIET_END@@\r\nafter\r\n",
+            b"@@XTASK_QUIET_BEGIN@@\r\ncut\r\n@@XTASK_EXIT_42=1@@\r\n",
+        ]);
+        assert_eq!(out, "before\nafter\n");
+        assert_eq!(captured, "SGVsbG8=\nd29y\ncut\n");
+        assert_eq!(status, Some(1));
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! cgroup v2 [`Resources`] and device rules.
 
 use std::collections::BTreeMap;
-use std::path::{Component, PathBuf};
 use std::time::Duration;
 
 use contain::cgroup::{
@@ -52,8 +51,11 @@ fn bytes(v: i64) -> Option<Max<Bytes>> {
 ///   in name order, checked by `UnifiedKey`).
 /// - `network`, `rdma`: warned about.
 ///
-/// `cgroupsPath`: the library names the container's group itself, so the group is made under
-/// the path's parent (relative to the cgroup v2 root), with a warning.
+/// `cgroupsPath` (config-linux.md#cgroups-path): the container's group is made at exactly
+/// that path ([`Container::cgroup_path`]): absolute below the cgroup v2 mount, relative below
+/// the parent of the runtime's own cgroup (as runc's cgroup v2 driver); missing parents are
+/// made (and removed again by `delete`), an existing group that holds processes is refused.
+/// Without it, the library's default place.
 ///
 /// # Errors
 ///
@@ -72,26 +74,7 @@ pub(crate) fn apply(
     c = c.resources(res);
 
     if let Some(path) = linux.cgroups_path() {
-        let parent: PathBuf = path
-            .parent()
-            .map(|p| {
-                p.components()
-                    .filter(|c| matches!(c, Component::Normal(_)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if !parent.as_os_str().is_empty() {
-            c = c.cgroup_parent(&parent);
-        }
-        warn.say(format!(
-            "linux.cgroupsPath: {path:?} not used as is: the container's cgroup is a new group \
-             under {:?} of the cgroup v2 hierarchy",
-            if parent.as_os_str().is_empty() {
-                PathBuf::from("the default parent")
-            } else {
-                parent
-            }
-        ));
+        c = c.cgroup_path(path);
     }
     Ok((c, devices))
 }

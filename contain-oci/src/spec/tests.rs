@@ -576,13 +576,23 @@ fn device_rules_become_an_allowlist() {
 }
 
 #[test]
-fn cgroups_path_gives_the_parent_and_a_warning() {
-    let (c, w) = shown(&spec(json!({"linux": {"cgroupsPath": "/runtime-tools/abc",
-        "resources": {"pids": {"limit": 10}}}})));
-    assert!(c.contains("parent: Some(\"runtime-tools\")"), "{c}");
-    assert!(c.contains("pids_max: Some(Limit(10))"), "{c}");
-    assert_eq!(w.len(), 1, "{w:?}");
-    assert!(w[0].starts_with("linux.cgroupsPath"), "{w:?}");
+fn cgroups_path_is_the_exact_group_without_a_warning() {
+    for path in ["/runtime-tools/abc", "testdir/cgrouptest/container"] {
+        let (c, w) = shown(&spec(json!({"linux": {"cgroupsPath": path,
+            "resources": {"pids": {"limit": 10}}}})));
+        assert!(
+            c.contains(&format!("parent: Some({path:?}), exact: true")),
+            "{c}"
+        );
+        assert!(c.contains("pids_max: Some(Limit(10))"), "{c}");
+        assert!(w.is_empty(), "{w:?}");
+    }
+    // Without cgroupsPath: the library's default place, as before.
+    let (c, w) = shown(&spec(
+        json!({"linux": {"resources": {"pids": {"limit": 10}}}}),
+    ));
+    assert!(c.contains("parent: None, exact: false"), "{c}");
+    assert!(w.is_empty(), "{w:?}");
 }
 
 #[test]
