@@ -18,7 +18,8 @@
 # both runtimes alike. Needs: root, crun, hyperfine, busybox-static, jq (installed with
 # apt-get when missing), and contain-oci in release (cargo build --release -p contain-oci;
 # CONTAIN_OCI=PATH for another build). Everything it makes is under the work directory
-# ($OCI_PEERS_DIR, default /tmp/contain-oci-peers), removed at the end.
+# ($OCI_PEERS_DIR, default /tmp/contain-oci-peers), removed at the end, as are the empty
+# `peers-bench` cgroups crun leaves.
 set -euo pipefail
 
 RUNS=${1:-60}
@@ -71,7 +72,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 rm -rf "$W"
-trap 'rm -rf "$W"' EXIT
+# crun removes a container's own group but not the `peers-bench` parent it made in each
+# hierarchy (contain-oci removes the parents it made): those go too, when empty.
+trap 'rm -rf "$W"; rmdir /sys/fs/cgroup/*/peers-bench /sys/fs/cgroup/peers-bench 2>/dev/null || true' EXIT
 mkdir -p "$W/rootfs/bin" "$W/rootfs/proc" "$W/rootfs/dev" "$W/rootfs/sys" "$W/state" "$W/nocg" "$W/cg"
 cp /bin/busybox "$W/rootfs/bin/busybox"
 for a in true sh; do ln -s busybox "$W/rootfs/bin/$a"; done
