@@ -5,52 +5,22 @@
 //! container that is not there succeeds quietly. The tests that create containers need root
 //! (they say so and skip otherwise).
 
-use std::os::unix::fs::symlink;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_contain-oci");
-
-fn is_root(test: &str) -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    if !root {
-        eprintln!("{test}: skipped, needs root");
-    }
-    root
-}
+use common::{is_root, TempDir, BIN};
 
 /// A test's directory: `bundle/` (a busybox rootfs and config.json), `root/` (the state),
 /// removed with what is in it on drop.
-struct Bundle(PathBuf);
+struct Bundle(TempDir);
 
 impl Bundle {
     /// `linux` and `process` merged into a config running `true`.
     fn new(tag: &str, process: serde_json::Value, linux: serde_json::Value) -> Bundle {
-        let dir = (0..)
-            .map(|n| {
-                std::env::temp_dir().join(format!(
-                    "contain-oci-clients-{tag}-{}-{n}",
-                    std::process::id()
-                ))
-            })
-            .find(|p| std::fs::create_dir(p).is_ok())
-            .unwrap();
-        let b = Bundle(dir);
-        let rootfs = b.bundle().join("rootfs");
-        std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-        for d in ["proc", "dev", "sys", "tmp"] {
-            std::fs::create_dir_all(rootfs.join(d)).unwrap();
-        }
-        let busybox = std::env::var_os("CONTAIN_TEST_BUSYBOX")
-            .map(PathBuf::from)
-            .into_iter()
-            .chain(["/bin/busybox".into(), "/usr/bin/busybox".into()])
-            .find(|p| p.exists())
-            .expect("these tests need a static busybox (apt-get install busybox-static)");
-        std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
-        for applet in ["sh", "true"] {
-            symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-        }
+        let b = Bundle(TempDir::new(&format!("clients-{tag}")));
+        common::busybox_rootfs(&b.bundle().join("rootfs"), &["sh", "true"]);
         let mut p = serde_json::json!({
             "args": ["true"], "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0}
         });
@@ -68,36 +38,19 @@ impl Bundle {
     }
 
     fn bundle(&self) -> PathBuf {
-        self.0.join("bundle")
+        self.0.path().join("bundle")
     }
 
     /// `contain-oci --root ROOT GLOBAL... create --bundle BUNDLE ID` with its stdout and
     /// stderr (the container's) going to the file `out`; returns the status and that file.
     fn create(&self, global: &[&str], id: &str, out: &Path) -> Output {
-        let f = std::fs::File::create(out).unwrap();
-        let status = Command::new(BIN)
-            .arg("--root")
-            .arg(self.0.join("root"))
-            .args(global)
-            .args(["create", "--bundle"])
-            .arg(self.bundle())
-            .arg(id)
-            .stdin(Stdio::null())
-            .stdout(f.try_clone().unwrap())
-            .stderr(f)
-            .status()
-            .unwrap();
-        Output {
-            status,
-            stdout: Vec::new(),
-            stderr: std::fs::read(out).unwrap(),
-        }
+        common::create(&self.0.path().join("root"), global, &self.bundle(), id, out)
     }
 
     fn delete(&self, id: &str) {
         let o = Command::new(BIN)
             .arg("--root")
-            .arg(self.0.join("root"))
+            .arg(self.0.path().join("root"))
             .args(["delete", "--force", id])
             .output()
             .unwrap();
@@ -106,12 +59,6 @@ impl Bundle {
             "delete --force {id}: {}",
             String::from_utf8_lossy(&o.stderr)
         );
-    }
-}
-
-impl Drop for Bundle {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -126,8 +73,8 @@ fn warnings_go_to_the_log_and_stay_out_of_the_containers_stderr() {
         serde_json::json!({"apparmorProfile": "some-profile"}),
         serde_json::json!({}),
     );
-    let log = b.0.join("log.json");
-    let out = b.0.join("out");
+    let log = b.0.path().join("log.json");
+    let out = b.0.path().join("out");
     let c = b.create(
         &["--log", log.to_str().unwrap(), "--log-format", "json"],
         "logged",
@@ -172,7 +119,7 @@ fn a_pids_limit_of_0_sets_nothing() {
         serde_json::json!({}),
         serde_json::json!({"resources": {"pids": {"limit": 0}}}),
     );
-    let out = b.0.join("out");
+    let out = b.0.path().join("out");
     let c = b.create(&[], "p", &out);
     assert!(
         c.status.success(),
@@ -189,7 +136,7 @@ fn delete_force_of_a_missing_container_succeeds_quietly() {
     let oci = |args: &[&str]| {
         Command::new(BIN)
             .arg("--root")
-            .arg(b.0.join("root"))
+            .arg(b.0.path().join("root"))
             .args(args)
             .output()
             .unwrap()

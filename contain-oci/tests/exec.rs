@@ -6,29 +6,13 @@
 //! test makes a bundle with a busybox rootfs and a state root in its own temporary directory;
 //! they need root (they say so and skip otherwise).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::symlink;
+mod common;
+
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_contain-oci");
-
-fn is_root(test: &str) -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    if !root {
-        eprintln!("{test}: skipped, needs root");
-    }
-    root
-}
-
-/// A temporary directory, removed (with what is in it) on drop.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::{is_root, text, wait_exit, TempDir, BIN};
 
 /// A bundle (`dir/bundle`: busybox rootfs, config.json running `sleep 60` with hostname
 /// `execbox`) and a state root (`dir/root`), with one container `c` created and started.
@@ -50,29 +34,14 @@ impl Running {
 
     /// The bundle only, with the top-level fields of `extra` added to its config.
     fn bundle(tag: &str, args: &[&str], extra: serde_json::Value) -> Running {
-        let base = std::env::temp_dir();
-        let dir = (0..)
-            .map(|n| base.join(format!("contain-oci-exec-{tag}-{}-{n}", std::process::id())))
-            .find(|p| std::fs::create_dir(p).is_ok())
-            .unwrap();
-        let dir = TempDir(dir);
-        let rootfs = dir.0.join("bundle/rootfs");
-        for d in ["bin", "proc", "dev", "sys", "tmp"] {
-            std::fs::create_dir_all(rootfs.join(d)).unwrap();
-        }
-        let busybox = std::env::var_os("CONTAIN_TEST_BUSYBOX")
-            .map(PathBuf::from)
-            .into_iter()
-            .chain(["/bin/busybox".into(), "/usr/bin/busybox".into()])
-            .find(|p| p.exists())
-            .expect("these tests need a static busybox (apt-get install busybox-static)");
-        std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
-        for applet in [
-            "sh", "sleep", "echo", "true", "cat", "id", "pwd", "hostname", "readlink", "ls",
-            "mkdir",
-        ] {
-            symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-        }
+        let dir = TempDir::new(&format!("exec-{tag}"));
+        common::busybox_rootfs(
+            &dir.path().join("bundle/rootfs"),
+            &[
+                "sh", "sleep", "echo", "true", "cat", "id", "pwd", "hostname", "readlink", "ls",
+                "mkdir",
+            ],
+        );
         let mut config = serde_json::json!({
             "ociVersion": "1.0.2",
             "process": {
@@ -91,25 +60,16 @@ impl Running {
         for (k, v) in extra.as_object().unwrap() {
             config[k] = v.clone();
         }
-        std::fs::write(dir.0.join("bundle/config.json"), config.to_string()).unwrap();
+        std::fs::write(dir.path().join("bundle/config.json"), config.to_string()).unwrap();
         Running { dir, pid: 0 }
     }
 
     /// `create --bundle BUNDLE c`, its stdout and stderr (and the container's) to `dir/out`;
     /// on success the container's pid is noted.
     fn create(&mut self) -> std::process::ExitStatus {
-        let out = std::fs::File::create(self.dir.0.join("out")).unwrap();
-        let status = Command::new(BIN)
-            .arg("--root")
-            .arg(self.root())
-            .args(["create", "--bundle"])
-            .arg(self.dir.0.join("bundle"))
-            .arg("c")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .status()
-            .unwrap();
+        let bundle = self.dir.path().join("bundle");
+        let out = self.dir.path().join("out");
+        let status = common::create(&self.root(), &[], &bundle, "c", &out).status;
         if status.success() {
             let st: serde_json::Value =
                 serde_json::from_slice(&self.oci(&["state", "c"]).stdout).unwrap();
@@ -120,26 +80,20 @@ impl Running {
 
     /// What create (and the container) wrote.
     fn out(&self) -> String {
-        text(&std::fs::read(self.dir.0.join("out")).unwrap_or_default())
+        text(&std::fs::read(self.dir.path().join("out")).unwrap_or_default())
     }
 
     fn rootfs(&self) -> PathBuf {
-        self.dir.0.join("bundle/rootfs")
+        self.dir.path().join("bundle/rootfs")
     }
 
     fn root(&self) -> PathBuf {
-        self.dir.0.join("root")
+        self.dir.path().join("root")
     }
 
     /// `contain-oci --root ROOT ARGS...`, stdio captured.
     fn oci(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .arg("--root")
-            .arg(self.root())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        common::oci(&self.root(), args)
     }
 }
 
@@ -147,31 +101,6 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.oci(&["delete", "--force", "c"]);
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// A pidfd of `pid` (none: already reaped).
-fn pidfd(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    // SAFETY: a descriptor the kernel just opened, owned by nobody else.
-    (r >= 0).then(|| unsafe { OwnedFd::from_raw_fd(r as i32) })
-}
-
-/// Waits (up to 10 s, on a pidfd, not by sleeping) for `pid` to exit.
-fn wait_exit(pid: i32) {
-    let Some(fd) = pidfd(pid) else { return };
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one pollfd, valid for the call.
-    let r = unsafe { libc::poll(&mut p, 1, 10_000) };
-    assert_eq!(r, 1, "pid {pid} still running after 10 s");
 }
 
 fn ns(pid: i32, kind: &str) -> PathBuf {
@@ -222,7 +151,7 @@ fn exec_detach_writes_the_pid_file_and_leaves_the_process_to_the_subreaper() {
         return;
     }
     let r = Running::new("detach", &["sleep", "60"]);
-    let pid_file = r.dir.0.join("exec.pid");
+    let pid_file = r.dir.path().join("exec.pid");
     // A stand-in for containerd's shim: a shell made a subreaper (the flag survives its
     // execve), which runs `exec --detach`, says its own pid and the exec'd process's parent,
     // waits for a line from us, then kills the process.
@@ -303,7 +232,7 @@ fn exec_process_file_and_flags_set_env_cwd_user_and_caps() {
         return;
     }
     let r = Running::new("process", &["sleep", "60"]);
-    let process = r.dir.0.join("process.json");
+    let process = r.dir.path().join("process.json");
     std::fs::write(
         &process,
         serde_json::json!({
@@ -506,8 +435,6 @@ fn a_failing_or_late_container_hook_fails_create_and_start_and_leaves_nothing() 
 
 #[test]
 fn exec_tty_sends_the_master_to_the_console_socket_even_into_a_created_container() {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::io::IoSliceMut;
     use std::os::unix::net::UnixListener;
     const TEST: &str =
         "exec_tty_sends_the_master_to_the_console_socket_even_into_a_created_container";
@@ -516,7 +443,7 @@ fn exec_tty_sends_the_master_to_the_console_socket_even_into_a_created_container
     }
     let mut r = Running::bundle("tty", &["sleep", "60"], serde_json::json!({}));
     assert!(r.create().success(), "create: {}", r.out());
-    let sock_path = r.dir.0.join("console.sock");
+    let sock_path = r.dir.path().join("console.sock");
     let listener = UnixListener::bind(&sock_path).unwrap();
     // Created, not started: exec goes in all the same (as runc allows).
     let mut exec = Command::new(BIN)
@@ -542,26 +469,7 @@ fn exec_tty_sends_the_master_to_the_console_socket_even_into_a_created_container
         let out = exec.wait_with_output().unwrap();
         panic!("exec never connected: {}", text(&out.stderr));
     }
-    let (conn, _) = listener.accept().unwrap();
-    let mut buf = [0u8; 64];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .unwrap();
-    let mut fds = Vec::new();
-    for c in msg.cmsgs().unwrap() {
-        if let ControlMessageOwned::ScmRights(v) = c {
-            fds.extend(v);
-        }
-    }
-    assert_eq!(fds.len(), 1, "one descriptor");
-    // SAFETY: the descriptor SCM_RIGHTS just gave us, owned by nobody else.
-    let master = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+    let master = std::fs::File::from(common::recv_console_master(&listener));
     // Read until the terminal's last user is gone (EIO).
     let mut seen = Vec::new();
     let mut chunk = [0u8; 256];

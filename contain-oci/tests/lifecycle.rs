@@ -3,51 +3,13 @@
 //! root. Each test makes a bundle with a busybox rootfs and a state root in its own temporary
 //! directory. The container tests need root (they say so and skip otherwise).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::symlink;
+mod common;
+
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_contain-oci");
-
-fn is_root(test: &str) -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    if !root {
-        eprintln!("{test}: skipped, needs root");
-    }
-    root
-}
-
-/// A temporary directory, removed (with what is in it) on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let base = std::env::temp_dir();
-        for n in 0.. {
-            let p = base.join(format!("contain-oci-{tag}-{}-{n}", std::process::id()));
-            if std::fs::create_dir(&p).is_ok() {
-                return TempDir(p);
-            }
-        }
-        unreachable!()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A static busybox from the host (`$CONTAIN_TEST_BUSYBOX`, /bin/busybox, /usr/bin/busybox).
-fn busybox() -> PathBuf {
-    let env = std::env::var_os("CONTAIN_TEST_BUSYBOX").map(PathBuf::from);
-    env.into_iter()
-        .chain(["/bin/busybox".into(), "/usr/bin/busybox".into()])
-        .find(|p| p.exists())
-        .expect("these tests need a static busybox (apt-get install busybox-static)")
-}
+use common::{is_root, text, wait_exit, TempDir, BIN};
 
 /// A test's bundle (`dir/bundle` with `rootfs/` and config.json) and state root (`dir/root`).
 struct Bundle {
@@ -58,15 +20,10 @@ impl Bundle {
     /// A bundle whose process runs `args` in a busybox rootfs.
     fn new(tag: &str, args: &[&str]) -> Bundle {
         let dir = TempDir::new(tag);
-        let rootfs = dir.0.join("bundle/rootfs");
-        std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-        for d in ["proc", "dev", "sys", "tmp"] {
-            std::fs::create_dir_all(rootfs.join(d)).unwrap();
-        }
-        std::fs::copy(busybox(), rootfs.join("bin/busybox")).unwrap();
-        for applet in ["sh", "sleep", "echo", "true", "cat", "trap"] {
-            symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-        }
+        common::busybox_rootfs(
+            &dir.path().join("bundle/rootfs"),
+            &["sh", "sleep", "echo", "true", "cat", "trap"],
+        );
         let b = Bundle { dir };
         b.config(args);
         b
@@ -97,22 +54,16 @@ impl Bundle {
     }
 
     fn bundle(&self) -> PathBuf {
-        self.dir.0.join("bundle")
+        self.dir.path().join("bundle")
     }
 
     fn root(&self) -> PathBuf {
-        self.dir.0.join("root")
+        self.dir.path().join("root")
     }
 
     /// `contain-oci --root ROOT ARGS...`, stdio captured.
     fn oci(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .arg("--root")
-            .arg(self.root())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        common::oci(&self.root(), args)
     }
 
     /// `n` runs of the command `args` at once (stdout dropped, stderr kept), each one's
@@ -139,55 +90,12 @@ impl Bundle {
 
     /// `create --bundle BUNDLE ID`, the container's stdout and stderr going to `out`.
     fn create(&self, id: &str, out: &Path) -> Output {
-        let f = std::fs::File::create(out).unwrap();
-        let status = Command::new(BIN)
-            .arg("--root")
-            .arg(self.root())
-            .args(["create", "--bundle"])
-            .arg(self.bundle())
-            .arg(id)
-            .stdin(Stdio::null())
-            .stdout(f.try_clone().unwrap())
-            .stderr(f)
-            .status()
-            .unwrap();
-        Output {
-            status,
-            stdout: Vec::new(),
-            stderr: std::fs::read(out).unwrap(),
-        }
+        common::create(&self.root(), &[], &self.bundle(), id, out)
     }
 
     fn state(&self, id: &str) -> serde_json::Value {
-        let out = self.oci(&["state", id]);
-        assert!(out.status.success(), "state {id}: {}", text(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
+        common::state(&self.root(), id)
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// A pidfd of `pid` (none: already reaped).
-fn pidfd(pid: i64) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    // SAFETY: a descriptor the kernel just opened, owned by nobody else.
-    (r >= 0).then(|| unsafe { OwnedFd::from_raw_fd(r as i32) })
-}
-
-/// Waits (up to 10 s, on the pidfd, not by sleeping) for `pid` to exit.
-fn wait_exit(pid: i64) {
-    let Some(fd) = pidfd(pid) else { return };
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one pollfd, valid for the call.
-    let r = unsafe { libc::poll(&mut p, 1, 10_000) };
-    assert_eq!(r, 1, "pid {pid} still running after 10 s");
 }
 
 #[test]
@@ -203,7 +111,7 @@ fn created_then_running_then_stopped() {
             "echo hello from $(cat /proc/sys/kernel/hostname)",
         ],
     );
-    let out = b.dir.0.join("out");
+    let out = b.dir.path().join("out");
     let c = b.create("c1", &out);
     assert!(c.status.success(), "create: {}", text(&c.stderr));
     let st = b.state("c1");
@@ -241,7 +149,7 @@ fn running_kill_and_a_stopped_container_is_not_running() {
         return;
     }
     let b = Bundle::new("kill", &["sleep", "30"]);
-    let out = b.dir.0.join("out");
+    let out = b.dir.path().join("out");
     assert!(
         b.create("k", &out).status.success(),
         "{}",
@@ -275,7 +183,7 @@ fn delete_without_force_refuses_created_and_running_containers() {
         return;
     }
     let b = Bundle::new("delete", &["sleep", "30"]);
-    let out = b.dir.0.join("out");
+    let out = b.dir.path().join("out");
     assert!(b.create("d", &out).status.success());
     let pid = b.state("d")["pid"].as_i64().unwrap();
     let d = b.oci(&["delete", "d"]);
@@ -323,7 +231,7 @@ fn unknown_ids_do_not_exist_and_bad_ids_make_no_paths() {
             text(&o.stderr)
         );
     }
-    let out = b.dir.0.join("out");
+    let out = b.dir.path().join("out");
     for bad in ["a/b", "..", "../escape", "", "."] {
         let o = b.create(bad, &out);
         assert_eq!(o.status.code(), Some(1), "create {bad:?}");
@@ -335,7 +243,7 @@ fn unknown_ids_do_not_exist_and_bad_ids_make_no_paths() {
         let o = b.oci(&["delete", "--force", bad]);
         assert_eq!(o.status.code(), Some(1), "delete {bad:?}");
     }
-    assert!(!b.dir.0.join("escape").exists());
+    assert!(!b.dir.path().join("escape").exists());
     assert!(!b.root().join("a").exists());
     // Missing ids are usage errors.
     for cmd in ["state", "start", "kill", "delete"] {
@@ -349,7 +257,7 @@ fn a_failed_create_leaves_no_state_and_ids_are_unique() {
         return;
     }
     let b = Bundle::new("failed", &["/no/such/program"]);
-    let out = b.dir.0.join("out");
+    let out = b.dir.path().join("out");
     let c = b.create("f", &out);
     assert_eq!(c.status.code(), Some(1));
     assert!(
@@ -388,7 +296,7 @@ fn concurrent_deletes_take_turns_on_the_lock() {
         return;
     }
     let b = Bundle::new("lock", &["true"]);
-    let out = b.dir.0.join("out");
+    let out = b.dir.path().join("out");
     assert!(b.create("l", &out).status.success());
     let pid = b.state("l")["pid"].as_i64().unwrap();
     assert!(b.oci(&["start", "l"]).status.success());
@@ -419,7 +327,7 @@ fn concurrent_kills_all_land_or_say_not_running() {
         return;
     }
     let b = Bundle::new("kills", &["sleep", "30"]);
-    let out = b.dir.0.join("out");
+    let out = b.dir.path().join("out");
     assert!(b.create("k", &out).status.success());
     let pid = b.state("k")["pid"].as_i64().unwrap();
     assert!(b.oci(&["start", "k"]).status.success());
@@ -440,7 +348,7 @@ fn concurrent_kills_all_land_or_say_not_running() {
 #[test]
 fn errors_are_json_lines_in_the_log_and_version_names_the_spec() {
     let b = Bundle::new("log", &["true"]);
-    let log = b.dir.0.join("log.json");
+    let log = b.dir.path().join("log.json");
     let o = b.oci(&[
         "--log",
         log.to_str().unwrap(),
@@ -495,8 +403,8 @@ fn hooks_run_in_order_at_create_start_and_delete_with_the_state_on_stdin() {
         return;
     }
     let b = Bundle::new("hooks", &["true"]);
-    let log = b.dir.0.join("hooks.log");
-    let stdin = b.dir.0.join("stdin.json");
+    let log = b.dir.path().join("hooks.log");
+    let stdin = b.dir.path().join("stdin.json");
     b.config_with(
         &["sh", "-c", "echo process > /ran"],
         serde_json::json!({ "hooks": {
@@ -512,7 +420,7 @@ fn hooks_run_in_order_at_create_start_and_delete_with_the_state_on_stdin() {
         }}),
     );
     let read = || std::fs::read_to_string(&log).unwrap_or_default();
-    let out = b.dir.0.join("out");
+    let out = b.dir.path().join("out");
     let c = b.create("h", &out);
     assert!(c.status.success(), "create: {}", text(&c.stderr));
     assert_eq!(
@@ -560,7 +468,7 @@ fn a_failing_prestart_hook_fails_start_and_the_process_never_runs() {
         &["sh", "-c", "echo process > /ran"],
         serde_json::json!({ "hooks": { "prestart": [{ "path": "/bin/false" }] } }),
     );
-    let out = b.dir.0.join("out");
+    let out = b.dir.path().join("out");
     assert!(b.create("p", &out).status.success());
     let pid = b.state("p")["pid"].as_i64().unwrap();
     let s = b.oci(&["start", "p"]);
@@ -624,8 +532,6 @@ fn a_create_that_died_midway_is_not_listed_and_delete_cleans_it() {
 
 #[test]
 fn the_terminal_master_goes_to_the_console_socket() {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::io::IoSliceMut;
     use std::os::unix::net::UnixListener;
     if !is_root("the_terminal_master_goes_to_the_console_socket") {
         return;
@@ -636,11 +542,11 @@ fn the_terminal_master_goes_to_the_console_socket() {
     config["process"]["terminal"] = true.into();
     config["process"]["args"] = serde_json::json!(["sleep", "30"]);
     std::fs::write(b.bundle().join("config.json"), config.to_string()).unwrap();
-    let out = b.dir.0.join("out");
+    let out = b.dir.path().join("out");
     // Without a socket to hand the terminal to, create refuses.
     assert_eq!(b.create("t0", &out).status.code(), Some(1));
     assert!(!b.root().join("t0").exists());
-    let sock_path = b.dir.0.join("console.sock");
+    let sock_path = b.dir.path().join("console.sock");
     let listener = UnixListener::bind(&sock_path).unwrap();
     let o = b.oci(&[
         "create",
@@ -651,26 +557,7 @@ fn the_terminal_master_goes_to_the_console_socket() {
         "t",
     ]);
     assert!(o.status.success(), "create: {}", text(&o.stderr));
-    let (conn, _) = listener.accept().unwrap();
-    let mut buf = [0u8; 64];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .unwrap();
-    let mut fds = Vec::new();
-    for c in msg.cmsgs().unwrap() {
-        if let ControlMessageOwned::ScmRights(v) = c {
-            fds.extend(v);
-        }
-    }
-    assert_eq!(fds.len(), 1, "one descriptor");
-    // SAFETY: the descriptor SCM_RIGHTS just gave us, owned by nobody else.
-    let master = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    let master = common::recv_console_master(&listener);
     assert!(nix::unistd::isatty(&master).unwrap(), "not a terminal");
     assert!(b.oci(&["delete", "--force", "t"]).status.success());
 }
@@ -682,7 +569,7 @@ fn preserve_fds_hands_fd_3_to_the_container() {
         return;
     }
     let b = Bundle::new("fds", &["sh", "-c", "echo through fd 3 >&3"]);
-    let target = b.dir.0.join("fd3");
+    let target = b.dir.path().join("fd3");
     let file = std::fs::File::create(&target).unwrap();
     let raw = file.as_raw_fd();
     let mut cmd = Command::new(BIN);
@@ -694,7 +581,7 @@ fn preserve_fds_hands_fd_3_to_the_container() {
         .stdin(Stdio::null())
         // Not pipes: the container keeps create's stdio, so output() would wait for it.
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(b.dir.0.join("err")).unwrap());
+        .stderr(std::fs::File::create(b.dir.path().join("err")).unwrap());
     // SAFETY: dup2 and fcntl are async-signal-safe and touch only descriptors.
     unsafe {
         cmd.pre_exec(move || {
@@ -710,7 +597,7 @@ fn preserve_fds_hands_fd_3_to_the_container() {
         });
     }
     let status = cmd.status().unwrap();
-    let err = std::fs::read(b.dir.0.join("err")).unwrap();
+    let err = std::fs::read(b.dir.path().join("err")).unwrap();
     assert!(status.success(), "create: {}", text(&err));
     drop(file);
     let pid = b.state("p")["pid"].as_i64().unwrap();
@@ -727,7 +614,7 @@ fn ps_lists_the_containers_processes_and_list_shows_it() {
     }
     // Two processes in its PID namespace: a background sleep and the init (exec'd sleep).
     let b = Bundle::new("ps", &["sh", "-c", "sleep 30 & exec sleep 31"]);
-    let out = b.dir.0.join("out");
+    let out = b.dir.path().join("out");
     assert!(b.create("ps", &out).status.success());
     let pid = b.state("ps")["pid"].as_i64().unwrap();
     assert!(b.oci(&["start", "ps"]).status.success());
@@ -795,7 +682,7 @@ fn cgroups_path_is_exact_and_delete_removes_only_what_create_made() {
             "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}]
         }}),
     );
-    let out = b.dir.0.join("out");
+    let out = b.dir.path().join("out");
     let c = b.create("cg", &out);
     assert!(c.status.success(), "create: {}", text(&c.stderr));
     assert!(
@@ -841,7 +728,7 @@ fn a_seccomp_profile_denying_getcwd_still_starts_the_container() {
             }
         }}),
     );
-    let out = b.dir.0.join("out");
+    let out = b.dir.path().join("out");
     let c = b.create("gc", &out);
     assert!(c.status.success(), "create: {}", text(&c.stderr));
     let pid = b.state("gc")["pid"].as_i64().unwrap();

@@ -7,28 +7,10 @@
 #[path = "../../tests/common/busybox.rs"]
 mod busybox;
 
-/// A temporary directory removed (recursively) on drop, for `busybox`.
-struct TempDir(std::path::PathBuf);
+mod common;
 
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("contain-{tag}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+// The temporary directory `busybox` builds its rootfs in.
+use common::TempDir;
 
 use std::path::Path;
 

@@ -9,51 +9,13 @@
 //! memory.max, pids.max and cpu.max; where it lacks them (a hybrid host, whose cgroup v2
 //! offers only hugetlb), `update` must fail naming the controller.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_contain-oci");
-
-fn is_root(test: &str) -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    if !root {
-        eprintln!("{test}: skipped, needs root");
-    }
-    root
-}
-
-/// A temporary directory, removed (with what is in it) on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let base = std::env::temp_dir();
-        for n in 0.. {
-            let p = base.join(format!("contain-oci-{tag}-{}-{n}", std::process::id()));
-            if std::fs::create_dir(&p).is_ok() {
-                return TempDir(p);
-            }
-        }
-        unreachable!()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A static busybox from the host (`$CONTAIN_TEST_BUSYBOX`, /bin/busybox, /usr/bin/busybox).
-fn busybox() -> PathBuf {
-    let env = std::env::var_os("CONTAIN_TEST_BUSYBOX").map(PathBuf::from);
-    env.into_iter()
-        .chain(["/bin/busybox".into(), "/usr/bin/busybox".into()])
-        .find(|p| p.exists())
-        .expect("these tests need a static busybox (apt-get install busybox-static)")
-}
+use common::{is_root, text, wait_exit, TempDir, BIN};
 
 /// A bundle (`dir/bundle`: busybox rootfs, config.json) and a state root (`dir/root`).
 struct Bundle {
@@ -64,15 +26,10 @@ impl Bundle {
     /// A bundle running `args` with PID and mount namespaces and the fields of `linux`.
     fn new(tag: &str, args: &[&str], linux: serde_json::Value) -> Bundle {
         let dir = TempDir::new(tag);
-        let rootfs = dir.0.join("bundle/rootfs");
-        std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-        for d in ["proc", "dev", "sys", "tmp"] {
-            std::fs::create_dir_all(rootfs.join(d)).unwrap();
-        }
-        std::fs::copy(busybox(), rootfs.join("bin/busybox")).unwrap();
-        for applet in ["sh", "sleep", "echo", "true", "cat", "uname"] {
-            symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-        }
+        common::busybox_rootfs(
+            &dir.path().join("bundle/rootfs"),
+            &["sh", "sleep", "echo", "true", "cat", "uname"],
+        );
         let mut l = serde_json::json!({"namespaces": [{"type": "pid"}, {"type": "mount"}]});
         for (k, v) in linux.as_object().unwrap() {
             l[k] = v.clone();
@@ -84,34 +41,28 @@ impl Bundle {
             "root": {"path": "rootfs"},
             "linux": l
         });
-        std::fs::write(dir.0.join("bundle/config.json"), config.to_string()).unwrap();
+        std::fs::write(dir.path().join("bundle/config.json"), config.to_string()).unwrap();
         Bundle { dir }
     }
 
     fn bundle(&self) -> PathBuf {
-        self.dir.0.join("bundle")
+        self.dir.path().join("bundle")
     }
 
     fn root(&self) -> PathBuf {
-        self.dir.0.join("root")
+        self.dir.path().join("root")
     }
 
     /// `contain-oci --root ROOT ARGS...`, stdio captured (stdin null).
     fn oci(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .arg("--root")
-            .arg(self.root())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        common::oci(&self.root(), args)
     }
 
     /// `create` of `id`, its stderr (and the container's) going to a file: a pipe would
     /// stay open in the parked process, and reading it to its end would wait for the
     /// container to exit.
     fn create(&self, id: &str) {
-        let log = self.dir.0.join(format!("create-{id}.err"));
+        let log = self.dir.path().join(format!("create-{id}.err"));
         let status = Command::new(BIN)
             .arg("--root")
             .arg(self.root())
@@ -131,9 +82,7 @@ impl Bundle {
     }
 
     fn state(&self, id: &str) -> serde_json::Value {
-        let out = self.oci(&["state", id]);
-        assert!(out.status.success(), "state {id}: {}", text(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
+        common::state(&self.root(), id)
     }
 
     /// The container's cgroup directory, from ROOT/ID/state.json.
@@ -153,10 +102,6 @@ impl Bundle {
         .unwrap();
         c["linux"]["resources"].clone()
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Whether `controller` is in the group's cgroup.controllers.
@@ -386,26 +331,6 @@ fn update_refuses_stopped_containers_and_ones_without_a_cgroup() {
     );
 }
 
-/// Waits (up to 10 s, on a pidfd, not by sleeping) for `pid` to exit.
-fn wait_exit(pid: i64) {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if r < 0 {
-        return;
-    }
-    // SAFETY: a descriptor the kernel just opened, owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(r as i32) };
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one pollfd, valid for the call.
-    let r = unsafe { libc::poll(&mut p, 1, 10_000) };
-    assert_eq!(r, 1, "pid {pid} still running after 10 s");
-}
-
 #[test]
 fn run_forwards_sigterm_and_exits_with_the_containers_status() {
     if !is_root("run_forwards_sigterm_and_exits_with_the_containers_status") {
@@ -453,7 +378,7 @@ fn run_detach_leaves_the_container_running() {
     }
     let b = Bundle::new("run-detach", &["sleep", "30"], serde_json::json!({}));
     // stderr to a file: the container keeps it open (see `Bundle::create`).
-    let log = b.dir.0.join("run.err");
+    let log = b.dir.path().join("run.err");
     let status = Command::new(BIN)
         .arg("--root")
         .arg(b.root())
