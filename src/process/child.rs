@@ -213,16 +213,9 @@ impl<T> At<T> for Result<T, Errno> {
 /// # Safety
 /// `arg` points to a [`ChildPlan`] that stays valid until this process execs or exits.
 pub(crate) unsafe extern "C" fn child_main(arg: *mut c_void) -> ! {
-    // SAFETY: the parent passed a pointer to a live ChildPlan (see above).
-    let plan = unsafe { &*(arg as *const ChildPlan<'_>) };
-    let mut interpreter = [0u8; INTERP_SIZE];
-    // SAFETY: run in a freshly cloned child, as `setup` requires.
-    let head = match unsafe { setup(plan, &mut interpreter) } {
-        Ok(never) => match never {},
-        Err(e) => e.to_wire(),
-    };
-    // SAFETY: as report_and_exit requires.
-    unsafe { report_and_exit(plan, head, interpreter) }
+    // SAFETY: the parent passed a pointer to a live ChildPlan, and this is the freshly
+    // cloned child `setup` requires.
+    unsafe { run_and_report(arg, setup) }
 }
 
 /// The entry point of the process [`fork_into_pid_namespace`] forks (with `CLONE_PARENT`, a
@@ -231,15 +224,31 @@ pub(crate) unsafe extern "C" fn child_main(arg: *mut c_void) -> ! {
 /// # Safety
 /// `arg` points to a [`ChildPlan`] in this process's own copy of the parent's memory.
 unsafe extern "C" fn forked_main(arg: *mut c_void) -> ! {
-    // SAFETY: the forking process passed its plan pointer; the copy of its memory holds it.
+    // SAFETY: the forking process passed its plan pointer (the copy of its memory holds it),
+    // and this is the freshly forked process `setup_forked` requires.
+    unsafe { run_and_report(arg, setup_forked) }
+}
+
+/// The setup steps of one entry point.
+type Steps = for<'a, 'b> unsafe fn(
+    &'a ChildPlan<'b>,
+    &mut [u8; INTERP_SIZE],
+) -> Result<std::convert::Infallible, ChildError>;
+
+/// Runs `steps` with the plan at `arg`; they return only on failure, which is reported.
+///
+/// # Safety
+/// `arg` points to a live [`ChildPlan`], and this process is the one `steps` requires.
+unsafe fn run_and_report(arg: *mut c_void, steps: Steps) -> ! {
+    // SAFETY: as the caller guarantees.
     let plan = unsafe { &*(arg as *const ChildPlan<'_>) };
     let mut interpreter = [0u8; INTERP_SIZE];
-    // SAFETY: run in the freshly forked process, after the namespaces are entered.
-    let head = match unsafe { setup_forked(plan, &mut interpreter) } {
+    // SAFETY: as the caller guarantees.
+    let head = match unsafe { steps(plan, &mut interpreter) } {
         Ok(never) => match never {},
         Err(e) => e.to_wire(),
     };
-    // SAFETY: as report_and_exit requires.
+    // SAFETY: `plan.err_fd` is this process's error pipe.
     unsafe { report_and_exit(plan, head, interpreter) }
 }
 
@@ -476,7 +485,8 @@ unsafe fn setup_inside(
         give_stdio_to_user(plan)?;
         // Steps that need privileges of the setup itself, while the child still has them.
         limit_privileges(plan)?;
-        if plan.park_fd >= 0 {
+        // (Once is enough: a child born into a joined PID namespace made itself so first.)
+        if plan.park_fd >= 0 && !plan.undumpable {
             make_undumpable()?;
         }
         // The seccomp filter comes as late as it can, so that the setup's own syscalls (the

@@ -380,6 +380,15 @@ impl Table {
         self.push(name, expected, got, verdict);
     }
 
+    /// A case that passes when `left` (what a run left behind) is empty.
+    pub fn nothing_left(&mut self, name: &str, expected: &str, left: &[String]) {
+        let got = match left.is_empty() {
+            true => "none".into(),
+            false => left.join(", "),
+        };
+        self.add(name, expected, got, left.is_empty());
+    }
+
     pub fn skip(&mut self, name: &str, expected: &str, why: String) {
         self.push(name, expected, why, Verdict::Skip);
     }

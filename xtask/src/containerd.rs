@@ -181,15 +181,10 @@ fn session(runtime: &Path, archive: &Path, table: &mut Table) -> Result<()> {
                 );
             }
         }
-        table.add(
+        table.nothing_left(
             "nothing left after task and container delete",
             "no container cgroup",
-            if left.is_empty() {
-                "none".into()
-            } else {
-                left.join(", ")
-            },
-            left.is_empty(),
+            &left,
         );
     }
     let stopped = daemon.stop();

@@ -216,15 +216,10 @@ pub fn run(opts: &Options) -> Result<u8> {
     podman.teardown();
     if outcome.is_ok() {
         let left = leftovers(made_state_root, &cgroup_parent);
-        table.add(
+        table.nothing_left(
             "nothing left after podman rm",
             "no container state or cgroup",
-            if left.is_empty() {
-                "none".into()
-            } else {
-                left.join(", ")
-            },
-            left.is_empty(),
+            &left,
         );
     }
     drop(work);
