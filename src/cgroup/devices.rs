@@ -103,6 +103,8 @@ const MOV64_X: u8 = 0xbf; // dst = src
 const MOV64_K: u8 = 0xb7; // dst = imm
 const AND64_K: u8 = 0x57; // dst &= imm
 const RSH64_K: u8 = 0x77; // dst >>= imm
+const XOR64_K: u8 = 0xa7; // dst ^= imm
+const OR64_X: u8 = 0x4f; // dst |= src
 const JNE_K: u8 = 0x55; // if dst != imm: pc += off
 const EXIT: u8 = 0x95;
 
@@ -116,7 +118,13 @@ fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
 }
 
 /// The program: r2 = type, r3 = access, r4 = major, r5 = minor; each rule is a block that
-/// falls through to the next rule on a mismatch and returns 1 on a match; the end returns 0.
+/// goes on to the next rule on a mismatch and returns 1 on a match; the end returns 0.
+///
+/// A block compares by difference: r6 = (r2 ^ type) | (r4 ^ major) | (r5 ^ minor), one jump
+/// on r6 != 0. Jumping on r2, r4 or r5 themselves would teach the verifier their values on
+/// the fall-through path, so every rule after it would start in a state of its own and be
+/// verified again for each (195 instructions walked for runc's 10 default rules, 0.3 ms per
+/// load on a 2-core VM); through r6 every block starts in the same state and is walked once.
 fn compile(rules: &[DeviceRule]) -> Result<Vec<Insn>> {
     let mut p = vec![
         insn(LDX_MEM_W, 2, 1, 0, 0), // access_type
@@ -127,10 +135,10 @@ fn compile(rules: &[DeviceRule]) -> Result<Vec<Insn>> {
         insn(LDX_MEM_W, 5, 1, 8, 0),    // minor
     ];
     for r in rules {
-        let mut checks: Vec<(u8, i32)> = Vec::new(); // (register, value) that must be equal
+        let mut fields: Vec<(u8, i32)> = Vec::new(); // (register, value) that must be equal
         match r.kind {
-            DeviceKind::Block => checks.push((2, 1)),
-            DeviceKind::Char => checks.push((2, 2)),
+            DeviceKind::Block => fields.push((2, 1)),
+            DeviceKind::Char => fields.push((2, 2)),
             DeviceKind::Any => {}
         }
         for (reg, v) in [(4u8, r.major), (5u8, r.minor)] {
@@ -138,23 +146,34 @@ fn compile(rules: &[DeviceRule]) -> Result<Vec<Insn>> {
                 let v = i32::try_from(v).map_err(|_| {
                     Error::config("device rule", format!("number {v} is too large"))
                 })?;
-                checks.push((reg, v));
+                fields.push((reg, v));
+            }
+        }
+        let mut block = Vec::new();
+        for (i, (reg, v)) in fields.iter().enumerate() {
+            // r6 collects the differences; r7 is the scratch for the second and later ones.
+            let to = if i == 0 { 6 } else { 7 };
+            block.push(insn(MOV64_X, to, *reg, 0, 0));
+            block.push(insn(XOR64_K, to, 0, 0, *v));
+            if to == 7 {
+                block.push(insn(OR64_X, 6, 7, 0, 0));
             }
         }
         // Access: the requested bits must all be allowed: (r3 & !allowed) == 0.
         let denied = !(r.access.bits() as i32) & 0x7;
-        // Block layout: [checks...] [mov r6,r3; and r6,denied; jne r6,0 -> next] [mov r0,1; exit]
-        let access_len = if denied != 0 { 3 } else { 0 };
-        let len = checks.len() + access_len + 2;
-        for (i, (reg, v)) in checks.iter().enumerate() {
-            let to_next = (len - i - 1) as i16;
-            p.push(insn(JNE_K, *reg, 0, to_next, *v));
-        }
         if denied != 0 {
-            p.push(insn(MOV64_X, 6, 3, 0, 0));
-            p.push(insn(AND64_K, 6, 0, 0, denied));
-            p.push(insn(JNE_K, 6, 0, 2, 0));
+            let to = if fields.is_empty() { 6 } else { 7 };
+            block.push(insn(MOV64_X, to, 3, 0, 0));
+            block.push(insn(AND64_K, to, 0, 0, denied));
+            if to == 7 {
+                block.push(insn(OR64_X, 6, 7, 0, 0));
+            }
         }
+        if !block.is_empty() {
+            // Past this jump and the two instructions of the match: the next block.
+            block.push(insn(JNE_K, 6, 0, 2, 0));
+        }
+        p.extend(block);
         p.push(insn(MOV64_K, 0, 0, 0, 1));
         p.push(insn(EXIT, 0, 0, 0, 0));
     }
@@ -311,6 +330,8 @@ mod tests {
                 MOV64_X => r[dst] = r[src],
                 MOV64_K => r[dst] = i.imm as i64 as u64,
                 AND64_K => r[dst] &= i.imm as i64 as u64,
+                XOR64_K => r[dst] ^= i.imm as i64 as u64,
+                OR64_X => r[dst] |= r[src],
                 RSH64_K => r[dst] >>= i.imm,
                 JNE_K => {
                     if r[dst] != i.imm as i64 as u64 {
@@ -361,5 +382,106 @@ mod tests {
     fn empty_rules_deny_everything() {
         let p = compile(&[]).unwrap();
         assert_eq!(eval(&p, req(2, DeviceAccess::READ), 1, 3), 0);
+    }
+
+    /// The rules' meaning, straight from their fields: the reference the program must match.
+    fn reference(
+        rules: &[DeviceRule],
+        kind: u32,
+        access: DeviceAccess,
+        major: u32,
+        minor: u32,
+    ) -> u64 {
+        let allowed = rules.iter().any(|r| {
+            let kind_ok = match r.kind {
+                DeviceKind::Block => kind == 1,
+                DeviceKind::Char => kind == 2,
+                DeviceKind::Any => true,
+            };
+            kind_ok
+                && r.major.is_none_or(|m| m == major)
+                && r.minor.is_none_or(|m| m == minor)
+                && r.access.contains(access)
+        });
+        u64::from(allowed)
+    }
+
+    #[test]
+    fn program_decides_as_the_rules_say() {
+        let kinds = [DeviceKind::Block, DeviceKind::Char, DeviceKind::Any];
+        let numbers = [None, Some(0), Some(1), Some(136)];
+        let accesses = [
+            DeviceAccess::empty(),
+            DeviceAccess::MKNOD,
+            DeviceAccess::READ,
+            DeviceAccess::READ | DeviceAccess::WRITE,
+            DeviceAccess::all(),
+        ];
+        // Every single rule the fields allow, then a few lists of them.
+        let mut all = Vec::new();
+        for kind in kinds {
+            for major in numbers {
+                for minor in numbers {
+                    for access in accesses {
+                        all.push(DeviceRule {
+                            kind,
+                            major,
+                            minor,
+                            access,
+                        });
+                    }
+                }
+            }
+        }
+        let mut lists: Vec<Vec<DeviceRule>> = all.iter().map(|r| vec![*r]).collect();
+        lists.push(DeviceRule::default_allowlist());
+        lists.push(all.iter().step_by(7).copied().collect());
+        lists.push(all.iter().rev().step_by(11).copied().collect());
+        for rules in &lists {
+            let p = compile(rules).unwrap();
+            for kind in [1, 2] {
+                for major in [0, 1, 5, 136] {
+                    for minor in [0, 1, 3, 136] {
+                        for access in accesses.iter().skip(1) {
+                            assert_eq!(
+                                eval(&p, req(kind, *access), major, minor),
+                                reference(rules, kind, *access, major, minor),
+                                "rules {rules:?}, request {kind} {major}:{minor} {access:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The verifier walks each instruction once: no rule is verified again for what an
+    /// earlier one's comparisons taught it (which made loads cost twice as much). Needs root
+    /// (CAP_BPF); skips otherwise.
+    #[test]
+    fn verifier_walks_the_program_once() {
+        let mut rules = DeviceRule::default_allowlist();
+        rules.extend(DeviceRule::default_allowlist());
+        let p = compile(&rules).unwrap();
+        let mut log = vec![0u8; 1 << 20];
+        match load(&p, Some(&mut log)) {
+            Ok(_) => {}
+            Err(e @ (Errno::EPERM | Errno::ENOSYS)) => {
+                eprintln!(
+                    "skipped: BPF_PROG_LOAD refused ({e}): needs root and CONFIG_BPF_SYSCALL"
+                );
+                return;
+            }
+            Err(e) => panic!("BPF_PROG_LOAD: {e}"),
+        }
+        let end = log.iter().position(|&b| b == 0).unwrap_or(0);
+        let log = String::from_utf8_lossy(&log[..end]);
+        let processed = log
+            .lines()
+            .find_map(|l| l.strip_prefix("processed "))
+            .and_then(|l| l.split(' ').next())
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("no `processed N insns` line in the log:\n{log}"));
+        assert_eq!(processed, p.len(), "verifier log:\n{log}");
     }
 }
