@@ -16,7 +16,7 @@
 # unless unified/cgroup.controllers reads empty; as ../shared/tools/peers-bench.sh does, the
 # timing runs in a private mount namespace where that file is covered by an empty one, for
 # both runtimes alike. Needs: root, crun, hyperfine, busybox-static, jq (installed with
-# apt-get when missing), and contain-oci in release (cargo build --release -p contain-oci;
+# apt-get when missing), and contain-oci as shipped (`cargo xtask build-oci`: static, LTO;
 # CONTAIN_OCI=PATH for another build). Everything it makes is under the work directory
 # ($OCI_PEERS_DIR, default /tmp/contain-oci-peers), removed at the end, as are the empty
 # `peers-bench` cgroups crun leaves.
@@ -25,7 +25,7 @@ set -euo pipefail
 RUNS=${1:-60}
 W=${OCI_PEERS_DIR:-/tmp/contain-oci-peers}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
-C=${CONTAIN_OCI:-${CARGO_TARGET_DIR:-$HERE/target}/release/contain-oci}
+C=${CONTAIN_OCI:-${CARGO_TARGET_DIR:-$HERE/target}/$(rustc -vV | sed -n 's/^host: //p')/oci/contain-oci}
 
 if [ "${1:-}" = "__timed" ]; then
     RUNS=$2
@@ -64,7 +64,7 @@ EOF
 fi
 
 [ "$(id -u)" = 0 ] || { echo "oci-peers: run as root" >&2; exit 1; }
-[ -x "$C" ] || { echo "oci-peers: no $C (cargo build --release -p contain-oci)" >&2; exit 1; }
+[ -x "$C" ] || { echo "oci-peers: no $C (cargo xtask build-oci)" >&2; exit 1; }
 missing=()
 for t in crun hyperfine jq; do command -v "$t" >/dev/null || missing+=("$t"); done
 [ -x /bin/busybox ] || missing+=(busybox-static)

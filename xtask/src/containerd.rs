@@ -33,7 +33,7 @@ use crate::podman::ensure_programs;
 /// `cargo xtask containerd` options.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
-    /// The runtime; `None`: `cargo build --release -p contain-oci`.
+    /// The runtime; `None`: contain-oci as `cargo xtask build-oci` builds it.
     pub runtime: Option<PathBuf>,
     /// No qemu guest (it runs the cases again there when this host's cpu controller is not
     /// on cgroup v2, where ctr's default spec can run).

@@ -1,6 +1,6 @@
 //! `cargo xtask oci-validate`: the opencontainers/runtime-tools validation suite
 //! (`validation/*/*.go`, each a TAP-printing test program) against one OCI runtime binary,
-//! by default this workspace's `contain-oci` built in release; one line per test file and the
+//! by default this workspace's `contain-oci` as `cargo xtask build-oci` builds it; one line per test file and the
 //! totals.
 //!
 //! The suite's source is not part of this repository and never enters it: it is expected as
@@ -483,31 +483,80 @@ pub(crate) fn resolve_runtime(path: &Path) -> Result<PathBuf> {
     Ok(real)
 }
 
-/// `cargo build --release -p contain-oci`, returning the binary; a clear error while the
-/// workspace has no such package.
-pub(crate) fn build_contain_oci() -> Result<PathBuf> {
-    let mut metadata = cargo();
-    metadata.args(["metadata", "--no-deps", "--format-version", "1"]);
-    let text = cmd::stdout(&mut metadata)?;
-    let meta = crate::json::parse(text.trim()).map_err(|e| {
-        crate::error::Error::new(format!("cannot read `cargo metadata` output: {e}"))
-    })?;
-    let has_package = meta
-        .get("packages")
-        .and_then(|p| p.as_array())
-        .is_some_and(|packages| {
-            packages
-                .iter()
-                .any(|p| p.get("name").and_then(|n| n.as_str()) == Some(PACKAGE))
-        });
-    if !has_package {
-        bail!(
-            "this workspace has no package {PACKAGE} (the OCI runtime binary) yet; score \
-             another runtime with --runtime PATH, e.g. --runtime crun --oci-version 1.0.2"
-        );
+/// How `cargo xtask build-oci` links contain-oci.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Link {
+    /// Static and not position-independent: no dynamic loader, no relocations at start.
+    Static,
+    /// Static PIE: the binary's own image is randomized too (ASLR), at a relocation pass
+    /// per start.
+    StaticPie,
+}
+
+impl Link {
+    /// The cargo profile (Cargo.toml) of this link: one output directory each, so building
+    /// one never rebuilds the other.
+    fn profile(self) -> &'static str {
+        match self {
+            Link::Static => "oci",
+            Link::StaticPie => "oci-pie",
+        }
     }
+
+    /// The rustc flags: glibc linked statically, and for `Static` code at fixed addresses.
+    fn rustflags(self) -> &'static str {
+        match self {
+            Link::Static => "-C target-feature=+crt-static -C relocation-model=static",
+            Link::StaticPie => "-C target-feature=+crt-static",
+        }
+    }
+}
+
+/// `cargo xtask build-oci [--pie]`: the contain-oci that is shipped and measured, its path on
+/// stdout.
+pub(crate) fn run_build(args: &[OsString]) -> Result<u8> {
+    let mut link = Link::Static;
+    for arg in args {
+        match arg.to_str() {
+            Some("--pie") => link = Link::StaticPie,
+            _ => bail!(
+                "unknown argument {} (see `cargo xtask help`)",
+                arg.to_string_lossy()
+            ),
+        }
+    }
+    println!("{}", build_contain_oci_as(link)?.display());
+    Ok(0)
+}
+
+/// contain-oci as `cargo xtask build-oci` builds it (static, not PIE), returning the binary.
+pub(crate) fn build_contain_oci() -> Result<PathBuf> {
+    build_contain_oci_as(Link::Static)
+}
+
+/// `cargo build --profile oci|oci-pie -p contain-oci --target HOST` with glibc linked in:
+/// each of the three commands a shim runs per container (create, start, delete) starts
+/// without the dynamic loader's work. `--target` keeps the flags off build scripts and proc
+/// macros, which must stay dynamic. RUSTFLAGS already set are kept, ours after them.
+fn build_contain_oci_as(link: Link) -> Result<PathBuf> {
+    let host = host_triple()?;
+    let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+    if !flags.trim().is_empty() {
+        flags.push(' ');
+    }
+    flags.push_str(link.rustflags());
     let mut build = cargo();
-    build.args(["build", "--release", "--package", PACKAGE, "--bin", PACKAGE]);
+    build.env("RUSTFLAGS", flags).args([
+        "build",
+        "--profile",
+        link.profile(),
+        "--package",
+        PACKAGE,
+        "--bin",
+        PACKAGE,
+        "--target",
+        &host,
+    ]);
     let binary = cargo_artifacts(build, "")?
         .iter()
         .filter_map(|m| artifact(m, "bin", false))
@@ -525,6 +574,16 @@ pub(crate) fn build_contain_oci() -> Result<PathBuf> {
     match binary {
         Some(path) => Ok(path),
         None => bail!("cargo built no binary named {PACKAGE}"),
+    }
+}
+
+/// The host's target triple, from `rustc -vV`.
+fn host_triple() -> Result<String> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let text = cmd::stdout(Command::new(rustc).arg("-vV"))?;
+    match text.lines().find_map(|l| l.strip_prefix("host: ")) {
+        Some(host) => Ok(host.trim().to_owned()),
+        None => bail!("`rustc -vV` printed no `host:` line"),
     }
 }
 

@@ -46,7 +46,7 @@ use crate::setup;
 /// `cargo xtask podman` options.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
-    /// The runtime; `None`: `cargo build --release -p contain-oci`.
+    /// The runtime; `None`: contain-oci as `cargo xtask build-oci` builds it.
     pub runtime: Option<PathBuf>,
     /// The Debian rootfs (default: the tests' `$CARGO_TARGET_DIR/debian-bookworm-minbase`).
     pub debian: Option<PathBuf>,
