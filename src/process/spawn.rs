@@ -134,8 +134,9 @@ impl Prepared {
             .as_deref()
             .map(|p| cstring(p.as_os_str(), "working directory"))
             .transpose()?;
-        let privileged = ids.euid == 0 || (c.namespaces | joined).contains(Namespaces::USER);
-        let security = PreparedSecurity::prepare(&c.security, privileged)?;
+        let user_ns = (c.namespaces | joined).contains(Namespaces::USER);
+        let privileged = ids.euid == 0 || user_ns;
+        let security = PreparedSecurity::prepare(&c.security, privileged, user_ns)?;
         let stdio_owner = (ids.uid.is_some() || ids.gid.is_some())
             .then(|| (ids.uid.unwrap_or(u32::MAX), ids.gid.unwrap_or(u32::MAX)));
 

@@ -624,8 +624,13 @@ pub(crate) struct PreparedSecurity {
 
 impl PreparedSecurity {
     /// `privileged`: the child holds CAP_SYS_ADMIN before its identity switch (root, or a new
-    /// user namespace), which a filter without no_new_privs needs.
-    pub(crate) fn prepare(s: &Security, privileged: bool) -> Result<PreparedSecurity> {
+    /// user namespace), which a filter without no_new_privs needs. `user_ns`: the child is in
+    /// a user namespace of the container's (new or joined), where it holds every capability.
+    pub(crate) fn prepare(
+        s: &Security,
+        privileged: bool,
+        user_ns: bool,
+    ) -> Result<PreparedSecurity> {
         // The kernel's last capability does not change while we run: read it once.
         static LAST_CAP: OnceLock<u32> = OnceLock::new();
         let last_cap = *LAST_CAP.get_or_init(|| {
@@ -635,6 +640,9 @@ impl PreparedSecurity {
                 .filter(|n| *n < 64)
                 .unwrap_or(40)
         });
+        if let (Some(sets), false) = (s.cap_sets, user_ns) {
+            check_held(sets, last_cap)?;
+        }
         let filter = match &s.seccomp {
             Seccomp::Default => default_filter(s.capabilities)?,
             Seccomp::Disabled => Cow::Borrowed(&[][..]),
@@ -682,6 +690,37 @@ impl PreparedSecurity {
             cap_sets: s.cap_sets,
         })
     }
+}
+
+/// Refuses [`CapSets`] naming capabilities outside this process's bounding set (in the
+/// caller's user namespace): `capset(2)` would fail in the child with a bare `EPERM`, since
+/// no process can gain a capability its bounding set lacks (capabilities(7)). Whatever runs
+/// the caller (a container, a sandbox, systemd's `CapabilityBoundingSet=`) took it away.
+fn check_held(sets: CapSets, last_cap: u32) -> Result<()> {
+    let asked = sets.effective.bits()
+        | sets.permitted.bits()
+        | sets.inheritable.bits()
+        | sets.ambient.bits();
+    let missing: Vec<String> = (0..=last_cap.min(63))
+        .filter(|n| asked & (1u64 << n) != 0)
+        // SAFETY: PR_CAPBSET_READ takes a capability number and reads our own bounding set;
+        // it touches no memory.
+        .filter(|n| unsafe { libc::prctl(libc::PR_CAPBSET_READ, *n as libc::c_ulong) } == 0)
+        .filter_map(|n| Capability::from_number(n as u8).map(|c| c.to_string()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::config(
+        "capabilities",
+        format!(
+            "{}: not in this process's capability bounding set, and no process it starts \
+             can gain a capability that set lacks (capabilities(7)); leave them out of the \
+             effective, permitted, inheritable and ambient sets (whatever started this \
+             process took them away)",
+            missing.join(", ")
+        ),
+    ))
 }
 
 /// Capability bits, by kernel number, that the default profile's rules depend on.
@@ -1194,12 +1233,12 @@ mod tests {
             seccomp: Seccomp::Program(vec![insn(BPF_RET_K, 0, 0, RET_ALLOW); n]),
             ..Security::default()
         };
-        assert!(PreparedSecurity::prepare(&with(BPF_MAXINSNS), true).is_ok());
-        let e = PreparedSecurity::prepare(&with(0), true)
+        assert!(PreparedSecurity::prepare(&with(BPF_MAXINSNS), true, false).is_ok());
+        let e = PreparedSecurity::prepare(&with(0), true, false)
             .map(drop)
             .unwrap_err();
         assert!(e.to_string().contains("Seccomp::Disabled"), "{e}");
-        let e = PreparedSecurity::prepare(&with(BPF_MAXINSNS + 1), true)
+        let e = PreparedSecurity::prepare(&with(BPF_MAXINSNS + 1), true, false)
             .map(drop)
             .unwrap_err();
         assert!(
@@ -1671,5 +1710,55 @@ mod tests {
             );
         }
         println!("default program: {} instructions", a.len());
+    }
+
+    /// Cap sets that name a capability this thread's bounding set lacks are a config error
+    /// naming it, before any child exists; in a user namespace of the container's they are
+    /// not checked (there the child holds every capability). Runs in a thread of its own,
+    /// whose bounding set (per thread) loses CAP_SYS_RESOURCE; needs root (CAP_SETPCAP).
+    #[test]
+    fn cap_sets_outside_the_bounding_set_are_refused_by_name() {
+        std::thread::spawn(|| {
+            const RESOURCE: u32 = 24;
+            // SAFETY: PR_CAPBSET_DROP takes a capability number and changes this thread's
+            // bounding set only; it touches no memory.
+            if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, RESOURCE as libc::c_ulong) } != 0 {
+                eprintln!("skipped: PR_CAPBSET_DROP refused (needs root with CAP_SETPCAP)");
+                return;
+            }
+            let resource = CapSet::EMPTY.with("SYS_RESOURCE".parse().unwrap());
+            let chown = CapSet::EMPTY.with("CHOWN".parse().unwrap());
+            let asking = |sets: CapSets| Security {
+                cap_sets: Some(sets),
+                seccomp: Seccomp::Disabled,
+                ..Security::default()
+            };
+            let both = CapSets {
+                effective: chown,
+                permitted: chown.with("SYS_RESOURCE".parse().unwrap()),
+                inheritable: chown,
+                ambient: CapSet::EMPTY,
+            };
+            let e = PreparedSecurity::prepare(&asking(both), true, false).unwrap_err();
+            let text = e.to_string();
+            assert!(matches!(e, Error::Config { .. }), "{e:?}");
+            assert!(text.contains("CAP_SYS_RESOURCE:"), "{text}");
+            assert!(!text.contains("CAP_CHOWN"), "{text}");
+            let ambient_only = CapSets {
+                ambient: resource,
+                ..CapSets::default()
+            };
+            assert!(PreparedSecurity::prepare(&asking(ambient_only), true, false).is_err());
+            // Held ones pass, and so does anything in a user namespace.
+            let held = CapSets {
+                effective: chown,
+                permitted: chown,
+                ..CapSets::default()
+            };
+            assert!(PreparedSecurity::prepare(&asking(held), true, false).is_ok());
+            assert!(PreparedSecurity::prepare(&asking(both), true, true).is_ok());
+        })
+        .join()
+        .unwrap();
     }
 }
