@@ -1084,3 +1084,68 @@ fn nothing_is_left_when_the_parent_is_killed() {
     // point was ever made on the host.
     assert_eq!(snapshot(image.dir()), before);
 }
+
+/// A rootfs assembled in a joined mount namespace (OCI `linux.namespaces` with a mount path,
+/// as runc and crun do it): the container's mount namespace is the holder's, its root the
+/// image, and ours is untouched. The holder's namespace keeps what was mounted in it.
+#[test]
+fn a_rootfs_in_a_joined_mount_namespace() {
+    if !is_root("a_rootfs_in_a_joined_mount_namespace") {
+        return;
+    }
+    use contain::namespace::{id_of_pid, Namespace};
+    let image = BusyboxRootfs::new("joined-mnt");
+    let ours_before = MountInfo::read_self().unwrap().len();
+    let mut holder = Container::new("sleep")
+        .arg("30")
+        .namespaces(Namespaces::MOUNT)
+        .spawn()
+        .unwrap();
+    let holder_ns = id_of_pid(holder.pid(), Namespaces::MOUNT).unwrap();
+    let c = sh(
+        Rootfs::new(image.root()),
+        "cat /etc/image; readlink /proc/self/ns/mnt",
+    )
+    .namespaces(namespaces() - Namespaces::MOUNT)
+    .join(Namespace::of_pid(holder.pid(), Namespaces::MOUNT).unwrap());
+    let result = run(&c);
+    holder.kill(contain::Signal::SIGKILL).unwrap();
+    holder.wait().unwrap();
+    let o = result.unwrap();
+    assert!(
+        o.status.success(),
+        "{:?}: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = text(&o);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("image joined-mnt"), "{out}");
+    let ns = lines.next().unwrap_or_default();
+    assert_eq!(
+        ns,
+        format!("mnt:[{}]", holder_ns.ino),
+        "not the holder's namespace"
+    );
+    assert_eq!(MountInfo::read_self().unwrap().len(), ours_before);
+}
+
+/// Without a mount namespace of the container's, new or joined, a rootfs is refused by
+/// name before anything starts: it would be assembled in the caller's.
+#[test]
+fn a_rootfs_without_a_mount_namespace_is_refused() {
+    let image = BusyboxRootfs::new("no-mnt");
+    let c = sh(Rootfs::new(image.root()), "true").namespaces(namespaces() - Namespaces::MOUNT);
+    match c.spawn() {
+        Err(Error::Config { what, reason }) => {
+            assert_eq!(what, "rootfs");
+            assert!(reason.contains("mount namespace"), "{reason}");
+        }
+        Err(e) => panic!("not a config error: {e:?}"),
+        Ok(mut child) => {
+            let _ = child.kill(contain::Signal::SIGKILL);
+            let _ = child.wait();
+            panic!("a rootfs without a mount namespace was accepted");
+        }
+    }
+}

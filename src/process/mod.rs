@@ -503,6 +503,11 @@ impl Container {
     /// Joining a PID namespace switches the calling thread's `pid_for_children` around the
     /// clone and so needs `CAP_SYS_ADMIN` over it in the caller; joining a time namespace makes
     /// the spawn copy the parent's page tables (the kernel refuses a shared address space).
+    ///
+    /// With a [`rootfs`](Self::rootfs), a joined mount namespace is where the rootfs is
+    /// assembled (OCI `linux.namespaces` with a mount `path`, as runc and crun do it): its
+    /// mounts stay there, and `pivot_root` moves every process of that namespace whose root
+    /// was the old one into the new root.
     #[must_use]
     pub fn join(mut self, namespace: Namespace) -> Self {
         self.join.push(namespace);
@@ -835,8 +840,9 @@ impl Container {
     }
 
     /// Gives the container its own root filesystem, assembled in its new mount namespace
-    /// before the command starts (see [`crate::rootfs`]). Needs [`Namespaces::MOUNT`] and a
-    /// PID namespace; the working directory (default `/`) is then a path in the container.
+    /// before the command starts (see [`crate::rootfs`]). Needs [`Namespaces::MOUNT`] (or a
+    /// joined mount namespace, see [`join`](Self::join)) and a PID namespace; the working
+    /// directory (default `/`) is then a path in the container.
     ///
     /// ```no_run
     /// use contain::namespace::Namespaces;

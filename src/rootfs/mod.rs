@@ -762,11 +762,12 @@ impl Rootfs {
         tty_gid: bool,
         etc: &etc::EtcContext<'_>,
     ) -> Result<PreparedRootfs> {
-        if !created.contains(Namespaces::MOUNT) {
+        if !(created | joined).contains(Namespaces::MOUNT) {
             return Err(Error::config(
                 "rootfs",
-                "a rootfs needs a new mount namespace (Namespaces::MOUNT): it would \
-                 otherwise be assembled in the caller's",
+                "a rootfs needs a mount namespace of the container's, new \
+                 (Namespaces::MOUNT) or joined (Container::join): it would otherwise be \
+                 assembled in the caller's",
             ));
         }
         if !(created | joined).contains(Namespaces::PID) {
