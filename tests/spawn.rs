@@ -682,3 +682,27 @@ fn joining_a_pid_namespace_gives_the_callers_dumpable_flag_back() {
     first.kill(Signal::SIGKILL).unwrap();
     first.wait().unwrap();
 }
+
+/// A `Target` opened from a pid signals through its pidfd and sees the exit (not the reap,
+/// which stays the parent's); once reaped, signals fail with ESRCH.
+#[test]
+fn a_target_signals_and_watches_its_process() {
+    let mut child = Container::new("sleep").arg("30").spawn().unwrap();
+    let target = contain::process::Target::open(child.pid()).unwrap();
+    assert!(!target
+        .wait_exit(std::time::Duration::from_millis(50))
+        .unwrap());
+    target.signal(Signal::SIGTERM).unwrap();
+    assert!(target
+        .wait_exit(std::time::Duration::from_secs(10))
+        .unwrap());
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(Signal::SIGTERM), "{status:?}");
+    match target.signal(Signal::SIGTERM) {
+        Err(Error::Sys { errno, syscall, .. }) => {
+            assert_eq!(errno, contain::Errno::ESRCH);
+            assert_eq!(syscall, "pidfd_send_signal");
+        }
+        other => panic!("a reaped process took a signal: {other:?}"),
+    }
+}

@@ -8,14 +8,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use contain::cgroup::Cgroup;
-use contain::process::{Container, Created};
-use contain::Signal;
+use contain::process::{Container, Created, Target};
+use contain::{Pid, Signal};
 use nix::errno::Errno;
 use oci_spec::runtime::{Hook, Spec};
 
 use crate::cli::{self, Format};
 use crate::state::{self, Locked, State, Status};
-use crate::{hooks, log, sys, Error};
+use crate::{hooks, log, Error};
 
 /// How long `delete --force` and cgroup removal wait for a killed container.
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -203,42 +203,47 @@ pub fn create(ctx: &Ctx, args: &cli::Create) -> Result<(), Error> {
 /// Kills the process of `state` (when it is still the one `create` made) and waits up to
 /// [`KILL_TIMEOUT`] for it to exit.
 fn kill_and_wait(state: &State) -> Result<(), Error> {
-    let Some(pidfd) = open_pid(state)? else {
+    let Some(target) = open_pid(state)? else {
         return Ok(());
     };
-    match sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL) {
-        Ok(()) | Err(Errno::ESRCH) => {}
-        Err(e) => {
-            return Err(Error::msg(format!(
-                "pidfd_send_signal(SIGKILL) to {}: {e}",
-                state.pid
-            )))
-        }
+    match target.signal(Signal::SIGKILL) {
+        Ok(()) => {}
+        Err(contain::Error::Sys {
+            errno: contain::Errno::ESRCH,
+            ..
+        }) => {}
+        Err(e) => return Err(e.into()),
     }
-    match sys::wait_exit(pidfd.as_fd(), KILL_TIMEOUT) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Error::msg(format!(
+    if target.wait_exit(KILL_TIMEOUT)? {
+        Ok(())
+    } else {
+        Err(Error::msg(format!(
             "container {} (pid {}) still there {} s after SIGKILL",
             state.id,
             state.pid,
             KILL_TIMEOUT.as_secs()
-        ))),
-        Err(e) => Err(Error::msg(format!("poll(pidfd {}): {e}", state.pid))),
+        )))
     }
 }
 
-/// A pidfd of the container's process when it is alive and still ours (its start time
-/// checked after the pidfd pins it); `None` when it is gone.
-fn open_pid(state: &State) -> Result<Option<OwnedFd>, Error> {
-    let pidfd = match sys::pidfd_open(state.pid) {
-        Ok(fd) => fd,
-        Err(Errno::ESRCH) => return Ok(None),
-        Err(e) => return Err(Error::msg(format!("pidfd_open({}): {e}", state.pid))),
+/// The container's process when it is alive and still ours (its start time checked after
+/// the pidfd pins it); `None` when it is gone.
+fn open_pid(state: &State) -> Result<Option<Target>, Error> {
+    let Some(pid) = Pid::from_raw(state.pid) else {
+        return Ok(None);
+    };
+    let target = match Target::open(pid) {
+        Ok(t) => t,
+        Err(contain::Error::Sys {
+            errno: contain::Errno::ESRCH,
+            ..
+        }) => return Ok(None),
+        Err(e) => return Err(e.into()),
     };
     if !state.alive() {
         return Ok(None);
     }
-    Ok(Some(pidfd))
+    Ok(Some(target))
 }
 
 /// `start`: prestart hooks, the go-ahead through the exec fifo, poststart hooks.
@@ -274,7 +279,9 @@ pub fn start(ctx: &Ctx, id: &str) -> Result<(), Error> {
     let start_container = hook_list(&spec, |h| h.start_container());
     if !start_container.is_empty() {
         let entered = match open_pid(&st)? {
-            Some(pidfd) => hooks::run_in("startContainer", &start_container, &json, pidfd.as_fd()),
+            Some(target) => {
+                hooks::run_in("startContainer", &start_container, &json, target.pidfd())
+            }
             None => Err(Error::msg(format!(
                 "cannot start container {id}: it has stopped"
             ))),
@@ -362,17 +369,16 @@ pub fn kill(ctx: &Ctx, args: &cli::Kill) -> Result<(), Error> {
             return Ok(());
         }
     }
-    let Some(pidfd) = open_pid(&st)? else {
+    let Some(target) = open_pid(&st)? else {
         return Err(Error::msg("container not running"));
     };
-    match sys::pidfd_send_signal(pidfd.as_fd(), signal.raw()) {
+    match target.signal(signal) {
         Ok(()) => Ok(()),
-        Err(Errno::ESRCH) => Err(Error::msg("container not running: no such process")),
-        Err(e) => Err(Error::msg(format!(
-            "pidfd_send_signal({}) to {}: {e}",
-            signal.name(),
-            st.pid
-        ))),
+        Err(contain::Error::Sys {
+            errno: contain::Errno::ESRCH,
+            ..
+        }) => Err(Error::msg("container not running: no such process")),
+        Err(e) => Err(Error::msg(format!("{} to {}: {e}", signal.name(), st.pid))),
     }
 }
 

@@ -16,7 +16,6 @@
 //! it inside instead.
 
 use std::io::Write;
-use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -79,10 +78,11 @@ fn run_one(hook: &Hook, state_json: &str) -> Result<(), String> {
     let status = match hook.timeout().filter(|&t| t > 0) {
         None => child.wait().map_err(|e| format!("wait: {e}"))?,
         Some(secs) => {
-            let pidfd = crate::sys::pidfd_open(child.id() as i32)
-                .map_err(|e| format!("pidfd_open: {e}"))?;
-            let exited = crate::sys::wait_exit(pidfd.as_fd(), Duration::from_secs(secs as u64))
-                .map_err(|e| format!("poll: {e}"))?;
+            let pid = contain::Pid::from_raw(child.id() as i32)
+                .ok_or_else(|| format!("no pid for it: {}", child.id()))?;
+            let exited = contain::process::Target::open(pid)
+                .and_then(|t| t.wait_exit(Duration::from_secs(secs as u64)))
+                .map_err(|e| e.to_string())?;
             if !exited {
                 let _ = child.kill();
                 let _ = child.wait();

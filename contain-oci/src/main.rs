@@ -9,7 +9,6 @@ mod exec;
 mod hooks;
 mod log;
 mod state;
-mod sys;
 mod update;
 
 use std::fmt;

@@ -20,7 +20,7 @@ use super::Container;
 use crate::cgroup::{Cgroup, HostCgroups};
 use crate::errno::NixResultExt;
 use crate::namespace::Namespaces;
-use crate::{sys, Errno, Error, Pid, Result};
+use crate::{sys, Errno, Error, Pid, Result, Signal};
 
 /// A running process whose namespaces and cgroup a new process enters (see
 /// [`Container::enter`]): a pidfd and the process id it names.
@@ -109,6 +109,41 @@ impl Target {
     /// The pidfd (owned by the target).
     pub fn pidfd(&self) -> BorrowedFd<'_> {
         self.pidfd.as_fd()
+    }
+
+    /// Sends `signal` through the pidfd (`pidfd_send_signal`, Linux 5.1): to this process
+    /// only, never to one that took its pid after it was reaped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `pidfd_send_signal`: `ESRCH` once the process has exited
+    /// (reaped or not), `EPERM` when the caller may not signal it.
+    pub fn signal(&self, signal: Signal) -> Result<()> {
+        sys::pidfd_send_signal(self.pidfd.as_fd(), signal.raw())
+            .map_err(|e| Error::sys("pidfd_send_signal", e))
+    }
+
+    /// Waits up to `timeout` for the process to exit: its pidfd turns readable then, whether
+    /// or not its parent has reaped it (reaping is the parent's, this only watches).
+    /// `Ok(true)`: it exited; `Ok(false)`: `timeout` passed first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `poll(pidfd)` (`EINTR` is retried).
+    pub fn wait_exit(&self, timeout: std::time::Duration) -> Result<bool> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout};
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+            let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
+            match nix::poll::poll(&mut fds, PollTimeout::from(ms)).ours() {
+                Ok(0) if left.is_zero() => return Ok(false),
+                Ok(0) | Err(Errno::EINTR) => continue,
+                Ok(_) => return Ok(true),
+                Err(e) => return Err(Error::sys("poll(pidfd)", e)),
+            }
+        }
     }
 }
 
