@@ -9,6 +9,8 @@
 //! - `cargo xtask podman`, `cargo xtask containerd`: podman and containerd drive `contain-oci`
 //!   (or another OCI runtime); a table of cases.
 //! - `cargo xtask build-oci`: `contain-oci` as shipped (static, LTO), its path printed.
+//! - `cargo xtask bench-peers`: container start against unshare(1), bwrap, crun, runc and
+//!   plain `/bin/true` in one hyperfine run; a markdown table, also into the README.
 
 mod cache;
 mod clients;
@@ -19,6 +21,7 @@ mod error;
 mod guest;
 mod json;
 mod oci;
+mod peers;
 mod podman;
 mod setup;
 mod sys;
@@ -115,6 +118,19 @@ usage:
       the heap's, the stack's and mmap's stay randomized). --pie: a static PIE instead
       (profile `oci-pie`), randomized too, for 0.3 ms more per command.
           target/x86_64-unknown-linux-gnu/oci/contain-oci
+  cargo xtask bench-peers [--runs N] [--no-readme]
+      As root: installs crun, runc, bubblewrap, busybox-static, hyperfine and jq when
+      missing, builds the run example (release) and contain-oci (as build-oci), makes a
+      static busybox rootfs and `crun spec` bundles in a temp dir, runs each command once
+      (one that fails is listed with its error, not timed), then times the rest in ONE
+      hyperfine run (-N, 3 warmups, N runs each, default 60): plain /bin/true, unshare(1)
+      with mnt,uts,ipc,pid,net and --root, bwrap --unshare-all, crun run without and with
+      a cgroup, runc run, contain-oci run, and the run example with a rootfs (all
+      namespaces; without a net namespace) and without one. Prints a markdown table of
+      medians, CPU time and ratios to plain /bin/true, and writes it into README.md
+      between the bench-peers markers (--no-readme: print only). On a hybrid host the
+      timing runs in a private mount namespace where unified/cgroup.controllers reads
+      empty (crun 1.8 refuses to start otherwise). Everything made is removed.
 
 VM options:
   --mem MIB            guest memory (default 1024, more for large payloads)
@@ -156,6 +172,7 @@ fn main() -> ExitCode {
         Some("podman") => podman::parse(&args[1..]).and_then(|opts| podman::run(&opts)),
         Some("containerd") => containerd::parse(&args[1..]).and_then(|opts| containerd::run(&opts)),
         Some("build-oci") => oci::run_build(&args[1..]),
+        Some("bench-peers") => peers::parse(&args[1..]).and_then(|opts| peers::run(&opts)),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
