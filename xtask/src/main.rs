@@ -126,7 +126,9 @@ usage:
       hyperfine run (-N, 3 warmups, N runs each, default 60): plain /bin/true, unshare(1)
       with mnt,uts,ipc,pid,net and --root, bwrap --unshare-all, crun run without and with
       a cgroup, runc run, contain-oci run, and the run example with a rootfs (all
-      namespaces; without a net namespace) and without one. Prints a markdown table of
+      namespaces; without a net namespace) and without one, built with --release and,
+      with and without a rootfs, as build-oci builds contain-oci (static, LTO: what the
+      link costs a process that starts containers). Prints a markdown table of
       medians, CPU time and ratios to plain /bin/true, and writes it into README.md
       between the bench-peers markers (--no-readme: print only). On a hybrid host the
       timing runs in a private mount namespace where unified/cgroup.controllers reads

@@ -536,9 +536,16 @@ pub(crate) fn build_contain_oci() -> Result<PathBuf> {
 
 /// `cargo build --profile oci|oci-pie -p contain-oci --target HOST` with glibc linked in:
 /// each of the three commands a shim runs per container (create, start, delete) starts
-/// without the dynamic loader's work. `--target` keeps the flags off build scripts and proc
-/// macros, which must stay dynamic. RUSTFLAGS already set are kept, ours after them.
+/// without the dynamic loader's work.
 fn build_contain_oci_as(link: Link) -> Result<PathBuf> {
+    build_static(PACKAGE, "bin", PACKAGE, link)
+}
+
+/// `cargo build --profile oci|oci-pie -p PACKAGE --KIND NAME --target HOST` (`kind`: `bin`
+/// or `example`), returning the executable. `--target` keeps the static flags off build
+/// scripts and proc macros, which must stay dynamic. RUSTFLAGS already set are kept, ours
+/// after them.
+pub(crate) fn build_static(package: &str, kind: &str, name: &str, link: Link) -> Result<PathBuf> {
     let host = host_triple()?;
     let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
     if !flags.trim().is_empty() {
@@ -551,20 +558,20 @@ fn build_contain_oci_as(link: Link) -> Result<PathBuf> {
         "--profile",
         link.profile(),
         "--package",
-        PACKAGE,
-        "--bin",
-        PACKAGE,
+        package,
+        &format!("--{kind}"),
+        name,
         "--target",
         &host,
     ]);
     let binary = cargo_artifacts(build, "")?
         .iter()
-        .filter_map(|m| artifact(m, "bin", false))
+        .filter_map(|m| artifact(m, kind, false))
         .find(|m| {
             m.get("target")
                 .and_then(|t| t.get("name"))
                 .and_then(|n| n.as_str())
-                == Some(PACKAGE)
+                == Some(name)
         })
         .and_then(|m| {
             m.get("executable")
@@ -573,7 +580,7 @@ fn build_contain_oci_as(link: Link) -> Result<PathBuf> {
         });
     match binary {
         Some(path) => Ok(path),
-        None => bail!("cargo built no binary named {PACKAGE}"),
+        None => bail!("cargo built no {kind} named {name}"),
     }
 }
 

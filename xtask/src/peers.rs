@@ -1,7 +1,8 @@
 //! `cargo xtask bench-peers`: what a container start costs here against the tools people
 //! compare it with, in ONE hyperfine run (one run, so that the machine's drift between runs
 //! does not enter the ratios): plain `/bin/true`, unshare(1), bubblewrap, crun, runc,
-//! contain-oci and the run example (full isolation, no network namespace, no rootfs).
+//! contain-oci and the run example (full isolation, no network namespace, no rootfs; and
+//! linked as `cargo xtask build-oci` links contain-oci).
 //!
 //! Every command runs `/bin/true`: from a static busybox rootfs made here for the ones that
 //! take a root, from the host's for the rest. The table of medians goes to stdout and into
@@ -82,11 +83,15 @@ pub fn run(opts: &Options) -> Result<u8> {
     }
     install_missing()?;
     let run_example = build_run_example()?;
+    // The same example as contain-oci is shipped (static, not PIE, LTO): what the link
+    // costs a process that starts containers.
+    let run_static =
+        crate::oci::build_static("contain", "example", "run", crate::oci::Link::Static)?;
     let contain_oci = crate::oci::build_contain_oci()?;
     let work = WorkDir::new("peers")?;
     let w = work.path();
     let cgroup = format!("xtask-peers-{}", std::process::id());
-    let result = measure(opts, w, &run_example, &contain_oci, &cgroup);
+    let result = measure(opts, w, [&run_example, &run_static], &contain_oci, &cgroup);
     remove_cgroups(&cgroup);
     let table = result?;
     print!("{table}");
@@ -152,7 +157,7 @@ fn build_run_example() -> Result<PathBuf> {
 fn measure(
     opts: &Options,
     w: &Path,
-    run_example: &Path,
+    [run_example, run_static]: [&Path; 2],
     contain_oci: &Path,
     cgroup: &str,
 ) -> Result<String> {
@@ -165,7 +170,7 @@ fn measure(
     let crun_cg = bundle("crun-cg", Some(&format!("/{cgroup}/crun")))?;
     let runc_cg = bundle("runc-cg", Some(&format!("/{cgroup}/runc")))?;
     let (r, s, run) = (rootfs.display(), w.join("state"), run_example.display());
-    let (s, co) = (s.display(), contain_oci.display());
+    let (s, co, run_s) = (s.display(), contain_oci.display(), run_static.display());
     let (nocg, crun_cg, runc_cg) = (nocg.display(), crun_cg.display(), runc_cg.display());
     let rows = [
         Row {
@@ -211,6 +216,14 @@ fn measure(
         Row {
             label: "run --no-rootfs",
             command: format!("{run} --no-rootfs /bin/true"),
+        },
+        Row {
+            label: "run --rootfs, static build (as build-oci)",
+            command: format!("{run_s} --rootfs {r} /bin/true"),
+        },
+        Row {
+            label: "run --no-rootfs, static build (as build-oci)",
+            command: format!("{run_s} --no-rootfs /bin/true"),
         },
     ];
     let script = timing_script(opts.runs, w, &rows);
