@@ -564,6 +564,12 @@ pub(crate) fn build_static(package: &str, kind: &str, name: &str, link: Link) ->
         "--target",
         &host,
     ]);
+    built_executable(build, kind, name)
+}
+
+/// Runs a `cargo build` of one target and returns the executable of the `kind` (`bin`,
+/// `example`) named `name` among what it built.
+pub(crate) fn built_executable(build: Command, kind: &str, name: &str) -> Result<PathBuf> {
     let binary = cargo_artifacts(build, "")?
         .iter()
         .filter_map(|m| artifact(m, kind, false))

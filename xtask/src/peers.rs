@@ -138,18 +138,7 @@ fn build_run_example() -> Result<PathBuf> {
         "--example",
         "run",
     ]);
-    let binary = crate::test::cargo_artifacts(build, "")?
-        .iter()
-        .filter_map(|m| crate::test::artifact(m, "example", false))
-        .find_map(|m| {
-            m.get("executable")
-                .and_then(|e| e.as_str())
-                .map(PathBuf::from)
-        });
-    match binary {
-        Some(path) => Ok(path),
-        None => bail!("cargo built no example named run"),
-    }
+    crate::oci::built_executable(build, "example", "run")
 }
 
 /// Makes the rootfs and bundles, runs the rows once each (those that fail are reported, not
