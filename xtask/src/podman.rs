@@ -488,9 +488,8 @@ fn cases(
     ]))?;
     let logs = p.podman(&["logs", "tty"])?;
     let _ = p.podman(&["rm", "tty"]);
-    let pass = r.code == Some(0)
-        && logs.stdout.contains("is-a-tty")
-        && logs.stdout.contains("/dev/pts/");
+    let pass =
+        r.code == Some(0) && logs.stdout.contains("is-a-tty") && logs.stdout.contains("/dev/pts/");
     let got = format!(
         "{}, logs {:?} (attached: {:?})",
         r.exit(),
