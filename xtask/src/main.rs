@@ -114,9 +114,10 @@ usage:
       codegen unit) for the host's target triple, glibc linked statically and the code not
       position-independent, so each command a shim runs starts without the dynamic
       loader's work (static non-PIE --version: 0.8 ms, dynamic PIE: 1.3-1.6 ms, hyperfine
-      medians on the 2-core VM). The binary's own image is then at a fixed address (libc's,
-      the heap's, the stack's and mmap's stay randomized). --pie: a static PIE instead
-      (profile `oci-pie`), randomized too, for 0.3 ms more per command.
+      medians on the 2-core VM). The binary's image, with the libc linked into it, is then
+      at a fixed address (the heap, the stack and mmap regions stay randomized). --pie: a
+      static PIE instead (profile `oci-pie`), whose image is randomized too, for 0.3 ms more
+      per command.
           target/x86_64-unknown-linux-gnu/oci/contain-oci
   cargo xtask bench-peers [--runs N] [--no-readme]
       As root: installs crun, runc, bubblewrap, busybox-static, hyperfine and jq when
