@@ -208,10 +208,7 @@ fn kill_and_wait(state: &State) -> Result<(), Error> {
     };
     match target.signal(Signal::SIGKILL) {
         Ok(()) => {}
-        Err(contain::Error::Sys {
-            errno: contain::Errno::ESRCH,
-            ..
-        }) => {}
+        Err(e) if e.errno() == Some(contain::Errno::ESRCH) => {}
         Err(e) => return Err(e.into()),
     }
     if target.wait_exit(KILL_TIMEOUT)? {
@@ -234,10 +231,7 @@ fn open_pid(state: &State) -> Result<Option<Target>, Error> {
     };
     let target = match Target::open(pid) {
         Ok(t) => t,
-        Err(contain::Error::Sys {
-            errno: contain::Errno::ESRCH,
-            ..
-        }) => return Ok(None),
+        Err(e) if e.errno() == Some(contain::Errno::ESRCH) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
     if !state.alive() {
@@ -374,10 +368,9 @@ pub fn kill(ctx: &Ctx, args: &cli::Kill) -> Result<(), Error> {
     };
     match target.signal(signal) {
         Ok(()) => Ok(()),
-        Err(contain::Error::Sys {
-            errno: contain::Errno::ESRCH,
-            ..
-        }) => Err(Error::msg("container not running: no such process")),
+        Err(e) if e.errno() == Some(contain::Errno::ESRCH) => {
+            Err(Error::msg("container not running: no such process"))
+        }
         Err(e) => Err(Error::msg(format!("{} to {}: {e}", signal.name(), st.pid))),
     }
 }

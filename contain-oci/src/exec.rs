@@ -59,10 +59,7 @@ pub fn exec(ctx: &Ctx, args: &cli::Exec) -> Result<i32, Error> {
     let pid = Pid::from_raw(st.pid).ok_or_else(not_running)?;
     let target = match Target::open(pid) {
         Ok(t) => t,
-        Err(contain::Error::Sys {
-            errno: contain::Errno::ESRCH,
-            ..
-        }) => return Err(not_running()),
+        Err(e) if e.errno() == Some(contain::Errno::ESRCH) => return Err(not_running()),
         Err(e) => return Err(e.into()),
     };
     // The pidfd pins the process: still the one `create` made (its start time), or gone.

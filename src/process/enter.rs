@@ -131,14 +131,14 @@ impl Target {
     ///
     /// [`Error::Sys`] naming `poll(pidfd)` (`EINTR` is retried).
     pub fn wait_exit(&self, timeout: std::time::Duration) -> Result<bool> {
-        use nix::poll::{PollFd, PollFlags, PollTimeout};
-        let deadline = std::time::Instant::now() + timeout;
+        use nix::poll::{PollFd, PollFlags};
+        let deadline = std::time::Instant::now().checked_add(timeout);
         loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
             let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
-            match nix::poll::poll(&mut fds, PollTimeout::from(ms)).ours() {
-                Ok(0) if left.is_zero() => return Ok(false),
+            match nix::poll::poll(&mut fds, super::handle::poll_timeout(deadline)).ours() {
+                Ok(0) if deadline.is_some_and(|d| std::time::Instant::now() >= d) => {
+                    return Ok(false)
+                }
                 Ok(0) | Err(Errno::EINTR) => continue,
                 Ok(_) => return Ok(true),
                 Err(e) => return Err(Error::sys("poll(pidfd)", e)),

@@ -709,7 +709,7 @@ impl Child {
 
 /// A poll timeout that reaches `deadline` (rounded up to the millisecond, so that the poll
 /// does not wake just before it), or none.
-fn poll_timeout(deadline: Option<Instant>) -> PollTimeout {
+pub(super) fn poll_timeout(deadline: Option<Instant>) -> PollTimeout {
     match deadline {
         Some(d) => {
             let left = d.saturating_duration_since(Instant::now());
