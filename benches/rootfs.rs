@@ -6,52 +6,18 @@
 //! The busybox image is built in a temporary directory from a static busybox
 //! (`$CONTAIN_BENCH_BUSYBOX`, else /bin/busybox or /usr/bin/busybox).
 
-use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::PathBuf;
 use std::time::Duration;
 
+mod common;
+
+use common::Image;
 use contain::namespace::Namespaces;
 use contain::process::Container;
 use contain::rootfs::{Rootfs, RootfsMode};
 use criterion::{criterion_group, criterion_main, Criterion};
 
-/// A busybox image, removed on drop.
-struct Image(PathBuf);
-
-impl Image {
-    fn new() -> Image {
-        let busybox = std::env::var("CONTAIN_BENCH_BUSYBOX")
-            .ok()
-            .into_iter()
-            .chain(["/bin/busybox".into(), "/usr/bin/busybox".into()])
-            .find(|p| std::path::Path::new(p).is_file())
-            .expect("a static busybox (apt-get install busybox-static)");
-        let dir = std::env::temp_dir().join(format!("contain-bench-rootfs-{}", std::process::id()));
-        let root = dir.join("rootfs");
-        for d in ["bin", "proc", "sys", "dev", "tmp", "etc"] {
-            std::fs::create_dir_all(root.join(d)).unwrap();
-        }
-        std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o755)).unwrap();
-        std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
-        for applet in ["sh", "true"] {
-            symlink("busybox", root.join("bin").join(applet)).unwrap();
-        }
-        Image(dir)
-    }
-
-    fn root(&self) -> PathBuf {
-        self.0.join("rootfs")
-    }
-}
-
-impl Drop for Image {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn rootfs_benches(c: &mut Criterion) {
-    let image = Image::new();
+    let image = Image::new("rootfs");
     let mut ns = Namespaces::MOUNT | Namespaces::PID | Namespaces::IPC | Namespaces::UTS;
     if !nix::unistd::geteuid().is_root() {
         eprintln!("not root: every case runs in a user namespace");

@@ -7,7 +7,8 @@
 //!     [--shm-size SIZE] [--dns IP]... [--add-host NAME:IP]...
 //!     [--no-rootfs] [--sysctl K=V]... [--security-opt OPT]...
 //!     [--memory SIZE] [--cpus N] [--pids N] [--device-write-bps DEV:RATE]... [--cpuset-cpus LIST]
-//!     [--stats] [--pause-after SECS [--pause-for SECS]] [--] COMMAND [ARG...]
+//!     [--stats] [--pause-after SECS [--pause-for SECS]] [--repeat N [--pool-size K]]
+//!     [--] COMMAND [ARG...]
 //! cargo run --release --example run -- --image REF [--entrypoint CMD] [--store DIR] [OPTIONS]
 //!     [--] [ARG...]
 //! ```
@@ -44,6 +45,13 @@
 //! lacks a controller fails them with 125 and the library's message, unless
 //! `--limits-best-effort`. `--stats` prints what the container used, `--pause-after` freezes
 //! it a while (docker pause) to show the freezer.
+//!
+//! `--repeat N` runs the command N times, each time in a new container taken from a warm pool
+//! (`contain::pool`) of `--pool-size` containers made ahead from the same flags: a run then
+//! costs about a process spawn. Each run starts from a pool at rest (the refill between runs
+//! is not timed); one line on stderr gives the runs' start-to-exit times (p50, p90, max) and
+//! what one container started without the pool took. The exit status is the last run's, or
+//! the first failing one's.
 //!
 //! Exit status, as `docker run`: the command's own; 128+N if a signal N killed it; 125 if
 //! contain failed before the command started; 126 if the command cannot be executed; 127 if
@@ -201,6 +209,13 @@ struct Args {
     /// How long --pause-after keeps the container frozen (default 1).
     #[arg(long, value_name = "SECS", value_parser = seconds_value, requires = "pause_after")]
     pause_for: Option<Duration>,
+    /// Run the command N times, each in a new container from a warm pool (see the top of
+    /// this file), and print the start-to-exit times.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: Option<u32>,
+    /// How many containers the --repeat pool keeps ready (default 4).
+    #[arg(long, value_name = "K", requires = "repeat")]
+    pool_size: Option<usize>,
     /// Cgroup under which the container's cgroup is made (absolute, or relative to the
     /// cgroup v2 root); default: the caller's own cgroup when no controller is needed, else
     /// `/sys/fs/cgroup/contain` (a group that holds processes cannot delegate controllers).
@@ -389,6 +404,9 @@ fn program_name(args: &Args, exec: Option<&contain::ExecFailure>) -> String {
 }
 
 fn run(args: &Args) -> contain::Result<ExitCode> {
+    if let Some(times) = args.repeat {
+        return run_repeated(args, times);
+    }
     check_tty_input(args)?;
     let c = container(args)?;
     // Every signal we can catch but SIGCHLD and SIGPIPE goes to the container, as with docker
@@ -427,6 +445,78 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
         print_stats(&child, started.elapsed(), &status)?;
     }
     Ok(ExitCode::from(status.shell_code().clamp(0, 255) as u8))
+}
+
+/// `--repeat N`: N runs from a warm pool, each from a pool at rest; the timing line on
+/// stderr. The status is the first failing run's, else the last one's.
+fn run_repeated(args: &Args, times: u32) -> contain::Result<ExitCode> {
+    const READY: Duration = Duration::from_secs(60);
+    for (given, flag) in [
+        (args.image.is_some(), "--image"),
+        (args.tty, "-t"),
+        (args.init, "--init"),
+        (args.pause_after.is_some(), "--pause-after"),
+        (args.stats, "--stats"),
+        (args.no_rootfs, "--no-rootfs"),
+    ] {
+        if given {
+            return Err(Error::Config {
+                what: "--repeat",
+                reason: format!("cannot be combined with {flag}"),
+            });
+        }
+    }
+    let single = Instant::now();
+    let status = container(args)?.spawn()?.wait()?;
+    let single = single.elapsed();
+    if !status.success() {
+        return Ok(ExitCode::from(status.shell_code().clamp(0, 255) as u8));
+    }
+    let pool = contain::pool::Pool::new(container(args)?, args.pool_size.unwrap_or(4))?;
+    let mut times_taken = Vec::with_capacity(times as usize);
+    let mut last = status;
+    for _ in 0..times {
+        pool.wait_ready(READY)?;
+        let request = request(args)?;
+        let start = Instant::now();
+        last = pool.spawn(request)?.wait()?;
+        times_taken.push(start.elapsed());
+        if !last.success() {
+            break;
+        }
+    }
+    times_taken.sort_unstable();
+    let at = |q: f64| times_taken[((times_taken.len() - 1) as f64 * q).round() as usize];
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    eprintln!(
+        "contain: {} runs from a pool of {}: start to exit p50 {:.2} ms, p90 {:.2} ms, max {:.2} \
+         ms; without the pool {:.2} ms",
+        times_taken.len(),
+        pool.size(),
+        ms(at(0.5)),
+        ms(at(0.9)),
+        ms(at(1.0)),
+        ms(single)
+    );
+    Ok(ExitCode::from(last.shell_code().clamp(0, 255) as u8))
+}
+
+/// What a `--repeat` run brings to its pooled container: the command and the flags of the
+/// process (environment, working directory, user, capabilities, seccomp, rlimits, security
+/// options); the isolation is the pool's.
+fn request(args: &Args) -> contain::Result<Container> {
+    let mut c = Container::new(&args.command[0]).args(&args.command[1..]);
+    for kv in &args.env {
+        let (k, v) = key_value(kv, "--env", "K=V")?;
+        c = c.env(k, v);
+    }
+    if let Some(dir) = &args.workdir {
+        c = c.current_dir(dir);
+    }
+    if let Some(user) = &args.user {
+        c = c.user(user.parse()?);
+    }
+    security_opts(args, security(args, c)?)
 }
 
 /// `--pause-after`: freezes the container after `after` (unless it has ended), thaws it

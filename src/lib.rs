@@ -57,6 +57,7 @@ pub mod mountinfo;
 pub mod namespace;
 pub mod net;
 mod pid;
+pub mod pool;
 pub mod process;
 pub mod rootfs;
 pub mod security;

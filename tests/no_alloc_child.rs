@@ -849,6 +849,45 @@ fn entering_a_running_container_allocates_nothing_in_the_child() {
     target.wait().unwrap();
 }
 
+/// A warm pool: its slots (PID 1 `contain-init pause`, made by the pool's thread and by
+/// `spawn` itself when none is ready) and requests entered into them, the failed one too.
+#[test]
+fn pool_slots_and_requests_allocate_nothing_in_the_child() {
+    use contain::pool::Pool;
+    const TEST: &str = "pool_slots_and_requests_allocate_nothing_in_the_child";
+    if !is_root(TEST) {
+        return;
+    }
+    let image = BusyboxRootfs::new("noalloc-pool");
+    let template = || {
+        Container::new("unused")
+            .namespaces(Namespaces::all() - Namespaces::TIME)
+            .uid_map(&[IdMap::new(0, 0, 65_536)])
+            .gid_map(&[IdMap::new(0, 0, 65_536)])
+            .rootfs(Rootfs::new(image.root()))
+            .hostname("pooled")
+    };
+    // Size 0: every request makes its slot in this thread; size 2: the pool's thread does.
+    for size in [0, 2] {
+        let pool = Pool::new(template(), size).unwrap();
+        for _ in 0..3 {
+            let o = pool
+                .spawn(
+                    Container::new("sh")
+                        .args(["-c", "echo $$ $(hostname); exit 3"])
+                        .stdout(Stdio::Piped),
+                )
+                .unwrap()
+                .wait_with_output()
+                .unwrap();
+            assert_eq!(o.status.code(), Some(3), "{o:?}");
+            assert_eq!(stdout(&o), "2 pooled");
+        }
+        let e = pool.spawn(Container::new("/no/such/program")).unwrap_err();
+        assert_exec_failed(&e);
+    }
+}
+
 /// A rootless `Container::enter` of a PID namespace: the child enters the container's user
 /// and PID namespaces, forks the command's process (CLONE_PARENT) and sends its pid and
 /// pidfd over a socket: none of it allocates (run as nobody by the root test).

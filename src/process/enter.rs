@@ -46,6 +46,9 @@ use crate::{sys, Errno, Error, Pid, Result, Signal};
 pub struct Target {
     pidfd: OwnedFd,
     pid: Pid,
+    /// Learnt once and kept (a pool's slot, which is entered once and does not change), so
+    /// that a spawn need not read `/proc` again.
+    survey: Option<std::sync::Arc<Survey>>,
 }
 
 impl Target {
@@ -62,7 +65,11 @@ impl Target {
     /// for a pid that is not a thread-group leader, `ENOSYS` before Linux 5.3.
     pub fn open(pid: Pid) -> Result<Target> {
         let pidfd = sys::pidfd_open(pid.raw()).map_err(|e| Error::sys("pidfd_open", e))?;
-        Ok(Target { pidfd, pid })
+        Ok(Target {
+            pidfd,
+            pid,
+            survey: None,
+        })
     }
 
     /// The process a pidfd names (a [`Child`](super::Child)'s or
@@ -95,10 +102,35 @@ impl Target {
             )
         })?;
         match Pid::from_raw(pid) {
-            Some(pid) => Ok(Target { pidfd, pid }),
+            Some(pid) => Ok(Target {
+                pidfd,
+                pid,
+                survey: None,
+            }),
             // -1: exited and reaped (Linux 5.x shows that); 0: in a PID namespace we cannot see.
             None => Err(Error::sys("pidfd (the process to enter)", Errno::ESRCH)),
         }
+    }
+
+    /// This target, with what entering it means learnt now and kept for every spawn into it
+    /// and into its [`try_clone`](Self::try_clone)s: for a process whose namespaces and
+    /// cgroup do not change (a pool's slot). The namespaces are compared with the calling
+    /// thread's.
+    pub(crate) fn surveyed(mut self) -> Result<Target> {
+        self.survey = Some(std::sync::Arc::new(survey(self.pidfd.as_fd(), self.pid)?));
+        Ok(self)
+    }
+
+    /// Another handle on the same process (a duplicated pidfd), with the same survey.
+    pub(crate) fn try_clone(&self) -> Result<Target> {
+        let dup = nix::fcntl::fcntl(self.pidfd.as_fd(), FcntlArg::F_DUPFD_CLOEXEC(3))
+            .map_err(|e| Error::sys("fcntl(F_DUPFD_CLOEXEC)", e))?;
+        Ok(Target {
+            // SAFETY: fcntl just returned this new descriptor; nobody else owns it.
+            pidfd: unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dup) },
+            pid: self.pid,
+            survey: self.survey.clone(),
+        })
     }
 
     /// The process id, in the caller's PID namespace.
@@ -289,6 +321,37 @@ pub(super) fn prepare(c: &Container) -> Result<Option<Entered>> {
     }
     let pidfd = target.pidfd.as_fd();
     let pid = target.pid;
+    let survey = match &target.survey {
+        Some(known) => {
+            alive(pidfd)?;
+            Survey {
+                namespaces: known.namespaces,
+                cgroup: known.cgroup.as_ref().map(Cgroup::try_clone).transpose()?,
+                setgroups_denied: known.setgroups_denied,
+            }
+        }
+        None => survey(pidfd, pid)?,
+    };
+    Ok(Some(Entered {
+        pidfd: pidfd.as_raw_fd(),
+        pid,
+        namespaces: survey.namespaces,
+        cgroup: survey.cgroup,
+        setgroups_denied: survey.setgroups_denied,
+    }))
+}
+
+/// What entering a target means, learnt from `/proc`: which of its namespaces differ from the
+/// calling thread's, its cgroup, whether its user namespace denies `setgroups`.
+#[derive(Debug)]
+pub(crate) struct Survey {
+    namespaces: Namespaces,
+    cgroup: Option<Cgroup>,
+    setgroups_denied: bool,
+}
+
+/// Learns what entering the process of `pidfd` (`pid`) means (see [`Survey`]).
+fn survey(pidfd: BorrowedFd<'_>, pid: Pid) -> Result<Survey> {
     alive(pidfd)?;
     let mut namespaces = Namespaces::empty();
     for kind in Namespaces::all().kinds() {
@@ -327,13 +390,11 @@ pub(super) fn prepare(c: &Container) -> Result<Option<Entered>> {
     let cgroup = target_cgroup(pid)?;
     // The pidfd pins the process: alive now means every /proc/PID file read above was its.
     alive(pidfd)?;
-    Ok(Some(Entered {
-        pidfd: pidfd.as_raw_fd(),
-        pid,
+    Ok(Survey {
         namespaces,
         cgroup,
         setgroups_denied,
-    }))
+    })
 }
 
 /// `Ok` while the process of `pidfd` has not exited.

@@ -190,6 +190,9 @@ pub struct Container {
     cgroup: Option<CgroupPlacement>,
     security: Security,
     init: bool,
+    /// The init runs no payload and only holds the namespaces (a [`Pool`](crate::pool::Pool)
+    /// slot).
+    pause: bool,
     tty: bool,
     network: Option<Net>,
     rootfs: Option<Rootfs>,
@@ -249,6 +252,7 @@ impl Container {
             cgroup: None,
             security: Security::default(),
             init: false,
+            pause: false,
             tty: false,
             network: None,
             rootfs: None,
@@ -609,6 +613,29 @@ impl Container {
     pub fn init(mut self, init: bool) -> Self {
         self.init = init;
         self
+    }
+
+    /// Makes PID 1 `contain-init` in `pause` mode: it runs no command and holds the
+    /// container's namespaces until killed (a [`Pool`](crate::pool::Pool) slot's holder).
+    pub(crate) fn pause(mut self) -> Self {
+        self.init = true;
+        self.pause = true;
+        self
+    }
+
+    /// Refuses a template no [`Pool`](crate::pool::Pool) slot can be made from.
+    pub(crate) fn check_pool_template(&self) -> Result<()> {
+        let problem = if !self.namespaces.contains(Namespaces::PID) {
+            "a pool's template needs a new PID namespace (Namespaces::PID): the slot's PID 1 \
+             holds its namespaces"
+        } else if self.tty {
+            "a pool's template cannot have a tty (a request can)"
+        } else if self.enter.is_some() {
+            "a pool's template cannot enter a running container"
+        } else {
+            return Ok(());
+        };
+        Err(crate::Error::config("pool", problem))
     }
 
     /// Gives the container a new pseudo-terminal as its stdin, stdout, stderr and controlling

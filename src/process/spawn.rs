@@ -328,6 +328,7 @@ impl Prepared {
         // Points into the strings (heap buffers, which stay put when the vectors and the
         // CString are moved into the struct), not into the vectors themselves.
         let init_argv = match &err_fd_digits {
+            Some(digits) if c.pause => super::init::pause_argv(digits),
             Some(digits) => {
                 super::init::argv(digits, !self.security.custom_filter, &exec_ptrs, &argv_ptrs)
             }

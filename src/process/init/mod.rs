@@ -41,6 +41,20 @@ pub(crate) fn argv(
         .collect()
 }
 
+/// The init's argv in `pause` mode, `contain-init ERRFD pause` (NULL-terminated): it runs no
+/// payload and holds the namespaces of a [`Pool`](crate::pool::Pool) slot; `ps` shows it so.
+pub(crate) fn pause_argv(err_fd: &CStr) -> Vec<*const libc::c_char> {
+    vec![
+        c"contain-init".as_ptr(),
+        err_fd.as_ptr(),
+        PAUSE.as_ptr(),
+        std::ptr::null(),
+    ]
+}
+
+/// The init's argument for the `pause` mode (see `program.rs`).
+const PAUSE: &CStr = c"pause";
+
 /// The init's argument that allows it to probe (see `program.rs`): no `/`, so no path.
 const PROBE: &CStr = c"probe";
 
@@ -106,6 +120,11 @@ mod tests {
         let line = format!(
             "const PROBE: &[u8] = b{:?};",
             super::PROBE.to_str().unwrap()
+        );
+        assert!(source.contains(&line), "program.rs must say {line}");
+        let line = format!(
+            "const PAUSE: &[u8] = b{:?};",
+            super::PAUSE.to_str().unwrap()
         );
         assert!(source.contains(&line), "program.rs must say {line}");
         // The report's layout and codes: one file, compiled into both.

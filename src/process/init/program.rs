@@ -9,6 +9,7 @@
 //!
 //! ```text
 //! contain-init ERRFD [probe] PATH... -- ARGV0 ARG...
+//! contain-init ERRFD pause
 //! ```
 //!
 //! - `ERRFD`: the spawn's error pipe (decimal). It is made close-on-exec here, so the payload's
@@ -28,6 +29,12 @@
 //! PID 1 exits with its status (128+N for a signal N, since PID 1 cannot be killed by its own
 //! signals); the kernel then kills whatever else is left in the PID namespace.
 //!
+//! With `pause` there is no payload: this program only holds the PID namespace (and with it
+//! the container's other namespaces) for a slot of the library's `Pool`, as a pod's pause
+//! container does. It closes `ERRFD` (the library reads EOF: started), reaps every zombie on
+//! SIGCHLD (the processes later entered into the slot are its children's peers, and their
+//! orphans become its children), exits 0 on SIGTERM or SIGINT and ignores every other signal.
+//!
 //! If the payload cannot be executed, it writes the library's setup report (stage `Exec`,
 //! errno, the candidate path's index, what was found there, and a script's interpreter: the
 //! layout of `probe.rs`, shared with the library) to `ERRFD` in one write and exits 127,
@@ -45,6 +52,11 @@ use probe::{INTERP_SIZE, EXEC_INDEXED, EXEC_MISSING, EXEC_OTHER, EXEC_UNKNOWN};
 const STAGE_EXEC: u32 = 20;
 /// The argument that allows probing (the library's `init::PROBE`).
 const PROBE: &[u8] = b"probe";
+/// The argument that makes this program hold its namespaces and run nothing (the library's
+/// `init::PAUSE`).
+const PAUSE: &[u8] = b"pause";
+const SIGINT: usize = 2;
+const SIGTERM: usize = 15;
 /// Exit status when the payload could not be executed (the library's `SETUP_FAILED_EXIT`).
 const SETUP_FAILED_EXIT: usize = 127;
 
@@ -312,6 +324,17 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
         let argc = *sp;
         let argv = sp.add(1) as *const *const u8;
         let envp = argv.add(argc + 1);
+        // The library starts us with every signal blocked; block them here too, so that a
+        // PID 1 started any other way cannot lose a SIGCHLD to its default disposition.
+        let all: u64 = !0;
+        syscall(nr::RT_SIGPROCMASK, 2 /* SIG_SETMASK */, &all as *const u64 as usize, 0, 8);
+        if argc == 3 && is(*argv.add(2), PAUSE) {
+            let Some(errfd) = number(*argv.add(1)) else {
+                exit(SETUP_FAILED_EXIT)
+            };
+            syscall(nr::CLOSE, errfd, 0, 0, 0);
+            pause()
+        }
         if argc < 4 {
             exit(SETUP_FAILED_EXIT);
         }
@@ -330,10 +353,6 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
         }
         let paths = core::slice::from_raw_parts(argv.add(first), i - first);
         let payload_argv = argv.add(i + 1);
-        // The library starts us with every signal blocked; block them here too, so that a
-        // PID 1 started any other way cannot lose a SIGCHLD to its default disposition.
-        let all: u64 = !0;
-        syscall(nr::RT_SIGPROCMASK, 2 /* SIG_SETMASK */, &all as *const u64 as usize, 0, 8);
         // The payload's successful exec must close its copy of the error pipe.
         syscall(nr::FCNTL, errfd, F_SETFD, FD_CLOEXEC, 0);
 
@@ -357,22 +376,65 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
     }
 }
 
-/// Reaps zombies and forwards signals until `payload` ends, then exits with its status.
-fn supervise(payload: isize) -> ! {
+/// Takes every signal; the next one in `sig`'s place (`rt_sigtimedwait` with no timeout).
+fn next_signal(info: &mut core::mem::MaybeUninit<[u64; 16]>) -> isize {
     // Every signal (the kernel ignores the bits of SIGKILL and SIGSTOP).
     let all: u64 = !0;
-    let mut info = core::mem::MaybeUninit::<[u64; 16]>::uninit(); // siginfo_t, 128 bytes
+    // SAFETY: a local sigset and a siginfo buffer (128 bytes); no timeout (NULL).
+    unsafe {
+        syscall(
+            nr::RT_SIGTIMEDWAIT,
+            &all as *const u64 as usize,
+            info.as_mut_ptr() as usize,
+            0,
+            8,
+        )
+    }
+}
+
+/// Reaps every zombie there is now; returns the last wait status of `payload` if it was one.
+fn reap_all(payload: isize) -> Option<i32> {
+    let mut ended = None;
     loop {
-        // SAFETY: a local sigset and siginfo buffer; no timeout (NULL).
-        let sig = unsafe {
+        let mut status: i32 = 0;
+        // SAFETY: wait4(-1) into a local status word.
+        let reaped = unsafe {
             syscall(
-                nr::RT_SIGTIMEDWAIT,
-                &all as *const u64 as usize,
-                info.as_mut_ptr() as usize,
+                nr::WAIT4,
+                usize::MAX,
+                &mut status as *mut i32 as usize,
+                WNOHANG,
                 0,
-                8,
             )
         };
+        if reaped <= 0 {
+            return ended;
+        }
+        if reaped == payload {
+            ended = Some(status);
+        }
+    }
+}
+
+/// The `pause` mode: holds the namespaces, reaps orphans, ends on SIGTERM or SIGINT.
+fn pause() -> ! {
+    let mut info = core::mem::MaybeUninit::<[u64; 16]>::uninit();
+    loop {
+        match next_signal(&mut info) as usize {
+            SIGCHLD => {
+                reap_all(0);
+            }
+            SIGTERM | SIGINT => exit(0),
+            _ => {}
+        }
+    }
+}
+
+/// Reaps zombies and forwards signals until `payload` ends, then exits with its status.
+fn supervise(payload: isize) -> ! {
+    let mut info = core::mem::MaybeUninit::<[u64; 16]>::uninit();
+    loop {
+        let sig = next_signal(&mut info);
         if sig <= 0 {
             continue;
         }
@@ -381,29 +443,13 @@ fn supervise(payload: isize) -> ! {
             unsafe { syscall(nr::KILL, payload as usize, sig as usize, 0, 0) };
             continue;
         }
-        loop {
-            let mut status: i32 = 0;
-            // SAFETY: wait4(-1) into a local status word.
-            let reaped = unsafe {
-                syscall(
-                    nr::WAIT4,
-                    usize::MAX,
-                    &mut status as *mut i32 as usize,
-                    WNOHANG,
-                    0,
-                )
+        if let Some(status) = reap_all(payload) {
+            let code = if status & 0x7f == 0 {
+                (status >> 8) & 0xff
+            } else {
+                128 + (status & 0x7f)
             };
-            if reaped <= 0 {
-                break;
-            }
-            if reaped == payload {
-                let code = if status & 0x7f == 0 {
-                    (status >> 8) & 0xff
-                } else {
-                    128 + (status & 0x7f)
-                };
-                exit(code as usize);
-            }
+            exit(code as usize);
         }
     }
 }

@@ -1,0 +1,473 @@
+//! A warm pool: containers' isolation made ahead of demand, so that a request costs about a
+//! process spawn (the "zygote" idea of SOCK, USENIX ATC '18, and of a pod's pause container).
+//!
+//! A [`Pool`] keeps up to `size` **slots** ready. A slot is one container's worth of isolation,
+//! made from the pool's template [`Container`] by an ordinary [`spawn`](Container::spawn):
+//! its namespaces created, its rootfs assembled and pivoted into, `/proc` and `/dev` mounted,
+//! its hostname set, `lo` up, its cgroup made with its limits. The slot's PID 1 is
+//! `contain-init` in `pause` mode, which runs no command: it holds the namespaces and reaps
+//! orphans.
+//!
+//! [`Pool::spawn`] takes a ready slot and starts the request's process in it, with
+//! [`Container::enter`]: one `clone3` into the slot's cgroup and PID namespace, one
+//! `setns(pidfd)` for the other namespaces, then the request's own identity, capabilities,
+//! seccomp filter, rlimits, environment and stdio, and `execve`. Nothing of the expensive part
+//! of a start (copying the net and mount namespaces, the overlay and pivot_root, cgroup
+//! creation) is left on the request's path.
+//!
+//! **A slot serves one request.** When the request's [`PooledChild`] is dropped, its slot is
+//! destroyed (PID 1 killed, which ends every process left in the PID namespace; the namespaces,
+//! the writable layer and the cgroup go with it) and a new one is made in its place: no state,
+//! file, process or network setting of one request is ever seen by another.
+//!
+//! A background thread refills the pool and destroys used slots, so neither costs the
+//! requests. When no slot is ready (a burst larger than the pool), [`Pool::spawn`] makes one
+//! itself, at the cost of a full container start.
+//!
+//! Differences from a container spawned directly, which follow from the design:
+//! - the request's process is PID 2 in its PID namespace, not PID 1 (PID 1 is the holder, as
+//!   in a Kubernetes pod with a shared process namespace): signals reach it as to any process,
+//!   and its orphans are reaped;
+//! - the slot's hostname, mounts, network, sysctls and limits are the template's; a request
+//!   brings only what [`Container::enter`] accepts (program, arguments, environment, working
+//!   directory, user, security settings, stdio, passed descriptors).
+//!
+//! ```no_run
+//! use contain::namespace::Namespaces;
+//! use contain::pool::Pool;
+//! use contain::process::Container;
+//! use contain::rootfs::Rootfs;
+//!
+//! let template = Container::new("unused")
+//!     .namespaces(Namespaces::all() - Namespaces::USER)
+//!     .rootfs(Rootfs::new("/srv/images/busybox"))
+//!     .hostname("worker");
+//! let pool = Pool::new(template, 4)?;
+//! let out = pool.spawn(Container::new("/bin/hostname"))?.wait_with_output()?;
+//! assert_eq!(out.stdout, b"worker\n");
+//! # Ok::<(), contain::Error>(())
+//! ```
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::process::{Child, Container, Output, Stdio, Target};
+use crate::{Error, Result, Signal};
+
+/// A bounded set of ready slots and the thread that keeps it full (see the [module](self)).
+///
+/// `Pool` is `Send` and `Sync`: threads share one through an `Arc` or a scoped borrow and call
+/// [`spawn`](Self::spawn) at once. Dropping it stops the refill thread and destroys the ready
+/// slots; a [`PooledChild`] still running keeps its slot until it is dropped.
+pub struct Pool {
+    shared: Arc<Shared>,
+    worker: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    /// The slots' isolation; its program and process settings are unused.
+    template: Container,
+    size: usize,
+    state: Mutex<State>,
+    /// Signalled on every change of `state`.
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    ready: VecDeque<Slot>,
+    /// Used slots, for the refill thread to destroy.
+    retired: Vec<Slot>,
+    /// Slots the refill thread is making now.
+    making: usize,
+    /// Used slots the refill thread is destroying now.
+    destroying: usize,
+    /// The pool is to be filled up to `size` (see [`Shared::wants_slot`]).
+    due: bool,
+    /// The refill thread's last failure, kept until a spawn makes a slot itself: the thread
+    /// stops refilling meanwhile rather than retry in a loop.
+    failed: Option<Error>,
+    stop: bool,
+}
+
+/// One container's worth of isolation: its PID 1 (the holder), which owns its cgroup, and
+/// what entering it means, learnt when it was made.
+struct Slot {
+    holder: Child,
+    target: Target,
+}
+
+impl Slot {
+    /// Kills the holder (and with it everything in its PID namespace), reaps it, and drops it,
+    /// which removes its cgroup.
+    fn destroy(mut self) {
+        let _ = self.holder.kill(Signal::SIGKILL);
+        let _ = self.holder.wait();
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.lock();
+        f.debug_struct("Pool")
+            .field("size", &self.shared.size)
+            .field("ready", &state.ready.len())
+            .field("making", &state.making)
+            .field("retired", &(state.retired.len() + state.destroying))
+            .finish()
+    }
+}
+
+impl Pool {
+    /// A pool of up to `size` slots made from `template`, of which the first is made before
+    /// this returns (so that a template that cannot start fails here, with the error of
+    /// [`Container::spawn`]) and the others by the refill thread.
+    ///
+    /// The template gives the slots' isolation: [`namespaces`](Container::namespaces)
+    /// (which must include [`Namespaces::PID`](crate::namespace::Namespaces::PID): the slot's
+    /// PID 1 holds them), joined namespaces, [`rootfs`](Container::rootfs),
+    /// [`hostname`](Container::hostname), [`network`](Container::network),
+    /// [`sysctl`](Container::sysctl)s, id maps, and the cgroup
+    /// ([`resources`](Container::resources), [`cgroup_parent`](Container::cgroup_parent));
+    /// its program, arguments, stdio and [`init`](Container::init) setting are not used (its
+    /// PID 1 is `contain-init` in `pause` mode, with stdio on `/dev/null`). `size` 0 is a
+    /// pool that keeps nothing ready, where each [`spawn`](Self::spawn) makes its slot.
+    ///
+    /// The slots are spawned by the refill thread, so the template's parent-death signal
+    /// follows that thread, which lives as long as the pool; a slot that
+    /// [`spawn`](Self::spawn) makes itself follows the calling thread, as the request's
+    /// process does.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Config`] naming `pool` when the template has no new PID namespace, or has a
+    ///   tty or an [`enter`](Container::enter) target.
+    /// - Those of [`Container::spawn`] for the first slot.
+    /// - [`Error::Sys`] naming `pthread_create` when the refill thread cannot start.
+    pub fn new(template: Container, size: usize) -> Result<Pool> {
+        let template = template
+            .stdin(Stdio::Null)
+            .stdout(Stdio::Null)
+            .stderr(Stdio::Null)
+            .pause();
+        template.check_pool_template()?;
+        let shared = Arc::new(Shared {
+            template,
+            size,
+            state: Mutex::new(State {
+                due: true,
+                ..State::default()
+            }),
+            changed: Condvar::new(),
+        });
+        if size > 0 {
+            let first = shared.make_slot()?;
+            shared.lock().ready.push_back(first);
+        }
+        let worker = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("contain-pool".into())
+                .spawn(move || shared.refill())
+                .map_err(|e| {
+                    Error::sys(
+                        "pthread_create (pool refill thread)",
+                        crate::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EAGAIN)),
+                    )
+                })?
+        };
+        Ok(Pool {
+            shared,
+            worker: Some(worker),
+        })
+    }
+
+    /// The most slots the pool keeps ready.
+    pub fn size(&self) -> usize {
+        self.shared.size
+    }
+
+    /// How many slots are ready now.
+    pub fn ready(&self) -> usize {
+        self.shared.lock().ready.len()
+    }
+
+    /// Waits until the pool is at rest: `size` slots ready and every used slot destroyed, or
+    /// `timeout` has passed (a server calls it before it takes traffic; a benchmark before
+    /// each timed request). Returns whether it came to rest.
+    ///
+    /// # Errors
+    ///
+    /// The refill thread's failure to make a slot (an [`Error`] of [`Container::spawn`]),
+    /// once: the thread stops refilling until a [`spawn`](Self::spawn) succeeds in making a
+    /// slot itself.
+    pub fn wait_ready(&self, timeout: Duration) -> Result<bool> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut state = self.shared.lock();
+        state.due = true;
+        self.shared.changed.notify_all();
+        loop {
+            if let Some(e) = state.failed.take() {
+                return Err(e);
+            }
+            if state.ready.len() >= self.shared.size
+                && state.retired.is_empty()
+                && state.destroying == 0
+            {
+                return Ok(true);
+            }
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => return Ok(false),
+                },
+                None => Duration::from_secs(3600),
+            };
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Starts `process` in a ready slot (or, when none is ready, in a slot made now), as
+    /// [`Container::enter`] starts a process in a running container. The slot is the
+    /// request's alone and is destroyed when the [`PooledChild`] is dropped.
+    ///
+    /// `process` brings the program, arguments, environment, working directory, user,
+    /// [`security`](Container::security) settings, stdio, passed descriptors and tty; it must
+    /// not ask for namespaces, a rootfs, a hostname, sysctls, a network or an `enter` target
+    /// of its own (the slot has them). Its cgroup is the slot's.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Config`] naming `enter` for a `process` that asks for isolation of its own.
+    /// - Those of [`Container::spawn`] with [`Container::enter`], and, when no slot was
+    ///   ready, of making one (as in [`Pool::new`]). A slot whose start failed is destroyed,
+    ///   never used again.
+    pub fn spawn(&self, process: Container) -> Result<PooledChild> {
+        let slot = match self.shared.take_ready() {
+            Some(slot) => slot,
+            None => {
+                let slot = self.shared.make_slot()?;
+                // The template works again: the refill thread may go on.
+                self.shared.lock().failed = None;
+                self.shared.changed.notify_all();
+                slot
+            }
+        };
+        let target = match slot.target.try_clone() {
+            Ok(t) => t,
+            Err(e) => {
+                self.shared.retire(slot);
+                return Err(e);
+            }
+        };
+        let spawned = process.enter(target).spawn();
+        // Only now, and only when the pool runs low, may the refill thread make the slot's
+        // successor (otherwise when this request's slot is retired): making a slot copies
+        // namespaces and mounts, which competes with starts for the CPU and the kernel's
+        // locks.
+        if self.shared.lock().ready.len() < self.shared.low_water() {
+            self.shared.changed.notify_all();
+        }
+        match spawned {
+            Ok(child) => Ok(PooledChild {
+                child,
+                holder: slot.holder.pid(),
+                slot: Retiring {
+                    slot: Some(slot),
+                    shared: Arc::clone(&self.shared),
+                },
+            }),
+            Err(e) => {
+                self.shared.retire(slot);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.shared.lock().stop = true;
+        self.shared.changed.notify_all();
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+        let (ready, retired) = {
+            let mut state = self.shared.lock();
+            (
+                std::mem::take(&mut state.ready),
+                std::mem::take(&mut state.retired),
+            )
+        };
+        ready.into_iter().chain(retired).for_each(Slot::destroy);
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves the state consistent (each change is one
+        // push or pop), so a poisoned lock is used as is.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Below this many ready slots, a spawn has the refill thread start at once.
+    fn low_water(&self) -> usize {
+        self.size.div_ceil(2)
+    }
+
+    /// Whether the refill thread should make a slot now: the pool is not full, and either it
+    /// runs low, or a slot was retired, or somebody waits for a full pool (`due`). Otherwise
+    /// taking a slot leaves refilling to the moment its request ends, so that requests in a
+    /// pool with slots to spare never compete with making slots.
+    fn wants_slot(&self, state: &State) -> bool {
+        let coming = state.ready.len() + state.making;
+        state.failed.is_none()
+            && coming < self.size
+            && (state.due || state.ready.len() < self.low_water())
+    }
+
+    fn make_slot(&self) -> Result<Slot> {
+        let holder = self.template.spawn()?;
+        let target = Target::from_pidfd(holder.pidfd())?.surveyed()?;
+        Ok(Slot { holder, target })
+    }
+
+    /// A ready slot, if there is one. The refill thread is not told yet: see
+    /// [`Pool::spawn`].
+    fn take_ready(&self) -> Option<Slot> {
+        self.lock().ready.pop_front()
+    }
+
+    /// Hands a used slot to the refill thread, or destroys it here once the pool is gone.
+    fn retire(&self, slot: Slot) {
+        let mut state = self.lock();
+        if state.stop {
+            drop(state);
+            slot.destroy();
+        } else {
+            state.retired.push(slot);
+            state.due = true;
+            drop(state);
+            self.changed.notify_all();
+        }
+    }
+
+    /// The refill thread: destroys used slots first (they hold memory and a cgroup), then
+    /// makes slots until `size` are ready or being made.
+    fn refill(&self) {
+        let mut state = self.lock();
+        loop {
+            if state.stop {
+                return;
+            }
+            if !state.retired.is_empty() {
+                let retired = std::mem::take(&mut state.retired);
+                state.destroying = retired.len();
+                drop(state);
+                retired.into_iter().for_each(Slot::destroy);
+                state = self.lock();
+                state.destroying = 0;
+                self.changed.notify_all();
+                continue;
+            }
+            if self.wants_slot(&state) {
+                state.making += 1;
+                drop(state);
+                let made = self.make_slot();
+                state = self.lock();
+                state.making -= 1;
+                match made {
+                    Ok(slot) if !state.stop => state.ready.push_back(slot),
+                    Ok(slot) => {
+                        drop(state);
+                        slot.destroy();
+                        state = self.lock();
+                    }
+                    Err(e) => state.failed = Some(e),
+                }
+                self.changed.notify_all();
+                continue;
+            }
+            if state.ready.len() + state.making >= self.size {
+                state.due = false;
+            }
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// A process started by [`Pool::spawn`]: a [`Child`] (through `Deref`: `wait`, `kill`,
+/// `pidfd`, `take_tty`, ...) and the slot it runs in, destroyed when this is dropped (after
+/// the process is killed and reaped if it still runs, as dropping a `Child` does).
+pub struct PooledChild {
+    // Fields drop in this order: the process first (killed and reaped if it still runs, as
+    // dropping a `Child` does), so that the slot's cgroup is empty when the slot goes.
+    child: Child,
+    slot: Retiring,
+    holder: crate::Pid,
+}
+
+/// A slot in use, handed back to be destroyed when dropped.
+struct Retiring {
+    slot: Option<Slot>,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Retiring {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            self.shared.retire(slot);
+        }
+    }
+}
+
+impl fmt::Debug for PooledChild {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PooledChild")
+            .field("child", &self.child)
+            .field("holder", &self.holder_pid())
+            .finish()
+    }
+}
+
+impl PooledChild {
+    /// As [`Child::wait_with_output`]; the slot is handed back to be destroyed when this
+    /// returns.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Child::wait_with_output`].
+    pub fn wait_with_output(self) -> Result<Output> {
+        let PooledChild { child, slot, .. } = self;
+        let out = child.wait_with_output();
+        drop(slot);
+        out
+    }
+
+    /// The slot's PID 1 (the holder of its namespaces), in the caller's PID namespace.
+    pub fn holder_pid(&self) -> crate::Pid {
+        self.holder
+    }
+}
+
+impl Deref for PooledChild {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.child
+    }
+}
+
+impl DerefMut for PooledChild {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}

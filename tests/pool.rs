@@ -1,0 +1,349 @@
+//! The warm pool: requests run in the template's isolation, each in a slot of its own that
+//! nobody used before and nobody uses after; the pool refills, destroys used slots, and
+//! leaves no process, namespace or cgroup behind; bad templates and requests are refused.
+//!
+//! All cases need root (CI runs as root). Nothing waits by sleeping: `Pool::wait_ready`
+//! waits on the pool's condition variable, and processes are watched through pidfds.
+
+mod common;
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::busybox::BusyboxRootfs;
+use common::{is_root, pidfd_open, stdout};
+use contain::cgroup::{Controller, HostCgroups, Resources};
+use contain::namespace::{id_of_pid, Namespaces};
+use contain::net::Net;
+use contain::pool::{Pool, PooledChild};
+use contain::process::{Container, Stdio};
+use contain::rootfs::Rootfs;
+use contain::{Error, Pid};
+
+/// The tests take turns: two of them count this process's children, where the others'
+/// pools would show.
+static TURN: Mutex<()> = Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const LONG: Duration = Duration::from_secs(60);
+
+fn me() -> Pid {
+    Pid::from_raw(std::process::id() as i32).unwrap()
+}
+
+fn template(image: &BusyboxRootfs) -> Container {
+    Container::new("unused")
+        .namespaces(Namespaces::all() - Namespaces::USER - Namespaces::TIME)
+        .rootfs(Rootfs::new(image.root()))
+        .hostname("pooled")
+        .network(Net::None)
+}
+
+fn sh(script: &str) -> Container {
+    Container::new("/bin/sh")
+        .args(["-c", script])
+        .stdout(Stdio::Piped)
+        .stderr(Stdio::Piped)
+}
+
+fn run(pool: &Pool, script: &str) -> String {
+    let out = pool.spawn(sh(script)).unwrap().wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout(&out)
+}
+
+/// Whether the process behind `pidfd` has ended (a pidfd polls readable then).
+fn ended(pidfd: &OwnedFd) -> bool {
+    let mut fds = [nix::poll::PollFd::new(
+        pidfd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).unwrap() == 1
+}
+
+/// This process's children whose command line starts with `contain-init`.
+fn holders() -> Vec<i32> {
+    let me = std::process::id().to_string();
+    let mut found = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(children) = std::fs::read_to_string(task.path().join("children")) else {
+            continue;
+        };
+        for pid in children.split_whitespace() {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let parent_is_me = status
+                .lines()
+                .any(|l| l.strip_prefix("PPid:").map(str::trim) == Some(me.as_str()));
+            if cmdline.starts_with(b"contain-init\0") && parent_is_me {
+                found.push(pid.parse().unwrap());
+            }
+        }
+    }
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+#[test]
+fn a_request_runs_in_the_template_s_isolation_as_pid_2() {
+    if !is_root("a_request_runs_in_the_template_s_isolation_as_pid_2") {
+        return;
+    }
+    let _turn = turn();
+    let image = BusyboxRootfs::new("pool-isolation");
+    let pool = Pool::new(template(&image), 1).unwrap();
+    let out = run(
+        &pool,
+        "hostname; echo $$; cat /etc/image; tr '\\0' ' ' < /proc/1/cmdline; echo; ls /sys/class/net",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "pooled", "{out}");
+    assert_eq!(lines[1], "2", "the request is PID 2: {out}");
+    assert_eq!(lines[2], "image pool-isolation", "{out}");
+    assert!(
+        lines[3].starts_with("contain-init ") && lines[3].trim_end().ends_with(" pause"),
+        "PID 1 is the holder: {out}"
+    );
+    assert_eq!(lines[4..], ["lo"], "only lo in the slot's network: {out}");
+
+    // The request's own settings: user, environment, working directory.
+    let out = pool
+        .spawn(
+            sh("id -u; echo $GREETING; pwd")
+                .uid(65534)
+                .gid(65534)
+                .env("GREETING", "hello")
+                .current_dir("/tmp"),
+        )
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", out);
+    assert_eq!(stdout(&out), "65534\nhello\n/tmp");
+}
+
+#[test]
+fn each_request_gets_a_slot_nobody_else_had() {
+    if !is_root("each_request_gets_a_slot_nobody_else_had") {
+        return;
+    }
+    let _turn = turn();
+    let image = BusyboxRootfs::new("pool-fresh");
+    let pool = Pool::new(template(&image), 2).unwrap();
+    // Two requests at once: different namespaces, neither the host's.
+    let first = pool.spawn(sh("read line").stdin(Stdio::Piped)).unwrap();
+    let second = pool.spawn(sh("read line").stdin(Stdio::Piped)).unwrap();
+    let ids = |c: &PooledChild| {
+        let holder = c.holder_pid();
+        let request = c.pid();
+        [
+            Namespaces::NET,
+            Namespaces::MOUNT,
+            Namespaces::PID,
+            Namespaces::UTS,
+            Namespaces::IPC,
+        ]
+        .map(|kind| {
+            let id = id_of_pid(holder, kind).unwrap();
+            assert_eq!(id_of_pid(request, kind).unwrap(), id, "{kind:?}");
+            id
+        })
+    };
+    let (a, b) = (ids(&first), ids(&second));
+    let host = [
+        Namespaces::NET,
+        Namespaces::MOUNT,
+        Namespaces::PID,
+        Namespaces::UTS,
+        Namespaces::IPC,
+    ]
+    .map(|kind| id_of_pid(me(), kind).unwrap());
+    for i in 0..a.len() {
+        assert_ne!(a[i], b[i]);
+        assert_ne!(a[i], host[i]);
+        assert_ne!(b[i], host[i]);
+    }
+    drop((first, second));
+
+    // What one request leaves in its slot, the next never sees.
+    for _ in 0..3 {
+        let out = run(
+            &pool,
+            "test -e /tmp/left-behind && echo seen; touch /tmp/left-behind; echo done",
+        );
+        assert_eq!(out, "done");
+    }
+    assert!(
+        !image.root().join("tmp/left-behind").exists(),
+        "the image is untouched"
+    );
+}
+
+#[test]
+fn the_pool_refills_destroys_used_slots_and_leaves_nothing() {
+    if !is_root("the_pool_refills_destroys_used_slots_and_leaves_nothing") {
+        return;
+    }
+    let _turn = turn();
+    let image = BusyboxRootfs::new("pool-refill");
+    let before = holders();
+    let pool = Pool::new(template(&image), 3).unwrap();
+    assert!(pool.wait_ready(LONG).unwrap());
+    assert_eq!(pool.ready(), 3);
+    let ready = holders();
+    assert_eq!(ready.len() - before.len(), 3, "{ready:?}");
+
+    // A request whose child outlives it (an orphan, reparented to the slot's PID 1) and
+    // the holder: both end with the slot.
+    let child = pool
+        .spawn(sh("sleep 1000 >/dev/null 2>&1 & echo started"))
+        .unwrap();
+    let holder = pidfd_open(child.holder_pid().raw());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&out), "started");
+    assert!(pool.wait_ready(LONG).unwrap());
+    assert!(ended(&holder), "the used slot's PID 1 has ended");
+    assert_eq!(pool.ready(), 3, "refilled");
+    assert_eq!(holders().len() - before.len(), 3);
+
+    // The orphan ended with its namespace: no process of ours is in a sleep.
+    drop(pool);
+    assert_eq!(
+        holders(),
+        before,
+        "no holder left after the pool is dropped"
+    );
+}
+
+#[test]
+fn requests_from_many_threads_each_get_their_own_slot() {
+    if !is_root("requests_from_many_threads_each_get_their_own_slot") {
+        return;
+    }
+    let _turn = turn();
+    let image = BusyboxRootfs::new("pool-threads");
+    let pool = Pool::new(template(&image), 4).unwrap();
+    let outputs: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..6)
+            .map(|t| {
+                let pool = &pool;
+                s.spawn(move || {
+                    (0..5)
+                        .map(|i| run(pool, &format!("echo $$ {t}-{i} > /tmp/me; cat /tmp/me")))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert_eq!(outputs.len(), 30);
+    for (n, out) in outputs.iter().enumerate() {
+        let (t, i) = (n / 5, n % 5);
+        assert_eq!(out, &format!("2 {t}-{i}"));
+    }
+}
+
+#[test]
+fn the_slot_s_cgroup_holds_the_request_and_goes_with_the_slot() {
+    if !is_root("the_slot_s_cgroup_holds_the_request_and_goes_with_the_slot") {
+        return;
+    }
+    let _turn = turn();
+    let hosts = HostCgroups::detect().unwrap();
+    let pids = hosts.check(Controller::Pids).is_ok();
+    let resources = match pids {
+        true => Resources::new().pids_max(64),
+        false => Resources::new(),
+    };
+    let image = BusyboxRootfs::new("pool-cgroup");
+    let pool = match Pool::new(template(&image).resources(resources), 1) {
+        Ok(p) => p,
+        Err(e @ Error::Unsupported { .. }) => {
+            common::skip("the_slot_s_cgroup_...", &format!("no cgroup v2 here: {e}"));
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let child = pool.spawn(sh("read line").stdin(Stdio::Piped)).unwrap();
+    let group_of = |pid: Pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
+            .unwrap()
+    };
+    let group = group_of(child.holder_pid());
+    assert_eq!(
+        group_of(child.pid()),
+        group,
+        "the request is in the slot's cgroup"
+    );
+    assert_ne!(group_of(me()), group);
+    let v2 = hosts.v2_mount().unwrap();
+    let group_in_mount = std::path::Path::new(&group)
+        .strip_prefix(&v2.root)
+        .unwrap()
+        .to_path_buf();
+    let dir: PathBuf = v2.mount_point.join(group_in_mount);
+    assert!(dir.is_dir(), "{}", dir.display());
+    if pids {
+        assert_eq!(
+            std::fs::read_to_string(dir.join("pids.max")).unwrap(),
+            "64\n"
+        );
+    }
+    drop(child);
+    assert!(pool.wait_ready(LONG).unwrap());
+    assert!(!dir.exists(), "{} removed with its slot", dir.display());
+}
+
+#[test]
+fn bad_templates_and_requests_are_refused_and_leave_nothing() {
+    if !is_root("bad_templates_and_requests_are_refused_and_leave_nothing") {
+        return;
+    }
+    let _turn = turn();
+    let before = holders();
+    let image = BusyboxRootfs::new("pool-bad");
+
+    let no_pid = Container::new("x").namespaces(Namespaces::MOUNT | Namespaces::NET);
+    match Pool::new(no_pid, 1) {
+        Err(Error::Config { what, reason }) => {
+            assert_eq!(what, "pool");
+            assert!(reason.contains("PID namespace"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let missing = template(&image).rootfs(Rootfs::new(image.dir().join("no-such-image")));
+    let e = Pool::new(missing, 2).unwrap_err();
+    assert!(e.to_string().contains("no-such-image"), "{e}");
+
+    let pool = Pool::new(template(&image), 1).unwrap();
+    let asks_for_isolation = Container::new("/bin/true").namespaces(Namespaces::NET);
+    match pool.spawn(asks_for_isolation) {
+        Err(Error::Config { what, .. }) => assert_eq!(what, "enter"),
+        other => panic!("{other:?}"),
+    }
+    match pool.spawn(Container::new("/no/such/program")) {
+        Err(e @ Error::Setup { .. }) => assert!(e.to_string().contains("/no/such/program"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    // Both failed requests' slots were destroyed; the pool still serves.
+    assert_eq!(run(&pool, "echo ok"), "ok");
+    drop(pool);
+    assert_eq!(holders(), before);
+}
