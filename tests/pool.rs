@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use common::busybox::BusyboxRootfs;
-use common::{is_root, pidfd_open, stdout};
+use common::{is_root, pidfd_open, role, stdout};
 use contain::cgroup::{Controller, HostCgroups, Resources};
 use contain::namespace::{id_of_pid, Namespaces};
 use contain::net::Net;
@@ -97,7 +97,7 @@ fn holders() -> Vec<i32> {
 
 #[test]
 fn a_request_runs_in_the_template_s_isolation_as_pid_2() {
-    if !is_root("a_request_runs_in_the_template_s_isolation_as_pid_2") {
+    if role().is_some() || !is_root("a_request_runs_in_the_template_s_isolation_as_pid_2") {
         return;
     }
     let _turn = turn();
@@ -135,7 +135,7 @@ fn a_request_runs_in_the_template_s_isolation_as_pid_2() {
 
 #[test]
 fn each_request_gets_a_slot_nobody_else_had() {
-    if !is_root("each_request_gets_a_slot_nobody_else_had") {
+    if role().is_some() || !is_root("each_request_gets_a_slot_nobody_else_had") {
         return;
     }
     let _turn = turn();
@@ -192,7 +192,7 @@ fn each_request_gets_a_slot_nobody_else_had() {
 
 #[test]
 fn the_pool_refills_destroys_used_slots_and_leaves_nothing() {
-    if !is_root("the_pool_refills_destroys_used_slots_and_leaves_nothing") {
+    if role().is_some() || !is_root("the_pool_refills_destroys_used_slots_and_leaves_nothing") {
         return;
     }
     let _turn = turn();
@@ -228,7 +228,7 @@ fn the_pool_refills_destroys_used_slots_and_leaves_nothing() {
 
 #[test]
 fn requests_from_many_threads_each_get_their_own_slot() {
-    if !is_root("requests_from_many_threads_each_get_their_own_slot") {
+    if role().is_some() || !is_root("requests_from_many_threads_each_get_their_own_slot") {
         return;
     }
     let _turn = turn();
@@ -259,7 +259,7 @@ fn requests_from_many_threads_each_get_their_own_slot() {
 
 #[test]
 fn the_slot_s_cgroup_holds_the_request_and_goes_with_the_slot() {
-    if !is_root("the_slot_s_cgroup_holds_the_request_and_goes_with_the_slot") {
+    if role().is_some() || !is_root("the_slot_s_cgroup_holds_the_request_and_goes_with_the_slot") {
         return;
     }
     let _turn = turn();
@@ -313,7 +313,7 @@ fn the_slot_s_cgroup_holds_the_request_and_goes_with_the_slot() {
 
 #[test]
 fn bad_templates_and_requests_are_refused_and_leave_nothing() {
-    if !is_root("bad_templates_and_requests_are_refused_and_leave_nothing") {
+    if role().is_some() || !is_root("bad_templates_and_requests_are_refused_and_leave_nothing") {
         return;
     }
     let _turn = turn();
@@ -346,4 +346,60 @@ fn bad_templates_and_requests_are_refused_and_leave_nothing() {
     assert_eq!(run(&pool, "echo ok"), "ok");
     drop(pool);
     assert_eq!(holders(), before);
+}
+
+#[test]
+fn a_refill_that_fails_is_reported_and_the_pool_recovers() {
+    if role().is_some() || !is_root("a_refill_that_fails_is_reported_and_the_pool_recovers") {
+        return;
+    }
+    let _turn = turn();
+    let image = BusyboxRootfs::new("pool-recover");
+    let root = image.root();
+    let moved = image.dir().join("moved-away");
+    let pool = Pool::new(template(&image), 2).unwrap();
+    assert!(pool.wait_ready(LONG).unwrap());
+
+    // The image goes away: the slots made already still serve, the refill fails.
+    std::fs::rename(&root, &moved).unwrap();
+    assert_eq!(run(&pool, "echo first"), "first");
+    let e = pool.wait_ready(LONG).unwrap_err();
+    assert!(e.to_string().contains("rootfs"), "{e}");
+    assert_eq!(pool.ready(), 1, "the refill stopped after its failure");
+    assert_eq!(run(&pool, "echo second"), "second");
+    // No slot is ready: the spawn makes one itself, and fails as the template does.
+    let e = pool.spawn(sh("echo third")).unwrap_err();
+    assert!(e.to_string().contains("rootfs"), "{e}");
+
+    // Back again: a spawn that makes its slot sets the refill going again.
+    std::fs::rename(&moved, &root).unwrap();
+    assert_eq!(run(&pool, "echo fourth"), "fourth");
+    assert!(pool.wait_ready(LONG).unwrap());
+    assert_eq!(pool.ready(), 2);
+}
+
+/// A pool of a user that is not root: the template gets a user namespace (the caller mapped
+/// to root inside), and a request enters it, forking into the slot's PID namespace.
+#[test]
+fn a_rootless_pool_serves_requests() {
+    const TEST: &str = "a_rootless_pool_serves_requests";
+    if role().is_none() {
+        if !is_root(TEST) {
+            return;
+        }
+        let _turn = turn();
+        return common::assert_passes_as_nobody(TEST, "nobody", false);
+    }
+    let image = BusyboxRootfs::new("pool-rootless");
+    let pool = Pool::new(
+        template(&image).namespaces(Namespaces::all() - Namespaces::TIME),
+        2,
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let out = run(&pool, "echo $$ $(id -u) $(hostname)");
+        assert_eq!(out, "2 0 pooled");
+    }
+    let e = pool.spawn(Container::new("/no/such/program")).unwrap_err();
+    assert!(matches!(e, Error::Setup { .. }), "{e}");
 }
