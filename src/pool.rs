@@ -17,8 +17,14 @@
 //!
 //! **A slot serves one request.** When the request's [`PooledChild`] is dropped, its slot is
 //! destroyed (PID 1 killed, which ends every process left in the PID namespace; the namespaces,
-//! the writable layer and the cgroup go with it) and a new one is made in its place: no state,
-//! file, process or network setting of one request is ever seen by another.
+//! the writable layer and the cgroup go with it) and a new one is made in its place: no file,
+//! process or network setting of one request is seen by another, within what the template
+//! isolates. A template whose rootfs keeps writes ([`RootfsMode::ReadWrite`], a
+//! [`persistent_upper`](crate::rootfs::Rootfs::persistent_upper)) is refused; what it joins,
+//! the namespace kinds it does not create and volumes bound from the host are shared by every
+//! slot, as by containers spawned directly from it.
+//!
+//! [`RootfsMode::ReadWrite`]: crate::rootfs::RootfsMode::ReadWrite
 //!
 //! A background thread refills the pool and destroys used slots, so neither costs the
 //! requests. When no slot is ready (a burst larger than the pool), [`Pool::spawn`] makes one
@@ -61,8 +67,9 @@ use crate::{Error, Result, Signal};
 /// A bounded set of ready slots and the thread that keeps it full (see the [module](self)).
 ///
 /// `Pool` is `Send` and `Sync`: threads share one through an `Arc` or a scoped borrow and call
-/// [`spawn`](Self::spawn) at once. Dropping it stops the refill thread and destroys the ready
-/// slots; a [`PooledChild`] still running keeps its slot until it is dropped.
+/// [`spawn`](Self::spawn) at once. Dropping it stops refilling and destroys the ready slots; a
+/// [`PooledChild`] still running keeps its slot until it is dropped (the pool's thread, whose
+/// children the holders are, stays until then).
 pub struct Pool {
     shared: Arc<Shared>,
     worker: Option<JoinHandle<()>>,
@@ -91,6 +98,8 @@ struct State {
     /// The refill thread's last failure, kept until a spawn makes a slot itself: the thread
     /// stops refilling meanwhile rather than retry in a loop.
     failed: Option<Error>,
+    /// Slots of live [`PooledChild`]ren.
+    in_use: usize,
     stop: bool,
 }
 
@@ -145,7 +154,9 @@ impl Pool {
     /// # Errors
     ///
     /// - [`Error::Config`] naming `pool` when the template has no new PID namespace, or has a
-    ///   tty or an [`enter`](Container::enter) target.
+    ///   tty or an [`enter`](Container::enter) target, or a rootfs that keeps writes
+    ///   ([`RootfsMode::ReadWrite`](crate::rootfs::RootfsMode::ReadWrite),
+    ///   [`persistent_upper`](crate::rootfs::Rootfs::persistent_upper)).
     /// - Those of [`Container::spawn`] for the first slot.
     /// - [`Error::Sys`] naming `pthread_create` when the refill thread cannot start.
     pub fn new(template: Container, size: usize) -> Result<Pool> {
@@ -164,10 +175,6 @@ impl Pool {
             }),
             changed: Condvar::new(),
         });
-        if size > 0 {
-            let first = shared.make_slot()?;
-            shared.lock().ready.push_back(first);
-        }
         let worker = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
@@ -180,10 +187,23 @@ impl Pool {
                     )
                 })?
         };
-        Ok(Pool {
+        let pool = Pool {
             shared,
             worker: Some(worker),
-        })
+        };
+        // The first slot, made by the refill thread as every other (the holders' parent-death
+        // signal follows the thread that spawned them).
+        let mut state = pool.shared.lock();
+        while size > 0 && state.ready.is_empty() {
+            if let Some(e) = &state.failed {
+                let e = e.clone();
+                drop(state);
+                return Err(e);
+            }
+            state = pool.shared.wait(state);
+        }
+        drop(state);
+        Ok(pool)
     }
 
     /// The most slots the pool keeps ready.
@@ -202,17 +222,17 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// The refill thread's failure to make a slot (an [`Error`] of [`Container::spawn`]),
-    /// once: the thread stops refilling until a [`spawn`](Self::spawn) succeeds in making a
-    /// slot itself.
+    /// The refill thread's failure to make a slot (an [`Error`] of [`Container::spawn`]): the
+    /// thread stops refilling until a [`spawn`](Self::spawn) succeeds in making a slot itself,
+    /// and until then every call says so.
     pub fn wait_ready(&self, timeout: Duration) -> Result<bool> {
         let deadline = Instant::now().checked_add(timeout);
         let mut state = self.shared.lock();
         state.due = true;
         self.shared.changed.notify_all();
         loop {
-            if let Some(e) = state.failed.take() {
-                return Err(e);
+            if let Some(e) = &state.failed {
+                return Err(e.clone());
             }
             if state.ready.len() >= self.shared.size
                 && state.retired.is_empty()
@@ -242,24 +262,38 @@ impl Pool {
     ///
     /// `process` brings the program, arguments, environment, working directory, user,
     /// [`security`](Container::security) settings, stdio, passed descriptors and tty; it must
-    /// not ask for namespaces, a rootfs, a hostname, sysctls, a network or an `enter` target
-    /// of its own (the slot has them). Its cgroup is the slot's.
+    /// not ask for namespaces, a rootfs, a hostname, sysctls, a network, a cgroup or an
+    /// `enter` target of its own: the slot's are its own, and its cgroup the slot's, under the
+    /// template's limits. These are checked before a slot is taken.
     ///
     /// # Errors
     ///
-    /// - [`Error::Config`] naming `enter` for a `process` that asks for isolation of its own.
+    /// - [`Error::Config`] naming `enter` for a `process` that asks for namespaces, a rootfs,
+    ///   names, sysctls or a network; naming `pool` for a cgroup
+    ///   ([`cgroup`](Container::cgroup), [`resources`](Container::resources),
+    ///   [`cgroup_parent`](Container::cgroup_parent)) or an `enter` target.
     /// - Those of [`Container::spawn`] with [`Container::enter`], and, when no slot was
     ///   ready, of making one (as in [`Pool::new`]). A slot whose start failed is destroyed,
     ///   never used again.
     pub fn spawn(&self, process: Container) -> Result<PooledChild> {
-        let slot = match self.shared.take_ready() {
-            Some(slot) => slot,
-            None => {
-                let slot = self.shared.make_slot()?;
-                // The template works again: the refill thread may go on.
-                self.shared.lock().failed = None;
-                self.shared.changed.notify_all();
-                slot
+        process.check_pool_request()?;
+        let slot = loop {
+            match self.shared.take_ready() {
+                Some(mut slot) => {
+                    // A holder that has ended (killed from outside, the OOM killer) holds
+                    // nothing: on to the next slot.
+                    match slot.holder.try_wait() {
+                        Ok(None) => break slot,
+                        _ => self.shared.retire(slot),
+                    }
+                }
+                None => {
+                    let slot = self.shared.make_slot()?;
+                    // The template works again: the refill thread may go on.
+                    self.shared.lock().failed = None;
+                    self.shared.changed.notify_all();
+                    break slot;
+                }
             }
         };
         let target = match slot.target.try_clone() {
@@ -278,14 +312,17 @@ impl Pool {
             self.shared.changed.notify_all();
         }
         match spawned {
-            Ok(child) => Ok(PooledChild {
-                child,
-                holder: slot.holder.pid(),
-                slot: Retiring {
-                    slot: Some(slot),
-                    shared: Arc::clone(&self.shared),
-                },
-            }),
+            Ok(child) => {
+                self.shared.lock().in_use += 1;
+                Ok(PooledChild {
+                    child,
+                    holder: slot.holder.pid(),
+                    slot: Retiring {
+                        slot: Some(slot),
+                        shared: Arc::clone(&self.shared),
+                    },
+                })
+            }
             Err(e) => {
                 self.shared.retire(slot);
                 Err(e)
@@ -296,19 +333,19 @@ impl Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        self.shared.lock().stop = true;
-        self.shared.changed.notify_all();
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
-        let (ready, retired) = {
+        let in_use = {
             let mut state = self.shared.lock();
-            (
-                std::mem::take(&mut state.ready),
-                std::mem::take(&mut state.retired),
-            )
+            state.stop = true;
+            state.in_use
         };
-        ready.into_iter().chain(retired).for_each(Slot::destroy);
+        self.shared.changed.notify_all();
+        // The thread destroys the ready slots now, and those in use as they are retired; it
+        // ends after the last one. Joined when that is now, else left to finish on its own.
+        if in_use == 0 {
+            if let Some(worker) = self.worker.take() {
+                let _ = worker.join();
+            }
+        }
     }
 }
 
@@ -317,6 +354,10 @@ impl Shared {
         // A panic while holding the lock leaves the state consistent (each change is one
         // push or pop), so a poisoned lock is used as is.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait<'a>(&self, state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.changed.wait(state).unwrap_or_else(|e| e.into_inner())
     }
 
     /// Below this many ready slots, a spawn has the refill thread start at once.
@@ -347,18 +388,27 @@ impl Shared {
         self.lock().ready.pop_front()
     }
 
-    /// Hands a used slot to the refill thread, or destroys it here once the pool is gone.
+    /// Hands a slot that was taken (used, or not usable) to the refill thread to destroy.
     fn retire(&self, slot: Slot) {
+        self.retire_counted(slot, false);
+    }
+
+    /// [`retire`](Self::retire) for the slot of a [`PooledChild`]: one step with the count of
+    /// slots in use, which a stopped pool's thread waits on to end (between two steps it
+    /// could end and leave the slot behind).
+    fn retire_in_use(&self, slot: Slot) {
+        self.retire_counted(slot, true);
+    }
+
+    fn retire_counted(&self, slot: Slot, in_use: bool) {
         let mut state = self.lock();
-        if state.stop {
-            drop(state);
-            slot.destroy();
-        } else {
-            state.retired.push(slot);
-            state.due = true;
-            drop(state);
-            self.changed.notify_all();
+        if in_use {
+            state.in_use -= 1;
         }
+        state.retired.push(slot);
+        state.due = true;
+        drop(state);
+        self.changed.notify_all();
     }
 
     /// The refill thread: destroys used slots first (they hold memory and a cgroup), then
@@ -367,7 +417,21 @@ impl Shared {
         let mut state = self.lock();
         loop {
             if state.stop {
-                return;
+                let ready = std::mem::take(&mut state.ready);
+                let retired = std::mem::take(&mut state.retired);
+                drop(state);
+                ready.into_iter().chain(retired).for_each(Slot::destroy);
+                state = self.lock();
+                // Slots retired meanwhile are destroyed on the next turn, without a wait (their
+                // notification came while this thread was not waiting).
+                if !state.retired.is_empty() {
+                    continue;
+                }
+                if state.in_use == 0 {
+                    return;
+                }
+                state = self.wait(state);
+                continue;
             }
             if !state.retired.is_empty() {
                 let retired = std::mem::take(&mut state.retired);
@@ -400,7 +464,7 @@ impl Shared {
             if state.ready.len() + state.making >= self.size {
                 state.due = false;
             }
-            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+            state = self.wait(state);
         }
     }
 }
@@ -425,7 +489,7 @@ struct Retiring {
 impl Drop for Retiring {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
-            self.shared.retire(slot);
+            self.shared.retire_in_use(slot);
         }
     }
 }

@@ -19,7 +19,7 @@ use contain::namespace::{id_of_pid, Namespaces};
 use contain::net::Net;
 use contain::pool::{Pool, PooledChild};
 use contain::process::{Container, Stdio};
-use contain::rootfs::Rootfs;
+use contain::rootfs::{Rootfs, RootfsMode};
 use contain::{Error, Pid};
 
 /// The tests take turns: two of them count this process's children, where the others'
@@ -402,4 +402,105 @@ fn a_rootless_pool_serves_requests() {
     }
     let e = pool.spawn(Container::new("/no/such/program")).unwrap_err();
     assert!(matches!(e, Error::Setup { .. }), "{e}");
+}
+
+#[test]
+fn a_request_outlives_its_pool_and_a_dead_slot_is_passed_over() {
+    if role().is_some() || !is_root("a_request_outlives_its_pool_and_a_dead_slot_is_passed_over") {
+        return;
+    }
+    let _turn = turn();
+    let before = holders();
+    let image = BusyboxRootfs::new("pool-outlive");
+    let pool = Pool::new(template(&image), 2).unwrap();
+    assert!(pool.wait_ready(LONG).unwrap());
+
+    // A ready slot whose holder was killed from outside is passed over.
+    let ready: Vec<i32> = holders()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert_eq!(ready.len(), 2, "{ready:?}");
+    let victim = pidfd_open(ready[0]);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(ready[0]),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    let mut fds = [nix::poll::PollFd::new(
+        victim.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE).unwrap();
+    for _ in 0..2 {
+        assert_eq!(run(&pool, "echo served"), "served");
+    }
+
+    // The pool goes while a request runs: the request goes on and ends as it would have.
+    let mut child = pool
+        .spawn(sh("read line; echo got $line").stdin(Stdio::Piped))
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    drop(pool);
+    std::io::Write::write_all(&mut &stdin, b"late\n").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "got late");
+    drop(image);
+    // The pool's thread destroys the last slot after its request; the holder is our child
+    // until then, so its end is watched through its pidfd.
+    loop {
+        let left: Vec<i32> = holders()
+            .into_iter()
+            .filter(|p| !before.contains(p))
+            .collect();
+        let Some(&pid) = left.first() else { break };
+        // SAFETY: pidfd_open with integers; a new descriptor or -1 (ESRCH: reaped already).
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd >= 0 {
+            // SAFETY: the descriptor was just returned to us.
+            let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+            let mut fds = [nix::poll::PollFd::new(
+                fd.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE).unwrap();
+        }
+    }
+}
+
+#[test]
+fn templates_that_keep_writes_and_requests_with_a_cgroup_are_refused() {
+    if role().is_some()
+        || !is_root("templates_that_keep_writes_and_requests_with_a_cgroup_are_refused")
+    {
+        return;
+    }
+    let _turn = turn();
+    let image = BusyboxRootfs::new("pool-refuse");
+    let rw = template(&image).rootfs(Rootfs::new(image.root()).mode(RootfsMode::ReadWrite));
+    let upper = template(&image)
+        .rootfs(Rootfs::new(image.root()).persistent_upper(image.dir().join("upper")));
+    for t in [rw, upper] {
+        match Pool::new(t, 1) {
+            Err(Error::Config {
+                what: "pool",
+                reason,
+            }) => {
+                assert!(reason.contains("keep writes"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let pool = Pool::new(template(&image), 1).unwrap();
+    let with_cgroup = Container::new("/bin/true").resources(Resources::new());
+    match pool.spawn(with_cgroup) {
+        Err(Error::Config {
+            what: "pool",
+            reason,
+        }) => assert!(reason.contains("cgroup"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(pool.ready(), 1, "a refused request takes no slot");
 }

@@ -292,6 +292,32 @@ pub(super) fn prepare(c: &Container) -> Result<Option<Entered>> {
     let Some(target) = &c.enter else {
         return Ok(None);
     };
+    check_nothing_new(c)?;
+    let pidfd = target.pidfd.as_fd();
+    let pid = target.pid;
+    let survey = match &target.survey {
+        Some(known) => {
+            alive(pidfd)?;
+            Survey {
+                namespaces: known.namespaces,
+                cgroup: known.cgroup.as_ref().map(Cgroup::try_clone).transpose()?,
+                setgroups_denied: known.setgroups_denied,
+            }
+        }
+        None => survey(pidfd, pid)?,
+    };
+    Ok(Some(Entered {
+        pidfd: pidfd.as_raw_fd(),
+        pid,
+        namespaces: survey.namespaces,
+        cgroup: survey.cgroup,
+        setgroups_denied: survey.setgroups_denied,
+    }))
+}
+
+/// Refuses what a process entered into a running container cannot have: new or joined
+/// namespaces, a rootfs, names, sysctls, a network, generated /etc entries.
+pub(crate) fn check_nothing_new(c: &Container) -> Result<()> {
     let refuse = |what: &str| {
         Err(Error::config(
             "enter",
@@ -319,26 +345,7 @@ pub(super) fn prepare(c: &Container) -> Result<Option<Entered>> {
     if !c.etc.is_empty() {
         return refuse("extra hosts or resolver settings");
     }
-    let pidfd = target.pidfd.as_fd();
-    let pid = target.pid;
-    let survey = match &target.survey {
-        Some(known) => {
-            alive(pidfd)?;
-            Survey {
-                namespaces: known.namespaces,
-                cgroup: known.cgroup.as_ref().map(Cgroup::try_clone).transpose()?,
-                setgroups_denied: known.setgroups_denied,
-            }
-        }
-        None => survey(pidfd, pid)?,
-    };
-    Ok(Some(Entered {
-        pidfd: pidfd.as_raw_fd(),
-        pid,
-        namespaces: survey.namespaces,
-        cgroup: survey.cgroup,
-        setgroups_denied: survey.setgroups_denied,
-    }))
+    Ok(())
 }
 
 /// What entering a target means, learnt from `/proc`: which of its namespaces differ from the

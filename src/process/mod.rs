@@ -623,7 +623,8 @@ impl Container {
         self
     }
 
-    /// Refuses a template no [`Pool`](crate::pool::Pool) slot can be made from.
+    /// Refuses a template no [`Pool`](crate::pool::Pool) slot can be made from, or whose
+    /// slots would keep what a request wrote.
     pub(crate) fn check_pool_template(&self) -> Result<()> {
         let problem = if !self.namespaces.contains(Namespaces::PID) {
             "a pool's template needs a new PID namespace (Namespaces::PID): the slot's PID 1 \
@@ -632,6 +633,25 @@ impl Container {
             "a pool's template cannot have a tty (a request can)"
         } else if self.enter.is_some() {
             "a pool's template cannot enter a running container"
+        } else if self.rootfs.as_ref().is_some_and(Rootfs::keeps_writes) {
+            "a pool's slots serve one request each: its rootfs cannot keep writes \
+             (RootfsMode::ReadWrite, persistent_upper), which the next slot would see"
+        } else {
+            return Ok(());
+        };
+        Err(crate::Error::config("pool", problem))
+    }
+
+    /// Refuses a request a [`Pool`](crate::pool::Pool) slot cannot take: one that asks for
+    /// isolation of its own (as [`enter`](Self::enter) refuses), a cgroup of its own (the
+    /// slot's limits would not apply) or an `enter` target (the slot is its target).
+    pub(crate) fn check_pool_request(&self) -> Result<()> {
+        enter::check_nothing_new(self)?;
+        let problem = if self.cgroup.is_some() {
+            "a request runs in its slot's cgroup, under the template's limits: cgroup, \
+             resources and cgroup_parent belong to the template"
+        } else if self.enter.is_some() {
+            "a request runs in its slot: it cannot enter another container"
         } else {
             return Ok(());
         };

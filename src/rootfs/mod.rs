@@ -497,6 +497,12 @@ impl Rootfs {
         self
     }
 
+    /// Whether what a container writes stays after it (a [`RootfsMode::ReadWrite`] image or
+    /// a [`persistent_upper`](Self::persistent_upper)): such a rootfs cannot back a pool.
+    pub(crate) fn keeps_writes(&self) -> bool {
+        self.mode == RootfsMode::ReadWrite || self.upper.is_some()
+    }
+
     /// Limits the throw-away writable layer (a tmpfs) to `bytes`; writes beyond fail with
     /// `ENOSPC`. Default: the kernel's tmpfs default (half of RAM).
     ///
