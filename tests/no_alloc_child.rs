@@ -94,7 +94,8 @@ fn spawn_with_every_feature_allocates_nothing_in_the_child() {
         .env("A", "b")
         .current_dir("/tmp")
         .pass_fd(r, 7)
-        .stdin(Stdio::Null);
+        .stdin(Stdio::Null)
+        .timing(true);
     if is_root("spawn_with_every_feature_allocates_nothing_in_the_child (namespaces part)") {
         c = c
             .namespaces(Namespaces::all())

@@ -1149,3 +1149,41 @@ fn a_rootfs_without_a_mount_namespace_is_refused() {
         }
     }
 }
+
+/// `Container::timing`: a full container's start in named stages that add up to the whole;
+/// nothing recorded without it.
+#[test]
+fn start_timing_names_each_stage_and_adds_up() {
+    if role().is_some() || !is_root("start_timing_names_each_stage_and_adds_up") {
+        return;
+    }
+    let image = BusyboxRootfs::new("timing");
+    let c = Container::new("/bin/true")
+        .namespaces(Namespaces::all() - Namespaces::USER - Namespaces::TIME)
+        .rootfs(Rootfs::new(image.root()))
+        .hostname("timed")
+        .network(contain::net::Net::None)
+        .timing(true);
+    let mut child = c.spawn().unwrap();
+    let t = child.start_timing().expect("timing on");
+    let names: Vec<&str> = t.stages().iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        [
+            "prepare",
+            "clone",
+            "namespaces",
+            "network_and_names",
+            "rootfs",
+            "process",
+            "exec"
+        ]
+    );
+    let sum: std::time::Duration = t.stages().iter().map(|(_, d)| *d).sum();
+    assert_eq!(sum, t.total, "{t:?}");
+    // Mounting /proc, /dev, the overlay and pivot_root are system calls: never free.
+    assert!(t.rootfs.unwrap() > std::time::Duration::ZERO, "{t:?}");
+    assert!(child.wait().unwrap().success());
+    let child = Container::new("/bin/true").spawn().unwrap();
+    assert_eq!(child.start_timing(), None);
+}

@@ -12,6 +12,7 @@ use std::os::fd::RawFd;
 use libc::{c_char, c_void};
 
 use super::sysctl::PreparedSysctl;
+use super::timing;
 use crate::error::SetupStage;
 use crate::mount::apply::{create_in_root, open};
 use crate::mount::MountStep;
@@ -113,6 +114,9 @@ pub(crate) struct ChildPlan<'a> {
     pub fork_socket: RawFd,
     /// The persona for personality(2) ([`Container::personality`](super::Container::personality)).
     pub personality: Option<u32>,
+    /// Where the child records the end of its stages (memory shared with the parent), or
+    /// null: [`Container::timing`](super::Container::timing) is off.
+    pub stamps: *const super::timing::ChildStamps,
 }
 
 /// The working directory inside a rootfs, prepared for creating what is missing of it.
@@ -312,6 +316,7 @@ unsafe fn setup(
     // SAFETY (whole function): each step gets pointers into `plan` (live, see child_main) or
     // into locals, and fds the parent prepared for this child.
     unsafe {
+        timing::stamp(plan.stamps, timing::STARTED);
         if plan.undumpable {
             make_undumpable()?;
         }
@@ -331,6 +336,7 @@ unsafe fn setup(
             wait_for_parent(plan)?;
         }
         enter_namespaces(plan)?;
+        timing::stamp(plan.stamps, timing::NAMESPACES);
         if plan.fork_socket >= 0 {
             return fork_into_pid_namespace(plan);
         }
@@ -467,6 +473,7 @@ unsafe fn setup_inside(
         // makes /proc/sys read-only.
         write_sysctls(plan)?;
         set_names(plan)?;
+        timing::stamp(plan.stamps, timing::NETWORK_AND_NAMES);
         if let Some(rootfs) = plan.rootfs {
             rootfs.apply(plan.go_fd).map_err(|e| ChildError {
                 stage: e.stage,
@@ -477,6 +484,7 @@ unsafe fn setup_inside(
             // As root of the container (before the identity switch), inside the new root.
             make_working_directory(plan)?;
         }
+        timing::stamp(plan.stamps, timing::ROOTFS);
         // Before the rlimits: a target above the new RLIMIT_NOFILE must still be reachable.
         for &(src, dst) in plan.fd_moves {
             sys::syscall3(libc::SYS_dup3, src as usize, dst as usize, 0).at(SetupStage::DupFd)?;
@@ -534,6 +542,7 @@ unsafe fn setup_inside(
         if plan.park_fd >= 0 {
             park(plan, interpreter)?;
         }
+        timing::stamp(plan.stamps, timing::READY);
         match &plan.init {
             Some(init) => exec_init(plan, init),
             None => {

@@ -148,6 +148,8 @@ pub struct Child {
     pub(crate) skipped_limits: Vec<crate::cgroup::SkippedLimit>,
     /// Let go of by [`release`](Self::release): not killed when dropped.
     released: bool,
+    /// The stages of its start ([`Container::timing`](super::Container::timing)).
+    pub(crate) start_timing: Option<super::StartTiming>,
 }
 
 /// Everything a finished child wrote, with its status and what it used: what
@@ -194,7 +196,14 @@ impl Child {
             locks: Vec::new(),
             skipped_limits: Vec::new(),
             released: false,
+            start_timing: None,
         }
+    }
+
+    /// How long each stage of this child's start took, when its container had
+    /// [`timing`](super::Container::timing) on.
+    pub fn start_timing(&self) -> Option<super::StartTiming> {
+        self.start_timing
     }
 
     /// Lets go of the process without killing it: its cgroup is kept (returned, no longer

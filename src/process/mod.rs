@@ -20,6 +20,7 @@ mod personality;
 mod signals;
 mod spawn;
 mod sysctl;
+mod timing;
 mod tty;
 mod usage;
 mod user;
@@ -37,6 +38,7 @@ pub use personality::{Personality, PersonalityDomain, PersonalityFlags};
 pub use signals::{
     forwardable_signals, real_time_signals, SignalForwarder, Signaller, FORWARDABLE,
 };
+pub use timing::StartTiming;
 pub use tty::{set_window_size, window_size, TtyRelay, WindowSize};
 pub use usage::{Rusage, Usage};
 pub(crate) use user::MAX_FILE as MAX_ETC_FILE;
@@ -193,6 +195,8 @@ pub struct Container {
     /// The init runs no payload and only holds the namespaces (a [`Pool`](crate::pool::Pool)
     /// slot).
     pause: bool,
+    /// Record how long each stage of a spawn takes ([`Child::start_timing`]).
+    timing: bool,
     tty: bool,
     network: Option<Net>,
     rootfs: Option<Rootfs>,
@@ -253,6 +257,7 @@ impl Container {
             security: Security::default(),
             init: false,
             pause: false,
+            timing: false,
             tty: false,
             network: None,
             rootfs: None,
@@ -612,6 +617,26 @@ impl Container {
     #[must_use]
     pub fn init(mut self, init: bool) -> Self {
         self.init = init;
+        self
+    }
+
+    /// Records how long each stage of every spawn takes, for [`Child::start_timing`]: the
+    /// parent's preparation, the clone, the child's namespaces, network and names, rootfs and
+    /// process setup, and the exec (see [`StartTiming`]). The cost is a few reads of
+    /// `CLOCK_MONOTONIC`, so it may stay on; off by default.
+    ///
+    /// ```no_run
+    /// use contain::namespace::Namespaces;
+    /// use contain::process::Container;
+    /// let child = Container::new("/bin/true").namespaces(Namespaces::all()).timing(true).spawn()?;
+    /// for (stage, took) in child.start_timing().unwrap().stages() {
+    ///     println!("{stage}: {took:?}");
+    /// }
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    #[must_use]
+    pub fn timing(mut self, on: bool) -> Self {
+        self.timing = on;
         self
     }
 

@@ -12,6 +12,7 @@ use nix::fcntl::{FcntlArg, OFlag};
 
 use super::child::{self, ChildError, ChildPlan, WorkdirPlan};
 use super::sysctl::{self, PreparedSysctl};
+use super::timing::{self, StartTiming};
 use super::{tty, user, CgroupPlacement, Child, CloneCall, Container, Stdio, DEFAULT_PATH};
 use crate::cgroup::Cgroup;
 use crate::errno::NixResultExt;
@@ -66,6 +67,8 @@ pub(super) struct Prepared {
     /// A rootless caller enters a PID namespace: the child forks the command's process (see
     /// `child::fork_into_pid_namespace`).
     fork_into_pid: bool,
+    /// When `new` began, with [`Container::timing`] on.
+    started: Option<u64>,
 }
 
 impl Prepared {
@@ -73,6 +76,7 @@ impl Prepared {
     /// phases is the order in which a container with several errors reports them; the rootfs
     /// (layers, their locks, the generated /etc files) is prepared after the checks above it.
     pub(super) fn new(c: &Container) -> Result<Prepared> {
+        let started = c.timing.then(timing::now);
         let program = program(c)?;
         let argv = argv(c)?;
         let mut envp = environment(c)?;
@@ -172,6 +176,7 @@ impl Prepared {
             cwd_in_root: c.rootfs.is_some() || entered_ns.contains(Namespaces::MOUNT),
             entered,
             fork_into_pid,
+            started,
         })
     }
 
@@ -228,8 +233,29 @@ impl Prepared {
         let stack = Stack::new(256 * 1024, "mmap(child stack)")?;
         // Declared before the child guard so that the caller's dumpable flag comes back only
         // once the child has exec'd or been reaped.
+        // A caller that is not root writes a user namespace's maps through the child's /proc
+        // files, which it owns only while the shared memory is dumpable: another spawn's
+        // child that changes its credentials meanwhile would make them root's (EACCES).
+        // Such spawns take turns from the clone to the exec.
+        let _turn = (self.share_vm
+            && self.changes_credentials
+            && !nix::unistd::geteuid().is_root())
+        .then(|| {
+            UNPRIVILEGED_CREDENTIAL_CHANGES
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+        });
         let _dumpable = (self.share_vm && (self.changes_credentials || plan.undumpable))
             .then(KeepDumpable::new);
+        // The child's stage stamps, where it shares our memory (see `timing`).
+        let stamps: Option<Box<timing::ChildStamps>> = self
+            .started
+            .filter(|_| self.share_vm && !self.fork_into_pid)
+            .map(|_| Box::default());
+        plan.stamps = stamps
+            .as_deref()
+            .map_or(std::ptr::null(), |s| s as *const _);
+        let cloning = timing::now();
         let (pid, pidfd, placed) = self.clone(c.clone_call, &stack, &mut plan)?;
         let mut guard = KillOnDrop(Some(Child::new(pid, pidfd)));
         drop(pipes.err_write);
@@ -266,6 +292,10 @@ impl Prepared {
         child.skipped_limits = skipped_limits;
         child.veth = veth;
         if got == 0 {
+            child.start_timing = self.started.map(|started| {
+                let parent = timing::ParentStamps { started, cloning };
+                StartTiming::new(parent, stamps.as_deref(), timing::now())
+            });
             // Only a child that exec'd has sent its pty master: one that failed before opening
             // it sent nothing, and its report is what the caller needs to see.
             child.tty = match (fds.tty_master, &fds.pty_socket) {
@@ -411,6 +441,7 @@ impl Prepared {
             cwd_in_root: self.cwd_in_root,
             fork_socket: -1,
             personality: c.personality.map(super::Personality::raw),
+            stamps: std::ptr::null(),
         }
     }
 
@@ -1697,6 +1728,10 @@ fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
 /// memory (it keeps other users from ptracing the child, and through it the caller), so the
 /// flag comes back only when the last of them has exec'd or died.
 struct KeepDumpable;
+
+/// Held by an unprivileged caller's spawns whose child changes credentials on the shared
+/// memory, from the clone to the exec (see `Prepared::spawn`).
+static UNPRIVILEGED_CREDENTIAL_CHANGES: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Spawns in flight that change credentials, and the flag from before the first of them.
 static DUMPABLE: std::sync::Mutex<(usize, i32)> = std::sync::Mutex::new((0, -1));
