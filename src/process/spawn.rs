@@ -255,7 +255,8 @@ impl Prepared {
         plan.stamps = stamps
             .as_deref()
             .map_or(std::ptr::null(), |s| s as *const _);
-        let cloning = timing::now();
+        // (Read only with timing on: a spawn without it makes no clock call.)
+        let cloning = self.started.map(|_| timing::now());
         let (pid, pidfd, placed) = self.clone(c.clone_call, &stack, &mut plan)?;
         let mut guard = KillOnDrop(Some(Child::new(pid, pidfd)));
         drop(pipes.err_write);
@@ -292,7 +293,7 @@ impl Prepared {
         child.skipped_limits = skipped_limits;
         child.veth = veth;
         if got == 0 {
-            child.start_timing = self.started.map(|started| {
+            child.start_timing = self.started.zip(cloning).map(|(started, cloning)| {
                 let parent = timing::ParentStamps { started, cloning };
                 StartTiming::new(parent, stamps.as_deref(), timing::now())
             });
