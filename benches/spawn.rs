@@ -1,5 +1,5 @@
 //! Spawn latency: `std::process::Command` against `contain`'s spawn+wait of /bin/true, with no
-//! namespace, each namespace alone and all of them, at a parent RSS of 10 MiB and 1 GiB.
+//! namespace, each namespace alone and all of them, at a parent RSS of 10 MiB, 256 MiB and 1 GiB.
 //!
 //! `cargo bench --bench spawn` (as root: namespaces other than USER need it).
 
@@ -34,7 +34,7 @@ fn spawn_benches(c: &mut Criterion) {
         cases.push(("user".into(), Namespaces::USER));
     }
 
-    for rss_mib in [10usize, 1024] {
+    for rss_mib in [10usize, 256, 1024] {
         let ballast = ballast(rss_mib);
         let mut g = c.benchmark_group(format!("spawn_wait_true/rss_{rss_mib}MiB"));
         g.warm_up_time(Duration::from_millis(500))
