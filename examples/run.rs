@@ -512,14 +512,11 @@ fn run_repeated(args: &Args, times: u32) -> contain::Result<ExitCode> {
 /// process (environment, working directory, user, capabilities, seccomp, rlimits, security
 /// options); the isolation is the pool's.
 fn request(args: &Args) -> contain::Result<Container> {
-    let mut c = Container::new(&args.command[0]).args(&args.command[1..]);
-    for kv in &args.env {
-        let (k, v) = key_value(kv, "--env", "K=V")?;
-        c = c.env(k, v);
-    }
-    if let Some(dir) = &args.workdir {
-        c = c.current_dir(dir);
-    }
+    // (--init and -t are refused with --repeat: process_options sets them off.)
+    let mut c = process_options(
+        args,
+        Container::new(&args.command[0]).args(&args.command[1..]),
+    )?;
     if let Some(user) = &args.user {
         c = c.user(user.parse()?);
     }

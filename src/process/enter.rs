@@ -83,10 +83,7 @@ impl Target {
     /// [`Error::Config`] when the descriptor is not a pidfd; [`Error::Sys`] with `ESRCH` when
     /// its process has exited and been reaped (`Pid: -1`).
     pub fn from_pidfd(pidfd: BorrowedFd<'_>) -> Result<Target> {
-        let dup = nix::fcntl::fcntl(pidfd, FcntlArg::F_DUPFD_CLOEXEC(3))
-            .map_err(|e| Error::sys("fcntl(F_DUPFD_CLOEXEC)", e))?;
-        // SAFETY: fcntl just returned this new descriptor; nobody else owns it.
-        let pidfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dup) };
+        let pidfd = dup_pidfd(pidfd)?;
         let path = PathBuf::from(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd()));
         let mut text = String::new();
         std::fs::File::open(&path)
@@ -123,11 +120,8 @@ impl Target {
 
     /// Another handle on the same process (a duplicated pidfd), with the same survey.
     pub(crate) fn try_clone(&self) -> Result<Target> {
-        let dup = nix::fcntl::fcntl(self.pidfd.as_fd(), FcntlArg::F_DUPFD_CLOEXEC(3))
-            .map_err(|e| Error::sys("fcntl(F_DUPFD_CLOEXEC)", e))?;
         Ok(Target {
-            // SAFETY: fcntl just returned this new descriptor; nobody else owns it.
-            pidfd: unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dup) },
+            pidfd: dup_pidfd(self.pidfd.as_fd())?,
             pid: self.pid,
             survey: self.survey.clone(),
         })
@@ -402,6 +396,14 @@ fn survey(pidfd: BorrowedFd<'_>, pid: Pid) -> Result<Survey> {
         cgroup,
         setgroups_denied,
     })
+}
+
+/// A duplicate of `pidfd` (close-on-exec, at 3 or above).
+fn dup_pidfd(pidfd: BorrowedFd<'_>) -> Result<OwnedFd> {
+    let dup = nix::fcntl::fcntl(pidfd, FcntlArg::F_DUPFD_CLOEXEC(3))
+        .map_err(|e| Error::sys("fcntl(F_DUPFD_CLOEXEC)", e))?;
+    // SAFETY: fcntl just returned this new descriptor; nobody else owns it.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dup) })
 }
 
 /// `Ok` while the process of `pidfd` has not exited.
