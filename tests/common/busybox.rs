@@ -53,7 +53,12 @@ fn is_static_elf(bytes: &[u8]) -> bool {
 
 /// The bytes of a static busybox. Panics with what to install when there is none.
 pub fn busybox() -> &'static [u8] {
-    static BUSYBOX: OnceLock<Vec<u8>> = OnceLock::new();
+    &found().1
+}
+
+/// The static busybox the tests use: its path and its bytes, read once per test process.
+fn found() -> &'static (PathBuf, Vec<u8>) {
+    static BUSYBOX: OnceLock<(PathBuf, Vec<u8>)> = OnceLock::new();
     BUSYBOX.get_or_init(|| {
         let env = std::env::var("CONTAIN_TEST_BUSYBOX").ok();
         let mut tried = Vec::new();
@@ -63,7 +68,7 @@ pub fn busybox() -> &'static [u8] {
             .chain(CANDIDATES.iter().copied())
         {
             match std::fs::read(path) {
-                Ok(bytes) if is_static_elf(&bytes) => return bytes,
+                Ok(bytes) if is_static_elf(&bytes) => return (PathBuf::from(path), bytes),
                 Ok(_) => tried.push(format!("{path}: not a static x86_64/aarch64 ELF")),
                 Err(e) => tried.push(format!("{path}: {e}")),
             }
@@ -108,8 +113,11 @@ impl BusyboxRootfs {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
         std::fs::set_permissions(root.join("tmp"), PermissionsExt::from_mode(0o1777)).unwrap();
+        // Copied by a cp(1) child, not written from this process: a spawn on another thread
+        // of this test binary would otherwise carry the open write fd into its child until
+        // that child's exec, and an exec of this busybox in that window fails with ETXTBSY.
         let bin = root.join("bin/busybox");
-        std::fs::write(&bin, busybox()).unwrap();
+        super::copy_executable(&found().0, &bin);
         std::fs::set_permissions(&bin, PermissionsExt::from_mode(0o755)).unwrap();
         for applet in APPLETS {
             symlink("busybox", root.join("bin").join(applet)).unwrap();
