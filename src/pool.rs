@@ -222,7 +222,8 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// The refill thread's failure to make a slot (an [`Error`] of [`Container::spawn`]): the
+    /// The refill thread's failure to make a slot (an [`Error`] of [`Container::spawn`], or
+    /// [`Error::Config`] naming `pool` if making one panicked): the
     /// thread stops refilling until a [`spawn`](Self::spawn) succeeds in making a slot itself,
     /// and until then every call says so.
     pub fn wait_ready(&self, timeout: Duration) -> Result<bool> {
@@ -446,7 +447,23 @@ impl Shared {
             if self.wants_slot(&state) {
                 state.making += 1;
                 drop(state);
-                let made = self.make_slot();
+                // A panic here (a bug) must not end this thread with `making` counted and
+                // nobody told: `Pool::new` and `wait_ready` would wait for ever.
+                let made =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.make_slot()))
+                        .unwrap_or_else(|panic| {
+                            let what = panic
+                                .downcast_ref::<&str>()
+                                .map(|s| s.to_string())
+                                .or_else(|| panic.downcast_ref::<String>().cloned())
+                                .unwrap_or_default();
+                            Err(Error::Config {
+                                what: "pool",
+                                reason: format!(
+                            "making a slot panicked (a bug in contain, please report it): {what}"
+                        ),
+                            })
+                        });
                 state = self.lock();
                 state.making -= 1;
                 match made {
@@ -472,6 +489,11 @@ impl Shared {
 /// A process started by [`Pool::spawn`]: a [`Child`] (through `Deref`: `wait`, `kill`,
 /// `pidfd`, `take_tty`, ...) and the slot it runs in, destroyed when this is dropped (after
 /// the process is killed and reaped if it still runs, as dropping a `Child` does).
+///
+/// The `Child` is meant to stay inside: one moved out (`std::mem::replace` through
+/// `DerefMut`) and kept unreaped past this value's drop holds up the slot's destruction on
+/// the pool's thread, since the kernel ends a PID namespace's init only when every process of
+/// the namespace has been reaped (`zap_pid_ns_processes`), its own children or not.
 pub struct PooledChild {
     // Fields drop in this order: the process first (killed and reaped if it still runs, as
     // dropping a `Child` does), so that the slot's cgroup is empty when the slot goes.
