@@ -481,17 +481,25 @@ fn run_repeated(args: &Args, times: u32) -> contain::Result<ExitCode> {
     }
     let pool = contain::pool::Pool::new(container(args)?, args.pool_size.unwrap_or(4))?;
     let mut times_taken = Vec::with_capacity(times as usize);
+    // With --timing: each pooled start's stages, for their medians.
+    let mut stages: Vec<Vec<(&'static str, Duration)>> = Vec::new();
     let mut last = status;
     for _ in 0..times {
         pool.wait_ready(READY)?;
-        let request = request(args)?;
+        let request = request(args)?.timing(args.timing);
         let start = Instant::now();
-        last = pool.spawn(request)?.wait()?;
+        let mut child = pool.spawn(request)?;
+        last = child.wait()?;
+        if let Some(timing) = child.start_timing() {
+            stages.push(timing.stages());
+        }
+        drop(child);
         times_taken.push(start.elapsed());
         if !last.success() {
             break;
         }
     }
+    print_stage_medians(&stages);
     times_taken.sort_unstable();
     let at = |q: f64| times_taken[((times_taken.len() - 1) as f64 * q).round() as usize];
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -506,6 +514,29 @@ fn run_repeated(args: &Args, times: u32) -> contain::Result<ExitCode> {
         ms(single)
     );
     Ok(ExitCode::from(last.shell_code().clamp(0, 255) as u8))
+}
+
+/// `--repeat` with `--timing`: `contain: pooled start stages, medians of N: prepare 0.06,
+/// ...` (milliseconds); nothing when no run reported its stages.
+fn print_stage_medians(runs: &[Vec<(&'static str, Duration)>]) {
+    let Some(first) = runs.first() else { return };
+    let medians: Vec<String> = (0..first.len())
+        .map(|i| {
+            let mut took: Vec<Duration> =
+                runs.iter().filter_map(|r| r.get(i)).map(|s| s.1).collect();
+            took.sort_unstable();
+            format!(
+                "{} {:.3}",
+                first[i].0,
+                took[took.len() / 2].as_secs_f64() * 1e3
+            )
+        })
+        .collect();
+    eprintln!(
+        "contain: pooled start stages, medians of {} (ms): {}",
+        runs.len(),
+        medians.join(", ")
+    );
 }
 
 /// What a `--repeat` run brings to its pooled container: the command and the flags of the
