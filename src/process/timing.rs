@@ -14,8 +14,9 @@ use std::time::Duration;
 /// How long each stage of one [`spawn`](super::Container::spawn) took: consecutive
 /// intervals on `CLOCK_MONOTONIC`, which add up to `total`.
 ///
-/// The child's stages are `None` when the child did not share the caller's memory (see the
-/// [module](self)); `exec` then counts from the clone.
+/// The child's stages are `None` when the child did not share the caller's memory, where it
+/// records them (a parked [`create`](super::Container::create), a joined time namespace, a
+/// rootless enter that forks); `exec` then counts from the clone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StartTiming {
     /// The parent's preparation: checking the configuration, compiling what the child needs
