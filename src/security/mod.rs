@@ -122,14 +122,25 @@ impl fmt::Display for Capability {
 impl FromStr for Capability {
     type Err = Error;
 
-    /// `CAP_NET_ADMIN`, `NET_ADMIN` or `net_admin`.
+    /// `CAP_NET_ADMIN`, `NET_ADMIN` or `net_admin`; or `CAP_<n>` with a decimal number up
+    /// to 63, which is how a capability beyond this crate's table of names (one of a newer
+    /// kernel, as in [`CapSet::ALL`]) prints.
     fn from_str(s: &str) -> Result<Capability> {
         let upper = s.trim().to_ascii_uppercase();
         let name = upper.strip_prefix("CAP_").unwrap_or(&upper);
+        let numbered = || {
+            let digits = upper.strip_prefix("CAP_")?;
+            let n: u8 = digits
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| digits.parse().ok())??;
+            (n < 64).then_some(Capability(n))
+        };
         CAP_NAMES
             .iter()
             .position(|n| *n == name)
             .map(|i| Capability(i as u8))
+            .or_else(numbered)
             .ok_or_else(|| Error::config("capability", format!("unknown capability {s:?}")))
     }
 }
@@ -1261,6 +1272,15 @@ mod tests {
             );
         }
         assert!("CAP_NOPE".parse::<Capability>().is_err());
+        // Those beyond the table print as numbers, which parse back (found by fuzz/specs:
+        // `ALL` printed `CAP_41`, which did not parse).
+        for c in CapSet::ALL.iter() {
+            assert_eq!(c.to_string().parse::<Capability>().unwrap(), c);
+        }
+        assert_eq!(Capability(41).to_string(), "CAP_41");
+        for bad in ["CAP_64", "CAP_", "CAP_-1", "CAP_+1", "41", "CAP_4 1"] {
+            assert!(bad.parse::<Capability>().is_err(), "{bad}");
+        }
         assert_eq!(CapSet::DOCKER_DEFAULT.len(), 14);
         assert_eq!("all".parse::<CapSet>().unwrap(), CapSet::ALL);
     }

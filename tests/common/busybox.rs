@@ -97,6 +97,22 @@ pub fn busybox_path() -> &'static Path {
         })
 }
 
+/// Copies `from` to `to` with cp(1), in a child process (see [`BusyboxRootfs::new`]).
+fn copy_with_cp(from: &Path, to: &Path) {
+    let status = std::process::Command::new("cp")
+        .arg("--")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("run cp");
+    assert!(
+        status.success(),
+        "cp {} {}: {status}",
+        from.display(),
+        to.display()
+    );
+}
+
 /// A busybox root filesystem in a temporary directory: `root()` is the image.
 pub struct BusyboxRootfs {
     dir: TempDir,
@@ -117,7 +133,7 @@ impl BusyboxRootfs {
         // of this test binary would otherwise carry the open write fd into its child until
         // that child's exec, and an exec of this busybox in that window fails with ETXTBSY.
         let bin = root.join("bin/busybox");
-        super::copy_executable(&found().0, &bin);
+        copy_with_cp(&found().0, &bin);
         std::fs::set_permissions(&bin, PermissionsExt::from_mode(0o755)).unwrap();
         for applet in APPLETS {
             symlink("busybox", root.join("bin").join(applet)).unwrap();
