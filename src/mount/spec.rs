@@ -1,6 +1,8 @@
 //! docker's command-line mount syntax: `--tmpfs DST[:OPTIONS]`, `--volume SRC:DST[:OPTIONS]`
 //! and byte sizes (`--shm-size 64m`), parsed into [`Mount`]s and [`Bytes`].
 
+use std::path::{Component, Path};
+
 use super::{Atime, Mount, Propagation};
 use crate::cgroup::Bytes;
 use crate::{Error, Result};
@@ -62,6 +64,21 @@ fn container_path(dst: &str, what: &'static str, spec: &str) -> Result<()> {
             format!("{spec:?}: the container path {dst:?} is not absolute"),
         ));
     }
+    // The container's root itself (`/`, `/.`, `/a/..`), which docker refuses too
+    // ("destination can't be '/'"): a mount there would hide the whole image.
+    let depth = Path::new(dst)
+        .components()
+        .fold(0usize, |depth, c| match c {
+            Component::Normal(_) => depth + 1,
+            Component::ParentDir => depth.saturating_sub(1),
+            _ => depth,
+        });
+    if depth == 0 {
+        return Err(Error::config(
+            what,
+            format!("{spec:?}: the container path {dst:?} is the container's root `/`"),
+        ));
+    }
     Ok(())
 }
 
@@ -86,8 +103,9 @@ impl Mount {
     /// # Errors
     ///
     /// Fails with [`Error::Config`] naming the option for anything else (an unknown option,
-    /// a bad value, an empty size, a relative `DST`): an option never becomes part of the
-    /// path. A `DST` with a `:` cannot be given (as with docker).
+    /// a bad value, an empty size, a relative `DST`, a `DST` that is the container's root
+    /// `/` however spelt, as docker refuses it): an option never becomes part of the path. A
+    /// `DST` with a `:` cannot be given (as with docker).
     ///
     /// # Examples
     ///
@@ -216,7 +234,9 @@ impl Mount {
     /// # Errors
     ///
     /// Fails with [`Error::Config`] naming the option for anything else, including SELinux's
-    /// `z`/`Z` (this crate does not relabel) and `nocopy` (named volumes only).
+    /// `z`/`Z` (this crate does not relabel) and `nocopy` (named volumes only); and for a
+    /// relative `DST` or one that is the container's root `/` however spelt (`/..`), which
+    /// docker refuses too.
     ///
     /// # Examples
     ///
@@ -407,9 +427,21 @@ mod tests {
             ("/a:b", "not absolute"),
             (":/b", "empty"),
             ("vol:/b", "named volumes"),
+            // The root, however spelt (fuzz/specs found `/..` taken).
+            ("/a:/", "container's root"),
+            ("/a:/..", "container's root"),
+            ("/a:/b/../.", "container's root"),
         ] {
             let e = Mount::parse_volume(bad).unwrap_err().to_string();
             assert!(e.contains(names), "{bad}: {e}");
+        }
+        assert_eq!(
+            Mount::parse_volume("/a:/../b").unwrap(),
+            Mount::bind("/a", "/../b")
+        );
+        for bad in ["/", "/..", "/tmp/.."] {
+            let e = Mount::parse_tmpfs(bad).unwrap_err().to_string();
+            assert!(e.contains("container's root"), "{bad}: {e}");
         }
     }
 }
