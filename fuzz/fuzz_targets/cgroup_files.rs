@@ -4,11 +4,15 @@
 #![no_main]
 
 use contain::cgroup::parse;
-use contain::cgroup::{Bytes, CpuList, CpuMax, CpuStat, IoMax, MemoryEvents, MemoryStat, Max, Weight};
+use contain::cgroup::{
+    Bytes, CpuList, CpuMax, CpuStat, IoMax, Max, MemoryEvents, MemoryStat, Weight,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let _ = parse::flat_keyed(text);
     let _ = parse::nested_keyed(text);
     let _ = parse::io_stat(text);

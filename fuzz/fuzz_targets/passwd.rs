@@ -12,8 +12,12 @@ fuzz_target!(|data: &[u8]| {
     let spec = parts.next().unwrap_or_default();
     let passwd = parts.next();
     let group = parts.next();
-    let Ok(spec) = std::str::from_utf8(spec) else { return };
-    let Ok(user) = spec.parse::<User>() else { return };
+    let Ok(spec) = std::str::from_utf8(spec) else {
+        return;
+    };
+    let Ok(user) = spec.parse::<User>() else {
+        return;
+    };
     assert_eq!(user.to_string().parse::<User>().ok(), Some(user.clone()));
     if let Ok(r) = user.resolve(passwd, group) {
         assert!(r.groups.windows(2).all(|w| w[0] < w[1]));

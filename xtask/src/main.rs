@@ -11,6 +11,7 @@
 //! - `cargo xtask build-oci`: `contain-oci` as shipped (static, LTO), its path printed.
 //! - `cargo xtask bench-peers`: container start against unshare(1), bwrap, crun, runc and
 //!   plain `/bin/true` in one hyperfine run; a markdown table, also into the README.
+//! - `cargo xtask fuzz`: every fuzz target for a while each, and a table.
 
 mod cache;
 mod clients;
@@ -18,6 +19,7 @@ mod cmd;
 mod containerd;
 mod cpio;
 mod error;
+mod fuzz;
 mod guest;
 mod json;
 mod oci;
@@ -134,6 +136,16 @@ usage:
       between the bench-peers markers (--no-readme: print only). On a hybrid host the
       timing runs in a private mount namespace where unified/cgroup.controllers reads
       empty (crun 1.8 refuses to start otherwise). Everything made is removed.
+  cargo xtask fuzz [--seconds N] [TARGET...]
+      Runs every fuzz target of fuzz/ (or those named) for N seconds each (default 60),
+      one after another, on the stable toolchain: installs cargo-fuzz when missing, builds
+      with `cargo fuzz build --sanitizer none -O`, runs each libFuzzer binary on its
+      corpus fuzz/corpus/TARGET (kept between runs), seeded from fuzz/seeds/TARGET. Prints
+      a table (target, seconds, inputs run, corpus files, result); a crash prints its
+      panic and leaves the input in fuzz/artifacts/TARGET/, and the exit code is 1. Files
+      the targets write go to a temp dir removed at the end. Run as root: `layer` sets
+      trusted.* xattrs.
+          cargo xtask fuzz --seconds 600 layer
 
 VM options:
   --mem MIB            guest memory (default 1024, more for large payloads)
@@ -176,6 +188,7 @@ fn main() -> ExitCode {
         Some("containerd") => containerd::parse(&args[1..]).and_then(|opts| containerd::run(&opts)),
         Some("build-oci") => oci::run_build(&args[1..]),
         Some("bench-peers") => peers::parse(&args[1..]).and_then(|opts| peers::run(&opts)),
+        Some("fuzz") => fuzz::parse(&args[1..]).and_then(|opts| fuzz::run(&opts)),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
