@@ -29,6 +29,12 @@ use crate::{Error, Result};
 mod profile;
 mod syscalls;
 
+/// The seccomp compiler's reference (an interpreter and a profile's meaning), for the
+/// `seccomp` fuzz target; only in builds with `--cfg fuzzing`. Not part of the API.
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub use profile::reference as seccomp_reference;
+
 pub use profile::{
     SeccompAction, SeccompArch, SeccompArg, SeccompFlag, SeccompOp, SeccompProfile, SeccompRule,
 };

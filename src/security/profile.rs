@@ -1092,16 +1092,35 @@ fn resolve(ops: &[Op]) -> Option<Vec<SockFilter>> {
     Some(out)
 }
 
-#[cfg(test)]
-mod tests {
+/// The reference the compiler is checked against (its proptests, and the `seccomp` fuzz
+/// target of `fuzz/`): a classic BPF interpreter, and what a profile means for one call,
+/// computed from the profile directly. Not part of the API.
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod reference {
     use super::*;
-    use proptest::prelude::*;
 
-    const AUDIT_ARCH_AARCH64: u32 = super::super::AUDIT_ARCH_AARCH64;
+    /// `AUDIT_ARCH_X86_64`, the `arch` of a native or x32 call.
+    pub const ARCH_X86_64: u32 = AUDIT_ARCH_X86_64;
+    /// `AUDIT_ARCH_I386`, the `arch` of an i386 call.
+    pub const ARCH_I386: u32 = AUDIT_ARCH_I386;
+    /// The bit of an x32 call's number.
+    pub const X32_BIT: u32 = X32_SYSCALL_BIT;
+
+    /// Every syscall name the tables know, in order.
+    pub fn syscall_names() -> impl Iterator<Item = &'static str> {
+        SYSCALLS.iter().map(|(name, _)| *name)
+    }
+
+    /// The numbers of `name` as `[x86_64, i386, x32]` (x32 without its bit; `u32::MAX`
+    /// where the ABI lacks it).
+    pub fn numbers(name: &str) -> Option<[u32; 3]> {
+        syscall_numbers(name)
+    }
 
     /// Runs a classic BPF program on one `seccomp_data`, as the kernel would: the
     /// instructions the compilers here emit (ld abs, jeq/jgt/jge/jset, ja, and, ret).
-    fn run(p: &[SockFilter], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
+    pub fn run(p: &[SockFilter], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
         let mut data = [0u8; 64];
         data[0..4].copy_from_slice(&nr.to_le_bytes());
         data[4..8].copy_from_slice(&arch.to_le_bytes());
@@ -1132,7 +1151,7 @@ mod tests {
     }
 
     /// What `profile` means for one call, computed from the profile directly (module docs).
-    fn meaning(profile: &SeccompProfile, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+    pub fn meaning(profile: &SeccompProfile, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
         let kill = libc::SECCOMP_RET_KILL_PROCESS;
         let listed = |a| profile.architectures.contains(&a);
         let abi = match arch {
@@ -1180,7 +1199,7 @@ mod tests {
             SeccompAction::Allow | SeccompAction::Log | SeccompAction::Trace
         );
         if !lets_through && highest.is_some_and(|h| nr > h) {
-            return ERRNO | libc::ENOSYS as u32;
+            return libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
         }
         let narrow = |v: u64| if abi == Abi::I386 { v as u32 as u64 } else { v };
         let mut best: Option<(i32, u32)> = None;
@@ -1219,6 +1238,15 @@ mod tests {
         }
         best.map_or(default, |(_, r)| r)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reference::{meaning, run};
+    use super::*;
+    use proptest::prelude::*;
+
+    const AUDIT_ARCH_AARCH64: u32 = super::super::AUDIT_ARCH_AARCH64;
 
     const ERRNO: u32 = libc::SECCOMP_RET_ERRNO;
 
