@@ -1883,3 +1883,52 @@ fn resolve_docker(
 
 #[cfg(test)]
 mod tests;
+
+/// The parsers of what an image archive or layout holds, for the `image_json` fuzz target;
+/// only in builds with `--cfg fuzzing`. Not part of the API. Each returns what the importer
+/// would go on with, in a shape the target can check.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// A descriptor as checked: its digest's hex and its size.
+    pub type Checked = (String, u64);
+
+    /// `index.json` (or a nested index): its descriptors, then the one `tag` selects.
+    pub fn index(bytes: &[u8], tag: Option<&str>) -> Result<(Vec<Checked>, Checked)> {
+        let entries = parse_index(bytes, None, "index.json")?;
+        let all = entries.iter().map(|d| (d.hex.clone(), d.size)).collect();
+        let chosen = select_in_index(entries, tag, "index.json")?;
+        Ok((all, (chosen.hex, chosen.size)))
+    }
+
+    /// A manifest: its config's and its layers' descriptors.
+    pub fn manifest(bytes: &[u8]) -> Result<(Checked, Vec<Checked>)> {
+        let (config, layers) = parse_manifest(bytes, OCI_MANIFEST, "manifest")?;
+        Ok((
+            (config.hex, config.size),
+            layers.into_iter().map(|d| (d.hex, d.size)).collect(),
+        ))
+    }
+
+    /// An image config: how many diff_ids it lists.
+    pub fn config(bytes: &[u8]) -> Result<usize> {
+        parse_config(bytes, "config").map(|(_, diff_ids)| diff_ids.len())
+    }
+
+    /// A `sha256:HEX` digest: its hex.
+    pub fn sha256(s: &str) -> Result<String> {
+        parse_sha256(s, "digest").map(|(_, hex)| hex)
+    }
+
+    /// A member path of `manifest.json` (docker save), confined to the archive.
+    pub fn confined(p: &str) -> Result<String> {
+        confine(p, "manifest.json")
+    }
+
+    /// A tar member's name as the archive index keys it.
+    pub fn member(name: &[u8]) -> Option<String> {
+        member_key(name)
+    }
+}
