@@ -14,7 +14,9 @@ use libfuzzer_sys::fuzz_target;
 use oci_spec::runtime::Spec;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(spec) = serde_json::from_slice::<Spec>(data) else { return };
+    let Ok(spec) = serde_json::from_slice::<Spec>(data) else {
+        return;
+    };
     let bundle = Path::new("/nonexistent/contain-fuzz-bundle");
     let _ = contain_oci::spec::container(bundle, &spec);
     if let Some(process) = spec.process() {
