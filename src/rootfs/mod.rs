@@ -1040,6 +1040,12 @@ impl Rootfs {
                         "only RootfsMode::Overlay has a throw-away layer to limit",
                     ));
                 }
+                // A file would be bound too, and the pivot would fail with a bare EINVAL.
+                match std::fs::metadata(image) {
+                    Ok(m) if m.is_dir() => {}
+                    Ok(_) => return Err(Error::sys_path("stat", image, Errno::ENOTDIR)),
+                    Err(e) => return Err(Error::sys_path("stat", image, io_errno(&e))),
+                }
                 Ok(Base::Bind {
                     source: cstring(image.as_os_str(), "rootfs directory")?,
                     path: image.clone(),
