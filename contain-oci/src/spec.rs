@@ -210,6 +210,15 @@ pub fn container(bundle: &Path, spec: &Spec) -> contain::Result<(Container, Warn
 
     c = linux::apply(&linux, c, &mut warn)?;
     security.seccomp = linux::seccomp(&linux)?;
+    if let contain::security::Seccomp::Profile(p) = &security.seccomp {
+        let unknown = p.unknown_names();
+        if !unknown.is_empty() {
+            warn.say(format!(
+                "linux.seccomp: syscalls unknown to this runtime skipped (as runc does): {}",
+                unknown.join(", ")
+            ));
+        }
+    }
     let (c2, devices) = resources::apply(&linux, c, &mut warn)?;
     security.device_allowlist = devices;
     c = c2.security(security);

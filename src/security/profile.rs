@@ -404,7 +404,8 @@ impl SeccompArg {
 /// condition holds.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SeccompRule {
-    /// System call names (`mkdir`, `socketcall`, ...); unknown ones are skipped.
+    /// System call names (`mkdir`, `socketcall`, ...); unknown ones are skipped (see
+    /// [`SeccompProfile::unknown_names`]).
     pub names: Vec<String>,
     /// What happens to a matching call.
     pub action: SeccompAction,
@@ -580,6 +581,20 @@ impl SeccompProfile {
             } as u32;
         }
         Ok(bits)
+    }
+
+    /// The syscall names of the rules that no table here knows, each once, in the order
+    /// they first appear. [`compile`](Self::compile) skips them, as runc does (docker's
+    /// profile names calls that an older table, or another architecture, lacks); a caller
+    /// says so where its user will see it, as contain-oci warns.
+    pub fn unknown_names(&self) -> Vec<&str> {
+        let mut unknown: Vec<&str> = Vec::new();
+        for name in self.syscalls.iter().flat_map(|r| &r.names) {
+            if syscall_numbers(name).is_none() && !unknown.contains(&name.as_str()) {
+                unknown.push(name);
+            }
+        }
+        unknown
     }
 
     /// The BPF program: classic BPF over `struct seccomp_data`, at most 4096 instructions.
