@@ -31,7 +31,7 @@ pub struct Ctx {
 /// from, whatever the bundle's config.json says now.
 pub(crate) fn saved_config(dir: &Path) -> Result<Spec, Error> {
     let path = dir.join("config.json");
-    Spec::load(&path).map_err(|e| Error::msg(format!("{}: {e}", path.display())))
+    crate::load_spec(&path)
 }
 
 fn hook_list(spec: &Spec, pick: fn(&oci_spec::runtime::Hooks) -> &Option<Vec<Hook>>) -> Vec<Hook> {
@@ -106,7 +106,7 @@ fn make(ctx: &Ctx, args: &cli::Create) -> Result<Made, Error> {
     let bundle =
         std::fs::canonicalize(&args.bundle).map_err(|e| Error::io("open", &args.bundle, e))?;
     let config = bundle.join("config.json");
-    let spec = Spec::load(&config).map_err(|e| Error::msg(format!("{}: {e}", config.display())))?;
+    let spec = crate::load_spec(&config)?;
     check_oci_version(spec.version())?;
     spec.save(locked.dir.join("config.json"))
         .map_err(|e| Error::msg(format!("saving the config: {e}")))?;

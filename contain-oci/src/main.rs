@@ -35,6 +35,14 @@ impl Error {
     }
 }
 
+/// Reads a config.json: oci-spec's types, parsed with serde_json directly so that a malformed
+/// file is reported with serde's line, column and what was wanted (oci-spec's own loader
+/// says only "serde failed").
+pub(crate) fn load_spec(path: &Path) -> Result<oci_spec::runtime::Spec, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::msg(format!("{}: {e}", path.display())))
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -10,7 +10,7 @@ use std::io::Read;
 use std::path::Path;
 
 use contain::cgroup::Cgroup;
-use oci_spec::runtime::{LinuxResources, Spec};
+use oci_spec::runtime::LinuxResources;
 use serde_json::{Map, Value};
 
 use crate::cli::Update;
@@ -44,7 +44,7 @@ pub fn update(ctx: &Ctx, args: &Update) -> Result<(), Error> {
         ))
     })?;
     let path = locked.dir.join("config.json");
-    let mut spec = Spec::load(&path).map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    let mut spec = crate::load_spec(&path)?;
     let saved = spec
         .linux()
         .as_ref()
