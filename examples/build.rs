@@ -19,7 +19,8 @@
 //! The image goes into the store, named by `-t`; `--output DIR` also writes it as an OCI image
 //! layout (skopeo's `oci:DIR:TAG` reads it), `--output oci-archive:FILE` as an archive.
 //! The RUN steps' output goes to stdout and stderr; the steps are listed on stderr. Prints the
-//! image id. Exit status: 0, or 1 with a message.
+//! image id. Exit status: 0, or 125 with a message (a bad argument, a refused Containerfile,
+//! a failed step).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -55,13 +56,27 @@ struct Args {
     context: PathBuf,
 }
 
+/// The exit status of a refused input or a failed build: 125, as the run example's and
+/// docker's own errors (not a command's).
+const EXIT_FAILED: u8 = 125;
+
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print(); // --help, --version
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("build: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_FAILED)
         }
     }
 }
@@ -82,16 +97,36 @@ fn run(args: &Args) -> contain::Result<()> {
             });
         }
     }
+    // Where the image also goes, checked before anything is built.
+    let output = match args.output.as_deref() {
+        None => None,
+        Some(out) => {
+            let (archive, path) = match out.strip_prefix("oci-archive:") {
+                Some(file) => (true, file),
+                None => (false, out),
+            };
+            if path.is_empty() {
+                return Err(contain::Error::Config {
+                    what: "--output",
+                    reason: format!("{out:?}: no path (DIR, or oci-archive:FILE)"),
+                });
+            }
+            Some((archive, std::path::PathBuf::from(path)))
+        }
+    };
     let store = match &args.store {
         Some(dir) => Store::open(dir)?,
         None => Store::open_default()?,
     };
     let mut build_args = BTreeMap::new();
     for kv in &args.build_args {
-        let (k, v) = kv.split_once('=').ok_or_else(|| contain::Error::Config {
-            what: "--build-arg",
-            reason: format!("{kv:?} is not K=V"),
-        })?;
+        let (k, v) = kv
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| contain::Error::Config {
+                what: "--build-arg",
+                reason: format!("{kv:?} is not K=V with a name K"),
+            })?;
         build_args.insert(k.to_owned(), v.to_owned());
     }
     let mut opts = BuildOptions::new(&args.context).no_cache(args.no_cache);
@@ -136,11 +171,11 @@ fn run(args: &Args) -> contain::Result<()> {
         _ => {}
     })?;
     spinner.finish_and_clear();
-    if let Some(out) = &args.output {
+    if let Some((archive, path)) = &output {
         let name = args.tags.first().map(String::as_str);
-        match out.strip_prefix("oci-archive:") {
-            Some(file) => image.write_archive(std::path::Path::new(file), name)?,
-            None => image.write_layout(std::path::Path::new(out), name)?,
+        match archive {
+            true => image.write_archive(path, name)?,
+            false => image.write_layout(path, name)?,
         };
     }
     println!("{}", image.id());

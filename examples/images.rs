@@ -22,7 +22,7 @@
 //! and prints the image id. `rm` works as `docker rmi`: a name is untagged and the image
 //! goes with its last name; layers stay until `gc`.
 //!
-//! Exit status: 0, or 1 with a message on stderr.
+//! Exit status: 0, or 125 with a message on stderr.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -84,13 +84,27 @@ enum Command {
     Gc,
 }
 
+/// The exit status of a refused input or a failed command: 125, as the run example's and
+/// docker's own errors (not a command's).
+const EXIT_FAILED: u8 = 125;
+
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print(); // --help, --version
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("images: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_FAILED)
         }
     }
 }

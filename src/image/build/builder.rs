@@ -166,7 +166,8 @@ impl Store {
     /// # Errors
     /// [`Error::Parse`] for the Containerfile (with the line); [`Error::Image`] with
     /// [`ImageErrorKind::StepFailed`] when a RUN exits non-zero, [`ImageErrorKind::NotFound`]
-    /// for a missing base; [`Error::Config`] for a COPY source missing from the context;
+    /// for a missing base; [`Error::Config`] for a COPY source missing from the context, or
+    /// a context without a `Containerfile` or `Dockerfile` when no file is named;
     /// [`Error::Unsupported`] for a rootless `COPY --chown` to another user than root (only the
     /// caller's own ids exist there); and the errors of [`Container::spawn`] for a RUN.
     ///
@@ -718,10 +719,20 @@ fn read_containerfile(opts: &BuildOptions) -> Result<String> {
         Some(f) => f.clone(),
         None => {
             let c = opts.context.join("Containerfile");
-            if c.exists() {
-                c
-            } else {
-                opts.context.join("Dockerfile")
+            let d = opts.context.join("Dockerfile");
+            match (c.exists(), d.exists()) {
+                (true, _) => c,
+                (false, true) => d,
+                (false, false) => {
+                    return Err(Error::config(
+                        "Containerfile",
+                        format!(
+                            "the context {} has no Containerfile and no Dockerfile: name the \
+                             file (BuildOptions::file, the build example's -f)",
+                            opts.context.display()
+                        ),
+                    ))
+                }
             }
         }
     };
