@@ -37,11 +37,11 @@ pub mod unpack;
 pub use compress::bench_layer_stream;
 pub use config::ImageCommand;
 pub use oci_spec::image::{Config as ImageConfig, Digest, ImageConfiguration};
-pub use source::ImageRef;
 /// The image archive parsers, for the `image_json` fuzz target (`--cfg fuzzing` only).
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub use source::fuzzing as source_fuzzing;
+pub use source::ImageRef;
 pub use store::{GcReport, Image, ImageSummary, Layer, Progress, Store};
 
 /// Which xattr namespace the store's opaque-directory markers are in: overlayfs honours
