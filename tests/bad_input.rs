@@ -498,7 +498,15 @@ fn bad_inputs_are_refused_with_typed_errors_and_leave_nothing() {
     let before = snapshot();
     let mut rows = 0;
 
-    for (name, act, want) in library_rows(dir.path()) {
+    let library = library_rows(dir.path());
+    let (runs, builds) = (run_rows(&root), build_rows());
+    eprintln!(
+        "bad inputs: {} library, {} run example, {} build example",
+        library.len(),
+        runs.len(),
+        builds.len()
+    );
+    for (name, act, want) in library {
         rows += 1;
         match act() {
             Ok(()) => panic!("library, {name}: accepted"),
@@ -506,7 +514,7 @@ fn bad_inputs_are_refused_with_typed_errors_and_leave_nothing() {
         }
     }
 
-    for (args, word) in run_rows(&root) {
+    for (args, word) in runs {
         rows += 1;
         let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
         let err = String::from_utf8_lossy(&o.stderr);
@@ -520,7 +528,7 @@ fn bad_inputs_are_refused_with_typed_errors_and_leave_nothing() {
         assert!(!err.contains("panicked"), "run {args:?}: {err}");
     }
 
-    for (i, (file, args, word)) in build_rows().into_iter().enumerate() {
+    for (i, (file, args, word)) in builds.into_iter().enumerate() {
         rows += 1;
         let context = dir.path().join(format!("context-{i}"));
         std::fs::create_dir_all(&context).unwrap();

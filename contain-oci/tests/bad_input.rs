@@ -152,6 +152,7 @@ fn bad_configs_and_bundles_fail_create_with_one_line_and_leave_nothing() {
             "cwd",
         ),
     ];
+    eprintln!("bad configs: {} rows", rows.len());
     let before = leftovers();
     for (i, (what, config, word)) in rows.iter().enumerate() {
         let bundle = dir.path().join(format!("bundle-{i}"));
