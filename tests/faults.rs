@@ -1,0 +1,190 @@
+//! Faults during a start (as root): the process that starts a container is SIGKILLed at
+//! points spread over the whole start, from before its first syscall to after the exec. The
+//! container's processes must die with it (parent-death signal, then the PID namespace's
+//! end), and what the dead run left (its cgroup, where it made one) must be swept by
+//! `cgroup::cleanup`, leaving nothing.
+//!
+//! (The other faults are tested where their feature is: a killed import in image_store.rs,
+//! OOM and pids exhaustion in cgroup_spawn.rs, a full writable layer in rootfs.rs, exec
+//! failures in spawn.rs, a parent killed after the start in rootfs.rs.)
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::busybox::BusyboxRootfs;
+use common::{is_root, role};
+use contain::cgroup::{CgroupBuilder, Resources};
+use contain::namespace::Namespaces;
+use contain::process::Container;
+use contain::rootfs::Rootfs;
+
+const TEST: &str = "a_starter_killed_at_any_point_of_a_start_leaves_nothing";
+
+/// The pids of processes whose command line holds `marker` as an argument.
+fn with_marker(marker: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+        let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        if cmdline
+            .split(|b| *b == 0)
+            .any(|arg| arg == marker.as_bytes())
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// The container cgroups (`contain-*`) in the places the crate puts them by default.
+fn container_groups() -> BTreeSet<PathBuf> {
+    let Ok(root) = contain::cgroup::Cgroup::root() else {
+        return BTreeSet::new();
+    };
+    let mut places = vec![root.path().to_path_buf(), root.path().join("contain")];
+    if let Ok(own) = contain::cgroup::Cgroup::own() {
+        places.push(own.path().to_path_buf());
+    }
+    let mut out = BTreeSet::new();
+    for dir in places {
+        if let Ok(d) = std::fs::read_dir(&dir) {
+            out.extend(
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("contain-"))
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    out
+}
+
+/// The starter: says "go" on stdout, waits for one byte on stdin, then starts a container
+/// that sleeps (its argument the marker) and waits for it, until killed.
+fn starter() {
+    let image = std::env::var("CONTAIN_TEST_IMAGE").unwrap();
+    let marker = std::env::var("CONTAIN_TEST_MARKER").unwrap();
+    let cgroup = std::env::var_os("CONTAIN_TEST_CGROUP").is_some();
+    let mut c = Container::new("/bin/sleep")
+        .arg(&marker)
+        .namespaces(Namespaces::all() - Namespaces::USER)
+        .rootfs(Rootfs::new(image));
+    if cgroup {
+        c = c.resources(Resources::new().pids_max(16));
+    }
+    println!("go");
+    std::io::stdout().flush().unwrap();
+    let _ = std::io::stdin().read(&mut [0u8]);
+    let mut child = c.spawn().unwrap();
+    println!("started");
+    std::io::stdout().flush().unwrap();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_starter_killed_at_any_point_of_a_start_leaves_nothing() {
+    if role().as_deref() == Some("starter") {
+        starter();
+        return;
+    }
+    if role().is_some() || !is_root(TEST) {
+        return;
+    }
+    let image = BusyboxRootfs::new("faults");
+    // A cgroup where cgroup v2 has the pids controller (the qemu guest), so that a killed
+    // start leaves one for cleanup to sweep.
+    let cgroup = CgroupBuilder::new(format!("contain-faults-probe-{}", std::process::id()))
+        .resources(Resources::new().pids_max(16))
+        .create_in_default()
+        .map(|g| g.remove(Duration::from_secs(5)))
+        .is_ok();
+    let groups_before = container_groups();
+    // Delays from the starter's go to its SIGKILL: 0 (before its spawn's first syscall) up
+    // to past the exec, roughly doubling. They place the fault; nothing waits on them.
+    let delays: Vec<Duration> = std::iter::once(Duration::ZERO)
+        .chain((0..16).map(|i| Duration::from_micros(25 << i)))
+        .collect();
+    // Kills that came after the spawn returned.
+    let mut reached_exec = 0;
+    for (i, delay) in delays.iter().enumerate() {
+        let marker = format!(
+            "{}",
+            900_000 + i * 1000 + std::process::id() as usize % 1000
+        );
+        let mut starter = Command::new(std::env::current_exe().unwrap())
+            .args([TEST, "--exact", "--nocapture", "--test-threads=1"])
+            .env("CONTAIN_TEST_ROLE", "starter")
+            .env("CONTAIN_TEST_IMAGE", image.root())
+            .env("CONTAIN_TEST_MARKER", &marker)
+            .envs(cgroup.then_some(("CONTAIN_TEST_CGROUP", "1")))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(starter.stdout.take().unwrap());
+        let mut line = String::new();
+        while out.read_line(&mut line).unwrap() > 0 && !line.contains("go") {
+            line.clear();
+        }
+        assert!(
+            line.contains("go"),
+            "delay {delay:?}: the starter did not start"
+        );
+        starter.stdin.as_mut().unwrap().write_all(b"x").unwrap();
+        std::thread::sleep(*delay);
+        starter.kill().unwrap();
+        starter.wait().unwrap();
+        // Whether its spawn had returned (the command running) before the kill.
+        let mut rest = String::new();
+        let _ = out.read_to_string(&mut rest);
+        if rest.contains("started") {
+            reached_exec += 1;
+        }
+        // The container dies with its starter: its PID 1 gets SIGKILL as the starter's
+        // parent-death signal, and the kernel ends the rest of the namespace with it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = with_marker(&marker);
+            if left.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "delay {delay:?}: the container outlived its starter: {left:?}"
+            );
+            std::thread::yield_now();
+        }
+    }
+    // What the dead starters left is swept.
+    if cgroup {
+        contain::cgroup::cleanup().unwrap();
+    }
+    assert_eq!(
+        container_groups(),
+        groups_before,
+        "cgroups left by killed starts"
+    );
+    eprintln!(
+        "{} kills, {reached_exec} after the spawn returned; cgroups {}",
+        delays.len(),
+        if cgroup {
+            "made and swept"
+        } else {
+            "not made (no pids controller in cgroup v2)"
+        }
+    );
+    assert!(
+        reached_exec > 0 && reached_exec < delays.len(),
+        "the delays did not span the start: {reached_exec} of {} kills came after it",
+        delays.len()
+    );
+}
