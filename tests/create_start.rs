@@ -156,7 +156,7 @@ fn creator(fifo: &Path, marker: &Path) {
         .stderr(Stdio::Null)
         .create(fifo)
         .unwrap();
-    println!("parked-pid={}", created.detach().pid);
+    println!("parked-pid={}", created.detach().unwrap().pid);
 }
 
 #[test]

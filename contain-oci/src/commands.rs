@@ -194,10 +194,21 @@ fn make(ctx: &Ctx, args: &cli::Create) -> Result<Made, Error> {
 /// `create`: the container parked before exec; this process then exits and the parked one
 /// is re-parented to our subreaper (or init).
 pub fn create(ctx: &Ctx, args: &cli::Create) -> Result<(), Error> {
-    let made = make(ctx, args)?;
-    let detached = made.created.detach();
-    log::debug(&format!("created {} (pid {})", args.id, detached.pid));
-    Ok(())
+    let Made {
+        locked, created, ..
+    } = make(ctx, args)?;
+    // Last, once the state is saved: until then the parked process dies with us.
+    match created.detach() {
+        Ok(detached) => {
+            log::debug(&format!("created {} (pid {})", args.id, detached.pid));
+            Ok(())
+        }
+        Err(e) => {
+            // The parked process is gone (killed from outside): nothing of it may stay.
+            let _ = locked.remove();
+            Err(e.into())
+        }
+    }
 }
 
 /// Kills the process of `state` (when it is still the one `create` made) and waits up to
@@ -494,7 +505,13 @@ pub fn run(ctx: &Ctx, args: &cli::Run) -> Result<i32, Error> {
         let Made {
             locked, created, ..
         } = made;
-        let detached = created.detach();
+        let detached = match created.detach() {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = locked.remove();
+                return Err(e.into());
+            }
+        };
         drop(locked);
         log::debug(&format!(
             "run --detach: created {id} (pid {})",

@@ -35,6 +35,10 @@ pub(crate) struct ChildPlan<'a> {
     /// (kept through the close before exec, closed once read), or -1: park before exec until
     /// `start` writes a byte to it.
     pub park_fd: RawFd,
+    /// With `park_fd`: the child's end of the socket its creator releases it by (a byte, at
+    /// `Created::detach` or `start`) before it parks; end of file there means the creator
+    /// is gone without having released it, and the child exits. Kept like `park_fd`.
+    pub hold_fd: RawFd,
     /// The parent's ends of both pipes, which the child closes in fork mode.
     pub parent_fds: [RawFd; 2],
     /// Block until the parent writes the go-ahead byte (id maps, cgroup placement).
@@ -1383,9 +1387,13 @@ unsafe fn close_fds_except(plan: &ChildPlan<'_>) -> Result<(), Errno> {
 /// First the command is looked for (unless a filter of the caller's may kill on the
 /// lookup's syscalls), so that a missing program fails `create`, where it can still be
 /// reported, as runc does. Then the error pipe is closed: its EOF tells the parent that
-/// the setup is done. Then the process blocks reading the exec fifo (opened read-write by
-/// the parent, so that a read waits for data and never sees EOF) until `start` writes its
-/// byte. A failure after that has nobody to tell: the process exits with 127.
+/// the setup is done. Then the process waits to be released by its creator (a byte on the
+/// hold socket): a creator killed before it released the process (before an OCI runtime
+/// saved the container's state) closes the socket, and the process exits rather than stay
+/// parked where nothing knows of it. Then it blocks reading the exec fifo (opened read-write
+/// by the parent, so that a read waits for data and never sees EOF) until `start` writes
+/// its byte. A failure after the error pipe is closed has nobody to tell: the process exits
+/// with 127.
 unsafe fn park(plan: &ChildPlan<'_>, interpreter: &mut [u8; INTERP_SIZE]) -> Step {
     // SAFETY (whole function): syscalls on our own descriptors and a local buffer; the
     // lookup reads NUL-terminated paths the parent prepared.
@@ -1394,21 +1402,23 @@ unsafe fn park(plan: &ChildPlan<'_>, interpreter: &mut [u8; INTERP_SIZE]) -> Ste
             find_program(plan, interpreter)?;
         }
         let _ = sys::syscall3(libc::SYS_close, plan.err_fd as usize, 0, 0);
-        let mut byte = 0u8;
-        loop {
-            match sys::syscall3(
-                libc::SYS_read,
-                plan.park_fd as usize,
-                &mut byte as *mut u8 as usize,
-                1,
-            ) {
-                Ok(1) => break,
-                Err(Errno::EINTR) => continue,
-                Ok(_) => return Err(ChildError::new(SetupStage::Exec, Errno::EPIPE)),
-                Err(e) => return Err(ChildError::new(SetupStage::Exec, e)),
+        for fd in [plan.hold_fd, plan.park_fd] {
+            let mut byte = 0u8;
+            loop {
+                match sys::syscall3(
+                    libc::SYS_read,
+                    fd as usize,
+                    &mut byte as *mut u8 as usize,
+                    1,
+                ) {
+                    Ok(1) => break,
+                    Err(Errno::EINTR) => continue,
+                    Ok(_) => return Err(ChildError::new(SetupStage::Exec, Errno::EPIPE)),
+                    Err(e) => return Err(ChildError::new(SetupStage::Exec, e)),
+                }
             }
+            let _ = sys::syscall3(libc::SYS_close, fd as usize, 0, 0);
         }
-        let _ = sys::syscall3(libc::SYS_close, plan.park_fd as usize, 0, 0);
     }
     Ok(())
 }

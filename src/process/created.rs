@@ -9,10 +9,11 @@
 //! `state` reports as `created` (runtime spec, runtime.md#state) — and opening it with
 //! `ENXIO` means the parked process is gone.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
+use nix::sys::socket::{send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use nix::sys::stat::Mode;
 
 use super::{Child, Container};
@@ -31,6 +32,10 @@ use crate::{Errno, Error, Pid, Result};
 pub struct Created {
     child: Child,
     fifo: ExecFifo,
+    /// Our end of the hold socket: the parked process waits for a byte on it before it
+    /// waits on the fifo, and exits at its end of file (this side closed unreleased: the
+    /// creator died, or dropped this).
+    hold: OwnedFd,
 }
 
 /// The exec fifo, removed when dropped unless [`keep`](Self::keep) said otherwise.
@@ -119,9 +124,16 @@ impl Container {
             fd,
             keep: false,
         };
+        let (hold, held) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| Error::sys("socketpair(hold)", Errno::from_raw(e as i32)))?;
         let prepared = super::spawn::Prepared::new(self)?;
-        let child = prepared.spawn(self, false, Some(fifo.fd.as_fd()))?;
-        Ok(Created { child, fifo })
+        let child = prepared.spawn(self, false, Some([fifo.fd.as_fd(), held.as_fd()]))?;
+        Ok(Created { child, fifo, hold })
     }
 }
 
@@ -171,6 +183,7 @@ impl Created {
     /// [`Error::Sys`] naming `write(exec fifo)`; the parked process is then killed (the
     /// `Created` is dropped).
     pub fn start(self) -> Result<Child> {
+        release(self.hold.as_fd())?;
         write_byte(self.fifo.fd.as_fd(), &self.fifo.path)?;
         Ok(self.child)
     }
@@ -180,16 +193,27 @@ impl Created {
     /// caller's subreaper to reap it. The caller's ends of [`Stdio::Piped`] streams are
     /// closed.
     ///
+    /// Until this (or [`start`](Self::start)), the parked process is held by its creator: if
+    /// the creator dies first (an OCI runtime's `create` killed before it saved the
+    /// container's state), the process exits instead of staying parked where nothing knows
+    /// of it. So call it last, once whatever records the container is written.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] naming `send(hold)`: `EPIPE` when the parked process is gone (killed
+    /// from outside); it is then reaped, and its cgroup and fifo removed, as on drop.
+    ///
     /// [`Stdio::Piped`]: super::Stdio::Piped
-    pub fn detach(self) -> Detached {
+    pub fn detach(self) -> Result<Detached> {
+        release(self.hold.as_fd())?;
         let exec_fifo = self.fifo.keep();
         let (pid, cgroup, cgroup_parents_made) = self.child.release();
-        Detached {
+        Ok(Detached {
             pid,
             cgroup: cgroup.map(|cg| cg.path().to_owned()),
             cgroup_parents_made,
             exec_fifo,
-        }
+        })
     }
 }
 
@@ -214,6 +238,19 @@ pub fn start(exec_fifo: impl AsRef<Path>) -> Result<()> {
     write_byte(fd.as_fd(), path)?;
     let _ = std::fs::remove_file(path);
     Ok(())
+}
+
+/// Releases a parked process from its creator: one byte on the hold socket (no SIGPIPE when
+/// the process is gone: `EPIPE`).
+fn release(hold: BorrowedFd<'_>) -> Result<()> {
+    loop {
+        match send(hold.as_raw_fd(), &[1u8], MsgFlags::MSG_NOSIGNAL).ours() {
+            Ok(1) => return Ok(()),
+            Ok(_) => return Err(Error::sys("send(hold)", Errno::EIO)),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("send(hold)", e)),
+        }
+    }
 }
 
 fn write_byte(fd: BorrowedFd<'_>, path: &Path) -> Result<()> {

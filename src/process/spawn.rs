@@ -186,13 +186,14 @@ impl Prepared {
     /// `capture`: [`Container::output`]'s defaults (stdin from `/dev/null`, stdout and stderr
     /// piped) for the streams left at [`Stdio::Inherit`].
     ///
-    /// `park`: the exec fifo of [`Container::create`]: the child parks before exec until a
-    /// byte is written to it, and this returns once it is parked.
+    /// `park`: the exec fifo of [`Container::create`] and the child's end of its hold
+    /// socket: the child parks before exec until released on the socket and a byte is
+    /// written to the fifo, and this returns once it is parked.
     pub(super) fn spawn(
         mut self,
         c: &Container,
         capture: bool,
-        park: Option<BorrowedFd<'_>>,
+        park: Option<[BorrowedFd<'_>; 2]>,
     ) -> Result<Child> {
         let network = net::Setup::prepare(c.network.as_ref(), c.namespaces)?;
         // Declared first so that it is removed last, after a failed child is reaped.
@@ -207,14 +208,21 @@ impl Prepared {
         self.cgroup = target.map(|cg| cg.as_fd().as_raw_fd());
         let fds = ChildFds::new(c, self.min_fd, capture, self.cwd_in_root)?;
         let pipes = Pipes::new(self.min_fd)?;
-        let park = park.map(|fd| dup_high(fd, self.min_fd)).transpose()?;
+        let park: Option<[OwnedFd; 2]> = match park {
+            Some([fifo, hold]) => {
+                Some([dup_high(fifo, self.min_fd)?, dup_high(hold, self.min_fd)?])
+            }
+            None => None,
+        };
         // A parked child outlives this frame, whose plan and stack it reads until exec: it
         // needs a copy of our memory, not a share of it.
         self.share_vm &= park.is_none();
-        let park_fd = park.as_ref().map(AsRawFd::as_raw_fd);
-        let buffers = self.buffers(c, &fds, pipes.err_write.as_raw_fd(), park_fd)?;
+        let park_fds = park
+            .as_ref()
+            .map(|fds| fds.each_ref().map(AsRawFd::as_raw_fd));
+        let buffers = self.buffers(c, &fds, pipes.err_write.as_raw_fd(), park_fds)?;
         let mut plan = self.child_plan(c, &buffers, &fds, &pipes, network.as_ref());
-        plan.park_fd = park_fd.unwrap_or(-1);
+        [plan.park_fd, plan.hold_fd] = park_fds.unwrap_or([-1, -1]);
         // Where the child sends the pid and pidfd of the process it forks (rootless enter of
         // a PID namespace): ours, and its end, closed here once it is cloned.
         let (fork_ours, fork_theirs) = match self.fork_into_pid {
@@ -335,7 +343,7 @@ impl Prepared {
         c: &Container,
         fds: &ChildFds,
         err_write: RawFd,
-        park_fd: Option<RawFd>,
+        park_fds: Option<[RawFd; 2]>,
     ) -> Result<PlanBuffers> {
         let fd_moves = fds
             .moves
@@ -349,7 +357,7 @@ impl Prepared {
         let mut keep_fds: Vec<RawFd> = c.fds.iter().map(|(_, t)| *t).collect();
         keep_fds.push(err_write);
         keep_fds.extend(init_memfd);
-        keep_fds.extend(park_fd);
+        keep_fds.extend(park_fds.into_iter().flatten());
         keep_fds.sort_unstable();
         let exec_ptrs: Vec<*const c_char> = self.exec_paths.iter().map(|p| p.as_ptr()).collect();
         let argv_ptrs = null_terminated(&self.argv);
@@ -390,6 +398,7 @@ impl Prepared {
             err_fd: pipes.err_write.as_raw_fd(),
             go_fd: pipes.go_read.as_raw_fd(),
             park_fd: -1,
+            hold_fd: -1,
             parent_fds: [pipes.err_read.as_raw_fd(), pipes.go_write.as_raw_fd()],
             wait_for_go: self.id_maps.is_some() || network.is_some_and(|n| n.needs_parent()),
             // Not with id maps to write: a rootless parent writes them through the child's
