@@ -89,6 +89,41 @@ fn starter() {
     let _ = child.wait();
 }
 
+/// Makes this process the subreaper of its descendants: what a killed process leaves
+/// (its parked container, its container's init) is re-parented here, where it is reaped and
+/// counted, instead of to init.
+fn become_subreaper() {
+    // SAFETY: prctl with integer arguments.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(
+        rc,
+        0,
+        "PR_SET_CHILD_SUBREAPER: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Reaps every child until none is left; fails if one still runs after 10 s (a process of a
+/// killed start that did not die).
+fn reap_all(when: &str) {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "{when}: a child still runs after 10 s"
+                );
+                std::thread::yield_now();
+            }
+            Ok(_) => {}
+            Err(nix::errno::Errno::ECHILD) => return,
+            Err(e) => panic!("{when}: waitpid: {e}"),
+        }
+    }
+}
+
 #[test]
 fn a_starter_killed_at_any_point_of_a_start_leaves_nothing() {
     if role().as_deref() == Some("starter") {
@@ -98,6 +133,7 @@ fn a_starter_killed_at_any_point_of_a_start_leaves_nothing() {
     if role().is_some() || !is_root(TEST) {
         return;
     }
+    become_subreaper();
     let image = BusyboxRootfs::new("faults");
     // A cgroup where cgroup v2 has the pids controller (the qemu guest), so that a killed
     // start leaves one for cleanup to sweep.
@@ -150,19 +186,14 @@ fn a_starter_killed_at_any_point_of_a_start_leaves_nothing() {
             reached_exec += 1;
         }
         // The container dies with its starter: its PID 1 gets SIGKILL as the starter's
-        // parent-death signal, and the kernel ends the rest of the namespace with it.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = with_marker(&marker);
-            if left.is_empty() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "delay {delay:?}: the container outlived its starter: {left:?}"
-            );
-            std::thread::yield_now();
-        }
+        // parent-death signal, and the kernel ends the rest of the namespace with it. Its
+        // processes are re-parented here (the subreaper) and reaped.
+        reap_all(&format!("starter killed after {delay:?}"));
+        assert!(
+            with_marker(&marker).is_empty(),
+            "delay {delay:?}: {:?}",
+            with_marker(&marker)
+        );
     }
     // What the dead starters left is swept.
     if cgroup {
