@@ -219,3 +219,59 @@ fn a_starter_killed_at_any_point_of_a_start_leaves_nothing() {
         delays.len()
     );
 }
+
+/// The image directory removed (rm -rf) while a container on it runs: the container goes on
+/// (what it has open or mapped stays; what it looks up afresh is gone, as the kernel's
+/// overlay over a removed lower directory says), its exit is reported as usual, and nothing
+/// is left: no mount, no temporary directory of the crate's.
+#[test]
+fn the_image_removed_while_its_container_runs() {
+    const TEST: &str = "the_image_removed_while_its_container_runs";
+    if role().is_some() || !is_root(TEST) {
+        return;
+    }
+    let mounts = || {
+        let text = std::fs::read("/proc/self/mountinfo").unwrap();
+        contain::mountinfo::parse(&text)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.mount_point)
+            .collect::<BTreeSet<_>>()
+    };
+    let before = mounts();
+    let image = BusyboxRootfs::new("faults-removed");
+    let mut child = Container::new("/bin/sh")
+        .args([
+            "-c",
+            "echo ready; read x; cat /etc/image || echo gone; echo alive",
+        ])
+        .namespaces(Namespaces::all() - Namespaces::USER)
+        .rootfs(Rootfs::new(image.root()))
+        .stdin(contain::process::Stdio::Piped)
+        .stdout(contain::process::Stdio::Piped)
+        .stderr(contain::process::Stdio::Piped)
+        .spawn()
+        .unwrap();
+    // Handshake: the shell runs before its image goes.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    std::fs::remove_dir_all(image.root()).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"go\n").unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}: {rest}");
+    assert!(rest.ends_with("alive\n"), "{rest}");
+    assert!(
+        rest.starts_with("gone\n") || rest.starts_with("image faults-removed\n"),
+        "{rest}"
+    );
+    eprintln!("after the image was removed the container printed {rest:?}");
+    drop(child);
+    drop(image);
+    assert_eq!(mounts(), before, "mounts left");
+}
