@@ -62,9 +62,15 @@ fn make(root: &Path, entries: &[Entry]) {
             continue;
         }
         let path = root.join(n);
+        // Never through a link: mkdir and symlink do not follow one, and the file is made
+        // with O_CREAT | O_EXCL, which fails on any existing name, a link included.
         let _ = match e {
             Entry::Dir(_) => fs::create_dir(&path),
-            Entry::File(_) => fs::write(&path, b"file"),
+            Entry::File(_) => fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map(drop),
             Entry::Link(_, t) => symlink(t, &path),
         };
     }

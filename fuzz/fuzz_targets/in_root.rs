@@ -97,7 +97,12 @@ fuzz_target!(|data: &[u8]| {
         };
         let _ = match (kind, words.next()) {
             ("d", None) => fs::create_dir(&path),
-            ("f", None) => fs::write(&path, b"file"),
+            // O_CREAT | O_EXCL: never through a link this input made.
+            ("f", None) => fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map(drop),
             ("l", Some(to)) if !to.contains('\0') => symlink(to, &path),
             _ => continue,
         };

@@ -63,8 +63,10 @@ fuzz_target!(|data: &[u8]| {
         fs::create_dir_all(layer.join("etc/dir")).unwrap();
         fs::write(layer.join("etc/passwd"), b"root:x:0:0::/:/bin/sh\n").unwrap();
         fs::write(layer.join("etc/dir/file"), b"lower\n").unwrap();
+        // Links out of the layer, to what the checks below watch (never to the host's own
+        // files: a write through one must show here, not land there).
         std::os::unix::fs::symlink("../canary", layer.join("up")).unwrap();
-        std::os::unix::fs::symlink("/", layer.join("root")).unwrap();
+        std::os::unix::fs::symlink("../sibling", layer.join("out")).unwrap();
     }
     let dir = fs::File::open(&layer).unwrap();
     let options = UnpackOptions {
