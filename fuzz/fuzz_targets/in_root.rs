@@ -23,12 +23,19 @@ use contain::mount::{self, Mount};
 use contain::namespace::{self, Namespaces};
 use libfuzzer_sys::fuzz_target;
 
+#[path = "common/confine.rs"]
+mod confine;
+
 /// This process's scratch directory, in its own mount namespace (see `layer` for the path).
 fn scratch() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        namespace::unshare(Namespaces::MOUNT).expect("unshare(CLONE_NEWNS): run as root");
-        mount::make_rprivate("/").expect("make / private");
+        // Confined (`cargo xtask fuzz`): in a read-only mount namespace already.
+        confine::confine();
+        if std::env::var_os("CONTAIN_FUZZ_WRITABLE").is_none() {
+            namespace::unshare(Namespaces::MOUNT).expect("unshare(CLONE_NEWNS): run as root");
+            mount::make_rprivate("/").expect("make / private");
+        }
         let parent = std::env::var_os("CONTAIN_FUZZ_SCRATCH")
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir);

@@ -11,7 +11,9 @@
 //! bug shows as a failed check here rather than as device nodes on the host.
 //!
 //! Needs a filesystem with `user.*` xattrs for the user overlay flavour (tmpfs since Linux
-//! 6.6, ext4); runs as root (the trusted flavour's xattrs).
+//! 6.6, ext4); runs as root (the trusted flavour's xattrs), confined by `cargo xtask fuzz` to
+//! a mount namespace where all but its scratch, corpus and artifacts is read-only
+//! (common/confine.rs).
 #![no_main]
 
 use std::fs;
@@ -24,6 +26,9 @@ use std::sync::OnceLock;
 use contain::image::unpack::{unpack, Apply, UnpackOptions};
 use contain::image::OverlayFlavour;
 use libfuzzer_sys::fuzz_target;
+
+#[path = "common/confine.rs"]
+mod confine;
 
 const CANARY: &[u8] = b"canary: must not change\n";
 
@@ -43,6 +48,7 @@ fn scratch() -> &'static Path {
 }
 
 fuzz_target!(|data: &[u8]| {
+    confine::confine();
     let Some((&mode, tar)) = data.split_first() else {
         return;
     };

@@ -4,8 +4,10 @@
 //!
 //! Each target's corpus is `fuzz/corpus/TARGET` (kept between runs, ignored by git), seeded
 //! from `fuzz/seeds/TARGET` (committed). A crash leaves its input in `fuzz/artifacts/TARGET/`
-//! and fails the command. Targets that write files (`layer`) do so under a scratch directory
-//! made here and removed afterwards (`CONTAIN_FUZZ_SCRATCH`).
+//! and fails the command. Targets that write files (`layer`, `in_root`) do so under a scratch
+//! directory made here and removed afterwards (`CONTAIN_FUZZ_SCRATCH`), in a mount namespace
+//! where everything but that directory, the corpus and the artifacts is read-only
+//! (`CONTAIN_FUZZ_WRITABLE`, fuzz/fuzz_targets/common/confine.rs).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -138,6 +140,12 @@ fn run_target(
         .arg("-print_final_stats=1")
         .arg(format!("-artifact_prefix={}/", artifacts.display()))
         .env("CONTAIN_FUZZ_SCRATCH", scratch)
+        // The targets that write as root (layer, in_root) make everything else read-only.
+        .env(
+            "CONTAIN_FUZZ_WRITABLE",
+            std::env::join_paths([scratch, corpus.as_path(), artifacts.as_path()])
+                .context("CONTAIN_FUZZ_WRITABLE")?,
+        )
         .current_dir(fuzz)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
