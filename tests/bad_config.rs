@@ -4,6 +4,8 @@
 //! One test function on purpose: it counts this process's descriptors and children, which
 //! other tests running in parallel threads would disturb.
 
+mod common;
+
 use contain::idmap::IdMap;
 use contain::namespace::{Namespace, Namespaces};
 use contain::process::{CloneCall, Container};
@@ -27,28 +29,12 @@ fn open_fds() -> Vec<String> {
     v
 }
 
-fn has_children() -> bool {
-    // waitid(P_ALL, WNOHANG|WNOWAIT) says ECHILD when there is no child at all.
-    // SAFETY: a zeroed siginfo_t is valid and waitid writes into it.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    let r = unsafe {
-        libc::waitid(
-            libc::P_ALL,
-            0,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        )
-    };
-    !(r == -1 && nix::errno::Errno::last() == nix::errno::Errno::ECHILD)
-}
-
 #[test]
 fn refused_configurations_leave_nothing_behind() {
     let root = nix::unistd::geteuid().is_root();
     let net_before = Namespace::current(Namespaces::NET).unwrap().id().unwrap();
     let before = open_fds();
-    assert!(!has_children());
+    assert!(!common::procs::has_children());
 
     let own_net = Namespace::current(Namespaces::NET).unwrap();
     let null = || -> std::os::fd::OwnedFd { std::fs::File::open("/dev/null").unwrap().into() };
@@ -193,7 +179,10 @@ fn refused_configurations_leave_nothing_behind() {
         };
         assert!(expected(&e), "{name}: unexpected error {e:?}");
         assert!(!e.to_string().is_empty());
-        assert!(!has_children(), "{name}: a child was left behind");
+        assert!(
+            !common::procs::has_children(),
+            "{name}: a child was left behind"
+        );
     }
     drop(cases);
     assert_eq!(open_fds(), before, "descriptors leaked");

@@ -73,22 +73,6 @@ fn snapshot() -> Snapshot {
     }
 }
 
-/// Whether this process has a child, exited or not (waitid says ECHILD when it has none).
-fn has_children() -> bool {
-    // SAFETY: a zeroed siginfo_t is valid, and waitid writes into it.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: as above; WNOWAIT leaves any child as it is.
-    let r = unsafe {
-        libc::waitid(
-            libc::P_ALL,
-            0,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        )
-    };
-    !(r == -1 && nix::errno::Errno::last() == nix::errno::Errno::ECHILD)
-}
-
 /// A library row: what it does, and what the error must be.
 type LibraryRow = (
     &'static str,
@@ -578,5 +562,8 @@ fn bad_inputs_are_refused_with_typed_errors_and_leave_nothing() {
     }
     assert!(rows >= 40, "{rows} rows");
     assert_eq!(snapshot(), before, "left behind by the bad inputs");
-    assert!(!has_children(), "a child process left behind");
+    assert!(
+        !common::procs::has_children(),
+        "a child process left behind"
+    );
 }

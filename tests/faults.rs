@@ -14,9 +14,10 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::busybox::BusyboxRootfs;
+use common::procs::{become_subreaper, reap_all, with_marker};
 use common::{is_root, role};
 use contain::cgroup::{CgroupBuilder, Resources};
 use contain::namespace::Namespaces;
@@ -24,26 +25,6 @@ use contain::process::Container;
 use contain::rootfs::Rootfs;
 
 const TEST: &str = "a_starter_killed_at_any_point_of_a_start_leaves_nothing";
-
-/// The pids of processes whose command line holds `marker` as an argument.
-fn with_marker(marker: &str) -> Vec<u32> {
-    let mut pids = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
-        let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        if cmdline
-            .split(|b| *b == 0)
-            .any(|arg| arg == marker.as_bytes())
-        {
-            pids.push(pid);
-        }
-    }
-    pids
-}
 
 /// The container cgroups (`contain-*`) in the places the crate puts them by default.
 fn container_groups() -> BTreeSet<PathBuf> {
@@ -87,41 +68,6 @@ fn starter() {
     println!("started");
     std::io::stdout().flush().unwrap();
     let _ = child.wait();
-}
-
-/// Makes this process the subreaper of its descendants: what a killed process leaves
-/// (its parked container, its container's init) is re-parented here, where it is reaped and
-/// counted, instead of to init.
-fn become_subreaper() {
-    // SAFETY: prctl with integer arguments.
-    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    assert_eq!(
-        rc,
-        0,
-        "PR_SET_CHILD_SUBREAPER: {}",
-        std::io::Error::last_os_error()
-    );
-}
-
-/// Reaps every child until none is left; fails if one still runs after 10 s (a process of a
-/// killed start that did not die).
-fn reap_all(when: &str) {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "{when}: a child still runs after 10 s"
-                );
-                std::thread::yield_now();
-            }
-            Ok(_) => {}
-            Err(nix::errno::Errno::ECHILD) => return,
-            Err(e) => panic!("{when}: waitpid: {e}"),
-        }
-    }
 }
 
 #[test]
@@ -188,7 +134,10 @@ fn a_starter_killed_at_any_point_of_a_start_leaves_nothing() {
         // The container dies with its starter: its PID 1 gets SIGKILL as the starter's
         // parent-death signal, and the kernel ends the rest of the namespace with it. Its
         // processes are re-parented here (the subreaper) and reaped.
-        reap_all(&format!("starter killed after {delay:?}"));
+        assert!(
+            reap_all(),
+            "starter killed after {delay:?}: a child still runs after 10 s"
+        );
         assert!(
             with_marker(&marker).is_empty(),
             "delay {delay:?}: {:?}",

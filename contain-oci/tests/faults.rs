@@ -5,32 +5,15 @@
 //! it does not exist), leaving nothing: no state directory, no process of the container.
 
 mod common;
+#[path = "../../tests/common/procs.rs"]
+mod procs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{busybox_rootfs, create, is_root, oci, text, TempDir, BIN};
-
-/// The pids of processes whose command line holds `marker` as an argument.
-fn with_marker(marker: &str) -> Vec<u32> {
-    let mut pids = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
-        let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        if cmdline
-            .split(|b| *b == 0)
-            .any(|arg| arg == marker.as_bytes())
-        {
-            pids.push(pid);
-        }
-    }
-    pids
-}
+use procs::{become_subreaper, reap_all, with_marker};
 
 fn bundle(dir: &Path, marker: &str) -> PathBuf {
     let bundle = dir.join(format!("bundle-{marker}"));
@@ -114,41 +97,6 @@ fn consistent_then_deleted(root: &Path, id: &str, marker: &str, when: &str) {
     }
 }
 
-/// Makes this process the subreaper of its descendants: what a killed process leaves
-/// (its parked container, its container's init) is re-parented here, where it is reaped and
-/// counted, instead of to init.
-fn become_subreaper() {
-    // SAFETY: prctl with integer arguments.
-    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    assert_eq!(
-        rc,
-        0,
-        "PR_SET_CHILD_SUBREAPER: {}",
-        std::io::Error::last_os_error()
-    );
-}
-
-/// Reaps every child until none is left; fails if one still runs after 10 s (a process of a
-/// killed start that did not die).
-fn reap_all(when: &str) {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "{when}: a child still runs after 10 s"
-                );
-                std::thread::yield_now();
-            }
-            Ok(_) => {}
-            Err(nix::errno::Errno::ECHILD) => return,
-            Err(e) => panic!("{when}: waitpid: {e}"),
-        }
-    }
-}
-
 #[test]
 fn create_or_start_killed_midway_leaves_a_consistent_state_that_delete_clears() {
     if !is_root("create_or_start_killed_midway_leaves_a_consistent_state_that_delete_clears") {
@@ -176,7 +124,7 @@ fn create_or_start_killed_midway_leaves_a_consistent_state_that_delete_clears() 
         }
         let when = format!("create killed after {delay:?}");
         consistent_then_deleted(&root, &id, &marker, &when);
-        reap_all(&when);
+        assert!(reap_all(), "{when}: a child still runs after 10 s");
 
         let id = format!("start-{i}");
         let o = create(&root, &[], &bundle, &id, &out);
@@ -191,7 +139,7 @@ fn create_or_start_killed_midway_leaves_a_consistent_state_that_delete_clears() 
         }
         let when = format!("start killed after {delay:?}");
         consistent_then_deleted(&root, &id, &marker, &when);
-        reap_all(&when);
+        assert!(reap_all(), "{when}: a child still runs after 10 s");
     }
     eprintln!(
         "{} kills each: {creates_done} creates and {starts_done} starts had ended first",

@@ -5,6 +5,8 @@
 //! subreaper of what it starts, so a leaked process is its child), no mount, no cgroup.
 
 mod common;
+#[path = "../../tests/common/procs.rs"]
+mod procs;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -130,20 +132,6 @@ fn container_cgroups() -> BTreeSet<String> {
     out
 }
 
-/// Reaps every child until none is left; false if one still runs after 10 s.
-fn reap_all() -> bool {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) if Instant::now() < deadline => std::thread::yield_now(),
-            Ok(WaitStatus::StillAlive) => return false,
-            Ok(_) => {}
-            Err(_) => return true,
-        }
-    }
-}
-
 fn status(root: &Path, id: &str) -> String {
     let o = oci(root, &["state", id]);
     assert!(o.status.success(), "state: {}", text(&o.stderr));
@@ -159,8 +147,7 @@ proptest! {
         if !is_root("create_state_kill_delete_leaves_nothing") {
             return Ok(());
         }
-        // SAFETY: prctl with integer arguments.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        procs::become_subreaper();
         let pids_ok = Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
             && std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
                 .is_ok_and(|c| c.split_whitespace().any(|w| w == "pids"));
@@ -194,7 +181,7 @@ proptest! {
         let o = oci(&root, &["delete", "p"]);
         prop_assert!(o.status.success(), "delete: {}", text(&o.stderr));
 
-        prop_assert!(reap_all(), "a process outlived delete: {}", cfg);
+        prop_assert!(procs::reap_all(), "a process outlived delete: {}", cfg);
         prop_assert!(std::fs::read_dir(&root).unwrap().next().is_none(), "state left");
         prop_assert_eq!(mounts(), mounts_before, "mounts left");
         prop_assert_eq!(container_cgroups(), cgroups_before, "cgroups left");

@@ -97,8 +97,10 @@ pub fn busybox_path() -> &'static Path {
         })
 }
 
-/// Copies `from` to `to` with cp(1), in a child process (see [`BusyboxRootfs::new`]).
-fn copy_with_cp(from: &Path, to: &Path) {
+/// Copies the executable `from` to `to` with cp(1), in a child process: a write of it from
+/// this process could leave the open file in a concurrent spawn's child, and an exec of the
+/// copy then fails with ETXTBSY (see [`BusyboxRootfs::new`]).
+pub fn copy_executable(from: &Path, to: &Path) {
     let status = std::process::Command::new("cp")
         .arg("--")
         .arg(from)
@@ -133,7 +135,7 @@ impl BusyboxRootfs {
         // of this test binary would otherwise carry the open write fd into its child until
         // that child's exec, and an exec of this busybox in that window fails with ETXTBSY.
         let bin = root.join("bin/busybox");
-        copy_with_cp(&found().0, &bin);
+        copy_executable(&found().0, &bin);
         std::fs::set_permissions(&bin, PermissionsExt::from_mode(0o755)).unwrap();
         for applet in APPLETS {
             symlink("busybox", root.join("bin").join(applet)).unwrap();

@@ -33,24 +33,6 @@ pub fn in_path(program: &str) -> Option<PathBuf> {
         })
 }
 
-/// Copies `from` to `to` (mode kept) in a `cp` child process, so that this process never
-/// holds a descriptor open for writing on `to`: another test thread forking meanwhile would
-/// carry it into its child, and executing `to` would fail with ETXTBSY until that child execs.
-pub fn copy_executable(from: &Path, to: &Path) {
-    let status = std::process::Command::new("cp")
-        .arg("--")
-        .arg(from)
-        .arg(to)
-        .status()
-        .expect("run cp");
-    assert!(
-        status.success(),
-        "cp {} {}: {status}",
-        from.display(),
-        to.display()
-    );
-}
-
 /// Runs a container with piped stdout/stderr and returns what it wrote.
 pub fn output(c: Container) -> Output {
     let c = c.stdout(Stdio::Piped).stderr(Stdio::Piped);
@@ -202,5 +184,7 @@ pub fn pidfd_open(pid: i32) -> std::os::fd::OwnedFd {
 }
 
 pub mod busybox;
+pub use busybox::copy_executable;
 pub mod oci;
+pub mod procs;
 pub mod run;
