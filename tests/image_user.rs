@@ -217,7 +217,7 @@ fn a_build_context_with_an_ignore_file_is_refused() {
             t.path(),
         );
         let err = text(&o.stderr);
-        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert_eq!(o.status.code(), Some(125), "{err}");
         assert!(
             err.contains(&format!("ctx/{ignore} would be ignored")),
             "{err}"
