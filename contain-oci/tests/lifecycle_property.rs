@@ -117,6 +117,8 @@ fn mounts() -> BTreeSet<String> {
         .collect()
 }
 
+/// The container cgroups (`contain-*`) where contain puts them by default. The shared parent
+/// `<cgroup2>/contain`, made on demand, may stay (as `cgroup::cleanup` documents).
 fn container_cgroups() -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for top in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
@@ -124,6 +126,7 @@ fn container_cgroups() -> BTreeSet<String> {
             if let Ok(d) = std::fs::read_dir(&dir) {
                 out.extend(
                     d.filter_map(|e| e.ok())
+                        .filter(|e| e.file_name().to_string_lossy().starts_with("contain-"))
                         .map(|e| format!("{dir}/{}", e.file_name().to_string_lossy())),
                 );
             }
