@@ -26,6 +26,14 @@ use contain::rootfs::Rootfs;
 
 const TEST: &str = "a_starter_killed_at_any_point_of_a_start_leaves_nothing";
 
+/// The tests here take turns: the starter test reaps every child of the process (it is the
+/// subreaper of what it kills), which would take the others' containers.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The container cgroups (`contain-*`) in the places the crate puts them by default.
 fn container_groups() -> BTreeSet<PathBuf> {
     let Ok(root) = contain::cgroup::Cgroup::root() else {
@@ -79,6 +87,7 @@ fn a_starter_killed_at_any_point_of_a_start_leaves_nothing() {
     if role().is_some() || !is_root(TEST) {
         return;
     }
+    let _turn = serial();
     become_subreaper();
     let image = BusyboxRootfs::new("faults");
     // A cgroup where cgroup v2 has the pids controller (the qemu guest), so that a killed
@@ -179,6 +188,7 @@ fn the_image_removed_while_its_container_runs() {
     if role().is_some() || !is_root(TEST) {
         return;
     }
+    let _turn = serial();
     let mounts = || {
         let text = std::fs::read("/proc/self/mountinfo").unwrap();
         contain::mountinfo::parse(&text)
@@ -223,4 +233,77 @@ fn the_image_removed_while_its_container_runs() {
     drop(child);
     drop(image);
     assert_eq!(mounts(), before, "mounts left");
+}
+
+/// The writable layer full: a container whose throw-away layer is a 1 MiB tmpfs writes 2 MB.
+/// The write fails inside (ENOSPC) at the layer's size, the container goes on (it removes the file and writes
+/// a small one), and the host is untouched: the image directory holds exactly what it held,
+/// and no mount is left.
+#[test]
+fn a_full_writable_layer_is_enospc_inside_and_the_host_is_untouched() {
+    const TEST: &str = "a_full_writable_layer_is_enospc_inside_and_the_host_is_untouched";
+    if role().is_some() || !is_root(TEST) {
+        return;
+    }
+    let _turn = serial();
+    let mounts = || {
+        let text = std::fs::read("/proc/self/mountinfo").unwrap();
+        contain::mountinfo::parse(&text)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.mount_point)
+            .collect::<BTreeSet<_>>()
+    };
+    let before = mounts();
+    let image = BusyboxRootfs::new("faults-full");
+    let listing = |root: &std::path::Path| {
+        let mut v: Vec<_> = walk(root);
+        v.sort();
+        v
+    };
+    let image_before = listing(&image.root());
+    let out = Container::new("/bin/sh")
+        .args([
+            "-c",
+            "head -c 2000000 /dev/zero > /big; echo rc=$?; wc -c < /big; rm -f /big; \
+             echo small > /small && cat /small",
+        ])
+        .namespaces(Namespaces::all() - Namespaces::USER)
+        .rootfs(Rootfs::new(image.root()).size(contain::Bytes::mib(1)))
+        .stdout(contain::process::Stdio::Piped)
+        .stderr(contain::process::Stdio::Piped)
+        .spawn()
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    // The write stopped at the layer's size (busybox head says only "I/O error" for ENOSPC).
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"rc=1"), "{stdout}{stderr}");
+    let written: u64 = lines
+        .get(1)
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(u64::MAX);
+    assert!(
+        written <= 1 << 20,
+        "{written} bytes written to a 1 MiB layer: {stdout}"
+    );
+    assert_eq!(lines.last(), Some(&"small"), "{stdout}");
+    assert_eq!(listing(&image.root()), image_before, "the image changed");
+    assert_eq!(mounts(), before, "mounts left");
+}
+
+/// Every path below `root` with its size, links not followed.
+fn walk(root: &std::path::Path) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(root).unwrap().filter_map(|e| e.ok()) {
+        let m = std::fs::symlink_metadata(e.path()).unwrap();
+        out.push((e.path(), m.len()));
+        if m.is_dir() {
+            out.extend(walk(&e.path()));
+        }
+    }
+    out
 }
