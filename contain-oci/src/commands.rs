@@ -393,20 +393,34 @@ fn remove_cgroup(st: &State) -> Result<(), Error> {
     let Some(path) = &st.cgroup else {
         return Ok(());
     };
-    if path.exists() {
-        let cg = Cgroup::open(path)?;
-        let name = path
-            .file_name()
-            .ok_or_else(|| Error::msg(format!("{}: not a cgroup of ours", path.display())))?;
-        match cg.parent()? {
-            Some(parent) => parent.remove_child(name, KILL_TIMEOUT)?,
-            None => {
-                return Err(Error::msg(format!(
-                    "{}: the root cgroup is not removed",
-                    path.display()
-                )))
+    // Gone already is no error: an empty group of an exited container may be swept by
+    // another run's spawn in the same parent (`contain::cgroup::cleanup`: its creator, our
+    // `create`, has exited) at any moment, also between these steps.
+    let gone = |e: &contain::Error| {
+        matches!(
+            e,
+            contain::Error::Sys {
+                errno: contain::Errno::ENOENT,
+                ..
             }
+        )
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::msg(format!("{}: not a cgroup of ours", path.display())))?;
+    match Cgroup::open(path).and_then(|cg| cg.parent()) {
+        Ok(Some(parent)) => match parent.remove_child(name, KILL_TIMEOUT) {
+            Err(e) if !gone(&e) => return Err(e.into()),
+            _ => {}
+        },
+        Ok(None) => {
+            return Err(Error::msg(format!(
+                "{}: the root cgroup is not removed",
+                path.display()
+            )))
         }
+        Err(e) if gone(&e) => {}
+        Err(e) => return Err(e.into()),
     }
     for parent in &st.cgroup_parents_made {
         match std::fs::remove_dir(parent) {
