@@ -113,6 +113,18 @@ fn pid_1_holds_no_descriptor_memory_or_binary_of_the_caller() {
     // The payload (PID 1's child) holds stdio only, too.
     let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
     let payload: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    // Until its exec the payload is contain-init's fork, which still holds init's error
+    // pipe (close-on-exec): wait for the exec, seen as its executable changing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_link(format!("/proc/{payload}/exe"))
+        .is_ok_and(|e| e.to_string_lossy().starts_with("/memfd:contain-init"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the payload never exec'd"
+        );
+        std::thread::yield_now();
+    }
     let mut payload_fds: Vec<String> = std::fs::read_dir(format!("/proc/{payload}/fd"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
