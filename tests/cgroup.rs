@@ -364,12 +364,13 @@ fn freeze_stops_progress_and_thaw_resumes_it() {
     assert!(cg.events().unwrap().frozen);
     // `frozen 1` is reported as the last task enters the freezer, a moment before it is
     // switched out and its last slice is accounted; on a busy host that moment can stretch,
-    // hence a few milliseconds of slack against the ~300 ms a running loop gets.
+    // hence slack against the ~300 ms a running loop gets: a tenth of it (5 ms was
+    // exceeded once in the emulated guest, at 5.8 ms).
     let frozen_at = usage_usec(&cg);
     std::thread::sleep(Duration::from_millis(300)); // a measuring window, not a wait
     let frozen_used = usage_usec(&cg) - frozen_at;
     assert!(
-        frozen_used < 5_000,
+        frozen_used < 30_000,
         "a frozen group used {frozen_used} µs of CPU in 300 ms"
     );
 
