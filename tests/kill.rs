@@ -114,15 +114,20 @@ impl Drop for Pinned {
     }
 }
 
-/// Pidfds for every process in the child's cgroup (host pids, from `cgroup.procs`).
+/// Pidfds for every process in the child's cgroup (host pids, from `cgroup.procs`). One
+/// that exits between the read and its pidfd_open (ESRCH: a fork bomb's shells do) is gone
+/// already and needs no check.
 fn pin_cgroup(child: &Child) -> Pinned {
     let procs = child.cgroup().expect("a cgroup").procs().unwrap();
-    Pinned(
-        procs
-            .into_iter()
-            .map(|p| (p.raw(), common::pidfd_open(p.raw())))
-            .collect(),
-    )
+    let mut pinned = Vec::new();
+    for pid in procs {
+        match common::pidfd_open_live(pid.raw()) {
+            Ok(fd) => pinned.push((pid.raw(), fd)),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+            Err(e) => panic!("pidfd_open({}): {e}", pid.raw()),
+        }
+    }
+    Pinned(pinned)
 }
 
 /// The PID namespace of `pid`, as `/proc/PID/ns/pid` names it (`pid:[inode]`).
@@ -147,7 +152,9 @@ fn pin_pid_ns(child: &Child) -> Pinned {
         if pid_ns(pid).as_ref() != Some(&ns) {
             continue;
         }
-        let fd = common::pidfd_open(pid);
+        let Ok(fd) = common::pidfd_open_live(pid) else {
+            continue; // gone since its /proc entry was read
+        };
         if pid_ns(pid).as_ref() == Some(&ns) {
             pinned.push((pid, fd));
         }
