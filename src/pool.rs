@@ -284,7 +284,13 @@ impl Pool {
     ///   [`cgroup_parent`](Container::cgroup_parent)) or an `enter` target.
     /// - Those of [`Container::spawn`] with [`Container::enter`], and, when no slot was
     ///   ready, of making one (as in [`Pool::new`]). A slot whose start failed is destroyed,
-    ///   never used again.
+    ///   never used again; one whose request was refused before the clone
+    ///   ([`Error::Config`]: a user its `/etc/passwd` lacks, a relative working directory)
+    ///   goes back to the ready ones, nobody having entered it.
+    ///
+    /// The slot's `/etc/passwd` and `/etc/group`, for `HOME` and the
+    /// [`user`](Container::user), are those it had when it was made (read then, off the
+    /// request's path).
     pub fn spawn(&self, process: Container) -> Result<PooledChild> {
         process.check_pool_request()?;
         let slot = loop {
@@ -332,6 +338,11 @@ impl Pool {
                         shared: Arc::clone(&self.shared),
                     },
                 })
+            }
+            // Refused before the clone: nobody entered the slot, which may serve another.
+            Err(e @ Error::Config { .. }) => {
+                self.shared.put_back(slot);
+                Err(e)
             }
             Err(e) => {
                 self.shared.retire(slot);
@@ -396,6 +407,19 @@ impl Shared {
     /// [`Pool::spawn`].
     fn take_ready(&self) -> Option<Slot> {
         self.lock().ready.pop_front()
+    }
+
+    /// Returns a slot that was taken but not entered to the front of the ready ones, unless
+    /// the pool has filled up meanwhile (then it is destroyed: the pool stays bounded).
+    fn put_back(&self, slot: Slot) {
+        let mut state = self.lock();
+        if state.stop || state.ready.len() >= self.size {
+            drop(state);
+            return self.retire(slot);
+        }
+        state.ready.push_front(slot);
+        drop(state);
+        self.changed.notify_all();
     }
 
     /// Hands a slot that was taken (used, or not usable) to the refill thread to destroy.

@@ -504,3 +504,57 @@ fn templates_that_keep_writes_and_requests_with_a_cgroup_are_refused() {
     }
     assert_eq!(pool.ready(), 1, "a refused request takes no slot");
 }
+
+#[test]
+fn a_request_s_user_and_home_come_from_the_slot_s_etc_files() {
+    let test = "a_request_s_user_and_home_come_from_the_slot_s_etc_files";
+    if role().is_some() || !is_root(test) {
+        return;
+    }
+    let _turn = turn();
+    let image = BusyboxRootfs::new("pool-users");
+    let etc = image.root().join("etc");
+    std::fs::write(
+        etc.join("passwd"),
+        "root:x:0:0:root:/root-home:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(
+        etc.join("group"),
+        "root:x:0:\napp:x:1000:\nstaff:x:50:app\n",
+    )
+    .unwrap();
+    // Two slots: the first request's and the next ones', both read when they were made.
+    let pool = Pool::new(template(&image), 2).unwrap();
+    assert!(pool.wait_ready(LONG).unwrap());
+    let home = "echo $HOME; id -u; id -g; id -G";
+    assert_eq!(run(&pool, home), "/root-home\n0\n0\n0");
+    let out = pool
+        .spawn(sh(home).user("app".parse().unwrap()))
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "/home/app\n1000\n1000\n1000 50");
+    // HOME given wins over the file; a group by name is looked up too.
+    let out = pool
+        .spawn(
+            sh(home)
+                .env("HOME", "/given")
+                .user("app:staff".parse().unwrap()),
+        )
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "/given\n1000\n50\n50");
+    // A user the slot's passwd lacks is refused before a slot is taken.
+    assert!(pool.wait_ready(LONG).unwrap());
+    let before = holders();
+    match pool.spawn(sh(home).user("ghost".parse().unwrap())) {
+        Err(e @ Error::Config { .. }) => assert!(e.to_string().contains("ghost"), "{e}"),
+        Err(e) => panic!("not a configuration error: {e:?}"),
+        Ok(_) => panic!("a user the image lacks was accepted"),
+    }
+    assert_eq!(holders(), before, "the refused request used up a slot");
+}

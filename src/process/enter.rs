@@ -112,9 +112,14 @@ impl Target {
     /// This target, with what entering it means learnt now and kept for every spawn into it
     /// and into its [`try_clone`](Self::try_clone)s: for a process whose namespaces and
     /// cgroup do not change (a pool's slot). The namespaces are compared with the calling
-    /// thread's.
+    /// thread's. Its `/etc/passwd` and `/etc/group` are read now too (for `HOME` and a user
+    /// name), which is right only while nothing writes them: a slot entered once.
     pub(crate) fn surveyed(mut self) -> Result<Target> {
-        self.survey = Some(std::sync::Arc::new(survey(self.pidfd.as_fd(), self.pid)?));
+        let mut known = survey(self.pidfd.as_fd(), self.pid)?;
+        known.etc = etc_files(&known, self.pid).map(std::sync::Arc::new);
+        // The pidfd pins the process: alive now means the files read were its root's.
+        alive(self.pidfd.as_fd())?;
+        self.survey = Some(std::sync::Arc::new(known));
         Ok(self)
     }
 
@@ -271,6 +276,19 @@ pub(super) struct Entered {
     pub cgroup: Option<Cgroup>,
     /// The entered user namespace denies `setgroups` (`/proc/PID/setgroups` is `deny`).
     pub setgroups_denied: bool,
+    /// The target's `/etc/passwd` and `/etc/group`, read when it was surveyed (a pool's
+    /// slot); `None`: read them now, through [`root`](Self::root).
+    pub etc: Option<std::sync::Arc<EtcFiles>>,
+}
+
+/// A surveyed target's `/etc/passwd` and `/etc/group` (`None`: the file is missing), read
+/// once when the target is surveyed so that a pooled spawn that needs `HOME` or a user reads
+/// no file: a slot is made, entered once and destroyed, and nothing writes to its root
+/// meanwhile.
+#[derive(Debug)]
+pub(crate) struct EtcFiles {
+    pub passwd: Option<Vec<u8>>,
+    pub group: Option<Vec<u8>>,
 }
 
 impl Entered {
@@ -296,6 +314,7 @@ pub(super) fn prepare(c: &Container) -> Result<Option<Entered>> {
                 namespaces: known.namespaces,
                 cgroup: known.cgroup.as_ref().map(Cgroup::try_clone).transpose()?,
                 setgroups_denied: known.setgroups_denied,
+                etc: known.etc.clone(),
             }
         }
         None => survey(pidfd, pid)?,
@@ -306,6 +325,7 @@ pub(super) fn prepare(c: &Container) -> Result<Option<Entered>> {
         namespaces: survey.namespaces,
         cgroup: survey.cgroup,
         setgroups_denied: survey.setgroups_denied,
+        etc: survey.etc,
     }))
 }
 
@@ -343,12 +363,14 @@ pub(crate) fn check_nothing_new(c: &Container) -> Result<()> {
 }
 
 /// What entering a target means, learnt from `/proc`: which of its namespaces differ from the
-/// calling thread's, its cgroup, whether its user namespace denies `setgroups`.
+/// calling thread's, its cgroup, whether its user namespace denies `setgroups`; for a
+/// [`surveyed`](Target::surveyed) target in a mount namespace of its own, its user files.
 #[derive(Debug)]
 pub(crate) struct Survey {
     namespaces: Namespaces,
     cgroup: Option<Cgroup>,
     setgroups_denied: bool,
+    etc: Option<std::sync::Arc<EtcFiles>>,
 }
 
 /// Learns what entering the process of `pidfd` (`pid`) means (see [`Survey`]).
@@ -395,6 +417,21 @@ fn survey(pidfd: BorrowedFd<'_>, pid: Pid) -> Result<Survey> {
         namespaces,
         cgroup,
         setgroups_denied,
+        etc: None,
+    })
+}
+
+/// The `/etc/passwd` and `/etc/group` of a target in a mount namespace of its own, read
+/// inside its root as a spawn would read them; `None` when either cannot be read (a spawn then
+/// reads them itself, and reports what is wrong).
+fn etc_files(survey: &Survey, pid: Pid) -> Option<EtcFiles> {
+    if !survey.namespaces.contains(Namespaces::MOUNT) {
+        return None;
+    }
+    let root = crate::rootfs::Rootfs::new(format!("/proc/{pid}/root"));
+    Some(EtcFiles {
+        passwd: root.read_file(c"etc/passwd", false).ok()?,
+        group: root.read_file(c"etc/group", false).ok()?,
     })
 }
 

@@ -1054,9 +1054,13 @@ fn lookup_user(
     let entered_root = entered
         .filter(|e| e.namespaces.contains(Namespaces::MOUNT))
         .map(|e| Rootfs::new(e.root()));
-    let read_etc = |rel: &std::ffi::CStr| match (&c.rootfs, &entered_root) {
-        (Some(r), _) | (None, Some(r)) => r.read_file(rel, userns),
-        (None, None) => Rootfs::host().read_file(rel, userns),
+    // A surveyed target (a pool's slot) had them read when it was made.
+    let known = entered.and_then(|e| e.etc.as_deref());
+    let read_etc = |rel: &std::ffi::CStr| match (known, &c.rootfs, &entered_root) {
+        (Some(etc), _, _) if rel == c"etc/passwd" => Ok(etc.passwd.clone()),
+        (Some(etc), _, _) if rel == c"etc/group" => Ok(etc.group.clone()),
+        (_, Some(r), _) | (_, None, Some(r)) => r.read_file(rel, userns),
+        (_, None, None) => Rootfs::host().read_file(rel, userns),
     };
     let passwd = match (&c.user, needs_home) {
         (Some(_), _) => read_etc(c"etc/passwd")?,
