@@ -254,6 +254,16 @@ fn library_rows(dir: &Path) -> Vec<LibraryRow> {
             config!("seccomp filter"),
         ),
         (
+            "seccomp rule naming an unknown syscall",
+            Box::new(move || {
+                let mut p = SeccompProfile::new(SeccompAction::Allow);
+                p.syscalls
+                    .push(SeccompRule::new(["ptrace", "ptrcae"], SeccompAction::Errno));
+                spawn(Container::new("/bin/true").seccomp(Seccomp::Profile(p)))
+            }),
+            |e| matches!(e, Error::Config { .. }) && e.to_string().contains("\"ptrcae\""),
+        ),
+        (
             "seccomp rule on argument 6",
             Box::new(move || {
                 let mut p = SeccompProfile::new(SeccompAction::Errno);
@@ -540,13 +550,23 @@ fn bad_inputs_are_refused_with_typed_errors_and_leave_nothing() {
         );
     }
 
-    // Not an error, by design: a profile naming a syscall no table here knows has it
-    // skipped, as runc does (docker's profile names calls an older table lacks), and says so.
-    let mut p = SeccompProfile::new(SeccompAction::Errno);
+    // A profile naming a syscall no table here knows is refused, naming it (a misspelt call
+    // in a rule that refuses would otherwise stay allowed); skipped only when asked, as
+    // runc does (contain-oci asks, and warns).
+    let mut p = SeccompProfile::new(SeccompAction::Allow);
     p.syscalls.push(SeccompRule::new(
-        ["read", "no_such_call", "no_such_call"],
-        SeccompAction::Allow,
+        ["ptrace", "no_such_call", "no_such_call"],
+        SeccompAction::Errno,
     ));
+    match p.compile() {
+        Err(e @ Error::Config { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("\"no_such_call\""), "{text}");
+            assert_eq!(text.lines().count(), 1, "{text}");
+        }
+        other => panic!("an unknown syscall name: {other:?}"),
+    }
+    p.skip_unknown_syscalls = true;
     assert!(p.compile().is_ok());
     assert_eq!(p.unknown_names(), ["no_such_call"]);
 

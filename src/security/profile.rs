@@ -404,8 +404,8 @@ impl SeccompArg {
 /// condition holds.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SeccompRule {
-    /// System call names (`mkdir`, `socketcall`, ...); unknown ones are skipped (see
-    /// [`SeccompProfile::unknown_names`]).
+    /// System call names (`mkdir`, `socketcall`, ...); unknown ones are refused, or skipped
+    /// with [`SeccompProfile::skip_unknown_syscalls`] (see [`SeccompProfile::unknown_names`]).
     pub names: Vec<String>,
     /// What happens to a matching call.
     pub action: SeccompAction,
@@ -469,8 +469,11 @@ impl SeccompRule {
 ///   rules with the same action and different data (errno), the first in the profile wins
 ///   (libseccomp's manual gives no order for overlapping rules: this one is the kernel's);
 /// - a name no syscall table here knows (a call of another architecture, of a newer kernel
-///   than Linux 6.17, or a typo) is skipped, as runc skips names libseccomp does not know; a
-///   name is compiled for each listed ABI that has it (`socketcall` only for i386);
+///   than Linux 6.17, or a typo) is refused with [`Error::Config`], since a misspelt name in
+///   a rule that refuses would leave its call allowed; with
+///   [`skip_unknown_syscalls`](Self::skip_unknown_syscalls) it is skipped instead, as runc
+///   and crun skip names libseccomp does not know (contain-oci does so, and warns); a name is
+///   compiled for each listed ABI that has it (`socketcall` only for i386);
 /// - when the default action refuses (anything but `SCMP_ACT_ALLOW`, `SCMP_ACT_LOG` and
 ///   `SCMP_ACT_TRACE`), a call numbered above every call the profile names for its ABI fails
 ///   with `ENOSYS` instead, as runc's filters do: a call newer than the profile, for which
@@ -513,6 +516,10 @@ pub struct SeccompProfile {
     pub listener_path: Option<PathBuf>,
     /// The rules.
     pub syscalls: Vec<SeccompRule>,
+    /// Skip rule names no syscall table here knows ([`unknown_names`](Self::unknown_names))
+    /// instead of refusing the profile, as runc and crun do with names libseccomp lacks
+    /// (profiles written for newer kernels name calls older tables lack). Default `false`.
+    pub skip_unknown_syscalls: bool,
 }
 
 /// A rule as compiled: its return value, its conditions (all must hold) and its place in the
@@ -584,8 +591,9 @@ impl SeccompProfile {
     }
 
     /// The syscall names of the rules that no table here knows, each once, in the order
-    /// they first appear. [`compile`](Self::compile) skips them, as runc does (docker's
-    /// profile names calls that an older table, or another architecture, lacks); a caller
+    /// they first appear. [`compile`](Self::compile) refuses them, or skips them with
+    /// [`skip_unknown_syscalls`](Self::skip_unknown_syscalls) (as runc does: docker's profile
+    /// names calls that an older table, or another architecture, lacks); a caller that skips
     /// says so where its user will see it, as contain-oci warns.
     pub fn unknown_names(&self) -> Vec<&str> {
         let mut unknown: Vec<&str> = Vec::new();
@@ -597,6 +605,28 @@ impl SeccompProfile {
         unknown
     }
 
+    /// Refuses names no table here knows, unless they are to be skipped.
+    fn check_names(&self) -> Result<()> {
+        let unknown = self.unknown_names();
+        if self.skip_unknown_syscalls || unknown.is_empty() {
+            return Ok(());
+        }
+        Err(Error::config(
+            "seccomp profile",
+            format!(
+                "unknown system call name{} {}: not in this syscall table (x86_64, i386 and \
+                 x32 of Linux 6.17); a typo, or a call of a newer kernel (set \
+                 skip_unknown_syscalls to skip such names, as runc does)",
+                if unknown.len() == 1 { "" } else { "s" },
+                unknown
+                    .iter()
+                    .map(|n| format!("{n:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ))
+    }
+
     /// The BPF program: classic BPF over `struct seccomp_data`, at most 4096 instructions.
     /// Per listed ABI a binary search over the call numbers that have rules (a few `jeq`s per
     /// leaf), then each call's argument checks; calls of unlisted ABIs are killed.
@@ -606,8 +636,9 @@ impl SeccompProfile {
     /// - [`Error::Unsupported`] on a host other than x86_64, for `SCMP_ACT_NOTIFY`, a
     ///   `listener_path`, or [`SeccompFlag::WaitKillableRecv`];
     /// - [`Error::Config`] for an `errno_ret` with an action that returns none or above
-    ///   `0xffff`, an argument index above 5, an empty name, or a program over 4096
-    ///   instructions (`BPF_MAXINSNS`).
+    ///   `0xffff`, an argument index above 5, an empty name, a name no table here knows
+    ///   (unless [`skip_unknown_syscalls`](Self::skip_unknown_syscalls)), or a program over
+    ///   4096 instructions (`BPF_MAXINSNS`).
     pub fn compile(&self) -> Result<Vec<SockFilter>> {
         if !cfg!(target_arch = "x86_64") {
             return Err(Error::unsupported(
@@ -628,6 +659,7 @@ impl SeccompProfile {
             ));
         }
         self.kernel_flags()?;
+        self.check_names()?;
         let default = self
             .default_action
             .ret(self.default_errno_ret, "defaultAction")?;
@@ -1265,10 +1297,12 @@ mod tests {
 
     const ERRNO: u32 = libc::SECCOMP_RET_ERRNO;
 
+    /// Unknown names skipped: the tables' tests use one to see it skipped.
     fn profile(default: SeccompAction, rules: Vec<SeccompRule>) -> SeccompProfile {
         SeccompProfile {
             architectures: vec![SeccompArch::X86_64, SeccompArch::X86, SeccompArch::X32],
             syscalls: rules,
+            skip_unknown_syscalls: true,
             ..SeccompProfile::new(default)
         }
     }
@@ -1696,6 +1730,7 @@ mod tests {
                 default_errno_ret,
                 architectures,
                 syscalls,
+                skip_unknown_syscalls: true,
                 ..SeccompProfile::default()
             },
         )

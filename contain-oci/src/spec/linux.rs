@@ -263,6 +263,9 @@ pub(crate) fn seccomp(linux: &Linux) -> contain::Result<Seccomp> {
     };
     let action = |a| name_of(a).parse::<SeccompAction>();
     let mut profile = SeccompProfile::new(action(s.default_action())?);
+    // As runc and crun: a name this table lacks is skipped (and warned about), not an error;
+    // profiles written for newer kernels name calls older tables lack.
+    profile.skip_unknown_syscalls = true;
     profile.default_errno_ret = s.default_errno_ret();
     for arch in s.architectures().as_deref().unwrap_or(&[]) {
         if *arch != Arch::ScmpArchNative {
