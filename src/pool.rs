@@ -70,7 +70,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::process::{Child, Container, Output, Stdio, Target};
+use crate::process::{Child, Container, Output, SpawnFailure, Stdio, Target};
 use crate::{Error, Result, Signal};
 
 /// A bounded set of ready slots and the thread that keeps it full (see the [module](self)).
@@ -284,9 +284,9 @@ impl Pool {
     ///   [`cgroup_parent`](Container::cgroup_parent)) or an `enter` target.
     /// - Those of [`Container::spawn`] with [`Container::enter`], and, when no slot was
     ///   ready, of making one (as in [`Pool::new`]). A slot whose start failed is destroyed,
-    ///   never used again; one whose request was refused before the clone
-    ///   ([`Error::Config`]: a user its `/etc/passwd` lacks, a relative working directory)
-    ///   goes back to the ready ones, nobody having entered it.
+    ///   never used again; one whose request was refused while it was prepared (a user the
+    ///   slot's `/etc/passwd` lacks, an environment variable with a NUL byte) goes back to
+    ///   the ready ones, nobody having entered it.
     ///
     /// The slot's `/etc/passwd` and `/etc/group`, for `HOME` and the
     /// [`user`](Container::user), are those it had when it was made (read then, off the
@@ -319,7 +319,7 @@ impl Pool {
                 return Err(e);
             }
         };
-        let spawned = process.enter(target).spawn();
+        let spawned = process.enter(target).spawn_telling_refusals();
         // Only now, and only when the pool runs low, may the refill thread make the slot's
         // successor (otherwise when this request's slot is retired): making a slot copies
         // namespaces and mounts, which competes with starts for the CPU and the kernel's
@@ -339,12 +339,12 @@ impl Pool {
                     },
                 })
             }
-            // Refused before the clone: nobody entered the slot, which may serve another.
-            Err(e @ Error::Config { .. }) => {
+            // Refused by the preparation: nobody entered the slot, which may serve another.
+            Err(SpawnFailure::Refused(e)) => {
                 self.shared.put_back(slot);
                 Err(e)
             }
-            Err(e) => {
+            Err(SpawnFailure::Failed(e)) => {
                 self.shared.retire(slot);
                 Err(e)
             }
@@ -410,10 +410,11 @@ impl Shared {
     }
 
     /// Returns a slot that was taken but not entered to the front of the ready ones, unless
-    /// the pool has filled up meanwhile (then it is destroyed: the pool stays bounded).
+    /// the pool has filled up meanwhile, counting the slots being made (then it is destroyed:
+    /// the pool stays bounded).
     fn put_back(&self, slot: Slot) {
         let mut state = self.lock();
-        if state.stop || state.ready.len() >= self.size {
+        if state.stop || state.ready.len() + state.making >= self.size {
             drop(state);
             return self.retire(slot);
         }

@@ -20,6 +20,7 @@ use contain::net::Net;
 use contain::pool::{Pool, PooledChild};
 use contain::process::{Container, Stdio};
 use contain::rootfs::{Rootfs, RootfsMode};
+use contain::security::Rlimit;
 use contain::{Error, Pid};
 
 /// The tests take turns: two of them count this process's children, where the others'
@@ -548,7 +549,8 @@ fn a_request_s_user_and_home_come_from_the_slot_s_etc_files() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     assert_eq!(stdout(&out), "/given\n1000\n50\n50");
-    // A user the slot's passwd lacks is refused before a slot is taken.
+    // A user the slot's passwd lacks is refused while the request is prepared: the slot,
+    // which nobody entered, goes back to the ready ones (of 2, one taken: no refill is due).
     assert!(pool.wait_ready(LONG).unwrap());
     let before = holders();
     match pool.spawn(sh(home).user("ghost".parse().unwrap())) {
@@ -556,5 +558,29 @@ fn a_request_s_user_and_home_come_from_the_slot_s_etc_files() {
         Err(e) => panic!("not a configuration error: {e:?}"),
         Ok(_) => panic!("a user the image lacks was accepted"),
     }
+    assert_eq!(pool.ready(), 2, "the refused request's slot is not back");
     assert_eq!(holders(), before, "the refused request used up a slot");
+}
+
+#[test]
+fn a_request_refused_after_it_entered_its_slot_does_not_give_it_back() {
+    let test = "a_request_refused_after_it_entered_its_slot_does_not_give_it_back";
+    if role().is_some() || !is_root(test) {
+        return;
+    }
+    let _turn = turn();
+    let image = BusyboxRootfs::new("pool-late-refusal");
+    let pool = Pool::new(template(&image), 2).unwrap();
+    assert!(pool.wait_ready(LONG).unwrap());
+    // The kernel refuses a hard limit above fs.nr_open in the child, once it is in the
+    // slot's namespaces and cgroup: a configuration error, but after the entering.
+    let huge = 1 << 40;
+    let refused = pool.spawn(sh("echo $$").rlimit(Rlimit::new(Rlimit::RLIMIT_NOFILE, 1024, huge)));
+    assert!(refused.is_err(), "a NOFILE hard limit of 2^40 was accepted");
+    // The entered slot is destroyed, never handed out again: every request is PID 2 in a
+    // PID namespace nobody used before.
+    for _ in 0..2 {
+        assert!(pool.wait_ready(LONG).unwrap());
+        assert_eq!(run(&pool, "echo $$"), "2");
+    }
 }

@@ -72,8 +72,9 @@ const OPS: [SeccompOp; 7] = [
 fn profile(input: &mut Input, names: &[&'static str]) -> SeccompProfile {
     let mut p = SeccompProfile::new(ACTIONS[usize::from(input.u8()) % ACTIONS.len()]);
     // Unknown names (no_such_syscall below) are refused unless skipped: mostly skipped, so
-    // that the program is compiled and checked; sometimes not, for the refusal.
-    p.skip_unknown_syscalls = input.u8() % 8 != 0;
+    // that the program is compiled and checked; sometimes not, for the refusal. (This byte
+    // follows the default action's: older corpus inputs are read shifted from here on.)
+    p.skip_unknown_syscalls = input.u8() % 8 != 7;
     if input.u8() % 2 == 1 {
         p.default_errno_ret = Some(u32::from(input.u8()));
     }
@@ -120,7 +121,24 @@ fuzz_target!(|data: &[u8]| {
     let names: Vec<&'static str> = syscall_names().collect();
     let mut input = Input(data);
     let p = profile(&mut input, &names);
-    let Ok(program) = p.compile() else { return };
+    let compiled = p.compile();
+    if !p.skip_unknown_syscalls && !p.unknown_names().is_empty() {
+        // Refused, naming the first unknown name (unless another check refused it first).
+        match &compiled {
+            Err(contain::Error::Config { reason, .. })
+                if reason.contains("unknown system call") =>
+            {
+                assert!(reason.contains(p.unknown_names()[0]), "{reason}");
+            }
+            Err(contain::Error::Config { .. } | contain::Error::Unsupported { .. }) => {}
+            other => panic!(
+                "unknown names {:?} not refused: {other:?}",
+                p.unknown_names()
+            ),
+        }
+        return;
+    }
+    let Ok(program) = compiled else { return };
     assert!(
         !program.is_empty() && program.len() <= 4096,
         "{} instructions",

@@ -1038,6 +1038,17 @@ impl Container {
         prepared.spawn(self, false, None)
     }
 
+    /// [`spawn`](Self::spawn) in its two steps, for the pool: a failure of the preparation,
+    /// which reads but creates no process and writes nothing (`Err(Spawned::Refused)`), is
+    /// told apart from one of the start (`Err(Spawned::Failed)`), after which the process
+    /// entered may have been touched.
+    pub(crate) fn spawn_telling_refusals(&self) -> std::result::Result<Child, SpawnFailure> {
+        let prepared = Prepared::new(self).map_err(SpawnFailure::Refused)?;
+        prepared
+            .spawn(self, false, None)
+            .map_err(SpawnFailure::Failed)
+    }
+
     /// Runs the command to its end and collects what it wrote, as
     /// `std::process::Command::output` does: the streams left at [`Stdio::Inherit`] (the
     /// default) are stdin from `/dev/null` and stdout and stderr piped; a stream set to
@@ -1085,4 +1096,12 @@ impl Container {
     pub fn status(&self) -> Result<ExitStatus> {
         self.spawn()?.wait()
     }
+}
+
+/// How [`Container::spawn_telling_refusals`] failed.
+pub(crate) enum SpawnFailure {
+    /// The preparation refused the container: no process was made, nothing was written.
+    Refused(crate::Error),
+    /// The start failed: a process may have been made (and reaped), a target entered.
+    Failed(crate::Error),
 }

@@ -598,7 +598,11 @@ impl SeccompProfile {
     pub fn unknown_names(&self) -> Vec<&str> {
         let mut unknown: Vec<&str> = Vec::new();
         for name in self.syscalls.iter().flat_map(|r| &r.names) {
-            if syscall_numbers(name).is_none() && !unknown.contains(&name.as_str()) {
+            // An empty name is no name: `compile` refuses it as such, skipping or not.
+            if !name.is_empty()
+                && syscall_numbers(name).is_none()
+                && !unknown.contains(&name.as_str())
+            {
                 unknown.push(name);
             }
         }
