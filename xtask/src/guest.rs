@@ -64,6 +64,28 @@ mount -t cgroup2 -o "nosuid,nodev,noexec${CGROUP_OPTS:+,$CGROUP_OPTS}" cgroup2 /
 for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
     echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control || warn "cannot enable controller $c"
 done
+# A hung command is killed from outside (xtask's --timeout) with nothing said of where it
+# hung: before that, list every user thread's state, wait channel and kernel stack. Started
+# here, so that it stays in the root cgroup, away from the command's.
+dump() {
+    warn "the command still runs after $WATCHDOG s; its threads (pid/tid state wchan comm, cmdline, kernel stack):"
+    for p in /proc/[0-9]*; do
+        cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")
+        [ -n "$cmd" ] || continue # kernel threads have no command line
+        echo "== ${p#/proc/}: $cmd"
+        for t in "$p"/task/*; do
+            state=$(sed -n 's/^State:[[:space:]]*//p' "$t/status" 2>/dev/null)
+            echo "  ${p#/proc/}/${t##*/} $state $(cat "$t/wchan" 2>/dev/null) $(cat "$t/comm" 2>/dev/null)"
+            sed 's/^/      /' "$t/stack" 2>/dev/null
+        done
+    done
+    warn "end of the list"
+}
+dog=
+if [ "${WATCHDOG:-0}" -gt 0 ]; then
+    (sleep "$WATCHDOG" && dump) &
+    dog=$!
+fi
 # The command runs where it does on a real host (a systemd service, a CI job, a container): in
 # a non-root cgroup that holds processes (this shell, pid 1, and the command), not at the root.
 # `--env CONTAIN_VM_CGROUP=` (empty) keeps it at the root; another value names the group.
@@ -78,6 +100,7 @@ mkdir -p "$GUEST_CWD" && cd "$GUEST_CWD" || warn "cannot enter $GUEST_CWD"
 echo "@@XTASK_START_${NONCE}@@"
 (. /xtask/env; exec /xtask/cmd </dev/null)
 rc=$?
+[ -z "$dog" ] || kill "$dog" 2>/dev/null
 echo "@@XTASK_EXIT_${NONCE}=${rc}@@"
 poweroff -f
 "#;
@@ -226,6 +249,9 @@ pub struct Payload<'a> {
     pub cgroup_opts: &'a str,
     /// Without the host's tools ([`HOST_TOOLS`], [`HOST_CONFIG`]) and busybox's `ip` applet.
     pub bare: bool,
+    /// After this long, if the command still runs, the guest prints every user process's
+    /// threads with their state, wait channel and kernel stack: what a hung test waits on.
+    pub watchdog: Option<std::time::Duration>,
 }
 
 /// Write the per-run archive (config, command, executables with libraries, host tools) to
@@ -239,7 +265,8 @@ pub fn write_payload<W: Write>(out: W, base: &Base, payload: &Payload, nonce: &s
     config.extend_from_slice(&sh_quote(payload.cwd.as_os_str().as_bytes()));
     config.extend_from_slice(b"\nCGROUP_OPTS=");
     config.extend_from_slice(&sh_quote(payload.cgroup_opts.as_bytes()));
-    config.push(b'\n');
+    let watchdog = payload.watchdog.map_or(0, |d| d.as_secs());
+    config.extend_from_slice(format!("\nWATCHDOG={watchdog}\n").as_bytes());
     w.file(Path::new("/xtask/config"), 0o644, &config)?;
 
     let mut env = Vec::new();

@@ -160,7 +160,10 @@ usage:
 VM options:
   --mem MIB            guest memory (default 1024, more for large payloads)
   --smp N              guest vCPUs (default 2)
-  --timeout SECS       kill the VM after SECS seconds (default 600)
+  --timeout SECS       kill the VM after SECS seconds (default 600); from a minute up, the
+                       guest first lists every user thread (state, wait channel, kernel
+                       stack) if the command still runs, and `test` names the tests that
+                       never finished
   --files PATH...      host files or directories to copy into the guest at the same path
                        (ELF files with their libraries); repeatable
   --env NAME=VALUE     set a variable in the guest; repeatable. Always set: CONTAIN_IN_VM=1,

@@ -145,7 +145,11 @@ fn vm_runs(
             Ok(o) => match o.status {
                 Status::Exited(0) => (true, String::new()),
                 Status::Exited(code) => (false, format!("exit code {code}")),
-                Status::TimedOut => (false, "timed out".to_string()),
+                Status::TimedOut if o.slow_tests.is_empty() => (false, "timed out".to_string()),
+                Status::TimedOut => (
+                    false,
+                    format!("timed out; still running: {}", o.slow_tests.join(", ")),
+                ),
                 Status::Unreported => (false, "the guest reported no exit status".to_string()),
             },
             Err(e) => (false, e.to_string()),

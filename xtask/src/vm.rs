@@ -122,6 +122,9 @@ pub struct Outcome {
     /// The lines the command printed between [`QUIET_BEGIN`] and [`QUIET_END`] (not shown),
     /// each with its newline: how a guest hands files back (e.g. a base64 archive).
     pub captured: Vec<u8>,
+    /// Tests the harness reported as running for over 60 s and never reported done: for a run
+    /// that timed out, the ones that hung.
+    pub slow_tests: Vec<String>,
 }
 
 /// A line the guest command prints alone to start a region of its output that is captured
@@ -205,6 +208,7 @@ impl Vm {
             cwd: cwd.to_path_buf(),
             cgroup_opts: &self.options.cgroup_opts,
             bare: self.options.bare,
+            watchdog: watchdog(self.options.timeout),
         };
         let outcome = self.boot(
             self.accel,
@@ -321,6 +325,7 @@ impl Vm {
             cwd: PathBuf::from("/"),
             cgroup_opts: "",
             bare: false,
+            watchdog: None,
         };
         let probe = self.boot(Accel::Kvm, &payload, Duration::from_secs(10), false);
         sys::check_interrupted()?;
@@ -335,6 +340,14 @@ impl Vm {
         fs::write(&record, accel.name()).with_context(|| format!("write {}", record.display()))?;
         Ok(accel)
     }
+}
+
+/// When the guest lists its processes for a command that is still running
+/// ([`Payload::watchdog`]): early enough that the list reaches the console before `timeout`
+/// kills the VM (a quarter of it, at most 45 s, before); none for runs under a minute.
+fn watchdog(timeout: Duration) -> Option<Duration> {
+    (timeout >= Duration::from_secs(60))
+        .then(|| timeout - (timeout / 4).min(Duration::from_secs(45)))
 }
 
 /// Stream qemu's console until it exits, the deadline passes or we are interrupted; qemu is
@@ -437,6 +450,7 @@ fn watch(
         total,
         diagnostics,
         captured: console.captured,
+        slow_tests: console.slow_tests,
     })
 }
 
@@ -458,6 +472,8 @@ struct Console {
     /// Inside a [`QUIET_BEGIN`] .. [`QUIET_END`] region.
     quiet: bool,
     captured: Vec<u8>,
+    /// See [`Outcome::slow_tests`].
+    slow_tests: Vec<String>,
 }
 
 const LOG_KEEP: usize = 16 * 1024;
@@ -475,6 +491,23 @@ impl Console {
             log: Vec::new(),
             quiet: false,
             captured: Vec::new(),
+            slow_tests: Vec::new(),
+        }
+    }
+
+    /// Follows libtest's `test NAME has been running for over 60 seconds` and its later
+    /// `test NAME ... ok` (or FAILED, ignored) for [`Outcome::slow_tests`].
+    fn note_test_progress(&mut self, line: &[u8]) {
+        let text = String::from_utf8_lossy(line);
+        let Some(rest) = text.strip_prefix("test ") else {
+            return;
+        };
+        if let Some(name) = rest.strip_suffix(" has been running for over 60 seconds") {
+            if !self.slow_tests.iter().any(|t| t == name) {
+                self.slow_tests.push(name.to_string());
+            }
+        } else if let Some((name, _)) = rest.split_once(" ... ") {
+            self.slow_tests.retain(|t| t != name);
         }
     }
 
@@ -549,6 +582,7 @@ impl Console {
             // An exit marker ends the region too (the command died inside it).
             self.quiet = false;
         }
+        self.note_test_progress(line);
         let printed = self.printed.min(line.len());
         if let Some(at) = find(line, &self.exit_marker) {
             let rest = &line[at + self.exit_marker.len()..];
@@ -656,5 +690,18 @@ mod tests {
         let (out, status) = run(&[b"@@XTASK_START_42@@\n@@XTASK_EXIT_41=0@@\nx@y\n"]);
         assert_eq!(out, "@@XTASK_EXIT_41=0@@\nx@y\n");
         assert_eq!(status, None);
+    }
+
+    #[test]
+    fn names_the_slow_tests_that_never_finished() {
+        let mut console = Console::new("42", false);
+        let mut out = Vec::new();
+        console.feed(
+            b"@@XTASK_START_42@@\r\ntest a has been running for over 60 seconds\r\n\
+              test b has been running for over 60 seconds\r\ntest a ... ok\r\n\
+              test c ... ok\r\n",
+            &mut out,
+        );
+        assert_eq!(console.slow_tests, ["b"]);
     }
 }
