@@ -657,7 +657,7 @@ fn run_with_host_resolver(
             ))
         });
     }
-    cmd.output().unwrap()
+    common::run::output_of(&mut cmd)
 }
 
 #[test]

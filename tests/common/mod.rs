@@ -33,11 +33,26 @@ pub fn in_path(program: &str) -> Option<PathBuf> {
         })
 }
 
-/// Runs a container with piped stdout/stderr and returns what it wrote.
+/// How long a test waits for a container or a program it runs to the end: far above what any
+/// test needs, even under TCG, and well below the guest's 600 s, so that a hang fails the test
+/// that hung (by name, with what it waited on) instead of the whole binary.
+pub const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Runs a container with piped stdout/stderr and returns what it wrote; one still running
+/// after [`RUN_LIMIT`] is killed and fails the test.
 pub fn output(c: Container) -> Output {
     let c = c.stdout(Stdio::Piped).stderr(Stdio::Piped);
     let child = c.spawn().unwrap_or_else(|e| panic!("spawn failed: {e}"));
-    child.wait_with_output().expect("wait_with_output")
+    let out = child
+        .wait_with_output_timeout(RUN_LIMIT)
+        .expect("wait_with_output_timeout");
+    assert!(
+        !out.timed_out,
+        "the container still ran after {RUN_LIMIT:?} and was killed\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// stdout as a trimmed String.
@@ -148,7 +163,7 @@ pub fn rerun_as_nobody_in(
             Ok(())
         });
     }
-    let out = cmd.output().expect("run the test binary as nobody");
+    let out = run::output_of(&mut cmd);
     eprintln!(
         "--- {name} as nobody ({}):\n{}{}",
         out.status,

@@ -16,9 +16,124 @@ pub fn run_example() -> Command {
     Command::new(path)
 }
 
-/// Runs the example with `args` and collects its output.
+/// Runs the example with `args` and collects its output (see [`output_of`]).
 pub fn run(args: &[&str]) -> Output {
-    run_example().args(args).output().unwrap()
+    output_of(run_example().args(args))
+}
+
+/// `cmd.output()` (stdin from /dev/null, stdout and stderr collected) within
+/// [`RUN_LIMIT`](super::RUN_LIMIT): a program still running then, or whose output something
+/// still holds open, fails the test with where its threads wait (state, wait channel,
+/// kernel stack), and the program is killed.
+pub fn output_of(cmd: &mut Command) -> Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    let deadline = Instant::now() + super::RUN_LIMIT;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    for (i, mut pipe) in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            let _ = tx.send((i, bytes));
+        });
+    }
+    let pidfd = super::pidfd_open(child.id() as i32);
+    let left = deadline.saturating_duration_since(Instant::now());
+    let mut pfd = [nix::poll::PollFd::new(
+        pidfd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+    let ended = loop {
+        match nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(ms)) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => break r.expect("poll(pidfd)") > 0,
+        }
+    };
+    if !ended {
+        let (waits, pids) = waits_of(child.id());
+        // The program and what it started (it may not pass SIGKILL on).
+        for pid in pids {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = child.wait();
+        panic!(
+            "{cmd:?} still ran after {:?}; killed with its descendants. Where they waited:\n{waits}",
+            super::RUN_LIMIT
+        );
+    }
+    let status = child.wait().expect("wait");
+    let mut streams = [Vec::new(), Vec::new()];
+    for _ in 0..2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((i, bytes)) => streams[i] = bytes,
+            Err(_) => panic!(
+                "{cmd:?} exited ({status}), but something still held its stdout or stderr \
+                 open after {:?}",
+                super::RUN_LIMIT
+            ),
+        }
+    }
+    let [stdout, stderr] = streams;
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// Every thread of `pid` and of its descendants: `pid/tid state wchan comm`, then its kernel
+/// stack (for a test that failed on a hang); and the pids seen.
+fn waits_of(pid: u32) -> (String, Vec<u32>) {
+    let mut text = String::new();
+    let mut seen = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(pid) = todo.pop() {
+        seen.push(pid);
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.filter_map(|t| t.ok()) {
+            let dir = task.path();
+            let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+            let state = read("status")
+                .lines()
+                .find_map(|l| l.strip_prefix("State:").map(|s| s.trim().to_string()))
+                .unwrap_or_default();
+            text.push_str(&format!(
+                "  {pid}/{} {state} {} {}\n",
+                task.file_name().to_string_lossy(),
+                read("wchan"),
+                read("comm").trim()
+            ));
+            for frame in read("stack").lines() {
+                text.push_str(&format!("      {frame}\n"));
+            }
+            todo.extend(
+                read("children")
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+        }
+    }
+    (text, seen)
 }
 
 /// The exit code (-1 when a signal ended it).
@@ -37,7 +152,7 @@ pub fn run_in_own_netns(args: &[&str]) -> Output {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
         });
     }
-    cmd.output().unwrap()
+    output_of(&mut cmd)
 }
 
 /// Reads from `fd` until `want` shows up (or 10 s pass); returns everything read.

@@ -65,7 +65,8 @@ for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
     echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control || warn "cannot enable controller $c"
 done
 # A hung command is killed from outside (xtask's --timeout) with nothing said of where it
-# hung: before that, list every user thread's state, wait channel and kernel stack. Started
+# hung: before that, list every user thread's state, wait channel and kernel stack, and the
+# kernel's last messages (a stuck netdev or an RCU stall says so there). Started
 # here, so that it stays in the root cgroup, away from the command's.
 dump() {
     warn "the command still runs after $WATCHDOG s; its threads (pid/tid state wchan comm, cmdline, kernel stack):"
@@ -79,6 +80,8 @@ dump() {
             sed 's/^/      /' "$t/stack" 2>/dev/null
         done
     done
+    warn "the kernel's last messages:"
+    dmesg | tail -n 40
     warn "end of the list"
 }
 dog=
