@@ -51,15 +51,19 @@ pub fn output_of(cmd: &mut Command) -> Output {
         });
     }
     let pidfd = super::pidfd_open(child.id() as i32);
-    let left = deadline.saturating_duration_since(Instant::now());
     let mut pfd = [nix::poll::PollFd::new(
         pidfd.as_fd(),
         nix::poll::PollFlags::POLLIN,
     )];
-    let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+    // poll takes at most u16::MAX ms here (65 s): wait in turns up to the deadline.
     let ended = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break false;
+        }
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
         match nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(ms)) {
-            Err(nix::errno::Errno::EINTR) => continue,
+            Err(nix::errno::Errno::EINTR) | Ok(0) => continue,
             r => break r.expect("poll(pidfd)") > 0,
         }
     };
