@@ -39,16 +39,32 @@ pub fn in_path(program: &str) -> Option<PathBuf> {
 pub const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Runs a container with piped stdout/stderr and returns what it wrote; one still running
-/// after [`RUN_LIMIT`] is killed and fails the test.
+/// after [`RUN_LIMIT`] (or whose output something it started still holds open) is killed and
+/// fails the test, with where its threads waited shortly before.
 pub fn output(c: Container) -> Output {
     let c = c.stdout(Stdio::Piped).stderr(Stdio::Piped);
     let child = c.spawn().unwrap_or_else(|e| panic!("spawn failed: {e}"));
+    let pid = child.pid().as_u32();
+    // Where it waits, looked at just before the deadline (the kill would end the threads).
+    let (done, watched) = std::sync::mpsc::channel::<()>();
+    let watcher = std::thread::spawn(move || {
+        let look = RUN_LIMIT - std::time::Duration::from_secs(2);
+        match watched.recv_timeout(look) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => run::waits_of(pid).0,
+            _ => String::new(),
+        }
+    });
     let out = child
         .wait_with_output_timeout(RUN_LIMIT)
         .expect("wait_with_output_timeout");
+    drop(done);
+    let waits = watcher.join().unwrap();
     assert!(
         !out.timed_out,
-        "the container still ran after {RUN_LIMIT:?} and was killed\nstdout: {}\nstderr: {}",
+        "the container (pid {pid}) did not end, or something it started still held its \
+         output, {RUN_LIMIT:?} after it started; killed ({}). Where its threads waited:\n\
+         {waits}stdout: {}\nstderr: {}",
+        out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
@@ -163,7 +179,9 @@ pub fn rerun_as_nobody_in(
             Ok(())
         });
     }
-    let out = run::output_of(&mut cmd);
+    // Longer than the limit of each container or program the test runs, whose own report
+    // says more.
+    let out = run::output_within(&mut cmd, RUN_LIMIT + std::time::Duration::from_secs(30));
     eprintln!(
         "--- {name} as nobody ({}):\n{}{}",
         out.status,

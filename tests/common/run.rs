@@ -1,6 +1,6 @@
 //! Driving the `run` example from outside, as a user runs it.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -22,13 +22,19 @@ pub fn run(args: &[&str]) -> Output {
 }
 
 /// `cmd.output()` (stdin from /dev/null, stdout and stderr collected) within
-/// [`RUN_LIMIT`](super::RUN_LIMIT): a program still running then, or whose output something
-/// still holds open, fails the test with where its threads wait (state, wait channel,
-/// kernel stack), and the program is killed.
+/// [`RUN_LIMIT`](super::RUN_LIMIT) (see [`output_within`]).
 pub fn output_of(cmd: &mut Command) -> Output {
+    output_within(cmd, super::RUN_LIMIT)
+}
+
+/// `cmd.output()` within `limit`: a program still running then fails the test with where
+/// its threads and its descendants' wait (state, wait channel, kernel stack) and what it
+/// wrote so far, and is killed with its descendants; one that exited while something still
+/// holds its output open fails it too.
+pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
     use std::io::Read;
     use std::process::Stdio;
-    let deadline = Instant::now() + super::RUN_LIMIT;
+    let deadline = Instant::now() + limit;
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -50,6 +56,18 @@ pub fn output_of(cmd: &mut Command) -> Output {
             let _ = tx.send((i, bytes));
         });
     }
+    // What both readers return (each once), waiting at most `grace` past the deadline.
+    let collect = |grace: Duration| {
+        let mut streams = [None, None];
+        let until = deadline.max(Instant::now()) + grace;
+        for _ in 0..2 {
+            match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok((i, bytes)) => streams[i] = Some(bytes),
+                Err(_) => break,
+            }
+        }
+        streams
+    };
     let pidfd = super::pidfd_open(child.id() as i32);
     let mut pfd = [nix::poll::PollFd::new(
         pidfd.as_fd(),
@@ -68,49 +86,56 @@ pub fn output_of(cmd: &mut Command) -> Output {
         }
     };
     if !ended {
-        let (waits, pids) = waits_of(child.id());
-        // The program and what it started (it may not pass SIGKILL on).
-        for pid in pids {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+        let (waits, pidfds) = waits_of(child.id());
+        // The program and what it started (it may not pass SIGKILL on), through pidfds
+        // opened while they were listed.
+        for fd in &pidfds {
+            // SAFETY: pidfd_send_signal with a pidfd we own and no siginfo.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    libc::SIGKILL,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
         }
         let _ = child.wait();
+        let [stdout, stderr] = collect(Duration::from_secs(2)).map(Option::unwrap_or_default);
         panic!(
-            "{cmd:?} still ran after {:?}; killed with its descendants. Where they waited:\n{waits}",
-            super::RUN_LIMIT
+            "{cmd:?} still ran after {limit:?}; killed with its descendants. Where they \
+             waited:\n{waits}stdout so far: {}\nstderr so far: {}",
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
         );
     }
     let status = child.wait().expect("wait");
-    let mut streams = [Vec::new(), Vec::new()];
-    for _ in 0..2 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok((i, bytes)) => streams[i] = bytes,
-            Err(_) => panic!(
-                "{cmd:?} exited ({status}), but something still held its stdout or stderr \
-                 open after {:?}",
-                super::RUN_LIMIT
-            ),
-        }
-    }
-    let [stdout, stderr] = streams;
-    Output {
-        status,
-        stdout,
-        stderr,
+    match collect(Duration::from_secs(2)) {
+        [Some(stdout), Some(stderr)] => Output {
+            status,
+            stdout,
+            stderr,
+        },
+        _ => panic!(
+            "{cmd:?} exited ({status}), but something it started still held its stdout or \
+             stderr open {limit:?} after it started"
+        ),
     }
 }
 
 /// Every thread of `pid` and of its descendants: `pid/tid state wchan comm`, then its kernel
-/// stack (for a test that failed on a hang); and the pids seen.
-fn waits_of(pid: u32) -> (String, Vec<u32>) {
+/// stack (for a test that failed on a hang); and a pidfd for each process listed.
+pub fn waits_of(pid: u32) -> (String, Vec<std::os::fd::OwnedFd>) {
     let mut text = String::new();
-    let mut seen = Vec::new();
+    let mut pidfds = Vec::new();
     let mut todo = vec![pid];
     while let Some(pid) = todo.pop() {
-        seen.push(pid);
+        // Pinned first: what is listed below is this process, not a later one with its pid.
+        let Ok(pidfd) = super::pidfd_open_live(pid as i32) else {
+            continue;
+        };
+        pidfds.push(pidfd);
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
             continue;
         };
@@ -137,7 +162,7 @@ fn waits_of(pid: u32) -> (String, Vec<u32>) {
             );
         }
     }
-    (text, seen)
+    (text, pidfds)
 }
 
 /// The exit code (-1 when a signal ended it).

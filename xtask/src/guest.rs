@@ -67,15 +67,17 @@ done
 # A hung command is killed from outside (xtask's --timeout) with nothing said of where it
 # hung: before that, list every user thread's state, wait channel and kernel stack, and the
 # kernel's last messages (a stuck netdev or an RCU stall says so there). Started
-# here, so that it stays in the root cgroup, away from the command's.
+# here, so that it stays in the root cgroup, away from the command's. WATCHDOG counts from
+# qemu's start, as xtask's timeout does: the boot so far is taken off. Reading a command
+# line locks the process's memory map, which a hung process may hold: bounded by timeout.
 dump() {
     warn "the command still runs after $WATCHDOG s; its threads (pid/tid state wchan comm, cmdline, kernel stack):"
     for p in /proc/[0-9]*; do
-        cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")
+        cmd=$({ timeout 2 tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null)
         [ -n "$cmd" ] || continue # kernel threads have no command line
         echo "== ${p#/proc/}: $cmd"
         for t in "$p"/task/*; do
-            state=$(sed -n 's/^State:[[:space:]]*//p' "$t/status" 2>/dev/null)
+            state=$({ timeout 2 sed -n 's/^State:[[:space:]]*//p' "$t/status"; } 2>/dev/null)
             echo "  ${p#/proc/}/${t##*/} $state $(cat "$t/wchan" 2>/dev/null) $(cat "$t/comm" 2>/dev/null)"
             sed 's/^/      /' "$t/stack" 2>/dev/null
         done
@@ -86,7 +88,8 @@ dump() {
 }
 dog=
 if [ "${WATCHDOG:-0}" -gt 0 ]; then
-    (sleep "$WATCHDOG" && dump) &
+    up=$(cut -d. -f1 /proc/uptime)
+    (sleep "$((WATCHDOG > up ? WATCHDOG - up : 1))" && dump) &
     dog=$!
 fi
 # The command runs where it does on a real host (a systemd service, a CI job, a container): in

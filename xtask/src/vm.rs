@@ -496,17 +496,20 @@ impl Console {
     }
 
     /// Follows libtest's `test NAME has been running for over 60 seconds` and its later
-    /// `test NAME ... ok` (or FAILED, ignored) for [`Outcome::slow_tests`].
+    /// `test NAME ... ok` (or `test NAME - should panic ... ok`, FAILED, ignored) for
+    /// [`Outcome::slow_tests`]. A test's name has no spaces (a Rust path). Not for `-q`,
+    /// whose results are dots.
     fn note_test_progress(&mut self, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
-        let Some(rest) = text.strip_prefix("test ") else {
+        let Some(rest) = text.trim_end().strip_prefix("test ") else {
             return;
         };
-        if let Some(name) = rest.strip_suffix(" has been running for over 60 seconds") {
+        let name = rest.split(' ').next().unwrap_or_default();
+        if rest.ends_with(" has been running for over 60 seconds") {
             if !self.slow_tests.iter().any(|t| t == name) {
                 self.slow_tests.push(name.to_string());
             }
-        } else if let Some((name, _)) = rest.split_once(" ... ") {
+        } else if rest.contains(" ... ") {
             self.slow_tests.retain(|t| t != name);
         }
     }
@@ -699,7 +702,8 @@ mod tests {
         console.feed(
             b"@@XTASK_START_42@@\r\ntest a has been running for over 60 seconds\r\n\
               test b has been running for over 60 seconds\r\ntest a ... ok\r\n\
-              test c ... ok\r\n",
+              test c ... ok\r\ntest d::e has been running for over 60 seconds\r\n\
+              test d::e - should panic ... ok\r\n",
             &mut out,
         );
         assert_eq!(console.slow_tests, ["b"]);
