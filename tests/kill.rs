@@ -17,7 +17,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::ChildStdout;
 use std::time::{Duration, Instant};
@@ -61,21 +61,14 @@ fn sleeps(n: usize) -> String {
 /// Whether the process behind `pidfd` still exists (running or a zombie): signal 0 reaches
 /// it. `ESRCH`: it has been reaped.
 fn exists(pidfd: BorrowedFd<'_>) -> bool {
-    // SAFETY: pidfd_send_signal with a null siginfo reads no memory of ours.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            0,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    match r {
-        0 => true,
-        _ => {
-            let e = Errno::last();
-            assert_eq!(e, Errno::ESRCH, "pidfd_send_signal(pidfd, 0)");
+    match common::pidfd_send_signal(pidfd, 0) {
+        Ok(()) => true,
+        Err(e) => {
+            assert_eq!(
+                e.raw_os_error(),
+                Some(libc::ESRCH),
+                "pidfd_send_signal(pidfd, 0)"
+            );
             false
         }
     }
@@ -100,16 +93,8 @@ impl Pinned {
 impl Drop for Pinned {
     fn drop(&mut self) {
         for (_, fd) in &self.0 {
-            // SAFETY: as in `exists`; SIGKILL to a process we pinned, never a reused pid.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    fd.as_raw_fd(),
-                    libc::SIGKILL,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0,
-                );
-            }
+            // SIGKILL to a process we pinned, never a reused pid.
+            let _ = common::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Driving the `run` example from outside, as a user runs it.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -90,16 +90,7 @@ pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
         // The program and what it started (it may not pass SIGKILL on), through pidfds
         // opened while they were listed.
         for fd in &pidfds {
-            // SAFETY: pidfd_send_signal with a pidfd we own and no siginfo.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    fd.as_raw_fd(),
-                    libc::SIGKILL,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0,
-                )
-            };
+            let _ = super::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
         }
         let _ = child.wait();
         let [stdout, stderr] = collect(Duration::from_secs(2)).map(Option::unwrap_or_default);
