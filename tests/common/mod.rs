@@ -226,7 +226,6 @@ pub fn pidfd_open_live(pid: i32) -> std::io::Result<std::os::fd::OwnedFd> {
 
 /// pidfd_send_signal(2) (Linux 5.1) of `signal` (0: only whether it exists) to the process
 /// behind `pidfd`: never a later process that reused its pid.
-#[allow(dead_code)]
 pub fn pidfd_send_signal(pidfd: std::os::fd::BorrowedFd<'_>, signal: i32) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: pidfd_send_signal with a null siginfo reads no memory of ours.
