@@ -317,3 +317,39 @@ fn init_passes_the_status_on_and_is_pid_1() {
     let e = Container::new("true").init(true).spawn().unwrap_err();
     assert!(matches!(e, Error::Config { what: "init", .. }), "{e}");
 }
+
+#[test]
+fn a_passed_descriptor_may_take_the_init_program_s_number() {
+    if !is_root("a_passed_descriptor_may_take_the_init_program_s_number") {
+        return;
+    }
+    // The program's memfd is made at the first spawn with an init and stays open.
+    let o = output(
+        Container::new("true")
+            .namespaces(Namespaces::PID)
+            .init(true),
+    );
+    assert!(o.status.success(), "{o:?}");
+    let memfd = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            std::fs::read_link(e.path())
+                .is_ok_and(|l| l.to_string_lossy().starts_with("/memfd:contain-init"))
+        })
+        .and_then(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .expect("the init's memfd is open");
+    // A descriptor passed at that number lands there, and the init still starts.
+    let (read, write) = nix::unistd::pipe().unwrap();
+    nix::unistd::write(&write, b"through the pipe\n").unwrap();
+    drop(write);
+    let o = output(
+        Container::new("sh")
+            .args(["-c", &format!("echo $$; cat /proc/self/fd/{memfd}")])
+            .namespaces(Namespaces::PID)
+            .init(true)
+            .pass_fd(read, memfd),
+    );
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(stdout(&o), "2\nthrough the pipe");
+}

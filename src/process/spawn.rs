@@ -350,9 +350,20 @@ impl Prepared {
             .iter()
             .map(|(fd, t)| (fd.as_raw_fd(), *t))
             .collect();
-        let init_memfd = match c.init {
-            true => Some(super::init::memfd()?),
-            false => None,
+        // The program's memfd, numbered where no descriptor the child moves into place can
+        // land on it: a copy above them when its own number may be one of their targets.
+        let (init_memfd, _init_memfd_copy) = match c.init {
+            true => {
+                let memfd = super::init::memfd()?;
+                if memfd < self.min_fd {
+                    // SAFETY: the memfd stays open in the caller for good (see `init::memfd`).
+                    let copy = dup_high(unsafe { BorrowedFd::borrow_raw(memfd) }, self.min_fd)?;
+                    (Some(copy.as_raw_fd()), Some(copy))
+                } else {
+                    (Some(memfd), None)
+                }
+            }
+            false => (None, None),
         };
         let mut keep_fds: Vec<RawFd> = c.fds.iter().map(|(_, t)| *t).collect();
         keep_fds.push(err_write);
@@ -377,6 +388,7 @@ impl Prepared {
             fd_moves,
             keep_fds,
             init_memfd,
+            _init_memfd_copy,
             exec_ptrs,
             argv_ptrs,
             envp_ptrs,
@@ -1565,6 +1577,8 @@ struct PlanBuffers {
     fd_moves: Vec<(RawFd, RawFd)>,
     keep_fds: Vec<RawFd>,
     init_memfd: Option<RawFd>,
+    /// The copy `init_memfd` names, when the memfd's own number was too low.
+    _init_memfd_copy: Option<OwnedFd>,
     exec_ptrs: Vec<*const c_char>,
     argv_ptrs: Vec<*const c_char>,
     envp_ptrs: Vec<*const c_char>,
