@@ -12,6 +12,7 @@ fn main() {
     let source = "src/process/init/program.rs";
     println!("cargo:rerun-if-changed={source}");
     println!("cargo:rerun-if-changed=src/process/init/probe.rs");
+    println!("cargo:rerun-if-changed=src/process/init/standby.rs");
     println!("cargo:rerun-if-changed=build.rs");
     let out =
         PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("contain-init");

@@ -850,8 +850,9 @@ fn entering_a_running_container_allocates_nothing_in_the_child() {
     target.wait().unwrap();
 }
 
-/// A warm pool: its slots (PID 1 `contain-init pause`, made by the pool's thread and by
-/// `spawn` itself when none is ready) and requests entered into them, the failed one too.
+/// A warm pool: its slots (PID 1 `contain-init pause` and the standby, made by the pool's
+/// thread, and a slot `spawn` makes itself when none is ready) and requests run by the
+/// standby or entered into them, the failed one too.
 #[test]
 fn pool_slots_and_requests_allocate_nothing_in_the_child() {
     use contain::pool::Pool;
@@ -871,18 +872,20 @@ fn pool_slots_and_requests_allocate_nothing_in_the_child() {
     // Size 0: every request makes its slot in this thread; size 2: the pool's thread does.
     for size in [0, 2] {
         let pool = Pool::new(template(), size).unwrap();
-        for _ in 0..3 {
-            let o = pool
-                .spawn(
-                    Container::new("sh")
-                        .args(["-c", "echo $$ $(hostname); exit 3"])
-                        .stdout(Stdio::Piped),
-                )
-                .unwrap()
-                .wait_with_output()
-                .unwrap();
+        // Run by the standby (PID 2), then entered beside it (PID 3: other settings); in the
+        // slots made by `spawn` (size 0), entered as PID 2.
+        for (uid, pid) in [(None, 2), (None, 2), (Some(65534), 3)] {
+            let _ = pool.wait_ready(std::time::Duration::from_secs(60)).unwrap();
+            let mut c = Container::new("sh")
+                .args(["-c", "echo $$ $(hostname); exit 3"])
+                .stdout(Stdio::Piped);
+            if let Some(uid) = uid {
+                c = c.uid(uid).gid(uid);
+            }
+            let o = pool.spawn(c).unwrap().wait_with_output().unwrap();
             assert_eq!(o.status.code(), Some(3), "{o:?}");
-            assert_eq!(stdout(&o), "2 pooled");
+            let pid = if size == 0 { 2 } else { pid };
+            assert_eq!(stdout(&o), format!("{pid} pooled"));
         }
         let e = pool.spawn(Container::new("/no/such/program")).unwrap_err();
         assert_exec_failed(&e);

@@ -8,7 +8,7 @@
 mod common;
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use contain::pool::{Pool, PooledChild};
 use contain::process::{Container, Stdio};
 use contain::rootfs::{Rootfs, RootfsMode};
 use contain::security::Rlimit;
-use contain::{Error, Pid};
+use contain::{Errno, Error, Pid, SetupStage};
 
 /// The tests take turns: two of them count this process's children, where the others'
 /// pools would show.
@@ -72,8 +72,19 @@ fn ended(pidfd: &OwnedFd) -> bool {
     nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).unwrap() == 1
 }
 
-/// This process's children whose command line starts with `contain-init`.
+/// This process's children that are slots' holders (`contain-init ERRFD pause`).
 fn holders() -> Vec<i32> {
+    children_running(b"pause")
+}
+
+/// This process's children that are slots' standby processes (`contain-init ERRFD standby
+/// 3`), waiting for a request.
+fn standbys() -> Vec<i32> {
+    children_running(b"standby\x003")
+}
+
+/// This process's children whose command line is `contain-init ERRFD MODE`.
+fn children_running(mode: &[u8]) -> Vec<i32> {
     let me = std::process::id().to_string();
     let mut found = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
@@ -86,7 +97,8 @@ fn holders() -> Vec<i32> {
             let parent_is_me = status
                 .lines()
                 .any(|l| l.strip_prefix("PPid:").map(str::trim) == Some(me.as_str()));
-            if cmdline.starts_with(b"contain-init\0") && parent_is_me {
+            let tail = [mode, b"\0"].concat();
+            if cmdline.starts_with(b"contain-init\0") && cmdline.ends_with(&tail) && parent_is_me {
                 found.push(pid.parse().unwrap());
             }
         }
@@ -422,14 +434,22 @@ fn a_request_outlives_its_pool_and_a_dead_slot_is_passed_over() {
         .filter(|p| !before.contains(p))
         .collect();
     assert_eq!(ready.len(), 2, "{ready:?}");
-    let victim = pidfd_open(ready[0]);
+    // The kill ends the slot's standby (its PID 2) at once, and the holder once the pool
+    // has reaped the standby: the standby's end is the one to wait for.
+    let victim_ns = id_of_pid(Pid::from_raw(ready[0]).unwrap(), Namespaces::PID).unwrap();
+    let victim: Vec<OwnedFd> = standbys()
+        .into_iter()
+        .filter(|&p| id_of_pid(Pid::from_raw(p).unwrap(), Namespaces::PID).unwrap() == victim_ns)
+        .map(pidfd_open)
+        .collect();
+    assert_eq!(victim.len(), 1, "the slot has one standby");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(ready[0]),
         nix::sys::signal::SIGKILL,
     )
     .unwrap();
     let mut fds = [nix::poll::PollFd::new(
-        victim.as_fd(),
+        victim[0].as_fd(),
         nix::poll::PollFlags::POLLIN,
     )];
     nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE).unwrap();
@@ -583,4 +603,154 @@ fn a_request_refused_after_it_entered_its_slot_does_not_give_it_back() {
         assert!(pool.wait_ready(LONG).unwrap());
         assert_eq!(run(&pool, "echo $$"), "2");
     }
+}
+
+/// The security a process runs under, as `/proc/self/status` shows it.
+const SECURITY_LINES: &str =
+    "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' /proc/self/status";
+
+#[test]
+fn a_request_with_the_template_s_settings_is_run_by_the_slot_s_standby() {
+    let test = "a_request_with_the_template_s_settings_is_run_by_the_slot_s_standby";
+    if role().is_some() || !is_root(test) {
+        return;
+    }
+    let _turn = turn();
+    let (holders_before, standbys_before) = (holders(), standbys());
+    let image = BusyboxRootfs::new("pool-standby");
+    let script = image.root().join("bin/orphaned-script");
+    std::fs::write(&script, "#!/no/such/interpreter\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let pool = Pool::new(template(&image), 2).unwrap();
+    assert!(pool.wait_ready(LONG).unwrap());
+    assert_eq!(
+        standbys().len() - standbys_before.len(),
+        2,
+        "each ready slot has its standby"
+    );
+
+    // Served by the standby (PID 2: nobody was entered beside it), with the request's
+    // stdio, arguments, environment and exit status.
+    // (Each request below starts from a pool at rest: a slot that `spawn` makes itself, when
+    // none is ready, has no standby.)
+    let mut child = pool
+        .spawn(
+            sh("echo $$; cat; echo $GREETING $HOME $PATH; pwd; echo oops >&2; exit 7")
+                .stdin(Stdio::Piped)
+                .env("GREETING", "hello")
+                .timing(true),
+        )
+        .unwrap();
+    let stages: Vec<&str> = child
+        .start_timing()
+        .expect("timing was asked for")
+        .stages()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(
+        stages,
+        ["prepare", "exec"],
+        "no child stages: it was set up before"
+    );
+    let stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut &stdin, b"from stdin\n").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "2\nfrom stdin\nhello / {}\n/",
+            contain::process::DEFAULT_PATH
+        )
+    );
+    assert_eq!(out.stderr, b"oops\n");
+
+    // stdin from /dev/null, stdout into a file of the caller's.
+    let dir = common::TempDir::new("pool-standby-out");
+    let file = std::fs::File::create(dir.path().join("out")).unwrap();
+    assert!(pool.wait_ready(LONG).unwrap());
+    let st = pool
+        .spawn(
+            Container::new("/bin/sh")
+                .args(["-c", "cat; echo $$ to the file"])
+                .stdin(Stdio::Null)
+                .stdout(Stdio::Fd(file.into())),
+        )
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(st.success(), "{st:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out")).unwrap(),
+        "2 to the file\n"
+    );
+
+    // The standby holds what the request would have had entered: the same capabilities,
+    // no_new_privs and seccomp mode as a request with another working directory, which the
+    // standby does not serve and which is entered beside it (PID 3).
+    assert!(pool.wait_ready(LONG).unwrap());
+    let served = run(&pool, &format!("echo $$; {SECURITY_LINES}"));
+    assert!(pool.wait_ready(LONG).unwrap());
+    let entered = pool
+        .spawn(sh(&format!("echo $$; {SECURITY_LINES}")).current_dir("/"))
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    let entered = stdout(&entered);
+    let (served_pid, served_security) = served.split_once('\n').unwrap();
+    let (entered_pid, entered_security) = entered.split_once('\n').unwrap();
+    assert_eq!((served_pid, entered_pid), ("2", "3"));
+    assert_eq!(served_security, entered_security);
+    assert!(served_security.contains("Seccomp:\t2"), "{served_security}");
+
+    assert!(pool.wait_ready(LONG).unwrap());
+    // Other settings are the request's own: entered, as PID 3.
+    let out = pool
+        .spawn(sh("echo $$; id -u").uid(65534).gid(65534))
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(stdout(&out), "3\n65534");
+
+    assert!(pool.wait_ready(LONG).unwrap());
+    // A request larger than the standby's message is entered too.
+    let big = "x".repeat(70_000);
+    let out = pool
+        .spawn(sh("echo $$ ${#BIG}").env("BIG", &big))
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(stdout(&out), "3 70000");
+
+    // The standby's exec failures are the spawn's: the path, and a script's interpreter.
+    assert!(pool.wait_ready(LONG).unwrap());
+    match pool.spawn(Container::new("/no/such/program")) {
+        Err(Error::Setup {
+            stage: SetupStage::Exec,
+            errno: Errno::ENOENT,
+            exec: Some(exec),
+        }) => assert_eq!(exec.path.as_deref(), Some(Path::new("/no/such/program"))),
+        other => panic!("{other:?}"),
+    }
+    assert!(pool.wait_ready(LONG).unwrap());
+    match pool.spawn(Container::new("/bin/orphaned-script")) {
+        Err(Error::Setup {
+            stage: SetupStage::Exec,
+            errno: Errno::ENOENT,
+            exec: Some(exec),
+        }) => assert_eq!(
+            exec.interpreter.as_deref(),
+            Some(Path::new("/no/such/interpreter"))
+        ),
+        other => panic!("{other:?}"),
+    }
+    // A failed request's slot is not used again: the next is a fresh one's standby.
+    assert!(pool.wait_ready(LONG).unwrap());
+    assert_eq!(run(&pool, "echo $$"), "2");
+
+    drop(pool);
+    assert_eq!(holders(), holders_before, "holders left behind");
+    assert_eq!(standbys(), standbys_before, "standbys left behind");
 }

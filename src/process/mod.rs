@@ -52,6 +52,10 @@ use crate::rootfs::Rootfs;
 use crate::security::{CapSet, Rlimit, Seccomp, Security};
 use crate::{Result, Signal};
 use spawn::Prepared;
+pub(crate) use spawn::{Standby, StandbyFailure};
+
+/// The descriptor on which a pool slot's standby process takes its request.
+const STANDBY_SOCKET: RawFd = 3;
 
 /// The `PATH` a container gets unless the caller sets one.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -195,6 +199,9 @@ pub struct Container {
     /// The init runs no payload and only holds the namespaces (a [`Pool`](crate::pool::Pool)
     /// slot).
     pause: bool,
+    /// The init waits for one request on descriptor [`STANDBY_SOCKET`] and execs it (a
+    /// [`Pool`](crate::pool::Pool) slot's standby process).
+    standby: bool,
     /// Record how long each stage of a spawn takes ([`Child::start_timing`]).
     timing: bool,
     tty: bool,
@@ -257,6 +264,7 @@ impl Container {
             security: Security::default(),
             init: false,
             pause: false,
+            standby: false,
             timing: false,
             tty: false,
             network: None,
@@ -646,6 +654,64 @@ impl Container {
         self.init = true;
         self.pause = true;
         self
+    }
+
+    /// A [`Pool`](crate::pool::Pool) slot's standby process, made from the pool's
+    /// `template`: `contain-init` in `standby` mode, entered into the slot (`target`) with the
+    /// template's process settings (see [`standby_serves`](Self::standby_serves)), stdio on
+    /// `/dev/null`, and `socket` as its descriptor [`STANDBY_SOCKET`], on which it takes one
+    /// request.
+    pub(crate) fn standby_of(template: &Container, target: Target, socket: OwnedFd) -> Container {
+        let mut c = Container::new("contain-init")
+            .enter(target)
+            .stdin(Stdio::Null)
+            .stdout(Stdio::Null)
+            .stderr(Stdio::Null);
+        c.cwd = template.cwd.clone();
+        c.uid = template.uid;
+        c.gid = template.gid;
+        c.groups = template.groups.clone();
+        c.user = template.user.clone();
+        c.umask = template.umask;
+        c.personality = template.personality;
+        c.parent_death_signal = template.parent_death_signal;
+        c.clone_call = template.clone_call;
+        c.security = template.security.clone();
+        c.init = true;
+        c.standby = true;
+        c.fds.push((socket, STANDBY_SOCKET));
+        c
+    }
+
+    /// Whether a standby made by [`standby_of`](Self::standby_of) from `self` (a pool's
+    /// template) can run `request`: the request's process settings are those the standby was
+    /// made with (working directory, user and groups, umask, personality, parent-death
+    /// signal, capabilities, no_new_privs, rlimits, session, capability sets, and the
+    /// default filter or none), and it asks for nothing the standby cannot give it after the
+    /// fact (an init, a tty, passed descriptors).
+    pub(crate) fn standby_serves(&self, request: &Container) -> bool {
+        let (t, r) = (&self.security, &request.security);
+        let seccomp_same = matches!(
+            (&t.seccomp, &r.seccomp),
+            (Seccomp::Default, Seccomp::Default) | (Seccomp::Disabled, Seccomp::Disabled)
+        );
+        seccomp_same
+            && t.capabilities == r.capabilities
+            && t.no_new_privs == r.no_new_privs
+            && t.rlimits == r.rlimits
+            && t.new_session == r.new_session
+            && t.cap_sets == r.cap_sets
+            && self.cwd == request.cwd
+            && self.uid == request.uid
+            && self.gid == request.gid
+            && self.groups == request.groups
+            && self.user == request.user
+            && self.umask == request.umask
+            && self.personality == request.personality
+            && self.parent_death_signal == request.parent_death_signal
+            && !request.init
+            && !request.tty
+            && request.fds.is_empty()
     }
 
     /// Refuses a template no [`Pool`](crate::pool::Pool) slot can be made from, or whose

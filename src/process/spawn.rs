@@ -25,6 +25,12 @@ use crate::security::PreparedSecurity;
 use crate::sys::Stack;
 use crate::{sys, Errno, Error, Result, SetupStage};
 
+mod standby;
+pub(crate) use standby::{Standby, StandbyFailure};
+
+/// [`super::STANDBY_SOCKET`] in the init's argv.
+const STANDBY_SOCKET_DIGITS: &std::ffi::CStr = c"3";
+
 /// Everything `spawn` computes before clone.
 pub(super) struct Prepared {
     /// The program as given, and the PATH searched for a bare name: for exec errors.
@@ -322,17 +328,24 @@ impl Prepared {
         }
         // The child reported a failure and exits with 127: reap it, then say what failed.
         let _ = child.wait();
-        let mut head = [0u8; ChildError::WIRE_SIZE];
-        head.copy_from_slice(&report[..ChildError::WIRE_SIZE]);
+        Err(self.reported(&report[..got], "read(error pipe)"))
+    }
+
+    /// The error a child's report (`report`: the bytes read, `child::REPORT_SIZE` or its head) stands
+    /// for; `read` names the read for a report that is not one.
+    fn reported(&self, report: &[u8], read: &'static str) -> Error {
+        let got = report.len();
         // The short form (the head alone) is a report without an interpreter field.
         let interpreter = match got {
             child::REPORT_SIZE => ChildError::interpreter(&report[ChildError::WIRE_SIZE..]),
             _ => None,
         };
-        let whole = got == ChildError::WIRE_SIZE || got == child::REPORT_SIZE;
-        match ChildError::from_wire(&head).filter(|_| whole) {
-            Some(e) => Err(self.describe(e, interpreter)),
-            None => Err(Error::sys("read(error pipe)", Errno::EPROTO)),
+        let head = (got == ChildError::WIRE_SIZE || got == child::REPORT_SIZE)
+            .then(|| report[..ChildError::WIRE_SIZE].try_into().ok())
+            .flatten();
+        match head.and_then(|head| ChildError::from_wire(&head)) {
+            Some(e) => self.describe(e, interpreter),
+            None => Error::sys(read, Errno::EPROTO),
         }
     }
 
@@ -379,6 +392,7 @@ impl Prepared {
         // CString are moved into the struct), not into the vectors themselves.
         let init_argv = match &err_fd_digits {
             Some(digits) if c.pause => super::init::pause_argv(digits),
+            Some(digits) if c.standby => super::init::standby_argv(digits, STANDBY_SOCKET_DIGITS),
             Some(digits) => {
                 super::init::argv(digits, !self.security.custom_filter, &exec_ptrs, &argv_ptrs)
             }
@@ -1198,7 +1212,8 @@ fn join_fds(c: &Container, joined: Namespaces) -> (Vec<(RawFd, i32)>, Option<Raw
 /// What the namespaces ask of the clone: an init needs a PID namespace of its own, and
 /// only clone3 can create a time namespace.
 fn check_clone(c: &Container) -> Result<()> {
-    if c.init && !c.namespaces.contains(Namespaces::PID) {
+    // (A pool's standby is its slot's PID 2: the slot's PID 1 holds the namespace.)
+    if c.init && !c.standby && !c.namespaces.contains(Namespaces::PID) {
         return Err(Error::config(
             "init",
             "an init needs a new PID namespace (Namespaces::PID)",

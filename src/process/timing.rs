@@ -16,7 +16,10 @@ use std::time::Duration;
 ///
 /// The child's stages are `None` when the child did not share the caller's memory, where it
 /// records them (a parked [`create`](super::Container::create), a joined time namespace, a
-/// rootless enter that forks); `exec` then counts from the clone.
+/// rootless enter that forks); `exec` then counts from the clone. A request a
+/// [`Pool`](crate::pool::Pool) slot's standby process ran has no child stages either (they
+/// were run before the request): `prepare` is the request's preparation, `exec` from sending
+/// it to the standby to its `execve`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StartTiming {
     /// The parent's preparation: checking the configuration, compiling what the child needs

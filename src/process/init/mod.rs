@@ -17,6 +17,7 @@ use crate::errno::NixResultExt;
 use crate::{Errno, Error, Result};
 
 pub(crate) mod probe;
+pub(crate) mod standby;
 
 /// The program, built for the crate's target by `build.rs`.
 static PROGRAM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/contain-init"));
@@ -51,6 +52,22 @@ pub(crate) fn pause_argv(err_fd: &CStr) -> Vec<*const libc::c_char> {
         std::ptr::null(),
     ]
 }
+
+/// The init's argv in `standby` mode, `contain-init ERRFD standby SOCKFD` (NULL-terminated):
+/// a [`Pool`](crate::pool::Pool) slot's standby process, which waits on `SOCKFD` for one
+/// request and execs it (see `program.rs` and `standby.rs`).
+pub(crate) fn standby_argv(err_fd: &CStr, socket_fd: &CStr) -> Vec<*const libc::c_char> {
+    vec![
+        c"contain-init".as_ptr(),
+        err_fd.as_ptr(),
+        STANDBY.as_ptr(),
+        socket_fd.as_ptr(),
+        std::ptr::null(),
+    ]
+}
+
+/// The init's argument for the `standby` mode (see `program.rs`).
+const STANDBY: &CStr = c"standby";
 
 /// The init's argument for the `pause` mode (see `program.rs`).
 const PAUSE: &CStr = c"pause";
@@ -127,6 +144,15 @@ mod tests {
             super::PAUSE.to_str().unwrap()
         );
         assert!(source.contains(&line), "program.rs must say {line}");
+        let line = format!(
+            "const STANDBY: &[u8] = b{:?};",
+            super::STANDBY.to_str().unwrap()
+        );
+        assert!(source.contains(&line), "program.rs must say {line}");
+        assert!(
+            source.contains("\nmod standby;\n"),
+            "program.rs must include standby.rs"
+        );
         // The report's layout and codes: one file, compiled into both.
         assert!(
             source.contains("\nmod probe;\n"),

@@ -10,6 +10,7 @@
 //! ```text
 //! contain-init ERRFD [probe] PATH... -- ARGV0 ARG...
 //! contain-init ERRFD pause
+//! contain-init ERRFD standby SOCKFD
 //! ```
 //!
 //! - `ERRFD`: the spawn's error pipe (decimal). It is made close-on-exec here, so the payload's
@@ -35,6 +36,14 @@
 //! SIGCHLD (the processes later entered into the slot are its children's peers, and their
 //! orphans become its children), exits 0 on SIGTERM or SIGINT and ignores every other signal.
 //!
+//! With `standby` this program is a pool slot's standby process: already set up as the
+//! slot's requests are (namespaces, cgroup, identity, capabilities, seccomp filter, rlimits),
+//! it closes `ERRFD` and waits for one request on `SOCKFD` (the layout in `standby.rs`): the
+//! program's candidate paths, argv, environment and stdio. It puts the stdio in place, opens
+//! its signal mask and execs the payload itself, with no fork: the request costs the library
+//! one message and an `execve`. Its exec failures go to `SOCKFD` as below; end-of-file on
+//! `SOCKFD` before any request (the slot went unused) ends it with 0.
+//!
 //! If the payload cannot be executed, it writes the library's setup report (stage `Exec`,
 //! errno, the candidate path's index, what was found there, and a script's interpreter: the
 //! layout of `probe.rs`, shared with the library) to `ERRFD` in one write and exits 127,
@@ -45,6 +54,7 @@
 use core::arch::{asm, global_asm};
 
 mod probe;
+mod standby;
 use probe::{INTERP_SIZE, EXEC_INDEXED, EXEC_MISSING, EXEC_OTHER, EXEC_UNKNOWN};
 
 /// `SetupStage::Exec` as the library encodes it on the error pipe (checked by a unit test
@@ -55,6 +65,8 @@ const PROBE: &[u8] = b"probe";
 /// The argument that makes this program hold its namespaces and run nothing (the library's
 /// `init::PAUSE`).
 const PAUSE: &[u8] = b"pause";
+/// The argument that makes this program wait for one request (the library's `init::STANDBY`).
+const STANDBY: &[u8] = b"standby";
 const SIGINT: usize = 2;
 const SIGTERM: usize = 15;
 /// Exit status when the payload could not be executed (the library's `SETUP_FAILED_EXIT`).
@@ -75,6 +87,8 @@ mod nr {
     pub const FCNTL: usize = 72;
     pub const RT_SIGTIMEDWAIT: usize = 128;
     pub const EXIT_GROUP: usize = 231;
+    pub const RECVMSG: usize = 47;
+    pub const DUP3: usize = 292;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -92,6 +106,8 @@ mod nr {
     pub const FCNTL: usize = 25;
     pub const RT_SIGTIMEDWAIT: usize = 137;
     pub const EXIT_GROUP: usize = 94;
+    pub const RECVMSG: usize = 212;
+    pub const DUP3: usize = 24;
 }
 
 const SIGCHLD: usize = 17;
@@ -105,6 +121,15 @@ const ENODEV: isize = 19;
 const ESTALE: isize = 116;
 const ETIMEDOUT: isize = 110;
 const EINVAL: isize = 22;
+const EINTR: isize = 4;
+const EPROTO: isize = 71;
+const E2BIG: isize = 7;
+// recvmsg(2)'s flags, and SCM_RIGHTS (same values on x86_64 and aarch64).
+const MSG_CMSG_CLOEXEC: usize = 0x4000_0000;
+const MSG_TRUNC: i32 = 0x20;
+const MSG_CTRUNC: i32 = 0x8;
+const SOL_SOCKET: i32 = 1;
+const SCM_RIGHTS: i32 = 1;
 const AT_FDCWD: isize = -100;
 // O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC (same values on x86_64 and aarch64).
 const PROBE_OPEN_FLAGS: usize = 0o400 | 0o4000 | 0o2000000;
@@ -335,6 +360,15 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
             syscall(nr::CLOSE, errfd, 0, 0, 0);
             pause()
         }
+        if argc == 4 && is(*argv.add(2), STANDBY) {
+            let (Some(errfd), Some(sock)) = (number(*argv.add(1)), number(*argv.add(3))) else {
+                exit(SETUP_FAILED_EXIT)
+            };
+            // The payload's successful exec must close the socket: that is its answer.
+            syscall(nr::FCNTL, sock, F_SETFD, FD_CLOEXEC, 0);
+            syscall(nr::CLOSE, errfd, 0, 0, 0);
+            standby(sock)
+        }
         if argc < 4 {
             exit(SETUP_FAILED_EXIT);
         }
@@ -373,6 +407,153 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
         }
         syscall(nr::CLOSE, errfd, 0, 0, 0);
         supervise(pid)
+    }
+}
+
+/// `struct msghdr` (the same layout on x86_64 and aarch64).
+#[repr(C)]
+struct MsgHdr {
+    name: usize,
+    name_len: u32,
+    iov: *const [usize; 2],
+    iov_len: usize,
+    control: *mut u64,
+    control_len: usize,
+    flags: i32,
+}
+
+/// The request's strings (paths, argv and environment), read by `standby`.
+static mut MESSAGE: [u8; standby::MAX_MESSAGE] = [0; standby::MAX_MESSAGE];
+/// Pointers into [`MESSAGE`]: the paths, argv and a NULL, the environment and a NULL.
+static mut POINTERS: [*const u8; standby::MAX_STRINGS + 2] =
+    [core::ptr::null(); standby::MAX_STRINGS + 2];
+
+/// The `standby` mode: waits for one request on `sock` and execs it (see the top of this file).
+unsafe fn standby(sock: usize) -> ! {
+    let no_interp = [0u8; INTERP_SIZE];
+    // SAFETY (whole function): the message lands in our own static buffer, and every read of
+    // it below stays within the `got` bytes received; the pointers written stay within
+    // POINTERS (at most MAX_STRINGS strings, plus two NULLs). This process has one thread.
+    unsafe {
+        let message = &raw mut MESSAGE as *mut u8;
+        let pointers = &raw mut POINTERS as *mut *const u8;
+        let iov = [message as usize, standby::MAX_MESSAGE];
+        // A cmsghdr (16 bytes) and three descriptors, rounded up to 8.
+        let mut control = [0u64; 4];
+        let mut msg = MsgHdr {
+            name: 0,
+            name_len: 0,
+            iov: &iov,
+            iov_len: 1,
+            control: control.as_mut_ptr(),
+            control_len: core::mem::size_of_val(&control),
+            flags: 0,
+        };
+        let got = loop {
+            let n = syscall(
+                nr::RECVMSG,
+                sock,
+                &mut msg as *mut MsgHdr as usize,
+                MSG_CMSG_CLOEXEC,
+                0,
+            );
+            if n != -EINTR {
+                break n;
+            }
+        };
+        if got == 0 {
+            exit(0);
+        }
+        if got < 0 {
+            report(sock, -got, 0, 0, &no_interp);
+        }
+        if msg.flags & (MSG_TRUNC | MSG_CTRUNC) != 0 {
+            report(sock, E2BIG, 0, 0, &no_interp);
+        }
+        let got = got as usize;
+        if got < standby::HEAD {
+            report(sock, EPROTO, 0, 0, &no_interp);
+        }
+        let head = message as *const u32;
+        let paths = head.read_unaligned() as usize;
+        let args = head.add(1).read_unaligned() as usize;
+        let envs = head.add(2).read_unaligned() as usize;
+        let streams = head.add(3).read_unaligned() as usize;
+        if paths == 0 || args == 0 || paths + args + envs > standby::MAX_STRINGS || streams > 7 {
+            report(sock, EPROTO, 0, 0, &no_interp);
+        }
+        // The strings: each starts where the last ended; all of the message is used.
+        let mut at = standby::HEAD;
+        let mut slot = 0;
+        for n in 0..paths + args + envs {
+            if n == paths + args {
+                *pointers.add(slot) = core::ptr::null();
+                slot += 1;
+            }
+            *pointers.add(slot) = message.add(at);
+            slot += 1;
+            while at < got && *message.add(at) != 0 {
+                at += 1;
+            }
+            if at == got {
+                report(sock, EPROTO, 0, 0, &no_interp);
+            }
+            at += 1;
+        }
+        if envs == 0 {
+            *pointers.add(slot) = core::ptr::null();
+            slot += 1;
+        }
+        *pointers.add(slot) = core::ptr::null();
+        if at != got {
+            report(sock, EPROTO, 0, 0, &no_interp);
+        }
+        // The descriptors, in stream order.
+        let wanted = (streams & 1) + (streams >> 1 & 1) + (streams >> 2 & 1);
+        let cmsg = control.as_ptr() as *const u8;
+        let cmsg_len = (cmsg as *const usize).read();
+        let received = match msg.control_len {
+            0 => 0,
+            _ if cmsg_len >= 16
+                && (cmsg.add(8) as *const i32).read() == SOL_SOCKET
+                && (cmsg.add(12) as *const i32).read() == SCM_RIGHTS =>
+            {
+                (cmsg_len - 16) / 4
+            }
+            _ => usize::MAX,
+        };
+        if received != wanted {
+            report(sock, EPROTO, 0, 0, &no_interp);
+        }
+        let fds = cmsg.add(16) as *const i32;
+        let mut next = 0;
+        for stream in 0..3usize {
+            if streams >> stream & 1 == 0 {
+                syscall(nr::CLOSE, stream, 0, 0, 0);
+                continue;
+            }
+            // Received close-on-exec and numbered above 2 (0 to 2 are open): dup3 makes the
+            // stream's copy without the flag.
+            let fd = fds.add(next).read() as usize;
+            next += 1;
+            let e = syscall(nr::DUP3, fd, stream, 0, 0);
+            if e < 0 {
+                report(sock, -e, 0, 0, &no_interp);
+            }
+            syscall(nr::CLOSE, fd, 0, 0, 0);
+        }
+        let empty: u64 = 0;
+        syscall(
+            nr::RT_SIGPROCMASK,
+            2, /* SIG_SETMASK */
+            &empty as *const u64 as usize,
+            0,
+            8,
+        );
+        let paths = core::slice::from_raw_parts(pointers as *const *const u8, paths);
+        let argv = pointers.add(paths.len()) as *const *const u8;
+        let envp = pointers.add(paths.len() + args + 1) as *const *const u8;
+        exec_payload(sock, true, paths, argv, envp)
     }
 }
 
