@@ -5,13 +5,16 @@
 //! `cargo bench --bench scaling` (as root: every namespace; not root: a user namespace only).
 //! Options after `--`: `--count N` (default 1000), `--per-thread N` (default 100),
 //! `--threads 1,2,4,...` (default powers of two up to twice the CPUs), `--without-net` (no
-//! network namespace). Not criterion: what is
+//! network namespace), `--pool` (each start is a request to a warm `Pool` of the same
+//! isolation, twice as many slots as threads, its refill and teardown running beside the
+//! requests: the pool's sustained rate, not one request's latency). Not criterion: what is
 //! reported is a drift and a tail, which criterion's sampling averages away. Each start is
 //! spawn to reaped exit of `/bin/true`.
 
 use std::time::{Duration, Instant};
 
 use contain::namespace::Namespaces;
+use contain::pool::Pool;
 use contain::process::Container;
 
 const TRUE: &str = "/bin/true";
@@ -23,6 +26,8 @@ struct Options {
     /// Leave the network namespace out (its creation and the kernel's deferred cleanup
     /// are the heaviest part of a start).
     without_net: bool,
+    /// Start through a warm pool.
+    pool: bool,
 }
 
 fn options() -> Options {
@@ -38,6 +43,7 @@ fn options() -> Options {
         per_thread: 100,
         threads,
         without_net: false,
+        pool: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -57,6 +63,11 @@ fn options() -> Options {
                 i += 1;
                 continue;
             }
+            "--pool" => {
+                o.pool = true;
+                i += 1;
+                continue;
+            }
             // cargo bench passes --bench; the rest is ours.
             _ => {
                 i += 1;
@@ -68,12 +79,36 @@ fn options() -> Options {
     o
 }
 
-/// Spawn to reaped exit of one container.
-fn start(container: &Container) -> Duration {
-    let t0 = Instant::now();
-    let status = container.spawn().unwrap().wait().unwrap();
-    assert!(status.success(), "{status:?}");
-    t0.elapsed()
+/// What starts the containers: `spawn` of one configuration, or a pool of it.
+enum Starter {
+    Direct(Box<Container>),
+    Pool(Pool),
+}
+
+impl Starter {
+    /// `namespaces` started directly, or from a pool of `slots`.
+    fn new(namespaces: Namespaces, pool: bool, slots: usize) -> Starter {
+        match pool {
+            false => Starter::Direct(Box::new(Container::new(TRUE).namespaces(namespaces))),
+            true => {
+                let template = Container::new("unused").namespaces(namespaces | Namespaces::PID);
+                let pool = Pool::new(template, slots).expect("a pool");
+                assert!(pool.wait_ready(Duration::from_secs(60)).unwrap());
+                Starter::Pool(pool)
+            }
+        }
+    }
+
+    /// Spawn to reaped exit of one container.
+    fn start(&self) -> Duration {
+        let t0 = Instant::now();
+        let status = match self {
+            Starter::Direct(c) => c.spawn().unwrap().wait().unwrap(),
+            Starter::Pool(p) => p.spawn(Container::new(TRUE)).unwrap().wait().unwrap(),
+        };
+        assert!(status.success(), "{status:?}");
+        t0.elapsed()
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -100,9 +135,10 @@ fn main() {
     if o.without_net {
         namespaces -= Namespaces::NET;
     }
-    let container = Container::new(TRUE).namespaces(namespaces);
+    let container = Starter::new(namespaces, o.pool, 4);
     println!(
-        "namespaces: {namespaces:?}; {} CPUs; kernel {}",
+        "namespaces: {namespaces:?}{}; {} CPUs; kernel {}",
+        if o.pool { ", through a pool" } else { "" },
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .unwrap_or_default()
@@ -111,9 +147,9 @@ fn main() {
 
     // 1. Count: the same container started o.count times in a row.
     for _ in 0..10 {
-        start(&container);
+        container.start();
     }
-    let times: Vec<Duration> = (0..o.count).map(|_| start(&container)).collect();
+    let times: Vec<Duration> = (0..o.count).map(|_| container.start()).collect();
     let hundred = 100.min(o.count);
     let first = mean(&times[..hundred]);
     let last = mean(&times[o.count - hundred..]);
@@ -129,14 +165,17 @@ fn main() {
     println!("| threads | containers/s | x 1 thread | p50 ms | p99 ms |");
     println!("|---|---|---|---|---|");
     let mut one = 0.0;
+    drop(container);
     for &n in &o.threads {
+        let container = Starter::new(namespaces, o.pool, 2 * n);
+        let container = &container;
         let t0 = Instant::now();
         let mut all: Vec<Duration> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..n)
                 .map(|_| {
                     s.spawn(|| {
                         (0..o.per_thread)
-                            .map(|_| start(&container))
+                            .map(|_| container.start())
                             .collect::<Vec<Duration>>()
                     })
                 })

@@ -38,16 +38,17 @@
 //!
 //! [`RootfsMode::ReadWrite`]: crate::rootfs::RootfsMode::ReadWrite
 //!
-//! A background thread refills the pool and destroys used slots, so neither costs the
-//! requests. When no slot is ready (a burst larger than the pool), [`Pool::spawn`] makes one
+//! Background threads (one per CPU, at most one per slot) refill the pool and destroy used
+//! slots, so neither costs the requests, and a pool's sustained rate is not what one CPU can
+//! start. When no slot is ready (a burst larger than the pool), [`Pool::spawn`] makes one
 //! itself, at the cost of a full container start.
 //!
 //! Differences from a container spawned directly, which follow from the design:
 //! - the request's process is PID 2 in its PID namespace (PID 3 when entered beside the
 //!   standby), not PID 1 (PID 1 is the holder, as in a Kubernetes pod with a shared process
 //!   namespace): signals reach it as to any process, and its orphans are reaped;
-//! - a request run by the standby has the parent-death signal of the refill thread, which
-//!   made the standby (the pool's thread, which lives as long as the pool and its requests),
+//! - a request run by the standby has the parent-death signal of the refill thread that
+//!   made the standby (the pool's threads live as long as the pool and its requests),
 //!   not of the calling thread, and its [`start_timing`](Child::start_timing) has no child
 //!   stages (its setup was done before the request);
 //! - the slot's hostname, mounts, network, sysctls and limits are the template's; a request
@@ -91,15 +92,25 @@ use crate::process::{
 };
 use crate::{Error, Result, Signal};
 
-/// A bounded set of ready slots and the thread that keeps it full (see the [module](self)).
+/// A bounded set of ready slots and the threads that keep it full (see the [module](self)):
+/// one per CPU, at most one per slot.
 ///
 /// `Pool` is `Send` and `Sync`: threads share one through an `Arc` or a scoped borrow and call
 /// [`spawn`](Self::spawn) at once. Dropping it stops refilling and destroys the ready slots; a
-/// [`PooledChild`] still running keeps its slot until it is dropped (the pool's thread, whose
-/// children the holders are, stays until then).
+/// [`PooledChild`] still running keeps its slot until it is dropped (the pool's threads,
+/// whose children the holders are, stay until then).
 pub struct Pool {
     shared: Arc<Shared>,
-    worker: Option<JoinHandle<()>>,
+    /// The refill threads (see [`refill_threads`]).
+    workers: Vec<JoinHandle<()>>,
+}
+
+/// How many threads refill a pool of `size`: one per CPU, at most one per slot. Making a slot
+/// is a container start (about 2 ms of mostly kernel work on the 2-core VM), so one thread
+/// caps a pool's sustained rate at what one CPU starts, whatever the cores.
+fn refill_threads(size: usize) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    size.min(cpus).max(1)
 }
 
 struct Shared {
@@ -109,6 +120,10 @@ struct Shared {
     state: Mutex<State>,
     /// Signalled on every change of `state`.
     changed: Condvar,
+    /// Signalled when the refill threads have work: a slot retired, slots wanted, the pool
+    /// stopped. Apart from `changed` so that a retired slot wakes one of them, not every
+    /// thread (a woken thread may take the CPU of the caller that retired the slot).
+    work: Condvar,
 }
 
 #[derive(Default)]
@@ -166,7 +181,8 @@ impl fmt::Debug for Pool {
 impl Pool {
     /// A pool of up to `size` slots made from `template`, of which the first is made before
     /// this returns (so that a template that cannot start fails here, with the error of
-    /// [`Container::spawn`]) and the others by the refill thread.
+    /// [`Container::spawn`]) and the others by the refill threads (one per CPU, at most
+    /// `size`).
     ///
     /// The template gives the slots' isolation: [`namespaces`](Container::namespaces)
     /// (which must include [`Namespaces::PID`](crate::namespace::Namespaces::PID): the slot's
@@ -184,8 +200,8 @@ impl Pool {
     /// none) are those of the slots' standby processes: a request with the same settings is
     /// run by its slot's standby, one with others is entered (see the [module](self)).
     ///
-    /// The slots are spawned by the refill thread, so the template's parent-death signal
-    /// follows that thread, which lives as long as the pool; a slot that
+    /// The slots are spawned by the refill threads, so the template's parent-death signal
+    /// follows the one that made each, and they live as long as the pool; a slot that
     /// [`spawn`](Self::spawn) makes itself follows the calling thread, as the request's
     /// process does. A slot that [`spawn`](Self::spawn) makes itself has no standby (making
     /// one would only add a start to the request's).
@@ -197,7 +213,7 @@ impl Pool {
     ///   ([`RootfsMode::ReadWrite`](crate::rootfs::RootfsMode::ReadWrite),
     ///   [`persistent_upper`](crate::rootfs::Rootfs::persistent_upper)).
     /// - Those of [`Container::spawn`] for the first slot.
-    /// - [`Error::Sys`] naming `pthread_create` when the refill thread cannot start.
+    /// - [`Error::Sys`] naming `pthread_create` when a refill thread cannot start.
     pub fn new(template: Container, size: usize) -> Result<Pool> {
         let template = template
             .stdin(Stdio::Null)
@@ -213,24 +229,27 @@ impl Pool {
                 ..State::default()
             }),
             changed: Condvar::new(),
+            work: Condvar::new(),
         });
-        let worker = {
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
+        let mut pool = Pool {
+            shared,
+            workers: Vec::new(),
+        };
+        for _ in 0..refill_threads(size) {
+            let shared = Arc::clone(&pool.shared);
+            let worker = std::thread::Builder::new()
                 .name("contain-pool".into())
                 .spawn(move || shared.refill())
+                // (Dropping the pool stops the threads already started.)
                 .map_err(|e| {
                     Error::sys(
                         "pthread_create (pool refill thread)",
                         crate::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EAGAIN)),
                     )
-                })?
-        };
-        let pool = Pool {
-            shared,
-            worker: Some(worker),
-        };
-        // The first slot, made by the refill thread as every other (the holders' parent-death
+                })?;
+            pool.workers.push(worker);
+        }
+        // The first slot, made by a refill thread as every other (the holders' parent-death
         // signal follows the thread that spawned them).
         let mut state = pool.shared.lock();
         while size > 0 && state.ready.is_empty() {
@@ -268,8 +287,6 @@ impl Pool {
     pub fn wait_ready(&self, timeout: Duration) -> Result<bool> {
         let deadline = Instant::now().checked_add(timeout);
         let mut state = self.shared.lock();
-        state.due = true;
-        self.shared.changed.notify_all();
         loop {
             if let Some(e) = &state.failed {
                 return Err(e.clone());
@@ -279,6 +296,13 @@ impl Pool {
                 && state.destroying == 0
             {
                 return Ok(true);
+            }
+            // The refill threads are woken only when there is work for them: a pool at rest
+            // returns above without waking them, so as not to have them compete with the
+            // request that comes next.
+            if !state.due {
+                state.due = true;
+                self.shared.work.notify_all();
             }
             let left = match deadline {
                 Some(d) => match d.checked_duration_since(Instant::now()) {
@@ -340,9 +364,9 @@ impl Pool {
                 }
                 None => {
                     let slot = self.shared.make_slot(false)?;
-                    // The template works again: the refill thread may go on.
+                    // The template works again: the refill threads may go on.
                     self.shared.lock().failed = None;
-                    self.shared.changed.notify_all();
+                    self.shared.work.notify_all();
                     break slot;
                 }
             }
@@ -360,7 +384,7 @@ impl Pool {
         // namespaces and mounts, which competes with starts for the CPU and the kernel's
         // locks.
         if self.shared.lock().ready.len() < self.shared.low_water() {
-            self.shared.changed.notify_all();
+            self.shared.work.notify_all();
         }
         match spawned {
             Ok(child) => {
@@ -429,11 +453,11 @@ impl Drop for Pool {
             state.stop = true;
             state.in_use
         };
-        self.shared.changed.notify_all();
-        // The thread destroys the ready slots now, and those in use as they are retired; it
-        // ends after the last one. Joined when that is now, else left to finish on its own.
+        self.shared.work.notify_all();
+        // The threads destroy the ready slots now, and those in use as they are retired; they
+        // end after the last one. Joined when that is now, else left to finish on their own.
         if in_use == 0 {
-            if let Some(worker) = self.worker.take() {
+            for worker in self.workers.drain(..) {
                 let _ = worker.join();
             }
         }
@@ -449,6 +473,11 @@ impl Shared {
 
     fn wait<'a>(&self, state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
         self.changed.wait(state).unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A refill thread's wait for work.
+    fn wait_for_work<'a>(&self, state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.work.wait(state).unwrap_or_else(|e| e.into_inner())
     }
 
     /// Below this many ready slots, a spawn has the refill thread start at once.
@@ -528,10 +557,11 @@ impl Shared {
         state.retired.push(slot);
         state.due = true;
         drop(state);
-        self.changed.notify_all();
+        // One thread destroys it (a busy one sees it before it waits again).
+        self.work.notify_one();
     }
 
-    /// The refill thread: destroys used slots first (they hold memory and a cgroup), then
+    /// A refill thread: destroys used slots first (they hold memory and a cgroup), then
     /// makes slots until `size` are ready or being made.
     fn refill(&self) {
         let mut state = self.lock();
@@ -548,18 +578,21 @@ impl Shared {
                     continue;
                 }
                 if state.in_use == 0 {
+                    // The others end too.
+                    self.work.notify_all();
                     return;
                 }
-                state = self.wait(state);
+                state = self.wait_for_work(state);
                 continue;
             }
             if !state.retired.is_empty() {
                 let retired = std::mem::take(&mut state.retired);
-                state.destroying = retired.len();
+                let n = retired.len();
+                state.destroying += n;
                 drop(state);
                 retired.into_iter().for_each(Slot::destroy);
                 state = self.lock();
-                state.destroying = 0;
+                state.destroying -= n;
                 self.changed.notify_all();
                 continue;
             }
@@ -600,7 +633,7 @@ impl Shared {
             if state.ready.len() + state.making >= self.size {
                 state.due = false;
             }
-            state = self.wait(state);
+            state = self.wait_for_work(state);
         }
     }
 }
@@ -611,7 +644,7 @@ impl Shared {
 ///
 /// The `Child` is meant to stay inside: one moved out (`std::mem::replace` through
 /// `DerefMut`) and kept unreaped past this value's drop holds up the slot's destruction on
-/// the pool's thread, since the kernel ends a PID namespace's init only when every process of
+/// a pool's thread, since the kernel ends a PID namespace's init only when every process of
 /// the namespace has been reaped (`zap_pid_ns_processes`), its own children or not.
 pub struct PooledChild {
     // Fields drop in this order: the process first (killed and reaped if it still runs, as

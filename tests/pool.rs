@@ -72,6 +72,17 @@ fn ended(pidfd: &OwnedFd) -> bool {
     nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).unwrap() == 1
 }
 
+/// How many of this process's threads are pools' refill threads.
+fn refill_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "contain-pool")
+        })
+        .count()
+}
+
 /// This process's children that are slots' holders (`contain-init ERRFD pause`).
 fn holders() -> Vec<i32> {
     children_running(b"pause")
@@ -216,6 +227,9 @@ fn the_pool_refills_destroys_used_slots_and_leaves_nothing() {
     assert_eq!(pool.ready(), 3);
     let ready = holders();
     assert_eq!(ready.len() - before.len(), 3, "{ready:?}");
+    // Refilled by one thread per CPU, at most one per slot.
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(refill_threads(), 3.min(cpus));
 
     // A request whose child outlives it (an orphan, reparented to the slot's PID 1) and
     // the holder: both end with the slot.
@@ -237,6 +251,7 @@ fn the_pool_refills_destroys_used_slots_and_leaves_nothing() {
         before,
         "no holder left after the pool is dropped"
     );
+    assert_eq!(refill_threads(), 0, "the refill threads are joined");
 }
 
 #[test]

@@ -32,8 +32,8 @@ use contain::rootfs::Rootfs;
 /// What a run may leak, by name.
 #[derive(Debug, PartialEq, Eq)]
 struct World {
-    /// What each descriptor is, sorted (the numbers of the pool's pidfds change as its
-    /// slots are replaced).
+    /// What each descriptor is, sorted (the numbers of the pool's pidfds, and the inodes of
+    /// its standbys' sockets, change as its slots are replaced).
     fds: Vec<String>,
     mounts: BTreeSet<String>,
     cgroups: BTreeSet<PathBuf>,
@@ -73,7 +73,11 @@ fn world(store: &Path) -> World {
         .filter_map(|e| e.ok())
         .map(|e| {
             let target = std::fs::read_link(e.path()).unwrap_or_default();
-            target.display().to_string()
+            let target = target.display().to_string();
+            match target.starts_with("socket:[") {
+                true => "socket:[...]".to_string(),
+                false => target,
+            }
         })
         // The directory stream that lists them.
         .filter(|s| !s.starts_with("/proc/") || !s.ends_with("/fd"))
