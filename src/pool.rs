@@ -15,17 +15,26 @@
 //! the template's, sends the standby the request (program, arguments, environment, stdio) in
 //! one message; the standby puts the stdio in place and execs the program: the request costs
 //! one `sendmsg` and an `execve`, about a process spawn. A request with other settings (or a
-//! tty, passed descriptors, an init, or a message over 64 KiB) is started with
-//! [`Container::enter`] instead: one `clone3` into the slot's cgroup and PID namespace, one
+//! tty, passed descriptors, an init, a message over 64 KiB, or piped stdio to hand to a user
+//! of the slot's own user namespace) is started with [`Container::enter`] instead, once the
+//! standby is killed and reaped (it must not wait beside a request whose settings are
+//! stricter than its own): one `clone3` into the slot's cgroup and PID namespace, one
 //! `setns(pidfd)` for the other namespaces, then its own identity, capabilities, seccomp
 //! filter, rlimits, environment and stdio, and `execve`. Either way nothing of the expensive
 //! part of a start (copying the net and mount namespaces, the overlay and pivot_root, cgroup
 //! creation) is left on the request's path.
 //!
+//! A template with a seccomp filter of the caller's ([`Seccomp::Program`],
+//! [`Seccomp::Profile`]), which may deny what the standby does before the exec, or an
+//! `RLIMIT_NOFILE` below 7, too low for the descriptors it receives, makes slots without one.
+//!
+//! [`Seccomp::Program`]: crate::security::Seccomp::Program
+//! [`Seccomp::Profile`]: crate::security::Seccomp::Profile
+//!
 //! Measured with `cargo bench --bench pool` (spawn and wait of a static busybox `true`, one
-//! run, a 2-core VM): `std::process::Command` 0.59 ms, a pooled start served by the standby
-//! 0.78 ms (1.3x) with the default security and 0.76 ms (1.3x) unrestricted, one entered
-//! 0.91 ms (1.5x), and the same container started cold 1.92 ms (3.3x).
+//! run, a 2-core VM): `std::process::Command` 0.58 ms, a pooled start served by the standby
+//! 0.80 ms (1.4x) with the default security and 0.77 ms (1.3x) unrestricted, one entered
+//! 1.02 ms (1.7x), and the same container started cold 1.92 ms (3.3x).
 //!
 //! **A slot serves one request.** When the request's [`PooledChild`] is dropped, its slot is
 //! destroyed (PID 1 killed, which ends every process left in the PID namespace; the namespaces,
@@ -44,7 +53,7 @@
 //! itself, at the cost of a full container start.
 //!
 //! Differences from a container spawned directly, which follow from the design:
-//! - the request's process is PID 2 in its PID namespace (PID 3 when entered beside the
+//! - the request's process is PID 2 in its PID namespace (PID 3 when entered after the
 //!   standby), not PID 1 (PID 1 is the holder, as in a Kubernetes pod with a shared process
 //!   namespace): signals reach it as to any process, and its orphans are reaped;
 //! - a request run by the standby has the parent-death signal of the refill thread that
@@ -430,15 +439,18 @@ impl Pool {
                         return Err(SpawnFailure::Refused(e));
                     }
                     Err(StandbyFailure::Failed(e)) => return Err(SpawnFailure::Failed(e)),
-                    // Left in the slot, and destroyed with it.
                     Err(StandbyFailure::NotTaken(standby, request)) => {
-                        slot.standby = Some(standby);
+                        drop(standby);
                         *request
                     }
                 }
             }
+            // The standby must not wait beside a request it did not take: it holds the
+            // template's settings (filter, rlimits, no_new_privs), which a request entered
+            // with stricter ones could borrow by ptracing it. Killed and reaped (dropped)
+            // first: the request sees no PID 2.
             standby => {
-                slot.standby = standby;
+                drop(standby);
                 request
             }
         };
@@ -502,11 +514,12 @@ impl Shared {
     fn make_slot(&self, standby: bool) -> Result<Slot> {
         let holder = self.template.spawn()?;
         let target = Target::from_pidfd(holder.pidfd())?.surveyed()?;
-        let standby = match standby {
+        // Only for a template whose standby can serve a request (see `standby_serves`); a
+        // standby that cannot be made leaves a slot whose request is entered.
+        let standby = match standby && self.template.standby_may_serve() {
             true => target
                 .try_clone()
                 .and_then(|t| Standby::spawn(&self.template, t))
-                .map_err(|e| eprintln!("DEBUG standby: {e}"))
                 .ok(),
             false => None,
         };

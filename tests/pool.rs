@@ -20,7 +20,7 @@ use contain::net::Net;
 use contain::pool::{Pool, PooledChild};
 use contain::process::{Container, Stdio};
 use contain::rootfs::{Rootfs, RootfsMode};
-use contain::security::Rlimit;
+use contain::security::{CapSet, Rlimit, Seccomp};
 use contain::{Errno, Error, Pid, SetupStage};
 
 /// The tests take turns: two of them count this process's children, where the others'
@@ -721,9 +721,14 @@ fn a_request_with_the_template_s_settings_is_run_by_the_slot_s_standby() {
     assert!(served_security.contains("Seccomp:\t2"), "{served_security}");
 
     assert!(pool.wait_ready(LONG).unwrap());
-    // Other settings are the request's own: entered, as PID 3.
+    // Other settings are the request's own: entered, as PID 3, after the standby was killed
+    // and reaped (it must not wait beside a request with other settings).
     let out = pool
-        .spawn(sh("echo $$; id -u").uid(65534).gid(65534))
+        .spawn(
+            sh("echo $$; id -u; test -e /proc/2/status && echo standby still there")
+                .uid(65534)
+                .gid(65534),
+        )
         .unwrap()
         .wait_with_output()
         .unwrap();
@@ -768,4 +773,60 @@ fn a_request_with_the_template_s_settings_is_run_by_the_slot_s_standby() {
     drop(pool);
     assert_eq!(holders(), holders_before, "holders left behind");
     assert_eq!(standbys(), standbys_before, "standbys left behind");
+}
+
+#[test]
+fn a_standby_gives_piped_stdio_to_the_user_and_templates_it_cannot_serve_make_none() {
+    let test = "a_standby_gives_piped_stdio_to_the_user_and_templates_it_cannot_serve_make_none";
+    if role().is_some() || !is_root(test) {
+        return;
+    }
+    let _turn = turn();
+    let standbys_before = standbys();
+    let image = BusyboxRootfs::new("pool-standby-user");
+
+    // The template's user is the request's: the standby runs it, and the pipes it gets are
+    // the user's, who can reopen them (as an entered request's are).
+    let pool = Pool::new(template(&image).uid(65534).gid(65534), 1).unwrap();
+    assert!(pool.wait_ready(LONG).unwrap());
+    let out = pool
+        .spawn(
+            sh("echo $$; id -u; echo reopened > /proc/self/fd/1")
+                .uid(65534)
+                .gid(65534),
+        )
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "2\n65534\nreopened");
+    drop(pool);
+
+    // A filter of the caller's may deny what a standby does; a NOFILE limit under 7 leaves
+    // no room for the stdio it receives: such templates make slots without a standby, and
+    // their requests (with the same settings) are entered, as PID 2: nobody was there.
+    let custom = || Seccomp::Program(Seccomp::default_program(CapSet::DOCKER_DEFAULT).unwrap());
+    let nofile = || Rlimit::new(Rlimit::RLIMIT_NOFILE, 6, 6);
+    let cases = [
+        (
+            template(&image).seccomp(custom()),
+            sh("echo $$").seccomp(custom()),
+        ),
+        (
+            template(&image).rlimit(nofile()),
+            sh("echo $$").rlimit(nofile()),
+        ),
+    ];
+    for (template, request) in cases {
+        let pool = Pool::new(template, 2).unwrap();
+        assert!(pool.wait_ready(LONG).unwrap());
+        assert_eq!(
+            standbys(),
+            standbys_before,
+            "a standby that cannot serve was made"
+        );
+        let out = pool.spawn(request).unwrap().wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(stdout(&out), "2");
+    }
 }

@@ -57,6 +57,10 @@ pub(crate) use spawn::{Standby, StandbyFailure};
 /// The descriptor on which a pool slot's standby process takes its request.
 const STANDBY_SOCKET: RawFd = 3;
 
+/// The lowest `RLIMIT_NOFILE` soft limit under which a standby can take a request: its stdio
+/// and socket (0 to 3) and the three descriptors of the request's stdio (4 to 6).
+const STANDBY_MIN_NOFILE: u64 = 7;
+
 /// The `PATH` a container gets unless the caller sets one.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -695,7 +699,8 @@ impl Container {
             (&t.seccomp, &r.seccomp),
             (Seccomp::Default, Seccomp::Default) | (Seccomp::Disabled, Seccomp::Disabled)
         );
-        seccomp_same
+        self.standby_may_serve()
+            && seccomp_same
             && t.capabilities == r.capabilities
             && t.no_new_privs == r.no_new_privs
             && t.rlimits == r.rlimits
@@ -712,6 +717,21 @@ impl Container {
             && !request.init
             && !request.tty
             && request.fds.is_empty()
+    }
+
+    /// Whether a standby made from `self` (a pool's template) can serve any request: its
+    /// seccomp filter is the default or none (a filter of the caller's may deny what the
+    /// standby does before the exec: `recvmsg`, `dup3`), and its `RLIMIT_NOFILE` leaves room
+    /// for the three stdio descriptors it receives above its own four (a lower limit makes
+    /// the kernel drop them).
+    pub(crate) fn standby_may_serve(&self) -> bool {
+        let s = &self.security;
+        matches!(s.seccomp, Seccomp::Default | Seccomp::Disabled)
+            && s.rlimits.as_ref().is_none_or(|limits| {
+                limits
+                    .iter()
+                    .all(|l| l.resource != Rlimit::RLIMIT_NOFILE || l.soft >= STANDBY_MIN_NOFILE)
+            })
     }
 
     /// Refuses a template no [`Pool`](crate::pool::Pool) slot can be made from, or whose

@@ -542,6 +542,9 @@ unsafe fn standby(sock: usize) -> ! {
             }
             syscall(nr::CLOSE, fd, 0, 0, 0);
         }
+        // Signals sent to the waiting standby (a host's `kill -TERM -1`) are not the
+        // request's: dropped before the mask opens.
+        drain_signals();
         let empty: u64 = 0;
         syscall(
             nr::RT_SIGPROCMASK,
@@ -555,6 +558,25 @@ unsafe fn standby(sock: usize) -> ! {
         let envp = pointers.add(paths.len() + args + 1) as *const *const u8;
         exec_payload(sock, true, paths, argv, envp)
     }
+}
+
+/// Takes every pending signal off the queue, without waiting (`rt_sigtimedwait` with a zero
+/// timeout, until it says EAGAIN).
+fn drain_signals() {
+    let all: u64 = !0;
+    let zero = [0u64; 2];
+    let mut info = core::mem::MaybeUninit::<[u64; 16]>::uninit();
+    // SAFETY: a local sigset, siginfo buffer (128 bytes) and zero timespec.
+    while unsafe {
+        syscall(
+            nr::RT_SIGTIMEDWAIT,
+            &all as *const u64 as usize,
+            info.as_mut_ptr() as usize,
+            zero.as_ptr() as usize,
+            8,
+        )
+    } > 0
+    {}
 }
 
 /// Takes every signal; the next one in `sig`'s place (`rt_sigtimedwait` with no timeout).

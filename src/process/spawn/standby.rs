@@ -90,6 +90,10 @@ impl Standby {
             Err(e) => return Err(Box::new(StandbyFailure::Refused(e, self))),
         };
         let (streams, fds) = streams(&moves);
+        if !give_streams_to_user(&prepared, &fds) {
+            drop(fds);
+            return Err(Box::new(StandbyFailure::NotTaken(self, Box::new(request))));
+        }
         let mut head = [0u8; HEAD];
         for (i, n) in [counts[0], counts[1], counts[2], streams]
             .iter()
@@ -176,6 +180,74 @@ fn message(prepared: &Prepared) -> Option<(Vec<u8>, [u32; 3])> {
     Some((message, groups.map(|g| g.len() as u32)))
 }
 
+/// Gives the streams that are pipes or sockets to the request's user, as an entered child
+/// does before it switches to that user (`child::give_stdio_to_user`: so that the user can
+/// reopen them through `/proc/self/fd`), here in the caller. The ids are the slot's: in a
+/// slot with a user namespace of its own they are translated through its maps (read from
+/// `/proc`, only then). `false` when that cannot be done: the request is entered instead.
+fn give_streams_to_user(prepared: &Prepared, fds: &[BorrowedFd<'_>]) -> bool {
+    let Some((uid, gid)) = prepared.stdio_owner else {
+        return true;
+    };
+    let userns_holder = (prepared.entered.as_ref())
+        .filter(|e| e.namespaces.contains(crate::namespace::Namespaces::USER))
+        .map(|e| e.pid);
+    let mut host: Option<(u32, u32)> = None;
+    for fd in fds {
+        let Ok(st) = nix::sys::stat::fstat(fd) else {
+            continue;
+        };
+        let kind = st.st_mode & libc::S_IFMT;
+        if kind != libc::S_IFIFO && kind != libc::S_IFSOCK {
+            continue;
+        }
+        let (uid, gid) = match (host, userns_holder) {
+            (Some(ids), _) => ids,
+            (None, None) => *host.insert((uid, gid)),
+            (None, Some(pid)) => {
+                let map = |file: &str, id: u32| match id {
+                    u32::MAX => Some(u32::MAX),
+                    id => std::fs::read_to_string(format!("/proc/{}/{file}", pid.raw()))
+                        .ok()
+                        .and_then(|text| to_host(&text, id)),
+                };
+                match (map("uid_map", uid), map("gid_map", gid)) {
+                    (Some(u), Some(g)) => *host.insert((u, g)),
+                    _ => return false,
+                }
+            }
+        };
+        let same = (uid == u32::MAX || st.st_uid == uid) && (gid == u32::MAX || st.st_gid == gid);
+        if same {
+            continue;
+        }
+        let id = |id: u32| (id != u32::MAX).then_some(id);
+        match nix::unistd::fchown(
+            fd,
+            id(uid).map(nix::unistd::Uid::from_raw),
+            id(gid).map(nix::unistd::Gid::from_raw),
+        ) {
+            // As the child: a stream on a read-only filesystem, or an id the kernel refuses,
+            // is left as it is (runc does the same).
+            Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM) => {}
+            Err(nix::errno::Errno::EROFS) => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// `id` of a user namespace in the namespace that reads `map` (a `uid_map` or `gid_map`:
+/// lines of `inside outside count`); `None` when unmapped or unreadable.
+fn to_host(map: &str, id: u32) -> Option<u32> {
+    map.lines().find_map(|line| {
+        let mut n = line.split_whitespace().map(|f| f.parse::<u32>().ok());
+        let (inside, outside, count) = (n.next()??, n.next()??, n.next()??);
+        let offset = id.checked_sub(inside).filter(|o| *o < count)?;
+        outside.checked_add(offset)
+    })
+}
+
 /// The streams the standby gets, as the head's bitmask (stdin bit 0), and their descriptors
 /// in stream order: the moves `stdio_fds` made (null, pipes, the caller's `Stdio::Fd`) and,
 /// for a stream left at `Stdio::Inherit`, the caller's own descriptor when it is open (a
@@ -200,4 +272,19 @@ fn streams(moves: &[(OwnedFd, RawFd)]) -> (u32, Vec<BorrowedFd<'_>>) {
         fds.push(fd);
     }
     (bits, fds)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_map_to_the_host_through_the_first_range_that_holds_them() {
+        let map = "         0     100000      65536\n     65536       1000          1\n";
+        assert_eq!(super::to_host(map, 0), Some(100_000));
+        assert_eq!(super::to_host(map, 65_535), Some(165_535));
+        assert_eq!(super::to_host(map, 65_536), Some(1000));
+        assert_eq!(super::to_host(map, 65_537), None);
+        assert_eq!(super::to_host("", 0), None);
+        assert_eq!(super::to_host("0 4294967295 1\n", 0), Some(u32::MAX));
+        assert_eq!(super::to_host("garbage\n0 1 1\n", 0), Some(1));
+    }
 }
