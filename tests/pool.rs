@@ -830,3 +830,35 @@ fn a_standby_gives_piped_stdio_to_the_user_and_templates_it_cannot_serve_make_no
         assert_eq!(stdout(&out), "2");
     }
 }
+
+#[test]
+fn a_signal_sent_to_a_waiting_standby_does_not_reach_the_request() {
+    let test = "a_signal_sent_to_a_waiting_standby_does_not_reach_the_request";
+    if role().is_some() || !is_root(test) {
+        return;
+    }
+    let _turn = turn();
+    let before = standbys();
+    let image = BusyboxRootfs::new("pool-standby-signal");
+    let pool = Pool::new(template(&image), 1).unwrap();
+    assert!(pool.wait_ready(LONG).unwrap());
+    let standby: Vec<i32> = standbys()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert_eq!(standby.len(), 1, "{standby:?}");
+    // Queued while the standby waits (it blocks every signal until the request's exec).
+    for signal in [nix::sys::signal::SIGTERM, nix::sys::signal::SIGHUP] {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(standby[0]), signal).unwrap();
+    }
+    let out = pool
+        .spawn(sh("echo $$ alive"))
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the request got the standby's signals: {out:?}"
+    );
+    assert_eq!(stdout(&out), "2 alive");
+}
