@@ -83,6 +83,11 @@ fn refill_threads() -> usize {
         .count()
 }
 
+/// The pids in `now` that are not in `before`.
+fn new_since(before: &[i32], now: Vec<i32>) -> Vec<i32> {
+    now.into_iter().filter(|p| !before.contains(p)).collect()
+}
+
 /// This process's children that are slots' holders (`contain-init ERRFD pause`).
 fn holders() -> Vec<i32> {
     children_running(b"pause")
@@ -444,10 +449,7 @@ fn a_request_outlives_its_pool_and_a_dead_slot_is_passed_over() {
     assert!(pool.wait_ready(LONG).unwrap());
 
     // A ready slot whose holder was killed from outside is passed over.
-    let ready: Vec<i32> = holders()
-        .into_iter()
-        .filter(|p| !before.contains(p))
-        .collect();
+    let ready: Vec<i32> = new_since(&before, holders());
     assert_eq!(ready.len(), 2, "{ready:?}");
     // The kill ends the slot's standby (its PID 2) at once, and the holder once the pool
     // has reaped the standby: the standby's end is the one to wait for.
@@ -487,10 +489,7 @@ fn a_request_outlives_its_pool_and_a_dead_slot_is_passed_over() {
     // The pool's thread destroys the last slot after its request; the holder is our child
     // until then, so its end is watched through its pidfd.
     loop {
-        let left: Vec<i32> = holders()
-            .into_iter()
-            .filter(|p| !before.contains(p))
-            .collect();
+        let left: Vec<i32> = new_since(&before, holders());
         let Some(&pid) = left.first() else { break };
         // SAFETY: pidfd_open with integers; a new descriptor or -1 (ESRCH: reaped already).
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
@@ -842,10 +841,7 @@ fn a_signal_sent_to_a_waiting_standby_does_not_reach_the_request() {
     let image = BusyboxRootfs::new("pool-standby-signal");
     let pool = Pool::new(template(&image), 1).unwrap();
     assert!(pool.wait_ready(LONG).unwrap());
-    let standby: Vec<i32> = standbys()
-        .into_iter()
-        .filter(|p| !before.contains(p))
-        .collect();
+    let standby: Vec<i32> = new_since(&before, standbys());
     assert_eq!(standby.len(), 1, "{standby:?}");
     // Queued while the standby waits (it blocks every signal until the request's exec).
     for signal in [nix::sys::signal::SIGTERM, nix::sys::signal::SIGHUP] {
