@@ -72,7 +72,9 @@ impl Standby {
     /// `request` is prepared as [`Container::enter`] prepares it (the program looked up, the
     /// environment with `HOME`, the user checked), then sent with its stdio; the standby
     /// answers with end-of-file once its `execve` succeeded, or with the report of the failure
-    /// (as a spawned child's).
+    /// (as a spawned child's). A standby killed between the message and its exec (its slot's
+    /// PID 1 killed meanwhile) also reads as end-of-file, as a spawned child killed before its
+    /// exec does: the `Child`'s status then says SIGKILL.
     pub(crate) fn start(
         self,
         request: Container,
