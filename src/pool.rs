@@ -418,9 +418,7 @@ impl Pool {
             }
         }
     }
-}
 
-impl Pool {
     /// Starts `process` in `slot`: by its standby when it has one that serves the request,
     /// else (or when the standby cannot take it) with [`Container::enter`].
     fn start(
@@ -514,8 +512,7 @@ impl Shared {
     fn make_slot(&self, standby: bool) -> Result<Slot> {
         let holder = self.template.spawn()?;
         let target = Target::from_pidfd(holder.pidfd())?.surveyed()?;
-        // Only for a template whose standby can serve a request (see `standby_serves`); a
-        // standby that cannot be made leaves a slot whose request is entered.
+        // Only for a template whose standby can serve a request (see `standby_serves`).
         let standby = match standby && self.template.standby_may_serve() {
             true => target
                 .try_clone()

@@ -30,6 +30,10 @@ pub(crate) use standby::{Standby, StandbyFailure};
 
 /// [`super::STANDBY_SOCKET`] in the init's argv.
 const STANDBY_SOCKET_DIGITS: &std::ffi::CStr = c"3";
+const _: () = assert!(
+    super::STANDBY_SOCKET == 3,
+    "STANDBY_SOCKET_DIGITS must follow it"
+);
 
 /// Everything `spawn` computes before clone.
 pub(super) struct Prepared {
@@ -331,8 +335,8 @@ impl Prepared {
         Err(self.reported(&report[..got], "read(error pipe)"))
     }
 
-    /// The error a child's report (`report`: the bytes read, `child::REPORT_SIZE` or its head) stands
-    /// for; `read` names the read for a report that is not one.
+    /// The error a child's report stands for (`report`: the bytes read, `child::REPORT_SIZE`
+    /// or the head alone); `read` names the read for a report that is not one.
     fn reported(&self, report: &[u8], read: &'static str) -> Error {
         let got = report.len();
         // The short form (the head alone) is a report without an interpreter field.

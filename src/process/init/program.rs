@@ -430,7 +430,9 @@ static mut POINTERS: [*const u8; standby::MAX_STRINGS + 2] =
 
 /// The `standby` mode: waits for one request on `sock` and execs it (see the top of this file).
 unsafe fn standby(sock: usize) -> ! {
-    let no_interp = [0u8; INTERP_SIZE];
+    // The standby's own failures (the message, the stdio): reported as the exec's, with
+    // no path or interpreter.
+    let fail = |errno: isize| -> ! { report(sock, errno, 0, 0, &[0u8; INTERP_SIZE]) };
     // SAFETY (whole function): the message lands in our own static buffer, and every read of
     // it below stays within the `got` bytes received; the pointers written stay within
     // POINTERS (at most MAX_STRINGS strings, plus two NULLs). This process has one thread.
@@ -465,14 +467,14 @@ unsafe fn standby(sock: usize) -> ! {
             exit(0);
         }
         if got < 0 {
-            report(sock, -got, 0, 0, &no_interp);
+            fail(-got);
         }
         if msg.flags & (MSG_TRUNC | MSG_CTRUNC) != 0 {
-            report(sock, E2BIG, 0, 0, &no_interp);
+            fail(E2BIG);
         }
         let got = got as usize;
         if got < standby::HEAD {
-            report(sock, EPROTO, 0, 0, &no_interp);
+            fail(EPROTO);
         }
         let head = message as *const u32;
         let paths = head.read_unaligned() as usize;
@@ -480,7 +482,7 @@ unsafe fn standby(sock: usize) -> ! {
         let envs = head.add(2).read_unaligned() as usize;
         let streams = head.add(3).read_unaligned() as usize;
         if paths == 0 || args == 0 || paths + args + envs > standby::MAX_STRINGS || streams > 7 {
-            report(sock, EPROTO, 0, 0, &no_interp);
+            fail(EPROTO);
         }
         // The strings: each starts where the last ended; all of the message is used.
         let mut at = standby::HEAD;
@@ -496,7 +498,7 @@ unsafe fn standby(sock: usize) -> ! {
                 at += 1;
             }
             if at == got {
-                report(sock, EPROTO, 0, 0, &no_interp);
+                fail(EPROTO);
             }
             at += 1;
         }
@@ -506,7 +508,7 @@ unsafe fn standby(sock: usize) -> ! {
         }
         *pointers.add(slot) = core::ptr::null();
         if at != got {
-            report(sock, EPROTO, 0, 0, &no_interp);
+            fail(EPROTO);
         }
         // The descriptors, in stream order.
         let wanted = (streams & 1) + (streams >> 1 & 1) + (streams >> 2 & 1);
@@ -523,7 +525,7 @@ unsafe fn standby(sock: usize) -> ! {
             _ => usize::MAX,
         };
         if received != wanted {
-            report(sock, EPROTO, 0, 0, &no_interp);
+            fail(EPROTO);
         }
         let fds = cmsg.add(16) as *const i32;
         let mut next = 0;
@@ -538,7 +540,7 @@ unsafe fn standby(sock: usize) -> ! {
             next += 1;
             let e = syscall(nr::DUP3, fd, stream, 0, 0);
             if e < 0 {
-                report(sock, -e, 0, 0, &no_interp);
+                fail(-e);
             }
             syscall(nr::CLOSE, fd, 0, 0, 0);
         }
