@@ -291,6 +291,10 @@ fn the_image_is_visible_the_host_is_not() {
         }
         assert_eq!(mounts[0].mount_point, Path::new("/"));
         assert_eq!(mounts[0].fs_type, "overlay", "{mounts:?}");
+        // Nothing stacked on it either: no scratch tmpfs (the writable layer's, the /etc
+        // files', the old root's holder) outlives the old root's detach.
+        let at_root = mounts.iter().filter(|m| m.mount_point == Path::new("/"));
+        assert_eq!(at_root.count(), 1, "{mountinfo}");
         let tmp = image.dir().to_string_lossy().into_owned();
         assert!(
             !mountinfo.contains(&tmp),

@@ -8,15 +8,18 @@
 //! set it) and, with [`Net::Veth`](crate::net::Net::Veth), the two addresses of the pair,
 //! which the parent picks after clone and sends behind the go-ahead byte (8 bytes).
 //!
-//! In the child, with raw system calls only ([`EtcFiles::apply`]):
-//! 1. a new tmpfs (`fsopen`, `fsconfig` with a `size` limit, `fsmount`), detached;
-//! 2. the files are created and written through the mount's descriptor (`openat`, `write`);
-//! 3. the tmpfs is attached on top of the new root (`move_mount` onto `/`, in the child's
-//!    private mount namespace), each file is cloned (`open_tree(OPEN_TREE_CLONE)`), and the
-//!    tmpfs is detached again. The attach is needed: before Linux 6.15 `open_tree` refuses
-//!    (`EINVAL`) to clone from a mount that is not in the caller's namespace, as a detached one
-//!    is not;
-//! 4. each clone is moved onto its target, resolved inside the root with
+//! In the child, with raw system calls only:
+//! 1. before the new root is attached ([`EtcFiles::attach_tmpfs`]): a new tmpfs (`fsopen`,
+//!    `fsconfig` with a `size` limit, `fsmount`), attached on top of the host's `/` in the
+//!    child's private mount namespace (`move_mount`), where the new root then goes on top of
+//!    it. The attach is needed: before Linux 6.15 `open_tree` refuses (`EINVAL`) to clone from
+//!    a mount that is not in the caller's namespace, as a detached one is not. Below the new
+//!    root, it leaves with the old root's one detach after `pivot_root`: its own `umount2`
+//!    would cost a second RCU grace period (`synchronize_rcu_expedited`, 0.15-0.4 ms on the
+//!    2-core VM), the dearest system call of the start;
+//! 2. ([`EtcFiles::apply`]) the files are created and written through the mount's descriptor
+//!    (`openat`, `write`) and each is cloned (`open_tree(OPEN_TREE_CLONE)`);
+//! 3. each clone is moved onto its target, resolved inside the root with
 //!    `openat2(RESOLVE_IN_ROOT)` like every other mount target (and created where the mode
 //!    allows), `nosuid,nodev,noexec`.
 //!
@@ -38,7 +41,7 @@ use super::normalize;
 use crate::mount::apply::{open, Fd};
 use crate::mount::{cstring, Mount, MountError, MountStep, PreparedMount};
 use crate::net::dns::{self, ExtraHost, HostAddr, Resolver};
-use crate::sys::{self, mount as raw, FdPath};
+use crate::sys::{self, mount as raw};
 use crate::{Errno, Error, Result};
 
 /// The smallest size of the tmpfs that holds the generated files: room for what a container
@@ -171,13 +174,12 @@ enum EtcOp {
     Write,
     Attach,
     Clone,
-    Detach,
 }
 
 const MOUNT_STEP: u32 = 1 << 24;
 
 impl EtcOp {
-    const ALL: [EtcOp; 11] = [
+    const ALL: [EtcOp; 10] = [
         EtcOp::ReadLate,
         EtcOp::Uname,
         EtcOp::FsOpen,
@@ -188,7 +190,6 @@ impl EtcOp {
         EtcOp::Write,
         EtcOp::Attach,
         EtcOp::Clone,
-        EtcOp::Detach,
     ];
 
     fn syscall(self) -> &'static str {
@@ -202,7 +203,6 @@ impl EtcOp {
             EtcOp::Write => "write",
             EtcOp::Attach => "move_mount(tmpfs onto /)",
             EtcOp::Clone => "open_tree(OPEN_TREE_CLONE)",
-            EtcOp::Detach => "umount2(MNT_DETACH)",
         }
     }
 }
@@ -496,9 +496,10 @@ fn c_field(field: &[libc::c_char]) -> &[u8] {
 
 impl EtcFiles {
     /// Makes and mounts the files inside `root` (the new root, attached on top of the host's
-    /// `/` in the child's private mount namespace). `go_fd`: the go-ahead pipe, which holds the
-    /// veth addresses behind the go byte.
-    pub(crate) fn apply(&self, root: c_int, go_fd: c_int) -> Result<(), Failure> {
+    /// `/` in the child's private mount namespace), through `tmpfs`, the mount that
+    /// [`attach_tmpfs`](Self::attach_tmpfs) attached below the new root. `go_fd`: the go-ahead
+    /// pipe, which holds the veth addresses behind the go byte.
+    pub(crate) fn apply(&self, root: c_int, tmpfs: c_int, go_fd: c_int) -> Result<(), Failure> {
         let mut late = [0u8; 8];
         if self.late {
             let mut got = 0;
@@ -538,45 +539,20 @@ impl EtcFiles {
             return Err(at(EtcOp::Uname, 0)(Errno::EINVAL));
         }
 
-        let tmpfs = self.tmpfs()?;
         for (i, file) in self.files.iter().enumerate() {
             let flags = (libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC) as u64;
-            let fd =
-                open(tmpfs.0, &file.name, flags, 0o644, 0).map_err(at(EtcOp::CreateFile, i))?;
+            let fd = open(tmpfs, &file.name, flags, 0o644, 0).map_err(at(EtcOp::CreateFile, i))?;
             self.write(fd.0, &file.pieces, node, &late)
                 .map_err(at(EtcOp::Write, i))?;
         }
-        // Attached while the files are cloned (see the module docs), detached whatever happens.
-        // SAFETY: both paths are NUL-terminated strings.
-        unsafe {
-            raw::move_mount(
-                tmpfs.0,
-                c"".as_ptr(),
-                libc::AT_FDCWD,
-                c"/".as_ptr(),
-                raw::MOVE_MOUNT_F_EMPTY_PATH,
-            )
-        }
-        .map_err(at(EtcOp::Attach, 0))?;
         let mut trees: [Option<Fd>; 3] = [None, None, None];
-        let mut cloned = Ok(());
         for (i, file) in self.files.iter().enumerate().take(trees.len()) {
             let flags = raw::OPEN_TREE_CLONE | raw::OPEN_TREE_CLOEXEC;
             // SAFETY: `name` is a NUL-terminated string.
-            match unsafe { raw::open_tree(tmpfs.0, file.name.as_ptr(), flags) } {
-                Ok(fd) => trees[i] = Some(Fd(fd)),
-                Err(e) => {
-                    cloned = Err(at(EtcOp::Clone, i)(e));
-                    break;
-                }
-            }
+            let tree = unsafe { raw::open_tree(tmpfs, file.name.as_ptr(), flags) }
+                .map_err(at(EtcOp::Clone, i))?;
+            trees[i] = Some(Fd(tree));
         }
-        let path = FdPath::new(tmpfs.0, b"");
-        // SAFETY: a NUL-terminated stack buffer; the magic link must be followed to the mount.
-        let detached = unsafe { raw::umount2(path.as_ptr(), libc::MNT_DETACH) };
-        drop(tmpfs);
-        cloned?;
-        detached.map_err(at(EtcOp::Detach, 0))?;
 
         for (i, (file, tree)) in self.files.iter().zip(trees.iter()).enumerate() {
             let Some(tree) = tree else { continue };
@@ -602,6 +578,24 @@ impl EtcFiles {
             }
         }
         Ok(())
+    }
+
+    /// The tmpfs for the files, attached on top of the host's `/` (step 1 of the module
+    /// docs): called before the new root is attached on top of it.
+    pub(crate) fn attach_tmpfs(&self) -> Result<Fd, Failure> {
+        let tmpfs = self.tmpfs()?;
+        // SAFETY: both paths are NUL-terminated strings.
+        unsafe {
+            raw::move_mount(
+                tmpfs.0,
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                c"/".as_ptr(),
+                raw::MOVE_MOUNT_F_EMPTY_PATH,
+            )
+        }
+        .map_err(at(EtcOp::Attach, 0))?;
+        Ok(tmpfs)
     }
 
     /// The detached tmpfs for the files.
