@@ -6,9 +6,13 @@
 //!   the pids controller, `cgroup_create_remove_no_controller`, a group without limits;
 //! - `overlay_mount`: a busybox lower directory with an upper and work directory, mounted and
 //!   detached (`Mount::overlay`), in a mount namespace of the bench's thread;
+//! - `tmpfs_detach`: `umount2(MNT_DETACH)` of a tmpfs (mounted untimed), in a mount namespace of
+//!   the bench's thread: the RCU grace period every detaching `umount2` waits for, which is
+//!   why a start detaches its scratch mounts together with the old root;
 //! - `mount_ns_copy`: `unshare(CLONE_NEWNS)` of the host's mount table, on a fresh thread;
 //! - `pivot_root`: `pivot_root(".", ".")` into a bind-mounted busybox tree and the detach of the
-//!   old root, in a mount namespace of a fresh thread;
+//!   old root, in a mount namespace of a fresh thread (the start itself puts the old root on a
+//!   holder tmpfs instead, see `rootfs`, at the same cost);
 //! - `id_map_write`: `uid_map` and `gid_map` (`setgroups` `deny` first) of a process in a
 //!   new user namespace, one range each;
 //! - `netns_copy`: `unshare(CLONE_NEWNET)` on a fresh thread; `netns_lo_up`: the same and
@@ -123,6 +127,27 @@ fn pieces(c: &mut Criterion) {
                     total += t.elapsed();
                     std::fs::remove_dir_all(&upper).unwrap();
                     std::fs::remove_dir_all(&work).unwrap();
+                }
+                total
+            })
+        })
+    });
+
+    // Why a start detaches once: each `umount2` that detaches a mount waits for an RCU grace
+    // period (`synchronize_rcu_expedited` in `namespace_unlock`), whatever it detaches.
+    let target = scratch.join("tmpfs");
+    std::fs::create_dir_all(&target).unwrap();
+    g.bench_function("tmpfs_detach", |b| {
+        b.iter_custom(|iters| {
+            let target = target.clone();
+            on_thread(move || {
+                private_mount_ns();
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    Mount::tmpfs(&target).mount().unwrap();
+                    let t = Instant::now();
+                    mount::detach(&target).unwrap();
+                    total += t.elapsed();
                 }
                 total
             })

@@ -34,7 +34,10 @@
 //! Measured with `cargo bench --bench pool` (spawn and wait of a static busybox `true`, one
 //! run, a 2-core VM): `std::process::Command` 0.58 ms, a pooled start served by the standby
 //! 0.80 ms (1.4x) with the default security and 0.77 ms (1.3x) unrestricted, one entered
-//! 1.02 ms (1.7x), and the same container started cold 1.92 ms (3.3x).
+//! 1.02 ms (1.7x), and the same container started cold 1.92 ms (3.3x). The ratios depend on
+//! the host: on a VM whose CPUs are slow to wake from idle, 1.7x and 1.6x (the standby and
+//! the caller each wait for an idle CPU once per request; the README's Performance section
+//! takes a request apart).
 //!
 //! **A slot serves one request.** When the request's [`PooledChild`] is dropped, its slot is
 //! destroyed (PID 1 killed, which ends every process left in the PID namespace; the namespaces,
