@@ -129,9 +129,30 @@ fn set_attrs(mnt: c_int, attr_set: u64, recursive: bool, op: Op) -> Result<(), F
     unsafe { raw::mount_setattr(mnt, EMPTY.as_ptr(), flags, &attr) }.map_err(at(op))
 }
 
-/// Opens a directory of the new root, resolved inside it.
-fn open_dir(root: c_int, dir: &InRoot) -> Result<Fd, Failure> {
-    open(root, &dir.rel, O_PATH_DIR, 0, IN_ROOT).map_err(at(Op::OpenParent))
+/// The directory of the last `Dir`, `Symlink` or `Device` step, kept open for the next one
+/// in the same directory (the device nodes and links of `/dev` come one after another):
+/// one `openat2` for the run instead of one per entry. Every other step forgets it, so a
+/// mount on the directory can never leave it naming what the mount covers.
+#[derive(Default)]
+struct ParentDir<'a> {
+    open: Option<(&'a CStr, Fd)>,
+}
+
+impl<'a> ParentDir<'a> {
+    /// The directory `dir` of the new root, resolved inside it (or the one kept open).
+    fn get(&mut self, root: c_int, dir: &'a InRoot) -> Result<c_int, Failure> {
+        match &self.open {
+            Some((rel, fd)) if *rel == dir.rel.as_c_str() => Ok(fd.0),
+            _ => {
+                self.open = None;
+                let fd =
+                    open(root, &dir.rel, O_PATH_DIR, 0, IN_ROOT).map_err(at(Op::OpenParent))?;
+                let raw = fd.0;
+                self.open = Some((dir.rel.as_c_str(), fd));
+                Ok(raw)
+            }
+        }
+    }
 }
 
 /// Whether the statx'ed object is a directory.
@@ -178,12 +199,14 @@ impl PreparedRootfs {
         let root = self.attach_root().map_err(report(SetupStage::Mount, 0))?;
         // The checked /dev/null for masking, opened at the first masked file.
         let mut null = None;
+        let mut parent = ParentDir::default();
         for (i, step) in self.steps.iter().enumerate() {
             let index = u32::try_from(i + 1).unwrap_or(u32::MAX);
             let etc = etc_tmpfs.as_ref().map_or(-1, |fd| fd.0);
-            step.apply(root.0, &mut null, etc, go_fd)
+            step.apply(root.0, &mut null, &mut parent, etc, go_fd)
                 .map_err(report(SetupStage::Mount, index))?;
         }
+        drop(parent);
         drop(etc_tmpfs);
         drop(null);
         if self.read_only_root {
@@ -597,34 +620,45 @@ impl Data {
 
 impl Step {
     /// `etc`: the attached tmpfs of the `/etc` files (-1 without them).
-    fn apply(
-        &self,
+    fn apply<'a>(
+        &'a self,
         root: c_int,
         null: &mut Option<Fd>,
+        parent: &mut ParentDir<'a>,
         etc: c_int,
         go_fd: c_int,
     ) -> Result<(), Failure> {
         // SAFETY: `root` is open for the whole assembly (owned by `assemble`).
         let root_fd = unsafe { BorrowedFd::borrow_raw(root) };
+        if !matches!(
+            self,
+            Step::Dir { .. } | Step::Symlink { .. } | Step::Device { .. }
+        ) {
+            parent.open = None;
+        }
         match self {
             Step::Mount { mount, .. } => mount.apply_in(Some(root_fd)).map_err(mount_failure),
-            Step::Dir { parent, name, mode } => {
-                let dir = open_dir(root, parent)?;
+            Step::Dir {
+                parent: dir,
+                name,
+                mode,
+            } => {
+                let dir = parent.get(root, dir)?;
                 // SAFETY: `name` is a NUL-terminated string.
-                unsafe { raw::mkdirat(dir.0, name.as_ptr(), *mode) }.map_err(at(Op::Mkdir))
+                unsafe { raw::mkdirat(dir, name.as_ptr(), *mode) }.map_err(at(Op::Mkdir))
             }
             Step::Symlink {
-                parent,
+                parent: dir,
                 name,
                 target,
             } => {
-                let dir = open_dir(root, parent)?;
+                let dir = parent.get(root, dir)?;
                 // SAFETY: both are NUL-terminated strings.
-                unsafe { raw::symlinkat(target.as_ptr(), dir.0, name.as_ptr()) }
+                unsafe { raw::symlinkat(target.as_ptr(), dir, name.as_ptr()) }
                     .map_err(at(Op::Symlink))
             }
             Step::Device {
-                parent,
+                parent: dir,
                 name,
                 rdev,
                 mode,
@@ -633,13 +667,13 @@ impl Step {
                 bind,
             } => {
                 if *mknod {
-                    let dir = open_dir(root, parent)?;
+                    let dir = parent.get(root, dir)?;
                     // SAFETY: `name` is a NUL-terminated string.
-                    match unsafe { raw::mknodat(dir.0, name.as_ptr(), *mode, *rdev) } {
+                    match unsafe { raw::mknodat(dir, name.as_ptr(), *mode, *rdev) } {
                         Ok(()) => {
                             if let Some((uid, gid)) = *owner {
                                 crate::sys::fs::fchownat(
-                                    dir.0,
+                                    dir,
                                     name,
                                     uid,
                                     gid,
@@ -654,6 +688,8 @@ impl Step {
                         Err(errno) => return Err((Op::Mknod as u32, errno)),
                     }
                 }
+                // A mount (on the node's file, not on the directory): forget it all the same.
+                parent.open = None;
                 match bind {
                     Some(bind) => bind.apply_in(Some(root_fd)).map_err(mount_failure),
                     None => Err((Op::Mknod as u32, Errno::EPERM)),

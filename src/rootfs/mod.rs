@@ -821,6 +821,13 @@ impl Rootfs {
                 .noexec(),
             Special::None,
         )?);
+        // The mount points of the /dev mounts below, in the new (empty) tmpfs: found at once
+        // when mounted on, where a missing target costs a longer walk that creates it.
+        steps.push(Step::dir("/dev/pts", 0o755)?);
+        steps.push(Step::dir("/dev/shm", 0o755)?);
+        if created.contains(Namespaces::IPC) {
+            steps.push(Step::dir("/dev/mqueue", 0o755)?);
+        }
         for &(name, major, minor) in DEVICES {
             if self
                 .devices

@@ -83,10 +83,12 @@ fn the_plan_has_proc_dev_sys_then_volumes_then_masks() {
         )
         .unwrap();
     let paths: Vec<PathBuf> = p.steps.iter().map(Step::path).collect();
+    // The last step on a path: the mount on /dev/pts, /dev/shm and /dev/mqueue comes after
+    // the directory made for it in the new /dev.
     let pos = |p: &str| {
         paths
             .iter()
-            .position(|x| x == Path::new(p))
+            .rposition(|x| x == Path::new(p))
             .unwrap_or_else(|| panic!("{p} not in {paths:?}"))
     };
     // runc's default order (runtimetest checks the config's order in mountinfo).
