@@ -299,18 +299,7 @@ impl PreparedRootfs {
         // SAFETY: "/" is a NUL-terminated string.
         unsafe { raw::chdir(c"/".as_ptr()) }.map_err(at(Op::ChdirRoot))?;
         if self.root_propagation != 0 {
-            let null = std::ptr::null();
-            // SAFETY: the target is a NUL-terminated string; the other pointers are null.
-            unsafe {
-                raw::mount(
-                    null,
-                    c"/".as_ptr(),
-                    null,
-                    self.root_propagation,
-                    null.cast(),
-                )
-            }
-            .map_err(at(Op::RootPropagation))?;
+            set_propagation(self.root_propagation, Op::RootPropagation)?;
         }
         Ok(())
     }
@@ -318,18 +307,15 @@ impl PreparedRootfs {
 
 /// Our copy of the host's mounts shares propagation with the host until this.
 fn make_private() -> Result<(), Failure> {
+    set_propagation(libc::MS_REC | libc::MS_PRIVATE, Op::MakePrivate)
+}
+
+/// `mount(2)` of the propagation `flags` (`MS_PRIVATE`, `MS_SHARED`, ..., maybe `MS_REC`) on
+/// `/`.
+fn set_propagation(flags: libc::c_ulong, op: Op) -> Result<(), Failure> {
     let null = std::ptr::null();
     // SAFETY: the target is a NUL-terminated string; the other pointers are null.
-    unsafe {
-        raw::mount(
-            null,
-            c"/".as_ptr(),
-            null,
-            libc::MS_REC | libc::MS_PRIVATE,
-            null.cast(),
-        )
-    }
-    .map_err(at(Op::MakePrivate))
+    unsafe { raw::mount(null, c"/".as_ptr(), null, flags, null.cast()) }.map_err(at(op))
 }
 
 /// The overlay of the layers and the writable layer (if any), detached; a scratch tmpfs
