@@ -599,6 +599,38 @@ fn read_write_root_writes_to_the_image() {
 }
 
 #[test]
+fn an_image_path_through_a_symlink_with_surplus_dotdots_is_the_host_s_path() {
+    as_root_and_rootless(
+        "an_image_path_through_a_symlink_with_surplus_dotdots_is_the_host_s_path",
+        || {
+            let _host = HostMountsUnchanged::new();
+            let image = BusyboxRootfs::new("dotdot");
+            // More `..` than the link's depth: the host resolves them to `/`. The child must
+            // too, though scratch tmpfs mounts get stacked on its `/` (a `..` at the process's
+            // root walks into what is stacked there), so it opens the image first: as a bind,
+            // as the overlay's layer with a scratch upper, and with a persistent one.
+            let link = image.dir().join("via-link");
+            let dots = "../".repeat(image.dir().components().count() + 3);
+            let target = format!(
+                "{dots}{}",
+                image.root().display().to_string().trim_start_matches('/')
+            );
+            std::os::unix::fs::symlink(&target, &link).unwrap();
+            let read_only = Rootfs::new(&link).mode(RootfsMode::ReadOnly);
+            assert_eq!(ok(&sh(read_only, "cat /etc/image")), "image dotdot");
+            if let Some(out) = ok_overlay(&sh(Rootfs::new(&link), "cat /etc/image")) {
+                assert_eq!(out, "image dotdot");
+            }
+            let upper = image.dir().join("upper");
+            let persistent = Rootfs::new(&link).persistent_upper(&upper);
+            if let Some(out) = ok_overlay(&sh(persistent, "cat /etc/image")) {
+                assert_eq!(out, "image dotdot");
+            }
+        },
+    );
+}
+
+#[test]
 fn a_persistent_upper_keeps_the_writes() {
     as_root_and_rootless("a_persistent_upper_keeps_the_writes", || {
         let _host = HostMountsUnchanged::new();

@@ -185,6 +185,9 @@ impl PreparedRootfs {
             }
         };
         make_private().map_err(report(SetupStage::Mount, 0))?;
+        // The root's host directories are opened first: a `..` at the process's root walks
+        // into whatever is stacked on the host's `/`, so nothing new may be there yet.
+        let root = self.make_root().map_err(report(SetupStage::Mount, 0))?;
         // Every scratch mount goes on the host's `/` before the new root, below it: the old
         // root's detach after `pivot_root` then takes them all at the cost of one RCU grace
         // period (each `umount2` waits for one: 0.15-0.4 ms on the 2-core VM).
@@ -196,7 +199,7 @@ impl PreparedRootfs {
                 etc_tmpfs = Some(tmpfs.map_err(report(SetupStage::Mount, index))?);
             }
         }
-        let root = self.attach_root().map_err(report(SetupStage::Mount, 0))?;
+        attach_root(&root).map_err(report(SetupStage::Mount, 0))?;
         // The checked /dev/null for masking, opened at the first masked file.
         let mut null = None;
         let mut parent = ParentDir::default();
@@ -216,15 +219,13 @@ impl PreparedRootfs {
         self.enter(root).map_err(report(SetupStage::PivotRoot, 0))
     }
 
-    /// The new root, attached on top of the host's `/` (last: on top of the scratch mounts),
-    /// private.
-    fn attach_root(&self) -> Result<Fd, Failure> {
+    /// The new root, detached (an overlay's scratch tmpfs is attached already, see
+    /// [`overlay`]).
+    fn make_root(&self) -> Result<Fd, Failure> {
         let root = match &self.base {
             Base::Tmpfs { size } => {
                 let ops = [Op::ScratchOpen, Op::ScratchConfig, Op::ScratchMount];
-                let root = tmpfs(size.as_deref(), c"755", 0, ops)?;
-                attach_on_slash(root.0, Op::AttachRoot)?;
-                root
+                tmpfs(size.as_deref(), c"755", 0, ops)?
             }
             Base::Bind {
                 source, read_only, ..
@@ -239,22 +240,10 @@ impl PreparedRootfs {
                     // On the detached copy: it is never visible writable.
                     set_attrs(tree.0, raw::MOUNT_ATTR_RDONLY, true, Op::ImageReadOnly)?;
                 }
-                attach_on_slash(tree.0, Op::AttachRoot)?;
                 tree
             }
-            Base::Overlay(o) => {
-                let root = overlay(o)?;
-                attach_on_slash(root.0, Op::AttachRoot)?;
-                root
-            }
+            Base::Overlay(o) => overlay(o)?,
         };
-        let private = raw::MountAttr {
-            propagation: libc::MS_PRIVATE,
-            ..Default::default()
-        };
-        // SAFETY: the path is the empty NUL-terminated string; `private` lives across the call.
-        unsafe { raw::mount_setattr(root.0, EMPTY.as_ptr(), libc::AT_EMPTY_PATH as u32, &private) }
-            .map_err(at(Op::RootPrivate))?;
         Ok(root)
     }
 
@@ -276,7 +265,8 @@ impl PreparedRootfs {
         unsafe { raw::move_mount(holder.0, EMPTY.as_ptr(), root.0, EMPTY.as_ptr(), MOVE_EMPTY) }
             .map_err(at(Op::OldRootAttach))?;
         raw::fchdir(root.0).map_err(at(Op::Fchdir))?;
-        // Through the host's /proc: the magic link leads into the holder, below the new root.
+        // Through the host's /proc (as the overlay's layers are named): the magic link leads
+        // into the holder, stacked on the new root's `/`.
         let put_old = FdPath::new(holder.0, b"/old");
         // SAFETY: both are NUL-terminated strings.
         let pivoted = match unsafe { raw::pivot_root(c".".as_ptr(), put_old.as_ptr()) } {
@@ -305,6 +295,19 @@ impl PreparedRootfs {
     }
 }
 
+/// Attaches the new root on top of the host's `/` (last: on top of the scratch mounts),
+/// private.
+fn attach_root(root: &Fd) -> Result<(), Failure> {
+    attach_on_slash(root.0, Op::AttachRoot)?;
+    let private = raw::MountAttr {
+        propagation: libc::MS_PRIVATE,
+        ..Default::default()
+    };
+    // SAFETY: the path is the empty NUL-terminated string; `private` lives across the call.
+    unsafe { raw::mount_setattr(root.0, EMPTY.as_ptr(), libc::AT_EMPTY_PATH as u32, &private) }
+        .map_err(at(Op::RootPrivate))
+}
+
 /// Our copy of the host's mounts shares propagation with the host until this.
 fn make_private() -> Result<(), Failure> {
     set_propagation(libc::MS_REC | libc::MS_PRIVATE, Op::MakePrivate)
@@ -318,21 +321,17 @@ fn set_propagation(flags: libc::c_ulong, op: Op) -> Result<(), Failure> {
     unsafe { raw::mount(null, c"/".as_ptr(), null, flags, null.cast()) }.map_err(at(op))
 }
 
-/// The overlay of the layers and the writable layer (if any), detached; a scratch tmpfs
-/// for the writable layer (or the legacy method) stays attached below it (see `assemble`).
+/// The overlay of the layers and the writable layer (if any), detached. Every host
+/// directory of it (the layers, a persistent upper) is opened before its scratch tmpfs is
+/// attached on the host's `/` (a `..` at the process's root would walk into it); that tmpfs
+/// then stays below the new root and leaves with the old one (see `assemble`).
 fn overlay(o: &Overlay) -> Result<Fd, Failure> {
-    let scratch = match &o.upper {
-        Some(Upper::Scratch { size }) => Some(scratch_upper(size.as_deref(), o)?),
-        _ => None,
-    };
-    let appended = match o.method {
-        LowerMethod::Append => overlay_append(o, scratch.as_ref())?,
-        LowerMethod::Legacy => None,
-    };
-    match appended {
-        Some(mnt) => Ok(mnt),
-        None => overlay_legacy(o, scratch.as_ref()),
+    if matches!(o.method, LowerMethod::Append) {
+        if let Some(mnt) = overlay_append(o)? {
+            return Ok(mnt);
+        }
     }
+    overlay_legacy(o)
 }
 
 /// Opens the lower layer `i` (top first) of `o`.
@@ -349,16 +348,20 @@ fn layer_step(base: u32, i: usize) -> u32 {
     base.saturating_add(u32::try_from(i).unwrap_or(u32::MAX))
 }
 
+/// The permission bits of the top layer's root (`lower`): the scratch upper directory gets
+/// them, as it becomes the overlay's root directory.
+fn top_mode(lower: c_int) -> Result<u32, Failure> {
+    let stx = raw::fstatx(lower, libc::STATX_MODE).map_err(at(Op::StatLower))?;
+    Ok(u32::from(stx.stx_mode) & 0o7777)
+}
+
 /// A tmpfs attached on top of `/` (for `/proc/self/fd/N` paths into it; it leaves with the
 /// old root after `pivot_root`, overlayfs holding its own reference to the layers) with `upper`
-/// (the mode of the top layer's root: it becomes the overlay's root directory) and `work`.
-fn scratch_upper(size: Option<&CStr>, o: &Overlay) -> Result<Fd, Failure> {
+/// (mode `mode`, see [`top_mode`]) and `work`.
+fn scratch_upper(size: Option<&CStr>, mode: u32) -> Result<Fd, Failure> {
     let ops = [Op::ScratchOpen, Op::ScratchConfig, Op::ScratchMount];
     let scratch = tmpfs(size, c"700", 0, ops)?;
     attach_on_slash(scratch.0, Op::ScratchAttach)?;
-    let top = open_lower(o, 0)?;
-    let stx = raw::fstatx(top.0, libc::STATX_MODE).map_err(at(Op::StatLower))?;
-    let mode = u32::from(stx.stx_mode) & 0o7777;
     for (name, mode) in [(c"upper", mode), (c"work", 0o700)] {
         // SAFETY: `name` is a NUL-terminated string.
         unsafe { raw::mkdirat(scratch.0, name.as_ptr(), mode) }.map_err(at(Op::MakeLayerDir))?;
@@ -376,15 +379,19 @@ fn open_upper(upper: &CStr, work: &CStr) -> Result<(Fd, Fd), Failure> {
 /// The overlay through `fsconfig`, one `lowerdir+` per layer (Linux 6.7, which resolves
 /// each path at once, so every layer's descriptor is closed right after); `None` when the
 /// kernel refuses the key (`EINVAL` for the first layer): the caller falls back to mount(2).
-fn overlay_append(o: &Overlay, scratch: Option<&Fd>) -> Result<Option<Fd>, Failure> {
+fn overlay_append(o: &Overlay) -> Result<Option<Fd>, Failure> {
     // SAFETY: the type is a NUL-terminated string.
     let fs = Fd(
         unsafe { raw::fsopen(c"overlay".as_ptr(), raw::FSOPEN_CLOEXEC) }
             .map_err(at(Op::OverlayOpen))?,
     );
     set_string(fs.0, c"source", c"overlay".as_ptr(), Op::OverlayConfig)?;
+    let mut mode = 0o755;
     for i in 0..o.lowers.len() {
         let lower = open_lower(o, i)?;
+        if i == 0 && matches!(o.upper, Some(Upper::Scratch { .. })) {
+            mode = top_mode(lower.0)?;
+        }
         let path = FdPath::new(lower.0, b"");
         match set_string(fs.0, c"lowerdir+", path.as_ptr(), Op::OverlayConfig) {
             Ok(()) => {}
@@ -392,24 +399,25 @@ fn overlay_append(o: &Overlay, scratch: Option<&Fd>) -> Result<Option<Fd>, Failu
             Err((_, errno)) => return Err((layer_step(LOWER_STEP, i), errno)),
         }
     }
-    // Held until the superblock exists.
-    let _dirs = match &o.upper {
-        Some(Upper::Scratch { .. }) => {
-            let scratch = scratch.map_or(-1, |s| s.0);
-            let up = FdPath::new(scratch, b"/upper");
-            let work = FdPath::new(scratch, b"/work");
+    // The layers are resolved: now the scratch tmpfs may go on `/`. Held until the superblock
+    // exists.
+    let (_scratch, _dirs) = match &o.upper {
+        Some(Upper::Scratch { size }) => {
+            let scratch = scratch_upper(size.as_deref(), mode)?;
+            let up = FdPath::new(scratch.0, b"/upper");
+            let work = FdPath::new(scratch.0, b"/work");
             set_string(fs.0, c"upperdir", up.as_ptr(), Op::OverlayConfig)?;
             set_string(fs.0, c"workdir", work.as_ptr(), Op::OverlayConfig)?;
-            None
+            (Some(scratch), None)
         }
         Some(Upper::Dir { upper, work, .. }) => {
             let (up, wk) = open_upper(upper, work)?;
             let (up_path, wk_path) = (FdPath::new(up.0, b""), FdPath::new(wk.0, b""));
             set_string(fs.0, c"upperdir", up_path.as_ptr(), Op::OverlayConfig)?;
             set_string(fs.0, c"workdir", wk_path.as_ptr(), Op::OverlayConfig)?;
-            Some((up, wk))
+            (None, Some((up, wk)))
         }
-        None => None,
+        None => (None, None),
     };
     for (key, value) in UNTRUSTED_LOWER_OPTIONS {
         set_string(fs.0, key, value.as_ptr(), Op::OverlayConfig)?;
@@ -444,28 +452,12 @@ impl Drop for LowerFds {
 
 /// The overlay through one `mount(2)` (kernels without `lowerdir+`): the data names the
 /// layers by descriptor number relative to `/proc/self/fd`, this process's working
-/// directory for the call. Mounted on a directory of a scratch tmpfs and cloned off it, so
-/// that the result is detached as `fsmount`'s is; the scratch tmpfs, with the first mount
-/// in it, leaves with the old root after `pivot_root`.
-fn overlay_legacy(o: &Overlay, scratch: Option<&Fd>) -> Result<Fd, Failure> {
-    let own;
-    let dir = match scratch {
-        Some(s) => s,
-        None => {
-            own = tmpfs(
-                None,
-                c"700",
-                0,
-                [Op::ScratchOpen, Op::ScratchConfig, Op::ScratchMount],
-            )?;
-            attach_on_slash(own.0, Op::ScratchAttach)?;
-            &own
-        }
-    };
-    // SAFETY: the name is a NUL-terminated string.
-    unsafe { raw::mkdirat(dir.0, c"merged".as_ptr(), 0o700) }.map_err(at(Op::MakeLayerDir))?;
-    let target = FdPath::new(dir.0, b"/merged");
-
+/// directory for the call. Mounted on a directory of a scratch tmpfs (the writable layer's,
+/// or one of its own) and cloned off it, so that the result is detached as `fsmount`'s is;
+/// the scratch tmpfs, with the first mount in it, leaves with the old root after
+/// `pivot_root`. Every layer (and a persistent upper) is opened before that tmpfs is
+/// attached.
+fn overlay_legacy(o: &Overlay) -> Result<Fd, Failure> {
     let mut data = Data::new();
     data.push(&o.legacy_head);
     // Open until mount(2) has parsed the data.
@@ -486,19 +478,30 @@ fn overlay_legacy(o: &Overlay, scratch: Option<&Fd>) -> Result<Fd, Failure> {
         }
         data.push_number(*slot);
     }
-    let _dirs = match &o.upper {
-        Some(Upper::Scratch { .. }) => {
-            let s = scratch.map_or(-1, |s| s.0);
-            data.push_upper(s, b"/upper", s, b"/work");
-            None
-        }
-        Some(Upper::Dir { upper, work, .. }) => {
-            let (up, wk) = open_upper(upper, work)?;
-            data.push_upper(up.0, b"", wk.0, b"");
-            Some((up, wk))
-        }
-        None => None,
+    let dirs = match &o.upper {
+        Some(Upper::Dir { upper, work, .. }) => Some(open_upper(upper, work)?),
+        _ => None,
     };
+    let dir = match &o.upper {
+        Some(Upper::Scratch { size }) => {
+            let mode = top_mode(lowers.fds.first().copied().unwrap_or(-1))?;
+            let scratch = scratch_upper(size.as_deref(), mode)?;
+            data.push_upper(scratch.0, b"/upper", scratch.0, b"/work");
+            scratch
+        }
+        _ => {
+            let ops = [Op::ScratchOpen, Op::ScratchConfig, Op::ScratchMount];
+            let own = tmpfs(None, c"700", 0, ops)?;
+            attach_on_slash(own.0, Op::ScratchAttach)?;
+            if let Some((up, wk)) = &dirs {
+                data.push_upper(up.0, b"", wk.0, b"");
+            }
+            own
+        }
+    };
+    // SAFETY: the name is a NUL-terminated string.
+    unsafe { raw::mkdirat(dir.0, c"merged".as_ptr(), 0o700) }.map_err(at(Op::MakeLayerDir))?;
+    let target = FdPath::new(dir.0, b"/merged");
     let data = data.finish().map_err(at(Op::LegacyMount))?;
     let flags = if o.upper.is_none() {
         libc::MS_RDONLY
@@ -522,6 +525,7 @@ fn overlay_legacy(o: &Overlay, scratch: Option<&Fd>) -> Result<Fd, Failure> {
     mounted.map_err(at(Op::LegacyMount))?;
     back.map_err(at(Op::RestoreCwd))?;
     drop(lowers);
+    drop(dirs);
     let flags = raw::OPEN_TREE_CLONE | raw::OPEN_TREE_CLOEXEC;
     // SAFETY: the path is a NUL-terminated stack buffer.
     let tree = Fd(

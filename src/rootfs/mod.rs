@@ -18,9 +18,10 @@
 //!    - [`RootfsMode::Overlay`] (default): a tmpfs holds the overlay's upper and work
 //!      directories; the overlay (lower: the image directory) becomes the root, stacked on
 //!      top of that tmpfs, which leaves with the old root in step 4 (the overlay keeps its
-//!      own reference). Every write lands in that tmpfs and vanishes with the container. The layers are passed to overlayfs as
-//!      `/proc/self/fd/N` of descriptors the child opened, so no host path appears in the
-//!      container's `/proc/self/mountinfo` and any directory name works.
+//!      own reference). Every write lands in that tmpfs and vanishes with the container. The
+//!      layers are passed to overlayfs as `/proc/self/fd/N` of descriptors the child opened,
+//!      so no host path appears in the container's `/proc/self/mountinfo` and any directory
+//!      name works.
 //!    - [`RootfsMode::ReadOnly`] / [`RootfsMode::ReadWrite`]: a recursive bind of the image
 //!      directory (read-only, or writable straight to the directory). A read-only stack of
 //!      layers ([`Rootfs::from_layers`]) is an overlay without an upper layer.
@@ -31,12 +32,19 @@
 //!    only ever resolve inside the root. `/proc`, `/dev` (tmpfs; device nodes, devpts,
 //!    `/dev/shm`, `/dev/mqueue`, the fd links), `/sys` (the order of runc's default mounts),
 //!    the caller's mounts, then the masked and read-only paths.
-//! 4. `pivot_root(".", ".")` from the new root, and the old root is detached
-//!    (`umount2(MNT_DETACH)`), so the host's mounts are gone from the container's namespace,
-//!    and with them the scratch tmpfs mounts stacked below the new root (the overlay's upper
-//!    layer, the generated `/etc` files'). One detach for all: each `umount2` that detaches
-//!    something waits for an RCU grace period (`synchronize_rcu_expedited`), 0.15-0.4 ms on
-//!    the 2-core VM, the dearest system call of the start.
+//! 4. `pivot_root` from the new root, with the old root put on a directory of a small holder
+//!    tmpfs stacked on the new root's `/` (named through the host's `/proc/self/fd`), and the
+//!    holder is detached (`umount2(MNT_DETACH)`): the host's mounts are gone from the
+//!    container's namespace, and with them the scratch tmpfs mounts stacked below the new root
+//!    (the overlay's upper layer, the generated `/etc` files'). One detach for all: each
+//!    `umount2` that detaches something waits for an RCU grace period
+//!    (`synchronize_rcu_expedited`), 0.09-0.4 ms on the 2-core VM, the dearest system call of
+//!    the start. (runc's `pivot_root(".", ".")` and `umount2(".")` would detach the topmost
+//!    scratch mount instead of the old root.)
+//!
+//! The host directories of the root itself (the image or layers, a persistent upper) are
+//! opened before anything is stacked on the host's `/` but the overlay's scratch tmpfs: a
+//! `..` at the process's root walks into what is stacked there.
 //!
 //! # Modes
 //! | mode | writes go to | mount points missing in the image |
