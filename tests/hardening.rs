@@ -125,12 +125,23 @@ fn pid_1_holds_no_descriptor_memory_or_binary_of_the_caller() {
         );
         std::thread::yield_now();
     }
-    let mut payload_fds: Vec<String> = std::fs::read_dir(format!("/proc/{payload}/fd"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    payload_fds.sort();
-    assert_eq!(payload_fds, ["0", "1", "2"]);
+    // The exec closes the close-on-exec descriptors just after the executable changes
+    // (begin_new_exec): look again until that is done, or until the deadline says a
+    // descriptor stays.
+    let payload_fds = || {
+        let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{payload}/fd"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        fds.sort();
+        fds
+    };
+    let mut fds = payload_fds();
+    while fds != ["0", "1", "2"] && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+        fds = payload_fds();
+    }
+    assert_eq!(fds, ["0", "1", "2"]);
     child.kill(Signal::SIGKILL).unwrap();
     child.wait().unwrap();
 
