@@ -15,7 +15,7 @@
 //!    it. The attach is needed: before Linux 6.15 `open_tree` refuses (`EINVAL`) to clone from
 //!    a mount that is not in the caller's namespace, as a detached one is not. Below the new
 //!    root, it leaves with the old root's one detach after `pivot_root`: its own `umount2`
-//!    would cost a second RCU grace period (`synchronize_rcu_expedited`, 0.15-0.4 ms on the
+//!    would cost a second RCU grace period (`synchronize_rcu_expedited`, 0.09-0.4 ms on the
 //!    2-core VM), the dearest system call of the start;
 //! 2. ([`EtcFiles::apply`]) the files are created and written through the mount's descriptor
 //!    (`openat`, `write`) and each is cloned (`open_tree(OPEN_TREE_CLONE)`);
