@@ -377,7 +377,8 @@ fn failures_name_the_path_and_leave_the_host_alone() {
                 syscall,
                 path: Some(p),
                 errno: Errno::ENOENT,
-            }) if syscall.starts_with("open_tree") && p == missing => {}
+            }) if syscall.starts_with("openat2 (the bind source does not exist")
+                && p == missing => {}
             other => panic!("{other:?}"),
         }
         // A mount point a read-only image lacks.
@@ -598,6 +599,19 @@ fn read_write_root_writes_to_the_image() {
     });
 }
 
+/// A symlink at `link` to the absolute `target`, written relative with three `..` more than
+/// the link's depth (the host resolves the surplus to `/`): returns `link`.
+fn link_with_surplus_dotdots(link: &Path, target: &Path) -> PathBuf {
+    let depth = link.parent().unwrap().components().count();
+    let relative = format!(
+        "{}{}",
+        "../".repeat(depth + 3),
+        target.display().to_string().trim_start_matches('/')
+    );
+    std::os::unix::fs::symlink(relative, link).unwrap();
+    link.to_path_buf()
+}
+
 #[test]
 fn an_image_path_through_a_symlink_with_surplus_dotdots_is_the_host_s_path() {
     as_root_and_rootless(
@@ -609,13 +623,7 @@ fn an_image_path_through_a_symlink_with_surplus_dotdots_is_the_host_s_path() {
             // too, though scratch tmpfs mounts get stacked on its `/` (a `..` at the process's
             // root walks into what is stacked there), so it opens the image first: as a bind,
             // as the overlay's layer with a scratch upper, and with a persistent one.
-            let link = image.dir().join("via-link");
-            let dots = "../".repeat(image.dir().components().count() + 3);
-            let target = format!(
-                "{dots}{}",
-                image.root().display().to_string().trim_start_matches('/')
-            );
-            std::os::unix::fs::symlink(&target, &link).unwrap();
+            let link = link_with_surplus_dotdots(&image.dir().join("via-link"), &image.root());
             let read_only = Rootfs::new(&link).mode(RootfsMode::ReadOnly);
             assert_eq!(ok(&sh(read_only, "cat /etc/image")), "image dotdot");
             if let Some(out) = ok_overlay(&sh(Rootfs::new(&link), "cat /etc/image")) {
@@ -625,6 +633,38 @@ fn an_image_path_through_a_symlink_with_surplus_dotdots_is_the_host_s_path() {
             let persistent = Rootfs::new(&link).persistent_upper(&upper);
             if let Some(out) = ok_overlay(&sh(persistent, "cat /etc/image")) {
                 assert_eq!(out, "image dotdot");
+            }
+        },
+    );
+}
+
+#[test]
+fn a_volume_source_through_a_symlink_with_surplus_dotdots_is_the_host_s_path() {
+    as_root_and_rootless(
+        "a_volume_source_through_a_symlink_with_surplus_dotdots_is_the_host_s_path",
+        || {
+            let _host = HostMountsUnchanged::new();
+            let image = BusyboxRootfs::new("voldotdot");
+            // The host's volume, and a directory at the same path inside the image: a source
+            // resolved with the new root stacked on the host's `/` would walk from the
+            // surplus `..` into the image and bind the image's directory, a path the image
+            // chose (its symlinks could lead anywhere on the host).
+            let volume = image.dir().join("volume");
+            std::fs::create_dir(&volume).unwrap();
+            std::fs::write(volume.join("which"), "host").unwrap();
+            let decoy = image.root().join(volume.strip_prefix("/").unwrap());
+            std::fs::create_dir_all(&decoy).unwrap();
+            std::fs::write(decoy.join("which"), "image").unwrap();
+            let link = link_with_surplus_dotdots(&image.dir().join("volume-link"), &volume);
+            assert_eq!(std::fs::read_to_string(link.join("which")).unwrap(), "host");
+            let with_volume = |r: Rootfs| r.mount(Mount::bind(&link, "/data"));
+            let read_only = Rootfs::new(image.root()).mode(RootfsMode::ReadOnly);
+            assert_eq!(ok(&sh(with_volume(read_only), "cat /data/which")), "host");
+            if let Some(out) = ok_overlay(&sh(
+                with_volume(Rootfs::new(image.root())),
+                "cat /data/which",
+            )) {
+                assert_eq!(out, "host");
             }
         },
     );

@@ -27,6 +27,13 @@ impl Drop for Fd {
 }
 
 const EMPTY: &CStr = c"";
+
+/// A bind's source: its host path, or a descriptor opened from it earlier.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Path(&'a CStr),
+    Fd(c_int),
+}
 const O_PATH: u64 = (libc::O_PATH | libc::O_CLOEXEC) as u64;
 const IN_ROOT: u64 = raw::RESOLVE_IN_ROOT | raw::RESOLVE_NO_MAGICLINKS;
 
@@ -100,7 +107,7 @@ impl PreparedMount {
             }
         };
         match &self.op {
-            Op::Bind { source, recursive } => self.bind(root, source, *recursive),
+            Op::Bind { source, recursive } => self.bind(root, Source::Path(source), *recursive),
             Op::New {
                 fstype,
                 source,
@@ -131,11 +138,44 @@ impl PreparedMount {
         self.attr.attr_set != 0 || self.attr.attr_clr != 0
     }
 
-    fn bind(&self, root: c_int, source: &CStr, recursive: bool) -> Result<(), MountError> {
+    /// The bind's source, opened (`O_PATH`) now for [`apply_from`](Self::apply_from) later:
+    /// `None` for a new filesystem, which has no host path to resolve.
+    ///
+    /// The rootfs assembly opens every source before it stacks anything on the host's `/`:
+    /// a `..` at the process's root walks into whatever is stacked there (the kernel's
+    /// `follow_dotdot` stays at the root, then steps into the mounts on it), so a host path
+    /// through a symlink with surplus `..` resolved later would lead into the image.
+    pub(crate) fn open_source(&self) -> Option<Result<Fd, MountError>> {
+        match &self.op {
+            Op::Bind { source, .. } => Some(
+                open(libc::AT_FDCWD, source, O_PATH, 0, 0).map_err(fail(MountStep::OpenSource)),
+            ),
+            Op::New { .. } => None,
+        }
+    }
+
+    /// [`apply_in`](Self::apply_in) with the bind's source given as a descriptor from
+    /// [`open_source`](Self::open_source) (ignored for a new filesystem; a bind given -1
+    /// fails with `EBADF` from [`MountStep::OpenTree`]).
+    pub(crate) fn apply_from(&self, root: c_int, source: c_int) -> Result<(), MountError> {
+        match &self.op {
+            Op::Bind { recursive, .. } => self.bind(root, Source::Fd(source), *recursive),
+            Op::New { .. } => {
+                // SAFETY: the caller keeps `root` open across the call.
+                self.apply_in(Some(unsafe { BorrowedFd::borrow_raw(root) }))
+            }
+        }
+    }
+
+    fn bind(&self, root: c_int, source: Source<'_>, recursive: bool) -> Result<(), MountError> {
         let rec = if recursive { raw::AT_RECURSIVE } else { 0 };
         let flags = raw::OPEN_TREE_CLONE | raw::OPEN_TREE_CLOEXEC | rec;
-        // SAFETY: `source` is a NUL-terminated string borrowed for the call.
-        match unsafe { raw::open_tree(libc::AT_FDCWD, source.as_ptr(), flags) } {
+        let (dfd, path, flags) = match source {
+            Source::Path(path) => (libc::AT_FDCWD, path, flags),
+            Source::Fd(fd) => (fd, EMPTY, flags | libc::AT_EMPTY_PATH as u32),
+        };
+        // SAFETY: `path` is a NUL-terminated string borrowed for the call.
+        match unsafe { raw::open_tree(dfd, path.as_ptr(), flags) } {
             Ok(tree) => {
                 let tree = Fd(tree);
                 let dir = is_dir(tree.0)?;
@@ -163,15 +203,22 @@ impl PreparedMount {
                         errno: Errno::ENOSYS,
                     });
                 }
-                let src = open(libc::AT_FDCWD, source, O_PATH, 0, 0)
-                    .map_err(fail(MountStep::OpenSource))?;
-                let target = self.resolve_target(root, is_dir(src.0)?)?;
+                let own;
+                let src = match source {
+                    Source::Path(path) => {
+                        own = open(libc::AT_FDCWD, path, O_PATH, 0, 0)
+                            .map_err(fail(MountStep::OpenSource))?;
+                        own.0
+                    }
+                    Source::Fd(fd) => fd,
+                };
+                let target = self.resolve_target(root, is_dir(src)?)?;
                 let mut flags = libc::MS_BIND;
                 if recursive {
                     flags |= libc::MS_REC;
                 }
                 // Mount the very inode that was checked, onto the very inode that was resolved.
-                let (from, to) = (FdPath::new(src.0, b""), FdPath::new(target.0, b""));
+                let (from, to) = (FdPath::new(src, b""), FdPath::new(target.0, b""));
                 // SAFETY: both paths are NUL-terminated stack buffers; the others are null.
                 unsafe {
                     raw::mount(

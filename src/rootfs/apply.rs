@@ -7,14 +7,15 @@
 
 use crate::sys::FdPath;
 use std::ffi::CStr;
-use std::os::fd::BorrowedFd;
 
 use libc::{c_char, c_int};
 
 use super::layers::{LowerMethod, LEGACY_DATA_MAX, OVL_MAX_STACK, UNTRUSTED_LOWER_OPTIONS};
-use super::{Base, InRoot, Op, Overlay, PreparedRootfs, Step, Upper, LOWER_OPEN_STEP, LOWER_STEP};
+use super::{
+    Base, HostSource, InRoot, Op, Overlay, PreparedRootfs, Step, Upper, LOWER_OPEN_STEP, LOWER_STEP,
+};
 use crate::mount::apply::{open, Fd};
-use crate::mount::MountError;
+use crate::mount::{MountError, PreparedMount};
 use crate::sys::mount as raw;
 use crate::{Errno, SetupStage};
 
@@ -155,6 +156,43 @@ impl<'a> ParentDir<'a> {
     }
 }
 
+/// The bind sources of the steps, open from [`open`](Self::open) until each step takes its
+/// own; whatever a failed assembly left is closed on drop.
+struct HostSources<'a> {
+    steps: &'a [Step],
+}
+
+impl<'a> HostSources<'a> {
+    /// Opens the host source of every bind the steps may make (a device's bind fallback
+    /// too): on failure, the step's index (from 1) and what failed. A fallback's source that
+    /// cannot be opened is left out: its step then reports `mknod`'s own error.
+    fn open(steps: &'a [Step]) -> Result<HostSources<'a>, (u32, Failure)> {
+        let sources = HostSources { steps };
+        for (i, step) in steps.iter().enumerate() {
+            let Some((mount, slot, needed)) = step.host_bind() else {
+                continue;
+            };
+            match mount.open_source() {
+                Some(Ok(fd)) => slot.put(fd),
+                Some(Err(e)) if needed => {
+                    let index = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                    return Err((index, mount_failure(e)));
+                }
+                Some(Err(_)) | None => {}
+            }
+        }
+        Ok(sources)
+    }
+}
+
+impl Drop for HostSources<'_> {
+    fn drop(&mut self) {
+        for (_, slot, _) in self.steps.iter().filter_map(Step::host_bind) {
+            drop(slot.take());
+        }
+    }
+}
+
 /// The steps of [`tmpfs`] for the scratch mounts (the root's, the writable layer's, the old
 /// root's holder).
 const SCRATCH_OPS: [Op; 3] = [Op::ScratchOpen, Op::ScratchConfig, Op::ScratchMount];
@@ -189,8 +227,11 @@ impl PreparedRootfs {
             }
         };
         make_private().map_err(report(SetupStage::Mount, 0))?;
-        // The root's host directories are opened first: a `..` at the process's root walks
-        // into whatever is stacked on the host's `/`, so nothing new may be there yet.
+        // Every host path is opened first (the volumes' sources, then the root's
+        // directories): a `..` at the process's root walks into whatever is stacked on the
+        // host's `/`, so nothing new may be there yet.
+        let sources =
+            HostSources::open(&self.steps).map_err(|(i, e)| report(SetupStage::Mount, i)(e))?;
         let root = self.make_root().map_err(report(SetupStage::Mount, 0))?;
         // Every scratch mount goes on the host's `/` before the new root, below it: the old
         // root's detach after `pivot_root` then takes them all at the cost of one RCU grace
@@ -216,6 +257,7 @@ impl PreparedRootfs {
         drop(parent);
         drop(etc_tmpfs);
         drop(null);
+        drop(sources);
         if self.read_only_root {
             set_attrs(root.0, raw::MOUNT_ATTR_RDONLY, false, Op::RootReadOnly)
                 .map_err(report(SetupStage::Mount, 0))?;
@@ -616,8 +658,6 @@ impl Step {
         etc: c_int,
         go_fd: c_int,
     ) -> Result<(), Failure> {
-        // SAFETY: `root` is open for the whole assembly (owned by `assemble`).
-        let root_fd = unsafe { BorrowedFd::borrow_raw(root) };
         if !matches!(
             self,
             Step::Dir { .. } | Step::Symlink { .. } | Step::Device { .. }
@@ -625,7 +665,7 @@ impl Step {
             parent.open = None;
         }
         match self {
-            Step::Mount { mount, .. } => mount.apply_in(Some(root_fd)).map_err(mount_failure),
+            Step::Mount { mount, source, .. } => bind_or_mount(mount, source, root),
             Step::Dir {
                 parent: dir,
                 name,
@@ -653,6 +693,7 @@ impl Step {
                 owner,
                 mknod,
                 bind,
+                source,
             } => {
                 if *mknod {
                     let dir = parent.get(root, dir)?;
@@ -678,9 +719,10 @@ impl Step {
                 }
                 // A mount (on the node's file, not on the directory): forget it all the same.
                 parent.open = None;
-                match bind {
-                    Some(bind) => bind.apply_in(Some(root_fd)).map_err(mount_failure),
-                    None => Err((Op::Mknod as u32, Errno::EPERM)),
+                // Only from the source opened before anything was stacked on the host's `/`.
+                match (bind, source.take()) {
+                    (Some(bind), Some(fd)) => bind.apply_from(root, fd.0).map_err(mount_failure),
+                    _ => Err((Op::Mknod as u32, Errno::EPERM)),
                 }
             }
             Step::Mask(path) => mask(root, path, null),
@@ -688,6 +730,15 @@ impl Step {
             Step::Etc(files) => files.apply(root, etc, go_fd),
         }
     }
+}
+
+/// Applies `mount` inside `root`; a bind only from its source's descriptor, opened at the
+/// start (see [`HostSources`]).
+fn bind_or_mount(mount: &PreparedMount, source: &HostSource, root: c_int) -> Result<(), Failure> {
+    let fd = source.take();
+    mount
+        .apply_from(root, fd.as_ref().map_or(-1, |fd| fd.0))
+        .map_err(mount_failure)
 }
 
 /// The target of a masked or read-only path, or `None` if the kernel does not have it.

@@ -42,9 +42,14 @@
 //!    the start. (runc's `pivot_root(".", ".")` and `umount2(".")` would detach the topmost
 //!    scratch mount instead of the old root.)
 //!
-//! The host directories of the root itself (the image or layers, a persistent upper) are
-//! opened before anything is stacked on the host's `/` but the overlay's scratch tmpfs: a
-//! `..` at the process's root walks into what is stacked there.
+//! Every host path is opened before anything is stacked on the host's `/` (but the overlay's
+//! scratch tmpfs, which comes after the layers): the bind sources of the caller's mounts and
+//! of the device nodes' bind fallback first, then the root's own directories (the image or
+//! layers, a persistent upper). A `..` at the process's root walks into whatever is stacked
+//! there (the kernel's `follow_dotdot` stays at the root, then steps into the mounts on it),
+//! so a host path through a symlink with surplus `..` resolved later would lead into the
+//! image, and the image's symlinks anywhere on the host: a volume's source is always the
+//! host's. The mounts are then made from those descriptors.
 //!
 //! # Modes
 //! | mode | writes go to | mount points missing in the image |
@@ -178,9 +183,11 @@ use std::ffi::{CStr, CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::cgroup::Bytes;
 use crate::error::io_errno;
+use crate::mount::apply::Fd;
 use crate::mount::{absolute, cstring, Mount, MountError, MountStep, PreparedMount, Propagation};
 use crate::namespace::Namespaces;
 use crate::{Errno, Error, Result, SetupStage};
@@ -550,7 +557,9 @@ impl Rootfs {
     /// Adds a mount inside the container, made after `/proc`, `/sys` and `/dev`: a volume
     /// (a bind of a host path), a tmpfs, ... Its target is a path in the container, resolved
     /// inside the root (a symlink in the image cannot send it out); a bind source is a host
-    /// path.
+    /// path, opened before anything of the container is mounted (so nothing in the image
+    /// can change where it leads). A missing source fails `spawn` with `openat2` and the
+    /// source's path (`ENOENT`); unlike docker's `-v`, it is not created.
     ///
     /// ```
     /// use contain::mount::Mount;
@@ -918,6 +927,7 @@ impl Rootfs {
             steps.push(Step::Mount {
                 mount: prepared,
                 special: Special::None,
+                source: HostSource::default(),
             });
         }
         for p in &self.masked {
@@ -1456,6 +1466,8 @@ enum Step {
     Mount {
         mount: PreparedMount,
         special: Special,
+        /// A bind's source, once the child has opened it.
+        source: HostSource,
     },
     Dir {
         parent: InRoot,
@@ -1479,6 +1491,8 @@ enum Step {
         mknod: bool,
         /// A bind of the host's node: in a user namespace, or where `mknod` says `EPERM`.
         bind: Option<PreparedMount>,
+        /// The bind's source, once the child has opened it.
+        source: HostSource,
     },
     Mask(InRoot),
     ReadOnly(InRoot),
@@ -1486,11 +1500,56 @@ enum Step {
     Etc(Box<etc::EtcFiles>),
 }
 
+/// The descriptor of a bind's host source (an `O_PATH` open), or -1: written and taken by
+/// the child only, which opens every bind's source before it stacks anything on the host's
+/// `/` (see `PreparedMount::open_source`). An atomic because the child shares the parent's
+/// memory; the plan is made for one spawn, so no other process ever sees the slot.
+#[derive(Debug)]
+struct HostSource(AtomicI32);
+
+impl Default for HostSource {
+    fn default() -> HostSource {
+        HostSource(AtomicI32::new(-1))
+    }
+}
+
+impl HostSource {
+    /// Keeps `fd` (closed by [`take`](Self::take)'s owner).
+    fn put(&self, fd: Fd) {
+        self.0.store(fd.0, Ordering::Relaxed);
+        std::mem::forget(fd);
+    }
+
+    /// The descriptor put here, now owned by the caller; `None` if there is none.
+    fn take(&self) -> Option<Fd> {
+        match self.0.swap(-1, Ordering::Relaxed) {
+            -1 => None,
+            fd => Some(Fd(fd)),
+        }
+    }
+}
+
 impl Step {
+    /// The bind of a host path this step may make, where its source descriptor goes, and
+    /// whether the step needs it (a device's bind is only a fallback where `mknod` works).
+    fn host_bind(&self) -> Option<(&PreparedMount, &HostSource, bool)> {
+        match self {
+            Step::Mount { mount, source, .. } => Some((mount, source, true)),
+            Step::Device {
+                bind: Some(bind),
+                source,
+                mknod,
+                ..
+            } => Some((bind, source, !mknod)),
+            _ => None,
+        }
+    }
+
     fn mount(m: Mount, special: Special) -> Result<Step> {
         Ok(Step::Mount {
             mount: m.prepare()?,
             special,
+            source: HostSource::default(),
         })
     }
 
@@ -1530,6 +1589,7 @@ impl Step {
             owner: None,
             mknod: !userns,
             bind,
+            source: HostSource::default(),
         }))
     }
 
@@ -1578,6 +1638,7 @@ impl Step {
             owner: Some((node.uid, node.gid)),
             mknod,
             bind,
+            source: HostSource::default(),
         })
     }
 
@@ -1815,7 +1876,7 @@ impl PreparedRootfs {
         if let Step::Etc(files) = s {
             return files.error(step, errno);
         }
-        if let Step::Mount { mount, special } = s {
+        if let Step::Mount { mount, special, .. } = s {
             if let Some(mstep) = MountStep::from_u32(step) {
                 let denied = errno == Errno::EPERM || errno == Errno::EACCES;
                 match special {
