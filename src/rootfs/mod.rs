@@ -1839,6 +1839,13 @@ impl PreparedRootfs {
                      initramfs that was not detected?); Rootfs::chroot_fallback(true) uses \
                      chroot instead",
                 ),
+                // "." is there: only the way to the old root's place can be missing.
+                (Some(Op::PivotRoot), Errno::ENOENT) => Error::sys_path(
+                    "pivot_root (the old root's place is reached through the host's \
+                     /proc/self/fd: is /proc mounted?)",
+                    "/proc/self/fd",
+                    errno,
+                ),
                 (Some(op), _) => Error::sys_path(op.syscall(), "/", errno),
                 (None, _) => Error::setup(stage, errno),
             };
@@ -1865,7 +1872,15 @@ impl PreparedRootfs {
                     return Error::sys_path("openat2", path, errno);
                 }
                 if let Some(path) = layer(LOWER_STEP) {
-                    return Error::sys_path("fsconfig(overlay, lowerdir+)", path, errno);
+                    // The layer was opened: only its name through /proc can be missing.
+                    let syscall = match errno {
+                        Errno::ENOENT => {
+                            "fsconfig(overlay, lowerdir+) (the layer is named through the \
+                             host's /proc/self/fd: is /proc mounted?)"
+                        }
+                        _ => "fsconfig(overlay, lowerdir+)",
+                    };
+                    return Error::sys_path(syscall, path, errno);
                 }
             }
             return self.base_error(op, errno);

@@ -236,6 +236,18 @@ fn errors_name_the_step_and_the_path() {
         Errno::EINVAL,
     );
     assert!(e.to_string().contains("chroot_fallback"), "{e}");
+    let e = p.error(
+        SetupStage::PivotRoot,
+        0,
+        Op::PivotRoot as u32,
+        Errno::ENOENT,
+    );
+    assert!(e.to_string().contains("is /proc mounted?"), "{e}");
+    assert!(
+        e.to_string()
+            .ends_with("/proc/self/fd: ENOENT: No such file or directory"),
+        "{e}"
+    );
     let e = p.error(SetupStage::Mount, 0, Op::CloneImage as u32, Errno::ENOSYS);
     assert!(matches!(e, Error::Unsupported { .. }), "{e}");
     // A report no child of ours would send still gives an error, not a panic.
@@ -339,6 +351,11 @@ fn a_stack_of_layers_is_an_overlay_of_them_top_first() {
     let e = p.error(SetupStage::Mount, 0, LOWER_STEP + 1, Errno::EACCES);
     assert!(e.to_string().contains(&bottom), "{e}");
     assert!(e.to_string().contains("lowerdir+"), "{e}");
+    assert!(!e.to_string().contains("/proc"), "{e}");
+    // The layer was opened: a missing name is /proc's (not mounted on the host).
+    let e = p.error(SetupStage::Mount, 0, LOWER_STEP + 1, Errno::ENOENT);
+    assert!(e.to_string().contains("is /proc mounted?"), "{e}");
+    assert!(e.to_string().contains(&bottom), "{e}");
     let e = p.error(SetupStage::Mount, 0, LOWER_OPEN_STEP + 1, Errno::ENOENT);
     assert!(
         e.to_string()
