@@ -416,7 +416,7 @@ fn rootfs_assembly_allocates_nothing_in_the_child() {
     assert!(
         matches!(
             &e,
-            Error::Sys { syscall, .. } if syscall.starts_with("openat2")
+            Error::Sys { syscall, .. } if syscall.starts_with("open_tree")
         ),
         "{e}"
     );

@@ -377,7 +377,7 @@ fn failures_name_the_path_and_leave_the_host_alone() {
                 syscall,
                 path: Some(p),
                 errno: Errno::ENOENT,
-            }) if syscall.starts_with("openat2 (the bind source does not exist")
+            }) if syscall.starts_with("open_tree (the bind source does not exist")
                 && p == missing => {}
             other => panic!("{other:?}"),
         }
@@ -599,13 +599,14 @@ fn read_write_root_writes_to_the_image() {
     });
 }
 
-/// A symlink at `link` to the absolute `target`, written relative with three `..` more than
-/// the link's depth (the host resolves the surplus to `/`): returns `link`.
-fn link_with_surplus_dotdots(link: &Path, target: &Path) -> PathBuf {
-    let depth = link.parent().unwrap().components().count();
+/// A symlink at `link` to the absolute `target`, written relative: as many `..` as lead from
+/// the link's directory to `/`, and `surplus` more (the host resolves those to `/` too).
+/// Returns `link`.
+fn link_through_slash(link: &Path, target: &Path, surplus: usize) -> PathBuf {
+    let depth = link.parent().unwrap().components().count() - 1;
     let relative = format!(
         "{}{}",
-        "../".repeat(depth + 3),
+        "../".repeat(depth + surplus),
         target.display().to_string().trim_start_matches('/')
     );
     std::os::unix::fs::symlink(relative, link).unwrap();
@@ -623,7 +624,7 @@ fn an_image_path_through_a_symlink_with_surplus_dotdots_is_the_host_s_path() {
             // too, though scratch tmpfs mounts get stacked on its `/` (a `..` at the process's
             // root walks into what is stacked there), so it opens the image first: as a bind,
             // as the overlay's layer with a scratch upper, and with a persistent one.
-            let link = link_with_surplus_dotdots(&image.dir().join("via-link"), &image.root());
+            let link = link_through_slash(&image.dir().join("via-link"), &image.root(), 3);
             let read_only = Rootfs::new(&link).mode(RootfsMode::ReadOnly);
             assert_eq!(ok(&sh(read_only, "cat /etc/image")), "image dotdot");
             if let Some(out) = ok_overlay(&sh(Rootfs::new(&link), "cat /etc/image")) {
@@ -639,35 +640,100 @@ fn an_image_path_through_a_symlink_with_surplus_dotdots_is_the_host_s_path() {
 }
 
 #[test]
-fn a_volume_source_through_a_symlink_with_surplus_dotdots_is_the_host_s_path() {
+fn a_volume_source_through_a_symlink_via_slash_is_the_host_s_path() {
     as_root_and_rootless(
-        "a_volume_source_through_a_symlink_with_surplus_dotdots_is_the_host_s_path",
+        "a_volume_source_through_a_symlink_via_slash_is_the_host_s_path",
         || {
             let _host = HostMountsUnchanged::new();
             let image = BusyboxRootfs::new("voldotdot");
-            // The host's volume, and a directory at the same path inside the image: a source
-            // resolved with the new root stacked on the host's `/` would walk from the
-            // surplus `..` into the image and bind the image's directory, a path the image
-            // chose (its symlinks could lead anywhere on the host).
+            // The host's volume, and a directory at the same path inside the image. A `..`
+            // that reaches the host's `/` (as in /etc/resolv.conf -> ../run/...), or goes
+            // past it, steps into the mounts stacked there: a source resolved once the new
+            // root is on the host's `/` would be the image's directory, a path the image
+            // chose (and through its symlinks, any host path).
             let volume = image.dir().join("volume");
             std::fs::create_dir(&volume).unwrap();
             std::fs::write(volume.join("which"), "host").unwrap();
             let decoy = image.root().join(volume.strip_prefix("/").unwrap());
             std::fs::create_dir_all(&decoy).unwrap();
             std::fs::write(decoy.join("which"), "image").unwrap();
-            let link = link_with_surplus_dotdots(&image.dir().join("volume-link"), &volume);
-            assert_eq!(std::fs::read_to_string(link.join("which")).unwrap(), "host");
-            let with_volume = |r: Rootfs| r.mount(Mount::bind(&link, "/data"));
-            let read_only = Rootfs::new(image.root()).mode(RootfsMode::ReadOnly);
-            assert_eq!(ok(&sh(with_volume(read_only), "cat /data/which")), "host");
-            if let Some(out) = ok_overlay(&sh(
-                with_volume(Rootfs::new(image.root())),
-                "cat /data/which",
-            )) {
-                assert_eq!(out, "host");
+            let empty = image.dir().join("empty");
+            std::fs::create_dir(&empty).unwrap();
+            for surplus in [0, 3] {
+                let link = image.dir().join(format!("volume-link-{surplus}"));
+                let link = link_through_slash(&link, &volume, surplus);
+                assert_eq!(std::fs::read_to_string(link.join("which")).unwrap(), "host");
+                let read_only = || Rootfs::new(image.root()).mode(RootfsMode::ReadOnly);
+                let bind = read_only().mount(Mount::bind(&link, "/data"));
+                assert_eq!(ok(&sh(bind, "cat /data/which")), "host", "{link:?}");
+                let overlay = Rootfs::new(image.root()).mount(Mount::bind(&link, "/data"));
+                if let Some(out) = ok_overlay(&sh(overlay, "cat /data/which")) {
+                    assert_eq!(out, "host", "{link:?}");
+                }
+                // An overlay volume names its layers by host path too (without an upper
+                // layer, overlayfs wants two).
+                let layers = vec![link.clone(), empty.clone()];
+                let layered = read_only().mount(Mount::overlay_read_only(layers, "/data"));
+                if let Some(out) = ok_overlay(&sh(layered, "cat /data/which")) {
+                    assert_eq!(out, "host", "{link:?}");
+                }
             }
         },
     );
+}
+
+#[test]
+fn a_volume_source_behind_an_automount_is_the_mounted_filesystem() {
+    if !is_root("a_volume_source_behind_an_automount_is_the_mounted_filesystem") {
+        return;
+    }
+    use contain::namespace::Namespace;
+    use std::io::BufRead;
+    // debugfs's `tracing` is an automount point: the first path lookup through it mounts
+    // tracefs there. A bind of it must bind tracefs (as a bind by path does), not the trap.
+    if !std::fs::read_to_string("/proc/filesystems").is_ok_and(|f| f.contains("\ttracefs")) {
+        eprintln!("skipped: no tracefs in this kernel");
+        return;
+    }
+    let image = BusyboxRootfs::new("automount");
+    let debugfs = image.dir().join("debugfs");
+    std::fs::create_dir(&debugfs).unwrap();
+    // A mount namespace of its own, private, with a fresh debugfs; it says when it is ready.
+    let script = format!(
+        "mount --make-rprivate / && mount -t debugfs none {} && echo ready && exec sleep 30",
+        debugfs.display()
+    );
+    let mut holder = Container::new("/bin/sh")
+        .args(["-c", &script])
+        .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+        .namespaces(Namespaces::MOUNT)
+        .security(contain::security::Security::unrestricted())
+        .stdin(Stdio::Null)
+        .stdout(Stdio::Piped)
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    let stdout = holder.stdout.take().unwrap();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut ready)
+        .unwrap();
+    let c = sh(
+        Rootfs::new(image.root())
+            .mode(RootfsMode::ReadOnly)
+            .mount(Mount::bind(debugfs.join("tracing"), "/data").read_only()),
+        "grep ' /data ' /proc/self/mountinfo",
+    )
+    .namespaces(namespaces() - Namespaces::MOUNT)
+    .join(Namespace::of_pid(holder.pid(), Namespaces::MOUNT).unwrap());
+    let result = run(&c);
+    holder.kill(contain::Signal::SIGKILL).unwrap();
+    holder.wait().unwrap();
+    assert_eq!(ready.trim(), "ready");
+    let o = result.unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = text(&o);
+    assert!(out.contains(" - tracefs "), "{out}");
+    assert!(!out.contains(" - debugfs "), "{out}");
 }
 
 #[test]

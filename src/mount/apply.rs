@@ -138,32 +138,51 @@ impl PreparedMount {
         self.attr.attr_set != 0 || self.attr.attr_clr != 0
     }
 
-    /// The bind's source, opened (`O_PATH`) now for [`apply_from`](Self::apply_from) later:
-    /// `None` for a new filesystem, which has no host path to resolve.
+    /// Everything of the mount that names a host path, done now, for
+    /// [`apply_from`](Self::apply_from) to finish later: a bind's source opened (`open_tree`
+    /// without a clone: an `O_PATH` descriptor, with an automount on the way triggered as a
+    /// path lookup of the bind would), a new filesystem created and detached (`fsopen`,
+    /// `fsconfig`, `fsmount`: an overlay's `lowerdir`, `upperdir` and `workdir` are host
+    /// paths, resolved as the filesystem is configured). Meant for the mounts that
+    /// [`resolve host paths`](Self::resolves_host_paths); any other new filesystem is created
+    /// at its turn, so that the container's mounts are numbered (and listed in
+    /// `/proc/self/mountinfo`, Linux 6.8+) in the order they are made, the root first.
     ///
-    /// The rootfs assembly opens every source before it stacks anything on the host's `/`:
-    /// a `..` at the process's root walks into whatever is stacked there (the kernel's
+    /// The rootfs assembly does this for every mount before it stacks anything on the host's
+    /// `/`: a `..` at the process's root walks into whatever is stacked there (the kernel's
     /// `follow_dotdot` stays at the root, then steps into the mounts on it), so a host path
-    /// through a symlink with surplus `..` resolved later would lead into the image.
-    pub(crate) fn open_source(&self) -> Option<Result<Fd, MountError>> {
+    /// through a symlink with a `..` from `/` resolved later would lead into the image.
+    pub(crate) fn open_early(&self) -> Result<Fd, MountError> {
         match &self.op {
-            Op::Bind { source, .. } => Some(
-                open(libc::AT_FDCWD, source, O_PATH, 0, 0).map_err(fail(MountStep::OpenSource)),
-            ),
-            Op::New { .. } => None,
+            Op::Bind { source, .. } => {
+                let flags = raw::OPEN_TREE_CLOEXEC;
+                // SAFETY: `source` is a NUL-terminated string borrowed for the call.
+                match unsafe { raw::open_tree(libc::AT_FDCWD, source.as_ptr(), flags) } {
+                    Ok(fd) => Ok(Fd(fd)),
+                    Err(Errno::ENOSYS) => open(libc::AT_FDCWD, source, O_PATH, 0, 0)
+                        .map_err(fail(MountStep::OpenSource)),
+                    Err(errno) => Err(MountError {
+                        step: MountStep::OpenTree,
+                        errno,
+                    }),
+                }
+            }
+            Op::New {
+                fstype,
+                source,
+                params,
+                ..
+            } => self.create(fstype, source, params),
         }
     }
 
-    /// [`apply_in`](Self::apply_in) with the bind's source given as a descriptor from
-    /// [`open_source`](Self::open_source) (ignored for a new filesystem; a bind given -1
-    /// fails with `EBADF` from [`MountStep::OpenTree`]).
-    pub(crate) fn apply_from(&self, root: c_int, source: c_int) -> Result<(), MountError> {
+    /// Finishes inside `root` what [`open_early`](Self::open_early) began with `early`: a bind
+    /// from its source's descriptor, a new filesystem attached. Given -1, it fails with
+    /// `EBADF`.
+    pub(crate) fn apply_from(&self, root: c_int, early: c_int) -> Result<(), MountError> {
         match &self.op {
-            Op::Bind { recursive, .. } => self.bind(root, Source::Fd(source), *recursive),
-            Op::New { .. } => {
-                // SAFETY: the caller keeps `root` open across the call.
-                self.apply_in(Some(unsafe { BorrowedFd::borrow_raw(root) }))
-            }
+            Op::Bind { recursive, .. } => self.bind(root, Source::Fd(early), *recursive),
+            Op::New { .. } => self.attach_new(root, early),
         }
     }
 
@@ -248,39 +267,12 @@ impl PreparedMount {
         data: Option<&CStr>,
         params: &[(std::ffi::CString, Option<std::ffi::CString>)],
     ) -> Result<(), MountError> {
-        // SAFETY: `fstype` is a NUL-terminated string borrowed for the call.
-        match unsafe { raw::fsopen(fstype.as_ptr(), raw::FSOPEN_CLOEXEC) } {
-            Ok(fs) => {
-                let fs = Fd(fs);
-                let set = |key: &CStr, value: Option<&CStr>| {
-                    let (cmd, value) = match value {
-                        Some(v) => (raw::FSCONFIG_SET_STRING, v.as_ptr()),
-                        None => (raw::FSCONFIG_SET_FLAG, std::ptr::null()),
-                    };
-                    // SAFETY: key and value are NUL-terminated strings (or a null value for
-                    // a flag) borrowed for the call.
-                    unsafe { raw::fsconfig(fs.0, cmd, key.as_ptr(), value.cast(), 0) }
-                        .map_err(fail(MountStep::FsConfig))
-                };
-                set(c"source", Some(source))?;
-                for (key, value) in params {
-                    set(key, value.as_deref())?;
-                }
-                raw::fsconfig_create(fs.0).map_err(fail(MountStep::FsCreate))?;
-                // The flag values of fsmount's attr_flags are the MOUNT_ATTR_* bits (all < 2^32).
-                let attrs = self.attr.attr_set as u32;
-                let mnt = Fd(raw::fsmount(fs.0, raw::FSMOUNT_CLOEXEC, attrs)
-                    .map_err(fail(MountStep::FsMount))?);
-                // Only now, with the filesystem accepted, the mount point (maybe created).
-                let target = self.resolve_target(root, true)?;
-                // SAFETY: both paths are the empty NUL-terminated string.
-                unsafe {
-                    raw::move_mount(mnt.0, EMPTY.as_ptr(), target.0, EMPTY.as_ptr(), MOVE_EMPTY)
-                }
-                .map_err(fail(MountStep::MoveMount))?;
-                self.finish(mnt.0, true)
-            }
-            Err(Errno::ENOSYS) => {
+        match self.create(fstype, source, params) {
+            Ok(mnt) => self.attach_new(root, mnt.0),
+            Err(MountError {
+                step: MountStep::FsOpen,
+                errno: Errno::ENOSYS,
+            }) => {
                 let target = self.resolve_target(root, true)?;
                 let to = FdPath::new(target.0, b"");
                 let data = data.map_or(std::ptr::null(), CStr::as_ptr);
@@ -302,11 +294,51 @@ impl PreparedMount {
                 let mnt = self.reopen_new_mount(root)?;
                 self.finish(mnt.0, true)
             }
-            Err(errno) => Err(MountError {
-                step: MountStep::FsOpen,
-                errno,
-            }),
+            Err(e) => Err(e),
         }
+    }
+
+    /// A new filesystem of `fstype`, configured and detached (`fsopen`, `fsconfig`,
+    /// `fsmount`), with the mount's flags.
+    fn create(
+        &self,
+        fstype: &CStr,
+        source: &CStr,
+        params: &[(std::ffi::CString, Option<std::ffi::CString>)],
+    ) -> Result<Fd, MountError> {
+        // SAFETY: `fstype` is a NUL-terminated string borrowed for the call.
+        let fs = Fd(unsafe { raw::fsopen(fstype.as_ptr(), raw::FSOPEN_CLOEXEC) }
+            .map_err(fail(MountStep::FsOpen))?);
+        let set = |key: &CStr, value: Option<&CStr>| {
+            let (cmd, value) = match value {
+                Some(v) => (raw::FSCONFIG_SET_STRING, v.as_ptr()),
+                None => (raw::FSCONFIG_SET_FLAG, std::ptr::null()),
+            };
+            // SAFETY: key and value are NUL-terminated strings (or a null value for a flag)
+            // borrowed for the call.
+            unsafe { raw::fsconfig(fs.0, cmd, key.as_ptr(), value.cast(), 0) }
+                .map_err(fail(MountStep::FsConfig))
+        };
+        set(c"source", Some(source))?;
+        for (key, value) in params {
+            set(key, value.as_deref())?;
+        }
+        raw::fsconfig_create(fs.0).map_err(fail(MountStep::FsCreate))?;
+        // The flag values of fsmount's attr_flags are the MOUNT_ATTR_* bits (all < 2^32).
+        let attrs = self.attr.attr_set as u32;
+        raw::fsmount(fs.0, raw::FSMOUNT_CLOEXEC, attrs)
+            .map(Fd)
+            .map_err(fail(MountStep::FsMount))
+    }
+
+    /// Attaches `mnt`, a new filesystem from [`create`](Self::create), on the mount point
+    /// inside `root` (resolved, maybe created, only now), then sets its propagation.
+    fn attach_new(&self, root: c_int, mnt: c_int) -> Result<(), MountError> {
+        let target = self.resolve_target(root, true)?;
+        // SAFETY: both paths are the empty NUL-terminated string.
+        unsafe { raw::move_mount(mnt, EMPTY.as_ptr(), target.0, EMPTY.as_ptr(), MOVE_EMPTY) }
+            .map_err(fail(MountStep::MoveMount))?;
+        self.finish(mnt, true)
     }
 
     /// After the mount is attached: the flags (if not done yet) and the propagation. On

@@ -547,6 +547,7 @@ impl Mount {
 
         Ok(PreparedMount {
             op,
+            host_paths: matches!(self.kind, Kind::Bind { .. } | Kind::Overlay { .. }),
             source: match &self.kind {
                 Kind::Bind { source } => Some(source.clone()),
                 _ => None,
@@ -731,6 +732,8 @@ enum Op {
 #[derive(Debug)]
 pub struct PreparedMount {
     op: Op,
+    /// Making it resolves host paths: a bind's source, an overlay's directories.
+    host_paths: bool,
     /// For error messages.
     source: Option<PathBuf>,
     target: PathBuf,
@@ -884,6 +887,12 @@ impl PreparedMount {
     /// Whether a missing mount point is created.
     pub(crate) fn creates_target(&self) -> bool {
         self.create
+    }
+
+    /// Whether making the mount resolves host paths (a bind's source, an overlay's
+    /// directories), which [`open_early`](Self::open_early) can then do ahead of the rest.
+    pub(crate) fn resolves_host_paths(&self) -> bool {
+        self.host_paths
     }
 
     /// Turns a failure of [`apply_in`](PreparedMount::apply_in) into a [`crate::Error`] that

@@ -7,12 +7,13 @@
 
 use crate::sys::FdPath;
 use std::ffi::CStr;
+use std::os::fd::BorrowedFd;
 
 use libc::{c_char, c_int};
 
 use super::layers::{LowerMethod, LEGACY_DATA_MAX, OVL_MAX_STACK, UNTRUSTED_LOWER_OPTIONS};
 use super::{
-    Base, HostSource, InRoot, Op, Overlay, PreparedRootfs, Step, Upper, LOWER_OPEN_STEP, LOWER_STEP,
+    Base, EarlyFd, InRoot, Op, Overlay, PreparedRootfs, Step, Upper, LOWER_OPEN_STEP, LOWER_STEP,
 };
 use crate::mount::apply::{open, Fd};
 use crate::mount::{MountError, PreparedMount};
@@ -156,38 +157,39 @@ impl<'a> ParentDir<'a> {
     }
 }
 
-/// The bind sources of the steps, open from [`open`](Self::open) until each step takes its
-/// own; whatever a failed assembly left is closed on drop.
-struct HostSources<'a> {
+/// The steps' mounts begun before anything is stacked on the host's `/` (see
+/// [`PreparedMount::open_early`]): each step takes its own descriptor; whatever a failed
+/// assembly left is closed on drop.
+struct EarlyMounts<'a> {
     steps: &'a [Step],
 }
 
-impl<'a> HostSources<'a> {
-    /// Opens the host source of every bind the steps may make (a device's bind fallback
-    /// too): on failure, the step's index (from 1) and what failed. A fallback's source that
-    /// cannot be opened is left out: its step then reports `mknod`'s own error.
-    fn open(steps: &'a [Step]) -> Result<HostSources<'a>, (u32, Failure)> {
-        let sources = HostSources { steps };
+impl<'a> EarlyMounts<'a> {
+    /// Opens every bind's source (a device's bind fallback too) and creates every overlay
+    /// volume: on failure, the step's index (from 1) and what failed. A fallback's source
+    /// that cannot be opened is left out: its step then reports `mknod`'s own error.
+    fn open(steps: &'a [Step]) -> Result<EarlyMounts<'a>, (u32, Failure)> {
+        let early = EarlyMounts { steps };
         for (i, step) in steps.iter().enumerate() {
-            let Some((mount, slot, needed)) = step.host_bind() else {
+            let Some((mount, slot, needed)) = step.early_mount() else {
                 continue;
             };
-            match mount.open_source() {
-                Some(Ok(fd)) => slot.put(fd),
-                Some(Err(e)) if needed => {
+            match mount.open_early() {
+                Ok(fd) => slot.put(fd),
+                Err(e) if needed => {
                     let index = u32::try_from(i + 1).unwrap_or(u32::MAX);
                     return Err((index, mount_failure(e)));
                 }
-                Some(Err(_)) | None => {}
+                Err(_) => {}
             }
         }
-        Ok(sources)
+        Ok(early)
     }
 }
 
-impl Drop for HostSources<'_> {
+impl Drop for EarlyMounts<'_> {
     fn drop(&mut self) {
-        for (_, slot, _) in self.steps.iter().filter_map(Step::host_bind) {
+        for (_, slot, _) in self.steps.iter().filter_map(Step::early_mount) {
             drop(slot.take());
         }
     }
@@ -227,11 +229,11 @@ impl PreparedRootfs {
             }
         };
         make_private().map_err(report(SetupStage::Mount, 0))?;
-        // Every host path is opened first (the volumes' sources, then the root's
-        // directories): a `..` at the process's root walks into whatever is stacked on the
-        // host's `/`, so nothing new may be there yet.
-        let sources =
-            HostSources::open(&self.steps).map_err(|(i, e)| report(SetupStage::Mount, i)(e))?;
+        // Every host path is opened first (the mounts' sources and new filesystems, then the
+        // root's directories): a `..` at the process's root walks into whatever is stacked
+        // on the host's `/`, so nothing new may be there yet.
+        let early =
+            EarlyMounts::open(&self.steps).map_err(|(i, e)| report(SetupStage::Mount, i)(e))?;
         let root = self.make_root().map_err(report(SetupStage::Mount, 0))?;
         // Every scratch mount goes on the host's `/` before the new root, below it: the old
         // root's detach after `pivot_root` then takes them all at the cost of one RCU grace
@@ -257,7 +259,7 @@ impl PreparedRootfs {
         drop(parent);
         drop(etc_tmpfs);
         drop(null);
-        drop(sources);
+        drop(early);
         if self.read_only_root {
             set_attrs(root.0, raw::MOUNT_ATTR_RDONLY, false, Op::RootReadOnly)
                 .map_err(report(SetupStage::Mount, 0))?;
@@ -665,7 +667,7 @@ impl Step {
             parent.open = None;
         }
         match self {
-            Step::Mount { mount, source, .. } => bind_or_mount(mount, source, root),
+            Step::Mount { mount, early, .. } => mount_early(mount, early, root),
             Step::Dir {
                 parent: dir,
                 name,
@@ -693,7 +695,7 @@ impl Step {
                 owner,
                 mknod,
                 bind,
-                source,
+                early,
             } => {
                 if *mknod {
                     let dir = parent.get(root, dir)?;
@@ -720,7 +722,7 @@ impl Step {
                 // A mount (on the node's file, not on the directory): forget it all the same.
                 parent.open = None;
                 // Only from the source opened before anything was stacked on the host's `/`.
-                match (bind, source.take()) {
+                match (bind, early.take()) {
                     (Some(bind), Some(fd)) => bind.apply_from(root, fd.0).map_err(mount_failure),
                     _ => Err((Op::Mknod as u32, Errno::EPERM)),
                 }
@@ -732,13 +734,18 @@ impl Step {
     }
 }
 
-/// Applies `mount` inside `root`; a bind only from its source's descriptor, opened at the
-/// start (see [`HostSources`]).
-fn bind_or_mount(mount: &PreparedMount, source: &HostSource, root: c_int) -> Result<(), Failure> {
-    let fd = source.take();
-    mount
-        .apply_from(root, fd.as_ref().map_or(-1, |fd| fd.0))
-        .map_err(mount_failure)
+/// Makes `mount` inside `root`: one that resolves host paths only from what
+/// [`EarlyMounts`] began (without it, `EBADF`), any other as it is.
+fn mount_early(mount: &PreparedMount, early: &EarlyFd, root: c_int) -> Result<(), Failure> {
+    let fd = early.take();
+    let result = match fd {
+        None if !mount.resolves_host_paths() => {
+            // SAFETY: `root` is open for the whole assembly (owned by `assemble`).
+            mount.apply_in(Some(unsafe { BorrowedFd::borrow_raw(root) }))
+        }
+        _ => mount.apply_from(root, fd.as_ref().map_or(-1, |fd| fd.0)),
+    };
+    result.map_err(mount_failure)
 }
 
 /// The target of a masked or read-only path, or `None` if the kernel does not have it.

@@ -43,13 +43,15 @@
 //!    scratch mount instead of the old root.)
 //!
 //! Every host path is opened before anything is stacked on the host's `/` (but the overlay's
-//! scratch tmpfs, which comes after the layers): the bind sources of the caller's mounts and
-//! of the device nodes' bind fallback first, then the root's own directories (the image or
-//! layers, a persistent upper). A `..` at the process's root walks into whatever is stacked
-//! there (the kernel's `follow_dotdot` stays at the root, then steps into the mounts on it),
-//! so a host path through a symlink with surplus `..` resolved later would lead into the
-//! image, and the image's symlinks anywhere on the host: a volume's source is always the
-//! host's. The mounts are then made from those descriptors.
+//! scratch tmpfs, which comes after the layers): first the mounts that name host paths are
+//! begun (a bind's source opened, the device nodes' bind fallbacks too; an overlay volume,
+//! whose directories are host paths, created and detached), then the root's own
+//! directories are opened (the image or layers, a persistent upper). A `..` at the process's
+//! root walks into whatever is stacked there (the kernel's `follow_dotdot` stays at the root,
+//! then steps into the mounts on it), so a host path through a symlink with a `..` from `/`
+//! resolved later would lead into the image, and the image's symlinks anywhere on the host:
+//! a volume's source is always the host's. Each mount is finished from its descriptor at
+//! its turn.
 //!
 //! # Modes
 //! | mode | writes go to | mount points missing in the image |
@@ -558,8 +560,11 @@ impl Rootfs {
     /// (a bind of a host path), a tmpfs, ... Its target is a path in the container, resolved
     /// inside the root (a symlink in the image cannot send it out); a bind source is a host
     /// path, opened before anything of the container is mounted (so nothing in the image
-    /// can change where it leads). A missing source fails `spawn` with `openat2` and the
-    /// source's path (`ENOENT`); unlike docker's `-v`, it is not created.
+    /// can change where it leads), as are an overlay's directories: each holds a
+    /// descriptor until its mount is made,
+    /// under the caller's `RLIMIT_NOFILE`. A missing bind source fails `spawn` with
+    /// `open_tree` and the source's path (`ENOENT`); unlike docker's `-v`, it is not
+    /// created.
     ///
     /// ```
     /// use contain::mount::Mount;
@@ -927,7 +932,7 @@ impl Rootfs {
             steps.push(Step::Mount {
                 mount: prepared,
                 special: Special::None,
-                source: HostSource::default(),
+                early: EarlyFd::default(),
             });
         }
         for p in &self.masked {
@@ -1466,8 +1471,8 @@ enum Step {
     Mount {
         mount: PreparedMount,
         special: Special,
-        /// A bind's source, once the child has opened it.
-        source: HostSource,
+        /// The mount's [`open_early`](PreparedMount::open_early) descriptor in the child.
+        early: EarlyFd,
     },
     Dir {
         parent: InRoot,
@@ -1491,8 +1496,8 @@ enum Step {
         mknod: bool,
         /// A bind of the host's node: in a user namespace, or where `mknod` says `EPERM`.
         bind: Option<PreparedMount>,
-        /// The bind's source, once the child has opened it.
-        source: HostSource,
+        /// The bind's source, opened early in the child.
+        early: EarlyFd,
     },
     Mask(InRoot),
     ReadOnly(InRoot),
@@ -1500,20 +1505,21 @@ enum Step {
     Etc(Box<etc::EtcFiles>),
 }
 
-/// The descriptor of a bind's host source (an `O_PATH` open), or -1: written and taken by
-/// the child only, which opens every bind's source before it stacks anything on the host's
-/// `/` (see `PreparedMount::open_source`). An atomic because the child shares the parent's
-/// memory; the plan is made for one spawn, so no other process ever sees the slot.
+/// What [`PreparedMount::open_early`] gave for a step (a bind's source, a new filesystem
+/// created and detached), or -1: written and taken by the child only, which does that for
+/// every mount before it stacks anything on the host's `/`. An atomic because the child
+/// shares the parent's memory; the plan is made for one spawn, so no other process ever
+/// sees the slot.
 #[derive(Debug)]
-struct HostSource(AtomicI32);
+struct EarlyFd(AtomicI32);
 
-impl Default for HostSource {
-    fn default() -> HostSource {
-        HostSource(AtomicI32::new(-1))
+impl Default for EarlyFd {
+    fn default() -> EarlyFd {
+        EarlyFd(AtomicI32::new(-1))
     }
 }
 
-impl HostSource {
+impl EarlyFd {
     /// Keeps `fd` (closed by [`take`](Self::take)'s owner).
     fn put(&self, fd: Fd) {
         self.0.store(fd.0, Ordering::Relaxed);
@@ -1530,17 +1536,20 @@ impl HostSource {
 }
 
 impl Step {
-    /// The bind of a host path this step may make, where its source descriptor goes, and
-    /// whether the step needs it (a device's bind is only a fallback where `mknod` works).
-    fn host_bind(&self) -> Option<(&PreparedMount, &HostSource, bool)> {
+    /// The mount this step may make, where its [`open_early`](PreparedMount::open_early)
+    /// descriptor goes, and whether the step needs it (a device's bind is only a fallback
+    /// where `mknod` works).
+    fn early_mount(&self) -> Option<(&PreparedMount, &EarlyFd, bool)> {
         match self {
-            Step::Mount { mount, source, .. } => Some((mount, source, true)),
+            Step::Mount { mount, early, .. } if mount.resolves_host_paths() => {
+                Some((mount, early, true))
+            }
             Step::Device {
                 bind: Some(bind),
-                source,
+                early,
                 mknod,
                 ..
-            } => Some((bind, source, !mknod)),
+            } => Some((bind, early, !mknod)),
             _ => None,
         }
     }
@@ -1549,7 +1558,7 @@ impl Step {
         Ok(Step::Mount {
             mount: m.prepare()?,
             special,
-            source: HostSource::default(),
+            early: EarlyFd::default(),
         })
     }
 
@@ -1589,7 +1598,7 @@ impl Step {
             owner: None,
             mknod: !userns,
             bind,
-            source: HostSource::default(),
+            early: EarlyFd::default(),
         }))
     }
 
@@ -1638,7 +1647,7 @@ impl Step {
             owner: Some((node.uid, node.gid)),
             mknod,
             bind,
-            source: HostSource::default(),
+            early: EarlyFd::default(),
         })
     }
 
@@ -1839,10 +1848,12 @@ impl PreparedRootfs {
                      initramfs that was not detected?); Rootfs::chroot_fallback(true) uses \
                      chroot instead",
                 ),
-                // "." is there: only the way to the old root's place can be missing.
+                // The old root's place is named through /proc; the new root's directory,
+                // when it is a bind of the image's, can have been removed meanwhile.
                 (Some(Op::PivotRoot), Errno::ENOENT) => Error::sys_path(
                     "pivot_root (the old root's place is reached through the host's \
-                     /proc/self/fd: is /proc mounted?)",
+                     /proc/self/fd: is /proc mounted? Or the image directory was removed \
+                     during the start)",
                     "/proc/self/fd",
                     errno,
                 ),

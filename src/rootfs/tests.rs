@@ -207,12 +207,12 @@ fn errors_name_the_step_and_the_path() {
     let e = p.error(
         SetupStage::Mount,
         data,
-        MountStep::OpenSource as u32,
+        MountStep::OpenTree as u32,
         Errno::ENOENT,
     );
     assert!(
         e.to_string()
-            .starts_with("openat2 (the bind source does not exist")
+            .starts_with("open_tree (the bind source does not exist")
             && e.to_string().contains("/srv/data: ENOENT"),
         "{e}"
     );
