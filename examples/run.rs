@@ -427,7 +427,6 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
         print_timing(&timing);
     }
     warn_skipped_limits(args, &child)?;
-    forward.forward_to(child.signaller()?)?;
     let relay = match child.take_tty() {
         Some(master) => Some(TtyRelay::start(
             master,
@@ -437,12 +436,19 @@ fn run(args: &Args) -> contain::Result<ExitCode> {
         None => None,
     };
     let status = match args.pause_after {
-        Some(after) => pause_then_wait(
-            &mut child,
-            after,
-            args.pause_for.unwrap_or(Duration::from_secs(1)),
-        )?,
-        None => child.wait()?,
+        Some(after) => {
+            forward.forward_to(child.signaller()?)?;
+            pause_then_wait(
+                &mut child,
+                after,
+                args.pause_for.unwrap_or(Duration::from_secs(1)),
+            )?
+        }
+        // Nothing else to do meanwhile: forwarding in this thread starts none.
+        None => {
+            forward.forward_until_exit(&child.signaller()?)?;
+            child.wait()?
+        }
     };
     drop(forward);
     if let Some(relay) = relay {

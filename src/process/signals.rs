@@ -105,7 +105,9 @@ impl Signaller {
 /// of them) to a child until it ends, as `docker run` does with `--sig-proxy` (its default).
 ///
 /// The signals are blocked in the calling thread and taken from a signalfd by a helper
-/// thread. Create it from the main thread before starting other threads, so that no other
+/// thread ([`forward_to`](SignalForwarder::forward_to)), or by the calling thread itself
+/// until the child ends ([`forward_until_exit`](SignalForwarder::forward_until_exit)).
+/// Create it from the main thread before starting other threads, so that no other
 /// thread of the process takes the signals instead. A forwarded signal is sent with
 /// `pidfd_send_signal` without its original `siginfo` (sender, `sigqueue` value); each queued
 /// instance of a real-time signal is sent on.
@@ -121,6 +123,9 @@ impl Signaller {
 #[derive(Debug)]
 pub struct SignalForwarder {
     thread: Option<JoinHandle<()>>,
+    /// Forwarding began (from a thread or the caller's): pending signals are discarded at
+    /// drop.
+    forwarded: bool,
     old_mask: SigSet,
     set: SigSet,
 }
@@ -165,6 +170,7 @@ impl SignalForwarder {
             .map_err(|e| Error::sys("pthread_sigmask", e))?;
         let forwarder = SignalForwarder {
             thread: None,
+            forwarded: false,
             old_mask,
             set,
         };
@@ -203,11 +209,13 @@ impl SignalForwarder {
         if self.thread.is_some() {
             return Err(Error::config("signal forwarder", "already forwarding"));
         }
-        let sfd = SignalFd::with_flags(&self.set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-            .map_err(|e| Error::sys("signalfd", e))?;
+        let sfd = self.signalfd()?;
         let thread = std::thread::Builder::new()
             .name("contain-signals".into())
-            .spawn(move || forward(sfd, to))
+            .spawn(move || {
+                block_all_signals_in_this_thread();
+                let _ = forward(&sfd, &to);
+            })
             .map_err(|e| {
                 Error::sys(
                     "pthread_create",
@@ -215,7 +223,43 @@ impl SignalForwarder {
                 )
             })?;
         self.thread = Some(thread);
+        self.forwarded = true;
         Ok(())
+    }
+
+    /// Forwards in the calling thread, until the child behind `to` has ended (signals
+    /// already pending included); reap it then (`Child::wait`). For a caller with nothing
+    /// else to do meanwhile, as a `docker run` without a terminal: no helper thread is
+    /// started (its creation, stack and exit are most of what forwarding costs a short
+    /// container).
+    ///
+    /// ```no_run
+    /// use contain::process::{Container, SignalForwarder};
+    /// let mut forward = SignalForwarder::all()?;
+    /// let mut child = Container::new("sleep").arg("60").spawn()?;
+    /// forward.forward_until_exit(&child.signaller()?)?; // returns when the child has ended
+    /// let status = child.wait()?;
+    /// # Ok::<(), contain::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when this forwarder already forwards from its own thread
+    /// ([`forward_to`](Self::forward_to)); [`Error::Sys`] naming `signalfd` (`EMFILE`) or
+    /// `poll` (not expected).
+    pub fn forward_until_exit(&mut self, to: &Signaller) -> Result<()> {
+        if self.thread.is_some() {
+            return Err(Error::config("signal forwarder", "already forwarding"));
+        }
+        let sfd = self.signalfd()?;
+        self.forwarded = true;
+        forward(&sfd, to).map_err(|e| Error::sys("poll(signalfd, pidfd)", e))
+    }
+
+    /// A non-blocking signalfd of the set.
+    fn signalfd(&self) -> Result<SignalFd> {
+        SignalFd::with_flags(&self.set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            .map_err(|e| Error::sys("signalfd", e))
     }
 
     /// [`new`](Self::new) and [`forward_to`](Self::forward_to) in one step.
@@ -236,9 +280,9 @@ pub(crate) fn block_all_signals_in_this_thread() {
     let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), None);
 }
 
-/// Until the child ends (its pidfd polls readable), passes every signal read on `sfd` on.
-fn forward(sfd: SignalFd, to: Signaller) {
-    block_all_signals_in_this_thread();
+/// Until the child ends (its pidfd polls readable), passes every signal read on `sfd` on;
+/// `poll`'s error if it fails (not expected).
+fn forward(sfd: &SignalFd, to: &Signaller) -> std::result::Result<(), Errno> {
     loop {
         let mut fds = [
             PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
@@ -247,7 +291,7 @@ fn forward(sfd: SignalFd, to: Signaller) {
         match nix::poll::poll(&mut fds, PollTimeout::NONE).ours() {
             Ok(_) => {}
             Err(Errno::EINTR) => continue,
-            Err(_) => return,
+            Err(e) => return Err(e),
         }
         let signal_ready = fds[0]
             .revents()
@@ -261,23 +305,24 @@ fn forward(sfd: SignalFd, to: Signaller) {
             }
         }
         if child_gone {
-            return;
+            return Ok(());
         }
     }
 }
 
 impl Drop for SignalForwarder {
-    /// Waits for the helper thread (it ends with the child) and restores the signal mask of
-    /// the thread that started it. Drop it after the child has ended. A signal of the set
-    /// still pending then arrived for the child after it ended: it is discarded rather than
-    /// acting on the caller (a late SIGUSR1 would end it, a SIGTSTP stop it). Without
-    /// [`forward_to`](Self::forward_to) (no child started) pending ones act as usual.
+    /// Waits for the helper thread, if any (it ends with the child), and restores the signal
+    /// mask of the thread that made it. Drop it after the child has ended. A signal of the
+    /// set still pending then arrived for the child after it ended: it is discarded rather
+    /// than acting on the caller (a late SIGUSR1 would end it, a SIGTSTP stop it). Without
+    /// [`forward_to`](Self::forward_to) or [`forward_until_exit`](Self::forward_until_exit)
+    /// (no child started) pending ones act as usual.
     fn drop(&mut self) {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
-            if let Ok(sfd) =
-                SignalFd::with_flags(&self.set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-            {
+        }
+        if self.forwarded {
+            if let Ok(sfd) = self.signalfd() {
                 while let Ok(Some(_)) = sfd.read_signal() {}
             }
         }
