@@ -161,6 +161,10 @@ fn signals_sent_to_run_reach_the_container_s_trap_and_run_exits_with_its_status(
         // Through contain-init as PID 1, and with a terminal (SIGTSTP is the container's).
         (libc::SIGUSR1, &["--init"]),
         (libc::SIGTSTP, &["-t"]),
+        // Forwarded by a helper thread (SignalForwarder::forward_to) while run waits for
+        // the pause's time, instead of by run's own thread (forward_until_exit).
+        (libc::SIGUSR1, &["--pause-after", "100"]),
+        (rtmin, &["--pause-after", "100"]),
     ];
     for &(sig, args) in cases {
         // The trap is installed before `ready` is printed: the handshake.
