@@ -27,6 +27,8 @@ impl Drop for Fd {
 }
 
 const EMPTY: &CStr = c"";
+const O_PATH: u64 = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+const IN_ROOT: u64 = raw::RESOLVE_IN_ROOT | raw::RESOLVE_NO_MAGICLINKS;
 
 /// A bind's source: its host path, or a descriptor opened from it earlier.
 #[derive(Clone, Copy)]
@@ -34,8 +36,6 @@ enum Source<'a> {
     Path(&'a CStr),
     Fd(c_int),
 }
-const O_PATH: u64 = (libc::O_PATH | libc::O_CLOEXEC) as u64;
-const IN_ROOT: u64 = raw::RESOLVE_IN_ROOT | raw::RESOLVE_NO_MAGICLINKS;
 
 fn fail(step: MountStep) -> impl Fn(Errno) -> MountError {
     move |errno| MountError { step, errno }
@@ -148,8 +148,8 @@ impl PreparedMount {
     /// at its turn, so that the container's mounts are numbered (and listed in
     /// `/proc/self/mountinfo`, Linux 6.8+) in the order they are made, the root first.
     ///
-    /// The rootfs assembly does this for every mount before it stacks anything on the host's
-    /// `/`: a `..` at the process's root walks into whatever is stacked there (the kernel's
+    /// The rootfs assembly does this for every such mount before it stacks anything on the
+    /// host's `/`: a `..` at the process's root walks into whatever is stacked there (the kernel's
     /// `follow_dotdot` stays at the root, then steps into the mounts on it), so a host path
     /// through a symlink with a `..` from `/` resolved later would lead into the image.
     pub(crate) fn open_early(&self) -> Result<Fd, MountError> {
